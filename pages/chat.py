@@ -1,0 +1,190 @@
+"""Chat: the history the client keeps, what of it is sent, and what the call costs — before sending."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib import conversation as conv
+from lib.payload import RequestPlan, blocking_reason, plan_request
+from lib.providers import CallOutcome, stream_chat
+from ui import resources, state
+from ui.meter import last_call_report, meter, payload_preview
+from ui.settings import Settings
+
+DRAFT_ID = "draft"
+
+
+# --- callbacks: they change state only; the rerun that follows renders it -------------------
+
+
+def _set_included(message_id: str) -> None:
+    included = state.get(state.include_key(message_id))
+    state.put(state.HISTORY, conv.update(state.history(), message_id, included=included))
+
+
+def _save_edit(message_id: str) -> None:
+    content = state.get(state.edit_key(message_id))
+    state.put(state.HISTORY, conv.update(state.history(), message_id, content=content))
+
+
+def _delete(message_id: str) -> None:
+    state.put(state.HISTORY, conv.delete(state.history(), message_id))
+
+
+def _include_all(included: bool) -> None:
+    state.set_history(conv.include_all(state.history(), included))
+
+
+def _include_last_turns() -> None:
+    state.set_history(conv.include_last_turns(state.history(), int(state.get(state.LAST_TURNS))))
+
+
+def _queue_send(settings: Settings) -> None:
+    draft = state.get(state.DRAFT) or ""
+    reason = blocking_reason(_plan(settings, draft), draft)
+    if reason:
+        state.flash("error", reason)
+        return
+    history = conv.append(state.history(), "user", draft)
+    state.set_history(history)
+    state.put(state.DRAFT, "")
+    state.put(state.PENDING, history[-1].id)
+
+
+def _retry(message_id: str) -> None:
+    state.put(state.PENDING, message_id)
+
+
+# --- planning ----------------------------------------------------------------------------------
+
+
+def _plan(settings: Settings, draft: str = "", upto: str | None = None) -> RequestPlan:
+    """The request for the current selection (plus the draft), or up to message `upto` for a retry."""
+    history = state.history()
+    if upto is not None:
+        cut = next(i for i, m in enumerate(history) if m.id == upto)
+        history = history[: cut + 1]
+    messages = conv.selected(state.system_prompt(), history)
+    if draft.strip():
+        messages.append(conv.Message("user", draft, id=DRAFT_ID))
+    return plan_request(
+        messages, settings.model, settings.counter(), settings.sampling, settings.provider.model
+    )
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+def _system_prompt_editor() -> None:
+    with st.container(border=True):
+        st.toggle("Send the system prompt", key=state.SYSTEM_INCLUDED)
+        st.text_area("System prompt", key=state.SYSTEM_TEXT, height=80)
+
+
+def _bulk_actions() -> None:
+    cols = st.columns([1, 1, 1, 1.3], vertical_alignment="bottom")
+    cols[0].button("Include all", on_click=_include_all, args=(True,), use_container_width=True)
+    cols[1].button("Exclude all", on_click=_include_all, args=(False,), use_container_width=True)
+    cols[2].number_input("Last N turns", 0, 10_000, key=state.LAST_TURNS)
+    cols[3].button("Keep only last N turns", on_click=_include_last_turns, use_container_width=True)
+
+
+def _message_controls(message: conv.Message, tokens: int | None, shown_tokens: int) -> None:
+    key = state.include_key(message.id)
+    state.default(key, message.included)
+    cols = st.columns([1.4, 2, 0.5, 0.5], vertical_alignment="center")
+    cols[0].toggle("Send", key=key, on_change=_set_included, args=(message.id,))
+    sent = f"{tokens:,} tokens" if tokens is not None else f"{shown_tokens:,} tokens · not sent"
+    status = {"unanswered": " · ⚠ unanswered", "incomplete": " · ⚠ incomplete"}.get(message.status, "")
+    cols[1].caption(sent + status)
+    with cols[2].popover("✏️", help="Edit"):
+        state.default(state.edit_key(message.id), message.content)
+        st.text_area("Content", key=state.edit_key(message.id), height=160)
+        st.button("Save", key=f"save_{message.id}", on_click=_save_edit, args=(message.id,))
+    cols[3].button("🗑️", key=f"delete_{message.id}", help="Delete", on_click=_delete, args=(message.id,))
+
+
+def _history(plan: RequestPlan, settings: Settings) -> None:
+    counter = settings.counter()
+    for message in state.history():
+        with st.chat_message(message.role):
+            tokens = plan.tokens_of(message.id)
+            shown = tokens if tokens is not None else counter.count([message.as_api()]).per_message[0]
+            _message_controls(message, tokens, shown)
+            if message.included:
+                st.markdown(message.content)
+            else:
+                st.caption(message.content)
+            if message.status == "unanswered" and message.id != state.get(state.PENDING):
+                st.button("Retry", key=f"retry_{message.id}", on_click=_retry, args=(message.id,))
+
+
+def _send_pending(settings: Settings) -> None:
+    """Stream the reply to the pending user message; keep everything if the call fails."""
+    message_id = state.pop(state.PENDING)
+    if message_id is None or not any(m.id == message_id for m in state.history()):
+        return
+    plan = _plan(settings, upto=message_id)
+    call = state.LastCall(plan.prompt_tokens, plan.count.exact, plan.body_bytes, plan.model.name)
+    outcome: CallOutcome = call.outcome
+    with st.chat_message("assistant"):
+        client = resources.client(settings.provider)
+        st.write_stream(stream_chat(client, plan.body, outcome, settings.provider.secrets))
+    state.put(state.LAST_CALL, call)
+    _record_reply(message_id, outcome)
+    st.rerun()
+
+
+def _record_reply(message_id: str, outcome: CallOutcome) -> None:
+    history = state.history()
+    position = next(i for i, m in enumerate(history) if m.id == message_id) + 1
+    if outcome.ok:
+        reply = conv.Message("assistant", outcome.text)
+        history = conv.update(history, message_id, status="ok")
+    else:
+        state.flash("error", outcome.error or "The call failed.")
+        history = conv.update(history, message_id, status="unanswered")
+        if not outcome.text:
+            state.put(state.HISTORY, history)
+            return
+        reply = conv.Message("assistant", outcome.text, included=False, status="incomplete")
+    state.put(state.HISTORY, [*history[:position], reply, *history[position:]])
+
+
+def _flash() -> None:
+    message = state.pop(state.FLASH)
+    if message:
+        kind, text = message
+        getattr(st, kind)(text)
+
+
+def render(settings: Settings) -> None:
+    st.title("Context Lab")
+    st.caption(
+        "The Chat Completions API remembers nothing: every call carries the whole context. "
+        "Choose what is sent, and see its size and cost before you send it."
+    )
+    draft = state.get(state.DRAFT) or ""
+    plan = _plan(settings, draft)
+    chat_column, meter_column = st.columns([3, 2], gap="large")
+    with meter_column:
+        st.subheader("Next call")
+        meter(plan)
+        with st.expander("Payload preview (exactly what is sent)"):
+            payload_preview(plan, settings.provider)
+        last = state.get(state.LAST_CALL)
+        if last is not None:
+            st.subheader("Last call")
+            last_call_report(last)
+    with chat_column:
+        _system_prompt_editor()
+        if state.history():
+            _bulk_actions()
+        _history(plan, settings)
+        _send_pending(settings)
+        _flash()
+        st.text_area("Your message", key=state.DRAFT, height=100, placeholder="Ask something…")
+        st.button("Send", type="primary", on_click=_queue_send, args=(settings,))
+
+
+render(state.get(state.SETTINGS))

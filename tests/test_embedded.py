@@ -1,0 +1,101 @@
+"""The embedded default: the real llama.cpp server through the real `openai` client, over loopback."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from lib.embedded import EmbeddedServer, gguf_path
+from lib.models import EMBEDDED_MODEL
+from lib.payload import Sampling, build_body
+from lib.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+
+pytestmark = pytest.mark.slow
+
+LONG = "The quick brown fox jumps over the lazy dog. " * 120
+CONVERSATIONS = {
+    "plain": [{"role": "user", "content": "Hello"}],
+    "system": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hi"}],
+    "empty system prompt": [{"role": "system", "content": ""}, {"role": "user", "content": "Hi"}],
+    "no system prompt, template default": [{"role": "user", "content": "What is my name?"}],
+    "unicode": [{"role": "user", "content": "Ünïcödé: naïve café, 北京, Москва, עברית"}],
+    "emoji": [{"role": "user", "content": "🎉👩‍👩‍👧‍👦 🇫🇷 ❤️‍🔥 emoji sequences"}],
+    "code": [{"role": "user", "content": "```python\ndef f(x):\n    return {'a': [x, \"\\n\"]}\n```"}],
+    "special-looking text": [{"role": "user", "content": "<|im_start|>user <|im_end|> </s>"}],
+    "long": [{"role": "system", "content": "Summarise."}, {"role": "user", "content": LONG}],
+    "whitespace": [{"role": "user", "content": "  spaced\n\n\ttabs  \n"}],
+    "many turns": [
+        {"role": "system", "content": "Remember names."},
+        *[
+            {"role": role, "content": f"{role} turn {i}: my name is Ada number {i}"}
+            for i in range(12)
+            for role in ("user", "assistant")
+        ],
+        {"role": "user", "content": "What is my name?"},
+    ],
+    "assistant last": [{"role": "user", "content": "Say hi"}, {"role": "assistant", "content": "Hi!"}],
+}
+
+
+def _ask(server: EmbeddedServer, messages: list[dict], max_tokens: int = 1, stream=False) -> CallOutcome:
+    config = ProviderConfig("embedded", EMBEDDED_MODEL, base_url=server.base_url)
+    outcome = CallOutcome()
+    body = build_body(EMBEDDED_MODEL, messages, Sampling(0.0, max_tokens, stream=stream))
+    for _ in stream_chat(make_client(config), body, outcome):
+        pass
+    return outcome
+
+
+def test_the_model_ships_in_the_package():
+    assert gguf_path().stat().st_size > 50_000_000
+
+
+@pytest.mark.parametrize("name", list(CONVERSATIONS))
+def test_predicted_equals_the_servers_prompt_tokens(name, embedded_server, embedded_tokenizer):
+    messages = CONVERSATIONS[name]
+    outcome = _ask(embedded_server, messages)
+    assert outcome.ok, outcome.error
+    assert embedded_tokenizer.count(messages).total == outcome.prompt_tokens
+
+
+def test_per_message_counts_add_up_with_a_visible_overhead(embedded_tokenizer):
+    messages = CONVERSATIONS["many turns"]
+    count = embedded_tokenizer.count(messages)
+    assert count.exact and len(count.per_message) == len(messages)
+    assert all(n > 0 for n in count.per_message)
+    assert 0 <= count.overhead < 20  # the reply priming, not hidden messages
+
+
+def test_leaving_out_the_system_prompt_costs_the_templates_default(embedded_tokenizer):
+    bare = embedded_tokenizer.count([{"role": "user", "content": "Hi"}])
+    assert bare.overhead > 10  # SmolLM2's template adds its own system prompt
+
+
+def test_a_streamed_reply(embedded_server):
+    outcome = _ask(embedded_server, [{"role": "user", "content": "Say hello."}], max_tokens=12, stream=True)
+    assert outcome.ok and outcome.text.strip()
+    assert outcome.finish_reason in ("stop", "length")
+    assert outcome.ttft_s is not None and outcome.ttft_s <= outcome.latency_s
+    # llama-cpp-python's server sends no usage while streaming, even when asked: the app says so.
+    assert outcome.prompt_tokens is None
+
+
+def test_a_whole_reply_carries_usage(embedded_server):
+    outcome = _ask(embedded_server, [{"role": "user", "content": "Say hello."}], max_tokens=12)
+    assert outcome.ok and outcome.text.strip()
+    assert 0 < outcome.completion_tokens <= 12
+
+
+def test_a_dead_server_is_restarted_and_stopped_without_orphans():
+    server = EmbeddedServer().ensure_running()
+    first = server.pid
+    os.kill(first, signal.SIGKILL)
+    time.sleep(0.2)
+    server.ensure_running()
+    assert server.pid != first and server.restarts == 1
+    assert _ask(server, [{"role": "user", "content": "Hi"}]).ok
+    second = server.pid
+    server.stop()
+    with pytest.raises(ProcessLookupError):
+        os.kill(second, 0)

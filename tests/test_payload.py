@@ -1,0 +1,71 @@
+import json
+
+from lib import models
+from lib.conversation import Message
+from lib.payload import Sampling, blocking_reason, build_body, plan_request, serialise
+from lib.tokens import TiktokenCounter
+
+GPT4O = models.MODELS["gpt-4o"]
+
+
+def _plan(messages, model=GPT4O, sampling=Sampling()):
+    return plan_request(messages, model, TiktokenCounter.for_model(model.name), sampling)
+
+
+def test_the_body_carries_exactly_the_selected_messages_and_asks_for_usage():
+    messages = [Message("system", "be brief", id="system"), Message("user", "héllo 👋")]
+    plan = _plan(messages)
+    assert plan.body["messages"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "héllo 👋"},
+    ]
+    assert plan.body["stream"] is True and plan.body["stream_options"] == {"include_usage": True}
+
+
+def test_body_bytes_count_utf8_of_the_compact_json():
+    plan = _plan([Message("user", "héllo 👋")])
+    text = json.dumps(plan.body, ensure_ascii=False, separators=(",", ":"))
+    assert plan.body_bytes == len(text.encode("utf-8")) > len(text)
+
+
+def test_reasoning_models_get_no_temperature_and_openai_gets_max_completion_tokens():
+    body = build_body("o3", [], Sampling(0.2, 100, "max_completion_tokens"), reasoning=True)
+    assert "temperature" not in body and body["max_completion_tokens"] == 100
+    assert build_body("x", [], Sampling(0.2, 5))["max_tokens"] == 5
+
+
+def test_share_cost_and_fit_follow_the_model():
+    plan = _plan([Message("user", "word " * 100)])
+    assert plan.context_share == plan.prompt_tokens / GPT4O.context_window
+    assert plan.input_cost == GPT4O.input_cost(plan.prompt_tokens)
+    assert plan.fits and blocking_reason(plan, "hi") is None
+
+
+def test_an_oversized_prompt_is_blocked_with_the_numbers():
+    tiny = models.info_for("tiny-model", context_window=20)
+    plan = _plan([Message("user", "word " * 100)], model=tiny)
+    reason = blocking_reason(plan, "hi")
+    assert not plan.fits and reason and "context window is 20" in reason
+
+
+def test_an_empty_message_is_blocked():
+    assert "empty" in blocking_reason(_plan([Message("user", "x")]), "  \n ")
+
+
+def test_tokens_of_finds_a_message_and_none_for_the_unsent():
+    sent = Message("user", "hello")
+    plan = _plan([sent])
+    assert plan.tokens_of(sent.id) == plan.count.per_message[0]
+    assert plan.tokens_of("nope") is None
+
+
+def test_wire_model_overrides_the_table_name():
+    plan = plan_request([Message("user", "x")], GPT4O, TiktokenCounter.for_model("gpt-4o"), Sampling(), "my-deployment")
+    assert plan.body["model"] == "my-deployment"
+
+
+def test_serialise_matches_the_openai_sdk():
+    from openai._utils._json import openapi_dumps
+
+    body = build_body("gpt-4o", [{"role": "user", "content": "ünïcode \u2028 \"quotes\" 🎉"}], Sampling())
+    assert serialise(body) == openapi_dumps(body)

@@ -1,0 +1,134 @@
+"""The one provider code path, against a local OpenAI-compatible server: the exact request sent."""
+
+import json
+import logging
+
+import pytest
+
+from lib import providers
+from lib.payload import Sampling, build_body, serialise
+from lib.providers import CallOutcome, ProviderConfig, describe_error, make_client, stream_chat
+from tests.fake_openai import FakeOpenAI
+
+KEY = "sk-proj-LEAKCHECK0123456789abcdef"
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+def _call(config: ProviderConfig, body: dict) -> CallOutcome:
+    outcome = CallOutcome()
+    text = "".join(stream_chat(make_client(config), body, outcome, config.secrets))
+    assert text == outcome.text
+    return outcome
+
+
+def _body(model="fake-model"):
+    return build_body(model, [{"role": "user", "content": "héllo 👋"}], Sampling(0.5, 32))
+
+
+def test_compatible_server_gets_exactly_the_planned_bytes(server):
+    body = _body()
+    outcome = _call(ProviderConfig("compatible", "fake-model", base_url=server.base_url), body)
+    sent = server.requests[-1]
+    assert sent.path == "/v1/chat/completions"
+    # The same object, byte for byte in length; the SDK may order the keys its own way.
+    assert json.loads(sent.body) == body
+    assert len(sent.body) == len(serialise(body))
+    assert outcome.text == "Hello from the fake server." and outcome.prompt_tokens == 42
+    assert outcome.ttft_s is not None and outcome.latency_s >= outcome.ttft_s
+
+
+def test_openai_style_bearer_key_goes_in_the_header_only(server):
+    body = _body("gpt-4o")
+    _call(ProviderConfig("compatible", "gpt-4o", base_url=server.base_url, api_key=KEY), body)
+    sent = server.requests[-1]
+    assert sent.headers["authorization"] == f"Bearer {KEY}"
+    assert KEY.encode() not in sent.body
+
+
+def test_azure_request_shape(server):
+    config = ProviderConfig(
+        "azure", "my-deployment", base_url=server.base_url.removesuffix("/v1"), api_key=KEY,
+        api_version="2024-10-21",
+    )
+    body = build_body("my-deployment", [{"role": "user", "content": "hi"}], Sampling(0.1, 8, config.token_limit_field))
+    _call(config, body)
+    sent = server.requests[-1]
+    assert sent.path == "/openai/deployments/my-deployment/chat/completions?api-version=2024-10-21"
+    assert sent.headers["api-key"] == KEY
+    assert sent.json()["max_completion_tokens"] == 8
+
+
+def test_a_server_without_usage_leaves_it_unknown(server):
+    server.behaviour.usage = False
+    outcome = _call(ProviderConfig("compatible", "m", base_url=server.base_url), _body())
+    assert outcome.ok and outcome.prompt_tokens is None
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(401, "API key was rejected"), (403, "not allowed"), (404, "Not found"), (429, "Rate limited"), (500, "server failed"), (503, "server failed")],
+)
+def test_http_errors_become_clear_messages_without_the_key(server, status, expected):
+    server.behaviour.status = status
+    server.behaviour.error_body = {"error": {"message": f"Incorrect API key provided: {KEY}"}}
+    server.behaviour.headers = {"retry-after": "7"} if status == 429 else {}
+    outcome = _call(ProviderConfig("compatible", "m", base_url=server.base_url, api_key=KEY), _body())
+    assert not outcome.ok and expected in outcome.error
+    assert KEY not in outcome.error and "sk-proj" not in outcome.error
+    if status == 429:
+        assert "wait 7 s" in outcome.error
+
+
+def test_a_partially_echoed_key_is_redacted():
+    assert "sk-abc" not in providers.redact("Incorrect API key provided: sk-abc***********wxyz.")
+
+
+def test_unreachable_server_says_so():
+    from lib.embedded import free_port
+
+    config = ProviderConfig("compatible", "m", base_url=f"http://127.0.0.1:{free_port()}/v1")
+    outcome = _call(config, _body())
+    assert "Could not connect" in outcome.error
+
+
+def test_timeout_says_so(server):
+    server.behaviour.delay_s = 1.5
+    config = ProviderConfig("compatible", "m", base_url=server.base_url, timeout_s=0.3)
+    assert "timeout" in _call(config, _body()).error
+
+
+def test_a_stream_cut_mid_answer_keeps_the_partial_text(server):
+    server.behaviour.reply = "one two three four five"
+    server.behaviour.cut_after_chunks = 2
+    outcome = _call(ProviderConfig("compatible", "m", base_url=server.base_url), _body())
+    assert outcome.text == "one two"
+    assert outcome.incomplete and "cut off" in outcome.error
+
+
+def test_models_are_listed_where_the_server_has_them(server):
+    client = make_client(ProviderConfig("compatible", "", base_url=server.base_url))
+    assert providers.list_models(client) == ["fake-model", "fake-model-2"]
+
+
+def test_the_key_never_reaches_the_logs(server, caplog):
+    caplog.set_level(logging.DEBUG)
+    server.behaviour.status = 401
+    _call(ProviderConfig("compatible", "m", base_url=server.base_url, api_key=KEY), _body())
+    _call(ProviderConfig("compatible", "m", base_url=server.base_url, api_key=KEY), _body())
+    assert KEY not in caplog.text
+
+
+def test_config_repr_hides_the_key():
+    assert KEY not in repr(ProviderConfig("openai", "gpt-4o", api_key=KEY))
+
+
+def test_missing_settings_are_named():
+    assert providers.ProviderConfig("openai", "gpt-4o").missing() == "an API key"
+    assert providers.ProviderConfig("compatible", "m").missing() == "the base URL"
+    assert providers.ProviderConfig("compatible", "", base_url="http://x").missing() == "a model"
+    assert describe_error(ValueError("boom")).startswith("The call failed")

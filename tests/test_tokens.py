@@ -1,0 +1,89 @@
+import socket
+
+import pytest
+
+from lib import tokens
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a network connection fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("token counting tried to reach the network")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def test_counting_works_offline_from_a_fresh_cache(tmp_path, monkeypatch, no_network):
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    tokens.get_encoding.cache_clear()
+    tokens.text_tokens.cache_clear()
+    try:
+        assert tokens.count_prompt_tokens([{"role": "user", "content": "Hello world"}], "gpt-4o") == 9
+        assert len(list(tmp_path.iterdir())) == 2
+    finally:
+        tokens.get_encoding.cache_clear()
+        tokens.text_tokens.cache_clear()
+
+
+def test_a_corrupted_cache_file_is_replaced_by_the_verified_one(tmp_path):
+    tokens.seed_tiktoken_cache(tmp_path)
+    victim = next(tmp_path.iterdir())
+    victim.write_bytes(b"garbage")
+    tokens.seed_tiktoken_cache(tmp_path)
+    assert victim.stat().st_size > 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("model", "encoding", "exact"),
+    [
+        ("gpt-4o", "o200k_base", True),
+        ("gpt-4.1-mini", "o200k_base", True),
+        ("gpt-5", "o200k_base", True),
+        ("o3-mini", "o200k_base", True),
+        ("gpt-4", "cl100k_base", True),
+        ("gpt-3.5-turbo-0125", "cl100k_base", True),
+        ("llama3.2", "o200k_base", False),
+    ],
+)
+def test_encoding_per_model_family(model, encoding, exact):
+    assert tokens.encoding_for(model) == (encoding, exact)
+
+
+def test_overhead_matches_openais_documented_formula():
+    # The cookbook example: 3 per message + role + content, plus 3 to prime the reply.
+    messages = [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Hello!"},
+    ]
+    enc = tokens.get_encoding("cl100k_base")
+    expected = sum(3 + len(enc.encode(m["role"])) + len(enc.encode(m["content"])) for m in messages) + 3
+    assert tokens.count_prompt_tokens(messages, "gpt-4") == expected
+    count = tokens.TiktokenCounter.for_model("gpt-4").count(messages)
+    assert count.overhead == tokens.REPLY_PRIMING and count.exact
+
+
+def test_unknown_models_are_labelled_estimates():
+    count = tokens.TiktokenCounter.for_model("mistral-7b").count([{"role": "user", "content": "Hi"}])
+    assert not count.exact and "estimate" in count.method
+
+
+def test_a_name_field_costs_its_tokens_plus_one():
+    plain = {"role": "user", "content": "Hi"}
+    named = {**plain, "name": "alice"}
+    assert tokens.message_tokens("o200k_base", named) - tokens.message_tokens("o200k_base", plain) == 2
+
+
+def test_counts_are_cached_by_encoding_and_content():
+    tokens.text_tokens.cache_clear()
+    history = [{"role": "user", "content": f"message number {i}"} for i in range(50)]
+    tokens.count_prompt_tokens(history, "gpt-4o")
+    misses = tokens.text_tokens.cache_info().misses
+    tokens.count_prompt_tokens([*history, {"role": "user", "content": "one more"}], "gpt-4o")
+    assert tokens.text_tokens.cache_info().misses == misses + 1
+
+
+def test_special_token_text_is_counted_not_refused():
+    assert tokens.count_prompt_tokens([{"role": "user", "content": "<|endoftext|>"}], "gpt-4o") > 7

@@ -1,0 +1,77 @@
+"""The pre-call meter, the payload preview and the after-call report, as reusable renderers."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from lib.payload import RequestPlan
+from lib.providers import ProviderConfig
+from lib.snippets import curl_snippet, python_snippet
+from ui.state import LastCall
+
+
+def money(value: float | None) -> str:
+    if value is None:
+        return "unpriced"
+    if value == 0:
+        return "$0 (local)"
+    return f"${value:.6f}" if value < 0.01 else f"${value:,.4f}"
+
+
+def meter(plan: RequestPlan) -> None:
+    """What the next call will carry, before it is sent."""
+    label = "" if plan.count.exact else " (estimate)"
+    cols = st.columns(3)
+    cols[0].metric(f"Prompt tokens{label}", f"{plan.prompt_tokens:,}")
+    cols[1].metric("Payload", f"{plan.body_bytes:,} B", help="Size of the UTF-8 JSON body POSTed")
+    cols[2].metric("Input cost", money(plan.input_cost))
+    share = plan.context_share
+    st.progress(
+        min(share, 1.0),
+        text=f"{share:.2%} of {plan.model.name}'s {plan.model.context_window:,}-token window",
+    )
+    st.caption(
+        f"{len(plan.messages)} messages · {plan.count.overhead:,} tokens of chat-format overhead "
+        f"(reply priming, template) · counted with {plan.count.method}"
+    )
+    if not plan.fits:
+        st.error(f"Over the context window by {-plan.reply_room:,} tokens: sending is blocked.")
+    elif plan.reply_room < plan.max_tokens:
+        st.warning(f"Only {plan.reply_room:,} tokens left for the reply (max is {plan.max_tokens:,}).")
+
+
+def payload_preview(plan: RequestPlan, provider: ProviderConfig) -> None:
+    """The body exactly as it is passed to the SDK, and the same call as curl and Python."""
+    st.caption(f"POST {provider.endpoint}")
+    as_json, as_curl, as_python = st.tabs(["JSON body", "curl", "Python"])
+    with as_json:
+        st.code(json.dumps(plan.body, ensure_ascii=False, indent=2), language="json")
+    with as_curl:
+        st.code(curl_snippet(provider, plan.body), language="bash")
+    with as_python:
+        st.code(python_snippet(provider, plan.body), language="python")
+
+
+def last_call_report(call: LastCall) -> None:
+    """Predicted against reported usage, and the timings, of the last call."""
+    outcome = call.outcome
+    cols = st.columns(4)
+    actual = outcome.prompt_tokens
+    cols[0].metric("Predicted prompt", f"{call.predicted_prompt_tokens:,}")
+    cols[1].metric(
+        "Reported prompt",
+        "none reported" if actual is None else f"{actual:,}",
+        delta=None if actual is None else actual - call.predicted_prompt_tokens,
+        delta_color="off",
+    )
+    cols[2].metric("Completion", "—" if outcome.completion_tokens is None else f"{outcome.completion_tokens:,}")
+    cols[3].metric("Latency", "—" if outcome.latency_s is None else f"{outcome.latency_s:.2f} s")
+    ttft = "—" if outcome.ttft_s is None else f"{outcome.ttft_s:.2f} s"
+    note = "exact count" if call.predicted_exact else "estimate"
+    if actual is None:
+        note += "; the server reported no usage, so there is nothing to compare against"
+    elif actual == call.predicted_prompt_tokens:
+        note += "; matches the server's count"
+    st.caption(f"Time to first token {ttft} · {call.body_bytes:,} B sent to {call.model} · {note}")

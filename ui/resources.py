@@ -1,0 +1,39 @@
+"""Expensive things, made once per process: the embedded server, tokenizers, SDK clients."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib import embedded, providers, tokens
+
+
+@st.cache_resource(show_spinner="Starting the embedded model (SmolLM2-135M)…")
+def _embedded_server() -> embedded.EmbeddedServer:
+    return embedded.EmbeddedServer().ensure_running()
+
+
+def embedded_server() -> embedded.EmbeddedServer:
+    """The running embedded server; restarted here if its process died since the last rerun."""
+    return _embedded_server().ensure_running()
+
+
+@st.cache_resource(show_spinner="Loading the embedded model's tokenizer…")
+def embedded_tokenizer() -> embedded.EmbeddedTokenizer:
+    return embedded.EmbeddedTokenizer()
+
+
+@st.cache_resource(show_spinner=False)
+def tiktoken_counter(model: str) -> tokens.TiktokenCounter:
+    counter = tokens.TiktokenCounter.for_model(model)
+    tokens.get_encoding(counter.encoding_name)
+    return counter
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def client(config: providers.ProviderConfig):
+    return providers.make_client(config)
+
+
+@st.cache_data(show_spinner=False, ttl=60, max_entries=16)
+def model_ids(config: providers.ProviderConfig) -> list[str]:
+    return providers.list_models(client(config))

@@ -1,0 +1,113 @@
+"""The one place that touches `st.session_state`: named keys and typed accessors.
+
+The history and the system prompt are the client's memory (the API keeps none); widget keys for
+per-message controls are derived here so pages never spell them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from lib.conversation import Message, SystemPrompt
+from lib.providers import CallOutcome
+
+HISTORY = "history"
+SYSTEM_TEXT = "system_text"
+SYSTEM_INCLUDED = "system_included"
+DRAFT = "draft"
+PENDING = "pending_message_id"
+LAST_CALL = "last_call"
+FLASH = "flash"
+LAST_TURNS = "last_turns"
+SETTINGS = "settings"  # this run's sidebar choices, read by every page
+
+# Provider settings (sidebar widgets). The API key lives only here, in this browser session's memory.
+KIND = "provider_kind"
+OPENAI_MODEL = "openai_model"
+AZURE_DEPLOYMENT = "azure_deployment"
+COMPATIBLE_MODEL = "compatible_model"
+BASE_URL = "base_url"
+API_KEY = "api_key"
+AZURE_ENDPOINT = "azure_endpoint"
+AZURE_API_VERSION = "azure_api_version"
+PRICED_AS = "priced_as"
+TEMPERATURE = "temperature"
+MAX_TOKENS = "max_tokens"
+STREAM = "stream"
+CUSTOM_WINDOW = "custom_window"
+CUSTOM_INPUT_PRICE = "custom_input_price"
+CUSTOM_OUTPUT_PRICE = "custom_output_price"
+
+DEFAULTS = {
+    SYSTEM_TEXT: SystemPrompt().content,
+    SYSTEM_INCLUDED: True,
+    DRAFT: "",
+    LAST_TURNS: 2,
+    TEMPERATURE: 0.7,
+    MAX_TOKENS: 256,
+    STREAM: True,
+    CUSTOM_WINDOW: 8192,
+    CUSTOM_INPUT_PRICE: 0.0,
+    CUSTOM_OUTPUT_PRICE: 0.0,
+}
+
+
+@dataclass
+class LastCall:
+    predicted_prompt_tokens: int
+    predicted_exact: bool
+    body_bytes: int
+    model: str
+    outcome: CallOutcome = field(default_factory=CallOutcome)
+
+
+def init() -> None:
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+    st.session_state.setdefault(HISTORY, [])
+
+
+def history() -> list[Message]:
+    return st.session_state[HISTORY]
+
+
+def set_history(messages: list[Message]) -> None:
+    st.session_state[HISTORY] = messages
+    for message in messages:
+        st.session_state[include_key(message.id)] = message.included
+
+
+def system_prompt() -> SystemPrompt:
+    return SystemPrompt(st.session_state[SYSTEM_TEXT], st.session_state[SYSTEM_INCLUDED])
+
+
+def include_key(message_id: str) -> str:
+    return f"include_{message_id}"
+
+
+def edit_key(message_id: str) -> str:
+    return f"edit_{message_id}"
+
+
+def get(key: str):
+    return st.session_state.get(key)
+
+
+def default(key: str, value) -> None:
+    """Seed a widget's value before it is drawn (widgets take no value once their key is set)."""
+    st.session_state.setdefault(key, value)
+
+
+def put(key: str, value) -> None:
+    st.session_state[key] = value
+
+
+def pop(key: str):
+    return st.session_state.pop(key, None)
+
+
+def flash(kind: str, text: str) -> None:
+    """A message for the next render (set from callbacks, shown once by the page)."""
+    st.session_state[FLASH] = (kind, text)
