@@ -9,7 +9,7 @@ from lib.payload import RequestPlan, blocking_reason, plan_request
 from lib.providers import CallOutcome, stream_chat
 from ui import resources, state
 from ui.meter import last_call_report, meter, payload_preview
-from ui.settings import Settings
+from ui.settings import Settings, page_setup
 
 DRAFT_ID = "draft"
 
@@ -187,4 +187,4 @@ def render(settings: Settings) -> None:
         st.button("Send", type="primary", on_click=_queue_send, args=(settings,))
 
 
-render(state.get(state.SETTINGS))
+render(page_setup())

@@ -51,10 +51,11 @@ def test_the_model_ships_in_the_package():
     assert gguf_path().stat().st_size > 50_000_000
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 @pytest.mark.parametrize("name", list(CONVERSATIONS))
-def test_predicted_equals_the_servers_prompt_tokens(name, embedded_server, embedded_tokenizer):
+def test_predicted_equals_the_servers_prompt_tokens(name, stream, embedded_server, embedded_tokenizer):
     messages = CONVERSATIONS[name]
-    outcome = _ask(embedded_server, messages)
+    outcome = _ask(embedded_server, messages, stream=stream)
     assert outcome.ok, outcome.error
     assert embedded_tokenizer.count(messages).total == outcome.prompt_tokens
 
@@ -72,13 +73,17 @@ def test_leaving_out_the_system_prompt_costs_the_templates_default(embedded_toke
     assert bare.overhead > 10  # SmolLM2's template adds its own system prompt
 
 
-def test_a_streamed_reply(embedded_server):
-    outcome = _ask(embedded_server, [{"role": "user", "content": "Say hello."}], max_tokens=12, stream=True)
-    assert outcome.ok and outcome.text.strip()
-    assert outcome.finish_reason in ("stop", "length")
-    assert outcome.ttft_s is not None and outcome.ttft_s <= outcome.latency_s
-    # llama-cpp-python's server sends no usage while streaming, even when asked: the app says so.
-    assert outcome.prompt_tokens is None
+@pytest.mark.parametrize("max_tokens", [1, 12, 200])
+@pytest.mark.parametrize("name", ["plain", "emoji", "many turns"])
+def test_streamed_usage_equals_the_servers_whole_reply_usage(name, max_tokens, embedded_server):
+    # llama-cpp-python's server sends no usage while streaming; lib/llama_server.py adds it.
+    messages = CONVERSATIONS[name]
+    streamed = _ask(embedded_server, messages, max_tokens=max_tokens, stream=True)
+    whole = _ask(embedded_server, messages, max_tokens=max_tokens, stream=False)
+    assert streamed.ok and whole.ok
+    assert streamed.text == whole.text
+    assert (streamed.prompt_tokens, streamed.completion_tokens) == (whole.prompt_tokens, whole.completion_tokens)
+    assert streamed.ttft_s is not None and streamed.ttft_s <= streamed.latency_s
 
 
 def test_a_whole_reply_carries_usage(embedded_server):

@@ -138,3 +138,9 @@ def sidebar() -> Settings:
         )  # fmt: skip
     sampling = Sampling(temperature, int(max_tokens), provider.token_limit_field, stream)
     return Settings(provider, model, sampling)
+
+
+def page_setup() -> Settings:
+    """What every page does first: session state, then the sidebar. Returns the choices made."""
+    state.init()
+    return sidebar()

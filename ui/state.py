@@ -21,7 +21,6 @@ PENDING = "pending_message_id"
 LAST_CALL = "last_call"
 FLASH = "flash"
 LAST_TURNS = "last_turns"
-SETTINGS = "settings"  # this run's sidebar choices, read by every page
 
 # Provider settings (sidebar widgets). The API key lives only here, in this browser session's memory.
 KIND = "provider_kind"
@@ -63,10 +62,22 @@ class LastCall:
     outcome: CallOutcome = field(default_factory=CallOutcome)
 
 
+SETTING_KEYS = (
+    KIND, OPENAI_MODEL, AZURE_DEPLOYMENT, COMPATIBLE_MODEL, BASE_URL, API_KEY, AZURE_ENDPOINT,
+    AZURE_API_VERSION, PRICED_AS, TEMPERATURE, MAX_TOKENS, STREAM, CUSTOM_WINDOW,
+    CUSTOM_INPUT_PRICE, CUSTOM_OUTPUT_PRICE,
+)  # fmt: skip
+
+
 def init() -> None:
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
     st.session_state.setdefault(HISTORY, [])
+    # Streamlit forgets a widget's value on a page where it is not drawn; re-owning the values
+    # keeps the sidebar's settings across pages.
+    for key in SETTING_KEYS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
 
 def history() -> list[Message]:

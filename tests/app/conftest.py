@@ -1,0 +1,51 @@
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from lib.conversation import Message
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    st.cache_data.clear()
+    yield
+
+
+@pytest.fixture
+def app():
+    """The real app; the embedded server it starts is kept for the whole test process."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def with_history(at: AppTest, pairs: list[tuple[str, str]]) -> list[Message]:
+    history = [Message(role, content) for role, content in pairs]
+    at.session_state["history"] = history
+    at.run()
+    assert not at.exception, at.exception
+    return history
+
+
+def metric(at: AppTest, label_start: str) -> str:
+    return next(m.value for m in at.metric if m.label.startswith(label_start))
+
+
+def payload_json(at: AppTest) -> str:
+    return next(c.value for c in at.code if c.language == "json")
+
+
+def visible_text(at: AppTest) -> str:
+    """Everything the page shows as text, for leak checks."""
+    parts = []
+    for kind in ("markdown", "caption", "code", "error", "warning", "info", "success", "text", "json"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    parts += [f"{m.label} {m.value}" for m in at.metric]
+    parts += [str(w.value) for w in at.text_input if w.key != "api_key"]
+    parts += [str(w.value) for w in at.text_area]
+    return "\n".join(parts)
