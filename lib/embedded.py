@@ -113,9 +113,7 @@ class EmbeddedServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not self.is_alive():
-                raise EmbeddedModelError(
-                    f"The embedded model server exited at start; see {self.log_path}"
-                )
+                raise EmbeddedModelError(f"The embedded model server exited at start; see {self.log_path}")
             if self._answers():
                 return
             time.sleep(0.2)
@@ -157,9 +155,7 @@ class EmbeddedTokenizer:
         bos = self._llama._model.token_get_text(self._llama.token_bos())
         template = metadata["tokenizer.chat_template"]
         self._formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
-        self._plain = Jinja2ChatFormatter(
-            template, eos_token=eos, bos_token=bos, add_generation_prompt=False
-        )
+        self._plain = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos, add_generation_prompt=False)
         self._segment_tokens = lru_cache(maxsize=200_000)(self._segment_uncached)
 
     def tokenize(self, prompt: str, added_special: bool) -> list[int]:

@@ -73,7 +73,7 @@ class RequestPlan:
         return self.model.context_window - self.count.total
 
     def tokens_of(self, message_id: str) -> int | None:
-        for message, tokens in zip(self.messages, self.count.per_message):
+        for message, tokens in zip(self.messages, self.count.per_message, strict=True):
             if message.id == message_id:
                 return tokens
         return None

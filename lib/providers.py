@@ -46,10 +46,7 @@ class ProviderConfig:
             return f"{OPENAI_BASE_URL}/chat/completions"
         if self.kind == "azure":
             root = self.base_url.rstrip("/")
-            return (
-                f"{root}/openai/deployments/{self.model}/chat/completions"
-                f"?api-version={self.api_version}"
-            )
+            return f"{root}/openai/deployments/{self.model}/chat/completions?api-version={self.api_version}"
         return f"{self.base_url.rstrip('/')}/chat/completions"
 
     @property
@@ -208,9 +205,7 @@ def describe_error(exc: Exception, secrets: tuple[str, ...] = ()) -> str:
         status = exc.status_code
         advice = _STATUS_ADVICE.get(
             status,
-            f"The server failed ({status}): retry in a moment"
-            if status >= 500
-            else f"The server answered {status}",
+            f"The server failed ({status}): retry in a moment" if status >= 500 else f"The server answered {status}",
         )
         retry_after = exc.response.headers.get("retry-after") if exc.response is not None else None
         if retry_after:

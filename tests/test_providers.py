@@ -52,7 +52,10 @@ def test_openai_style_bearer_key_goes_in_the_header_only(server):
 
 def test_azure_request_shape(server):
     config = ProviderConfig(
-        "azure", "my-deployment", base_url=server.base_url.removesuffix("/v1"), api_key=KEY,
+        "azure",
+        "my-deployment",
+        base_url=server.base_url.removesuffix("/v1"),
+        api_key=KEY,
         api_version="2024-10-21",
     )
     body = build_body("my-deployment", [{"role": "user", "content": "hi"}], Sampling(0.1, 8, config.token_limit_field))
@@ -71,7 +74,14 @@ def test_a_server_without_usage_leaves_it_unknown(server):
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [(401, "API key was rejected"), (403, "not allowed"), (404, "Not found"), (429, "Rate limited"), (500, "server failed"), (503, "server failed")],
+    [
+        (401, "API key was rejected"),
+        (403, "not allowed"),
+        (404, "Not found"),
+        (429, "Rate limited"),
+        (500, "server failed"),
+        (503, "server failed"),
+    ],
 )
 def test_http_errors_become_clear_messages_without_the_key(server, status, expected):
     server.behaviour.status = status

@@ -4,7 +4,7 @@ from lib.providers import ProviderConfig
 from lib.snippets import curl_snippet, python_snippet
 
 KEY = "sk-test-SNIPPETSECRET-123456"
-BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "it's \"quoted\""}], "stream": True}
+BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": 'it\'s "quoted"'}], "stream": True}
 
 
 def test_no_snippet_contains_the_key():

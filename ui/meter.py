@@ -16,7 +16,7 @@ def money(value: float | None) -> str:
     if value is None:
         return "unpriced"
     if value == 0:
-        return "$0 (local)"
+        return "$0"
     return f"${value:.6f}" if value < 0.01 else f"${value:,.4f}"
 
 
@@ -32,9 +32,10 @@ def meter(plan: RequestPlan) -> None:
         min(share, 1.0),
         text=f"{share:.2%} of {plan.model.name}'s {plan.model.context_window:,}-token window",
     )
+    count = len(plan.messages)
     st.caption(
-        f"{len(plan.messages)} messages · {plan.count.overhead:,} tokens of chat-format overhead "
-        f"(reply priming, template) · counted with {plan.count.method}"
+        f"{count} message{'s' if count != 1 else ''} · {plan.count.overhead:,} tokens of chat-format "
+        f"overhead (reply priming, template) · counted with {plan.count.method}"
     )
     if not plan.fits:
         st.error(f"Over the context window by {-plan.reply_room:,} tokens: sending is blocked.")
@@ -47,11 +48,11 @@ def payload_preview(plan: RequestPlan, provider: ProviderConfig) -> None:
     st.caption(f"POST {provider.endpoint}")
     as_json, as_curl, as_python = st.tabs(["JSON body", "curl", "Python"])
     with as_json:
-        st.code(json.dumps(plan.body, ensure_ascii=False, indent=2), language="json")
+        st.code(json.dumps(plan.body, ensure_ascii=False, indent=2), language="json", wrap_lines=True)
     with as_curl:
-        st.code(curl_snippet(provider, plan.body), language="bash")
+        st.code(curl_snippet(provider, plan.body), language="bash", wrap_lines=True)
     with as_python:
-        st.code(python_snippet(provider, plan.body), language="python")
+        st.code(python_snippet(provider, plan.body), language="python", wrap_lines=True)
 
 
 def last_call_report(call: LastCall) -> None:

@@ -34,7 +34,7 @@ def _secret(name: str) -> str:
         return str(st.secrets.get(name, ""))
     except (FileNotFoundError, KeyError, AttributeError):
         return ""
-    except Exception:  # noqa: BLE001 - a malformed secrets.toml must not break the page
+    except Exception:
         return ""
 
 
@@ -66,9 +66,7 @@ def _azure() -> ProviderConfig:
     state.default(state.AZURE_ENDPOINT, _secret("AZURE_OPENAI_ENDPOINT"))
     state.default(state.AZURE_DEPLOYMENT, _secret("AZURE_OPENAI_DEPLOYMENT"))
     state.default(state.AZURE_API_VERSION, _secret("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION)
-    endpoint = st.text_input(
-        "Endpoint", key=state.AZURE_ENDPOINT, placeholder="https://NAME.openai.azure.com"
-    )
+    endpoint = st.text_input("Endpoint", key=state.AZURE_ENDPOINT, placeholder="https://NAME.openai.azure.com")
     deployment = st.text_input("Deployment", key=state.AZURE_DEPLOYMENT)
     version = st.text_input("API version", key=state.AZURE_API_VERSION)
     key = st.text_input(
@@ -89,9 +87,7 @@ def _compatible() -> ProviderConfig:
     if listed:
         model = st.selectbox("Model", listed, key=state.COMPATIBLE_MODEL, accept_new_options=True)
     else:
-        model = st.text_input(
-            "Model", key=state.COMPATIBLE_MODEL, help="The server lists no models: type one."
-        )
+        model = st.text_input("Model", key=state.COMPATIBLE_MODEL, help="The server lists no models: type one.")
     return ProviderConfig("compatible", model or "", base_url=base_url, api_key=key)
 
 
@@ -121,9 +117,7 @@ def sidebar() -> Settings:
     with st.sidebar:
         st.header("Backend")
         state.default(state.KIND, _default_kind())
-        kind = st.selectbox(
-            "Provider", list(KIND_LABELS), format_func=KIND_LABELS.__getitem__, key=state.KIND
-        )
+        kind = st.selectbox("Provider", list(KIND_LABELS), format_func=KIND_LABELS.__getitem__, key=state.KIND)
         provider = _BUILDERS[kind]()
         model = _model_info(provider)
         st.header("Sampling")

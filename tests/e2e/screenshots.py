@@ -1,0 +1,49 @@
+"""`make screenshots`: start the app on the embedded model, use it, save a PNG of each page."""
+
+from __future__ import annotations
+
+from playwright.sync_api import sync_playwright
+
+from lib.embedded import free_port
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, start_app
+from tests.e2e.test_chat_browser import send, wait_for_messages
+
+OUT = ROOT / "docs" / "screenshots"
+
+
+def chat(page, url: str) -> None:
+    page.goto(url)
+    page.get_by_text("Context Lab").first.wait_for()
+    send(page, "Hi! My name is Ada and I collect foxes.")
+    wait_for_messages(page, 2)
+    send(page, "What is my name?")
+    wait_for_messages(page, 4)
+    page.locator('[data-testid="stChatMessage"]').nth(1).get_by_text("Send", exact=True).click()
+    page.get_by_text("Payload preview (exactly what is sent)").click()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=OUT / "chat.png", full_page=True)
+
+
+PAGES = [chat]
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    app = start_app(port)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1500})
+            page.set_default_timeout(120_000)
+            for shoot in PAGES:
+                shoot(page, f"http://127.0.0.1:{port}")
+                print(f"saved {OUT / (shoot.__name__ + '.png')}")
+            browser.close()
+    finally:
+        app.terminate()
+        app.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()

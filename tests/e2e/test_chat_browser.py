@@ -1,0 +1,65 @@
+"""The chat page in a real headless Chromium: what only a browser shows."""
+
+import json
+import re
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+
+def metric_value(page, label: str) -> str:
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    return metric.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def number(text: str) -> int:
+    return int(re.sub(r"[^0-9]", "", text))
+
+
+def send(page, text: str) -> None:
+    page.get_by_label("Your message").fill(text)
+    page.get_by_label("Your message").press("Control+Enter")
+    page.get_by_role("button", name="Send").click()
+
+
+def wait_for_messages(page, count: int) -> None:
+    """Until `count` messages are in the history (each has its include toggle; a streaming one has none)."""
+    page.wait_for_function(
+        'n => document.querySelectorAll(\'[data-testid="stChatMessage"] [data-testid="stCheckbox"]\').length >= n',
+        arg=count,
+        timeout=120_000,
+    )
+
+
+def payload(page) -> dict:
+    expander = page.get_by_text("Payload preview (exactly what is sent)")
+    if page.locator('[data-testid="stExpander"] details[open]').count() == 0:
+        expander.click()
+    code = page.locator('[data-testid="stExpander"] code').first
+    return json.loads(code.inner_text())
+
+
+def test_send_stream_toggle_and_preview(page):
+    send(page, "My name is Ada. Remember it.")
+    wait_for_messages(page, 2)
+    assert page.locator('[data-testid="stChatMessage"]').nth(1).inner_text().strip()
+    assert metric_value(page, "Reported prompt") == metric_value(page, "Predicted prompt")
+
+    tokens_before = number(metric_value(page, "Prompt tokens"))
+    bytes_before = number(metric_value(page, "Payload"))
+    first = page.locator('[data-testid="stChatMessage"]').first
+    first.get_by_text("Send", exact=True).click()  # the message's include toggle
+    page.wait_for_function(
+        """before => {
+            const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
+                .find(e => e.innerText.includes('Prompt tokens'));
+            const value = m && m.querySelector('[data-testid="stMetricValue"]').innerText;
+            return value && parseInt(value.replace(/\\D/g, '')) < before;
+        }""",
+        arg=tokens_before,
+    )
+    assert number(metric_value(page, "Payload")) < bytes_before
+    sent = [m["content"] for m in payload(page)["messages"]]
+    assert "My name is Ada. Remember it." not in sent
+    assert first.get_by_text("not sent").count() == 1
