@@ -10,7 +10,8 @@ import streamlit as st
 st.set_page_config(page_title="Context Lab", page_icon="🧪", layout="wide")
 navigation = st.navigation(
     [
-        st.Page("pages/chat.py", title="Chat", icon="💬", default=True),
+        st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     ]
 )
 navigation.run()

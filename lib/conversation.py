@@ -25,6 +25,7 @@ class Message:
     included: bool = True
     id: str = field(default_factory=new_id)
     status: Status = "ok"
+    pinned: bool = False  # kept by every context strategy
 
     def as_api(self) -> dict[str, str]:
         return {"role": self.role, "content": self.content}

@@ -75,6 +75,8 @@ class EmbeddedServer:
             "--port", str(self.port),
             "--n_ctx", str(CONTEXT_WINDOW),
             "--n_threads", str(self.threads),
+            # By default a new request cuts off the one streaming: queue them instead (Compare sends many).
+            "--interrupt_requests", "False",
         ]  # fmt: skip
 
     def is_alive(self) -> bool:

@@ -81,10 +81,10 @@ def _system_prompt_editor() -> None:
 
 def _bulk_actions() -> None:
     cols = st.columns([1, 1, 1, 1.3], vertical_alignment="bottom")
-    cols[0].button("Include all", on_click=_include_all, args=(True,), use_container_width=True)
-    cols[1].button("Exclude all", on_click=_include_all, args=(False,), use_container_width=True)
+    cols[0].button("Include all", on_click=_include_all, args=(True,), width="stretch")
+    cols[1].button("Exclude all", on_click=_include_all, args=(False,), width="stretch")
     cols[2].number_input("Last N turns", 0, 10_000, key=state.LAST_TURNS)
-    cols[3].button("Keep only last N turns", on_click=_include_last_turns, use_container_width=True)
+    cols[3].button("Keep only last N turns", on_click=_include_last_turns, width="stretch")
 
 
 def _message_controls(message: conv.Message, tokens: int | None, shown_tokens: int) -> None:

@@ -35,6 +35,7 @@ class Behaviour:
     usage: bool = True
     prompt_tokens: int = 42
     models: list[str] = field(default_factory=lambda: ["fake-model", "fake-model-2"])
+    reject_unknown_models: bool = False  # answer 404 for a model not in `models`, as real servers do
 
 
 def _chunk(content: str | None, finish: str | None = None, usage: dict | None = None) -> bytes:
@@ -83,9 +84,13 @@ class FakeOpenAI:
                 self._send_json(200, {"object": "list", "data": models})
 
             def do_POST(self) -> None:
-                self._record()
+                recorded = self._record()
                 behaviour = fake.behaviour
                 time.sleep(behaviour.delay_s)
+                if behaviour.reject_unknown_models and recorded.json().get("model") not in behaviour.models:
+                    message = f"The model `{recorded.json().get('model')}` does not exist"
+                    self._send_json(404, {"error": {"message": message, "code": "model_not_found"}})
+                    return
                 if behaviour.status != 200:
                     body = behaviour.error_body or {"error": {"message": "fake failure", "type": "test"}}
                     self._send_json(behaviour.status, body, behaviour.headers)

@@ -94,6 +94,20 @@ def system_prompt() -> SystemPrompt:
     return SystemPrompt(st.session_state[SYSTEM_TEXT], st.session_state[SYSTEM_INCLUDED])
 
 
+# The compare page: variant slots (each slot's widgets are keyed by its id) and kept comparisons.
+COMPARE_QUESTION = "compare_question"
+COMPARE_SLOTS = "compare_slots"
+COMPARE_REPEATS = "compare_repeats"
+COMPARE_SEED = "compare_seed"
+COMPARE_BASELINE = "compare_baseline"
+COMPARISONS = "comparisons"
+COMPARE_SHOWN = "compare_shown"
+
+
+def slot_key(slot: str, name: str) -> str:
+    return f"variant_{slot}_{name}"
+
+
 def include_key(message_id: str) -> str:
     return f"include_{message_id}"
 

@@ -1,0 +1,296 @@
+"""Compare: the same question under different contexts, side by side, with what each one cost."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from lib import models
+from lib.compare import (
+    MAX_VARIANTS,
+    PRESETS,
+    Comparison,
+    Job,
+    Target,
+    Variant,
+    VariantResult,
+    answer_stats,
+    plan_rows,
+    plan_variant,
+    run_concurrently,
+    seeds_for,
+    with_seed,
+)
+from lib.conversation import new_id
+from lib.payload import RequestPlan, blocking_reason
+from lib.providers import CallOutcome
+from lib.report import diff_html, plan_figure, report_html, report_markdown, result_figures
+from lib.strategies import STRATEGY_LABELS, Strategy, decide, summarised
+from ui import resources, state
+from ui.meter import money
+from ui.settings import Settings, page_setup
+from ui.summary import summary_of
+
+SYSTEM_MODES = {"conversation": "The conversation's", "none": "None", "custom": "Custom"}
+
+
+# --- variant slots: each is a set of widgets keyed by the slot's id ----------------------------
+
+
+def _add_slot(variant: Variant) -> None:
+    slot = new_id()
+    mode = "conversation" if variant.system_override is None else ("none" if not variant.system_override else "custom")
+    values = {
+        "name": variant.name,
+        "strategy": variant.strategy.kind,
+        "turns": variant.strategy.last_turns,
+        "budget": variant.strategy.token_budget,
+        "system_mode": mode,
+        "system_text": variant.system_override or "",
+        "model": variant.model,
+        "temperature": -1.0 if variant.temperature is None else variant.temperature,
+        "max_tokens": 0 if variant.max_tokens is None else variant.max_tokens,
+    }
+    for name, value in values.items():
+        state.put(state.slot_key(slot, name), value)
+    state.put(state.COMPARE_SLOTS, [*state.get(state.COMPARE_SLOTS), slot])
+
+
+def _remove_slot(slot: str) -> None:
+    state.put(state.COMPARE_SLOTS, [s for s in state.get(state.COMPARE_SLOTS) if s != slot])
+
+
+def _reset_slots() -> None:
+    state.put(state.COMPARE_SLOTS, [])
+    for preset in PRESETS:
+        _add_slot(preset)
+
+
+def _variant_of(slot: str) -> Variant:
+    value = lambda name: state.get(state.slot_key(slot, name))  # noqa: E731 - a local shorthand
+    mode = value("system_mode")
+    override = None if mode == "conversation" else ("" if mode == "none" else value("system_text"))
+    strategy = Strategy(value("strategy"), last_turns=int(value("turns")), token_budget=int(value("budget")))
+    return Variant(
+        name=value("name") or "Unnamed",
+        strategy=strategy,
+        system_override=override,
+        model=value("model") or "",
+        temperature=None if value("temperature") < 0 else value("temperature"),
+        max_tokens=int(value("max_tokens")) or None,
+    )
+
+
+def _slot_editor(slot: str, settings: Settings) -> None:
+    key = lambda name: state.slot_key(slot, name)  # noqa: E731 - a local shorthand
+    with st.container(border=True):
+        st.text_input("Name", key=key("name"))
+        st.selectbox("Context", list(STRATEGY_LABELS), format_func=STRATEGY_LABELS.__getitem__, key=key("strategy"))
+        kind = state.get(key("strategy"))
+        if kind in ("last_turns", "summarise"):
+            st.number_input("Turns kept", 0, 1000, key=key("turns"))
+        if kind == "token_budget":
+            st.number_input("Token budget", 0, 10_000_000, step=64, key=key("budget"))
+        st.radio(
+            "System prompt",
+            list(SYSTEM_MODES),
+            format_func=SYSTEM_MODES.__getitem__,
+            key=key("system_mode"),
+            horizontal=True,
+        )
+        if state.get(key("system_mode")) == "custom":
+            st.text_area("Custom system prompt", key=key("system_text"), height=68)
+        if settings.provider.kind != "embedded":
+            st.text_input("Model (blank: the sidebar's)", key=key("model"))
+        st.number_input("Temperature (-1: the sidebar's)", -1.0, 2.0, step=0.1, key=key("temperature"))
+        st.number_input("Max reply tokens (0: the sidebar's)", 0, 100_000, key=key("max_tokens"))
+        st.button("Remove", key=key("remove"), on_click=_remove_slot, args=(slot,), icon=":material/close:")
+
+
+# --- planning --------------------------------------------------------------------------------
+
+
+def _target(variant: Variant, settings: Settings) -> Target:
+    if not variant.model or settings.provider.kind == "embedded":
+        return Target(settings.model, settings.counter(), settings.provider.model)
+    info = models.info_for(variant.model, settings.model.context_window)
+    return Target(info, resources.tiktoken_counter(info.name), variant.model)
+
+
+def _summary_text(variant: Variant, settings: Settings) -> str | None:
+    if variant.strategy.kind != "summarise":
+        return None
+    summary = summary_of(summarised(decide(variant.strategy, state.history())), settings.provider)
+    if summary and summary.error:
+        st.warning(f"{variant.name}: {summary.error} The older turns are left out instead.")
+    return summary.text if summary and not summary.error else None
+
+
+def _plans(variants: list[Variant], question: str, settings: Settings) -> list[RequestPlan]:
+    system, history = state.system_prompt(), state.history()
+    return [
+        plan_variant(v, system, history, question, _target(v, settings), settings.sampling, _summary_text(v, settings))
+        for v in variants
+    ]
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+def _run(variants: list[Variant], plans: list[RequestPlan], question: str, settings: Settings) -> Comparison:
+    repeats = int(state.get(state.COMPARE_REPEATS))
+    seeds = seeds_for(repeats, int(state.get(state.COMPARE_SEED)))
+    client = resources.client(settings.provider)
+    results = [VariantResult(v, p, seeds=list(seeds)) for v, p in zip(variants, plans, strict=True)]
+    jobs, blocked = [], {}
+    for index, plan in enumerate(plans):
+        reason = blocking_reason(plan, question)
+        if reason:
+            blocked[index] = reason
+            continue
+        for repeat, seed in enumerate(seeds):
+            jobs.append(Job((index, repeat), client, with_seed(plan.body, seed), settings.provider.secrets))
+    if settings.provider.kind == "embedded":
+        st.info("The embedded llama.cpp server answers one request at a time: all variants are sent at once and "
+                "stream here as the server serves them.")  # fmt: skip
+    columns = st.columns(len(variants))
+    boxes = []
+    for column, variant in zip(columns, variants, strict=True):
+        column.markdown(f"**{variant.name}**")
+        boxes.append(column.empty())
+    progress = st.progress(0.0, text=f"0 of {len(jobs)} runs done")
+    texts: dict[int, str] = {}
+    outcomes: dict[tuple[int, int], CallOutcome] = {}
+    for event in run_concurrently(jobs):
+        index, repeat = event.key
+        if event.kind == "delta" and repeat == 0:
+            texts[index] = texts.get(index, "") + event.text
+            boxes[index].markdown(texts[index])
+        elif event.kind == "done":
+            outcomes[event.key] = event.outcome
+            progress.progress(len(outcomes) / len(jobs), text=f"{len(outcomes)} of {len(jobs)} runs done")
+    for index, result in enumerate(results):
+        if index in blocked:
+            result.outcomes = [CallOutcome(error=f"Not sent: {blocked[index]}")]
+            continue
+        result.outcomes = [outcomes[(index, repeat)] for repeat in range(len(seeds))]
+    note = f"{settings.provider.kind} · {settings.provider.model} · {repeats} run(s) per variant"
+    return Comparison(
+        question, results, time.strftime("%Y-%m-%d %H:%M:%S"), int(state.get(state.COMPARE_BASELINE)), note
+    )
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+def _answer_column(result: VariantResult, baseline: VariantResult, is_baseline: bool) -> None:
+    st.markdown(f"**{result.variant.name}**" + (" · baseline" if is_baseline else ""))
+    for error in result.errors:
+        st.error(error)
+    first = result.outcomes[0] if result.outcomes else CallOutcome()
+    reported = "none reported" if first.prompt_tokens is None else f"{first.prompt_tokens:,}"
+    st.caption(
+        f"predicted {result.plan.prompt_tokens:,} · reported {reported} prompt tokens · "
+        f"{first.completion_tokens or 0:,} completion · "
+        f"{first.latency_s or 0:.2f} s (first token {first.ttft_s or 0:.2f} s)"
+    )
+    if is_baseline:
+        st.markdown(result.answer)
+    else:
+        st.html(f"<div style='white-space:pre-wrap'>{diff_html(baseline.answer, result.answer)}</div>")
+
+
+def _results(comparison: Comparison) -> None:
+    st.subheader(f"Answers to “{comparison.question}”")
+    st.caption(
+        f"{comparison.created} · {comparison.model_note}. Other answers are shown as a word diff against the "
+        "baseline: green was added, red was dropped."
+    )
+    baseline = comparison.results[comparison.baseline]
+    for column, result in zip(st.columns(len(comparison.results)), comparison.results, strict=True):
+        with column:
+            _answer_column(result, baseline, result is baseline)
+    stats = answer_stats(comparison.results, comparison.baseline)
+    st.markdown("**Every run** — similarity is the cosine of the answers' word counts (1 = the same words, 0 = none "
+                "shared): word choice, not meaning.")  # fmt: skip
+    st.dataframe(pd.DataFrame(stats), hide_index=True, width="stretch")
+    figures = result_figures(stats)
+    for column, figure in zip(st.columns(max(1, len(figures))), figures, strict=False):
+        column.plotly_chart(figure, width="stretch")
+    cols = st.columns(2)
+    cols[0].download_button(
+        "Download the report (HTML, works offline)", report_html(comparison), "context-lab-comparison.html",
+        "text/html", icon=":material/download:",
+    )  # fmt: skip
+    cols[1].download_button(
+        "Download as Markdown", report_markdown(comparison), "context-lab-comparison.md", "text/markdown",
+        icon=":material/description:",
+    )  # fmt: skip
+
+
+def _kept_comparisons() -> None:
+    kept: list[Comparison] = state.get(state.COMPARISONS)
+    if not kept:
+        return
+    labels = [f"{c.created} — {c.question[:60]}" for c in kept]
+    shown = st.selectbox("Kept comparisons (this session)", range(len(kept)), format_func=labels.__getitem__,
+                         index=len(kept) - 1, key=state.COMPARE_SHOWN)  # fmt: skip
+    _results(kept[shown])
+
+
+def render(settings: Settings) -> None:
+    st.title("Compare contexts")
+    st.caption(
+        "One question, several contexts: which history is sent, which system prompt, which model. "
+        "See what each would cost before sending, then how the answers differ."
+    )
+    state.default(state.COMPARISONS, [])
+    state.default(state.COMPARE_REPEATS, 1)
+    state.default(state.COMPARE_SEED, 1)
+    state.default(state.COMPARE_BASELINE, 0)
+    state.default(state.COMPARE_QUESTION, state.get(state.DRAFT) or "What is my name?")
+    if state.get(state.COMPARE_SLOTS) is None:
+        state.put(state.COMPARE_SLOTS, [])
+        _reset_slots()
+    st.caption(f"The conversation has {len(state.history())} messages (edit it on the Chat page).")
+    question = st.text_area("The next user message", key=state.COMPARE_QUESTION, height=70)
+    slots = state.get(state.COMPARE_SLOTS)
+    for column, slot in zip(st.columns(max(1, len(slots))), slots, strict=False):
+        with column:
+            _slot_editor(slot, settings)
+    cols = st.columns([2, 1, 1, 1, 1], vertical_alignment="bottom")
+    preset = cols[0].selectbox("Add a variant", range(len(PRESETS)), format_func=lambda i: PRESETS[i].name)
+    cols[1].button("Add", on_click=_add_slot, args=(PRESETS[preset],), disabled=len(slots) >= MAX_VARIANTS)
+    cols[2].button("Reset to defaults", on_click=_reset_slots)
+    cols[3].number_input(
+        "Runs per variant", 1, 10, key=state.COMPARE_REPEATS,
+        help="Repeat each variant (temperature > 0) to tell the context's effect from sampling noise.",
+    )  # fmt: skip
+    cols[4].number_input("First seed", 0, 2**31, key=state.COMPARE_SEED,
+                         help="Repeat i uses seed + i, sent in the request's `seed` field.")  # fmt: skip
+    if len(slots) < 2:
+        st.warning("Add at least two variants to compare.")
+        return
+    variants = [_variant_of(slot) for slot in slots]
+    plans = _plans(variants, question, settings)
+    rows = plan_rows(variants, plans)
+    st.subheader("Before running: what each variant sends")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"input cost $": st.column_config.NumberColumn(format="%.6f")})  # fmt: skip
+    st.plotly_chart(plan_figure(rows), width="stretch")
+    state.put(state.COMPARE_BASELINE, min(int(state.get(state.COMPARE_BASELINE)), len(variants) - 1))
+    st.selectbox("Baseline for the diff", range(len(variants)), format_func=lambda i: variants[i].name,
+                 key=state.COMPARE_BASELINE)  # fmt: skip
+    total = sum(p.input_cost or 0 for p in plans) * int(state.get(state.COMPARE_REPEATS))
+    if st.button(
+        f"Run {len(variants)} variants (input ≈ {money(total)})", type="primary", disabled=not question.strip()
+    ):
+        comparison = _run(variants, plans, question, settings)
+        state.put(state.COMPARISONS, [*state.get(state.COMPARISONS), comparison])
+        state.pop(state.COMPARE_SHOWN)
+    _kept_comparisons()
+
+
+render(page_setup())
