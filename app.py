@@ -12,6 +12,7 @@ navigation = st.navigation(
     [
         st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+        st.Page("pages/timeline.py", title="Cost timeline", icon=":material/timeline:"),
     ]
 )
 navigation.run()

@@ -237,4 +237,3 @@ def plan_rows(variants: list[Variant], plans: list[RequestPlan]) -> list[dict]:
 
 def seeds_for(repeats: int, base_seed: int = 1) -> list[int | None]:
     return [base_seed + i for i in range(repeats)] if repeats > 1 else [None]
-

@@ -43,12 +43,19 @@ def result_figures(stats: list[dict]) -> list[go.Figure]:
     return [lengths, similar, tradeoff]
 
 
+# Inline, so the colours survive wherever the fragment is shown (the page, the report).
+_INS = ' style="background:#d4f8d4;text-decoration:none"'
+_DEL = ' style="background:#fbd3d3"'
+
+
 def diff_html(baseline: str, other: str) -> str:
     """A word diff as inert HTML: every word escaped, only <ins>/<del> added."""
     parts = []
     for op, text in word_diff(baseline, other):
         escaped = html.escape(text)
-        parts.append({"equal": escaped, "insert": f"<ins>{escaped}</ins>", "delete": f"<del>{escaped}</del>"}[op])
+        parts.append(
+            {"equal": escaped, "insert": f"<ins{_INS}>{escaped}</ins>", "delete": f"<del{_DEL}>{escaped}</del>"}[op]
+        )
     return "".join(parts)
 
 

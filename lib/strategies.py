@@ -115,9 +115,7 @@ def summarised(decisions: list[Decision]) -> list[Message]:
     return [d.message for d in decisions if d.reason == "summarised"]
 
 
-def assemble(
-    system: SystemPrompt, decisions: list[Decision], summary: str | None = None
-) -> list[Message]:
+def assemble(system: SystemPrompt, decisions: list[Decision], summary: str | None = None) -> list[Message]:
     """The messages a call sends: the system prompt, an optional summary note, the kept messages."""
     head = system.as_message()
     messages = [head] if head else []

@@ -5,14 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from lib import conversation as conv
-from lib.payload import RequestPlan, blocking_reason, plan_request
+from lib.payload import RequestPlan, blocking_reason
 from lib.providers import CallOutcome, stream_chat
+from lib.strategies import STRATEGY_LABELS, Decision
 from ui import resources, state
 from ui.meter import last_call_report, meter, payload_preview
+from ui.planning import ChatPlan, current_plan
 from ui.settings import Settings, page_setup
-
-DRAFT_ID = "draft"
-
 
 # --- callbacks: they change state only; the rerun that follows renders it -------------------
 
@@ -29,6 +28,11 @@ def _save_edit(message_id: str) -> None:
 
 def _delete(message_id: str) -> None:
     state.put(state.HISTORY, conv.delete(state.history(), message_id))
+
+
+def _toggle_pin(message_id: str) -> None:
+    message = next(m for m in state.history() if m.id == message_id)
+    state.put(state.HISTORY, conv.update(state.history(), message_id, pinned=not message.pinned))
 
 
 def _include_all(included: bool) -> None:
@@ -60,14 +64,7 @@ def _retry(message_id: str) -> None:
 
 def _plan(settings: Settings, draft: str = "", upto: str | None = None) -> RequestPlan:
     """The request for the current selection (plus the draft), or up to message `upto` for a retry."""
-    history = state.history()
-    if upto is not None:
-        cut = next(i for i, m in enumerate(history) if m.id == upto)
-        history = history[: cut + 1]
-    messages = conv.selected(state.system_prompt(), history)
-    if draft.strip():
-        messages.append(conv.Message("user", draft, id=DRAFT_ID))
-    return plan_request(messages, settings.model, settings.counter(), settings.sampling, settings.provider.model)
+    return current_plan(settings, draft, upto).plan
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -79,6 +76,33 @@ def _system_prompt_editor() -> None:
         st.text_area("System prompt", key=state.SYSTEM_TEXT, height=80)
 
 
+def _strategy_picker() -> None:
+    cols = st.columns([2, 1], vertical_alignment="bottom")
+    cols[0].selectbox(
+        "Context strategy", list(STRATEGY_LABELS), format_func=STRATEGY_LABELS.__getitem__, key=state.STRATEGY_KIND,
+        help="Which past messages the next call carries. Pinned messages and the system prompt are always kept.",
+    )  # fmt: skip
+    kind = state.get(state.STRATEGY_KIND)
+    if kind in ("last_turns", "summarise"):
+        cols[1].number_input("Turns kept", 0, 10_000, key=state.STRATEGY_TURNS)
+    elif kind == "token_budget":
+        cols[1].number_input("Budget (tokens)", 0, 10_000_000, step=64, key=state.STRATEGY_BUDGET)
+
+
+def _summary_note(chat_plan: ChatPlan) -> None:
+    summary = chat_plan.summary
+    if summary is None:
+        return
+    if summary.error:
+        st.warning(f"{summary.error} The older turns are left out without a summary.")
+        return
+    st.info(
+        f"Older turns are sent as a summary (cached until they change; the summary call itself took "
+        f"{summary.prompt_tokens or 0:,} prompt + {summary.completion_tokens or 0:,} completion tokens): "
+        f"{summary.text}"
+    )
+
+
 def _bulk_actions() -> None:
     cols = st.columns([1, 1, 1, 1.3], vertical_alignment="bottom")
     cols[0].button("Include all", on_click=_include_all, args=(True,), width="stretch")
@@ -87,32 +111,45 @@ def _bulk_actions() -> None:
     cols[3].button("Keep only last N turns", on_click=_include_last_turns, width="stretch")
 
 
-def _message_controls(message: conv.Message, tokens: int | None, shown_tokens: int) -> None:
+def _message_controls(decision: Decision, tokens: int, manual: bool) -> None:
+    message = decision.message
     key = state.include_key(message.id)
     state.default(key, message.included)
-    cols = st.columns([1.4, 2, 0.5, 0.5], vertical_alignment="center")
-    cols[0].toggle("Send", key=key, on_change=_set_included, args=(message.id,))
-    sent = f"{tokens:,} tokens" if tokens is not None else f"{shown_tokens:,} tokens · not sent"
+    cols = st.columns([1.4, 2.6, 0.5, 0.5, 0.5], vertical_alignment="center")
+    cols[0].toggle(
+        "Send", key=key, on_change=_set_included, args=(message.id,), disabled=not manual,
+        help=None if manual else "The context strategy decides: pick Manual to choose by hand.",
+    )  # fmt: skip
+    sent = f"{tokens:,} tokens" + ("" if decision.kept else " · not sent")
+    reason = "" if manual and not message.pinned else f" · {decision.reason}"
     status = {"unanswered": " · ⚠ unanswered", "incomplete": " · ⚠ incomplete"}.get(message.status, "")
-    cols[1].caption(sent + status)
-    with cols[2].popover("", icon=":material/edit:", help="Edit this message"):
+    cols[1].caption(sent + reason + status)
+    cols[2].button(
+        "", icon=":material/keep:" if not message.pinned else ":material/keep_off:", key=f"pin_{message.id}",
+        help="Unpin" if message.pinned else "Pin: every strategy keeps it", on_click=_toggle_pin, args=(message.id,),
+        type="primary" if message.pinned else "secondary",
+    )  # fmt: skip
+    with cols[3].popover("", icon=":material/edit:", help="Edit this message"):
         state.default(state.edit_key(message.id), message.content)
         st.text_area("Content", key=state.edit_key(message.id), height=160)
         st.button("Save", key=f"save_{message.id}", on_click=_save_edit, args=(message.id,))
-    cols[3].button(
+    cols[4].button(
         "", icon=":material/delete:", key=f"delete_{message.id}", help="Delete this message",
         on_click=_delete, args=(message.id,),
     )  # fmt: skip
 
 
-def _history(plan: RequestPlan, settings: Settings) -> None:
+def _history(chat_plan: ChatPlan, settings: Settings) -> None:
     counter = settings.counter()
-    for message in state.history():
+    manual = state.get(state.STRATEGY_KIND) == "manual"
+    for decision in chat_plan.decisions:
+        message = decision.message
         with st.chat_message(message.role):
-            tokens = plan.tokens_of(message.id)
-            shown = tokens if tokens is not None else counter.count([message.as_api()]).per_message[0]
-            _message_controls(message, tokens, shown)
-            if message.included:
+            tokens = chat_plan.plan.tokens_of(message.id)
+            if tokens is None:
+                tokens = counter.count([message.as_api()]).per_message[0]
+            _message_controls(decision, tokens, manual)
+            if decision.kept:
                 st.markdown(message.content)
             else:
                 st.caption(message.content)
@@ -166,13 +203,13 @@ def render(settings: Settings) -> None:
         "Choose what is sent, and see its size and cost before you send it."
     )
     draft = state.get(state.DRAFT) or ""
-    plan = _plan(settings, draft)
+    chat_plan = current_plan(settings, draft)
     chat_column, meter_column = st.columns([3, 2], gap="large")
     with meter_column:
         st.subheader("Next call")
-        meter(plan)
+        meter(chat_plan.plan)
         with st.expander("Payload preview (exactly what is sent)"):
-            payload_preview(plan, settings.provider)
+            payload_preview(chat_plan.plan, settings.provider)
         last = state.get(state.LAST_CALL)
         if last is not None:
             st.subheader("Last call")
@@ -180,8 +217,11 @@ def render(settings: Settings) -> None:
     with chat_column:
         _system_prompt_editor()
         if state.history():
-            _bulk_actions()
-        _history(plan, settings)
+            _strategy_picker()
+            if state.get(state.STRATEGY_KIND) == "manual":
+                _bulk_actions()
+            _summary_note(chat_plan)
+        _history(chat_plan, settings)
         _send_pending(settings)
         _flash()
         st.text_area("Your message", key=state.DRAFT, height=100, placeholder="Ask something…")

@@ -106,7 +106,7 @@ def _slot_editor(slot: str, settings: Settings) -> None:
             st.text_input("Model (blank: the sidebar's)", key=key("model"))
         st.number_input("Temperature (-1: the sidebar's)", -1.0, 2.0, step=0.1, key=key("temperature"))
         st.number_input("Max reply tokens (0: the sidebar's)", 0, 100_000, key=key("max_tokens"))
-        st.button("Remove", key=key("remove"), on_click=_remove_slot, args=(slot,), icon=":material/close:")
+        st.button("Remove", key=f"remove_{slot}", on_click=_remove_slot, args=(slot,), icon=":material/close:")
 
 
 # --- planning --------------------------------------------------------------------------------
@@ -287,7 +287,10 @@ def render(settings: Settings) -> None:
     if st.button(
         f"Run {len(variants)} variants (input ≈ {money(total)})", type="primary", disabled=not question.strip()
     ):
-        comparison = _run(variants, plans, question, settings)
+        live = st.empty()  # the streaming columns, replaced by the results once every run is done
+        with live.container():
+            comparison = _run(variants, plans, question, settings)
+        live.empty()
         state.put(state.COMPARISONS, [*state.get(state.COMPARISONS), comparison])
         state.pop(state.COMPARE_SHOWN)
     _kept_comparisons()

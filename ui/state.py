@@ -39,11 +39,19 @@ CUSTOM_WINDOW = "custom_window"
 CUSTOM_INPUT_PRICE = "custom_input_price"
 CUSTOM_OUTPUT_PRICE = "custom_output_price"
 
+# The chat's context strategy (lib/strategies.py).
+STRATEGY_KIND = "strategy_kind"
+STRATEGY_TURNS = "strategy_turns"
+STRATEGY_BUDGET = "strategy_budget"
+
 DEFAULTS = {
     SYSTEM_TEXT: SystemPrompt().content,
     SYSTEM_INCLUDED: True,
     DRAFT: "",
     LAST_TURNS: 2,
+    STRATEGY_KIND: "manual",
+    STRATEGY_TURNS: 2,
+    STRATEGY_BUDGET: 1024,
     TEMPERATURE: 0.7,
     MAX_TOKENS: 256,
     STREAM: True,
@@ -62,11 +70,24 @@ class LastCall:
     outcome: CallOutcome = field(default_factory=CallOutcome)
 
 
+# The compare page: variant slots (each slot's widgets are keyed by its id) and kept comparisons.
+COMPARE_QUESTION = "compare_question"
+COMPARE_SLOTS = "compare_slots"
+COMPARE_REPEATS = "compare_repeats"
+COMPARE_SEED = "compare_seed"
+COMPARE_BASELINE = "compare_baseline"
+COMPARISONS = "comparisons"
+COMPARE_SHOWN = "compare_shown"
+
 SETTING_KEYS = (
     KIND, OPENAI_MODEL, AZURE_DEPLOYMENT, COMPATIBLE_MODEL, BASE_URL, API_KEY, AZURE_ENDPOINT,
     AZURE_API_VERSION, PRICED_AS, TEMPERATURE, MAX_TOKENS, STREAM, CUSTOM_WINDOW,
     CUSTOM_INPUT_PRICE, CUSTOM_OUTPUT_PRICE,
 )  # fmt: skip
+KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
+    SYSTEM_TEXT, SYSTEM_INCLUDED, DRAFT, LAST_TURNS, STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET,
+    COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE,
+}  # fmt: skip
 
 
 def init() -> None:
@@ -74,9 +95,9 @@ def init() -> None:
         st.session_state.setdefault(key, value)
     st.session_state.setdefault(HISTORY, [])
     # Streamlit forgets a widget's value on a page where it is not drawn; re-owning the values
-    # keeps the sidebar's settings across pages.
-    for key in SETTING_KEYS:
-        if key in st.session_state:
+    # keeps the settings, the system prompt, the draft and the compare variants across pages.
+    for key in list(st.session_state):
+        if key in KEPT_WIDGET_KEYS or str(key).startswith(SLOT_PREFIX):
             st.session_state[key] = st.session_state[key]
 
 
@@ -94,18 +115,12 @@ def system_prompt() -> SystemPrompt:
     return SystemPrompt(st.session_state[SYSTEM_TEXT], st.session_state[SYSTEM_INCLUDED])
 
 
-# The compare page: variant slots (each slot's widgets are keyed by its id) and kept comparisons.
-COMPARE_QUESTION = "compare_question"
-COMPARE_SLOTS = "compare_slots"
-COMPARE_REPEATS = "compare_repeats"
-COMPARE_SEED = "compare_seed"
-COMPARE_BASELINE = "compare_baseline"
-COMPARISONS = "comparisons"
-COMPARE_SHOWN = "compare_shown"
+TIMELINE_SAMPLE = "timeline_sample"
+SLOT_PREFIX = "variant_"
 
 
 def slot_key(slot: str, name: str) -> str:
-    return f"variant_{slot}_{name}"
+    return f"{SLOT_PREFIX}{slot}_{name}"
 
 
 def include_key(message_id: str) -> str:

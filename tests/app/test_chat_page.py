@@ -154,3 +154,40 @@ def test_the_key_never_shows_on_the_page(app):
         shown = visible_text(app)
         assert key not in shown and key[:16] not in shown
         assert "$API_KEY" in shown  # the snippets name the variable instead
+
+
+def _sent_contents(app) -> list[str]:
+    return [m["content"] for m in json.loads(payload_json(app))["messages"]]
+
+
+def test_a_strategy_decides_what_is_sent_and_says_why(app):
+    history = with_history(app, PAIRS)
+    app.selectbox(key="strategy_kind").set_value("last_turns").run()
+    app.number_input(key="strategy_turns").set_value(1).run()
+    assert _sent_contents(app)[1:] == [PAIRS[2][1], PAIRS[3][1]]
+    captions = " ".join(c.value for c in app.caption)
+    assert "older than 1 turns" in captions and "in the last 1 turns" in captions
+    assert app.toggle(key=f"include_{history[0].id}").disabled
+    next(b for b in app.button if b.key == f"pin_{history[0].id}").click().run()
+    assert _sent_contents(app)[1:] == [PAIRS[0][1], PAIRS[2][1], PAIRS[3][1]]
+    assert "pinned" in " ".join(c.value for c in app.caption)
+
+
+def test_the_token_budget_keeps_the_newest_messages_that_fit(app):
+    with_history(app, PAIRS)
+    app.selectbox(key="strategy_kind").set_value("token_budget").run()
+    app.number_input(key="strategy_budget").set_value(40).run()
+    sent = _sent_contents(app)
+    assert sent[-1] == PAIRS[3][1] and PAIRS[0][1] not in sent
+    assert _tokens(app) <= 40 + 10  # the budget bounds the history; priming and template are on top
+
+
+def test_summarising_sends_a_note_instead_of_the_older_turns(app):
+    with_history(app, PAIRS)
+    app.selectbox(key="strategy_kind").set_value("summarise").run()
+    app.number_input(key="strategy_turns").set_value(1).run()
+    assert not app.exception, app.exception
+    sent = _sent_contents(app)
+    assert sent[1].startswith("Summary of the earlier conversation:") and len(sent[1]) > 40
+    assert PAIRS[0][1] not in sent and sent[-2:] == [PAIRS[2][1], PAIRS[3][1]]
+    assert any("summary call itself took" in i.value for i in app.info)

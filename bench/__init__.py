@@ -1,0 +1,1 @@
+"""Benchmarks: each measures the product against a baseline in the same run (`make bench`)."""

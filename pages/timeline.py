@@ -1,0 +1,61 @@
+"""The cost of statelessness: tokens resent at every turn, and billed in total, per strategy."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from lib.strategies import Strategy
+from lib.timeline import MAX_TURNS, sample_conversation, timeline, timeline_figures
+from ui import state
+from ui.settings import Settings, page_setup
+
+
+def render(settings: Settings) -> None:
+    st.title("The cost of statelessness")
+    st.caption(
+        "The API keeps no memory, so every call resends the context it needs. With the full history, each turn "
+        "sends more than the last and the total billed grows quadratically; bounded strategies level off."
+    )
+    history = state.history()
+    use_sample = st.toggle("Use a sample 30-turn conversation", value=len(history) < 4, key=state.TIMELINE_SAMPLE)
+    if use_sample:
+        history = sample_conversation()
+    if not any(m.role == "user" for m in history):
+        st.info("The conversation has no turns yet: chat first, or use the sample.")
+        return
+    cols = st.columns(2)
+    turns = cols[0].number_input("Last N turns", 1, 1000, value=int(state.get(state.STRATEGY_TURNS)) or 2)
+    budget = cols[1].number_input("Token budget", 16, 10_000_000, value=int(state.get(state.STRATEGY_BUDGET)))
+    strategies = [
+        Strategy("full"), Strategy("last_turns", last_turns=int(turns)),
+        Strategy("token_budget", token_budget=int(budget)), Strategy("none"),
+    ]  # fmt: skip
+    counter = settings.counter()
+    system = state.system_prompt().as_message()
+    rows = timeline(
+        history,
+        strategies,
+        lambda m: counter.count([m.as_api()]).per_message[0],
+        counter.count([system.as_api()]).per_message[0] if system else 0,
+        counter.count([{"role": "user", "content": ""}]).overhead,
+        settings.model,
+    )
+    st.caption(
+        f"{settings.model.name} · {counter.count([]).method}: per-message counts plus the per-call overhead · "
+        "the summarising strategy is left out (it adds a call of its own)"
+        + (f" · first {MAX_TURNS:,} turns" if len(rows) // len(strategies) >= MAX_TURNS else "")
+    )
+    per_turn, cumulative = timeline_figures(rows)
+    left, right = st.columns(2)
+    left.plotly_chart(per_turn, width="stretch")
+    right.plotly_chart(cumulative, width="stretch")
+    frame = pd.DataFrame(rows)
+    st.dataframe(frame, hide_index=True, width="stretch")
+    st.download_button(
+        "Download as CSV", frame.to_csv(index=False), "context-lab-timeline.csv", "text/csv",
+        icon=":material/download:",
+    )  # fmt: skip
+
+
+render(page_setup())

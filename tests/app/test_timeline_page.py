@@ -1,0 +1,36 @@
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lib.conversation import Message
+
+pytestmark = pytest.mark.slow
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "timeline.py")
+
+
+def _page(history=None) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    if history is not None:
+        at.session_state["history"] = history
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_sample_conversation_shows_full_history_outgrowing_bounded_strategies():
+    at = _page()
+    frame = at.dataframe[0].value
+    last = frame[frame["turn"] == frame["turn"].max()].set_index("strategy")["cumulative tokens"]
+    assert last["Full history"] > 3 * last["Last 2 turns"] > last["No history (stateless)"]
+    assert len(at.get("plotly_chart")) == 2
+    assert at.get("download_button")
+
+
+def test_the_users_own_conversation_is_used_when_long_enough():
+    history = []
+    for i in range(4):
+        history += [Message("user", f"my question {i}"), Message("assistant", f"my answer {i}")]
+    at = _page(history)
+    frame = at.dataframe[0].value
+    assert list(frame[frame["strategy"] == "Full history"]["question"]) == [f"my question {i}" for i in range(4)]
