@@ -69,16 +69,16 @@ def timeline_figures(rows: list[dict]):
     return per_turn, cumulative
 
 
+_FACT = (
+    "foxes are small omnivores of the dog family, found on every continent except Antarctica, "
+    "and they hunt mostly at dusk and at night."
+)
+
+
 def sample_conversation(turns: int = 30) -> list[Message]:
     """A made-up conversation for trying the timeline before having one of your own."""
     history: list[Message] = []
     for i in range(1, turns + 1):
         history.append(Message("user", f"Question {i}: tell me one more fact about foxes, please, in a sentence."))
-        history.append(
-            Message(
-                "assistant",
-                f"Fact {i}: foxes are small omnivores of the dog family, found on every continent "
-                "except Antarctica, and they hunt mostly at dusk and at night.",
-            )  # fmt: skip
-        )
+        history.append(Message("assistant", f"Fact {i}: {_FACT}"))
     return history

@@ -1,3 +1,5 @@
+from itertools import pairwise
+
 from lib import conversation as conv
 from lib.conversation import Message
 from lib.models import MODELS
@@ -25,8 +27,8 @@ def test_full_history_grows_linearly_per_turn_and_quadratically_in_total():
     assert per_turn == [5 + 10 + 3 + 20 * t for t in range(6)]
     cumulative = _series(rows, "Full history", "cumulative tokens")
     assert cumulative[-1] == sum(per_turn)
-    steps = [b - a for a, b in zip(cumulative, cumulative[1:], strict=False)]
-    assert all(b - a == 20 for a, b in zip(steps, steps[1:], strict=False))  # constant second difference
+    steps = [b - a for a, b in pairwise(cumulative)]
+    assert all(b - a == 20 for a, b in pairwise(steps))  # constant second difference
 
 
 def test_bounded_strategies_level_off():
