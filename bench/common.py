@@ -15,7 +15,7 @@ from lib.conversation import Message
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"
 BARE_CHAT = Path(__file__).resolve().parent / "bare_chat.py"
-PACKAGES = ("streamlit", "openai", "llama_cpp_python", "tiktoken", "httpx", "protobuf")
+PACKAGES = ("streamlit", "openai", "httpx2", "llama_cpp_python", "tiktoken", "protobuf", "pydantic")
 
 _TOPICS = ("tokens", "context windows", "caching", "latency", "the system prompt", "streaming", "pricing")
 

@@ -18,6 +18,18 @@ def new_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+def clean_text(text: str) -> str:
+    """Text as it can be counted, stored and sent. A lone surrogate (half of a UTF-16 pair, as a
+    paste or a bad import can carry) fails every UTF-8 encoder, so it becomes U+FFFD, while a pair
+    split in two becomes the one character it encodes; NUL, which C code reads as the end of the
+    text, is dropped. Everything else, other control characters included, is kept as typed."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text.replace("\x00", "") if "\x00" in text else text
+
+
 @dataclass(frozen=True)
 class Message:
     role: Role
@@ -27,6 +39,10 @@ class Message:
     status: Status = "ok"
     pinned: bool = False  # kept by every context strategy
 
+    def __post_init__(self) -> None:
+        # Every way into the history (typing, editing, importing, a reply) passes here.
+        object.__setattr__(self, "content", clean_text(self.content))
+
     def as_api(self) -> dict[str, str]:
         return {"role": self.role, "content": self.content}
 
@@ -35,6 +51,9 @@ class Message:
 class SystemPrompt:
     content: str = "You are a helpful assistant."
     included: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "content", clean_text(self.content))
 
     def as_message(self) -> Message | None:
         if not self.included or not self.content.strip():

@@ -25,6 +25,8 @@ from pathlib import Path
 from lib.models import EMBEDDED_MODEL
 from lib.tokens import PromptCount
 
+# A fixed system message first keeps the template from adding its default one.
+_ANCHOR = [{"role": "system", "content": "."}]
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT_WINDOW = 8192
 
@@ -75,6 +77,9 @@ class EmbeddedServer:
             "--port", str(self.port),
             "--n_ctx", str(CONTEXT_WINDOW),
             "--n_threads", str(self.threads),
+            # The server's default keeps logits for every prompt position (only logprobs need them):
+            # slower prompts, and an n_ctx x vocabulary score array (bench/RESULTS.md).
+            "--logits_all", "False",
             # By default a new request cuts off the one streaming: queue them instead (Compare sends many).
             "--interrupt_requests", "False",
         ]  # fmt: skip
@@ -159,9 +164,18 @@ class EmbeddedTokenizer:
         self._formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
         self._plain = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos, add_generation_prompt=False)
         self._segment_tokens = lru_cache(maxsize=200_000)(self._segment_uncached)
+        self._framing_tokens = lru_cache(maxsize=8)(self._framing_uncached)
+        self._anchor_tokens = self._render_count(_ANCHOR, False)
 
     def tokenize(self, prompt: str, added_special: bool) -> list[int]:
         return self._llama.tokenize(prompt.encode("utf-8"), add_bos=not added_special, special=True)
+
+    def pieces(self, prompt: str, added_special: bool) -> list[tuple[int, bytes]]:
+        """Each token of `prompt` with the bytes it stands for; a character of several bytes (an
+        emoji) may be split across tokens, so a piece need not be valid UTF-8 on its own."""
+        tokens = self.tokenize(prompt, added_special)
+        piece = {token: self._llama.detokenize([token], special=True) for token in set(tokens)}
+        return [(token, piece[token]) for token in tokens]
 
     def render(self, messages: list[dict], generation_prompt: bool = True) -> tuple[str, bool]:
         formatter = self._formatter if generation_prompt else self._plain
@@ -174,14 +188,20 @@ class EmbeddedTokenizer:
         return len(self.tokenize(*self.render(messages, generation_prompt)))
 
     def _segment_uncached(self, role: str, content: str) -> int:
-        # A fixed system message first keeps the template from adding its default one.
-        anchor = [{"role": "system", "content": "."}]
-        if role == "system":
-            return self._render_count([{"role": role, "content": content}], False)
         message = {"role": role, "content": content}
-        return self._render_count([*anchor, message], False) - self._render_count(anchor, False)
+        if role == "system":
+            return self._render_count([message], False)
+        return self._render_count([*_ANCHOR, message], False) - self._anchor_tokens
+
+    def _framing_uncached(self, first_role: str) -> int:
+        """What the template adds around the messages (a default system prompt, the reply priming):
+        it depends only on the first message's role, so one short probe measures it."""
+        probe = {"role": first_role, "content": "."}
+        return self._render_count([probe], True) - self._segment_tokens(first_role, ".")
 
     def count(self, messages: list[dict]) -> PromptCount:
         per_message = tuple(self._segment_tokens(m["role"], m.get("content") or "") for m in messages)
-        total = len(self.tokenize(*self.render(messages, True))) if messages else 0
+        # Special tokens delimit the messages, so each one tokenizes alone: the prompt is its
+        # messages plus the framing, and a new message costs one encode, not the whole prompt.
+        total = self._framing_tokens(messages[0]["role"]) + sum(per_message) if messages else 0
         return PromptCount(per_message, total, True, "SmolLM2 tokenizer + chat template (exact)")

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
-from lib.conversation import Message
+from lib.conversation import Message, clean_text
 from lib.models import ModelInfo
 from lib.tokens import PromptCount, PromptCounter
 
 TokenLimitField = Literal["max_tokens", "max_completion_tokens"]
+EndUserField = Literal["user", "safety_identifier"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,9 @@ class Sampling:
     # OpenAI's newer models take max_completion_tokens; most compatible servers only max_tokens.
     token_limit_field: TokenLimitField = "max_tokens"
     stream: bool = True
+    # A hashed session id (lib/session.end_user_id) lets a provider tie the stateless calls together.
+    end_user: str | None = None
+    end_user_field: EndUserField = "user"
 
 
 def serialise(body: dict) -> bytes:
@@ -32,6 +37,11 @@ def serialise(body: dict) -> bytes:
 
 
 def build_body(model: str, messages: list[dict], sampling: Sampling, reasoning: bool = False) -> dict:
+    # Cleaned again here, for bodies built from text that never was a Message: the SDK's own
+    # UTF-8 encoding would fail on a lone surrogate, and then nothing would be sent at all.
+    messages = [
+        {**m, "content": clean_text(m["content"])} if isinstance(m.get("content"), str) else m for m in messages
+    ]
     body: dict = {"model": model, "messages": messages}
     if not reasoning:
         body["temperature"] = sampling.temperature
@@ -39,6 +49,8 @@ def build_body(model: str, messages: list[dict], sampling: Sampling, reasoning: 
     body["stream"] = sampling.stream
     if sampling.stream:
         body["stream_options"] = {"include_usage": True}  # else most servers omit usage when streaming
+    if sampling.end_user:
+        body[sampling.end_user_field] = sampling.end_user
     return body
 
 
@@ -73,10 +85,11 @@ class RequestPlan:
         return self.model.context_window - self.count.total
 
     def tokens_of(self, message_id: str) -> int | None:
-        for message, tokens in zip(self.messages, self.count.per_message, strict=True):
-            if message.id == message_id:
-                return tokens
-        return None
+        return self._tokens_by_id.get(message_id)
+
+    @cached_property
+    def _tokens_by_id(self) -> dict[str, int]:
+        return {m.id: n for m, n in zip(self.messages, self.count.per_message, strict=True)}
 
 
 def plan_request(
@@ -101,7 +114,7 @@ def plan_request(
 
 def blocking_reason(plan: RequestPlan, new_message: str) -> str | None:
     """Why this plan must not be sent, or None if it may."""
-    if not new_message.strip():
+    if not clean_text(new_message).strip():
         return "The message is empty: type something to send."
     if not plan.fits:
         return (

@@ -8,6 +8,7 @@ The system prompt and pinned messages are kept by every strategy.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -51,12 +52,8 @@ class Decision:
 
 def _turn_of(history: list[Message]) -> list[int]:
     """The turn number of every message, counting from the newest turn (0) backwards."""
-    starts = turn_starts(history)
-    turns = []
-    for index in range(len(history)):
-        started = sum(1 for s in starts if s <= index)
-        turns.append(len(starts) - started)
-    return turns
+    starts = turn_starts(history)  # ascending: bisect counts the turns begun by each index
+    return [len(starts) - bisect_right(starts, index) for index in range(len(history))]
 
 
 def _manual(history: list[Message]) -> list[Decision]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from lib import conversation as conv
+from lib import retry
+from lib.display import for_screen, inert_markdown
 from lib.payload import RequestPlan, blocking_reason
 from lib.providers import CallOutcome, stream_chat
 from lib.strategies import STRATEGY_LABELS, Decision
-from ui import resources, state
+from ui import resources, sessions, state
 from ui.meter import last_call_report, meter, payload_preview
 from ui.planning import ChatPlan, current_plan
 from ui.settings import Settings, page_setup
@@ -129,10 +131,21 @@ def _message_controls(decision: Decision, tokens: int, manual: bool) -> None:
         help="Unpin" if message.pinned else "Pin: every strategy keeps it", on_click=_toggle_pin, args=(message.id,),
         type="primary" if message.pinned else "secondary",
     )  # fmt: skip
-    with cols[3].popover("", icon=":material/edit:", help="Edit this message"):
-        state.default(state.edit_key(message.id), message.content)
-        st.text_area("Content", key=state.edit_key(message.id), height=160)
-        st.button("Save", key=f"save_{message.id}", on_click=_save_edit, args=(message.id,))
+    editor = cols[3].popover(
+        "", icon=":material/edit:", help="Edit this message, or fork from it", key=state.editor_key(message.id),
+        on_change="rerun",
+    )  # fmt: skip
+    # Drawn only while open: every text area scans the whole session state, so one per message
+    # made a rerun quadratic in the history's length (bench/RESULTS.md).
+    if editor.open:
+        with editor:
+            state.default(state.edit_key(message.id), message.content)
+            st.text_area("Content", key=state.edit_key(message.id), height=160)
+            st.button("Save", key=f"save_{message.id}", on_click=_save_edit, args=(message.id,))
+            st.button(
+                "Fork from here", key=f"fork_{message.id}", icon=":material/call_split:", on_click=sessions.fork_at,
+                args=(message.id,), help="A new session holding the history up to this message",
+            )  # fmt: skip
     cols[4].button(
         "", icon=":material/delete:", key=f"delete_{message.id}", help="Delete this message",
         on_click=_delete, args=(message.id,),
@@ -150,9 +163,9 @@ def _history(chat_plan: ChatPlan, settings: Settings) -> None:
                 tokens = counter.count([message.as_api()]).per_message[0]
             _message_controls(decision, tokens, manual)
             if decision.kept:
-                st.markdown(message.content)
+                st.markdown(inert_markdown(message.content))
             else:
-                st.caption(message.content)
+                st.caption(inert_markdown(message.content))
             if message.status == "unanswered" and message.id != state.get(state.PENDING):
                 st.button("Retry", key=f"retry_{message.id}", on_click=_retry, args=(message.id,))
 
@@ -164,23 +177,57 @@ def _send_pending(settings: Settings) -> None:
         return
     plan = _plan(settings, upto=message_id)
     call = state.LastCall(plan.prompt_tokens, plan.count.exact, plan.body_bytes, plan.model.name)
-    outcome: CallOutcome = call.outcome
     with st.chat_message("assistant"):
-        client = resources.client(settings.provider)
-        st.write_stream(stream_chat(client, plan.body, outcome, settings.provider.secrets))
+        call.outcome, retries = _answer(settings, plan)
+    outcome: CallOutcome = call.outcome
     state.put(state.LAST_CALL, call)
-    _record_reply(message_id, outcome)
+    sessions.log_call(settings, plan, outcome)
+    _record_reply(message_id, outcome, _call_note(outcome, retries, plan))
     st.rerun()
 
 
-def _record_reply(message_id: str, outcome: CallOutcome) -> None:
+def _answer(settings: Settings, plan: RequestPlan) -> tuple[CallOutcome, list[str]]:
+    """Stream the reply. A rate limit or a server fault is retried a few times, every wait shown;
+    returns the outcome of the last attempt and the notices of the retries."""
+    missing = settings.provider.missing()
+    if missing:
+        return CallOutcome(error=f"Set {missing} in the sidebar, then retry."), []
+    client, policy, retries = resources.client(settings.provider), retry.DEFAULT_POLICY, []
+    while True:
+        outcome = CallOutcome()
+        st.write_stream(for_screen(stream_chat(client, plan.body, outcome, settings.provider.secrets)))
+        wait = policy.next_wait(outcome, len(retries) + 1)
+        if wait is None:
+            return outcome, retries
+        retries.append(retry.notice(outcome, wait, len(retries) + 2, policy.attempts))
+        st.info(retries[-1])
+        retry.wait(wait)
+
+
+def _call_note(outcome: CallOutcome, retries: list[str], plan: RequestPlan) -> str:
+    """What the user should know about a call beyond its reply: the retries, a reply cut at the limit."""
+    notes = [retry.attempts_note(retries, outcome.ok)]
+    if outcome.truncated:
+        notes.append(
+            f'The reply stopped at the {plan.max_tokens:,}-token limit (finish_reason "length"): raise '
+            "Max reply tokens in the sidebar for a longer one."
+        )
+    return " ".join(note for note in notes if note)
+
+
+def _record_reply(message_id: str, outcome: CallOutcome, note: str = "") -> None:
     history = state.history()
     position = next(i for i, m in enumerate(history) if m.id == message_id) + 1
+    # A retry's reply goes after the incomplete ones an earlier attempt left, which are kept.
+    while position < len(history) and history[position].status == "incomplete":
+        position += 1
     if outcome.ok:
         reply = conv.Message("assistant", outcome.text)
         history = conv.update(history, message_id, status="ok")
+        if note:
+            state.flash("warning" if outcome.truncated else "info", note)
     else:
-        state.flash("error", outcome.error or "The call failed.")
+        state.flash("error", f"{outcome.error or 'The call failed.'} {note}".strip())
         history = conv.update(history, message_id, status="unanswered")
         if not outcome.text:
             state.put(state.HISTORY, history)

@@ -1,7 +1,9 @@
 """A small OpenAI-compatible server on 127.0.0.1 for what cannot run here (OpenAI's, Azure's servers).
 
 It records every request exactly as it arrived (path, headers, body bytes) and answers the way a
-test tells it to: a streamed reply with usage, an HTTP error, a delay, a stream cut off mid-way.
+test tells it to: a streamed (or whole) reply with usage, an HTTP error (for the next N requests
+only, then recovered), a delay, a stream cut off or broken mid-way, a body that is not JSON, a
+reply with no choices, a reply stopped by the length limit, an echo of the question.
 """
 
 from __future__ import annotations
@@ -36,6 +38,24 @@ class Behaviour:
     prompt_tokens: int = 42
     models: list[str] = field(default_factory=lambda: ["fake-model", "fake-model-2"])
     reject_unknown_models: bool = False  # answer 404 for a model not in `models`, as real servers do
+    failures: int | None = None  # answer `status` to this many requests, then 200 (a server that recovers)
+    break_stream: bool = False  # with cut_after_chunks: break the body mid-chunk instead of ending it cleanly
+    malformed: bool = False  # a 200 whose body (or streamed data line) is not JSON
+    empty_choices: bool = False  # a 200 reply with an empty `choices` list
+    finish_reason: str = "stop"  # "length": the reply hit max_tokens
+    echo: bool = False  # reply with the last message's content (each session sees its own answer)
+
+    def reply_to(self, request: dict) -> str:
+        messages = request.get("messages") or [{}]
+        return str(messages[-1].get("content", "")) if self.echo else self.reply
+
+    def fails_now(self) -> bool:
+        """Whether this request gets the error status; counts down `failures`."""
+        if self.status == 200 or self.failures == 0:
+            return False
+        if self.failures is not None:
+            self.failures -= 1
+        return True
 
 
 def _chunk(content: str | None, finish: str | None = None, usage: dict | None = None) -> bytes:
@@ -49,8 +69,16 @@ def _chunk(content: str | None, finish: str | None = None, usage: dict | None = 
     return f"data: {json.dumps(payload)}\n\n".encode()
 
 
+def _completion(content: str, finish: str, usage: dict | None, empty: bool) -> dict:
+    message = {"role": "assistant", "content": content}
+    choices = [] if empty else [{"index": 0, "message": message, "finish_reason": finish}]
+    completion = {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": "fake-model"}
+    return {**completion, "choices": choices, **({"usage": usage} if usage else {})}
+
+
 class FakeOpenAI:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
+        """`port` 0 picks a free one; a fixed one lets a test start the server where it refused before."""
         self.behaviour = Behaviour()
         self.requests: list[Recorded] = []
         fake = self
@@ -91,37 +119,62 @@ class FakeOpenAI:
                     message = f"The model `{recorded.json().get('model')}` does not exist"
                     self._send_json(404, {"error": {"message": message, "code": "model_not_found"}})
                     return
-                if behaviour.status != 200:
+                if behaviour.fails_now():
                     body = behaviour.error_body or {"error": {"message": "fake failure", "type": "test"}}
                     self._send_json(behaviour.status, body, behaviour.headers)
                     return
-                self._stream(behaviour)
+                request = recorded.json()
+                if request.get("stream"):
+                    self._stream(behaviour, behaviour.reply_to(request))
+                else:
+                    self._whole(behaviour, behaviour.reply_to(request))
 
-            def _stream(self, behaviour: Behaviour) -> None:
+            def _usage(self, behaviour: Behaviour, reply: str) -> dict | None:
+                if not behaviour.usage:
+                    return None
+                completion = len(reply.split(" "))
+                prompt = behaviour.prompt_tokens
+                return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+            def _whole(self, behaviour: Behaviour, reply: str) -> None:
+                if behaviour.malformed:
+                    self._send_json(200, '{"id": "chatcmpl-fake", "choices": [')
+                    return
+                usage = self._usage(behaviour, reply)
+                self._send_json(200, _completion(reply, behaviour.finish_reason, usage, behaviour.empty_choices))
+
+            def _write(self, data: bytes, chunked: bool) -> None:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+
+            def _stream(self, behaviour: Behaviour, reply: str) -> None:
+                # Chunked only to break: a body that stops inside a chunk is an error to the client,
+                # where one that just ends (connection: close) is a normal, if early, end.
+                chunked = behaviour.break_stream
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
-                self.send_header("connection", "close")
+                self.send_header("transfer-encoding" if chunked else "connection", "chunked" if chunked else "close")
                 self.end_headers()
-                words = behaviour.reply.split(" ")
+                self.close_connection = True
+                if behaviour.malformed:
+                    self._write(b'data: {"id": "chatcmpl-fake", "choices": [\n\n', chunked)
+                    return
+                words = [] if behaviour.empty_choices else reply.split(" ")
                 for index, word in enumerate(words):
                     if behaviour.cut_after_chunks is not None and index >= behaviour.cut_after_chunks:
-                        self.wfile.flush()
-                        self.close_connection = True
+                        if chunked:
+                            self.wfile.write(b"400\r\ndata: {")  # promises 1 KiB, sends 7 bytes, hangs up
                         return
-                    self.wfile.write(_chunk(word if index == 0 else " " + word))
-                self.wfile.write(_chunk(None, finish="stop"))
-                if behaviour.usage:
-                    completion = len(words)
-                    usage = {
-                        "prompt_tokens": behaviour.prompt_tokens,
-                        "completion_tokens": completion,
-                        "total_tokens": behaviour.prompt_tokens + completion,
-                    }
-                    self.wfile.write(_chunk(None, usage=usage))
-                self.wfile.write(b"data: [DONE]\n\n")
-                self.wfile.flush()
+                    self._write(_chunk(word if index == 0 else " " + word), chunked)
+                if not behaviour.empty_choices:
+                    self._write(_chunk(None, finish=behaviour.finish_reason), chunked)
+                usage = self._usage(behaviour, reply)
+                if usage:
+                    self._write(_chunk(None, usage=usage), chunked)
+                self._write(b"data: [DONE]\n\n", chunked)
+                if chunked:
+                    self.wfile.write(b"0\r\n\r\n")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

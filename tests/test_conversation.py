@@ -53,3 +53,24 @@ def test_turns_count_a_leading_reply_as_its_own_turn():
     history = [Message("assistant", "welcome"), *_history()]
     assert conv.count_turns(history) == 4
     assert conv.count_turns([]) == 0
+
+
+def test_clean_text_replaces_lone_surrogates_and_drops_nul():
+    assert conv.clean_text("a\ud800b") == "a\ufffdb"
+    assert conv.clean_text("\udfff") == "\ufffd"
+    assert conv.clean_text("x\x00y") == "xy"
+    assert conv.clean_text("\ud83e\udd8a") == "🦊"  # a pair split in two is the character it encodes
+    conv.clean_text("a\ud800b\x00").encode("utf-8")  # encodable, as every SDK needs
+
+
+def test_clean_text_keeps_everything_else_as_typed():
+    text = "tab\there\r\nbell\x07 esc\x1b[31m مرحبا بالعالم 👩🏽‍💻 🇫🇷 e\u0301 \u202eevil\u202c"
+    assert conv.clean_text(text) == text
+
+
+def test_every_message_is_clean_whichever_way_it_is_made():
+    assert conv.Message("user", "hi\ud800\x00").content == "hi\ufffd"
+    history = conv.append([], "user", "ok")
+    edited = conv.update(history, history[0].id, content="bad\udc00")
+    assert edited[0].content == "bad\ufffd"
+    assert conv.SystemPrompt("sys\ud800").as_message().content == "sys\ufffd"

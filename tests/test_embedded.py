@@ -3,8 +3,11 @@
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lib.embedded import EmbeddedServer, gguf_path
 from lib.models import EMBEDDED_MODEL
@@ -73,6 +76,50 @@ def test_leaving_out_the_system_prompt_costs_the_templates_default(embedded_toke
     assert bare.overhead > 10  # SmolLM2's template adds its own system prompt
 
 
+# Text that stresses the per-message sum: special tokens, template words, whitespace at the edges.
+PIECES = ["<|im_start|>", "<|im_end|>", "</s>", "<s>", "system", "assistant\n", "\n", " ", "\t", "🦊", "naïve", "Hi"]
+contents = st.lists(st.sampled_from(PIECES) | st.text(max_size=6), max_size=6).map("".join)
+conversations = st.lists(
+    st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant"]), "content": contents}),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _whole_prompt_tokens(tokenizer, messages: list[dict]) -> int:
+    return len(tokenizer.tokenize(*tokenizer.render(messages, True)))
+
+
+@pytest.mark.parametrize("name", list(CONVERSATIONS))
+def test_the_total_is_the_whole_rendered_prompt(name, embedded_tokenizer):
+    messages = CONVERSATIONS[name]
+    assert embedded_tokenizer.count(messages).total == _whole_prompt_tokens(embedded_tokenizer, messages)
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages=conversations)
+def test_the_total_is_the_whole_rendered_prompt_for_any_conversation(embedded_tokenizer, messages):
+    assert embedded_tokenizer.count(messages).total == _whole_prompt_tokens(embedded_tokenizer, messages)
+
+
+def test_a_new_message_is_the_only_text_encoded(embedded_tokenizer, monkeypatch):
+    history = [{"role": ("user", "assistant")[i % 2], "content": f"{time.time_ns()} message {i}"} for i in range(40)]
+    before = embedded_tokenizer.count(history)
+    encoded: list[str] = []
+    tokenize = embedded_tokenizer.tokenize
+
+    def recording_tokenize(text: str, special: bool) -> list[int]:
+        encoded.append(text)
+        return tokenize(text, special)
+
+    monkeypatch.setattr(embedded_tokenizer, "tokenize", recording_tokenize)
+    new = {"role": "user", "content": f"{time.time_ns()} the new question"}
+    after = embedded_tokenizer.count([*history, new])
+    assert len(encoded) == 1 and new["content"] in encoded[0]
+    assert not any(m["content"] in encoded[0] for m in history)
+    assert after.total == before.total + after.per_message[-1]
+
+
 @pytest.mark.parametrize("max_tokens", [1, 12, 200])
 @pytest.mark.parametrize("name", ["plain", "emoji", "many turns"])
 def test_streamed_usage_equals_the_servers_whole_reply_usage(name, max_tokens, embedded_server):
@@ -107,3 +154,30 @@ def test_a_dead_server_is_restarted_and_stopped_without_orphans():
     server.stop()
     with pytest.raises(ProcessLookupError):
         os.kill(second, 0)
+
+
+def test_the_server_dies_with_the_app_even_on_sigkill(tmp_path):
+    """No orphan: the server's watchdog ends it when the process that started it is gone."""
+    import subprocess
+    import sys
+
+    script = (
+        "from lib.embedded import EmbeddedServer\n"
+        "server = EmbeddedServer().ensure_running()\n"
+        "print(server.pid, flush=True)\n"
+        "import time; time.sleep(600)\n"
+    )
+    app = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=Path.cwd())
+    server_pid = int(app.stdout.readline())
+    os.kill(server_pid, 0)  # running
+    app.kill()
+    app.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(server_pid, signal.SIGKILL)
+    pytest.fail("the embedded server outlived the app")

@@ -69,3 +69,21 @@ def test_serialise_matches_the_openai_sdk():
 
     body = build_body("gpt-4o", [{"role": "user", "content": 'ünïcode \u2028 "quotes" 🎉'}], Sampling())
     assert serialise(body) == openapi_dumps(body)
+
+
+def test_a_body_built_from_raw_text_is_clean_and_serialises():
+    body = build_body("gpt-4o", [{"role": "user", "content": "half \ud83d emoji\x00"}], Sampling())
+    assert body["messages"][0]["content"] == "half \ufffd emoji"
+    assert json.loads(serialise(body)) == body
+
+
+def test_a_message_of_nothing_but_nul_counts_as_empty():
+    plan = _plan([Message("user", "\x00\x00")])
+    assert blocking_reason(plan, "\x00 \x00") == "The message is empty: type something to send."
+
+
+def test_the_end_user_id_goes_in_the_providers_field_only_when_given():
+    assert "user" not in build_body("m", [], Sampling()) and "safety_identifier" not in build_body("m", [], Sampling())
+    assert build_body("m", [], Sampling(end_user="cl-abc"))["user"] == "cl-abc"
+    body = build_body("m", [], Sampling(end_user="cl-abc", end_user_field="safety_identifier"))
+    assert body["safety_identifier"] == "cl-abc" and "user" not in body

@@ -2,10 +2,11 @@
 
 import json
 import logging
+from types import SimpleNamespace
 
 import pytest
 
-from lib import providers
+from lib import models, providers
 from lib.payload import Sampling, build_body, serialise
 from lib.providers import CallOutcome, ProviderConfig, describe_error, make_client, stream_chat
 from tests.fake_openai import FakeOpenAI
@@ -142,3 +143,117 @@ def test_missing_settings_are_named():
     assert providers.ProviderConfig("compatible", "m").missing() == "the base URL"
     assert providers.ProviderConfig("compatible", "", base_url="http://x").missing() == "a model"
     assert describe_error(ValueError("boom")).startswith("The call failed")
+
+
+# --- failure paths: every one a sentence, none a traceback -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "stream", "expected"),
+    [
+        ({"malformed": True}, True, "not valid JSON"),
+        ({"malformed": True}, False, "not valid JSON"),
+        ({"empty_choices": True}, True, "empty choices list"),
+        ({"empty_choices": True}, False, "empty choices list"),
+        ({"empty_choices": True, "usage": False}, True, "no reply data"),
+        ({"reply": "one two three", "cut_after_chunks": 2, "break_stream": True}, True, "connection dropped"),
+    ],
+)
+def test_a_broken_answer_becomes_a_message(server, behaviour, stream, expected):
+    for name, value in behaviour.items():
+        setattr(server.behaviour, name, value)
+    body = build_body("m", [{"role": "user", "content": "hi"}], Sampling(0.5, 32, stream=stream))
+    outcome = _call(ProviderConfig("compatible", "m", base_url=server.base_url), body)
+    assert not outcome.ok and expected in outcome.error, outcome.error
+    assert outcome.incomplete == ("cut_after_chunks" in behaviour)
+
+
+def test_a_failed_status_records_what_the_retry_policy_needs(server):
+    server.behaviour.status = 429
+    server.behaviour.headers = {"retry-after-ms": "1500"}
+    server.behaviour.error_body = {"error": {"message": "slow down", "code": "rate_limit_exceeded"}}
+    outcome = _call(ProviderConfig("compatible", "m", base_url=server.base_url), _body())
+    assert (outcome.status_code, outcome.error_code, outcome.retry_after_s) == (429, "rate_limit_exceeded", 1.5)
+    assert "wait 1.5 s" in outcome.error
+
+
+def test_a_reply_stopped_at_the_limit_is_marked_truncated(server):
+    server.behaviour.finish_reason = "length"
+    outcome = _call(ProviderConfig("compatible", "m", base_url=server.base_url), _body())
+    assert outcome.ok and outcome.truncated
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "expected"),
+    [
+        ({"error": {"message": "Too long", "code": "context_length_exceeded"}}, None, "longer than the model"),
+        ({"error": {"message": "This model's maximum context length is 4096"}}, None, "longer than the model"),
+        ({"error": {"message": "You exceeded your quota", "code": "insufficient_quota"}}, 429, "quota is used up"),
+        ("<html>\n  <body>\n    Bad gateway\n  </body>\n</html>", 502, "Server said: <html> <body> Bad gateway"),
+    ],
+)
+def test_error_codes_and_bodies_name_the_problem(server, body, code, expected):
+    server.behaviour.status = code or 400
+    server.behaviour.error_body = body
+    outcome = _call(ProviderConfig("compatible", "m", base_url=server.base_url), _body())
+    assert expected in outcome.error
+
+
+def test_fragments_of_the_key_are_redacted():
+    text = f"Bad key {KEY[:10]}…{KEY[-4:]}; the key ending {KEY[-9:]}; in the middle {KEY[12:20]}."
+    shown = providers.redact(text, (KEY,))
+    assert KEY[-9:] not in shown and KEY[12:20] not in shown and KEY[:10] not in shown
+    assert shown.startswith("Bad key ***") and shown.endswith("in the middle ***.")
+
+
+def test_redaction_leaves_ordinary_text_alone():
+    text = "The model `gpt-4o` does not exist (404)."
+    assert providers.redact(text, (KEY,)) == text
+
+
+def test_an_unexpected_exception_is_described_not_raised():
+    def create(**_):
+        raise RuntimeError(f"boom with {KEY}")
+
+    client = SimpleNamespace(chat=SimpleNamespace(completions=SimpleNamespace(create=create)))
+    outcome = CallOutcome()
+    assert list(stream_chat(client, _body(), outcome, (KEY,))) == []
+    assert outcome.error.startswith("The call failed: RuntimeError") and KEY not in outcome.error
+
+
+def test_each_backend_names_its_end_user_field():
+    assert ProviderConfig("openai", "gpt-4o").end_user_field == "safety_identifier"
+    for kind in ("azure", "compatible", "embedded"):
+        assert ProviderConfig(kind, "m").end_user_field == "user"
+
+
+@pytest.mark.parametrize("field", ["user", "safety_identifier"])
+def test_the_sdk_sends_the_end_user_field_as_planned(server, field):
+    sampling = Sampling(end_user="cl-1234", end_user_field=field)
+    body = build_body("fake-model", [{"role": "user", "content": "hi"}], sampling)
+    outcome = _call(ProviderConfig("compatible", "fake-model", base_url=server.base_url), body)
+    assert outcome.ok and server.requests[-1].json()[field] == "cl-1234"
+
+
+@pytest.mark.slow
+def test_the_embedded_server_accepts_the_user_field(embedded_server):
+    sampling = Sampling(0.0, 4, end_user="cl-1234")
+    body = build_body(models.EMBEDDED_MODEL, [{"role": "user", "content": "Say hi."}], sampling)
+    outcome = _call(ProviderConfig("embedded", models.EMBEDDED_MODEL, base_url=embedded_server.base_url), body)
+    assert outcome.ok, outcome.error
+    assert outcome.prompt_tokens
+
+
+@pytest.mark.parametrize(
+    "url", ["foo", "http://", "http://[::1", "http://x:99999/v1", "javascript:alert(1)", "ftp://x"]
+)
+def test_an_unusable_base_url_is_named_before_any_call(url):
+    assert not providers.valid_base_url(url)
+    missing = ProviderConfig("compatible", "m", base_url=url).missing()
+    assert missing == "the base URL (a full http:// or https:// address)"
+
+
+@pytest.mark.parametrize("url", ["http://localhost:11434/v1", "https://x.openai.azure.com", "http://[::1]:8000/v1"])
+def test_a_usable_base_url_passes(url):
+    assert providers.valid_base_url(url)
+    assert ProviderConfig("compatible", "m", base_url=url).missing() is None

@@ -6,6 +6,7 @@ import json
 
 import streamlit as st
 
+from lib.display import shortened_body
 from lib.payload import RequestPlan
 from lib.providers import ProviderConfig
 from lib.snippets import curl_snippet, python_snippet
@@ -46,13 +47,16 @@ def meter(plan: RequestPlan) -> None:
 def payload_preview(plan: RequestPlan, provider: ProviderConfig) -> None:
     """The body exactly as it is passed to the SDK, and the same call as curl and Python."""
     st.caption(f"POST {provider.endpoint}")
+    body, left_out = shortened_body(plan.body)
+    if left_out:
+        st.caption(f"{left_out:,} characters of very long messages are not shown here; the call sends them all.")
     as_json, as_curl, as_python = st.tabs(["JSON body", "curl", "Python"])
     with as_json:
-        st.code(json.dumps(plan.body, ensure_ascii=False, indent=2), language="json", wrap_lines=True)
+        st.code(json.dumps(body, ensure_ascii=False, indent=2), language="json", wrap_lines=True)
     with as_curl:
-        st.code(curl_snippet(provider, plan.body), language="bash", wrap_lines=True)
+        st.code(curl_snippet(provider, body), language="bash", wrap_lines=True)
     with as_python:
-        st.code(python_snippet(provider, plan.body), language="python", wrap_lines=True)
+        st.code(python_snippet(provider, body), language="python", wrap_lines=True)
 
 
 def last_call_report(call: LastCall) -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import streamlit as st
 
 from lib import models
 from lib.payload import Sampling
-from lib.providers import DEFAULT_AZURE_API_VERSION, KIND_LABELS, ProviderConfig
+from lib.providers import DEFAULT_AZURE_API_VERSION, KIND_LABELS, ProviderConfig, valid_base_url
+from lib.session import end_user_id
 from lib.tokens import PromptCounter
-from ui import resources, state
+from ui import resources, sessions, state
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,12 @@ def _secret(name: str) -> str:
         return ""
     except Exception:
         return ""
+
+
+def known_secrets() -> tuple[str, ...]:
+    """Every key the app may hold (the sidebar's, the environment's), to mask out of what it saves."""
+    values = (state.get(state.API_KEY) or "", _secret("OPENAI_API_KEY"), _secret("AZURE_OPENAI_API_KEY"))
+    return tuple(v for v in values if len(v) >= 4)
 
 
 def _default_kind() -> str:
@@ -83,7 +90,7 @@ def _compatible() -> ProviderConfig:
     )  # fmt: skip
     key = st.text_input("API key (optional)", type="password", key=state.API_KEY)
     probe = ProviderConfig("compatible", "", base_url=base_url, api_key=key)
-    listed = resources.model_ids(probe) if base_url else []
+    listed = resources.model_ids(probe) if valid_base_url(base_url) else []
     if listed:
         model = st.selectbox("Model", listed, key=state.COMPATIBLE_MODEL, accept_new_options=True)
     else:
@@ -119,6 +126,10 @@ def sidebar() -> Settings:
         state.default(state.KIND, _default_kind())
         kind = st.selectbox("Provider", list(KIND_LABELS), format_func=KIND_LABELS.__getitem__, key=state.KIND)
         provider = _BUILDERS[kind]()
+        timeout = st.number_input(
+            "Timeout (s)", 1, 600, key=state.TIMEOUT, help="How long a call may wait for the server before it fails."
+        )
+        provider = replace(provider, timeout_s=float(timeout))
         model = _model_info(provider)
         st.header("Sampling")
         temperature = 1.0 if model.reasoning else st.slider(
@@ -130,11 +141,17 @@ def sidebar() -> Settings:
             help="Some servers (llama-cpp-python's among them) report no token usage while "
             "streaming: turn this off to compare the prediction with the server's own count.",
         )  # fmt: skip
-    sampling = Sampling(temperature, int(max_tokens), provider.token_limit_field, stream)
+    end_user = end_user_id(sessions.current_id()) if state.get(state.SEND_SESSION_ID) else None
+    sampling = Sampling(
+        temperature, int(max_tokens), provider.token_limit_field, stream, end_user, provider.end_user_field
+    )
     return Settings(provider, model, sampling)
 
 
 def page_setup() -> Settings:
-    """What every page does first: session state, then the sidebar. Returns the choices made."""
+    """What every page does first: session state (the saved session on a first run), the sidebar, the autosave."""
     state.init()
-    return sidebar()
+    sessions.restore()
+    settings = sidebar()
+    sessions.sidebar(sessions.autosave())
+    return settings

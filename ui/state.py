@@ -38,11 +38,24 @@ STREAM = "stream"
 CUSTOM_WINDOW = "custom_window"
 CUSTOM_INPUT_PRICE = "custom_input_price"
 CUSTOM_OUTPUT_PRICE = "custom_output_price"
+TIMEOUT = "timeout_s"  # seconds a call may take; a connection setting, so not saved with a session
 
 # The chat's context strategy (lib/strategies.py).
 STRATEGY_KIND = "strategy_kind"
 STRATEGY_TURNS = "strategy_turns"
 STRATEGY_BUDGET = "strategy_budget"
+
+# Sessions (ui/sessions.py): the open session's id (also in the URL as ?session=), its form as last
+# saved (None: a blank session nothing has been saved for yet), the sidebar's session widgets.
+SESSION_ID = "session_id"
+SAVED_SESSION = "saved_session"
+SESSION_PICK = "session_pick"
+SESSION_TITLE = "session_title"
+SESSION_UPLOADS = "session_uploads"  # counts imports: a new uploader key empties the uploader
+SESSION_NOTE = "session_note"
+SESSION_LIST_OPEN = "session_list_open"  # the sidebar's popovers; their widgets are drawn only while open
+SESSION_RENAME_OPEN = "session_rename_open"
+SEND_SESSION_ID = "send_session_id"
 
 DEFAULTS = {
     SYSTEM_TEXT: SystemPrompt().content,
@@ -55,6 +68,8 @@ DEFAULTS = {
     TEMPERATURE: 0.7,
     MAX_TOKENS: 256,
     STREAM: True,
+    TIMEOUT: 60,
+    SEND_SESSION_ID: False,
     CUSTOM_WINDOW: 8192,
     CUSTOM_INPUT_PRICE: 0.0,
     CUSTOM_OUTPUT_PRICE: 0.0,
@@ -86,8 +101,13 @@ SETTING_KEYS = (
 )  # fmt: skip
 KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     SYSTEM_TEXT, SYSTEM_INCLUDED, DRAFT, LAST_TURNS, STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET,
-    COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE,
+    COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE, SEND_SESSION_ID, TIMEOUT,
 }  # fmt: skip
+# What a saved session keeps besides its messages (lib/session.SETTINGS checks the same names). Never the key.
+PERSISTED_SETTINGS = (
+    *(k for k in SETTING_KEYS if k != API_KEY), STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET, LAST_TURNS,
+    SEND_SESSION_ID,
+)  # fmt: skip
 
 
 def init() -> None:
@@ -116,6 +136,14 @@ def system_prompt() -> SystemPrompt:
 
 
 TIMELINE_SAMPLE = "timeline_sample"
+
+# The token inspector's choices.
+INSPECTOR_ENCODING = "inspector_encoding"
+INSPECTOR_SPACES = "inspector_spaces"
+
+# The walkthrough: the step shown, and each demo's finished calls (by step number).
+WALKTHROUGH_STEP = "walkthrough_step"
+WALKTHROUGH_RUNS = "walkthrough_runs"
 SLOT_PREFIX = "variant_"
 
 
@@ -129,6 +157,23 @@ def include_key(message_id: str) -> str:
 
 def edit_key(message_id: str) -> str:
     return f"edit_{message_id}"
+
+
+def editor_key(message_id: str) -> str:
+    """The edit popover's open/closed state."""
+    return f"editor_{message_id}"
+
+
+def import_key(count: int) -> str:
+    """The session uploader's key: a new one (after an import) is an empty uploader."""
+    return f"session_import_{count}"
+
+
+def forget_message_widgets() -> None:
+    """Drop per-message widget values (another session is opening; its messages may share ids)."""
+    prefixes = (include_key(""), edit_key(""), editor_key(""))
+    for key in [k for k in st.session_state if str(k).startswith(prefixes)]:
+        del st.session_state[key]
 
 
 def get(key: str):

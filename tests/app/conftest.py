@@ -49,3 +49,27 @@ def visible_text(at: AppTest) -> str:
     parts += [str(w.value) for w in at.text_input if w.key != "api_key"]
     parts += [str(w.value) for w in at.text_area]
     return "\n".join(parts)
+
+
+def chat_on(base_url: str, key: str = "", **settings) -> AppTest:
+    """The chat page on an OpenAI-compatible server, chosen before the first run (so the embedded
+    model is not started); `settings` are sidebar values by key (e.g. timeout_s=1)."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["provider_kind"] = "compatible"
+    at.session_state["base_url"] = base_url
+    at.session_state["api_key"] = key
+    for name, value in settings.items():
+        at.session_state[name] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def send(at: AppTest, text: str) -> None:
+    at.text_area(key="draft").set_value(text).run()
+    next(b for b in at.button if b.label == "Send").click().run()
+    assert not at.exception, at.exception
+
+
+def errors_shown(at: AppTest) -> str:
+    return " ".join(e.value for e in at.error)

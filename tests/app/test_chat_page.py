@@ -66,6 +66,9 @@ def test_bulk_actions(app):
 
 def test_edit_and_delete_a_message(app):
     history = with_history(app, PAIRS)
+    assert not [w for w in app.text_area if (w.key or "").startswith("edit_")]  # drawn only in an open editor
+    app.session_state[f"editor_{history[1].id}"] = True  # what clicking the edit icon does
+    app.run()
     app.text_area(key=f"edit_{history[1].id}").set_value("Edited reply")
     next(b for b in app.button if b.key == f"save_{history[1].id}").click().run()
     assert "Edited reply" in payload_json(app)

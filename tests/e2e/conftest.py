@@ -26,12 +26,14 @@ def chromium_or_skip() -> str:
     pytest.skip(message)
 
 
-def start_app(port: int) -> subprocess.Popen:
+def start_app(port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
     command = [
         sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -44,10 +46,11 @@ def start_app(port: int) -> subprocess.Popen:
 
 
 @pytest.fixture(scope="session")
-def app_url():
+def app_url(tmp_path_factory):
     chromium_or_skip()
     port = free_port()
-    process = start_app(port)
+    # Its own session store: not ./data, and not shared with other app processes running meanwhile.
+    process = start_app(port, {"CONTEXT_LAB_DB": str(tmp_path_factory.mktemp("e2e") / "context_lab.db")})
     yield f"http://127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=20)

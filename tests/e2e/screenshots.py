@@ -24,7 +24,39 @@ def chat(page, url: str) -> None:
     page.screenshot(path=OUT / "chat.png", full_page=True)
 
 
-PAGES = [chat]
+def compare(page, url: str) -> None:
+    page.get_by_role("link", name="Compare").click()  # a link, not a new load: the session goes along
+    page.get_by_text("Compare contexts").first.wait_for()
+    page.get_by_role("button", name="Run 4 variants").click()
+    page.get_by_text("Answers to").first.wait_for()
+    page.wait_for_timeout(2000)
+    page.get_by_text("Before running: what each variant sends").scroll_into_view_if_needed()
+    page.screenshot(path=OUT / "compare.png", full_page=True)
+
+
+def timeline(page, url: str) -> None:
+    page.get_by_role("link", name="Cost timeline").click()
+    page.get_by_text("Prompt tokens billed so far").first.wait_for()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=OUT / "timeline.png", full_page=True)
+
+
+def inspector(page, url: str) -> None:
+    page.get_by_role("link", name="Token inspector").click()
+    page.get_by_text("Why “Hi” costs").first.wait_for()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=OUT / "inspector.png", full_page=True)
+
+
+def walkthrough(page, url: str) -> None:
+    page.get_by_role("link", name="Why the API has no memory").click()
+    page.get_by_role("button", name="Send the 2 requests").click()
+    page.get_by_text("With the earlier turn").first.wait_for()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=OUT / "walkthrough.png", full_page=True)
+
+
+PAGES = [chat, compare, timeline, inspector, walkthrough]
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ def number(text: str) -> int:
 def send(page, text: str) -> None:
     page.get_by_label("Your message").fill(text)
     page.get_by_label("Your message").press("Control+Enter")
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
 
 
 def wait_for_messages(page, count: int) -> None:

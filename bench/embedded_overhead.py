@@ -1,0 +1,143 @@
+"""Embedded path overhead: the app's provider layer against llama-cpp-python called in process.
+
+`python -m bench.embedded_overhead [--free-core]` — the same prompts, greedy (temperature 0), the
+same max_tokens, interleaved: through `lib.providers.stream_chat` (the `openai` SDK over loopback
+HTTP to the `lib.embedded.EmbeddedServer` process) and through `llama_cpp.Llama.create_chat_completion
+(stream=True)` in this process, with the same model file, context size, thread count and sampling
+(the server's repeat penalty). Each prompt differs near its start, so neither side reuses a cached
+prefix; the replies are checked to be identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import dataclass
+
+from bench.common import median, result, table
+from lib.embedded import CONTEXT_WINDOW, EmbeddedServer, gguf_path
+from lib.models import EMBEDDED_MODEL
+from lib.payload import Sampling, build_body
+from lib.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+
+REPEATS = 5
+MAX_TOKENS = 128
+TARGET_SLOWER = 0.10
+QUESTION = "Write a numbered list of twelve practical tips for keeping a long chat history cheap to send."
+# llama-cpp-python's server samples with repeat_penalty 1.1 unless told otherwise; Llama's own default is 1.0.
+SERVER_REPEAT_PENALTY = 1.1
+
+
+@dataclass
+class Run:
+    ttft_s: float
+    total_s: float
+    text: str
+
+    def decode_rate(self, tokens: int) -> float:
+        """Tokens per second after the first one (the first is prompt processing's)."""
+        return (tokens - 1) / (self.total_s - self.ttft_s)
+
+
+def prompt(index: int) -> list[dict]:
+    return [
+        {"role": "system", "content": f"Request {index}. You are a concise assistant."},
+        {"role": "user", "content": QUESTION},
+    ]
+
+
+def via_provider(client, messages: list[dict], max_tokens: int) -> tuple[Run, int]:
+    outcome = CallOutcome()
+    body = build_body(EMBEDDED_MODEL, messages, Sampling(0.0, max_tokens))
+    text = "".join(stream_chat(client, body, outcome))
+    if not outcome.ok or outcome.ttft_s is None or outcome.completion_tokens is None:
+        raise RuntimeError(f"the embedded server failed: {outcome.error}")
+    return Run(outcome.ttft_s, outcome.latency_s, text), outcome.completion_tokens
+
+
+def direct(llama, messages: list[dict], max_tokens: int) -> Run:
+    started = time.perf_counter()
+    ttft, parts = None, []
+    chunks = llama.create_chat_completion(
+        messages, temperature=0.0, max_tokens=max_tokens, repeat_penalty=SERVER_REPEAT_PENALTY, stream=True
+    )
+    for chunk in chunks:
+        delta = chunk["choices"][0]["delta"].get("content") if chunk["choices"] else None
+        if delta:
+            ttft = ttft if ttft is not None else time.perf_counter() - started
+            parts.append(delta)
+    return Run(ttft or 0.0, time.perf_counter() - started, "".join(parts))
+
+
+def compare(threads: int, repeats: int, max_tokens: int) -> tuple[list[Run], list[Run], list[int]]:
+    """The same prompts both ways, alternating which side goes first; both warmed up beforehand."""
+    from llama_cpp import Llama
+
+    server = EmbeddedServer(threads=threads).ensure_running()
+    try:
+        client = make_client(ProviderConfig("embedded", EMBEDDED_MODEL, base_url=server.base_url))
+        llama = Llama(str(gguf_path()), n_ctx=CONTEXT_WINDOW, n_threads=threads, verbose=False)
+        via_provider(client, prompt(-1), 8)  # first-call costs are not the overhead
+        direct(llama, prompt(-1), 8)
+        served, local, tokens = [], [], []
+        for index in range(repeats):
+            if index % 2:
+                local.append(direct(llama, prompt(index), max_tokens))
+            run, count = via_provider(client, prompt(index), max_tokens)
+            served.append(run)
+            tokens.append(count)
+            if not index % 2:
+                local.append(direct(llama, prompt(index), max_tokens))
+    finally:
+        server.stop()
+    return served, local, tokens
+
+
+def report(threads: int, served: list[Run], local: list[Run], tokens: list[int], max_tokens: int) -> float:
+    """Prints the table for one thread count; returns the whole-reply ratio (provider / direct)."""
+    figures = {
+        "time to first token (ms)": (median(r.ttft_s for r in served) * 1000, median(r.ttft_s for r in local) * 1000),
+        "decode (tokens/s)": (
+            median(r.decode_rate(n) for r, n in zip(served, tokens, strict=True)),
+            median(r.decode_rate(n) for r, n in zip(local, tokens, strict=True)),
+        ),
+        "whole reply (ms)": (median(r.total_s for r in served) * 1000, median(r.total_s for r in local) * 1000),
+    }
+    rows = []
+    for name, (app, baseline) in figures.items():
+        slower = baseline / app - 1 if "tokens/s" in name else app / baseline - 1
+        rows.append((name, f"{app:.1f}", f"{baseline:.1f}", f"{slower:+.1%}"))
+    same = sum(a.text == b.text for a, b in zip(served, local, strict=True))
+    print(
+        f"\nEmbedded model, {threads} llama.cpp thread(s) on {os.cpu_count()} cores: {len(served)} prompts, "
+        f"max_tokens {max_tokens}, temperature 0; median reply {median(tokens):.0f} tokens; "
+        f"identical replies {same}/{len(served)}"
+    )
+    print(table(["measure", "provider layer + server", "llama-cpp-python in process", "slower by"], rows))
+    app_total, direct_total = figures["whole reply (ms)"]
+    return app_total / direct_total
+
+
+def main(argv: list[str] | None = None) -> float:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
+    parser.add_argument(
+        "--free-core", action="store_true",
+        help="also run both sides with one core left free, where the server's HTTP and the client's "
+        "parsing run beside the model instead of taking turns with it",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    cores = os.cpu_count() or 1
+    configurations = (cores, max(1, cores - 1)) if args.free_core else (cores,)  # the app gives llama.cpp every core
+    ratios = {}
+    for threads in dict.fromkeys(configurations):
+        ratios[threads] = report(threads, *compare(threads, args.repeats, args.max_tokens), args.max_tokens)
+    print(f"target: at most {TARGET_SLOWER:.0%} slower (the app's set-up: {cores} threads)")
+    result("embedded_overhead_ratio", ratios[cores])
+    return ratios[cores]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Run log: every call from every session and page — what was predicted, what the server reported, the cost."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib.runlog import calls_frame, filtered, run_log_figures
+from lib.storage import db_path
+from ui import sessions
+from ui.meter import money
+from ui.settings import page_setup
+
+FILTERS = {"session": "Session", "variant": "Variant", "model": "Model", "status": "Status"}
+
+
+def render() -> None:
+    st.title("Run log")
+    st.caption(
+        f"Every call made, kept in `{db_path()}` (set `CONTEXT_LAB_DB` to move it). "
+        "The API remembers none of them: each one carried its whole context."
+    )
+    frame = calls_frame(sessions.run_log(), sessions.session_labels())
+    if frame.empty:
+        st.info("No calls yet: send a message on the Chat page, or run a comparison.")
+        return
+    cols = st.columns(len(FILTERS))
+    choices = {
+        column: cols[i].multiselect(label, sorted(frame[column].dropna().unique()), placeholder="All")
+        for i, (column, label) in enumerate(FILTERS.items())
+    }
+    shown = filtered(frame, **choices)
+    totals = st.columns(4)
+    totals[0].metric("Calls", f"{len(shown):,}")
+    totals[1].metric("Prompt tokens reported", f"{int(shown['prompt tokens'].sum()):,}")
+    cost = shown["cost $"]
+    totals[2].metric("Cost", money(cost.sum() if cost.notna().any() else None), help="Empty for unpriced models")
+    totals[3].metric("Failed", f"{int((shown['status'] != 'ok').sum()):,}")
+    if shown.empty:
+        st.info("No call matches the filters.")
+        return
+    over_time, scatter = run_log_figures(shown)
+    left, right = st.columns(2)
+    left.plotly_chart(over_time, width="stretch")
+    right.plotly_chart(scatter, width="stretch")
+    st.dataframe(shown.iloc[::-1], hide_index=True, width="stretch")  # newest first
+    st.download_button(
+        "Download as CSV", shown.to_csv(index=False), "context-lab-run-log.csv", "text/csv",
+        icon=":material/download:",
+    )  # fmt: skip
+
+
+page_setup()
+render()

@@ -1,0 +1,93 @@
+"""The walkthrough through AppTest: every demo runs on the real embedded model and shows both payloads and answers."""
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lib.display import inert_markdown
+from lib.walkthrough import SECRET, STEPS, verdict
+
+pytestmark = pytest.mark.slow
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "walkthrough.py")
+
+
+@pytest.fixture
+def tour():
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture(scope="module")
+def ran():
+    """Each step's demo, sent once for the whole module: the page after the run, and its calls."""
+    done: dict[int, tuple[AppTest, list]] = {}
+
+    def run(number: int):
+        if number not in done:
+            at = AppTest.from_file(PAGE, default_timeout=300)
+            at.session_state["walkthrough_step"] = number
+            at.run()
+            at.button(key=f"walkthrough_send_{number}").click().run()
+            assert not at.exception, at.exception
+            done[number] = (at, at.session_state["walkthrough_runs"][number])
+        return done[number]
+
+    return run
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda s: s.short)
+def test_each_demo_shows_both_payloads_and_both_answers(ran, step):
+    tour, calls = ran(step.number)
+    assert len(calls) == step.calls
+    assert all(c.outcome.ok and c.outcome.text.strip() for c in calls), [c.outcome.error for c in calls]
+    # The server's own count of each prompt: the payload shown is the one it read.
+    assert all(c.outcome.prompt_tokens for c in calls)
+    shown = [calls[0], calls[-1]]
+    payloads = [json.loads(c.value) for c in tour.code if c.language == "json"]
+    assert payloads == [c.body for c in shown]
+    answers = [message.markdown[0].value for message in tour.chat_message]
+    assert answers == [inert_markdown(c.outcome.text).strip() for c in shown]
+    if step.needle:
+        captions = [c.value for c in tour.caption]
+        assert all(verdict(step.needle, c.body, c.outcome.text) in captions for c in shown)
+
+
+def test_the_session_id_ties_the_turns_on_the_client_and_is_never_sent(ran):
+    tour, calls = ran(3)
+    session_id = tour.session_state["session_id"]  # the app's (ui/sessions.py)
+    note = next(i.value for i in tour.info if "session id" in i.value)
+    assert session_id in note and "Neither payload below contains it." in note
+    assert all(session_id not in json.dumps(c.body) for c in calls)
+    assert calls[1].body["messages"][1]["content"] == calls[0].outcome.text  # turn 1's real reply, resent
+
+
+def test_the_growth_chart_follows_the_payloads(ran):
+    tour, calls = ran(4)
+    assert len(tour.get("plotly_chart")) == 1
+    table = next(d.value for d in tour.dataframe if "payload bytes" in d.value.columns)
+    assert list(table["messages sent"]) == [1, 3, 5, 7]
+    assert table["payload bytes"].is_monotonic_increasing
+    # The exact count equals what the server reported for each call.
+    assert list(table["prompt tokens"]) == [c.outcome.prompt_tokens for c in calls]
+
+
+def test_a_left_out_message_is_absent_from_the_request_body(ran):
+    tour, calls = ran(5)
+    client_history = tour.dataframe[0].value
+    assert SECRET in " ".join(client_history["message"]) and "no: left out" in list(client_history["sent in call 2"])
+    assert SECRET in json.dumps(calls[0].body) and SECRET not in json.dumps(calls[1].body)
+
+
+def test_next_and_back_move_through_the_steps(tour):
+    assert tour.subheader[0].value.startswith("1. ")
+    back, forward = (next(b for b in tour.button if b.label == label) for label in ("Back", "Next"))
+    assert back.disabled and not forward.disabled
+    forward.click().run()
+    assert tour.subheader[0].value == f"2. {STEPS[1].title}"
+    next(b for b in tour.button if b.label == "Back").click().run()
+    assert tour.subheader[0].value == f"1. {STEPS[0].title}"
