@@ -70,14 +70,18 @@ def patch_apptest_polling() -> None:
     LocalScriptRunner.script_stopped = script_stopped
 
 
-def app_test(script: Path, history: list[Message] | None = None, timeout: float = 600):
-    """An AppTest of `script` after its first run, with `history` in session state and drawn once."""
+def app_test(script: Path, history: list[Message] | None = None, timeout: float = 600, **values):
+    """An AppTest of `script` after its first run, with `history` (and any other session `values`,
+    by key) in session state and drawn once."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(script), default_timeout=timeout)
     at.run()
     if history is not None:
         at.session_state["history"] = history
+    for key, value in values.items():
+        at.session_state[key] = value
+    if history is not None or values:
         at.run()
     if at.exception:
         raise RuntimeError(f"{script.name} failed: {at.exception}")

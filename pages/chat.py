@@ -7,6 +7,7 @@ import streamlit as st
 from lib import conversation as conv
 from lib import retry
 from lib.display import for_screen, inert_markdown
+from lib.paging import PAGE_SIZES, Page, page_of
 from lib.payload import RequestPlan, blocking_reason
 from lib.providers import CallOutcome, stream_chat
 from lib.strategies import STRATEGY_LABELS, Decision
@@ -55,6 +56,11 @@ def _queue_send(settings: Settings) -> None:
     state.set_history(history)
     state.put(state.DRAFT, "")
     state.put(state.PENDING, history[-1].id)
+    state.put(state.HISTORY_PAGE, 0)  # the reply streams in below the newest messages
+
+
+def _go_to_page(number: int) -> None:
+    state.put(state.HISTORY_PAGE, number)
 
 
 def _retry(message_id: str) -> None:
@@ -117,21 +123,23 @@ def _message_controls(decision: Decision, tokens: int, manual: bool) -> None:
     message = decision.message
     key = state.include_key(message.id)
     state.default(key, message.included)
-    cols = st.columns([1.4, 2.6, 0.5, 0.5, 0.5], vertical_alignment="center")
-    cols[0].toggle(
+    # One horizontal row, not st.columns: 5 columns are 6 more elements per message, and Streamlit's
+    # cost is per element (bench/RESULTS.md).
+    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+    row.toggle(
         "Send", key=key, on_change=_set_included, args=(message.id,), disabled=not manual,
         help=None if manual else "The context strategy decides: pick Manual to choose by hand.",
     )  # fmt: skip
     sent = f"{tokens:,} tokens" + ("" if decision.kept else " · not sent")
     reason = "" if manual and not message.pinned else f" · {decision.reason}"
     status = {"unanswered": " · ⚠ unanswered", "incomplete": " · ⚠ incomplete"}.get(message.status, "")
-    cols[1].caption(sent + reason + status)
-    cols[2].button(
+    row.caption(sent + reason + status, width="stretch")
+    row.button(
         "", icon=":material/keep:" if not message.pinned else ":material/keep_off:", key=f"pin_{message.id}",
         help="Unpin" if message.pinned else "Pin: every strategy keeps it", on_click=_toggle_pin, args=(message.id,),
         type="primary" if message.pinned else "secondary",
     )  # fmt: skip
-    editor = cols[3].popover(
+    editor = row.popover(
         "", icon=":material/edit:", help="Edit this message, or fork from it", key=state.editor_key(message.id),
         on_change="rerun",
     )  # fmt: skip
@@ -146,7 +154,7 @@ def _message_controls(decision: Decision, tokens: int, manual: bool) -> None:
                 "Fork from here", key=f"fork_{message.id}", icon=":material/call_split:", on_click=sessions.fork_at,
                 args=(message.id,), help="A new session holding the history up to this message",
             )  # fmt: skip
-    cols[4].button(
+    row.button(
         "", icon=":material/delete:", key=f"delete_{message.id}", help="Delete this message",
         on_click=_delete, args=(message.id,),
     )  # fmt: skip
@@ -155,7 +163,10 @@ def _message_controls(decision: Decision, tokens: int, manual: bool) -> None:
 def _history(chat_plan: ChatPlan, settings: Settings) -> None:
     counter = settings.counter()
     manual = state.get(state.STRATEGY_KIND) == "manual"
-    for decision in chat_plan.decisions:
+    page = _page(chat_plan)
+    if page.count > 1 or len(chat_plan.decisions) > PAGE_SIZES[0]:
+        _pager(page, chat_plan)
+    for decision in chat_plan.decisions[page.start : page.end]:
         message = decision.message
         with st.chat_message(message.role):
             tokens = chat_plan.plan.tokens_of(message.id)
@@ -168,6 +179,48 @@ def _history(chat_plan: ChatPlan, settings: Settings) -> None:
                 st.caption(inert_markdown(message.content))
             if message.status == "unanswered" and message.id != state.get(state.PENDING):
                 st.button("Retry", key=f"retry_{message.id}", on_click=_retry, args=(message.id,))
+    if not page.is_newest:
+        st.button(
+            "Newest messages", icon=":material/last_page:", key="page_newest_below", on_click=_go_to_page, args=(0,)
+        )
+
+
+def _page(chat_plan: ChatPlan) -> Page:
+    return page_of(len(chat_plan.decisions), int(state.get(state.PAGE_SIZE)), int(state.get(state.HISTORY_PAGE)))
+
+
+def _pager(page: Page, chat_plan: ChatPlan) -> None:
+    """Which page of the history is drawn, the buttons to page through it, and what the other
+    pages hold: their messages are not drawn, but they are counted and sent all the same."""
+    cols = st.columns([2.2, 0.45, 0.45, 0.45, 0.45, 1.3], vertical_alignment="bottom")
+    cols[0].markdown(f"**{page.label()}**")
+    buttons = (
+        ("first_page", "Oldest messages", page.count - 1, page.is_oldest),
+        ("chevron_left", "Older messages", page.number + 1, page.is_oldest),
+        ("chevron_right", "Newer messages", page.number - 1, page.is_newest),
+        ("last_page", "Newest messages", 0, page.is_newest),
+    )
+    for col, (icon, label, number, disabled) in zip(cols[1:5], buttons, strict=True):
+        col.button(
+            "", icon=f":material/{icon}:", help=label, key=f"page_{icon}", disabled=disabled, on_click=_go_to_page,
+            args=(number,), width="stretch",
+        )  # fmt: skip
+    cols[5].selectbox(
+        "Messages per page", PAGE_SIZES, key=state.PAGE_SIZE, on_change=_go_to_page, args=(0,),
+        format_func=lambda size: f"{size}" if size else "All",
+    )  # fmt: skip
+    if page.hidden:
+        st.caption(_hidden_note(page, chat_plan))
+
+
+def _hidden_note(page: Page, chat_plan: ChatPlan) -> str:
+    others = chat_plan.decisions[: page.start] + chat_plan.decisions[page.end :]
+    sent = [d.message.id for d in others if d.kept]
+    tokens = sum(chat_plan.plan.tokens_of(message_id) or 0 for message_id in sent)
+    return (
+        f"{page.hidden:,} messages on other pages are not drawn here; the context strategy still sees "
+        f"them: {len(sent):,} of them are in the next call ({tokens:,} tokens)."
+    )
 
 
 def _send_pending(settings: Settings) -> None:

@@ -24,19 +24,22 @@ def money(value: float | None) -> str:
 def meter(plan: RequestPlan) -> None:
     """What the next call will carry, before it is sent."""
     label = "" if plan.count.exact else " (estimate)"
-    cols = st.columns(3)
-    cols[0].metric(f"Prompt tokens{label}", f"{plan.prompt_tokens:,}")
-    cols[1].metric("Payload", f"{plan.body_bytes:,} B", help="Size of the UTF-8 JSON body POSTed")
-    cols[2].metric("Input cost", money(plan.input_cost))
+    count = len(plan.messages)
+    # Two to a row: three did not fit a five-digit byte count beside the others.
+    tokens, size = st.columns(2)
+    tokens.metric(f"Prompt tokens{label}", f"{plan.prompt_tokens:,}")
+    size.metric("Payload", f"{plan.body_bytes:,} B", help="Size of the UTF-8 JSON body POSTed")
+    cost, messages = st.columns(2)
+    cost.metric("Input cost", money(plan.input_cost))
+    messages.metric("Messages sent", f"{count:,}", help="Including the system prompt and the draft")
     share = plan.context_share
     st.progress(
         min(share, 1.0),
         text=f"{share:.2%} of {plan.model.name}'s {plan.model.context_window:,}-token window",
     )
-    count = len(plan.messages)
     st.caption(
-        f"{count} message{'s' if count != 1 else ''} · {plan.count.overhead:,} tokens of chat-format "
-        f"overhead (reply priming, template) · counted with {plan.count.method}"
+        f"{plan.count.overhead:,} tokens of chat-format overhead (reply priming, template) · "
+        f"counted with {plan.count.method}"
     )
     if not plan.fits:
         st.error(f"Over the context window by {-plan.reply_room:,} tokens: sending is blocked.")

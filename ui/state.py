@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from lib.conversation import Message, SystemPrompt
+from lib.paging import DEFAULT_PAGE_SIZE
 from lib.providers import CallOutcome
 
 HISTORY = "history"
@@ -21,6 +22,9 @@ PENDING = "pending_message_id"
 LAST_CALL = "last_call"
 FLASH = "flash"
 LAST_TURNS = "last_turns"
+# The chat draws one page of the history (lib/paging.py): its size, and which page (0 = newest).
+PAGE_SIZE = "page_size"
+HISTORY_PAGE = "history_page"
 
 # Provider settings (sidebar widgets). The API key lives only here, in this browser session's memory.
 KIND = "provider_kind"
@@ -62,6 +66,8 @@ DEFAULTS = {
     SYSTEM_INCLUDED: True,
     DRAFT: "",
     LAST_TURNS: 2,
+    PAGE_SIZE: DEFAULT_PAGE_SIZE,
+    HISTORY_PAGE: 0,
     STRATEGY_KIND: "manual",
     STRATEGY_TURNS: 2,
     STRATEGY_BUDGET: 1024,
@@ -100,7 +106,7 @@ SETTING_KEYS = (
     CUSTOM_INPUT_PRICE, CUSTOM_OUTPUT_PRICE,
 )  # fmt: skip
 KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
-    SYSTEM_TEXT, SYSTEM_INCLUDED, DRAFT, LAST_TURNS, STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET,
+    SYSTEM_TEXT, SYSTEM_INCLUDED, DRAFT, LAST_TURNS, PAGE_SIZE, STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET,
     COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE, SEND_SESSION_ID, TIMEOUT,
 }  # fmt: skip
 # What a saved session keeps besides its messages (lib/session.SETTINGS checks the same names). Never the key.
@@ -174,6 +180,7 @@ def forget_message_widgets() -> None:
     prefixes = (include_key(""), edit_key(""), editor_key(""))
     for key in [k for k in st.session_state if str(k).startswith(prefixes)]:
         del st.session_state[key]
+    st.session_state[HISTORY_PAGE] = 0
 
 
 def get(key: str):
