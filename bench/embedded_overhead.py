@@ -4,8 +4,10 @@
 same max_tokens, interleaved: through `lib.providers.stream_chat` (the `openai` SDK over loopback
 HTTP to the `lib.embedded.EmbeddedServer` process) and through `llama_cpp.Llama.create_chat_completion
 (stream=True)` in this process, with the same model file, context size, thread count and sampling
-(the server's repeat penalty). Each prompt differs near its start, so neither side reuses a cached
-prefix; the replies are checked to be identical.
+(the server's repeat penalty). Each prompt differs near its start, so no side reuses a cached
+prefix; the replies are checked to be identical. A third side is the same server streaming the way
+llama-cpp-python's server does out of the box (a thread-pool round trip and a write per token),
+which is what the app did before `lib.llama_server` streamed in batches from a thread of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from bench.common import median, result, table
@@ -21,7 +24,7 @@ from lib.models import EMBEDDED_MODEL
 from lib.payload import Sampling, build_body
 from lib.providers import CallOutcome, ProviderConfig, make_client, stream_chat
 
-REPEATS = 5
+REPEATS = 15
 MAX_TOKENS = 128
 TARGET_SLOWER = 0.10
 QUESTION = "Write a numbered list of twelve practical tips for keeping a long chat history cheap to send."
@@ -70,53 +73,73 @@ def direct(llama, messages: list[dict], max_tokens: int) -> Run:
     return Run(ttft or 0.0, time.perf_counter() - started, "".join(parts))
 
 
-def compare(threads: int, repeats: int, max_tokens: int) -> tuple[list[Run], list[Run], list[int]]:
-    """The same prompts both ways, alternating which side goes first; both warmed up beforehand."""
+SIDES = ("provider layer + server", "same, stock streaming", "llama-cpp-python in process")
+
+
+def _server(threads: int, stack: ExitStack, stock: bool):
+    """A started embedded server and an SDK client for it; `stock` streams llama-cpp-python's way."""
+    previous = os.environ.pop("CONTEXT_LAB_STOCK_STREAMING", None)
+    if stock:
+        os.environ["CONTEXT_LAB_STOCK_STREAMING"] = "1"  # read by lib.llama_server in the child
+    try:
+        server = EmbeddedServer(threads=threads).ensure_running()
+    finally:
+        os.environ.pop("CONTEXT_LAB_STOCK_STREAMING", None)
+        if previous is not None:
+            os.environ["CONTEXT_LAB_STOCK_STREAMING"] = previous
+    stack.callback(server.stop)
+    client = make_client(ProviderConfig("embedded", EMBEDDED_MODEL, base_url=server.base_url))
+    return lambda messages, max_tokens: via_provider(client, messages, max_tokens)
+
+
+def compare(threads: int, repeats: int, max_tokens: int) -> tuple[dict[str, list[Run]], list[int]]:
+    """The same prompts every way, rotating which side goes first; all warmed up beforehand."""
     from llama_cpp import Llama
 
-    server = EmbeddedServer(threads=threads).ensure_running()
-    try:
-        client = make_client(ProviderConfig("embedded", EMBEDDED_MODEL, base_url=server.base_url))
+    with ExitStack() as stack:
         llama = Llama(str(gguf_path()), n_ctx=CONTEXT_WINDOW, n_threads=threads, verbose=False)
-        via_provider(client, prompt(-1), 8)  # first-call costs are not the overhead
-        direct(llama, prompt(-1), 8)
-        served, local, tokens = [], [], []
+        calls = {
+            SIDES[0]: _server(threads, stack, stock=False),
+            SIDES[1]: _server(threads, stack, stock=True),
+            SIDES[2]: lambda messages, max_tokens: (direct(llama, messages, max_tokens), None),
+        }
+        for call in calls.values():
+            call(prompt(-1), 8)  # first-call costs are not the overhead
+        runs: dict[str, list[Run]] = {side: [] for side in SIDES}
+        tokens = []
         for index in range(repeats):
-            if index % 2:
-                local.append(direct(llama, prompt(index), max_tokens))
-            run, count = via_provider(client, prompt(index), max_tokens)
-            served.append(run)
-            tokens.append(count)
-            if not index % 2:
-                local.append(direct(llama, prompt(index), max_tokens))
-    finally:
-        server.stop()
-    return served, local, tokens
+            order = SIDES[index % 3 :] + SIDES[: index % 3]
+            for side in order:
+                run, count = calls[side](prompt(index), max_tokens)
+                runs[side].append(run)
+                if side == SIDES[0]:
+                    tokens.append(count)
+    return runs, tokens
 
 
-def report(threads: int, served: list[Run], local: list[Run], tokens: list[int], max_tokens: int) -> float:
-    """Prints the table for one thread count; returns the whole-reply ratio (provider / direct)."""
-    figures = {
-        "time to first token (ms)": (median(r.ttft_s for r in served) * 1000, median(r.ttft_s for r in local) * 1000),
-        "decode (tokens/s)": (
-            median(r.decode_rate(n) for r, n in zip(served, tokens, strict=True)),
-            median(r.decode_rate(n) for r, n in zip(local, tokens, strict=True)),
-        ),
-        "whole reply (ms)": (median(r.total_s for r in served) * 1000, median(r.total_s for r in local) * 1000),
+def report(threads: int, runs: dict[str, list[Run]], tokens: list[int], max_tokens: int) -> float:
+    """Prints the table for one thread count; returns the whole-reply ratio (app path / in process)."""
+    measures = {
+        "time to first token (ms)": lambda side: median(r.ttft_s for r in runs[side]) * 1000,
+        "decode (tokens/s)": lambda side: median(r.decode_rate(n) for r, n in zip(runs[side], tokens, strict=True)),
+        "whole reply (ms)": lambda side: median(r.total_s for r in runs[side]) * 1000,
     }
     rows = []
-    for name, (app, baseline) in figures.items():
-        slower = baseline / app - 1 if "tokens/s" in name else app / baseline - 1
-        rows.append((name, f"{app:.1f}", f"{baseline:.1f}", f"{slower:+.1%}"))
-    same = sum(a.text == b.text for a, b in zip(served, local, strict=True))
+    for name, measure in measures.items():
+        app, stock, baseline = (measure(side) for side in SIDES)
+        rate = "tokens/s" in name  # higher is better
+        slower = [(baseline / x if rate else x / baseline) - 1 for x in (app, stock)]
+        rows.append((name, f"{app:.1f}", f"{slower[0]:+.1%}", f"{stock:.1f}", f"{slower[1]:+.1%}", f"{baseline:.1f}"))
+    texts = {side: [r.text for r in runs[side]] for side in SIDES}
+    same = sum(len({texts[side][i] for side in SIDES}) == 1 for i in range(len(tokens)))
     print(
-        f"\nEmbedded model, {threads} llama.cpp thread(s) on {os.cpu_count()} cores: {len(served)} prompts, "
+        f"\nEmbedded model, {threads} llama.cpp thread(s) on {os.cpu_count()} cores: {len(tokens)} prompts, "
         f"max_tokens {max_tokens}, temperature 0; median reply {median(tokens):.0f} tokens; "
-        f"identical replies {same}/{len(served)}"
+        f"identical replies {same}/{len(tokens)}"
     )
-    print(table(["measure", "provider layer + server", "llama-cpp-python in process", "slower by"], rows))
-    app_total, direct_total = figures["whole reply (ms)"]
-    return app_total / direct_total
+    headers = ["measure", SIDES[0], "slower by", SIDES[1], "slower by", SIDES[2]]
+    print(table(headers, rows))
+    return measures["whole reply (ms)"](SIDES[0]) / measures["whole reply (ms)"](SIDES[2])
 
 
 def main(argv: list[str] | None = None) -> float:

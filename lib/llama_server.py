@@ -1,4 +1,4 @@
-"""Entry point of the embedded server's process: llama-cpp-python's server, two small additions.
+"""Entry point of the embedded server's process: llama-cpp-python's server, three additions.
 
 `python -m lib.llama_server PARENT_PID [llama_cpp.server arguments…]`
 - A watchdog ends the server as soon as the app that started it is gone, whatever thread started
@@ -6,16 +6,25 @@
 - Streamed chat completions end with a usage chunk, as OpenAI's do when asked with
   `stream_options.include_usage`: llama-cpp-python's server sends none while streaming. The
   numbers are the server's own: the length of the token list its chat handler evaluated.
+- A streamed reply is made by a thread of its own and written in batches (_ChunkFeed): the stock
+  server's thread-pool round trip and socket write per token cost 15-18 % of the decode speed on
+  two cores, against 5-7 % now (bench/RESULTS.md). A failure mid-stream is sent as an `error`
+  event, as OpenAI's API does, instead of ending the stream without a word.
+  CONTEXT_LAB_STOCK_STREAMING=1 turns this off (the benchmark's comparison).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
+import json
 import os
 import runpy
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 
 def _watch(parent_pid: int) -> None:
@@ -62,10 +71,141 @@ def _with_usage(llama, chunks: Iterator[dict]) -> Iterator[dict]:
     yield {**{k: last[k] for k in ("id", "object", "created", "model")}, "choices": [], "usage": usage}
 
 
+_END = object()
+# A streamed reply goes out in batches at most this often, the first chunk at once: every write wakes
+# the server's event loop and the client, and on a small machine each wake-up is time the model waits
+# for (bench/RESULTS.md). 25 ms is below what the eye sees in a text that streams in.
+BATCH_INTERVAL_S = 0.025
+
+
+class _ChunkFeed:
+    """Chunks of a streamed reply, made by one thread of their own and sent in batches.
+
+    llama-cpp-python's server fetches every chunk with a thread-pool round trip, so the model sits
+    idle while the event loop encodes and sends a token and asks for the next one. Here a thread runs
+    the model's token loop straight through and leaves each chunk, JSON-encoded, for the event loop,
+    which wakes for the first chunk and then at most once per `interval`, taking all that is ready."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, start: Callable[[], Iterator[dict]], interval: float) -> None:
+        self._loop, self._interval = loop, interval
+        self._lock = threading.Lock()
+        self._ready: list[object] = []
+        self._waiting = False  # the event loop waits for the next item: wake it
+        self._wake = asyncio.Event()
+        self._stop = threading.Event()  # the client is gone: the thread stops at the next token
+        self._posted = 0
+        self._first_text: int | None = None  # which posted item brought the first text
+        self._thread = threading.Thread(target=self._produce, args=(start,), name="stream", daemon=True)
+        self._thread.start()
+
+    def _produce(self, start: Callable[[], Iterator[dict]]) -> None:
+        try:
+            chunks = start()
+            try:
+                for chunk in chunks:
+                    if self._first_text is None and _has_text(chunk):
+                        self._first_text = self._posted
+                    self._post(json.dumps(chunk))
+                    if self._stop.is_set():
+                        break
+            finally:
+                getattr(chunks, "close", lambda: None)()
+        except BaseException as error:  # re-raised on the event loop's side
+            self._post(error)
+        finally:
+            self._post(_END)
+
+    def _post(self, item: object) -> None:
+        with self._lock:
+            self._ready.append(item)
+            self._posted += 1
+            wake, self._waiting = self._waiting, False
+        if wake:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def _take(self) -> list[object]:
+        while True:
+            with self._lock:
+                items, self._ready = self._ready, []
+                self._waiting = not items
+                if self._waiting:
+                    self._wake.clear()
+            if items:
+                return items
+            await self._wake.wait()
+
+    async def batches(self) -> AsyncIterator[bytes]:
+        """Server-sent events, several to a write; ends with the reply (or raises its error). No
+        waiting before the first text is out: the time to the first token stays what it was."""
+        sent = 0
+        while True:
+            items = await self._take()
+            events = list(itertools.takewhile(lambda item: isinstance(item, str), items))
+            if events:
+                yield "".join(f"data: {data}\n\n" for data in events).encode()
+                sent += len(events)
+            if len(events) < len(items):
+                if items[len(events)] is _END:
+                    return
+                raise items[len(events)]
+            if self._first_text is not None and sent > self._first_text:
+                await asyncio.sleep(self._interval)
+
+    async def close(self) -> None:
+        """Stop the thread and wait for it, even when cancelled: the model stays locked until then."""
+        import anyio
+
+        self._stop.set()
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self._thread.join)
+
+
+def _error_body(error: Exception) -> dict:
+    return {"message": str(error) or type(error).__name__, "type": "server_error", "code": None}
+
+
+def _has_text(chunk: dict) -> bool:
+    return any(c.get("text") or (c.get("delta") or {}).get("content") for c in chunk.get("choices") or ())
+
+
+async def _publish(request, inner_send_chan, body, body_model, llama_call, kwargs) -> None:
+    """llama_cpp.server.app.get_event_publisher, streaming through a _ChunkFeed. A client that
+    disconnects cancels this task (sse-starlette watches for it); the model is released only once
+    the thread has stopped."""
+    from llama_cpp.server import app as server
+
+    settings = next(server.get_server_settings())
+    interrupt_requests = settings.interrupt_requests if settings else False
+    async with contextlib.asynccontextmanager(server.get_llama_proxy)() as proxy:
+        llama = server.prepare_request_resources(body, proxy, body_model, kwargs)
+        async with inner_send_chan:
+            feed = _ChunkFeed(asyncio.get_running_loop(), lambda: llama_call(llama, **kwargs), BATCH_INTERVAL_S)
+            try:
+                async for events in feed.batches():
+                    await inner_send_chan.send(events)  # bytes: sse-starlette sends them as they are
+                    if interrupt_requests and server.llama_outer_lock.locked():
+                        break  # another request is waiting and the server was told to favour it
+                await inner_send_chan.send({"data": "[DONE]"})
+            except Exception as error:
+                # The status line is long gone: say it the way OpenAI's API does mid-stream, where the
+                # stock server ended the stream without a word (a prompt over the window, for one).
+                await inner_send_chan.send({"data": json.dumps({"error": _error_body(error)})})
+            finally:
+                await feed.close()
+
+
+def _stream_from_one_thread() -> None:
+    from llama_cpp.server import app as server
+
+    server.get_event_publisher = _publish
+
+
 def main() -> None:
     parent_pid = int(sys.argv[1])
     threading.Thread(target=_watch, args=(parent_pid,), daemon=True).start()
     _add_stream_usage()
+    if not os.environ.get("CONTEXT_LAB_STOCK_STREAMING"):
+        _stream_from_one_thread()
     sys.argv = ["llama_cpp.server", *sys.argv[2:]]
     runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 
