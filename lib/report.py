@@ -16,7 +16,9 @@ _METRICS = ("prompt tokens", "payload bytes", "context window %", "input cost $"
 def plan_figure(rows: list[dict]) -> go.Figure:
     """Before running: what each variant would send, one panel per measure."""
     frame = pd.DataFrame(rows)
-    long = frame.melt(id_vars="variant", value_vars=list(_METRICS), var_name="measure").fillna(0)
+    # A free or unpriced model would get an empty cost panel: only measures with a value are drawn.
+    measures = [m for m in _METRICS if frame[m].fillna(0).any()] or list(_METRICS[:1])
+    long = frame.melt(id_vars="variant", value_vars=measures, var_name="measure").fillna(0)
     figure = px.bar(long, x="variant", y="value", color="variant", facet_col="measure", facet_col_wrap=4)
     figure.update_yaxes(matches=None, showticklabels=True)
     figure.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))

@@ -3,12 +3,12 @@ import json
 import re
 from html.parser import HTMLParser
 
-from lib.compare import PRESETS, Comparison, Target, VariantResult, plan_variant
+from lib.compare import PRESETS, Comparison, Target, VariantResult, plan_rows, plan_variant
 from lib.conversation import Message, SystemPrompt
 from lib.models import MODELS
 from lib.payload import Sampling
 from lib.providers import CallOutcome
-from lib.report import diff_html, report_html, report_markdown
+from lib.report import diff_html, plan_figure, report_html, report_markdown
 from lib.tokens import TiktokenCounter
 
 TARGET = Target(MODELS["gpt-4o"], TiktokenCounter.for_model("gpt-4o"), "gpt-4o")
@@ -70,3 +70,18 @@ def test_markdown_report():
 def test_diff_html_is_inert():
     rendered = diff_html("hello world", "hello <script>alert(1)</script> world")
     assert "<script>" not in rendered and "&lt;script&gt;" in rendered and "<ins " in rendered
+
+
+def _panels(figure) -> list[str]:
+    return [annotation.text for annotation in figure.layout.annotations]
+
+
+def test_the_plan_chart_has_a_panel_per_measure_and_none_for_a_cost_that_is_nothing():
+    results = _comparison().results
+    priced = plan_rows([r.variant for r in results], [r.plan for r in results])
+    every = ["prompt tokens", "payload bytes", "context window %", "input cost $"]
+    assert sorted(_panels(plan_figure(priced))) == sorted(every)
+    free = [{**row, "input cost $": 0.0} for row in priced]
+    assert sorted(_panels(plan_figure(free))) == sorted(every[:3])
+    unpriced = [{**row, "input cost $": None} for row in priced]
+    assert sorted(_panels(plan_figure(unpriced))) == sorted(every[:3])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from playwright.sync_api import sync_playwright
 
+from lib.conversation import Message
 from lib.embedded import free_port
+from lib.session import Session, export_json, new_session_id
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, start_app
 from tests.e2e.test_chat_browser import send, wait_for_messages
 
@@ -56,7 +58,28 @@ def walkthrough(page, url: str) -> None:
     page.screenshot(path=OUT / "walkthrough.png", full_page=True)
 
 
-PAGES = [chat, compare, timeline, inspector, walkthrough]
+def long_history(page, url: str) -> None:
+    """A 120-message session, imported: the pager and the note on what the other pages hold."""
+    page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Chat").click()
+    questions = ["What is a context window?", "Why resend the history?", "What does a token cost?"]
+    messages = tuple(
+        Message("user", f"{questions[i // 2 % 3]} (turn {i // 2 + 1})", included=i % 20 != 4)
+        if i % 2 == 0
+        else Message("assistant", f"Answer {i // 2 + 1}: every call carries the context it needs; the client decides.")
+        for i in range(120)
+    )
+    export = export_json(Session(new_session_id(), title="A long chat", messages=messages))
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        files=[{"name": "long.json", "mimeType": "application/json", "buffer": export.encode()}]
+    )
+    page.get_by_text("Messages 71–120 of 120").wait_for()
+    page.locator(".st-key-page_chevron_left button").first.click()
+    page.get_by_text("Messages 21–70 of 120").wait_for()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=OUT / "long_history.png")
+
+
+PAGES = [chat, compare, timeline, inspector, walkthrough, long_history]
 
 
 def main() -> None:

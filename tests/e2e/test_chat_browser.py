@@ -5,6 +5,9 @@ import re
 
 import pytest
 
+from lib.conversation import Message
+from lib.session import Session, export_json, new_session_id
+
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
@@ -32,6 +35,19 @@ def wait_for_messages(page, count: int) -> None:
     )
 
 
+def wait_until_below(page, label: str, before: int) -> None:
+    """Until the metric `label` shows less than `before` (the rerun after a click has drawn)."""
+    page.wait_for_function(
+        """([label, before]) => {
+            const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
+                .find(e => e.innerText.includes(label));
+            const value = m && m.querySelector('[data-testid="stMetricValue"]').innerText;
+            return value && parseInt(value.replace(/\\D/g, '')) < before;
+        }""",
+        arg=[label, before],
+    )
+
+
 def payload(page) -> dict:
     expander = page.get_by_text("Payload preview (exactly what is sent)")
     if page.locator('[data-testid="stExpander"] details[open]').count() == 0:
@@ -50,16 +66,29 @@ def test_send_stream_toggle_and_preview(page):
     bytes_before = number(metric_value(page, "Payload"))
     first = page.locator('[data-testid="stChatMessage"]').first
     first.get_by_text("Send", exact=True).click()  # the message's include toggle
-    page.wait_for_function(
-        """before => {
-            const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
-                .find(e => e.innerText.includes('Prompt tokens'));
-            const value = m && m.querySelector('[data-testid="stMetricValue"]').innerText;
-            return value && parseInt(value.replace(/\\D/g, '')) < before;
-        }""",
-        arg=tokens_before,
-    )
+    wait_until_below(page, "Prompt tokens", tokens_before)
     assert number(metric_value(page, "Payload")) < bytes_before
     sent = [m["content"] for m in payload(page)["messages"]]
     assert "My name is Ada. Remember it." not in sent
     assert first.get_by_text("not sent").count() == 1
+
+
+def test_a_long_imported_history_pages_back_and_an_old_message_can_be_left_out(page):
+    messages = tuple(Message(("user", "assistant")[i % 2], f"Old message #{i:03d}.") for i in range(60))
+    export = export_json(Session(new_session_id(), title="Long history", messages=messages))
+    uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    uploader.set_input_files(files=[{"name": "long.json", "mimeType": "application/json", "buffer": export.encode()}])
+    page.get_by_text("Messages 11–60 of 60").wait_for()
+    wait_for_messages(page, 50)
+    assert page.locator('[data-testid="stChatMessage"]').count() == 50  # the newest page only
+    assert "Old message #000." in json.dumps(payload(page))  # yet every message is sent
+
+    page.locator(".st-key-page_chevron_left button").first.click()
+    page.get_by_text("Messages 1–10 of 60").wait_for()
+    page.locator('[data-testid="stChatMessage"]').get_by_text("Old message #000.").wait_for()
+    bytes_before = number(metric_value(page, "Payload"))
+    page.locator('[data-testid="stChatMessage"]').first.get_by_text("Send", exact=True).click()
+    wait_until_below(page, "Payload", bytes_before)
+    assert "Old message #000." not in json.dumps(payload(page))
+    assert "Old message #001." in json.dumps(payload(page))
+    page.get_by_text("Messages 1–10 of 60").wait_for()  # still on the page the user is on
