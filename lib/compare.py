@@ -15,7 +15,7 @@ from typing import Literal
 
 from lib.conversation import Message, SystemPrompt
 from lib.models import ModelInfo
-from lib.payload import RequestPlan, Sampling, plan_request
+from lib.payload import RequestPlan, Sampling, plan_request, serialise
 from lib.providers import CallOutcome, stream_chat
 from lib.strategies import Strategy, assemble, decide
 from lib.tokens import PromptCounter
@@ -96,6 +96,14 @@ class Event:
 
 def with_seed(body: dict, seed: int | None) -> dict:
     return body if seed is None else {**body, "seed": seed}
+
+
+def seeded(plan: RequestPlan, seed: int | None) -> RequestPlan:
+    """The plan as it is sent with `seed`: the body, and its size, carry the seed."""
+    if seed is None:
+        return plan
+    body = with_seed(plan.body, seed)
+    return replace(plan, body=body, body_bytes=len(serialise(body)))
 
 
 def _run_job(job: Job, events: queue.Queue) -> None:

@@ -20,15 +20,15 @@ from lib.compare import (
     plan_rows,
     plan_variant,
     run_concurrently,
+    seeded,
     seeds_for,
-    with_seed,
 )
 from lib.conversation import new_id
 from lib.payload import RequestPlan, blocking_reason
 from lib.providers import CallOutcome
 from lib.report import diff_html, plan_figure, report_html, report_markdown, result_figures
 from lib.strategies import STRATEGY_LABELS, Strategy, decide, summarised
-from ui import resources, state
+from ui import resources, sessions, state
 from ui.meter import money
 from ui.settings import Settings, page_setup
 from ui.summary import summary_of
@@ -151,7 +151,7 @@ def _run(variants: list[Variant], plans: list[RequestPlan], question: str, setti
             blocked[index] = reason
             continue
         for repeat, seed in enumerate(seeds):
-            jobs.append(Job((index, repeat), client, with_seed(plan.body, seed), settings.provider.secrets))
+            jobs.append(Job((index, repeat), client, seeded(plan, seed).body, settings.provider.secrets))
     if settings.provider.kind == "embedded":
         st.info("The embedded llama.cpp server answers one request at a time: all variants are sent at once and "
                 "stream here as the server serves them.")  # fmt: skip
@@ -176,6 +176,8 @@ def _run(variants: list[Variant], plans: list[RequestPlan], question: str, setti
             result.outcomes = [CallOutcome(error=f"Not sent: {blocked[index]}")]
             continue
         result.outcomes = [outcomes[(index, repeat)] for repeat in range(len(seeds))]
+        for seed, outcome in zip(seeds, result.outcomes, strict=True):
+            sessions.log_call(settings, seeded(result.plan, seed), outcome, variant=result.variant.name)
     note = f"{settings.provider.kind} · {settings.provider.model} · {repeats} run(s) per variant"
     return Comparison(
         question, results, time.strftime("%Y-%m-%d %H:%M:%S"), int(state.get(state.COMPARE_BASELINE)), note

@@ -13,13 +13,14 @@ from lib.compare import (
     plan_rows,
     plan_variant,
     run_concurrently,
+    seeded,
     seeds_for,
     similarity,
     with_seed,
     word_diff,
 )
 from lib.conversation import Message, SystemPrompt
-from lib.payload import Sampling, build_body
+from lib.payload import Sampling, build_body, serialise
 from lib.providers import CallOutcome, ProviderConfig, make_client
 from lib.strategies import Strategy
 from lib.tokens import TiktokenCounter
@@ -84,6 +85,15 @@ def test_word_diff_rebuilds_both_texts():
 def test_seeds_only_when_repeating():
     assert seeds_for(1) == [None] and seeds_for(3, 10) == [10, 11, 12]
     assert with_seed({"a": 1}, None) == {"a": 1} and with_seed({"a": 1}, 5)["seed"] == 5
+
+
+def test_a_seeded_plan_counts_the_bytes_of_its_seed():
+    plan = _plan(PRESETS[0])
+    assert seeded(plan, None) is plan
+    sent = seeded(plan, 12345)
+    assert sent.body["seed"] == 12345 and "seed" not in plan.body
+    assert sent.body_bytes == len(serialise(sent.body)) == plan.body_bytes + len(',"seed":12345')
+    assert sent.prompt_tokens == plan.prompt_tokens  # a seed is not part of the prompt
 
 
 def test_stats_have_a_row_per_run_with_similarity_to_the_baseline():

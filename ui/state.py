@@ -100,6 +100,16 @@ COMPARE_BASELINE = "compare_baseline"
 COMPARISONS = "comparisons"
 COMPARE_SHOWN = "compare_shown"
 
+TIMELINE_SAMPLE = "timeline_sample"
+
+# The token inspector's choices (its tokenizer starts from the backend's each time the page opens).
+INSPECTOR_ENCODING = "inspector_encoding"
+INSPECTOR_SPACES = "inspector_spaces"
+
+# The walkthrough: the step shown, and each demo's finished calls (by step number).
+WALKTHROUGH_STEP = "walkthrough_step"
+WALKTHROUGH_RUNS = "walkthrough_runs"
+
 SETTING_KEYS = (
     KIND, OPENAI_MODEL, AZURE_DEPLOYMENT, COMPATIBLE_MODEL, BASE_URL, API_KEY, AZURE_ENDPOINT,
     AZURE_API_VERSION, PRICED_AS, TEMPERATURE, MAX_TOKENS, STREAM, CUSTOM_WINDOW,
@@ -108,6 +118,7 @@ SETTING_KEYS = (
 KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     SYSTEM_TEXT, SYSTEM_INCLUDED, DRAFT, LAST_TURNS, PAGE_SIZE, STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET,
     COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE, SEND_SESSION_ID, TIMEOUT,
+    INSPECTOR_SPACES, WALKTHROUGH_STEP,
 }  # fmt: skip
 # What a saved session keeps besides its messages (lib/session.SETTINGS checks the same names). Never the key.
 PERSISTED_SETTINGS = (
@@ -141,15 +152,6 @@ def system_prompt() -> SystemPrompt:
     return SystemPrompt(st.session_state[SYSTEM_TEXT], st.session_state[SYSTEM_INCLUDED])
 
 
-TIMELINE_SAMPLE = "timeline_sample"
-
-# The token inspector's choices.
-INSPECTOR_ENCODING = "inspector_encoding"
-INSPECTOR_SPACES = "inspector_spaces"
-
-# The walkthrough: the step shown, and each demo's finished calls (by step number).
-WALKTHROUGH_STEP = "walkthrough_step"
-WALKTHROUGH_RUNS = "walkthrough_runs"
 SLOT_PREFIX = "variant_"
 
 

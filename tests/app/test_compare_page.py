@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lib import storage
 from lib.compare import PRESETS
 from lib.conversation import Message
 from tests.fake_openai import FakeOpenAI
@@ -83,3 +84,19 @@ def test_repeats_send_a_seed_each(compare):
     assert seeds == sorted([7, 8, 9] * len(PRESETS))
     results = compare.session_state["comparisons"][-1].results
     assert all(len(r.outcomes) == 3 and r.seeds == [7, 8, 9] for r in results)
+
+
+def test_every_run_is_in_the_run_log_with_the_bytes_it_sent(compare):
+    with FakeOpenAI() as server:
+        compare.session_state["provider_kind"] = "compatible"
+        compare.session_state["base_url"] = server.base_url
+        compare.session_state["compare_repeats"] = 2
+        compare.session_state["compare_seed"] = 3
+        compare.run()
+        _run_button(compare).click().run()
+        sent = sorted(len(r.body) for r in server.requests if r.method == "POST")
+    with storage.opened() as conn:
+        calls = storage.calls(conn)
+    assert sorted(c.variant for c in calls) == sorted([v.name for v in PRESETS] * 2)
+    assert sorted(c.payload_bytes for c in calls) == sent  # the seeded bodies, byte for byte
+    assert {(c.status, c.provider) for c in calls} == {("ok", "compatible")}

@@ -91,3 +91,16 @@ def test_next_and_back_move_through_the_steps(tour):
     assert tour.subheader[0].value == f"2. {STEPS[1].title}"
     next(b for b in tour.button if b.label == "Back").click().run()
     assert tour.subheader[0].value == f"1. {STEPS[0].title}"
+
+
+def test_the_step_is_kept_across_a_visit_to_another_page():
+    at = AppTest.from_file(str(Path(PAGE).parents[1] / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("pages/walkthrough.py").run()
+    for _ in range(2):
+        next(b for b in at.button if b.label == "Next").click().run()
+    assert at.subheader[0].value.startswith("3. ")
+    at.switch_page("pages/chat.py").run()
+    assert not at.exception, at.exception
+    at.switch_page("pages/walkthrough.py").run()
+    assert at.subheader[0].value.startswith("3. ")
