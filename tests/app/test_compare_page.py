@@ -72,15 +72,21 @@ def test_a_broken_variant_shows_its_error_and_the_others_finish(compare):
     assert any("(404)" in e.value for e in compare.error)
 
 
+def _run_repeated_on(server: FakeOpenAI, at, repeats: int, seed: int) -> list:
+    """Run every variant `repeats` times against the fake server; the requests it received."""
+    at.session_state["provider_kind"] = "compatible"
+    at.session_state["base_url"] = server.base_url
+    at.session_state["compare_repeats"] = repeats
+    at.session_state["compare_seed"] = seed
+    at.run()
+    _run_button(at).click().run()
+    assert not at.exception, at.exception
+    return [r for r in server.requests if r.method == "POST"]
+
+
 def test_repeats_send_a_seed_each(compare):
     with FakeOpenAI() as server:
-        compare.session_state["provider_kind"] = "compatible"
-        compare.session_state["base_url"] = server.base_url
-        compare.session_state["compare_repeats"] = 3
-        compare.session_state["compare_seed"] = 7
-        compare.run()
-        _run_button(compare).click().run()
-        seeds = sorted(r.json()["seed"] for r in server.requests if r.method == "POST")
+        seeds = sorted(r.json()["seed"] for r in _run_repeated_on(server, compare, 3, 7))
     assert seeds == sorted([7, 8, 9] * len(PRESETS))
     results = compare.session_state["comparisons"][-1].results
     assert all(len(r.outcomes) == 3 and r.seeds == [7, 8, 9] for r in results)
@@ -88,13 +94,7 @@ def test_repeats_send_a_seed_each(compare):
 
 def test_every_run_is_in_the_run_log_with_the_bytes_it_sent(compare):
     with FakeOpenAI() as server:
-        compare.session_state["provider_kind"] = "compatible"
-        compare.session_state["base_url"] = server.base_url
-        compare.session_state["compare_repeats"] = 2
-        compare.session_state["compare_seed"] = 3
-        compare.run()
-        _run_button(compare).click().run()
-        sent = sorted(len(r.body) for r in server.requests if r.method == "POST")
+        sent = sorted(len(r.body) for r in _run_repeated_on(server, compare, 2, 3))
     with storage.opened() as conn:
         calls = storage.calls(conn)
     assert sorted(c.variant for c in calls) == sorted([v.name for v in PRESETS] * 2)
