@@ -7,7 +7,7 @@ import streamlit as st
 from lib import conversation as conv
 from lib import retry
 from lib.display import for_screen, inert_markdown
-from lib.paging import PAGE_SIZES, Page, page_of
+from lib.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES, Page, page_of
 from lib.payload import RequestPlan, blocking_reason
 from lib.providers import CallOutcome, stream_chat
 from lib.strategies import STRATEGY_LABELS, Decision
@@ -15,6 +15,8 @@ from ui import resources, sessions, state
 from ui.meter import last_call_report, meter, payload_preview
 from ui.planning import ChatPlan, current_plan
 from ui.settings import Settings, page_setup
+
+ALL_DRAWN_NOTE_FROM = 300  # messages: past this, drawing them all takes a noticeable part of a second
 
 # --- callbacks: they change state only; the rerun that follows renders it -------------------
 
@@ -211,6 +213,11 @@ def _pager(page: Page, chat_plan: ChatPlan) -> None:
     )  # fmt: skip
     if page.hidden:
         st.caption(_hidden_note(page, chat_plan))
+    elif page.total > ALL_DRAWN_NOTE_FROM:
+        st.caption(
+            f"All {page.total:,} messages are drawn, each with its controls: every click redraws them all. "
+            f"Pages of {DEFAULT_PAGE_SIZE} keep the page quick."
+        )
 
 
 def _hidden_note(page: Page, chat_plan: ChatPlan) -> str:

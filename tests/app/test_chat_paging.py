@@ -65,7 +65,7 @@ def test_paging_back_and_leaving_out_an_old_message(app):
 def test_all_on_one_page(app):
     history = _long_history(app, page_size=0)
     assert _drawn(app) == [m.id for m in history]
-    assert not any("not drawn here" in c.value for c in app.caption)
+    assert not any("not drawn here" in c.value or "messages are drawn" in c.value for c in app.caption)
 
 
 def test_a_changed_page_size_starts_again_from_the_newest(app):
@@ -85,3 +85,14 @@ def test_sending_from_an_older_page_shows_the_newest_messages_and_the_reply(app)
     assert len(after) == SIZE + 2 and after[-2].content == "What was the first message?"
     assert _drawn(app) == [m.id for m in after[-25:]]
     assert history[0].id not in _drawn(app)
+
+
+def test_drawing_a_long_history_whole_says_what_it_costs(app):
+    history = [Message(("user", "assistant")[i % 2], f"Message {i}.") for i in range(320)]
+    app.session_state["history"] = history
+    app.session_state["page_size"] = 0
+    app.run()
+    assert len(_drawn(app)) == 320
+    assert any("All 320 messages are drawn" in c.value for c in app.caption)
+    app.selectbox(key="page_size").set_value(50).run()
+    assert not any("messages are drawn" in c.value for c in app.caption)
