@@ -1,4 +1,4 @@
-"""Entry point of the embedded server's process: llama-cpp-python's server, three additions.
+"""Entry point of the embedded server's process: llama-cpp-python's server, four additions.
 
 `python -m lib.llama_server PARENT_PID [llama_cpp.server arguments…]`
 - A watchdog ends the server as soon as the app that started it is gone, whatever thread started
@@ -11,6 +11,7 @@
   two cores, against 5-7 % now (bench/RESULTS.md). A failure mid-stream is sent as an `error`
   event, as OpenAI's API does, instead of ending the stream without a word.
   CONTEXT_LAB_STOCK_STREAMING=1 turns this off (the benchmark's comparison).
+- Its settings come from the command line only, never from the user's environment (PORT, API_KEY…).
 """
 
 from __future__ import annotations
@@ -200,9 +201,23 @@ def _stream_from_one_thread() -> None:
     server.get_event_publisher = _publish
 
 
+def _only_the_command_line() -> None:
+    """llama-cpp-python's server also takes its settings from the environment — HOST, PORT and
+    CONFIG_FILE, and every setting by name, case-insensitive (API_KEY, MODEL, CACHE…) — where the
+    command line is silent, and PORT and HOST even over it. The user's `PORT=8600 make run` put the
+    model on the app's own port; an API_KEY in the user's shell would lock the app out. The server
+    gets the command line `lib.embedded` gives it, nothing else."""
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    names = {name.upper() for name in (*ModelSettings.model_fields, *ServerSettings.model_fields)}
+    for key in [k for k in os.environ if k.upper() in names | {"HOST", "PORT", "CONFIG_FILE"}]:
+        del os.environ[key]
+
+
 def main() -> None:
     parent_pid = int(sys.argv[1])
     threading.Thread(target=_watch, args=(parent_pid,), daemon=True).start()
+    _only_the_command_line()
     _add_stream_usage()
     if not os.environ.get("CONTEXT_LAB_STOCK_STREAMING"):
         _stream_from_one_thread()

@@ -8,9 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 import pytest
 
+from lib.embedded import EmbeddedServer, free_port
 from lib.llama_server import _ChunkFeed
 from lib.models import EMBEDDED_MODEL
-from lib.providers import CallOutcome, stream_chat
+from lib.providers import CallOutcome, ProviderConfig, make_client, stream_chat
 
 ROLE = {"choices": [{"index": 0, "delta": {"role": "assistant"}}]}
 
@@ -154,3 +155,22 @@ def test_the_server_answers_the_next_request_after_a_client_hung_up(embedded_ser
         model=EMBEDDED_MODEL, messages=[{"role": "user", "content": "Say hi."}], max_tokens=8
     )
     assert reply.choices[0].message.content.strip()
+
+
+@pytest.mark.slow
+def test_the_users_environment_does_not_reach_the_servers_settings(monkeypatch):
+    """`PORT=8600 make run` once moved the model onto the app's port; an API_KEY would lock the app out."""
+    elsewhere = free_port()
+    monkeypatch.setenv("PORT", str(elsewhere))
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    monkeypatch.setenv("api_key", "sk-from-the-users-shell")  # pydantic-settings reads names in any case
+    server = EmbeddedServer().ensure_running(timeout_s=60)
+    try:
+        client = make_client(ProviderConfig("embedded", EMBEDDED_MODEL, base_url=server.base_url))
+        outcome = CallOutcome()
+        body = {"model": EMBEDDED_MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
+        "".join(stream_chat(client, body, outcome))
+        assert outcome.ok, outcome.error
+        assert server.port != elsewhere
+    finally:
+        server.stop()
