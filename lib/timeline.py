@@ -66,6 +66,7 @@ def timeline_figures(rows: list[dict]):
     )  # fmt: skip
     for figure in (per_turn, cumulative):
         figure.update_layout(height=380, margin={"t": 50, "b": 10}, legend={"orientation": "h", "y": -0.2})
+        figure.update_xaxes(tickformat="d", dtick=1 if len({row["turn"] for row in rows}) <= 12 else None)
     return per_turn, cumulative
 
 

@@ -4,7 +4,7 @@ from lib import conversation as conv
 from lib.conversation import Message
 from lib.models import MODELS
 from lib.strategies import Strategy
-from lib.timeline import timeline
+from lib.timeline import timeline, timeline_figures
 
 GPT4O = MODELS["gpt-4o"]
 
@@ -47,3 +47,10 @@ def test_costs_and_hover_fields():
 
 def test_an_empty_conversation_has_no_turns():
     assert timeline([], [Strategy("full")], lambda m: 1, 0, 0, GPT4O) == []
+
+
+def test_the_turn_axis_counts_whole_turns():
+    for turns, dtick in ((2, 1), (30, None)):
+        rows = timeline(_history(turns), [Strategy("full")], lambda m: 10, system_tokens=5, overhead=3, model=GPT4O)
+        for figure in timeline_figures(rows):
+            assert figure.layout.xaxis.tickformat == "d" and figure.layout.xaxis.dtick == dtick

@@ -65,17 +65,18 @@ def payload_preview(plan: RequestPlan, provider: ProviderConfig) -> None:
 def last_call_report(call: LastCall) -> None:
     """Predicted against reported usage, and the timings, of the last call."""
     outcome = call.outcome
-    cols = st.columns(4)
     actual = outcome.prompt_tokens
-    cols[0].metric("Predicted prompt", f"{call.predicted_prompt_tokens:,}")
-    cols[1].metric(
+    predicted, reported = st.columns(2)  # two to a row, as in the meter: four cut their labels short
+    predicted.metric("Predicted prompt", f"{call.predicted_prompt_tokens:,}")
+    reported.metric(
         "Reported prompt",
         "none reported" if actual is None else f"{actual:,}",
         delta=None if actual is None else actual - call.predicted_prompt_tokens,
         delta_color="off",
     )
-    cols[2].metric("Completion", "—" if outcome.completion_tokens is None else f"{outcome.completion_tokens:,}")
-    cols[3].metric("Latency", "—" if outcome.latency_s is None else f"{outcome.latency_s:.2f} s")
+    completion, latency = st.columns(2)
+    completion.metric("Completion", "—" if outcome.completion_tokens is None else f"{outcome.completion_tokens:,}")
+    latency.metric("Latency", "—" if outcome.latency_s is None else f"{outcome.latency_s:.2f} s")
     ttft = "—" if outcome.ttft_s is None else f"{outcome.ttft_s:.2f} s"
     note = "exact count" if call.predicted_exact else "estimate"
     if actual is None:
