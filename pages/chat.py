@@ -114,11 +114,11 @@ def _summary_note(chat_plan: ChatPlan) -> None:
 
 
 def _bulk_actions() -> None:
-    cols = st.columns([1, 1, 1, 1.3], vertical_alignment="bottom")
+    cols = st.columns([1, 1, 1, 1.5], vertical_alignment="bottom")
     cols[0].button("Include all", on_click=_include_all, args=(True,), width="stretch")
     cols[1].button("Exclude all", on_click=_include_all, args=(False,), width="stretch")
     cols[2].number_input("Last N turns", 0, 10_000, key=state.LAST_TURNS)
-    cols[3].button("Keep only last N turns", on_click=_include_last_turns, width="stretch")
+    cols[3].button("Keep last N turns", on_click=_include_last_turns, width="stretch")
 
 
 def _message_controls(decision: Decision, tokens: int, manual: bool) -> None:

@@ -57,7 +57,7 @@ def test_bulk_actions(app):
     assert not any(m.included for m in app.session_state["history"])
     assert len(json.loads(payload_json(app))["messages"]) == 1
     app.number_input(key="last_turns").set_value(1).run()
-    next(b for b in app.button if b.label.startswith("Keep only")).click().run()
+    next(b for b in app.button if b.label == "Keep last N turns").click().run()
     assert [m.included for m in app.session_state["history"]] == [False, False, True, True]
     assert app.toggle(key=f"include_{app.session_state['history'][0].id}").value is False
     next(b for b in app.button if b.label == "Include all").click().run()
