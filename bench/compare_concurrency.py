@@ -31,7 +31,8 @@ def jobs_for(base_url: str) -> list[Job]:
     config = ProviderConfig("compatible", "fake-model", base_url=base_url)
     target = Target(models.info_for("fake-model"), TiktokenCounter.for_model("fake-model"), "fake-model")
     history = synthetic_history(40)
-    plans = [plan_variant(v, SystemPrompt(), history, "What did we decide?", target, Sampling()) for v in PRESETS[:K]]
+    question = "What did we decide?"
+    plans = [plan_variant(v, SystemPrompt(), history, question, target, Sampling()).plan for v in PRESETS[:K]]
     client = make_client(config)  # one client for all, as the page's cached one
     return [Job((index, 0), client, plan.body) for index, plan in enumerate(plans)]
 

@@ -7,18 +7,17 @@ import math
 import queue
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from typing import Literal
 
 from lib.conversation import Message, SystemPrompt
-from lib.models import ModelInfo
-from lib.payload import RequestPlan, Sampling, plan_request, serialise
+from lib.payload import RequestPlan, Sampling, serialise
 from lib.providers import CallOutcome, stream_chat
-from lib.strategies import Strategy, assemble, decide
-from lib.tokens import PromptCounter
+from lib.request import Request, Target, build_request
+from lib.strategies import Strategy
 
 MAX_VARIANTS = 6
 QUESTION_ID = "question"
@@ -42,15 +41,6 @@ PRESETS: tuple[Variant, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where and how a variant is sent: the model's facts, its counter, the name on the wire."""
-
-    model: ModelInfo
-    counter: PromptCounter
-    wire_model: str
-
-
 def plan_variant(
     variant: Variant,
     system: SystemPrompt,
@@ -58,21 +48,18 @@ def plan_variant(
     question: str,
     target: Target,
     sampling: Sampling,
-    summary: str | None = None,
-) -> RequestPlan:
+    summaries: Callable[[tuple[Message, ...]], str | None] | None = None,
+) -> Request:
+    """The variant's request, from the one builder: the question after the history its strategy keeps."""
     if variant.system_override is not None:
         system = SystemPrompt(variant.system_override, included=bool(variant.system_override.strip()))
-    system_tokens = sum(target.counter.count([m.as_api()]).total for m in [system.as_message()] if m)
-    decisions = decide(
-        variant.strategy, history, lambda m: target.counter.count([m.as_api()]).per_message[0], system_tokens
-    )
-    messages = [*assemble(system, decisions, summary), Message("user", question, id=QUESTION_ID)]
     sampling = replace(
         sampling,
         temperature=sampling.temperature if variant.temperature is None else variant.temperature,
         max_tokens=sampling.max_tokens if variant.max_tokens is None else variant.max_tokens,
     )
-    return plan_request(messages, target.model, target.counter, sampling, target.wire_model)
+    question_message = Message("user", question, id=QUESTION_ID)
+    return build_request(system, history, question_message, variant.strategy, target, sampling, summaries)
 
 
 # --- running ----------------------------------------------------------------------------------

@@ -149,7 +149,11 @@ def stream_chat(
     started = time.perf_counter()
     try:
         if body.get("stream"):
-            yield from _read_stream(client.chat.completions.create(**body), outcome, started)
+            stream = client.chat.completions.create(**body)
+            try:
+                yield from _read_stream(stream, outcome, started)
+            finally:
+                stream.close()  # a reader that stops early hangs up: the server stops generating
         else:
             yield from _read_whole(client.chat.completions.create(**body), outcome, started)
         if outcome.finish_reason is None:

@@ -6,11 +6,10 @@ linearly and the tokens billed over a conversation grow quadratically; bounded s
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from lib.conversation import Message
-from lib.models import ModelInfo
-from lib.strategies import Strategy, decide
+from lib.conversation import Message, SystemPrompt
+from lib.payload import Sampling
+from lib.request import Target, build_request
+from lib.strategies import Strategy
 
 MAX_TURNS = 1000
 
@@ -18,33 +17,30 @@ MAX_TURNS = 1000
 def timeline(
     history: list[Message],
     strategies: list[Strategy],
-    tokens_of: Callable[[Message], int],
-    system_tokens: int,
-    overhead: int,
-    model: ModelInfo,
+    system: SystemPrompt,
+    target: Target,
+    sampling: Sampling,
 ) -> list[dict]:
     """One row per (turn, strategy): the prompt tokens that turn's call sends, and the running totals.
 
-    Turn t is the call made for the t-th user message: the strategy chooses among the messages before
-    it, then the question itself is added. `overhead` is the per-call chat-format cost (reply priming).
+    Turn t is the call made for the t-th user message, planned by the one request builder exactly as
+    the chat would plan it: the strategy chooses among the messages before it, the question is added.
     """
     questions = [i for i, m in enumerate(history) if m.role == "user"][:MAX_TURNS]
     rows = []
     for strategy in strategies:
         cumulative = 0
         for turn, index in enumerate(questions, start=1):
-            earlier = history[:index]
-            kept = [d.message for d in decide(strategy, earlier, tokens_of, system_tokens) if d.kept]
-            sent = system_tokens + sum(tokens_of(m) for m in kept) + tokens_of(history[index]) + overhead
-            cumulative += sent
+            plan = build_request(system, history[:index], history[index], strategy, target, sampling).plan
+            cumulative += plan.prompt_tokens
             rows.append(
                 {
                     "turn": turn,
                     "strategy": strategy.describe(),
-                    "messages sent": len(kept) + 1,
-                    "prompt tokens": sent,
+                    "messages sent": len(plan.messages),
+                    "prompt tokens": plan.prompt_tokens,
                     "cumulative tokens": cumulative,
-                    "cumulative input cost $": model.input_cost(cumulative),
+                    "cumulative input cost $": target.model.input_cost(cumulative),
                     "question": history[index].content[:80],
                 }
             )

@@ -13,9 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from lib.conversation import Message, SystemPrompt, selected
-from lib.models import EMBEDDED_MODEL
-from lib.payload import Sampling, build_body, serialise
+from lib.models import EMBEDDED_MODEL, info_for
+from lib.payload import Sampling, serialise
 from lib.providers import CallOutcome
+from lib.request import Target, build_request
+from lib.strategies import Strategy
 from lib.tokens import PromptCounter
 
 # Temperature 0: the same request gets the same answer, so a difference comes from the payload.
@@ -47,8 +49,12 @@ class DemoCall:
     outcome: CallOutcome
 
 
-def demo_body(messages: list[Message]) -> dict:
-    return build_body(EMBEDDED_MODEL, [m.as_api() for m in messages], DEMO_SAMPLING)
+def demo_body(messages: list[Message], counter: PromptCounter) -> dict:
+    """The demo call's body, from the one request builder: the messages as given (the last one is the
+    question), no strategy dropping any of them."""
+    target = Target(info_for(EMBEDDED_MODEL), counter, EMBEDDED_MODEL)
+    request = build_request(NO_SYSTEM, messages[:-1], messages[-1], Strategy("full"), target, DEMO_SAMPLING)
+    return request.plan.body
 
 
 def carries(body: dict, text: str) -> bool:
@@ -71,12 +77,12 @@ def verdict(needle: str, body: dict, answer: str) -> str:
     return f"The payload did not contain “{needle}”, so the model could not know it."
 
 
-def run_demo(step: Step, send: Callable[[dict], CallOutcome]) -> list[DemoCall]:
+def run_demo(step: Step, send: Callable[[dict], CallOutcome], counter: PromptCounter) -> list[DemoCall]:
     """Send the step's calls in order; each may be built from the replies before it."""
     replies: list[str] = []
     calls = []
     for label in step.labels:
-        body = demo_body(step.plan(replies))
+        body = demo_body(step.plan(replies), counter)
         outcome = send(body)
         calls.append(DemoCall(label, body, outcome))
         replies.append(outcome.text)

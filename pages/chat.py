@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 import streamlit as st
 
 from lib import conversation as conv
-from lib import retry
-from lib.display import for_screen, inert_markdown
+from lib.display import inert_markdown
 from lib.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES, Page, page_of
-from lib.payload import RequestPlan, blocking_reason
-from lib.providers import CallOutcome, stream_chat
+from lib.payload import RequestPlan
+from lib.reply import Reply, ReplyInFlight, call_note, record_reply
+from lib.request import Request, send_blocker
 from lib.strategies import STRATEGY_LABELS, Decision
 from ui import resources, sessions, state
-from ui.meter import last_call_report, meter, payload_preview
-from ui.planning import ChatPlan, current_plan
+from ui.meter import last_call_report, meter, money, payload_preview
+from ui.planning import DRAFT_ID, next_request, request_for, retry_request
 from ui.settings import Settings, page_setup
+from ui.summary import made_summary, make_summary, summary_plan
 
 ALL_DRAWN_NOTE_FROM = 300  # messages: past this, drawing them all takes a noticeable part of a second
 
@@ -48,16 +52,29 @@ def _include_last_turns() -> None:
     state.set_history(conv.include_last_turns(state.history(), int(state.get(state.LAST_TURNS))))
 
 
+def _busy() -> bool:
+    if state.get(state.IN_FLIGHT) is None and state.get(state.PENDING) is None:
+        return False
+    state.flash("info", "A reply is still arriving: wait for it, or press Stop.")
+    return True
+
+
 def _queue_send(settings: Settings) -> None:
+    """Plan the call once, here, with the one builder; the next run sends this very plan."""
+    if _busy():
+        return
     draft = state.get(state.DRAFT) or ""
-    reason = blocking_reason(_plan(settings, draft), draft)
+    # Unanswered until its reply is recorded: a crash mid-call leaves it marked, with a Retry.
+    question = conv.Message("user", draft, status="unanswered")
+    request = request_for(settings, state.history(), question)
+    reason = send_blocker(request)
     if reason:
         state.flash("error", reason)
         return
-    history = conv.append(state.history(), "user", draft)
-    state.set_history(history)
+    state.set_history([*state.history(), question])
     state.put(state.DRAFT, "")
-    state.put(state.PENDING, history[-1].id)
+    shown = request.plan.body == state.get(state.SHOWN_BODY)
+    state.put(state.PENDING, state.PendingCall(question.id, request, shown))
     state.put(state.HISTORY_PAGE, 0)  # the reply streams in below the newest messages
 
 
@@ -65,16 +82,26 @@ def _go_to_page(number: int) -> None:
     state.put(state.HISTORY_PAGE, number)
 
 
-def _retry(message_id: str) -> None:
-    state.put(state.PENDING, message_id)
+def _retry(settings: Settings, message_id: str) -> None:
+    if _busy():
+        return
+    request = retry_request(settings, message_id)
+    reason = send_blocker(request)
+    if reason:
+        state.flash("error", reason)
+        return
+    shown = request.plan.body == state.get(state.SHOWN_BODY)
+    state.put(state.PENDING, state.PendingCall(message_id, request, shown))
 
 
-# --- planning ----------------------------------------------------------------------------------
+def _stop() -> None:
+    call: ChatCall | None = state.get(state.IN_FLIGHT)
+    if call is not None:
+        call.reply.stop()
 
 
-def _plan(settings: Settings, draft: str = "", upto: str | None = None) -> RequestPlan:
-    """The request for the current selection (plus the draft), or up to message `upto` for a retry."""
-    return current_plan(settings, draft, upto).plan
+def _want_summary() -> None:
+    state.put(state.SUMMARY_WANTED, True)
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -99,18 +126,34 @@ def _strategy_picker() -> None:
         cols[1].number_input("Budget (tokens)", 0, 10_000_000, step=64, key=state.STRATEGY_BUDGET)
 
 
-def _summary_note(chat_plan: ChatPlan) -> None:
-    summary = chat_plan.summary
-    if summary is None:
+def _summary_box(request: Request, settings: Settings) -> None:
+    """The summarising strategy: what its summary call costs before it is made, or the summary sent."""
+    if request.strategy.kind != "summarise" or not request.to_summarise:
         return
-    if summary.error:
-        st.warning(f"{summary.error} The older turns are left out without a summary.")
+    made = made_summary(request.to_summarise, settings)
+    if made is not None:
+        st.info(
+            f"{len(request.to_summarise):,} older messages are sent as this summary (made in this session; "
+            f"{made.prompt_tokens or 0:,} prompt + {made.completion_tokens or 0:,} completion tokens): "
+            + inert_markdown(made.text)
+        )
         return
-    st.info(
-        f"Older turns are sent as a summary (cached until they change; the summary call itself took "
-        f"{summary.prompt_tokens or 0:,} prompt + {summary.completion_tokens or 0:,} completion tokens): "
-        f"{summary.text}"
-    )
+    plan = summary_plan(request.to_summarise, settings)
+    estimate = "" if plan.count.exact else " (estimate)"
+    with st.container(border=True):
+        st.markdown(
+            f"**{len(request.to_summarise):,} older messages are to be summarised** before the next call can be sent. "
+            f"The summary is a call of its own: {plan.prompt_tokens:,} prompt tokens{estimate}, at most "
+            f"{plan.max_tokens:,} completion tokens, input {money(plan.input_cost)}. It is made when you ask, "
+            "logged in the run log, and reused until one of those messages changes."
+        )
+        st.button("Make the summary", icon=":material/summarize:", on_click=_want_summary, key="make_summary")
+    if state.pop(state.SUMMARY_WANTED):
+        with st.spinner("Summarising the older messages…"):
+            error = make_summary(request.to_summarise, settings)
+        if error:
+            state.flash("error", error)
+        st.rerun()
 
 
 def _bulk_actions() -> None:
@@ -121,7 +164,7 @@ def _bulk_actions() -> None:
     cols[3].button("Keep last N turns", on_click=_include_last_turns, width="stretch")
 
 
-def _message_controls(decision: Decision, tokens: int, manual: bool) -> None:
+def _message_controls(decision: Decision, tokens: int, manual: bool, in_flight: str | None) -> None:
     message = decision.message
     key = state.include_key(message.id)
     state.default(key, message.included)
@@ -135,6 +178,8 @@ def _message_controls(decision: Decision, tokens: int, manual: bool) -> None:
     sent = f"{tokens:,} tokens" + ("" if decision.kept else " · not sent")
     reason = "" if manual and not message.pinned else f" · {decision.reason}"
     status = {"unanswered": " · ⚠ unanswered", "incomplete": " · ⚠ incomplete"}.get(message.status, "")
+    if message.id == in_flight:
+        status = " · being answered"
     row.caption(sent + reason + status, width="stretch")
     row.button(
         "", icon=":material/keep:" if not message.pinned else ":material/keep_off:", key=f"pin_{message.id}",
@@ -162,36 +207,59 @@ def _message_controls(decision: Decision, tokens: int, manual: bool) -> None:
     )  # fmt: skip
 
 
-def _history(chat_plan: ChatPlan, settings: Settings) -> None:
+def _drawn_decisions(request: Request) -> list[Decision]:
+    """One decision per history message, as the page captions them: those of the call the meter shows
+    or, while a reply is on its way, of the call being answered — the captions do not change on Send."""
+    call: ChatCall | None = state.get(state.IN_FLIGHT)
+    pending: state.PendingCall | None = call.pending if call is not None else state.get(state.PENDING)
+    shown = pending.request if pending is not None else request
+    question_id = shown.question.id if shown.question is not None else None
+    decided = {d.message.id: d for d in shown.decisions}
+    drawn = []
+    for message in state.history():
+        decision = decided.get(message.id)
+        if message.id == question_id:
+            decision = Decision(message, True, "the question")
+        elif decision is None:
+            decision = Decision(message, False, "after the question: not in this call")
+        drawn.append(Decision(message, decision.kept, decision.reason))
+    return drawn
+
+
+def _history(request: Request, settings: Settings) -> None:
     counter = settings.counter()
     manual = state.get(state.STRATEGY_KIND) == "manual"
-    page = _page(chat_plan)
-    if page.count > 1 or len(chat_plan.decisions) > PAGE_SIZES[0]:
-        _pager(page, chat_plan)
-    for decision in chat_plan.decisions[page.start : page.end]:
+    decisions = _drawn_decisions(request)
+    call: ChatCall | None = state.get(state.IN_FLIGHT)
+    in_flight = call.pending.question_id if call is not None else None
+    plan = call.pending.request.plan if call is not None else request.plan
+    page = _page(decisions)
+    if page.count > 1 or len(decisions) > PAGE_SIZES[0]:
+        _pager(page, decisions, plan)
+    for decision in decisions[page.start : page.end]:
         message = decision.message
         with st.chat_message(message.role):
-            tokens = chat_plan.plan.tokens_of(message.id)
+            tokens = plan.tokens_of(message.id)
             if tokens is None:
                 tokens = counter.count([message.as_api()]).per_message[0]
-            _message_controls(decision, tokens, manual)
+            _message_controls(decision, tokens, manual, in_flight)
             if decision.kept:
                 st.markdown(inert_markdown(message.content))
             else:
                 st.caption(inert_markdown(message.content))
-            if message.status == "unanswered" and message.id != state.get(state.PENDING):
-                st.button("Retry", key=f"retry_{message.id}", on_click=_retry, args=(message.id,))
+            if message.status == "unanswered" and message.id != in_flight and state.get(state.PENDING) is None:
+                st.button("Retry", key=f"retry_{message.id}", on_click=_retry, args=(settings, message.id))
     if not page.is_newest:
         st.button(
             "Newest messages", icon=":material/last_page:", key="page_newest_below", on_click=_go_to_page, args=(0,)
         )
 
 
-def _page(chat_plan: ChatPlan) -> Page:
-    return page_of(len(chat_plan.decisions), int(state.get(state.PAGE_SIZE)), int(state.get(state.HISTORY_PAGE)))
+def _page(decisions: list[Decision]) -> Page:
+    return page_of(len(decisions), int(state.get(state.PAGE_SIZE)), int(state.get(state.HISTORY_PAGE)))
 
 
-def _pager(page: Page, chat_plan: ChatPlan) -> None:
+def _pager(page: Page, decisions: list[Decision], plan: RequestPlan) -> None:
     """Which page of the history is drawn, the buttons to page through it, and what the other
     pages hold: their messages are not drawn, but they are counted and sent all the same."""
     cols = st.columns([2.2, 0.45, 0.45, 0.45, 0.45, 1.3], vertical_alignment="bottom")
@@ -212,7 +280,7 @@ def _pager(page: Page, chat_plan: ChatPlan) -> None:
         format_func=lambda size: f"{size}" if size else "All",
     )  # fmt: skip
     if page.hidden:
-        st.caption(_hidden_note(page, chat_plan))
+        st.caption(_hidden_note(page, decisions, plan))
     elif page.total > ALL_DRAWN_NOTE_FROM:
         st.caption(
             f"All {page.total:,} messages are drawn, each with its controls: every click redraws them all. "
@@ -220,80 +288,96 @@ def _pager(page: Page, chat_plan: ChatPlan) -> None:
         )
 
 
-def _hidden_note(page: Page, chat_plan: ChatPlan) -> str:
-    others = chat_plan.decisions[: page.start] + chat_plan.decisions[page.end :]
+def _hidden_note(page: Page, decisions: list[Decision], plan: RequestPlan) -> str:
+    others = decisions[: page.start] + decisions[page.end :]
     sent = [d.message.id for d in others if d.kept]
-    tokens = sum(chat_plan.plan.tokens_of(message_id) or 0 for message_id in sent)
+    tokens = sum(plan.tokens_of(message_id) or 0 for message_id in sent)
     return (
         f"{page.hidden:,} messages on other pages are not drawn here; the context strategy still sees "
         f"them: {len(sent):,} of them are in the next call ({tokens:,} tokens)."
     )
 
 
-def _send_pending(settings: Settings) -> None:
-    """Stream the reply to the pending user message; keep everything if the call fails."""
-    message_id = state.pop(state.PENDING)
-    if message_id is None or not any(m.id == message_id for m in state.history()):
+@dataclass(frozen=True)
+class ChatCall:
+    """A chat call on its way: what was planned, the reply being read, the session it belongs to."""
+
+    pending: state.PendingCall
+    reply: ReplyInFlight
+    session_id: str
+
+
+def _start_pending(settings: Settings) -> None:
+    """Send the planned call as it was planned: its body goes out untouched."""
+    pending: state.PendingCall | None = state.pop(state.PENDING)
+    if pending is None or not any(m.id == pending.question_id for m in state.history()):
         return
-    plan = _plan(settings, upto=message_id)
-    call = state.LastCall(plan.prompt_tokens, plan.count.exact, plan.body_bytes, plan.model.name)
+    missing = settings.provider.missing()
+    if missing:  # nothing to send it with: the question stays, unanswered, with a Retry
+        state.flash("error", f"Set {missing} in the sidebar, then retry.")
+        return
+    reply = Reply(resources.client(settings.provider), pending.request.plan.body, settings.provider.secrets)
+    state.put(state.IN_FLIGHT, ChatCall(pending, ReplyInFlight(reply), sessions.current_id()))
+
+
+POLL_S = 0.05
+
+
+def _stream_reply(settings: Settings) -> None:
+    """Show the reply as it arrives. A click anywhere interrupts this run, not the reply: it is read
+    on its own thread, and the next run picks it up here until it is done, then records it once."""
+    call: ChatCall | None = state.get(state.IN_FLIGHT)
+    if call is None:
+        return
     with st.chat_message("assistant"):
-        call.outcome, retries = _answer(settings, plan)
-    outcome: CallOutcome = call.outcome
-    state.put(state.LAST_CALL, call)
-    sessions.log_call(settings, plan, outcome)
-    _record_reply(message_id, outcome, _call_note(outcome, retries, plan))
+        status, box = st.empty(), st.empty()
+        st.button("Stop", icon=":material/stop_circle:", key="stop_reply", on_click=_stop,
+                  help="End the reply here; what arrived is kept, marked incomplete.")  # fmt: skip
+        shown = None
+        while not call.reply.wait(POLL_S):
+            text = call.reply.text
+            if text != shown:
+                box.markdown(inert_markdown(text))
+                shown = text
+            # Written every poll even when nothing changed: a click is acted on at the next element.
+            status.caption(_progress(call))
+        box.markdown(inert_markdown(call.reply.text))
+    _finish(settings, call)
     st.rerun()
 
 
-def _answer(settings: Settings, plan: RequestPlan) -> tuple[CallOutcome, list[str]]:
-    """Stream the reply. A rate limit or a server fault is retried a few times, every wait shown;
-    returns the outcome of the last attempt and the notices of the retries."""
-    missing = settings.provider.missing()
-    if missing:
-        return CallOutcome(error=f"Set {missing} in the sidebar, then retry."), []
-    client, policy, retries = resources.client(settings.provider), retry.DEFAULT_POLICY, []
-    while True:
-        outcome = CallOutcome()
-        st.write_stream(for_screen(stream_chat(client, plan.body, outcome, settings.provider.secrets)))
-        wait = policy.next_wait(outcome, len(retries) + 1)
-        if wait is None:
-            return outcome, retries
-        retries.append(retry.notice(outcome, wait, len(retries) + 2, policy.attempts))
-        st.info(retries[-1])
-        retry.wait(wait)
+def _progress(call: ChatCall) -> str:
+    waited = time.monotonic() - call.reply.started_at
+    notices = call.reply.reply.notices
+    if notices:
+        return f"{notices[-1]} · {waited:.1f} s"
+    if call.reply.text:
+        return f"Streaming… {waited:.1f} s"
+    return f"Waiting for the first token… {waited:.1f} s"
 
 
-def _call_note(outcome: CallOutcome, retries: list[str], plan: RequestPlan) -> str:
-    """What the user should know about a call beyond its reply: the retries, a reply cut at the limit."""
-    notes = [retry.attempts_note(retries, outcome.ok)]
-    if outcome.truncated:
-        notes.append(
-            f'The reply stopped at the {plan.max_tokens:,}-token limit (finish_reason "length"): raise '
-            "Max reply tokens in the sidebar for a longer one."
-        )
-    return " ".join(note for note in notes if note)
-
-
-def _record_reply(message_id: str, outcome: CallOutcome, note: str = "") -> None:
-    history = state.history()
-    position = next(i for i, m in enumerate(history) if m.id == message_id) + 1
-    # A retry's reply goes after the incomplete ones an earlier attempt left, which are kept.
-    while position < len(history) and history[position].status == "incomplete":
-        position += 1
+def _finish(settings: Settings, call: ChatCall) -> None:
+    """Record a finished call once: the last-call report, the run log, the reply in the history."""
+    if state.get(state.IN_FLIGHT) is not call:
+        return
+    state.pop(state.IN_FLIGHT)
+    outcome, plan = call.reply.outcome, call.pending.request.plan
+    state.put(
+        state.LAST_CALL,
+        state.LastCall(plan.prompt_tokens, plan.count.exact, plan.body_bytes, plan.model.name, outcome,
+                       call.pending.shown),
+    )  # fmt: skip
+    sessions.log_call(settings, plan, outcome, session_id=call.session_id)
+    if call.session_id != sessions.current_id():
+        state.flash("warning", "The reply arrived after another session was opened: it is in the run log only.")
+        return
+    note = call_note(call.reply.reply, plan.max_tokens)
     if outcome.ok:
-        reply = conv.Message("assistant", outcome.text)
-        history = conv.update(history, message_id, status="ok")
         if note:
             state.flash("warning" if outcome.truncated else "info", note)
     else:
         state.flash("error", f"{outcome.error or 'The call failed.'} {note}".strip())
-        history = conv.update(history, message_id, status="unanswered")
-        if not outcome.text:
-            state.put(state.HISTORY, history)
-            return
-        reply = conv.Message("assistant", outcome.text, included=False, status="incomplete")
-    state.put(state.HISTORY, [*history[:position], reply, *history[position:]])
+    state.put(state.HISTORY, record_reply(state.history(), call.pending.question_id, outcome))
 
 
 def _flash() -> None:
@@ -310,13 +394,18 @@ def render(settings: Settings) -> None:
         "Choose what is sent, and see its size and cost before you send it."
     )
     draft = state.get(state.DRAFT) or ""
-    chat_plan = current_plan(settings, draft)
+    request = next_request(settings, draft)
+    state.put(state.SHOWN_BODY, request.plan.body)
     chat_column, meter_column = st.columns([3, 2], gap="large")
     with meter_column:
         st.subheader("Next call")
-        meter(chat_plan.plan)
+        if request.question is None:
+            st.caption("No message yet: the request below ends before the question. Type one to see the whole call.")
+        elif request.question.id != DRAFT_ID:
+            st.caption("Your last message is unanswered: this is what its Retry sends.")
+        meter(request.plan)
         with st.expander("Payload preview (exactly what is sent)"):
-            payload_preview(chat_plan.plan, settings.provider)
+            payload_preview(request.plan, settings.provider)
         last = state.get(state.LAST_CALL)
         if last is not None:
             st.subheader("Last call")
@@ -327,12 +416,18 @@ def render(settings: Settings) -> None:
             _strategy_picker()
             if state.get(state.STRATEGY_KIND) == "manual":
                 _bulk_actions()
-            _summary_note(chat_plan)
-        _history(chat_plan, settings)
-        _send_pending(settings)
+            _summary_box(request, settings)
+        _history(request, settings)
+        _start_pending(settings)
+        reply_slot = st.container()  # above the composer, filled last: see below
         _flash()
         st.text_area("Your message", key=state.DRAFT, height=100, placeholder="Ask something…")
-        st.button("Send", type="primary", on_click=_queue_send, args=(settings,))
+        busy = state.get(state.IN_FLIGHT) is not None
+        st.button("Send", type="primary", on_click=_queue_send, args=(settings,), disabled=busy)
+        # The reply streams last, when the composer is already drawn (empty after a Send): a click
+        # during the stream then cannot bring the sent question back into the input.
+        with reply_slot:
+            _stream_reply(settings)
 
 
 render(page_setup())

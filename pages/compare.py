@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pandas as pd
@@ -24,14 +25,16 @@ from lib.compare import (
     seeds_for,
 )
 from lib.conversation import new_id
-from lib.payload import RequestPlan, blocking_reason
+from lib.display import inert_markdown, shortened_body
 from lib.providers import CallOutcome
 from lib.report import diff_html, plan_figure, report_html, report_markdown, result_figures
-from lib.strategies import STRATEGY_LABELS, Strategy, decide, summarised
+from lib.request import Request, send_blocker
+from lib.strategies import STRATEGY_LABELS, Strategy
 from ui import resources, sessions, state
 from ui.meter import money
+from ui.planning import summary_for
 from ui.settings import Settings, page_setup
-from ui.summary import summary_of
+from ui.summary import make_summary, summary_plan
 
 SYSTEM_MODES = {"conversation": "The conversation's", "none": "None", "custom": "Custom"}
 
@@ -119,39 +122,69 @@ def _target(variant: Variant, settings: Settings) -> Target:
     return Target(info, resources.tiktoken_counter(info.name), variant.model)
 
 
-def _summary_text(variant: Variant, settings: Settings) -> str | None:
-    if variant.strategy.kind != "summarise":
-        return None
-    summary = summary_of(summarised(decide(variant.strategy, state.history())), settings.provider)
-    if summary and summary.error:
-        st.warning(f"{variant.name}: {summary.error} The older turns are left out instead.")
-    return summary.text if summary and not summary.error else None
-
-
-def _plans(variants: list[Variant], question: str, settings: Settings) -> list[RequestPlan]:
+def _requests(variants: list[Variant], question: str, settings: Settings) -> list[Request]:
+    """Each variant's request from the one builder, with the summaries made in this session."""
     system, history = state.system_prompt(), state.history()
     return [
-        plan_variant(v, system, history, question, _target(v, settings), settings.sampling, _summary_text(v, settings))
+        plan_variant(
+            v, system, history, question, _target(v, settings), settings.sampling,
+            lambda older: summary_for(older, settings),
+        )
         for v in variants
-    ]
+    ]  # fmt: skip
+
+
+def _missing_summaries(requests: list[Request], variants: list[Variant], settings: Settings) -> None:
+    """A summarising variant needs its summary made before it can run: say what that call costs."""
+    wanted = {r.to_summarise: v.name for r, v in zip(requests, variants, strict=True) if r.needs_summary}
+    if not wanted:
+        return
+    plans = [summary_plan(older, settings) for older in wanted]
+    tokens = sum(p.prompt_tokens for p in plans)
+    st.warning(
+        f"{', '.join(wanted.values())}: the older messages must be summarised first — {len(plans)} call(s), "
+        f"{tokens:,} prompt tokens, input {money(sum(p.input_cost or 0 for p in plans))}. Until then that variant "
+        "is not run."
+    )
+    if st.button("Make the summaries", key="compare_make_summaries", icon=":material/summarize:"):
+        with st.spinner("Summarising the older messages…"):
+            errors = [e for older in wanted if (e := make_summary(older, settings, variant="summary (compare)"))]
+        for error in errors:
+            st.error(error)
+        if not errors:
+            st.rerun()
+
+
+def _request_preview(variants: list[Variant], plans: list) -> None:
+    """Each variant's body exactly as it is sent (the first run's; repeat i sends seed + i)."""
+    seeds = seeds_for(int(state.get(state.COMPARE_REPEATS)), int(state.get(state.COMPARE_SEED)))
+    with st.expander("What each variant sends (the exact request bodies)"):
+        if seeds[0] is not None:
+            st.caption(f"The first run of each variant is shown; run i sends seed {seeds[0]} + i.")
+        tabs = st.tabs([f"{i + 1}. {inert_markdown(v.name)}" for i, v in enumerate(variants)])
+        for tab, plan in zip(tabs, plans, strict=True):
+            body, left_out = shortened_body(seeded(plan, seeds[0]).body)
+            if left_out:
+                tab.caption(f"{left_out:,} characters of very long messages are not shown here; the call sends them.")
+            tab.code(json.dumps(body, ensure_ascii=False, indent=2), language="json", wrap_lines=True)
 
 
 # --- running ---------------------------------------------------------------------------------
 
 
-def _run(variants: list[Variant], plans: list[RequestPlan], question: str, settings: Settings) -> Comparison:
+def _run(variants: list[Variant], requests: list[Request], question: str, settings: Settings) -> Comparison:
     repeats = int(state.get(state.COMPARE_REPEATS))
     seeds = seeds_for(repeats, int(state.get(state.COMPARE_SEED)))
     client = resources.client(settings.provider)
-    results = [VariantResult(v, p, seeds=list(seeds)) for v, p in zip(variants, plans, strict=True)]
+    results = [VariantResult(v, r.plan, seeds=list(seeds)) for v, r in zip(variants, requests, strict=True)]
     jobs, blocked = [], {}
-    for index, plan in enumerate(plans):
-        reason = blocking_reason(plan, question)
+    for index, request in enumerate(requests):
+        reason = send_blocker(request)
         if reason:
             blocked[index] = reason
             continue
         for repeat, seed in enumerate(seeds):
-            jobs.append(Job((index, repeat), client, seeded(plan, seed).body, settings.provider.secrets))
+            jobs.append(Job((index, repeat), client, seeded(request.plan, seed).body, settings.provider.secrets))
     if settings.provider.kind == "embedded":
         st.info("The embedded llama.cpp server answers one request at a time: all variants are sent at once and "
                 "stream here as the server serves them.")  # fmt: skip
@@ -276,12 +309,15 @@ def render(settings: Settings) -> None:
         st.warning("Add at least two variants to compare.")
         return
     variants = [_variant_of(slot) for slot in slots]
-    plans = _plans(variants, question, settings)
+    requests = _requests(variants, question, settings)
+    plans = [r.plan for r in requests]
+    _missing_summaries(requests, variants, settings)
     rows = plan_rows(variants, plans)
     st.subheader("Before running: what each variant sends")
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={"input cost $": st.column_config.NumberColumn(format="%.6f")})  # fmt: skip
     st.plotly_chart(plan_figure(rows), width="stretch")
+    _request_preview(variants, plans)
     state.put(state.COMPARE_BASELINE, min(int(state.get(state.COMPARE_BASELINE)), len(variants) - 1))
     st.selectbox("Baseline for the diff", range(len(variants)), format_func=lambda i: variants[i].name,
                  key=state.COMPARE_BASELINE)  # fmt: skip
@@ -291,7 +327,7 @@ def render(settings: Settings) -> None:
     ):
         live = st.empty()  # the streaming columns, replaced by the results once every run is done
         with live.container():
-            comparison = _run(variants, plans, question, settings)
+            comparison = _run(variants, requests, question, settings)
         live.empty()
         state.put(state.COMPARISONS, [*state.get(state.COMPARISONS), comparison])
         state.pop(state.COMPARE_SHOWN)

@@ -9,7 +9,7 @@ from lib.models import EMBEDDED_MODEL
 from lib.strategies import STRATEGY_LABELS
 from lib.tokens import FALLBACK_ENCODING, OFFLINE_ENCODINGS
 from ui import resources, state
-from ui.planning import current_plan
+from ui.planning import next_request
 from ui.settings import Settings, page_setup
 
 ENCODINGS = {
@@ -52,7 +52,7 @@ def render(settings: Settings) -> None:
     )
     show_spaces = cols[1].toggle("Show spaces as ·", key=state.INSPECTOR_SPACES)
     draft = state.get(state.DRAFT) or ""
-    plan = current_plan(settings, draft).plan
+    plan = next_request(settings, draft).plan
     messages = [m.as_api() for m in plan.messages]
     spans = _spans(encoding, messages)
     content = sum(s.kind == "content" for s in spans)

@@ -8,6 +8,7 @@ import streamlit as st
 from lib.strategies import Strategy
 from lib.timeline import MAX_TURNS, sample_conversation, timeline, timeline_figures
 from ui import state
+from ui.planning import target_of
 from ui.settings import Settings, page_setup
 
 
@@ -31,19 +32,12 @@ def render(settings: Settings) -> None:
         Strategy("full"), Strategy("last_turns", last_turns=int(turns)),
         Strategy("token_budget", token_budget=int(budget)), Strategy("none"),
     ]  # fmt: skip
-    counter = settings.counter()
-    system = state.system_prompt().as_message()
-    rows = timeline(
-        history,
-        strategies,
-        lambda m: counter.count([m.as_api()]).per_message[0],
-        counter.count([system.as_api()]).per_message[0] if system else 0,
-        counter.count([{"role": "user", "content": ""}]).overhead,
-        settings.model,
-    )
+    rows = timeline(history, strategies, state.system_prompt(), target_of(settings), settings.sampling)
     st.caption(
-        f"{settings.model.name} · {counter.count([]).method}: per-message counts plus the per-call overhead · "
-        "the summarising strategy is left out (it adds a call of its own)"
+        f"{settings.model.name} · {settings.counter().count([]).method} · each turn planned by the same request "
+        "builder as the chat: the system prompt, the history the strategy keeps, the question, the chat format. "
+        f"The token budget ({int(budget):,}) covers the system prompt and the history; the question and the chat "
+        "format's own tokens come on top of it. The summarising strategy is left out (it adds a call of its own)."
         + (f" · first {MAX_TURNS:,} turns" if len(rows) // len(strategies) >= MAX_TURNS else "")
     )
     per_turn, cumulative = timeline_figures(rows)

@@ -123,7 +123,7 @@ def _step(step: Step, runs: dict[int, list[DemoCall]], settings: Settings) -> No
     label, key = f"Send the {step.calls} requests", f"walkthrough_send_{step.number}"
     if st.button(label, key=key, type="primary", icon=":material/send:"):
         with st.spinner(f"Sending {step.calls} requests to the embedded model…"):
-            runs[step.number] = run_demo(step, _sender(settings))
+            runs[step.number] = run_demo(step, _sender(settings), resources.embedded_tokenizer())
     if step.number == 3:
         _session_note(runs.get(step.number))
     if step.number in runs:

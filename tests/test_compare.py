@@ -40,7 +40,7 @@ def _contents(plan) -> list[str]:
 
 
 def _plan(variant: Variant):
-    return plan_variant(variant, SystemPrompt("Be brief."), HISTORY, "What is my name?", TARGET, Sampling())
+    return plan_variant(variant, SystemPrompt("Be brief."), HISTORY, "What is my name?", TARGET, Sampling()).plan
 
 
 def test_presets_send_what_their_names_say():

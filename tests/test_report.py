@@ -19,7 +19,7 @@ def _comparison() -> Comparison:
     history = [Message("user", "My name is Ada."), Message("assistant", "Hi Ada.")]
     results = []
     for variant, answer in zip(PRESETS, ANSWERS, strict=True):
-        plan = plan_variant(variant, SystemPrompt(), history, "What is my name?", TARGET, Sampling())
+        plan = plan_variant(variant, SystemPrompt(), history, "What is my name?", TARGET, Sampling()).plan
         outcome = CallOutcome(text=answer, prompt_tokens=plan.prompt_tokens, completion_tokens=5, finish_reason="stop")
         results.append(VariantResult(variant, plan, [outcome], [None]))
     results[1].outcomes.append(CallOutcome(error="Rate limited (429)"))

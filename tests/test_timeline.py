@@ -1,12 +1,36 @@
 from itertools import pairwise
 
+import pytest
+
 from lib import conversation as conv
-from lib.conversation import Message
-from lib.models import MODELS
+from lib.conversation import Message, SystemPrompt
+from lib.models import EMBEDDED_MODEL, MODELS
+from lib.payload import Sampling
+from lib.request import Target, build_request
 from lib.strategies import Strategy
 from lib.timeline import timeline, timeline_figures
+from lib.tokens import PromptCount
 
 GPT4O = MODELS["gpt-4o"]
+
+
+class FlatCounter:
+    """A counter with round numbers, for checking the timeline's arithmetic: `per` tokens a message,
+    `priming` a call."""
+
+    def __init__(self, per: int, priming: int):
+        self.per, self.priming = per, priming
+
+    def count(self, messages: list[dict]) -> PromptCount:
+        per_message = tuple(self.per for _ in messages)
+        return PromptCount(per_message, sum(per_message) + (self.priming if messages else 0), True, "flat")
+
+
+def _timeline(history, strategies, per=10, system=5, priming=3):
+    """`system` tokens of system prompt: a system message costing `per`, so `system` must equal it or be 0."""
+    prompt = SystemPrompt("s", included=bool(system))
+    target = Target(GPT4O, FlatCounter(per, priming), "gpt-4o")
+    return timeline(history, strategies, prompt, target, Sampling())
 
 
 def _history(turns: int) -> list[Message]:
@@ -22,9 +46,9 @@ def _series(rows, label, column="prompt tokens"):
 
 
 def test_full_history_grows_linearly_per_turn_and_quadratically_in_total():
-    rows = timeline(_history(6), [Strategy("full")], lambda m: 10, system_tokens=5, overhead=3, model=GPT4O)
+    rows = _timeline(_history(6), [Strategy("full")], system=10)
     per_turn = _series(rows, "Full history")
-    assert per_turn == [5 + 10 + 3 + 20 * t for t in range(6)]
+    assert per_turn == [10 + 10 + 3 + 20 * t for t in range(6)]
     cumulative = _series(rows, "Full history", "cumulative tokens")
     assert cumulative[-1] == sum(per_turn)
     steps = [b - a for a, b in pairwise(cumulative)]
@@ -33,24 +57,47 @@ def test_full_history_grows_linearly_per_turn_and_quadratically_in_total():
 
 def test_bounded_strategies_level_off():
     strategies = [Strategy("last_turns", last_turns=2), Strategy("token_budget", token_budget=50), Strategy("none")]
-    rows = timeline(_history(8), strategies, lambda m: 10, system_tokens=5, overhead=3, model=GPT4O)
-    assert _series(rows, "Last 2 turns")[2:] == [5 + 40 + 10 + 3] * 6
-    assert max(_series(rows, "Token budget 50")) <= 50 + 10 + 3
-    assert set(_series(rows, "No history (stateless)")) == {18}
+    rows = _timeline(_history(8), strategies, system=10)
+    assert _series(rows, "Last 2 turns")[2:] == [10 + 40 + 10 + 3] * 6
+    # The budget covers the system prompt and the history; the question and the priming come on top.
+    assert max(_series(rows, "Token budget 50")) == 50 + 10 + 3
+    assert set(_series(rows, "No history (stateless)")) == {23}
 
 
 def test_costs_and_hover_fields():
-    rows = timeline(_history(2), [Strategy("full")], lambda m: 1000, system_tokens=0, overhead=0, model=GPT4O)
+    rows = _timeline(_history(2), [Strategy("full")], per=1000, system=0, priming=0)
     assert rows[-1]["cumulative input cost $"] == GPT4O.input_cost(rows[-1]["cumulative tokens"])
     assert [r["turn"] for r in rows] == [1, 2] and rows[1]["question"] == "q1"
 
 
 def test_an_empty_conversation_has_no_turns():
-    assert timeline([], [Strategy("full")], lambda m: 1, 0, 0, GPT4O) == []
+    assert _timeline([], [Strategy("full")]) == []
 
 
 def test_the_turn_axis_counts_whole_turns():
     for turns, dtick in ((2, 1), (30, None)):
-        rows = timeline(_history(turns), [Strategy("full")], lambda m: 10, system_tokens=5, overhead=3, model=GPT4O)
+        rows = _timeline(_history(turns), [Strategy("full")])
         for figure in timeline_figures(rows):
             assert figure.layout.xaxis.tickformat == "d" and figure.layout.xaxis.dtick == dtick
+
+
+STRATEGIES = [Strategy("full"), Strategy("none"), Strategy("last_turns", 2), Strategy("token_budget", 2, 200)]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s.kind)
+def test_each_turn_is_the_request_the_chat_would_send(embedded_tokenizer, strategy):
+    """The timeline plans each turn with the chat's builder and the embedded model's exact counter: no
+    default system prompt of the template added on top of the app's own (it was, on every turn)."""
+    history = _history(5)
+    system = SystemPrompt("You are a helpful assistant.")
+    target = Target(MODELS[EMBEDDED_MODEL], embedded_tokenizer, EMBEDDED_MODEL)
+    rows = timeline(history, [strategy], system, target, Sampling())
+    questions = [i for i, m in enumerate(history) if m.role == "user"]
+    for row, index in zip(rows, questions, strict=True):
+        request = build_request(system, history[:index], history[index], strategy, target, Sampling())
+        sent = request.plan.body["messages"]
+        assert row["prompt tokens"] == request.plan.prompt_tokens
+        # Counted from the rendered template itself: one system prompt, the app's.
+        prompt, special = embedded_tokenizer.render(sent)
+        assert row["prompt tokens"] == len(embedded_tokenizer.tokenize(prompt, special))
+        assert prompt.count("<|im_start|>system") == 1

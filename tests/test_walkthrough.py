@@ -31,6 +31,7 @@ SEED_HEADINGS = [
     "Context in Prompts: How to Improve Response Accuracy",
 ]
 BY_NUMBER = {step.number: step for step in STEPS}
+COUNTER = TiktokenCounter("o200k_base", True)
 
 
 class RecordingSender:
@@ -46,7 +47,7 @@ class RecordingSender:
 
 def _run(number: int):
     sender = RecordingSender()
-    return run_demo(BY_NUMBER[number], sender), sender
+    return run_demo(BY_NUMBER[number], sender, COUNTER), sender
 
 
 def test_the_six_steps_are_the_seed_documents_points_in_order():
@@ -138,14 +139,14 @@ def test_a_failed_call_is_kept_and_the_chain_goes_on():
     def failing(body: dict) -> CallOutcome:
         return CallOutcome(error="Could not connect")
 
-    calls = run_demo(BY_NUMBER[3], failing)
+    calls = run_demo(BY_NUMBER[3], failing, COUNTER)
     assert [c.outcome.error for c in calls] == ["Could not connect"] * 2
     assert calls[1].body["messages"][1] == {"role": "assistant", "content": ""}
 
 
 def test_verdict_says_what_the_payload_held():
-    with_fact = demo_body(BY_NUMBER[6].plan(["x"]))
-    without = demo_body(BY_NUMBER[6].plan([]))
+    with_fact = demo_body(BY_NUMBER[6].plan(["x"]), COUNTER)
+    without = demo_body(BY_NUMBER[6].plan([]), COUNTER)
     assert (
         verdict("Plimtown", with_fact, "It is plimtown.") == "The payload carried “Plimtown”, and the answer uses it."
     )

@@ -79,6 +79,12 @@ def last_call_report(call: LastCall) -> None:
     latency.metric("Latency", "—" if outcome.latency_s is None else f"{outcome.latency_s:.2f} s")
     ttft = "—" if outcome.ttft_s is None else f"{outcome.ttft_s:.2f} s"
     note = "exact count" if call.predicted_exact else "estimate"
+    # The prediction is the one made before the call was sent, never one recomputed after it.
+    note += (
+        ", predicted before Send (the meter showed this request)"
+        if call.shown
+        else ", predicted at Send (the message changed after the meter was last drawn, or this was a retry)"
+    )
     if actual is None:
         note += "; the server reported no usage, so there is nothing to compare against"
     elif actual == call.predicted_prompt_tokens:

@@ -1,24 +1,18 @@
-"""The chat's next request, as every page sees it: the strategy's decisions, then the plan."""
+"""The chat's requests, as every page sees them: the session's choices handed to the one builder.
+
+`lib.request.build_request` decides; this module only reads the page state it needs (the system
+prompt, the history, the strategy, the summaries made in this session) and the sidebar's settings.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from lib import conversation as conv
-from lib.payload import RequestPlan, plan_request
-from lib.strategies import Decision, Strategy, assemble, decide, summarised
+from lib.request import Request, Target, build_request, split_for_retry
+from lib.strategies import Strategy, summary_key
 from ui import state
 from ui.settings import Settings
-from ui.summary import Summary, summary_of
 
 DRAFT_ID = "draft"
-
-
-@dataclass(frozen=True)
-class ChatPlan:
-    plan: RequestPlan
-    decisions: list[Decision]  # one per history message considered, with the reason
-    summary: Summary | None  # the summarising strategy's extra call, when it made one
 
 
 def chat_strategy() -> Strategy:
@@ -29,19 +23,58 @@ def chat_strategy() -> Strategy:
     )
 
 
-def current_plan(settings: Settings, draft: str = "", upto: str | None = None) -> ChatPlan:
-    """The request for the history (plus the draft), or up to message `upto` for a retry."""
-    history = state.history()
-    if upto is not None:
-        cut = next(i for i, m in enumerate(history) if m.id == upto)
-        history = history[: cut + 1]
-    system, counter, strategy = state.system_prompt(), settings.counter(), chat_strategy()
-    system_message = system.as_message()
-    system_tokens = counter.count([system_message.as_api()]).total if system_message else 0
-    decisions = decide(strategy, history, lambda m: counter.count([m.as_api()]).per_message[0], system_tokens)
-    summary = summary_of(summarised(decisions), settings.provider) if strategy.kind == "summarise" else None
-    messages = assemble(system, decisions, summary.text if summary and not summary.error else None)
-    if draft.strip():
-        messages.append(conv.Message("user", draft, id=DRAFT_ID))
-    plan = plan_request(messages, settings.model, counter, settings.sampling, settings.provider.model)
-    return ChatPlan(plan, decisions, summary)
+def target_of(settings: Settings) -> Target:
+    return Target(settings.model, settings.counter(), settings.provider.model)
+
+
+def summary_for(older: tuple[conv.Message, ...], settings: Settings) -> str | None:
+    """The summary made in this session of these older messages with this backend, if any."""
+    made = (state.get(state.SUMMARIES) or {}).get(summary_cache_key(older, settings))
+    return made.text if made is not None else None
+
+
+def summary_cache_key(older, settings: Settings) -> tuple:
+    return (settings.provider.kind, settings.provider.base_url, settings.provider.model, summary_key(list(older)))
+
+
+def request_for(
+    settings: Settings, history: list[conv.Message], question: conv.Message | None, strategy: Strategy | None = None
+) -> Request:
+    """The request for `question` after `history`, with the summary this session made, if any."""
+    strategy = strategy or chat_strategy()
+    return build_request(
+        state.system_prompt(), history, question, strategy, target_of(settings), settings.sampling,
+        lambda older: summary_for(older, settings),
+    )  # fmt: skip
+
+
+def draft_request(settings: Settings, draft: str) -> Request:
+    """What the next Send would send: the whole history, then the draft as the question."""
+    question = conv.Message("user", draft, id=DRAFT_ID) if draft.strip() else None
+    return request_for(settings, state.history(), question)
+
+
+def retry_request(settings: Settings, message_id: str) -> Request:
+    """What a retry of `message_id` sends: the history before it, then that message as the question."""
+    before, question = split_for_retry(state.history(), message_id)
+    return request_for(settings, before, question)
+
+
+def unanswered_question(history: list[conv.Message]) -> conv.Message | None:
+    """The last user message when it is still unanswered (nothing after it but broken-off replies):
+    with an empty draft, the next call is its retry."""
+    for message in reversed(history):
+        if message.status == "incomplete":
+            continue
+        return message if message.role == "user" and message.status == "unanswered" else None
+    return None
+
+
+def next_request(settings: Settings, draft: str) -> Request:
+    """What the meter shows: the draft as the next question or, with no draft, the retry of an
+    unanswered last question (the Retry button sends exactly this), or the history alone."""
+    if not draft.strip():
+        waiting = unanswered_question(state.history())
+        if waiting is not None:
+            return retry_request(settings, waiting.id)
+    return draft_request(settings, draft)

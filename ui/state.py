@@ -13,12 +13,21 @@ import streamlit as st
 from lib.conversation import Message, SystemPrompt
 from lib.paging import DEFAULT_PAGE_SIZE
 from lib.providers import CallOutcome
+from lib.request import Request
 
 HISTORY = "history"
 SYSTEM_TEXT = "system_text"
 SYSTEM_INCLUDED = "system_included"
 DRAFT = "draft"
-PENDING = "pending_message_id"
+# A Send or a Retry, planned in its callback (lib/request.py) and sent as planned on the next run.
+PENDING = "pending_call"
+# The reply being read on its own thread (lib/reply.ReplyInFlight): it survives the page's reruns.
+IN_FLIGHT = "reply_in_flight"
+# The body the meter and preview showed on the last run: Send says whether it sent exactly that.
+SHOWN_BODY = "shown_body"
+# Summaries made in this session for the summarising strategy, by what they summarise (ui/summary.py).
+SUMMARIES = "summaries"
+SUMMARY_WANTED = "summary_wanted"
 LAST_CALL = "last_call"
 FLASH = "flash"
 LAST_TURNS = "last_turns"
@@ -82,13 +91,25 @@ DEFAULTS = {
 }
 
 
+@dataclass(frozen=True)
+class PendingCall:
+    """A call planned by Send or Retry: `request` is sent as it is, never planned again."""
+
+    question_id: str
+    request: Request
+    shown: bool  # whether the meter showed exactly this body before the click
+
+
 @dataclass
 class LastCall:
+    """The last call's prediction (made before it was sent) beside what the server reported."""
+
     predicted_prompt_tokens: int
     predicted_exact: bool
     body_bytes: int
     model: str
     outcome: CallOutcome = field(default_factory=CallOutcome)
+    shown: bool = True  # the meter showed this very request before Send
 
 
 # The compare page: variant slots (each slot's widgets are keyed by its id) and kept comparisons.

@@ -1,16 +1,21 @@
-"""The summarising strategy's one extra call, cached until the summarised messages change."""
+"""The summarising strategy's extra call: made when the user asks for it, logged, kept for the session.
+
+Selecting "Summarise older turns" spends nothing: the meter shows the summary call's own tokens and
+cost, and the call is made on the user's click. Its text is then part of every request that leaves
+out the same older messages (lib/request.py looks it up here), until one of them changes.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import streamlit as st
-
 from lib.conversation import Message
-from lib.payload import Sampling, build_body
-from lib.providers import CallOutcome, ProviderConfig, stream_chat
-from lib.strategies import summary_key, summary_request
-from ui import resources
+from lib.payload import RequestPlan
+from lib.reply import Reply
+from lib.request import summary_request_for
+from ui import resources, sessions, state
+from ui.planning import summary_cache_key, target_of
+from ui.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -18,30 +23,32 @@ class Summary:
     text: str
     prompt_tokens: int | None
     completion_tokens: int | None
-    error: str | None
 
 
-@st.cache_data(show_spinner="Summarising the older turns…", max_entries=64)
-def _summarise(key: tuple[tuple[str, str], ...], provider: ProviderConfig, token_field: str) -> Summary:
-    older = [Message(role, content) for role, content in key]
-    body = build_body(provider.model, summary_request(older), Sampling(0.2, 160, token_field, stream=False))
-    outcome = CallOutcome()
-    for _ in stream_chat(resources.client(provider), body, outcome, provider.secrets):
-        pass
-    if outcome.error:
-        raise SummaryFailed(outcome.error)  # raised, so a failure is not cached
-    return Summary(outcome.text.strip(), outcome.prompt_tokens, outcome.completion_tokens, None)
+def summary_plan(older: tuple[Message, ...], settings: Settings) -> RequestPlan:
+    return summary_request_for(older, target_of(settings), settings.sampling)
 
 
-class SummaryFailed(RuntimeError):
-    pass
+def make_summary(older: tuple[Message, ...], settings: Settings, variant: str = "summary") -> str | None:
+    """Make and keep the summary of `older`; returns the error, or None when it was made."""
+    missing = settings.provider.missing()
+    if missing:
+        return f"Set {missing} in the sidebar first."
+    plan = summary_plan(older, settings)
+    reply = Reply(resources.client(settings.provider), plan.body, settings.provider.secrets)
+    text = reply.text().strip()
+    sessions.log_call(settings, plan, reply.outcome, variant=variant)
+    if reply.outcome.error:
+        return f"The summary call failed: {reply.outcome.error}"
+    if not text:
+        return "The summary call answered with no text: try again, or pick another strategy."
+    made = dict(state.get(state.SUMMARIES) or {})
+    made[summary_cache_key(older, settings)] = Summary(
+        text, reply.outcome.prompt_tokens, reply.outcome.completion_tokens
+    )
+    state.put(state.SUMMARIES, made)
+    return None
 
 
-def summary_of(older: list[Message], provider: ProviderConfig) -> Summary | None:
-    """None when there is nothing to summarise."""
-    if not older:
-        return None
-    try:
-        return _summarise(summary_key(older), provider, provider.token_limit_field)
-    except SummaryFailed as failure:
-        return Summary("", None, None, f"The summary call failed: {failure}")
+def made_summary(older: tuple[Message, ...], settings: Settings) -> Summary | None:
+    return (state.get(state.SUMMARIES) or {}).get(summary_cache_key(older, settings))

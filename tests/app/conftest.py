@@ -73,3 +73,11 @@ def send(at: AppTest, text: str) -> None:
 
 def errors_shown(at: AppTest) -> str:
     return " ".join(e.value for e in at.error)
+
+
+def run_log_rows() -> list:
+    """The run log as the database holds it (each test has a database of its own)."""
+    from lib import storage
+
+    with storage.opened() as conn:
+        return storage.calls(conn)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.app.conftest import metric, payload_json, visible_text, with_history
+from tests.app.conftest import errors_shown, metric, payload_json, run_log_rows, visible_text, with_history
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow
@@ -185,12 +185,24 @@ def test_the_token_budget_keeps_the_newest_messages_that_fit(app):
     assert _tokens(app) <= 40 + 10  # the budget bounds the history; priming and template are on top
 
 
-def test_summarising_sends_a_note_instead_of_the_older_turns(app):
+def test_summarising_costs_nothing_until_asked_then_sends_a_note_instead_of_the_older_turns(app):
     with_history(app, PAIRS)
     app.selectbox(key="strategy_kind").set_value("summarise").run()
     app.number_input(key="strategy_turns").set_value(1).run()
     assert not app.exception, app.exception
+    # Selecting the strategy spends no call: the summary call is described, with its own cost.
+    assert not run_log_rows(), "a model call was made by merely selecting the strategy"
+    box = " ".join(m.value for m in app.markdown)
+    assert "older messages are to be summarised" in box and "prompt tokens" in box
+    sent = _sent_contents(app)
+    assert not any(s.startswith("Summary of the earlier conversation:") for s in sent)
+    app.text_area(key="draft").set_value("And my name?").run()
+    next(b for b in app.button if b.label == "Send").click().run()
+    assert "make their summary first" in errors_shown(app) and not run_log_rows()
+    next(b for b in app.button if b.key == "make_summary").click().run()
+    assert not app.exception, app.exception
     sent = _sent_contents(app)
     assert sent[1].startswith("Summary of the earlier conversation:") and len(sent[1]) > 40
-    assert PAIRS[0][1] not in sent and sent[-2:] == [PAIRS[2][1], PAIRS[3][1]]
-    assert any("summary call itself took" in i.value for i in app.info)
+    assert PAIRS[0][1] not in sent and sent[-3:-1] == [PAIRS[2][1], PAIRS[3][1]] and sent[-1] == "And my name?"
+    assert any("sent as this summary" in i.value for i in app.info)
+    assert [row.variant for row in run_log_rows()] == ["summary"]  # the summary call is in the run log

@@ -92,3 +92,44 @@ def test_a_long_imported_history_pages_back_and_an_old_message_can_be_left_out(p
     assert "Old message #000." not in json.dumps(payload(page))
     assert "Old message #001." in json.dumps(payload(page))
     page.get_by_text("Messages 1–10 of 60").wait_for()  # still on the page the user is on
+
+
+LONG_ASK = "Write a long story, at least ten sentences, about a fox who lives in a forest."
+
+
+def _bubbles(page) -> list[str]:
+    return [t.strip() for t in page.locator('[data-testid="stChatMessage"]').all_inner_texts()]
+
+
+def test_a_click_while_a_reply_streams_loses_nothing(page):
+    """A control clicked mid-stream used to throw the reply away and put the question back into the
+    input: now the reply finishes, is recorded once, and the input stays empty."""
+    send(page, "My name is Ada. Remember it.")
+    wait_for_messages(page, 2)
+    send(page, LONG_ASK)
+    page.get_by_role("button", name="Stop").wait_for()  # the reply is on its way
+    first = page.locator('[data-testid="stChatMessage"]').first
+    first.get_by_text("Send", exact=True).click()  # the first message's include toggle, mid-stream
+    wait_for_messages(page, 4)
+    page.get_by_role("button", name="Stop").wait_for(state="detached")
+    bubbles = _bubbles(page)
+    assert sum(LONG_ASK in b for b in bubbles) == 1, "the question was duplicated or lost"
+    assert len(bubbles) == 4 and len(bubbles[3]) > 20, "the reply was lost"
+    assert "unanswered" not in bubbles[2] and "incomplete" not in bubbles[3]
+    assert page.get_by_label("Your message").input_value() == ""
+    assert first.get_by_text("not sent").count() == 1  # the click itself took effect too
+
+
+def test_stop_ends_the_reply_and_keeps_what_arrived(page):
+    send(page, LONG_ASK)
+    page.get_by_role("button", name="Stop").wait_for()
+    page.wait_for_function(  # some text has arrived
+        """() => { const m = [...document.querySelectorAll('[data-testid="stChatMessage"]')].pop();
+                   return m && m.innerText.replace('Stop', '').trim().length > 20; }"""
+    )
+    page.get_by_role("button", name="Stop").click()
+    wait_for_messages(page, 2)
+    bubbles = _bubbles(page)
+    assert len(bubbles) == 2 and "incomplete" in bubbles[1] and "unanswered" in bubbles[0]
+    assert page.get_by_role("button", name="Retry").count() == 1
+    assert "Stopped by you" in page.locator('[data-testid="stAlert"]').first.inner_text()
