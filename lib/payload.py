@@ -1,14 +1,17 @@
 """From the selected messages to the request plan: the exact body the SDK will POST, and its cost.
 
-The plan's `body` is the very dict passed to `client.chat.completions.create(**body)`; the preview
-renders it, and `body_bytes` is its length serialised the way the `openai` SDK serialises it.
+The plan's `body` is the very dict passed to `client.chat.completions.create(**body)`, its keys in
+the order the SDK writes them: `serialise(body)` is byte for byte what the server receives, the
+preview renders it, and `body_bytes` is its length.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Literal
 
 from lib.conversation import Message, clean_text
@@ -29,11 +32,57 @@ class Sampling:
     # A hashed session id (lib/session.end_user_id) lets a provider tie the stateless calls together.
     end_user: str | None = None
     end_user_field: EndUserField = "user"
+    seed: int | None = None  # Compare's repeated runs ask for the same sampling each time
 
 
 def serialise(body: dict) -> bytes:
-    """The UTF-8 JSON body exactly as the `openai` SDK writes it on the wire."""
+    """The UTF-8 JSON body exactly as the `openai` SDK writes it on the wire (`openapi_dumps`)."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+# Arguments of `create()` that are not fields of the body.
+_REQUEST_OPTIONS = {"extra_headers", "extra_query", "extra_body", "timeout"}
+
+
+class _Probed(Exception):
+    pass
+
+
+@lru_cache(maxsize=1)
+def wire_order() -> tuple[str, ...]:
+    """The order in which the installed `openai` SDK writes the body's top-level keys.
+
+    `create()` rebuilds the body from its keyword arguments in an order of its own (today: model,
+    stream, service_tier, messages, then the rest alphabetically), which is neither the order it was
+    given nor its signature's. Rather than copy that order here, ask the SDK: one call with every
+    field, through a transport that keeps the bytes and sends nothing."""
+    import httpx2
+    import openai
+    from openai.resources.chat.completions import Completions
+
+    fields = [
+        name
+        for name, parameter in inspect.signature(Completions.create).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name not in _REQUEST_OPTIONS
+    ]
+    sent: list[bytes] = []
+
+    def keep(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request.content)
+        raise _Probed
+
+    http = httpx2.Client(transport=httpx2.MockTransport(keep))
+    client = openai.OpenAI(base_url="http://probe.invalid/v1", api_key="probe", max_retries=0, http_client=http)
+    # The transport's refusal ends the call, as it is or wrapped by the SDK: the bytes are kept.
+    with client, contextlib.suppress(_Probed, openai.APIConnectionError):
+        client.chat.completions.create(**{**dict.fromkeys(fields), "model": "m", "messages": [], "stream": False})
+    return tuple(json.loads(sent[0]))
+
+
+def in_wire_order(body: dict) -> dict:
+    """`body` with its keys in the SDK's order; a key the SDK does not know (an extra) stays last."""
+    rank = {name: index for index, name in enumerate(wire_order())}
+    return {key: body[key] for key in sorted(body, key=lambda key: rank.get(key, len(rank)))}
 
 
 def build_body(model: str, messages: list[dict], sampling: Sampling, reasoning: bool = False) -> dict:
@@ -51,7 +100,9 @@ def build_body(model: str, messages: list[dict], sampling: Sampling, reasoning: 
         body["stream_options"] = {"include_usage": True}  # else most servers omit usage when streaming
     if sampling.end_user:
         body[sampling.end_user_field] = sampling.end_user
-    return body
+    if sampling.seed is not None:
+        body["seed"] = sampling.seed
+    return in_wire_order(body)
 
 
 @dataclass(frozen=True)
@@ -77,7 +128,9 @@ class RequestPlan:
 
     @property
     def fits(self) -> bool:
-        return self.count.total <= self.model.context_window
+        """Whether the prompt leaves room for at least one reply token: llama.cpp refuses a prompt
+        that fills the window exactly ("Requested tokens (8192) exceed context window of 8192")."""
+        return self.count.total < self.model.context_window
 
     @property
     def reply_room(self) -> int:
@@ -117,8 +170,10 @@ def blocking_reason(plan: RequestPlan, new_message: str) -> str | None:
     if not clean_text(new_message).strip():
         return "The message is empty: type something to send."
     if not plan.fits:
-        return (
-            f"The prompt is {plan.prompt_tokens:,} tokens but {plan.model.name}'s context window is "
-            f"{plan.model.context_window:,}. Leave some messages out or shorten them."
-        )
+        window = f"{plan.model.name}'s context window is {plan.model.context_window:,}"
+        if plan.reply_room == 0:
+            problem = f"The prompt is {plan.prompt_tokens:,} tokens and {window}: no room is left for the reply."
+        else:
+            problem = f"The prompt is {plan.prompt_tokens:,} tokens but {window}."
+        return f"{problem} Leave some messages out or shorten them."
     return None

@@ -171,6 +171,9 @@ NO_CHOICES = (
 )
 
 
+STREAM_ERROR = "The server stopped the reply with an error: retry, or try another model"
+
+
 def _nothing(outcome: CallOutcome) -> str:
     """An answer with no text and no finish: empty choices, or (not even usage) no reply data at all."""
     return NO_CHOICES if outcome.prompt_tokens is not None else f"The server sent no reply data: {NOT_OPENAI_HINT}"
@@ -257,7 +260,7 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     return _KEY_PATTERN.sub("***", text)
 
 
-def _server_detail(exc: openai.APIStatusError) -> str:
+def _server_detail(exc: openai.APIError) -> str:
     body = exc.body
     if isinstance(body, dict):
         body = body.get("error", body)
@@ -282,22 +285,28 @@ _STATUS_ADVICE: dict[int, str] = {
 
 # Error codes that name the problem better than the status does.
 _CODE_ADVICE: dict[str, str] = {
-    "context_length_exceeded": "The prompt is longer than the model's context window (400): leave messages "
+    "context_length_exceeded": "The prompt is longer than the model's context window{status}: leave messages "
     "out, pick a strategy that sends less, or correct the context window in the sidebar",
     "insufficient_quota": "The account's quota is used up (429 insufficient_quota): check the plan and billing; "
     "retrying will not help",
 }
+# llama.cpp says "Requested tokens (8192) exceed context window of 8192", with no code, even for a
+# prompt that fills the window exactly; OpenAI "This model's maximum context length is …".
 _CONTEXT_HINTS = ("context length", "context window", "maximum context", "too many tokens", "exceeds the context")
 
 
-def _advice(exc: openai.APIStatusError, detail: str) -> str:
+def _advice(code: str, status: int | None, detail: str) -> str | None:
+    """The sentence an error code, or a context-length complaint, calls for; None if neither."""
+    if code not in _CODE_ADVICE and any(hint in detail.lower() for hint in _CONTEXT_HINTS) and status in (400, None):
+        code = "context_length_exceeded"
+    advice = _CODE_ADVICE.get(code)
+    return advice and advice.format(status=f" ({status})" if status else "")
+
+
+def _status_advice(exc: openai.APIStatusError, detail: str) -> str:
     code = exc.code if isinstance(getattr(exc, "code", None), str) else ""
-    if code in _CODE_ADVICE:
-        return _CODE_ADVICE[code]
-    if exc.status_code == 400 and any(hint in detail.lower() for hint in _CONTEXT_HINTS):
-        return _CODE_ADVICE["context_length_exceeded"]
     status = exc.status_code
-    return _STATUS_ADVICE.get(
+    return _advice(code, status, detail) or _STATUS_ADVICE.get(
         status, f"The server failed ({status}): retry in a moment" if status >= 500 else f"The server answered {status}"
     )
 
@@ -313,10 +322,17 @@ def describe_error(exc: Exception, secrets: tuple[str, ...] = ()) -> str:
         message = f"Could not connect to {url}: is the server running and the URL right?"
     elif isinstance(exc, openai.APIStatusError):
         detail = _server_detail(exc)
-        advice = _advice(exc, detail)
+        advice = _status_advice(exc, detail)
         retry_after = parse_retry_after(exc.response.headers) if exc.response is not None else None
         if retry_after is not None:
             advice += f" (the server asks to wait {retry_after:g} s)"
+        message = f"{advice}. Server said: {detail}" if detail else f"{advice}."
+    elif type(exc) is openai.APIError:
+        # An `error` event in a stream that began with 200 (the embedded server's way, and OpenAI's,
+        # to fail once the status line is sent): no status, the server's own code and message.
+        detail = _server_detail(exc)
+        code = exc.code if isinstance(exc.code, str) else ""
+        advice = _advice(code, None, detail) or STREAM_ERROR
         message = f"{advice}. Server said: {detail}" if detail else f"{advice}."
     elif isinstance(exc, json.JSONDecodeError):
         message = f"The server's answer is not valid JSON ({exc.msg} at character {exc.pos}): {NOT_OPENAI_HINT}"

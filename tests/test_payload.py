@@ -1,8 +1,10 @@
 import json
 
+import pytest
+
 from lib import models
 from lib.conversation import Message
-from lib.payload import Sampling, blocking_reason, build_body, plan_request, serialise
+from lib.payload import Sampling, blocking_reason, build_body, in_wire_order, plan_request, serialise, wire_order
 from lib.tokens import TiktokenCounter
 
 GPT4O = models.MODELS["gpt-4o"]
@@ -87,3 +89,59 @@ def test_the_end_user_id_goes_in_the_providers_field_only_when_given():
     assert build_body("m", [], Sampling(end_user="cl-abc"))["user"] == "cl-abc"
     body = build_body("m", [], Sampling(end_user="cl-abc", end_user_field="safety_identifier"))
     assert body["safety_identifier"] == "cl-abc" and "user" not in body
+
+
+# --- the wire order: the body's keys as the SDK writes them --------------------------------------
+
+
+def test_the_wire_order_is_the_sdks_not_its_signatures():
+    """`create()` takes messages, model, … but writes model, stream, …: the order is asked of the SDK."""
+    import inspect
+
+    from openai.resources.chat.completions import Completions
+
+    order = wire_order()
+    signature = [name for name in inspect.signature(Completions.create).parameters if name in order]
+    assert sorted(order) == sorted(signature) and len(order) == len(set(order))
+    assert order != tuple(signature)  # a list read off the signature would be wrong
+    assert order.index("model") < order.index("stream") < order.index("messages")
+
+
+@pytest.mark.parametrize("stream", [True, False])
+@pytest.mark.parametrize("reasoning", [True, False])
+def test_every_body_lists_its_keys_in_the_wire_order(stream, reasoning):
+    sampling = Sampling(0.3, 9, "max_completion_tokens", stream, "cl-1", "safety_identifier", seed=7)
+    body = build_body("m", [{"role": "user", "content": "hi"}], sampling, reasoning)
+    assert list(body) == [key for key in wire_order() if key in body]
+    assert body["seed"] == 7 and ("temperature" in body) != reasoning and ("stream_options" in body) == stream
+
+
+def test_a_seed_goes_where_the_sdk_puts_it_and_only_when_given():
+    assert "seed" not in build_body("m", [], Sampling())
+    body = build_body("m", [], Sampling(seed=0))  # 0 is a seed too
+    keys = list(body)
+    assert body["seed"] == 0 and keys.index("max_tokens") < keys.index("seed") < keys.index("stream_options")
+
+
+def test_in_wire_order_puts_a_late_key_in_its_place_and_an_unknown_one_last():
+    body = build_body("m", [], Sampling())
+    moved = in_wire_order({**body, "x_extra": 1, "seed": 5})
+    assert list(moved) == [*[k for k in wire_order() if k in body or k == "seed"], "x_extra"]
+    assert serialise(moved) != serialise({**body, "x_extra": 1, "seed": 5})
+
+
+# --- the window must leave room for the reply -------------------------------------------------------
+
+
+def test_a_prompt_that_fills_the_window_exactly_is_blocked():
+    """llama.cpp refuses a prompt of n_ctx tokens ("Requested tokens (8192) exceed context window of 8192")."""
+    messages = [Message("user", "word " * 10)]
+    size = _plan(messages).prompt_tokens
+    exact = _plan(messages, model=models.info_for("exact-model", context_window=size))
+    assert exact.reply_room == 0 and not exact.fits
+    assert blocking_reason(exact, "hi") == (
+        f"The prompt is {size:,} tokens and exact-model's context window is {size:,}: no room is left for the "
+        "reply. Leave some messages out or shorten them."
+    )
+    roomy = _plan(messages, model=models.info_for("roomy-model", context_window=size + 1))
+    assert roomy.reply_room == 1 and roomy.fits and blocking_reason(roomy, "hi") is None

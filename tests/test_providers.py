@@ -1,13 +1,15 @@
 """The one provider code path, against a local OpenAI-compatible server: the exact request sent."""
 
-import json
 import logging
 from types import SimpleNamespace
 
+import httpx2
+import openai
 import pytest
 
 from lib import models, providers
-from lib.payload import Sampling, build_body, serialise
+from lib.conversation import Message
+from lib.payload import Sampling, blocking_reason, build_body, in_wire_order, plan_request, serialise
 from lib.providers import CallOutcome, ProviderConfig, describe_error, make_client, stream_chat
 from tests.fake_openai import FakeOpenAI
 
@@ -36,9 +38,7 @@ def test_compatible_server_gets_exactly_the_planned_bytes(server):
     outcome = _call(ProviderConfig("compatible", "fake-model", base_url=server.base_url), body)
     sent = server.requests[-1]
     assert sent.path == "/v1/chat/completions"
-    # The same object, byte for byte in length; the SDK may order the keys its own way.
-    assert json.loads(sent.body) == body
-    assert len(sent.body) == len(serialise(body))
+    assert sent.body == serialise(body)  # byte for byte: the same keys, in the same order
     assert outcome.text == "Hello from the fake server." and outcome.prompt_tokens == 42
     assert outcome.ttft_s is not None and outcome.latency_s >= outcome.ttft_s
 
@@ -257,3 +257,118 @@ def test_an_unusable_base_url_is_named_before_any_call(url):
 def test_a_usable_base_url_passes(url):
     assert providers.valid_base_url(url)
     assert ProviderConfig("compatible", "m", base_url=url).missing() is None
+
+
+# --- byte for byte: what the server receives is the compact form of the previewed body ------------
+
+HUGE = "long line of text, " * 60_000 + "end"
+BYTE_CASES = {
+    "plain": ([{"role": "user", "content": "hi"}], Sampling()),
+    "whole reply": ([{"role": "user", "content": "hi"}], Sampling(0.0, 5, stream=False)),
+    "end user": ([{"role": "user", "content": "hi"}], Sampling(end_user="cl-5f3a", end_user_field="user")),
+    "safety id, not streamed": (
+        [{"role": "user", "content": "hi"}],
+        Sampling(1.0, 7, "max_completion_tokens", False, "cl-5f3a", "safety_identifier"),
+    ),
+    "seed": ([{"role": "user", "content": "hi"}], Sampling(seed=42)),
+    "seed, whole reply, end user": (
+        [{"role": "user", "content": "hi"}],
+        Sampling(0.2, 3, stream=False, end_user="cl-1", seed=0),
+    ),
+    "non-ASCII and emoji": (
+        [
+            {"role": "system", "content": "Réponds en français. 日本語も。"},
+            {"role": "user", "content": 'emoji 👩🏽\u200d💻🇫🇷 "quoted" \\ \u2028 \t tab\nnew line \x7f مرحبا'},
+        ],
+        Sampling(0.5, 32, end_user="cl-ü"),
+    ),
+    "huge": ([{"role": "user", "content": HUGE}, {"role": "assistant", "content": HUGE[::-1]}], Sampling()),
+}
+
+
+@pytest.mark.parametrize("case", BYTE_CASES)
+def test_the_server_receives_exactly_the_serialised_body(server, case):
+    messages, sampling = BYTE_CASES[case]
+    body = build_body("fake-model", messages, sampling)
+    outcome = _call(ProviderConfig("compatible", "fake-model", base_url=server.base_url), body)
+    assert outcome.ok, outcome.error
+    assert server.requests[-1].body == serialise(body)
+
+
+def test_a_reasoning_body_for_azure_arrives_byte_for_byte(server):
+    config = ProviderConfig("azure", "dep", base_url=server.base_url.removesuffix("/v1"), api_key=KEY)
+    sampling = Sampling(0.1, 8, config.token_limit_field, stream=False, end_user="cl-1", seed=3)
+    body = build_body("dep", [{"role": "user", "content": "ça va ? 🙂"}], sampling, reasoning=True)
+    assert _call(config, body).ok
+    assert server.requests[-1].body == serialise(body)
+
+
+def test_a_seed_added_after_planning_is_put_in_its_place(server):
+    """How Compare seeds a planned body: `in_wire_order` puts the new key where the SDK writes it."""
+    body = in_wire_order({**_body(), "seed": 11})
+    assert _call(ProviderConfig("compatible", "fake-model", base_url=server.base_url), body).ok
+    assert server.requests[-1].body == serialise(body)
+
+
+# --- a prompt that fills the window: the server's refusal gets the context advice --------------------
+
+CONTEXT_ADVICE = "The prompt is longer than the model's context window"
+
+
+def _stream_error(error: dict) -> openai.APIError:
+    """What the SDK raises for an `error` event in a stream that had begun with 200."""
+    request = httpx2.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+    return openai.APIError(error["message"], request, body=error)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            {"message": "Requested tokens (8192) exceed context window of 8192", "type": "server_error", "code": None},
+            f"{CONTEXT_ADVICE}: leave messages out",
+        ),
+        ({"message": "Too long", "code": "context_length_exceeded"}, f"{CONTEXT_ADVICE}: leave messages out"),
+        ({"message": "The model crashed", "code": None}, "The server stopped the reply with an error: retry"),
+    ],
+)
+def test_an_error_event_mid_stream_gets_its_advice(error, expected):
+    described = describe_error(_stream_error(error))
+    assert described.startswith(expected) and described.endswith(f"Server said: {error['message']}")
+    assert "(400)" not in described  # no status was sent: none is claimed
+
+
+def _exactly(tokens: int, tokenizer) -> list[dict]:
+    """A system prompt and a user message of exactly `tokens` prompt tokens for the embedded model."""
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": ""}]
+
+    def total(words: int, tail: str = "") -> int:
+        messages[1]["content"] = "a " * words + tail
+        return tokenizer.count(messages).total
+
+    words = tokens - total(0)  # "a " is one token: start near, then step
+    while total(words) > tokens:
+        words -= 1
+    for tail in ("", "a", "ab", "abc"):  # one more short piece when a single word overshoots
+        if total(words, tail) == tokens:
+            return messages
+    raise AssertionError(f"no prompt of exactly {tokens} tokens")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stream", [True, False])
+def test_the_embedded_server_refuses_a_prompt_that_fills_its_window_and_the_meter_blocked_it(
+    embedded_server, embedded_tokenizer, stream
+):
+    info = models.MODELS[models.EMBEDDED_MODEL]
+    history = [
+        Message(m["role"], m["content"], id=m["role"]) for m in _exactly(info.context_window, embedded_tokenizer)
+    ]
+    plan = plan_request(history, info, embedded_tokenizer, Sampling(0.0, 4, stream=stream))
+    assert plan.prompt_tokens == info.context_window and not plan.fits
+    assert "no room is left for the reply" in blocking_reason(plan, "a")
+    # Sent anyway, past the meter: llama.cpp refuses it (400 whole, an error event streamed).
+    outcome = _call(ProviderConfig("embedded", info.name, base_url=embedded_server.base_url), plan.body)
+    assert not outcome.ok and outcome.text == ""
+    assert outcome.error.startswith(CONTEXT_ADVICE), outcome.error
+    assert f"{info.context_window}" in outcome.error  # the server's own words, with its count
