@@ -9,13 +9,15 @@ Always:
 
 On the llama-cpp-python versions they were tested on (TESTED_VERSIONS), four patches of its
 internals; on any other version the server runs as shipped, with a warning in its log (the app
-then gets no usage while streaming and no queue figures, and still runs):
+then gets no usage while streaming, no cached tokens and no queue figures, and still runs):
 - GET /health answers at once, even mid-generation: {"status": "ok", "busy": bool, "waiting": n}.
   Every stock route waits for the model's lock (GET /v1/models included), so a liveness probe
   there failed whenever the model was busy and the app killed its own working server.
-- Streamed chat completions end with a usage chunk, as OpenAI's do when asked with
-  `stream_options.include_usage`: llama-cpp-python's server sends none while streaming. The
-  numbers are the server's own: the length of the token list its chat handler evaluated.
+- Chat completions report usage as OpenAI's do: a final usage chunk on streamed replies (asked for
+  with `stream_options.include_usage`; the stock server sends none while streaming), and in both
+  forms `prompt_tokens_details.cached_tokens`: the prompt tokens llama.cpp did not evaluate again
+  because its KV cache already held them (the prefix shared with the tokens it last evaluated).
+  The numbers are the server's own, counted where the model evaluates the prompt.
 - A streamed reply is made by a thread of its own and written in batches (_ChunkFeed): the stock
   server's thread-pool round trip and socket write per token cost 15-18 % of the decode speed on
   two cores, against 5-7 % now (bench/RESULTS.md). A failure mid-stream is sent as an `error`
@@ -66,7 +68,7 @@ def install(version: str) -> bool:
         tested = low if low == high else f"{low} to {high}"
         log.warning(
             "llama-cpp-python %s is not the version Context Lab's server patches were tested on (%s): "
-            "running its stock server (no usage while streaming, no /health queue figures).",
+            "running its stock server (no usage while streaming, no cached tokens, no /health queue figures).",
             version,
             tested,
         )
@@ -165,20 +167,48 @@ def _add_health() -> None:
 
 def _add_usage() -> None:
     from llama_cpp import Llama
+    from llama_cpp.server import app as server
 
     create_completion = Llama.create_completion
     create_chat_completion = Llama.create_chat_completion
+    evaluate = Llama.eval
 
     def recording_completion(self, prompt, *args, **kwargs):
         self._context_lab_prompt_tokens = len(prompt) if isinstance(prompt, list) else None
+        self._context_lab_cached_tokens = None
         return create_completion(self, prompt, *args, **kwargs)
+
+    def recording_eval(self, tokens):
+        # Llama.generate first keeps the KV cache's longest prefix shared with the prompt (all of it
+        # when the prompt is exactly what the cache holds; one token less when the prompt is a proper
+        # prefix of it, to refresh the logits; nothing when it cannot trim the cache), sets n_tokens
+        # to that length, and evaluates the rest: n_tokens at its first eval is the cached length.
+        if getattr(self, "_context_lab_cached_tokens", 0) is None:
+            self._context_lab_cached_tokens = self.n_tokens
+        return evaluate(self, tokens)
 
     def chat_completion_with_usage(self, *args, **kwargs):
         result = create_chat_completion(self, *args, **kwargs)
-        return _with_usage(self, result) if kwargs.get("stream") else result
+        if kwargs.get("stream"):
+            return _with_usage(self, result)
+        usage = result.get("usage")
+        if isinstance(usage, dict):
+            usage.update(_cache_details(self))
+        return result
 
     Llama.create_completion = recording_completion
+    Llama.eval = recording_eval
     Llama.create_chat_completion = chat_completion_with_usage
+    # The chat route validates its answer against llama-cpp-python's ChatCompletion type, which
+    # drops keys it does not know (prompt_tokens_details): send the answer as it is made.
+    for route in server.router.routes:
+        if getattr(route, "path", None) == "/v1/chat/completions":
+            route.response_model = None
+
+
+def _cache_details(llama) -> dict:
+    cached = getattr(llama, "_context_lab_cached_tokens", None)
+    return {} if cached is None else {"prompt_tokens_details": {"cached_tokens": cached}}
 
 
 def _with_usage(llama, chunks: Iterator[dict]) -> Iterator[dict]:
@@ -196,6 +226,7 @@ def _with_usage(llama, chunks: Iterator[dict]) -> Iterator[dict]:
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
+        **_cache_details(llama),
     }
     yield {**{k: last[k] for k in ("id", "object", "created", "model")}, "choices": [], "usage": usage}
 

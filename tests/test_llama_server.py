@@ -1,5 +1,5 @@
 """lib/llama_server.py: the embedded server's streaming — its feed on its own, then the real server;
-its version guard and its settings."""
+its usage with cached tokens, its version guard, and its settings."""
 
 import asyncio
 import contextlib
@@ -276,7 +276,7 @@ def test_an_untested_llama_cpp_python_runs_stock_and_the_app_still_sees_it_alive
         whole_text, whole_usage = _chat(server, stream=False)
         assert streamed_text and whole_text
         assert streamed_usage is None  # the stock server's streams carry none
-        assert whole_usage.prompt_tokens > 0
+        assert whole_usage.prompt_tokens > 0 and whole_usage.prompt_tokens_details is None
         assert queue_state(server.base_url) is None
         pid = server.pid
         server.ensure_running()
@@ -290,4 +290,84 @@ def test_the_tested_version_is_patched(embedded_server):
     assert "is not the version" not in embedded_server.log_path.read_text()
     assert queue_state(embedded_server.base_url) is not None
     _, streamed_usage = _chat(embedded_server, stream=True)
-    assert streamed_usage.prompt_tokens > 0
+    _, whole_usage = _chat(embedded_server, stream=False)
+    assert streamed_usage.prompt_tokens_details.cached_tokens is not None
+    assert whole_usage.prompt_tokens_details.cached_tokens is not None
+
+
+# --- cached tokens: the prefix llama.cpp did not evaluate again ----------------------------------
+
+FIRST = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Name three colours."}]
+UNRELATED = [{"role": "user", "content": "Something entirely different: what is a prime number?"}]
+
+
+def _ask(server: EmbeddedServer, messages: list[dict], max_tokens: int, stream: bool = False):
+    """The reply's text, finish reason and usage, through the real SDK at temperature 0."""
+    client = _client(server)
+    common = {"model": EMBEDDED_MODEL, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0}
+    if not stream:
+        reply = client.chat.completions.create(**common)
+        return reply.choices[0].message.content, reply.choices[0].finish_reason, reply.usage
+    text, finish, usage = "", None, None
+    for chunk in client.chat.completions.create(**common, stream=True, stream_options={"include_usage": True}):
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            finish = choice.finish_reason or finish
+        usage = chunk.usage or usage
+    return text, finish, usage
+
+
+def _prompt(tokenizer, messages: list[dict]) -> list[int]:
+    return tokenizer.tokenize(*tokenizer.render(messages, True))
+
+
+def _shared_prefix(a: list[int], b: list[int]) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_the_next_turn_reports_the_previous_prompt_as_cached(stream, embedded_server, embedded_tokenizer):
+    """One reply token: it is sampled but never evaluated, so the cache holds the first prompt exactly."""
+    reply, finish, _ = _ask(embedded_server, FIRST, max_tokens=1, stream=stream)
+    assert finish == "length"
+    second = [*FIRST, {"role": "assistant", "content": reply}, {"role": "user", "content": "And three more."}]
+    _, _, usage = _ask(embedded_server, second, max_tokens=1, stream=stream)
+    expected = _shared_prefix(_prompt(embedded_tokenizer, FIRST), _prompt(embedded_tokenizer, second))
+    assert usage.prompt_tokens_details.cached_tokens == expected
+    assert 0 < expected < usage.prompt_tokens
+
+    # An unrelated prompt shares only the chat template's opening with it.
+    _, _, usage = _ask(embedded_server, UNRELATED, max_tokens=1, stream=stream)
+    expected = _shared_prefix(_prompt(embedded_tokenizer, second), _prompt(embedded_tokenizer, UNRELATED))
+    assert usage.prompt_tokens_details.cached_tokens == expected
+    assert 0 < expected <= 5  # "<|im_start|>system\n…"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("max_tokens, finish", [(5, "length"), (200, "stop")])
+def test_the_previous_replys_tokens_are_cached_too(max_tokens, finish, embedded_server, embedded_tokenizer):
+    """The cache holds the prompt and every reply token but the last one sampled (the end-of-turn
+    token when the reply finished; the last text token when it was cut at max_tokens)."""
+    reply, finished, usage = _ask(embedded_server, FIRST, max_tokens=max_tokens)
+    assert finished == finish
+    reply_tokens = embedded_tokenizer.tokenize(reply, True)
+    assert len(reply_tokens) == usage.completion_tokens  # the end-of-turn token is not counted
+    evaluated = reply_tokens[:-1] if finish == "length" else reply_tokens
+    second = [*FIRST, {"role": "assistant", "content": reply}, {"role": "user", "content": "And three more."}]
+    _, _, usage = _ask(embedded_server, second, max_tokens=1)
+    in_cache = _prompt(embedded_tokenizer, FIRST) + evaluated
+    assert usage.prompt_tokens_details.cached_tokens == _shared_prefix(in_cache, _prompt(embedded_tokenizer, second))
+    assert usage.prompt_tokens_details.cached_tokens > len(_prompt(embedded_tokenizer, FIRST))
+
+
+@pytest.mark.slow
+def test_the_same_prompt_again_is_cached_whole_or_but_one_token(embedded_server, embedded_tokenizer):
+    """Sent again right after a one-token reply, the prompt is all in the cache; after a longer reply,
+    llama.cpp evaluates its last token again to get fresh logits."""
+    prompt_tokens = len(_prompt(embedded_tokenizer, UNRELATED))
+    _ask(embedded_server, UNRELATED, max_tokens=1)
+    _, _, usage = _ask(embedded_server, UNRELATED, max_tokens=8)
+    assert usage.prompt_tokens_details.cached_tokens == prompt_tokens
+    _, _, usage = _ask(embedded_server, UNRELATED, max_tokens=1)
+    assert usage.prompt_tokens_details.cached_tokens == prompt_tokens - 1
