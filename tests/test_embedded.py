@@ -1,15 +1,20 @@
 """The embedded default: the real llama.cpp server through the real `openai` client, over loopback."""
 
+import atexit
+import gc
 import os
 import signal
+import threading
 import time
+import warnings
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.embedded import EmbeddedServer, gguf_path
+from lib.embedded import EmbeddedServer, QueueState, free_port, gguf_path, queue_state
 from lib.models import EMBEDDED_MODEL
 from lib.payload import Sampling, build_body
 from lib.providers import CallOutcome, ProviderConfig, make_client, stream_chat
@@ -143,17 +148,165 @@ def test_a_whole_reply_carries_usage(embedded_server):
 
 
 def test_a_dead_server_is_restarted_and_stopped_without_orphans():
-    server = EmbeddedServer().ensure_running()
-    first = server.pid
-    os.kill(first, signal.SIGKILL)
-    time.sleep(0.2)
-    server.ensure_running()
+    registered = atexit._ncallbacks()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        server = EmbeddedServer().ensure_running()
+        first = server.pid
+        os.kill(first, signal.SIGKILL)
+        time.sleep(0.2)
+        server.ensure_running()
+        gc.collect()
     assert server.pid != first and server.restarts == 1
     assert _ask(server, [{"role": "user", "content": "Hi"}]).ok
+    # Issue 15: each start left the parent's copy of the log file to the garbage collector, and
+    # registered one more stop hook.
+    assert [str(w.message) for w in caught if str(server.log_path) in str(w.message)] == []
+    assert atexit._ncallbacks() - registered == 1
     second = server.pid
     server.stop()
     with pytest.raises(ProcessLookupError):
         os.kill(second, 0)
+
+
+def _send_at_once(server: EmbeddedServer, count: int) -> list[CallOutcome]:
+    """`count` tabs press Send together, streamed and whole replies alternating."""
+    config = ProviderConfig("embedded", EMBEDDED_MODEL, base_url=server.base_url)
+    outcomes = [CallOutcome() for _ in range(count)]
+    together = threading.Barrier(count)
+
+    def send(tab: int) -> None:
+        messages = [{"role": "user", "content": f"Count from 1 to 100, one number per line (tab {tab})."}]
+        body = build_body(EMBEDDED_MODEL, messages, Sampling(0.0, 64, stream=tab % 2 == 0))
+        client = make_client(config)
+        together.wait()
+        for _ in stream_chat(client, body, outcomes[tab]):
+            pass
+
+    tabs = [threading.Thread(target=send, args=(tab,)) for tab in range(count)]
+    for tab in tabs:
+        tab.start()
+    for tab in tabs:
+        tab.join()
+    return outcomes
+
+
+def test_five_tabs_sending_at_once_all_get_whole_replies_from_the_same_server(embedded_server):
+    """Issue 13: every rerun of every tab checks the server; the check waited for the model's lock,
+    timed out while it worked, and the app killed its own busy server (1 reply of 5 finished). Now
+    the requests queue, other tabs' reruns leave the server alone, and the queue can be seen."""
+    restarts, pid = embedded_server.restarts, embedded_server.pid
+    sending = threading.Event()
+    sending.set()
+    seen: list[QueueState] = []
+
+    def other_tabs_rerun() -> None:
+        while sending.is_set():
+            embedded_server.ensure_running()
+            time.sleep(0.02)
+
+    def a_tab_waits_for_its_reply() -> None:
+        while sending.is_set():
+            state = queue_state(embedded_server.base_url)
+            if state is not None:
+                seen.append(state)
+            time.sleep(0.02)
+
+    watchers = [threading.Thread(target=other_tabs_rerun), threading.Thread(target=a_tab_waits_for_its_reply)]
+    for watcher in watchers:
+        watcher.start()
+    try:
+        outcomes = _send_at_once(embedded_server, 5)
+    finally:
+        sending.clear()
+        for watcher in watchers:
+            watcher.join()
+    assert [outcome.error for outcome in outcomes] == [None] * 5
+    assert all(outcome.finish_reason in ("stop", "length") and outcome.text.strip() for outcome in outcomes)
+    assert (embedded_server.restarts, embedded_server.pid) == (restarts, pid)
+    assert any(state.waiting > 0 and state.busy for state in seen)
+    assert max(state.waiting for state in seen) <= 4  # one served, the others queued
+    assert any(state.ahead > 0 for state in seen)
+
+
+def test_a_hung_server_gets_a_grace_period_then_is_replaced():
+    """A live process that stops answering is replaced, but not on the first silent check: a server
+    starved of CPU for a moment must not lose the replies it is making."""
+    server = EmbeddedServer().ensure_running()
+    first = server.pid
+    try:
+        os.kill(first, signal.SIGSTOP)  # alive, and answers nothing
+        server.ensure_running()
+        assert (server.pid, server.restarts) == (first, 0)  # within UNRESPONSIVE_S
+        server.unresponsive_s = 0.0
+        server.ensure_running()
+        assert server.pid != first and server.restarts == 1
+        assert queue_state(server.base_url) == QueueState(busy=False, waiting=0)
+        with pytest.raises(ProcessLookupError):
+            os.kill(first, 0)
+    finally:
+        server.stop()
+
+
+class _Answering(BaseHTTPRequestHandler):
+    """Answers GET /health with the test's raw bytes (or hangs up), as a hostile server might."""
+
+    reply: bytes | None = None
+    status = 200
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.reply is None:
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        self.send_response(self.status)
+        self.send_header("Content-Length", str(len(self.reply)))
+        self.end_headers()
+        self.wfile.write(self.reply)
+
+
+@pytest.mark.parametrize(
+    "status, reply",
+    [
+        (404, b'{"detail":"Not Found"}'),  # llama-cpp-python's stock server: no /health
+        (200, b"<html>ok</html>"),
+        (200, b"[]"),
+        (200, b'{"status":"ok"}'),
+        (200, b'{"busy":"yes","waiting":1}'),
+        (200, b'{"busy":true,"waiting":-1}'),
+        (200, b'{"busy":true,"waiting":true}'),
+        (200, b'{"busy":true,"waiting":1.5}'),
+        (200, b"\xff\xfe"),
+        (500, b""),
+        (200, None),  # hangs up without a status line
+    ],
+)
+def test_the_queue_is_unknown_rather_than_an_error_when_the_server_cannot_say(status, reply):
+    handler = type("Handler", (_Answering,), {"reply": reply, "status": status})
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as http:
+        threading.Thread(target=http.serve_forever, daemon=True).start()
+        try:
+            assert queue_state(f"http://127.0.0.1:{http.server_address[1]}/v1") is None
+        finally:
+            http.shutdown()
+
+
+def test_the_queue_is_unknown_when_nothing_listens():
+    assert queue_state(f"http://127.0.0.1:{free_port()}/v1") is None
+
+
+def test_queue_state_reads_the_servers_figures():
+    handler = type("Handler", (_Answering,), {"reply": b'{"status":"ok","busy":true,"waiting":3}'})
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as http:
+        threading.Thread(target=http.serve_forever, daemon=True).start()
+        try:
+            state = queue_state(f"http://127.0.0.1:{http.server_address[1]}/v1/")
+        finally:
+            http.shutdown()
+    assert state == QueueState(busy=True, waiting=3) and state.ahead == 3
 
 
 def test_the_server_dies_with_the_app_even_on_sigkill(tmp_path):

@@ -13,7 +13,9 @@ def _embedded_server() -> embedded.EmbeddedServer:
 
 
 def embedded_server() -> embedded.EmbeddedServer:
-    """The running embedded server; restarted here if its process died since the last rerun."""
+    """The running embedded server; restarted here if its process died since the last rerun (or has
+    not answered for a while). Cheap on every rerun of every tab: the check asks a route that never
+    waits for the model, so a server busy with another tab's reply is left to finish it."""
     return _embedded_server().ensure_running()
 
 
