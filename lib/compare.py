@@ -14,7 +14,7 @@ from difflib import SequenceMatcher
 from typing import Literal
 
 from lib.conversation import Message, SystemPrompt
-from lib.payload import RequestPlan, Sampling, serialise
+from lib.payload import RequestPlan, Sampling, in_wire_order, serialise
 from lib.providers import CallOutcome, stream_chat
 from lib.request import Request, Target, build_request
 from lib.strategies import Strategy
@@ -82,7 +82,8 @@ class Event:
 
 
 def with_seed(body: dict, seed: int | None) -> dict:
-    return body if seed is None else {**body, "seed": seed}
+    """`body` with a `seed`, where the SDK writes it: the bytes sent stay the bytes previewed."""
+    return body if seed is None else in_wire_order({**body, "seed": seed})
 
 
 def seeded(plan: RequestPlan, seed: int | None) -> RequestPlan:

@@ -116,6 +116,8 @@ class CallOutcome:
     text: str = ""
     prompt_tokens: int | None = None  # as the server reports it; None when it reports none
     completion_tokens: int | None = None
+    # Prompt tokens the server did not evaluate again (its prompt cache): usage.prompt_tokens_details.
+    cached_tokens: int | None = None
     latency_s: float | None = None
     ttft_s: float | None = None
     finish_reason: str | None = None
@@ -204,6 +206,8 @@ def _record_usage(usage, outcome: CallOutcome) -> None:
     if usage is not None:
         outcome.prompt_tokens = usage.prompt_tokens
         outcome.completion_tokens = usage.completion_tokens
+        cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
+        outcome.cached_tokens = cached if isinstance(cached, int) and not isinstance(cached, bool) else None
 
 
 def _read_stream(stream, outcome: CallOutcome, started: float) -> Iterator[str]:

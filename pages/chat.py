@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from lib import conversation as conv
+from lib import embedded
 from lib.display import inert_markdown
 from lib.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES, Page, page_of
 from lib.payload import RequestPlan
@@ -321,6 +322,7 @@ def _start_pending(settings: Settings) -> None:
 
 
 POLL_S = 0.05
+QUEUE_POLL_EVERY = 10  # polls: the embedded server's queue is read twice a second while nothing has arrived
 
 
 def _stream_reply(settings: Settings) -> None:
@@ -333,26 +335,32 @@ def _stream_reply(settings: Settings) -> None:
         status, box = st.empty(), st.empty()
         st.button("Stop", icon=":material/stop_circle:", key="stop_reply", on_click=_stop,
                   help="End the reply here; what arrived is kept, marked incomplete.")  # fmt: skip
-        shown = None
+        shown, queue, polls = None, None, 0
         while not call.reply.wait(POLL_S):
             text = call.reply.text
             if text != shown:
                 box.markdown(inert_markdown(text))
                 shown = text
+            if not text and settings.provider.kind == "embedded" and polls % QUEUE_POLL_EVERY == 0:
+                queue = embedded.queue_state(settings.provider.base_url)  # lock-free: answered mid-generation
+            polls += 1
             # Written every poll even when nothing changed: a click is acted on at the next element.
-            status.caption(_progress(call))
+            status.caption(_progress(call, queue if not text else None))
         box.markdown(inert_markdown(call.reply.text))
     _finish(settings, call)
     st.rerun()
 
 
-def _progress(call: ChatCall) -> str:
+def _progress(call: ChatCall, queue: embedded.QueueState | None) -> str:
     waited = time.monotonic() - call.reply.started_at
     notices = call.reply.reply.notices
     if notices:
         return f"{notices[-1]} · {waited:.1f} s"
     if call.reply.text:
         return f"Streaming… {waited:.1f} s"
+    if queue is not None and queue.ahead:
+        # The embedded model answers one request at a time: other tabs' calls go first.
+        return f"Waiting for the model ({queue.ahead} ahead)… {waited:.1f} s"
     return f"Waiting for the first token… {waited:.1f} s"
 
 

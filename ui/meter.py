@@ -42,7 +42,12 @@ def meter(plan: RequestPlan) -> None:
         f"counted with {plan.count.method}"
     )
     if not plan.fits:
-        st.error(f"Over the context window by {-plan.reply_room:,} tokens: sending is blocked.")
+        over = -plan.reply_room
+        st.error(
+            f"Over the context window by {over:,} tokens: sending is blocked."
+            if over > 0
+            else "The prompt fills the whole context window, leaving no room for a reply: sending is blocked."
+        )
     elif plan.reply_room < plan.max_tokens:
         st.warning(f"Only {plan.reply_room:,} tokens left for the reply (max is {plan.max_tokens:,}).")
 
@@ -57,9 +62,10 @@ def payload_preview(plan: RequestPlan, provider: ProviderConfig) -> None:
     with as_json:
         st.code(json.dumps(body, ensure_ascii=False, indent=2), language="json", wrap_lines=True)
     with as_curl:
-        st.code(curl_snippet(provider, body), language="bash", wrap_lines=True)
+        # The snippets carry the whole body (only the JSON view above may shorten a huge message).
+        st.code(curl_snippet(provider, plan.body), language="bash", wrap_lines=True)
     with as_python:
-        st.code(python_snippet(provider, body), language="python", wrap_lines=True)
+        st.code(python_snippet(provider, plan.body), language="python", wrap_lines=True)
 
 
 def last_call_report(call: LastCall) -> None:
