@@ -81,6 +81,9 @@ class FakeOpenAI:
         """`port` 0 picks a free one; a fixed one lets a test start the server where it refused before."""
         self.behaviour = Behaviour()
         self.requests: list[Recorded] = []
+        # How many POSTs were being answered at once, at most: concurrency seen, not timed.
+        self.in_flight = self.max_in_flight = 0
+        self._count_lock = threading.Lock()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -112,6 +115,16 @@ class FakeOpenAI:
                 self._send_json(200, {"object": "list", "data": models})
 
             def do_POST(self) -> None:
+                with fake._count_lock:
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                try:
+                    self._answer_post()
+                finally:
+                    with fake._count_lock:
+                        fake.in_flight -= 1
+
+            def _answer_post(self) -> None:
                 recorded = self._record()
                 behaviour = fake.behaviour
                 time.sleep(behaviour.delay_s)
