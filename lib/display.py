@@ -16,7 +16,6 @@ none of it syntax) and `inert_code` for a value shown as code (a session id).
 from __future__ import annotations
 
 import bisect
-import functools
 import re
 import string
 import time
@@ -52,6 +51,7 @@ _HTML_BLOCKS: tuple[tuple[re.Pattern[str], re.Pattern[str] | None], ...] = (
 # Any other tag alone on its line starts an HTML block too, but cannot interrupt a paragraph.
 _LONE_TAG = re.compile(r"^ {0,3}(?:<[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|</[A-Za-z][A-Za-z0-9-]*\s*>)\s*$")
 _BACKTICKS = re.compile(r"`+")
+_BLOCK_MARKS = ("`", "~", "<")  # the first character of a line that can open a fence or an HTML block
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*(?:\n|$)")
 
 
@@ -79,6 +79,9 @@ def _literal_blocks(text: str) -> list[tuple[int, int]]:
     for line in text.splitlines(keepends=True):
         start, offset = offset, offset + len(line)
         blank = not line.strip()
+        if fence is None and not in_html and line.lstrip()[:1] not in _BLOCK_MARKS:
+            after_blank = blank  # a plain line: nothing to track (most lines: skip the patterns)
+            continue
         if fence is not None:
             blocks.append((start, offset))
             fence = None if _fence_closes(line, fence) else fence
@@ -136,13 +139,8 @@ def _literal_regions(text: str) -> list[tuple[int, int]]:
     return regions
 
 
-@functools.lru_cache(maxsize=256)  # every rerun draws the same messages again; a long one takes a while to read
 def inert_markdown(text: str) -> str:
     """`text`, cleaned, for st.markdown with no image syntax left in it."""
-    return _inert(text)
-
-
-def _inert(text: str) -> str:
     text = clean_text(text)
     if IMAGE_OPENER not in text:
         return text
@@ -200,9 +198,9 @@ def inert_deltas(deltas: Iterable[str]) -> Iterator[str]:
         held = text[-1] if _unfinished(text) else ""
         text = text[: len(text) - len(held)]
         if text:
-            yield _inert(text)
+            yield inert_markdown(text)
     if held:
-        yield _inert(held)
+        yield inert_markdown(held)
 
 
 def batched(
