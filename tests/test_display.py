@@ -5,6 +5,8 @@ import re
 import string
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lib.display import (
     INERT_OPENER,
@@ -197,3 +199,14 @@ def test_code_spans_cannot_be_closed_from_inside(text, span):
 
 def test_code_spans_take_a_limit():
     assert inert_code("x" * 10, limit=4) == "` xxx… `"
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from([*"ab !`[]()<>*_#\\\n\t:$|~-", "\ud83d", "\u2028"]), max_size=40))
+def test_any_text_as_a_label_is_one_line_of_escaped_punctuation(text):
+    inline = inert_inline(text)
+    assert not set(_unescaped(inline)) & set(string.punctuation)
+    assert len(inline.splitlines()) <= 1 and "\ud83d" not in inline
+    span = inert_code(text)
+    fence = span.split(" ")[0]
+    assert set(fence) == {"`"} and span.endswith(" " + fence) and span.count(fence) == 2

@@ -1,10 +1,13 @@
 """The one provider code path, against a local OpenAI-compatible server: the exact request sent."""
 
+import itertools
 import json
 import logging
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lib import models, providers
 from lib.payload import Sampling, build_body, serialise
@@ -372,3 +375,19 @@ def test_a_reply_cut_off_keeps_its_last_characters_masked(server):
     config = ProviderConfig("compatible", "m", base_url=server.base_url, api_key=KEY)
     shown = "".join(stream_chat(make_client(config), {**_body(), "stream": True}, outcome, config.secrets))
     assert shown == outcome.text == "one two ***" and outcome.incomplete
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    key=st.text("abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=8, max_size=40),
+    parts=st.lists(st.one_of(st.text(max_size=8), st.tuples(st.integers(0, 40), st.integers(1, 40))), max_size=8),
+    cuts=st.lists(st.integers(0, 400), max_size=10),
+)
+def test_masking_in_pieces_equals_masking_the_whole_and_leaves_no_run_of_six(key, parts, cuts):
+    text = "".join(p if isinstance(p, str) else key[p[0] : p[0] + p[1]] for p in parts)  # text and bits of the key
+    bounds = sorted({0, len(text), *(c % (len(text) + 1) for c in cuts)})
+    masker = providers.SecretMasker((key,))
+    streamed = "".join(masker.feed(text[a:b]) for a, b in itertools.pairwise(bounds)) + masker.finish()
+    whole = providers.mask_secrets(text, (key,))
+    assert streamed == whole
+    assert not [key[i : i + 6] for i in range(len(key) - 5) if key[i : i + 6] in whole.replace(providers.MASK, "\0")]
