@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
@@ -32,6 +32,9 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 # Servers that check no key still need a non-empty one for the SDK.
 PLACEHOLDER_KEY = "not-needed"
+# Keys the local servers' own guides tell everyone to use: not secrets, so not masked out of text
+# (masking "ollama" would blank the word out of every reply about Ollama).
+PUBLIC_KEYS = frozenset({PLACEHOLDER_KEY, "ollama", "lm-studio", "EMPTY", "sk-no-key-required", "none", "dummy"})
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ class ProviderConfig:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return (self.api_key,) if self.api_key and self.api_key != PLACEHOLDER_KEY else ()
+        return (self.api_key,) if is_secret(self.api_key) else ()
 
     def missing(self) -> str | None:
         """What the user still has to fill in, or None when the config can make a call."""
@@ -103,11 +106,48 @@ def make_client(config: ProviderConfig) -> openai.OpenAI:
     return openai.OpenAI(base_url=base_url, api_key=config.api_key or PLACEHOLDER_KEY, **common)
 
 
+def key_scope(kind: str, base_url: str = "") -> tuple[str, str]:
+    """Where a key for this backend goes: the kind and its endpoint, written one way (lower-case
+    scheme and host, the port spelt out, no trailing slash). A key is bound to the scope it was
+    typed for and sent nowhere else: a base URL changed by hand or by an import does not inherit it."""
+    url = OPENAI_BASE_URL if kind == "openai" else base_url.strip()
+    if not valid_base_url(url):
+        return kind, url
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}[parts.scheme.lower()]
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return kind, f"{parts.scheme.lower()}://{host}:{port}{parts.path.rstrip('/')}"
+
+
+# A listed id is offered as it is, or not at all: a server may list anything (a megabyte of text, a
+# lone surrogate, a line break, bidi overrides), and an id changed to be shown would not be the
+# server's any more. Real ids are short (a path to a weights file at most); lists, a few hundred.
+MAX_MODEL_ID_CHARS = 256
+MAX_LISTED_MODELS = 1_000
+
+
+def model_id_choices(values: Iterable[object]) -> list[str]:
+    """The listed ids that can be offered: strings of printable text on one line, without spaces at
+    either end, at most MAX_MODEL_ID_CHARS long; sorted, each once, at most MAX_LISTED_MODELS."""
+    ids = {
+        value
+        for value in values
+        if isinstance(value, str) and 0 < len(value) <= MAX_MODEL_ID_CHARS and value.isprintable()
+        and value.strip() == value
+    }  # fmt: skip
+    return sorted(ids)[:MAX_LISTED_MODELS]
+
+
 def list_models(client: openai.OpenAI) -> list[str]:
-    """Model ids the server lists at /models; empty where it has no such list or fails."""
+    """Model ids the server lists at /models; empty where it has no such list, fails, or answers
+    anything but a list of models (an HTML page, an image, `[]`, `{"data": "notalist"}`)."""
     try:
-        return sorted(m.id for m in client.models.list())
-    except (openai.OpenAIError, ValueError, TypeError):
+        listed = getattr(client.models.list(), "data", None)  # one page: a hostile server cannot page forever
+        if not isinstance(listed, list):
+            return []
+        return model_id_choices(getattr(model, "id", None) for model in listed)
+    except Exception:  # the server is not ours: whatever it answers means "no list", never a traceback
         return []
 
 
@@ -147,23 +187,38 @@ def stream_chat(
 ) -> Iterator[str]:
     """Send `body`, yield the reply's text as it arrives, and fill `outcome` as it goes.
 
-    It never raises for what the server does: every failure ends as `outcome.error`, a sentence."""
+    It never raises for what the server does: every failure ends as `outcome.error`, a sentence.
+    A reply that echoes a key, or any KEY_FRAGMENT characters of one, has it masked here, before
+    anything shows, keeps or stores the text (`outcome.text` is the masked reply)."""
     started = time.perf_counter()
+    masker = SecretMasker(secrets)
     try:
+        stream = None
         if body.get("stream"):
             stream = client.chat.completions.create(**body)
-            try:
-                yield from _read_stream(stream, outcome, started)
-            finally:
-                stream.close()  # a reader that stops early hangs up: the server stops generating
+            reply = _read_stream(stream, outcome, started)
         else:
-            yield from _read_whole(client.chat.completions.create(**body), outcome, started)
+            reply = _read_whole(client.chat.completions.create(**body), outcome, started)
+        try:
+            for delta in reply:
+                yield from _shown(masker.feed(delta), outcome)
+            yield from _shown(masker.finish(), outcome)
+        finally:
+            if stream is not None:
+                stream.close()  # a reader that stops early hangs up: the server stops generating
         if outcome.finish_reason is None:
             outcome.error = cut_off("the stream ended without a finish") if outcome.text else _nothing(outcome)
     except Exception as exc:  # the server is not ours: whatever it sends must end as a message, not a traceback
+        yield from _shown(masker.finish(), outcome)
         _record_failure(exc, outcome, secrets)
     finally:
         outcome.latency_s = time.perf_counter() - started
+
+
+def _shown(text: str, outcome: CallOutcome) -> Iterator[str]:
+    if text:
+        outcome.text += text
+        yield text
 
 
 NOT_OPENAI_HINT = "check that the base URL is an OpenAI-compatible API (it usually ends in /v1), then retry."
@@ -219,7 +274,6 @@ def _read_stream(stream, outcome: CallOutcome, started: float) -> Iterator[str]:
             if delta:
                 if outcome.ttft_s is None:
                     outcome.ttft_s = time.perf_counter() - started
-                outcome.text += delta
                 yield delta
 
 
@@ -228,40 +282,109 @@ def _read_whole(completion, outcome: CallOutcome, started: float) -> Iterator[st
     outcome.ttft_s = time.perf_counter() - started
     for choice in completion.choices[:1]:
         outcome.finish_reason = choice.finish_reason
-        outcome.text = choice.message.content or ""
-        if outcome.text:
-            yield outcome.text
+        if choice.message.content:
+            yield choice.message.content
 
 
 _KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{3,}|[A-Fa-f0-9]{32,})\b")
-# Servers echo part of a rejected key ("Incorrect API key provided: abcd1234…"): a run this long
-# copied from the key is masked too. Keys are random, so a chance match this long does not happen.
+# Servers echo part of a rejected key ("Incorrect API key provided: abcd1234…"), and a model can be
+# talked into echoing any part of one: a run this long copied from the key is masked too. Keys are
+# random, so a chance match this long does not happen.
 KEY_FRAGMENT = 6
+MASK = "***"
 
 
-def _mask_fragments(text: str, secret: str) -> str:
-    if len(secret) < 4:
+def is_secret(value: str) -> bool:
+    """Whether `value` (a key) must be kept out of what is shown, stored and exported."""
+    return len(value) >= 4 and value not in PUBLIC_KEYS
+
+
+def _fragments(secrets: Iterable[str]) -> dict[int, frozenset[str]]:
+    """Every run of KEY_FRAGMENT characters of each secret (all of a shorter one), by length."""
+    runs: dict[int, set[str]] = {}
+    for secret in secrets:
+        if is_secret(secret):
+            size = min(KEY_FRAGMENT, len(secret))
+            runs.setdefault(size, set()).update(secret[i : i + size] for i in range(len(secret) - size + 1))
+    return {size: frozenset(pieces) for size, pieces in runs.items()}
+
+
+def _mark(text: str, fragments: dict[int, frozenset[str]], masked: bytearray) -> None:
+    """Set `masked[i]` for every character of `text` inside a fragment."""
+    for size, pieces in fragments.items():
+        for piece in pieces:
+            at = text.find(piece)
+            while at >= 0:
+                masked[at : at + size] = b"\x01" * size
+                at = text.find(piece, at + 1)
+
+
+def _masked(text: str, masked: bytearray, start: int, end: int, inside: bool) -> tuple[str, bool]:
+    """text[start:end] with each run of masked characters one MASK (none where the run goes on from
+    before `start`, when `inside`), and whether it ends inside a run."""
+    out, position = [], start
+    while position < end:
+        if masked[position]:
+            if not inside:
+                out.append(MASK)
+            stop = masked.find(0, position, end)
+            position, inside = (end if stop < 0 else stop), True
+        else:
+            stop = masked.find(1, position, end)
+            stop = end if stop < 0 else stop
+            out.append(text[position:stop])
+            position, inside = stop, False
+    return "".join(out), inside
+
+
+def mask_secrets(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each secret, and each run of KEY_FRAGMENT or more characters copied from one,
+    replaced by MASK (overlapping and touching runs by one). For a model's reply, before it is shown,
+    kept or stored; it leaves key-shaped strings that are no known key alone (see `redact`)."""
+    fragments = _fragments(secrets)
+    if not fragments or not any(piece in text for pieces in fragments.values() for piece in pieces):
         return text
-    size = min(KEY_FRAGMENT, len(secret))
-    pieces = {secret[i : i + size] for i in range(len(secret) - size + 1)}
-    spans: list[list[int]] = []  # [start, end) of overlapping matches, merged
-    for start in range(len(text) - size + 1):
-        if text[start : start + size] in pieces:
-            if spans and start <= spans[-1][1]:
-                spans[-1][1] = start + size
-            else:
-                spans.append([start, start + size])
-    for start, end in reversed(spans):
-        text = text[:start] + "***" + text[end:]
-    return text
+    masked = bytearray(len(text))
+    _mark(text, fragments, masked)
+    return _masked(text, masked, 0, len(text), False)[0]
+
+
+class SecretMasker:
+    """`mask_secrets` for a text arriving in pieces: `feed` each piece, then `finish`; what they
+    return, joined, is `mask_secrets` of the whole. The last KEY_FRAGMENT - 1 characters wait for the
+    next piece, which may make them part of a fragment."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._fragments = _fragments(secrets)
+        self._held = max(self._fragments, default=1) - 1
+        self._pending = ""  # not returned yet: the held characters, then the new piece
+        self._masked = bytearray()
+        self._inside = False  # whether what was returned ends inside a masked run
+
+    def feed(self, piece: str) -> str:
+        if not self._fragments:
+            return piece
+        # A fragment not seen yet ends in the new piece, so it starts among the pending characters.
+        self._pending += piece
+        self._masked += bytes(len(piece))
+        _mark(self._pending, self._fragments, self._masked)
+        return self._release(len(self._pending) - self._held)
+
+    def finish(self) -> str:
+        return self._release(len(self._pending))
+
+    def _release(self, end: int) -> str:
+        if end <= 0:
+            return ""
+        out, self._inside = _masked(self._pending, self._masked, 0, end, self._inside)
+        self._pending, self._masked = self._pending[end:], self._masked[end:]
+        return out
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     """Remove keys from text meant for display: the user's own (whole or any part of it a server
     echoes), and anything shaped like one."""
-    for secret in secrets:
-        text = _mask_fragments(text, secret)
-    return _KEY_PATTERN.sub("***", text)
+    return _KEY_PATTERN.sub(MASK, mask_secrets(text, secrets))
 
 
 def _server_detail(exc: openai.APIError) -> str:

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from lib import storage
 from lib.conversation import Message, SystemPrompt
 from lib.session import Session, end_user_id, export_json, to_markdown, without_secrets
-from tests.app.conftest import APP, payload_json, with_history
+from tests.app.conftest import APP, payload_json, type_server, with_history
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow
@@ -177,7 +177,8 @@ def test_a_broken_import_is_refused_whole_and_says_why():
 
 def test_the_hashed_session_id_is_sent_only_when_asked_and_shown_first():
     with FakeOpenAI() as server:
-        at = _open(provider_kind="compatible", base_url=server.base_url, send_session_id=True)
+        at = _open(provider_kind="compatible", send_session_id=True)
+        type_server(at, server.base_url)
         session_id = _sid(at)
         body = json.loads(payload_json(at))
         assert body["user"] == end_user_id(session_id)
@@ -192,7 +193,8 @@ def test_the_hashed_session_id_is_sent_only_when_asked_and_shown_first():
 
 def test_every_call_is_logged_and_the_run_log_shows_it():
     with FakeOpenAI() as server:
-        at = _open(provider_kind="compatible", base_url=server.base_url)
+        at = _open(provider_kind="compatible")
+        type_server(at, server.base_url)
         for text in ("first question", "second question"):
             at.text_area(key="draft").set_value(text).run()
             next(b for b in at.button if b.label == "Send").click().run()
@@ -228,7 +230,8 @@ def test_keys_never_reach_the_database_the_exports_or_the_logs(session_db, caplo
     with FakeOpenAI() as server:
         server.behaviour.status = 401
         server.behaviour.error_body = {"error": {"message": f"Incorrect API key provided: {key}."}}
-        at = _open(CHAT, provider_kind="compatible", base_url=server.base_url, api_key=key)
+        at = _open(CHAT, provider_kind="compatible")
+        type_server(at, server.base_url, key)
         at.text_area(key="system_text").set_value(f"You are helpful. (my key: {key})").run()  # pasted by mistake
         at.text_area(key="draft").set_value("remember the fox").run()
         next(b for b in at.button if b.label == "Send").click().run()  # refused: the error echoes the key
