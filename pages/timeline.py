@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from lib.runlog import csv_text
 from lib.strategies import Strategy
 from lib.timeline import MAX_TURNS, sample_conversation, timeline, timeline_figures
 from ui import state
@@ -47,7 +48,7 @@ def render(settings: Settings) -> None:
     frame = pd.DataFrame(rows)
     st.dataframe(frame, hide_index=True, width="stretch")
     st.download_button(
-        "Download as CSV", frame.to_csv(index=False), "context-lab-timeline.csv", "text/csv",
+        "Download as CSV", csv_text(frame), "context-lab-timeline.csv", "text/csv",
         icon=":material/download:",
     )  # fmt: skip
 

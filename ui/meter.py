@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from lib.display import shortened_body
+from lib.display import inert_code, inert_inline, shortened_body
 from lib.payload import RequestPlan
 from lib.providers import ProviderConfig
 from lib.snippets import curl_snippet, python_snippet
@@ -35,7 +35,7 @@ def meter(plan: RequestPlan) -> None:
     share = plan.context_share
     st.progress(
         min(share, 1.0),
-        text=f"{share:.2%} of {plan.model.name}'s {plan.model.context_window:,}-token window",
+        text=f"{share:.2%} of {inert_inline(plan.model.name)}'s {plan.model.context_window:,}-token window",
     )
     st.caption(
         f"{plan.count.overhead:,} tokens of chat-format overhead (reply priming, template) · "
@@ -54,7 +54,7 @@ def meter(plan: RequestPlan) -> None:
 
 def payload_preview(plan: RequestPlan, provider: ProviderConfig) -> None:
     """The body exactly as it is passed to the SDK, and the same call as curl and Python."""
-    st.caption(f"POST {provider.endpoint}")
+    st.caption(f"POST {inert_code(provider.endpoint)}")
     body, left_out = shortened_body(plan.body)
     if left_out:
         st.caption(f"{left_out:,} characters of very long messages are not shown here; the call sends them all.")
@@ -95,4 +95,4 @@ def last_call_report(call: LastCall) -> None:
         note += "; the server reported no usage, so there is nothing to compare against"
     elif actual == call.predicted_prompt_tokens:
         note += "; matches the server's count"
-    st.caption(f"Time to first token {ttft} · {call.body_bytes:,} B sent to {call.model} · {note}")
+    st.caption(f"Time to first token {ttft} · {call.body_bytes:,} B sent to {inert_inline(call.model)} · {note}")
