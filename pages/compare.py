@@ -240,8 +240,8 @@ def _answer_column(result: VariantResult, baseline: VariantResult, is_baseline: 
 def _results(comparison: Comparison) -> None:
     st.subheader(f"Answers to “{inert_inline(comparison.question, limit=200)}”")
     st.caption(
-        f"{comparison.created} · {inert_inline(comparison.model_note)}. Other answers are shown as a word diff against the "
-        "baseline: green was added, red was dropped."
+        f"{comparison.created} · {inert_inline(comparison.model_note)}. Other answers are shown as a word diff "
+        "against the baseline: green was added, red was dropped."
     )
     baseline = comparison.results[comparison.baseline]
     for column, result in zip(st.columns(len(comparison.results)), comparison.results, strict=True):
