@@ -12,26 +12,23 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
 from urllib.parse import urlsplit
 
 import openai
 import pydantic
 
+from lib.backends import (  # noqa: F401 - KIND_LABELS and OPENAI_BASE_URL are read through this module too
+    BACKENDS,
+    KIND_LABELS,
+    OPENAI_BASE_URL,
+    PLACEHOLDER_KEY,
+    Backend,
+    Kind,
+)
 from lib.payload import EndUserField, TokenLimitField
 from lib.retry import parse_retry_after
 
-Kind = Literal["embedded", "openai", "azure", "compatible"]
-KIND_LABELS: dict[Kind, str] = {
-    "embedded": "Embedded (SmolLM2-135M, offline)",
-    "openai": "OpenAI",
-    "azure": "Azure OpenAI",
-    "compatible": "OpenAI-compatible URL (Ollama, vLLM, LM Studio, llama.cpp)",
-}
-OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
-# Servers that check no key still need a non-empty one for the SDK.
-PLACEHOLDER_KEY = "not-needed"
 # Keys the local servers' own guides tell everyone to use: not secrets, so not masked out of text
 # (masking "ollama" would blank the word out of every reply about Ollama).
 PUBLIC_KEYS = frozenset({PLACEHOLDER_KEY, "ollama", "lm-studio", "EMPTY", "sk-no-key-required", "none", "dummy"})
@@ -47,24 +44,21 @@ class ProviderConfig:
     timeout_s: float = 60.0
 
     @property
+    def backend(self) -> Backend:
+        return BACKENDS[self.kind]
+
+    @property
     def endpoint(self) -> str:
         """Where the POST goes, for the preview and the snippets."""
-        if self.kind == "openai":
-            return f"{OPENAI_BASE_URL}/chat/completions"
-        if self.kind == "azure":
-            root = self.base_url.rstrip("/")
-            return f"{root}/openai/deployments/{self.model}/chat/completions?api-version={self.api_version}"
-        return f"{self.base_url.rstrip('/')}/chat/completions"
+        return self.backend.endpoint(self)
 
     @property
     def token_limit_field(self) -> TokenLimitField:
-        return "max_completion_tokens" if self.kind in ("openai", "azure") else "max_tokens"
+        return self.backend.token_limit_field
 
     @property
     def end_user_field(self) -> EndUserField:
-        # OpenAI documents `safety_identifier` in place of the older `user`; `user` is the field the
-        # other backends have long taken (llama-cpp-python's server declares it, not the new one).
-        return "safety_identifier" if self.kind == "openai" else "user"
+        return self.backend.end_user_field
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -72,13 +66,14 @@ class ProviderConfig:
 
     def missing(self) -> str | None:
         """What the user still has to fill in, or None when the config can make a call."""
-        if self.kind in ("openai", "azure") and not self.api_key:
+        backend = self.backend
+        if backend.needs_key and not self.api_key:
             return "an API key"
-        if self.kind in ("azure", "compatible", "embedded") and not valid_base_url(self.base_url):
-            what = "the endpoint URL" if self.kind == "azure" else "the base URL"
+        if not valid_base_url(backend.base_url(self)):
+            what = backend.address_name
             return f"{what} (a full http:// or https:// address)" if self.base_url else what
         if not self.model:
-            return "the deployment name" if self.kind == "azure" else "a model"
+            return backend.model_name
         return None
 
 
@@ -93,24 +88,15 @@ def valid_base_url(url: str) -> bool:
 
 
 def make_client(config: ProviderConfig) -> openai.OpenAI:
-    # Retries are the user's to see and trigger, not the SDK's to hide.
-    common = {"timeout": config.timeout_s, "max_retries": 0}
-    if config.kind == "azure":
-        return openai.AzureOpenAI(
-            azure_endpoint=config.base_url,
-            api_key=config.api_key,
-            api_version=config.api_version,
-            **common,
-        )
-    base_url = OPENAI_BASE_URL if config.kind == "openai" else config.base_url
-    return openai.OpenAI(base_url=base_url, api_key=config.api_key or PLACEHOLDER_KEY, **common)
+    return config.backend.client(config)
 
 
 def key_scope(kind: str, base_url: str = "") -> tuple[str, str]:
     """Where a key for this backend goes: the kind and its endpoint, written one way (lower-case
     scheme and host, the port spelt out, no trailing slash). A key is bound to the scope it was
     typed for and sent nowhere else: a base URL changed by hand or by an import does not inherit it."""
-    url = OPENAI_BASE_URL if kind == "openai" else base_url.strip()
+    backend = BACKENDS.get(kind)  # type: ignore[call-overload]  # a kind read from a file may be anything
+    url = (backend.base_url(ProviderConfig(backend.kind, "", base_url)) if backend else base_url).strip()
     if not valid_base_url(url):
         return kind, url
     parts = urlsplit(url)
