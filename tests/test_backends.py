@@ -34,7 +34,7 @@ def test_each_backend_names_its_endpoint_and_fields(kind, base_url, endpoint, li
         (ProviderConfig("openai", "gpt-4o"), "an API key"),
         (ProviderConfig("azure", "dep", api_key=KEY), "the endpoint URL"),
         (ProviderConfig("azure", "", base_url="https://x.openai.azure.com", api_key=KEY), "the deployment name"),
-        (ProviderConfig("compatible", "m", base_url="localhost:8"), "the base URL (a full http:// or https:// address)"),
+        (ProviderConfig("compatible", "m", base_url="host:8"), "the base URL (a full http:// or https:// address)"),
         (ProviderConfig("compatible", "", base_url="http://127.0.0.1:1/v1"), "a model"),
     ],
 )  # fmt: skip
