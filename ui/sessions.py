@@ -226,7 +226,10 @@ def _flush() -> bool:
     work would be lost by leaving; the sidebar asks what to do with it first."""
     if state.get(state.SESSION_CONFLICT) is None and current() != state.get(state.SAVED_SESSION):
         _save(current())
-    return state.get(state.SESSION_CONFLICT) is None
+    if state.get(state.SESSION_CONFLICT) is None:
+        return True
+    _note("warning", "First choose what happens to this tab's unsaved changes (below); then try again.")
+    return False
 
 
 def _new() -> None:
@@ -308,7 +311,9 @@ def _reload() -> None:
     session = _load(current_id())
     if session is not None:
         _open(session)
-        _note("success", f"Reloaded {session.label} as saved ({len(session.messages)} messages).")
+        _note("success", f"Reloaded {session.label} as saved ({_messages(len(session.messages))}).")
+    elif _with_db(storage.is_deleted, current_id()):  # deleted meanwhile: say so, offer to keep the work
+        state.put(state.SESSION_CONFLICT, storage.StaleSession(current_id(), None))
 
 
 def _keep_mine() -> None:
@@ -405,23 +410,26 @@ def list_label(info: storage.SessionInfo) -> str:
     """A row of the *Open* list: title, when it was last saved, its size and a short id (two sessions
     may share a title; their rows still differ)."""
     when = info.updated_at[:16].replace("T", " ")
-    return f"{info.label} · {when} UTC · {_messages(info.message_count)} · {info.id[:6]}"
+    title = info.label if len(info.label) <= 60 else info.label[:60] + "…"
+    return f"{title} · {when} UTC · {_messages(info.message_count)} · {info.id[:6]}"
 
 
 def _picker(now: Session, column: DeltaGenerator) -> None:
-    # The list is a select box plus an *Open* button, not a select box that opens on change: closing
-    # the popover with Escape made the select box report a change (to another session with the
-    # same title). Only the button opens a session.
-    popover = _popover("Open", ":material/folder_open:", "Open a saved session", state.SESSION_LIST_OPEN, column)
+    # A list plus an *Open* button, not a select box that opens on change: closing the popover with
+    # Escape made the select box report a change (to another session with the same title). Only the
+    # button opens a session.
+    popover = _popover("Open…", ":material/folder_open:", "Open a saved session", state.SESSION_LIST_OPEN, column)
     if popover is None:
         return
     infos = _with_db(storage.list_sessions) or []  # newest first
     labels = {info.id: list_label(info) for info in infos}
     if now.id not in labels:
         labels = {now.id: f"{now.label} · not saved yet · {now.id[:6]}", **labels}
+    labels = {session_id: inert_markdown(label) for session_id, label in labels.items()}  # options are Markdown
     if state.get(state.SESSION_PICK) not in labels:
         state.put(state.SESSION_PICK, now.id)
-    popover.selectbox(
+    # A radio list, not a select box: its rows wrap, so each shows its title, date, size and id whole.
+    popover.radio(
         "Saved sessions, newest first", list(labels), format_func=labels.__getitem__, key=state.SESSION_PICK,
         help="Saved automatically; the URL names the open session.",
     )  # fmt: skip
@@ -439,16 +447,15 @@ def _renamer(now: Session, column: DeltaGenerator) -> None:
 
 def _actions(now: Session) -> None:
     # Text labels, not bare icons: Streamlit hides a material icon from assistive technology, so an
-    # icon-only button had no accessible name at all.
-    top = st.columns(2)
-    _picker(now, top[0])
-    top[1].button("New", icon=":material/add:", help="New session", on_click=_new, width="stretch")
-    bottom = st.columns(3)
-    bottom[0].button(
+    # icon-only button had no accessible name at all. Two to a row: three cut the labels off.
+    rows = [st.columns(2) for _ in range(3)]
+    _picker(now, rows[0][0])
+    rows[0][1].button("New", icon=":material/add:", help="New session", on_click=_new, width="stretch")
+    rows[1][0].button(
         "Copy", icon=":material/content_copy:", help="Duplicate this session", on_click=_duplicate, width="stretch"
     )
-    _renamer(now, bottom[1])
-    with bottom[2].popover("Delete", icon=":material/delete:", help="Delete this session", width="stretch"):
+    _renamer(now, rows[1][1])
+    with rows[2][0].popover("Delete", icon=":material/delete:", help="Delete this session", width="stretch"):
         st.write(
             f"Delete **{inert_markdown(now.label)}** and its {_messages(len(now.messages))}? "
             "Its calls stay in the run log."

@@ -66,8 +66,8 @@ def _pick(at: AppTest, session_id: str) -> list[str]:
     """Open a session from the list; returns the list's labels."""
     at.session_state["session_list_open"] = True  # what clicking *Open* does
     at.run()
-    labels = list(at.selectbox(key="session_pick").options)
-    at.selectbox(key="session_pick").set_value(session_id).run()
+    labels = list(at.radio(key="session_pick").options)
+    at.radio(key="session_pick").set_value(session_id).run()
     at.button(key="session_open").click().run()
     assert not at.exception, at.exception
     return labels
@@ -315,6 +315,7 @@ def test_a_stale_tab_can_keep_its_work_as_a_copy():
     assert "Another tab saved this session" in _notes(second)
     _sidebar_button(second, "New session").click().run()  # leaving would lose the work: refused
     assert _sid(second) == session_id and second.session_state["system_text"] == "Answer in French."
+    assert "First choose what happens to this tab's unsaved changes" in _notes(second)
 
     _sidebar_button(second, "Keep mine as a copy").click().run()
     copy = _sid(second)
@@ -361,6 +362,21 @@ def test_a_delete_in_one_tab_is_not_undone_by_another():
     assert _sid(again) != session_id and "was deleted" in _notes(again)
 
 
+def test_reloading_a_session_deleted_meanwhile_says_so_and_keeps_the_work():
+    first = _open(CHAT)
+    with_history(first, PAIRS)
+    session_id = _sid(first)
+    second = _open(CHAT, session_id=session_id)
+    _turn(first, "A new question")
+    second.text_area(key="system_text").set_value("Mine").run()
+    assert "Another tab saved this session" in _notes(second)
+    _sidebar_button(first, "Delete for good").click().run()
+    _sidebar_button(second, "Reload the saved session").click().run()
+    assert "This session was deleted" in _notes(second) and second.session_state["system_text"] == "Mine"
+    _sidebar_button(second, "Discard mine, start a new session").click().run()
+    assert _sid(second) != session_id and second.session_state["history"] == [] and _saved(session_id) is None
+
+
 def test_a_stale_delete_is_refused_and_said():
     first = _open(CHAT)
     with_history(first, PAIRS)
@@ -387,7 +403,7 @@ def test_closing_the_list_opens_nothing_and_rows_tell_same_titles_apart():
 
     at.session_state["session_list_open"] = True
     at.run()
-    at.selectbox(key="session_pick").set_value(older).run()  # what Escape did: a change, no explicit pick
+    at.radio(key="session_pick").set_value(older).run()  # what Escape did: a change, no explicit pick
     assert _sid(at) == newer and len(at.session_state["history"]) == 2
     at.session_state["session_list_open"] = False  # the popover closes
     at.run()
@@ -395,7 +411,7 @@ def test_closing_the_list_opens_nothing_and_rows_tell_same_titles_apart():
 
     at.session_state["session_list_open"] = True
     at.run()
-    labels = list(at.selectbox(key="session_pick").options)
+    labels = list(at.radio(key="session_pick").options)
     assert len(labels) == 2 and labels[0].endswith(f"2 messages · {newer[:6]}")  # newest first
     assert labels[1].endswith(f"4 messages · {older[:6]}") and labels[0] != labels[1]
 
@@ -406,7 +422,7 @@ def test_the_sessions_buttons_have_names_not_icon_ligatures():
     assert named["New"] == "New session" and named["Copy"] == "Duplicate this session"
     popovers = {p.proto.popover.label: p.proto.popover.help for p in at.sidebar.get("popover")}
     assert popovers == {
-        "Open": "Open a saved session",
+        "Open…": "Open a saved session",
         "Rename": "Rename this session",
         "Delete": "Delete this session",
     }
