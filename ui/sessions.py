@@ -197,6 +197,8 @@ def _save(session: Session) -> bool:
         stored = _with_db(storage.save_session, without_secrets(session, _secrets()))
     except storage.StaleSession as stale:
         state.put(state.SESSION_CONFLICT, stale)
+        what = "deleted" if stale.deleted else "saved"
+        st.toast(f"Another tab {what} this session: this tab's changes are not saved. See the sidebar.", icon="⚠️")
         return False
     if stored is None:
         return False

@@ -294,6 +294,9 @@ def test_a_stale_tab_toggling_a_message_does_not_overwrite_the_other_tabs_new_tu
     assert len(_saved(session_id).messages) == 6  # the other tab's turn is still there
     assert _saved(session_id).messages[0].included is True  # and the stale change was not applied
     assert "Another tab saved this session" in _notes(second) and "6 messages" in _notes(second)
+    assert [t.value for t in second.toast] == [
+        "Another tab saved this session: this tab's changes are not saved. See the sidebar."
+    ]  # seen wherever the user looks, once
     assert second.session_state["history"][0].included is False  # this tab's work is kept, unsaved
     second.text_area(key="system_text").set_value("Still stale").run()  # later changes: not saved either
     assert _saved(session_id).system == SystemPrompt()
