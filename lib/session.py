@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
-import annotated_types
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
@@ -447,8 +446,8 @@ def _type_words(annotation: Any) -> str:
 
 
 def _lengths(metadata: list[Any]) -> str:
-    low = next((m.min_length for m in metadata if isinstance(m, annotated_types.MinLen)), None)
-    high = next((m.max_length for m in metadata if isinstance(m, annotated_types.MaxLen)), None)
+    low = next((m.min_length for m in metadata if hasattr(m, "min_length")), None)
+    high = next((m.max_length for m in metadata if hasattr(m, "max_length")), None)
     return f", {low}–{high} characters" if low is not None and high is not None else ""
 
 
