@@ -19,7 +19,11 @@ def render() -> None:
         f"Every call made, kept in `{db_path()}` (set `CONTEXT_LAB_DB` to move it). "
         "The API remembers none of them: each one carried its whole context."
     )
-    frame = calls_frame(sessions.run_log(), sessions.session_labels())
+    records, failure = sessions.run_log()
+    if failure:
+        st.error(f"The run log cannot be read: {failure} Calls made meanwhile are not recorded.")
+        return
+    frame = calls_frame(records, sessions.session_labels())
     if frame.empty:
         st.info("No calls yet: send a message on the Chat page, or run a comparison.")
         return

@@ -1,13 +1,20 @@
 """Sessions that survive a refresh: the URL names the session, the database keeps it (lib/storage.py).
 
 `ui.settings.page_setup` calls `restore` on a browser session's first run (open the session the URL
-names), then `autosave` on every run (save when the session differs from its last saved form, so an
-unchanged rerun writes nothing), then `sidebar` (the session list and its actions). Pages log each
-call with `log_call`. API keys are masked out of whatever is saved, exported or logged.
+names, or say why not), then `autosave` on every run (save when the session differs from its last
+saved form, so an unchanged rerun writes nothing), then `sidebar` (the session list and its
+actions). Pages log each call with `log_call`. API keys are masked out of whatever is saved,
+exported or logged.
+
+Two tabs may hold one session. Each save is applied only over the version the tab read
+(lib/storage.save_session): a tab that is stale (another saved or deleted the session since) writes
+nothing, keeps its work, and the sidebar says what happened and offers to reload the saved session or
+keep this tab's work as a new one. Nothing is overwritten, or brought back after a delete, unseen.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Callable
@@ -18,6 +25,7 @@ import streamlit as st
 
 from lib import storage
 from lib.conversation import SystemPrompt
+from lib.display import inert_markdown
 from lib.payload import RequestPlan
 from lib.providers import CallOutcome
 from lib.session import (
@@ -26,11 +34,13 @@ from lib.session import (
     Session,
     end_user_id,
     export_json,
+    is_session_id,
     new_session_id,
     parse_export,
     to_markdown,
     without_secrets,
 )
+from lib.storage import DamagedSession
 from ui import state
 
 if TYPE_CHECKING:
@@ -39,26 +49,34 @@ if TYPE_CHECKING:
     from ui.settings import Settings
 
 URL_PARAM = "session"
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 T = TypeVar("T")
 
 # --- the database, failing softly: the app keeps working from memory and says why -------------
 
 
-_DB_ERRORS = (sqlite3.Error, OSError, InvalidSession)
+_DB_ERRORS = (sqlite3.Error, OSError)
 
 
 def _with_db(action: Callable[..., T], *args) -> T | None:
+    """`action(conn, *args)`, or None with a note saying why (the store failed, a row is damaged).
+    A StaleSession goes to the caller: what to do about a stale tab depends on what it was doing."""
     try:
         with storage.opened() as conn:
             return action(conn, *args)
+    except DamagedSession as damaged:
+        _note("error", f"{damaged} It is left as it is.")
+        return None
     except _DB_ERRORS as exc:
         _db_failed(exc)
         return None
 
 
+def _store_failure(exc: Exception) -> str:
+    return f"The session store ({storage.db_path()}) failed: {exc}."
+
+
 def _db_failed(exc: Exception) -> None:
-    _note("warning", f"The session store ({storage.db_path()}) failed: {exc}. Work is kept in this tab only.")
+    _note("warning", f"{_store_failure(exc)} Work is kept in this tab only.")
 
 
 def _note(kind: str, text: str) -> None:
@@ -83,7 +101,7 @@ def _settings_now() -> dict:
 
 
 def current() -> Session:
-    """The open session as the page state holds it now."""
+    """The open session as the page state holds it now (with the stored version it was read as)."""
     base = state.get(state.SAVED_SESSION) or Session(current_id())
     return replace(
         base,
@@ -92,11 +110,6 @@ def current() -> Session:
         settings=_settings_now(),
         draft=state.get(state.DRAFT) or "",
     )
-
-
-def _url_id() -> str | None:
-    value = st.query_params.get(URL_PARAM)
-    return value if value and _ID_PATTERN.match(value) else None
 
 
 def _show_in_url(session_id: str) -> None:
@@ -121,6 +134,7 @@ def _open(session: Session, saved: bool = True) -> None:
     state.put(state.SESSION_ID, session.id)
     state.put(state.SAVED_SESSION, session if saved else None)
     state.put(state.SESSION_TITLE, session.title)
+    state.pop(state.SESSION_CONFLICT)
     state.pop(state.LAST_CALL)
     state.pop(state.PENDING)
     state.put(state.SESSION_LIST_OPEN, False)
@@ -128,39 +142,77 @@ def _open(session: Session, saved: bool = True) -> None:
     _show_in_url(session.id)
 
 
+def _open_blank(session_id: str | None = None) -> None:
+    _open(Session(session_id or new_session_id(), settings=_settings_now()), saved=False)
+
+
+def _start(session_id: str | None = None) -> None:
+    """A browser session's first session, blank with the sidebar's defaults; nothing stored yet."""
+    state.put(state.SESSION_ID, session_id or new_session_id())
+    state.put(state.SAVED_SESSION, None)
+    _show_in_url(current_id())
+
+
 def restore() -> None:
     """On a browser session's first run, open the session the URL names (a refresh, a new tab)."""
     if current_id():
         _show_in_url(current_id())
         return
-    wanted, loaded = _url_id(), None
-    if wanted:
-        try:
-            with storage.opened() as conn:
-                loaded = storage.load_session(conn, wanted)
-        except _DB_ERRORS as exc:
-            _db_failed(exc)
-            wanted = None  # unreadable, not absent: a new id, so a later save cannot overwrite it
+    wanted = st.query_params.get(URL_PARAM)
+    if not wanted:
+        _start()
+        return
+    if not is_session_id(wanted):
+        shown = json.dumps(wanted[:40] + ("…" if len(wanted) > 40 else ""), ensure_ascii=False)
+        _note("warning", f"The link's session id {shown} is not one this app makes (1 to 64 letters, digits, "
+              "`-` and `_`), so it names no session: a new session is open.")  # fmt: skip
+        _start()
+        return
+    try:
+        with storage.opened() as conn:
+            loaded = storage.load_session(conn, wanted)
+            deleted = loaded is None and storage.is_deleted(conn, wanted)
+    except DamagedSession as damaged:
+        # A new id: the damaged row stays as it is for whoever repairs it, and no save overwrites it.
+        _note("error", f"{damaged} A new session is open; the damaged one is left as it is.")
+        _start()
+        return
+    except _DB_ERRORS as exc:
+        _db_failed(exc)
+        _start()  # unreadable, not absent: a new id, so a later save cannot overwrite it
+        return
     if loaded is not None:
         _open(loaded)
-        return
-    # A new session, or one the URL names that was never saved: blank, with the sidebar's defaults.
-    state.put(state.SESSION_ID, wanted or new_session_id())
-    state.put(state.SAVED_SESSION, None)
-    _show_in_url(current_id())
+    elif deleted:
+        _note("info", "The session this link names was deleted. A new session is open.")
+        _start()
+    else:  # a session never saved (a new tab refreshed before anything was typed): keep its id
+        _start(wanted)
 
 
-def _save(session: Session) -> None:
-    stored = _with_db(storage.save_session, without_secrets(session, _secrets()))
-    if stored is not None:
-        state.put(state.SAVED_SESSION, replace(session, updated_at=stored.updated_at))
+def _save(session: Session) -> bool:
+    """Store `session` over the version this tab read; False if it was not stored. A stale tab (another
+    saved or deleted the session since) stores nothing and is told (SESSION_CONFLICT)."""
+    try:
+        stored = _with_db(storage.save_session, without_secrets(session, _secrets()))
+    except storage.StaleSession as stale:
+        state.put(state.SESSION_CONFLICT, stale)
+        what = "deleted" if stale.deleted else "saved"
+        st.toast(f"Another tab {what} this session: this tab's changes are not saved. See the sidebar.", icon="⚠️")
+        return False
+    if stored is None:
+        return False
+    state.put(state.SAVED_SESSION, replace(session, updated_at=stored.updated_at, version=stored.version))
+    return True
 
 
 def autosave() -> Session:
     """Save the open session if it changed since it was last saved; returns it as it is now."""
     now = current()
     saved = state.get(state.SAVED_SESSION)
-    if saved is None and now == replace(now, messages=(), draft="", system=SystemPrompt()):
+    if state.get(state.SESSION_CONFLICT) is not None:
+        pass  # the user chooses first (reload, or keep this tab's work as a copy); nothing is written
+    elif saved is None and now == replace(now, messages=(), draft="", system=SystemPrompt()):
         # A blank session's first form: nothing worth a row yet. Later changes are compared with it.
         state.put(state.SAVED_SESSION, now)
     elif now != saved:
@@ -171,26 +223,42 @@ def autosave() -> Session:
 # --- actions (callbacks: they change state; the rerun renders it) ---------------------------
 
 
-def _flush() -> None:
-    if current() != state.get(state.SAVED_SESSION):
+def _flush() -> bool:
+    """Save what this tab holds before it opens something else. False: the tab is stale, and its
+    work would be lost by leaving; the sidebar asks what to do with it first."""
+    if state.get(state.SESSION_CONFLICT) is None and current() != state.get(state.SAVED_SESSION):
         _save(current())
+    if state.get(state.SESSION_CONFLICT) is None:
+        return True
+    _note("warning", "First choose what happens to this tab's unsaved changes (below); then try again.")
+    return False
 
 
 def _new() -> None:
-    _flush()
-    _open(Session(new_session_id(), settings=_settings_now()), saved=False)
+    if _flush():
+        _open_blank()
+
+
+def _load(session_id: str) -> Session | None:
+    """The stored session, or None with a note saying why not (gone, damaged, or the store failed)."""
+    state.pop(state.SESSION_NOTE)
+    session = _with_db(storage.load_session, session_id)
+    if session is None and state.get(state.SESSION_NOTE) is None:
+        _note("error", "That session is gone (deleted from another tab?).")
+    return session
 
 
 def _open_picked() -> None:
+    """The list's *Open* button: only an explicit pick opens a session (closing the list opens nothing)."""
     picked = state.get(state.SESSION_PICK)
-    if picked == current_id():
+    if picked is None or picked == current_id():
+        state.put(state.SESSION_LIST_OPEN, False)
         return
-    _flush()
-    session = _with_db(storage.load_session, picked)
-    if session is None:
-        _note("error", "That session is gone (deleted from another tab?).")
+    if not _flush():
         return
-    _open(session)
+    session = _load(picked)
+    if session is not None:
+        _open(session)
 
 
 def _rename() -> None:
@@ -199,7 +267,8 @@ def _rename() -> None:
 
 
 def _copy(make: Callable[[sqlite3.Connection], Session], what: str) -> None:
-    _flush()
+    if not _flush():
+        return
     try:
         session = _with_db(make)
     except KeyError:
@@ -222,16 +291,48 @@ def fork_at(message_id: str) -> None:
 
 
 def _delete() -> None:
-    deleted = current_id()
-    if _with_db(storage.delete, deleted) is None:
+    """Delete the open session as this tab shows it (a stale tab is told instead), then open a new,
+    empty one: never another session from the database, which may be another user's."""
+    gone = current()
+    try:
+        deleted = _with_db(storage.delete, gone.id, gone.version)
+    except storage.StaleSession as stale:
+        state.put(state.SESSION_CONFLICT, stale)
+        return
+    if deleted is None:
         return  # the store failed, and says so
-    remaining = [info for info in _with_db(storage.list_sessions) or [] if info.id != deleted]
-    session = _with_db(storage.load_session, remaining[0].id) if remaining else None
-    if session is None:
-        _open(Session(new_session_id(), settings=_settings_now()), saved=False)
-    else:
+    _open_blank()
+    _note("success", f"Deleted {gone.label}. A new, empty session is open.")
+
+
+# --- a stale tab: another tab saved or deleted its session since it was read -------------------
+
+
+def _reload() -> None:
+    """Drop this tab's unsaved changes and open the session as it is stored now."""
+    session = _load(current_id())
+    if session is not None:
         _open(session)
-    _note("success", "Session deleted.")
+        _note("success", f"Reloaded {session.label} as saved ({_messages(len(session.messages))}).")
+    elif _with_db(storage.is_deleted, current_id()):  # deleted meanwhile: say so, offer to keep the work
+        state.put(state.SESSION_CONFLICT, storage.StaleSession(current_id(), None))
+
+
+def _keep_mine() -> None:
+    """Save this tab's work under a new id (the stored session, changed or deleted, stays as it is)."""
+    mine = current()
+    stale = state.get(state.SESSION_CONFLICT)
+    title = mine.title if stale is None or stale.deleted else f"Copy of {mine.label}"
+    stored = _with_db(storage.insert_new, without_secrets(mine.copy(title), _secrets()))
+    if stored is not None:
+        _open(stored)
+        _note(
+            "success", f"This tab's work is saved as a new session: {stored.label} ({_messages(len(stored.messages))})."
+        )
+
+
+def _discard() -> None:
+    _open_blank()
 
 
 def _import(uploader_key: str) -> None:
@@ -243,12 +344,23 @@ def _import(uploader_key: str) -> None:
     except InvalidSession as problem:
         _note("error", f"Import refused, nothing was saved: {problem}")
         return
-    stored = _with_db(storage.insert_new, session)
     state.put(state.SESSION_UPLOADS, (state.get(state.SESSION_UPLOADS) or 0) + 1)  # a fresh, empty uploader
-    if stored is not None:
+    leaving = _flush()
+    stored = _with_db(storage.insert_new, session)
+    if stored is None:
+        return
+    if stored.id == session.id:
+        renamed = ""
+    elif is_session_id(session.id):
+        renamed = f" under a new id, {stored.id} (its own was taken)"
+    else:
+        renamed = f" under a new id, {stored.id} (its own cannot name a session in a link)"
+    summary = f"Imported {stored.label} ({len(stored.messages)} messages){renamed}."
+    if leaving:
         _open(stored)
-        renamed = "" if stored.id == session.id else " under a new id (that one was taken)"
-        _note("success", f"Imported {stored.label} ({len(stored.messages)} messages){renamed}.")
+        _note("success", summary)
+    else:  # this tab is stale: its work stays open until the user decides about it
+        _note("success", f"{summary} Open it from the list once this tab's changes are dealt with.")
 
 
 # --- the run log ---------------------------------------------------------------------------------
@@ -263,8 +375,14 @@ def log_call(
     _with_db(storage.record_call, record)
 
 
-def run_log() -> list[storage.CallRecord]:
-    return _with_db(storage.calls) or []
+def run_log() -> tuple[list[storage.CallRecord], str | None]:
+    """Every recorded call, and None; or no calls and why the store could not give them (so the page
+    says the store failed, not that nothing was ever called)."""
+    try:
+        with storage.opened() as conn:
+            return storage.calls(conn), None
+    except _DB_ERRORS as exc:
+        return [], _store_failure(exc)
 
 
 def session_labels() -> dict[str, str]:
@@ -286,23 +404,42 @@ def _popover(label: str, icon: str, help_text: str, key: str, column: DeltaGener
     return popover if popover.open else None
 
 
+def _messages(count: int) -> str:
+    return f"{count:,} message{'' if count == 1 else 's'}"
+
+
+def list_label(info: storage.SessionInfo) -> str:
+    """A row of the *Open* list: title, when it was last saved, its size and a short id (two sessions
+    may share a title; their rows still differ)."""
+    when = info.updated_at[:16].replace("T", " ")
+    title = info.label if len(info.label) <= 60 else info.label[:60] + "…"
+    return f"{title} · {when} UTC · {_messages(info.message_count)} · {info.id[:6]}"
+
+
 def _picker(now: Session, column: DeltaGenerator) -> None:
-    popover = _popover("", ":material/folder_open:", "Open a saved session", state.SESSION_LIST_OPEN, column)
+    # A list plus an *Open* button, not a select box that opens on change: closing the popover with
+    # Escape made the select box report a change (to another session with the same title). Only the
+    # button opens a session.
+    popover = _popover("Open…", ":material/folder_open:", "Open a saved session", state.SESSION_LIST_OPEN, column)
     if popover is None:
         return
-    infos = _with_db(storage.list_sessions) or []
-    labels = {info.id: f"{info.label} · {info.message_count} messages" for info in infos}
+    infos = _with_db(storage.list_sessions) or []  # newest first
+    labels = {info.id: list_label(info) for info in infos}
     if now.id not in labels:
-        labels = {now.id: f"{now.label} (not saved yet)", **labels}
-    state.put(state.SESSION_PICK, now.id)
-    popover.selectbox(
-        "Open", list(labels), format_func=labels.__getitem__, key=state.SESSION_PICK, on_change=_open_picked,
+        labels = {now.id: f"{now.label} · not saved yet · {now.id[:6]}", **labels}
+    labels = {session_id: inert_markdown(label) for session_id, label in labels.items()}  # options are Markdown
+    if state.get(state.SESSION_PICK) not in labels:
+        state.put(state.SESSION_PICK, now.id)
+    # A radio list, not a select box: its rows wrap, so each shows its title, date, size and id whole.
+    popover.radio(
+        "Saved sessions, newest first", list(labels), format_func=labels.__getitem__, key=state.SESSION_PICK,
         help="Saved automatically; the URL names the open session.",
     )  # fmt: skip
+    popover.button("Open this session", type="primary", on_click=_open_picked, key="session_open", width="stretch")
 
 
 def _renamer(now: Session, column: DeltaGenerator) -> None:
-    popover = _popover("", ":material/edit:", "Rename", state.SESSION_RENAME_OPEN, column)
+    popover = _popover("Rename", ":material/edit:", "Rename this session", state.SESSION_RENAME_OPEN, column)
     if popover is None:
         return
     state.default(state.SESSION_TITLE, now.title)
@@ -311,16 +448,42 @@ def _renamer(now: Session, column: DeltaGenerator) -> None:
 
 
 def _actions(now: Session) -> None:
-    cols = st.columns(5)
-    _picker(now, cols[0])
-    cols[1].button("", icon=":material/add:", help="New session", on_click=_new, width="stretch")
-    cols[2].button(
-        "", icon=":material/content_copy:", help="Duplicate this session", on_click=_duplicate, width="stretch"
+    # Text labels, not bare icons: Streamlit hides a material icon from assistive technology, so an
+    # icon-only button had no accessible name at all. Two to a row: three cut the labels off.
+    rows = [st.columns(2) for _ in range(3)]
+    _picker(now, rows[0][0])
+    rows[0][1].button("New", icon=":material/add:", help="New session", on_click=_new, width="stretch")
+    rows[1][0].button(
+        "Copy", icon=":material/content_copy:", help="Duplicate this session", on_click=_duplicate, width="stretch"
     )
-    _renamer(now, cols[3])
-    with cols[4].popover("", icon=":material/delete:", help="Delete this session", width="stretch"):
-        st.write(f"Delete **{now.label}** and its {len(now.messages)} messages? Its calls stay in the run log.")
+    _renamer(now, rows[1][1])
+    with rows[2][0].popover("Delete", icon=":material/delete:", help="Delete this session", width="stretch"):
+        st.write(
+            f"Delete **{inert_markdown(now.label)}** and its {_messages(len(now.messages))}? "
+            "Its calls stay in the run log."
+        )
         st.button("Delete for good", type="primary", on_click=_delete)
+
+
+def _conflict(stale: storage.StaleSession) -> None:
+    """A stale tab: what happened, that nothing was overwritten, and the two ways on."""
+    if stale.deleted:
+        st.error(
+            "**This session was deleted** (in another tab or window). This tab's changes are not saved: "
+            "nothing brings the session back unless you ask."
+        )
+        st.button("Keep mine as a new session", type="primary", on_click=_keep_mine, width="stretch")
+        st.button("Discard mine, start a new session", on_click=_discard, width="stretch")
+        return
+    stored = stale.stored
+    assert stored is not None
+    st.warning(
+        f"**Another tab saved this session** since this tab opened it (now {_messages(stored.message_count)}, "
+        f"saved {stored.updated_at[:19].replace('T', ' ')} UTC). This tab's changes are not saved, so they "
+        "overwrote nothing."
+    )
+    st.button("Reload the saved session", type="primary", on_click=_reload, width="stretch")
+    st.button("Keep mine as a copy", on_click=_keep_mine, width="stretch")
 
 
 def _exchange(now: Session) -> None:
@@ -358,8 +521,12 @@ def sidebar(now: Session) -> None:
         st.header("Session")
         note = state.pop(state.SESSION_NOTE)
         if note:
-            getattr(st, note[0])(note[1])
-        st.caption(f"**{now.label}** · {len(now.messages)} messages · id `{now.id}`, saved as you go")
+            getattr(st, note[0])(inert_markdown(note[1]))
+        stale = state.get(state.SESSION_CONFLICT)
+        if stale is not None:
+            _conflict(stale)
+        saving = "not saved: see above" if stale is not None else "saved as you go"
+        st.caption(f"**{inert_markdown(now.label)}** · {_messages(len(now.messages))} · id `{now.id}`, {saving}")
         _actions(now)
         _exchange(now)
         _end_user_toggle(now)
