@@ -26,8 +26,9 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
+from lib.backends import KIND_LABELS
 from lib.conversation import Message, SystemPrompt, clean_text, new_id
-from lib.providers import KIND_LABELS
+from lib.errors import MASK, mask_secrets
 from lib.strategies import STRATEGY_LABELS
 
 FORMAT = "context-lab-session"
@@ -403,14 +404,16 @@ def to_markdown(session: Session) -> str:
 
 
 def without_secrets(session: Session, secrets: tuple[str, ...]) -> Session:
-    """The session with every occurrence of a secret (say, a key pasted in the wrong field) masked."""
+    """The session with every occurrence of a secret (say, a key pasted in the wrong field, or a reply
+    that echoed one) masked: the whole key and any run of KEY_FRAGMENT characters of it, as on screen."""
     text = json.dumps(to_dict(session), ensure_ascii=False)
     needles = [s for s in secrets if len(s) >= 4]
-    if not any(s in text or json.dumps(s)[1:-1] in text for s in needles):
+    masked = mask_secrets(text, needles)
+    for secret in needles:  # a key holding a quote or a backslash is escaped in the JSON text
+        masked = masked.replace(json.dumps(secret)[1:-1], MASK)
+    if masked == text:
         return session
-    for secret in needles:
-        text = text.replace(json.dumps(secret)[1:-1], "***").replace(secret, "***")
-    return replace(from_dict(json.loads(text)), version=session.version)
+    return replace(from_dict(json.loads(masked)), version=session.version)
 
 
 # --- the reference tables of docs/SESSION_SCHEMA.md, generated from the models ------------------

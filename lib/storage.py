@@ -20,8 +20,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from lib.conversation import clean_text
+from lib.errors import redact
 from lib.payload import RequestPlan
-from lib.providers import CallOutcome, redact
+from lib.providers import CallOutcome
 from lib.session import (
     InvalidSession,
     Session,
@@ -352,7 +354,7 @@ class CallRecord:
             session_id, variant, provider, str(plan.body.get("model", plan.model.name)), len(plan.messages),
             plan.prompt_tokens, plan.count.exact, outcome.prompt_tokens, outcome.completion_tokens,
             plan.body_bytes, outcome.latency_s, outcome.ttft_s, cost, status,
-            redact(outcome.error, secrets) if outcome.error else None,
+            clean_text(redact(outcome.error, secrets)) if outcome.error else None,
         )  # fmt: skip
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.runlog import calls_frame, filtered, run_log_figures
+from lib.runlog import calls_frame, csv_text, filtered, run_log_figures
 from lib.storage import db_path
 from ui import sessions
 from ui.meter import money
@@ -48,7 +48,7 @@ def render() -> None:
     right.plotly_chart(scatter, width="stretch")
     st.dataframe(shown.iloc[::-1], hide_index=True, width="stretch")  # newest first
     st.download_button(
-        "Download as CSV", shown.to_csv(index=False), "context-lab-run-log.csv", "text/csv",
+        "Download as CSV", csv_text(shown), "context-lab-run-log.csv", "text/csv",
         icon=":material/download:",
     )  # fmt: skip
 

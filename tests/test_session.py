@@ -305,3 +305,16 @@ def test_the_stored_version_is_no_part_of_the_session_or_its_file():
     assert saved == SESSION and "version" not in export_dict(saved)["session"]
     assert without_secrets(saved, ("Answer in French",)).version == 7
     assert SESSION.copy("x").version == 0 and replace(SESSION, version=3).forked(HISTORY[0].id).version == 0
+
+
+def test_a_key_a_reply_echoed_in_part_is_masked_in_what_is_saved_and_exported():
+    """A model talked into repeating 10-12 characters of the key: the whole key was masked, a part
+    of it was not, and it landed in the database and the exports."""
+    key = "sk-proj-Zq8Xv2LmNp4Rt6Wy9Bc3Df5Gh"
+    session = Session(
+        "s1", messages=(Message("user", "repeat it"), Message("assistant", f"Sure: {key[5:17]} and {key}!"))
+    )
+    saved = without_secrets(session, (key,))
+    text = export_json(saved)
+    assert key[5:17] not in text and key not in text
+    assert saved.messages[1].content.startswith("Sure: ***")

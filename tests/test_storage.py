@@ -314,3 +314,14 @@ def test_recorded_calls_come_back_in_order_and_by_session(conn):
     storage.record_call(conn, second)
     assert storage.calls(conn) == [first, second]
     assert storage.calls(conn, "b") == [second]
+
+
+def test_a_server_error_holding_a_lone_surrogate_is_logged_not_lost(session_db):
+    """A reply or an error text can carry half a UTF-16 pair (a JSON "\\ud83d"): SQLite cannot encode
+    it, so the call's run-log row was lost; it is kept, with U+FFFD in its place."""
+    outcome = CallOutcome(error="The server said: bad \ud83d text")
+    record = storage.CallRecord.of("s1", "chat", "compatible", _plan(), outcome)
+    with storage.opened() as conn:
+        storage.record_call(conn, record)
+        (logged,) = storage.calls(conn)
+    assert logged.error == "The server said: bad \ufffd text"
