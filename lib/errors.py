@@ -183,7 +183,7 @@ def _advice(code: str, status: int | None, detail: str) -> str | None:
 
 
 def _status_advice(exc: openai.APIStatusError, detail: str) -> str:
-    code = exc.code if isinstance(getattr(exc, "code", None), str) else ""
+    code = exc.code if isinstance(exc.code, str) else ""
     status = exc.status_code
     return _advice(code, status, detail) or _STATUS_ADVICE.get(
         status, f"The server failed ({status}): retry in a moment" if status >= 500 else f"The server answered {status}"

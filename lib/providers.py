@@ -8,7 +8,7 @@ a sentence a user can act on, with secrets redacted.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -177,7 +177,7 @@ class CallOutcome:
 
 def stream_chat(
     client: openai.OpenAI, body: dict, outcome: CallOutcome, secrets: tuple[str, ...] = ()
-) -> Iterator[str]:
+) -> Generator[str]:
     """Send `body`, yield the reply's text as it arrives, and fill `outcome` as it goes.
 
     It never raises for what the server does: every failure ends as `outcome.error`, a sentence.

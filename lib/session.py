@@ -26,10 +26,10 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from lib.backends import KIND_LABELS
+from lib.backends import Kind
 from lib.conversation import Message, SystemPrompt, clean_text, new_id
 from lib.errors import MASK, mask_secrets
-from lib.strategies import STRATEGY_LABELS
+from lib.strategies import StrategyKind
 
 FORMAT = "context-lab-session"
 SCHEMA_VERSION = 1
@@ -119,8 +119,7 @@ def _unset(description: str, **limits: Any) -> Any:
     return Field(None, description=description, **limits)
 
 
-ProviderKind = Literal[tuple(KIND_LABELS)]  # type: ignore[valid-type]
-StrategyKind = Literal[tuple(STRATEGY_LABELS)]  # type: ignore[valid-type]
+ProviderKind = Kind  # the backends' kinds and the strategies' kinds, checked by the schema
 
 
 class SettingsRecord(_Part):

@@ -157,9 +157,9 @@ def init() -> None:
     st.session_state.setdefault(HISTORY, [])
     # Streamlit forgets a widget's value on a page where it is not drawn; re-owning the values
     # keeps the settings, the system prompt, the draft and the compare variants across pages.
-    for key in list(st.session_state):
-        if key in KEPT_WIDGET_KEYS or str(key).startswith(SLOT_PREFIX):
-            st.session_state[key] = st.session_state[key]
+    for owned in list(st.session_state):
+        if owned in KEPT_WIDGET_KEYS or str(owned).startswith(SLOT_PREFIX):
+            st.session_state[owned] = st.session_state[owned]
 
 
 def history() -> list[Message]:
