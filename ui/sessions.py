@@ -15,7 +15,6 @@ keep this tab's work as a new one. Nothing is overwritten, or brought back after
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
@@ -25,27 +24,20 @@ import streamlit as st
 
 from lib import storage
 from lib.conversation import SystemPrompt
-from lib.display import inert_markdown
 from lib.payload import RequestPlan
 from lib.providers import CallOutcome
 from lib.session import (
-    MAX_IMPORT_BYTES,
     InvalidSession,
     Session,
-    end_user_id,
-    export_json,
     is_session_id,
     new_session_id,
     parse_export,
-    to_markdown,
     without_secrets,
 )
 from lib.storage import DamagedSession
 from ui import state
 
 if TYPE_CHECKING:
-    from streamlit.delta_generator import DeltaGenerator
-
     from ui.settings import Settings
 
 URL_PARAM = "session"
@@ -57,7 +49,7 @@ T = TypeVar("T")
 _DB_ERRORS = (sqlite3.Error, OSError)
 
 
-def _with_db(action: Callable[..., T], *args) -> T | None:
+def with_db(action: Callable[..., T], *args) -> T | None:
     """`action(conn, *args)`, or None with a note saying why (the store failed, a row is damaged).
     A StaleSession goes to the caller: what to do about a stale tab depends on what it was doing."""
     try:
@@ -83,7 +75,7 @@ def _note(kind: str, text: str) -> None:
     state.put(state.SESSION_NOTE, (kind, text))
 
 
-def _secrets() -> tuple[str, ...]:
+def secrets_known() -> tuple[str, ...]:
     from ui.settings import known_secrets  # ui.settings imports this module
 
     return known_secrets()
@@ -194,7 +186,7 @@ def _save(session: Session) -> bool:
     """Store `session` over the version this tab read; False if it was not stored. A stale tab (another
     saved or deleted the session since) stores nothing and is told (SESSION_CONFLICT)."""
     try:
-        stored = _with_db(storage.save_session, without_secrets(session, _secrets()))
+        stored = with_db(storage.save_session, without_secrets(session, secrets_known()))
     except storage.StaleSession as stale:
         state.put(state.SESSION_CONFLICT, stale)
         what = "deleted" if stale.deleted else "saved"
@@ -234,7 +226,7 @@ def _flush() -> bool:
     return False
 
 
-def _new() -> None:
+def new_session() -> None:
     if _flush():
         _open_blank()
 
@@ -242,13 +234,13 @@ def _new() -> None:
 def _load(session_id: str) -> Session | None:
     """The stored session, or None with a note saying why not (gone, damaged, or the store failed)."""
     state.pop(state.SESSION_NOTE)
-    session = _with_db(storage.load_session, session_id)
+    session = with_db(storage.load_session, session_id)
     if session is None and state.get(state.SESSION_NOTE) is None:
         _note("error", "That session is gone (deleted from another tab?).")
     return session
 
 
-def _open_picked() -> None:
+def open_picked() -> None:
     """The list's *Open* button: only an explicit pick opens a session (closing the list opens nothing)."""
     picked = state.get(state.SESSION_PICK)
     if picked is None or picked == current_id():
@@ -261,7 +253,7 @@ def _open_picked() -> None:
         _open(session)
 
 
-def _rename() -> None:
+def rename() -> None:
     _save(replace(current(), title=(state.get(state.SESSION_TITLE) or "").strip()))
     state.put(state.SESSION_RENAME_OPEN, False)
 
@@ -270,7 +262,7 @@ def _copy(make: Callable[[sqlite3.Connection], Session], what: str) -> None:
     if not _flush():
         return
     try:
-        session = _with_db(make)
+        session = with_db(make)
     except KeyError:
         _note("info", "Nothing to copy yet: the session is empty.")
         return
@@ -279,7 +271,7 @@ def _copy(make: Callable[[sqlite3.Connection], Session], what: str) -> None:
         _note("success", f"{what}: {session.label} ({len(session.messages)} messages).")
 
 
-def _duplicate() -> None:
+def duplicate() -> None:
     source = current_id()
     _copy(lambda conn: storage.duplicate(conn, source), "Duplicated")
 
@@ -290,12 +282,12 @@ def fork_at(message_id: str) -> None:
     _copy(lambda conn: storage.fork(conn, source, message_id), "Forked")
 
 
-def _delete() -> None:
+def delete_current() -> None:
     """Delete the open session as this tab shows it (a stale tab is told instead), then open a new,
     empty one: never another session from the database, which may be another user's."""
     gone = current()
     try:
-        deleted = _with_db(storage.delete, gone.id, gone.version)
+        deleted = with_db(storage.delete, gone.id, gone.version)
     except storage.StaleSession as stale:
         state.put(state.SESSION_CONFLICT, stale)
         return
@@ -308,34 +300,35 @@ def _delete() -> None:
 # --- a stale tab: another tab saved or deleted its session since it was read -------------------
 
 
-def _reload() -> None:
+def reload_saved() -> None:
     """Drop this tab's unsaved changes and open the session as it is stored now."""
     session = _load(current_id())
     if session is not None:
         _open(session)
-        _note("success", f"Reloaded {session.label} as saved ({_messages(len(session.messages))}).")
-    elif _with_db(storage.is_deleted, current_id()):  # deleted meanwhile: say so, offer to keep the work
+        _note("success", f"Reloaded {session.label} as saved ({messages_count(len(session.messages))}).")
+    elif with_db(storage.is_deleted, current_id()):  # deleted meanwhile: say so, offer to keep the work
         state.put(state.SESSION_CONFLICT, storage.StaleSession(current_id(), None))
 
 
-def _keep_mine() -> None:
+def keep_mine() -> None:
     """Save this tab's work under a new id (the stored session, changed or deleted, stays as it is)."""
     mine = current()
     stale = state.get(state.SESSION_CONFLICT)
     title = mine.title if stale is None or stale.deleted else f"Copy of {mine.label}"
-    stored = _with_db(storage.insert_new, without_secrets(mine.copy(title), _secrets()))
+    stored = with_db(storage.insert_new, without_secrets(mine.copy(title), secrets_known()))
     if stored is not None:
         _open(stored)
         _note(
-            "success", f"This tab's work is saved as a new session: {stored.label} ({_messages(len(stored.messages))})."
+            "success",
+            f"This tab's work is saved as a new session: {stored.label} ({messages_count(len(stored.messages))}).",
         )
 
 
-def _discard() -> None:
+def discard_mine() -> None:
     _open_blank()
 
 
-def _import(uploader_key: str) -> None:
+def import_upload(uploader_key: str) -> None:
     uploaded = state.get(uploader_key)
     if uploaded is None:
         return
@@ -346,7 +339,7 @@ def _import(uploader_key: str) -> None:
         return
     state.put(state.SESSION_UPLOADS, (state.get(state.SESSION_UPLOADS) or 0) + 1)  # a fresh, empty uploader
     leaving = _flush()
-    stored = _with_db(storage.insert_new, session)
+    stored = with_db(storage.insert_new, session)
     if stored is None:
         return
     if stored.id == session.id:
@@ -370,9 +363,9 @@ def log_call(
     settings: Settings, plan: RequestPlan, outcome: CallOutcome, variant: str = "chat", session_id: str | None = None
 ) -> None:
     """Record a finished call in the run log. Call it from the script's thread (after joining workers)."""
-    secrets = (*settings.provider.secrets, *_secrets())
+    secrets = (*settings.provider.secrets, *secrets_known())
     record = storage.CallRecord.of(session_id or current_id(), variant, settings.provider.kind, plan, outcome, secrets)
-    _with_db(storage.record_call, record)
+    with_db(storage.record_call, record)
 
 
 def run_log() -> tuple[list[storage.CallRecord], str | None]:
@@ -386,147 +379,8 @@ def run_log() -> tuple[list[storage.CallRecord], str | None]:
 
 
 def session_labels() -> dict[str, str]:
-    return {info.id: info.label for info in _with_db(storage.list_sessions) or []}
+    return {info.id: info.label for info in with_db(storage.list_sessions) or []}
 
 
-# --- the sidebar -----------------------------------------------------------------------------
-
-
-def _file_stem(session: Session) -> str:
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", session.label).strip("-").lower()[:40]
-    return f"context-lab-{slug or 'session'}-{session.id}"
-
-
-def _popover(label: str, icon: str, help_text: str, key: str, column: DeltaGenerator) -> DeltaGenerator | None:
-    """A popover whose contents are drawn only while it is open: a select box or a text input scans
-    the whole session state (thousands of keys with a long history) on every rerun it is drawn."""
-    popover = column.popover(label, icon=icon, help=help_text, key=key, on_change="rerun", width="stretch")
-    return popover if popover.open else None
-
-
-def _messages(count: int) -> str:
+def messages_count(count: int) -> str:
     return f"{count:,} message{'' if count == 1 else 's'}"
-
-
-def list_label(info: storage.SessionInfo) -> str:
-    """A row of the *Open* list: title, when it was last saved, its size and a short id (two sessions
-    may share a title; their rows still differ)."""
-    when = info.updated_at[:16].replace("T", " ")
-    title = info.label if len(info.label) <= 60 else info.label[:60] + "…"
-    return f"{title} · {when} UTC · {_messages(info.message_count)} · {info.id[:6]}"
-
-
-def _picker(now: Session, column: DeltaGenerator) -> None:
-    # A list plus an *Open* button, not a select box that opens on change: closing the popover with
-    # Escape made the select box report a change (to another session with the same title). Only the
-    # button opens a session.
-    popover = _popover("Open…", ":material/folder_open:", "Open a saved session", state.SESSION_LIST_OPEN, column)
-    if popover is None:
-        return
-    infos = _with_db(storage.list_sessions) or []  # newest first
-    labels = {info.id: list_label(info) for info in infos}
-    if now.id not in labels:
-        labels = {now.id: f"{now.label} · not saved yet · {now.id[:6]}", **labels}
-    labels = {session_id: inert_markdown(label) for session_id, label in labels.items()}  # options are Markdown
-    if state.get(state.SESSION_PICK) not in labels:
-        state.put(state.SESSION_PICK, now.id)
-    # A radio list, not a select box: its rows wrap, so each shows its title, date, size and id whole.
-    popover.radio(
-        "Saved sessions, newest first", list(labels), format_func=labels.__getitem__, key=state.SESSION_PICK,
-        help="Saved automatically; the URL names the open session.",
-    )  # fmt: skip
-    popover.button("Open this session", type="primary", on_click=_open_picked, key="session_open", width="stretch")
-
-
-def _renamer(now: Session, column: DeltaGenerator) -> None:
-    popover = _popover("Rename", ":material/edit:", "Rename this session", state.SESSION_RENAME_OPEN, column)
-    if popover is None:
-        return
-    state.default(state.SESSION_TITLE, now.title)
-    popover.text_input("Title", key=state.SESSION_TITLE, placeholder=now.label)
-    popover.button("Rename", on_click=_rename)
-
-
-def _actions(now: Session) -> None:
-    # Text labels, not bare icons: Streamlit hides a material icon from assistive technology, so an
-    # icon-only button had no accessible name at all. Two to a row: three cut the labels off.
-    rows = [st.columns(2) for _ in range(3)]
-    _picker(now, rows[0][0])
-    rows[0][1].button("New", icon=":material/add:", help="New session", on_click=_new, width="stretch")
-    rows[1][0].button(
-        "Copy", icon=":material/content_copy:", help="Duplicate this session", on_click=_duplicate, width="stretch"
-    )
-    _renamer(now, rows[1][1])
-    with rows[2][0].popover("Delete", icon=":material/delete:", help="Delete this session", width="stretch"):
-        st.write(
-            f"Delete **{inert_markdown(now.label)}** and its {_messages(len(now.messages))}? "
-            "Its calls stay in the run log."
-        )
-        st.button("Delete for good", type="primary", on_click=_delete)
-
-
-def _conflict(stale: storage.StaleSession) -> None:
-    """A stale tab: what happened, that nothing was overwritten, and the two ways on."""
-    if stale.deleted:
-        st.error(
-            "**This session was deleted** (in another tab or window). This tab's changes are not saved: "
-            "nothing brings the session back unless you ask."
-        )
-        st.button("Keep mine as a new session", type="primary", on_click=_keep_mine, width="stretch")
-        st.button("Discard mine, start a new session", on_click=_discard, width="stretch")
-        return
-    stored = stale.stored
-    assert stored is not None
-    st.warning(
-        f"**Another tab saved this session** since this tab opened it (now {_messages(stored.message_count)}, "
-        f"saved {stored.updated_at[:19].replace('T', ' ')} UTC). This tab's changes are not saved, so they "
-        "overwrote nothing."
-    )
-    st.button("Reload the saved session", type="primary", on_click=_reload, width="stretch")
-    st.button("Keep mine as a copy", on_click=_keep_mine, width="stretch")
-
-
-def _exchange(now: Session) -> None:
-    stem, secrets = _file_stem(now), _secrets()
-    cols = st.columns(2)
-    # Deferred: the files are built on click, not on every rerun.
-    cols[0].download_button(
-        "JSON", lambda: export_json(without_secrets(now, secrets)), f"{stem}.json", "application/json",
-        icon=":material/download:", width="stretch", on_click="ignore",
-    )  # fmt: skip
-    cols[1].download_button(
-        "Markdown", lambda: to_markdown(without_secrets(now, secrets)), f"{stem}.md", "text/markdown",
-        icon=":material/download:", width="stretch", on_click="ignore",
-    )  # fmt: skip
-    uploader_key = state.import_key(state.get(state.SESSION_UPLOADS) or 0)
-    st.file_uploader(
-        f"Import a session (JSON export, up to {MAX_IMPORT_BYTES // 1024 // 1024} MB)", type=["json"],
-        key=uploader_key, on_change=_import, args=(uploader_key,), max_upload_size=MAX_IMPORT_BYTES // 1024 // 1024,
-    )  # fmt: skip
-
-
-def _end_user_toggle(now: Session) -> None:
-    st.toggle(
-        "Send a hashed session id", key=state.SEND_SESSION_ID,
-        help="Adds the provider's end-user field (`safety_identifier` for OpenAI, `user` elsewhere) to each "
-        "request: a one-way hash of this session's id, so the provider can tie the stateless calls together. "
-        "The payload preview shows it.",
-    )  # fmt: skip
-    if state.get(state.SEND_SESSION_ID):
-        st.caption(f"Sent as `{end_user_id(now.id)}`")
-
-
-def sidebar(now: Session) -> None:
-    with st.sidebar:
-        st.header("Session")
-        note = state.pop(state.SESSION_NOTE)
-        if note:
-            getattr(st, note[0])(inert_markdown(note[1]))
-        stale = state.get(state.SESSION_CONFLICT)
-        if stale is not None:
-            _conflict(stale)
-        saving = "not saved: see above" if stale is not None else "saved as you go"
-        st.caption(f"**{inert_markdown(now.label)}** · {_messages(len(now.messages))} · id `{now.id}`, {saving}")
-        _actions(now)
-        _exchange(now)
-        _end_user_toggle(now)

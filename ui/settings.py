@@ -19,7 +19,7 @@ from lib.providers import (
 )
 from lib.session import end_user_id
 from lib.tokens import PromptCounter
-from ui import resources, sessions, state
+from ui import resources, session_sidebar, sessions, state
 
 
 @dataclass(frozen=True)
@@ -229,5 +229,5 @@ def page_setup() -> Settings:
     state.init()
     sessions.restore()
     settings = sidebar()
-    sessions.sidebar(sessions.autosave())
+    session_sidebar.sidebar(sessions.autosave())
     return settings
