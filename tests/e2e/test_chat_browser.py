@@ -52,7 +52,7 @@ def payload(page) -> dict:
     expander = page.get_by_text("Payload preview (exactly what is sent)")
     if page.locator('[data-testid="stExpander"] details[open]').count() == 0:
         expander.click()
-    code = page.locator('[data-testid="stExpander"] code').first
+    code = page.locator('[data-testid="stExpander"] [data-testid="stCode"] code').first
     return json.loads(code.inner_text())
 
 
