@@ -120,6 +120,13 @@ COMPARE_SEED = "compare_seed"
 COMPARE_BASELINE = "compare_baseline"
 COMPARISONS = "comparisons"
 COMPARE_SHOWN = "compare_shown"
+# The session whose Compare set-up and comparisons the page holds (they are kept with the session,
+# lib/storage.py), and the set-up as last saved (saved again only when it changed).
+COMPARE_LOADED_FOR = "compare_loaded_for"
+COMPARE_SAVED_SETUP = "compare_saved_setup"
+COMPARE_PRICE_AS = "compare_price_as"  # "": each model's own prices; else a priced model's
+COMPARE_ONE_AT_A_TIME = "compare_one_at_a_time"
+COMPARE_DIFF = "compare_diff"  # the answers as a word diff against the baseline (else as plain text)
 
 TIMELINE_SAMPLE = "timeline_sample"
 
@@ -139,6 +146,7 @@ SETTING_KEYS = (
 KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     SYSTEM_TEXT, SYSTEM_INCLUDED, DRAFT, LAST_TURNS, PAGE_SIZE, STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET,
     COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE, SEND_SESSION_ID, TIMEOUT,
+    COMPARE_PRICE_AS, COMPARE_ONE_AT_A_TIME, COMPARE_DIFF,
     INSPECTOR_SPACES, WALKTHROUGH_STEP,
 }  # fmt: skip
 # What a saved session keeps besides its messages (lib/session.SETTINGS checks the same names). Never the key.
