@@ -42,10 +42,19 @@ def _style(figure: go.Figure, title: str, height: int, legend: bool) -> go.Figur
         title={"text": title, "x": 0, "xanchor": "left", "y": 0.98, "yanchor": "top", "font": {"size": 15}},
         font=CHART_FONT,
         height=height,
-        margin={"t": 96 if legend else 48, "b": 24, "l": 56, "r": 16},
+        margin={"t": 56, "b": 96 if legend else 24, "l": 56, "r": 16},
         showlegend=legend,
-        # Above the plot, under the title: never over a point (a baseline's similarity of 1 sat under it).
-        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom", "title": None},
+        # At the foot of the figure, under the axes: never over a point (a baseline's similarity of 1
+        # sat under it) nor over a panel's title.
+        legend={
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "yref": "container",
+            "y": 0.01,
+            "yanchor": "bottom",
+            "title": None,
+        },
         bargap=0.25,
     )
     return figure
@@ -73,14 +82,16 @@ def plan_figure(rows: list[dict], legend: bool = True, priced_note: str = "") ->
             figure.add_bar(
                 x=[row["variant"]], y=[value], name=row["variant"], marker_color=colours[row["variant"]],
                 legendgroup=row["variant"], showlegend=column == 1, text=[_label(measure, value)],
-                textposition="outside", cliponaxis=False, hovertemplate="%{x}: %{text}<extra></extra>",
-                row=1, col=column,
+                textposition="outside", cliponaxis=False, constraintext="none", textfont_size=10,
+                hovertemplate="%{x}: %{text}<extra></extra>", row=1, col=column,
             )  # fmt: skip
+        if measure == "input cost $":  # dollars, not SI prefixes ("30µ")
+            figure.update_yaxes(tickformat="$.2~r", row=1, col=column)
     figure.update_xaxes(showticklabels=False)
     figure.update_yaxes(rangemode="tozero", automargin=True)
     figure.update_annotations(font_size=13)
     title = "What each variant sends" + (f" ({priced_note})" if priced_note else "")
-    return _style(figure, title, 360 if legend else 300, legend)
+    return _style(figure, title, 380 if legend else 300, legend)
 
 
 def _per_variant(
@@ -103,7 +114,7 @@ def _per_variant(
             figure.add_scatter(x=[name] * len(values), y=values, mode="markers", marker_size=12, **common)
     figure.update_xaxes(showticklabels=False, title=None)
     figure.update_yaxes(title=None, automargin=True, **({"range": y_range} if y_range else {"rangemode": "tozero"}))
-    return _style(figure, title, 340 if legend else 300, legend)
+    return _style(figure, title, 380 if legend else 300, legend)
 
 
 def _tradeoff(frame: list[dict], names: list[str], legend: bool) -> go.Figure:
@@ -118,7 +129,7 @@ def _tradeoff(frame: list[dict], names: list[str], legend: bool) -> go.Figure:
             )  # fmt: skip
     figure.update_xaxes(title="prompt tokens sent", rangemode="tozero")
     figure.update_yaxes(title="similarity", range=[-0.05, 1.08])
-    return _style(figure, "Prompt tokens vs similarity", 340 if legend else 300, legend)
+    return _style(figure, "Prompt tokens vs similarity", 380 if legend else 300, legend)
 
 
 def _timing(frame: list[dict], names: list[str], legend: bool) -> go.Figure:
@@ -146,7 +157,7 @@ def _timing(frame: list[dict], names: list[str], legend: bool) -> go.Figure:
     figure.update_layout(barmode="stack")
     figure.update_xaxes(showticklabels=False)
     figure.update_yaxes(title="seconds", rangemode="tozero")
-    return _style(figure, "Time per variant (s)", 340 if legend else 300, legend)
+    return _style(figure, "Time per variant (s)", 380 if legend else 300, legend)
 
 
 TIMING_NOTE = (
@@ -199,14 +210,14 @@ padding-bottom:.2rem}}h3{{font-size:1.05rem;margin:0 0 .2rem}}
 table{{border-collapse:collapse;width:100%;font-size:.82rem;margin:.4rem 0}}
 th,td{{border-bottom:1px solid #e3e3e3;padding:.3rem .4rem;text-align:right;vertical-align:top}}
 th{{background:#f6f8fa;font-weight:600}}th:first-child,td:first-child,td.text,th.text{{text-align:left}}
+td:first-child{{min-width:11em}}
 .swatch{{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.35em;vertical-align:-.05em}}
 .card{{border:1px solid #ddd;border-left-width:6px;border-radius:6px;padding:.7rem .9rem;margin:0 0 1rem}}
 .sends{{color:#555;font-size:.85rem;margin:0 0 .2rem}}
 .figures{{color:#555;font-size:.8rem;margin:0 0 .5rem}}
 .answer{{white-space:pre-wrap;overflow-wrap:anywhere;font-size:.95rem}}
 .run{{border-top:1px dashed #ddd;margin-top:.5rem;padding-top:.4rem}}
-.error{{color:#b42318}}
-.legend{{display:flex;flex-wrap:wrap;gap:.3rem 1.2rem;font-size:.85rem;margin:.3rem 0 .6rem}}
+.error{{color:#b42318}}.error-cell{{min-width:12em;overflow-wrap:anywhere}}
 .chart{{width:{CHART_WIDTH}px;margin:0 0 1rem}}
 ins{{background:#d4f8d4;text-decoration:none}}del{{background:#fbd3d3}}
 @page{{size:A4;margin:14mm}}
@@ -312,30 +323,30 @@ _RUN_COLUMNS = {
 
 
 def _runs_table(stats: list[dict], colours: dict) -> str:
+    # A column nothing fills (no seeds: one run each; no errors) is left out: the table fits the page.
+    columns = {
+        key: label for key, label in _RUN_COLUMNS.items()
+        if key not in ("seed", "error") or any(row[key] not in (None, "") for row in stats)
+    }  # fmt: skip
     text_columns = ("variant", "error")
     header = "".join(
-        f'<th class="{"text" if key in text_columns else ""}">{label}</th>' for key, label in _RUN_COLUMNS.items()
+        f'<th class="{"text" if key in text_columns else ""}">{label}</th>' for key, label in columns.items()
     )
     rows = []
     for row in stats:
         cells = []
-        for key in _RUN_COLUMNS:
+        for key in columns:
             value = row[key]
             if key == "variant":
                 cells.append(f'<td class="text">{_swatch(colours[value])}{html.escape(value)}</td>')
             elif key == "error":
-                cells.append(f'<td class="text">{html.escape(value)}</td>')
+                cells.append(f'<td class="text error-cell">{html.escape(value)}</td>')
             elif key == "cost $":
                 cells.append(f"<td>{'—' if value is None else _money(value)}</td>")
             else:
                 cells.append(f"<td>{_cell(value)}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-
-
-def _legend(colours: dict) -> str:
-    items = "".join(f"<span>{_swatch(c)}{html.escape(n)}</span>" for n, c in colours.items())
-    return f'<div class="legend">{items}</div>'
 
 
 def report_html(comparison: Comparison, price_as: str = "") -> str:
@@ -376,7 +387,7 @@ def report_html(comparison: Comparison, price_as: str = "") -> str:
         "</header>"
         f"<h2>At a glance</h2>{_glance(comparison, stats, plans, colours, cost)}"
         f"<h2>Answers</h2>{_answers(comparison, colours)}"
-        f"<h2>Charts</h2>{_legend(colours)}{''.join(charts)}<p class='note'>{html.escape(TIMING_NOTE)}</p>"
+        f"<h2>Charts</h2>{''.join(charts)}<p class='note'>{html.escape(TIMING_NOTE)}</p>"
         f"<h2>What changed against the baseline ({html.escape(baseline.variant.name)})</h2>"
         "<p class='note'>Green: words added; red: words dropped. Similarity is the cosine of the answers' word "
         "counts (1 = the same words, 0 = none shared): word choice, not meaning.</p>"
