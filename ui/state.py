@@ -133,6 +133,10 @@ TIMELINE_SAMPLE = "timeline_sample"
 # The token inspector's choices (its tokenizer starts from the backend's each time the page opens).
 INSPECTOR_ENCODING = "inspector_encoding"
 INSPECTOR_SPACES = "inspector_spaces"
+INSPECTOR_SOURCE = "inspector_source"  # what is inspected: the chat's next request, free text, a Compare variant
+INSPECTOR_TEXT = "inspector_text"
+INSPECTOR_AS_MESSAGE = "inspector_as_message"  # free text inside the chat format, as one user message
+INSPECTOR_VARIANT = "inspector_variant"
 
 # The walkthrough: the step shown, and each demo's finished calls (by step number).
 WALKTHROUGH_STEP = "walkthrough_step"
@@ -147,7 +151,7 @@ KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     SYSTEM_TEXT, SYSTEM_INCLUDED, DRAFT, LAST_TURNS, PAGE_SIZE, STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET,
     COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE, SEND_SESSION_ID, TIMEOUT,
     COMPARE_PRICE_AS, COMPARE_ONE_AT_A_TIME, COMPARE_DIFF,
-    INSPECTOR_SPACES, WALKTHROUGH_STEP,
+    INSPECTOR_SPACES, INSPECTOR_SOURCE, INSPECTOR_TEXT, INSPECTOR_AS_MESSAGE, INSPECTOR_VARIANT, WALKTHROUGH_STEP,
 }  # fmt: skip
 # What a saved session keeps besides its messages (lib/session.SETTINGS checks the same names). Never the key.
 PERSISTED_SETTINGS = (
