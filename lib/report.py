@@ -225,7 +225,7 @@ ins{{background:#d4f8d4;text-decoration:none}}del{{background:#fbd3d3}}
 body{{max-width:none;margin:0;padding:0;font-size:10.5pt}}
 .chart{{zoom:.75}}
 .card,.chart,tr{{break-inside:avoid}}h2,h3{{break-after:avoid}}
-table{{font-size:7.5pt}}
+table{{font-size:7.5pt}}th,td{{padding:.15rem .25rem}}td:first-child,.error-cell{{min-width:7em}}
 }}
 """
 
@@ -315,9 +315,9 @@ def _diffs(comparison: Comparison, colours: dict) -> str:
 
 
 _RUN_COLUMNS = {
-    "variant": "Variant", "repeat": "Run", "seed": "Seed", "prompt tokens (predicted)": "Prompt (predicted)",
-    "prompt tokens (reported)": "Prompt (reported)", "completion tokens": "Completion", "queued s": "Queued s",
-    "first token s": "First token s", "latency s": "Latency s", "answer words": "Words",
+    "variant": "Variant", "repeat": "Run", "seed": "Seed", "prompt tokens (predicted)": "Prompt (pred.)",
+    "prompt tokens (reported)": "Prompt (rep.)", "completion tokens": "Completion", "queued s": "Queued s",
+    "first token s": "1st token s", "latency s": "Latency s", "answer words": "Words",
     "similarity to baseline": "Similarity", "cost $": "Cost $", "error": "Error",
 }  # fmt: skip
 

@@ -17,7 +17,8 @@ APP = str(Path(PAGE).parents[1] / "app.py")
 
 def _tour(step: int | None = None) -> AppTest:
     """The walkthrough inside the app (its last step links to the other pages, which only the app routes)."""
-    at = AppTest.from_file(APP, default_timeout=600)
+    at = AppTest.from_file(APP, default_timeout=900)
+    at.session_state["timeout_s"] = 600  # the CPU may be shared: a slow answer is not what is tested here
     if step is not None:
         at.session_state["walkthrough_step"] = step
     at.run()
