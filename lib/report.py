@@ -61,7 +61,9 @@ def _style(figure: go.Figure, title: str, height: int, legend: bool) -> go.Figur
 
 
 def _money(value: float) -> str:
-    return f"${value:.6f}" if 0 < value < 0.01 else f"${value:,.4f}"
+    if value == 0:
+        return "$0"
+    return f"${value:.6f}" if value < 0.01 else f"${value:,.4f}"
 
 
 def _label(measure: str, value: float) -> str:
@@ -209,6 +211,7 @@ padding-bottom:.2rem}}h3{{font-size:1.05rem;margin:0 0 .2rem}}
 .meta,.note{{color:#555;font-size:.88rem;margin:.2rem 0}}
 table{{border-collapse:collapse;width:100%;font-size:.82rem;margin:.4rem 0}}
 th,td{{border-bottom:1px solid #e3e3e3;padding:.3rem .4rem;text-align:right;vertical-align:top}}
+td{{white-space:nowrap}}td.text{{white-space:normal}}
 th{{background:#f6f8fa;font-weight:600}}th:first-child,td:first-child,td.text,th.text{{text-align:left}}
 td:first-child{{min-width:11em}}
 .swatch{{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.35em;vertical-align:-.05em}}

@@ -346,8 +346,11 @@ def _results(comparison: Comparison, price_as: str) -> None:
     st.markdown("**Every run** — similarity is the cosine of the answers' word counts (1 = the same words, 0 = none "
                 "shared): word choice, not meaning.")  # fmt: skip
     cost = f"cost $ ({_priced_note(price_as)})" if price_as else "cost $"
+    runs = pd.DataFrame(stats).rename(columns={"cost $": cost})
+    if runs["seed"].isna().all():  # one run each: no seed was sent
+        runs = runs.drop(columns="seed")
     st.dataframe(
-        pd.DataFrame(stats).rename(columns={"cost $": cost}), hide_index=True, width="stretch",
+        runs, hide_index=True, width="stretch",
         column_config={cost: st.column_config.NumberColumn(format="%.6f")},
     )  # fmt: skip
     figures = result_figures(stats, names, legend=False)

@@ -60,19 +60,22 @@ def compare(page, url: str) -> None:
     page.get_by_text("Answers to").first.wait_for(timeout=600_000)
     page.wait_for_timeout(2500)
     page.screenshot(path=OUT / "compare.png")
-    page.screenshot(path=OUT / "compare_full.png", full_page=True)
+    # Streamlit scrolls inside the page, not the page itself: a tall window shows all of it at once.
+    page.set_viewport_size({"width": SCREEN["width"], "height": 4400})
+    page.wait_for_timeout(2500)
+    page.screenshot(path=OUT / "compare_full.png")
+    page.set_viewport_size(SCREEN)
     with page.expect_download() as download:
         page.get_by_role("button", name="Download the report (HTML, works offline)").click()
     report_path = OUT.parent / "report.html"
     download.value.save_as(report_path)
-    report = page.context.new_page()
-    report.set_viewport_size(SCREEN)
+    report = page.context.browser.new_page(viewport=SCREEN)
     report.goto(report_path.as_uri())
     report.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 5")
     report.wait_for_timeout(1000)
     report.screenshot(path=OUT / "report.png")
     report.screenshot(path=OUT / "report_full.png", full_page=True)
-    report.pdf(path=OUT.parent / "report.pdf", format="A4", print_background=True)
+    report.pdf(path=OUT / "report.pdf", format="A4", print_background=True)
     report.close()
     report_path.unlink()  # 4.9 MB of plotly.js: the screenshots and the PDF show it
 
@@ -90,7 +93,7 @@ def inspector(page, url: str) -> None:
     page.get_by_text("Why “Hi” costs").first.wait_for()
     page.wait_for_timeout(1500)
     page.screenshot(path=OUT / "inspector.png")
-    page.get_by_text("Any text").click()
+    page.get_by_role("radio", name="Any text").click()
     page.get_by_label("Text").fill(
         "Tokens are not words: “unbelievably” is one word, several tokens. 🦊 https://example.com/" + "a1b2" * 40
     )
@@ -98,7 +101,7 @@ def inspector(page, url: str) -> None:
     page.get_by_text("Characters per token").wait_for()
     page.wait_for_timeout(1500)
     page.screenshot(path=OUT / "inspector_text.png")
-    page.get_by_text("The chat's next request").click()
+    page.get_by_role("radio", name="The chat's next request").click()
 
 
 def walkthrough(page, url: str) -> None:
