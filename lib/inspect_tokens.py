@@ -148,6 +148,23 @@ def spans_for(encoding: str, messages: list[dict], tokenizer: EmbeddedTokenizer 
     return openai_spans(encoding, messages)
 
 
+def text_spans(encoding: str, text: str, tokenizer: EmbeddedTokenizer | None = None) -> list[TokenSpan]:
+    """Free text as the tokenizer splits it, with no chat format around it (as tiktokenizer shows it):
+    every span is content of "message" 0."""
+    if not text:
+        return []
+    if encoding == EMBEDDED:
+        if tokenizer is None:
+            raise ValueError("the embedded model's spans need its tokenizer")
+        # As part of a prompt: no BOS of its own (`added_special`), special-token text read as such.
+        return [TokenSpan(piece_text(p), t, "content", 0) for t, p in tokenizer.pieces(text, True)]
+    tiktoken = get_encoding(encoding)
+    ids = tiktoken.encode(text, disallowed_special=())
+    return [
+        TokenSpan(piece_text(p), t, "content", 0) for t, p in zip(ids, tiktoken.decode_tokens_bytes(ids), strict=True)
+    ]
+
+
 # --- tallies and words ---------------------------------------------------------------------------
 
 
@@ -206,7 +223,10 @@ def why_hi(spans: list[TokenSpan]) -> str:
 _PASTELS = ("#ffd6d6", "#d3ecff", "#d9f5d0", "#fff0bf", "#e9d8ff", "#ffe0c4")
 _STYLE = (
     "<style>"
-    ".ti{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:0.85rem;line-height:1.9}"
+    # Tokens are inline spans with no space between them: a long unbroken run (a URL, a hash, a row of
+    # "=") had no place to wrap and ran out of the column. `anywhere` lets a line break inside it.
+    ".ti{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:0.85rem;line-height:1.9;"
+    "max-width:100%;overflow-wrap:anywhere;word-break:break-word}"
     ".ti-group{margin:0 0 0.6rem 0}"
     ".ti-head{font-family:sans-serif;font-size:0.8rem;opacity:0.75;margin-bottom:0.1rem}"
     ".ti-t{white-space:pre-wrap;color:#1f2328;border-radius:3px;padding:1px 0;margin-right:1px}"

@@ -6,7 +6,7 @@ A model not in the table gets `UNKNOWN`; the UI lets the user fill in its window
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 EMBEDDED_MODEL = "SmolLM2-135M-Instruct"
 
@@ -89,3 +89,20 @@ def info_for(
 
 def is_known(model: str) -> bool:
     return lookup(model) is not None
+
+
+def priced_models() -> list[str]:
+    """The table's models that have a price: what a free run can be priced "as if"."""
+    return [m.name for m in _TABLE if m.input_per_million]
+
+
+def priced_as(model: ModelInfo, other: str | None) -> ModelInfo:
+    """`model` with the prices of the table's `other` (None or "": its own), to tell the money story of
+    a real deployment from a free run. Only the prices change: the tokens are still `model`'s own, as
+    its tokenizer counted them (another model's tokenizer would count the same text a little differently)."""
+    if not other:
+        return model
+    priced = lookup(other)
+    if priced is None:
+        raise KeyError(f"{other!r} is not in the model table")
+    return replace(model, input_per_million=priced.input_per_million, output_per_million=priced.output_per_million)

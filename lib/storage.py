@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from lib.compare import CompareSetup, Comparison, InvalidComparison
 from lib.conversation import clean_text
 from lib.errors import redact
 from lib.payload import RequestPlan
@@ -95,6 +96,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
              id = (SELECT new FROM renamed_sessions WHERE old = id)
            WHERE id IN (SELECT old FROM renamed_sessions)""",
         "DROP TABLE renamed_sessions",
+    ),
+    # 4: Compare: each session's kept comparisons and its variant set-up, as JSON
+    # (lib/compare to_dict/from_dict); a call's request body, answer and strategy for the run log.
+    (
+        """CREATE TABLE comparisons (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            body TEXT NOT NULL
+        )""",
+        "CREATE INDEX comparisons_by_session ON comparisons (session_id, id)",
+        """CREATE TABLE compare_setups (
+            session_id TEXT PRIMARY KEY,
+            updated_at TEXT NOT NULL,
+            body TEXT NOT NULL
+        )""",
+        """CREATE TABLE call_details (
+            call_id INTEGER PRIMARY KEY,
+            request_body TEXT,
+            answer TEXT,
+            strategy TEXT,
+            finish_reason TEXT,
+            queued_s REAL,
+            notices TEXT
+        )""",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -385,3 +411,62 @@ def _record(row: tuple) -> CallRecord:
     values = dict(zip(_CALL_COLUMNS, row, strict=True))
     values["predicted_exact"] = bool(values["predicted_exact"])
     return CallRecord(**values)
+
+
+# --- Compare: kept comparisons and the variant set-up, per session ------------------------------
+
+
+def _masked(text: str, secrets: tuple[str, ...]) -> str:
+    """JSON text with every occurrence of a secret masked (as lib.session.without_secrets does)."""
+    for secret in (s for s in secrets if len(s) >= 4):
+        text = text.replace(json.dumps(secret)[1:-1], "***").replace(secret, "***")
+    return text
+
+
+def save_comparison(
+    conn: sqlite3.Connection, session_id: str, comparison: Comparison, secrets: tuple[str, ...] = ()
+) -> int:
+    """Keep a finished comparison with its session; returns its row id."""
+    body = _masked(json.dumps(comparison.to_dict(), ensure_ascii=False), secrets)
+    with transaction(conn):
+        cursor = conn.execute(
+            "INSERT INTO comparisons (session_id, created_at, body) VALUES (?, ?, ?)", (session_id, now(), body)
+        )
+    assert cursor.lastrowid is not None  # an INSERT always has one
+    return cursor.lastrowid
+
+
+def list_comparisons(conn: sqlite3.Connection, session_id: str) -> list[Comparison]:
+    """The session's comparisons, oldest first. One that cannot be read back (another format) is
+    skipped: the others, and the page, must not be lost to it."""
+    rows = conn.execute("SELECT body FROM comparisons WHERE session_id = ? ORDER BY id", (session_id,))
+    kept = []
+    for (body,) in rows:
+        try:
+            kept.append(Comparison.from_dict(json.loads(body)))
+        except (ValueError, InvalidComparison):
+            continue
+    return kept
+
+
+def save_compare_setup(
+    conn: sqlite3.Connection, session_id: str, setup: CompareSetup, secrets: tuple[str, ...] = ()
+) -> None:
+    body = _masked(json.dumps(setup.to_dict(), ensure_ascii=False), secrets)
+    with transaction(conn):
+        conn.execute(
+            """INSERT INTO compare_setups VALUES (?, ?, ?)
+               ON CONFLICT (session_id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body""",
+            (session_id, now(), body),
+        )
+
+
+def load_compare_setup(conn: sqlite3.Connection, session_id: str) -> CompareSetup | None:
+    """The session's Compare set-up; None if it has none (or one this version cannot read)."""
+    row = conn.execute("SELECT body FROM compare_setups WHERE session_id = ?", (session_id,)).fetchone()
+    if row is None:
+        return None
+    try:
+        return CompareSetup.from_dict(json.loads(row[0]))
+    except (ValueError, InvalidComparison):
+        return None

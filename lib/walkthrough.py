@@ -9,6 +9,7 @@ gets them right; where it still misses, `verdict` says what the payload did cont
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -21,7 +22,12 @@ from lib.strategies import Strategy
 from lib.tokens import PromptCounter
 
 # Temperature 0: the same request gets the same answer, so a difference comes from the payload.
-DEMO_SAMPLING = Sampling(temperature=0.0, max_tokens=48, token_limit_field="max_tokens", stream=False)
+# The reply limit is a bound, not a length: most demo answers end on their own well before it (48
+# stopped them mid-sentence); one that rambles on is shown up to its last full sentence (`shown_answer`).
+DEMO_SAMPLING = Sampling(temperature=0.0, max_tokens=96, token_limit_field="max_tokens", stream=False)
+
+# The sidebar's backend and sampling do not apply to the tour: the page says so, starting with this.
+SIDEBAR_NOTE_START = "On this page the sidebar's backend and sampling settings are not used:"
 
 Plan = Callable[[list[str]], list[Message]]  # the earlier calls' replies -> the next call's messages
 
@@ -75,6 +81,21 @@ def verdict(needle: str, body: dict, answer: str) -> str:
     if said:
         return f"The payload did not contain “{needle}”: the answer's “{needle}” is a guess, not a memory."
     return f"The payload did not contain “{needle}”, so the model could not know it."
+
+
+_SENTENCE_END = re.compile(r"[.!?…][\"”’)\]]*(?=\s|$)")
+
+
+def shown_answer(outcome: CallOutcome, limit: int = DEMO_SAMPLING.max_tokens) -> tuple[str, str | None]:
+    """The answer as the tour shows it, and a note when the reply limit cut it: then it ends at its
+    last full sentence (or with "…" when it has none), never mid-word."""
+    text = outcome.text.strip()
+    if outcome.finish_reason != "length":
+        return text, None
+    ends = [match.end() for match in _SENTENCE_END.finditer(text)]
+    if ends:
+        return text[: ends[-1]], f"The model went on past {limit} tokens; shown up to its last full sentence."
+    return f"{text} …", f"The model went on past {limit} tokens; cut there."
 
 
 def run_demo(step: Step, send: Callable[[dict], CallOutcome], counter: PromptCounter) -> list[DemoCall]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import time
 
@@ -13,80 +14,50 @@ from lib.compare import (
     MAX_VARIANTS,
     PRESETS,
     Comparison,
+    ComparisonRun,
     Job,
-    Target,
     Variant,
     VariantResult,
     answer_stats,
     plan_rows,
-    plan_variant,
-    run_concurrently,
     seeded,
     seeds_for,
 )
-from lib.conversation import new_id
 from lib.display import inert_inline, inert_markdown, shortened_body
 from lib.providers import CallOutcome
-from lib.report import diff_html, plan_figure, report_html, report_markdown, result_figures
+from lib.report import (
+    TIMING_NOTE,
+    diff_html,
+    plan_figure,
+    report_html,
+    report_markdown,
+    result_figures,
+    variant_colours,
+)
 from lib.request import Request, send_blocker
-from lib.strategies import STRATEGY_LABELS, Strategy
-from ui import resources, sessions, state
+from lib.strategies import STRATEGY_LABELS
+from ui import compare_state, resources, sessions, state
 from ui.meter import money
-from ui.planning import summary_for
 from ui.settings import Settings, page_setup
 from ui.summary import make_summary, summary_plan
 
 SYSTEM_MODES = {"conversation": "The conversation's", "none": "None", "custom": "Custom"}
+OWN_PRICES = ""
+POLL_S = 0.1
 
 
-# --- variant slots: each is a set of widgets keyed by the slot's id ----------------------------
+def _price_label(name: str) -> str:
+    return "Each model's own prices" if name == OWN_PRICES else f"As if {name}"
 
 
-def _add_slot(variant: Variant) -> None:
-    slot = new_id()
-    mode = "conversation" if variant.system_override is None else ("none" if not variant.system_override else "custom")
-    values = {
-        "name": variant.name,
-        "strategy": variant.strategy.kind,
-        "turns": variant.strategy.last_turns,
-        "budget": variant.strategy.token_budget,
-        "system_mode": mode,
-        "system_text": variant.system_override or "",
-        "model": variant.model,
-        "temperature": -1.0 if variant.temperature is None else variant.temperature,
-        "max_tokens": 0 if variant.max_tokens is None else variant.max_tokens,
-    }
-    for name, value in values.items():
-        state.put(state.slot_key(slot, name), value)
-    state.put(state.COMPARE_SLOTS, [*state.get(state.COMPARE_SLOTS), slot])
+def _priced_note(price_as: str) -> str:
+    return f"priced as {price_as}" if price_as else ""
 
 
-def _remove_slot(slot: str) -> None:
-    state.put(state.COMPARE_SLOTS, [s for s in state.get(state.COMPARE_SLOTS) if s != slot])
+# --- the variant cards ----------------------------------------------------------------------------
 
 
-def _reset_slots() -> None:
-    state.put(state.COMPARE_SLOTS, [])
-    for preset in PRESETS:
-        _add_slot(preset)
-
-
-def _variant_of(slot: str) -> Variant:
-    value = lambda name: state.get(state.slot_key(slot, name))  # noqa: E731 - a local shorthand
-    mode = value("system_mode")
-    override = None if mode == "conversation" else ("" if mode == "none" else value("system_text"))
-    strategy = Strategy(value("strategy"), last_turns=int(value("turns")), token_budget=int(value("budget")))
-    return Variant(
-        name=value("name") or "Unnamed",
-        strategy=strategy,
-        system_override=override,
-        model=value("model") or "",
-        temperature=None if value("temperature") < 0 else value("temperature"),
-        max_tokens=int(value("max_tokens")) or None,
-    )
-
-
-def _slot_editor(slot: str, settings: Settings) -> None:
+def _slot_editor(slot: str, settings: Settings, pinned: int) -> None:
     key = lambda name: state.slot_key(slot, name)  # noqa: E731 - a local shorthand
     with st.container(border=True):
         st.text_input("Name", key=key("name"))
@@ -97,41 +68,43 @@ def _slot_editor(slot: str, settings: Settings) -> None:
         if kind == "token_budget":
             st.number_input("Token budget", 0, 10_000_000, step=64, key=key("budget"))
         st.radio(
-            "System prompt",
-            list(SYSTEM_MODES),
-            format_func=SYSTEM_MODES.__getitem__,
-            key=key("system_mode"),
+            "System prompt", list(SYSTEM_MODES), format_func=SYSTEM_MODES.__getitem__, key=key("system_mode"),
             horizontal=True,
-        )
+        )  # fmt: skip
         if state.get(key("system_mode")) == "custom":
             st.text_area("Custom system prompt", key=key("system_text"), height=68)
         if settings.provider.kind != "embedded":
             st.text_input("Model (blank: the sidebar's)", key=key("model"))
-        st.number_input("Temperature (-1: the sidebar's)", -1.0, 2.0, step=0.1, key=key("temperature"))
-        st.number_input("Max reply tokens (0: the sidebar's)", 0, 100_000, key=key("max_tokens"))
-        st.button("Remove", key=f"remove_{slot}", on_click=_remove_slot, args=(slot,), icon=":material/close:")
-
-
-# --- planning --------------------------------------------------------------------------------
-
-
-def _target(variant: Variant, settings: Settings) -> Target:
-    if not variant.model or settings.provider.kind == "embedded":
-        return Target(settings.model, settings.counter(), settings.provider.model)
-    info = models.info_for(variant.model, settings.model.context_window)
-    return Target(info, resources.tiktoken_counter(info.name), variant.model)
-
-
-def _requests(variants: list[Variant], question: str, settings: Settings) -> list[Request]:
-    """Each variant's request from the one builder, with the summaries made in this session."""
-    system, history = state.system_prompt(), state.history()
-    return [
-        plan_variant(
-            v, system, history, question, _target(v, settings), settings.sampling,
-            lambda older: summary_for(older, settings),
+        # An explicit "inherit": the sidebar's value, named, or a value of the variant's own.
+        st.checkbox(f"Sidebar's temperature ({settings.sampling.temperature:g})", key=key("temperature_inherit"))
+        if not state.get(key("temperature_inherit")):
+            st.number_input("Temperature", 0.0, 2.0, step=0.1, key=key("temperature"))
+        st.checkbox(f"Sidebar's reply limit ({settings.sampling.max_tokens:,} tokens)", key=key("max_tokens_inherit"))
+        if not state.get(key("max_tokens_inherit")):
+            st.number_input("Max reply tokens", 1, 100_000, key=key("max_tokens"))
+        st.caption("Sends " + inert_markdown(compare_state.variant_of(slot).sends(pinned)))
+        st.button(
+            "Remove", key=f"remove_{slot}", on_click=compare_state.remove_slot, args=(slot,), icon=":material/close:"
         )
-        for v in variants
-    ]  # fmt: skip
+
+
+def _variant_cards(settings: Settings) -> None:
+    slots = compare_state.slots()
+    pinned = sum(m.pinned for m in state.history())
+    st.subheader(f"Variants ({len(slots)})")
+    for column, slot in zip(st.columns(max(1, len(slots))), slots, strict=False):
+        with column:
+            _slot_editor(slot, settings, pinned)
+    cols = st.columns([3, 1, 1], vertical_alignment="bottom")
+    preset = cols[0].selectbox("Add a variant", range(len(PRESETS)), format_func=lambda i: PRESETS[i].name)
+    cols[1].button(
+        "Add", on_click=compare_state.add_slot, args=(PRESETS[preset],), disabled=len(slots) >= MAX_VARIANTS,
+        icon=":material/add:",
+    )  # fmt: skip
+    cols[2].button("Reset to the presets", on_click=compare_state.reset_slots)
+
+
+# --- before running ----------------------------------------------------------------------------------
 
 
 def _missing_summaries(requests: list[Request], variants: list[Variant], settings: Settings) -> None:
@@ -155,6 +128,18 @@ def _missing_summaries(requests: list[Request], variants: list[Variant], setting
             st.rerun()
 
 
+def _before_running(variants: list[Variant], requests: list[Request], price_as: str) -> None:
+    plans = [r.plan for r in requests]
+    rows = plan_rows(variants, plans, price_as)
+    st.subheader("Before running: what each variant sends")
+    cost = f"input cost $ ({_priced_note(price_as)})" if price_as else "input cost $"
+    frame = pd.DataFrame(rows).rename(columns={"input cost $": cost})
+    st.dataframe(frame, hide_index=True, width="stretch",
+                 column_config={cost: st.column_config.NumberColumn(format="%.6f")})  # fmt: skip
+    st.plotly_chart(plan_figure(rows, priced_note=_priced_note(price_as)), width="stretch")
+    _request_preview(variants, plans)
+
+
 def _request_preview(variants: list[Variant], plans: list) -> None:
     """Each variant's body exactly as it is sent (the first run's; repeat i sends seed + i)."""
     seeds = seeds_for(int(state.get(state.COMPARE_REPEATS)), int(state.get(state.COMPARE_SEED)))
@@ -169,110 +154,241 @@ def _request_preview(variants: list[Variant], plans: list) -> None:
             tab.code(json.dumps(body, ensure_ascii=False, indent=2), language="json", wrap_lines=True)
 
 
-# --- running ---------------------------------------------------------------------------------
+# --- running ---------------------------------------------------------------------------------------
 
 
-def _run(variants: list[Variant], requests: list[Request], question: str, settings: Settings) -> Comparison:
+def _one_at_a_time(settings: Settings) -> bool:
+    return settings.provider.kind == "embedded" or bool(state.get(state.COMPARE_ONE_AT_A_TIME))
+
+
+def _start_run(variants: list[Variant], requests: list[Request], question: str, settings: Settings) -> None:
+    """The Run button's callback: send the requests the page showed, on a thread of their own."""
+    session_id = sessions.current_id()
+    if compare_state.run_in_flight(session_id) is not None:
+        return
     repeats = int(state.get(state.COMPARE_REPEATS))
     seeds = seeds_for(repeats, int(state.get(state.COMPARE_SEED)))
     client = resources.client(settings.provider)
     results = [VariantResult(v, r.plan, seeds=list(seeds)) for v, r in zip(variants, requests, strict=True)]
-    jobs, blocked = [], {}
+    jobs = []
     for index, request in enumerate(requests):
         reason = send_blocker(request)
         if reason:
-            blocked[index] = reason
+            results[index].outcomes = [CallOutcome(error=f"Not sent: {reason}")]
             continue
         for repeat, seed in enumerate(seeds):
             jobs.append(Job((index, repeat), client, seeded(request.plan, seed).body, settings.provider.secrets))
-    if settings.provider.kind == "embedded":
-        st.info("The embedded llama.cpp server answers one request at a time: all variants are sent at once and "
-                "stream here as the server serves them.")  # fmt: skip
-    columns = st.columns(len(variants))
-    boxes = []
-    for column, variant in zip(columns, variants, strict=True):
-        column.markdown(f"**{inert_inline(variant.name)}**")
-        boxes.append(column.empty())
-    progress = st.progress(0.0, text=f"0 of {len(jobs)} runs done")
-    texts: dict[int, str] = {}
-    outcomes: dict[tuple[int, int], CallOutcome] = {}
-    for event in run_concurrently(jobs):
-        index, repeat = event.key
-        if event.kind == "delta" and repeat == 0:
-            texts[index] = texts.get(index, "") + event.text
-            boxes[index].markdown(inert_markdown(texts[index]))
-        elif event.kind == "done":
-            outcomes[event.key] = event.outcome
-            progress.progress(len(outcomes) / len(jobs), text=f"{len(outcomes)} of {len(jobs)} runs done")
-    for index, result in enumerate(results):
-        if index in blocked:
-            result.outcomes = [CallOutcome(error=f"Not sent: {blocked[index]}")]
-            continue
-        result.outcomes = [outcomes[(index, repeat)] for repeat in range(len(seeds))]
-        for seed, outcome in zip(seeds, result.outcomes, strict=True):
-            sessions.log_call(settings, seeded(result.plan, seed), outcome, variant=result.variant.name)
+    one_at_a_time = _one_at_a_time(settings)
     note = f"{settings.provider.kind} · {settings.provider.model} · {repeats} run(s) per variant"
-    return Comparison(
-        question, results, time.strftime("%Y-%m-%d %H:%M:%S"), int(state.get(state.COMPARE_BASELINE)), note
+    comparison = Comparison(question, results, time.strftime("%Y-%m-%d %H:%M:%S"), 0, note, one_at_a_time)
+    run = ComparisonRun(
+        comparison, jobs, one_at_a_time, compare_state.wait_turn_for(settings),
+        compare_state.keeper(settings, session_id),
+    )  # fmt: skip
+    compare_state.keep_run(session_id, run)
+
+
+def _run_row(variants: list[Variant], requests: list[Request], question: str, settings: Settings) -> None:
+    """At the top, by the question: the Run button and the run's options."""
+    price_as = state.get(state.COMPARE_PRICE_AS) or OWN_PRICES
+    repeats = int(state.get(state.COMPARE_REPEATS))
+    total = (
+        sum((models.priced_as(r.plan.model, price_as).input_cost(r.plan.prompt_tokens) or 0) for r in requests)
+        * repeats
     )
+    running = compare_state.run_in_flight() is not None
+    cols = st.columns([2.2, 1, 1, 1.6], vertical_alignment="bottom")
+    priced = f", {_priced_note(price_as)}" if price_as else ""
+    cols[0].button(
+        f"Run {len(variants)} variants (input ≈ {money(total)}{priced})", type="primary", icon=":material/play_arrow:",
+        disabled=running or len(variants) < 2 or not question.strip(), on_click=_start_run,
+        args=(variants, requests, question, settings), width="stretch",
+    )  # fmt: skip
+    cols[1].number_input(
+        "Runs per variant", 1, 10, key=state.COMPARE_REPEATS,
+        help="Repeat each variant (temperature > 0) to tell the context's effect from sampling noise.",
+    )  # fmt: skip
+    cols[2].number_input("First seed", 0, 2**31, key=state.COMPARE_SEED,
+                         help="Repeat i uses seed + i, sent in the request's `seed` field.")  # fmt: skip
+    cols[3].selectbox(
+        "Price the run", [OWN_PRICES, *models.priced_models()], format_func=_price_label, key=state.COMPARE_PRICE_AS,
+        help="Offline, every call costs $0. Price the same tokens at a hosted model's list prices to see what "
+        "this would cost in a real deployment (the tokens stay this model's own count).",
+    )  # fmt: skip
+    if settings.provider.kind == "embedded":
+        st.caption(
+            "The embedded model answers one request at a time: the variants are sent one after another, so each "
+            "one's latency is its own; the wait for its turn is shown apart, as *queued*."
+        )
+    else:
+        st.toggle(
+            "Send one at a time", key=state.COMPARE_ONE_AT_A_TIME,
+            help="For a server that answers one request at a time (a local llama.cpp or Ollama): sent at once, "
+            "the variants would only queue there, and the last one served would look slowest.",
+        )  # fmt: skip
 
 
-# --- results ---------------------------------------------------------------------------------
+def _stop(run: ComparisonRun) -> None:
+    run.stop()
 
 
-def _answer_column(result: VariantResult, baseline: VariantResult, is_baseline: bool) -> None:
-    st.markdown(f"**{inert_inline(result.variant.name)}**" + (" · baseline" if is_baseline else ""))
+def _show_run(run: ComparisonRun) -> None:
+    """The run as it goes: each variant's first answer streaming in its column. A click or a refresh
+    interrupts this loop, not the run; the next run of the page picks it up here."""
+    results = run.comparison.results
+    st.subheader("Running…")
+    status = st.empty()
+    st.button("Stop", icon=":material/stop_circle:", key="compare_stop", on_click=_stop, args=(run,),
+              help="End every run here; what arrived is kept.")  # fmt: skip
+    boxes = []
+    for column, result in zip(st.columns(len(results)), results, strict=True):
+        column.markdown(f"**{inert_inline(result.variant.name)}**")
+        boxes.append((column.empty(), column.empty()))
+    shown: dict[int, str] = {}
+    while True:
+        finished = run.wait(POLL_S)
+        for index, (caption, box) in enumerate(boxes):
+            text = run.texts.get((index, 0), "")
+            caption.caption(_live_state(run, index))
+            if text != shown.get(index):
+                box.markdown(inert_markdown(text))
+                shown[index] = text
+        done, total = run.progress
+        elapsed = time.monotonic() - run.started_at
+        status.progress(done / max(total, 1), text=f"{done} of {total} runs done · {elapsed:.0f} s")
+        if finished:
+            break
+    session_id = sessions.current_id()
+    if compare_state.forget_run(session_id, run):
+        if run.failure:
+            st.warning(f"The comparison could not be kept with the session ({run.failure}): it stays in this tab.")
+        compare_state.reload_comparisons(run.comparison if run.failure else None)
+    st.rerun()
+
+
+def _live_state(run: ComparisonRun, index: int) -> str:
+    result = run.comparison.results[index]
+    if result.outcomes and not any((index, r) in run.sent for r in range(len(result.seeds))):
+        return result.outcomes[0].error or "not sent"
+    if (index, 0) in run.finished:
+        outcome = run.finished[(index, 0)].outcome
+        return "done" if outcome is None or outcome.ok else f"failed: {outcome.error}"
+    if (index, 0) in run.sent:
+        return "streaming…" if run.texts.get((index, 0)) else "sent, waiting for the first token…"
+    return "queued: waiting for its turn"
+
+
+# --- results ---------------------------------------------------------------------------------------
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f} s"
+
+
+def _answer_column(result: VariantResult, baseline: VariantResult, is_baseline: bool, colour: str, diff: bool) -> None:
+    name = html.escape(result.variant.name)
+    st.html(
+        f'<div style="border-top:4px solid {colour};padding-top:4px;font-weight:600">{name}'
+        + (' <span style="font-weight:400;opacity:.7">· baseline</span>' if is_baseline else "")
+        + "</div>"
+    )
     for error in result.errors:
         st.error(inert_markdown(error))
     first = result.outcomes[0] if result.outcomes else CallOutcome()
     reported = "none reported" if first.prompt_tokens is None else f"{first.prompt_tokens:,}"
     st.caption(
         f"predicted {result.plan.prompt_tokens:,} · reported {reported} prompt tokens · "
-        f"{first.completion_tokens or 0:,} completion · "
-        f"{first.latency_s or 0:.2f} s (first token {first.ttft_s or 0:.2f} s)"
+        f"{first.completion_tokens or 0:,} completion · first token {_seconds(first.ttft_s)} · "
+        f"latency {_seconds(first.latency_s)} · queued {_seconds(result.queued_s(0))}"
     )
-    if is_baseline:
-        st.markdown(inert_markdown(result.answer))
-    else:
+    if diff and not is_baseline:
         st.html(f"<div style='white-space:pre-wrap'>{diff_html(baseline.answer, result.answer)}</div>")
+    else:
+        st.markdown(inert_markdown(result.answer) or "*(no answer)*")
 
 
-def _results(comparison: Comparison) -> None:
-    st.subheader(f"Answers to “{inert_inline(comparison.question, limit=200)}”")
-    st.caption(
-        f"{comparison.created} · {inert_inline(comparison.model_note)}. Other answers are shown as a word diff "
-        "against the baseline: green was added, red was dropped."
+def _legend(colours: dict[str, str]) -> None:
+    items = "".join(
+        f'<span style="margin-right:1.2rem;white-space:nowrap"><span style="display:inline-block;width:.8em;'
+        f'height:.8em;border-radius:2px;background:{c};margin-right:.35em"></span>{html.escape(n)}</span>'
+        for n, c in colours.items()
     )
-    baseline = comparison.results[comparison.baseline]
-    for column, result in zip(st.columns(len(comparison.results)), comparison.results, strict=True):
+    st.html(f'<div style="font-size:.85rem;line-height:1.9">{items}</div>')
+
+
+def _results(comparison: Comparison, price_as: str) -> None:
+    st.subheader(f"Answers to “{inert_inline(comparison.question, limit=200)}”")
+    served = " · sent one at a time" if comparison.one_at_a_time else " · sent at once"
+    st.caption(
+        f"{comparison.created} · {inert_inline(comparison.model_note)}{served}. Latency and first token count "
+        "from the moment each variant was sent; *queued* is the wait before."
+    )
+    names = [r.variant.name for r in comparison.results]
+    cols = st.columns([2, 1], vertical_alignment="bottom")
+    if int(state.get(state.COMPARE_BASELINE) or 0) >= len(names):
+        state.put(state.COMPARE_BASELINE, 0)
+    baseline_index = cols[0].selectbox(
+        "Baseline", range(len(names)), format_func=names.__getitem__, key=state.COMPARE_BASELINE,
+        help="The answer the others are measured (similarity) and diffed against.",
+    )  # fmt: skip
+    diff = cols[1].toggle("Show the word diff", key=state.COMPARE_DIFF,
+                          help="Each other answer marked against the baseline: green added, red dropped.")  # fmt: skip
+    shown = Comparison(
+        comparison.question, comparison.results, comparison.created, int(baseline_index), comparison.model_note,
+        comparison.one_at_a_time,
+    )  # fmt: skip
+    colours = variant_colours(names)
+    baseline = shown.results[shown.baseline]
+    for column, result in zip(st.columns(len(shown.results)), shown.results, strict=True):
         with column:
-            _answer_column(result, baseline, result is baseline)
-    stats = answer_stats(comparison.results, comparison.baseline)
+            _answer_column(result, baseline, result is baseline, colours[result.variant.name], diff)
+    stats = answer_stats(shown.results, shown.baseline, price_as)
     st.markdown("**Every run** — similarity is the cosine of the answers' word counts (1 = the same words, 0 = none "
                 "shared): word choice, not meaning.")  # fmt: skip
-    st.dataframe(pd.DataFrame(stats), hide_index=True, width="stretch")
-    figures = result_figures(stats)
-    for column, figure in zip(st.columns(max(1, len(figures))), figures, strict=False):
-        column.plotly_chart(figure, width="stretch")
+    cost = f"cost $ ({_priced_note(price_as)})" if price_as else "cost $"
+    runs = pd.DataFrame(stats).rename(columns={"cost $": cost})
+    if runs["seed"].isna().all():  # one run each: no seed was sent
+        runs = runs.drop(columns="seed")
+    st.dataframe(
+        runs, hide_index=True, width="stretch",
+        column_config={cost: st.column_config.NumberColumn(format="%.6f")},
+    )  # fmt: skip
+    figures = result_figures(stats, names, legend=False)
+    if figures:
+        _legend(colours)
+        for start in range(0, len(figures), 2):
+            for column, figure in zip(st.columns(2), figures[start : start + 2], strict=False):
+                column.plotly_chart(figure, width="stretch")
+        st.caption(TIMING_NOTE)
     cols = st.columns(2)
+    # Deferred: the report (plotly.js inlined) is built on click, not on every rerun.
     cols[0].download_button(
-        "Download the report (HTML, works offline)", report_html(comparison), "context-lab-comparison.html",
-        "text/html", icon=":material/download:",
+        "Download the report (HTML, works offline)", lambda: report_html(shown, price_as),
+        "context-lab-comparison.html", "text/html", icon=":material/download:", on_click="ignore",
     )  # fmt: skip
     cols[1].download_button(
-        "Download as Markdown", report_markdown(comparison), "context-lab-comparison.md", "text/markdown",
-        icon=":material/description:",
+        "Download as Markdown", lambda: report_markdown(shown, price_as), "context-lab-comparison.md",
+        "text/markdown", icon=":material/description:", on_click="ignore",
     )  # fmt: skip
 
 
-def _kept_comparisons() -> None:
-    kept: list[Comparison] = state.get(state.COMPARISONS)
+def _kept_comparisons(price_as: str) -> None:
+    kept: list[Comparison] = state.get(state.COMPARISONS) or []
     if not kept:
         return
-    labels = [f"{c.created} — {c.question[:60]}" for c in kept]
-    shown = st.selectbox("Kept comparisons (this session)", range(len(kept)), format_func=labels.__getitem__,
-                         index=len(kept) - 1, key=state.COMPARE_SHOWN)  # fmt: skip
-    _results(kept[shown])
+    st.divider()
+    if len(kept) > 1:
+        labels = [f"{c.created} — {c.question[:60]}" for c in kept]
+        state.default(state.COMPARE_SHOWN, len(kept) - 1)
+        if int(state.get(state.COMPARE_SHOWN)) >= len(kept):
+            state.put(state.COMPARE_SHOWN, len(kept) - 1)
+        shown = st.selectbox(
+            f"Kept comparisons ({len(kept)}, saved with the session)", range(len(kept)),
+            format_func=labels.__getitem__, key=state.COMPARE_SHOWN,
+        )  # fmt: skip
+    else:
+        shown = 0
+    _results(kept[int(shown)], price_as)
 
 
 def render(settings: Settings) -> None:
@@ -281,57 +397,30 @@ def render(settings: Settings) -> None:
         "One question, several contexts: which history is sent, which system prompt, which model. "
         "See what each would cost before sending, then how the answers differ."
     )
-    state.default(state.COMPARISONS, [])
-    state.default(state.COMPARE_REPEATS, 1)
-    state.default(state.COMPARE_SEED, 1)
+    compare_state.load_for_session()
     state.default(state.COMPARE_BASELINE, 0)
-    state.default(state.COMPARE_QUESTION, state.get(state.DRAFT) or "What is my name?")
-    if state.get(state.COMPARE_SLOTS) is None:
-        state.put(state.COMPARE_SLOTS, [])
-        _reset_slots()
+    state.default(state.COMPARE_ONE_AT_A_TIME, False)
+    state.default(state.COMPARE_DIFF, False)
     st.caption(f"The conversation has {len(state.history())} messages (edit it on the Chat page).")
     question = st.text_area("The next user message", key=state.COMPARE_QUESTION, height=70)
-    slots = state.get(state.COMPARE_SLOTS)
-    for column, slot in zip(st.columns(max(1, len(slots))), slots, strict=False):
-        with column:
-            _slot_editor(slot, settings)
-    cols = st.columns([2, 1, 1, 1, 1], vertical_alignment="bottom")
-    preset = cols[0].selectbox("Add a variant", range(len(PRESETS)), format_func=lambda i: PRESETS[i].name)
-    cols[1].button("Add", on_click=_add_slot, args=(PRESETS[preset],), disabled=len(slots) >= MAX_VARIANTS)
-    cols[2].button("Reset to defaults", on_click=_reset_slots)
-    cols[3].number_input(
-        "Runs per variant", 1, 10, key=state.COMPARE_REPEATS,
-        help="Repeat each variant (temperature > 0) to tell the context's effect from sampling noise.",
-    )  # fmt: skip
-    cols[4].number_input("First seed", 0, 2**31, key=state.COMPARE_SEED,
-                         help="Repeat i uses seed + i, sent in the request's `seed` field.")  # fmt: skip
-    if len(slots) < 2:
+    variants = compare_state.variants()
+    requests = compare_state.requests(variants, question, settings)
+    _run_row(variants, requests, question, settings)
+    if len(variants) < 2:
         st.warning("Add at least two variants to compare.")
-        return
-    variants = [_variant_of(slot) for slot in slots]
-    requests = _requests(variants, question, settings)
-    plans = [r.plan for r in requests]
     _missing_summaries(requests, variants, settings)
-    rows = plan_rows(variants, plans)
-    st.subheader("Before running: what each variant sends")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                 column_config={"input cost $": st.column_config.NumberColumn(format="%.6f")})  # fmt: skip
-    st.plotly_chart(plan_figure(rows), width="stretch")
-    _request_preview(variants, plans)
-    state.put(state.COMPARE_BASELINE, min(int(state.get(state.COMPARE_BASELINE)), len(variants) - 1))
-    st.selectbox("Baseline for the diff", range(len(variants)), format_func=lambda i: variants[i].name,
-                 key=state.COMPARE_BASELINE)  # fmt: skip
-    total = sum(p.input_cost or 0 for p in plans) * int(state.get(state.COMPARE_REPEATS))
-    if st.button(
-        f"Run {len(variants)} variants (input ≈ {money(total)})", type="primary", disabled=not question.strip()
-    ):
-        live = st.empty()  # the streaming columns, replaced by the results once every run is done
-        with live.container():
-            comparison = _run(variants, requests, question, settings)
-        live.empty()
-        state.put(state.COMPARISONS, [*state.get(state.COMPARISONS), comparison])
-        state.pop(state.COMPARE_SHOWN)
-    _kept_comparisons()
+    live = st.container()  # the run in flight, drawn last (its loop holds the script) but shown here
+    price_as = state.get(state.COMPARE_PRICE_AS) or OWN_PRICES
+    _kept_comparisons(price_as)
+    st.divider()
+    _variant_cards(settings)
+    if variants:
+        _before_running(variants, requests, price_as)
+    compare_state.save_if_changed()
+    run = compare_state.run_in_flight()
+    if run is not None:
+        with live:
+            _show_run(run)
 
 
 render(page_setup())

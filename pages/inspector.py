@@ -1,14 +1,24 @@
-"""Token inspector: the chat's next request as the model reads it, token by token, chat format included."""
+"""Token inspector: any text, the chat's next request or a Compare variant's, as the model reads it."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from lib.inspect_tokens import EMBEDDED, MAX_RENDERED, TokenSpan, spans_for, spans_html, summary_rows, why_hi
+from lib.display import inert_markdown
+from lib.inspect_tokens import (
+    EMBEDDED,
+    MAX_RENDERED,
+    TokenSpan,
+    spans_for,
+    spans_html,
+    summary_rows,
+    text_spans,
+    why_hi,
+)
 from lib.models import EMBEDDED_MODEL
 from lib.strategies import STRATEGY_LABELS
 from lib.tokens import FALLBACK_ENCODING, OFFLINE_ENCODINGS
-from ui import resources, state
+from ui import compare_state, resources, state
 from ui.planning import next_request
 from ui.settings import Settings, page_setup
 
@@ -17,6 +27,7 @@ ENCODINGS = {
     "cl100k_base": "cl100k_base (gpt-4, gpt-3.5-turbo)",
     EMBEDDED: f"{EMBEDDED_MODEL} (embedded: its tokenizer and chat template)",
 }
+SOURCES = {"chat": "The chat's next request", "text": "Any text", "variant": "A Compare variant's request"}
 
 
 def _default_encoding(settings: Settings) -> str:
@@ -25,9 +36,86 @@ def _default_encoding(settings: Settings) -> str:
     return settings.model.encoding if settings.model.encoding in OFFLINE_ENCODINGS else FALLBACK_ENCODING
 
 
+def _tokenizer(encoding: str):
+    return resources.embedded_tokenizer() if encoding == EMBEDDED else None
+
+
 def _spans(encoding: str, messages: list[dict]) -> list[TokenSpan]:
-    tokenizer = resources.embedded_tokenizer() if encoding == EMBEDDED else None
-    return spans_for(encoding, messages, tokenizer)
+    return spans_for(encoding, messages, _tokenizer(encoding))
+
+
+def _draw_limit_note(spans: list[TokenSpan]) -> None:
+    if len(spans) > MAX_RENDERED:
+        st.caption(f"Showing the first {MAX_RENDERED:,} of {len(spans):,} tokens; the counts cover them all.")
+
+
+def _request(encoding: str, messages: list[dict], show_spaces: bool, note: str) -> None:
+    """A request's messages, token by token, chat format included."""
+    spans = _spans(encoding, messages)
+    content = sum(s.kind == "content" for s in spans)
+    metrics = st.columns(4)
+    metrics[0].metric("Prompt tokens", f"{len(spans):,}")
+    metrics[1].metric("Content", f"{content:,}")
+    metrics[2].metric("Chat format", f"{len(spans) - content:,}")
+    metrics[3].metric("Messages", f"{len(messages):,}")
+    st.caption(note)
+    if not messages:
+        st.info("Nothing would be sent: no system prompt, no history kept and no question.")
+        return
+    st.html(spans_html(spans, [m["role"] for m in messages], show_spaces=show_spaces))
+    _draw_limit_note(spans)
+    st.dataframe(summary_rows(spans, messages), hide_index=True, width="stretch")
+
+
+def _chat(settings: Settings, encoding: str, show_spaces: bool) -> None:
+    draft = state.get(state.DRAFT) or ""
+    plan = next_request(settings, draft).plan
+    strategy = STRATEGY_LABELS[state.get(state.STRATEGY_KIND)]
+    note = " · the unsent draft is the last message" if draft.strip() else ""
+    _request(
+        encoding, [m.as_api() for m in plan.messages], show_spaces,
+        f"Strategy: {strategy}{note} · the chat page counts with {plan.count.method}",
+    )  # fmt: skip
+
+
+def _text(encoding: str, show_spaces: bool) -> None:
+    text = st.text_area("Text", key=state.INSPECTOR_TEXT, height=140, placeholder="Type or paste anything…")
+    as_message = st.toggle(
+        "As a user message (inside the chat format)", key=state.INSPECTOR_AS_MESSAGE,
+        help="What the text costs when sent as one message: its tokens plus the chat format around it.",
+    )  # fmt: skip
+    if as_message:
+        _request(encoding, [{"role": "user", "content": text}], show_spaces, "The text as the one message sent.")
+        return
+    spans = text_spans(encoding, text, _tokenizer(encoding))
+    metrics = st.columns(3)
+    metrics[0].metric("Tokens", f"{len(spans):,}")
+    metrics[1].metric("Characters", f"{len(text):,}")
+    metrics[2].metric("Characters per token", f"{len(text) / len(spans):.2f}" if spans else "—")
+    if spans:
+        st.html(spans_html(spans, ["text"], show_spaces=show_spaces))
+        _draw_limit_note(spans)
+
+
+def _variant(settings: Settings, encoding: str, show_spaces: bool) -> None:
+    compare_state.load_for_session()
+    variants = compare_state.variants()
+    if not variants:
+        st.info("The Compare page has no variants: add some there.")
+        return
+    if int(state.get(state.INSPECTOR_VARIANT) or 0) >= len(variants):
+        state.put(state.INSPECTOR_VARIANT, 0)
+    pick = st.selectbox(
+        "Variant", range(len(variants)), format_func=lambda i: variants[i].name, key=state.INSPECTOR_VARIANT
+    )
+    variant = variants[int(pick)]
+    question = state.get(state.COMPARE_QUESTION) or ""
+    request = compare_state.requests([variant], question, settings)[0]
+    _request(
+        encoding, [m.as_api() for m in request.plan.messages], show_spaces,
+        f"As the Compare page plans it: {inert_markdown(variant.sends())}; the question is the Compare page's "
+        f"(“{inert_markdown(question[:80])}”) · Compare counts with {request.plan.count.method}",
+    )  # fmt: skip
 
 
 def _hi_example(encoding: str, show_spaces: bool) -> None:
@@ -42,35 +130,25 @@ def _hi_example(encoding: str, show_spaces: bool) -> None:
 def render(settings: Settings) -> None:
     st.title("Token inspector")
     st.caption(
-        "The chat page's next request — its system prompt, the history its strategy keeps and the draft — "
-        "split into the tokens the model reads, with the chat format's own tokens shown."
+        "Any text, the chat page's next request or a Compare variant's, split into the tokens the model reads — "
+        "with the chat format's own tokens shown."
     )
     state.default(state.INSPECTOR_ENCODING, _default_encoding(settings))
+    state.default(state.INSPECTOR_SOURCE, "chat")
+    source = st.segmented_control(
+        "Inspect", list(SOURCES), format_func=SOURCES.__getitem__, key=state.INSPECTOR_SOURCE, required=True
+    )
     cols = st.columns([3, 1], vertical_alignment="bottom")
     encoding = cols[0].selectbox(
         "Tokenizer", list(ENCODINGS), format_func=ENCODINGS.__getitem__, key=state.INSPECTOR_ENCODING
     )
     show_spaces = cols[1].toggle("Show spaces as ·", key=state.INSPECTOR_SPACES)
-    draft = state.get(state.DRAFT) or ""
-    plan = next_request(settings, draft).plan
-    messages = [m.as_api() for m in plan.messages]
-    spans = _spans(encoding, messages)
-    content = sum(s.kind == "content" for s in spans)
-    metrics = st.columns(4)
-    metrics[0].metric("Prompt tokens", f"{len(spans):,}")
-    metrics[1].metric("Content", f"{content:,}")
-    metrics[2].metric("Chat format", f"{len(spans) - content:,}")
-    metrics[3].metric("Messages", f"{len(messages):,}")
-    strategy = STRATEGY_LABELS[state.get(state.STRATEGY_KIND)]
-    note = " · the unsent draft is the last message" if draft.strip() else ""
-    st.caption(f"Strategy: {strategy}{note} · the chat page counts with {plan.count.method}")
-    if not messages:
-        st.info("Nothing would be sent: no system prompt, no history kept and no draft.")
+    if source == "text":
+        _text(encoding, show_spaces)
+    elif source == "variant":
+        _variant(settings, encoding, show_spaces)
     else:
-        st.html(spans_html(spans, [m["role"] for m in messages], show_spaces=show_spaces))
-        if len(spans) > MAX_RENDERED:
-            st.caption(f"Showing the first {MAX_RENDERED:,} of {len(spans):,} tokens; the counts cover them all.")
-        st.dataframe(summary_rows(spans, messages), hide_index=True, width="stretch")
+        _chat(settings, encoding, show_spaces)
     _hi_example(encoding, show_spaces)
 
 

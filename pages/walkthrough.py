@@ -13,6 +13,7 @@ from lib.payload import serialise
 from lib.providers import CallOutcome, ProviderConfig, stream_chat
 from lib.walkthrough import (
     DEMO_SAMPLING,
+    SIDEBAR_NOTE_START,
     STEPS,
     DemoCall,
     Step,
@@ -21,6 +22,7 @@ from lib.walkthrough import (
     growth_rows,
     private_history,
     run_demo,
+    shown_answer,
     verdict,
 )
 from ui import resources, sessions, state
@@ -99,10 +101,12 @@ def _call(call: DemoCall, needle: str | None, endpoint: str) -> None:
     if outcome.error:
         st.error(inert_markdown(outcome.error))
         return
+    text, cut = shown_answer(outcome)
     with st.chat_message("assistant"):
-        st.markdown(inert_markdown(outcome.text) or "*(an empty reply)*")
-    if needle:
-        st.caption(verdict(needle, call.body, outcome.text))
+        st.markdown(inert_markdown(text) or "*(an empty reply)*")
+    notes = [note for note in (cut, needle and verdict(needle, call.body, outcome.text)) if note]
+    if notes:
+        st.caption(" ".join(notes))
 
 
 def _results(step: Step, calls: list[DemoCall], endpoint: str) -> None:
@@ -130,14 +134,34 @@ def _step(step: Step, runs: dict[int, list[DemoCall]], settings: Settings) -> No
         _results(step, runs[step.number], _embedded(settings).endpoint)
 
 
+def _tour_end() -> None:
+    """The last step closes the tour with a way into the app, where the user holds the context."""
+    with st.container(border=True):
+        st.markdown(
+            "**That's the tour.** The API remembers nothing; the client decides what each call carries. "
+            "Now decide it yourself: switch messages in and out, pick a strategy, and watch the payload and its "
+            "cost before you send."
+        )
+        st.page_link("pages/chat.py", label="Open the chat", icon=":material/chat:")
+        st.page_link("pages/compare.py", label="Compare contexts side by side", icon=":material/compare:")
+
+
+SIDEBAR_NOTE = (
+    f"{SIDEBAR_NOTE_START} every demo runs on the embedded model at temperature {DEMO_SAMPLING.temperature:g} "
+    "(only the timeout applies). They apply again on the other pages."
+)
+
+
 def render(settings: Settings) -> None:
     st.title("Why the API has no memory")
     st.caption(
         "The six points of “Understanding ChatCompletion Statelessness”, each shown with real calls to the "
-        f"embedded model — whatever the sidebar's backend: offline, temperature {DEMO_SAMPLING.temperature:g}, "
-        f"at most {DEMO_SAMPLING.max_tokens} reply tokens. SmolLM2-135M is tiny: where it misses, the line "
-        "under its answer says what its payload held — which is the point."
+        f"embedded model: offline, temperature {DEMO_SAMPLING.temperature:g}, replies of up to "
+        f"{DEMO_SAMPLING.max_tokens} tokens. SmolLM2-135M is tiny: where it misses, the line under its answer "
+        "says what its payload held — which is the point."
     )
+    st.info(SIDEBAR_NOTE, icon=":material/tune:")
+    st.sidebar.caption(SIDEBAR_NOTE)
     state.default(state.WALKTHROUGH_STEP, STEP_NUMBERS[0])
     state.default(state.WALKTHROUGH_RUNS, {})
     by_number = {step.number: step for step in STEPS}
@@ -152,6 +176,8 @@ def render(settings: Settings) -> None:
     forward.button(
         "Next", icon=":material/arrow_forward:", on_click=_move, args=(1,), disabled=number == STEP_NUMBERS[-1]
     )
+    if number == STEP_NUMBERS[-1]:
+        _tour_end()
 
 
 render(page_setup())

@@ -1,23 +1,34 @@
+import json
+import threading
+
 import pytest
 
 from lib import models
 from lib.compare import (
     PRESETS,
+    STOPPED_BEFORE_SENT,
+    CompareSetup,
+    Comparison,
+    ComparisonRun,
+    InvalidComparison,
     Job,
     Target,
     Variant,
     VariantResult,
     answer_stats,
+    distinct_names,
     plan_rows,
     plan_variant,
     run_concurrently,
     seeded,
     seeds_for,
     similarity,
+    wait_until_idle,
     with_seed,
     word_diff,
 )
 from lib.conversation import Message, SystemPrompt
+from lib.embedded import QueueState
 from lib.payload import Sampling, build_body, serialise
 from lib.providers import CallOutcome, ProviderConfig, make_client
 from lib.strategies import Strategy
@@ -110,12 +121,15 @@ def _jobs(server: FakeOpenAI, models_: list[str]) -> list[Job]:
 
 
 def test_variants_run_concurrently():
+    """All at once: every job is sent before the first one is done (they overlap on the server)."""
     count = 4
     with FakeOpenAI() as server:
-        server.behaviour.delay_s = 1.0  # long enough for all four to be in the server at once
+        server.behaviour.delay_s = 1.0
         events = list(run_concurrently(_jobs(server, ["fake-model"] * count)))
-    done = [e for e in events if e.kind == "done"]
-    assert len(done) == count and all(e.outcome.ok for e in done)
+    kinds = [e.kind for e in events if e.kind != "delta"]
+    assert kinds[:count] == ["start"] * count and kinds[count:] == ["done"] * count
+    assert all(e.outcome.ok for e in events if e.kind == "done")
+    assert all(e.queued_s is not None for e in events if e.kind == "start")
     assert server.max_in_flight == count  # the server was answering all of them at once
 
 
@@ -128,3 +142,150 @@ def test_one_failing_variant_does_not_stop_the_others():
     assert "(404)" in outcomes[1].error and "no-such-model" in outcomes[1].error
     texts = "".join(e.text for e in events if e.kind == "delta" and e.key[0] == 0)
     assert texts == outcomes[0].text == "Hello from the fake server."
+
+
+def test_preset_names_say_what_each_sends():
+    full, bare, last_two, system_only = PRESETS
+    assert full.name == "System prompt + full history"
+    assert "no system prompt" in bare.name and "no history" in bare.name
+    assert bare.sends() == "no system prompt · no history · the question"
+    assert system_only.sends() == "the conversation's system prompt · no history · the question"
+    assert (
+        last_two.sends(pinned=2)
+        == "the conversation's system prompt · the last 2 turns (2 pinned messages still go) · the question"
+    )
+    assert bare.sends(pinned=1) == "no system prompt · no history (1 pinned message still goes) · the question"
+    assert full.sends(pinned=3) == full.sends()  # the whole history holds the pinned ones anyway
+
+
+def test_pinned_messages_still_go_under_the_bare_question():
+    pinned = [Message("user", "Remember: I am Ada.", pinned=True), *HISTORY]
+    plan = plan_variant(PRESETS[1], SystemPrompt("Be brief."), pinned, "Who am I?", TARGET, Sampling()).plan
+    assert _contents(plan) == ["Remember: I am Ada.", "Who am I?"]
+
+
+def test_repeated_names_are_told_apart():
+    named = distinct_names([Variant("A"), Variant("A"), Variant(" "), Variant("A (2)"), Variant("")])
+    assert [v.name for v in named] == ["A", "A (2)", "Unnamed", "A (2) (2)", "Unnamed (2)"]
+    assert len({v.name for v in named}) == 5
+
+
+def _comparison() -> Comparison:
+    plan = _plan(PRESETS[0])
+    ok = CallOutcome(text="Ada", prompt_tokens=plan.prompt_tokens, completion_tokens=2, latency_s=1.5, ttft_s=0.5,
+                     finish_reason="stop")  # fmt: skip
+    results = [
+        VariantResult(PRESETS[0], plan, [ok], [None], [0.0], [()]),
+        VariantResult(Variant("custom", Strategy("last_turns", last_turns=1), "Pirate.", "", 0.2, 9),
+                      _plan(PRESETS[2]), [CallOutcome(error="Rate limited (429)")], [None], [1.5], [("retried",)]),
+    ]  # fmt: skip
+    return Comparison("What is my name?", results, "2026-11-25 10:00:00", 1, "test", one_at_a_time=True)
+
+
+def test_a_comparison_round_trips_through_json():
+    comparison = _comparison()
+    text = json.dumps(comparison.to_dict())
+    back = Comparison.from_dict(json.loads(text))
+    assert back.to_dict() == comparison.to_dict()
+    assert back.results[0].plan.body == comparison.results[0].plan.body
+    assert back.results[0].plan.prompt_tokens == comparison.results[0].plan.prompt_tokens
+    assert back.results[0].plan.model == models.MODELS["gpt-4o"]
+    assert back.results[1].variant == comparison.results[1].variant
+    assert back.results[1].queued == [1.5] and back.results[1].notices == [("retried",)]
+    assert back.one_at_a_time and back.baseline == 1
+    assert answer_stats(back.results, 1) == answer_stats(comparison.results, 1)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        None,
+        {"format": 99},
+        {"format": 1, "question": "q", "created": "t", "results": []},
+        {"format": 1, "question": "q", "created": "t", "results": [{"variant": {"name": 3}}]},
+    ],
+)
+def test_a_broken_stored_comparison_is_refused_with_a_reason(broken):
+    with pytest.raises(InvalidComparison):
+        Comparison.from_dict(broken)
+
+
+def test_a_setup_round_trips_and_keeps_the_inherit_choice():
+    setup = CompareSetup((*PRESETS, Variant("mine", temperature=0.0, max_tokens=5)), "Who am I?", 3, 7, "gpt-4o-mini")
+    back = CompareSetup.from_dict(json.loads(json.dumps(setup.to_dict())))
+    assert back == setup
+    assert back.variants[0].temperature is None and back.variants[-1].temperature == 0.0
+    with pytest.raises(InvalidComparison):
+        CompareSetup.from_dict({**setup.to_dict(), "variants": [{"name": "x", "strategy": {"kind": "telepathy"}}]})
+
+
+def test_priced_as_prices_the_same_tokens_at_another_models_prices():
+    free = Target(models.MODELS[models.EMBEDDED_MODEL], TARGET.counter, "free")
+    plan = plan_variant(PRESETS[0], SystemPrompt("Be brief."), HISTORY, "What is my name?", free, Sampling()).plan
+    outcome = CallOutcome(text="Ada", prompt_tokens=plan.prompt_tokens, completion_tokens=10, finish_reason="stop")
+    result = VariantResult(PRESETS[0], plan, [outcome], [None])
+    assert answer_stats([result], 0)[0]["cost $"] == 0.0
+    priced = answer_stats([result], 0, "gpt-4o-mini")[0]["cost $"]
+    assert priced == pytest.approx(plan.prompt_tokens * 0.15 / 1e6 + 10 * 0.6 / 1e6)
+    assert plan_rows([PRESETS[0]], [plan], "gpt-4o")[0]["input cost $"] == pytest.approx(plan.prompt_tokens * 2.5e-6)
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_waiting_for_a_one_slot_server_lasts_while_it_serves_someone_else():
+    clock = _Clock()
+    states = iter([QueueState(True, 1), QueueState(True, 0), QueueState(False, 0)])
+    assert wait_until_idle(lambda: next(states), poll_s=0.5, clock=clock, sleep=clock.sleep) == 1.0
+    assert wait_until_idle(lambda: None, clock=clock, sleep=clock.sleep) == 0.0  # it cannot say: no wait
+    busy = wait_until_idle(lambda: QueueState(True, 0), timeout_s=3, poll_s=1, clock=clock, sleep=clock.sleep)
+    assert busy == 3.0  # gives up: the call then queues on the server
+
+
+def test_one_at_a_time_sends_each_job_after_the_last_one_is_done():
+    with FakeOpenAI() as server:
+        server.behaviour.delay_s = 0.2
+        turns: list[int] = []
+        events = list(run_concurrently(_jobs(server, ["fake-model"] * 3), max_workers=1,
+                                       wait_turn=lambda: turns.append(1) or 0.0))  # fmt: skip
+    order = [(e.kind, e.key[0]) for e in events if e.kind != "delta"]
+    assert order == [("start", 0), ("done", 0), ("start", 1), ("done", 1), ("start", 2), ("done", 2)]
+    assert len(turns) == 3
+    starts = {e.key[0]: e.queued_s for e in events if e.kind == "start"}
+    done = {e.key[0]: e.outcome for e in events if e.kind == "done"}
+    # Each one's wait covers the calls before it; its own latency starts when it is sent.
+    assert starts[1] >= starts[0] + done[0].latency_s and starts[2] >= starts[1] + done[1].latency_s
+
+
+def test_a_comparison_run_goes_on_in_its_own_thread_and_hands_over_the_result_once():
+    kept: list[Comparison] = []
+    with FakeOpenAI() as server:
+        jobs = _jobs(server, ["fake-model", "fake-model"])
+        plan = _plan(PRESETS[0])
+        skeleton = Comparison("q", [VariantResult(PRESETS[0], plan, seeds=[None]),
+                                    VariantResult(PRESETS[1], plan, seeds=[None])], "now")  # fmt: skip
+        run = ComparisonRun(skeleton, jobs, one_at_a_time=True, on_done=kept.append)
+        assert run.wait(30) and run.done and run.failure is None
+    assert kept == [run.comparison] and run.progress == (2, 2)
+    assert [r.answer for r in kept[0].results] == ["Hello from the fake server."] * 2
+    assert all(len(r.queued) == 1 and r.queued[0] is not None for r in kept[0].results)
+    assert run.texts[(1, 0)] == "Hello from the fake server."
+
+
+def test_stopping_a_run_keeps_what_arrived_and_sends_no_more():
+    with FakeOpenAI() as server:
+        server.behaviour.delay_s = 0.5
+        stop = threading.Event()
+        stop.set()
+        events = list(run_concurrently(_jobs(server, ["fake-model"] * 2), max_workers=1, stop=stop))
+        posts = [r for r in server.requests if r.method == "POST"]
+    assert posts == []
+    assert [e.outcome.error for e in events if e.kind == "done"] == [STOPPED_BEFORE_SENT] * 2

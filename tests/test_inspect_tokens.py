@@ -17,9 +17,10 @@ from lib.inspect_tokens import (
     spans_for,
     spans_html,
     summary_rows,
+    text_spans,
     why_hi,
 )
-from lib.tokens import TiktokenCounter
+from lib.tokens import TiktokenCounter, get_encoding
 
 ENCODINGS = ["o200k_base", "cl100k_base"]
 CONVERSATIONS = {
@@ -217,3 +218,22 @@ def test_html_draws_at_most_the_limit_and_says_so():
     markup = spans_html(spans, ["user"] * 3, limit=500)
     assert _drawn(markup) == 500
     assert f"{len(spans) - 500:,} more tokens not drawn" in markup
+
+
+def test_any_text_is_split_with_no_chat_format_around_it(embedded_tokenizer):
+    text = "Hello, Ada! <|im_start|> is special here."
+    openai = text_spans("o200k_base", text)
+    assert "".join(s.text for s in openai) == text
+    assert {(s.kind, s.message_index) for s in openai} == {("content", 0)}
+    assert [s.token_id for s in openai] == get_encoding("o200k_base").encode(text, disallowed_special=())
+    embedded = text_spans(EMBEDDED, text, embedded_tokenizer)
+    assert [s.token_id for s in embedded] == embedded_tokenizer.tokenize(text, True)  # no BOS of its own
+    assert "".join(s.text for s in embedded) == text
+    assert text_spans("o200k_base", "") == []
+    with pytest.raises(ValueError):
+        text_spans(EMBEDDED, text)
+
+
+def test_a_token_line_may_break_anywhere_rather_than_overflow():
+    markup = spans_html(text_spans("o200k_base", "=" * 400), ["text"])
+    assert "overflow-wrap:anywhere" in markup.split("</style>")[0]

@@ -30,3 +30,20 @@ def test_every_entry_is_sane():
     for info in models.MODELS.values():
         assert info.context_window >= 4096
         assert info.encoding in {"o200k_base", "cl100k_base", "embedded"}
+
+
+def test_a_free_model_priced_as_a_priced_one_takes_only_its_prices():
+    free = models.MODELS[models.EMBEDDED_MODEL]
+    priced = models.priced_as(free, "gpt-4o-mini")
+    assert (priced.name, priced.context_window, priced.encoding) == (free.name, free.context_window, "embedded")
+    assert priced.input_cost(1_000_000) == pytest.approx(0.15) and priced.output_cost(1_000_000) == pytest.approx(0.6)
+    assert free.input_cost(1_000_000) == 0.0  # the original is untouched
+    assert models.priced_as(free, None) is free and models.priced_as(free, "") is free
+    with pytest.raises(KeyError):
+        models.priced_as(free, "no-such-model")
+
+
+def test_the_priced_models_are_the_tables_with_a_price():
+    names = models.priced_models()
+    assert "gpt-4o-mini" in names and models.EMBEDDED_MODEL not in names
+    assert all(models.MODELS[n].input_per_million > 0 for n in names)

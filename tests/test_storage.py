@@ -42,10 +42,10 @@ def test_the_path_is_read_at_each_use(tmp_path, monkeypatch):
 
 def test_a_new_file_is_migrated_once_in_wal_mode(conn, session_db):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    versions = list(range(1, len(storage.MIGRATIONS) + 1))
-    assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations")] == versions == [1, 2, 3]
+    every = [(v,) for v in range(1, storage.SCHEMA_VERSION + 1)]
+    assert conn.execute("SELECT version FROM schema_migrations").fetchall() == every
     with storage.opened(session_db) as again:
-        assert again.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(versions)
+        assert again.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == storage.SCHEMA_VERSION
 
 
 def test_a_later_migration_is_applied_to_an_existing_file(conn, session_db, monkeypatch):
@@ -54,7 +54,8 @@ def test_a_later_migration_is_applied_to_an_existing_file(conn, session_db, monk
     monkeypatch.setattr(storage, "MIGRATIONS", (*storage.MIGRATIONS, extra))
     monkeypatch.setattr(storage, "SCHEMA_VERSION", len(storage.MIGRATIONS))
     with storage.opened(session_db) as upgraded:
-        assert [v for (v,) in upgraded.execute("SELECT version FROM schema_migrations")] == [1, 2, 3, 4]
+        versions = [v for (v,) in upgraded.execute("SELECT version FROM schema_migrations")]
+        assert versions == list(range(1, len(storage.MIGRATIONS) + 1))
         assert upgraded.execute("SELECT starred FROM sessions").fetchall() == [(0,)]
         assert storage.load_session(upgraded, "s1").messages == HISTORY
 
@@ -325,3 +326,57 @@ def test_a_server_error_holding_a_lone_surrogate_is_logged_not_lost(session_db):
         storage.record_call(conn, record)
         (logged,) = storage.calls(conn)
     assert logged.error == "The server said: bad \ufffd text"
+
+
+# --- Compare: kept with the session ------------------------------------------------------------------
+
+
+def _comparison(question: str = "What is my name?"):
+    from lib.compare import PRESETS, Comparison, VariantResult
+
+    outcome = CallOutcome("Ada", prompt_tokens=12, completion_tokens=3, latency_s=0.5, ttft_s=0.1, finish_reason="stop")
+    results = [VariantResult(v, _plan(), [outcome], [None], [0.0]) for v in PRESETS[:2]]
+    return Comparison(question, results, "2026-11-25 10:00:00", 0, "test")
+
+
+def test_comparisons_are_kept_per_session_in_order(conn):
+    first, second = _comparison("one?"), _comparison("two?")
+    storage.save_comparison(conn, "s1", first)
+    storage.save_comparison(conn, "s2", _comparison("elsewhere?"))
+    storage.save_comparison(conn, "s1", second)
+    kept = storage.list_comparisons(conn, "s1")
+    assert [c.question for c in kept] == ["one?", "two?"]
+    assert [c.to_dict() for c in kept] == [first.to_dict(), second.to_dict()]
+    assert storage.list_comparisons(conn, "nobody") == []
+
+
+def test_a_stored_comparison_it_cannot_read_is_skipped_not_fatal(conn):
+    storage.save_comparison(conn, "s1", _comparison("good?"))
+    with storage.transaction(conn):
+        conn.execute("INSERT INTO comparisons (session_id, created_at, body) VALUES ('s1', 'x', '{\"format\": 99}')")
+        conn.execute("INSERT INTO comparisons (session_id, created_at, body) VALUES ('s1', 'x', 'not json')")
+    assert [c.question for c in storage.list_comparisons(conn, "s1")] == ["good?"]
+
+
+def test_a_key_never_lands_in_a_stored_comparison_or_setup(conn):
+    from lib.compare import PRESETS, CompareSetup
+
+    key = "sk-proj-ABCDEFGH12345678"
+    comparison = _comparison(f"Is {key} my key?")
+    storage.save_comparison(conn, "s1", comparison, secrets=(key,))
+    storage.save_compare_setup(conn, "s1", CompareSetup(PRESETS, question=f"Why {key}?"), secrets=(key,))
+    stored = " ".join(
+        row[0] for row in conn.execute("SELECT body FROM comparisons UNION SELECT body FROM compare_setups")
+    )
+    assert key not in stored and "***" in stored
+
+
+def test_the_compare_setup_is_saved_and_replaced_per_session(conn):
+    from lib.compare import PRESETS, CompareSetup, Variant
+
+    assert storage.load_compare_setup(conn, "s1") is None
+    storage.save_compare_setup(conn, "s1", CompareSetup(PRESETS, "q1"))
+    mine = CompareSetup((Variant("mine", temperature=0.2),), "q2", repeats=3, seed=4, priced_as="gpt-4o")
+    storage.save_compare_setup(conn, "s1", mine)
+    assert storage.load_compare_setup(conn, "s1") == mine
+    assert conn.execute("SELECT COUNT(*) FROM compare_setups").fetchone()[0] == 1

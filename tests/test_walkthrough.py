@@ -62,7 +62,7 @@ def test_every_demo_call_is_reproducible_and_short(step):
     assert [c.label for c in calls] == list(step.labels) and len(sender.bodies) == step.calls >= 2
     for call in calls:
         body = call.body
-        assert body["model"] == EMBEDDED_MODEL and body["temperature"] == 0 and body["max_tokens"] <= 64
+        assert body["model"] == EMBEDDED_MODEL and body["temperature"] == 0 and body["max_tokens"] <= 128
         assert body["stream"] is False
 
 
@@ -153,3 +153,16 @@ def test_verdict_says_what_the_payload_held():
     assert "did not use it" in verdict("Plimtown", with_fact, "Azbab.")
     assert "could not know it" in verdict("Plimtown", without, "Azbab.")
     assert "a guess, not a memory" in verdict("Plimtown", without, "Plimtown!")
+
+
+def test_an_answer_the_limit_cut_ends_at_its_last_full_sentence():
+    from lib.walkthrough import shown_answer
+
+    whole = CallOutcome(text="Your name is Ada. ", finish_reason="stop")
+    assert shown_answer(whole) == ("Your name is Ada.", None)
+    cut = CallOutcome(text="17 is lucky. It is 3.5 times 4! And it is also the sum of", finish_reason="length")
+    text, note = shown_answer(cut, limit=96)
+    assert text == "17 is lucky. It is 3.5 times 4!" and "96 tokens" in note and "last full sentence" in note
+    quoted = shown_answer(CallOutcome(text='He said "yes." Then the', finish_reason="length"))[0]
+    assert quoted == 'He said "yes."'
+    assert shown_answer(CallOutcome(text="no end in sight", finish_reason="length"))[0] == "no end in sight …"

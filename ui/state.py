@@ -123,12 +123,23 @@ COMPARE_SEED = "compare_seed"
 COMPARE_BASELINE = "compare_baseline"
 COMPARISONS = "comparisons"
 COMPARE_SHOWN = "compare_shown"
+# The session whose Compare set-up and comparisons the page holds (they are kept with the session,
+# lib/storage.py), and the set-up as last saved (saved again only when it changed).
+COMPARE_LOADED_FOR = "compare_loaded_for"
+COMPARE_SAVED_SETUP = "compare_saved_setup"
+COMPARE_PRICE_AS = "compare_price_as"  # "": each model's own prices; else a priced model's
+COMPARE_ONE_AT_A_TIME = "compare_one_at_a_time"
+COMPARE_DIFF = "compare_diff"  # the answers as a word diff against the baseline (else as plain text)
 
 TIMELINE_SAMPLE = "timeline_sample"
 
 # The token inspector's choices (its tokenizer starts from the backend's each time the page opens).
 INSPECTOR_ENCODING = "inspector_encoding"
 INSPECTOR_SPACES = "inspector_spaces"
+INSPECTOR_SOURCE = "inspector_source"  # what is inspected: the chat's next request, free text, a Compare variant
+INSPECTOR_TEXT = "inspector_text"
+INSPECTOR_AS_MESSAGE = "inspector_as_message"  # free text inside the chat format, as one user message
+INSPECTOR_VARIANT = "inspector_variant"
 
 # The walkthrough: the step shown, and each demo's finished calls (by step number).
 WALKTHROUGH_STEP = "walkthrough_step"
@@ -142,7 +153,8 @@ SETTING_KEYS = (
 KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     SYSTEM_TEXT, SYSTEM_INCLUDED, DRAFT, LAST_TURNS, PAGE_SIZE, STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET,
     COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE, SEND_SESSION_ID, TIMEOUT,
-    INSPECTOR_SPACES, WALKTHROUGH_STEP,
+    COMPARE_PRICE_AS, COMPARE_ONE_AT_A_TIME, COMPARE_DIFF,
+    INSPECTOR_SPACES, INSPECTOR_SOURCE, INSPECTOR_TEXT, INSPECTOR_AS_MESSAGE, INSPECTOR_VARIANT, WALKTHROUGH_STEP,
 }  # fmt: skip
 # What a saved session keeps besides its messages (lib/session.SETTINGS checks the same names). Never the key.
 PERSISTED_SETTINGS = (

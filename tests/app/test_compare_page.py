@@ -1,11 +1,14 @@
-"""The Compare page through AppTest: the pre-run table, a real run on the embedded server, a broken variant."""
+"""The Compare page through AppTest: the pre-run table, a real run on the embedded server, a broken
+variant, what survives a refresh, the explicit "inherit" choices, pricing as a hosted model."""
 
+import json
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib import storage
+from lib.call_details import calls_with_details
 from lib.compare import PRESETS
 from lib.conversation import Message
 from tests.app.conftest import type_server
@@ -20,12 +23,30 @@ HISTORY = [
     Message("user", "I like foxes."),
     Message("assistant", "Foxes are clever."),
 ]
+FULL, BARE, LAST_TWO, SYSTEM_ONLY = (v.name for v in PRESETS)
+
+
+def _open(session_id: str | None = None, **values) -> AppTest:
+    """A browser tab on the Compare page: the URL's session (a refresh) and values set before the first run."""
+    at = AppTest.from_file(PAGE, default_timeout=600)
+    if session_id:
+        at.query_params["session"] = session_id
+    for key, value in values.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
 
 
 @pytest.fixture
 def compare():
-    at = AppTest.from_file(PAGE, default_timeout=300)
-    at.session_state["history"] = list(HISTORY)
+    return _open(history=list(HISTORY))
+
+
+def _on(server: FakeOpenAI, at: AppTest, **values) -> AppTest:
+    type_server(at, server.base_url)  # typed, as a user does: only then are its models listed
+    for key, value in values.items():
+        at.session_state[key] = value
     at.run()
     assert not at.exception, at.exception
     return at
@@ -35,51 +56,153 @@ def _run_button(at):
     return next(b for b in at.button if b.label.startswith("Run "))
 
 
+def _run(at) -> None:
+    _run_button(at).click().run()
+    assert not at.exception, at.exception
+
+
+def _slot(at, index: int, name: str) -> str:
+    return f"variant_{at.session_state['compare_slots'][index]}_{name}"
+
+
 def test_the_pre_run_table_lists_the_default_variants_and_sends_nothing(compare):
     table = compare.dataframe[0].value
     assert list(table["variant"]) == [v.name for v in PRESETS]
     tokens = dict(zip(table["variant"], table["prompt tokens"], strict=True))
-    assert tokens["Full history"] > tokens["No history (stateless)"] > tokens["Only the system prompt"]
+    assert tokens[FULL] > tokens[BARE] > tokens[SYSTEM_ONLY]
     # Sending no system prompt costs more on SmolLM2: its chat template then adds its own, longer one.
     assert compare.session_state["comparisons"] == []
 
 
-def test_a_run_on_the_embedded_model_gives_one_answer_per_variant(compare):
-    _run_button(compare).click().run()
-    assert not compare.exception, compare.exception
+def test_the_run_button_comes_before_the_cards_the_table_and_the_charts(compare):
+    """Reachable without scrolling: right under the question, above every variant card."""
+    run = _run_button(compare)
+    assert run.label.startswith("Run 4 variants")
+    order = [type(e).__name__ for e in compare.main]
+    labels = [getattr(e, "label", None) for e in compare.main]
+    assert labels.index("The next user message") < labels.index(run.label) < labels.index("Name")
+    assert "PlotlyChart" not in order[: labels.index(run.label)]
+
+
+def test_preset_names_and_cards_say_what_is_sent(compare):
+    sends = [c.value for c in compare.caption if c.value.startswith("Sends ")]
+    assert sends[1] == "Sends no system prompt · no history · the question"
+    assert sends[0] == "Sends the conversation's system prompt · the whole history · the question"
+    pinned = [HISTORY[0].__class__("user", "Pinned fact.", pinned=True), *HISTORY]
+    at = _open(history=pinned)
+    sends = [c.value for c in at.caption if c.value.startswith("Sends ")]
+    assert "no history (1 pinned message still goes)" in sends[1]
+
+
+def test_temperature_and_reply_limit_inherit_the_sidebar_by_an_explicit_choice(compare):
+    with FakeOpenAI() as server:
+        at = _on(server, compare)
+        assert at.checkbox(key=_slot(at, 0, "temperature_inherit")).value is True
+        assert not any(n.label == "Temperature" for n in at.number_input)  # no sentinel value to type
+        at.checkbox(key=_slot(at, 0, "temperature_inherit")).uncheck().run()
+        at.number_input(key=_slot(at, 0, "temperature")).set_value(0.3).run()
+        at.checkbox(key=_slot(at, 1, "max_tokens_inherit")).uncheck().run()
+        at.number_input(key=_slot(at, 1, "max_tokens")).set_value(9).run()
+        _run(at)
+        bodies = [r.json() for r in server.requests if r.method == "POST"]
+    sent = sorted((b["temperature"], b["max_tokens"]) for b in bodies)
+    assert (0.3, 256) in sent and (0.7, 9) in sent and sent.count((0.7, 256)) == 2
+
+
+def test_a_run_on_the_embedded_model_sends_one_variant_at_a_time_and_times_each_on_its_own():
+    compare = _open(history=list(HISTORY), max_tokens=24)  # short answers: four calls on a shared CPU
+    _run(compare)
     comparison = compare.session_state["comparisons"][-1]
+    assert comparison.one_at_a_time
     assert [r.variant.name for r in comparison.results] == [v.name for v in PRESETS]
     for result in comparison.results:
         assert result.errors == [] and result.answer.strip()
         assert result.outcomes[0].prompt_tokens == result.plan.prompt_tokens  # exact prediction
-    assert len(compare.dataframe) == 2  # the pre-run table and every run's row
+    # Sent in turn: each variant waited (queued) at least as long as the ones before it took, so its
+    # latency, counted from its own sending, is its own and not the queue's.
+    for before, after in zip(comparison.results, comparison.results[1:], strict=False):
+        assert after.queued[0] >= before.queued[0] + before.outcomes[0].latency_s
+    assert len(compare.dataframe) == 2  # every run's row, and the pre-run table
     assert any(b.label.startswith("Download the report") for b in compare.get("download_button"))
+    captions = " ".join(c.value for c in compare.caption)
+    assert "queued" in captions and "sent one at a time" in captions
 
 
 def test_a_broken_variant_shows_its_error_and_the_others_finish(compare):
     with FakeOpenAI() as server:
         server.behaviour.reject_unknown_models = True
-        type_server(compare, server.base_url)
-        broken_slot = compare.session_state["compare_slots"][1]
-        compare.session_state[f"variant_{broken_slot}_model"] = "no-such-model"
-        compare.run()
-        _run_button(compare).click().run()
-    assert not compare.exception, compare.exception
-    results = compare.session_state["comparisons"][-1].results
+        at = _on(server, compare)
+        at.session_state[_slot(at, 1, "model")] = "no-such-model"
+        at.run()
+        _run(at)
+    results = at.session_state["comparisons"][-1].results
     assert "(404)" in results[1].errors[0]
     assert all(r.answer == "Hello from the fake server." for i, r in enumerate(results) if i != 1)
-    assert any("(404)" in e.value for e in compare.error)
+    assert any("(404)" in e.value for e in at.error)
+
+
+def test_results_and_variant_edits_survive_a_refresh(compare):
+    session_id = compare.query_params["session"]
+    with FakeOpenAI() as server:
+        server.behaviour.reply = "You are Ada, and you like foxes."
+        at = _on(server, compare)
+        at.text_input(key=_slot(at, 2, "name")).set_value("Just the last turn").run()
+        at.selectbox(key=_slot(at, 2, "strategy")).set_value("last_turns").run()
+        at.number_input(key=_slot(at, 2, "turns")).set_value(1).run()
+        at.text_area(key="compare_question").set_value("Who am I?").run()
+        _run(at)
+        # F5: a new browser session on the same URL, same database.
+        again = _open(session_id, provider_kind="compatible", base_url=server.base_url)
+    kept = again.session_state["comparisons"]
+    assert len(kept) == 1 and kept[0].question == "Who am I?"
+    assert [r.answer for r in kept[0].results] == ["You are Ada, and you like foxes."] * 4
+    assert kept[0].results[2].variant.name == "Just the last turn"
+    assert any(s.value.startswith("Answers to “Who am I?”") for s in again.subheader)
+    assert again.text_area(key="compare_question").value == "Who am I?"
+    assert again.text_input(key=_slot(again, 2, "name")).value == "Just the last turn"
+    assert again.number_input(key=_slot(again, 2, "turns")).value == 1
+    assert list(again.dataframe[-1].value["variant"])[2] == "Just the last turn"  # the plan, from the edit
+
+
+def test_another_session_has_its_own_comparisons(compare):
+    with FakeOpenAI() as server:
+        _run(_on(server, compare))
+        other = _open(provider_kind="compatible", base_url=server.base_url)
+    assert other.session_state["comparisons"] == []
+    assert [other.text_input(key=_slot(other, i, "name")).value for i in range(4)] == [v.name for v in PRESETS]
+
+
+def test_runs_can_be_priced_as_a_hosted_model(compare):
+    assert compare.dataframe[0].value["input cost $"].eq(0).all()  # offline: everything is $0
+    compare.selectbox(key="compare_price_as").set_value("gpt-4o-mini").run()
+    table = compare.dataframe[0].value
+    column = "input cost $ (priced as gpt-4o-mini)"
+    tokens = dict(zip(table["variant"], table["prompt tokens"], strict=True))
+    costs = dict(zip(table["variant"], table[column], strict=True))
+    assert costs[FULL] == pytest.approx(tokens[FULL] * 0.15 / 1_000_000)
+    assert "priced as gpt-4o-mini" in _run_button(compare).label
+    with FakeOpenAI() as server:
+        at = _on(server, compare)
+        _run(at)
+    runs = at.dataframe[0].value
+    assert "cost $ (priced as gpt-4o-mini)" in runs.columns and runs["cost $ (priced as gpt-4o-mini)"].gt(0).all()
+
+
+def test_answers_read_as_text_and_the_word_diff_is_on_request(compare):
+    with FakeOpenAI() as server:
+        server.behaviour.reply = "Your name is Ada."
+        _run(_on(server, compare))
+    assert not compare.html or all("<ins" not in h.value for h in compare.html)
+    assert sum(m.value == "Your name is Ada." for m in compare.markdown) == 4
+    compare.toggle(key="compare_diff").set_value(True).run()
+    diffs = [h.value for h in compare.html if "white-space:pre-wrap" in h.value]
+    assert len(diffs) == 3  # every answer but the baseline's, as a diff
 
 
 def _run_repeated_on(server: FakeOpenAI, at, repeats: int, seed: int) -> list:
     """Run every variant `repeats` times against the fake server; the requests it received."""
-    at.session_state["provider_kind"] = "compatible"
-    at.session_state["base_url"] = server.base_url
-    at.session_state["compare_repeats"] = repeats
-    at.session_state["compare_seed"] = seed
-    at.run()
-    _run_button(at).click().run()
-    assert not at.exception, at.exception
+    _on(server, at, compare_repeats=repeats, compare_seed=seed)
+    _run(at)
     return [r for r in server.requests if r.method == "POST"]
 
 
@@ -91,11 +214,19 @@ def test_repeats_send_a_seed_each(compare):
     assert all(len(r.outcomes) == 3 and r.seeds == [7, 8, 9] for r in results)
 
 
-def test_every_run_is_in_the_run_log_with_the_bytes_it_sent(compare):
+def test_every_run_is_in_the_run_log_with_the_bytes_it_sent_and_its_details(compare):
     with FakeOpenAI() as server:
-        sent = sorted(len(r.body) for r in _run_repeated_on(server, compare, 2, 3))
+        posts = _run_repeated_on(server, compare, 2, 3)
+        sent = sorted(len(r.body) for r in posts)
     with storage.opened() as conn:
-        calls = storage.calls(conn)
+        logged = calls_with_details(conn)
+    calls = [record for record, _ in logged]
     assert sorted(c.variant for c in calls) == sorted([v.name for v in PRESETS] * 2)
     assert sorted(c.payload_bytes for c in calls) == sent  # the seeded bodies, byte for byte
     assert {(c.status, c.provider) for c in calls} == {("ok", "compatible")}
+    details = {record.variant: d for record, d in logged}
+    assert details[LAST_TWO].strategy == "Last 2 turns" and details[LAST_TWO].answer == "Hello from the fake server."
+    assert details[FULL].body["messages"][-1]["content"] == "What is my name?"
+    assert {json.dumps(d.body, separators=(",", ":"), ensure_ascii=False) for _, d in logged} == {
+        r.body.decode() for r in posts
+    }

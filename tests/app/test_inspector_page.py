@@ -113,3 +113,35 @@ def test_a_long_prompt_draws_the_first_tokens_and_says_so():
     assert total > MAX_RENDERED and _drawn(at) == MAX_RENDERED
     caption = next(c.value for c in at.caption if c.value.startswith("Showing the first"))
     assert re.search(rf"first {MAX_RENDERED:,} of {total:,} tokens", caption)
+
+
+def test_any_text_is_split_as_tiktokenizer_does():
+    from lib.tokens import get_encoding
+
+    text = "Context windows aren't free: 🦊 tokens cost money."
+    at = _open([], inspector_source="text", inspector_encoding="o200k_base", inspector_text=text)
+    tokens = len(get_encoding("o200k_base").encode(text))
+    assert metric(at, "Tokens") == str(tokens) and _drawn(at) == tokens
+    assert metric(at, "Characters") == str(len(text))
+    assert "tokens cost money." in _shown_text(at) and "&lt;|start|&gt;" not in at.html[0].value  # no chat format
+    at.toggle(key="inspector_as_message").set_value(True).run()
+    assert _tokens(at) == TiktokenCounter("o200k_base", True).count([{"role": "user", "content": text}]).total
+
+
+def test_any_text_on_the_embedded_tokenizer(embedded_tokenizer):
+    at = _open([], inspector_source="text", inspector_text="Hello, Ada!")
+    assert at.selectbox(key="inspector_encoding").value == "embedded"
+    assert metric(at, "Tokens") == str(len(embedded_tokenizer.tokenize("Hello, Ada!", True)))
+
+
+def test_a_compare_variants_request_can_be_inspected(embedded_tokenizer):
+    at = _open(HISTORY, inspector_source="variant")
+    names = at.selectbox(key="inspector_variant").options
+    assert names[0] == "System prompt + full history" and len(names) == 4
+    assert (
+        _tokens(at)
+        == embedded_tokenizer.count([*_sent(HISTORY), {"role": "user", "content": "What is my name?"}]).total
+    )
+    at.selectbox(key="inspector_variant").set_value(names[1]).run()  # the bare question: nothing but it
+    assert _tokens(at) == embedded_tokenizer.count([{"role": "user", "content": "What is my name?"}]).total
+    assert any("no system prompt · no history" in c.value for c in at.caption)

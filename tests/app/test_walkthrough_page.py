@@ -7,19 +7,29 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.display import inert_markdown
-from lib.walkthrough import SECRET, STEPS, verdict
+from lib.walkthrough import DEMO_SAMPLING, SECRET, SIDEBAR_NOTE_START, STEPS, shown_answer, verdict
 
 pytestmark = pytest.mark.slow
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "walkthrough.py")
+APP = str(Path(PAGE).parents[1] / "app.py")
+
+
+def _tour(step: int | None = None) -> AppTest:
+    """The walkthrough inside the app (its last step links to the other pages, which only the app routes)."""
+    at = AppTest.from_file(APP, default_timeout=900)
+    at.session_state["timeout_s"] = 600  # the CPU may be shared: a slow answer is not what is tested here
+    if step is not None:
+        at.session_state["walkthrough_step"] = step
+    at.run()
+    at.switch_page("pages/walkthrough.py").run()
+    assert not at.exception, at.exception
+    return at
 
 
 @pytest.fixture
 def tour():
-    at = AppTest.from_file(PAGE, default_timeout=300)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return _tour()
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +39,7 @@ def ran():
 
     def run(number: int):
         if number not in done:
-            at = AppTest.from_file(PAGE, default_timeout=300)
-            at.session_state["walkthrough_step"] = number
-            at.run()
+            at = _tour(number)
             at.button(key=f"walkthrough_send_{number}").click().run()
             assert not at.exception, at.exception
             done[number] = (at, at.session_state["walkthrough_runs"][number])
@@ -51,10 +59,14 @@ def test_each_demo_shows_both_payloads_and_both_answers(ran, step):
     payloads = [json.loads(c.value) for c in tour.code if c.language == "json"]
     assert payloads == [c.body for c in shown]
     answers = [message.markdown[0].value for message in tour.chat_message]
-    assert answers == [inert_markdown(c.outcome.text).strip() for c in shown]
+    assert answers == [inert_markdown(shown_answer(c.outcome)[0]) for c in shown]
+    # An answer ends where the model ended it, or at its last full sentence (and says so): never mid-word.
+    for call, answer in zip(shown, answers, strict=True):
+        assert call.outcome.finish_reason == "stop" or answer.endswith((".", "!", "?", "…", '"', "”"))
+    captions = " ".join(c.value for c in tour.caption)
     if step.needle:
-        captions = [c.value for c in tour.caption]
         assert all(verdict(step.needle, c.body, c.outcome.text) in captions for c in shown)
+    assert all(shown_answer(c.outcome)[1] in captions for c in shown if c.outcome.finish_reason == "length")
 
 
 def test_the_session_id_ties_the_turns_on_the_client_and_is_never_sent(ran):
@@ -104,3 +116,19 @@ def test_the_step_is_kept_across_a_visit_to_another_page():
     assert not at.exception, at.exception
     at.switch_page("pages/walkthrough.py").run()
     assert at.subheader[0].value.startswith("3. ")
+
+
+def test_the_tour_ends_with_a_way_into_the_chat():
+    last = _tour(STEPS[-1].number)
+    links = last.get("page_link")
+    assert [link.proto.page for link in links][:1] == ["pages/chat.py"] or any(
+        "chat" in link.proto.page for link in links
+    )
+    assert any(m.value.startswith("**That's the tour.**") for m in last.markdown)
+    first = _tour(STEPS[0].number)
+    assert not first.get("page_link")
+
+
+def test_the_page_says_the_sidebars_sampling_is_not_used_here(tour):
+    assert any(i.value.startswith(SIDEBAR_NOTE_START) for i in tour.info)
+    assert f"up to {DEMO_SAMPLING.max_tokens} tokens" in tour.caption[0].value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import sync_playwright
 
 from lib.conversation import Message
@@ -26,14 +28,56 @@ def chat(page, url: str) -> None:
     page.screenshot(path=OUT / "chat.png", full_page=True)
 
 
+SCREEN = {"width": 1280, "height": 800}  # the laptop screen the pages are checked at
+
+
+def _conversation(page) -> None:
+    """A short conversation to compare contexts on, imported (no calls spent on it)."""
+    turns = [
+        ("Hi! My name is Ada and I collect foxes.", "Nice to meet you, Ada! Foxes are lovely animals."),
+        ("I live in Lisbon, by the river.", "Lisbon is a beautiful city, with the Tagus running through it."),
+        ("My favourite colour is green.", "Green is a calm colour, like the hills around Sintra."),
+    ]
+    messages = tuple(
+        Message(role, text) for pair in turns for role, text in zip(("user", "assistant"), pair, strict=True)
+    )
+    export = export_json(Session(new_session_id(), title="Ada's foxes", messages=messages))
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        files=[{"name": "ada.json", "mimeType": "application/json", "buffer": export.encode()}]
+    )
+    page.get_by_text("Imported Ada's foxes").wait_for()
+
+
 def compare(page, url: str) -> None:
+    """Compare at 1280×800 with a finished run: the first screen (the question, Run, the answers), the
+    whole page, and the HTML report it downloads (at 1280 px, and printed to A4)."""
+    page.set_viewport_size(SCREEN)
+    page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Chat").click()
+    _conversation(page)
     page.get_by_role("link", name="Compare").click()  # a link, not a new load: the session goes along
     page.get_by_text("Compare contexts").first.wait_for()
-    page.get_by_role("button", name="Run 4 variants").click()
-    page.get_by_text("Answers to").first.wait_for()
-    page.wait_for_timeout(2000)
-    page.get_by_text("Before running: what each variant sends").scroll_into_view_if_needed()
-    page.screenshot(path=OUT / "compare.png", full_page=True)
+    page.get_by_role("button", name=re.compile("^Run 4 variants")).click()
+    page.get_by_text("Answers to").first.wait_for(timeout=600_000)
+    page.wait_for_timeout(2500)
+    page.screenshot(path=OUT / "compare.png")
+    # Streamlit scrolls inside the page, not the page itself: a tall window shows all of it at once.
+    page.set_viewport_size({"width": SCREEN["width"], "height": 4400})
+    page.wait_for_timeout(2500)
+    page.screenshot(path=OUT / "compare_full.png")
+    page.set_viewport_size(SCREEN)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the report (HTML, works offline)").click()
+    report_path = OUT.parent / "report.html"
+    download.value.save_as(report_path)
+    report = page.context.browser.new_page(viewport=SCREEN)
+    report.goto(report_path.as_uri())
+    report.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 5")
+    report.wait_for_timeout(1000)
+    report.screenshot(path=OUT / "report.png")
+    report.screenshot(path=OUT / "report_full.png", full_page=True)
+    report.pdf(path=OUT / "report.pdf", format="A4", print_background=True)
+    report.close()
+    report_path.unlink()  # 4.9 MB of plotly.js: the screenshots and the PDF show it
 
 
 def timeline(page, url: str) -> None:
@@ -44,18 +88,34 @@ def timeline(page, url: str) -> None:
 
 
 def inspector(page, url: str) -> None:
+    page.set_viewport_size(SCREEN)
     page.get_by_role("link", name="Token inspector").click()
     page.get_by_text("Why “Hi” costs").first.wait_for()
     page.wait_for_timeout(1500)
-    page.screenshot(path=OUT / "inspector.png", full_page=True)
+    page.screenshot(path=OUT / "inspector.png")
+    page.get_by_role("radio", name="Any text").click()
+    page.get_by_label("Text").fill(
+        "Tokens are not words: “unbelievably” is one word, several tokens. 🦊 https://example.com/" + "a1b2" * 40
+    )
+    page.get_by_label("Text").press("Control+Enter")
+    page.get_by_text("Characters per token").wait_for()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=OUT / "inspector_text.png")
+    page.get_by_role("radio", name="The chat's next request").click()
 
 
 def walkthrough(page, url: str) -> None:
+    page.set_viewport_size(SCREEN)
     page.get_by_role("link", name="Why the API has no memory").click()
     page.get_by_role("button", name="Send the 2 requests").click()
     page.get_by_text("With the earlier turn").first.wait_for()
     page.wait_for_timeout(1500)
     page.screenshot(path=OUT / "walkthrough.png", full_page=True)
+    for _ in range(5):
+        page.get_by_role("button", name="Next").click()
+        page.wait_for_timeout(800)
+    page.get_by_text("That's the tour.").wait_for()
+    page.screenshot(path=OUT / "walkthrough_end.png", full_page=True)
 
 
 def long_history(page, url: str) -> None:

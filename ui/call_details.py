@@ -1,0 +1,103 @@
+"""Run-log rows that open: a call's request body, its answer, the strategy and the timings.
+
+`log_call` records a call with its details (lib/call_details.py); `run_log_with_details` reads the
+run log back with them; `table_with_details` draws the run log's table, and the call of the row the
+user picks under it (`show_call`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+import pandas as pd
+import streamlit as st
+
+from lib import storage
+from lib.call_details import CallDetails, calls_with_details, details_of, record_with_details, timings
+from lib.display import inert_markdown
+from lib.payload import RequestPlan
+from lib.providers import CallOutcome
+from ui import sessions, state
+from ui.settings import Settings, known_secrets
+
+TABLE_KEY = "run_log_rows"
+
+
+def _store_failed(exc: Exception) -> None:
+    state.put(state.SESSION_NOTE, ("warning", f"The run log ({storage.db_path()}) failed: {exc}."))
+
+
+def log_call(
+    settings: Settings,
+    plan: RequestPlan,
+    outcome: CallOutcome,
+    variant: str = "chat",
+    session_id: str | None = None,
+    strategy: str | None = None,
+    queued_s: float | None = None,
+    notices: Sequence[str] = (),
+) -> None:
+    """`ui.sessions.log_call`, with the call's body, answer, strategy and retries kept for its row."""
+    secrets = (*settings.provider.secrets, *known_secrets())
+    session_id = session_id or sessions.current_id()
+    record = storage.CallRecord.of(session_id, variant, settings.provider.kind, plan, outcome, secrets)
+    details = details_of(plan, outcome, strategy, queued_s, tuple(notices), secrets)
+    try:
+        with storage.opened() as conn:
+            record_with_details(conn, record, details)
+    except (sqlite3.Error, OSError) as exc:
+        _store_failed(exc)
+
+
+def run_log_with_details() -> tuple[list[storage.CallRecord], list[CallDetails | None]]:
+    """The run log, oldest first, and each call's details (None for a call logged without them)."""
+    try:
+        with storage.opened() as conn:
+            pairs = calls_with_details(conn)
+    except (sqlite3.Error, OSError) as exc:
+        _store_failed(exc)
+        return [], []
+    return [record for record, _ in pairs], [details for _, details in pairs]
+
+
+def table_with_details(
+    frame: pd.DataFrame, records: list[storage.CallRecord], details: list[CallDetails | None]
+) -> None:
+    """The run log's table, newest first (`frame` is lib.runlog.calls_frame's, filtered: its index is
+    the call's position in `records`); the row picked opens below it."""
+    newest_first = frame.iloc[::-1]
+    event = st.dataframe(
+        newest_first, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row", key=TABLE_KEY
+    )
+    picked = list(event.selection.rows) if event is not None else []
+    if not picked:
+        st.caption("Pick a row to open the call: its request body, its answer, the strategy and the timings.")
+        return
+    position = int(newest_first.index[picked[0]])
+    show_call(records[position], details[position])
+
+
+def show_call(record: storage.CallRecord, details: CallDetails | None) -> None:
+    with st.container(border=True):
+        st.markdown(
+            f"**{inert_markdown(record.variant)}** · {inert_markdown(record.model)} · {record.at} · {record.status}"
+        )
+        for column, (label, value) in zip(st.columns(4), timings(record, details), strict=True):
+            column.metric(label, value)
+        if record.error:
+            st.error(record.error)
+        if details is None:
+            st.info("This call was logged before the run log kept bodies and answers: only its figures are known.")
+            return
+        finish = f" · finish reason `{details.finish_reason}`" if details.finish_reason else ""
+        st.caption(f"Strategy: {inert_markdown(details.strategy or 'not recorded')}{finish}")
+        for notice in details.notices:
+            st.caption(inert_markdown(notice))
+        answer, body = st.tabs(["Answer", "Request body"])
+        answer.markdown(inert_markdown(details.answer or "") or "*(no answer)*")
+        if details.left_out_chars:
+            body.caption(
+                f"{details.left_out_chars:,} characters of very long messages were not kept; the call sent them."
+            )
+        body.code(details.request_body or "", language="json", wrap_lines=True)

@@ -1,0 +1,265 @@
+"""The Compare page's state: its variant slots, kept with the session, and the runs in flight.
+
+A variant slot is a set of widgets keyed by the slot's id (`state.slot_key`). The slots, the question
+and the run's options make a `lib.compare.CompareSetup`, saved with the session (its own table, not
+the session's settings: a set-up is a list of structured variants, and saving one must not touch the
+session's own row or its export format) whenever it changes; finished comparisons are saved as they
+finish. A refresh, a new tab or a restarted server finds both again.
+
+A run goes on on its own thread (`lib.compare.ComparisonRun`), held here per session id for the whole
+process: a click or a refresh interrupts the page, not the run, and the page that comes back shows it.
+The Token inspector plans the same variants through `requests`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+
+import streamlit as st
+
+from lib import embedded, models, storage
+from lib.call_details import details_of, record_with_details
+from lib.compare import (
+    PRESETS,
+    CompareSetup,
+    Comparison,
+    ComparisonRun,
+    InvalidComparison,
+    Variant,
+    distinct_names,
+    plan_variant,
+    seeded,
+    wait_until_idle,
+)
+from lib.conversation import new_id
+from lib.request import Request, Target
+from lib.strategies import Strategy
+from ui import resources, sessions, state
+from ui.planning import summary_for
+from ui.settings import Settings, known_secrets
+
+SLOT_FIELDS = (
+    "name", "strategy", "turns", "budget", "system_mode", "system_text", "model", "temperature_inherit",
+    "temperature", "max_tokens_inherit", "max_tokens",
+)  # fmt: skip
+_STORE_ERRORS = (sqlite3.Error, OSError, InvalidComparison)
+
+
+# --- slots ------------------------------------------------------------------------------------------
+
+
+def slots() -> list[str]:
+    return state.get(state.COMPARE_SLOTS) or []
+
+
+def add_slot(variant: Variant) -> None:
+    slot = new_id()
+    mode = "conversation" if variant.system_override is None else ("none" if not variant.system_override else "custom")
+    values = {
+        "name": variant.name,
+        "strategy": variant.strategy.kind,
+        "turns": variant.strategy.last_turns,
+        "budget": variant.strategy.token_budget,
+        "system_mode": mode,
+        "system_text": variant.system_override or "",
+        "model": variant.model,
+        "temperature_inherit": variant.temperature is None,
+        "temperature": 0.7 if variant.temperature is None else float(variant.temperature),
+        "max_tokens_inherit": variant.max_tokens is None,
+        "max_tokens": 256 if variant.max_tokens is None else int(variant.max_tokens),
+    }
+    for name, value in values.items():
+        state.put(state.slot_key(slot, name), value)
+    state.put(state.COMPARE_SLOTS, [*slots(), slot])
+
+
+def remove_slot(slot: str) -> None:
+    state.put(state.COMPARE_SLOTS, [s for s in slots() if s != slot])
+    for name in SLOT_FIELDS:
+        state.pop(state.slot_key(slot, name))
+
+
+def set_variants(variants: list[Variant] | tuple[Variant, ...]) -> None:
+    for slot in slots():
+        remove_slot(slot)
+    state.put(state.COMPARE_SLOTS, [])
+    for variant in variants:
+        add_slot(variant)
+
+
+def reset_slots() -> None:
+    set_variants(PRESETS)
+
+
+def variant_of(slot: str) -> Variant:
+    value = lambda name: state.get(state.slot_key(slot, name))  # noqa: E731 - a local shorthand
+    mode = value("system_mode")
+    override = None if mode == "conversation" else ("" if mode == "none" else value("system_text") or "")
+    strategy = Strategy(value("strategy"), last_turns=int(value("turns")), token_budget=int(value("budget")))
+    return Variant(
+        name=value("name") or "",
+        strategy=strategy,
+        system_override=override,
+        model=value("model") or "",
+        temperature=None if value("temperature_inherit") else float(value("temperature")),
+        max_tokens=None if value("max_tokens_inherit") else int(value("max_tokens")),
+    )
+
+
+def variants() -> list[Variant]:
+    """The slots' variants, each name distinct (tables, charts and the run log tell them apart by name)."""
+    return distinct_names([variant_of(slot) for slot in slots()])
+
+
+# --- kept with the session --------------------------------------------------------------------------
+
+
+def setup_now() -> CompareSetup:
+    return CompareSetup(
+        variants=tuple(variant_of(slot) for slot in slots()),
+        question=state.get(state.COMPARE_QUESTION) or "",
+        repeats=int(state.get(state.COMPARE_REPEATS) or 1),
+        seed=int(state.get(state.COMPARE_SEED) or 0),
+        priced_as=state.get(state.COMPARE_PRICE_AS) or "",
+    )
+
+
+def _store_failed(exc: Exception) -> None:
+    st.warning(f"The session store ({storage.db_path()}) failed: {exc}. The comparison is kept in this tab only.")
+
+
+def load_for_session() -> None:
+    """Once per session (a first visit, a refresh, another session opened): its set-up and comparisons."""
+    session_id = sessions.current_id()
+    if state.get(state.COMPARE_LOADED_FOR) == session_id:
+        return
+    setup, kept = None, []
+    try:
+        with storage.opened() as conn:
+            setup = storage.load_compare_setup(conn, session_id)
+            kept = storage.list_comparisons(conn, session_id)
+    except _STORE_ERRORS as exc:
+        _store_failed(exc)
+    setup = setup or CompareSetup(PRESETS, question=state.get(state.DRAFT) or "What is my name?")
+    set_variants(setup.variants)
+    state.put(state.COMPARE_QUESTION, setup.question)
+    state.put(state.COMPARE_REPEATS, max(1, min(setup.repeats, 10)))
+    state.put(state.COMPARE_SEED, max(0, setup.seed))
+    state.put(state.COMPARE_PRICE_AS, setup.priced_as if setup.priced_as in models.priced_models() else "")
+    state.put(state.COMPARISONS, kept)
+    state.pop(state.COMPARE_SHOWN)
+    state.put(state.COMPARE_SAVED_SETUP, setup_now())
+    state.put(state.COMPARE_LOADED_FOR, session_id)
+
+
+def save_if_changed() -> None:
+    """Save the set-up when it differs from its last saved form (an unchanged rerun writes nothing)."""
+    now = setup_now()
+    if now == state.get(state.COMPARE_SAVED_SETUP):
+        return
+    try:
+        with storage.opened() as conn:
+            storage.save_compare_setup(conn, sessions.current_id(), now, known_secrets())
+    except _STORE_ERRORS as exc:
+        _store_failed(exc)
+        return
+    state.put(state.COMPARE_SAVED_SETUP, now)
+
+
+# --- planning ----------------------------------------------------------------------------------------
+
+
+def target(variant: Variant, settings: Settings) -> Target:
+    if not variant.model or settings.provider.kind == "embedded":
+        return Target(settings.model, settings.counter(), settings.provider.model)
+    info = models.info_for(variant.model, settings.model.context_window)
+    return Target(info, resources.tiktoken_counter(info.name), variant.model)
+
+
+def requests(variant_list: list[Variant], question: str, settings: Settings) -> list[Request]:
+    """Each variant's request from the one builder, with the summaries made in this session."""
+    system, history = state.system_prompt(), state.history()
+    return [
+        plan_variant(
+            v, system, history, question, target(v, settings), settings.sampling,
+            lambda older: summary_for(older, settings),
+        )
+        for v in variant_list
+    ]  # fmt: skip
+
+
+# --- runs in flight, per session, for the whole process ---------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _runs() -> tuple[dict[str, ComparisonRun], threading.Lock]:
+    return {}, threading.Lock()
+
+
+def run_in_flight(session_id: str | None = None) -> ComparisonRun | None:
+    runs, lock = _runs()
+    with lock:
+        return runs.get(session_id or sessions.current_id())
+
+
+def keep_run(session_id: str, run: ComparisonRun) -> None:
+    runs, lock = _runs()
+    with lock:
+        runs[session_id] = run
+
+
+def forget_run(session_id: str, run: ComparisonRun) -> bool:
+    """Drop a finished run; True for the one caller that dropped it (it records the result)."""
+    runs, lock = _runs()
+    with lock:
+        if runs.get(session_id) is run:
+            del runs[session_id]
+            return True
+        return False
+
+
+def wait_turn_for(settings: Settings) -> Callable[[], float] | None:
+    """On the embedded model: wait while it serves another tab's call (its queue is lock-free to read)."""
+    if settings.provider.kind != "embedded":
+        return None
+    base_url = settings.provider.base_url
+    return lambda: wait_until_idle(lambda: embedded.queue_state(base_url), timeout_s=settings.provider.timeout_s)
+
+
+def keeper(settings: Settings, session_id: str) -> Callable[[Comparison], None]:
+    """What a finished run does on its own thread (no Streamlit there): keep the comparison with the
+    session and log every call with its details. Errors go up to `ComparisonRun.failure`."""
+    secrets = (*settings.provider.secrets, *known_secrets())
+    kind = settings.provider.kind
+
+    def keep(comparison: Comparison) -> None:
+        with storage.opened() as conn:
+            for result in comparison.results:
+                for repeat, outcome in enumerate(result.outcomes):
+                    if outcome.error and outcome.error.startswith("Not sent:"):
+                        continue  # blocked before sending: nothing happened to log
+                    seed = result.seeds[repeat] if repeat < len(result.seeds) else None
+                    plan = seeded(result.plan, seed)
+                    record = storage.CallRecord.of(session_id, result.variant.name, kind, plan, outcome, secrets)
+                    notices = result.notices[repeat] if repeat < len(result.notices) else ()
+                    details = details_of(
+                        plan, outcome, result.variant.strategy.describe(), result.queued_s(repeat), notices, secrets
+                    )
+                    record_with_details(conn, record, details)
+            storage.save_comparison(conn, session_id, comparison, secrets)
+
+    return keep
+
+
+def reload_comparisons(unsaved: Comparison | None = None) -> None:
+    """The session's comparisons as stored, and `unsaved` (a run the store failed to keep) after them."""
+    try:
+        with storage.opened() as conn:
+            kept = storage.list_comparisons(conn, sessions.current_id())
+    except _STORE_ERRORS as exc:
+        _store_failed(exc)
+        kept = list(state.get(state.COMPARISONS) or [])
+    state.put(state.COMPARISONS, [*kept, *([unsaved] if unsaved is not None else [])])
+    state.pop(state.COMPARE_SHOWN)
