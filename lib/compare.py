@@ -15,6 +15,7 @@ from typing import Literal
 
 from lib.conversation import Message, SystemPrompt
 from lib.payload import RequestPlan, Sampling, in_wire_order, serialise
+from lib.prices import billed
 from lib.providers import CallOutcome, stream_chat
 from lib.request import Request, Target, build_request
 from lib.strategies import Strategy
@@ -195,6 +196,7 @@ def answer_stats(results: list[VariantResult], baseline: int) -> list[dict]:
                     "seed": result.seeds[repeat] if repeat < len(result.seeds) else None,
                     "prompt tokens (predicted)": result.plan.prompt_tokens,
                     "prompt tokens (reported)": outcome.prompt_tokens,
+                    "cached tokens (reported)": outcome.cached_tokens,
                     "completion tokens": outcome.completion_tokens,
                     "payload bytes": result.plan.body_bytes,
                     "latency s": outcome.latency_s,
@@ -209,9 +211,9 @@ def answer_stats(results: list[VariantResult], baseline: int) -> list[dict]:
 
 
 def _cost(plan: RequestPlan, outcome: CallOutcome) -> float | None:
-    prompt = plan.model.input_cost(outcome.prompt_tokens or plan.prompt_tokens)
-    completion = plan.model.output_cost(outcome.completion_tokens or 0)
-    return None if prompt is None or completion is None else prompt + completion
+    return billed(
+        plan.model, plan.prompt_tokens, outcome.prompt_tokens, outcome.cached_tokens, outcome.completion_tokens
+    )
 
 
 def plan_rows(variants: list[Variant], plans: list[RequestPlan]) -> list[dict]:

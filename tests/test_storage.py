@@ -41,18 +41,20 @@ def test_the_path_is_read_at_each_use(tmp_path, monkeypatch):
 
 def test_a_new_file_is_migrated_once_in_wal_mode(conn, session_db):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+    versions = [(v,) for v in range(1, storage.SCHEMA_VERSION + 1)]
+    assert conn.execute("SELECT version FROM schema_migrations").fetchall() == versions
     with storage.opened(session_db) as again:
-        assert again.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == 1
+        assert again.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == storage.SCHEMA_VERSION
 
 
 def test_a_later_migration_is_applied_to_an_existing_file(conn, session_db, monkeypatch):
     storage.save_session(conn, _session())
     extra = ("ALTER TABLE sessions ADD COLUMN starred INTEGER NOT NULL DEFAULT 0",)
     monkeypatch.setattr(storage, "MIGRATIONS", (*storage.MIGRATIONS, extra))
-    monkeypatch.setattr(storage, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(storage, "SCHEMA_VERSION", len(storage.MIGRATIONS))
     with storage.opened(session_db) as upgraded:
-        assert [v for (v,) in upgraded.execute("SELECT version FROM schema_migrations")] == [1, 2]
+        versions = [v for (v,) in upgraded.execute("SELECT version FROM schema_migrations")]
+        assert versions == list(range(1, len(storage.MIGRATIONS) + 1))
         assert upgraded.execute("SELECT starred FROM sessions").fetchall() == [(0,)]
         assert storage.load_session(upgraded, "s1").messages == HISTORY
 
@@ -150,6 +152,7 @@ def test_a_call_record_carries_prediction_usage_cost_and_status():
         plan.prompt_tokens, 12, 3,
     )  # fmt: skip
     assert record.cost == pytest.approx(gpt4o.input_cost(12) + gpt4o.output_cost(3))
+    assert record.cached_tokens is None
     assert record.status == "ok" and record.error is None
     failed = _record("s1", CallOutcome(error="Rejected key sk-proj-SECRET-0123456789"))
     assert failed.status == "error" and "SECRET" not in failed.error
@@ -163,3 +166,30 @@ def test_recorded_calls_come_back_in_order_and_by_session(conn):
     storage.record_call(conn, second)
     assert storage.calls(conn) == [first, second]
     assert storage.calls(conn, "b") == [second]
+
+
+def test_a_run_log_from_before_cached_tokens_gets_the_column_empty(session_db, monkeypatch):
+    first_schema = storage.MIGRATIONS[:1]
+    monkeypatch.setattr(storage, "MIGRATIONS", first_schema)
+    monkeypatch.setattr(storage, "SCHEMA_VERSION", 1)
+    with storage.opened(session_db) as old:
+        old.execute(
+            "INSERT INTO calls (at, session_id, variant, provider, model, messages_sent, predicted_prompt_tokens, "
+            "predicted_exact, payload_bytes, cost, status) VALUES ('2026-01-01', 's', 'chat', 'openai', 'gpt-4o', "
+            "1, 10, 1, 100, 0.1, 'ok')"
+        )
+    monkeypatch.undo()
+    monkeypatch.setenv(storage.ENV_VAR, str(session_db))
+    with storage.opened(session_db) as upgraded:
+        (record,) = storage.calls(upgraded)
+    assert record.cached_tokens is None and record.cost == 0.1
+
+
+def test_reported_cached_tokens_are_logged_and_billed_at_the_cached_price(conn):
+    outcome = CallOutcome("Hi", prompt_tokens=2048, completion_tokens=10, cached_tokens=1024, finish_reason="stop")
+    record = storage.CallRecord.of("s1", "chat", "openai", _plan(), outcome)
+    gpt4o = models.MODELS["gpt-4o"]  # $2.50 input, $1.25 cached input, $10 output per million
+    assert record.cost == pytest.approx((1024 * 2.5 + 1024 * 1.25 + 10 * 10.0) / 1e6)
+    storage.record_call(conn, record)
+    assert storage.calls(conn)[0].cached_tokens == 1024
+    assert gpt4o.prices.cached_input.base == 1.25
