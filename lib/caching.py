@@ -17,6 +17,7 @@ long unchanged history is compared message by message, not token by token.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -199,14 +200,25 @@ def predict(
     cache_tokens = sum(map(len, cache))
     shared = common_prefix(cache, segments)
     expected = list(previous.sent)
-    if previous.reply:
+    if previous.reply and rule.holds_reply:  # only a KV cache holds the reply
         expected.append(Message("assistant", previous.reply, id=REPLY_ID))
     breaks_at = next((i for i, old in enumerate(expected) if i >= len(sent) or sent[i].as_api() != old.as_api()), None)
     if not rule.known:
         return CachePrediction(rule, prompt_tokens, shared, None, None, "", breaks_at)
     cached = rule.cached(shared, prompt_tokens, cache_tokens)
-    # Had the earlier messages stayed as they were, the new prompt would repeat the whole cache and go on.
-    could = rule.cached(cache_tokens, cache_tokens + 1, cache_tokens) if breaks_at is not None else cached
+    could = cached
+    if breaks_at is not None:
+        # Had the cache been made with this change in place, the messages after it that the last call
+        # sent too would be read from it: those are the tokens the change makes uncached.
+        before = Counter((m.role, m.content) for m in expected[breaks_at:])
+        per_message = counter.count(messages).per_message
+        again = 0
+        for message, tokens in zip(sent[breaks_at:], per_message[breaks_at:], strict=True):
+            if before[message.role, message.content] > 0:  # each earlier message counts once
+                before[message.role, message.content] -= 1
+                again += tokens
+        unchanged = min(shared, sum(per_message[:breaks_at]))  # the messages before the change
+        could = max(cached, rule.cached(unchanged + again, prompt_tokens, prompt_tokens + 1))
     old = expected[breaks_at] if breaks_at is not None else None
     new = sent[breaks_at] if breaks_at is not None and breaks_at < len(sent) else None
     dropped = old is not None and all(m.id != old.id for m in sent)
@@ -233,7 +245,7 @@ def describe_break(
         return "the system prompt is no longer sent"
     label = _label(old, where)
     if new is not None and new.id == old.id:
-        return f"{label} was edited"
+        return f"{_label(new, where)} was edited"
     if prediction.dropped:
         decision = next((d for d in decisions or () if d.message.id == old.id), None)
         if old.id not in where:

@@ -36,6 +36,7 @@ class Behaviour:
     cut_after_chunks: int | None = None  # close the stream after this many content chunks
     usage: bool = True
     prompt_tokens: int = 42
+    cached_tokens: int | None = None  # reported as usage.prompt_tokens_details.cached_tokens when set
     models: list[str] = field(default_factory=lambda: ["fake-model", "fake-model-2"])
     reject_unknown_models: bool = False  # answer 404 for a model not in `models`, as real servers do
     failures: int | None = None  # answer `status` to this many requests, then 200 (a server that recovers)
@@ -134,7 +135,10 @@ class FakeOpenAI:
                     return None
                 completion = len(reply.split(" "))
                 prompt = behaviour.prompt_tokens
-                return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+                usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+                if behaviour.cached_tokens is not None:
+                    usage["prompt_tokens_details"] = {"cached_tokens": behaviour.cached_tokens}
+                return usage
 
             def _whole(self, behaviour: Behaviour, reply: str) -> None:
                 if behaviour.malformed:

@@ -30,3 +30,45 @@ def test_every_entry_is_sane():
     for info in models.MODELS.values():
         assert info.context_window >= 4096
         assert info.encoding in {"o200k_base", "cl100k_base", "embedded"}
+
+
+@pytest.mark.parametrize(
+    ("azure_name", "family"),
+    [
+        ("gpt-35-turbo", "gpt-3.5-turbo"),
+        ("gpt-35-turbo-0125", "gpt-3.5-turbo"),
+        ("gpt-35-turbo-16k", "gpt-3.5-turbo"),
+        ("gpt-4o-2024-11-20", "gpt-4o"),
+        ("gpt-4-0613", "gpt-4"),
+    ],
+)
+def test_azure_deployment_names_map_to_their_model(azure_name, family):
+    info = models.lookup(azure_name)
+    assert info is not None and info.encoding == models.MODELS[family].encoding
+    assert models.underlying_model(azure_name) == info.name
+    assert info.input_per_million is not None  # priced, not left to the user's figures
+
+
+def test_dated_names_keep_prices_of_their_own():
+    # The first GPT-4o snapshot was priced higher than gpt-4o is now; the price data knows it.
+    assert models.lookup("gpt-4o-2024-05-13").input_per_million == 5.0
+    assert models.lookup("gpt-4o-2024-08-06").input_per_million == models.MODELS["gpt-4o"].input_per_million == 2.5
+
+
+def test_gpt4_turbo_previews_and_32k_are_not_the_8k_gpt4():
+    assert models.lookup("gpt-4-1106-preview").context_window == 128_000
+    assert models.lookup("gpt-4-32k").context_window == 32_768
+    assert models.lookup("gpt-4-32k").input_per_million == 60.0
+
+
+def test_prices_come_from_genai_prices_with_the_datas_date():
+    source = models.MODELS["gpt-4o"].prices.source
+    assert source.startswith("genai-prices 0.2.3") and "prices checked up to 20" in source
+    assert models.MODELS["gpt-4o"].cached_input_per_million == 1.25
+    assert models.MODELS["gpt-4"].cached_input_per_million is None  # no prompt caching on GPT-4
+    embedded = models.MODELS[models.EMBEDDED_MODEL]
+    assert embedded.input_cost(10_000) == 0.0 and "local" in embedded.prices.source
+
+
+def test_a_deployment_named_anything_says_nothing():
+    assert models.underlying_model("my-prod-chat") is None
