@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import chain
 from typing import Protocol
 
@@ -95,8 +96,21 @@ def prompt_segments(counter, messages: list[dict]) -> Segments | None:
     if hasattr(counter, "prompt_segments"):
         return counter.prompt_segments(messages)
     if hasattr(counter, "render") and hasattr(counter, "tokenize"):  # lib.embedded.EmbeddedTokenizer
-        return (tuple(counter.tokenize(*counter.render(messages))),) if messages else ()
+        return _whole_prompt(counter, tuple((m["role"], m.get("content") or "") for m in messages))
     return None
+
+
+_RECENT = 8  # prompts kept tokenized: the last call's, the next one's, a few drafts
+
+
+@lru_cache(maxsize=_RECENT)
+def _whole_prompt(counter, messages: tuple[tuple[str, str], ...]) -> Segments:
+    """The whole prompt as its template renders it, tokenized (one segment): the meter asks for the
+    last call's prompt and the next one's on every rerun."""
+    if not messages:
+        return ()
+    rendered = counter.render([{"role": role, "content": content} for role, content in messages])
+    return (tuple(counter.tokenize(*rendered)),)
 
 
 def reply_segment(counter, text: str) -> tuple[int, ...]:
