@@ -37,8 +37,9 @@ class CacheRule:
     minimum: int  # below this many shared tokens nothing is cached
     step: int  # cached tokens come in multiples of this
     holds_reply: bool  # the cache holds the previous reply too (a KV cache), not only the prompt
-    known: bool  # documented or measured; False: an estimate (the provider documents no rule)
+    known: bool  # a rule to predict with; False: none (the shared prefix alone is shown)
     note: str  # where the rule comes from, one sentence
+    estimate: bool = False  # a likely rule (the server's settings decide), not a documented or measured one
 
     def cached(self, shared: int, prompt_tokens: int, cache_tokens: int) -> int:
         """Tokens read from the cache when `shared` tokens of a `prompt_tokens` prompt repeat, from
@@ -72,10 +73,23 @@ UNKNOWN = CacheRule(
     "this server", 0, 1, holds_reply=False, known=False,
     note="This server documents no cache rule the app knows: the shared prefix is an estimate of what it could reuse",
 )  # fmt: skip
+LLAMA_CPP_SERVER = CacheRule(
+    "llama.cpp's server", 0, 1, holds_reply=True, known=True, estimate=True,
+    note="A llama.cpp server reuses the KV cache of the longest prefix shared with the slot's previous prompt "
+    "and reply (cache_prompt, on by default): an estimate, since other clients and other slots change it",
+)  # fmt: skip
+VLLM = CacheRule(
+    "vLLM", 16, 16, holds_reply=True, known=True, estimate=True,
+    note="vLLM's automatic prefix caching reuses whole 16-token blocks it has computed (on by default in its V1 "
+    "engine): an estimate, since its settings and other clients change it",
+)  # fmt: skip
 RULES: dict[str, CacheRule] = {"openai": OPENAI, "azure": AZURE, "embedded": LLAMA_CPP, "compatible": UNKNOWN}
 
 
-def rule_for(kind: str) -> CacheRule:
+def rule_for(kind: str, counter=None) -> CacheRule:
+    """The provider's rule; a compatible server that said what it is (lib.server_tokens) gets its own."""
+    if kind == "compatible" and hasattr(counter, "cache_rule"):
+        return counter.cache_rule
     return RULES.get(kind, UNKNOWN)
 
 

@@ -136,7 +136,7 @@ def predict_cache(settings: Settings, request: Request) -> caching.CachePredicti
     previous = last.cache_after if last is not None else None
     return caching.predict(
         previous, backend_of(settings.provider), request.plan.messages, settings.counter(),
-        caching.rule_for(settings.provider.kind),
+        caching.rule_for(settings.provider.kind, settings.counter()),
     )  # fmt: skip
 
 
@@ -154,7 +154,7 @@ def cache_meter(settings: Settings, request: Request) -> None:
         plain.metric("Input cost, no cache", money(prediction.input_cost_uncached(model)))
     else:
         cached.metric(
-            "Cacheable prefix", f"{prediction.cached:,} of {total:,}",
+            "Cacheable prefix" + (" (estimate)" if rule.estimate else ""), f"{prediction.cached:,} of {total:,}",
             help=f"{rule.note}. Shared from the start with the last call: {shared:,} tokens.",
         )  # fmt: skip
         plain.metric(

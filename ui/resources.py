@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import embedded, providers, tokens
+from lib import embedded, models, providers, server_tokens, tokens
 
 
 @st.cache_resource(show_spinner="Starting the embedded model (SmolLM2-135M)…")
@@ -39,3 +39,14 @@ def client(config: providers.ProviderConfig):
 @st.cache_data(show_spinner=False, ttl=60, max_entries=16)
 def model_ids(config: providers.ProviderConfig) -> list[str]:
     return providers.list_models(client(config))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16, ttl=600)
+def server_counter(config: providers.ProviderConfig) -> server_tokens.ServerCounter | None:
+    """An exact counter for a compatible server that tokenizes with its own template, or None (the
+    caller keeps its labelled estimate). Asked once per server, model and key, for ten minutes; the
+    key goes only to that server (lib/server_tokens.py)."""
+    if config.kind != "compatible" or config.missing():
+        return None
+    templates = {models.EMBEDDED_MODEL: embedded_tokenizer().render} if config.model == models.EMBEDDED_MODEL else {}
+    return server_tokens.detect(config.base_url, config.model, config.api_key, templates=templates)
