@@ -1,7 +1,7 @@
 """Prompt caching on the embedded model: time to first token of a call whose long prefix is cached,
 against the same call with nothing cached, in the same run.
 
-`python -m bench.prefix_cache [--repeats N]` — one long conversation (about 5,000 tokens of history)
+`python -m bench.prefix_cache [--repeats N]` — one long conversation (about 1,800 tokens of history)
 and a new question. Cached: the call before it sent the same history (with another question), so
 llama.cpp's KV cache holds the prefix and only the new question is evaluated. Uncached: the call
 before it sent an unrelated prompt, so the whole prompt is evaluated. The two alternate, so load
@@ -21,7 +21,7 @@ from lib.models import EMBEDDED_MODEL
 from lib.payload import Sampling, build_body
 from lib.providers import CallOutcome, ProviderConfig, make_client, stream_chat
 
-REPEATS = 6
+REPEATS = 3
 MAX_TOKENS = 8
 PARAGRAPH = (
     "The client keeps the whole conversation and sends it again with every call; the server keeps nothing "
@@ -29,7 +29,7 @@ PARAGRAPH = (
 )
 
 
-def history(turns: int = 24) -> list[Message]:
+def history(turns: int = 8) -> list[Message]:
     messages = [Message("system", "You are a concise assistant.", id="system")]
     for turn in range(turns):
         messages.append(Message("user", f"Question {turn}: " + PARAGRAPH * 3))

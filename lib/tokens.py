@@ -109,7 +109,7 @@ def text_tokens(encoding_name: str, text: str) -> int:
     return len(get_encoding(encoding_name).encode(text, disallowed_special=()))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16_384)
 def text_token_ids(encoding_name: str, text: str) -> tuple[int, ...]:
     return tuple(get_encoding(encoding_name).encode(text, disallowed_special=()))
 

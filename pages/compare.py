@@ -323,7 +323,10 @@ def render(settings: Settings) -> None:
                  key=state.COMPARE_BASELINE)  # fmt: skip
     total = sum(p.input_cost or 0 for p in plans) * int(state.get(state.COMPARE_REPEATS))
     if st.button(
-        f"Run {len(variants)} variants (input ≈ {money(total)})", type="primary", disabled=not question.strip()
+        f"Run {len(variants)} variants (input ≈ {money(total)})",
+        type="primary",
+        disabled=not question.strip(),
+        help=f"Prices: {settings.model.prices.source}",
     ):
         live = st.empty()  # the streaming columns, replaced by the results once every run is done
         with live.container():
