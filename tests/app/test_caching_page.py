@@ -86,3 +86,14 @@ def test_switching_an_early_message_off_says_how_much_it_uncaches():
         lost = tokens - tokens % 128
         assert f"this change makes {lost:,} tokens uncached ({'+' + money(lost * 1.25 / 1e6)} per call)" in warning
         assert metric(at, "Cacheable prefix").startswith("0 of")
+
+
+def test_on_the_embedded_model_the_prediction_is_what_its_cache_reports(app):
+    app.session_state["max_tokens"] = 8
+    app.run()
+    send(app, "Name a small animal.")
+    send(app, "And a big one?")
+    predicted, reported = metric(app, "Predicted cached"), metric(app, "Reported cached")
+    assert predicted == reported and _number(reported) > 0
+    app.text_area(key="draft").set_value("And a fast one?").run()
+    assert "of" in metric(app, "Cacheable prefix") and _number(metric(app, "Cacheable prefix")) >= _number(reported)
