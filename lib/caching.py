@@ -238,12 +238,12 @@ def predict(
     if breaks_at is not None:
         # Had the cache been made with this change in place, the messages after it that the last call
         # sent too would be read from it: those are the tokens the change makes uncached.
-        before = Counter((m.role, m.content) for m in expected[breaks_at:])
+        earlier = Counter((m.role, m.content) for m in expected[breaks_at:])
         per_message = counter.count(messages).per_message
         again = 0
         for message, tokens in zip(sent[breaks_at:], per_message[breaks_at:], strict=True):
-            if before[message.role, message.content] > 0:  # each earlier message counts once
-                before[message.role, message.content] -= 1
+            if earlier[message.role, message.content] > 0:  # each earlier message counts once
+                earlier[message.role, message.content] -= 1
                 again += tokens
         unchanged = min(shared, sum(per_message[:breaks_at]))  # the messages before the change
         could = max(cached, rule.cached(unchanged + again, prompt_tokens, prompt_tokens + 1))

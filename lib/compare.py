@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from typing import Literal
 
+import openai
+
 from lib.conversation import Message, SystemPrompt
 from lib.payload import RequestPlan, Sampling, in_wire_order, serialise
 from lib.prices import billed
@@ -69,7 +71,7 @@ def plan_variant(
 @dataclass(frozen=True)
 class Job:
     key: tuple[int, int]  # (variant index, repeat index)
-    client: object
+    client: openai.OpenAI
     body: dict
     secrets: tuple[str, ...] = ()
 

@@ -247,7 +247,7 @@ class EmbeddedTokenizer:
 
     def render(self, messages: list[dict], generation_prompt: bool = True) -> tuple[str, bool]:
         formatter = self._formatter if generation_prompt else self._plain
-        result = formatter(messages=messages)
+        result = formatter(messages=messages)  # type: ignore[arg-type]  # plain dicts of the same shape
         return result.prompt, bool(result.added_special)
 
     def _render_count(self, messages: list[dict], generation_prompt: bool) -> int:

@@ -119,7 +119,7 @@ def embedded_spans(tokenizer: EmbeddedTokenizer, messages: list[dict]) -> list[T
     prompt, added_special = tokenizer.render(messages, True)
     rendered = prompt.encode()
     regions = _regions(tokenizer, messages, rendered, len(tokenizer.render(messages, False)[0].encode()))
-    stretches = [(0, regions[0].start, None, None)]
+    stretches: list[tuple[int, int, int | None, _Region | None]] = [(0, regions[0].start, None, None)]
     stretches += [(region.start, region.end, index, region) for index, region in enumerate(regions)]
     stretches.append((regions[-1].end, len(rendered), None, None))
     spans: list[TokenSpan] = []
@@ -260,8 +260,8 @@ def spans_html(
     """The spans grouped by message, each group headed by its count; at most `limit` tokens drawn.
     Every text is escaped: a message holding HTML shows as text and runs nothing."""
     parts, drawn, seen_message = [_STYLE, LEGEND if legend else "", '<div class="ti">'], 0, False
-    for index, group in groupby(spans, key=lambda s: s.message_index):
-        group = list(group)
+    for index, grouped in groupby(spans, key=lambda s: s.message_index):
+        group = list(grouped)
         if drawn >= limit:
             break
         heading = html.escape(_heading(index, group, roles, before_messages=not seen_message))

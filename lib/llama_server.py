@@ -39,6 +39,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, cast
 
 log = logging.getLogger("context_lab.llama_server")
 
@@ -146,8 +147,9 @@ def _count_the_queue() -> None:
 
     # get_llama_proxy looks both locks up by name at each request: every route that needs the model
     # (chat, completions, /v1/models, tokenize…) goes through these.
-    server.llama_outer_lock = _QueueEntry(server.llama_outer_lock, _QUEUE)
-    server.llama_inner_lock = _Model(server.llama_inner_lock, _QUEUE)
+    # Wrapped, not replaced: the version guard (TESTED_VERSIONS) keeps these patches on the server they fit.
+    server.llama_outer_lock = _QueueEntry(server.llama_outer_lock, _QUEUE)  # type: ignore[assignment]
+    server.llama_inner_lock = _Model(server.llama_inner_lock, _QUEUE)  # type: ignore[assignment]
 
 
 async def _health() -> dict:
@@ -188,7 +190,8 @@ def _add_usage() -> None:
         return evaluate(self, tokens)
 
     def chat_completion_with_usage(self, *args, **kwargs):
-        result = create_chat_completion(self, *args, **kwargs)
+        # Plain dicts at run time, whatever llama-cpp-python's TypedDicts declare.
+        result: Any = create_chat_completion(self, *args, **kwargs)
         if kwargs.get("stream"):
             return _with_usage(self, result)
         usage = result.get("usage")
@@ -196,14 +199,14 @@ def _add_usage() -> None:
             usage.update(_cache_details(self))
         return result
 
-    Llama.create_completion = recording_completion
-    Llama.eval = recording_eval
-    Llama.create_chat_completion = chat_completion_with_usage
+    Llama.create_completion = recording_completion  # type: ignore[method-assign]  # version-guarded patches
+    Llama.eval = recording_eval  # type: ignore[method-assign]
+    Llama.create_chat_completion = chat_completion_with_usage  # type: ignore[method-assign]
     # The chat route validates its answer against llama-cpp-python's ChatCompletion type, which
     # drops keys it does not know (prompt_tokens_details): send the answer as it is made.
     for route in server.router.routes:
         if getattr(route, "path", None) == "/v1/chat/completions":
-            route.response_model = None
+            route.response_model = None  # type: ignore[attr-defined]  # an APIRoute's
 
 
 def _cache_details(llama) -> dict:
@@ -307,7 +310,7 @@ class _ChunkFeed:
             if len(events) < len(items):
                 if items[len(events)] is _END:
                     return
-                raise items[len(events)]
+                raise cast(BaseException, items[len(events)])  # a failure the token thread handed over
             if self._first_text is not None and sent > self._first_text:
                 await asyncio.sleep(self._interval)
 

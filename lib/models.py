@@ -112,8 +112,8 @@ def lookup(model: str) -> ModelInfo | None:
             return ModelInfo(name, window, MODELS[family].encoding, price_ref=name)
     for prefix in _FAMILY_PREFIXES:
         if name.startswith(prefix + "-") and prefix != EMBEDDED_MODEL:
-            family = MODELS[prefix]
-            return ModelInfo(family.name, family.context_window, family.encoding, family.reasoning, price_ref=name)
+            entry = MODELS[prefix]
+            return ModelInfo(entry.name, entry.context_window, entry.encoding, entry.reasoning, price_ref=name)
     return None
 
 

@@ -12,7 +12,7 @@ import inspect
 import json
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from lib.conversation import Message, clean_text
 from lib.models import ModelInfo
@@ -75,7 +75,8 @@ def wire_order() -> tuple[str, ...]:
     client = openai.OpenAI(base_url="http://probe.invalid/v1", api_key="probe", max_retries=0, http_client=http)
     # The transport's refusal ends the call, as it is or wrapped by the SDK: the bytes are kept.
     with client, contextlib.suppress(_Probed, openai.APIConnectionError):
-        client.chat.completions.create(**{**dict.fromkeys(fields), "model": "m", "messages": [], "stream": False})
+        probe: dict[str, Any] = {**dict.fromkeys(fields), "model": "m", "messages": [], "stream": False}
+        client.chat.completions.create(**probe)
     return tuple(json.loads(sent[0]))
 
 

@@ -76,7 +76,7 @@ def cost(model: ModelInfo, prompt_tokens: int, cached_tokens: int = 0, completio
     cached_rate = prices.cached_input or prices.input
     total = (prompt_tokens - cached) * prices.input.per_million(prompt_tokens)
     total += cached * cached_rate.per_million(prompt_tokens)
-    if completion_tokens:
+    if completion_tokens and prices.output is not None:
         total += completion_tokens * prices.output.per_million(prompt_tokens)
     return total / PER
 

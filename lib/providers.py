@@ -7,31 +7,38 @@ a sentence a user can act on, with secrets redacted.
 
 from __future__ import annotations
 
-import json
-import re
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
 from urllib.parse import urlsplit
 
 import openai
-import pydantic
 
+from lib.backends import (  # noqa: F401 - KIND_LABELS and OPENAI_BASE_URL are read through this module too
+    BACKENDS,
+    KIND_LABELS,
+    OPENAI_BASE_URL,
+    PLACEHOLDER_KEY,
+    Backend,
+    Kind,
+)
+from lib.errors import (  # noqa: F401 - the redaction names are read through this module too
+    KEY_FRAGMENT,
+    MASK,
+    NO_CHOICES,
+    NOT_OPENAI_HINT,
+    PUBLIC_KEYS,
+    SecretMasker,
+    cut_off,
+    describe_error,
+    is_secret,
+    mask_secrets,
+    redact,
+)
 from lib.payload import EndUserField, TokenLimitField
 from lib.retry import parse_retry_after
 
-Kind = Literal["embedded", "openai", "azure", "compatible"]
-KIND_LABELS: dict[Kind, str] = {
-    "embedded": "Embedded (SmolLM2-135M, offline)",
-    "openai": "OpenAI",
-    "azure": "Azure OpenAI",
-    "compatible": "OpenAI-compatible URL (Ollama, vLLM, LM Studio, llama.cpp)",
-}
-OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
-# Servers that check no key still need a non-empty one for the SDK.
-PLACEHOLDER_KEY = "not-needed"
 
 
 @dataclass(frozen=True)
@@ -44,38 +51,36 @@ class ProviderConfig:
     timeout_s: float = 60.0
 
     @property
+    def backend(self) -> Backend:
+        return BACKENDS[self.kind]
+
+    @property
     def endpoint(self) -> str:
         """Where the POST goes, for the preview and the snippets."""
-        if self.kind == "openai":
-            return f"{OPENAI_BASE_URL}/chat/completions"
-        if self.kind == "azure":
-            root = self.base_url.rstrip("/")
-            return f"{root}/openai/deployments/{self.model}/chat/completions?api-version={self.api_version}"
-        return f"{self.base_url.rstrip('/')}/chat/completions"
+        return self.backend.endpoint(self)
 
     @property
     def token_limit_field(self) -> TokenLimitField:
-        return "max_completion_tokens" if self.kind in ("openai", "azure") else "max_tokens"
+        return self.backend.token_limit_field
 
     @property
     def end_user_field(self) -> EndUserField:
-        # OpenAI documents `safety_identifier` in place of the older `user`; `user` is the field the
-        # other backends have long taken (llama-cpp-python's server declares it, not the new one).
-        return "safety_identifier" if self.kind == "openai" else "user"
+        return self.backend.end_user_field
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return (self.api_key,) if self.api_key and self.api_key != PLACEHOLDER_KEY else ()
+        return (self.api_key,) if is_secret(self.api_key) else ()
 
     def missing(self) -> str | None:
         """What the user still has to fill in, or None when the config can make a call."""
-        if self.kind in ("openai", "azure") and not self.api_key:
+        backend = self.backend
+        if backend.needs_key and not self.api_key:
             return "an API key"
-        if self.kind in ("azure", "compatible", "embedded") and not valid_base_url(self.base_url):
-            what = "the endpoint URL" if self.kind == "azure" else "the base URL"
+        if not valid_base_url(backend.base_url(self)):
+            what = backend.address_name
             return f"{what} (a full http:// or https:// address)" if self.base_url else what
         if not self.model:
-            return "the deployment name" if self.kind == "azure" else "a model"
+            return backend.model_name
         return None
 
 
@@ -90,24 +95,52 @@ def valid_base_url(url: str) -> bool:
 
 
 def make_client(config: ProviderConfig) -> openai.OpenAI:
-    # Retries are the user's to see and trigger, not the SDK's to hide.
-    common = {"timeout": config.timeout_s, "max_retries": 0}
-    if config.kind == "azure":
-        return openai.AzureOpenAI(
-            azure_endpoint=config.base_url,
-            api_key=config.api_key,
-            api_version=config.api_version,
-            **common,
-        )
-    base_url = OPENAI_BASE_URL if config.kind == "openai" else config.base_url
-    return openai.OpenAI(base_url=base_url, api_key=config.api_key or PLACEHOLDER_KEY, **common)
+    return config.backend.client(config)
+
+
+def key_scope(kind: str, base_url: str = "") -> tuple[str, str]:
+    """Where a key for this backend goes: the kind and its endpoint, written one way (lower-case
+    scheme and host, the port spelt out, no trailing slash). A key is bound to the scope it was
+    typed for and sent nowhere else: a base URL changed by hand or by an import does not inherit it."""
+    backend = BACKENDS.get(kind)  # type: ignore[call-overload]  # a kind read from a file may be anything
+    url = (backend.base_url(ProviderConfig(backend.kind, "", base_url)) if backend else base_url).strip()
+    if not valid_base_url(url):
+        return kind, url
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}[parts.scheme.lower()]
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return kind, f"{parts.scheme.lower()}://{host}:{port}{parts.path.rstrip('/')}"
+
+
+# A listed id is offered as it is, or not at all: a server may list anything (a megabyte of text, a
+# lone surrogate, a line break, bidi overrides), and an id changed to be shown would not be the
+# server's any more. Real ids are short (a path to a weights file at most); lists, a few hundred.
+MAX_MODEL_ID_CHARS = 256
+MAX_LISTED_MODELS = 1_000
+
+
+def model_id_choices(values: Iterable[object]) -> list[str]:
+    """The listed ids that can be offered: strings of printable text on one line, without spaces at
+    either end, at most MAX_MODEL_ID_CHARS long; sorted, each once, at most MAX_LISTED_MODELS."""
+    ids = {
+        value
+        for value in values
+        if isinstance(value, str) and 0 < len(value) <= MAX_MODEL_ID_CHARS and value.isprintable()
+        and value.strip() == value
+    }  # fmt: skip
+    return sorted(ids)[:MAX_LISTED_MODELS]
 
 
 def list_models(client: openai.OpenAI) -> list[str]:
-    """Model ids the server lists at /models; empty where it has no such list or fails."""
+    """Model ids the server lists at /models; empty where it has no such list, fails, or answers
+    anything but a list of models (an HTML page, an image, `[]`, `{"data": "notalist"}`)."""
     try:
-        return sorted(m.id for m in client.models.list())
-    except (openai.OpenAIError, ValueError, TypeError):
+        listed = getattr(client.models.list(), "data", None)  # one page: a hostile server cannot page forever
+        if not isinstance(listed, list):
+            return []
+        return model_id_choices(getattr(model, "id", None) for model in listed)
+    except Exception:  # the server is not ours: whatever it answers means "no list", never a traceback
         return []
 
 
@@ -144,47 +177,46 @@ class CallOutcome:
 
 def stream_chat(
     client: openai.OpenAI, body: dict, outcome: CallOutcome, secrets: tuple[str, ...] = ()
-) -> Iterator[str]:
+) -> Generator[str]:
     """Send `body`, yield the reply's text as it arrives, and fill `outcome` as it goes.
 
-    It never raises for what the server does: every failure ends as `outcome.error`, a sentence."""
+    It never raises for what the server does: every failure ends as `outcome.error`, a sentence.
+    A reply that echoes a key, or any KEY_FRAGMENT characters of one, has it masked here, before
+    anything shows, keeps or stores the text (`outcome.text` is the masked reply)."""
     started = time.perf_counter()
+    masker = SecretMasker(secrets)
     try:
+        stream = None
         if body.get("stream"):
             stream = client.chat.completions.create(**body)
-            try:
-                yield from _read_stream(stream, outcome, started)
-            finally:
-                stream.close()  # a reader that stops early hangs up: the server stops generating
+            reply = _read_stream(stream, outcome, started)
         else:
-            yield from _read_whole(client.chat.completions.create(**body), outcome, started)
+            reply = _read_whole(client.chat.completions.create(**body), outcome, started)
+        try:
+            for delta in reply:
+                yield from _shown(masker.feed(delta), outcome)
+            yield from _shown(masker.finish(), outcome)
+        finally:
+            if stream is not None:
+                stream.close()  # a reader that stops early hangs up: the server stops generating
         if outcome.finish_reason is None:
             outcome.error = cut_off("the stream ended without a finish") if outcome.text else _nothing(outcome)
     except Exception as exc:  # the server is not ours: whatever it sends must end as a message, not a traceback
+        yield from _shown(masker.finish(), outcome)
         _record_failure(exc, outcome, secrets)
     finally:
         outcome.latency_s = time.perf_counter() - started
 
 
-NOT_OPENAI_HINT = "check that the base URL is an OpenAI-compatible API (it usually ends in /v1), then retry."
-NO_CHOICES = (
-    "The server answered, but with no reply (an empty choices list): a content filter or a server fault. "
-    "Retry, or try another model."
-)
-
-
-STREAM_ERROR = "The server stopped the reply with an error: retry, or try another model"
+def _shown(text: str, outcome: CallOutcome) -> Iterator[str]:
+    if text:
+        outcome.text += text
+        yield text
 
 
 def _nothing(outcome: CallOutcome) -> str:
     """An answer with no text and no finish: empty choices, or (not even usage) no reply data at all."""
     return NO_CHOICES if outcome.prompt_tokens is not None else f"The server sent no reply data: {NOT_OPENAI_HINT}"
-
-
-def cut_off(why: str) -> str:
-    return (
-        f"The reply was cut off part-way ({why}): the partial answer is kept, marked incomplete. Retry for a full one."
-    )
 
 
 def _record_failure(exc: Exception, outcome: CallOutcome, secrets: tuple[str, ...]) -> None:
@@ -219,7 +251,6 @@ def _read_stream(stream, outcome: CallOutcome, started: float) -> Iterator[str]:
             if delta:
                 if outcome.ttft_s is None:
                     outcome.ttft_s = time.perf_counter() - started
-                outcome.text += delta
                 yield delta
 
 
@@ -228,121 +259,5 @@ def _read_whole(completion, outcome: CallOutcome, started: float) -> Iterator[st
     outcome.ttft_s = time.perf_counter() - started
     for choice in completion.choices[:1]:
         outcome.finish_reason = choice.finish_reason
-        outcome.text = choice.message.content or ""
-        if outcome.text:
-            yield outcome.text
-
-
-_KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{3,}|[A-Fa-f0-9]{32,})\b")
-# Servers echo part of a rejected key ("Incorrect API key provided: abcd1234…"): a run this long
-# copied from the key is masked too. Keys are random, so a chance match this long does not happen.
-KEY_FRAGMENT = 6
-
-
-def _mask_fragments(text: str, secret: str) -> str:
-    if len(secret) < 4:
-        return text
-    size = min(KEY_FRAGMENT, len(secret))
-    pieces = {secret[i : i + size] for i in range(len(secret) - size + 1)}
-    spans: list[list[int]] = []  # [start, end) of overlapping matches, merged
-    for start in range(len(text) - size + 1):
-        if text[start : start + size] in pieces:
-            if spans and start <= spans[-1][1]:
-                spans[-1][1] = start + size
-            else:
-                spans.append([start, start + size])
-    for start, end in reversed(spans):
-        text = text[:start] + "***" + text[end:]
-    return text
-
-
-def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Remove keys from text meant for display: the user's own (whole or any part of it a server
-    echoes), and anything shaped like one."""
-    for secret in secrets:
-        text = _mask_fragments(text, secret)
-    return _KEY_PATTERN.sub("***", text)
-
-
-def _server_detail(exc: openai.APIError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        body = body.get("error", body)
-        if isinstance(body, dict):
-            body = body.get("message", body)
-    detail = " ".join(str(body or exc.message or "").split())  # an HTML error page spans many lines
-    return detail[:400]
-
-
-_STATUS_ADVICE: dict[int, str] = {
-    400: "The server refused the request (400): check the model's settings in the sidebar",
-    401: "The API key was rejected (401): check the key in the sidebar or your environment",
-    403: "The key is not allowed to use this model or resource (403): check the key's project and "
-    "permissions, or pick another model",
-    404: "Not found (404): check the model or deployment name and the base URL",
-    408: "The server timed out (408): try again",
-    413: "The request is too large for the server (413): leave some messages out",
-    422: "The server could not process the request (422)",
-    429: "Rate limited (429): wait a moment, then retry",
-}
-
-
-# Error codes that name the problem better than the status does.
-_CODE_ADVICE: dict[str, str] = {
-    "context_length_exceeded": "The prompt is longer than the model's context window{status}: leave messages "
-    "out, pick a strategy that sends less, or correct the context window in the sidebar",
-    "insufficient_quota": "The account's quota is used up (429 insufficient_quota): check the plan and billing; "
-    "retrying will not help",
-}
-# llama.cpp says "Requested tokens (8192) exceed context window of 8192", with no code, even for a
-# prompt that fills the window exactly; OpenAI "This model's maximum context length is …".
-_CONTEXT_HINTS = ("context length", "context window", "maximum context", "too many tokens", "exceeds the context")
-
-
-def _advice(code: str, status: int | None, detail: str) -> str | None:
-    """The sentence an error code, or a context-length complaint, calls for; None if neither."""
-    if code not in _CODE_ADVICE and any(hint in detail.lower() for hint in _CONTEXT_HINTS) and status in (400, None):
-        code = "context_length_exceeded"
-    advice = _CODE_ADVICE.get(code)
-    return advice and advice.format(status=f" ({status})" if status else "")
-
-
-def _status_advice(exc: openai.APIStatusError, detail: str) -> str:
-    code = exc.code if isinstance(getattr(exc, "code", None), str) else ""
-    status = exc.status_code
-    return _advice(code, status, detail) or _STATUS_ADVICE.get(
-        status, f"The server failed ({status}): retry in a moment" if status >= 500 else f"The server answered {status}"
-    )
-
-
-def describe_error(exc: Exception, secrets: tuple[str, ...] = ()) -> str:
-    """One clear sentence about what went wrong and what to do."""
-    if isinstance(exc, openai.APITimeoutError):
-        message = (
-            "No answer before the timeout: the server may be busy or slow. Retry, or raise the timeout in the sidebar."
-        )
-    elif isinstance(exc, openai.APIConnectionError):
-        url = str(getattr(getattr(exc, "request", None), "url", "")) or "the server"
-        message = f"Could not connect to {url}: is the server running and the URL right?"
-    elif isinstance(exc, openai.APIStatusError):
-        detail = _server_detail(exc)
-        advice = _status_advice(exc, detail)
-        retry_after = parse_retry_after(exc.response.headers) if exc.response is not None else None
-        if retry_after is not None:
-            advice += f" (the server asks to wait {retry_after:g} s)"
-        message = f"{advice}. Server said: {detail}" if detail else f"{advice}."
-    elif type(exc) is openai.APIError:
-        # An `error` event in a stream that began with 200 (the embedded server's way, and OpenAI's,
-        # to fail once the status line is sent): no status, the server's own code and message.
-        detail = _server_detail(exc)
-        code = exc.code if isinstance(exc.code, str) else ""
-        advice = _advice(code, None, detail) or STREAM_ERROR
-        message = f"{advice}. Server said: {detail}" if detail else f"{advice}."
-    elif isinstance(exc, json.JSONDecodeError):
-        message = f"The server's answer is not valid JSON ({exc.msg} at character {exc.pos}): {NOT_OPENAI_HINT}"
-    elif isinstance(exc, (pydantic.ValidationError, AttributeError, TypeError)):
-        # The SDK builds replies without validating them: a wrong shape shows when a field is read.
-        message = f"The server's answer is not in the OpenAI format ({type(exc).__name__}): {NOT_OPENAI_HINT}"
-    else:
-        message = f"The call failed: {type(exc).__name__}: {exc}. Retry; if it fails again, check the backend settings."
-    return redact(message, secrets)
+        if choice.message.content:
+            yield choice.message.content

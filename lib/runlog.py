@@ -1,4 +1,5 @@
-"""The run log as a table and two charts: what every call sent, what the server said, what it cost."""
+"""The run log as a table and two charts: what every call sent, what the server said, what it cost;
+and the one way the app writes a table as CSV."""
 
 from __future__ import annotations
 
@@ -29,6 +30,34 @@ def calls_frame(records: list[CallRecord], labels: Mapping[str, str] | None = No
     for column in ("prompt tokens", "cached tokens", "completion tokens"):
         frame[column] = frame[column].astype("Int64")  # a call with no reported usage stays empty, not NaN
     return frame
+
+
+# A spreadsheet opening a CSV runs a cell that starts with one of these as a formula: `=HYPERLINK(…)`
+# sends data away on a click, `=cmd|…` asks to run a program (OWASP, "CSV Injection"). A session title,
+# a model id, a server's error message can start so; quoted with a leading ', the cell is text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: object) -> object:
+    """`value`, with a single quote put before a text a spreadsheet would read as a formula."""
+    if isinstance(value, str) and value.lstrip(" ").startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every text cell a spreadsheet would run as a formula neutralised (`csv_cell`);
+    numbers stay numbers (a negative one is no formula)."""
+    safe = frame.rename(columns=csv_cell)
+    for name, column in safe.items():
+        if pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column):
+            safe[name] = column.map(csv_cell)
+    return safe
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """`frame` as the CSV text a download offers, formula-safe: every CSV export goes through here."""
+    return csv_safe(frame).to_csv(index=False)
 
 
 def filtered(frame: pd.DataFrame, **choices: list[str]) -> pd.DataFrame:

@@ -19,19 +19,9 @@ ARGUMENT_LIMIT = 100_000
 HEREDOC_END = "JSON"
 
 
-def _key_header(config: ProviderConfig) -> str | None:
-    if config.kind == "azure":
-        return "api-key: $AZURE_OPENAI_API_KEY"
-    if config.kind == "openai":
-        return "Authorization: Bearer $OPENAI_API_KEY"
-    if config.secrets:
-        return "Authorization: Bearer $API_KEY"
-    return None
-
-
 def curl_snippet(config: ProviderConfig, body: dict) -> str:
     lines = [f"curl {shlex.quote(config.endpoint)}", "-H 'Content-Type: application/json'"]
-    header = _key_header(config)
+    header = config.backend.key_header(config)
     if header:
         # Double quotes so the shell expands the variable: the key never sits in the snippet.
         lines.append(f'-H "{header}"')
@@ -46,23 +36,8 @@ def curl_snippet(config: ProviderConfig, body: dict) -> str:
 
 
 def python_snippet(config: ProviderConfig, body: dict) -> str:
-    if config.kind == "azure":
-        client = (
-            "client = AzureOpenAI(\n"
-            f"    azure_endpoint={config.base_url!r},\n"
-            '    api_key=os.environ["AZURE_OPENAI_API_KEY"],\n'
-            f"    api_version={config.api_version!r},\n)"
-        )
-        imports = "import os\n\nfrom openai import AzureOpenAI"
-    else:
-        key = (
-            'os.environ["OPENAI_API_KEY"]'
-            if config.kind == "openai"
-            else ('os.environ["API_KEY"]' if config.secrets else '"not-needed"')
-        )
-        base = "" if config.kind == "openai" else f"base_url={config.base_url!r}, "
-        client = f"client = OpenAI({base}api_key={key})"
-        imports = ("import os\n\n" if "os.environ" in key else "") + "from openai import OpenAI"
+    sdk_import, client = config.backend.python_client(config)
+    imports = ("import os\n\n" if "os.environ" in client else "") + sdk_import
     # A dict literal keeps the body's key order; the SDK sends it as the app does.
     body_text = pprint.pformat(body, sort_dicts=False, width=96)
     if body.get("stream"):

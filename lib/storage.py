@@ -3,7 +3,9 @@
 One file (./data/context_lab.db, or $CONTEXT_LAB_DB, read at each use), WAL mode so readers never
 wait for a writer, and a `schema_migrations` table: `connect` applies the migrations a file lacks.
 Writes take the lock up front (BEGIN IMMEDIATE), so concurrent savers queue instead of failing.
-A session is stored as its schema JSON (lib/session.py); nothing here ever holds an API key.
+A session is stored as its schema JSON (lib/session.py), read back through the same schema, and
+saved compare-and-set on its version: a writer that read an older version (a stale tab) is refused
+with StaleSession, never applied. Nothing here ever holds an API key.
 """
 
 from __future__ import annotations
@@ -16,11 +18,23 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
+from lib.conversation import clean_text
+from lib.errors import redact
 from lib.payload import RequestPlan
 from lib.prices import billed
-from lib.providers import CallOutcome, redact
-from lib.session import Session, from_dict, new_session_id, now, to_dict
+from lib.providers import CallOutcome
+from lib.session import (
+    InvalidSession,
+    Session,
+    from_dict,
+    is_session_id,
+    new_session_id,
+    now,
+    parse_json,
+    to_dict,
+)
 
 DEFAULT_PATH = Path("data") / "context_lab.db"
 ENV_VAR = "CONTEXT_LAB_DB"
@@ -28,6 +42,7 @@ BUSY_TIMEOUT_S = 15.0
 
 # Each migration is a list of statements; its version is its position + 1. Append, never edit.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: sessions (the schema JSON and what the list shows) and the run log.
     (
         """CREATE TABLE sessions (
             id TEXT PRIMARY KEY,
@@ -60,7 +75,29 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX calls_by_session ON calls (session_id, at)",
     ),
-    # Prompt tokens the server read from its cache (usage.prompt_tokens_details.cached_tokens).
+    # 2: compare-and-set saves. A row's version counts its saves; a deleted session leaves its id and
+    # last version behind, so a tab still holding it is told, and nothing recreates it unseen.
+    (
+        "ALTER TABLE sessions ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+        "CREATE TABLE deleted_sessions (id TEXT PRIMARY KEY, version INTEGER NOT NULL, deleted_at TEXT NOT NULL)",
+    ),
+    # 3: one id grammar (lib/session.SESSION_ID_PATTERN). Imports used to keep any 1-64 characters
+    # ("Project notes v2.1"), which the URL cannot carry: such a session gets a new id, in its row,
+    # its body and its run-log calls.
+    (
+        """CREATE TEMP TABLE renamed_sessions AS
+           SELECT id AS old, lower(hex(randomblob(8))) AS new FROM sessions
+           WHERE id = '' OR length(id) > 64 OR id GLOB '*[^A-Za-z0-9_-]*'""",
+        """UPDATE calls SET session_id = (SELECT new FROM renamed_sessions WHERE old = session_id)
+           WHERE session_id IN (SELECT old FROM renamed_sessions)""",
+        """UPDATE sessions SET
+             body = CASE WHEN json_valid(body)
+                    THEN json_set(body, '$.id', (SELECT new FROM renamed_sessions WHERE old = id)) ELSE body END,
+             id = (SELECT new FROM renamed_sessions WHERE old = id)
+           WHERE id IN (SELECT old FROM renamed_sessions)""",
+        "DROP TABLE renamed_sessions",
+    ),
+    # 4: prompt tokens the server read from its cache (usage.prompt_tokens_details.cached_tokens).
     ("ALTER TABLE calls ADD COLUMN cached_tokens INTEGER",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -141,47 +178,103 @@ class SessionInfo:
     label: str
     message_count: int
     updated_at: str
+    version: int = 1
 
 
-def _row(session: Session) -> tuple:
-    return (
-        session.id, session.title, session.label, len(session.messages), session.created_at, session.updated_at,
-        json.dumps(to_dict(session), ensure_ascii=False),
-    )  # fmt: skip
+class StaleSession(Exception):
+    """A save or a delete refused because the stored session is no longer the one the writer read:
+    another tab saved it since (`stored` says what it holds now) or deleted it (`stored` is None)."""
+
+    def __init__(self, session_id: str, stored: SessionInfo | None) -> None:
+        super().__init__(
+            f"Session {session_id} was {'changed' if stored else 'deleted'} by another writer since it was read."
+        )
+        self.session_id = session_id
+        self.stored = stored
+
+    @property
+    def deleted(self) -> bool:
+        return self.stored is None
+
+
+class DamagedSession(InvalidSession):
+    """A stored row that is not the schema (not JSON, or not a session): named, never overwritten."""
+
+
+_INFO = "SELECT id, label, message_count, updated_at, version FROM sessions"
+_INSERT = """INSERT INTO sessions (id, title, label, message_count, created_at, updated_at, body, version)
+             VALUES (:id, :title, :label, :message_count, :created_at, :updated_at, :body, :version)"""
+
+
+def _row(session: Session) -> dict[str, Any]:
+    return {
+        "id": session.id, "title": session.title, "label": session.label, "message_count": len(session.messages),
+        "created_at": session.created_at, "updated_at": session.updated_at,
+        "body": json.dumps(to_dict(session), ensure_ascii=False), "version": session.version,
+    }  # fmt: skip
+
+
+def _info(conn: sqlite3.Connection, session_id: str) -> SessionInfo | None:
+    row = conn.execute(_INFO + " WHERE id = ?", (session_id,)).fetchone()
+    return None if row is None else SessionInfo(*row)
+
+
+def is_deleted(conn: sqlite3.Connection, session_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM deleted_sessions WHERE id = ?", (session_id,)).fetchone() is not None
 
 
 def save_session(conn: sqlite3.Connection, session: Session) -> Session:
-    """Insert or replace; returns the session as saved (with its new `updated_at`)."""
-    saved = replace(session, updated_at=now())
+    """Compare-and-set: store `session` only over the version it was read as (`session.version`; 0:
+    a session never saved, whose id nobody holds). Returns it as saved, with its new version and
+    `updated_at`; raises StaleSession, writing nothing, when another writer saved or deleted it since."""
+    expected = session.version
+    saved = replace(session, updated_at=now(), version=expected + 1)
     with transaction(conn):
-        conn.execute(
-            """INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (id) DO UPDATE SET title = excluded.title, label = excluded.label,
-               message_count = excluded.message_count, updated_at = excluded.updated_at, body = excluded.body""",
-            _row(saved),
-        )
+        if expected == 0:
+            insert = _INSERT + " ON CONFLICT (id) DO NOTHING"
+            written = 0 if is_deleted(conn, session.id) else conn.execute(insert, _row(saved)).rowcount
+        else:
+            written = conn.execute(
+                """UPDATE sessions SET title = :title, label = :label, message_count = :message_count,
+                   updated_at = :updated_at, body = :body, version = :version
+                   WHERE id = :id AND version = :version - 1""",
+                _row(saved),
+            ).rowcount
+        if written != 1:
+            raise StaleSession(session.id, _info(conn, session.id))
     return saved
 
 
 def insert_new(conn: sqlite3.Connection, session: Session) -> Session:
-    """Save a session that must not overwrite another (an import): a taken id gets a new one."""
-    session = replace(session, updated_at=now())
+    """Save a session that must not overwrite another (an import, a copy): an id that is taken, was
+    deleted, or cannot name a session in a URL gets a new one (the caller compares ids to say so)."""
+    session = replace(session, updated_at=now(), version=1)
     with transaction(conn):
-        while conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session.id,)).fetchone():
+        while not is_session_id(session.id) or _taken(conn, session.id):
             session = replace(session, id=new_session_id())
-        conn.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)", _row(session))
+        conn.execute(_INSERT, _row(session))
     return session
 
 
+def _taken(conn: sqlite3.Connection, session_id: str) -> bool:
+    return _info(conn, session_id) is not None or is_deleted(conn, session_id)
+
+
 def load_session(conn: sqlite3.Connection, session_id: str) -> Session | None:
-    row = conn.execute("SELECT body FROM sessions WHERE id = ?", (session_id,)).fetchone()
-    return None if row is None else from_dict(json.loads(row[0]))
+    """The stored session (None: there is none); DamagedSession if its row is not the schema."""
+    row = conn.execute("SELECT body, version FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    if row is None:
+        return None
+    try:
+        session = from_dict(parse_json(row[0], "Its stored form"))
+    except InvalidSession as problem:
+        raise DamagedSession(f"The stored session {session_id} cannot be read: {problem}") from None
+    return replace(session, id=session_id, version=row[1])
 
 
 def list_sessions(conn: sqlite3.Connection) -> list[SessionInfo]:
     """Most recently updated first."""
-    rows = conn.execute("SELECT id, label, message_count, updated_at FROM sessions ORDER BY updated_at DESC, id")
-    return [SessionInfo(*row) for row in rows]
+    return [SessionInfo(*row) for row in conn.execute(_INFO + " ORDER BY updated_at DESC, id")]
 
 
 def rename(conn: sqlite3.Connection, session_id: str, title: str) -> Session | None:
@@ -189,10 +282,19 @@ def rename(conn: sqlite3.Connection, session_id: str, title: str) -> Session | N
     return None if session is None else save_session(conn, replace(session, title=title.strip()))
 
 
-def delete(conn: sqlite3.Connection, session_id: str) -> bool:
-    """Remove the session; its calls stay in the run log (what was sent, and paid for, happened)."""
+def delete(conn: sqlite3.Connection, session_id: str, version: int | None = None) -> bool:
+    """Remove the session, only as `version` when given (StaleSession otherwise: the deleter has not
+    seen what it would remove). Its id is remembered; its calls stay in the run log (what was sent,
+    and paid for, happened)."""
     with transaction(conn):
-        return conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount > 0
+        found = _info(conn, session_id)
+        if version is not None and (found.version if found else 0) != version:
+            raise StaleSession(session_id, found)
+        if found is None:
+            return False
+        conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        conn.execute("INSERT OR REPLACE INTO deleted_sessions VALUES (?, ?, ?)", (session_id, found.version, now()))
+        return True
 
 
 def duplicate(conn: sqlite3.Connection, session_id: str) -> Session:
@@ -254,7 +356,8 @@ class CallRecord:
             session_id, variant, provider, str(plan.body.get("model", plan.model.name)), len(plan.messages),
             plan.prompt_tokens, plan.count.exact, outcome.prompt_tokens, outcome.completion_tokens,
             plan.body_bytes, outcome.latency_s, outcome.ttft_s, cost, status,
-            redact(outcome.error, secrets) if outcome.error else None, cached_tokens=outcome.cached_tokens,
+            clean_text(redact(outcome.error, secrets)) if outcome.error else None,
+            cached_tokens=outcome.cached_tokens,
         )  # fmt: skip
 
 

@@ -380,7 +380,7 @@ def _finish(settings: Settings, call: ChatCall) -> None:
         if note:
             state.flash("warning" if outcome.truncated else "info", note)
     else:
-        state.flash("error", f"{outcome.error or 'The call failed.'} {note}".strip())
+        state.flash("error", f"{outcome.error or 'The call failed.'} {note}".strip())  # shown inert by _flash
     state.put(state.HISTORY, record_reply(state.history(), call.pending.question_id, outcome))
 
 
@@ -388,7 +388,7 @@ def _flash() -> None:
     message = state.pop(state.FLASH)
     if message:
         kind, text = message
-        getattr(st, kind)(text)
+        getattr(st, kind)(inert_markdown(text))  # errors carry a server's words
 
 
 def render(settings: Settings) -> None:

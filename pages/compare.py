@@ -25,7 +25,7 @@ from lib.compare import (
     seeds_for,
 )
 from lib.conversation import new_id
-from lib.display import inert_markdown, shortened_body
+from lib.display import inert_inline, inert_markdown, shortened_body
 from lib.providers import CallOutcome
 from lib.report import diff_html, plan_figure, report_html, report_markdown, result_figures
 from lib.request import Request, send_blocker
@@ -150,7 +150,7 @@ def _missing_summaries(requests: list[Request], variants: list[Variant], setting
         with st.spinner("Summarising the older messages…"):
             errors = [e for older in wanted if (e := make_summary(older, settings, variant="summary (compare)"))]
         for error in errors:
-            st.error(error)
+            st.error(inert_markdown(error))
         if not errors:
             st.rerun()
 
@@ -161,7 +161,7 @@ def _request_preview(variants: list[Variant], plans: list) -> None:
     with st.expander("What each variant sends (the exact request bodies)"):
         if seeds[0] is not None:
             st.caption(f"The first run of each variant is shown; run i sends seed {seeds[0]} + i.")
-        tabs = st.tabs([f"{i + 1}. {inert_markdown(v.name)}" for i, v in enumerate(variants)])
+        tabs = st.tabs([f"{i + 1}. {inert_inline(v.name)}" for i, v in enumerate(variants)])
         for tab, plan in zip(tabs, plans, strict=True):
             body, left_out = shortened_body(seeded(plan, seeds[0]).body)
             if left_out:
@@ -191,7 +191,7 @@ def _run(variants: list[Variant], requests: list[Request], question: str, settin
     columns = st.columns(len(variants))
     boxes = []
     for column, variant in zip(columns, variants, strict=True):
-        column.markdown(f"**{variant.name}**")
+        column.markdown(f"**{inert_inline(variant.name)}**")
         boxes.append(column.empty())
     progress = st.progress(0.0, text=f"0 of {len(jobs)} runs done")
     texts: dict[int, str] = {}
@@ -200,7 +200,7 @@ def _run(variants: list[Variant], requests: list[Request], question: str, settin
         index, repeat = event.key
         if event.kind == "delta" and repeat == 0:
             texts[index] = texts.get(index, "") + event.text
-            boxes[index].markdown(texts[index])
+            boxes[index].markdown(inert_markdown(texts[index]))
         elif event.kind == "done":
             outcomes[event.key] = event.outcome
             progress.progress(len(outcomes) / len(jobs), text=f"{len(outcomes)} of {len(jobs)} runs done")
@@ -221,9 +221,9 @@ def _run(variants: list[Variant], requests: list[Request], question: str, settin
 
 
 def _answer_column(result: VariantResult, baseline: VariantResult, is_baseline: bool) -> None:
-    st.markdown(f"**{result.variant.name}**" + (" · baseline" if is_baseline else ""))
+    st.markdown(f"**{inert_inline(result.variant.name)}**" + (" · baseline" if is_baseline else ""))
     for error in result.errors:
-        st.error(error)
+        st.error(inert_markdown(error))
     first = result.outcomes[0] if result.outcomes else CallOutcome()
     reported = "none reported" if first.prompt_tokens is None else f"{first.prompt_tokens:,}"
     st.caption(
@@ -232,16 +232,16 @@ def _answer_column(result: VariantResult, baseline: VariantResult, is_baseline: 
         f"{first.latency_s or 0:.2f} s (first token {first.ttft_s or 0:.2f} s)"
     )
     if is_baseline:
-        st.markdown(result.answer)
+        st.markdown(inert_markdown(result.answer))
     else:
         st.html(f"<div style='white-space:pre-wrap'>{diff_html(baseline.answer, result.answer)}</div>")
 
 
 def _results(comparison: Comparison) -> None:
-    st.subheader(f"Answers to “{comparison.question}”")
+    st.subheader(f"Answers to “{inert_inline(comparison.question, limit=200)}”")
     st.caption(
-        f"{comparison.created} · {comparison.model_note}. Other answers are shown as a word diff against the "
-        "baseline: green was added, red was dropped."
+        f"{comparison.created} · {inert_inline(comparison.model_note)}. Other answers are shown as a word diff "
+        "against the baseline: green was added, red was dropped."
     )
     baseline = comparison.results[comparison.baseline]
     for column, result in zip(st.columns(len(comparison.results)), comparison.results, strict=True):

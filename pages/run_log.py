@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lib.prices import data_label
-from lib.runlog import calls_frame, filtered, run_log_figures
+from lib.runlog import calls_frame, csv_text, filtered, run_log_figures
 from lib.storage import db_path
 from ui import sessions
 from ui.meter import money
@@ -20,7 +20,11 @@ def render() -> None:
         f"Every call made, kept in `{db_path()}` (set `CONTEXT_LAB_DB` to move it). "
         "The API remembers none of them: each one carried its whole context."
     )
-    frame = calls_frame(sessions.run_log(), sessions.session_labels())
+    records, failure = sessions.run_log()
+    if failure:
+        st.error(f"The run log cannot be read: {failure} Calls made meanwhile are not recorded.")
+        return
+    frame = calls_frame(records, sessions.session_labels())
     if frame.empty:
         st.info("No calls yet: send a message on the Chat page, or run a comparison.")
         return
@@ -48,7 +52,7 @@ def render() -> None:
     right.plotly_chart(scatter, width="stretch")
     st.dataframe(shown.iloc[::-1], hide_index=True, width="stretch")  # newest first
     st.download_button(
-        "Download as CSV", shown.to_csv(index=False), "context-lab-run-log.csv", "text/csv",
+        "Download as CSV", csv_text(shown), "context-lab-run-log.csv", "text/csv",
         icon=":material/download:",
     )  # fmt: skip
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 from lib import caching
 from lib.display import inert_markdown
+from lib.runlog import csv_text
 from lib.strategies import Strategy
 from lib.timeline import MAX_TURNS, cost_figure, sample_conversation, timeline, timeline_figures, verdict
 from ui import state
@@ -62,7 +63,7 @@ def render(settings: Settings) -> None:
     frame = pd.DataFrame(rows)
     st.dataframe(frame, hide_index=True, width="stretch")
     st.download_button(
-        "Download as CSV", frame.to_csv(index=False), "context-lab-timeline.csv", "text/csv",
+        "Download as CSV", csv_text(frame), "context-lab-timeline.csv", "text/csv",
         icon=":material/download:",
     )  # fmt: skip
 

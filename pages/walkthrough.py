@@ -97,7 +97,7 @@ def _call(call: DemoCall, needle: str | None, endpoint: str) -> None:
     st.code(json.dumps(call.body, ensure_ascii=False, indent=2), language="json", wrap_lines=True)
     outcome = call.outcome
     if outcome.error:
-        st.error(outcome.error)
+        st.error(inert_markdown(outcome.error))
         return
     with st.chat_message("assistant"):
         st.markdown(inert_markdown(outcome.text) or "*(an empty reply)*")

@@ -21,3 +21,12 @@ def embedded_server():
 @pytest.fixture(scope="session")
 def embedded_tokenizer():
     return EmbeddedTokenizer()
+
+
+def pytest_collection_modifyitems(items):
+    """`make test-fast` runs `-m "not slow"`: whatever starts the model's server, the app or a browser is slow,
+    marked here so no test file can forget it."""
+    for item in items:
+        path = str(item.path)
+        if "embedded_server" in getattr(item, "fixturenames", ()) or "/tests/app/" in path or "/tests/e2e/" in path:
+            item.add_marker(pytest.mark.slow)

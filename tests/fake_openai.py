@@ -38,6 +38,9 @@ class Behaviour:
     prompt_tokens: int = 42
     cached_tokens: int | None = None  # reported as usage.prompt_tokens_details.cached_tokens when set
     models: list[str] = field(default_factory=lambda: ["fake-model", "fake-model-2"])
+    # GET /models answers this body (with this content type) instead of the `models` list: a hostile server
+    models_body: bytes | None = None
+    models_type: str = "application/json"
     reject_unknown_models: bool = False  # answer 404 for a model not in `models`, as real servers do
     failures: int | None = None  # answer `status` to this many requests, then 200 (a server that recovers)
     break_stream: bool = False  # with cut_after_chunks: break the body mid-chunk instead of ending it cleanly
@@ -119,6 +122,9 @@ class FakeOpenAI:
         """`port` 0 picks a free one; a fixed one lets a test start the server where it refused before."""
         self.behaviour = Behaviour()
         self.requests: list[Recorded] = []
+        # How many POSTs were being answered at once, at most: concurrency seen, not timed.
+        self.in_flight = self.max_in_flight = 0
+        self._count_lock = threading.Lock()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -136,8 +142,11 @@ class FakeOpenAI:
 
             def _send_json(self, status: int, body, extra: dict[str, str] | None = None) -> None:
                 data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+                self._send_raw(status, "application/json", data, extra)
+
+            def _send_raw(self, status: int, kind: str, data: bytes, extra: dict[str, str] | None = None) -> None:
                 self.send_response(status)
-                self.send_header("content-type", "application/json")
+                self.send_header("content-type", kind)
                 self.send_header("content-length", str(len(data)))
                 for name, value in (extra or {}).items():
                     self.send_header(name, value)
@@ -146,10 +155,23 @@ class FakeOpenAI:
 
             def do_GET(self) -> None:
                 self._record()
+                if fake.behaviour.models_body is not None:
+                    self._send_raw(200, fake.behaviour.models_type, fake.behaviour.models_body)
+                    return
                 models = [{"id": m, "object": "model", "owned_by": "test"} for m in fake.behaviour.models]
                 self._send_json(200, {"object": "list", "data": models})
 
             def do_POST(self) -> None:
+                with fake._count_lock:
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                try:
+                    self._answer_post()
+                finally:
+                    with fake._count_lock:
+                        fake.in_flight -= 1
+
+            def _answer_post(self) -> None:
                 recorded = self._record()
                 behaviour = fake.behaviour
                 route = next((r for r in TOKENIZE_ROUTES if recorded.path.split("?")[0].endswith(r)), None)

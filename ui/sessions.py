@@ -1,14 +1,20 @@
 """Sessions that survive a refresh: the URL names the session, the database keeps it (lib/storage.py).
 
 `ui.settings.page_setup` calls `restore` on a browser session's first run (open the session the URL
-names), then `autosave` on every run (save when the session differs from its last saved form, so an
-unchanged rerun writes nothing), then `sidebar` (the session list and its actions). Pages log each
-call with `log_call`. API keys are masked out of whatever is saved, exported or logged.
+names, or say why not), then `autosave` on every run (save when the session differs from its last
+saved form, so an unchanged rerun writes nothing), then `sidebar` (the session list and its
+actions). Pages log each call with `log_call`. API keys are masked out of whatever is saved,
+exported or logged.
+
+Two tabs may hold one session. Each save is applied only over the version the tab read
+(lib/storage.save_session): a tab that is stale (another saved or deleted the session since) writes
+nothing, keeps its work, and the sidebar says what happened and offers to reload the saved session or
+keep this tab's work as a new one. Nothing is overwritten, or brought back after a delete, unseen.
 """
 
 from __future__ import annotations
 
-import re
+import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
@@ -21,51 +27,55 @@ from lib.conversation import SystemPrompt
 from lib.payload import RequestPlan
 from lib.providers import CallOutcome
 from lib.session import (
-    MAX_IMPORT_BYTES,
     InvalidSession,
     Session,
-    end_user_id,
-    export_json,
+    is_session_id,
     new_session_id,
     parse_export,
-    to_markdown,
     without_secrets,
 )
+from lib.storage import DamagedSession
 from ui import state
 
 if TYPE_CHECKING:
-    from streamlit.delta_generator import DeltaGenerator
-
     from ui.settings import Settings
 
 URL_PARAM = "session"
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 T = TypeVar("T")
 
 # --- the database, failing softly: the app keeps working from memory and says why -------------
 
 
-_DB_ERRORS = (sqlite3.Error, OSError, InvalidSession)
+_DB_ERRORS = (sqlite3.Error, OSError)
 
 
-def _with_db(action: Callable[..., T], *args) -> T | None:
+def with_db(action: Callable[..., T], *args) -> T | None:
+    """`action(conn, *args)`, or None with a note saying why (the store failed, a row is damaged).
+    A StaleSession goes to the caller: what to do about a stale tab depends on what it was doing."""
     try:
         with storage.opened() as conn:
             return action(conn, *args)
+    except DamagedSession as damaged:
+        _note("error", f"{damaged} It is left as it is.")
+        return None
     except _DB_ERRORS as exc:
         _db_failed(exc)
         return None
 
 
+def _store_failure(exc: Exception) -> str:
+    return f"The session store ({storage.db_path()}) failed: {exc}."
+
+
 def _db_failed(exc: Exception) -> None:
-    _note("warning", f"The session store ({storage.db_path()}) failed: {exc}. Work is kept in this tab only.")
+    _note("warning", f"{_store_failure(exc)} Work is kept in this tab only.")
 
 
 def _note(kind: str, text: str) -> None:
     state.put(state.SESSION_NOTE, (kind, text))
 
 
-def _secrets() -> tuple[str, ...]:
+def secrets_known() -> tuple[str, ...]:
     from ui.settings import known_secrets  # ui.settings imports this module
 
     return known_secrets()
@@ -83,7 +93,7 @@ def _settings_now() -> dict:
 
 
 def current() -> Session:
-    """The open session as the page state holds it now."""
+    """The open session as the page state holds it now (with the stored version it was read as)."""
     base = state.get(state.SAVED_SESSION) or Session(current_id())
     return replace(
         base,
@@ -92,11 +102,6 @@ def current() -> Session:
         settings=_settings_now(),
         draft=state.get(state.DRAFT) or "",
     )
-
-
-def _url_id() -> str | None:
-    value = st.query_params.get(URL_PARAM)
-    return value if value and _ID_PATTERN.match(value) else None
 
 
 def _show_in_url(session_id: str) -> None:
@@ -121,6 +126,7 @@ def _open(session: Session, saved: bool = True) -> None:
     state.put(state.SESSION_ID, session.id)
     state.put(state.SAVED_SESSION, session if saved else None)
     state.put(state.SESSION_TITLE, session.title)
+    state.pop(state.SESSION_CONFLICT)
     state.pop(state.LAST_CALL)
     state.pop(state.PENDING)
     state.put(state.SESSION_LIST_OPEN, False)
@@ -128,39 +134,77 @@ def _open(session: Session, saved: bool = True) -> None:
     _show_in_url(session.id)
 
 
+def _open_blank(session_id: str | None = None) -> None:
+    _open(Session(session_id or new_session_id(), settings=_settings_now()), saved=False)
+
+
+def _start(session_id: str | None = None) -> None:
+    """A browser session's first session, blank with the sidebar's defaults; nothing stored yet."""
+    state.put(state.SESSION_ID, session_id or new_session_id())
+    state.put(state.SAVED_SESSION, None)
+    _show_in_url(current_id())
+
+
 def restore() -> None:
     """On a browser session's first run, open the session the URL names (a refresh, a new tab)."""
     if current_id():
         _show_in_url(current_id())
         return
-    wanted, loaded = _url_id(), None
-    if wanted:
-        try:
-            with storage.opened() as conn:
-                loaded = storage.load_session(conn, wanted)
-        except _DB_ERRORS as exc:
-            _db_failed(exc)
-            wanted = None  # unreadable, not absent: a new id, so a later save cannot overwrite it
+    wanted = st.query_params.get(URL_PARAM)
+    if not wanted:
+        _start()
+        return
+    if not is_session_id(wanted):
+        shown = json.dumps(wanted[:40] + ("…" if len(wanted) > 40 else ""), ensure_ascii=False)
+        _note("warning", f"The link's session id {shown} is not one this app makes (1 to 64 letters, digits, "
+              "`-` and `_`), so it names no session: a new session is open.")  # fmt: skip
+        _start()
+        return
+    try:
+        with storage.opened() as conn:
+            loaded = storage.load_session(conn, wanted)
+            deleted = loaded is None and storage.is_deleted(conn, wanted)
+    except DamagedSession as damaged:
+        # A new id: the damaged row stays as it is for whoever repairs it, and no save overwrites it.
+        _note("error", f"{damaged} A new session is open; the damaged one is left as it is.")
+        _start()
+        return
+    except _DB_ERRORS as exc:
+        _db_failed(exc)
+        _start()  # unreadable, not absent: a new id, so a later save cannot overwrite it
+        return
     if loaded is not None:
         _open(loaded)
-        return
-    # A new session, or one the URL names that was never saved: blank, with the sidebar's defaults.
-    state.put(state.SESSION_ID, wanted or new_session_id())
-    state.put(state.SAVED_SESSION, None)
-    _show_in_url(current_id())
+    elif deleted:
+        _note("info", "The session this link names was deleted. A new session is open.")
+        _start()
+    else:  # a session never saved (a new tab refreshed before anything was typed): keep its id
+        _start(wanted)
 
 
-def _save(session: Session) -> None:
-    stored = _with_db(storage.save_session, without_secrets(session, _secrets()))
-    if stored is not None:
-        state.put(state.SAVED_SESSION, replace(session, updated_at=stored.updated_at))
+def _save(session: Session) -> bool:
+    """Store `session` over the version this tab read; False if it was not stored. A stale tab (another
+    saved or deleted the session since) stores nothing and is told (SESSION_CONFLICT)."""
+    try:
+        stored = with_db(storage.save_session, without_secrets(session, secrets_known()))
+    except storage.StaleSession as stale:
+        state.put(state.SESSION_CONFLICT, stale)
+        what = "deleted" if stale.deleted else "saved"
+        st.toast(f"Another tab {what} this session: this tab's changes are not saved. See the sidebar.", icon="⚠️")
+        return False
+    if stored is None:
+        return False
+    state.put(state.SAVED_SESSION, replace(session, updated_at=stored.updated_at, version=stored.version))
+    return True
 
 
 def autosave() -> Session:
     """Save the open session if it changed since it was last saved; returns it as it is now."""
     now = current()
     saved = state.get(state.SAVED_SESSION)
-    if saved is None and now == replace(now, messages=(), draft="", system=SystemPrompt()):
+    if state.get(state.SESSION_CONFLICT) is not None:
+        pass  # the user chooses first (reload, or keep this tab's work as a copy); nothing is written
+    elif saved is None and now == replace(now, messages=(), draft="", system=SystemPrompt()):
         # A blank session's first form: nothing worth a row yet. Later changes are compared with it.
         state.put(state.SAVED_SESSION, now)
     elif now != saved:
@@ -171,37 +215,54 @@ def autosave() -> Session:
 # --- actions (callbacks: they change state; the rerun renders it) ---------------------------
 
 
-def _flush() -> None:
-    if current() != state.get(state.SAVED_SESSION):
+def _flush() -> bool:
+    """Save what this tab holds before it opens something else. False: the tab is stale, and its
+    work would be lost by leaving; the sidebar asks what to do with it first."""
+    if state.get(state.SESSION_CONFLICT) is None and current() != state.get(state.SAVED_SESSION):
         _save(current())
+    if state.get(state.SESSION_CONFLICT) is None:
+        return True
+    _note("warning", "First choose what happens to this tab's unsaved changes (below); then try again.")
+    return False
 
 
-def _new() -> None:
-    _flush()
-    _open(Session(new_session_id(), settings=_settings_now()), saved=False)
+def new_session() -> None:
+    if _flush():
+        _open_blank()
 
 
-def _open_picked() -> None:
-    picked = state.get(state.SESSION_PICK)
-    if picked == current_id():
-        return
-    _flush()
-    session = _with_db(storage.load_session, picked)
-    if session is None:
+def _load(session_id: str) -> Session | None:
+    """The stored session, or None with a note saying why not (gone, damaged, or the store failed)."""
+    state.pop(state.SESSION_NOTE)
+    session = with_db(storage.load_session, session_id)
+    if session is None and state.get(state.SESSION_NOTE) is None:
         _note("error", "That session is gone (deleted from another tab?).")
+    return session
+
+
+def open_picked() -> None:
+    """The list's *Open* button: only an explicit pick opens a session (closing the list opens nothing)."""
+    picked = state.get(state.SESSION_PICK)
+    if picked is None or picked == current_id():
+        state.put(state.SESSION_LIST_OPEN, False)
         return
-    _open(session)
+    if not _flush():
+        return
+    session = _load(picked)
+    if session is not None:
+        _open(session)
 
 
-def _rename() -> None:
+def rename() -> None:
     _save(replace(current(), title=(state.get(state.SESSION_TITLE) or "").strip()))
     state.put(state.SESSION_RENAME_OPEN, False)
 
 
 def _copy(make: Callable[[sqlite3.Connection], Session], what: str) -> None:
-    _flush()
+    if not _flush():
+        return
     try:
-        session = _with_db(make)
+        session = with_db(make)
     except KeyError:
         _note("info", "Nothing to copy yet: the session is empty.")
         return
@@ -210,7 +271,7 @@ def _copy(make: Callable[[sqlite3.Connection], Session], what: str) -> None:
         _note("success", f"{what}: {session.label} ({len(session.messages)} messages).")
 
 
-def _duplicate() -> None:
+def duplicate() -> None:
     source = current_id()
     _copy(lambda conn: storage.duplicate(conn, source), "Duplicated")
 
@@ -221,20 +282,53 @@ def fork_at(message_id: str) -> None:
     _copy(lambda conn: storage.fork(conn, source, message_id), "Forked")
 
 
-def _delete() -> None:
-    deleted = current_id()
-    if _with_db(storage.delete, deleted) is None:
+def delete_current() -> None:
+    """Delete the open session as this tab shows it (a stale tab is told instead), then open a new,
+    empty one: never another session from the database, which may be another user's."""
+    gone = current()
+    try:
+        deleted = with_db(storage.delete, gone.id, gone.version)
+    except storage.StaleSession as stale:
+        state.put(state.SESSION_CONFLICT, stale)
+        return
+    if deleted is None:
         return  # the store failed, and says so
-    remaining = [info for info in _with_db(storage.list_sessions) or [] if info.id != deleted]
-    session = _with_db(storage.load_session, remaining[0].id) if remaining else None
-    if session is None:
-        _open(Session(new_session_id(), settings=_settings_now()), saved=False)
-    else:
+    _open_blank()
+    _note("success", f"Deleted {gone.label}. A new, empty session is open.")
+
+
+# --- a stale tab: another tab saved or deleted its session since it was read -------------------
+
+
+def reload_saved() -> None:
+    """Drop this tab's unsaved changes and open the session as it is stored now."""
+    session = _load(current_id())
+    if session is not None:
         _open(session)
-    _note("success", "Session deleted.")
+        _note("success", f"Reloaded {session.label} as saved ({messages_count(len(session.messages))}).")
+    elif with_db(storage.is_deleted, current_id()):  # deleted meanwhile: say so, offer to keep the work
+        state.put(state.SESSION_CONFLICT, storage.StaleSession(current_id(), None))
 
 
-def _import(uploader_key: str) -> None:
+def keep_mine() -> None:
+    """Save this tab's work under a new id (the stored session, changed or deleted, stays as it is)."""
+    mine = current()
+    stale = state.get(state.SESSION_CONFLICT)
+    title = mine.title if stale is None or stale.deleted else f"Copy of {mine.label}"
+    stored = with_db(storage.insert_new, without_secrets(mine.copy(title), secrets_known()))
+    if stored is not None:
+        _open(stored)
+        _note(
+            "success",
+            f"This tab's work is saved as a new session: {stored.label} ({messages_count(len(stored.messages))}).",
+        )
+
+
+def discard_mine() -> None:
+    _open_blank()
+
+
+def import_upload(uploader_key: str) -> None:
     uploaded = state.get(uploader_key)
     if uploaded is None:
         return
@@ -243,12 +337,23 @@ def _import(uploader_key: str) -> None:
     except InvalidSession as problem:
         _note("error", f"Import refused, nothing was saved: {problem}")
         return
-    stored = _with_db(storage.insert_new, session)
     state.put(state.SESSION_UPLOADS, (state.get(state.SESSION_UPLOADS) or 0) + 1)  # a fresh, empty uploader
-    if stored is not None:
+    leaving = _flush()
+    stored = with_db(storage.insert_new, session)
+    if stored is None:
+        return
+    if stored.id == session.id:
+        renamed = ""
+    elif is_session_id(session.id):
+        renamed = f" under a new id, {stored.id} (its own was taken)"
+    else:
+        renamed = f" under a new id, {stored.id} (its own cannot name a session in a link)"
+    summary = f"Imported {stored.label} ({len(stored.messages)} messages){renamed}."
+    if leaving:
         _open(stored)
-        renamed = "" if stored.id == session.id else " under a new id (that one was taken)"
-        _note("success", f"Imported {stored.label} ({len(stored.messages)} messages){renamed}.")
+        _note("success", summary)
+    else:  # this tab is stale: its work stays open until the user decides about it
+        _note("success", f"{summary} Open it from the list once this tab's changes are dealt with.")
 
 
 # --- the run log ---------------------------------------------------------------------------------
@@ -258,108 +363,24 @@ def log_call(
     settings: Settings, plan: RequestPlan, outcome: CallOutcome, variant: str = "chat", session_id: str | None = None
 ) -> None:
     """Record a finished call in the run log. Call it from the script's thread (after joining workers)."""
-    secrets = (*settings.provider.secrets, *_secrets())
+    secrets = (*settings.provider.secrets, *secrets_known())
     record = storage.CallRecord.of(session_id or current_id(), variant, settings.provider.kind, plan, outcome, secrets)
-    _with_db(storage.record_call, record)
+    with_db(storage.record_call, record)
 
 
-def run_log() -> list[storage.CallRecord]:
-    return _with_db(storage.calls) or []
+def run_log() -> tuple[list[storage.CallRecord], str | None]:
+    """Every recorded call, and None; or no calls and why the store could not give them (so the page
+    says the store failed, not that nothing was ever called)."""
+    try:
+        with storage.opened() as conn:
+            return storage.calls(conn), None
+    except _DB_ERRORS as exc:
+        return [], _store_failure(exc)
 
 
 def session_labels() -> dict[str, str]:
-    return {info.id: info.label for info in _with_db(storage.list_sessions) or []}
+    return {info.id: info.label for info in with_db(storage.list_sessions) or []}
 
 
-# --- the sidebar -----------------------------------------------------------------------------
-
-
-def _file_stem(session: Session) -> str:
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", session.label).strip("-").lower()[:40]
-    return f"context-lab-{slug or 'session'}-{session.id}"
-
-
-def _popover(label: str, icon: str, help_text: str, key: str, column: DeltaGenerator) -> DeltaGenerator | None:
-    """A popover whose contents are drawn only while it is open: a select box or a text input scans
-    the whole session state (thousands of keys with a long history) on every rerun it is drawn."""
-    popover = column.popover(label, icon=icon, help=help_text, key=key, on_change="rerun", width="stretch")
-    return popover if popover.open else None
-
-
-def _picker(now: Session, column: DeltaGenerator) -> None:
-    popover = _popover("", ":material/folder_open:", "Open a saved session", state.SESSION_LIST_OPEN, column)
-    if popover is None:
-        return
-    infos = _with_db(storage.list_sessions) or []
-    labels = {info.id: f"{info.label} · {info.message_count} messages" for info in infos}
-    if now.id not in labels:
-        labels = {now.id: f"{now.label} (not saved yet)", **labels}
-    state.put(state.SESSION_PICK, now.id)
-    popover.selectbox(
-        "Open", list(labels), format_func=labels.__getitem__, key=state.SESSION_PICK, on_change=_open_picked,
-        help="Saved automatically; the URL names the open session.",
-    )  # fmt: skip
-
-
-def _renamer(now: Session, column: DeltaGenerator) -> None:
-    popover = _popover("", ":material/edit:", "Rename", state.SESSION_RENAME_OPEN, column)
-    if popover is None:
-        return
-    state.default(state.SESSION_TITLE, now.title)
-    popover.text_input("Title", key=state.SESSION_TITLE, placeholder=now.label)
-    popover.button("Rename", on_click=_rename)
-
-
-def _actions(now: Session) -> None:
-    cols = st.columns(5)
-    _picker(now, cols[0])
-    cols[1].button("", icon=":material/add:", help="New session", on_click=_new, width="stretch")
-    cols[2].button(
-        "", icon=":material/content_copy:", help="Duplicate this session", on_click=_duplicate, width="stretch"
-    )
-    _renamer(now, cols[3])
-    with cols[4].popover("", icon=":material/delete:", help="Delete this session", width="stretch"):
-        st.write(f"Delete **{now.label}** and its {len(now.messages)} messages? Its calls stay in the run log.")
-        st.button("Delete for good", type="primary", on_click=_delete)
-
-
-def _exchange(now: Session) -> None:
-    stem, secrets = _file_stem(now), _secrets()
-    cols = st.columns(2)
-    # Deferred: the files are built on click, not on every rerun.
-    cols[0].download_button(
-        "JSON", lambda: export_json(without_secrets(now, secrets)), f"{stem}.json", "application/json",
-        icon=":material/download:", width="stretch", on_click="ignore",
-    )  # fmt: skip
-    cols[1].download_button(
-        "Markdown", lambda: to_markdown(without_secrets(now, secrets)), f"{stem}.md", "text/markdown",
-        icon=":material/download:", width="stretch", on_click="ignore",
-    )  # fmt: skip
-    uploader_key = state.import_key(state.get(state.SESSION_UPLOADS) or 0)
-    st.file_uploader(
-        f"Import a session (JSON export, up to {MAX_IMPORT_BYTES // 1024 // 1024} MB)", type=["json"],
-        key=uploader_key, on_change=_import, args=(uploader_key,), max_upload_size=MAX_IMPORT_BYTES // 1024 // 1024,
-    )  # fmt: skip
-
-
-def _end_user_toggle(now: Session) -> None:
-    st.toggle(
-        "Send a hashed session id", key=state.SEND_SESSION_ID,
-        help="Adds the provider's end-user field (`safety_identifier` for OpenAI, `user` elsewhere) to each "
-        "request: a one-way hash of this session's id, so the provider can tie the stateless calls together. "
-        "The payload preview shows it.",
-    )  # fmt: skip
-    if state.get(state.SEND_SESSION_ID):
-        st.caption(f"Sent as `{end_user_id(now.id)}`")
-
-
-def sidebar(now: Session) -> None:
-    with st.sidebar:
-        st.header("Session")
-        note = state.pop(state.SESSION_NOTE)
-        if note:
-            getattr(st, note[0])(note[1])
-        st.caption(f"**{now.label}** · {len(now.messages)} messages · id `{now.id}`, saved as you go")
-        _actions(now)
-        _exchange(now)
-        _end_user_toggle(now)
+def messages_count(count: int) -> str:
+    return f"{count:,} message{'' if count == 1 else 's'}"

@@ -9,10 +9,17 @@ import streamlit as st
 
 from lib import models
 from lib.payload import Sampling
-from lib.providers import DEFAULT_AZURE_API_VERSION, KIND_LABELS, ProviderConfig, valid_base_url
+from lib.providers import (
+    DEFAULT_AZURE_API_VERSION,
+    KIND_LABELS,
+    ProviderConfig,
+    is_secret,
+    key_scope,
+    valid_base_url,
+)
 from lib.session import end_user_id
 from lib.tokens import PromptCounter
-from ui import resources, sessions, state
+from ui import resources, session_sidebar, sessions, state
 
 
 @dataclass(frozen=True)
@@ -40,9 +47,58 @@ def _secret(name: str) -> str:
 
 
 def known_secrets() -> tuple[str, ...]:
-    """Every key the app may hold (the sidebar's, the environment's), to mask out of what it saves."""
-    values = (state.get(state.API_KEY) or "", _secret("OPENAI_API_KEY"), _secret("AZURE_OPENAI_API_KEY"))
-    return tuple(v for v in values if len(v) >= 4)
+    """Every key the app may hold (typed in the sidebar for any endpoint, the environment's), to mask
+    out of what it saves."""
+    typed = (state.get(state.API_KEY) or "", *_typed_keys().values())
+    values = (*typed, _secret("OPENAI_API_KEY"), _secret("AZURE_OPENAI_API_KEY"))
+    return tuple(dict.fromkeys(v for v in values if is_secret(v)))
+
+
+# --- keys and endpoints --------------------------------------------------------------------------
+# A key is sent only to the endpoint it was typed for: the sidebar keeps each key under the scope
+# (provider kind + endpoint, lib.providers.key_scope) shown when it was typed, and its key field
+# shows the key of the scope in use, or nothing. A base URL changed by hand or by opening an
+# imported session inherits no key. And only an endpoint typed in this browser session (or one the
+# user asked to list) is asked for its models: opening a file makes no request by itself.
+TYPED_KEYS = "typed_keys"  # {scope: key}, this browser session's memory only, never saved
+TYPED_ENDPOINTS = "typed_endpoints"  # {scope}: endpoints the user typed (or listed) in this browser session
+ENTER_THE_KEY = "Enter the key for this endpoint: a key is sent only to the endpoint it was entered for."
+
+
+def _typed_keys() -> dict[tuple[str, str], str]:
+    return state.get(TYPED_KEYS) or {}
+
+
+def _scope_now() -> tuple[str, str]:
+    kind = state.get(state.KIND) or ""
+    url = state.get(state.AZURE_ENDPOINT if kind == "azure" else state.BASE_URL) or ""
+    return key_scope(kind, url)
+
+
+def _key_typed() -> None:
+    """The key field's callback: the key belongs to the endpoint shown."""
+    state.put(TYPED_KEYS, {**_typed_keys(), _scope_now(): state.get(state.API_KEY) or ""})
+
+
+def _endpoint_typed() -> None:
+    """The base URL's (or a "List models" button's) callback: the user chose this endpoint."""
+    state.put(TYPED_ENDPOINTS, {*(state.get(TYPED_ENDPOINTS) or ()), _scope_now()})
+
+
+def _key_field(label: str, scope: tuple[str, str], from_env: str = "", key_elsewhere: bool = False, **options) -> str:
+    """The key field, showing the key typed for `scope` (if any); returns the key to use there:
+    the typed one, else `from_env` (the environment's key, already checked to be for `scope`).
+    `key_elsewhere`: a key is at hand for another endpoint (the environment's), not for this one."""
+    state.put(state.API_KEY, _typed_keys().get(scope, ""))
+    typed = st.text_input(
+        label, type="password", key=state.API_KEY, on_change=_key_typed,
+        help="Held in this browser session's memory only; never saved or shown. Sent only to this endpoint.",
+        **options,
+    )  # fmt: skip
+    key = typed or from_env
+    if not key and (key_elsewhere or any(_typed_keys().values())):
+        st.caption(ENTER_THE_KEY)
+    return key
 
 
 def _default_kind() -> str:
@@ -59,11 +115,10 @@ def _embedded() -> ProviderConfig:
 
 
 def _openai() -> ProviderConfig:
-    key = st.text_input(
-        "API key", type="password", key=state.API_KEY,
-        placeholder="from OPENAI_API_KEY" if _secret("OPENAI_API_KEY") else "sk-…",
-        help="Held in this browser session's memory only; never saved or shown.",
-    ) or _secret("OPENAI_API_KEY")  # fmt: skip
+    from_env = _secret("OPENAI_API_KEY")
+    key = _key_field(
+        "API key", key_scope("openai"), from_env, placeholder="from OPENAI_API_KEY" if from_env else "sk-…"
+    )
     names = [m.name for m in models.MODELS.values() if m.encoding != "embedded"]
     model = st.selectbox("Model", names, key=state.OPENAI_MODEL, accept_new_options=True)
     return ProviderConfig("openai", model or "", api_key=key)
@@ -76,25 +131,46 @@ def _azure() -> ProviderConfig:
     endpoint = st.text_input("Endpoint", key=state.AZURE_ENDPOINT, placeholder="https://NAME.openai.azure.com")
     deployment = st.text_input("Deployment", key=state.AZURE_DEPLOYMENT)
     version = st.text_input("API version", key=state.AZURE_API_VERSION)
-    key = st.text_input(
-        "API key", type="password", key=state.API_KEY,
-        help="Held in this browser session's memory only; never saved or shown.",
-    ) or _secret("AZURE_OPENAI_API_KEY")  # fmt: skip
+    scope = key_scope("azure", endpoint)
+    # The environment's key is for the environment's endpoint, not for one typed or imported since.
+    env_key = _secret("AZURE_OPENAI_API_KEY")
+    env_endpoint = key_scope("azure", _secret("AZURE_OPENAI_ENDPOINT")) == scope
+    key = _key_field(
+        "API key", scope, env_key if env_endpoint else "", key_elsewhere=bool(env_key) and not env_endpoint
+    )
     return ProviderConfig("azure", deployment, base_url=endpoint, api_key=key, api_version=version)
+
+
+def _listed_models(probe: ProviderConfig) -> list[str] | None:
+    """The models the server lists, or None where it was not asked: a URL the user did not type in
+    this browser session (restored or imported with a session) is asked only at their word."""
+    if not valid_base_url(probe.base_url):
+        return None
+    if key_scope("compatible", probe.base_url) not in (state.get(TYPED_ENDPOINTS) or ()):
+        st.button(
+            "List models", icon=":material/list:", on_click=_endpoint_typed,
+            help="Ask this server which models it has (GET /models): this URL came with the session, "
+            "and nothing is sent to it until you say so.",
+        )  # fmt: skip
+        return None
+    return resources.model_ids(probe)
 
 
 def _compatible() -> ProviderConfig:
     base_url = st.text_input(
-        "Base URL", key=state.BASE_URL, placeholder="http://localhost:11434/v1",
+        "Base URL", key=state.BASE_URL, placeholder="http://localhost:11434/v1", on_change=_endpoint_typed,
         help="Ollama: http://localhost:11434/v1 · LM Studio: http://localhost:1234/v1 · vLLM: http://localhost:8000/v1",
     )  # fmt: skip
-    key = st.text_input("API key (optional)", type="password", key=state.API_KEY)
-    probe = ProviderConfig("compatible", "", base_url=base_url, api_key=key)
-    listed = resources.model_ids(probe) if valid_base_url(base_url) else []
+    key = _key_field("API key (optional)", key_scope("compatible", base_url))
+    listed = _listed_models(ProviderConfig("compatible", "", base_url=base_url, api_key=key))
     if listed:
+        if not state.get(state.COMPATIBLE_MODEL):
+            state.pop(state.COMPATIBLE_MODEL)  # an empty typed name: the list's first model instead
         model = st.selectbox("Model", listed, key=state.COMPATIBLE_MODEL, accept_new_options=True)
     else:
-        model = st.text_input("Model", key=state.COMPATIBLE_MODEL, help="The server lists no models: type one.")
+        model = st.text_input("Model", key=state.COMPATIBLE_MODEL)
+        if listed == []:
+            st.caption("The server lists no models: type the model's name.")
     return ProviderConfig("compatible", model or "", base_url=base_url, api_key=key)
 
 
@@ -153,5 +229,5 @@ def page_setup() -> Settings:
     state.init()
     sessions.restore()
     settings = sidebar()
-    sessions.sidebar(sessions.autosave())
+    session_sidebar.sidebar(sessions.autosave())
     return settings

@@ -70,6 +70,9 @@ SESSION_NOTE = "session_note"
 SESSION_LIST_OPEN = "session_list_open"  # the sidebar's popovers; their widgets are drawn only while open
 SESSION_RENAME_OPEN = "session_rename_open"
 SEND_SESSION_ID = "send_session_id"
+# A stale tab (lib/storage.StaleSession): another tab saved or deleted the open session since this
+# one read it. Nothing is saved until the user reloads or keeps this tab's work as a new session.
+SESSION_CONFLICT = "session_conflict"
 
 DEFAULTS = {
     SYSTEM_TEXT: SystemPrompt().content,
@@ -159,9 +162,9 @@ def init() -> None:
     st.session_state.setdefault(HISTORY, [])
     # Streamlit forgets a widget's value on a page where it is not drawn; re-owning the values
     # keeps the settings, the system prompt, the draft and the compare variants across pages.
-    for key in list(st.session_state):
-        if key in KEPT_WIDGET_KEYS or str(key).startswith(SLOT_PREFIX):
-            st.session_state[key] = st.session_state[key]
+    for owned in list(st.session_state):
+        if owned in KEPT_WIDGET_KEYS or str(owned).startswith(SLOT_PREFIX):
+            st.session_state[owned] = st.session_state[owned]
 
 
 def history() -> list[Message]:

@@ -56,13 +56,26 @@ def chat_on(base_url: str, key: str = "", **settings) -> AppTest:
     model is not started); `settings` are sidebar values by key (e.g. timeout_s=1)."""
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["provider_kind"] = "compatible"
-    at.session_state["base_url"] = base_url
-    at.session_state["api_key"] = key
     for name, value in settings.items():
         at.session_state[name] = value
     at.run()
     assert not at.exception, at.exception
+    type_server(at, base_url, key)
     return at
+
+
+def type_server(at: AppTest, base_url: str, key: str = "") -> None:
+    """Type a compatible server's URL (and a key for it) in the sidebar, as a user does: only a URL
+    typed in this browser session is asked for its models, and a key goes only to the endpoint it
+    was typed for (a value put in session state is what opening an imported session does)."""
+    if at.session_state["provider_kind"] != "compatible":
+        at.session_state["provider_kind"] = "compatible"
+        at.run()
+    at.text_input(key="base_url").set_value(base_url)
+    if key:
+        at.text_input(key="api_key").set_value(key)
+    at.run()
+    assert not at.exception, at.exception
 
 
 def send(at: AppTest, text: str) -> None:

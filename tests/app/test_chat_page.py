@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.app.conftest import errors_shown, metric, payload_json, run_log_rows, visible_text, with_history
+from tests.app.conftest import errors_shown, metric, payload_json, run_log_rows, type_server, visible_text, with_history
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow
@@ -116,11 +116,7 @@ def test_a_prompt_over_the_window_is_blocked_and_kept(app):
 def _use_fake(app, server: FakeOpenAI, key: str = "") -> None:
     # AppTest (1.67) drops sidebar elements from its tree after the first rerun of an app that
     # uses st.navigation, so the sidebar's widgets are set through their keys.
-    app.session_state["provider_kind"] = "compatible"
-    app.session_state["base_url"] = server.base_url
-    app.session_state["api_key"] = key
-    app.run()
-    assert not app.exception, app.exception
+    type_server(app, server.base_url, key)
     assert json.loads(payload_json(app))["model"] == "fake-model"  # listed by the server
 
 

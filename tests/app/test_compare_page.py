@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from lib import storage
 from lib.compare import PRESETS
 from lib.conversation import Message
+from tests.app.conftest import type_server
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow
@@ -58,9 +59,7 @@ def test_a_run_on_the_embedded_model_gives_one_answer_per_variant(compare):
 def test_a_broken_variant_shows_its_error_and_the_others_finish(compare):
     with FakeOpenAI() as server:
         server.behaviour.reject_unknown_models = True
-        compare.session_state["provider_kind"] = "compatible"
-        compare.session_state["base_url"] = server.base_url
-        compare.run()
+        type_server(compare, server.base_url)
         broken_slot = compare.session_state["compare_slots"][1]
         compare.session_state[f"variant_{broken_slot}_model"] = "no-such-model"
         compare.run()

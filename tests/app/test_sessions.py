@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from lib import storage
 from lib.conversation import Message, SystemPrompt
 from lib.session import Session, end_user_id, export_json, to_markdown, without_secrets
-from tests.app.conftest import APP, payload_json, with_history
+from tests.app.conftest import APP, payload_json, type_server, with_history
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow
@@ -64,12 +64,17 @@ def _rename(at: AppTest, title: str) -> None:
 
 def _pick(at: AppTest, session_id: str) -> list[str]:
     """Open a session from the list; returns the list's labels."""
-    at.session_state["session_list_open"] = True  # what clicking the open icon does
+    at.session_state["session_list_open"] = True  # what clicking *Open* does
     at.run()
-    labels = list(at.selectbox(key="session_pick").options)
-    at.selectbox(key="session_pick").set_value(session_id).run()
+    labels = list(at.radio(key="session_pick").options)
+    at.radio(key="session_pick").set_value(session_id).run()
+    at.button(key="session_open").click().run()
     assert not at.exception, at.exception
     return labels
+
+
+def _notes(at: AppTest) -> str:
+    return " | ".join(e.value for kind in ("error", "warning", "info", "success") for e in getattr(at.sidebar, kind))
 
 
 def _fork(at: AppTest, message_id: str) -> None:
@@ -140,7 +145,9 @@ def test_new_open_rename_duplicate_and_delete_from_the_sidebar():
     second = _sid(at)
     assert second != first and at.session_state["history"] == []
 
-    assert "Foxes · 4 messages" in _pick(at, first)
+    labels = _pick(at, first)
+    assert labels[0].startswith("New session · not saved yet · ")
+    assert labels[1].startswith("Foxes · ") and labels[1].endswith(f" UTC · 4 messages · {first[:6]}")
     assert _sid(at) == first and at.session_state["history"] == history
 
     _sidebar_button(at, "Duplicate this session").click().run()
@@ -148,8 +155,11 @@ def test_new_open_rename_duplicate_and_delete_from_the_sidebar():
     assert copy != first and _saved(copy).title == "Copy of Foxes" and at.session_state["history"] == history
 
     _sidebar_button(at, "Delete for good").click().run()
-    assert _saved(copy) is None and _sid(at) != copy
+    assert _saved(copy) is None and _sid(at) not in (copy, first)
     assert _saved(first) is not None
+    # A new, empty session, not the most recently updated one in the database (maybe another user's).
+    assert at.session_state["history"] == [] and _saved(_sid(at)) is None
+    assert "Deleted Copy of Foxes. A new, empty session is open." in _notes(at)
 
 
 def test_import_opens_a_new_session_and_never_overwrites():
@@ -177,7 +187,8 @@ def test_a_broken_import_is_refused_whole_and_says_why():
 
 def test_the_hashed_session_id_is_sent_only_when_asked_and_shown_first():
     with FakeOpenAI() as server:
-        at = _open(provider_kind="compatible", base_url=server.base_url, send_session_id=True)
+        at = _open(provider_kind="compatible", send_session_id=True)
+        type_server(at, server.base_url)
         session_id = _sid(at)
         body = json.loads(payload_json(at))
         assert body["user"] == end_user_id(session_id)
@@ -192,7 +203,8 @@ def test_the_hashed_session_id_is_sent_only_when_asked_and_shown_first():
 
 def test_every_call_is_logged_and_the_run_log_shows_it():
     with FakeOpenAI() as server:
-        at = _open(provider_kind="compatible", base_url=server.base_url)
+        at = _open(provider_kind="compatible")
+        type_server(at, server.base_url)
         for text in ("first question", "second question"):
             at.text_area(key="draft").set_value(text).run()
             next(b for b in at.button if b.label == "Send").click().run()
@@ -228,7 +240,8 @@ def test_keys_never_reach_the_database_the_exports_or_the_logs(session_db, caplo
     with FakeOpenAI() as server:
         server.behaviour.status = 401
         server.behaviour.error_body = {"error": {"message": f"Incorrect API key provided: {key}."}}
-        at = _open(CHAT, provider_kind="compatible", base_url=server.base_url, api_key=key)
+        at = _open(CHAT, provider_kind="compatible")
+        type_server(at, server.base_url, key)
         at.text_area(key="system_text").set_value(f"You are helpful. (my key: {key})").run()  # pasted by mistake
         at.text_area(key="draft").set_value("remember the fox").run()
         next(b for b in at.button if b.label == "Send").click().run()  # refused: the error echoes the key
@@ -259,3 +272,227 @@ def test_a_broken_database_leaves_the_app_working_under_a_new_id(tmp_path, monke
     with_history(at, PAIRS)
     assert any("session store" in w.value for w in at.sidebar.warning)
     assert len(at.session_state["history"]) == 4
+
+
+# --- two tabs on one session: a stale writer is told, and overwrites nothing ------------------------
+
+
+def _turn(at: AppTest, text: str) -> None:
+    """A new turn, as a reply lands in the history."""
+    at.session_state["history"] = [*at.session_state["history"], Message("user", text), Message("assistant", "Ok.")]
+    at.run()
+    assert not at.exception, at.exception
+
+
+def test_a_stale_tab_toggling_a_message_does_not_overwrite_the_other_tabs_new_turn():
+    first = _open(CHAT)
+    history = with_history(first, PAIRS)
+    session_id = _sid(first)
+    second = _open(CHAT, session_id=session_id)  # the same session in another tab
+    _turn(first, "A new question")
+    assert len(_saved(session_id).messages) == 6
+
+    second.toggle(key=f"include_{history[0].id}").set_value(False).run()  # stale: it read 4 messages
+    assert not second.exception, second.exception
+    assert len(_saved(session_id).messages) == 6  # the other tab's turn is still there
+    assert _saved(session_id).messages[0].included is True  # and the stale change was not applied
+    assert "Another tab saved this session" in _notes(second) and "6 messages" in _notes(second)
+    assert [t.value for t in second.toast] == [
+        "Another tab saved this session: this tab's changes are not saved. See the sidebar."
+    ]  # seen wherever the user looks, once
+    assert second.session_state["history"][0].included is False  # this tab's work is kept, unsaved
+    second.text_area(key="system_text").set_value("Still stale").run()  # later changes: not saved either
+    assert _saved(session_id).system == SystemPrompt()
+
+    _sidebar_button(second, "Reload the saved session").click().run()
+    assert _sid(second) == session_id and len(second.session_state["history"]) == 6
+    assert "Another tab" not in _notes(second)
+    second.toggle(key=f"include_{history[0].id}").set_value(False).run()  # now over the current version
+    assert _saved(session_id).messages[0].included is False and len(_saved(session_id).messages) == 6
+
+
+def test_a_stale_tab_can_keep_its_work_as_a_copy():
+    first = _open(CHAT)
+    history = with_history(first, PAIRS)
+    session_id = _sid(first)
+    second = _open(CHAT, session_id=session_id)
+    _turn(first, "A new question")
+    second.text_area(key="system_text").set_value("Answer in French.").run()
+    assert "Another tab saved this session" in _notes(second)
+    _sidebar_button(second, "New session").click().run()  # leaving would lose the work: refused
+    assert _sid(second) == session_id and second.session_state["system_text"] == "Answer in French."
+    assert "First choose what happens to this tab's unsaved changes" in _notes(second)
+
+    _sidebar_button(second, "Keep mine as a copy").click().run()
+    copy = _sid(second)
+    assert copy != session_id and _saved(copy).system == SystemPrompt("Answer in French.")
+    assert _saved(copy).messages == tuple(history) and _saved(copy).title == f"Copy of {PAIRS[0][1]}"
+    assert len(_saved(session_id).messages) == 6 and _saved(session_id).system == SystemPrompt()
+    assert "saved as a new session" in _notes(second)
+
+
+def test_a_tab_on_an_unsaved_id_does_not_wipe_a_session_imported_under_that_id():
+    waiting = _open(CHAT, session_id="sharedid1")  # a link to a session not saved yet
+    assert _sid(waiting) == "sharedid1" and _saved("sharedid1") is None
+    imported = Session("sharedid1", "Imported", messages=tuple(Message(*p) for p in PAIRS))
+    other = _open(CHAT)
+    other.file_uploader[0].set_value(("s.json", export_json(imported).encode(), "application/json")).run()
+    assert _sid(other) == "sharedid1" and len(_saved("sharedid1").messages) == 4
+
+    waiting.text_area(key="system_text").set_value("Be brief.").run()  # today: 0 messages left
+    assert not waiting.exception, waiting.exception
+    assert len(_saved("sharedid1").messages) == 4 and _saved("sharedid1").title == "Imported"
+    assert "Another tab saved this session" in _notes(waiting)
+    _sidebar_button(waiting, "Reload the saved session").click().run()
+    assert waiting.session_state["history"] == list(imported.messages)
+
+
+def test_a_delete_in_one_tab_is_not_undone_by_another():
+    first = _open(CHAT)
+    history = with_history(first, PAIRS)
+    session_id = _sid(first)
+    second = _open(CHAT, session_id=session_id)
+    _sidebar_button(first, "Delete for good").click().run()
+    assert _saved(session_id) is None
+
+    second.toggle(key=f"include_{history[0].id}").set_value(False).run()
+    assert not second.exception, second.exception
+    assert _saved(session_id) is None  # not resurrected
+    assert "This session was deleted" in _notes(second)
+    _sidebar_button(second, "Keep mine as a new session").click().run()
+    kept = _sid(second)
+    assert kept != session_id and _saved(kept).messages[0].included is False and len(_saved(kept).messages) == 4
+    assert _saved(session_id) is None
+
+    again = _open(CHAT, session_id=session_id)  # the deleted session's link: said, and a new id
+    assert _sid(again) != session_id and "was deleted" in _notes(again)
+
+
+def test_reloading_a_session_deleted_meanwhile_says_so_and_keeps_the_work():
+    first = _open(CHAT)
+    with_history(first, PAIRS)
+    session_id = _sid(first)
+    second = _open(CHAT, session_id=session_id)
+    _turn(first, "A new question")
+    second.text_area(key="system_text").set_value("Mine").run()
+    assert "Another tab saved this session" in _notes(second)
+    _sidebar_button(first, "Delete for good").click().run()
+    _sidebar_button(second, "Reload the saved session").click().run()
+    assert "This session was deleted" in _notes(second) and second.session_state["system_text"] == "Mine"
+    _sidebar_button(second, "Discard mine, start a new session").click().run()
+    assert _sid(second) != session_id and second.session_state["history"] == [] and _saved(session_id) is None
+
+
+def test_a_stale_delete_is_refused_and_said():
+    first = _open(CHAT)
+    with_history(first, PAIRS)
+    session_id = _sid(first)
+    second = _open(CHAT, session_id=session_id)
+    _turn(first, "A new question")
+    _sidebar_button(second, "Delete for good").click().run()  # it has not seen the new turn
+    assert len(_saved(session_id).messages) == 6 and _sid(second) == session_id
+    assert "Another tab saved this session" in _notes(second)
+
+
+# --- the open list: only an explicit pick opens a session ---------------------------------------
+
+
+def test_closing_the_list_opens_nothing_and_rows_tell_same_titles_apart():
+    at = _open(CHAT)
+    with_history(at, PAIRS)
+    older = _sid(at)
+    _rename(at, "Same title")
+    _sidebar_button(at, "New session").click().run()
+    with_history(at, PAIRS[:2])
+    _rename(at, "Same title")
+    newer = _sid(at)
+
+    at.session_state["session_list_open"] = True
+    at.run()
+    at.radio(key="session_pick").set_value(older).run()  # what Escape did: a change, no explicit pick
+    assert _sid(at) == newer and len(at.session_state["history"]) == 2
+    at.session_state["session_list_open"] = False  # the popover closes
+    at.run()
+    assert _sid(at) == newer and len(at.session_state["history"]) == 2
+
+    at.session_state["session_list_open"] = True
+    at.run()
+    labels = list(at.radio(key="session_pick").options)
+    assert len(labels) == 2 and labels[0].endswith(f"2 messages · {newer[:6]}")  # newest first
+    assert labels[1].endswith(f"4 messages · {older[:6]}") and labels[0] != labels[1]
+
+
+def test_the_sessions_buttons_have_names_not_icon_ligatures():
+    at = _open(CHAT)
+    named = {b.label: b.help for b in at.sidebar.button}
+    assert named["New"] == "New session" and named["Copy"] == "Duplicate this session"
+    popovers = {p.proto.popover.label: p.proto.popover.help for p in at.sidebar.get("popover")}
+    assert popovers == {
+        "Open…": "Open a saved session",
+        "Rename": "Rename this session",
+        "Delete": "Delete this session",
+    }
+    assert all(label.strip() for label in named)
+
+
+# --- bad links, damaged rows, odd ids, hostile files ---------------------------------------------
+
+
+def test_a_bad_session_link_is_replaced_and_said():
+    at = _open(CHAT, session_id="not a valid id!")
+    assert _sid(at) != "not a valid id!" and at.session_state["history"] == []
+    assert 'The link\'s session id "not a valid id!" is not one this app makes' in _notes(at)
+
+
+def test_a_damaged_row_opens_a_new_session_every_time_and_stays_as_it_is():
+    at = _open(CHAT)
+    with_history(at, PAIRS)
+    session_id = _sid(at)
+    with storage.opened() as conn:
+        conn.execute("UPDATE sessions SET body = '{\"id\": broken' WHERE id = ?", (session_id,))
+    for _ in range(2):
+        tab = _open(CHAT, session_id=session_id)  # _open asserts there is no exception
+        assert _sid(tab) != session_id and tab.session_state["history"] == []
+        assert f"The stored session {session_id} cannot be read" in _notes(tab) and "not valid JSON" in _notes(tab)
+        with_history(tab, PAIRS[:2])  # its own work goes to its own id
+    with storage.opened() as conn:
+        assert conn.execute("SELECT body FROM sessions WHERE id = ?", (session_id,)).fetchone()[0] == '{"id": broken'
+    _pick(tab, session_id)  # picked from the list: said too
+    assert _sid(tab) != session_id and "cannot be read" in _notes(tab)
+
+
+def test_an_imported_id_a_link_cannot_carry_gets_a_new_id_that_survives_a_refresh():
+    session = Session("Project notes v2.1", "Notes", messages=tuple(Message(*p) for p in PAIRS))
+    at = _open(CHAT)
+    at.file_uploader[0].set_value(("s.json", export_json(session).encode(), "application/json")).run()
+    new_id = _sid(at)
+    assert new_id != "Project notes v2.1" and "cannot name a session in a link" in _notes(at)
+    refreshed = _open(CHAT, session_id=new_id)
+    assert refreshed.session_state["history"] == list(session.messages)
+
+
+def test_an_import_with_lone_surrogates_everywhere_saves_and_reopens():
+    document = json.loads(export_json(Session("x", messages=(Message("user", "hi"),))))
+    body = document["session"]
+    body.update(id="sur\ud800", title="T\ud800", draft="D\udfff")
+    body["messages"][0]["id"] = "m\ud800"
+    body["settings"] = {
+        "provider_kind": "compatible",
+        "base_url": "http://127.0.0.1:9/\ud800",
+        "compatible_model": "\udc00",
+    }
+    at = _open(CHAT)
+    at.file_uploader[0].set_value(("s.json", json.dumps(document).encode(), "application/json")).run()
+    assert not at.exception, at.exception
+    assert "Imported T\ufffd" in _notes(at)
+    saved = _saved(_sid(at))
+    assert (saved.title, saved.draft, saved.messages[0].id) == ("T\ufffd", "D\ufffd", "m\ufffd")
+    assert saved.settings["base_url"].endswith("\ufffd")
+    assert _open(CHAT, session_id=_sid(at)).session_state["draft"] == "D\ufffd"
+
+
+def test_the_run_log_says_when_the_store_failed(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONTEXT_LAB_DB", str(tmp_path))  # a directory: SQLite cannot open it
+    log = _open(RUN_LOG)
+    assert not any("No calls yet" in i.value for i in log.info)
+    assert any("The run log cannot be read" in e.value and "failed" in e.value for e in log.error)

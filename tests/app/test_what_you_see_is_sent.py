@@ -7,6 +7,8 @@ every request; the embedded model's own server reports its own prompt-token coun
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -153,3 +155,30 @@ def test_the_meter_before_send_equals_the_embedded_servers_count(app, kind, turn
     _send(app)
     assert metric(app, "Reported prompt") == shown
     assert metric(app, "Predicted prompt") == shown
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+def test_the_copied_snippets_post_the_previewed_bytes(stream, tmp_path):
+    """What a user copies from the preview's curl and Python tabs, run as they are, sends the body the
+    JSON tab shows (it crashed with streaming off: a tuple has no `choices`)."""
+    with FakeOpenAI() as server:
+        server.behaviour.reply = "Hello from the snippet."
+        at = chat_on(server.base_url, stream=stream)
+        with_history(at, PAIRS)
+        at.text_area(key="draft").set_value(QUESTION + " 'quoted' $HOME `x`").run()
+        preview = payload_json(at)
+        for language, program in (("python", sys.executable), ("bash", "bash")):
+            snippet = next(c.value for c in at.code if c.language == language)
+            script = tmp_path / f"snippet.{language}"
+            script.write_text(snippet if language == "python" else _quiet(snippet), encoding="utf-8")
+            before = len(_posts(server))
+            result = subprocess.run([program, str(script)], capture_output=True, text=True, timeout=60, check=False)
+            assert result.returncode == 0, result.stderr
+            sent = _posts(server)[before:]
+            assert len(sent) == 1 and sent[0].body == _compact(preview), language
+            if language == "python":
+                assert result.stdout.strip() == "Hello from the snippet."
+
+
+def _quiet(curl: str) -> str:
+    return curl.replace(" \\\n", " --silent --show-error \\\n", 1)

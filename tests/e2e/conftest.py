@@ -26,9 +26,9 @@ def chromium_or_skip() -> str:
     pytest.skip(message)
 
 
-def start_app(port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+def start_app(port: int, env: dict[str, str] | None = None, script: str = "app.py") -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
     process = subprocess.Popen(

@@ -9,7 +9,11 @@ import re
 
 import pytest
 
+from lib.conversation import Message
+from lib.embedded import free_port
+from lib.session import Session, export_json
 from tests.app.test_hostile_input import HOSTILE
+from tests.e2e.conftest import ROOT, start_app
 from tests.e2e.test_chat_browser import send, wait_for_messages
 from tests.fake_openai import FakeOpenAI
 
@@ -50,7 +54,65 @@ def test_script_onerror_and_images_in_messages_and_replies_stay_inert(page):
         assert not [href for href in hrefs if href.strip().lower().startswith("javascript:")]
     for index in (0, 1):  # with raw HTML in it, Streamlit shows the whole text as it is
         assert "<script>window.__pwned = 1</script>" in messages.nth(index).inner_text()
+        shown = messages.nth(index).inner_text()
+        assert "![tracker](https://attacker.example" in shown.replace("\u2060", "")  # as typed: no stray backslash
+        assert "!\\[" not in shown
     for index in (2, 3):  # Markdown alone is rendered: bold is bold, the image is still text
         assert messages.nth(index).locator("strong").filter(has_text="bold").count() == 1
     assert page.locator('img[src*="attacker.example"]').count() == 0
     assert not [url for url in requested if "attacker.example" in url]  # no image fetched
+
+
+def _wait_for_the_rerun(page) -> None:
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
+
+
+def test_an_imported_session_calls_nothing_and_gets_no_key(page):
+    key = "sk-proj-E2EEXFIL-0123456789abcdefXYZ"
+    session = Session(
+        "shared-notes", "Shared notes", messages=(Message("user", "hello"),),
+        settings={"provider_kind": "compatible", "compatible_model": "fake-model"},
+    )  # fmt: skip
+    with FakeOpenAI() as attacker:
+        page.locator('[data-testid="stSelectbox"]').filter(has_text="Provider").click()
+        page.get_by_role("option", name="OpenAI", exact=True).click()
+        field = page.locator('input[aria-label="API key"]')
+        field.fill(key)
+        field.press("Enter")
+        _wait_for_the_rerun(page)
+        session = Session(**{**session.__dict__, "settings": {**session.settings, "base_url": attacker.base_url}})
+        upload = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+        upload.set_input_files(
+            files=[{"name": "notes.json", "mimeType": "application/json", "buffer": export_json(session).encode()}]
+        )
+        page.get_by_text("Imported Shared notes").wait_for()
+        page.get_by_label("Your message").fill("a draft: another rerun")
+        page.get_by_label("Your message").press("Control+Enter")
+        _wait_for_the_rerun(page)
+        assert attacker.requests == []  # no /models probe, no call of any kind
+        page.get_by_text("Enter the key for this endpoint").wait_for()
+        assert page.locator('input[aria-label="API key (optional)"]').input_value() == ""
+
+
+def test_every_inert_form_loads_no_image_wherever_markdown_is_read(browser):
+    with FakeOpenAI() as tracker:  # records every request: an image fetch is a GET to it
+        port = free_port()
+        process = start_app(
+            port, {"TRACKER": tracker.base_url, "PYTHONPATH": str(ROOT)}, "tests/e2e/inert_labels_app.py"
+        )
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            page.goto(f"http://127.0.0.1:{port}")
+            page.get_by_text("DONE-DRAWING").wait_for()
+            page.wait_for_function(
+                "() => [...document.images].every(image => image.complete)"
+            )  # the control image has been fetched (or failed)
+            fetched = [r.path for r in tracker.requests]
+            assert fetched == ["/v1/control.png"]  # the watch works, and nothing else was fetched
+            shown = page.locator('[data-testid="stMain"]').inner_text()
+            assert "![a](" + tracker.base_url in shown  # the text, shown as it is
+        finally:
+            context.close()
+            process.terminate()
+            process.wait(timeout=20)

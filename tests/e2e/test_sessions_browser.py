@@ -5,7 +5,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from lib.conversation import Message
+from lib.session import Session, export_json, new_session_id
+
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+WAIT = 60_000  # ms: a rerun on a busy machine
 SESSION_IN_URL = re.compile(r"[?&]session=([A-Za-z0-9_-]+)")
 
 
@@ -43,3 +47,50 @@ def test_a_reload_a_page_change_and_a_new_tab_reopen_the_session(page, app_url):
     expect(fresh.get_by_label("System prompt", exact=True)).to_have_value(
         "You are a helpful assistant.", timeout=60_000
     )
+
+
+def _idle(page) -> None:
+    """Wait for the app's run to finish: a click landing mid-run may be redrawn away by its end."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+
+
+def _import(page, session: Session) -> None:
+    uploader = page.get_by_test_id("stFileUploaderDropzoneInput")
+    expect(uploader).to_have_count(1, timeout=WAIT)  # not the emptied one of the last import, still fading out
+    data = export_json(session).encode()
+    uploader.set_input_files(files=[{"name": "s.json", "mimeType": "application/json", "buffer": data}])
+    page.wait_for_url(re.compile(rf"[?&]session={session.id}"))
+    expect(page.get_by_text(f"Imported {session.title}")).to_be_visible(timeout=WAIT)
+    _idle(page)
+
+
+def test_closing_the_session_list_with_escape_opens_nothing(page):
+    """Escape used to make the list's select box report a change: another session, same title, opened."""
+    older = Session(new_session_id(), title="Same title", messages=(Message("user", "the older one"),))
+    newer = Session(new_session_id(), title="Same title", messages=(Message("user", "the newer one"),))
+    _import(page, older)
+    _import(page, newer)
+    sidebar = page.get_by_test_id("stSidebar")
+    for name in ("Open…", "New", "Copy", "Rename", "Delete"):  # names, not icon ligatures ("add", "edit")
+        expect(sidebar.get_by_role("button", name=name, exact=True)).to_be_visible(timeout=WAIT)
+
+    sidebar.get_by_role("button", name="Open…", exact=True).click()
+    rows = page.get_by_test_id("stRadio").get_by_role("radio")
+    expect(page.get_by_test_id("stRadio").get_by_text(re.compile("Same title · "))).to_have_count(2, timeout=WAIT)
+    labels = page.get_by_test_id("stRadio").inner_text()
+    assert labels.index(newer.id[:6]) < labels.index(older.id[:6])  # newest first, told apart by id
+    older_row = page.get_by_text(re.compile(rf"Same title · .* · {older.id[:6]}"))
+    older_row.click()  # a row chosen, not opened
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("button", name="Open this session")).to_have_count(0, timeout=WAIT)
+    _idle(page)
+
+    # Reopening the list is a round trip to the app, after whatever the Escape sent: still the same session.
+    sidebar.get_by_role("button", name="Open…", exact=True).click()
+    expect(rows.first).to_be_visible(timeout=WAIT)
+    assert session_of(page.url) == newer.id
+    expect(rows.first).to_be_checked(timeout=WAIT)  # the open one, the most recently saved
+    older_row.click()
+    page.get_by_role("button", name="Open this session").click()
+    page.wait_for_url(re.compile(rf"[?&]session={older.id}"))
+    expect(page.get_by_test_id("stChatMessage").filter(has_text="the older one")).to_be_visible(timeout=WAIT)
