@@ -120,8 +120,13 @@ def lookup(model: str) -> ModelInfo | None:
 def underlying_model(deployment: str) -> str | None:
     """The table's model behind an Azure deployment named after it ("gpt-35-turbo" → "gpt-3.5-turbo"),
     for the sidebar's default; None when the name says nothing (a deployment can be called anything)."""
-    found = lookup(deployment)
-    return None if found is None else found.name
+    name = canonical(deployment)
+    if name in MODELS and name != EMBEDDED_MODEL:
+        return name
+    for special, (family, _window) in _SPECIAL.items():
+        if name == special or name.startswith(special + "-"):
+            return family
+    return next((p for p in _FAMILY_PREFIXES if name.startswith(p + "-") and p != EMBEDDED_MODEL), None)
 
 
 def info_for(

@@ -97,6 +97,8 @@ class TokenizingServer:
             with opener.open(request, timeout=self.timeout_s) as response:
                 answer = json.loads(response.read(MAX_ANSWER_BYTES))
         except (OSError, ValueError) as exc:  # HTTP errors, refusals and timeouts are OSErrors
+            if isinstance(exc, urllib.error.HTTPError):
+                exc.close()  # an error answer holds its connection open until closed
             raise ServerTokenizerError(f"{route}: {type(exc).__name__}") from None
         if not isinstance(answer, dict):
             raise ServerTokenizerError(f"{route}: not a JSON object")

@@ -121,7 +121,10 @@ class FakeOpenAI:
     def __init__(self, port: int = 0) -> None:
         """`port` 0 picks a free one; a fixed one lets a test start the server where it refused before."""
         self.behaviour = Behaviour()
-        self.requests: list[Recorded] = []
+        self.requests: list[Recorded] = []  # the OpenAI API's routes (/v1/...)
+        # The tokenizer routes (/apply-template, /tokenize, /extras/tokenize), kept apart: asking a server
+        # whether it tokenizes (lib/server_tokens.detect) is not one of the calls a test counts.
+        self.tokenize_requests: list[Recorded] = []
         # How many POSTs were being answered at once, at most: concurrency seen, not timed.
         self.in_flight = self.max_in_flight = 0
         self._count_lock = threading.Lock()
@@ -137,7 +140,8 @@ class FakeOpenAI:
                 length = int(self.headers.get("content-length") or 0)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 recorded = Recorded(self.command, self.path, headers, self.rfile.read(length))
-                fake.requests.append(recorded)
+                tokenizing = any(self.path.split("?")[0].endswith(route) for route in TOKENIZE_ROUTES)
+                (fake.tokenize_requests if tokenizing else fake.requests).append(recorded)
                 return recorded
 
             def _send_json(self, status: int, body, extra: dict[str, str] | None = None) -> None:

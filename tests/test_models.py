@@ -45,7 +45,7 @@ def test_every_entry_is_sane():
 def test_azure_deployment_names_map_to_their_model(azure_name, family):
     info = models.lookup(azure_name)
     assert info is not None and info.encoding == models.MODELS[family].encoding
-    assert models.underlying_model(azure_name) == info.name
+    assert models.underlying_model(azure_name) == family in models.MODELS  # a name the sidebar's list holds
     assert info.input_per_million is not None  # priced, not left to the user's figures
 
 
@@ -72,3 +72,7 @@ def test_prices_come_from_genai_prices_with_the_datas_date():
 
 def test_a_deployment_named_anything_says_nothing():
     assert models.underlying_model("my-prod-chat") is None
+
+
+def test_a_preview_deployment_is_listed_under_its_family():
+    assert models.underlying_model("gpt-4-1106-preview") == "gpt-4-turbo"

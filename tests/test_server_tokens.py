@@ -25,36 +25,32 @@ def fake():
         yield server
 
 
-def _tokenize_requests(fake):
-    return [r for r in fake.requests if not r.path.endswith("/chat/completions")]
-
-
 def test_a_llama_cpp_server_renders_and_tokenizes_the_prompt_itself(fake):
     fake.behaviour.tokenizer = "llama.cpp"
     counter = detect(fake.base_url, "fake-model", KEY)
     assert isinstance(counter, ServerCounter) and counter.server.dialect == "llama.cpp"
-    fake.requests.clear()
+    fake.tokenize_requests.clear()
     count = counter.count(MESSAGES)
     assert count.exact and "llama.cpp" in count.method
     assert count.total == len(toy_tokens(toy_template(MESSAGES), add_special=True))
     assert count.per_message == tuple(len(toy_tokens(m["content"])) for m in MESSAGES)
-    template = next(r for r in fake.requests if r.path == "/apply-template")
+    template = next(r for r in fake.tokenize_requests if r.path == "/apply-template")
     assert template.json() == {"messages": MESSAGES}
-    tokenize = [r.json() for r in fake.requests if r.path == "/tokenize"]
+    tokenize = [r.json() for r in fake.tokenize_requests if r.path == "/tokenize"]
     assert {"content": toy_template(MESSAGES), "add_special": True, "parse_special": True} in tokenize
-    assert len(fake.requests) == 4  # two texts, the template, the prompt
-    assert counter.count(MESSAGES) == count and len(fake.requests) == 4  # then cached
+    assert len(fake.tokenize_requests) == 4  # two texts, the template, the prompt
+    assert counter.count(MESSAGES) == count and len(fake.tokenize_requests) == 4  # then cached
 
 
 def test_a_vllm_server_tokenizes_messages_in_one_call(fake):
     fake.behaviour.tokenizer = "vllm"
     counter = detect(fake.base_url, "fake-model")
     assert counter is not None and counter.server.dialect == "vllm"
-    fake.requests.clear()
+    fake.tokenize_requests.clear()
     assert counter.count(MESSAGES).total == len(toy_tokens(toy_template(MESSAGES)))
-    asked = [r.json() for r in fake.requests]
+    asked = [r.json() for r in fake.tokenize_requests]
     assert {"model": "fake-model", "messages": MESSAGES, "add_generation_prompt": True} in asked
-    assert all("authorization" not in r.headers for r in fake.requests)  # no key entered: none sent
+    assert all("authorization" not in r.headers for r in fake.tokenize_requests)  # no key entered: none sent
 
 
 def test_predicted_equals_reported_through_the_chat_route(fake):
@@ -72,7 +68,7 @@ def test_predicted_equals_reported_through_the_chat_route(fake):
 
 def test_a_server_that_cannot_tokenize_keeps_the_estimate(fake):
     assert detect(fake.base_url, "fake-model", KEY) is None
-    assert [r.path for r in fake.requests] == ["/apply-template", "/tokenize", "/extras/tokenize"]
+    assert [r.path for r in fake.tokenize_requests] == ["/apply-template", "/tokenize", "/extras/tokenize"]
 
 
 def test_the_key_goes_only_to_the_server_it_was_entered_for():
@@ -80,9 +76,9 @@ def test_the_key_goes_only_to_the_server_it_was_entered_for():
         elsewhere.behaviour.tokenizer = "llama.cpp"
         server.behaviour.redirect_tokenize_to = elsewhere.base_url.removesuffix("/v1")
         assert detect(server.base_url, "fake-model", KEY) is None  # redirects are not followed
-        assert elsewhere.requests == []
-        assert all(r.headers.get("authorization") == f"Bearer {KEY}" for r in server.requests)
-        assert {r.path for r in server.requests} <= {"/apply-template", "/tokenize", "/extras/tokenize"}
+        assert elsewhere.tokenize_requests == []
+        assert all(r.headers.get("authorization") == f"Bearer {KEY}" for r in server.tokenize_requests)
+        assert {r.path for r in server.tokenize_requests} <= {"/apply-template", "/tokenize", "/extras/tokenize"}
 
 
 def test_routes_sit_at_the_servers_root_under_the_same_path():

@@ -71,4 +71,4 @@ def server_counter(config: providers.ProviderConfig) -> server_tokens.ServerCoun
     if config.kind != "compatible" or config.missing():
         return None
     templates = {models.EMBEDDED_MODEL: embedded_tokenizer().render} if config.model == models.EMBEDDED_MODEL else {}
-    return server_tokens.detect(config.base_url, config.model, config.api_key, templates=templates)
+    return server_tokens.detect(config.base_url, config.model, config.api_key, timeout_s=2.0, templates=templates)

@@ -97,3 +97,39 @@ def test_on_the_embedded_model_the_prediction_is_what_its_cache_reports(app):
     assert predicted == reported and _number(reported) > 0
     app.text_area(key="draft").set_value("And a fast one?").run()
     assert "of" in metric(app, "Cacheable prefix") and _number(metric(app, "Cacheable prefix")) >= _number(reported)
+
+
+def test_a_llama_cpp_server_behind_a_compatible_url_is_counted_exactly_and_caches_by_its_rule():
+    from tests.app.conftest import chat_on
+
+    with FakeOpenAI() as fake:
+        fake.behaviour.tokenizer = "llama.cpp"
+        at = chat_on(fake.base_url, "sk-local-0123456789abcdef")
+        at.text_area(key="draft").set_value("Combien de renards ?").run()
+        label = next(m.label for m in at.metric if m.label.startswith("Prompt tokens"))
+        assert label == "Prompt tokens"  # not "(estimate)": the server's own template and tokenizer
+        send(at, "Combien de renards ?")
+        assert metric(at, "Predicted prompt") == metric(at, "Reported prompt")
+        at.text_area(key="draft").set_value("Et de loups ?").run()
+        assert metric(at, "Cacheable prefix (estimate)").split()[0] != "0"  # llama.cpp's rule, labelled
+        tokenize_calls = fake.tokenize_requests
+        assert tokenize_calls and all(r.headers.get("authorization") == "Bearer sk-local-0123456789abcdef"
+                                      for r in tokenize_calls)  # fmt: skip
+
+
+def test_a_url_that_came_with_a_session_is_not_asked_to_tokenize():
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import APP
+
+    with FakeOpenAI() as fake:
+        fake.behaviour.tokenizer = "llama.cpp"
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.session_state["provider_kind"] = "compatible"
+        at.session_state["base_url"] = fake.base_url  # as opening an imported session sets it
+        at.session_state["compatible_model"] = "fake-model"
+        at.run()
+        assert not at.exception, at.exception
+        at.text_area(key="draft").set_value("Hello").run()
+        assert fake.tokenize_requests == [] and fake.requests == []
+        assert next(m.label for m in at.metric if m.label.startswith("Prompt tokens")) == "Prompt tokens (estimate)"
