@@ -78,3 +78,10 @@ def test_money_keeps_small_amounts_readable():
     assert (prices.money(None), prices.money(0), prices.money(0.0021), prices.money(12.5)) == (
         "unpriced", "$0", "$0.002100", "$12.5000",
     )  # fmt: skip
+
+
+def test_the_installed_price_data_is_the_pinned_release():
+    from pathlib import Path
+
+    requirements = (Path(__file__).resolve().parents[1] / "requirements.txt").read_text()
+    assert f"genai-prices=={prices.package_version()}" in requirements.splitlines()
