@@ -27,6 +27,7 @@ import openai
 from lib.conversation import Message, SystemPrompt
 from lib.models import ModelInfo, priced_as
 from lib.payload import RequestPlan, Sampling, in_wire_order, serialise
+from lib.prices import billed
 from lib.providers import CallOutcome
 from lib.reply import Reply
 from lib.request import Request, Target, build_request
@@ -452,6 +453,7 @@ def answer_stats(results: list[VariantResult], baseline: int, price_as: str = ""
                     "seed": result.seeds[repeat] if repeat < len(result.seeds) else None,
                     "prompt tokens (predicted)": result.plan.prompt_tokens,
                     "prompt tokens (reported)": outcome.prompt_tokens,
+                    "cached tokens (reported)": outcome.cached_tokens,
                     "completion tokens": outcome.completion_tokens,
                     "payload bytes": result.plan.body_bytes,
                     "queued s": result.queued_s(repeat),
@@ -467,11 +469,9 @@ def answer_stats(results: list[VariantResult], baseline: int, price_as: str = ""
 
 
 def call_cost(model: ModelInfo, plan: RequestPlan, outcome: CallOutcome) -> float | None:
-    """What a call cost at `model`'s prices: the reported prompt tokens (else the prediction) and the
-    completion tokens; None when unpriced."""
-    prompt = model.input_cost(outcome.prompt_tokens or plan.prompt_tokens)
-    completion = model.output_cost(outcome.completion_tokens or 0)
-    return None if prompt is None or completion is None else prompt + completion
+    """What a call cost at `model`'s prices (lib/prices.py, the one cost formula): the reported usage,
+    cached prompt tokens at their own rate, else the prediction; None when unpriced."""
+    return billed(model, plan.prompt_tokens, outcome.prompt_tokens, outcome.cached_tokens, outcome.completion_tokens)
 
 
 def plan_rows(variants: list[Variant], plans: list[RequestPlan], price_as: str = "") -> list[dict]:

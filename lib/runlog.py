@@ -14,6 +14,7 @@ from lib.storage import CallRecord
 COLUMNS = {
     "at": "time", "variant": "variant", "provider": "provider", "model": "model", "messages_sent": "messages sent",
     "predicted_prompt_tokens": "predicted prompt tokens", "prompt_tokens": "prompt tokens",
+    "cached_tokens": "cached tokens",
     "completion_tokens": "completion tokens", "payload_bytes": "payload bytes", "latency_s": "latency s",
     "ttft_s": "ttft s", "cost": "cost $", "status": "status", "error": "error", "session_id": "session id",
     "predicted_exact": "exact prediction",
@@ -26,7 +27,7 @@ def calls_frame(records: list[CallRecord], labels: Mapping[str, str] | None = No
     frame = pd.DataFrame([asdict(r) for r in records], columns=list(COLUMNS))[list(COLUMNS)].rename(columns=COLUMNS)
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     frame.insert(1, "session", frame["session id"].map(lambda i: labels.get(i, i)))
-    for column in ("prompt tokens", "completion tokens"):
+    for column in ("prompt tokens", "cached tokens", "completion tokens"):
         frame[column] = frame[column].astype("Int64")  # a call with no reported usage stays empty, not NaN
     return frame
 

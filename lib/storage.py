@@ -24,6 +24,7 @@ from lib.compare import CompareSetup, Comparison, InvalidComparison
 from lib.conversation import clean_text
 from lib.errors import redact
 from lib.payload import RequestPlan
+from lib.prices import billed
 from lib.providers import CallOutcome
 from lib.session import (
     InvalidSession,
@@ -122,6 +123,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             notices TEXT
         )""",
     ),
+    # 5: prompt tokens the server read from its cache (usage.prompt_tokens_details.cached_tokens).
+    ("ALTER TABLE calls ADD COLUMN cached_tokens INTEGER",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -356,10 +359,11 @@ class CallRecord:
     payload_bytes: int
     latency_s: float | None
     ttft_s: float | None
-    cost: float | None  # USD: reported usage where there is some, else the prediction; None if unpriced
+    cost: float | None  # USD (lib.prices.billed): reported usage where there is some, cached tokens as reported
     status: str  # "ok", "incomplete" (cut off mid-reply) or "error"
     error: str | None = None
     at: str = field(default_factory=now)
+    cached_tokens: int | None = None  # as the server reported them; None when it reported none
 
     @classmethod
     def of(
@@ -371,16 +375,15 @@ class CallRecord:
         outcome: CallOutcome,
         secrets: tuple[str, ...] = (),
     ) -> CallRecord:
-        prompt = outcome.prompt_tokens if outcome.prompt_tokens is not None else plan.prompt_tokens
-        cost = plan.model.input_cost(prompt)
-        if cost is not None and outcome.completion_tokens is not None:
-            cost += plan.model.output_cost(outcome.completion_tokens) or 0.0
+        cost = billed(plan.model, plan.prompt_tokens, outcome.prompt_tokens, outcome.cached_tokens,
+                      outcome.completion_tokens)  # fmt: skip
         status = "ok" if outcome.ok else ("incomplete" if outcome.incomplete else "error")
         return cls(
             session_id, variant, provider, str(plan.body.get("model", plan.model.name)), len(plan.messages),
             plan.prompt_tokens, plan.count.exact, outcome.prompt_tokens, outcome.completion_tokens,
             plan.body_bytes, outcome.latency_s, outcome.ttft_s, cost, status,
             clean_text(redact(outcome.error, secrets)) if outcome.error else None,
+            cached_tokens=outcome.cached_tokens,
         )  # fmt: skip
 
 

@@ -109,6 +109,24 @@ def text_tokens(encoding_name: str, text: str) -> int:
     return len(get_encoding(encoding_name).encode(text, disallowed_special=()))
 
 
+@lru_cache(maxsize=16_384)
+def text_token_ids(encoding_name: str, text: str) -> tuple[int, ...]:
+    return tuple(get_encoding(encoding_name).encode(text, disallowed_special=()))
+
+
+# OpenAI's chat-format tokens are not published: stand-ins that no text token can equal.
+START, MESSAGE, END = -1, -2, -3
+
+
+def message_token_ids(encoding_name: str, message: dict) -> tuple[int, ...]:
+    """The message as the model reads it: <|start|>{role}<|message|>{content}<|end|> (a name after the role)."""
+    head = text_token_ids(encoding_name, message["role"])
+    if message.get("name"):
+        head = (*head, START, *text_token_ids(encoding_name, message["name"]))  # one token stands for " name="
+    content = text_token_ids(encoding_name, message.get("content") or "")
+    return (START, *head, MESSAGE, *content, END)
+
+
 def message_tokens(encoding_name: str, message: dict) -> int:
     total = TOKENS_PER_MESSAGE + text_tokens(encoding_name, message["role"])
     total += text_tokens(encoding_name, message.get("content") or "")
@@ -130,6 +148,15 @@ class TiktokenCounter:
         per_message = tuple(message_tokens(self.encoding_name, m) for m in messages)
         method = f"tiktoken {self.encoding_name}" + ("" if self.exact else " (estimate)")
         return PromptCount(per_message, sum(per_message) + REPLY_PRIMING, self.exact, method)
+
+    def prompt_segments(self, messages: list[dict]) -> tuple[tuple[int, ...], ...]:
+        """The prompt's tokens, one segment per message and one for the reply priming: what a prompt
+        cache compares (lib/caching.py). Their lengths are `count`'s numbers."""
+        priming = (START, *text_token_ids(self.encoding_name, "assistant"), MESSAGE)
+        return (*(message_token_ids(self.encoding_name, m) for m in messages), priming)
+
+    def reply_segment(self, text: str) -> tuple[int, ...]:
+        return text_token_ids(self.encoding_name, text)
 
 
 def count_prompt_tokens(messages: list[dict], model: str) -> int:

@@ -16,7 +16,7 @@ from lib.reply import Reply, ReplyInFlight, call_note, record_reply
 from lib.request import Request, send_blocker
 from lib.strategies import STRATEGY_LABELS, Decision
 from ui import resources, sessions, state
-from ui.meter import last_call_report, meter, money, payload_preview
+from ui.meter import cache_meter, last_call, last_call_report, meter, money, payload_preview
 from ui.planning import DRAFT_ID, next_request, request_for, retry_request
 from ui.settings import Settings, page_setup
 from ui.summary import made_summary, make_summary, summary_plan
@@ -370,11 +370,7 @@ def _finish(settings: Settings, call: ChatCall) -> None:
         return
     state.pop(state.IN_FLIGHT)
     outcome, plan = call.reply.outcome, call.pending.request.plan
-    state.put(
-        state.LAST_CALL,
-        state.LastCall(plan.prompt_tokens, plan.count.exact, plan.body_bytes, plan.model.name, outcome,
-                       call.pending.shown),
-    )  # fmt: skip
+    state.put(state.LAST_CALL, last_call(settings, call.pending.request, outcome, call.pending.shown))
     sessions.log_call(settings, plan, outcome, session_id=call.session_id)
     if call.session_id != sessions.current_id():
         state.flash("warning", "The reply arrived after another session was opened: it is in the run log only.")
@@ -412,6 +408,7 @@ def render(settings: Settings) -> None:
         elif request.question.id != DRAFT_ID:
             st.caption("Your last message is unanswered: this is what its Retry sends.")
         meter(request.plan)
+        cache_meter(settings, request)
         with st.expander("Payload preview (exactly what is sent)"):
             payload_preview(request.plan, settings.provider)
         last = state.get(state.LAST_CALL)

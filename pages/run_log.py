@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lib.prices import data_label
 from lib.runlog import calls_frame, csv_text, filtered, run_log_figures
 from lib.storage import db_path
 from ui import sessions
@@ -37,7 +38,10 @@ def render() -> None:
     totals[0].metric("Calls", f"{len(shown):,}")
     totals[1].metric("Prompt tokens reported", f"{int(shown['prompt tokens'].sum()):,}")
     cost = shown["cost $"]
-    totals[2].metric("Cost", money(cost.sum() if cost.notna().any() else None), help="Empty for unpriced models")
+    totals[2].metric(
+        "Cost", money(cost.sum() if cost.notna().any() else None),
+        help=f"Cached tokens billed as the server reported them; prices: {data_label()}. Empty for unpriced models",
+    )  # fmt: skip
     totals[3].metric("Failed", f"{int((shown['status'] != 'ok').sum()):,}")
     if shown.empty:
         st.info("No call matches the filters.")

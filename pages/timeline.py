@@ -5,9 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from lib import caching
+from lib.display import inert_markdown
 from lib.runlog import csv_text
 from lib.strategies import Strategy
-from lib.timeline import MAX_TURNS, sample_conversation, timeline, timeline_figures
+from lib.timeline import MAX_TURNS, cost_figure, sample_conversation, timeline, timeline_figures, verdict
 from ui import state
 from ui.planning import target_of
 from ui.settings import Settings, page_setup
@@ -33,7 +35,8 @@ def render(settings: Settings) -> None:
         Strategy("full"), Strategy("last_turns", last_turns=int(turns)),
         Strategy("token_budget", token_budget=int(budget)), Strategy("none"),
     ]  # fmt: skip
-    rows = timeline(history, strategies, state.system_prompt(), target_of(settings), settings.sampling)
+    rule = caching.rule_for(settings.provider.kind, settings.counter())
+    rows = timeline(history, strategies, state.system_prompt(), target_of(settings), settings.sampling, rule)
     st.caption(
         f"{settings.model.name} · {settings.counter().count([]).method} · each turn planned by the same request "
         "builder as the chat: the system prompt, the history the strategy keeps, the question, the chat format. "
@@ -41,10 +44,22 @@ def render(settings: Settings) -> None:
         "format's own tokens come on top of it. The summarising strategy is left out (it adds a call of its own)."
         + (f" · first {MAX_TURNS:,} turns" if len(rows) // len(strategies) >= MAX_TURNS else "")
     )
+    summary = verdict(rows, settings.model.name, settings.model.prices.source)
+    if summary:
+        st.info(inert_markdown(summary))
+    st.caption(
+        f"Prompt caching: {rule.note}. Each strategy is its own session: turn t reads what turn t-1 of the same "
+        "strategy left in the cache (its prompt" + (" and its reply" if rule.holds_reply else "") + "). The full "
+        "history repeats the previous prompt as its prefix; a sliding window drops the oldest messages, which "
+        "shifts the rest and breaks the prefix from there on."
+    )
     per_turn, cumulative = timeline_figures(rows)
     left, right = st.columns(2)
     left.plotly_chart(per_turn, width="stretch")
     right.plotly_chart(cumulative, width="stretch")
+    costs = cost_figure(rows)
+    if costs is not None:
+        st.plotly_chart(costs, width="stretch")
     frame = pd.DataFrame(rows)
     st.dataframe(frame, hide_index=True, width="stretch")
     st.download_button(

@@ -36,6 +36,7 @@ class Behaviour:
     cut_after_chunks: int | None = None  # close the stream after this many content chunks
     usage: bool = True
     prompt_tokens: int = 42
+    cached_tokens: int | None = None  # reported as usage.prompt_tokens_details.cached_tokens when set
     models: list[str] = field(default_factory=lambda: ["fake-model", "fake-model-2"])
     # GET /models answers this body (with this content type) instead of the `models` list: a hostile server
     models_body: bytes | None = None
@@ -47,6 +48,15 @@ class Behaviour:
     empty_choices: bool = False  # a 200 reply with an empty `choices` list
     finish_reason: str = "stop"  # "length": the reply hit max_tokens
     echo: bool = False  # reply with the last message's content (each session sees its own answer)
+    # Answer the tokenize routes of one server ("llama.cpp", "vllm", "llama-cpp-python"), with a toy
+    # tokenizer (one token per UTF-8 byte) and template (ChatML); usage counts prompts the same way.
+    tokenizer: str | None = None
+    redirect_tokenize_to: str | None = None  # answer the tokenize routes with a 307 to this URL
+
+    def prompt_tokens_of(self, request: dict) -> int:
+        if self.tokenizer is None:
+            return self.prompt_tokens
+        return len(toy_tokens(toy_template(request.get("messages") or []), self.tokenizer == "llama.cpp"))
 
     def reply_to(self, request: dict) -> str:
         messages = request.get("messages") or [{}]
@@ -59,6 +69,34 @@ class Behaviour:
         if self.failures is not None:
             self.failures -= 1
         return True
+
+
+def toy_template(messages: list[dict]) -> str:
+    turns = "".join(f"<|im_start|>{m.get('role')}\n{m.get('content') or ''}<|im_end|>\n" for m in messages)
+    return turns + "<|im_start|>assistant\n"
+
+
+def toy_tokens(text: str, add_special: bool = False) -> list[int]:
+    return ([1] if add_special else []) + list(text.encode())
+
+
+def tokenize_answer(dialect: str | None, route: str, request: dict) -> dict | None:
+    """What a server of `dialect` answers on a tokenize route; None: it has no such route (404)."""
+    if dialect == "llama.cpp" and route == "/apply-template":
+        return {"prompt": toy_template(request["messages"])}
+    if dialect == "llama.cpp" and route == "/tokenize":
+        content = request.get("content")
+        return {"tokens": toy_tokens(content, bool(request.get("add_special"))) if isinstance(content, str) else []}
+    if dialect == "vllm" and route == "/tokenize":
+        text = toy_template(request["messages"]) if "messages" in request else request["prompt"]
+        tokens = toy_tokens(text)
+        return {"count": len(tokens), "max_model_len": 8192, "tokens": tokens}
+    if dialect == "llama-cpp-python" and route == "/extras/tokenize":
+        return {"tokens": toy_tokens(request["input"])}
+    return None
+
+
+TOKENIZE_ROUTES = ("/apply-template", "/tokenize", "/extras/tokenize")
 
 
 def _chunk(content: str | None, finish: str | None = None, usage: dict | None = None) -> bytes:
@@ -83,7 +121,10 @@ class FakeOpenAI:
     def __init__(self, port: int = 0) -> None:
         """`port` 0 picks a free one; a fixed one lets a test start the server where it refused before."""
         self.behaviour = Behaviour()
-        self.requests: list[Recorded] = []
+        self.requests: list[Recorded] = []  # the OpenAI API's routes (/v1/...)
+        # The tokenizer routes (/apply-template, /tokenize, /extras/tokenize), kept apart: asking a server
+        # whether it tokenizes (lib/server_tokens.detect) is not one of the calls a test counts.
+        self.tokenize_requests: list[Recorded] = []
         # How many POSTs were being answered at once, at most: concurrency seen, not timed.
         self.in_flight = self.max_in_flight = 0
         self._count_lock = threading.Lock()
@@ -99,7 +140,8 @@ class FakeOpenAI:
                 length = int(self.headers.get("content-length") or 0)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 recorded = Recorded(self.command, self.path, headers, self.rfile.read(length))
-                fake.requests.append(recorded)
+                tokenizing = any(self.path.split("?")[0].endswith(route) for route in TOKENIZE_ROUTES)
+                (fake.tokenize_requests if tokenizing else fake.requests).append(recorded)
                 return recorded
 
             def _send_json(self, status: int, body, extra: dict[str, str] | None = None) -> None:
@@ -136,6 +178,10 @@ class FakeOpenAI:
             def _answer_post(self) -> None:
                 recorded = self._record()
                 behaviour = fake.behaviour
+                route = next((r for r in TOKENIZE_ROUTES if recorded.path.split("?")[0].endswith(r)), None)
+                if route is not None:
+                    self._tokenize(behaviour, route, recorded)
+                    return
                 time.sleep(behaviour.delay_s)
                 if behaviour.reject_unknown_models and recorded.json().get("model") not in behaviour.models:
                     message = f"The model `{recorded.json().get('model')}` does not exist"
@@ -147,28 +193,38 @@ class FakeOpenAI:
                     return
                 request = recorded.json()
                 if request.get("stream"):
-                    self._stream(behaviour, behaviour.reply_to(request))
+                    self._stream(behaviour, behaviour.reply_to(request), request)
                 else:
-                    self._whole(behaviour, behaviour.reply_to(request))
+                    self._whole(behaviour, behaviour.reply_to(request), request)
 
-            def _usage(self, behaviour: Behaviour, reply: str) -> dict | None:
+            def _tokenize(self, behaviour: Behaviour, route: str, recorded: Recorded) -> None:
+                if behaviour.redirect_tokenize_to:
+                    self._send_json(307, {}, {"location": behaviour.redirect_tokenize_to + route})
+                    return
+                answer = tokenize_answer(behaviour.tokenizer, route, recorded.json())
+                self._send_json(200 if answer is not None else 404, answer or {"detail": "Not Found"})
+
+            def _usage(self, behaviour: Behaviour, reply: str, request: dict | None = None) -> dict | None:
                 if not behaviour.usage:
                     return None
                 completion = len(reply.split(" "))
-                prompt = behaviour.prompt_tokens
-                return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+                prompt = behaviour.prompt_tokens_of(request or {})
+                usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+                if behaviour.cached_tokens is not None:
+                    usage["prompt_tokens_details"] = {"cached_tokens": behaviour.cached_tokens}
+                return usage
 
-            def _whole(self, behaviour: Behaviour, reply: str) -> None:
+            def _whole(self, behaviour: Behaviour, reply: str, request: dict) -> None:
                 if behaviour.malformed:
                     self._send_json(200, '{"id": "chatcmpl-fake", "choices": [')
                     return
-                usage = self._usage(behaviour, reply)
+                usage = self._usage(behaviour, reply, request)
                 self._send_json(200, _completion(reply, behaviour.finish_reason, usage, behaviour.empty_choices))
 
             def _write(self, data: bytes, chunked: bool) -> None:
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
 
-            def _stream(self, behaviour: Behaviour, reply: str) -> None:
+            def _stream(self, behaviour: Behaviour, reply: str, request: dict) -> None:
                 # Chunked only to break: a body that stops inside a chunk is an error to the client,
                 # where one that just ends (connection: close) is a normal, if early, end.
                 chunked = behaviour.break_stream
@@ -189,7 +245,7 @@ class FakeOpenAI:
                     self._write(_chunk(word if index == 0 else " " + word), chunked)
                 if not behaviour.empty_choices:
                     self._write(_chunk(None, finish=behaviour.finish_reason), chunked)
-                usage = self._usage(behaviour, reply)
+                usage = self._usage(behaviour, reply, request)
                 if usage:
                     self._write(_chunk(None, usage=usage), chunked)
                 self._write(b"data: [DONE]\n\n", chunked)

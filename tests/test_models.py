@@ -47,3 +47,49 @@ def test_the_priced_models_are_the_tables_with_a_price():
     names = models.priced_models()
     assert "gpt-4o-mini" in names and models.EMBEDDED_MODEL not in names
     assert all(models.MODELS[n].input_per_million > 0 for n in names)
+
+
+@pytest.mark.parametrize(
+    ("azure_name", "family"),
+    [
+        ("gpt-35-turbo", "gpt-3.5-turbo"),
+        ("gpt-35-turbo-0125", "gpt-3.5-turbo"),
+        ("gpt-35-turbo-16k", "gpt-3.5-turbo"),
+        ("gpt-4o-2024-11-20", "gpt-4o"),
+        ("gpt-4-0613", "gpt-4"),
+    ],
+)
+def test_azure_deployment_names_map_to_their_model(azure_name, family):
+    info = models.lookup(azure_name)
+    assert info is not None and info.encoding == models.MODELS[family].encoding
+    assert models.underlying_model(azure_name) == family in models.MODELS  # a name the sidebar's list holds
+    assert info.input_per_million is not None  # priced, not left to the user's figures
+
+
+def test_dated_names_keep_prices_of_their_own():
+    # The first GPT-4o snapshot was priced higher than gpt-4o is now; the price data knows it.
+    assert models.lookup("gpt-4o-2024-05-13").input_per_million == 5.0
+    assert models.lookup("gpt-4o-2024-08-06").input_per_million == models.MODELS["gpt-4o"].input_per_million == 2.5
+
+
+def test_gpt4_turbo_previews_and_32k_are_not_the_8k_gpt4():
+    assert models.lookup("gpt-4-1106-preview").context_window == 128_000
+    assert models.lookup("gpt-4-32k").context_window == 32_768
+    assert models.lookup("gpt-4-32k").input_per_million == 60.0
+
+
+def test_prices_come_from_genai_prices_with_the_datas_date():
+    source = models.MODELS["gpt-4o"].prices.source
+    assert source.startswith("genai-prices 0.2.3") and "prices checked up to 20" in source
+    assert models.MODELS["gpt-4o"].cached_input_per_million == 1.25
+    assert models.MODELS["gpt-4"].cached_input_per_million is None  # no prompt caching on GPT-4
+    embedded = models.MODELS[models.EMBEDDED_MODEL]
+    assert embedded.input_cost(10_000) == 0.0 and "local" in embedded.prices.source
+
+
+def test_a_deployment_named_anything_says_nothing():
+    assert models.underlying_model("my-prod-chat") is None
+
+
+def test_a_preview_deployment_is_listed_under_its_family():
+    assert models.underlying_model("gpt-4-1106-preview") == "gpt-4-turbo"

@@ -1,6 +1,6 @@
 import json
 import threading
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 
@@ -259,12 +259,16 @@ def test_a_file_of_the_first_schema_upgrades_in_place_with_its_data(session_db, 
                  session.updated_at, json.dumps(to_dict(session), ensure_ascii=False)),
             )  # fmt: skip
         conn.execute("UPDATE sessions SET body = '{broken' WHERE id = 'damaged1'")
-        storage.record_call(conn, _record("Project notes v2.1"))
-        storage.record_call(conn, _record("plain1"))
+        for session_id in ("Project notes v2.1", "plain1"):  # the first schema's columns only
+            values = {k: v for k, v in asdict(_record(session_id)).items() if k != "cached_tokens"}
+            conn.execute(f"INSERT INTO calls ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                         list(values.values()))  # fmt: skip
     monkeypatch.undo()
 
     with storage.opened(session_db) as conn:
-        assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations")] == list(range(1, storage.SCHEMA_VERSION + 1))
+        assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations")] == list(
+            range(1, storage.SCHEMA_VERSION + 1)
+        )
         plain = storage.load_session(conn, "plain1")
         assert plain == old[0] and plain.version == 1
         renamed = next(i for i in storage.list_sessions(conn) if i.label == "Odd id")
@@ -302,6 +306,7 @@ def test_a_call_record_carries_prediction_usage_cost_and_status():
         plan.prompt_tokens, 12, 3,
     )  # fmt: skip
     assert record.cost == pytest.approx(gpt4o.input_cost(12) + gpt4o.output_cost(3))
+    assert record.cached_tokens is None
     assert record.status == "ok" and record.error is None
     failed = _record("s1", CallOutcome(error="Rejected key sk-proj-SECRET-0123456789"))
     assert failed.status == "error" and "SECRET" not in failed.error
@@ -315,6 +320,33 @@ def test_recorded_calls_come_back_in_order_and_by_session(conn):
     storage.record_call(conn, second)
     assert storage.calls(conn) == [first, second]
     assert storage.calls(conn, "b") == [second]
+
+
+def test_a_run_log_from_before_cached_tokens_gets_the_column_empty(session_db, monkeypatch):
+    first_schema = storage.MIGRATIONS[:1]
+    monkeypatch.setattr(storage, "MIGRATIONS", first_schema)
+    monkeypatch.setattr(storage, "SCHEMA_VERSION", 1)
+    with storage.opened(session_db) as old:
+        old.execute(
+            "INSERT INTO calls (at, session_id, variant, provider, model, messages_sent, predicted_prompt_tokens, "
+            "predicted_exact, payload_bytes, cost, status) VALUES ('2026-01-01', 's', 'chat', 'openai', 'gpt-4o', "
+            "1, 10, 1, 100, 0.1, 'ok')"
+        )
+    monkeypatch.undo()
+    monkeypatch.setenv(storage.ENV_VAR, str(session_db))
+    with storage.opened(session_db) as upgraded:
+        (record,) = storage.calls(upgraded)
+    assert record.cached_tokens is None and record.cost == 0.1
+
+
+def test_reported_cached_tokens_are_logged_and_billed_at_the_cached_price(conn):
+    outcome = CallOutcome("Hi", prompt_tokens=2048, completion_tokens=10, cached_tokens=1024, finish_reason="stop")
+    record = storage.CallRecord.of("s1", "chat", "openai", _plan(), outcome)
+    gpt4o = models.MODELS["gpt-4o"]  # $2.50 input, $1.25 cached input, $10 output per million
+    assert record.cost == pytest.approx((1024 * 2.5 + 1024 * 1.25 + 10 * 10.0) / 1e6)
+    storage.record_call(conn, record)
+    assert storage.calls(conn)[0].cached_tokens == 1024
+    assert gpt4o.prices.cached_input.base == 1.25
 
 
 def test_a_server_error_holding_a_lone_surrogate_is_logged_not_lost(session_db):

@@ -2,14 +2,15 @@ from itertools import pairwise
 
 import pytest
 
+from lib import caching
 from lib import conversation as conv
 from lib.conversation import Message, SystemPrompt
 from lib.models import EMBEDDED_MODEL, MODELS
 from lib.payload import Sampling
 from lib.request import Target, build_request
 from lib.strategies import Strategy
-from lib.timeline import timeline, timeline_figures
-from lib.tokens import PromptCount
+from lib.timeline import cost_figure, timeline, timeline_figures, verdict
+from lib.tokens import PromptCount, TiktokenCounter
 
 GPT4O = MODELS["gpt-4o"]
 
@@ -66,7 +67,8 @@ def test_bounded_strategies_level_off():
 
 def test_costs_and_hover_fields():
     rows = _timeline(_history(2), [Strategy("full")], per=1000, system=0, priming=0)
-    assert rows[-1]["cumulative input cost $"] == GPT4O.input_cost(rows[-1]["cumulative tokens"])
+    assert rows[-1]["cumulative input cost $"] == pytest.approx(GPT4O.input_cost(rows[-1]["cumulative tokens"]))
+    assert rows[-1]["cached tokens"] is None and rows[-1]["cumulative input cost with cache $"] is None
     assert [r["turn"] for r in rows] == [1, 2] and rows[1]["question"] == "q1"
 
 
@@ -101,3 +103,57 @@ def test_each_turn_is_the_request_the_chat_would_send(embedded_tokenizer, strate
         prompt, special = embedded_tokenizer.render(sent)
         assert row["prompt tokens"] == len(embedded_tokenizer.tokenize(prompt, special))
         assert prompt.count("<|im_start|>system") == 1
+
+
+PARAGRAPH = "Foxes are small omnivores of the dog family; they hunt at dusk and at night, mostly alone. " * 30
+
+
+def _long_history(turns: int) -> list[Message]:
+    history: list[Message] = []
+    for i in range(turns):
+        history = conv.append(history, "user", f"Question {i}: {PARAGRAPH}")
+        history = conv.append(history, "assistant", f"Answer {i}: {PARAGRAPH}")
+    return history
+
+
+def _cached_timeline(model: str, turns: int = 10):
+    target = Target(MODELS[model], TiktokenCounter.for_model(model), model)
+    strategies = [Strategy("full"), Strategy("last_turns", last_turns=2), Strategy("none")]
+    return timeline(_long_history(turns), strategies, SystemPrompt("Be brief."), target, Sampling(), caching.OPENAI)
+
+
+def test_full_history_reads_the_previous_prompt_from_the_cache_and_a_window_does_not():
+    rows = _cached_timeline("gpt-4.1")
+    full = [r for r in rows if r["strategy"] == "Full history"]
+    for before, after in pairwise(full):
+        repeated = before["prompt tokens"]  # the whole previous prompt: 128-token steps, from 1,024
+        assert after["cached tokens"] == (repeated - repeated % 128 if repeated >= 1024 else 0)
+    assert full[-1]["cached tokens"] > 10_000
+    window = [r for r in rows if r["strategy"] == "Last 2 turns"]
+    assert all(r["cached tokens"] == 0 for r in window[3:])  # the oldest turn drops out: the prefix breaks
+    for row in rows:
+        assert row["cumulative input cost with cache $"] <= row["cumulative input cost $"]
+
+
+def test_caching_can_make_the_full_history_the_cheaper_strategy():
+    rows = _cached_timeline("gpt-4.1")  # cached input at a quarter of the input price
+    last = {r["strategy"]: r for r in rows if r["turn"] == 10}
+    full, window = last["Full history"], last["Last 2 turns"]
+    assert full["cumulative input cost $"] > window["cumulative input cost $"]
+    assert full["cumulative input cost with cache $"] < window["cumulative input cost with cache $"]
+    sentence = verdict(rows, "gpt-4.1", "genai-prices")
+    assert sentence.startswith("Over these 10 turns on gpt-4.1, with prompt caching, **Full history costs least**")
+    assert "Without the cache, Last 2 turns would have been cheapest: caching changes the winner." in sentence
+    figure = cost_figure(rows)
+    assert {trace.name for trace in figure.data} >= {"Full history, with cache", "Last 2 turns, without cache"}
+
+
+def test_a_free_local_model_is_compared_in_tokens_computed_again(embedded_tokenizer):
+    target = Target(MODELS[EMBEDDED_MODEL], embedded_tokenizer, EMBEDDED_MODEL)
+    strategies = [Strategy("full"), Strategy("last_turns", last_turns=1)]
+    rows = timeline(_history(6), strategies, SystemPrompt("Be brief."), target, Sampling(), caching.LLAMA_CPP)
+    full = [r for r in rows if r["strategy"] == "Full history"]
+    assert all(after["cached tokens"] >= before["prompt tokens"] for before, after in pairwise(full))
+    sentence = verdict(rows, EMBEDDED_MODEL, "free")
+    assert "**Full history costs least**" in sentence and "tokens computed" in sentence and "Prices" not in sentence
+    assert cost_figure(rows) is None  # nothing to price

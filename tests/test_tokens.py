@@ -45,6 +45,8 @@ def test_a_corrupted_cache_file_is_replaced_by_the_verified_one(tmp_path):
         ("o3-mini", "o200k_base", True),
         ("gpt-4", "cl100k_base", True),
         ("gpt-3.5-turbo-0125", "cl100k_base", True),
+        ("gpt-35-turbo", "cl100k_base", True),  # Azure's spelling
+        ("gpt-35-turbo-0125", "cl100k_base", True),
         ("llama3.2", "o200k_base", False),
     ],
 )
@@ -87,3 +89,27 @@ def test_counts_are_cached_by_encoding_and_content():
 
 def test_special_token_text_is_counted_not_refused():
     assert tokens.count_prompt_tokens([{"role": "user", "content": "<|endoftext|>"}], "gpt-4o") > 7
+
+
+ARABIC = "مرحبا، كيف حالك اليوم؟ أود أن أسأل عن الطقس في القاهرة والإسكندرية خلال عطلة نهاية الأسبوع القادمة. " * 8
+
+
+def test_azures_gpt35_is_counted_with_cl100k_as_tiktoken_counts_it():
+    messages = [{"role": "user", "content": ARABIC}]
+    azure = tokens.TiktokenCounter.for_model("gpt-35-turbo").count(messages)
+    enc = tokens.get_encoding("cl100k_base")
+    assert azure.exact and azure.total == 3 + len(enc.encode("user")) + len(enc.encode(ARABIC)) + 3
+    o200k = tokens.TiktokenCounter("o200k_base", False).count(messages)
+    assert azure.total - o200k.total > 50  # what counting it with o200k got wrong
+
+
+def test_prompt_segments_are_the_counted_tokens():
+    counter = tokens.TiktokenCounter.for_model("gpt-4o")
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hello there, how are you?", "name": "alice"},
+    ]
+    segments = counter.prompt_segments(messages)
+    assert [len(s) for s in segments[:-1]] == list(counter.count(messages).per_message)
+    assert sum(map(len, segments)) == counter.count(messages).total
+    assert segments[-1] == (tokens.START, *tokens.text_token_ids("o200k_base", "assistant"), tokens.MESSAGE)

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from lib import caching
 from lib.display import inert_code, inert_inline, shortened_body
 from lib.payload import RequestPlan
-from lib.providers import ProviderConfig
+from lib.prices import billed, money
+from lib.providers import CallOutcome, ProviderConfig
+from lib.request import Request
 from lib.snippets import curl_snippet, python_snippet
+from ui import state
 from ui.state import LastCall
 
+if TYPE_CHECKING:
+    from ui.settings import Settings
 
-def money(value: float | None) -> str:
-    if value is None:
-        return "unpriced"
-    if value == 0:
-        return "$0"
-    return f"${value:.6f}" if value < 0.01 else f"${value:,.4f}"
+__all__ = ["money"]  # pages take `money` from here
 
 
 def meter(plan: RequestPlan) -> None:
@@ -39,7 +41,7 @@ def meter(plan: RequestPlan) -> None:
     )
     st.caption(
         f"{plan.count.overhead:,} tokens of chat-format overhead (reply priming, template) · "
-        f"counted with {plan.count.method}"
+        f"counted with {plan.count.method} · prices: {plan.model.prices.source}"
     )
     if not plan.fits:
         over = -plan.reply_room
@@ -80,6 +82,7 @@ def last_call_report(call: LastCall) -> None:
         delta=None if actual is None else actual - call.predicted_prompt_tokens,
         delta_color="off",
     )
+    _cached_report(call)
     completion, latency = st.columns(2)
     completion.metric("Completion", "—" if outcome.completion_tokens is None else f"{outcome.completion_tokens:,}")
     latency.metric("Latency", "—" if outcome.latency_s is None else f"{outcome.latency_s:.2f} s")
@@ -96,3 +99,112 @@ def last_call_report(call: LastCall) -> None:
     elif actual == call.predicted_prompt_tokens:
         note += "; matches the server's count"
     st.caption(f"Time to first token {ttft} · {call.body_bytes:,} B sent to {inert_inline(call.model)} · {note}")
+    if call.price_source:
+        cached = outcome.cached_tokens
+        with_cache = f", {cached:,} cached tokens billed as cached" if cached else ""
+        st.caption(f"Cost {money(call.cost)}{with_cache} · prices: {call.price_source}")
+
+
+def _cached_report(call: LastCall) -> None:
+    """Cached tokens, predicted before the call and reported by the server, and what the call cost."""
+    outcome, prediction = call.outcome, call.cache
+    predicted = prediction.cached if prediction is not None else None
+    reported = outcome.cached_tokens
+    if predicted is None and reported is None:
+        return
+    left, right = st.columns(2)
+    left.metric("Predicted cached", "—" if predicted is None else f"{predicted:,}",
+                help=prediction.rule.note if prediction is not None else None)  # fmt: skip
+    right.metric(
+        "Reported cached", "none reported" if reported is None else f"{reported:,}",
+        delta=None if reported is None or predicted is None else reported - predicted, delta_color="off",
+        help="usage.prompt_tokens_details.cached_tokens: prompt tokens the server read from its cache",
+    )  # fmt: skip
+
+
+# --- prompt caching: before the call (the meter) and after it (the last-call report) -------------
+
+
+def backend_of(provider: ProviderConfig) -> tuple[str, ...]:
+    """A provider's cache is its own: calls to another backend or model do not share it."""
+    return (provider.kind, provider.base_url, provider.model)
+
+
+def predict_cache(settings: Settings, request: Request) -> caching.CachePrediction | None:
+    """What the request would read from the cache the session's last call left."""
+    last: LastCall | None = state.get(state.LAST_CALL)
+    previous = last.cache_after if last is not None else None
+    return caching.predict(
+        previous, backend_of(settings.provider), request.plan.messages, settings.counter(),
+        caching.rule_for(settings.provider.kind, settings.counter()),
+    )  # fmt: skip
+
+
+def cache_meter(settings: Settings, request: Request) -> None:
+    """The cacheable prefix of the next call, its input cost with and without the cache, and what broke it."""
+    prediction = predict_cache(settings, request)
+    if prediction is None or request.question is None:
+        return
+    model = request.plan.model
+    rule = prediction.rule
+    shared, total = prediction.shared, prediction.prompt_tokens
+    cached, plain = st.columns(2)
+    if prediction.cached is None:
+        cached.metric("Shared prefix (estimate)", f"{shared:,} of {total:,}", help=rule.note)
+        plain.metric("Input cost, no cache", money(prediction.input_cost_uncached(model)))
+    else:
+        cached.metric(
+            "Cacheable prefix" + (" (estimate)" if rule.estimate else ""), f"{prediction.cached:,} of {total:,}",
+            help=f"{rule.note}. Shared from the start with the last call: {shared:,} tokens.",
+        )  # fmt: skip
+        plain.metric(
+            "Input cost with cache", money(prediction.input_cost(model)),
+            delta=_saving(prediction, model), delta_color="off",
+        )  # fmt: skip
+    notes = [f"{shared:,} tokens shared from the start with the last call ({rule.name}'s rule"]
+    notes[0] += ")" if rule.known else ", an estimate: whether it caches them is unknown)"
+    if prediction.cold:
+        notes = [f"Nothing cached yet: {prediction.cold}"]
+    elif prediction.cached is not None:
+        notes.append(f"without the cache {money(prediction.input_cost_uncached(model))}")
+    if not model.prices.cache_discount and model.prices.input is not None and prediction.cached:
+        notes.append("no cached-input price for this model: cached tokens are billed in full")
+    st.caption(" · ".join(notes))
+    why = caching.describe_break(prediction, state.history(), request.decisions, state.get(state.STRATEGY_KIND) or "")
+    if why and prediction.breaks_at is not None:
+        if prediction.lost:
+            extra = prediction.lost_cost(model)
+            price = f"+{money(extra)} per call" if extra else "free here, but evaluated again: a slower first token"
+            lost = f"this change makes {prediction.lost:,} tokens uncached ({price})"
+            st.warning(f"Since the last call, {inert_inline(why)}: {lost}.")
+        else:
+            st.caption(f"Since the last call, {inert_inline(why)}: the cache is not reused from there on.")
+
+
+def _saving(prediction: caching.CachePrediction, model) -> str | None:
+    with_cache, without = prediction.input_cost(model), prediction.input_cost_uncached(model)
+    if with_cache is None or without is None or without == with_cache:
+        return None
+    return f"-{money(without - with_cache)} vs no cache"
+
+
+def last_call(settings: Settings, request: Request, outcome: CallOutcome, shown: bool) -> LastCall:
+    """The finished call's report: its prediction (made from the call before it, as the meter showed)
+    and what it leaves in the cache for the next one. A call that got nothing evaluated leaves the
+    cache as it was."""
+    plan = request.plan
+    previous: LastCall | None = state.get(state.LAST_CALL)
+    prediction = predict_cache(settings, request)
+    after: caching.CachedCall | None = None
+    if outcome.text or outcome.prompt_tokens is not None:
+        after = caching.CachedCall(
+            backend_of(settings.provider), plan.messages, outcome.text, outcome.finish_reason == "stop"
+        )
+    else:
+        after = previous.cache_after if previous is not None else None
+    spent = billed(plan.model, plan.prompt_tokens, outcome.prompt_tokens, outcome.cached_tokens,
+                   outcome.completion_tokens)  # fmt: skip
+    return LastCall(
+        plan.prompt_tokens, plan.count.exact, plan.body_bytes, plan.model.name, outcome, shown,
+        cache=prediction, cache_after=after, cost=spent, price_source=plan.model.prices.source,
+    )  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import embedded, providers, tokens
+from lib import embedded, models, providers, server_tokens, tokens
 from ui import state
 
 
@@ -61,3 +61,14 @@ def model_ids(config: providers.ProviderConfig) -> list[str]:
     """What the server lists at /models. Call it only for an endpoint the user typed in this browser
     session (ui/settings): listing is a request, and an imported file must not make one."""
     return providers.list_models(client(config))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16, ttl=600)
+def server_counter(config: providers.ProviderConfig) -> server_tokens.ServerCounter | None:
+    """An exact counter for a compatible server that tokenizes with its own template, or None (the
+    caller keeps its labelled estimate). Asked once per server, model and key, for ten minutes; the
+    key goes only to that server (lib/server_tokens.py)."""
+    if config.kind != "compatible" or config.missing():
+        return None
+    templates = {models.EMBEDDED_MODEL: embedded_tokenizer().render} if config.model == models.EMBEDDED_MODEL else {}
+    return server_tokens.detect(config.base_url, config.model, config.api_key, timeout_s=2.0, templates=templates)

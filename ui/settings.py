@@ -31,7 +31,11 @@ class Settings:
     def counter(self) -> PromptCounter:
         if self.provider.kind == "embedded":
             return resources.embedded_tokenizer()
-        return resources.tiktoken_counter(self.model.name)
+        # A compatible server that tokenizes with its own template counts exactly; asked only once the
+        # user typed its URL in this browser session, as for its model list.
+        typed = key_scope("compatible", self.provider.base_url) in (state.get(TYPED_ENDPOINTS) or ())
+        exact = resources.server_counter(self.provider) if typed else None
+        return exact if exact is not None else resources.tiktoken_counter(self.model.name)
 
 
 def _secret(name: str) -> str:
@@ -178,6 +182,7 @@ def _model_info(provider: ProviderConfig) -> models.ModelInfo:
     name = provider.model
     if provider.kind == "azure":
         table = [m.name for m in models.MODELS.values() if m.encoding != "embedded"]
+        state.default(state.PRICED_AS, models.underlying_model(provider.model) or table[0])  # "gpt-35-turbo" → GPT-3.5
         name = st.selectbox(
             "Underlying model", table, key=state.PRICED_AS,
             help="The model behind the deployment: sets the tokenizer, window and prices.",

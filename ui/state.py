@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
+from lib.caching import CachedCall, CachePrediction
 from lib.conversation import Message, SystemPrompt
 from lib.paging import DEFAULT_PAGE_SIZE
 from lib.providers import CallOutcome
@@ -113,6 +114,10 @@ class LastCall:
     model: str
     outcome: CallOutcome = field(default_factory=CallOutcome)
     shown: bool = True  # the meter showed this very request before Send
+    cache: CachePrediction | None = None  # the cached tokens predicted for it (from the call before it)
+    cache_after: CachedCall | None = None  # what it left in the provider's cache, for the next prediction
+    cost: float | None = None  # USD, the cache applied as reported (lib.prices.billed)
+    price_source: str = ""  # where the prices come from (and their date)
 
 
 # The compare page: variant slots (each slot's widgets are keyed by its id) and kept comparisons.

@@ -23,8 +23,12 @@ def test_the_sample_conversation_shows_full_history_outgrowing_bounded_strategie
     frame = at.dataframe[0].value
     last = frame[frame["turn"] == frame["turn"].max()].set_index("strategy")["cumulative tokens"]
     assert last["Full history"] > 3 * last["Last 2 turns"] > last["No history (stateless)"]
-    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("plotly_chart")) == 2  # the embedded model is free: no cost chart
     assert at.get("download_button")
+    # Its llama.cpp cache serves the full history's repeated prefix; a window breaks it every turn.
+    assert "**Full history costs least**" in at.info[0].value and "tokens computed" in at.info[0].value
+    cached = frame[frame["strategy"] == "Full history"]["cached tokens"]
+    assert (cached.iloc[1:] > 0).all()
 
 
 def test_the_users_own_conversation_is_used_when_long_enough():
@@ -34,3 +38,15 @@ def test_the_users_own_conversation_is_used_when_long_enough():
     at = _page(history)
     frame = at.dataframe[0].value
     assert list(frame[frame["strategy"] == "Full history"]["question"]) == [f"my question {i}" for i in range(4)]
+
+
+def test_priced_models_get_the_cost_with_and_without_the_cache_and_a_plain_verdict():
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    at.session_state["provider_kind"] = "openai"
+    at.session_state["openai_model"] = "gpt-4.1"
+    at.session_state["api_key"] = "sk-test-not-used-0123456789"
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 3
+    verdict = at.info[0].value
+    assert verdict.startswith("Over these 30 turns on gpt-4.1, with prompt caching, **") and "genai-prices" in verdict

@@ -1,0 +1,121 @@
+"""Exact counts from servers that tokenize with their own template: llama.cpp's and vLLM's routes on the
+recording server (the exact HTTP exchange), llama-cpp-python's on the real embedded server."""
+
+import json
+
+import pytest
+
+from lib import caching, models
+from lib.conversation import Message
+from lib.payload import Sampling, plan_request
+from lib.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+from lib.server_tokens import ServerCounter, chatml, detect, server_root
+from tests.fake_openai import FakeOpenAI, toy_template, toy_tokens
+
+MESSAGES = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "Combien de renards? 🦊"},
+]
+KEY = "sk-server-key-0123456789abcdef"
+
+
+@pytest.fixture
+def fake():
+    with FakeOpenAI() as server:
+        yield server
+
+
+def test_a_llama_cpp_server_renders_and_tokenizes_the_prompt_itself(fake):
+    fake.behaviour.tokenizer = "llama.cpp"
+    counter = detect(fake.base_url, "fake-model", KEY)
+    assert isinstance(counter, ServerCounter) and counter.server.dialect == "llama.cpp"
+    fake.tokenize_requests.clear()
+    count = counter.count(MESSAGES)
+    assert count.exact and "llama.cpp" in count.method
+    assert count.total == len(toy_tokens(toy_template(MESSAGES), add_special=True))
+    assert count.per_message == tuple(len(toy_tokens(m["content"])) for m in MESSAGES)
+    template = next(r for r in fake.tokenize_requests if r.path == "/apply-template")
+    assert template.json() == {"messages": MESSAGES}
+    tokenize = [r.json() for r in fake.tokenize_requests if r.path == "/tokenize"]
+    assert {"content": toy_template(MESSAGES), "add_special": True, "parse_special": True} in tokenize
+    assert len(fake.tokenize_requests) == 4  # two texts, the template, the prompt
+    assert counter.count(MESSAGES) == count and len(fake.tokenize_requests) == 4  # then cached
+
+
+def test_a_vllm_server_tokenizes_messages_in_one_call(fake):
+    fake.behaviour.tokenizer = "vllm"
+    counter = detect(fake.base_url, "fake-model")
+    assert counter is not None and counter.server.dialect == "vllm"
+    fake.tokenize_requests.clear()
+    assert counter.count(MESSAGES).total == len(toy_tokens(toy_template(MESSAGES)))
+    asked = [r.json() for r in fake.tokenize_requests]
+    assert {"model": "fake-model", "messages": MESSAGES, "add_generation_prompt": True} in asked
+    assert all("authorization" not in r.headers for r in fake.tokenize_requests)  # no key entered: none sent
+
+
+def test_predicted_equals_reported_through_the_chat_route(fake):
+    for dialect in ("llama.cpp", "vllm"):
+        fake.behaviour.tokenizer = dialect
+        counter = detect(fake.base_url, "fake-model", KEY)
+        messages = [Message("system", "Be brief.", id="system"), Message("user", "Qu'est-ce qu'un renard ?")]
+        plan = plan_request(messages, models.info_for("fake-model"), counter, Sampling(stream=False))
+        outcome = CallOutcome()
+        client = make_client(ProviderConfig("compatible", "fake-model", fake.base_url, KEY))
+        for _ in stream_chat(client, plan.body, outcome):
+            pass
+        assert outcome.prompt_tokens == plan.prompt_tokens and plan.count.exact
+
+
+def test_a_server_that_cannot_tokenize_keeps_the_estimate(fake):
+    assert detect(fake.base_url, "fake-model", KEY) is None
+    assert [r.path for r in fake.tokenize_requests] == ["/apply-template", "/tokenize", "/extras/tokenize"]
+
+
+def test_the_key_goes_only_to_the_server_it_was_entered_for():
+    with FakeOpenAI() as elsewhere, FakeOpenAI() as server:
+        elsewhere.behaviour.tokenizer = "llama.cpp"
+        server.behaviour.redirect_tokenize_to = elsewhere.base_url.removesuffix("/v1")
+        assert detect(server.base_url, "fake-model", KEY) is None  # redirects are not followed
+        assert elsewhere.tokenize_requests == []
+        assert all(r.headers.get("authorization") == f"Bearer {KEY}" for r in server.tokenize_requests)
+        assert {r.path for r in server.tokenize_requests} <= {"/apply-template", "/tokenize", "/extras/tokenize"}
+
+
+def test_routes_sit_at_the_servers_root_under_the_same_path():
+    assert server_root("http://host:8080/v1") == "http://host:8080"
+    assert server_root("https://proxy.example/team/v1/") == "https://proxy.example/team"
+    assert server_root("http://host:8000") == "http://host:8000"
+
+
+def test_a_llama_cpp_server_gets_its_cache_rule():
+    counter = ServerCounter.__new__(ServerCounter)
+    counter.server = type("S", (), {"dialect": "llama.cpp"})()
+    assert caching.rule_for("compatible", counter) is caching.LLAMA_CPP_SERVER
+    assert caching.rule_for("compatible", object()) is caching.UNKNOWN
+
+
+# --- llama-cpp-python: the embedded server reached as any OpenAI-compatible server ------------------
+
+
+def test_the_embedded_server_counted_through_the_compatible_path_matches_its_usage(embedded_server, embedded_tokenizer):
+    templates = {models.EMBEDDED_MODEL: embedded_tokenizer.render}
+    counter = detect(embedded_server.base_url, models.EMBEDDED_MODEL, templates=templates)
+    assert counter is not None and counter.server.dialect == "llama-cpp-python" and counter.server.exact
+    guessed = detect(embedded_server.base_url, models.EMBEDDED_MODEL)  # its template unknown: ChatML, labelled
+    assert guessed is not None and "estimate" in guessed.method and not guessed.count(MESSAGES).exact
+    client = make_client(ProviderConfig("compatible", models.EMBEDDED_MODEL, embedded_server.base_url))
+    for history in (MESSAGES, MESSAGES[1:]):  # with a system prompt, and without (the template adds its own)
+        messages = [Message(m["role"], m["content"]) for m in history]
+        plan = plan_request(messages, models.info_for("not-in-the-table"), counter, Sampling(max_tokens=4))
+        outcome = CallOutcome()
+        for _ in stream_chat(client, plan.body, outcome):
+            pass
+        assert outcome.ok, outcome.error
+        assert plan.count.exact and outcome.prompt_tokens == plan.prompt_tokens
+        assert plan.prompt_tokens == embedded_tokenizer.count(history).total
+    # ChatML is SmolLM2's format: with a system prompt first, the guess is right; without, its default
+    # system prompt is what the guess misses.
+    assert guessed.count(MESSAGES).total == counter.count(MESSAGES).total
+    assert guessed.count(MESSAGES[1:]).total < counter.count(MESSAGES[1:]).total
+    assert chatml(MESSAGES)[0].endswith("<|im_start|>assistant\n")
+    json.dumps(counter.method)
