@@ -15,7 +15,7 @@ from lib.payload import RequestPlan
 from lib.reply import Reply, ReplyInFlight, call_note, record_reply
 from lib.request import Request, send_blocker
 from lib.strategies import STRATEGY_LABELS, Decision
-from ui import resources, sessions, state
+from ui import call_details, resources, sessions, state
 from ui.meter import cache_meter, last_call, last_call_report, meter, money, payload_preview
 from ui.planning import DRAFT_ID, next_request, request_for, retry_request
 from ui.settings import Settings, page_setup
@@ -371,7 +371,10 @@ def _finish(settings: Settings, call: ChatCall) -> None:
     state.pop(state.IN_FLIGHT)
     outcome, plan = call.reply.outcome, call.pending.request.plan
     state.put(state.LAST_CALL, last_call(settings, call.pending.request, outcome, call.pending.shown))
-    sessions.log_call(settings, plan, outcome, session_id=call.session_id)
+    call_details.log_call(
+        settings, plan, outcome, session_id=call.session_id, strategy=call.pending.request.strategy.describe(),
+        notices=call.reply.reply.notices,
+    )  # fmt: skip
     if call.session_id != sessions.current_id():
         state.flash("warning", "The reply arrived after another session was opened: it is in the run log only.")
         return

@@ -7,7 +7,7 @@ import streamlit as st
 from lib.prices import data_label
 from lib.runlog import calls_frame, csv_text, filtered, run_log_figures
 from lib.storage import db_path
-from ui import sessions
+from ui import call_details, sessions
 from ui.meter import money
 from ui.settings import page_setup
 
@@ -24,6 +24,7 @@ def render() -> None:
     if failure:
         st.error(f"The run log cannot be read: {failure} Calls made meanwhile are not recorded.")
         return
+    records, details = call_details.run_log_with_details()  # each call with its body, answer and timings
     frame = calls_frame(records, sessions.session_labels())
     if frame.empty:
         st.info("No calls yet: send a message on the Chat page, or run a comparison.")
@@ -50,7 +51,7 @@ def render() -> None:
     left, right = st.columns(2)
     left.plotly_chart(over_time, width="stretch")
     right.plotly_chart(scatter, width="stretch")
-    st.dataframe(shown.iloc[::-1], hide_index=True, width="stretch")  # newest first
+    call_details.table_with_details(shown, records, details)  # newest first; a row picked opens below
     st.download_button(
         "Download as CSV", csv_text(shown), "context-lab-run-log.csv", "text/csv",
         icon=":material/download:",
