@@ -16,7 +16,8 @@ _COMMON = frozenset({
     "much", "many", "other", "same", "one", "two", "its", "it's", "our", "ours", "out", "off", "own", "yes",
     "sure", "okay", "well", "here", "hello", "thanks", "thank", "please", "sorry", "like", "been", "being",
     "does", "did", "doing", "done", "make", "made", "may", "might", "must", "shall", "let", "lets", "get", "got",
-    "give", "given", "take", "taken", "know", "think", "see", "say", "said",
+    "give", "given", "take", "taken", "know", "think", "see", "say", "said", "she", "he", "her", "him", "his",
+    "hers", "we", "us", "me", "my", "mine", "it", "i'm", "i've", "i'll", "don't", "can't", "isn't", "that's",
 })  # fmt: skip
 
 
@@ -40,11 +41,13 @@ def probability_change(drop: float) -> str:
 def salient_words(text: str) -> list[str]:
     """Words an answer can be said to mention, in order, once each: names, numbers, longer words."""
     seen: dict[str, str] = {}
-    for word in _WORD.findall(text):
-        folded = word.casefold()
+    for match in _WORD.finditer(text):
+        word, folded = match.group(), match.group().casefold()
         if folded in seen or folded in _COMMON:
             continue
-        if any(c.isdigit() for c in word) or word[:1].isupper() or len(word) >= 5:
+        opens_sentence = not text[: match.start()].rstrip() or text[: match.start()].rstrip()[-1] in ".!?:\n"
+        named = word[:1].isupper() and not opens_sentence
+        if any(c.isdigit() for c in word) or named or len(word) >= 5:
             seen[folded] = word
     return list(seen.values())
 
