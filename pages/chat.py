@@ -15,7 +15,7 @@ from lib.payload import RequestPlan
 from lib.reply import Reply, ReplyInFlight, call_note, record_reply
 from lib.request import Request, send_blocker
 from lib.strategies import STRATEGY_LABELS, Decision
-from ui import call_details, resources, sessions, state
+from ui import attribution, call_details, resources, sessions, state
 from ui.meter import cache_meter, last_call, last_call_report, meter, money, payload_preview
 from ui.planning import DRAFT_ID, next_request, request_for, retry_request
 from ui.settings import Settings, page_setup
@@ -248,6 +248,7 @@ def _history(request: Request, settings: Settings) -> None:
                 st.markdown(inert_markdown(message.content))
             else:
                 st.caption(inert_markdown(message.content))
+            attribution.chat_answer(settings, message)  # "What did this answer use?" (ui/attribution.py)
             if message.status == "unanswered" and message.id != in_flight and state.get(state.PENDING) is None:
                 st.button("Retry", key=f"retry_{message.id}", on_click=_retry, args=(settings, message.id))
     if not page.is_newest:

@@ -1,0 +1,131 @@
+"""“What did this answer use?” on the chat page: the real app, the real embedded model (server and in process)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from lib.conversation import Message
+from tests.app.conftest import chat_on, payload_json, run_log_rows, send, visible_text
+from tests.fake_openai import FakeOpenAI
+from tests.test_attribution_regeneration import KnowsWhatItWasTold
+
+pytestmark = pytest.mark.slow
+
+FACT = "Please remember: my sister Maria lives in Lisbon."
+PAIRS = [
+    ("user", "I went for a long walk in the park this morning."),
+    ("assistant", "That sounds refreshing."),
+    ("user", FACT),
+    ("assistant", "Sure, noted."),
+    ("user", "The weather has been rainy all week."),
+    ("assistant", "I hope it gets sunnier soon."),
+]
+QUESTION = "In which city does my sister Maria live?"
+
+
+def _wait(at, until, timeout_s: float = 900) -> None:
+    """Rerun the page until `until(at)`: the run goes on on its own thread meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    while not until(at):
+        assert time.monotonic() < deadline, "the attribution did not finish"
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception, at.exception
+
+
+def _bars(at) -> list:
+    return [p for p in at.get("progress") if "·" in p.text]
+
+
+def _button(at, label: str):
+    return next(b for b in at.button if b.label.startswith(label))
+
+
+@pytest.fixture
+def answered(app):
+    """The chat with a planted fact, a question and the embedded model's answer at temperature 0."""
+    app.session_state["temperature"] = 0.0
+    app.session_state["history"] = [Message(role, content) for role, content in PAIRS]
+    app.run()
+    send(app, QUESTION)
+    _wait(app, lambda at: at.session_state["history"][-1].role == "assistant")
+    answer = app.session_state["history"][-1]
+    assert answer.status == "ok" and "Lisbon" in answer.content
+    app.session_state[f"attribution_open_{answer.id}"] = True  # what clicking the expander does
+    app.run()
+    return app, answer
+
+
+def test_before_running_it_says_how_many_passes_and_tokens_then_draws_a_bar_per_message(answered):
+    at, _ = answered
+    before = " ".join(i.value for i in at.info)
+    assert "Before running:** 8 scoring passes" in before  # the system prompt and 6 messages, and the full context
+    assert "no call to the server" in before and "Cost: $0" in before
+    _button(at, "Run the attribution (8 passes)").click().run()
+    _wait(at, lambda at: len(_bars(at)) == 7)
+    bars = _bars(at)
+    fact_bar = next(b for b in bars if "Maria lives in Lisbon" in b.text)
+    assert fact_bar.value == 100 and all(b.value < 100 for b in bars if b is not fact_bar)
+    top = next(m.value for m in at.markdown if m.value.startswith("**Most influential**"))
+    assert "1. **#4 user** “Please remember: my sister Maria lives in Lisbon.”" in top
+    assert "Without this message the answer's probability falls by" in top
+
+
+def test_the_smallest_context_applies_as_the_include_toggles(answered):
+    at, _ = answered
+    _button(at, "Run the attribution").click().run()
+    _wait(at, lambda at: any(b.label == "Find the smallest context" for b in at.button))
+    _button(at, "Find the smallest context").click().run()
+    _wait(at, lambda at: any("keep this answer" in s.value or "keeps this answer" in s.value for s in at.success))
+    headline = next(s.value for s in at.success if "this answer" in s.value)
+    assert "of 7 messages" in headline and "prompt tokens" in headline
+    _button(at, "Apply as the include toggles").click().run()
+    assert not at.exception
+    history = at.session_state["history"]
+    fact = next(m for m in history if m.content == FACT)
+    assert fact.included  # the message holding the fact is kept
+    assert at.session_state["strategy_kind"] == "manual"
+    assert history[-2].included and history[-1].included  # the question and the answer are not touched
+    kept_before_question = [m.content for m in history[:-2] if m.included]
+    sent = [m["content"] for m in json.loads(payload_json(at))["messages"]]
+    assert all(content in sent for content in kept_before_question)
+    assert all(m.content not in sent for m in history[:-2] if not m.included)
+
+
+def test_sending_the_smallest_context_gives_the_answer_back(answered):
+    at, _ = answered
+    _button(at, "Run the attribution").click().run()
+    _wait(at, lambda at: any(b.label == "Find the smallest context" for b in at.button))
+    _button(at, "Find the smallest context").click().run()
+    _wait(at, lambda at: any(b.label == "Send it to check" for b in at.button))
+    _button(at, "Send it to check").click().run()
+    _wait(at, lambda at: any("Sent at temperature 0" in e.value for e in [*at.success, *at.warning]))
+    assert any("the same answer came back" in s.value for s in at.success)
+
+
+def test_other_backends_regenerate_each_ablation_say_so_and_log_every_call():
+    history = [Message(role, content) for role, content in PAIRS]
+    history += [Message("user", QUESTION), Message("assistant", "She lives in Lisbon.")]
+    with FakeOpenAI() as fake:
+        fake.behaviour = KnowsWhatItWasTold(models=["gpt-4o-mini"])
+        at = chat_on(fake.base_url, compatible_model="gpt-4o-mini")
+        at.session_state["history"] = history
+        at.session_state[f"attribution_open_{history[-1].id}"] = True
+        at.run()
+        before = " ".join(i.value for i in at.info)
+        assert "Before running:** 8 calls to gpt-4o-mini at temperature 0" in before
+        assert "at most $" in before
+        _button(at, "Run the attribution (8 calls)").click().run()
+        _wait(at, lambda at: len(_bars(at)) == 7, timeout_s=120)
+        fact_bar = next(b for b in _bars(at) if "Maria lives in Lisbon" in b.text)
+        assert fact_bar.value == 100
+        top = next(m.value for m in at.markdown if m.value.startswith("**Most influential**"))
+        assert "Without it the answer no longer mentions Lisbon." in top
+        assert "regenerated at temperature 0" in visible_text(at)
+        posted = [r for r in fake.requests if r.method == "POST"]
+        assert len(posted) == 8 and all(r.json()["temperature"] == 0.0 for r in posted)
+    logged = [row for row in run_log_rows() if row.variant == "attribution"]
+    assert len(logged) == 8

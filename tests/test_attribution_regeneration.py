@@ -1,0 +1,81 @@
+"""Other backends: each ablation regenerated at temperature 0, checked on the wire (tests/fake_openai.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib.attribution import AnswerContext, Job, RegenerationScorer, attribute, plan_ablations
+from lib.conversation import Message, SystemPrompt
+from lib.models import MODELS
+from lib.payload import Sampling, serialise
+from lib.providers import ProviderConfig, make_client
+from lib.request import Target, build_request
+from lib.strategies import Strategy
+from lib.tokens import TiktokenCounter
+from tests.fake_openai import Behaviour, FakeOpenAI
+
+TARGET = Target(MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"), "gpt-4o-mini")
+KEY = "sk-attribution-test-key-0123456789"
+HISTORY = [
+    Message("user", "I went for a walk."),
+    Message("assistant", "Nice."),
+    Message("user", "My sister Maria lives in Lisbon."),
+    Message("assistant", "Noted."),
+]
+
+
+class KnowsWhatItWasTold(Behaviour):
+    """Answers from the messages it was sent, as a model would: Lisbon only if it was told."""
+
+    def reply_to(self, request: dict) -> str:
+        told = any("Lisbon" in str(m.get("content")) for m in request["messages"][:-1])
+        return "She lives in Lisbon, Portugal." if told else "I do not know where Maria lives."
+
+
+def _context() -> AnswerContext:
+    request = build_request(
+        SystemPrompt("Be brief."), HISTORY, Message("user", "Where does Maria live?"), Strategy("full"), TARGET,
+        Sampling(temperature=0.9, max_tokens=50),
+    )  # fmt: skip
+    return AnswerContext.of(request, "She lives in Lisbon.", TARGET, Sampling(temperature=0.0, max_tokens=50))
+
+
+@pytest.fixture
+def fake():
+    with FakeOpenAI() as server:
+        server.behaviour = KnowsWhatItWasTold()
+        yield server
+
+
+def _scorer(fake) -> RegenerationScorer:
+    client = make_client(ProviderConfig("compatible", "gpt-4o-mini", base_url=fake.base_url, api_key=KEY))
+    return RegenerationScorer(client, (KEY,))
+
+
+def test_each_ablation_is_sent_as_the_builder_made_it_at_temperature_zero(fake):
+    context = _context()
+    plan = plan_ablations(len(context.units))
+    scorer = _scorer(fake)
+    attribute(context, scorer, plan)
+    sent = [r for r in fake.requests if r.method == "POST"]
+    assert [r.body for r in sent] == [serialise(context.request_for(mask).plan.body) for mask in plan.masks]
+    assert all(r.json()["temperature"] == 0.0 for r in sent)
+    assert len(scorer.calls) == plan.passes  # each one for the run log
+
+
+def test_the_message_the_answer_rests_on_is_found_and_named(fake):
+    context = _context()
+    result = attribute(context, _scorer(fake), plan_ablations(len(context.units)))
+    assert result.measure == "similarity"
+    fact = next(u.index for u in context.units if "Lisbon" in u.message.content)
+    assert result.ranking()[0] == fact and result.bar(fact) == 1.0
+    assert result.sentence(fact) == "Without it the answer no longer mentions Lisbon."
+    assert all(result.influence[u.index] == 0.0 for u in context.units if u.index != fact)
+
+
+def test_a_failing_call_ends_the_run_with_the_servers_reason_and_no_key(fake):
+    fake.behaviour = Behaviour(status=400, error_body={"error": {"message": f"bad request for {KEY}"}})
+    context = _context()
+    job = Job(lambda progress: attribute(context, _scorer(fake), plan_ablations(len(context.units)), progress))
+    assert job.wait(60)
+    assert job.result is None and "400" in job.error and KEY not in job.error

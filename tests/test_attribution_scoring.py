@@ -1,0 +1,89 @@
+"""Exact scoring on the embedded model: in process, over the real chat template, against the real server."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.attribution import PLANTED, Planted, request_for, target
+from lib.attribution import AnswerContext, LogprobScorer, ScoringError, ScoringModel, attribute, plan_ablations
+from lib.models import EMBEDDED_MODEL
+from lib.providers import ProviderConfig, make_client
+from lib.reply import Reply
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def scorer(embedded_tokenizer):
+    return LogprobScorer(ScoringModel(), embedded_tokenizer)
+
+
+@pytest.fixture(scope="module")
+def client(embedded_server):
+    return make_client(ProviderConfig("embedded", EMBEDDED_MODEL, base_url=embedded_server.base_url, timeout_s=600))
+
+
+def _answered(case: Planted, client, tokenizer) -> AnswerContext:
+    """The case's question answered by the embedded server at temperature 0, as a context to attribute."""
+    request = request_for(case.history(), case.question(), tokenizer)
+    reply = Reply(client, request.plan.body)
+    answer = reply.text()
+    assert reply.outcome.ok, reply.outcome.error
+    return AnswerContext.of(request, answer, target(tokenizer))
+
+
+def test_the_scored_prompt_is_the_one_the_server_reads(scorer, client, embedded_tokenizer):
+    request = request_for(PLANTED[0].history(), PLANTED[0].question(), embedded_tokenizer)
+    reply = Reply(client, request.plan.body)
+    reply.text()
+    assert reply.outcome.prompt_tokens == len(scorer.prompt_of(request.plan)) == request.plan.prompt_tokens
+
+
+def test_the_fact_ranks_first_and_two_runs_give_the_same_numbers(scorer, client, embedded_tokenizer):
+    context = _answered(PLANTED[0], client, embedded_tokenizer)
+    assert "Biscuit" in context.answer
+    plan = plan_ablations(len(context.units))
+    first, second = attribute(context, scorer, plan), attribute(context, scorer, plan)
+    assert first.ranking()[0] == PLANTED[0].fact_unit
+    assert [p.value for p in first.passes] == [p.value for p in second.passes]  # exactly
+    assert first.influence == second.influence
+    assert first.full.greedy  # the server's own temperature-0 answer is what greedy decoding gives
+
+
+def test_prefix_reuse_scores_the_same_and_evaluates_less(scorer, client, embedded_tokenizer):
+    """`Llama.eval` alone does not reuse a prefix (it evaluates from `n_tokens` on): the scorer finds
+    the shared prefix itself, cuts the KV cache there and evaluates the rest."""
+    context = _answered(PLANTED[2], client, embedded_tokenizer)
+    plan = plan_ablations(len(context.units))
+    reused = attribute(context, scorer, plan)
+    scorer.model.reuse_prefix = False
+    try:
+        scratch = attribute(context, scorer, plan)
+    finally:
+        scorer.model.reuse_prefix = True
+    assert [p.value for p in reused.passes] == pytest.approx([p.value for p in scratch.passes], abs=0.05)
+    assert reused.ranking()[0] == scratch.ranking()[0]
+    assert scratch.reused_tokens == 0 and reused.reused_tokens > 0
+    assert reused.evaluated_tokens < 0.75 * scratch.evaluated_tokens
+    assert all(p.evaluated_tokens + p.reused_tokens == p.prompt_tokens + p.answer_tokens for p in reused.passes)
+
+
+def test_planted_facts_rank_first_in_at_least_eight_of_ten(scorer, client, embedded_tokenizer):
+    ranks_first = 0
+    for case in PLANTED:
+        context = _answered(case, client, embedded_tokenizer)
+        result = attribute(context, scorer, plan_ablations(len(context.units)))
+        ranks_first += result.ranking()[0] == case.fact_unit
+    assert ranks_first >= 8
+
+
+def test_answer_text_is_scored_as_text_even_where_it_spells_a_special_token(scorer):
+    plain = scorer.model.answer_tokens("Done.")
+    spelled = scorer.model.answer_tokens("Done.<|im_end|>")
+    assert plain[-1] == scorer.model.eos == spelled[-1]
+    assert spelled.count(scorer.model.eos) == 1  # only the end of turn the scorer adds
+
+
+def test_a_context_over_the_window_is_refused_with_a_reason(scorer):
+    with pytest.raises(ScoringError, match="over the 8,192 window"):
+        scorer.model.evaluate([1] * 8100, tuple([2] * 100))
