@@ -38,6 +38,9 @@ class Message:
     id: str = field(default_factory=new_id)
     status: Status = "ok"
     pinned: bool = False  # kept by every context strategy
+    # Changed by hand after it was written or received (its text or its role). Kept in memory; the
+    # session file carries it once its schema has the field (docs/SESSION_SCHEMA.md).
+    edited: bool = False
 
     def __post_init__(self) -> None:
         # Every way into the history (typing, editing, importing, a reply) passes here.
@@ -102,3 +105,123 @@ def selected(system: SystemPrompt, history: list[Message]) -> list[Message]:
 
 def count_turns(history: list[Message]) -> int:
     return len(turn_starts(history))
+
+
+# --- editing the history by hand -------------------------------------------------------------
+
+
+def edit(
+    history: list[Message], message_id: str, content: str | None = None, role: Role | None = None
+) -> list[Message]:
+    """`message_id` with new text and/or a new role, marked edited when either really changed."""
+
+    def changed(m: Message) -> Message:
+        new_content = m.content if content is None else clean_text(content)
+        new_role = m.role if role is None else role
+        if new_content == m.content and new_role == m.role:
+            return m
+        return replace(m, content=new_content, role=new_role, edited=True)
+
+    return [changed(m) if m.id == message_id else m for m in history]
+
+
+@dataclass(frozen=True)
+class Removed:
+    """A message taken out of the history, and where it was: enough to put it back (Undo)."""
+
+    message: Message
+    index: int
+    after_id: str | None  # the message it followed (None: it was first)
+    before_id: str | None  # the message that followed it (None: it was last)
+
+
+def _position(history: list[Message], message_id: str | None) -> int | None:
+    return next((i for i, m in enumerate(history) if m.id == message_id), None)
+
+
+def remove(history: list[Message], message_id: str) -> tuple[list[Message], Removed | None]:
+    """The history without `message_id`, and what it takes to undo that (None: no such message)."""
+    index = _position(history, message_id)
+    if index is None:
+        return history, None
+    after_id = history[index - 1].id if index > 0 else None
+    before_id = history[index + 1].id if index + 1 < len(history) else None
+    return history[:index] + history[index + 1 :], Removed(history[index], index, after_id, before_id)
+
+
+def put_back(history: list[Message], removed: Removed) -> list[Message]:
+    """Undo `remove`: the message returns between its old neighbours (after the one it followed, or
+    else before the one that followed it, or else at its old position); never twice."""
+    if _position(history, removed.message.id) is not None:
+        return history
+    after = _position(history, removed.after_id)
+    before = _position(history, removed.before_id)
+    if removed.after_id is None:
+        index = 0
+    elif after is not None:
+        index = after + 1
+    elif before is not None:
+        index = before
+    else:
+        index = min(removed.index, len(history))
+    return [*history[:index], removed.message, *history[index:]]
+
+
+def answers_to(history: list[Message], question_id: str) -> list[Message]:
+    """The replies that follow `question_id`: the assistant messages up to the next other message."""
+    index = next((i for i, m in enumerate(history) if m.id == question_id), None)
+    if index is None:
+        return []
+    answers = []
+    for message in history[index + 1 :]:
+        if message.role != "assistant":
+            break
+        answers.append(message)
+    return answers
+
+
+def regenerable(history: list[Message]) -> Message | None:
+    """The question a Regenerate asks again: the last user message, when only its replies follow it."""
+    for message in reversed(history):
+        if message.role == "user":
+            return message if answers_to(history, message.id) else None
+        if message.role != "assistant":
+            return None
+    return None
+
+
+def after(history: list[Message], message_id: str) -> list[Message]:
+    """The messages that follow `message_id` (what re-running from it drops)."""
+    index = next((i for i, m in enumerate(history) if m.id == message_id), None)
+    return [] if index is None else history[index + 1 :]
+
+
+def cut_after(history: list[Message], message_id: str) -> list[Message]:
+    """The history up to and including `message_id`."""
+    index = next((i for i, m in enumerate(history) if m.id == message_id), None)
+    return history if index is None else history[: index + 1]
+
+
+def without(history: list[Message], ids: set[str] | frozenset[str]) -> list[Message]:
+    return [m for m in history if m.id not in ids]
+
+
+def insert_after(history: list[Message], anchor_id: str, messages: list[Message]) -> list[Message]:
+    """`messages` placed right after `anchor_id` (at the end if it is gone)."""
+    index = next((i for i, m in enumerate(history) if m.id == anchor_id), len(history) - 1)
+    return [*history[: index + 1], *messages, *history[index + 1 :]]
+
+
+def with_old_answers(
+    history: list[Message], question_id: str, old: list[Message], answered: bool, keep: bool
+) -> list[Message]:
+    """After a Regenerate of `question_id` (its `old` answers taken out while it ran): a new answer
+    replaces them, or `keep` puts them back before it, left out of the next call (an alternative to
+    read, not to send); if no new answer came, they come back as they were and the question, still
+    answered, is not marked unanswered."""
+    if answered:
+        kept = [replace(m, included=False) for m in old] if keep else []
+        return insert_after(history, question_id, kept) if kept else history
+    if not old:
+        return history
+    return insert_after(update(history, question_id, status="ok"), question_id, old)

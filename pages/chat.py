@@ -13,15 +13,36 @@ from lib.display import inert_markdown
 from lib.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES, Page, page_of
 from lib.payload import RequestPlan
 from lib.reply import Reply, ReplyInFlight, call_note, record_reply
-from lib.request import Request, send_blocker
+from lib.request import Request, send_blocker, split_for_retry
 from lib.strategies import STRATEGY_LABELS, Decision
 from ui import attribution, call_details, resources, sessions, state
+from ui.composer import draft_sync, page_style
 from ui.meter import cache_meter, last_call, last_call_report, meter, money, payload_preview
-from ui.planning import DRAFT_ID, next_request, request_for, retry_request
+from ui.planning import DRAFT_ID, next_request, request_for
 from ui.settings import Settings, page_setup
 from ui.summary import made_summary, make_summary, summary_plan
 
 ALL_DRAWN_NOTE_FROM = 300  # messages: past this, drawing them all takes a noticeable part of a second
+ROLES: tuple[conv.Role, ...] = ("user", "assistant", "system")
+UNDO_PREVIEW_CHARS = 60
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """The last message deleted, with what Undo needs to put it back, in the session it left."""
+
+    removed: conv.Removed
+    session_id: str
+
+
+@dataclass(frozen=True)
+class Regeneration:
+    """A Regenerate on its way: the question asked again, the answer it replaces or keeps beside it."""
+
+    question_id: str
+    answer_id: str
+    keep: bool  # True: the old answer stays, left out of the context; False: the new one replaces it
+
 
 # --- callbacks: they change state only; the rerun that follows renders it -------------------
 
@@ -32,12 +53,37 @@ def _set_included(message_id: str) -> None:
 
 
 def _save_edit(message_id: str) -> None:
-    content = state.get(state.edit_key(message_id))
-    state.put(state.HISTORY, conv.update(state.history(), message_id, content=content))
+    content, role = state.get(state.edit_key(message_id)), state.get(state.role_key(message_id))
+    state.put(state.HISTORY, conv.edit(state.history(), message_id, content=content, role=role))
+    state.put(state.editor_key(message_id), False)  # closes the editor
 
 
 def _delete(message_id: str) -> None:
-    state.put(state.HISTORY, conv.delete(state.history(), message_id))
+    """Delete at once, and offer Undo (kept until the next delete or send)."""
+    history, removed = conv.remove(state.history(), message_id)
+    if removed is None:
+        return
+    state.put(state.HISTORY, history)
+    state.put(state.UNDO, Deleted(removed, sessions.current_id()))
+
+
+def _undo_delete() -> None:
+    deleted: Deleted | None = state.pop(state.UNDO)
+    if deleted is not None and deleted.session_id == sessions.current_id():
+        state.set_history(conv.put_back(state.history(), deleted.removed))
+
+
+def _add_by_hand() -> None:
+    """The draft joins the history as a message of the chosen role; no model is called."""
+    draft = state.get(state.DRAFT) or ""
+    if not draft.strip():
+        state.flash("error", "Type the message to add first: it joins the history as it is, with the role beside it.")
+        return
+    role = state.get(state.ADD_ROLE) or "user"
+    state.put(state.HISTORY, [*state.history(), conv.Message(role, draft)])
+    state.put(state.DRAFT, "")
+    state.pop(state.UNDO)
+    state.put(state.HISTORY_PAGE, 0)
 
 
 def _toggle_pin(message_id: str) -> None:
@@ -74,6 +120,7 @@ def _queue_send(settings: Settings) -> None:
         return
     state.set_history([*state.history(), question])
     state.put(state.DRAFT, "")
+    state.pop(state.UNDO)
     shown = request.plan.body == state.get(state.SHOWN_BODY)
     state.put(state.PENDING, state.PendingCall(question.id, request, shown))
     state.put(state.HISTORY_PAGE, 0)  # the reply streams in below the newest messages
@@ -83,16 +130,63 @@ def _go_to_page(number: int) -> None:
     state.put(state.HISTORY_PAGE, number)
 
 
-def _retry(settings: Settings, message_id: str) -> None:
-    if _busy():
-        return
-    request = retry_request(settings, message_id)
+def _plan_retry(settings: Settings, message_id: str, history: list[conv.Message] | None = None) -> bool:
+    """Plan asking `message_id` again with the context before it (in `history`, or the page's);
+    False, with the reason shown, when that call may not be sent."""
+    before, question = split_for_retry(history if history is not None else state.history(), message_id)
+    request = request_for(settings, before, question)
     reason = send_blocker(request)
     if reason:
         state.flash("error", reason)
-        return
+        return False
     shown = request.plan.body == state.get(state.SHOWN_BODY)
     state.put(state.PENDING, state.PendingCall(message_id, request, shown))
+    state.put(state.HISTORY_PAGE, 0)
+    return True
+
+
+def _retry(settings: Settings, message_id: str) -> None:
+    if not _busy():
+        _plan_retry(settings, message_id)
+
+
+def _regenerate(settings: Settings) -> None:
+    """Ask the last question again with the same context (what came before it)."""
+    if _busy():
+        return
+    history = state.history()
+    question = conv.regenerable(history)
+    if question is None:
+        return
+    keep = bool(state.get(state.KEEP_OLD_ANSWER))
+    if _plan_retry(settings, question.id):
+        state.put(state.REGENERATING, Regeneration(question.id, history[-1].id, keep))
+
+
+def _rerun_here(settings: Settings, message_id: str) -> None:
+    """Save the edit and ask this message again; what followed it is dropped (the button says so)."""
+    if _busy():
+        return
+    content = state.get(state.edit_key(message_id))
+    history = conv.cut_after(conv.edit(state.history(), message_id, content=content), message_id)
+    if _plan_retry(settings, message_id, history):
+        state.put(state.HISTORY, history)
+        state.put(state.editor_key(message_id), False)
+        state.pop(state.UNDO)
+
+
+def _rerun_in_fork(settings: Settings, message_id: str) -> None:
+    """Save the edit, open a new session holding the history up to this message, ask it there:
+    this session keeps what followed."""
+    if _busy():
+        return
+    content = state.get(state.edit_key(message_id))
+    state.put(state.HISTORY, conv.edit(state.history(), message_id, content=content))
+    source = sessions.current_id()
+    sessions.fork_at(message_id)  # saves this session first
+    history = state.history()
+    if sessions.current_id() != source and history and history[-1].id == message_id:
+        _plan_retry(settings, message_id)
 
 
 def _stop() -> None:
@@ -121,6 +215,8 @@ def _strategy_picker() -> None:
         help="Which past messages the next call carries. Pinned messages and the system prompt are always kept.",
     )  # fmt: skip
     kind = state.get(state.STRATEGY_KIND)
+    if kind != "manual":
+        st.caption("The strategy decides what each call carries; the *In context* toggles apply under Manual.")
     if kind in ("last_turns", "summarise"):
         cols[1].number_input("Turns kept", 0, 10_000, key=state.STRATEGY_TURNS)
     elif kind == "token_budget":
@@ -165,47 +261,99 @@ def _bulk_actions() -> None:
     cols[3].button("Keep last N turns", on_click=_include_last_turns, width="stretch")
 
 
-def _message_controls(decision: Decision, tokens: int, manual: bool, in_flight: str | None) -> None:
+def _message_controls(decision: Decision, tokens: int, manual: bool, in_flight: str | None, settings: Settings) -> None:
     message = decision.message
     key = state.include_key(message.id)
     state.default(key, message.included)
     # One horizontal row, not st.columns: 5 columns are 6 more elements per message, and Streamlit's
-    # cost is per element (bench/RESULTS.md).
-    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
-    row.toggle(
-        "Send", key=key, on_change=_set_included, args=(message.id,), disabled=not manual,
-        help=None if manual else "The context strategy decides: pick Manual to choose by hand.",
-    )  # fmt: skip
+    # cost is per element (bench/RESULTS.md). Its key lets ui/composer.py keep it on one line.
+    row = st.container(horizontal=True, vertical_alignment="center", gap="small", key=f"msgrow_{message.id}")
+    row.toggle("In context", key=key, on_change=_set_included, args=(message.id,), disabled=not manual)
     sent = f"{tokens:,} tokens" + ("" if decision.kept else " · not sent")
     reason = "" if manual and not message.pinned else f" · {decision.reason}"
     status = {"unanswered": " · ⚠ unanswered", "incomplete": " · ⚠ incomplete"}.get(message.status, "")
     if message.id == in_flight:
         status = " · being answered"
-    row.caption(sent + reason + status, width="stretch")
+    edited = " · edited" if message.edited else ""
+    row.caption(sent + reason + status + edited, width="stretch")
+    # Icon buttons with names (hidden on screen by ui/composer.py): a screen reader says "Pin", not "keep icon".
     row.button(
-        "", icon=":material/keep:" if not message.pinned else ":material/keep_off:", key=f"pin_{message.id}",
-        help="Unpin" if message.pinned else "Pin: every strategy keeps it", on_click=_toggle_pin, args=(message.id,),
-        type="primary" if message.pinned else "secondary",
+        "Pinned" if message.pinned else "Pin", icon=":material/keep:", key=f"pin_{message.id}",
+        help="Pinned: every strategy sends it. Click to unpin." if message.pinned else "Pin: every strategy sends it",
+        on_click=_toggle_pin, args=(message.id,), type="primary" if message.pinned else "secondary",
     )  # fmt: skip
     editor = row.popover(
-        "", icon=":material/edit:", help="Edit this message, or fork from it", key=state.editor_key(message.id),
-        on_change="rerun",
+        "Edit", icon=":material/edit:", help="Edit this message or its role; ask it again, or fork from here",
+        key=state.editor_key(message.id), on_change="rerun",
     )  # fmt: skip
     # Drawn only while open: every text area scans the whole session state, so one per message
     # made a rerun quadratic in the history's length (bench/RESULTS.md).
     if editor.open:
         with editor:
-            state.default(state.edit_key(message.id), message.content)
-            st.text_area("Content", key=state.edit_key(message.id), height=160)
-            st.button("Save", key=f"save_{message.id}", on_click=_save_edit, args=(message.id,))
-            st.button(
-                "Fork from here", key=f"fork_{message.id}", icon=":material/call_split:", on_click=sessions.fork_at,
-                args=(message.id,), help="A new session holding the history up to this message",
-            )  # fmt: skip
+            _editor(message, settings)
     row.button(
-        "", icon=":material/delete:", key=f"delete_{message.id}", help="Delete this message",
+        "Delete", icon=":material/delete:", key=f"delete_{message.id}", help="Delete this message (you can undo it)",
         on_click=_delete, args=(message.id,),
     )  # fmt: skip
+
+
+def _editor(message: conv.Message, settings: Settings) -> None:
+    state.default(state.edit_key(message.id), message.content)
+    state.default(state.role_key(message.id), message.role)
+    st.radio("Role", ROLES, key=state.role_key(message.id), horizontal=True, format_func=str.capitalize)
+    st.text_area("Content", key=state.edit_key(message.id), height=160)
+    st.button("Save", key=f"save_{message.id}", on_click=_save_edit, args=(message.id,), type="primary")
+    if message.role == "user":
+        later = len(conv.after(state.history(), message.id))
+        st.button(
+            f"Save and ask again here (drops the {later:,} after it)" if later else "Save and ask again",
+            key=f"rerun_{message.id}", icon=":material/replay:", on_click=_rerun_here, args=(settings, message.id),
+            help="Sends this message again with the context before it. What followed it is removed from this "
+            "session: ask in a fork to keep it.",
+        )  # fmt: skip
+        if later:
+            st.button(
+                "Save and ask again in a fork", key=f"rerun_fork_{message.id}", icon=":material/call_split:",
+                on_click=_rerun_in_fork, args=(settings, message.id),
+                help="A new session with the history up to this message, asked again there; this session keeps "
+                "everything that followed.",
+            )  # fmt: skip
+    st.button(
+        "Fork from here", key=f"fork_{message.id}", icon=":material/call_split:", on_click=sessions.fork_at,
+        args=(message.id,), help="A new session holding the history up to this message",
+    )  # fmt: skip
+
+
+def _undo_bar(deleted: Deleted) -> None:
+    message = deleted.removed.message
+    text = " ".join(message.content.split())
+    text = text[:UNDO_PREVIEW_CHARS] + "…" if len(text) > UNDO_PREVIEW_CHARS else text
+    row = st.container(horizontal=True, vertical_alignment="center", gap="small", key="undo_row")
+    row.caption(f"Deleted a {message.role} message: “{inert_markdown(text)}”", width="stretch")
+    row.button("Undo", icon=":material/undo:", key="undo_delete", on_click=_undo_delete)
+
+
+def _after_message(message: conv.Message, settings: Settings, in_flight: str | None, last: bool) -> None:
+    """What can be done next with this message: retry it, answer it, regenerate its answer."""
+    idle = in_flight is None and state.get(state.PENDING) is None
+    if message.status == "unanswered" and message.id != in_flight and state.get(state.PENDING) is None:
+        st.button("Retry", key=f"retry_{message.id}", on_click=_retry, args=(settings, message.id))
+    elif last and idle and message.role == "user":  # added by hand: nothing has asked it yet
+        st.button(
+            "Get an answer", key=f"answer_{message.id}", icon=":material/send:", on_click=_retry,
+            args=(settings, message.id), help="Send the history up to this message, as the meter shows it",
+        )  # fmt: skip
+    elif last and idle and message.role == "assistant" and conv.regenerable(state.history()) is not None:
+        row = st.container(horizontal=True, vertical_alignment="center", gap="medium", key="regenerate_row")
+        row.button(
+            "Regenerate", icon=":material/refresh:", key="regenerate", on_click=_regenerate, args=(settings,),
+            help="Ask the last question again, with the same context as before",
+        )  # fmt: skip
+        row.toggle(
+            "Keep this answer", key=state.KEEP_OLD_ANSWER,
+            help="On: this answer stays in the history, left out of the context, and the new one follows it. "
+            "Off: the new answer replaces it.",
+        )  # fmt: skip
 
 
 def _drawn_decisions(request: Request) -> list[Decision]:
@@ -237,20 +385,28 @@ def _history(request: Request, settings: Settings) -> None:
     page = _page(decisions)
     if page.count > 1 or len(decisions) > PAGE_SIZES[0]:
         _pager(page, decisions, plan)
+    deleted: Deleted | None = state.get(state.UNDO)
+    if deleted is not None and deleted.session_id != sessions.current_id():
+        deleted = None
+    last_id = decisions[-1].message.id if decisions else None
     for decision in decisions[page.start : page.end]:
         message = decision.message
+        if deleted is not None and message.id == deleted.removed.before_id:
+            _undo_bar(deleted)  # where the deleted message was
+            deleted = None
         with st.chat_message(message.role):
             tokens = plan.tokens_of(message.id)
             if tokens is None:
                 tokens = counter.count([message.as_api()]).per_message[0]
-            _message_controls(decision, tokens, manual, in_flight)
+            _message_controls(decision, tokens, manual, in_flight, settings)
             if decision.kept:
                 st.markdown(inert_markdown(message.content))
             else:
                 st.caption(inert_markdown(message.content))
             attribution.chat_answer(settings, message)  # "What did this answer use?" (ui/attribution.py)
-            if message.status == "unanswered" and message.id != in_flight and state.get(state.PENDING) is None:
-                st.button("Retry", key=f"retry_{message.id}", on_click=_retry, args=(settings, message.id))
+            _after_message(message, settings, in_flight, message.id == last_id)
+    if deleted is not None:
+        _undo_bar(deleted)
     if not page.is_newest:
         st.button(
             "Newest messages", icon=":material/last_page:", key="page_newest_below", on_click=_go_to_page, args=(0,)
@@ -376,6 +532,7 @@ def _finish(settings: Settings, call: ChatCall) -> None:
         settings, plan, outcome, session_id=call.session_id, strategy=call.pending.request.strategy.describe(),
         notices=call.reply.reply.notices,
     )  # fmt: skip
+    regeneration: Regeneration | None = state.pop(state.REGENERATING)
     if call.session_id != sessions.current_id():
         state.flash("warning", "The reply arrived after another session was opened: it is in the run log only.")
         return
@@ -385,7 +542,18 @@ def _finish(settings: Settings, call: ChatCall) -> None:
             state.flash("warning" if outcome.truncated else "info", note)
     else:
         state.flash("error", f"{outcome.error or 'The call failed.'} {note}".strip())  # shown inert by _flash
-    state.put(state.HISTORY, record_reply(state.history(), call.pending.question_id, outcome))
+    state.put(state.HISTORY, _recorded(state.history(), call.pending.question_id, outcome, regeneration))
+
+
+def _recorded(history: list[conv.Message], question_id: str, outcome, regeneration: Regeneration | None):
+    """The history with the reply recorded; a regenerated answer replaces the old one or follows it."""
+    if regeneration is None or regeneration.question_id != question_id:
+        return record_reply(history, question_id, outcome)
+    old = [m for m in history if m.id == regeneration.answer_id]
+    recorded = record_reply(conv.without(history, {regeneration.answer_id}), question_id, outcome)
+    for message in old:  # its include toggle, already drawn in this run, follows it on the next
+        state.pop(state.include_key(message.id))
+    return conv.with_old_answers(recorded, question_id, old, outcome.ok, regeneration.keep)
 
 
 def _flash() -> None:
@@ -395,7 +563,54 @@ def _flash() -> None:
         getattr(st, kind)(inert_markdown(text))  # errors carry a server's words
 
 
+def _next_call_note(request: Request) -> None:
+    """What the request below is, when it is not simply the draft as the next question."""
+    if request.question is not None:
+        if request.question.id != DRAFT_ID:
+            st.caption("Your last message is unanswered: this is what its Retry sends.")
+        return
+    history = state.history()
+    last = history[-1] if history else None
+    if last is not None and last.role == "user":
+        st.info(
+            "**No new message.** This request ends with your last message, which has no answer yet: "
+            "*Get an answer* under it sends exactly this. Or type a new message below."
+        )
+        return
+    ends = {None: "the system prompt", "assistant": "the last reply", "system": "a system message"}
+    st.info(
+        f"**No question yet.** This request ends with {ends[last.role if last else None]}: a call needs a new "
+        "message at its end. Type one below; the meter counts it as you type."
+    )
+
+
+def _composer(settings: Settings) -> None:
+    st.text_area(
+        "Your message", key=state.DRAFT, height=100, placeholder="Ask something… (Ctrl+Enter sends; Enter: new line)"
+    )
+    busy = state.get(state.IN_FLIGHT) is not None
+    row = st.container(horizontal=True, vertical_alignment="center", gap="small", key="composer_row")
+    row.button(
+        "Send", type="primary", key="send", on_click=_queue_send, args=(settings,), disabled=busy,
+        shortcut="Ctrl+Enter", help="Send the request the meter shows (Ctrl+Enter, or Cmd+Enter on a Mac)",
+    )  # fmt: skip
+    row.space("stretch")
+    row.selectbox(
+        "Role of the message to add", ROLES, key=state.ADD_ROLE, format_func=str.capitalize,
+        label_visibility="collapsed", width=125,
+    )  # fmt: skip
+    row.button(
+        "Add without sending", key="add_by_hand", icon=":material/playlist_add:", on_click=_add_by_hand,
+        help="Adds the draft to the history with the role beside it, without calling the model: few-shot "
+        "examples, or an answer written by hand.",
+    )  # fmt: skip
+    with row:
+        draft_sync(state.DRAFT)
+
+
 def render(settings: Settings) -> None:
+    page_style()
+    _start_pending(settings)  # first: a Send's request leaves before the page is drawn
     st.title("Context Lab")
     st.caption(
         "The Chat Completions API remembers nothing: every call carries the whole context. "
@@ -404,13 +619,11 @@ def render(settings: Settings) -> None:
     draft = state.get(state.DRAFT) or ""
     request = next_request(settings, draft)
     state.put(state.SHOWN_BODY, request.plan.body)
-    chat_column, meter_column = st.columns([3, 2], gap="large")
-    with meter_column:
+    chat_column, meter_column = st.columns([3, 2], gap="medium")
+    with meter_column, st.container(key="next_call"):  # kept in view as the chat scrolls (ui/composer.py)
         st.subheader("Next call")
-        if request.question is None:
-            st.caption("No message yet: the request below ends before the question. Type one to see the whole call.")
-        elif request.question.id != DRAFT_ID:
-            st.caption("Your last message is unanswered: this is what its Retry sends.")
+        with st.container():  # always drawn, empty or not: the preview below keeps its place (and stays open)
+            _next_call_note(request)
         meter(request.plan)
         cache_meter(settings, request)
         with st.expander("Payload preview (exactly what is sent)"):
@@ -427,12 +640,9 @@ def render(settings: Settings) -> None:
                 _bulk_actions()
             _summary_box(request, settings)
         _history(request, settings)
-        _start_pending(settings)
         reply_slot = st.container()  # above the composer, filled last: see below
         _flash()
-        st.text_area("Your message", key=state.DRAFT, height=100, placeholder="Ask something…")
-        busy = state.get(state.IN_FLIGHT) is not None
-        st.button("Send", type="primary", on_click=_queue_send, args=(settings,), disabled=busy)
+        _composer(settings)
         # The reply streams last, when the composer is already drawn (empty after a Send): a click
         # during the stream then cannot bring the sent question back into the input.
         with reply_slot:

@@ -74,3 +74,71 @@ def test_every_message_is_clean_whichever_way_it_is_made():
     edited = conv.update(history, history[0].id, content="bad\udc00")
     assert edited[0].content == "bad\ufffd"
     assert conv.SystemPrompt("sys\ud800").as_message().content == "sys\ufffd"
+
+
+def test_an_edit_marks_the_message_edited_only_when_it_changes_it():
+    history = _history()
+    target = history[1].id
+    same = conv.edit(history, target, content=history[1].content)
+    assert same == history and not same[1].edited
+    edited = conv.edit(history, target, content="a better answer")
+    assert edited[1].content == "a better answer" and edited[1].edited
+    assert not any(m.edited for m in edited if m.id != target)
+    recast = conv.edit(history, target, role="system")
+    assert recast[1].role == "system" and recast[1].edited and recast[1].content == history[1].content
+    assert conv.edit(history, target, content="a\ud800")[1].content == "a\ufffd"  # cleaned like any text
+
+
+def test_a_removed_message_goes_back_where_it_was():
+    history = _history()
+    for index in (0, 3, 5):
+        shorter, removed = conv.remove(history, history[index].id)
+        assert len(shorter) == 5 and removed.index == index
+        assert conv.put_back(shorter, removed) == history
+    assert conv.remove(history, "nope") == (history, None)
+
+
+def test_put_back_follows_its_neighbour_and_never_duplicates():
+    history = _history()
+    shorter, removed = conv.remove(history, history[3].id)
+    # A message added meanwhile before it: it still returns right after the message it followed.
+    grown = [Message("user", "inserted"), *shorter]
+    assert [m.id for m in conv.put_back(grown, removed)][3:5] == [history[2].id, history[3].id]
+    # Its neighbour deleted too: it returns at its old position.
+    neighbourless, _ = conv.remove(shorter, history[2].id)
+    assert conv.put_back(neighbourless, removed)[2].id == history[3].id
+    assert conv.put_back(history, removed) == history
+
+
+def test_answers_and_the_question_a_regenerate_asks_again():
+    history = _history()
+    assert [m.id for m in conv.answers_to(history, history[4].id)] == [history[5].id]
+    assert conv.regenerable(history) == history[4]
+    extra = conv.append(history, "assistant", "a second answer")
+    assert conv.regenerable(extra) == history[4]
+    assert [m.content for m in conv.answers_to(extra, history[4].id)] == ["answer 2", "a second answer"]
+    assert conv.regenerable(conv.append(history, "user", "new question")) is None  # nothing to regenerate
+    assert conv.regenerable(conv.append(history, "system", "a note")) is None
+    assert conv.regenerable([Message("assistant", "hello")]) is None
+
+
+def test_cutting_after_a_message_and_what_it_drops():
+    history = _history()
+    assert conv.cut_after(history, history[2].id) == history[:3]
+    assert conv.after(history, history[2].id) == history[3:]
+    assert conv.after(history, "nope") == [] and conv.cut_after(history, "nope") == history
+
+
+def test_a_regenerated_answer_replaces_the_old_one_or_follows_it_left_out():
+    history = _history()
+    question, old = history[4], [history[5]]
+    new = Message("assistant", "a new answer")
+    recorded = [*history[:5], new]  # what lib.reply.record_reply makes of the history without the old answer
+    assert conv.with_old_answers(recorded, question.id, old, answered=True, keep=False) == recorded
+    kept = conv.with_old_answers(recorded, question.id, old, answered=True, keep=True)
+    assert [m.content for m in kept[4:]] == ["question 2", "answer 2", "a new answer"]
+    assert not kept[5].included and kept[6].included
+    # The call failed: the old answer returns, still sent, and the question is not left unanswered.
+    failed = [*history[:4], conv.replace(question, status="unanswered")]
+    back = conv.with_old_answers(failed, question.id, old, answered=False, keep=True)
+    assert back == history

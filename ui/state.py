@@ -32,6 +32,12 @@ SUMMARY_WANTED = "summary_wanted"
 LAST_CALL = "last_call"
 FLASH = "flash"
 LAST_TURNS = "last_turns"
+# The chat's hand edits (pages/chat.py): the last deleted message, for its Undo (lib.conversation.Removed
+# and the session it was deleted from); a Regenerate on its way; the role of a message added by hand.
+UNDO = "deleted_message"
+REGENERATING = "regenerating"
+KEEP_OLD_ANSWER = "keep_old_answer"
+ADD_ROLE = "add_role"
 # The chat draws one page of the history (lib/paging.py): its size, and which page (0 = newest).
 PAGE_SIZE = "page_size"
 HISTORY_PAGE = "history_page"
@@ -81,6 +87,8 @@ DEFAULTS = {
     LAST_TURNS: 2,
     PAGE_SIZE: DEFAULT_PAGE_SIZE,
     HISTORY_PAGE: 0,
+    ADD_ROLE: "user",
+    KEEP_OLD_ANSWER: False,
     STRATEGY_KIND: "manual",
     STRATEGY_TURNS: 2,
     STRATEGY_BUDGET: 1024,
@@ -160,6 +168,7 @@ KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE, SEND_SESSION_ID, TIMEOUT,
     COMPARE_PRICE_AS, COMPARE_ONE_AT_A_TIME, COMPARE_DIFF,
     INSPECTOR_SPACES, INSPECTOR_SOURCE, INSPECTOR_TEXT, INSPECTOR_AS_MESSAGE, INSPECTOR_VARIANT, WALKTHROUGH_STEP,
+    ADD_ROLE, KEEP_OLD_ANSWER,
 }  # fmt: skip
 # What a saved session keeps besides its messages (lib/session.SETTINGS checks the same names). Never the key.
 PERSISTED_SETTINGS = (
@@ -208,6 +217,11 @@ def edit_key(message_id: str) -> str:
     return f"edit_{message_id}"
 
 
+def role_key(message_id: str) -> str:
+    """The role picker in a message's editor."""
+    return f"role_{message_id}"
+
+
 def editor_key(message_id: str) -> str:
     """The edit popover's open/closed state."""
     return f"editor_{message_id}"
@@ -220,7 +234,7 @@ def import_key(count: int) -> str:
 
 def forget_message_widgets() -> None:
     """Drop per-message widget values (another session is opening; its messages may share ids)."""
-    prefixes = (include_key(""), edit_key(""), editor_key(""))
+    prefixes = (include_key(""), edit_key(""), editor_key(""), role_key(""))
     for key in [k for k in st.session_state if str(k).startswith(prefixes)]:
         del st.session_state[key]
     st.session_state[HISTORY_PAGE] = 0
