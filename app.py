@@ -12,6 +12,7 @@ navigation = st.navigation(
     [
         st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+        st.Page("pages/experiments.py", title="Experiments", icon=":material/science:"),
         st.Page("pages/timeline.py", title="Cost timeline", icon=":material/timeline:"),
         st.Page("pages/inspector.py", title="Token inspector", icon=":material/token:"),
         st.Page("pages/walkthrough.py", title="Why the API has no memory", icon=":material/school:"),

@@ -125,6 +125,47 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 5: prompt tokens the server read from its cache (usage.prompt_tokens_details.cached_tokens).
     ("ALTER TABLE calls ADD COLUMN cached_tokens INTEGER",),
+    # 6: Experiments (lib/experiments/store.py): test sets, runs, and each finished cell of a run.
+    (
+        """CREATE TABLE experiment_sets (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE experiment_runs (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            set_name TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            cells INTEGER NOT NULL,
+            spec TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE experiment_cells (
+            run_id TEXT NOT NULL,
+            variant INTEGER NOT NULL,
+            case_id TEXT NOT NULL,
+            repeat INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            verdicts TEXT NOT NULL,
+            body TEXT NOT NULL,
+            predicted_prompt_tokens INTEGER NOT NULL,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            cached_tokens INTEGER,
+            latency_s REAL,
+            cost REAL,
+            error TEXT,
+            notices TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, variant, case_id, repeat)
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

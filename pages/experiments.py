@@ -1,0 +1,965 @@
+"""Experiments: a test set run across context variants, scored — which context keeps the answers
+right, at what cost. lib/experiments decides; this page reads state, calls it, and draws."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import replace
+
+import pandas as pd
+import streamlit as st
+
+from lib import models, storage
+from lib.compare import Variant
+from lib.display import inert_markdown, shortened_body
+from lib.experiments import batch, builtin, formats, planner, results, runner, store
+from lib.experiments.cases import (
+    SOURCES,
+    Case,
+    Conversation,
+    InvalidTestSet,
+    TestSet,
+    checks_from_text,
+    checks_to_text,
+    history_from_text,
+    history_to_text,
+    next_case_id,
+    with_case,
+    without_case,
+)
+from lib.experiments.judge import JudgeSpec
+from lib.experiments.planner import CellKey, PlannedCell, RunSpec
+from lib.providers import ProviderConfig
+from lib.request import Target
+from lib.storage import CallRecord, record_call
+from lib.strategies import STRATEGY_LABELS, Strategy
+from ui import resources, sessions, state
+from ui.meter import money
+from ui.planning import summary_for
+from ui.settings import Settings, known_secrets, page_setup
+from ui.summary import make_summary, summary_plan
+
+# This page's state (read and written through ui.state's accessors).
+SECTION = "exp_section"
+SET_ID = "exp_set_id"
+CASE_PICK = "exp_case_pick"
+UPLOADS = "exp_uploads"
+NOTE = "exp_note"
+VARIANT_ROWS = "exp_variant_rows"
+VARIANT_EDITOR = "exp_variant_editor"
+REPEATS, SEED, MAX_TOKENS, TEMPERATURE = "exp_repeats", "exp_seed", "exp_max_tokens", "exp_temperature"
+CONCURRENCY, COST_LIMIT, COST_OK = "exp_concurrency", "exp_cost_limit", "exp_cost_ok"
+JUDGE_KIND, JUDGE_MODEL = "exp_judge_kind", "exp_judge_model"
+RUN_ID, RUN_PICK = "exp_run_id", "exp_run_pick"
+GRID = "exp_grid"
+CELL_REPEAT = "exp_cell_repeat"
+FRONTIER_BY = "exp_frontier_by"
+BASELINE = "exp_baseline"
+COMPARE_A, COMPARE_B = "exp_compare_a", "exp_compare_b"
+BATCH_UPLOADS = "exp_batch_uploads"
+KEPT = (SECTION, REPEATS, SEED, MAX_TOKENS, TEMPERATURE, CONCURRENCY, COST_LIMIT, JUDGE_KIND, JUDGE_MODEL, FRONTIER_BY)
+
+SECTIONS = ("Test set", "Run", "Results", "Compare runs")
+URL_RUN = "run"
+SYSTEM_CHOICES = ("the conversation's", "none", "custom")
+JUDGE_CHOICES = {"embedded": "The embedded model (offline)", "sidebar": "The sidebar's backend and a model"}
+LABEL_TO_KIND = {label: kind for kind, label in STRATEGY_LABELS.items()}
+
+
+def _note(kind: str, text: str) -> None:
+    state.put(NOTE, (kind, text))
+
+
+def _show_note() -> None:
+    note = state.pop(NOTE)
+    if note:
+        getattr(st, note[0])(inert_markdown(note[1]))
+
+
+# --- test sets in the database -------------------------------------------------------------------
+
+
+def _db(action, *args):
+    """A store call; a failing database is said (not a traceback), and the page goes on."""
+    try:
+        with storage.opened() as conn:
+            return action(conn, *args)
+    except (sqlite3.Error, OSError, ValueError, KeyError) as exc:
+        _note("error", f"The experiment store ({storage.db_path()}) failed: {type(exc).__name__}: {exc}")
+        return None
+
+
+def _current_set() -> store.StoredSet:
+    """The set being edited; the built-in set is stored as a copy on the first visit."""
+    set_id = state.get(SET_ID)
+    stored = _db(store.load_set, set_id) if set_id else None
+    if stored is None:
+        listed = _db(store.list_sets) or []
+        stored = _db(store.load_set, listed[0][0]) if listed else None
+    if stored is None:
+        stored = _db(store.save_set, builtin.test_set()) or store.StoredSet("memory", builtin.test_set(), "")
+    state.put(SET_ID, stored.id)
+    return stored
+
+
+def _save_set(test_set: TestSet) -> None:
+    _db(store.save_set, test_set, state.get(SET_ID))
+
+
+def _new_set(test_set: TestSet) -> None:
+    stored = _db(store.save_set, test_set)
+    if stored is not None:
+        state.put(SET_ID, stored.id)
+        state.pop(CASE_PICK)
+
+
+def _pick_set() -> None:
+    state.pop(CASE_PICK)
+
+
+def _import_set(uploader_key: str) -> None:
+    uploaded = state.get(uploader_key)
+    if uploaded is None:
+        return
+    try:
+        test_set = formats.read_file(uploaded.name, uploaded.getvalue())
+    except InvalidTestSet as problem:
+        _note("error", f"Import refused, nothing was saved: {problem}")
+        return
+    finally:
+        state.put(UPLOADS, (state.get(UPLOADS) or 0) + 1)  # a fresh, empty uploader
+    _new_set(test_set)
+    _note("success", f"Imported {test_set.name}: {len(test_set.cases)} cases.")
+
+
+# --- the case editor ------------------------------------------------------------------------------
+
+
+def _case_key(case_id: str, name: str) -> str:
+    return f"exp_case_{name}_{case_id}"
+
+
+def _seed_editor(case: Case) -> None:
+    conversation = case.conversation
+    values = {
+        "question": case.question,
+        "source": conversation.source,
+        "system": "" if conversation.system is None else conversation.system,
+        "default_system": conversation.system is None,
+        "history": history_to_text(conversation.messages),
+        "session": conversation.session_id,
+        "checks": checks_to_text(case.checks),
+        "turns_ago": "" if case.turns_ago is None else str(case.turns_ago),
+    }
+    for name, value in values.items():
+        state.default(_case_key(case.id, name), value)
+
+
+def _edited_case(case: Case) -> Case:
+    value = lambda name: state.get(_case_key(case.id, name))  # noqa: E731 - a local shorthand
+    source = value("source")
+    if source == "inline":
+        system = None if value("default_system") else value("system")
+        conversation = Conversation("inline", history_from_text(value("history") or ""), system)
+    elif source == "session":
+        if not value("session"):
+            raise InvalidTestSet("pick the saved session the question is asked in")
+        conversation = Conversation("session", session_id=value("session"))
+    else:
+        conversation = Conversation("current")
+    turns = (value("turns_ago") or "").strip()
+    if turns and not turns.isdigit():
+        raise InvalidTestSet(f"turns ago {turns!r} is not a whole number")
+    if not (value("question") or "").strip():
+        raise InvalidTestSet("the question is empty")
+    return replace(
+        case, question=value("question"), conversation=conversation, checks=checks_from_text(value("checks") or ""),
+        turns_ago=int(turns) if turns else None,
+    )  # fmt: skip
+
+
+def _save_case(test_set: TestSet, case: Case) -> None:
+    try:
+        _save_set(with_case(test_set, _edited_case(case), replacing=case.id))
+    except InvalidTestSet as problem:
+        _note("error", f"Not saved (your text is kept in the editor): {problem}")
+        return
+    _note("success", f"Saved {case.id}.")
+
+
+def _forget_editor(case_id: str) -> None:
+    for name in ("question", "source", "system", "default_system", "history", "session", "checks", "turns_ago"):
+        state.pop(_case_key(case_id, name))
+
+
+def _add_case(test_set: TestSet, copy_of: Case | None = None) -> None:
+    case_id = next_case_id(test_set)
+    case = replace(copy_of, id=case_id) if copy_of else Case(case_id, "What is my name?")
+    _save_set(with_case(test_set, case))
+    state.put(CASE_PICK, case_id)
+
+
+def _delete_case(test_set: TestSet, case_id: str) -> None:
+    _save_set(without_case(test_set, case_id))
+    _forget_editor(case_id)
+    state.pop(CASE_PICK)
+
+
+def _case_editor(test_set: TestSet) -> None:
+    if not test_set.cases:
+        st.button("Add a case", on_click=_add_case, args=(test_set,), icon=":material/add:")
+        return
+    ids = [c.id for c in test_set.cases]
+    if state.get(CASE_PICK) not in ids:
+        state.put(CASE_PICK, ids[0])
+    labels = {c.id: f"{c.id} — {c.question[:60]}" for c in test_set.cases}
+    picked = st.selectbox("Edit case", ids, format_func=labels.__getitem__, key=CASE_PICK)
+    case = test_set.case(picked)
+    assert case is not None
+    _seed_editor(case)
+    key = lambda name: _case_key(case.id, name)  # noqa: E731 - a local shorthand
+    with st.container(border=True):
+        st.text_area("Question", key=key("question"), height=68)
+        st.radio(
+            "Asked in", SOURCES, key=key("source"), horizontal=True,
+            format_func={"inline": "a history written here", "current": "the current session",
+                         "session": "a saved session"}.__getitem__,
+        )  # fmt: skip
+        source = state.get(key("source"))
+        if source == "inline":
+            columns = st.columns([3, 1], vertical_alignment="bottom")
+            columns[0].text_input("System prompt", key=key("system"), disabled=bool(state.get(key("default_system"))))
+            columns[1].checkbox("The app's default", key=key("default_system"))
+            st.text_area(
+                "History (one message a line: `user: …` or `assistant: …`)", key=key("history"), height=150,
+            )  # fmt: skip
+        elif source == "session":
+            saved = sessions.session_labels()
+            options = list(saved) or [""]
+            if state.get(key("session")) not in options:
+                options.insert(0, state.get(key("session")) or "")
+            st.selectbox("Saved session", options, key=key("session"),
+                         format_func=lambda i: saved.get(i, i or "(none saved yet)"))  # fmt: skip
+        else:
+            st.caption(f"The chat's session as it is when the run starts: {len(state.history())} messages now.")
+        st.text_area(
+            "Checks (one a line)", key=key("checks"), height=110,
+            help="contains: Ada · icontains: ada · contains-all: Ada | Porto · contains-any: a | b · "
+            "not-contains: sorry · regex: \\d{4} · equals: 42 · starts-with: Yes · is-json · "
+            "json-field: user.name = \"Ada\" · max-words: 20 · llm-rubric: The answer names the city. "
+            "An i- prefix ignores case (icontains, iequals, istarts-with…).",
+        )  # fmt: skip
+        st.text_input("Turns ago the fact was told (for the forgetting curve; blank: none)", key=key("turns_ago"))
+        columns = st.columns(4)
+        columns[0].button("Save case", on_click=_save_case, args=(test_set, case), type="primary")
+        columns[1].button("Add a case", on_click=_add_case, args=(test_set,), icon=":material/add:")
+        columns[2].button("Duplicate", on_click=_add_case, args=(test_set, case), icon=":material/content_copy:")
+        columns[3].button("Delete", on_click=_delete_case, args=(test_set, case.id), icon=":material/delete:")
+
+
+def _cases_table(test_set: TestSet) -> None:
+    rows = [
+        {"id": c.id, "question": c.question, "asked in": c.conversation.describe(),
+         "checks": checks_to_text(c.checks), "turns ago": c.turns_ago}
+        for c in test_set.cases
+    ]  # fmt: skip
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=min(400, 38 + 35 * len(rows)))
+
+
+def _test_set_section() -> None:
+    stored = _current_set()
+    test_set = stored.test_set
+    sets = _db(store.list_sets) or [(stored.id, test_set.name, "")]
+    names = {set_id: f"{name} · {updated[:16].replace('T', ' ')}" for set_id, name, updated in sets}
+    columns = st.columns([3, 1, 1], vertical_alignment="bottom")
+    columns[0].selectbox("Test set", list(names), format_func=names.__getitem__, key=SET_ID, on_change=_pick_set)
+    columns[1].button("New: the built-in set", on_click=_new_set, args=(builtin.test_set(),))
+    columns[2].button("New: empty", on_click=_new_set, args=(TestSet("New set"),))
+    st.caption(inert_markdown(test_set.description or f"{len(test_set.cases)} cases."))
+    _cases_table(test_set)
+    _case_editor(test_set)
+    st.markdown("**Import and export**")
+    columns = st.columns(4)
+    stem = "".join(ch if ch.isalnum() else "-" for ch in test_set.name.lower()).strip("-") or "test-set"
+    for column, (extension, (write, mime)) in zip(columns, formats.EXPORTERS.items(), strict=False):
+        column.download_button(
+            extension.upper(), lambda write=write: write(test_set), f"{stem}.{extension}", mime,
+            icon=":material/download:", on_click="ignore", width="stretch",
+        )  # fmt: skip
+    uploader = f"exp_import_{state.get(UPLOADS) or 0}"
+    st.file_uploader(
+        "Import a test set (CSV, JSONL, YAML, or a promptfoo test file)", type=["csv", "jsonl", "yaml", "yml", "json"],
+        key=uploader, on_change=_import_set, args=(uploader,), max_upload_size=5,
+    )  # fmt: skip
+
+
+# --- variants and the run's settings -------------------------------------------------------------
+
+DEFAULT_VARIANTS = (
+    Variant("Full history", Strategy("full")),
+    Variant("Last 12 turns", Strategy("last_turns", last_turns=12)),
+    Variant("Last 6 turns", Strategy("last_turns", last_turns=6)),
+    Variant("No history", Strategy("none")),
+)
+
+
+def _variant_row(variant: Variant) -> dict:
+    mode = "the conversation's" if variant.system_override is None else ("none" if not variant.system_override
+                                                                          else "custom")  # fmt: skip
+    return {
+        "name": variant.name, "context": STRATEGY_LABELS[variant.strategy.kind], "turns": variant.strategy.last_turns,
+        "token budget": variant.strategy.token_budget, "system prompt": mode,
+        "custom system prompt": variant.system_override or "", "model": variant.model,
+        "temperature": variant.temperature, "max reply tokens": variant.max_tokens,
+    }  # fmt: skip
+
+
+def _reset_variants() -> None:
+    state.put(VARIANT_ROWS, [_variant_row(v) for v in DEFAULT_VARIANTS])
+    state.pop(VARIANT_EDITOR)
+
+
+def _number(value, kind=float):
+    return None if value is None or pd.isna(value) else kind(value)
+
+
+def _variants_from(frame: pd.DataFrame) -> list[Variant]:
+    variants = []
+    for index, row in enumerate(frame.to_dict("records")):
+        kind = LABEL_TO_KIND.get(row.get("context"), "full")
+        strategy = Strategy(kind, last_turns=_number(row.get("turns"), int) or 0,
+                            token_budget=_number(row.get("token budget"), int) or 0)  # fmt: skip
+        mode = row.get("system prompt") or SYSTEM_CHOICES[0]
+        if mode == SYSTEM_CHOICES[0]:
+            override = None  # the conversation's own
+        elif mode == "none":
+            override = ""
+        else:
+            override = str(row.get("custom system prompt") or "")
+        name = str(row.get("name") or "").strip() or f"Variant {index + 1}"
+        model = str(row.get("model") or "").strip()
+        temperature, max_tokens = _number(row.get("temperature")), _number(row.get("max reply tokens"), int)
+        variants.append(Variant(name, strategy, override, model, temperature, max_tokens))
+    return variants
+
+
+def _variant_editor() -> list[Variant]:
+    if state.get(VARIANT_ROWS) is None:
+        _reset_variants()
+    frame = pd.DataFrame(state.get(VARIANT_ROWS))
+    edited = st.data_editor(
+        frame, key=VARIANT_EDITOR, num_rows="dynamic", hide_index=True, width="stretch",
+        column_config={
+            "context": st.column_config.SelectboxColumn(options=list(STRATEGY_LABELS.values()), required=True),
+            "turns": st.column_config.NumberColumn(min_value=0, step=1, help="Last N turns / summarise: turns kept"),
+            "token budget": st.column_config.NumberColumn(min_value=0, step=64),
+            "system prompt": st.column_config.SelectboxColumn(options=list(SYSTEM_CHOICES), required=True),
+            "model": st.column_config.TextColumn(help="Blank: the sidebar's model (the embedded backend has one)"),
+            "temperature": st.column_config.NumberColumn(min_value=0.0, max_value=2.0, help="Blank: the run's"),
+            "max reply tokens": st.column_config.NumberColumn(min_value=1, step=1, help="Blank: the run's"),
+        },
+    )  # fmt: skip
+    st.button("Reset the variants", on_click=_reset_variants, icon=":material/restart_alt:")
+    return _variants_from(edited)
+
+
+def _target_for(settings: Settings):
+    def target(variant: Variant) -> Target:
+        if not variant.model or settings.provider.kind == "embedded":
+            return Target(settings.model, settings.counter(), settings.provider.model)
+        info = models.info_for(variant.model, settings.model.context_window)
+        return Target(info, resources.tiktoken_counter(info.name), variant.model)
+
+    return target
+
+
+def _judge_setup(settings: Settings, spec: JudgeSpec | None) -> runner.JudgeSetup | None:
+    if spec is None:
+        return None
+    if spec.kind == "embedded":
+        server = resources.embedded_server()
+        info = models.info_for(models.EMBEDDED_MODEL)
+        config = ProviderConfig("embedded", models.EMBEDDED_MODEL, base_url=server.base_url)
+        return runner.JudgeSetup(spec, Target(info, resources.embedded_tokenizer(), models.EMBEDDED_MODEL), config)
+    info = models.info_for(spec.model, settings.model.context_window)
+    config = replace(settings.provider, model=spec.model)
+    return runner.JudgeSetup(spec, Target(info, resources.tiktoken_counter(info.name), spec.model), config)
+
+
+def _judge_spec(settings: Settings, test_set: TestSet) -> JudgeSpec | None:
+    if not test_set.judged:
+        return None
+    choices = ["embedded"] if settings.provider.kind == "embedded" else list(JUDGE_CHOICES)
+    state.default(JUDGE_KIND, "embedded")
+    if state.get(JUDGE_KIND) not in choices:
+        state.put(JUDGE_KIND, "embedded")
+    columns = st.columns(2)
+    kind = columns[0].selectbox("Judge (grades the rubric checks)", choices, format_func=JUDGE_CHOICES.__getitem__,
+                                key=JUDGE_KIND)  # fmt: skip
+    if kind == "embedded":
+        columns[1].caption("SmolLM2-135M grades with its output forced into the verdict's JSON shape.")
+        return JudgeSpec("embedded", models.EMBEDDED_MODEL)
+    state.default(JUDGE_MODEL, settings.provider.model)
+    model = columns[1].text_input("Judge model", key=JUDGE_MODEL) or settings.provider.model
+    return JudgeSpec(settings.provider.kind, model.strip(), settings.provider.base_url)
+
+
+def _resolved(test_set: TestSet) -> TestSet:
+    """The set with every conversation written out (the current session, the saved ones), so the run
+    holds what it asked in, and a resume asks in the same."""
+    current = Conversation(
+        "inline", tuple(state.history()), state.system_prompt().content if state.system_prompt().included else ""
+    )
+    cases = []
+    for case in test_set.cases:
+        conversation = case.conversation
+        if conversation.source == "current":
+            conversation = current
+        elif conversation.source == "session":
+            session = _db(storage.load_session, conversation.session_id)
+            if session is None:
+                raise InvalidTestSet(f"{case.id}: the saved session {conversation.session_id!r} is not there")
+            system = session.system.content if session.system.included else ""
+            conversation = Conversation("inline", session.messages, system)
+        cases.append(replace(case, conversation=conversation))
+    return replace(test_set, cases=tuple(cases))
+
+
+def _spec(settings: Settings, test_set: TestSet, variants: list[Variant], judge: JudgeSpec | None) -> RunSpec:
+    sampling = replace(
+        settings.sampling, temperature=float(state.get(TEMPERATURE)), max_tokens=int(state.get(MAX_TOKENS)), seed=None
+    )
+    provider = settings.provider
+    return RunSpec(
+        test_set, tuple(variants), int(state.get(REPEATS)), int(state.get(SEED)), sampling, provider.kind,
+        provider.model, "" if provider.kind == "embedded" else provider.base_url, judge,
+        int(state.get(CONCURRENCY)), 0,
+    )  # fmt: skip
+
+
+def _with_summaries(spec: RunSpec, settings: Settings) -> RunSpec:
+    wanted = planner.summaries_needed(spec, _target_for(settings))
+    made = [(planner.summary_id(older), summary_for(older, settings)) for older in wanted]
+    return replace(spec, summaries=tuple((k, v) for k, v in made if v))
+
+
+def _missing_summaries(spec: RunSpec, settings: Settings) -> None:
+    wanted = [o for o in planner.summaries_needed(spec, _target_for(settings)) if summary_for(o, settings) is None]
+    if not wanted:
+        return
+    plans = [summary_plan(older, settings) for older in wanted]
+    st.warning(
+        f"A summarising variant needs {len(wanted)} summaries of older messages first: {len(wanted)} call(s), "
+        f"{sum(p.prompt_tokens for p in plans):,} prompt tokens, input {money(sum(p.input_cost or 0 for p in plans))}."
+        " Until they are made, its cells are not sent."
+    )
+    if st.button("Make the summaries", key="exp_make_summaries", icon=":material/summarize:"):
+        with st.spinner("Summarising the older messages…"):
+            errors = [e for older in wanted if (e := make_summary(older, settings, variant="summary (experiment)"))]
+        for error in errors:
+            st.error(inert_markdown(error))
+        if not errors:
+            st.rerun()
+
+
+def _estimate_table(estimate: planner.Estimate) -> None:
+    st.dataframe(
+        pd.DataFrame(estimate.rows()), hide_index=True, width="stretch",
+        column_config={name: st.column_config.NumberColumn(format="%.6f") for name in ("input cost $",
+                                                                                       "cost at most $")},
+    )  # fmt: skip
+    st.markdown(
+        f"**{estimate.calls:,} calls, {estimate.prompt_tokens:,} prompt tokens, at most "
+        f"{money(estimate.max_cost)}** (every reply at its token limit)."
+    )
+
+
+def _body_preview(cells: list[PlannedCell], spec: RunSpec) -> None:
+    with st.expander("The exact request body of a cell"):
+        labels = results.variant_labels(spec)
+        columns = st.columns(2)
+        variant = columns[0].selectbox("Variant", range(len(labels)), format_func=labels.__getitem__,
+                                       key="exp_preview_variant")  # fmt: skip
+        case_ids = [c.id for c in spec.test_set.cases]
+        case_id = columns[1].selectbox("Case", case_ids, key="exp_preview_case")
+        cell = next((c for c in cells if c.key == CellKey(variant, case_id, 0)), None)
+        if cell is not None:
+            if cell.blocker:
+                st.error(inert_markdown(f"Not sendable: {cell.blocker}"))
+            body, left_out = shortened_body(cell.plan.body)
+            if left_out:
+                st.caption(f"{left_out:,} characters of very long messages are not shown here; the call sends them.")
+            st.code(json.dumps(body, ensure_ascii=False, indent=2), language="json", wrap_lines=True)
+
+
+def _start(spec: RunSpec, cells: list[PlannedCell], settings: Settings, name: str) -> None:
+    run_id = _db(store.create_run, spec, name, sessions.current_id())
+    if run_id is None:
+        return
+    _launch(run_id, spec, cells, settings)
+    _show_run(run_id)
+
+
+def _launch(run_id: str, spec: RunSpec, cells: list[PlannedCell], settings: Settings) -> None:
+    executor = runner.RunExecutor(
+        run_id, spec, planner.prefix_order(cells), settings.provider, sessions.current_id(),
+        _judge_setup(settings, spec.judge), secrets=known_secrets(),
+    )  # fmt: skip
+    try:
+        executor.start()
+    except RuntimeError as problem:
+        _note("warning", str(problem))
+
+
+def _show_run(run_id: str) -> None:
+    state.put(RUN_ID, run_id)
+    state.put(SECTION, "Results")
+    state.pop(GRID)
+
+
+def _run_section(settings: Settings) -> None:
+    stored = _current_set()
+    test_set = stored.test_set
+    st.markdown(f"**Test set:** {inert_markdown(test_set.name)} · {len(test_set.cases)} cases")
+    st.markdown("**Variants** (the Compare page's: a context strategy, a system prompt, a model, a temperature)")
+    variants = _variant_editor()
+    columns = st.columns(5)
+    columns[0].number_input("Repeats", 1, 20, key=REPEATS, help="Each cell sent this many times (seed, seed+1, …)")
+    columns[1].number_input("First seed", 0, 2**31, key=SEED)
+    columns[2].number_input("Max reply tokens", 1, 100_000, key=MAX_TOKENS)
+    columns[3].number_input("Temperature", 0.0, 2.0, step=0.1, key=TEMPERATURE)
+    embedded_backend = settings.provider.kind == "embedded"
+    columns[4].number_input(
+        "Calls at once", 1, 64, key=CONCURRENCY, disabled=embedded_backend,
+        help="The embedded model answers one call at a time: 1, in the order that shares the history prefix.",
+    )  # fmt: skip
+    if not variants or not test_set.cases:
+        st.warning("A run needs at least one variant and one case.")
+        return
+    judge = _judge_spec(settings, test_set)
+    try:
+        spec = _spec(settings, _resolved(test_set), variants, judge)
+    except InvalidTestSet as problem:
+        st.error(inert_markdown(f"The set cannot run: {problem}"))
+        return
+    if settings.provider.missing():
+        st.warning(f"Set {settings.provider.missing()} in the sidebar first.")
+        return
+    _missing_summaries(spec, settings)
+    spec = _with_summaries(spec, settings)
+    try:
+        cells = planner.plan_cells(spec, _target_for(settings))
+    except ValueError as problem:
+        st.error(str(problem))
+        return
+    judge_setup = _judge_setup(settings, judge)
+    estimate = planner.estimate(spec, cells, judge_setup.target if judge_setup else None)
+    st.subheader("Before running")
+    st.caption(
+        f"{len(test_set.cases)} cases × {len(variants)} variants × {spec.repeats} repeat(s) = {spec.total_cells:,} "
+        "cells. Calls are sent so that consecutive ones share their history (all cases of a conversation under one "
+        "variant together): the embedded model then evaluates each history once per variant."
+    )
+    _estimate_table(estimate)
+    _body_preview(cells, spec)
+    columns = st.columns([1, 2], vertical_alignment="bottom")
+    limit = columns[0].number_input("Ask before runs that may cost more than $", 0.0, 10_000.0, step=0.5,
+                                    key=COST_LIMIT)  # fmt: skip
+    over = estimate.max_cost is not None and estimate.max_cost > limit
+    confirmed = True
+    if over:
+        confirmed = columns[1].checkbox(f"Run it anyway: it may cost up to {money(estimate.max_cost)}", key=COST_OK)
+    elif estimate.max_cost is None:
+        columns[1].caption("A model here has no price: the cost cannot be bounded.")
+    name = st.text_input("Name of the run", value=f"{test_set.name} · {len(variants)} variants", key="exp_run_name")
+    columns = st.columns(2)
+    columns[0].button(
+        f"Run {spec.total_cells:,} cells", type="primary", disabled=not confirmed, icon=":material/play_arrow:",
+        on_click=_start, args=(spec, cells, settings, name),
+    )  # fmt: skip
+    columns[1].button(
+        "Make it a Batch API run instead", icon=":material/cloud_upload:", on_click=_start_batch, args=(spec, name),
+        help="Nothing is sent: the run's requests download as a JSONL file for OpenAI's Batch API; upload its "
+        "output file in the Results section to score it.",
+    )  # fmt: skip
+
+
+def _start_batch(spec: RunSpec, name: str) -> None:
+    run_id = _db(store.create_run, planner.for_batch(spec), f"{name} (batch)", sessions.current_id(), "batch")
+    if run_id:
+        _show_run(run_id)
+
+
+# --- a run's results ---------------------------------------------------------------------------
+
+
+def _run_labels(runs: list[store.RunInfo]) -> dict[str, str]:
+    return {
+        r.id: f"{r.name} · {_status_word(r)} · {r.finished}/{r.cells} cells · {r.created_at[:16].replace('T', ' ')}"
+        for r in runs
+    }
+
+
+def _status_word(info: store.RunInfo) -> str:
+    if info.status == "running" and runner.active(info.id) is None:
+        return "interrupted"
+    return info.status
+
+
+def _cell_detail(spec: RunSpec, cells: list[store.CellResult], case_id: str, variant: int) -> None:
+    repeat = st.number_input("Repeat", 1, spec.repeats, key=CELL_REPEAT) - 1 if spec.repeats > 1 else 0
+    case = spec.test_set.case(case_id)
+    label = results.variant_labels(spec)[variant]
+    cell = results.cell_of(cells, CellKey(variant, case_id, repeat))
+    with st.container(border=True):
+        st.markdown(f"**{inert_markdown(case_id)} under {inert_markdown(label)}**, repeat {repeat + 1}")
+        if case is not None:
+            st.markdown("Question: " + inert_markdown(case.question))
+        if cell is None:
+            st.caption("Not finished yet.")
+            return
+        st.markdown(f"Status: **{cell.status}**")
+        if cell.error:
+            st.error(inert_markdown(cell.error))
+        for notice in cell.notices:
+            st.caption(inert_markdown(notice))
+        st.markdown("**Answer**")
+        st.markdown(inert_markdown(cell.answer) if cell.answer else "_(no text)_")
+        if cell.verdicts:
+            st.dataframe(
+                pd.DataFrame([{"check": v.check, "verdict": {True: "pass", False: "fail", None: "undecided"}[v.passed],
+                               "why": v.detail, "by": "judge" if v.judge else "rule"} for v in cell.verdicts]),
+                hide_index=True, width="stretch",
+            )  # fmt: skip
+        reported = "none reported" if cell.prompt_tokens is None else f"{cell.prompt_tokens:,}"
+        st.caption(
+            f"Prompt tokens: predicted {cell.predicted_prompt_tokens:,}, reported {reported}"
+            + (f" ({cell.cached_tokens:,} from the server's prefix cache)" if cell.cached_tokens else "")
+            + f" · completion {cell.completion_tokens or 0:,} · {cell.latency_s or 0:.2f} s · cost {money(cell.cost)}"
+        )
+        body, _ = shortened_body(cell.body)
+        with st.expander("The exact request body"):
+            st.code(json.dumps(body, ensure_ascii=False, indent=2), language="json", wrap_lines=True)
+
+
+def _grid(spec: RunSpec, cells: list[store.CellResult]) -> None:
+    shown, status = results.grid(spec, cells)
+    styled = shown.style.apply(lambda _: results.grid_colours(status), axis=None)
+    event = st.dataframe(
+        styled, key=GRID, on_select="rerun", selection_mode="single-cell", width="stretch",
+        height=min(600, 38 + 35 * len(shown)),
+    )  # fmt: skip
+    st.caption("Green: pass · red: fail · amber: error · yellow: mixed repeats · grey: not yet. Click a cell.")
+    picked = event.selection.cells if event is not None else []
+    if picked:
+        row, column = picked[0]
+        labels = results.variant_labels(spec)
+        if 0 <= row < len(shown.index) and column in labels:
+            _cell_detail(spec, cells, str(shown.index[row]), labels.index(column))
+
+
+def _summary(spec: RunSpec, cells: list[store.CellResult]) -> list[results.VariantSummary]:
+    summaries = results.summaries(spec, cells)
+    st.markdown("**Per variant**" + (" (95 % Wilson interval of the pass rate)" if spec.repeats > 1 else ""))
+    st.dataframe(pd.DataFrame(results.summary_rows(spec, summaries)), hide_index=True, width="stretch",
+                 column_config={"cost $": st.column_config.NumberColumn(format="%.6f")})  # fmt: skip
+    return summaries
+
+
+def _frontier(spec: RunSpec, summaries: list[results.VariantSummary]) -> None:
+    state.default(FRONTIER_BY, "tokens")
+    by = st.radio("Frontier against", ["tokens", "cost"], key=FRONTIER_BY, horizontal=True,
+                  format_func={"tokens": "prompt tokens per call", "cost": "cost"}.__getitem__)  # fmt: skip
+    if by == "cost" and not any(s.cost for s in summaries):
+        st.caption("Every call here cost $0 (or is unpriced): the frontier is drawn against prompt tokens.")
+        by = "tokens"
+    st.plotly_chart(results.frontier_figure(spec, summaries, by), width="stretch", key="exp_frontier")
+
+
+def _regressions(spec: RunSpec, cells: list[store.CellResult]) -> None:
+    labels = results.variant_labels(spec)
+    if state.get(BASELINE) is None or state.get(BASELINE) >= len(labels):
+        state.put(BASELINE, spec.baseline)
+    baseline = st.selectbox("Baseline variant", range(len(labels)), format_func=labels.__getitem__, key=BASELINE)
+    rows = results.regressions(spec, cells, baseline)
+    if rows:
+        st.markdown(f"**Regressions:** {len(rows)} case(s) pass under {inert_markdown(labels[baseline])} and fail "
+                    "under another variant")  # fmt: skip
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    else:
+        st.caption(f"No case that passes under {inert_markdown(labels[baseline])} fails under another variant.")
+
+
+def _forgetting(spec: RunSpec, cells: list[store.CellResult]) -> None:
+    curve = results.forgetting_curve(spec, cells)
+    if curve.empty:
+        return
+    st.plotly_chart(results.forgetting_figure(curve), width="stretch", key="exp_forgetting")
+
+
+def _judge(spec: RunSpec, cells: list[store.CellResult]) -> None:
+    if not spec.test_set.judged:
+        return
+    agreement = results.judge_agreement(spec, cells)
+    judge = spec.judge.model if spec.judge else "no judge"
+    st.markdown(f"**Judge** ({inert_markdown(judge)}): {agreement.sentence()}")
+
+
+def _exports(info: store.RunInfo, spec: RunSpec, cells: list[store.CellResult], settings: Settings) -> None:
+    stem = f"context-lab-experiment-{info.id}"
+    note = f"{spec.provider_kind} · {spec.provider_model}"
+    columns = st.columns(3)
+    columns[0].download_button(
+        "Results (CSV)", lambda: results.run_csv(spec, cells), f"{stem}.csv", "text/csv",
+        icon=":material/download:", on_click="ignore", width="stretch",
+    )  # fmt: skip
+    columns[1].download_button(
+        "Report (HTML, works offline)", lambda: results.report_html(info.name, spec, cells, info.created_at, note),
+        f"{stem}.html", "text/html", icon=":material/download:", on_click="ignore", width="stretch",
+    )  # fmt: skip
+    left = spec.total_cells - info.finished
+    if left:
+        columns[2].download_button(
+            f"Batch API requests ({left:,} cells, JSONL)", lambda: _batch_input(info.id, spec, settings),
+            f"{stem}-batch.jsonl", "application/jsonl", icon=":material/cloud_upload:", on_click="ignore",
+            width="stretch",
+        )  # fmt: skip
+        uploader = f"exp_batch_{state.get(BATCH_UPLOADS) or 0}"
+        st.file_uploader("Score a Batch API output file for this run", type=["jsonl"], key=uploader,
+                         on_change=_import_batch, args=(uploader, info.id, settings))  # fmt: skip
+
+
+def _planned(spec: RunSpec, settings: Settings) -> list[PlannedCell]:
+    return planner.plan_cells(spec, _target_for(settings))
+
+
+def _batch_input(run_id: str, spec: RunSpec, settings: Settings) -> str:
+    done = runner.finished_cells(run_id)
+    todo = [c for c in _planned(planner.for_batch(spec), settings) if c.key not in done]
+    return batch.to_jsonl(todo, spec.variants)
+
+
+def _import_batch(uploader_key: str, run_id: str, settings: Settings) -> None:
+    uploaded = state.get(uploader_key)
+    if uploaded is None:
+        return
+    state.put(BATCH_UPLOADS, (state.get(BATCH_UPLOADS) or 0) + 1)
+    spec = _db(store.load_spec, run_id)
+    if spec is None:
+        return
+    cells = {c.key: c for c in _planned(spec, settings)}
+    try:
+        answers = batch.read_output(uploaded.getvalue(), list(cells.values()), spec.variants)
+    except batch.InvalidBatchFile as problem:
+        _note("error", f"The batch output was refused, nothing was scored: {problem}")
+        return
+    secrets = (*settings.provider.secrets, *known_secrets())
+    for answer in answers:
+        cell = cells[answer.key]
+        result = runner.answered_cell(cell, answer.outcome, (), secrets, judged=spec.judge is not None)
+        _db(store.record_cell, run_id, result)
+        variant = spec.variants[answer.key.variant].name
+        record = CallRecord.of(sessions.current_id(), f"experiment (batch) · {variant}", spec.provider_kind,
+                               cell.plan, answer.outcome, secrets)  # fmt: skip
+        _db(record_call, record)
+    judging = spec.judge is not None and any(cells[a.key].case.judged for a in answers)
+    _note("success", f"Scored {len(answers)} answers from the batch output."
+          + (" Resume the run to have the judge grade the rubric checks." if judging else ""))  # fmt: skip
+
+
+def _backend_matches(spec: RunSpec, settings: Settings) -> str | None:
+    provider = settings.provider
+    if spec.provider_kind != provider.kind:
+        return f"This run was made on the {spec.provider_kind} backend: pick it in the sidebar to resume it."
+    if provider.kind != "embedded" and (spec.provider_base_url, spec.provider_model) != (provider.base_url,
+                                                                                        provider.model):  # fmt: skip
+        return f"This run was made with {spec.provider_model} at {spec.provider_base_url}: pick them to resume it."
+    return None
+
+
+def _resume(run_id: str, settings: Settings) -> None:
+    spec = _db(store.load_spec, run_id)
+    if spec is None:
+        return
+    _launch(run_id, spec, _planned(spec, settings), settings)
+
+
+def _retry_errors(run_id: str, settings: Settings) -> None:
+    dropped = _db(store.forget_errors, run_id)
+    if dropped:
+        _resume(run_id, settings)
+
+
+def _controls(info: store.RunInfo, spec: RunSpec, cells: list[store.CellResult], settings: Settings) -> None:
+    left = spec.total_cells - info.finished
+    errors = sum(c.status == "error" for c in cells)
+    judging = sum(c.status == "judging" for c in cells)
+    mismatch = _backend_matches(spec, settings)
+    columns = st.columns(3)
+    if left:
+        word = "Send the run's" if info.status == "batch" else "Resume:"
+        columns[0].button(
+            f"{word} {left:,} cells left" + (f" ({judging} to judge)" if judging else ""), type="primary",
+            on_click=_resume, args=(info.id, settings), disabled=mismatch is not None, icon=":material/play_arrow:",
+        )  # fmt: skip
+    if errors:
+        columns[1].button(f"Send the {errors} errored cells again", on_click=_retry_errors, args=(info.id, settings),
+                          disabled=mismatch is not None, icon=":material/replay:")  # fmt: skip
+    if mismatch and (left or errors):
+        st.caption(mismatch)
+    with columns[2].popover("Delete this run", icon=":material/delete:"):
+        st.write("Delete the run and its cells? Its calls stay in the run log.")
+        st.button("Delete for good", type="primary", on_click=_delete_run, args=(info.id,))
+
+
+def _delete_run(run_id: str) -> None:
+    _db(store.delete_run, run_id)
+    state.pop(RUN_ID)
+    state.pop(RUN_PICK)
+
+
+def _results_body(info: store.RunInfo, spec: RunSpec, cells: list[store.CellResult]) -> None:
+    _grid(spec, cells)
+    summaries = _summary(spec, cells)
+    if any(s.pass_rate is not None for s in summaries):
+        _frontier(spec, summaries)
+    _regressions(spec, cells)
+    _forgetting(spec, cells)
+    _judge(spec, cells)
+
+
+@st.fragment(run_every=1.0)
+def _live(run_id: str) -> None:
+    """The running run, redrawn every second from the database (the run goes on without the page)."""
+    executor = runner.active(run_id)
+    info = _db(store.run_info, run_id)
+    if executor is None or info is None:
+        st.rerun()  # it finished meanwhile: draw everything once more, with the controls
+        return
+    progress = executor.progress()
+    left = progress.time_left_s
+    st.progress(
+        progress.done / max(progress.total, 1),
+        text=f"{progress.done:,} of {progress.total:,} cells done"
+        + (f" · about {left:,.0f} s left" if left is not None else "")
+        + (" · cancelling…" if executor.cancelled else ""),
+    )
+    st.button("Cancel", on_click=executor.cancel, disabled=executor.cancelled, icon=":material/stop:",
+              key="exp_cancel")  # fmt: skip
+    spec = executor.spec
+    cells = _db(store.cells, run_id) or []
+    _results_body(info, spec, cells)
+
+
+def _tally(info: store.RunInfo, cells: list[store.CellResult]) -> str:
+    counts = {status: sum(c.status == status for c in cells) for status in ("pass", "fail", "error", "judging")}
+    parts = [f"{counts['pass']} pass", f"{counts['fail']} fail", f"{counts['error']} error"]
+    if counts["judging"]:
+        parts.append(f"{counts['judging']} waiting for the judge")
+    return f"**{info.finished:,} of {info.cells:,} cells finished** · " + " · ".join(parts)
+
+
+def _pick_run() -> None:
+    state.put(RUN_ID, state.get(RUN_PICK))
+    state.pop(GRID)
+
+
+def _results_section(settings: Settings) -> None:
+    runs = _db(store.list_runs) or []
+    if not runs:
+        st.info("No run yet: pick variants and run the set in the Run section.")
+        return
+    labels = _run_labels(runs)
+    wanted = state.get(RUN_ID) or st.query_params.get(URL_RUN)
+    if wanted not in labels:
+        wanted = runs[0].id
+    state.put(RUN_ID, wanted)
+    if state.get(RUN_PICK) != wanted:
+        state.put(RUN_PICK, wanted)
+    picked = st.selectbox("Run", list(labels), format_func=labels.__getitem__, key=RUN_PICK, on_change=_pick_run)
+    if st.query_params.get(URL_RUN) != picked:
+        st.query_params[URL_RUN] = picked  # a reload shows this run again
+    info = next(r for r in runs if r.id == picked)
+    spec = _db(store.load_spec, picked)
+    if spec is None:
+        return
+    st.caption(
+        f"{spec.test_set.name} · {len(spec.test_set.cases)} cases × {len(spec.variants)} variants × "
+        f"{spec.repeats} repeat(s) · {spec.provider_kind} · {spec.provider_model} · started "
+        f"{info.created_at[:19].replace('T', ' ')} UTC"
+    )
+    executor = runner.active(picked)
+    if executor is not None:
+        _live(picked)
+        return
+    if info.status == "running":
+        st.warning("This run was interrupted (the app stopped while it ran): its finished cells are kept. Resume it "
+                   "to send the rest.")  # fmt: skip
+    elif info.status == "batch" and info.finished < info.cells:
+        st.info("A Batch API run: download its requests, submit them to OpenAI's Batch API, then upload the output "
+                "file below to score it (or send the cells from here).")  # fmt: skip
+    cells = _db(store.cells, picked) or []
+    st.markdown(_tally(info, cells))
+    _controls(info, spec, cells, settings)
+    _results_body(info, spec, cells)
+    _exports(info, spec, cells, settings)
+
+
+def _compare_section() -> None:
+    runs = _db(store.list_runs) or []
+    if len(runs) < 2:
+        st.info("Two runs are needed to compare (say, before and after a system-prompt edit).")
+        return
+    labels = _run_labels(runs)
+    ids = list(labels)
+    state.default(COMPARE_A, ids[1])
+    state.default(COMPARE_B, ids[0])
+    columns = st.columns(2)
+    a = columns[0].selectbox("Run A", ids, format_func=labels.__getitem__, key=COMPARE_A)
+    b = columns[1].selectbox("Run B", ids, format_func=labels.__getitem__, key=COMPARE_B)
+    specs = [_db(store.load_spec, a), _db(store.load_spec, b)]
+    if None in specs:
+        return
+    cells_a, cells_b = _db(store.cells, a) or [], _db(store.cells, b) or []
+    rows, changed = results.compare_runs((specs[0], cells_a), (specs[1], cells_b))
+    if specs[0].test_set.name != specs[1].test_set.name:
+        st.caption("The two runs used different test sets: only the cases and variants both have are compared.")
+    st.markdown("**Per variant** (matched by name)")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.markdown(f"**Cases whose verdict changed:** {len(changed)}")
+    if changed:
+        st.dataframe(pd.DataFrame(changed), hide_index=True, width="stretch")
+    columns = st.columns(2)
+    for column, spec, cells, name in ((columns[0], specs[0], cells_a, "A"), (columns[1], specs[1], cells_b, "B")):
+        figure = results.frontier_figure(spec, results.summaries(spec, cells))
+        figure.update_layout(title=f"Run {name}")
+        column.plotly_chart(figure, width="stretch", key=f"exp_compare_frontier_{name}")
+
+
+def render(settings: Settings) -> None:
+    st.title("Experiments")
+    st.caption(
+        "A test set of questions, run across context variants and scored: which context keeps the answers right, "
+        "at what cost. Every call is planned by the same builder as the chat's, and written down as it finishes."
+    )
+    for key in KEPT:  # keep these choices across pages (Streamlit forgets a widget's value where it is not drawn)
+        if state.get(key) is not None:
+            state.put(key, state.get(key))
+    defaults = {SECTION: "Results" if st.query_params.get(URL_RUN) else "Test set", REPEATS: 1, SEED: 1,
+                MAX_TOKENS: 48, TEMPERATURE: 0.0, CONCURRENCY: 8, COST_LIMIT: 1.0}  # fmt: skip
+    for key, value in defaults.items():
+        state.default(key, value)
+    _show_note()
+    section = st.radio("Section", SECTIONS, key=SECTION, horizontal=True, label_visibility="collapsed")
+    if section == "Test set":
+        _test_set_section()
+    elif section == "Run":
+        _run_section(settings)
+    elif section == "Results":
+        _results_section(settings)
+    else:
+        _compare_section()
+
+
+render(page_setup())

@@ -1,0 +1,200 @@
+"""The Experiments page in AppTest: a small set run on the embedded model fills the grid and draws the
+frontier; cells open; the case editor, imports, the cost confirmation, a failing cell and the Batch API
+round trip, as a user meets them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lib import models, storage
+from lib.experiments import batch, builtin, planner, store
+from lib.experiments.cases import Case, Check, Conversation, TestSet
+from lib.request import Target
+from lib.tokens import TiktokenCounter
+from tests.app.conftest import visible_text
+from tests.fake_openai import FakeOpenAI
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "experiments.py")
+FULL = {"name": "Full history", "context": "Full history", "turns": 2, "token budget": 1024,
+        "system prompt": "the conversation's", "custom system prompt": "", "model": "", "temperature": None,
+        "max reply tokens": None}  # fmt: skip
+NONE = {**FULL, "name": "No history", "context": "No history (stateless)"}
+
+
+def stored_set(test_set: TestSet) -> str:
+    with storage.opened() as conn:
+        return store.save_set(conn, test_set).id
+
+
+def page(set_id: str, section: str = "Run", **values) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    at.session_state["exp_set_id"] = set_id
+    at.session_state["exp_variant_rows"] = [FULL, NONE]
+    at.session_state["exp_section"] = section
+    for key, value in values.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def on_fake(server: FakeOpenAI, set_id: str, section: str = "Run", **values) -> AppTest:
+    return page(set_id, section, provider_kind="compatible", base_url=server.base_url, compatible_model="fake-model",
+                **values)  # fmt: skip
+
+
+def button(at: AppTest, start: str):
+    return next(b for b in at.button if b.label.startswith(start))
+
+
+def wait_for_the_run(at: AppTest, cells: int, timeout_s: float = 900) -> store.RunInfo:
+    """Rerun the page while the run goes on in the background, as the page's fragment does."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with storage.opened() as conn:
+            info = store.list_runs(conn)[0]
+        if info.finished >= cells and info.status != "running":
+            break
+        assert time.monotonic() < deadline, "the run did not finish"
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception, at.exception
+    at.run()
+    assert not at.exception, at.exception
+    return info
+
+
+def frame_with(at: AppTest, column: str):
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+@pytest.mark.slow
+def test_a_small_set_on_the_embedded_model_fills_the_grid_and_draws_the_frontier():
+    cases = tuple(c for c in builtin.test_set().cases if c.id in ("A-name", "A-preference"))
+    at = page(stored_set(TestSet("Two facts", cases)))
+    assert any("4 calls" in m.value for m in at.markdown)  # the estimate, before anything is sent
+    button(at, "Run 4 cells").click().run()
+    assert not at.exception, at.exception
+    assert at.radio(key="exp_section").value == "Results"
+    info = wait_for_the_run(at, 4)
+    assert info.status == "done"
+    grid = frame_with(at, "No history")
+    assert list(grid.index) == ["A-name", "A-preference"]
+    assert list(grid["Full history"]) == ["pass", "pass"]  # measured: SmolLM2 recalls both with the history
+    assert list(grid["No history"]) == ["fail", "fail"]  # and neither without it
+    per_variant = frame_with(at, "pass rate %")
+    assert list(per_variant["pass rate %"]) == [100.0, 0.0]
+    assert per_variant["prompt tokens per call"][0] > 10 * per_variant["prompt tokens per call"][1]
+    frontier = next(c for c in at.get("plotly_chart") if "Pareto" in c.proto.spec)
+    assert '"Full history"' in frontier.proto.spec and '"No history"' in frontier.proto.spec
+    assert "2 of 2 cells (" not in visible_text(at)  # no judge in this set: no agreement shown
+    # A cell opens: its answer, its verdict and the exact body it sent.
+    at.session_state["exp_grid"] = {"selection": {"rows": [], "columns": [], "cells": [(0, "Full history")]}}
+    at.run()
+    assert not at.exception, at.exception
+    text = visible_text(at)
+    assert "Marisol" in text and "icontains: Marisol" in text
+    body = json.loads(next(c.value for c in at.code if c.language == "json"))
+    assert len(body["messages"]) == 1 + 48 + 1 and body["messages"][-1]["content"] == "What is my name?"
+    with storage.opened() as conn:
+        logged = [c.variant for c in storage.calls(conn)]
+    assert sorted(logged) == ["experiment · Full history"] * 2 + ["experiment · No history"] * 2
+
+
+def test_a_case_is_edited_and_a_bad_check_is_refused_with_the_text_kept():
+    set_id = stored_set(TestSet("Edit me", (Case("q1", "Old question?"),)))
+    at = page(set_id, "Test set")
+    at.text_area(key="exp_case_question_q1").set_value("What is my name?")
+    at.text_area(key="exp_case_checks_q1").set_value("icontains: ada\nmax-words: 10")
+    button(at, "Save case").click().run()
+    assert not at.exception, at.exception
+    with storage.opened() as conn:
+        case = store.load_set(conn, set_id).test_set.case("q1")
+    assert case.question == "What is my name?" and [c.describe() for c in case.checks] == [
+        "icontains: ada", "max-words: 10",
+    ]  # fmt: skip
+    at.text_area(key="exp_case_checks_q1").set_value("regex: (")
+    button(at, "Save case").click().run()
+    assert any("Not saved" in e.value and "does not compile" in e.value for e in at.error)
+    assert at.text_area(key="exp_case_checks_q1").value == "regex: ("  # nothing the user typed is lost
+    with storage.opened() as conn:
+        assert len(store.load_set(conn, set_id).test_set.case("q1").checks) == 2
+
+
+def test_an_import_is_taken_whole_or_refused_with_its_line():
+    at = page(stored_set(TestSet("Start", (Case("q1", "Q?"),))), "Test set")
+    bad = b'{"question": "fine"}\n{"question": "bad", "checks": [{"type": "similar"}]}\n'
+    at.file_uploader[0].set_value(("cases.jsonl", bad, "application/jsonl")).run()
+    assert any("Import refused, nothing was saved: line 2: check 1: unknown check type" in e.value for e in at.error)
+    with storage.opened() as conn:
+        assert len(store.list_sets(conn)) == 1
+    good = b"tests:\n  - vars:\n      question: Capital of France?\n    assert: [{type: icontains, value: paris}]\n"
+    at.file_uploader[0].set_value(("promptfooconfig.yaml", good, "application/yaml")).run()
+    assert not at.exception, at.exception
+    assert any("Imported promptfooconfig: 1 cases" in s.value for s in at.success)
+    assert frame_with(at, "asked in")["question"][0] == "Capital of France?"
+
+
+def test_a_run_past_the_cost_limit_waits_for_a_confirmation():
+    with FakeOpenAI() as server:
+        at = on_fake(server, stored_set(builtin.test_set()), custom_input_price=100.0, exp_cost_limit=0.5)
+        run = button(at, "Run 32 cells")
+        assert run.disabled
+        confirm = next(c for c in at.checkbox if c.label.startswith("Run it anyway: it may cost up to $"))
+        confirm.check().run()
+        assert not button(at, "Run 32 cells").disabled
+        assert [r for r in server.requests if r.method == "POST"] == []  # nothing sent before the click
+
+
+def test_a_failing_cell_shows_its_error_and_the_rest_finish():
+    cases = (Case("c1", "Say hi", Conversation(), (Check("contains", "fake"),)),)
+    broken = {**FULL, "name": "Unknown model", "model": "no-such-model"}
+    with FakeOpenAI() as server:
+        server.behaviour.reject_unknown_models = True
+        at = on_fake(server, stored_set(TestSet("s", cases)), exp_variant_rows=[FULL, broken])
+        at.session_state["exp_variant_rows"] = [FULL, broken]
+        at.run()
+        button(at, "Run 2 cells").click().run()
+        wait_for_the_run(at, 2, timeout_s=60)
+        grid = frame_with(at, "Unknown model")
+        assert (grid["Full history"].iloc[0], grid["Unknown model"].iloc[0]) == ("pass", "error")
+        at.session_state["exp_grid"] = {"selection": {"rows": [], "columns": [], "cells": [(0, "Unknown model")]}}
+        at.run()
+    assert any("(404)" in e.value for e in at.error)
+    assert "1 pass · 0 fail · 1 error" in visible_text(at)
+    assert button(at, "Send the 1 errored cells again")
+
+
+def test_a_batch_run_is_exported_then_scored_from_its_output_file():
+    cases = (Case("c1", "Say yes", Conversation(), (Check("contains", "yes", ignore_case=True),)),
+             Case("c2", "Say no", Conversation(), (Check("contains", "no"),)))  # fmt: skip
+    with FakeOpenAI() as server:
+        at = on_fake(server, stored_set(TestSet("b", cases)))
+        button(at, "Make it a Batch API run instead").click().run()
+        assert not at.exception, at.exception
+        assert [r for r in server.requests if r.method == "POST"] == []  # nothing was sent
+        assert any("A Batch API run" in i.value for i in at.info)
+        with storage.opened() as conn:
+            (info,) = store.list_runs(conn)
+            spec = store.load_spec(conn, info.id)
+        assert info.status == "batch"
+        target = Target(models.info_for("fake-model"), TiktokenCounter("o200k_base", False), "fake-model")
+        cells = planner.plan_cells(spec, lambda _: target)
+        answers = {"c1": "Yes.", "c2": "Maybe."}
+        output = "\n".join(
+            batch.output_line(c.key, spec.variants, {"choices": [{"index": 0, "finish_reason": "stop",
+                              "message": {"role": "assistant", "content": answers[c.key.case]}}]}, i)
+            for i, c in enumerate(cells)
+        )  # fmt: skip
+        uploader = next(u for u in at.file_uploader if u.label.startswith("Score a Batch API output file"))
+        uploader.set_value(("output.jsonl", output.encode(), "application/jsonl")).run()
+        assert not at.exception, at.exception
+    assert any("Scored 4 answers from the batch output" in s.value for s in at.success)
+    grid = frame_with(at, "No history")
+    assert list(grid["Full history"]) == ["pass", "fail"] and list(grid["No history"]) == ["pass", "fail"]
+    assert "4 of 4 cells finished" in visible_text(at)

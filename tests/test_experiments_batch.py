@@ -1,0 +1,146 @@
+"""The Batch API both ways: a run's requests out as JSONL, the batch's output file back in and scored;
+a file that does not fit the run is refused whole, by line. Offline: the output file is written from
+the embedded model's real answers to the exported requests."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lib import models
+from lib.compare import Variant
+from lib.experiments import batch, builtin, planner, results, runner
+from lib.experiments.cases import Case, Check, Conversation, TestSet
+from lib.experiments.planner import CellKey, RunSpec
+from lib.payload import Sampling
+from lib.providers import ProviderConfig, make_client
+from lib.request import Target
+from lib.strategies import Strategy
+from lib.tokens import TiktokenCounter
+
+GPT = Target(models.MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"), "gpt-4o-mini")
+VARIANTS = (Variant("Full history", Strategy("full")), Variant("No history", Strategy("none")))
+CASES = (
+    Case("a/b c", "Say yes", Conversation(), (Check("contains", "yes", ignore_case=True),)),
+    Case("r2", "Say no", Conversation(), (Check("contains", "no"),)),
+)
+
+
+def spec(cases=CASES, repeats: int = 2) -> RunSpec:
+    return planner.for_batch(RunSpec(TestSet("t", cases), VARIANTS, repeats, 1, Sampling(), "openai", "gpt-4o-mini"))
+
+
+def completion(text: str, finish: str = "stop") -> dict:
+    return {
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 20, "completion_tokens": 2, "total_tokens": 22,
+                  "prompt_tokens_details": {"cached_tokens": 16}},
+    }  # fmt: skip
+
+
+def test_a_custom_id_names_variant_case_and_repeat_and_reads_back():
+    key = CellKey(1, "a/b c", 1)
+    value = batch.custom_id(key, VARIANTS)
+    assert value == "v2-no-history/a/b c/r2"
+    assert batch.parse_custom_id(value, VARIANTS) == key
+    assert batch.parse_custom_id("v2-full-history/a/r1", VARIANTS) is None  # the name does not match variant 2
+    assert batch.parse_custom_id("v9-x/a/r1", VARIANTS) is None
+    assert batch.parse_custom_id("nonsense", VARIANTS) is None
+
+
+def test_the_export_is_one_request_line_per_cell():
+    cells = planner.plan_cells(spec(), lambda _: GPT)
+    lines = [json.loads(line) for line in batch.to_jsonl(cells, VARIANTS).splitlines()]
+    assert len(lines) == 2 * 2 * 2
+    first = lines[0]
+    assert set(first) == {"custom_id", "method", "url", "body"}
+    assert (first["method"], first["url"]) == ("POST", "/v1/chat/completions")
+    assert first["body"] == {k: v for k, v in cells[0].plan.body.items() if k != "stream"}
+    assert first["body"]["seed"] == 1 and lines[1]["body"]["seed"] == 2  # each repeat its seed
+    assert len({line["custom_id"] for line in lines}) == 8
+
+
+def test_an_output_file_is_read_and_scored():
+    run = spec()
+    cells = planner.plan_cells(run, lambda _: GPT)
+    lines = [batch.output_line(c.key, VARIANTS, completion("Yes." if c.key.case == "a/b c" else "Maybe"), i)
+             for i, c in enumerate(cells)]  # fmt: skip
+    answers = batch.read_output("\n".join(lines).encode(), cells, VARIANTS)
+    assert len(answers) == 8
+    planned = {c.key: c for c in cells}
+    scored = [runner.answered_cell(planned[a.key], a.outcome, judged=False) for a in answers]
+    assert {(c.key.case, c.status) for c in scored} == {("a/b c", "pass"), ("r2", "fail")}
+    assert scored[0].prompt_tokens == 20 and scored[0].cached_tokens == 16 and scored[0].body == cells[0].plan.body
+    shown, _ = results.grid(run, scored)
+    assert shown.at["a/b c", "Full history"] == "2/2"
+
+
+def test_failed_requests_in_the_output_become_errored_cells():
+    run = spec(repeats=1)
+    cells = planner.plan_cells(run, lambda _: GPT)
+    keys = [c.key for c in cells]
+    lines = [
+        json.dumps({"custom_id": batch.custom_id(keys[0], VARIANTS), "response": None,
+                    "error": {"code": "batch_expired", "message": "This request could not be executed."}}),
+        json.dumps({"custom_id": batch.custom_id(keys[1], VARIANTS), "response": {
+            "status_code": 400, "body": {"error": {"message": "Invalid model"}}}, "error": None}),
+        json.dumps({"custom_id": batch.custom_id(keys[2], VARIANTS), "response": {"status_code": 200, "body": {
+            "choices": [{"message": {"content": None, "refusal": "I can't help."}, "finish_reason": "stop"}]}}}),
+    ]  # fmt: skip
+    outcomes = [a.outcome for a in batch.read_output("\n".join(lines).encode(), cells, VARIANTS)]
+    assert outcomes[0].error == "The batch request failed (batch_expired): This request could not be executed."
+    assert outcomes[1].error == "The batch request failed (400): Invalid model"
+    assert outcomes[2].error == "The model refused: I can't help."
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("not json\n", "line 1: not valid JSON"),
+        ('{"id": 1}\n', "line 1: no `custom_id`"),
+        ('{"custom_id": "v1-full-history/zzz/r1", "response": {}}\n', "names no cell of this run"),
+        ('{"custom_id": "v1-full-history/r2/r9", "response": {}}\n', "names no cell of this run"),
+        ('{"custom_id": "v1-full-history/r2/r1", "response": {"status_code": 200}}\n', "line 1: the response has no"),
+        ("\n\n", "the file holds no answers"),
+    ],
+)
+def test_an_output_that_does_not_fit_the_run_is_refused_whole(content, reason):
+    cells = planner.plan_cells(spec(), lambda _: GPT)
+    with pytest.raises(batch.InvalidBatchFile) as refused:
+        batch.read_output(content.encode(), cells, VARIANTS)
+    assert reason in str(refused.value)
+
+
+def test_a_custom_id_twice_is_refused():
+    cells = planner.plan_cells(spec(), lambda _: GPT)
+    line = batch.output_line(cells[0].key, VARIANTS, completion("yes"))
+    with pytest.raises(batch.InvalidBatchFile, match=r"line 2: .* comes twice"):
+        batch.read_output(f"{line}\n{line}\n".encode(), cells, VARIANTS)
+
+
+@pytest.mark.slow
+def test_both_directions_offline_with_the_embedded_models_real_answers(embedded_server, embedded_tokenizer):
+    """Export the requests, answer each with the embedded model as the Batch API would, import the
+    output file: the run scores as if it had been sent from the page."""
+    target = Target(models.MODELS[models.EMBEDDED_MODEL], embedded_tokenizer, models.EMBEDDED_MODEL)
+    cases = tuple(c for c in builtin.test_set().cases if c.id in ("A-fruit", "B-number"))
+    run = planner.for_batch(RunSpec(TestSet("b", cases), VARIANTS, 1, 1, Sampling(0.0, 24), "embedded", "x"))
+    cells = planner.plan_cells(run, lambda _: target)
+    exported = batch.to_jsonl(cells, VARIANTS)
+    client = make_client(ProviderConfig("embedded", models.EMBEDDED_MODEL, base_url=embedded_server.base_url))
+    output = []
+    for index, line in enumerate(exported.splitlines()):
+        request = json.loads(line)
+        answer = client.chat.completions.create(**request["body"]).model_dump()
+        output.append(json.dumps({"id": f"batch_req_{index}", "custom_id": request["custom_id"],
+                                  "response": {"status_code": 200, "body": answer}, "error": None}))  # fmt: skip
+    answers = batch.read_output("\n".join(output).encode(), cells, VARIANTS)
+    planned = {c.key: c for c in cells}
+    scored = {a.key: runner.answered_cell(planned[a.key], a.outcome, judged=False) for a in answers}
+    assert set(scored) == set(planned)
+    for key, cell in scored.items():
+        assert cell.status in ("pass", "fail") and cell.answer.strip()
+        assert cell.prompt_tokens == planned[key].plan.prompt_tokens  # the builder's exact count
+    assert {scored[k].status for k in scored if k.variant == 1} == {"fail"}  # no history: the facts are not there

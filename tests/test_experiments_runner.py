@@ -1,0 +1,217 @@
+"""A run on its own thread against a local OpenAI-compatible server: every finished cell in SQLite at
+once (and in the run log), a failing cell keeps its error while the rest go on, retries are visible,
+Cancel loses only the calls in flight, and a resume never sends a finished cell again."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from lib import models, storage
+from lib.compare import Variant
+from lib.conversation import Message
+from lib.experiments import planner, results, runner, store
+from lib.experiments.cases import Case, Check, Conversation, TestSet
+from lib.experiments.judge import JudgeSpec
+from lib.experiments.planner import RunSpec
+from lib.payload import Sampling, serialise
+from lib.providers import ProviderConfig
+from lib.request import Target
+from lib.retry import RetryPolicy
+from lib.strategies import Strategy
+from lib.tokens import TiktokenCounter
+from tests.fake_openai import FakeOpenAI
+
+TARGET = Target(models.info_for("fake-model"), TiktokenCounter("o200k_base", False), "fake-model")
+HISTORY = Conversation("inline", (Message("user", "My name is Ada.", id="h0"), Message("assistant", "Hi!", id="h1")))
+CASES = tuple(
+    Case(f"c{i}", f"Question {i}: what is my name?", HISTORY, (Check("contains", f"Question {i}"),)) for i in range(3)
+)
+VARIANTS = (Variant("Full", Strategy("full")), Variant("None", Strategy("none"), model="fake-model-2"))
+
+
+def make_spec(cases=CASES, variants=VARIANTS, repeats=1, **changes) -> RunSpec:
+    sampling = Sampling(temperature=0.0, max_tokens=16)
+    return RunSpec(TestSet("t", cases), variants, repeats, 1, sampling, "compatible", "fake-model", **changes)
+
+
+def target_for(variant: Variant) -> Target:
+    return Target(TARGET.model, TARGET.counter, variant.model or "fake-model")
+
+
+def execute(server: FakeOpenAI, spec: RunSpec, kind="compatible", start=True, **options) -> runner.RunExecutor:
+    with storage.opened() as conn:
+        run_id = store.create_run(conn, spec, "test run", "session-1")
+    config = ProviderConfig(kind, "fake-model", base_url=server.base_url)
+    cells = planner.prefix_order(planner.plan_cells(spec, target_for))
+    executor = runner.RunExecutor(run_id, spec, cells, config, "session-1", wait=lambda _: None, **options)
+    return executor.start() if start else executor
+
+
+def finished(executor: runner.RunExecutor) -> list[store.CellResult]:
+    assert executor.join(60)
+    with storage.opened() as conn:
+        return store.cells(conn, executor.run_id)
+
+
+def posts(server: FakeOpenAI) -> list:
+    return [r for r in server.requests if r.method == "POST"]
+
+
+def test_every_cell_is_written_scored_and_logged():
+    with FakeOpenAI() as server:
+        server.behaviour.echo = True
+        executor = execute(server, make_spec())
+        cells = finished(executor)
+        sent = posts(server)
+    assert len(cells) == 6 and {c.status for c in cells} == {"pass"}
+    assert sorted(r.body for r in sent) == sorted(serialise(c.body) for c in cells)  # the stored body was sent
+    full = next(c for c in cells if c.key.variant == 0)
+    assert [m["content"] for m in full.body["messages"]][1:3] == ["My name is Ada.", "Hi!"]
+    assert full.verdicts[0].passed and full.prompt_tokens == 42 and full.latency_s is not None
+    with storage.opened() as conn:
+        info = store.run_info(conn, executor.run_id)
+        log = storage.calls(conn)
+    assert (info.status, info.finished, info.cells) == ("done", 6, 6)
+    assert sorted(c.variant for c in log) == ["experiment · Full"] * 3 + ["experiment · None"] * 3
+    assert {c.session_id for c in log} == {"session-1"}
+    assert runner.active(executor.run_id) is None
+
+
+def test_a_failing_cell_shows_its_error_and_the_others_go_on():
+    broken = (*VARIANTS, Variant("Unknown model", Strategy("full"), model="no-such-model"))
+    with FakeOpenAI() as server:
+        server.behaviour.echo = True
+        server.behaviour.reject_unknown_models = True
+        cells = finished(execute(server, make_spec(variants=broken)))
+    statuses = {(c.key.variant, c.status) for c in cells}
+    assert statuses == {(0, "pass"), (1, "pass"), (2, "error")}
+    error = next(c for c in cells if c.key.variant == 2)
+    assert "(404)" in error.error and "no-such-model" in error.error
+
+
+def test_a_rate_limit_is_retried_and_the_retry_is_kept_with_the_cell():
+    with FakeOpenAI() as server:
+        server.behaviour.echo = True
+        server.behaviour.status, server.behaviour.failures = 429, 1
+        spec = make_spec(cases=CASES[:1], variants=VARIANTS[:1])
+        cells = finished(execute(server, spec, policy=RetryPolicy(attempts=3, base_delay_s=0.01)))
+    (cell,) = cells
+    assert cell.status == "pass"
+    assert cell.notices and cell.notices[0].startswith("Rate limited (429), retrying in")
+
+
+def test_a_cell_that_cannot_be_sent_is_written_with_its_reason_and_nothing_is_sent():
+    small = Target(models.ModelInfo("tiny", 60, None, None, "o200k_base"), TARGET.counter, "fake-model")
+    long = Conversation("inline", (Message("user", "word " * 200, id="h0"),))
+    spec = make_spec(cases=(Case("long", "Hi?", long),), variants=VARIANTS[:1])
+    with FakeOpenAI() as server, storage.opened() as conn:
+        run_id = store.create_run(conn, spec, "r", "s")
+        cells = planner.plan_cells(spec, lambda _: small)
+        config = ProviderConfig("compatible", "fake-model", base_url=server.base_url)
+        executor = runner.RunExecutor(run_id, spec, cells, config, "s").start()
+        (cell,) = finished(executor)
+        assert posts(server) == []
+    assert cell.status == "error" and cell.error.startswith("Not sent: The prompt is")
+
+
+class Slow:
+    """The fake server's reply, slowed, counting how many requests it serves at once."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s, self.now, self.most, self.lock = delay_s, 0, 0, threading.Lock()
+
+    def __call__(self, request: dict) -> str:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(self.delay_s)
+        with self.lock:
+            self.now -= 1
+        return str(request["messages"][-1]["content"])
+
+
+@pytest.mark.parametrize(("kind", "most"), [("compatible", 4), ("embedded", 1)])
+def test_calls_go_out_up_to_the_backends_limit(kind, most):
+    cases = tuple(Case(f"c{i}", f"Question {i}", HISTORY) for i in range(8))
+    with FakeOpenAI() as server:
+        slow = Slow(0.2)
+        server.behaviour.reply_to = slow
+        cells = finished(execute(server, make_spec(cases=cases, variants=VARIANTS[:1], concurrency=4), kind=kind))
+    assert len(cells) == 8 and {c.status for c in cells} == {"answered"}
+    assert slow.most == most  # the embedded model: one at a time, in the prefix order
+
+
+def test_cancel_keeps_the_finished_cells_and_a_resume_sends_only_the_rest():
+    cases = tuple(Case(f"c{i}", f"Question {i}", HISTORY, (Check("contains", "Question"),)) for i in range(4))
+    spec = make_spec(cases=cases)
+    with FakeOpenAI() as server:
+        server.behaviour.reply_to = Slow(0.3)
+        executor = execute(server, spec, kind="embedded")  # one at a time
+        while len(runner.finished_cells(executor.run_id)) < 2:
+            time.sleep(0.05)
+        executor.cancel()
+        before = {c.key for c in finished(executor)}
+        sent_before = len(posts(server))
+        with storage.opened() as conn:
+            assert store.run_info(conn, executor.run_id).status == "cancelled"
+        assert 2 <= len(before) < 8 and sent_before <= len(before) + 1  # at most the call in flight is lost
+        resumed = runner.RunExecutor(
+            executor.run_id, spec, executor.cells, executor.config, "session-1", wait=lambda _: None
+        ).start()
+        after = finished(resumed)
+        sent_again = [r.json() for r in posts(server)[sent_before:]]
+    assert len(after) == 8 and {c.status for c in after} == {"pass"}
+    resent = {(b["model"], b["messages"][-1]["content"]) for b in sent_again}
+    done_before = {(c.body["model"], c.body["messages"][-1]["content"]) for c in after if c.key in before}
+    assert not resent & done_before  # no finished cell was sent again
+    assert len(sent_again) == 8 - len(before)
+
+
+def test_a_run_cannot_be_started_twice_at_once():
+    with FakeOpenAI() as server:
+        server.behaviour.reply_to = Slow(0.2)
+        executor = execute(server, make_spec(variants=VARIANTS[:1]))
+        assert runner.active(executor.run_id) is executor
+        twin = runner.RunExecutor(executor.run_id, executor.spec, executor.cells, executor.config, "s")
+        with pytest.raises(RuntimeError, match="already running"):
+            twin.start()
+        finished(executor)
+
+
+def test_the_judge_grades_after_the_answers_with_its_forced_shape():
+    rubric = Case("j", "Question j: what is my name?", HISTORY,
+                  (Check("contains", "Question j"), Check("llm-rubric", "Says the name.")))  # fmt: skip
+    wrong = Case("k", "Question k", HISTORY, (Check("contains", "nowhere"), Check("llm-rubric", "Says the name.")))
+    judge_spec = JudgeSpec("compatible", "fake-model")
+
+    def reply(request: dict) -> str:
+        if "response_format" in request:
+            return '{"verdict": "pass", "reason": "Fine."}'  # the judge passes everything
+        return str(request["messages"][-1]["content"])
+
+    with FakeOpenAI() as server:
+        server.behaviour.reply_to = reply
+        config = ProviderConfig("compatible", "fake-model", base_url=server.base_url)
+        judge = runner.JudgeSetup(judge_spec, TARGET, config)
+        spec = make_spec(cases=(rubric, wrong), variants=VARIANTS[:1], judge=judge_spec)
+        cells = {c.key.case: c for c in finished(execute(server, spec, judge=judge))}
+        bodies = [r.json() for r in posts(server)]
+    assert ["response_format" in b for b in bodies] == [False, False, True, True]  # answers first, then the judge
+    assert bodies[2]["response_format"]["type"] == "json_schema"
+    assert cells["j"].status == "pass" and cells["k"].status == "fail"
+    assert [v.judge for v in cells["j"].verdicts] == [False, True]
+    measured = results.judge_agreement(spec, list(cells.values()))
+    assert (measured.both, measured.agree) == (2, 1)
+    with storage.opened() as conn:
+        assert sum(c.variant == "experiment · judge" for c in storage.calls(conn)) == 2
+
+
+def test_a_run_without_a_judge_marks_the_rubric_ungraded():
+    rubric = Case("j", "Q", HISTORY, (Check("llm-rubric", "Says the name."),))
+    with FakeOpenAI() as server:
+        server.behaviour.echo = True
+        (cell,) = finished(execute(server, make_spec(cases=(rubric,), variants=VARIANTS[:1])))
+    assert cell.status == "error" and cell.verdicts[0].detail == runner.NO_JUDGE
