@@ -27,7 +27,7 @@ import openai
 from lib.conversation import Message, SystemPrompt
 from lib.models import ModelInfo, priced_as
 from lib.payload import RequestPlan, Sampling, in_wire_order, serialise
-from lib.prices import billed
+from lib.prices import Prices, Rate, billed
 from lib.providers import CallOutcome
 from lib.reply import Reply
 from lib.request import Request, Target, build_request
@@ -509,6 +509,20 @@ def _plan_dict(plan: RequestPlan) -> dict:
     }  # fmt: skip
 
 
+def _rate_from(raw: Any) -> Rate | None:
+    if not isinstance(raw, dict):
+        return None
+    return Rate(float(raw["base"]), tuple((int(start), float(price)) for start, price in raw.get("tiers") or ()))
+
+
+def _prices_from(raw: Any) -> Prices | None:
+    """A model's own prices as `asdict` wrote them (None: looked up by name, as the table does)."""
+    if not isinstance(raw, dict):
+        return None
+    rates = {name: _rate_from(raw.get(name)) for name in ("input", "output", "cached_input")}
+    return Prices(rates["input"], rates["output"], rates["cached_input"], str(raw.get("source", "")))
+
+
 def _plan_from(raw: Any) -> RequestPlan:
     obj = _obj(raw, "plan")
     body = _obj(obj.get("body"), "plan body")
@@ -516,6 +530,7 @@ def _plan_from(raw: Any) -> RequestPlan:
     model = _obj(obj.get("model"), "plan model")
     try:
         info = ModelInfo(**{f.name: model[f.name] for f in fields(ModelInfo) if f.name in model})
+        info = replace(info, own_prices=_prices_from(model.get("own_prices")))
         # The messages sent are the body's own: their ids in the chat are not kept (nothing reads them).
         messages = tuple(Message(m["role"], m["content"], id=f"sent-{i}") for i, m in enumerate(body["messages"]))
         prompt_count = PromptCount(
