@@ -12,6 +12,7 @@ import json
 import sqlite3
 from dataclasses import dataclass, fields
 
+from lib.conversation import clean_text
 from lib.display import shortened_body
 from lib.models import lookup, priced_as
 from lib.payload import RequestPlan
@@ -49,11 +50,12 @@ def details_of(
     masked = _masked(json.dumps(body, ensure_ascii=False, indent=1), secrets)
     return CallDetails(
         request_body=masked,
-        answer=_masked(outcome.text, secrets),
-        strategy=strategy,
+        # A reply may carry half a UTF-16 pair (a JSON "\ud83d" escape): SQLite cannot encode it.
+        answer=clean_text(_masked(outcome.text, secrets)),
+        strategy=clean_text(strategy) if strategy is not None else None,
         finish_reason=outcome.finish_reason,
         queued_s=queued_s,
-        notices=tuple(redact(n, secrets) for n in notices),
+        notices=tuple(clean_text(redact(n, secrets)) for n in notices),
         left_out_chars=left_out,
     )
 
