@@ -624,9 +624,10 @@ def render(settings: Settings) -> None:
         st.subheader("Next call")
         with st.container():  # always drawn, empty or not: the preview below keeps its place (and stays open)
             _next_call_note(request)
-        meter(request.plan)
-        cache_meter(settings, request)
-        with st.expander("Payload preview (exactly what is sent)"):
+        with st.container():  # the meters draw more or fewer lines as the call changes; the preview stays put
+            meter(request.plan)
+            cache_meter(settings, request)
+        with st.expander("Payload preview (exactly what is sent)", key=state.PAYLOAD_PREVIEW):
             payload_preview(request.plan, settings.provider)
         last = state.get(state.LAST_CALL)
         if last is not None:

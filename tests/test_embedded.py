@@ -320,11 +320,10 @@ def test_the_server_dies_with_the_app_even_on_sigkill(tmp_path):
         "print(server.pid, flush=True)\n"
         "import time; time.sleep(600)\n"
     )
-    app = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=Path.cwd())
-    server_pid = int(app.stdout.readline())
-    os.kill(server_pid, 0)  # running
-    app.kill()
-    app.wait()
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=Path.cwd()) as app:
+        server_pid = int(app.stdout.readline())
+        os.kill(server_pid, 0)  # running
+        app.kill()
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:

@@ -26,6 +26,7 @@ PENDING = "pending_call"
 IN_FLIGHT = "reply_in_flight"
 # The body the meter and preview showed on the last run: Send says whether it sent exactly that.
 SHOWN_BODY = "shown_body"
+PAYLOAD_PREVIEW = "payload_preview"  # the chat's preview expander: keyed, so it stays open across reruns
 # Summaries made in this session for the summarising strategy, by what they summarise (ui/summary.py).
 SUMMARIES = "summaries"
 SUMMARY_WANTED = "summary_wanted"

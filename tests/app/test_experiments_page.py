@@ -98,7 +98,9 @@ def test_a_small_set_on_the_embedded_model_fills_the_grid_and_draws_the_frontier
     at.run()
     assert not at.exception, at.exception
     text = visible_text(at)
-    assert "Marisol" in text and "icontains: Marisol" in text
+    assert "Marisol" in text.split("**Answer**")[1].split("**Per variant**")[0]  # the answer, not the body
+    verdicts = frame_with(at, "verdict")
+    assert verdicts[["check", "verdict", "by"]].values.tolist() == [["icontains: Marisol", "pass", "rule"]]
     body = json.loads(next(c.value for c in at.code if c.language == "json"))
     assert len(body["messages"]) == 1 + 48 + 1 and body["messages"][-1]["content"] == "What is my name?"
     with storage.opened() as conn:

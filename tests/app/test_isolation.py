@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from unittest.mock import MagicMock
 
 import pytest
+from streamlit.components.v2.component_manager import BidiComponentManager
 from streamlit.runtime import Runtime
 from streamlit.runtime.caching.storage.dummy_cache_storage import MemoryCacheStorageManager
 from streamlit.runtime.dataframe_source_manager import DataframeSourceManager
@@ -38,6 +39,7 @@ def one_runtime(monkeypatch):
     shared.media_file_mgr = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
     shared.dataframe_source_mgr = DataframeSourceManager()
     shared.cache_storage_manager = MemoryCacheStorageManager()
+    shared.bidi_component_registry = BidiComponentManager()  # the page's own components register here
     monkeypatch.setattr(Runtime, "instance", classmethod(lambda cls: shared))
     monkeypatch.setattr(Runtime, "exists", classmethod(lambda cls: True))
     script_cache = ScriptCache()

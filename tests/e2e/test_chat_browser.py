@@ -37,6 +37,16 @@ def wait_for_messages(page, count: int) -> None:
     )
 
 
+def wait_until_settled(page) -> None:
+    """Until the page's last run has finished drawing: the app says its script is not running (Streamlit
+    marks its root for tests) and no element is still marked stale from the run before."""
+    page.wait_for_function(
+        """() => document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+                 && !document.querySelector('[data-stale="true"]')""",
+        timeout=120_000,
+    )
+
+
 def wait_until_below(page, label: str, before: int) -> None:
     """Until the metric `label` shows less than `before` (the rerun after a click has drawn)."""
     page.wait_for_function(

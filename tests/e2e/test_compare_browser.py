@@ -3,6 +3,8 @@ still there after a refresh."""
 
 import pytest
 
+from tests.e2e.test_chat_browser import wait_until_settled
+
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 INNERMOST = '[data-testid="stColumn"]:not(:has([data-testid="stColumn"]))'
@@ -14,12 +16,13 @@ def test_a_two_variant_comparison_shows_two_answers_and_survives_a_refresh(page)
     page.get_by_text("Compare contexts").first.wait_for()
     for _ in range(2):  # keep the first two presets
         page.get_by_role("button", name="Remove").last.click()
-        page.wait_for_timeout(500)
+        wait_until_settled(page)
     run = page.get_by_role("button", name="Run 2 variants")
     box = run.bounding_box()
     assert box is not None and box["y"] + box["height"] <= 800  # in the first screen, no scrolling
     run.click()
     page.get_by_text("Answers to").first.wait_for(timeout=300_000)
+    wait_until_settled(page)
     results = page.locator(INNERMOST).filter(has_text=" · reported ")
     assert results.count() == 2
     texts = [results.nth(i).inner_text() for i in range(2)]
@@ -27,6 +30,7 @@ def test_a_two_variant_comparison_shows_two_answers_and_survives_a_refresh(page)
     assert "baseline" in texts[0] and "Bare question" in texts[1] and "queued" in texts[1]
     page.reload()  # F5: the comparison is kept with the session
     page.get_by_text("Answers to").first.wait_for(timeout=120_000)
+    wait_until_settled(page)  # every card drawn, not only the first lines
     again = page.locator(INNERMOST).filter(has_text=" · reported ")
     assert [again.nth(i).inner_text() for i in range(2)] == texts
     assert page.get_by_role("button", name="Run 2 variants").count() == 1  # the two-variant set-up, kept too
