@@ -37,6 +37,7 @@ UNDO = "deleted_message"
 REGENERATING = "regenerating"
 KEEP_OLD_ANSWER = "keep_old_answer"
 ADD_ROLE = "add_role"
+PREVIEW_OPEN = "payload_preview_open"  # the chat's payload preview expander, drawn only while open
 # The chat draws one page of the history (lib/paging.py): its size, and which page (0 = newest).
 PAGE_SIZE = "page_size"
 HISTORY_PAGE = "history_page"
@@ -202,7 +203,7 @@ def role_key(message_id: str) -> str:
 
 
 def editor_key(message_id: str) -> str:
-    """The edit popover's open/closed state."""
+    """Whether the message's editor is open."""
     return f"editor_{message_id}"
 
 
