@@ -111,7 +111,7 @@ def _busy() -> bool:
 
 
 def _queue_send(settings: Settings) -> None:
-    """Plan the call once, here, with the one builder; the next run sends this very plan."""
+    """Plan the call once, here, with the one builder, and send this very plan at once."""
     if _busy():
         return
     draft = state.get(state.DRAFT) or ""
@@ -312,33 +312,34 @@ def _editor(message: conv.Message, settings: Settings) -> None:
     with st.container(border=True):
         st.radio("Role", ROLES, key=state.role_key(message.id), horizontal=True, format_func=str.capitalize)
         st.text_area("Content", key=state.edit_key(message.id), height=160)
-        # Two to a row (st.columns), so that ui/composer.py's rules for message rows leave them alone.
+        # Two to a row by st.columns, which ui/composer.py's rules for message rows leave alone.
         save, cancel = st.columns(2)
-        save.button("Save", key=f"save_{message.id}", on_click=_save_edit, args=(message.id,), type="primary",
-                    width="stretch")  # fmt: skip
+        save.button(
+            "Save", key=f"save_{message.id}", on_click=_save_edit, args=(message.id,), type="primary", width="stretch"
+        )
         cancel.button(
             "Cancel", key=f"cancel_{message.id}", on_click=_toggle_editor, args=(message.id,), width="stretch"
         )
         if message.role == "user":
             later = len(conv.after(state.history(), message.id))
-            here, fork = st.columns(2)
-            here.button(
-                f"Save and ask again (drops the {later:,} after it)" if later else "Save and ask again",
+            st.button(
+                f"Save and ask again here (drops the {later:,} after it)" if later else "Save and ask again",
                 key=f"rerun_{message.id}", icon=":material/replay:", on_click=_rerun_here,
                 args=(settings, message.id), width="stretch",
                 help="Sends this message again with the context before it. What followed it is removed from "
                 "this session: ask in a fork to keep it.",
             )  # fmt: skip
             if later:
-                fork.button(
-                    "Save and ask again in a fork", key=f"rerun_fork_{message.id}", icon=":material/call_split:",
-                    on_click=_rerun_in_fork, args=(settings, message.id), width="stretch",
+                st.button(
+                    "Save and ask again in a fork (keeps them here)", key=f"rerun_fork_{message.id}",
+                    icon=":material/call_split:", on_click=_rerun_in_fork, args=(settings, message.id),
+                    width="stretch",
                     help="A new session with the history up to this message, asked again there; this session "
                     "keeps everything that followed.",
                 )  # fmt: skip
         st.button(
             "Fork from here", key=f"fork_{message.id}", icon=":material/call_split:", on_click=sessions.fork_at,
-            args=(message.id,), help="A new session holding the history up to this message",
+            args=(message.id,), help="A new session holding the history up to this message", width="stretch",
         )  # fmt: skip
 
 
