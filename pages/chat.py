@@ -24,7 +24,7 @@ from ui.summary import made_summary, make_summary, summary_plan
 
 ALL_DRAWN_NOTE_FROM = 300  # messages: past this, drawing them all takes a noticeable part of a second
 ROLES: tuple[conv.Role, ...] = ("user", "assistant", "system")
-UNDO_PREVIEW_CHARS = 60
+UNDO_PREVIEW_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,10 @@ def _save_edit(message_id: str) -> None:
     content, role = state.get(state.edit_key(message_id)), state.get(state.role_key(message_id))
     state.put(state.HISTORY, conv.edit(state.history(), message_id, content=content, role=role))
     state.put(state.editor_key(message_id), False)  # closes the editor
+
+
+def _toggle_editor(message_id: str) -> None:
+    state.put(state.editor_key(message_id), not state.get(state.editor_key(message_id)))
 
 
 def _delete(message_id: str) -> None:
@@ -107,7 +111,7 @@ def _busy() -> bool:
 
 
 def _queue_send(settings: Settings) -> None:
-    """Plan the call once, here, with the one builder; the next run sends this very plan."""
+    """Plan the call once, here, with the one builder, and send this very plan at once."""
     if _busy():
         return
     draft = state.get(state.DRAFT) or ""
@@ -124,6 +128,7 @@ def _queue_send(settings: Settings) -> None:
     shown = request.plan.body == state.get(state.SHOWN_BODY)
     state.put(state.PENDING, state.PendingCall(question.id, request, shown))
     state.put(state.HISTORY_PAGE, 0)  # the reply streams in below the newest messages
+    _start_pending(settings)  # now, in the click's callback: the request leaves before the page is drawn
 
 
 def _go_to_page(number: int) -> None:
@@ -146,8 +151,8 @@ def _plan_retry(settings: Settings, message_id: str, history: list[conv.Message]
 
 
 def _retry(settings: Settings, message_id: str) -> None:
-    if not _busy():
-        _plan_retry(settings, message_id)
+    if not _busy() and _plan_retry(settings, message_id):
+        _start_pending(settings)
 
 
 def _regenerate(settings: Settings) -> None:
@@ -161,6 +166,7 @@ def _regenerate(settings: Settings) -> None:
     keep = bool(state.get(state.KEEP_OLD_ANSWER))
     if _plan_retry(settings, question.id):
         state.put(state.REGENERATING, Regeneration(question.id, history[-1].id, keep))
+        _start_pending(settings)
 
 
 def _rerun_here(settings: Settings, message_id: str) -> None:
@@ -173,6 +179,7 @@ def _rerun_here(settings: Settings, message_id: str) -> None:
         state.put(state.HISTORY, history)
         state.put(state.editor_key(message_id), False)
         state.pop(state.UNDO)
+        _start_pending(settings)
 
 
 def _rerun_in_fork(settings: Settings, message_id: str) -> None:
@@ -185,8 +192,9 @@ def _rerun_in_fork(settings: Settings, message_id: str) -> None:
     source = sessions.current_id()
     sessions.fork_at(message_id)  # saves this session first
     history = state.history()
-    if sessions.current_id() != source and history and history[-1].id == message_id:
-        _plan_retry(settings, message_id)
+    opened = sessions.current_id() != source and history and history[-1].id == message_id
+    if opened and _plan_retry(settings, message_id):
+        _start_pending(settings)
 
 
 def _stop() -> None:
@@ -212,7 +220,8 @@ def _strategy_picker() -> None:
     cols = st.columns([2, 1], vertical_alignment="bottom")
     cols[0].selectbox(
         "Context strategy", list(STRATEGY_LABELS), format_func=STRATEGY_LABELS.__getitem__, key=state.STRATEGY_KIND,
-        help="Which past messages the next call carries. Pinned messages and the system prompt are always kept.",
+        help="Which past messages the next call carries. Pinned messages (the pin on a message) and the system "
+        "prompt are always kept.",
     )  # fmt: skip
     kind = state.get(state.STRATEGY_KIND)
     if kind != "manual":
@@ -261,7 +270,7 @@ def _bulk_actions() -> None:
     cols[3].button("Keep last N turns", on_click=_include_last_turns, width="stretch")
 
 
-def _message_controls(decision: Decision, tokens: int, manual: bool, in_flight: str | None, settings: Settings) -> None:
+def _message_controls(decision: Decision, tokens: int, manual: bool, in_flight: str | None) -> None:
     message = decision.message
     key = state.include_key(message.id)
     state.default(key, message.included)
@@ -277,51 +286,61 @@ def _message_controls(decision: Decision, tokens: int, manual: bool, in_flight: 
     edited = " · edited" if message.edited else ""
     row.caption(sent + reason + status + edited, width="stretch")
     # Icon buttons with names (hidden on screen by ui/composer.py): a screen reader says "Pin", not "keep icon".
+    # A tooltip only on a pinned message's pin: each tooltip is a component of its own in the browser, and
+    # one on every button of every drawn message added a tenth of a second to each click (bench/RESULTS.md).
     row.button(
         "Pinned" if message.pinned else "Pin", icon=":material/keep:", key=f"pin_{message.id}",
-        help="Pinned: every strategy sends it. Click to unpin." if message.pinned else "Pin: every strategy sends it",
+        help="Pinned: every strategy sends it. Click to unpin." if message.pinned else None,
         on_click=_toggle_pin, args=(message.id,), type="primary" if message.pinned else "secondary",
     )  # fmt: skip
-    editor = row.popover(
-        "Edit", icon=":material/edit:", help="Edit this message or its role; ask it again, or fork from here",
-        key=state.editor_key(message.id), on_change="rerun",
-    )  # fmt: skip
-    # Drawn only while open: every text area scans the whole session state, so one per message
-    # made a rerun quadratic in the history's length (bench/RESULTS.md).
-    if editor.open:
-        with editor:
-            _editor(message, settings)
+    # The editor opens in the message itself: a popover per message was a floating overlay per
+    # message in the browser, paid on every click (bench/RESULTS.md).
+    editing = bool(state.get(state.editor_key(message.id)))
     row.button(
-        "Delete", icon=":material/delete:", key=f"delete_{message.id}", help="Delete this message (you can undo it)",
-        on_click=_delete, args=(message.id,),
+        "Edit", icon=":material/edit:", key=f"open_editor_{message.id}", on_click=_toggle_editor, args=(message.id,),
+        type="primary" if editing else "secondary",
     )  # fmt: skip
+    row.button("Delete", icon=":material/delete:", key=f"delete_{message.id}", on_click=_delete, args=(message.id,))
 
 
 def _editor(message: conv.Message, settings: Settings) -> None:
+    """A message's text and role, editable in place, and what can be done from it. Drawn only while
+    open: every text area scans the whole session state, so one per message made a rerun quadratic in
+    the history's length (bench/RESULTS.md)."""
     state.default(state.edit_key(message.id), message.content)
     state.default(state.role_key(message.id), message.role)
-    st.radio("Role", ROLES, key=state.role_key(message.id), horizontal=True, format_func=str.capitalize)
-    st.text_area("Content", key=state.edit_key(message.id), height=160)
-    st.button("Save", key=f"save_{message.id}", on_click=_save_edit, args=(message.id,), type="primary")
-    if message.role == "user":
-        later = len(conv.after(state.history(), message.id))
-        st.button(
-            f"Save and ask again here (drops the {later:,} after it)" if later else "Save and ask again",
-            key=f"rerun_{message.id}", icon=":material/replay:", on_click=_rerun_here, args=(settings, message.id),
-            help="Sends this message again with the context before it. What followed it is removed from this "
-            "session: ask in a fork to keep it.",
-        )  # fmt: skip
-        if later:
+    with st.container(border=True):
+        st.radio("Role", ROLES, key=state.role_key(message.id), horizontal=True, format_func=str.capitalize)
+        st.text_area("Content", key=state.edit_key(message.id), height=160)
+        # Two to a row by st.columns, which ui/composer.py's rules for message rows leave alone.
+        save, cancel = st.columns(2)
+        save.button(
+            "Save", key=f"save_{message.id}", on_click=_save_edit, args=(message.id,), type="primary", width="stretch"
+        )
+        cancel.button(
+            "Cancel", key=f"cancel_{message.id}", on_click=_toggle_editor, args=(message.id,), width="stretch"
+        )
+        if message.role == "user":
+            later = len(conv.after(state.history(), message.id))
             st.button(
-                "Save and ask again in a fork", key=f"rerun_fork_{message.id}", icon=":material/call_split:",
-                on_click=_rerun_in_fork, args=(settings, message.id),
-                help="A new session with the history up to this message, asked again there; this session keeps "
-                "everything that followed.",
+                f"Save and ask again here (drops the {later:,} after it)" if later else "Save and ask again",
+                key=f"rerun_{message.id}", icon=":material/replay:", on_click=_rerun_here,
+                args=(settings, message.id), width="stretch",
+                help="Sends this message again with the context before it. What followed it is removed from "
+                "this session: ask in a fork to keep it.",
             )  # fmt: skip
-    st.button(
-        "Fork from here", key=f"fork_{message.id}", icon=":material/call_split:", on_click=sessions.fork_at,
-        args=(message.id,), help="A new session holding the history up to this message",
-    )  # fmt: skip
+            if later:
+                st.button(
+                    "Save and ask again in a fork (keeps them here)", key=f"rerun_fork_{message.id}",
+                    icon=":material/call_split:", on_click=_rerun_in_fork, args=(settings, message.id),
+                    width="stretch",
+                    help="A new session with the history up to this message, asked again there; this session "
+                    "keeps everything that followed.",
+                )  # fmt: skip
+        st.button(
+            "Fork from here", key=f"fork_{message.id}", icon=":material/call_split:", on_click=sessions.fork_at,
+            args=(message.id,), help="A new session holding the history up to this message", width="stretch",
+        )  # fmt: skip
 
 
 def _undo_bar(deleted: Deleted) -> None:
@@ -329,8 +348,9 @@ def _undo_bar(deleted: Deleted) -> None:
     text = " ".join(message.content.split())
     text = text[:UNDO_PREVIEW_CHARS] + "…" if len(text) > UNDO_PREVIEW_CHARS else text
     row = st.container(horizontal=True, vertical_alignment="center", gap="small", key="undo_row")
-    row.caption(f"Deleted a {message.role} message: “{inert_markdown(text)}”", width="stretch")
     row.button("Undo", icon=":material/undo:", key="undo_delete", on_click=_undo_delete)
+    article = "an" if message.role == "assistant" else "a"
+    row.caption(f"Deleted {article} {message.role} message: “{inert_markdown(text)}”", width="stretch")
 
 
 def _after_message(message: conv.Message, settings: Settings, in_flight: str | None, last: bool) -> None:
@@ -376,8 +396,6 @@ def _drawn_decisions(request: Request) -> list[Decision]:
 
 
 def _history(request: Request, settings: Settings) -> None:
-    counter = settings.counter()
-    manual = state.get(state.STRATEGY_KIND) == "manual"
     decisions = _drawn_decisions(request)
     call: ChatCall | None = state.get(state.IN_FLIGHT)
     in_flight = call.pending.question_id if call is not None else None
@@ -389,7 +407,21 @@ def _history(request: Request, settings: Settings) -> None:
     if deleted is not None and deleted.session_id != sessions.current_id():
         deleted = None
     last_id = decisions[-1].message.id if decisions else None
-    for decision in decisions[page.start : page.end]:
+    with st.container(key="history"):  # ui/composer.py lays out the rows inside it by this key
+        _messages(decisions[page.start : page.end], plan, settings, in_flight, deleted, last_id)
+    if not page.is_newest:
+        st.button(
+            "Newest messages", icon=":material/last_page:", key="page_newest_below", on_click=_go_to_page, args=(0,)
+        )
+
+
+def _messages(
+    decisions: list[Decision], plan: RequestPlan, settings: Settings, in_flight: str | None,
+    deleted: Deleted | None, last_id: str | None,
+) -> None:  # fmt: skip
+    counter = settings.counter()
+    manual = state.get(state.STRATEGY_KIND) == "manual"
+    for decision in decisions:
         message = decision.message
         if deleted is not None and message.id == deleted.removed.before_id:
             _undo_bar(deleted)  # where the deleted message was
@@ -398,8 +430,10 @@ def _history(request: Request, settings: Settings) -> None:
             tokens = plan.tokens_of(message.id)
             if tokens is None:
                 tokens = counter.count([message.as_api()]).per_message[0]
-            _message_controls(decision, tokens, manual, in_flight, settings)
-            if decision.kept:
+            _message_controls(decision, tokens, manual, in_flight)
+            if state.get(state.editor_key(message.id)):
+                _editor(message, settings)
+            elif decision.kept:
                 st.markdown(inert_markdown(message.content))
             else:
                 st.caption(inert_markdown(message.content))
@@ -407,10 +441,6 @@ def _history(request: Request, settings: Settings) -> None:
             _after_message(message, settings, in_flight, message.id == last_id)
     if deleted is not None:
         _undo_bar(deleted)
-    if not page.is_newest:
-        st.button(
-            "Newest messages", icon=":material/last_page:", key="page_newest_below", on_click=_go_to_page, args=(0,)
-        )
 
 
 def _page(decisions: list[Decision]) -> Page:
@@ -466,7 +496,8 @@ class ChatCall:
 
 
 def _start_pending(settings: Settings) -> None:
-    """Send the planned call as it was planned: its body goes out untouched."""
+    """Send the planned call as it was planned: its body goes out untouched. Called from the click's
+    callback, so the request leaves before the page is drawn again."""
     pending: state.PendingCall | None = state.pop(state.PENDING)
     if pending is None or not any(m.id == pending.question_id for m in state.history()):
         return
@@ -479,6 +510,7 @@ def _start_pending(settings: Settings) -> None:
 
 
 POLL_S = 0.05
+FIRST_TEXT_POLL_S = 0.01  # until the reply's first text: it is drawn within 10 ms of arriving, not 50
 QUEUE_POLL_EVERY = 10  # polls: the embedded server's queue is read twice a second while nothing has arrived
 
 
@@ -492,12 +524,16 @@ def _stream_reply(settings: Settings) -> None:
         status, box = st.empty(), st.empty()
         st.button("Stop", icon=":material/stop_circle:", key="stop_reply", on_click=_stop,
                   help="End the reply here; what arrived is kept, marked incomplete.")  # fmt: skip
-        shown, queue, polls = None, None, 0
-        while not call.reply.wait(POLL_S):
+        shown, queue, polls, written = None, None, 0, 0.0
+        while not call.reply.wait(POLL_S if shown else FIRST_TEXT_POLL_S):
             text = call.reply.text
             if text != shown:
                 box.markdown(inert_markdown(text))
                 shown = text
+            now = time.monotonic()
+            if now - written < POLL_S:
+                continue
+            written = now
             if not text and settings.provider.kind == "embedded" and polls % QUEUE_POLL_EVERY == 0:
                 queue = embedded.queue_state(settings.provider.base_url)  # lock-free: answered mid-generation
             polls += 1
@@ -594,7 +630,6 @@ def _composer(settings: Settings) -> None:
         "Send", type="primary", key="send", on_click=_queue_send, args=(settings,), disabled=busy,
         shortcut="Ctrl+Enter", help="Send the request the meter shows (Ctrl+Enter, or Cmd+Enter on a Mac)",
     )  # fmt: skip
-    row.space("stretch")
     row.selectbox(
         "Role of the message to add", ROLES, key=state.ADD_ROLE, format_func=str.capitalize,
         label_visibility="collapsed", width=125,
@@ -610,7 +645,7 @@ def _composer(settings: Settings) -> None:
 
 def render(settings: Settings) -> None:
     page_style()
-    _start_pending(settings)  # first: a Send's request leaves before the page is drawn
+    _start_pending(settings)  # a call planned but not started yet (Send and Retry start theirs at once)
     st.title("Context Lab")
     st.caption(
         "The Chat Completions API remembers nothing: every call carries the whole context. "
@@ -619,16 +654,22 @@ def render(settings: Settings) -> None:
     draft = state.get(state.DRAFT) or ""
     request = next_request(settings, draft)
     state.put(state.SHOWN_BODY, request.plan.body)
-    chat_column, meter_column = st.columns([3, 2], gap="medium")
-    with meter_column, st.container(key="next_call"):  # kept in view as the chat scrolls (ui/composer.py)
+    # Two keyed containers side by side rather than st.columns: ui/composer.py sizes them and keeps the
+    # meter's in view as the chat scrolls, by their own classes (a rule matching the column *around*
+    # one, with :has(), made the browser restyle the page on every change: seconds per click).
+    layout = st.container(horizontal=True, gap="medium", key="chat_layout")
+    chat_column = layout.container(key="chat_column")
+    with layout.container(key="next_call"):
         st.subheader("Next call")
         with st.container():  # always drawn, empty or not: the preview below keeps its place (and stays open)
             _next_call_note(request)
         with st.container():  # the meters draw more or fewer lines as the call changes; the preview stays put
             meter(request.plan)
             cache_meter(settings, request)
-        with st.expander("Payload preview (exactly what is sent)", key=state.PAYLOAD_PREVIEW):
-            payload_preview(request.plan, settings.provider)
+        preview = st.expander("Payload preview (exactly what is sent)", key=state.PREVIEW_OPEN, on_change="rerun")
+        if preview.open:  # drawn only while open: the body three times over (JSON, curl, Python) per rerun
+            with preview:  # made every click wait seconds on a long history (bench/RESULTS.md)
+                payload_preview(request.plan, settings.provider)
         last = state.get(state.LAST_CALL)
         if last is not None:
             st.subheader("Last call")

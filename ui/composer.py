@@ -102,28 +102,33 @@ def draft_sync(draft_key: str) -> None:
 # Scoped by the keys the chat page gives its containers (Streamlit adds the class st-key-<key>).
 _CSS = """
 <style>
-/* The meter column stays in view beside the history and the composer, however long the chat. A
-   sticky box cannot leave its row, which ends with the composer: at the end of the page the box fits
-   between the header and the composer's bottom only if it is no taller than the viewport less the
-   header and the page's bottom padding (made small here), so it scrolls inside beyond that. */
-div[data-testid="stColumn"]:has(.st-key-next_call) {
+/* The chat and the meter side by side, 3:2, each as tall as the row (Streamlit wraps each keyed
+   container in a layout box: these are the row's children); on a narrow screen the meter goes under. */
+.st-key-chat_layout { flex-wrap: wrap; }
+.st-key-chat_layout > * { align-self: stretch !important; }
+.st-key-chat_layout > :first-child { flex: 3 1 0 !important; min-width: min(100%, 28rem); }
+.st-key-chat_layout > :last-child { flex: 2 1 0 !important; min-width: min(100%, 18rem); }
+/* The meter stays in view beside the history and the composer, however long the chat. A sticky box
+   cannot leave its row, which ends with the composer: at the end of the page the box fits between
+   the header and the composer's bottom only if it is no taller than the viewport less the header and
+   the page's bottom padding (made small here), so it scrolls inside beyond that. */
+.st-key-next_call {
   position: sticky;
   top: 3.75rem;
-  align-self: flex-start;
   max-height: calc(100vh - 7rem);
   overflow-y: auto;
   overscroll-behavior: contain;
 }
-[data-testid="stMainBlockContainer"]:has(.st-key-next_call) { padding-bottom: 2rem; }
-/* A message's controls: one line under every strategy; the caption wraps inside its own box. */
-[class*="st-key-msgrow_"] { flex-wrap: nowrap !important; }
-[class*="st-key-msgrow_"] > * { flex-shrink: 0; }
-[class*="st-key-msgrow_"] > [data-testid="stElementContainer"]:has([data-testid="stCaptionContainer"]) {
-  flex: 1 1 0 !important;
-  min-width: 0;
-}
-/* Icon buttons keep their names for screen readers and tests, not on screen. */
-[class*="st-key-msgrow_"] button [data-testid="stMarkdownContainer"] {
+[data-testid="stMainBlockContainer"] { padding-bottom: 2rem; }
+/* Rows inside the history (a message's controls; Undo; Regenerate): one line under every strategy,
+   the second item (a message's caption) wrapping inside its own box; a message's icon buttons (its
+   third item on) keep their names for screen readers and tests, not on screen. Class selectors only:
+   the browser restyles as each of a rerun's hundreds of elements arrives, and substring or :has()
+   selectors made that cost seconds per click (bench/RESULTS.md). */
+.st-key-history .stHorizontalBlock { flex-wrap: nowrap !important; }
+.st-key-history .stHorizontalBlock > * { flex-shrink: 0; }
+.st-key-history .stHorizontalBlock > .stElementContainer:nth-child(2) { flex: 1 1 0 !important; min-width: 0; }
+.st-key-history .stHorizontalBlock > :nth-child(n + 3) button .stMarkdownEllipsis {
   position: absolute !important;
   width: 1px;
   height: 1px;
@@ -131,8 +136,8 @@ div[data-testid="stColumn"]:has(.st-key-next_call) {
   clip-path: inset(50%);
   white-space: nowrap;
 }
-/* Pinned: the pin drawn filled. */
-[class*="st-key-pin_"] button[kind="primary"] [data-testid="stIconMaterial"] { font-variation-settings: "FILL" 1; }
+/* The composer: Send on the left, adding a message by hand on the right. */
+.st-key-add_role { margin-left: auto; }
 /* The draft box's own hint says Ctrl+Enter *applies*; here it sends (the Send button's shortcut). */
 .st-key-draft [data-testid="InputInstructions"] { display: none; }
 .st-key-draft_sync { display: none; }

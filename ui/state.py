@@ -26,7 +26,6 @@ PENDING = "pending_call"
 IN_FLIGHT = "reply_in_flight"
 # The body the meter and preview showed on the last run: Send says whether it sent exactly that.
 SHOWN_BODY = "shown_body"
-PAYLOAD_PREVIEW = "payload_preview"  # the chat's preview expander: keyed, so it stays open across reruns
 # Summaries made in this session for the summarising strategy, by what they summarise (ui/summary.py).
 SUMMARIES = "summaries"
 SUMMARY_WANTED = "summary_wanted"
@@ -39,6 +38,7 @@ UNDO = "deleted_message"
 REGENERATING = "regenerating"
 KEEP_OLD_ANSWER = "keep_old_answer"
 ADD_ROLE = "add_role"
+PREVIEW_OPEN = "payload_preview_open"  # the chat's payload preview expander, drawn only while open
 # The chat draws one page of the history (lib/paging.py): its size, and which page (0 = newest).
 PAGE_SIZE = "page_size"
 HISTORY_PAGE = "history_page"
@@ -224,7 +224,7 @@ def role_key(message_id: str) -> str:
 
 
 def editor_key(message_id: str) -> str:
-    """The edit popover's open/closed state."""
+    """Whether the message's editor is open."""
     return f"editor_{message_id}"
 
 

@@ -36,12 +36,25 @@ def metric(at: AppTest, label_start: str) -> str:
     return next(m.value for m in at.metric if m.label.startswith(label_start))
 
 
+def open_preview(at: AppTest) -> None:
+    """Open the chat's payload preview, as a user would (its contents are drawn only while it is open)."""
+    closed = any(e.label.startswith("Payload preview") for e in at.expander) and not any(
+        c.language == "json" for c in at.code
+    )
+    if closed:
+        at.session_state["payload_preview_open"] = True
+        at.run()
+        assert not at.exception, at.exception
+
+
 def payload_json(at: AppTest) -> str:
+    open_preview(at)
     return next(c.value for c in at.code if c.language == "json")
 
 
 def visible_text(at: AppTest) -> str:
-    """Everything the page shows as text, for leak checks."""
+    """Everything the page shows as text, the payload preview open, for leak checks."""
+    open_preview(at)
     parts = []
     for kind in ("markdown", "caption", "code", "error", "warning", "info", "success", "text", "json"):
         parts += [str(e.value) for e in getattr(at, kind)]

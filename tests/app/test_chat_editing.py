@@ -90,8 +90,7 @@ def test_a_role_changed_by_hand_is_sent_with_it_and_the_message_says_edited():
         history = with_history(at, PAIRS)
         target = history[1].id
         assert "edited" not in _captions(at)
-        at.session_state[f"editor_{target}"] = True  # what clicking its edit button does
-        at.run()
+        _button(at, f"open_editor_{target}").click().run()
         at.radio(key=f"role_{target}").set_value("system").run()
         _button(at, f"save_{target}").click().run()
         assert at.session_state["history"][1].role == "system" and at.session_state["history"][1].edited
@@ -100,14 +99,18 @@ def test_a_role_changed_by_hand_is_sent_with_it_and_the_message_says_edited():
         assert not [w for w in at.text_area if (w.key or "").startswith("edit_")], "the editor stayed open"
 
 
-def test_saving_an_unchanged_message_does_not_mark_it_edited():
+def test_saving_an_unchanged_message_does_not_mark_it_edited_and_cancel_keeps_it():
     with FakeOpenAI() as server:
         at = chat_on(server.base_url)
         history = with_history(at, PAIRS)
-        at.session_state[f"editor_{history[0].id}"] = True
-        at.run()
+        _button(at, f"open_editor_{history[0].id}").click().run()
         _button(at, f"save_{history[0].id}").click().run()
         assert not at.session_state["history"][0].edited
+        _button(at, f"open_editor_{history[0].id}").click().run()
+        at.text_area(key=f"edit_{history[0].id}").set_value("Not kept")
+        _button(at, f"cancel_{history[0].id}").click().run()
+        assert at.session_state["history"] == history
+        assert not [w for w in at.text_area if (w.key or "").startswith("edit_")]
 
 
 def test_delete_offers_undo_which_puts_the_message_back_where_it_was():
@@ -117,7 +120,7 @@ def test_delete_offers_undo_which_puts_the_message_back_where_it_was():
         _button(at, f"delete_{history[1].id}").click().run()
         assert _contents(at) == [PAIRS[0][1], PAIRS[2][1], PAIRS[3][1]]
         assert PAIRS[1][1] not in payload_json(at)
-        assert any("Deleted a assistant message" in c.value or "Deleted an assistant" in c.value for c in at.caption)
+        assert any(c.value.startswith("Deleted an assistant message: “Nice to meet you") for c in at.caption)
         _button(at, "undo_delete").click().run()
         assert at.session_state["history"] == history
         assert PAIRS[1][1] in payload_json(at)

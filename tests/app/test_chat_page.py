@@ -202,3 +202,13 @@ def test_summarising_costs_nothing_until_asked_then_sends_a_note_instead_of_the_
     assert PAIRS[0][1] not in sent and sent[-3:-1] == [PAIRS[2][1], PAIRS[3][1]] and sent[-1] == "And my name?"
     assert any("sent as this summary" in i.value for i in app.info)
     assert [row.variant for row in run_log_rows()] == ["summary"]  # the summary call is in the run log
+
+
+def test_the_payload_preview_is_drawn_only_while_open(app):
+    """Its body is drawn three times (JSON, curl, Python): closed, none of it is sent to the browser."""
+    with_history(app, PAIRS)
+    assert not [c for c in app.code if c.language == "json"]
+    app.session_state["payload_preview_open"] = True  # what clicking it does
+    app.run()
+    assert PAIRS[0][1] in payload_json(app)
+    assert {c.language for c in app.code} >= {"json", "bash", "python"}

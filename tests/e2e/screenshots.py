@@ -16,16 +16,34 @@ OUT = ROOT / "docs" / "screenshots"
 
 
 def chat(page, url: str) -> None:
+    """At 1280x800, a laptop's window: two turns, one message left out, a draft counted as it is typed,
+    the preview open, the composer in view and the meter beside it."""
+    page.set_viewport_size({"width": 1280, "height": 800})
     page.goto(url)
     page.get_by_text("Context Lab").first.wait_for()
     send(page, "Hi! My name is Ada and I collect foxes.")
     wait_for_messages(page, 2)
     send(page, "What is my name?")
     wait_for_messages(page, 4)
-    page.locator('[data-testid="stChatMessage"]').nth(1).get_by_text("Send", exact=True).click()
+    page.locator('[data-testid="stChatMessage"]').nth(1).get_by_text("In context", exact=True).click()
     page.get_by_text("Payload preview (exactly what is sent)").click()
+    page.locator(".st-key-send button:not([disabled])").first.wait_for()
+    page.get_by_label("Your message").click()
+    page.keyboard.type("And what do I collect?", delay=20)  # not sent: the meter counts it as it is typed
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.st-key-next_call code')].some(c => c.innerText.includes('collect?'))"
+    )
     page.wait_for_timeout(1500)
-    page.screenshot(path=OUT / "chat.png", full_page=True)
+    page.get_by_label("Your message").scroll_into_view_if_needed()
+    page.screenshot(path=OUT / "chat.png")
+    # Editing a message in place: its role, its text, and what can be done from it.
+    page.locator('[data-testid="stChatMessage"]').nth(2).get_by_role("button", name="Edit", exact=True).click()
+    page.get_by_role("button", name="Save and ask again", exact=False).first.wait_for()
+    page.wait_for_timeout(1000)
+    page.get_by_label("Content").scroll_into_view_if_needed()
+    page.screenshot(path=OUT / "chat_editing.png")
+    page.get_by_role("button", name="Cancel").click()
+    page.set_viewport_size({"width": 1500, "height": 1500})
 
 
 SCREEN = {"width": 1280, "height": 800}  # the laptop screen the pages are checked at

@@ -146,7 +146,7 @@ def _row_signature(page, row) -> tuple[int, ...]:
             const r = row.getBoundingClientRect();
             const find = s => row.querySelector(s).getBoundingClientRect();
             const parts = [find('[data-testid="stCheckbox"]'), find('[class*="st-key-pin_"] button'),
-                           find('[data-testid="stPopoverButton"]'), find('[class*="st-key-delete_"] button')];
+                           find('[class*="st-key-open_editor_"] button'), find('[class*="st-key-delete_"] button')];
             return {right: r.right, height: r.height, parts: parts.map(b => [b.left, b.top + b.height / 2])};
         }"""
     )
