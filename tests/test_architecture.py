@@ -54,3 +54,27 @@ def test_the_check_sees_an_import_inside_a_function(tmp_path):
     hidden = tmp_path / "hidden.py"
     hidden.write_text("def f():\n    import streamlit as st\n    from ui import state\n")
     assert _roots(_imports(hidden)) == {"streamlit", "ui"}
+
+
+# payload.py asks the SDK (its signature, and a transport that sends nothing) for the order of the
+# body's keys on the wire: an import of the client library, not a call through it.
+INTROSPECTS = {"lib/context/payload.py": {"openai", "httpx2"}}
+IO_MODULES = {"openai", "httpx", "httpx2", "sqlite3", "subprocess", "socket", "urllib", "requests", "psycopg"}
+
+
+@pytest.mark.parametrize("path", _sources("lib/context"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_what_a_call_carries_is_decided_without_io(path):
+    """lib/context is the pure core (its package docstring says so): no network, disk or process
+    library, and nothing from the packages that do I/O except model facts and prices (bundled data)."""
+    imported = _imports(path)
+    assert not _roots(imported) & IO_MODULES - INTROSPECTS.get(path.relative_to(ROOT).as_posix(), set())
+    reaching = {name for name in imported if name.startswith(("lib.store", "lib.analysis", "lib.backends"))}
+    assert reaching <= {"lib.backends.models", "lib.backends.prices"}
+
+
+def test_every_part_of_lib_is_a_package_that_says_what_it_holds():
+    parts = sorted(p for p in (ROOT / "lib").iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert [p.name for p in parts] == ["analysis", "backends", "context", "store"]
+    assert not list((ROOT / "lib").glob("*.py"))  # no module left loose beside the packages
+    for part in parts:
+        assert ast.get_docstring(ast.parse((part / "__init__.py").read_text(encoding="utf-8")))

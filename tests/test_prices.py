@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from genai_prices import Usage, calc_price
 
-from lib import models, prices
+from lib.backends import models, prices
 
 
 @pytest.mark.parametrize(

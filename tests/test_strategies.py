@@ -1,8 +1,8 @@
 import pytest
 
-from lib import conversation as conv
-from lib.conversation import Message, SystemPrompt
-from lib.strategies import Strategy, assemble, decide, summarised, summary_key, summary_request
+from lib.context import conversation as conv
+from lib.context.conversation import Message, SystemPrompt
+from lib.context.strategies import Strategy, assemble, decide, summarised, summary_key, summary_request
 
 
 def _history(turns: int = 3) -> list[Message]:
