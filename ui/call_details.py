@@ -19,6 +19,7 @@ from lib.display import inert_markdown
 from lib.payload import RequestPlan
 from lib.providers import CallOutcome
 from ui import sessions, state
+from ui.owner import owner
 from ui.settings import Settings, known_secrets
 
 TABLE_KEY = "run_log_rows"
@@ -41,7 +42,7 @@ def log_call(
     """`ui.sessions.log_call`, with the call's body, answer, strategy and retries kept for its row."""
     secrets = (*settings.provider.secrets, *known_secrets())
     session_id = session_id or sessions.current_id()
-    record = storage.CallRecord.of(session_id, variant, settings.provider.kind, plan, outcome, secrets)
+    record = storage.CallRecord.of(session_id, variant, settings.provider.kind, plan, outcome, secrets, owner())
     details = details_of(plan, outcome, strategy, queued_s, tuple(notices), secrets)
     try:
         with storage.opened() as conn:

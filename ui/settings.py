@@ -19,7 +19,7 @@ from lib.providers import (
 )
 from lib.session import end_user_id
 from lib.tokens import PromptCounter
-from ui import resources, session_sidebar, sessions, state
+from ui import owner, resources, session_sidebar, sessions, state
 
 
 @dataclass(frozen=True)
@@ -232,6 +232,7 @@ def sidebar() -> Settings:
 def page_setup() -> Settings:
     """What every page does first: session state (the saved session on a first run), the sidebar, the autosave."""
     state.init()
+    owner.require_sign_in()  # team mode: nothing but the sign-in button until signed in
     sessions.restore()
     settings = sidebar()
     session_sidebar.sidebar(sessions.autosave())
