@@ -74,7 +74,8 @@ def test_a_share_token_copies_the_session_to_the_holder_and_the_original_stays(c
     assert storage.share(conn, "a1", ADA) == token == storage.share_token(conn, "a1", ADA)  # one link
     assert len(token) >= 20
     copy = storage.copy_shared(conn, token, BOB)
-    assert copy.id != "a1" and copy.title == "Copy of Plans" and [m.content for m in copy.messages] == ["Ada's secret plan"]
+    assert copy.id != "a1" and copy.title == "Copy of Plans"
+    assert [m.content for m in copy.messages] == ["Ada's secret plan"]
     assert [i.id for i in storage.list_sessions(conn, BOB)] == [copy.id]
     storage.rename(conn, copy.id, "Bob's version", BOB)
     assert storage.load_session(conn, "a1", ADA).title == "Plans"  # the original is untouched
