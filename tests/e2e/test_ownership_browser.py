@@ -7,6 +7,8 @@ import sqlite3
 import time
 from urllib.parse import parse_qs, urlparse
 
+from playwright.sync_api import expect
+
 from lib.embedded import free_port
 from tests.e2e.conftest import start_app
 from tests.e2e.test_chat_browser import wait_until_settled
@@ -21,6 +23,17 @@ def _load(context, url: str):
     page.get_by_text("Context Lab").first.wait_for()
     wait_until_settled(page)
     return page
+
+
+def _owner_cookie(context) -> dict:
+    """The owner cookie, once the app's script (mounted after the run's elements) has written it."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = [c for c in context.cookies() if c["name"] == "context_lab_owner"]
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    raise AssertionError("no owner cookie was written")
 
 
 def _session_of(page) -> str:
@@ -48,7 +61,7 @@ def test_the_owner_cookie_keeps_a_browsers_session_and_another_browser_gets_none
         url = f"http://127.0.0.1:{port}"
         ada = browser.new_context(viewport={"width": 1500, "height": 1000})
         page = _load(ada, url)
-        (cookie,) = [c for c in ada.cookies() if c["name"] == "context_lab_owner"]
+        cookie = _owner_cookie(ada)
         assert len(cookie["value"]) >= 22 and cookie["sameSite"] == "Lax"
         page.locator(".st-key-draft textarea").fill(DRAFT)
         session_id = _session_of(page)
@@ -56,14 +69,14 @@ def test_the_owner_cookie_keeps_a_browsers_session_and_another_browser_gets_none
         assert owner == "browser:" + hashlib.sha256(cookie["value"].encode()).hexdigest()[:32]
 
         again = _load(ada, f"{url}/?session={session_id}")  # a new tab of the same browser: the cookie names it
-        assert again.locator(".st-key-draft textarea").input_value() == DRAFT
+        expect(again.locator(".st-key-draft textarea")).to_have_value(DRAFT)
 
         bob = browser.new_context(viewport={"width": 1500, "height": 1000})  # another browser, same link
         other = _load(bob, f"{url}/?session={session_id}")
         other.get_by_text("belongs to someone else").first.wait_for()
         assert _session_of(other) != session_id
         assert other.locator(".st-key-draft textarea").input_value() == ""
-        (bob_cookie,) = [c for c in bob.cookies() if c["name"] == "context_lab_owner"]
+        bob_cookie = _owner_cookie(bob)
         assert bob_cookie["value"] != cookie["value"]
         ada.close()
         bob.close()
