@@ -155,3 +155,34 @@ def test_sessions_saved_before_owners_go_to_the_first_browser_only(browser):
     browser.jar = {"context_lab_owner": "a-second-browser-token-42"}
     second = _open(old.id)
     assert _sid(second) != old.id and old.id[:6] not in _listed(second)
+
+
+AUTH = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "a-test-cookie-secret",
+    "client_id": "context-lab",
+    "client_secret": "not-a-real-secret",
+    "server_metadata_url": "https://id.example.com/.well-known/openid-configuration",
+}
+
+
+def test_with_sign_in_configured_a_visitor_sees_only_the_sign_in_button(browser):
+    with storage.opened() as conn:
+        old = storage.save_session(conn, Session("old0000000000002", title="From before owners"))
+    at = AppTest.from_file(CHAT, default_timeout=120)
+    at.secrets["auth"] = AUTH
+    at.user = {"is_logged_in": False}
+    at.query_params["session"] = old.id
+    at.run()
+    assert not at.exception, at.exception
+    assert [b.label for b in at.button] == ["Sign in"]
+    assert not at.text_area and not at.sidebar.button  # no chat, no sessions
+    with storage.opened() as conn:  # and nobody claimed the older sessions
+        assert [i.id for i in storage.list_sessions(conn)] == [old.id]
+
+    at.user = ADA  # signed in: her own (empty) list, a way out, and still no claim on older sessions
+    at.run()
+    assert any(b.label == "Sign out" for b in at.sidebar.button)
+    assert _sid(at) != old.id and "belongs to someone else" in _notes(at)
+    with storage.opened() as conn:
+        assert [i.id for i in storage.list_sessions(conn)] == [old.id]
