@@ -19,7 +19,7 @@ from lib.display import inert_markdown
 from lib.payload import RequestPlan
 from lib.providers import CallOutcome
 from ui import sessions, state
-from ui.owner import owner
+from ui.owner import describe, owner
 from ui.settings import Settings, known_secrets
 
 TABLE_KEY = "run_log_rows"
@@ -86,6 +86,10 @@ def show_call(record: storage.CallRecord, details: CallDetails | None) -> None:
         )
         for column, (label, value) in zip(st.columns(4), timings(record, details), strict=True):
             column.metric(label, value)
+        if record.owner is not None and record.owner != owner():
+            # A team's run log shows who ran what and its figures; what was sent and answered stays theirs.
+            st.info(f"Made by {inert_markdown(describe(record.owner))}: its request and its answer are theirs.")
+            return
         if record.error:
             st.error(record.error)
         if details is None:

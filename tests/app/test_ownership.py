@@ -186,3 +186,40 @@ def test_with_sign_in_configured_a_visitor_sees_only_the_sign_in_button(browser)
     assert _sid(at) != old.id and "belongs to someone else" in _notes(at)
     with storage.opened() as conn:
         assert [i.id for i in storage.list_sessions(conn)] == [old.id]
+
+
+def _opened_calls():
+    from ui.call_details import run_log_with_details, show_call
+
+    records, details = run_log_with_details()
+    for record, detail in zip(records, details, strict=True):
+        show_call(record, detail)
+
+
+def test_a_team_run_log_shows_who_ran_a_call_but_not_what_they_sent(browser):
+    from lib import models
+    from lib.call_details import details_of, record_with_details
+    from lib.conversation import Message
+    from lib.payload import Sampling, plan_request
+    from lib.providers import CallOutcome
+    from lib.tokens import TiktokenCounter
+
+    model = models.MODELS["gpt-4o"]
+    plan = plan_request(
+        [Message("user", "Ada's secret plan")], model, TiktokenCounter.for_model(model.name), Sampling()
+    )
+    outcome = CallOutcome("Ada's secret answer", prompt_tokens=9, completion_tokens=4, latency_s=0.2)
+    record = storage.CallRecord.of("s-ada", "chat", "openai", plan, outcome, owner="user:ada@example.com")
+    with storage.opened() as conn:
+        record_with_details(conn, record, details_of(plan, outcome, "Full history"))
+
+    def shown(user: dict) -> str:
+        at = AppTest.from_function(_opened_calls, default_timeout=60)
+        at.user = user
+        at.run()
+        assert not at.exception, at.exception
+        return " ".join(str(e.value) for kind in ("markdown", "code", "info", "caption") for e in getattr(at, kind))
+
+    assert "Ada's secret" in shown(ADA)
+    seen_by_bob = shown(BOB)
+    assert "Made by ada@example.com" in seen_by_bob and "secret" not in seen_by_bob
