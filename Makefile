@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
+# Where the app listens: this machine only unless told (HOST=0.0.0.0 make run, or CONTEXT_LAB_HOST).
+HOST ?= $(or $(CONTEXT_LAB_HOST),127.0.0.1)
 # A native build of llama.cpp segfaults in batched decode on some CPUs: build it portable.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -23,7 +25,8 @@ $(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt
 	@touch $@
 
 run: $(VENV)/.app-installed
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	@echo "Context Lab listens on $(HOST):$(PORT)$(if $(filter 127.0.0.1 localhost ::1,$(HOST)), (this machine only). To let others on your network reach it: HOST=0.0.0.0 make run (README: Team deployment).,.)"
+	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT)
 
 test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

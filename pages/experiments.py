@@ -418,7 +418,7 @@ def _resolved(test_set: TestSet) -> TestSet:
         if conversation.source == "current":
             conversation = current
         elif conversation.source == "session":
-            session = _db(storage.load_session, conversation.session_id)
+            session = sessions.load_mine(conversation.session_id)  # the user's own sessions only
             if session is None:
                 raise InvalidTestSet(f"{case.id}: the saved session {conversation.session_id!r} is not there")
             system = session.system.content if session.system.included else ""

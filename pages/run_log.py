@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.backends.prices import data_label
-from lib.store.runlog import calls_frame, csv_text, filtered, run_log_figures
-from lib.store.storage import db_path
-from ui import call_details, sessions
+from lib.prices import data_label
+from lib.runlog import calls_frame, csv_text, filtered, run_log_figures
+from lib.storage import db_path
+from ui import call_details, owner, sessions
 from ui.meter import money
 from ui.settings import page_setup
 
@@ -26,6 +26,7 @@ def render() -> None:
         return
     records, details = call_details.run_log_with_details()  # each call with its body, answer and timings
     frame = calls_frame(records, sessions.session_labels())
+    frame["who"] = frame["who"].map(owner.describe)  # a user by name, a browser by its hash's start
     if frame.empty:
         st.info("No calls yet: send a message on the Chat page, or run a comparison.")
         return

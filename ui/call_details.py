@@ -19,6 +19,7 @@ from lib.context.payload import RequestPlan
 from lib.store import storage
 from lib.store.call_details import CallDetails, calls_with_details, details_of, record_with_details, timings
 from ui import sessions, state
+from ui.owner import describe, owner
 from ui.settings import Settings, known_secrets
 
 TABLE_KEY = "run_log_rows"
@@ -41,7 +42,7 @@ def log_call(
     """`ui.sessions.log_call`, with the call's body, answer, strategy and retries kept for its row."""
     secrets = (*settings.provider.secrets, *known_secrets())
     session_id = session_id or sessions.current_id()
-    record = storage.CallRecord.of(session_id, variant, settings.provider.kind, plan, outcome, secrets)
+    record = storage.CallRecord.of(session_id, variant, settings.provider.kind, plan, outcome, secrets, owner())
     details = details_of(plan, outcome, strategy, queued_s, tuple(notices), secrets)
     try:
         with storage.opened() as conn:
@@ -85,6 +86,10 @@ def show_call(record: storage.CallRecord, details: CallDetails | None) -> None:
         )
         for column, (label, value) in zip(st.columns(4), timings(record, details), strict=True):
             column.metric(label, value)
+        if record.owner is not None and record.owner != owner():
+            # A team's run log shows who ran what and its figures; what was sent and answered stays theirs.
+            st.info(f"Made by {inert_markdown(describe(record.owner))}: its request and its answer are theirs.")
+            return
         if record.error:
             st.error(record.error)
         if details is None:

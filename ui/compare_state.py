@@ -31,13 +31,10 @@ from lib.analysis.compare import (
     seeded,
     wait_until_idle,
 )
-from lib.backends import embedded, models
-from lib.context.conversation import new_id
-from lib.context.request import Request, Target
-from lib.context.strategies import Strategy
-from lib.store import storage
-from lib.store.call_details import details_of, record_with_details
-from ui import resources, sessions, state
+from lib.conversation import new_id
+from lib.request import Request, Target
+from lib.strategies import Strategy
+from ui import owner, resources, sessions, state
 from ui.planning import summary_for
 from ui.settings import Settings, known_secrets
 
@@ -234,6 +231,7 @@ def keeper(settings: Settings, session_id: str) -> Callable[[Comparison], None]:
     session and log every call with its details. Errors go up to `ComparisonRun.failure`."""
     secrets = (*settings.provider.secrets, *known_secrets())
     kind = settings.provider.kind
+    who = owner.owner()  # read here: the thread has no Streamlit context
 
     def keep(comparison: Comparison) -> None:
         with storage.opened() as conn:
@@ -243,7 +241,7 @@ def keeper(settings: Settings, session_id: str) -> Callable[[Comparison], None]:
                         continue  # blocked before sending: nothing happened to log
                     seed = result.seeds[repeat] if repeat < len(result.seeds) else None
                     plan = seeded(result.plan, seed)
-                    record = storage.CallRecord.of(session_id, result.variant.name, kind, plan, outcome, secrets)
+                    record = storage.CallRecord.of(session_id, result.variant.name, kind, plan, outcome, secrets, who)
                     notices = result.notices[repeat] if repeat < len(result.notices) else ()
                     details = details_of(
                         plan, outcome, result.variant.strategy.describe(), result.queued_s(repeat), notices, secrets

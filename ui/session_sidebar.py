@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from lib.context.display import inert_markdown
-from lib.store import storage
-from lib.store.session import MAX_IMPORT_BYTES, Session, end_user_id, export_json, to_markdown, without_secrets
-from ui import sessions, state
+from lib import storage
+from lib.display import inert_markdown
+from lib.session import MAX_IMPORT_BYTES, Session, end_user_id, export_json, to_markdown, without_secrets
+from ui import owner, sessions, state
 from ui.sessions import messages_count
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def _picker(now: Session, column: DeltaGenerator) -> None:
     popover = _popover("Open…", ":material/folder_open:", "Open a saved session", state.SESSION_LIST_OPEN, column)
     if popover is None:
         return
-    infos = sessions.with_db(storage.list_sessions) or []  # newest first
+    infos = sessions.mine(storage.list_sessions) or []  # newest first, this owner's only
     labels = {info.id: list_label(info) for info in infos}
     if now.id not in labels:
         labels = {now.id: f"{now.label} · not saved yet · {now.id[:6]}", **labels}
@@ -72,6 +72,34 @@ def _renamer(now: Session, column: DeltaGenerator) -> None:
     popover.button("Rename", on_click=sessions.rename)
 
 
+def _sharer(now: Session, column: DeltaGenerator) -> None:
+    popover = _popover("Share", ":material/share:", "Share a copy of this session", state.SHARE_OPEN, column)
+    if popover is None:
+        return
+    token = sessions.mine(storage.share_token, now.id)
+    if token is None:
+        popover.write("Only you see this session. A share link lets whoever you give it to open a copy of it "
+                      "as their own session (they never change yours).")  # fmt: skip
+        popover.button("Make a share link", type="primary", on_click=sessions.share_current, width="stretch")
+        return
+    base = (st.context.url or "").split("?")[0]
+    popover.write("Whoever opens this link gets a copy of the session as it is saved then:")
+    popover.code(f"{base}?{sessions.SHARE_PARAM}={token}", language=None)
+    popover.button("Stop sharing", on_click=sessions.unshare_current, width="stretch")
+
+
+def _whose() -> None:
+    """Whose sessions the list shows; under sign-in, who is signed in and the way out."""
+    name = owner.user_name()
+    if name is None:
+        st.caption("Sessions of this browser (a random id in a cookie): another browser has its own.")
+        owner.keep_cookie()
+        return
+    st.caption(f"Signed in as **{inert_markdown(name)}**: the list shows your sessions only.")
+    if owner.auth_configured():
+        st.button("Sign out", icon=":material/logout:", on_click=st.logout, key="sign_out")
+
+
 def _actions(now: Session) -> None:
     # Text labels, not bare icons: Streamlit hides a material icon from assistive technology, so an
     # icon-only button had no accessible name at all. Two to a row: three cut the labels off.
@@ -86,6 +114,7 @@ def _actions(now: Session) -> None:
         width="stretch",
     )
     _renamer(now, rows[1][1])
+    _sharer(now, rows[2][1])
     with rows[2][0].popover("Delete", icon=":material/delete:", help="Delete this session", width="stretch"):
         st.write(
             f"Delete **{inert_markdown(now.label)}** and its {messages_count(len(now.messages))}? "
@@ -157,6 +186,7 @@ def sidebar(now: Session) -> None:
             _conflict(stale)
         saving = "not saved: see above" if stale is not None else "saved as you go"
         st.caption(f"**{inert_markdown(now.label)}** · {messages_count(len(now.messages))} · id `{now.id}`, {saving}")
+        _whose()
         _actions(now)
         _exchange(now)
         _end_user_toggle(now)

@@ -10,6 +10,11 @@ Two tabs may hold one session. Each save is applied only over the version the ta
 (lib/storage.save_session): a tab that is stale (another saved or deleted the session since) writes
 nothing, keeps its work, and the sidebar says what happened and offers to reload the saved session or
 keep this tab's work as a new one. Nothing is overwritten, or brought back after a delete, unseen.
+
+Every read and write acts for `ui.owner.owner()` (this browser, or the signed-in user): the list
+shows that owner's sessions only, and a link naming someone else's session opens a new session of
+one's own and says so. A session is shared by a link with a share token (`?share=…`): opening it
+copies the session into the visitor's own sessions; the original stays its owner's.
 """
 
 from __future__ import annotations
@@ -34,13 +39,14 @@ from lib.store.session import (
     parse_export,
     without_secrets,
 )
-from lib.store.storage import DamagedSession
-from ui import state
+from lib.storage import DamagedSession, NotYours
+from ui import owner, state
 
 if TYPE_CHECKING:
     from ui.settings import Settings
 
 URL_PARAM = "session"
+SHARE_PARAM = "share"
 T = TypeVar("T")
 
 # --- the database, failing softly: the app keeps working from memory and says why -------------
@@ -58,9 +64,25 @@ def with_db(action: Callable[..., T], *args) -> T | None:
     except DamagedSession as damaged:
         _note("error", f"{damaged} It is left as it is.")
         return None
+    except NotYours:
+        _note("error", NOT_YOURS)
+        return None
     except _DB_ERRORS as exc:
         _db_failed(exc)
         return None
+
+
+NOT_YOURS = "That session belongs to someone else and was not shared with you: nothing of it is shown."
+
+
+def mine(action: Callable[..., T], *args) -> T | None:
+    """`with_db` for a storage call that takes the owner: it acts for this browser or signed-in user."""
+    return with_db(lambda conn: action(conn, *args, owner=owner.owner()))
+
+
+def load_mine(session_id: str) -> Session | None:
+    """This owner's saved session, or None (none, another owner's, or the store failed: each said)."""
+    return mine(storage.load_session, session_id)
 
 
 def _store_failure(exc: Exception) -> str:
@@ -145,10 +167,39 @@ def _start(session_id: str | None = None) -> None:
     _show_in_url(current_id())
 
 
+def _claim_unowned() -> None:
+    """Single-user install: the sessions saved before sessions had owners go to the first browser that
+    opens the app (once per browser session; under sign-in they stay nobody's)."""
+    if state.get(state.OWNER_CLAIMED) or owner.auth_configured() or owner.signed_in():
+        return
+    state.put(state.OWNER_CLAIMED, True)
+    with_db(storage.claim_unowned, owner.owner())
+
+
+def _open_shared(token: str) -> None:
+    """A share link: a copy of the shared session, saved as this visitor's, opens."""
+    del st.query_params[SHARE_PARAM]
+    copy = mine(storage.copy_shared, token)
+    if copy is None:
+        if state.get(state.SESSION_NOTE) is None:
+            _note("warning", "This share link names no shared session (it was never made, or sharing was "
+                  "stopped): a new session is open.")  # fmt: skip
+        _start()
+        return
+    _open(copy)
+    _note("success", f"A copy of a shared session is open as your own: {copy.label} "
+          f"({messages_count(len(copy.messages))}). The original stays its owner's.")  # fmt: skip
+
+
 def restore() -> None:
     """On a browser session's first run, open the session the URL names (a refresh, a new tab)."""
+    _claim_unowned()
     if current_id():
         _show_in_url(current_id())
+        return
+    shared = st.query_params.get(SHARE_PARAM)
+    if shared:
+        _open_shared(shared)
         return
     wanted = st.query_params.get(URL_PARAM)
     if not wanted:
@@ -162,8 +213,14 @@ def restore() -> None:
         return
     try:
         with storage.opened() as conn:
-            loaded = storage.load_session(conn, wanted)
-            deleted = loaded is None and storage.is_deleted(conn, wanted)
+            loaded = storage.load_session(conn, wanted, owner.owner())
+            deleted = loaded is None and storage.is_deleted(conn, wanted, owner.owner())
+            taken = loaded is None and not deleted and storage.is_taken(conn, wanted)
+    except NotYours:
+        # A link copied from someone else (or a guessed id): a new session of one's own, under a new id.
+        _note("warning", f"{NOT_YOURS} A new session of your own is open.")
+        _start()
+        return
     except DamagedSession as damaged:
         # A new id: the damaged row stays as it is for whoever repairs it, and no save overwrites it.
         _note("error", f"{damaged} A new session is open; the damaged one is left as it is.")
@@ -178,6 +235,9 @@ def restore() -> None:
     elif deleted:
         _note("info", "The session this link names was deleted. A new session is open.")
         _start()
+    elif taken:  # someone else's session, deleted since: nothing to say of it, and its id stays theirs
+        _note("warning", f"{NOT_YOURS} A new session of your own is open.")
+        _start()
     else:  # a session never saved (a new tab refreshed before anything was typed): keep its id
         _start(wanted)
 
@@ -186,13 +246,25 @@ def _save(session: Session) -> bool:
     """Store `session` over the version this tab read; False if it was not stored. A stale tab (another
     saved or deleted the session since) stores nothing and is told (SESSION_CONFLICT)."""
     try:
-        stored = with_db(storage.save_session, without_secrets(session, secrets_known()))
+        with storage.opened() as conn:
+            stored = storage.save_session(conn, without_secrets(session, secrets_known()), owner.owner())
+    except DamagedSession as damaged:
+        _note("error", f"{damaged} It is left as it is.")
+        return False
+    except _DB_ERRORS as exc:
+        _db_failed(exc)
+        return False
+    except NotYours:
+        # This tab's id was never saved, and someone else has saved a session under it since (a link
+        # to a blank session, copied): this tab's work moves to a new id of its own.
+        state.put(state.SESSION_ID, new_session_id())
+        state.put(state.SAVED_SESSION, None)
+        _show_in_url(current_id())
+        return _save(replace(session, id=current_id(), version=0))
     except storage.StaleSession as stale:
         state.put(state.SESSION_CONFLICT, stale)
         what = "deleted" if stale.deleted else "saved"
         st.toast(f"Another tab {what} this session: this tab's changes are not saved. See the sidebar.", icon="⚠️")
-        return False
-    if stored is None:
         return False
     state.put(state.SAVED_SESSION, replace(session, updated_at=stored.updated_at, version=stored.version))
     return True
@@ -234,7 +306,7 @@ def new_session() -> None:
 def _load(session_id: str) -> Session | None:
     """The stored session, or None with a note saying why not (gone, damaged, or the store failed)."""
     state.pop(state.SESSION_NOTE)
-    session = with_db(storage.load_session, session_id)
+    session = load_mine(session_id)
     if session is None and state.get(state.SESSION_NOTE) is None:
         _note("error", "That session is gone (deleted from another tab?).")
     return session
@@ -259,6 +331,7 @@ def rename() -> None:
 
 
 def _copy(make: Callable[[sqlite3.Connection], Session], what: str) -> None:
+    """Open a new session `make` stores (a duplicate, a fork), or say why not."""
     if not _flush():
         return
     try:
@@ -273,13 +346,13 @@ def _copy(make: Callable[[sqlite3.Connection], Session], what: str) -> None:
 
 def duplicate() -> None:
     source = current_id()
-    _copy(lambda conn: storage.duplicate(conn, source), "Duplicated")
+    _copy(lambda conn: storage.duplicate(conn, source, owner.owner()), "Duplicated")
 
 
 def fork_at(message_id: str) -> None:
     """A new session with the history up to and including `message_id`, opened (a chat callback)."""
     source = current_id()
-    _copy(lambda conn: storage.fork(conn, source, message_id), "Forked")
+    _copy(lambda conn: storage.fork(conn, source, message_id, owner.owner()), "Forked")
 
 
 def delete_current() -> None:
@@ -287,7 +360,7 @@ def delete_current() -> None:
     empty one: never another session from the database, which may be another user's."""
     gone = current()
     try:
-        deleted = with_db(storage.delete, gone.id, gone.version)
+        deleted = mine(storage.delete, gone.id, gone.version)
     except storage.StaleSession as stale:
         state.put(state.SESSION_CONFLICT, stale)
         return
@@ -306,16 +379,16 @@ def reload_saved() -> None:
     if session is not None:
         _open(session)
         _note("success", f"Reloaded {session.label} as saved ({messages_count(len(session.messages))}).")
-    elif with_db(storage.is_deleted, current_id()):  # deleted meanwhile: say so, offer to keep the work
+    elif mine(storage.is_deleted, current_id()):  # deleted meanwhile: say so, offer to keep the work
         state.put(state.SESSION_CONFLICT, storage.StaleSession(current_id(), None))
 
 
 def keep_mine() -> None:
     """Save this tab's work under a new id (the stored session, changed or deleted, stays as it is)."""
-    mine = current()
+    work = current()
     stale = state.get(state.SESSION_CONFLICT)
-    title = mine.title if stale is None or stale.deleted else f"Copy of {mine.label}"
-    stored = with_db(storage.insert_new, without_secrets(mine.copy(title), secrets_known()))
+    title = work.title if stale is None or stale.deleted else f"Copy of {work.label}"
+    stored = with_db(storage.insert_new, without_secrets(work.copy(title), secrets_known()), owner.owner())
     if stored is not None:
         _open(stored)
         _note(
@@ -339,7 +412,7 @@ def import_upload(uploader_key: str) -> None:
         return
     state.put(state.SESSION_UPLOADS, (state.get(state.SESSION_UPLOADS) or 0) + 1)  # a fresh, empty uploader
     leaving = _flush()
-    stored = with_db(storage.insert_new, session)
+    stored = with_db(storage.insert_new, session, owner.owner())
     if stored is None:
         return
     if stored.id == session.id:
@@ -364,7 +437,9 @@ def log_call(
 ) -> None:
     """Record a finished call in the run log. Call it from the script's thread (after joining workers)."""
     secrets = (*settings.provider.secrets, *secrets_known())
-    record = storage.CallRecord.of(session_id or current_id(), variant, settings.provider.kind, plan, outcome, secrets)
+    record = storage.CallRecord.of(
+        session_id or current_id(), variant, settings.provider.kind, plan, outcome, secrets, owner.owner()
+    )
     with_db(storage.record_call, record)
 
 
@@ -379,7 +454,26 @@ def run_log() -> tuple[list[storage.CallRecord], str | None]:
 
 
 def session_labels() -> dict[str, str]:
-    return {info.id: info.label for info in with_db(storage.list_sessions) or []}
+    return {info.id: info.label for info in mine(storage.list_sessions) or []}
+
+
+# --- sharing --------------------------------------------------------------------------------------
+
+
+def share_current() -> None:
+    """Make (or show again) the open session's share link; a session never saved is saved first."""
+    if not _flush():
+        return
+    try:
+        mine(storage.share, current_id())
+    except KeyError:  # a blank session, not stored yet
+        if _save(current()):
+            mine(storage.share, current_id())
+
+
+def unshare_current() -> None:
+    mine(storage.unshare, current_id())
+    _note("success", "Sharing stopped: the old link copies nothing any more (copies made stay their owners').")
 
 
 def messages_count(count: int) -> str:

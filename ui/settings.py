@@ -16,10 +16,9 @@ from lib.backends.providers import (
     key_scope,
     valid_base_url,
 )
-from lib.context.payload import Sampling
-from lib.context.tokens import PromptCounter
-from lib.store.session import end_user_id
-from ui import resources, session_sidebar, sessions, state
+from lib.session import end_user_id
+from lib.tokens import PromptCounter
+from ui import owner, resources, session_sidebar, sessions, state
 
 
 @dataclass(frozen=True)
@@ -232,6 +231,7 @@ def sidebar() -> Settings:
 def page_setup() -> Settings:
     """What every page does first: session state (the saved session on a first run), the sidebar, the autosave."""
     state.init()
+    owner.require_sign_in()  # team mode: nothing but the sign-in button until signed in
     sessions.restore()
     settings = sidebar()
     session_sidebar.sidebar(sessions.autosave())

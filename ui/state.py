@@ -80,6 +80,11 @@ SEND_SESSION_ID = "send_session_id"
 # A stale tab (lib/storage.StaleSession): another tab saved or deleted the open session since this
 # one read it. Nothing is saved until the user reloads or keeps this tab's work as a new session.
 SESSION_CONFLICT = "session_conflict"
+# Whose sessions these are (ui/owner.py): the browser's cookie token, and whether this browser
+# session has claimed the sessions nobody owns yet (a single-user install's older sessions).
+OWNER_TOKEN = "owner_token"
+OWNER_CLAIMED = "owner_claimed"
+SHARE_OPEN = "share_open"  # the sidebar's Share popover
 
 DEFAULTS = {
     SYSTEM_TEXT: SystemPrompt().content,

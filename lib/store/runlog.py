@@ -17,7 +17,7 @@ COLUMNS = {
     "cached_tokens": "cached tokens",
     "completion_tokens": "completion tokens", "payload_bytes": "payload bytes", "latency_s": "latency s",
     "ttft_s": "ttft s", "cost": "cost $", "status": "status", "error": "error", "session_id": "session id",
-    "predicted_exact": "exact prediction",
+    "predicted_exact": "exact prediction", "owner": "who",
 }  # fmt: skip
 
 

@@ -6,6 +6,15 @@ Writes take the lock up front (BEGIN IMMEDIATE), so concurrent savers queue inst
 A session is stored as its schema JSON (lib/store/session.py), read back through the same schema, and
 saved compare-and-set on its version: a writer that read an older version (a stale tab) is refused
 with StaleSession, never applied. Nothing here ever holds an API key.
+
+Sessions belong to someone (migration 7): each row has an `owner`, an opaque string the app makes
+(ui/owner.py: `browser:<hash of the browser's cookie token>` on a single-user install, `user:<email>`
+when sign-in is configured). Every call that reads or changes a session takes the caller's owner and
+acts on that owner's rows only: another owner's session is NotYours, and nothing of it (not even its
+size or date) is given. `owner=None` names the sessions nobody owns yet: those saved before migration 7
+(and by scripts such as bench/), which `claim_unowned` hands to the first browser of a single-user
+install. Sharing is explicit: `share` gives a session a random token, and `copy_shared` copies it
+into another owner's sessions; the original stays its owner's.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 
 from lib.analysis.compare import CompareSetup, Comparison, InvalidComparison
@@ -167,6 +177,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
     ),
 )
+MIGRATIONS += (
+    # 7: sessions belong to someone. Rows saved before have no owner (NULL): the first browser of a
+    # single-user install claims them (claim_unowned); under sign-in they stay nobody's until assigned.
+    # A share token lets its holder copy the session; the run log says who made each call.
+    (
+        "ALTER TABLE sessions ADD COLUMN owner TEXT",
+        "ALTER TABLE sessions ADD COLUMN share_token TEXT",
+        "CREATE INDEX sessions_by_owner ON sessions (owner, updated_at)",
+        "CREATE UNIQUE INDEX sessions_by_share_token ON sessions (share_token)",
+        "ALTER TABLE deleted_sessions ADD COLUMN owner TEXT",
+        "ALTER TABLE calls ADD COLUMN owner TEXT",
+    ),
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -264,17 +287,25 @@ class StaleSession(Exception):
         return self.stored is None
 
 
+class NotYours(Exception):
+    """The id names a session of another owner that was not shared: nothing of it is given or changed."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"Session {session_id} belongs to someone else.")
+        self.session_id = session_id
+
+
 class DamagedSession(InvalidSession):
     """A stored row that is not the schema (not JSON, or not a session): named, never overwritten."""
 
 
 _INFO = "SELECT id, label, message_count, updated_at, version FROM sessions"
-_INSERT = """INSERT INTO sessions (id, title, label, message_count, created_at, updated_at, body, version)
-             VALUES (:id, :title, :label, :message_count, :created_at, :updated_at, :body, :version)"""
+_INSERT = """INSERT INTO sessions (id, title, label, message_count, created_at, updated_at, body, version, owner)
+             VALUES (:id, :title, :label, :message_count, :created_at, :updated_at, :body, :version, :owner)"""
 
 
-def _row(session: Session) -> dict[str, Any]:
-    return {
+def _row(session: Session, owner: str | None) -> dict[str, Any]:
+    return {"owner": owner,
         "id": session.id, "title": session.title, "label": session.label, "message_count": len(session.messages),
         "created_at": session.created_at, "updated_at": session.updated_at,
         "body": json.dumps(to_dict(session), ensure_ascii=False), "version": session.version,
@@ -286,99 +317,175 @@ def _info(conn: sqlite3.Connection, session_id: str) -> SessionInfo | None:
     return None if row is None else SessionInfo(*row)
 
 
-def is_deleted(conn: sqlite3.Connection, session_id: str) -> bool:
-    return conn.execute("SELECT 1 FROM deleted_sessions WHERE id = ?", (session_id,)).fetchone() is not None
+def _check_owner(conn: sqlite3.Connection, session_id: str, owner: str | None) -> None:
+    """NotYours if the id names a session, live or deleted, of another owner."""
+    for table in ("sessions", "deleted_sessions"):
+        row = conn.execute(f"SELECT owner FROM {table} WHERE id = ?", (session_id,)).fetchone()
+        if row is not None and row[0] != owner:
+            raise NotYours(session_id)
 
 
-def save_session(conn: sqlite3.Connection, session: Session) -> Session:
-    """Compare-and-set: store `session` only over the version it was read as (`session.version`; 0:
-    a session never saved, whose id nobody holds). Returns it as saved, with its new version and
-    `updated_at`; raises StaleSession, writing nothing, when another writer saved or deleted it since."""
+def is_deleted(conn: sqlite3.Connection, session_id: str, owner: str | None = None) -> bool:
+    """Whether `owner` deleted this session (another owner's deletion is not theirs to know)."""
+    row = conn.execute("SELECT owner FROM deleted_sessions WHERE id = ?", (session_id,)).fetchone()
+    return row is not None and row[0] == owner
+
+
+def is_taken(conn: sqlite3.Connection, session_id: str) -> bool:
+    """Whether anyone holds or held this id (a new session must not take it)."""
+    deleted = conn.execute("SELECT 1 FROM deleted_sessions WHERE id = ?", (session_id,)).fetchone()
+    return _info(conn, session_id) is not None or deleted is not None
+
+
+def save_session(conn: sqlite3.Connection, session: Session, owner: str | None = None) -> Session:
+    """Compare-and-set: store `owner`'s `session` only over the version it was read as
+    (`session.version`; 0: a session never saved, whose id nobody holds). Returns it as saved, with its
+    new version and `updated_at`; raises StaleSession, writing nothing, when another writer saved or
+    deleted it since, and NotYours when the id is another owner's."""
     expected = session.version
     saved = replace(session, updated_at=now(), version=expected + 1)
     with transaction(conn):
+        _check_owner(conn, session.id, owner)
         if expected == 0:
             insert = _INSERT + " ON CONFLICT (id) DO NOTHING"
-            written = 0 if is_deleted(conn, session.id) else conn.execute(insert, _row(saved)).rowcount
+            written = 0 if is_deleted(conn, session.id, owner) else conn.execute(insert, _row(saved, owner)).rowcount
         else:
             written = conn.execute(
                 """UPDATE sessions SET title = :title, label = :label, message_count = :message_count,
                    updated_at = :updated_at, body = :body, version = :version
-                   WHERE id = :id AND version = :version - 1""",
-                _row(saved),
+                   WHERE id = :id AND version = :version - 1 AND owner IS :owner""",
+                _row(saved, owner),
             ).rowcount
         if written != 1:
             raise StaleSession(session.id, _info(conn, session.id))
     return saved
 
 
-def insert_new(conn: sqlite3.Connection, session: Session) -> Session:
-    """Save a session that must not overwrite another (an import, a copy): an id that is taken, was
-    deleted, or cannot name a session in a URL gets a new one (the caller compares ids to say so)."""
+def insert_new(conn: sqlite3.Connection, session: Session, owner: str | None = None) -> Session:
+    """Save a session of `owner`'s that must not overwrite another (an import, a copy): an id that is
+    taken (by anyone), was deleted, or cannot name a session in a URL gets a new one (the caller
+    compares ids to say so)."""
     session = replace(session, updated_at=now(), version=1)
     with transaction(conn):
-        while not is_session_id(session.id) or _taken(conn, session.id):
+        while not is_session_id(session.id) or is_taken(conn, session.id):
             session = replace(session, id=new_session_id())
-        conn.execute(_INSERT, _row(session))
+        conn.execute(_INSERT, _row(session, owner))
     return session
 
 
-def _taken(conn: sqlite3.Connection, session_id: str) -> bool:
-    return _info(conn, session_id) is not None or is_deleted(conn, session_id)
-
-
-def load_session(conn: sqlite3.Connection, session_id: str) -> Session | None:
-    """The stored session (None: there is none); DamagedSession if its row is not the schema."""
-    row = conn.execute("SELECT body, version FROM sessions WHERE id = ?", (session_id,)).fetchone()
+def load_session(conn: sqlite3.Connection, session_id: str, owner: str | None = None) -> Session | None:
+    """`owner`'s stored session (None: there is none); NotYours if it is another owner's;
+    DamagedSession if its row is not the schema."""
+    row = conn.execute("SELECT body, version, owner FROM sessions WHERE id = ?", (session_id,)).fetchone()
     if row is None:
         return None
+    if row[2] != owner:
+        raise NotYours(session_id)
+    return _parsed(session_id, row[0], row[1])
+
+
+def _parsed(session_id: str, body: str, version: int) -> Session:
     try:
-        session = from_dict(parse_json(row[0], "Its stored form"))
+        session = from_dict(parse_json(body, "Its stored form"))
     except InvalidSession as problem:
         raise DamagedSession(f"The stored session {session_id} cannot be read: {problem}") from None
-    return replace(session, id=session_id, version=row[1])
+    return replace(session, id=session_id, version=version)
 
 
-def list_sessions(conn: sqlite3.Connection) -> list[SessionInfo]:
-    """Most recently updated first."""
-    return [SessionInfo(*row) for row in conn.execute(_INFO + " ORDER BY updated_at DESC, id")]
+def list_sessions(conn: sqlite3.Connection, owner: str | None = None) -> list[SessionInfo]:
+    """`owner`'s sessions, most recently updated first."""
+    rows = conn.execute(_INFO + " WHERE owner IS ? ORDER BY updated_at DESC, id", (owner,))
+    return [SessionInfo(*row) for row in rows]
 
 
-def rename(conn: sqlite3.Connection, session_id: str, title: str) -> Session | None:
-    session = load_session(conn, session_id)
-    return None if session is None else save_session(conn, replace(session, title=title.strip()))
+def claim_unowned(conn: sqlite3.Connection, owner: str) -> int:
+    """Give every session nobody owns (saved before sessions had owners) to `owner`; returns how many.
+    For a single-user install: its first browser keeps the sessions it had."""
+    with transaction(conn):
+        count = conn.execute("UPDATE sessions SET owner = ? WHERE owner IS NULL", (owner,)).rowcount
+        conn.execute("UPDATE deleted_sessions SET owner = ? WHERE owner IS NULL", (owner,))
+    return count
 
 
-def delete(conn: sqlite3.Connection, session_id: str, version: int | None = None) -> bool:
-    """Remove the session, only as `version` when given (StaleSession otherwise: the deleter has not
-    seen what it would remove). Its id is remembered; its calls stay in the run log (what was sent,
+def rename(conn: sqlite3.Connection, session_id: str, title: str, owner: str | None = None) -> Session | None:
+    session = load_session(conn, session_id, owner)
+    return None if session is None else save_session(conn, replace(session, title=title.strip()), owner)
+
+
+def delete(conn: sqlite3.Connection, session_id: str, version: int | None = None, owner: str | None = None) -> bool:
+    """Remove `owner`'s session, only as `version` when given (StaleSession otherwise: the deleter has
+    not seen what it would remove). Its id is remembered; its calls stay in the run log (what was sent,
     and paid for, happened)."""
     with transaction(conn):
+        _check_owner(conn, session_id, owner)
         found = _info(conn, session_id)
         if version is not None and (found.version if found else 0) != version:
             raise StaleSession(session_id, found)
         if found is None:
             return False
         conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-        conn.execute("INSERT OR REPLACE INTO deleted_sessions VALUES (?, ?, ?)", (session_id, found.version, now()))
+        conn.execute(
+            "INSERT OR REPLACE INTO deleted_sessions (id, version, deleted_at, owner) VALUES (?, ?, ?, ?)",
+            (session_id, found.version, now(), owner),
+        )
         return True
 
 
-def duplicate(conn: sqlite3.Connection, session_id: str) -> Session:
-    original = _existing(conn, session_id)
-    return insert_new(conn, original.copy(f"Copy of {original.label}"))
+def duplicate(conn: sqlite3.Connection, session_id: str, owner: str | None = None) -> Session:
+    original = _existing(conn, session_id, owner)
+    return insert_new(conn, original.copy(f"Copy of {original.label}"), owner)
 
 
-def fork(conn: sqlite3.Connection, session_id: str, message_id: str) -> Session:
-    """A new session with the history up to and including `message_id`."""
-    return insert_new(conn, _existing(conn, session_id).forked(message_id))
+def fork(conn: sqlite3.Connection, session_id: str, message_id: str, owner: str | None = None) -> Session:
+    """A new session of `owner`'s with the history up to and including `message_id`."""
+    return insert_new(conn, _existing(conn, session_id, owner).forked(message_id), owner)
 
 
-def _existing(conn: sqlite3.Connection, session_id: str) -> Session:
-    session = load_session(conn, session_id)
+def _existing(conn: sqlite3.Connection, session_id: str, owner: str | None) -> Session:
+    session = load_session(conn, session_id, owner)
     if session is None:
         raise KeyError(f"No session {session_id}")
     return session
+
+
+# --- sharing: explicit, by a token only the owner hands out ---------------------------------------
+
+
+def share(conn: sqlite3.Connection, session_id: str, owner: str | None) -> str:
+    """The session's share token (made on first use): whoever holds it may copy the session
+    (copy_shared), never change it. KeyError if `owner` has no such saved session."""
+    with transaction(conn):
+        _check_owner(conn, session_id, owner)
+        conn.execute(
+            "UPDATE sessions SET share_token = COALESCE(share_token, ?) WHERE id = ? AND owner IS ?",
+            (token_urlsafe(18), session_id, owner),
+        )
+        row = conn.execute("SELECT share_token FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    if row is None:
+        raise KeyError(f"No session {session_id}")
+    return row[0]
+
+
+def share_token(conn: sqlite3.Connection, session_id: str, owner: str | None) -> str | None:
+    """The session's share token if `owner` shared it."""
+    row = conn.execute("SELECT share_token FROM sessions WHERE id = ? AND owner IS ?", (session_id, owner)).fetchone()
+    return None if row is None else row[0]
+
+
+def unshare(conn: sqlite3.Connection, session_id: str, owner: str | None) -> None:
+    """Stop sharing: the old token copies nothing any more (copies already made stay their owners')."""
+    with transaction(conn):
+        _check_owner(conn, session_id, owner)
+        conn.execute("UPDATE sessions SET share_token = NULL WHERE id = ? AND owner IS ?", (session_id, owner))
+
+
+def copy_shared(conn: sqlite3.Connection, token: str, owner: str | None) -> Session | None:
+    """A copy of the session shared under `token`, saved as `owner`'s (None: no session is shared so)."""
+    row = conn.execute("SELECT id, body, version FROM sessions WHERE share_token = ?", (token,)).fetchone()
+    if row is None or not token:
+        return None
+    original = _parsed(*row)
+    return insert_new(conn, original.copy(f"Copy of {original.label}"), owner)
 
 
 # --- the run log -------------------------------------------------------------------------------
@@ -407,6 +514,7 @@ class CallRecord:
     error: str | None = None
     at: str = field(default_factory=now)
     cached_tokens: int | None = None  # as the server reported them; None when it reported none
+    owner: str | None = None  # who made the call (ui/owner.py); None: the session's owner when logged
 
     @classmethod
     def of(
@@ -417,6 +525,7 @@ class CallRecord:
         plan: RequestPlan,
         outcome: CallOutcome,
         secrets: tuple[str, ...] = (),
+        owner: str | None = None,
     ) -> CallRecord:
         cost = billed(plan.model, plan.prompt_tokens, outcome.prompt_tokens, outcome.cached_tokens,
                       outcome.completion_tokens)  # fmt: skip
@@ -426,7 +535,7 @@ class CallRecord:
             plan.prompt_tokens, plan.count.exact, outcome.prompt_tokens, outcome.completion_tokens,
             plan.body_bytes, outcome.latency_s, outcome.ttft_s, cost, status,
             clean_text(redact(outcome.error, secrets)) if outcome.error else None,
-            cached_tokens=outcome.cached_tokens,
+            cached_tokens=outcome.cached_tokens, owner=owner,
         )  # fmt: skip
 
 
@@ -434,11 +543,14 @@ _CALL_COLUMNS = tuple(f.name for f in fields(CallRecord))
 
 
 def record_call(conn: sqlite3.Connection, record: CallRecord) -> None:
+    """Log a call; one logged without an owner is the owner's of its session (who alone can open it)."""
     values = asdict(record)
+    columns = [name for name in _CALL_COLUMNS if name != "owner"]
     with transaction(conn):
         conn.execute(
-            f"INSERT INTO calls ({', '.join(_CALL_COLUMNS)}) VALUES ({', '.join('?' * len(_CALL_COLUMNS))})",
-            [values[name] for name in _CALL_COLUMNS],
+            f"""INSERT INTO calls ({", ".join(columns)}, owner)
+                VALUES ({", ".join("?" * len(columns))}, COALESCE(?, (SELECT owner FROM sessions WHERE id = ?)))""",
+            [*(values[name] for name in columns), record.owner, record.session_id],
         )
 
 

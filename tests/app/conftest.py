@@ -6,6 +6,8 @@ from streamlit.testing.v1 import AppTest
 
 from lib.context.conversation import Message
 
+THIS_BROWSER = "browser:" + __import__("hashlib").sha256(b"tests-browser-token-0123456789").hexdigest()[:32]
+
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
@@ -13,6 +15,35 @@ APP = str(Path(__file__).resolve().parents[2] / "app.py")
 def fresh_caches():
     st.cache_data.clear()
     yield
+
+
+class Browser:
+    """The cookies the app's page load sends (`st.context.cookies`). AppTest has no browser, so this is
+    the one seam: every AppTest of a test is a tab of the same browser unless the test swaps the jar
+    (`browser.jar = {}`: a new browser; `browser.keep(at)`: store what the app asked to write)."""
+
+    def __init__(self) -> None:
+        self.jar = {"context_lab_owner": "tests-browser-token-0123456789"}
+
+    @property
+    def owner(self) -> str:
+        """The owner the app names this browser by (ui/owner.py)."""
+        import hashlib
+
+        return "browser:" + hashlib.sha256(self.jar["context_lab_owner"].encode()).hexdigest()[:32]
+
+    def keep(self, at: AppTest) -> None:
+        """What the cookie-writing script does in a real browser: keep the token the app made."""
+        self.jar = {"context_lab_owner": at.session_state["owner_token"]}
+
+
+@pytest.fixture(autouse=True)
+def browser(monkeypatch):
+    from streamlit.runtime.context import ContextProxy, StreamlitCookies
+
+    one = Browser()
+    monkeypatch.setattr(ContextProxy, "cookies", property(lambda self: StreamlitCookies(dict(one.jar))))
+    return one
 
 
 @pytest.fixture

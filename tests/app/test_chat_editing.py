@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.app.conftest import chat_on, metric, payload_json, with_history
+from tests.app.conftest import THIS_BROWSER, chat_on, metric, payload_json, with_history
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow
@@ -210,7 +210,7 @@ def test_edit_and_ask_again_in_a_fork_keeps_this_session_whole():
         from lib.store import storage
 
         with storage.opened() as conn:
-            kept = storage.load_session(conn, source)
+            kept = storage.load_session(conn, source, THIS_BROWSER)
         assert [m.content for m in kept.messages] == [PAIRS[0][1], PAIRS[1][1], "Where do wolves live?", PAIRS[3][1]]
 
 

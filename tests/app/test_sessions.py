@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.context.conversation import Message, SystemPrompt
-from lib.store import storage
-from lib.store.session import Session, end_user_id, export_json, to_markdown, without_secrets
-from tests.app.conftest import APP, payload_json, type_server, with_history
+from lib import storage
+from lib.conversation import Message, SystemPrompt
+from lib.session import Session, end_user_id, export_json, to_markdown, without_secrets
+from tests.app.conftest import APP, THIS_BROWSER, payload_json, type_server, with_history
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow
@@ -48,7 +48,7 @@ def _sid(at: AppTest) -> str:
 
 def _saved(session_id: str) -> Session | None:
     with storage.opened() as conn:
-        return storage.load_session(conn, session_id)
+        return storage.load_session(conn, session_id, THIS_BROWSER)
 
 
 def _sidebar_button(at: AppTest, help_or_label: str):
@@ -109,7 +109,7 @@ def test_a_tab_without_an_id_starts_a_new_session_and_saves_nothing_until_used()
     fresh = _open()
     assert _sid(fresh) != _sid(used) and fresh.session_state["history"] == []
     with storage.opened() as conn:
-        assert [info.id for info in storage.list_sessions(conn)] == [_sid(used)]
+        assert [info.id for info in storage.list_sessions(conn, THIS_BROWSER)] == [_sid(used)]
 
 
 def test_an_unchanged_rerun_writes_nothing():
@@ -182,7 +182,7 @@ def test_a_broken_import_is_refused_whole_and_says_why():
     assert not at.exception, at.exception
     assert any("Import refused" in e.value and "truncated" in e.value for e in at.sidebar.error)
     with storage.opened() as conn:
-        assert storage.list_sessions(conn) == []
+        assert storage.list_sessions(conn, THIS_BROWSER) == []
 
 
 def test_the_hashed_session_id_is_sent_only_when_asked_and_shown_first():
@@ -431,6 +431,7 @@ def test_the_sessions_buttons_have_names_not_icon_ligatures():
         "Open…": "Open a saved session",
         "Rename": "Rename this session",
         "Delete": "Delete this session",
+        "Share": "Share a copy of this session",
     }
     assert all(label.strip() for label in named)
 

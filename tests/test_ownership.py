@@ -1,0 +1,143 @@
+"""Sessions belong to someone (lib/storage.py, migration 7): every read and write acts for one owner,
+another owner's session gives nothing away, and sharing is explicit (a token, a copy)."""
+
+import sqlite3
+from dataclasses import replace
+
+import pytest
+
+from lib import storage
+from lib.conversation import Message
+from lib.session import Session
+
+ADA, BOB = "user:ada@example.com", "user:bob@example.com"
+
+
+def _session(session_id: str = "s1", text: str = "Ada's secret plan") -> Session:
+    return Session(session_id, title="Plans", messages=(Message("user", text),))
+
+
+@pytest.fixture
+def conn(session_db):
+    with storage.opened() as conn:
+        yield conn
+
+
+def test_each_owner_lists_only_their_own_sessions(conn):
+    storage.save_session(conn, _session("a1"), ADA)
+    storage.save_session(conn, _session("b1", "Bob's"), BOB)
+    assert [i.id for i in storage.list_sessions(conn, ADA)] == ["a1"]
+    assert [i.id for i in storage.list_sessions(conn, BOB)] == ["b1"]
+    assert storage.list_sessions(conn, "browser:someone-else") == []
+
+
+def test_another_owners_session_cannot_be_opened_renamed_copied_forked_or_deleted(conn):
+    saved = storage.save_session(conn, _session("a1"), ADA)
+    for attempt in (
+        lambda: storage.load_session(conn, "a1", BOB),
+        lambda: storage.rename(conn, "a1", "Mine now", BOB),
+        lambda: storage.duplicate(conn, "a1", BOB),
+        lambda: storage.fork(conn, "a1", saved.messages[0].id, BOB),
+        lambda: storage.delete(conn, "a1", saved.version, BOB),
+        lambda: storage.delete(conn, "a1", None, BOB),
+        lambda: storage.share(conn, "a1", BOB),
+        lambda: storage.unshare(conn, "a1", BOB),
+    ):
+        with pytest.raises(storage.NotYours) as refused:
+            attempt()
+        assert "Ada" not in str(refused.value) and "Plans" not in str(refused.value)  # nothing of it
+    assert storage.load_session(conn, "a1", ADA) == saved
+    assert [i.id for i in storage.list_sessions(conn, BOB)] == []
+
+
+def test_a_save_under_another_owners_id_is_refused_without_saying_what_it_holds(conn):
+    storage.save_session(conn, _session("a1"), ADA)
+    for version in (0, 1):  # a blank tab on the copied id; a tab pretending to hold its version
+        with pytest.raises(storage.NotYours):
+            storage.save_session(conn, replace(_session("a1", "Bob overwrites"), version=version), BOB)
+    assert storage.load_session(conn, "a1", ADA).messages[0].content == "Ada's secret plan"
+
+
+def test_a_deleted_session_stays_its_owners_id(conn):
+    saved = storage.save_session(conn, _session("a1"), ADA)
+    assert storage.delete(conn, "a1", saved.version, ADA)
+    assert storage.is_deleted(conn, "a1", ADA) and not storage.is_deleted(conn, "a1", BOB)
+    assert storage.is_taken(conn, "a1")
+    with pytest.raises(storage.NotYours):  # Bob cannot take the id over
+        storage.save_session(conn, _session("a1", "Bob's"), BOB)
+    assert storage.insert_new(conn, _session("a1", "Bob's"), BOB).id != "a1"
+
+
+def test_a_share_token_copies_the_session_to_the_holder_and_the_original_stays(conn):
+    storage.save_session(conn, _session("a1"), ADA)
+    token = storage.share(conn, "a1", ADA)
+    assert storage.share(conn, "a1", ADA) == token == storage.share_token(conn, "a1", ADA)  # one link
+    assert len(token) >= 20
+    copy = storage.copy_shared(conn, token, BOB)
+    assert copy.id != "a1" and copy.title == "Copy of Plans"
+    assert [m.content for m in copy.messages] == ["Ada's secret plan"]
+    assert [i.id for i in storage.list_sessions(conn, BOB)] == [copy.id]
+    storage.rename(conn, copy.id, "Bob's version", BOB)
+    assert storage.load_session(conn, "a1", ADA).title == "Plans"  # the original is untouched
+    with pytest.raises(storage.NotYours):  # a share is a copy, not access
+        storage.load_session(conn, "a1", BOB)
+
+
+def test_stopping_a_share_makes_the_old_link_copy_nothing(conn):
+    storage.save_session(conn, _session("a1"), ADA)
+    token = storage.share(conn, "a1", ADA)
+    storage.unshare(conn, "a1", ADA)
+    assert storage.copy_shared(conn, token, BOB) is None
+    assert storage.copy_shared(conn, "", BOB) is None
+    assert storage.share_token(conn, "a1", ADA) is None
+    assert storage.share(conn, "a1", ADA) != token  # sharing again makes a new link
+
+
+def test_sharing_a_session_never_saved_is_refused(conn):
+    with pytest.raises(KeyError):
+        storage.share(conn, "nothing", ADA)
+
+
+def test_sessions_from_before_owners_go_to_the_first_claimant_only(conn):
+    storage.save_session(conn, _session("old1"))  # owner None: as migration 7 leaves older rows
+    gone = storage.save_session(conn, _session("old2"))
+    storage.delete(conn, "old2", gone.version)
+    assert storage.claim_unowned(conn, "browser:first") == 1
+    assert storage.claim_unowned(conn, "browser:second") == 0
+    assert [i.id for i in storage.list_sessions(conn, "browser:first")] == ["old1"]
+    assert storage.is_deleted(conn, "old2", "browser:first")
+    assert storage.list_sessions(conn, "browser:second") == []
+
+
+def test_the_run_log_says_who_made_each_call(conn):
+    storage.save_session(conn, _session("a1"), ADA)
+    storage.record_call(conn, _call("a1"))  # logged without an owner: the session's
+    storage.record_call(conn, _call("a1", owner=BOB))  # said explicitly: kept as said
+    storage.record_call(conn, _call("unsaved"))  # a session never saved: nobody known
+    assert [c.owner for c in storage.calls(conn)] == [ADA, BOB, None]
+
+
+def _call(session_id: str, owner: str | None = None) -> storage.CallRecord:
+    return storage.CallRecord(session_id, "chat", "embedded", "m", 1, 10, True, 10, 2, 100, 0.1, 0.05, 0.0, "ok",
+                              owner=owner)  # fmt: skip
+
+
+def test_a_file_of_schema_6_upgrades_and_its_sessions_have_no_owner_yet(session_db, monkeypatch):
+    monkeypatch.setattr(storage, "MIGRATIONS", storage.MIGRATIONS[:6])
+    monkeypatch.setattr(storage, "SCHEMA_VERSION", 6)
+    with storage.opened(session_db) as conn:
+        conn.execute(
+            "INSERT INTO sessions (id, title, label, message_count, created_at, updated_at, body, version) "
+            "SELECT 'old1', 'Old', 'Old', 0, '2026-01-01', '2026-01-01', '{}', 1"
+        )
+    monkeypatch.undo()
+    with storage.opened(session_db) as conn:
+        assert conn.execute("SELECT owner, share_token FROM sessions").fetchall() == [(None, None)]
+        assert [i.id for i in storage.list_sessions(conn)] == ["old1"]
+        assert storage.list_sessions(conn, ADA) == []
+        with pytest.raises(sqlite3.IntegrityError):  # share tokens are unique
+            conn.execute("UPDATE sessions SET share_token = 't' WHERE id = 'old1'")
+            conn.execute(
+                "INSERT INTO sessions (id, title, label, message_count, created_at, updated_at, body, share_token) "
+                "VALUES ('x', '', '', 0, '', '', '{}', 't')"
+            )
