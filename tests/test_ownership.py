@@ -1,4 +1,4 @@
-"""Sessions belong to someone (lib/storage.py, migration 7): every read and write acts for one owner,
+"""Sessions belong to someone (lib/store/storage.py, migration 7): every read and write acts for one owner,
 another owner's session gives nothing away, and sharing is explicit (a token, a copy)."""
 
 import sqlite3
@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from lib import storage
-from lib.conversation import Message
-from lib.session import Session
+from lib.context.conversation import Message
+from lib.store import storage
+from lib.store.session import Session
 
 ADA, BOB = "user:ada@example.com", "user:bob@example.com"
 

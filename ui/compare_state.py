@@ -31,9 +31,12 @@ from lib.analysis.compare import (
     seeded,
     wait_until_idle,
 )
-from lib.conversation import new_id
-from lib.request import Request, Target
-from lib.strategies import Strategy
+from lib.backends import embedded, models
+from lib.context.conversation import new_id
+from lib.context.request import Request, Target
+from lib.context.strategies import Strategy
+from lib.store import storage
+from lib.store.call_details import details_of, record_with_details
 from ui import owner, resources, sessions, state
 from ui.planning import summary_for
 from ui.settings import Settings, known_secrets

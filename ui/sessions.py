@@ -39,7 +39,7 @@ from lib.store.session import (
     parse_export,
     without_secrets,
 )
-from lib.storage import DamagedSession, NotYours
+from lib.store.storage import DamagedSession, NotYours
 from ui import owner, state
 
 if TYPE_CHECKING:

@@ -16,8 +16,9 @@ from lib.backends.providers import (
     key_scope,
     valid_base_url,
 )
-from lib.session import end_user_id
-from lib.tokens import PromptCounter
+from lib.context.payload import Sampling
+from lib.context.tokens import PromptCounter
+from lib.store.session import end_user_id
 from ui import owner, resources, session_sidebar, sessions, state
 
 

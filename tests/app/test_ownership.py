@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import storage
-from lib.session import Session
+from lib.store import storage
+from lib.store.session import Session
 from tests.app.conftest import THIS_BROWSER, send, type_server, with_history
 from tests.fake_openai import FakeOpenAI
 
@@ -197,12 +197,12 @@ def _opened_calls():
 
 
 def test_a_team_run_log_shows_who_ran_a_call_but_not_what_they_sent(browser):
-    from lib import models
-    from lib.call_details import details_of, record_with_details
-    from lib.conversation import Message
-    from lib.payload import Sampling, plan_request
-    from lib.providers import CallOutcome
-    from lib.tokens import TiktokenCounter
+    from lib.backends import models
+    from lib.backends.providers import CallOutcome
+    from lib.context.conversation import Message
+    from lib.context.payload import Sampling, plan_request
+    from lib.context.tokens import TiktokenCounter
+    from lib.store.call_details import details_of, record_with_details
 
     model = models.MODELS["gpt-4o"]
     plan = plan_request(

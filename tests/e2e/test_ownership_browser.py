@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import expect
 
-from lib.embedded import free_port
+from lib.backends.embedded import free_port
 from tests.e2e.conftest import start_app
 from tests.e2e.test_chat_browser import wait_until_settled
 
