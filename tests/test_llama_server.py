@@ -246,7 +246,7 @@ class _ServerClaiming(EmbeddedServer):
         module = command.index("-m")
         launcher = (
             f"import llama_cpp; llama_cpp.__version__ = {self.claimed_version!r}; "
-            "from lib import llama_server; llama_server.main()"
+            "from lib.backends import llama_server; llama_server.main()"
         )
         return [*command[:module], "-c", launcher, *command[module + 2 :]]
 
