@@ -35,13 +35,13 @@ from lib.compare import (
 )
 from lib.conversation import new_id
 from lib.request import Request, Target
-from lib.strategies import Strategy
+from lib.strategies import PARAMETERS, spec_of
 from ui import resources, sessions, state
 from ui.planning import summary_for
 from ui.settings import Settings, known_secrets
 
 SLOT_FIELDS = (
-    "name", "strategy", "turns", "budget", "system_mode", "system_text", "model", "temperature_inherit",
+    "name", "strategy", *(p.key for p in PARAMETERS), "system_mode", "system_text", "model", "temperature_inherit",
     "temperature", "max_tokens_inherit", "max_tokens",
 )  # fmt: skip
 _STORE_ERRORS = (sqlite3.Error, OSError, InvalidComparison)
@@ -60,8 +60,7 @@ def add_slot(variant: Variant) -> None:
     values = {
         "name": variant.name,
         "strategy": variant.strategy.kind,
-        "turns": variant.strategy.last_turns,
-        "budget": variant.strategy.token_budget,
+        **{p.key: getattr(variant.strategy, p.field) for p in PARAMETERS},
         "system_mode": mode,
         "system_text": variant.system_override or "",
         "model": variant.model,
@@ -97,7 +96,8 @@ def variant_of(slot: str) -> Variant:
     value = lambda name: state.get(state.slot_key(slot, name))  # noqa: E731 - a local shorthand
     mode = value("system_mode")
     override = None if mode == "conversation" else ("" if mode == "none" else value("system_text") or "")
-    strategy = Strategy(value("strategy"), last_turns=int(value("turns")), token_budget=int(value("budget")))
+    spec = spec_of(value("strategy"))
+    strategy = spec.build({p.key: value(p.key) for p in spec.parameters})
     return Variant(
         name=value("name") or "",
         strategy=strategy,
