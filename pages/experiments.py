@@ -35,9 +35,10 @@ from lib.request import Target
 from lib.storage import CallRecord, record_call
 from lib.strategies import STRATEGY_LABELS, Strategy
 from ui import resources, sessions, state
+from ui.keys import known_secrets
 from ui.meter import money
 from ui.planning import summary_for
-from ui.settings import Settings, known_secrets, page_setup
+from ui.settings import Settings, page_setup
 from ui.summary import make_summary, summary_plan
 
 # This page's state (read and written through ui.state's accessors).

@@ -19,7 +19,8 @@ from lib.display import inert_markdown
 from lib.payload import RequestPlan
 from lib.providers import CallOutcome
 from ui import sessions, state
-from ui.settings import Settings, known_secrets
+from ui.keys import known_secrets
+from ui.settings import Settings
 
 TABLE_KEY = "run_log_rows"
 

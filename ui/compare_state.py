@@ -37,8 +37,9 @@ from lib.conversation import new_id
 from lib.request import Request, Target
 from lib.strategies import PARAMETERS, spec_of
 from ui import resources, sessions, state
+from ui.keys import known_secrets
 from ui.planning import summary_for
-from ui.settings import Settings, known_secrets
+from ui.settings import Settings
 
 SLOT_FIELDS = (
     "name", "strategy", *(p.key for p in PARAMETERS), "system_mode", "system_text", "model", "temperature_inherit",

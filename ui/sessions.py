@@ -36,6 +36,7 @@ from lib.session import (
 )
 from lib.storage import DamagedSession
 from ui import state
+from ui.keys import known_secrets
 
 if TYPE_CHECKING:
     from ui.settings import Settings
@@ -76,8 +77,6 @@ def _note(kind: str, text: str) -> None:
 
 
 def secrets_known() -> tuple[str, ...]:
-    from ui.settings import known_secrets  # ui.settings imports this module
-
     return known_secrets()
 
 
