@@ -23,17 +23,17 @@ import time
 from dataclasses import dataclass, replace
 
 from bench.common import median, result, synthetic_history, table
-from lib.attribution import AnswerContext, HoldRule, LogprobScorer, ScoringModel, attribute, plan_ablations
-from lib.attribution.planner import AblationPlan
-from lib.attribution.run import smallest_context
-from lib.conversation import Message, SystemPrompt
-from lib.embedded import EmbeddedServer, EmbeddedTokenizer
-from lib.models import EMBEDDED_MODEL, MODELS
-from lib.payload import Sampling
-from lib.providers import ProviderConfig, make_client
-from lib.reply import Reply
-from lib.request import Target, build_request
-from lib.strategies import Strategy
+from lib.analysis.attribution import AnswerContext, HoldRule, LogprobScorer, ScoringModel, attribute, plan_ablations
+from lib.analysis.attribution.planner import AblationPlan
+from lib.analysis.attribution.run import smallest_context
+from lib.backends.embedded import EmbeddedServer, EmbeddedTokenizer
+from lib.backends.models import EMBEDDED_MODEL, MODELS
+from lib.backends.providers import ProviderConfig, make_client
+from lib.backends.reply import Reply
+from lib.context.conversation import Message, SystemPrompt
+from lib.context.payload import Sampling
+from lib.context.request import Target, build_request
+from lib.context.strategies import Strategy
 
 SYSTEM = "You are a helpful assistant."
 ACK = "Sure, noted."

@@ -2,7 +2,7 @@
 
 `python -m bench.chat_rerun [SIZES…]` — median of the timed reruns at each history size, the pages
 interleaved so that load from elsewhere on the machine hits them alike. The chat page is measured
-as it opens (the newest page of messages drawn, lib/paging.py) and, up to `--all-up-to` messages,
+as it opens (the newest page of messages drawn, lib/context/paging.py) and, up to `--all-up-to` messages,
 with every message drawn ("All" per page), which is what it cost before paging.
 """
 
@@ -22,7 +22,7 @@ from bench.common import (
     synthetic_history,
     table,
 )
-from lib.paging import DEFAULT_PAGE_SIZE
+from lib.context.paging import DEFAULT_PAGE_SIZE
 
 SIZES = (100, 1_000, 5_000)
 RERUNS = 5

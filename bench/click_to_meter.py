@@ -10,7 +10,7 @@
    interleaved; each is timed inside the page (`performance.now()` at the click, a MutationObserver
    until the number changes), so the harness's own round trips are not counted. Median of K.
 2. **Click Send → the first token on screen**, against **the server's own time to first token** for
-   the same prompt: the same embedded server, called directly through `lib.providers.stream_chat` (the
+   the same prompt: the same embedded server, called directly through `lib.backends.providers.stream_chat` (the
    app's client path, with no page around it). Every prompt differs at its start ("Request i…" in the
    system prompt), so neither side reuses a prefix the other left in llama.cpp's cache; the order
    alternates. The app's own measured time to first token (its run log) is shown beside them.
@@ -28,13 +28,13 @@ import urllib.request
 from pathlib import Path
 
 from bench.common import APP, ROOT, median, result, synthetic_history, table
-from lib import storage
-from lib.conversation import Message, SystemPrompt
-from lib.embedded import free_port
-from lib.models import EMBEDDED_MODEL
-from lib.payload import Sampling, build_body
-from lib.providers import CallOutcome, ProviderConfig, make_client, stream_chat
-from lib.session import Session
+from lib.backends.embedded import free_port
+from lib.backends.models import EMBEDDED_MODEL
+from lib.backends.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+from lib.context.conversation import Message, SystemPrompt
+from lib.context.payload import Sampling, build_body
+from lib.store import storage
+from lib.store.session import Session
 
 BARE_TOGGLES = Path(__file__).resolve().parent / "bare_chat_toggles.py"
 SIZES = (100, 1_000)
@@ -137,14 +137,14 @@ def serve(script: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
 
 
 def embedded_url_of(app_pid: int) -> str:
-    """The embedded model server the app started (`python -m lib.llama_server APP_PID … --port N`)."""
+    """The embedded model server the app started (`python -m lib.backends.llama_server APP_PID … --port N`)."""
     for entry in Path("/proc").iterdir():
         try:
             parts = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
         args = [part.decode(errors="replace") for part in parts]
-        if "lib.llama_server" in args and args[args.index("lib.llama_server") + 1] == str(app_pid):
+        if "lib.backends.llama_server" in args and args[args.index("lib.backends.llama_server") + 1] == str(app_pid):
             return f"http://127.0.0.1:{args[args.index('--port') + 1]}/v1"
     raise RuntimeError("the app's embedded server was not found")
 

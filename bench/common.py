@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from lib.conversation import Message
+from lib.context.conversation import Message
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"

@@ -2,7 +2,7 @@
 
 `python -m bench.compare_concurrency` — a local OpenAI-compatible server (tests/fake_openai.py)
 answers every request after a fixed delay; the variants go through the Compare page's runner,
-`lib.compare.run_concurrently` (threads calling `lib.providers.stream_chat`, one shared client).
+`lib.analysis.compare.run_concurrently` (threads calling `lib.backends.providers.stream_chat`, one shared client).
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import argparse
 from collections.abc import Callable
 
 from bench.common import median, result, seconds, synthetic_history, table
-from lib import models
-from lib.compare import PRESETS, Job, Target, plan_variant, run_concurrently
-from lib.conversation import SystemPrompt
-from lib.payload import Sampling
-from lib.providers import ProviderConfig, make_client
-from lib.tokens import TiktokenCounter
+from lib.analysis.compare import PRESETS, Job, Target, plan_variant, run_concurrently
+from lib.backends import models
+from lib.backends.providers import ProviderConfig, make_client
+from lib.context.conversation import SystemPrompt
+from lib.context.payload import Sampling
+from lib.context.tokens import TiktokenCounter
 from tests.fake_openai import Behaviour, FakeOpenAI
 
 K = 4
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> float:
     rows = [(f"variant {i + 1} alone", f"{s:.3f}", f"{s / slowest:.2f}x") for i, s in enumerate(singles)]
     rows += [
         (f"{K} one after another", f"{one_by_one:.3f}", f"{one_by_one / slowest:.2f}x"),
-        (f"{K} concurrently (lib.compare.run_concurrently)", f"{concurrent:.3f}", f"{ratio:.2f}x"),
+        (f"{K} concurrently (lib.analysis.compare.run_concurrently)", f"{concurrent:.3f}", f"{ratio:.2f}x"),
     ]
     print(table(["run", "time (s)", "vs slowest single"], rows))
     print(f"target: <= {TARGET_RATIO}x the slowest single variant")

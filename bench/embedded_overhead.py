@@ -1,13 +1,13 @@
 """Embedded path overhead: the app's provider layer against llama-cpp-python called in process.
 
 `python -m bench.embedded_overhead [--free-core]` — the same prompts, greedy (temperature 0), the
-same max_tokens, interleaved: through `lib.providers.stream_chat` (the `openai` SDK over loopback
-HTTP to the `lib.embedded.EmbeddedServer` process) and through `llama_cpp.Llama.create_chat_completion
+same max_tokens, interleaved: through `lib.backends.providers.stream_chat` (the `openai` SDK over loopback
+HTTP to the `lib.backends.embedded.EmbeddedServer` process) and through `llama_cpp.Llama.create_chat_completion
 (stream=True)` in this process, with the same model file, context size, thread count and sampling
 (the server's repeat penalty). Each prompt differs near its start, so no side reuses a cached
 prefix; the replies are checked to be identical. A third side is the same server streaming the way
 llama-cpp-python's server does out of the box (a thread-pool round trip and a write per token),
-which is what the app did before `lib.llama_server` streamed in batches from a thread of its own.
+which is what the app did before `lib.backends.llama_server` streamed in batches from a thread of its own.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 from bench.common import median, result, table
-from lib.embedded import CONTEXT_WINDOW, EmbeddedServer, gguf_path
-from lib.models import EMBEDDED_MODEL
-from lib.payload import Sampling, build_body
-from lib.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+from lib.backends.embedded import CONTEXT_WINDOW, EmbeddedServer, gguf_path
+from lib.backends.models import EMBEDDED_MODEL
+from lib.backends.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+from lib.context.payload import Sampling, build_body
 
 REPEATS = 15
 MAX_TOKENS = 128
@@ -80,7 +80,7 @@ def _server(threads: int, stack: ExitStack, stock: bool):
     """A started embedded server and an SDK client for it; `stock` streams llama-cpp-python's way."""
     previous = os.environ.pop("CONTEXT_LAB_STOCK_STREAMING", None)
     if stock:
-        os.environ["CONTEXT_LAB_STOCK_STREAMING"] = "1"  # read by lib.llama_server in the child
+        os.environ["CONTEXT_LAB_STOCK_STREAMING"] = "1"  # read by lib.backends.llama_server in the child
     try:
         server = EmbeddedServer(threads=threads).ensure_running()
     finally:

@@ -4,7 +4,7 @@
 decisions, the plan, the counts of left-out messages) with cold caches and after one new message,
 for the embedded tokenizer (the default) and tiktoken; then the same through the real chat page.
 Encoder calls are counted, not inferred: every `EmbeddedTokenizer.tokenize` call, and every miss of
-`lib.tokens.text_tokens` (each one a tiktoken encode).
+`lib.context.tokens.text_tokens` (each one a tiktoken encode).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import argparse
 from dataclasses import dataclass
 
 from bench.common import APP, app_test, median, patch_apptest_polling, result, seconds, synthetic_history, table
-from lib import models
-from lib.conversation import Message, SystemPrompt
-from lib.embedded import EmbeddedTokenizer
-from lib.payload import Sampling, plan_request
-from lib.strategies import Strategy, assemble, decide
-from lib.tokens import PromptCounter, TiktokenCounter, text_tokens
+from lib.backends import models
+from lib.backends.embedded import EmbeddedTokenizer
+from lib.context.conversation import Message, SystemPrompt
+from lib.context.payload import Sampling, plan_request
+from lib.context.strategies import Strategy, assemble, decide
+from lib.context.tokens import PromptCounter, TiktokenCounter, text_tokens
 
 SIZE = 1_000
 REPEATS = 5

@@ -5,7 +5,7 @@ against the same call with nothing cached, in the same run.
 and a new question. Cached: the call before it sent the same history (with another question), so
 llama.cpp's KV cache holds the prefix and only the new question is evaluated. Uncached: the call
 before it sent an unrelated prompt, so the whole prompt is evaluated. The two alternate, so load
-on the machine falls on both; the prediction (lib/caching.py) is checked against the server's
+on the machine falls on both; the prediction (lib/context/caching.py) is checked against the server's
 reported cached tokens on every call.
 """
 
@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 
 from bench.common import median, result, table
-from lib import caching
-from lib.conversation import Message
-from lib.embedded import EmbeddedServer, EmbeddedTokenizer
-from lib.models import EMBEDDED_MODEL
-from lib.payload import Sampling, build_body
-from lib.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+from lib.backends.embedded import EmbeddedServer, EmbeddedTokenizer
+from lib.backends.models import EMBEDDED_MODEL
+from lib.backends.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+from lib.context import caching
+from lib.context.conversation import Message
+from lib.context.payload import Sampling, build_body
 
 REPEATS = 3
 MAX_TOKENS = 8

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from lib import conversation as conv
-from lib import embedded
-from lib.display import inert_markdown
-from lib.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES, Page, page_of
-from lib.payload import RequestPlan
-from lib.reply import Reply, ReplyInFlight, call_note, record_reply
-from lib.request import Request, send_blocker, split_for_retry
-from lib.strategies import STRATEGY_LABELS, Decision, spec_of
+from lib.backends import embedded
+from lib.backends.reply import Reply, ReplyInFlight, call_note, record_reply
+from lib.context import conversation as conv
+from lib.context.display import inert_markdown
+from lib.context.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES, Page, page_of
+from lib.context.payload import RequestPlan
+from lib.context.request import Request, send_blocker, split_for_retry
+from lib.context.strategies import STRATEGY_LABELS, Decision, spec_of
 from ui import attribution, call_details, resources, sessions, state
 from ui.composer import draft_sync, page_style
 from ui.meter import cache_meter, last_call, last_call_report, meter, money, payload_preview

@@ -9,8 +9,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from lib import models
-from lib.compare import (
+from lib.analysis.compare import (
     MAX_VARIANTS,
     PRESETS,
     Comparison,
@@ -23,9 +22,7 @@ from lib.compare import (
     seeded,
     seeds_for,
 )
-from lib.display import inert_inline, inert_markdown, shortened_body
-from lib.providers import CallOutcome
-from lib.report import (
+from lib.analysis.report import (
     TIMING_NOTE,
     diff_html,
     plan_figure,
@@ -34,8 +31,11 @@ from lib.report import (
     result_figures,
     variant_colours,
 )
-from lib.request import Request, send_blocker
-from lib.strategies import STRATEGY_LABELS, spec_of
+from lib.backends import models
+from lib.backends.providers import CallOutcome
+from lib.context.display import inert_inline, inert_markdown, shortened_body
+from lib.context.request import Request, send_blocker
+from lib.context.strategies import STRATEGY_LABELS, spec_of
 from ui import compare_state, resources, sessions, state
 from ui.meter import money
 from ui.settings import Settings, page_setup

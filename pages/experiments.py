@@ -10,11 +10,9 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from lib import models, storage
-from lib.compare import Variant
-from lib.display import inert_markdown, shortened_body
-from lib.experiments import batch, builtin, formats, planner, results, runner, store
-from lib.experiments.cases import (
+from lib.analysis.compare import Variant
+from lib.analysis.experiments import batch, builtin, formats, planner, results, runner, store
+from lib.analysis.experiments.cases import (
     SOURCES,
     Case,
     Conversation,
@@ -28,12 +26,15 @@ from lib.experiments.cases import (
     with_case,
     without_case,
 )
-from lib.experiments.judge import JudgeSpec
-from lib.experiments.planner import CellKey, PlannedCell, RunSpec
-from lib.providers import ProviderConfig
-from lib.request import Target
-from lib.storage import CallRecord, record_call
-from lib.strategies import STRATEGY_LABELS, Strategy
+from lib.analysis.experiments.judge import JudgeSpec
+from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec
+from lib.backends import models
+from lib.backends.providers import ProviderConfig
+from lib.context.display import inert_markdown, shortened_body
+from lib.context.request import Target
+from lib.context.strategies import STRATEGY_LABELS, Strategy
+from lib.store import storage
+from lib.store.storage import CallRecord, record_call
 from ui import resources, sessions, state
 from ui.keys import known_secrets
 from ui.meter import money

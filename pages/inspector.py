@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.display import inert_markdown
-from lib.inspect_tokens import (
+from lib.analysis.inspect_tokens import (
     EMBEDDED,
     MAX_RENDERED,
     TokenSpan,
@@ -15,9 +14,10 @@ from lib.inspect_tokens import (
     text_spans,
     why_hi,
 )
-from lib.models import EMBEDDED_MODEL
-from lib.strategies import STRATEGY_LABELS
-from lib.tokens import FALLBACK_ENCODING, OFFLINE_ENCODINGS
+from lib.backends.models import EMBEDDED_MODEL
+from lib.context.display import inert_markdown
+from lib.context.strategies import STRATEGY_LABELS
+from lib.context.tokens import FALLBACK_ENCODING, OFFLINE_ENCODINGS
 from ui import compare_state, resources, state
 from ui.planning import next_request
 from ui.settings import Settings, page_setup

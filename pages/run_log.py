@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.prices import data_label
-from lib.runlog import calls_frame, csv_text, filtered, run_log_figures
-from lib.storage import db_path
+from lib.backends.prices import data_label
+from lib.store.runlog import calls_frame, csv_text, filtered, run_log_figures
+from lib.store.storage import db_path
 from ui import call_details, sessions
 from ui.meter import money
 from ui.settings import page_setup

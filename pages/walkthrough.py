@@ -7,11 +7,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from lib.display import inert_markdown
-from lib.models import EMBEDDED_MODEL
-from lib.payload import serialise
-from lib.providers import CallOutcome, ProviderConfig, stream_chat
-from lib.walkthrough import (
+from lib.analysis.walkthrough import (
     DEMO_SAMPLING,
     SIDEBAR_NOTE_START,
     STEPS,
@@ -25,6 +21,10 @@ from lib.walkthrough import (
     shown_answer,
     verdict,
 )
+from lib.backends.models import EMBEDDED_MODEL
+from lib.backends.providers import CallOutcome, ProviderConfig, stream_chat
+from lib.context.display import inert_markdown
+from lib.context.payload import serialise
 from ui import resources, sessions, state
 from ui.settings import Settings, page_setup
 

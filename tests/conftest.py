@@ -1,6 +1,6 @@
 import pytest
 
-from lib.embedded import EmbeddedServer, EmbeddedTokenizer
+from lib.backends.embedded import EmbeddedServer, EmbeddedTokenizer
 
 
 @pytest.fixture(autouse=True)

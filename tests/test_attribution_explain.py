@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from lib.attribution.explain import no_longer_mentioned, probability_change, quoted_list, salient_words
+from lib.analysis.attribution.explain import no_longer_mentioned, probability_change, quoted_list, salient_words
 
 
 def test_probability_changes_read_as_percentages_or_factors():

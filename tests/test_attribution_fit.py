@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib.attribution.fit import alpha_max, fit_linear, lasso, r_squared
-from lib.attribution.planner import random_masks
+from lib.analysis.attribution.fit import alpha_max, fit_linear, lasso, r_squared
+from lib.analysis.attribution.planner import random_masks
 
 
 def _scores(masks, weights, intercept, noise=0.0, seed=0):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lib.attribution.minimise import drop_order, minimise
+from lib.analysis.attribution.minimise import drop_order, minimise
 
 
 def test_drops_the_least_influential_first_and_keeps_what_the_answer_needs():

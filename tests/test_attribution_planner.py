@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from lib.attribution.planner import (
+from lib.analysis.attribution.planner import (
     DROP_PROBABILITY,
     LOO_MAX_UNITS,
     estimate,

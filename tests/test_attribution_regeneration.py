@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from lib.attribution import AnswerContext, Job, RegenerationScorer, attribute, plan_ablations
-from lib.conversation import Message, SystemPrompt
-from lib.models import MODELS
-from lib.payload import Sampling, serialise
-from lib.providers import ProviderConfig, make_client
-from lib.request import Target, build_request
-from lib.strategies import Strategy
-from lib.tokens import TiktokenCounter
+from lib.analysis.attribution import AnswerContext, Job, RegenerationScorer, attribute, plan_ablations
+from lib.backends.models import MODELS
+from lib.backends.providers import ProviderConfig, make_client
+from lib.context.conversation import Message, SystemPrompt
+from lib.context.payload import Sampling, serialise
+from lib.context.request import Target, build_request
+from lib.context.strategies import Strategy
+from lib.context.tokens import TiktokenCounter
 from tests.fake_openai import Behaviour, FakeOpenAI
 
 TARGET = Target(MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"), "gpt-4o-mini")

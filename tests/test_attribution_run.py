@@ -11,16 +11,16 @@ import threading
 
 import pytest
 
-from lib.attribution.context import AnswerContext
-from lib.attribution.planner import plan_ablations
-from lib.attribution.run import HoldRule, Job, Progress, Stopped, attribute, plan_cost, smallest_context
-from lib.attribution.scoring import PassScore
-from lib.conversation import Message, SystemPrompt
-from lib.models import MODELS
-from lib.payload import Sampling
-from lib.request import Target, build_request
-from lib.strategies import Strategy
-from lib.tokens import TiktokenCounter
+from lib.analysis.attribution.context import AnswerContext
+from lib.analysis.attribution.planner import plan_ablations
+from lib.analysis.attribution.run import HoldRule, Job, Progress, Stopped, attribute, plan_cost, smallest_context
+from lib.analysis.attribution.scoring import PassScore
+from lib.backends.models import MODELS
+from lib.context.conversation import Message, SystemPrompt
+from lib.context.payload import Sampling
+from lib.context.request import Target, build_request
+from lib.context.strategies import Strategy
+from lib.context.tokens import TiktokenCounter
 
 TARGET = Target(MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"), "gpt-4o-mini")
 
@@ -61,7 +61,7 @@ class RegeneratingScorer:
 
     def score(self, context, kept):
         text = "She lives in Lisbon, Portugal." if kept[1] else "I do not know where she lives."
-        from lib.compare import similarity
+        from lib.analysis.compare import similarity
 
         return PassScore(kept, similarity(context.answer, text), 100, 100, 0, 0.0, text=text)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bench.attribution import PLANTED, Planted, request_for, target
-from lib.attribution import AnswerContext, LogprobScorer, ScoringError, ScoringModel, attribute, plan_ablations
-from lib.models import EMBEDDED_MODEL
-from lib.providers import ProviderConfig, make_client
-from lib.reply import Reply
+from lib.analysis.attribution import AnswerContext, LogprobScorer, ScoringError, ScoringModel, attribute, plan_ablations
+from lib.backends.models import EMBEDDED_MODEL
+from lib.backends.providers import ProviderConfig, make_client
+from lib.backends.reply import Reply
 
 pytestmark = pytest.mark.slow
 

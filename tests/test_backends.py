@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from lib.backends import BACKENDS, KIND_LABELS
-from lib.providers import ProviderConfig
+from lib.backends.kinds import BACKENDS, KIND_LABELS
+from lib.backends.providers import ProviderConfig
 
 KEY = "sk-test-BACKENDS-0123456789"
 
@@ -55,6 +55,6 @@ def test_each_client_goes_where_its_backend_says():
 
 def test_the_kinds_and_labels_need_no_http_client():
     """lib/session validates a file's provider kind with this table: it must not pull in the SDK."""
-    code = "import sys, lib.backends; print('openai' in sys.modules)"
+    code = "import sys, lib.backends.kinds; print('openai' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

@@ -1,9 +1,10 @@
 import pytest
 
-from lib import caching, models
-from lib.conversation import Message
-from lib.strategies import Decision
-from lib.tokens import TiktokenCounter
+from lib.backends import models
+from lib.context import caching
+from lib.context.conversation import Message
+from lib.context.strategies import Decision
+from lib.context.tokens import TiktokenCounter
 
 GPT4O = models.MODELS["gpt-4o"]
 COUNTER = TiktokenCounter.for_model("gpt-4o")
@@ -144,7 +145,7 @@ def test_a_counter_without_token_ids_predicts_nothing():
 
 
 def _send(server, request, stream: bool):
-    from lib.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+    from lib.backends.providers import CallOutcome, ProviderConfig, make_client, stream_chat
 
     body = {**request.plan.body, "stream": stream}
     if not stream:
@@ -159,10 +160,10 @@ def _send(server, request, stream: bool):
 
 
 def test_predicted_cached_tokens_equal_the_embedded_servers_over_a_conversation(embedded_server, embedded_tokenizer):
-    from lib.conversation import SystemPrompt
-    from lib.payload import Sampling
-    from lib.request import Target, build_request
-    from lib.strategies import Strategy
+    from lib.context.conversation import SystemPrompt
+    from lib.context.payload import Sampling
+    from lib.context.request import Target, build_request
+    from lib.context.strategies import Strategy
 
     target = Target(models.MODELS[models.EMBEDDED_MODEL], embedded_tokenizer, models.EMBEDDED_MODEL)
     system = SystemPrompt("You are a helpful assistant who answers briefly.")

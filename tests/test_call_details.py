@@ -4,12 +4,20 @@ import json
 
 import pytest
 
-from lib import models, storage
-from lib.call_details import KEPT_MESSAGE_CHARS, calls_with_details, cost_as, details_of, record_with_details, timings
-from lib.conversation import Message
-from lib.payload import Sampling, plan_request, serialise
-from lib.providers import CallOutcome
-from lib.tokens import TiktokenCounter
+from lib.backends import models
+from lib.backends.providers import CallOutcome
+from lib.context.conversation import Message
+from lib.context.payload import Sampling, plan_request, serialise
+from lib.context.tokens import TiktokenCounter
+from lib.store import storage
+from lib.store.call_details import (
+    KEPT_MESSAGE_CHARS,
+    calls_with_details,
+    cost_as,
+    details_of,
+    record_with_details,
+    timings,
+)
 
 KEY = "sk-proj-ABCDEFGH12345678"
 

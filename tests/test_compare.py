@@ -3,8 +3,7 @@ import threading
 
 import pytest
 
-from lib import models
-from lib.compare import (
+from lib.analysis.compare import (
     PRESETS,
     STOPPED_BEFORE_SENT,
     CompareSetup,
@@ -27,12 +26,13 @@ from lib.compare import (
     with_seed,
     word_diff,
 )
-from lib.conversation import Message, SystemPrompt
-from lib.embedded import QueueState
-from lib.payload import Sampling, build_body, serialise
-from lib.providers import CallOutcome, ProviderConfig, make_client
-from lib.strategies import Strategy
-from lib.tokens import TiktokenCounter
+from lib.backends import models
+from lib.backends.embedded import QueueState
+from lib.backends.providers import CallOutcome, ProviderConfig, make_client
+from lib.context.conversation import Message, SystemPrompt
+from lib.context.payload import Sampling, build_body, serialise
+from lib.context.strategies import Strategy
+from lib.context.tokens import TiktokenCounter
 from tests.fake_openai import FakeOpenAI
 
 HISTORY = [

@@ -1,5 +1,5 @@
-from lib import conversation as conv
-from lib.conversation import Message, SystemPrompt
+from lib.context import conversation as conv
+from lib.context.conversation import Message, SystemPrompt
 
 
 def _history() -> list[Message]:
@@ -133,7 +133,7 @@ def test_a_regenerated_answer_replaces_the_old_one_or_follows_it_left_out():
     history = _history()
     question, old = history[4], [history[5]]
     new = Message("assistant", "a new answer")
-    recorded = [*history[:5], new]  # what lib.reply.record_reply makes of the history without the old answer
+    recorded = [*history[:5], new]  # what lib.backends.reply.record_reply makes of the history without the old answer
     assert conv.with_old_answers(recorded, question.id, old, answered=True, keep=False) == recorded
     kept = conv.with_old_answers(recorded, question.id, old, answered=True, keep=True)
     assert [m.content for m in kept[4:]] == ["question 2", "answer 2", "a new answer"]

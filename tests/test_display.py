@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.display import (
+from lib.context.display import (
     INERT_OPENER,
     LITERAL_OPENER,
     batched,

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.embedded import EmbeddedServer, QueueState, free_port, gguf_path, queue_state
-from lib.models import EMBEDDED_MODEL
-from lib.payload import Sampling, build_body
-from lib.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+from lib.backends.embedded import EmbeddedServer, QueueState, free_port, gguf_path, queue_state
+from lib.backends.models import EMBEDDED_MODEL
+from lib.backends.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+from lib.context.payload import Sampling, build_body
 
 pytestmark = pytest.mark.slow
 
@@ -128,7 +128,7 @@ def test_a_new_message_is_the_only_text_encoded(embedded_tokenizer, monkeypatch)
 @pytest.mark.parametrize("max_tokens", [1, 12, 200])
 @pytest.mark.parametrize("name", ["plain", "emoji", "many turns"])
 def test_streamed_usage_equals_the_servers_whole_reply_usage(name, max_tokens, embedded_server):
-    # llama-cpp-python's server sends no usage while streaming; lib/llama_server.py adds it.
+    # llama-cpp-python's server sends no usage while streaming; lib/backends/llama_server.py adds it.
     messages = CONVERSATIONS[name]
     streamed = _ask(embedded_server, messages, max_tokens=max_tokens, stream=True)
     whole = _ask(embedded_server, messages, max_tokens=max_tokens, stream=False)
@@ -315,7 +315,7 @@ def test_the_server_dies_with_the_app_even_on_sigkill(tmp_path):
     import sys
 
     script = (
-        "from lib.embedded import EmbeddedServer\n"
+        "from lib.backends.embedded import EmbeddedServer\n"
         "server = EmbeddedServer().ensure_running()\n"
         "print(server.pid, flush=True)\n"
         "import time; time.sleep(600)\n"

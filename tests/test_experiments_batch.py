@@ -8,16 +8,16 @@ import json
 
 import pytest
 
-from lib import models
-from lib.compare import Variant
-from lib.experiments import batch, builtin, planner, results, runner
-from lib.experiments.cases import Case, Check, Conversation, TestSet
-from lib.experiments.planner import CellKey, RunSpec
-from lib.payload import Sampling
-from lib.providers import ProviderConfig, make_client
-from lib.request import Target
-from lib.strategies import Strategy
-from lib.tokens import TiktokenCounter
+from lib.analysis.compare import Variant
+from lib.analysis.experiments import batch, builtin, planner, results, runner
+from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
+from lib.analysis.experiments.planner import CellKey, RunSpec
+from lib.backends import models
+from lib.backends.providers import ProviderConfig, make_client
+from lib.context.payload import Sampling
+from lib.context.request import Target
+from lib.context.strategies import Strategy
+from lib.context.tokens import TiktokenCounter
 
 GPT = Target(models.MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"), "gpt-4o-mini")
 VARIANTS = (Variant("Full history", Strategy("full")), Variant("No history", Strategy("none")))

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from lib.experiments.cases import Check, InvalidTestSet, check_from_line, checks_from_text, checks_to_text, kind_of
-from lib.experiments.checks import Verdict, evaluate, overall, score
+from lib.analysis.experiments.cases import (
+    Check,
+    InvalidTestSet,
+    check_from_line,
+    checks_from_text,
+    checks_to_text,
+    kind_of,
+)
+from lib.analysis.experiments.checks import Verdict, evaluate, overall, score
 
 
 def verdict(line: str, answer: str) -> bool | None:

@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from lib.conversation import Message
-from lib.experiments import builtin, formats
-from lib.experiments.cases import Case, Check, Conversation, InvalidTestSet, TestSet
+from lib.analysis.experiments import builtin, formats
+from lib.analysis.experiments.cases import Case, Check, Conversation, InvalidTestSet, TestSet
+from lib.context.conversation import Message
 
 SET = TestSet(
     "Mixed",

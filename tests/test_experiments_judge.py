@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from lib import models
-from lib.experiments.judge import (
+from lib.analysis.experiments.judge import (
     JUDGE_SYSTEM,
     agreement,
     judge_request,
@@ -16,11 +15,12 @@ from lib.experiments.judge import (
     response_format,
     schema,
 )
-from lib.payload import in_wire_order, serialise
-from lib.providers import CallOutcome, ProviderConfig, make_client
-from lib.reply import Reply
-from lib.request import Target
-from lib.tokens import TiktokenCounter
+from lib.backends import models
+from lib.backends.providers import CallOutcome, ProviderConfig, make_client
+from lib.backends.reply import Reply
+from lib.context.payload import in_wire_order, serialise
+from lib.context.request import Target
+from lib.context.tokens import TiktokenCounter
 from tests.fake_openai import FakeOpenAI
 
 GPT = Target(models.MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"), "gpt-4o-mini")

@@ -6,17 +6,17 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
-from lib import models
-from lib.compare import Variant, plan_variant, seeded
-from lib.conversation import Message
-from lib.experiments import builtin, planner
-from lib.experiments.cases import Case, Check, Conversation, TestSet
-from lib.experiments.judge import JudgeSpec
-from lib.experiments.planner import CellKey, RunSpec
-from lib.payload import Sampling
-from lib.request import Target
-from lib.strategies import Strategy
-from lib.tokens import TiktokenCounter
+from lib.analysis.compare import Variant, plan_variant, seeded
+from lib.analysis.experiments import builtin, planner
+from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
+from lib.analysis.experiments.judge import JudgeSpec
+from lib.analysis.experiments.planner import CellKey, RunSpec
+from lib.backends import models
+from lib.context.conversation import Message
+from lib.context.payload import Sampling
+from lib.context.request import Target
+from lib.context.strategies import Strategy
+from lib.context.tokens import TiktokenCounter
 
 GPT = Target(models.MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"), "gpt-4o-mini")
 VARIANTS = (

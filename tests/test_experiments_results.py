@@ -9,14 +9,14 @@ import re
 
 import pytest
 
-from lib.compare import Variant
-from lib.experiments import results
-from lib.experiments.cases import Case, Check, Conversation, TestSet
-from lib.experiments.checks import Verdict
-from lib.experiments.planner import CellKey, RunSpec
-from lib.experiments.store import CellResult
-from lib.payload import Sampling
-from lib.strategies import Strategy
+from lib.analysis.compare import Variant
+from lib.analysis.experiments import results
+from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
+from lib.analysis.experiments.checks import Verdict
+from lib.analysis.experiments.planner import CellKey, RunSpec
+from lib.analysis.experiments.store import CellResult
+from lib.context.payload import Sampling
+from lib.context.strategies import Strategy
 
 CASES = tuple(
     Case(f"c{i}", f"Q{i}", Conversation(), (Check("contains", "x"),), turns_ago=5 * (i + 1)) for i in range(3)

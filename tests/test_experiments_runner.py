@@ -9,19 +9,20 @@ import time
 
 import pytest
 
-from lib import models, storage
-from lib.compare import Variant
-from lib.conversation import Message
-from lib.experiments import planner, results, runner, store
-from lib.experiments.cases import Case, Check, Conversation, TestSet
-from lib.experiments.judge import JudgeSpec
-from lib.experiments.planner import RunSpec
-from lib.payload import Sampling, serialise
-from lib.providers import ProviderConfig
-from lib.request import Target
-from lib.retry import RetryPolicy
-from lib.strategies import Strategy
-from lib.tokens import TiktokenCounter
+from lib.analysis.compare import Variant
+from lib.analysis.experiments import planner, results, runner, store
+from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
+from lib.analysis.experiments.judge import JudgeSpec
+from lib.analysis.experiments.planner import RunSpec
+from lib.backends import models
+from lib.backends.providers import ProviderConfig
+from lib.backends.retry import RetryPolicy
+from lib.context.conversation import Message
+from lib.context.payload import Sampling, serialise
+from lib.context.request import Target
+from lib.context.strategies import Strategy
+from lib.context.tokens import TiktokenCounter
+from lib.store import storage
 from tests.fake_openai import FakeOpenAI
 
 TARGET = Target(models.info_for("fake-model"), TiktokenCounter("o200k_base", False), "fake-model")

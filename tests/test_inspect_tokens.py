@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.inspect_tokens import (
+from lib.analysis.inspect_tokens import (
     EMBEDDED,
     LEGEND,
     REPLY_PRIMING,
@@ -20,7 +20,7 @@ from lib.inspect_tokens import (
     text_spans,
     why_hi,
 )
-from lib.tokens import TiktokenCounter, get_encoding
+from lib.context.tokens import TiktokenCounter, get_encoding
 
 ENCODINGS = ["o200k_base", "cl100k_base"]
 CONVERSATIONS = {

@@ -1,4 +1,4 @@
-"""lib/llama_server.py: the embedded server's streaming — its feed on its own, then the real server;
+"""lib/backends/llama_server.py: the embedded server's streaming — its feed on its own, then the real server;
 its usage with cached tokens, its version guard, and its settings."""
 
 import asyncio
@@ -15,11 +15,11 @@ from pathlib import Path
 import openai
 import pytest
 
-from lib import llama_server
-from lib.embedded import EmbeddedServer, free_port, queue_state
-from lib.llama_server import _ChunkFeed
-from lib.models import EMBEDDED_MODEL
-from lib.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+from lib.backends import llama_server
+from lib.backends.embedded import EmbeddedServer, free_port, queue_state
+from lib.backends.llama_server import _ChunkFeed
+from lib.backends.models import EMBEDDED_MODEL
+from lib.backends.providers import CallOutcome, ProviderConfig, make_client, stream_chat
 
 ROLE = {"choices": [{"index": 0, "delta": {"role": "assistant"}}]}
 
@@ -246,7 +246,7 @@ class _ServerClaiming(EmbeddedServer):
         module = command.index("-m")
         launcher = (
             f"import llama_cpp; llama_cpp.__version__ = {self.claimed_version!r}; "
-            "from lib import llama_server; llama_server.main()"
+            "from lib.backends import llama_server; llama_server.main()"
         )
         return [*command[:module], "-c", launcher, *command[module + 2 :]]
 

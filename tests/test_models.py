@@ -1,6 +1,6 @@
 import pytest
 
-from lib import models
+from lib.backends import models
 
 
 def test_dated_names_resolve_to_their_family():

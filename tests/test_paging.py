@@ -2,7 +2,7 @@ from itertools import pairwise
 
 import pytest
 
-from lib.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES, page_count, page_of
+from lib.context.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES, page_count, page_of
 
 
 @pytest.mark.parametrize("size", PAGE_SIZES)

@@ -2,10 +2,18 @@ import json
 
 import pytest
 
-from lib import models
-from lib.conversation import Message
-from lib.payload import Sampling, blocking_reason, build_body, in_wire_order, plan_request, serialise, wire_order
-from lib.tokens import TiktokenCounter
+from lib.backends import models
+from lib.context.conversation import Message
+from lib.context.payload import (
+    Sampling,
+    blocking_reason,
+    build_body,
+    in_wire_order,
+    plan_request,
+    serialise,
+    wire_order,
+)
+from lib.context.tokens import TiktokenCounter
 
 GPT4O = models.MODELS["gpt-4o"]
 

@@ -17,16 +17,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib import conversation as conv
-from lib import storage
-from lib.conversation import Message, SystemPrompt
-from lib.display import INERT_OPENER, LITERAL_OPENER, inert_deltas, inert_markdown
-from lib.models import MODELS
-from lib.payload import Sampling, plan_request, serialise
-from lib.providers import KEY_FRAGMENT, CallOutcome, redact, stream_chat
-from lib.session import InvalidSession, Session, export_json, parse_export
-from lib.strategies import Strategy, assemble, decide, summarised
-from lib.tokens import REPLY_PRIMING, TOKENS_PER_MESSAGE, TiktokenCounter
+from lib.backends.models import MODELS
+from lib.backends.providers import KEY_FRAGMENT, CallOutcome, redact, stream_chat
+from lib.context import conversation as conv
+from lib.context.conversation import Message, SystemPrompt
+from lib.context.display import INERT_OPENER, LITERAL_OPENER, inert_deltas, inert_markdown
+from lib.context.payload import Sampling, plan_request, serialise
+from lib.context.strategies import Strategy, assemble, decide, summarised
+from lib.context.tokens import REPLY_PRIMING, TOKENS_PER_MESSAGE, TiktokenCounter
+from lib.store import storage
+from lib.store.session import InvalidSession, Session, export_json, parse_export
 
 CASES = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 AWKWARD = [

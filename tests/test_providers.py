@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib import models, providers
-from lib.conversation import Message
-from lib.payload import Sampling, blocking_reason, build_body, in_wire_order, plan_request, serialise
-from lib.providers import CallOutcome, ProviderConfig, describe_error, make_client, stream_chat
+from lib.backends import models, providers
+from lib.backends.providers import CallOutcome, ProviderConfig, describe_error, make_client, stream_chat
+from lib.context.conversation import Message
+from lib.context.payload import Sampling, blocking_reason, build_body, in_wire_order, plan_request, serialise
 from tests.fake_openai import FakeOpenAI
 
 KEY = "sk-proj-LEAKCHECK0123456789abcdef"
@@ -104,7 +104,7 @@ def test_a_partially_echoed_key_is_redacted():
 
 
 def test_unreachable_server_says_so():
-    from lib.embedded import free_port
+    from lib.backends.embedded import free_port
 
     config = ProviderConfig("compatible", "m", base_url=f"http://127.0.0.1:{free_port()}/v1")
     outcome = _call(config, _body())

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from lib.conversation import Message
-from lib.payload import Sampling, build_body
-from lib.providers import CallOutcome, ProviderConfig, make_client
-from lib.reply import STOPPED, Reply, ReplyInFlight, record_reply
-from lib.retry import RetryPolicy
+from lib.backends.providers import CallOutcome, ProviderConfig, make_client
+from lib.backends.reply import STOPPED, Reply, ReplyInFlight, record_reply
+from lib.backends.retry import RetryPolicy
+from lib.context.conversation import Message
+from lib.context.payload import Sampling, build_body
 from tests.fake_openai import FakeOpenAI
 
 

@@ -7,12 +7,17 @@ import plotly.io as pio
 import plotly.offline
 import pytest
 
-from lib.compare import PRESETS, Comparison, Target, Variant, VariantResult, answer_stats, plan_rows, plan_variant
-from lib.conversation import Message, SystemPrompt
-from lib.models import MODELS
-from lib.payload import Sampling
-from lib.providers import CallOutcome
-from lib.report import (
+from lib.analysis.compare import (
+    PRESETS,
+    Comparison,
+    Target,
+    Variant,
+    VariantResult,
+    answer_stats,
+    plan_rows,
+    plan_variant,
+)
+from lib.analysis.report import (
     PALETTE,
     diff_html,
     plan_figure,
@@ -21,7 +26,11 @@ from lib.report import (
     result_figures,
     variant_colours,
 )
-from lib.tokens import TiktokenCounter
+from lib.backends.models import MODELS
+from lib.backends.providers import CallOutcome
+from lib.context.conversation import Message, SystemPrompt
+from lib.context.payload import Sampling
+from lib.context.tokens import TiktokenCounter
 
 TARGET = Target(MODELS["gpt-4o"], TiktokenCounter.for_model("gpt-4o"), "gpt-4o")
 LONG = " ".join(f"Sentence {i} of a long answer, kept whole in the report." for i in range(60))

@@ -5,9 +5,9 @@ from email.utils import format_datetime
 
 import pytest
 
-from lib import retry
-from lib.providers import CallOutcome
-from lib.retry import RetryPolicy, parse_retry_after, retryable
+from lib.backends import retry
+from lib.backends.providers import CallOutcome
+from lib.backends.retry import RetryPolicy, parse_retry_after, retryable
 
 POLICY = RetryPolicy(attempts=3, base_delay_s=1.0, max_delay_s=8.0)
 

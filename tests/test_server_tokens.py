@@ -5,11 +5,12 @@ import json
 
 import pytest
 
-from lib import caching, models
-from lib.conversation import Message
-from lib.payload import Sampling, plan_request
-from lib.providers import CallOutcome, ProviderConfig, make_client, stream_chat
-from lib.server_tokens import ServerCounter, chatml, detect, server_root
+from lib.backends import models
+from lib.backends.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+from lib.backends.server_tokens import ServerCounter, chatml, detect, server_root
+from lib.context import caching
+from lib.context.conversation import Message
+from lib.context.payload import Sampling, plan_request
 from tests.fake_openai import FakeOpenAI, toy_template, toy_tokens
 
 MESSAGES = [

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib.conversation import Message, SystemPrompt
-from lib.session import (
+from lib.context.conversation import Message, SystemPrompt
+from lib.store.session import (
     GENERATED_SECTIONS,
     MAX_IMPORT_BYTES,
     SCHEMA_VERSION,
@@ -290,7 +290,7 @@ def test_every_string_of_an_import_is_cleaned(path):
 
 def test_the_schema_document_is_generated_from_the_models():
     committed = SCHEMA_DOC.read_text(encoding="utf-8")
-    assert schema_doc(committed) == committed, "run: python -m lib.session docs/SESSION_SCHEMA.md"
+    assert schema_doc(committed) == committed, "run: python -m lib.store.session docs/SESSION_SCHEMA.md"
     assert committed.count("<!-- generated:") == len(GENERATED_SECTIONS)
     for name in SETTINGS:
         assert f"| `{name}` |" in committed

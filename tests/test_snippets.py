@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from lib.payload import Sampling, build_body, serialise
-from lib.providers import ProviderConfig
-from lib.snippets import ARGUMENT_LIMIT, curl_snippet, python_snippet
+from lib.backends.providers import ProviderConfig
+from lib.backends.snippets import ARGUMENT_LIMIT, curl_snippet, python_snippet
+from lib.context.payload import Sampling, build_body, serialise
 from tests.fake_openai import FakeOpenAI
 
 KEY = "sk-test-SNIPPETSECRET-123456"

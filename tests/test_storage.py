@@ -4,12 +4,13 @@ from dataclasses import asdict, replace
 
 import pytest
 
-from lib import models, storage
-from lib.conversation import Message, SystemPrompt
-from lib.payload import Sampling, plan_request
-from lib.providers import CallOutcome
-from lib.session import Session, is_session_id, to_dict
-from lib.tokens import TiktokenCounter
+from lib.backends import models
+from lib.backends.providers import CallOutcome
+from lib.context.conversation import Message, SystemPrompt
+from lib.context.payload import Sampling, plan_request
+from lib.context.tokens import TiktokenCounter
+from lib.store import storage
+from lib.store.session import Session, is_session_id, to_dict
 
 HISTORY = (
     Message("user", "My name is Ada."),
@@ -364,7 +365,7 @@ def test_a_server_error_holding_a_lone_surrogate_is_logged_not_lost(session_db):
 
 
 def _comparison(question: str = "What is my name?"):
-    from lib.compare import PRESETS, Comparison, VariantResult
+    from lib.analysis.compare import PRESETS, Comparison, VariantResult
 
     outcome = CallOutcome("Ada", prompt_tokens=12, completion_tokens=3, latency_s=0.5, ttft_s=0.1, finish_reason="stop")
     results = [VariantResult(v, _plan(), [outcome], [None], [0.0]) for v in PRESETS[:2]]
@@ -391,7 +392,7 @@ def test_a_stored_comparison_it_cannot_read_is_skipped_not_fatal(conn):
 
 
 def test_a_key_never_lands_in_a_stored_comparison_or_setup(conn):
-    from lib.compare import PRESETS, CompareSetup
+    from lib.analysis.compare import PRESETS, CompareSetup
 
     key = "sk-proj-ABCDEFGH12345678"
     comparison = _comparison(f"Is {key} my key?")
@@ -404,7 +405,7 @@ def test_a_key_never_lands_in_a_stored_comparison_or_setup(conn):
 
 
 def test_the_compare_setup_is_saved_and_replaced_per_session(conn):
-    from lib.compare import PRESETS, CompareSetup, Variant
+    from lib.analysis.compare import PRESETS, CompareSetup, Variant
 
     assert storage.load_compare_setup(conn, "s1") is None
     storage.save_compare_setup(conn, "s1", CompareSetup(PRESETS, "q1"))

@@ -2,9 +2,9 @@ from typing import get_args
 
 import pytest
 
-from lib import conversation as conv
-from lib.conversation import Message, SystemPrompt
-from lib.strategies import (
+from lib.context import conversation as conv
+from lib.context.conversation import Message, SystemPrompt
+from lib.context.strategies import (
     BUDGET,
     STRATEGIES,
     STRATEGY_LABELS,

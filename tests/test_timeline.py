@@ -2,15 +2,15 @@ from itertools import pairwise
 
 import pytest
 
-from lib import caching
-from lib import conversation as conv
-from lib.conversation import Message, SystemPrompt
-from lib.models import EMBEDDED_MODEL, MODELS
-from lib.payload import Sampling
-from lib.request import Target, build_request
-from lib.strategies import Strategy
-from lib.timeline import cost_figure, timeline, timeline_figures, verdict
-from lib.tokens import PromptCount, TiktokenCounter
+from lib.analysis.timeline import cost_figure, timeline, timeline_figures, verdict
+from lib.backends.models import EMBEDDED_MODEL, MODELS
+from lib.context import caching
+from lib.context import conversation as conv
+from lib.context.conversation import Message, SystemPrompt
+from lib.context.payload import Sampling
+from lib.context.request import Target, build_request
+from lib.context.strategies import Strategy
+from lib.context.tokens import PromptCount, TiktokenCounter
 
 GPT4O = MODELS["gpt-4o"]
 

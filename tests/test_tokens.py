@@ -2,7 +2,7 @@ import socket
 
 import pytest
 
-from lib import tokens
+from lib.context import tokens
 
 
 @pytest.fixture

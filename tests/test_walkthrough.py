@@ -4,11 +4,7 @@ from itertools import pairwise
 
 import pytest
 
-from lib.models import EMBEDDED_MODEL
-from lib.payload import serialise
-from lib.providers import CallOutcome
-from lib.tokens import TiktokenCounter
-from lib.walkthrough import (
+from lib.analysis.walkthrough import (
     GROWTH_QUESTIONS,
     SECRET,
     STEPS,
@@ -21,6 +17,10 @@ from lib.walkthrough import (
     run_demo,
     verdict,
 )
+from lib.backends.models import EMBEDDED_MODEL
+from lib.backends.providers import CallOutcome
+from lib.context.payload import serialise
+from lib.context.tokens import TiktokenCounter
 
 SEED_HEADINGS = [
     "No Conversation Memory",
@@ -156,7 +156,7 @@ def test_verdict_says_what_the_payload_held():
 
 
 def test_an_answer_the_limit_cut_ends_at_its_last_full_sentence():
-    from lib.walkthrough import shown_answer
+    from lib.analysis.walkthrough import shown_answer
 
     whole = CallOutcome(text="Your name is Ada. ", finish_reason="stop")
     assert shown_answer(whole) == ("Your name is Ada.", None)

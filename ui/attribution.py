@@ -1,11 +1,11 @@
 """What did this answer use? The attribution panel on an assistant answer (Chat) or a variant's (Compare).
 
-The panel reads the answer and the request that carried its question, calls `lib.attribution`, and
+The panel reads the answer and the request that carried its question, calls `lib.analysis.attribution`, and
 draws: what a run will take before it runs; then a bar per message of the context (its influence on
 this answer), the most influential messages with a sentence each, and the smallest context that
 keeps the answer, which the chat can apply as its include toggles or send to check.
 
-Runs go on a thread of their own (`lib.attribution.Job`): the panel is a fragment that redraws
+Runs go on a thread of their own (`lib.analysis.attribution.Job`): the panel is a fragment that redraws
 itself every second while one runs, so the rest of the page stays usable and a click elsewhere does
 not stop it. On the embedded backend the scoring model is a second llama.cpp instance of the same
 GGUF, in this process (`scoring_model`, made once).
@@ -18,9 +18,7 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
-from lib import conversation as conv
-from lib import prices as pricing
-from lib.attribution import (
+from lib.analysis.attribution import (
     AnswerContext,
     Attribution,
     AttributionError,
@@ -38,16 +36,18 @@ from lib.attribution import (
     sampling_of,
     smallest_context,
 )
-from lib.attribution.context import SYSTEM_ID
-from lib.attribution.explain import percent
-from lib.compare import similarity
-from lib.display import inert_markdown
-from lib.payload import RequestPlan, serialise
-from lib.providers import CallOutcome
-from lib.reply import Reply
-from lib.request import Request, Target, split_for_retry
-from lib.strategies import SUMMARY_ID
-from lib.tokens import PromptCounter
+from lib.analysis.attribution.context import SYSTEM_ID
+from lib.analysis.attribution.explain import percent
+from lib.analysis.compare import similarity
+from lib.backends import prices as pricing
+from lib.backends.providers import CallOutcome
+from lib.backends.reply import Reply
+from lib.context import conversation as conv
+from lib.context.display import inert_markdown
+from lib.context.payload import RequestPlan, serialise
+from lib.context.request import Request, Target, split_for_retry
+from lib.context.strategies import SUMMARY_ID
+from lib.context.tokens import PromptCounter
 from ui import resources, sessions, state
 from ui.meter import money
 from ui.planning import request_for

@@ -1,6 +1,6 @@
 """Run-log rows that open: a call's request body, its answer, the strategy and the timings.
 
-`log_call` records a call with its details (lib/call_details.py); `run_log_with_details` reads the
+`log_call` records a call with its details (lib/store/call_details.py); `run_log_with_details` reads the
 run log back with them; `table_with_details` draws the run log's table, and the call of the row the
 user picks under it (`show_call`).
 """
@@ -13,11 +13,11 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from lib import storage
-from lib.call_details import CallDetails, calls_with_details, details_of, record_with_details, timings
-from lib.display import inert_markdown
-from lib.payload import RequestPlan
-from lib.providers import CallOutcome
+from lib.backends.providers import CallOutcome
+from lib.context.display import inert_markdown
+from lib.context.payload import RequestPlan
+from lib.store import storage
+from lib.store.call_details import CallDetails, calls_with_details, details_of, record_with_details, timings
 from ui import sessions, state
 from ui.keys import known_secrets
 from ui.settings import Settings
@@ -65,7 +65,7 @@ def run_log_with_details() -> tuple[list[storage.CallRecord], list[CallDetails |
 def table_with_details(
     frame: pd.DataFrame, records: list[storage.CallRecord], details: list[CallDetails | None]
 ) -> None:
-    """The run log's table, newest first (`frame` is lib.runlog.calls_frame's, filtered: its index is
+    """The run log's table, newest first (`frame` is lib.store.runlog.calls_frame's, filtered: its index is
     the call's position in `records`); the row picked opens below it."""
     newest_first = frame.iloc[::-1]
     event = st.dataframe(

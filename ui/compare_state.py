@@ -1,12 +1,12 @@
 """The Compare page's state: its variant slots, kept with the session, and the runs in flight.
 
 A variant slot is a set of widgets keyed by the slot's id (`state.slot_key`). The slots, the question
-and the run's options make a `lib.compare.CompareSetup`, saved with the session (its own table, not
+and the run's options make a `lib.analysis.compare.CompareSetup`, saved with the session (its own table, not
 the session's settings: a set-up is a list of structured variants, and saving one must not touch the
 session's own row or its export format) whenever it changes; finished comparisons are saved as they
 finish. A refresh, a new tab or a restarted server finds both again.
 
-A run goes on on its own thread (`lib.compare.ComparisonRun`), held here per session id for the whole
+A run goes on on its own thread (`lib.analysis.compare.ComparisonRun`), held here per session id for the whole
 process: a click or a refresh interrupts the page, not the run, and the page that comes back shows it.
 The Token inspector plans the same variants through `requests`.
 """
@@ -19,9 +19,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from lib import embedded, models, storage
-from lib.call_details import details_of, record_with_details
-from lib.compare import (
+from lib.analysis.compare import (
     PRESETS,
     CompareSetup,
     Comparison,
@@ -33,9 +31,12 @@ from lib.compare import (
     seeded,
     wait_until_idle,
 )
-from lib.conversation import new_id
-from lib.request import Request, Target
-from lib.strategies import PARAMETERS, spec_of
+from lib.backends import embedded, models
+from lib.context.conversation import new_id
+from lib.context.request import Request, Target
+from lib.context.strategies import PARAMETERS, spec_of
+from lib.store import storage
+from lib.store.call_details import details_of, record_with_details
 from ui import resources, sessions, state
 from ui.keys import known_secrets
 from ui.planning import summary_for

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from lib import caching
-from lib.display import inert_code, inert_inline, shortened_body
-from lib.payload import RequestPlan
-from lib.prices import billed, money
-from lib.providers import CallOutcome, ProviderConfig
-from lib.request import Request
-from lib.snippets import curl_snippet, python_snippet
+from lib.backends.prices import billed, money
+from lib.backends.providers import CallOutcome, ProviderConfig
+from lib.backends.snippets import curl_snippet, python_snippet
+from lib.context import caching
+from lib.context.display import inert_code, inert_inline, shortened_body
+from lib.context.payload import RequestPlan
+from lib.context.request import Request
 from ui import state
 from ui.state import LastCall
 

@@ -1,14 +1,14 @@
 """The chat's requests, as every page sees them: the session's choices handed to the one builder.
 
-`lib.request.build_request` decides; this module only reads the page state it needs (the system
+`lib.context.request.build_request` decides; this module only reads the page state it needs (the system
 prompt, the history, the strategy, the summaries made in this session) and the sidebar's settings.
 """
 
 from __future__ import annotations
 
-from lib import conversation as conv
-from lib.request import Request, Target, build_request, split_for_retry
-from lib.strategies import Strategy, spec_of, summary_key
+from lib.context import conversation as conv
+from lib.context.request import Request, Target, build_request, split_for_retry
+from lib.context.strategies import Strategy, spec_of, summary_key
 from ui import state
 from ui.settings import Settings
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import embedded, models, providers, server_tokens, tokens
+from lib.backends import embedded, models, providers, server_tokens
+from lib.context import tokens
 from ui import state
 
 
@@ -67,7 +68,7 @@ def model_ids(config: providers.ProviderConfig) -> list[str]:
 def server_counter(config: providers.ProviderConfig) -> server_tokens.ServerCounter | None:
     """An exact counter for a compatible server that tokenizes with its own template, or None (the
     caller keeps its labelled estimate). Asked once per server, model and key, for ten minutes; the
-    key goes only to that server (lib/server_tokens.py)."""
+    key goes only to that server (lib/backends/server_tokens.py)."""
     if config.kind != "compatible" or config.missing():
         return None
     templates = {models.EMBEDDED_MODEL: embedded_tokenizer().render} if config.model == models.EMBEDDED_MODEL else {}

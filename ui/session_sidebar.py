@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from lib import storage
-from lib.display import inert_markdown
-from lib.session import MAX_IMPORT_BYTES, Session, end_user_id, export_json, to_markdown, without_secrets
+from lib.context.display import inert_markdown
+from lib.store import storage
+from lib.store.session import MAX_IMPORT_BYTES, Session, end_user_id, export_json, to_markdown, without_secrets
 from ui import sessions, state
 from ui.sessions import messages_count
 

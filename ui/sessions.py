@@ -1,4 +1,4 @@
-"""Sessions that survive a refresh: the URL names the session, the database keeps it (lib/storage.py).
+"""Sessions that survive a refresh: the URL names the session, the database keeps it (lib/store/storage.py).
 
 `ui.settings.page_setup` calls `restore` on a browser session's first run (open the session the URL
 names, or say why not), then `autosave` on every run (save when the session differs from its last
@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 import streamlit as st
 
-from lib import storage
-from lib.conversation import SystemPrompt
-from lib.payload import RequestPlan
-from lib.providers import CallOutcome
-from lib.session import (
+from lib.backends.providers import CallOutcome
+from lib.context.conversation import SystemPrompt
+from lib.context.payload import RequestPlan
+from lib.store import storage
+from lib.store.session import (
     InvalidSession,
     Session,
     is_session_id,
@@ -34,7 +34,7 @@ from lib.session import (
     parse_export,
     without_secrets,
 )
-from lib.storage import DamagedSession
+from lib.store.storage import DamagedSession
 from ui import state
 from ui.keys import known_secrets
 

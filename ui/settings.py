@@ -6,17 +6,17 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
-from lib import models
-from lib.payload import Sampling
-from lib.providers import (
+from lib.backends import models
+from lib.backends.providers import (
     DEFAULT_AZURE_API_VERSION,
     KIND_LABELS,
     ProviderConfig,
     key_scope,
     valid_base_url,
 )
-from lib.session import end_user_id
-from lib.tokens import PromptCounter
+from lib.context.payload import Sampling
+from lib.context.tokens import PromptCounter
+from lib.store.session import end_user_id
 from ui import resources, session_sidebar, sessions, state
 from ui.keys import TYPED_KEYS, secret, typed_keys
 
@@ -39,7 +39,7 @@ class Settings:
 
 # --- keys and endpoints --------------------------------------------------------------------------
 # A key is sent only to the endpoint it was typed for: the sidebar keeps each key under the scope
-# (provider kind + endpoint, lib.providers.key_scope) shown when it was typed, and its key field
+# (provider kind + endpoint, lib.backends.providers.key_scope) shown when it was typed, and its key field
 # shows the key of the scope in use, or nothing. A base URL changed by hand or by opening an
 # imported session inherits no key. And only an endpoint typed in this browser session (or one the
 # user asked to list) is asked for its models: opening a file makes no request by itself.

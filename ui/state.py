@@ -10,18 +10,18 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from lib.caching import CachedCall, CachePrediction
-from lib.conversation import Message, SystemPrompt
-from lib.paging import DEFAULT_PAGE_SIZE
-from lib.providers import CallOutcome
-from lib.request import Request
-from lib.strategies import BUDGET, TURNS, Parameter
+from lib.backends.providers import CallOutcome
+from lib.context.caching import CachedCall, CachePrediction
+from lib.context.conversation import Message, SystemPrompt
+from lib.context.paging import DEFAULT_PAGE_SIZE
+from lib.context.request import Request
+from lib.context.strategies import BUDGET, TURNS, Parameter
 
 HISTORY = "history"
 SYSTEM_TEXT = "system_text"
 SYSTEM_INCLUDED = "system_included"
 DRAFT = "draft"
-# A Send or a Retry, planned in its callback (lib/request.py) and sent as planned on the next run.
+# A Send or a Retry, planned in its callback (lib/context/request.py) and sent as planned on the next run.
 PENDING = "pending_call"
 # The reply being read on its own thread (lib/reply.ReplyInFlight): it survives the page's reruns.
 IN_FLIGHT = "reply_in_flight"
@@ -33,14 +33,14 @@ SUMMARY_WANTED = "summary_wanted"
 LAST_CALL = "last_call"
 FLASH = "flash"
 LAST_TURNS = "last_turns"
-# The chat's hand edits (pages/chat.py): the last deleted message, for its Undo (lib.conversation.Removed
+# The chat's hand edits (pages/chat.py): the last deleted message, for its Undo (lib.context.conversation.Removed
 # and the session it was deleted from); a Regenerate on its way; the role of a message added by hand.
 UNDO = "deleted_message"
 REGENERATING = "regenerating"
 KEEP_OLD_ANSWER = "keep_old_answer"
 ADD_ROLE = "add_role"
 PREVIEW_OPEN = "payload_preview_open"  # the chat's payload preview expander, drawn only while open
-# The chat draws one page of the history (lib/paging.py): its size, and which page (0 = newest).
+# The chat draws one page of the history (lib/context/paging.py): its size, and which page (0 = newest).
 PAGE_SIZE = "page_size"
 HISTORY_PAGE = "history_page"
 
@@ -62,7 +62,7 @@ CUSTOM_INPUT_PRICE = "custom_input_price"
 CUSTOM_OUTPUT_PRICE = "custom_output_price"
 TIMEOUT = "timeout_s"  # seconds a call may take; a connection setting, so not saved with a session
 
-# The chat's context strategy (lib/strategies.py).
+# The chat's context strategy (lib/context/strategies.py).
 STRATEGY_KIND = "strategy_kind"
 STRATEGY_TURNS = f"strategy_{TURNS.key}"
 STRATEGY_BUDGET = f"strategy_{BUDGET.key}"
@@ -132,7 +132,7 @@ class LastCall:
     shown: bool = True  # the meter showed this very request before Send
     cache: CachePrediction | None = None  # the cached tokens predicted for it (from the call before it)
     cache_after: CachedCall | None = None  # what it left in the provider's cache, for the next prediction
-    cost: float | None = None  # USD, the cache applied as reported (lib.prices.billed)
+    cost: float | None = None  # USD, the cache applied as reported (lib.backends.prices.billed)
     price_source: str = ""  # where the prices come from (and their date)
 
 
@@ -145,7 +145,7 @@ COMPARE_BASELINE = "compare_baseline"
 COMPARISONS = "comparisons"
 COMPARE_SHOWN = "compare_shown"
 # The session whose Compare set-up and comparisons the page holds (they are kept with the session,
-# lib/storage.py), and the set-up as last saved (saved again only when it changed).
+# lib/store/storage.py), and the set-up as last saved (saved again only when it changed).
 COMPARE_LOADED_FOR = "compare_loaded_for"
 COMPARE_SAVED_SETUP = "compare_saved_setup"
 COMPARE_PRICE_AS = "compare_price_as"  # "": each model's own prices; else a priced model's

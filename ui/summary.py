@@ -2,17 +2,17 @@
 
 Selecting "Summarise older turns" spends nothing: the meter shows the summary call's own tokens and
 cost, and the call is made on the user's click. Its text is then part of every request that leaves
-out the same older messages (lib/request.py looks it up here), until one of them changes.
+out the same older messages (lib/context/request.py looks it up here), until one of them changes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lib.conversation import Message
-from lib.payload import RequestPlan
-from lib.reply import Reply
-from lib.request import summary_request_for
+from lib.backends.reply import Reply
+from lib.context.conversation import Message
+from lib.context.payload import RequestPlan
+from lib.context.request import summary_request_for
 from ui import resources, sessions, state
 from ui.planning import summary_cache_key, target_of
 from ui.settings import Settings

@@ -4,7 +4,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from lib.conversation import Message
+from lib.context.conversation import Message
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -103,7 +103,7 @@ def errors_shown(at: AppTest) -> str:
 
 def run_log_rows() -> list:
     """The run log as the database holds it (each test has a database of its own)."""
-    from lib import storage
+    from lib.store import storage
 
     with storage.opened() as conn:
         return storage.calls(conn)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from lib.conversation import Message
+from lib.context.conversation import Message
 from tests.app.conftest import chat_on, payload_json, run_log_rows, send, visible_text
 from tests.fake_openai import FakeOpenAI
 from tests.test_attribution_regeneration import KnowsWhatItWasTold

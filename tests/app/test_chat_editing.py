@@ -207,7 +207,7 @@ def test_edit_and_ask_again_in_a_fork_keeps_this_session_whole():
             "Where do wolves live?",
         ]
         assert _contents(at) == [PAIRS[0][1], PAIRS[1][1], "Where do wolves live?", server.behaviour.reply]
-        from lib import storage
+        from lib.store import storage
 
         with storage.opened() as conn:
             kept = storage.load_session(conn, source)

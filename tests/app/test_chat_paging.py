@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lib.conversation import Message
+from lib.context.conversation import Message
 from tests.app.conftest import metric, payload_json
 
 pytestmark = pytest.mark.slow

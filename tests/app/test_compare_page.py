@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import storage
-from lib.call_details import calls_with_details
-from lib.compare import PRESETS
-from lib.conversation import Message
+from lib.analysis.compare import PRESETS
+from lib.context.conversation import Message
+from lib.store import storage
+from lib.store.call_details import calls_with_details
 from tests.app.conftest import type_server
 from tests.fake_openai import FakeOpenAI
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import models, storage
-from lib.experiments import batch, builtin, planner, store
-from lib.experiments.cases import Case, Check, Conversation, TestSet
-from lib.request import Target
-from lib.tokens import TiktokenCounter
+from lib.analysis.experiments import batch, builtin, planner, store
+from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
+from lib.backends import models
+from lib.context.request import Target
+from lib.context.tokens import TiktokenCounter
+from lib.store import storage
 from tests.app.conftest import visible_text
 from tests.fake_openai import FakeOpenAI
 

@@ -3,7 +3,7 @@
 For each row of the matrix: a clear, specific message; the user's message and the history intact;
 a partial answer kept and marked incomplete; a retry that works once the server recovers; the key
 in no message, no page text and no log record. Automatic retries (429, 5xx) wait through
-`lib.retry.wait`, replaced here by a recorder, so the waits are checked and not slept.
+`lib.backends.retry.wait`, replaced here by a recorder, so the waits are checked and not slept.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import retry
-from lib.embedded import free_port
+from lib.backends import retry
+from lib.backends.embedded import free_port
 from tests.app.conftest import APP, chat_on, errors_shown, send, visible_text, with_history
 from tests.fake_openai import Behaviour, FakeOpenAI
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lib.conversation import clean_text
-from lib.display import inert_markdown
+from lib.context.conversation import clean_text
+from lib.context.display import inert_markdown
 from tests.app.conftest import chat_on, errors_shown, metric, payload_json, send
 from tests.fake_openai import Behaviour, FakeOpenAI
 

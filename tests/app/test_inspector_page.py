@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.conversation import Message
-from lib.inspect_tokens import MAX_RENDERED
-from lib.tokens import TiktokenCounter
+from lib.analysis.inspect_tokens import MAX_RENDERED
+from lib.context.conversation import Message
+from lib.context.tokens import TiktokenCounter
 from tests.app.conftest import metric
 
 pytestmark = pytest.mark.slow
@@ -116,7 +116,7 @@ def test_a_long_prompt_draws_the_first_tokens_and_says_so():
 
 
 def test_any_text_is_split_as_tiktokenizer_does():
-    from lib.tokens import get_encoding
+    from lib.context.tokens import get_encoding
 
     text = "Context windows aren't free: 🦊 tokens cost money."
     at = _open([], inspector_source="text", inspector_encoding="o200k_base", inspector_text=text)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.conversation import Message
-from lib.session import Session, export_json
+from lib.context.conversation import Message
+from lib.store.session import Session, export_json
 from tests.app.conftest import chat_on, payload_json, send, type_server, visible_text
 from tests.fake_openai import Behaviour, FakeOpenAI
 
@@ -158,7 +158,7 @@ def test_a_key_echoed_by_a_reply_is_masked_everywhere_it_would_land(session_db):
 def _client_script():
     import streamlit as st
 
-    from lib.providers import ProviderConfig
+    from lib.backends.providers import ProviderConfig
     from ui import resources
 
     key = st.session_state.get("typed", "")

@@ -5,12 +5,13 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import models, storage
-from lib.call_details import details_of, record_with_details
-from lib.conversation import Message
-from lib.payload import Sampling, plan_request
-from lib.providers import CallOutcome
-from lib.tokens import TiktokenCounter
+from lib.backends import models
+from lib.backends.providers import CallOutcome
+from lib.context.conversation import Message
+from lib.context.payload import Sampling, plan_request
+from lib.context.tokens import TiktokenCounter
+from lib.store import storage
+from lib.store.call_details import details_of, record_with_details
 
 pytestmark = pytest.mark.slow
 
@@ -29,11 +30,11 @@ def _opened_calls():
 
 
 def _logged_from_the_page():
-    from lib import models
-    from lib.conversation import Message
-    from lib.payload import Sampling, plan_request
-    from lib.providers import CallOutcome, ProviderConfig
-    from lib.tokens import TiktokenCounter
+    from lib.backends import models
+    from lib.backends.providers import CallOutcome, ProviderConfig
+    from lib.context.conversation import Message
+    from lib.context.payload import Sampling, plan_request
+    from lib.context.tokens import TiktokenCounter
     from ui.call_details import log_call
     from ui.settings import Settings
 
@@ -78,7 +79,7 @@ def test_the_page_logs_a_call_with_its_details_and_never_its_key():
 
 
 def _the_run_log_with_the_hook():
-    from lib.runlog import calls_frame, filtered
+    from lib.store.runlog import calls_frame, filtered
     from ui.call_details import run_log_with_details, table_with_details
 
     records, details = run_log_with_details()

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import storage
-from lib.conversation import Message, SystemPrompt
-from lib.session import Session, end_user_id, export_json, to_markdown, without_secrets
+from lib.context.conversation import Message, SystemPrompt
+from lib.store import storage
+from lib.store.session import Session, end_user_id, export_json, to_markdown, without_secrets
 from tests.app.conftest import APP, payload_json, type_server, with_history
 from tests.fake_openai import FakeOpenAI
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.conversation import Message
+from lib.context.conversation import Message
 
 pytestmark = pytest.mark.slow
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "timeline.py")

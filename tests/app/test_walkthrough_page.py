@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.display import inert_markdown
-from lib.walkthrough import DEMO_SAMPLING, SECRET, SIDEBAR_NOTE_START, STEPS, shown_answer, verdict
+from lib.analysis.walkthrough import DEMO_SAMPLING, SECRET, SIDEBAR_NOTE_START, STEPS, shown_answer, verdict
+from lib.context.display import inert_markdown
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from lib.conversation import Message
+from lib.context.conversation import Message
 from tests.app.conftest import chat_on, metric, payload_json, with_history
 from tests.fake_openai import FakeOpenAI
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.embedded import free_port
+from lib.backends.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -1,4 +1,4 @@
-"""A page that draws one hostile string through each of lib.display's inert forms, in each kind of
+"""A page that draws one hostile string through each of lib.context.display's inert forms, in each kind of
 spot Streamlit reads Markdown in (tests/e2e/test_hostile_browser.py watches for image requests).
 A control image, drawn raw, shows that the watch sees a fetch when there is one."""
 
@@ -6,7 +6,7 @@ import os
 
 import streamlit as st
 
-from lib.display import inert_code, inert_inline, inert_markdown
+from lib.context.display import inert_code, inert_inline, inert_markdown
 
 TRACKER = os.environ["TRACKER"]
 HOSTILE = (

@@ -6,9 +6,9 @@ import re
 
 from playwright.sync_api import sync_playwright
 
-from lib.conversation import Message
-from lib.embedded import free_port
-from lib.session import Session, export_json, new_session_id
+from lib.backends.embedded import free_port
+from lib.context.conversation import Message
+from lib.store.session import Session, export_json, new_session_id
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, start_app
 from tests.e2e.test_chat_browser import send, wait_for_messages
 

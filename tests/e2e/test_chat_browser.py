@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from lib.conversation import Message
-from lib.session import Session, export_json, new_session_id
+from lib.context.conversation import Message
+from lib.store.session import Session, export_json, new_session_id
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from lib.conversation import Message
-from lib.session import Session, export_json, new_session_id
+from lib.context.conversation import Message
+from lib.store.session import Session, export_json, new_session_id
 from tests.e2e.test_chat_browser import metric_value, number, payload, send, wait_for_messages, wait_until_settled
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]

@@ -4,7 +4,7 @@ still there after a refresh."""
 import pytest
 from playwright.sync_api import expect
 
-from lib.compare import PRESETS
+from lib.analysis.compare import PRESETS
 from tests.e2e.test_chat_browser import wait_until_settled
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from lib.conversation import Message
-from lib.embedded import free_port
-from lib.session import Session, export_json
+from lib.backends.embedded import free_port
+from lib.context.conversation import Message
+from lib.store.session import Session, export_json
 from tests.app.test_hostile_input import HOSTILE
 from tests.e2e.conftest import ROOT, start_app
 from tests.e2e.test_chat_browser import send, wait_for_messages

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lib.inspect_tokens import openai_spans, spans_html
+from lib.analysis.inspect_tokens import openai_spans, spans_html
 
 pytestmark = [pytest.mark.e2e]
 

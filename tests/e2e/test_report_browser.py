@@ -14,7 +14,7 @@ A4_CONTENT_PX = 688  # 210 mm less the report's 14 mm margins, at 96 px per inch
 def report(browser, tmp_path):
     import streamlit  # noqa: F401 - the report is made inside the app, under Streamlit's plotly template
 
-    from lib.report import report_html
+    from lib.analysis.report import report_html
 
     path = tmp_path / "report.html"
     path.write_text(report_html(_comparison(repeats=3), "gpt-4o-mini"), encoding="utf-8")

@@ -1,0 +1,603 @@
+"""The same question under different contexts: variants, their plans, a run, and how far the answers
+moved (a word diff and a similarity score against a baseline).
+
+Timings are honest per variant: latency and time to first token count from the moment the variant
+was sent, and the time it waited before that (its turn on a one-request-at-a-time server, or another
+tab's call ahead of it) is kept apart as `queued`. On such a server (the embedded llama.cpp one) the
+variants are sent one at a time: sent at once they only queue there, and the one served last looked
+four times slower than the one served first.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields, replace
+from difflib import SequenceMatcher
+from typing import Any, Literal
+
+import openai
+
+from lib.backends.models import ModelInfo, priced_as
+from lib.backends.prices import Prices, Rate, billed
+from lib.backends.providers import CallOutcome
+from lib.backends.reply import Reply
+from lib.context.conversation import Message, SystemPrompt
+from lib.context.payload import RequestPlan, Sampling, in_wire_order, serialise
+from lib.context.request import Request, Target, build_request
+from lib.context.strategies import STRATEGY_LABELS, Strategy
+from lib.context.tokens import PromptCount
+
+MAX_VARIANTS = 6
+QUESTION_ID = "question"
+FORMAT_VERSION = 1  # of the stored JSON (to_dict); from_dict refuses another
+
+
+class InvalidComparison(ValueError):
+    """A stored comparison or set-up that cannot be read back (another format, a wrong field)."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    strategy: Strategy = field(default_factory=lambda: Strategy("full"))
+    system_override: str | None = None  # None: the conversation's system prompt; "": none at all
+    model: str = ""  # "": the sidebar's model
+    temperature: float | None = None  # None: the sidebar's
+    max_tokens: int | None = None  # None: the sidebar's
+
+    def sends(self, pinned: int = 0) -> str:
+        """What a call of this variant carries, in words (the preset names are short; this is whole)."""
+        if self.system_override is None:
+            system = "the conversation's system prompt"
+        else:
+            system = "a custom system prompt" if self.system_override.strip() else "no system prompt"
+        kind = self.strategy.kind
+        history = {
+            "full": "the whole history",
+            "none": "no history",
+            "manual": "the messages switched on in the chat",
+            "last_turns": f"the last {self.strategy.last_turns} turns",
+            "token_budget": f"the newest messages within {self.strategy.token_budget:,} tokens",
+            "summarise": f"a summary of older turns and the last {self.strategy.last_turns} turns",
+        }[kind]
+        if pinned and kind != "full":
+            history += f" ({pinned} pinned message{'s' if pinned != 1 else ''} still go{'es' if pinned == 1 else ''})"
+        return f"{system} · {history} · the question"
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name, "strategy": asdict(self.strategy), "system_override": self.system_override,
+            "model": self.model, "temperature": self.temperature, "max_tokens": self.max_tokens,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> Variant:
+        obj = _obj(raw, "variant")
+        strategy = _obj(obj.get("strategy"), "variant strategy")
+        if strategy.get("kind") not in STRATEGY_LABELS:
+            raise InvalidComparison(f"unknown strategy {strategy.get('kind')!r}")
+        return cls(
+            name=_typed(obj.get("name"), str, "variant name"),
+            strategy=Strategy(
+                strategy["kind"],
+                last_turns=_typed(strategy.get("last_turns", 2), int, "last_turns"),
+                token_budget=_typed(strategy.get("token_budget", 1024), int, "token_budget"),
+            ),
+            system_override=_typed(obj.get("system_override"), str, "system_override", nullable=True),
+            model=_typed(obj.get("model", ""), str, "model"),
+            temperature=_number(obj.get("temperature"), "temperature", nullable=True),
+            max_tokens=_typed(obj.get("max_tokens"), int, "max_tokens", nullable=True),
+        )
+
+
+# The names say what is sent; `Variant.sends` says it whole (pinned messages go under every strategy).
+PRESETS: tuple[Variant, ...] = (
+    Variant("System prompt + full history", Strategy("full")),
+    Variant("Bare question: no system prompt, no history", Strategy("none"), system_override=""),
+    Variant("System prompt + last 2 turns", Strategy("last_turns", last_turns=2)),
+    Variant("System prompt + question, no history", Strategy("none")),
+)
+
+
+def distinct_names(variants: list[Variant]) -> list[Variant]:
+    """The variants with a repeated name numbered ("Name (2)"): tables, charts and the run log tell
+    variants apart by name."""
+    seen: Counter[str] = Counter()
+    named = []
+    for variant in variants:
+        name = variant.name.strip() or "Unnamed"
+        seen[name] += 1
+        named.append(replace(variant, name=name if seen[name] == 1 else f"{name} ({seen[name]})"))
+    taken = Counter(v.name for v in named)
+    return named if max(taken.values(), default=0) <= 1 else distinct_names(named)
+
+
+def plan_variant(
+    variant: Variant,
+    system: SystemPrompt,
+    history: list[Message],
+    question: str,
+    target: Target,
+    sampling: Sampling,
+    summaries: Callable[[tuple[Message, ...]], str | None] | None = None,
+) -> Request:
+    """The variant's request, from the one builder: the question after the history its strategy keeps."""
+    if variant.system_override is not None:
+        system = SystemPrompt(variant.system_override, included=bool(variant.system_override.strip()))
+    sampling = replace(
+        sampling,
+        temperature=sampling.temperature if variant.temperature is None else variant.temperature,
+        max_tokens=sampling.max_tokens if variant.max_tokens is None else variant.max_tokens,
+    )
+    question_message = Message("user", question, id=QUESTION_ID)
+    return build_request(system, history, question_message, variant.strategy, target, sampling, summaries)
+
+
+@dataclass(frozen=True)
+class CompareSetup:
+    """What the user set up on the Compare page, kept with the session: the variants and the run's options."""
+
+    variants: tuple[Variant, ...]
+    question: str = ""
+    repeats: int = 1
+    seed: int = 1
+    priced_as: str = ""  # "": each model's own prices; else a priced model of lib.backends.models
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT_VERSION, "variants": [v.to_dict() for v in self.variants], "question": self.question,
+            "repeats": self.repeats, "seed": self.seed, "priced_as": self.priced_as,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> CompareSetup:
+        obj = _versioned(raw, "set-up")
+        variants = _typed(obj.get("variants"), list, "variants")
+        return cls(
+            variants=tuple(Variant.from_dict(v) for v in variants[:MAX_VARIANTS]),
+            question=_typed(obj.get("question", ""), str, "question"),
+            repeats=_typed(obj.get("repeats", 1), int, "repeats"),
+            seed=_typed(obj.get("seed", 1), int, "seed"),
+            priced_as=_typed(obj.get("priced_as", ""), str, "priced_as"),
+        )
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    key: tuple[int, int]  # (variant index, repeat index)
+    client: openai.OpenAI
+    body: dict
+    secrets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Event:
+    key: tuple[int, int]
+    kind: Literal["start", "delta", "done"]
+    text: str = ""
+    outcome: CallOutcome | None = None
+    queued_s: float | None = None  # on "start": how long the job waited before it was sent
+    notices: tuple[str, ...] = ()  # on "done": the retries made (lib/backends/retry.py), each a sentence
+
+
+STOPPED_BEFORE_SENT = "Stopped by you before it was sent."
+
+
+def with_seed(body: dict, seed: int | None) -> dict:
+    """`body` with a `seed`, where the SDK writes it: the bytes sent stay the bytes previewed."""
+    return body if seed is None else in_wire_order({**body, "seed": seed})
+
+
+def seeded(plan: RequestPlan, seed: int | None) -> RequestPlan:
+    """The plan as it is sent with `seed`: the body, and its size, carry the seed."""
+    if seed is None:
+        return plan
+    body = with_seed(plan.body, seed)
+    return replace(plan, body=body, body_bytes=len(serialise(body)))
+
+
+def wait_until_idle(
+    probe: Callable[[], Any],
+    timeout_s: float = 600.0,
+    poll_s: float = 0.2,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Wait while a one-request-at-a-time server serves someone else (`probe` returns a
+    lib.backends.embedded.QueueState, or None when the server cannot say: then nobody is waited for).
+    Returns the seconds waited; gives up after `timeout_s` (the call then queues on the server)."""
+    started = clock()
+    while clock() - started < timeout_s:
+        state = probe()
+        if state is None or not (state.busy or state.waiting):
+            break
+        sleep(poll_s)
+    return clock() - started
+
+
+def _run_job(
+    job: Job,
+    events: queue.Queue,
+    started: float,
+    wait_turn: Callable[[], float] | None,
+    stop: threading.Event,
+) -> None:
+    if wait_turn is not None and not stop.is_set():
+        wait_turn()
+    events.put(Event(job.key, "start", queued_s=time.monotonic() - started))
+    if stop.is_set():
+        events.put(Event(job.key, "done", outcome=CallOutcome(error=STOPPED_BEFORE_SENT)))
+        return
+    reply = Reply(job.client, job.body, job.secrets)
+    try:
+        for delta in reply:
+            events.put(Event(job.key, "delta", delta))
+            if stop.is_set():
+                reply.stop()
+    except Exception as exc:  # a broken variant must not stop the others
+        reply.outcome.error = reply.outcome.error or f"{type(exc).__name__}: {exc}"
+    events.put(Event(job.key, "done", outcome=reply.outcome, notices=tuple(reply.notices)))
+
+
+def run_concurrently(
+    jobs: list[Job],
+    max_workers: int = 12,
+    wait_turn: Callable[[], float] | None = None,
+    stop: threading.Event | None = None,
+) -> Iterator[Event]:
+    """Send the jobs, `max_workers` at a time (1: one after another, in order); yield a `start` event
+    per job as it is sent, its deltas as they arrive and one `done` event. `wait_turn` is called
+    before each job is sent (to wait for a busy one-slot server); `stop` ends the run early."""
+    if not jobs:
+        return
+    stop = stop or threading.Event()
+    events: queue.Queue[Event] = queue.Queue()
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(jobs))) as pool:
+        for job in jobs:
+            pool.submit(_run_job, job, events, started, wait_turn, stop)
+        remaining = len(jobs)
+        while remaining:
+            event = events.get()
+            remaining -= event.kind == "done"
+            yield event
+
+
+# --- results ----------------------------------------------------------------------------------
+
+
+@dataclass
+class VariantResult:
+    variant: Variant
+    plan: RequestPlan
+    outcomes: list[CallOutcome] = field(default_factory=list)
+    seeds: list[int | None] = field(default_factory=list)
+    # Per run: seconds between the start of the comparison and this run being sent (None: not sent).
+    queued: list[float | None] = field(default_factory=list)
+    notices: list[tuple[str, ...]] = field(default_factory=list)  # per run: the retries made
+
+    @property
+    def answer(self) -> str:
+        """The first run's answer: the one shown and diffed."""
+        return self.outcomes[0].text if self.outcomes else ""
+
+    @property
+    def errors(self) -> list[str]:
+        return [o.error for o in self.outcomes if o.error]
+
+    def queued_s(self, repeat: int = 0) -> float | None:
+        return self.queued[repeat] if repeat < len(self.queued) else None
+
+
+@dataclass
+class Comparison:
+    question: str
+    results: list[VariantResult]
+    created: str
+    baseline: int = 0
+    model_note: str = ""
+    one_at_a_time: bool = False  # sent one after another (a one-slot server) rather than all at once
+
+    def to_dict(self) -> dict:
+        """JSON-ready: what the session store keeps (lib/storage.save_comparison)."""
+        return {
+            "format": FORMAT_VERSION,
+            "question": self.question,
+            "created": self.created,
+            "baseline": self.baseline,
+            "model_note": self.model_note,
+            "one_at_a_time": self.one_at_a_time,
+            "results": [_result_dict(r) for r in self.results],
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> Comparison:
+        obj = _versioned(raw, "comparison")
+        results = [_result_from(r) for r in _typed(obj.get("results"), list, "results")]
+        if not results:
+            raise InvalidComparison("a comparison without results")
+        baseline = _typed(obj.get("baseline", 0), int, "baseline")
+        return cls(
+            question=_typed(obj.get("question"), str, "question"),
+            results=results,
+            created=_typed(obj.get("created"), str, "created"),
+            baseline=baseline if 0 <= baseline < len(results) else 0,
+            model_note=_typed(obj.get("model_note", ""), str, "model_note"),
+            one_at_a_time=_typed(obj.get("one_at_a_time", False), bool, "one_at_a_time"),
+        )
+
+
+class ComparisonRun:
+    """A comparison being run on a thread of its own. A Streamlit page is a script any click (or a
+    refresh) interrupts: the runs go on here, the page polls `texts` and `done`, and `on_done` gets
+    the finished comparison once (to keep it and log its calls) whatever the page is doing."""
+
+    def __init__(
+        self,
+        comparison: Comparison,
+        jobs: list[Job],
+        one_at_a_time: bool = False,
+        wait_turn: Callable[[], float] | None = None,
+        on_done: Callable[[Comparison], None] | None = None,
+    ):
+        self.comparison, self.jobs = comparison, jobs
+        self.one_at_a_time, self.wait_turn, self.on_done = one_at_a_time, wait_turn, on_done
+        self.started_at = time.monotonic()
+        self.texts: dict[tuple[int, int], str] = {}
+        self.sent: dict[tuple[int, int], float] = {}  # key -> seconds queued before it was sent
+        self.finished: dict[tuple[int, int], Event] = {}
+        self.failure: str | None = None  # on_done's own failure (the store), for the page to show
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._drain, name="context-lab-compare", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        try:
+            workers = 1 if self.one_at_a_time else 12
+            for event in run_concurrently(self.jobs, workers, self.wait_turn, self._stop):
+                if event.kind == "start":
+                    self.sent[event.key] = event.queued_s or 0.0
+                elif event.kind == "delta":
+                    self.texts[event.key] = self.texts.get(event.key, "") + event.text
+                else:
+                    self.finished[event.key] = event
+            self._fill()
+            if self.on_done is not None:
+                self.on_done(self.comparison)
+        except Exception as exc:  # the page must learn of it, not a thread's traceback on stderr
+            self.failure = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._done.set()
+
+    def _fill(self) -> None:
+        for index, result in enumerate(self.comparison.results):
+            if result.outcomes:  # not sent: the reason is already its outcome
+                continue
+            keys = [(index, repeat) for repeat in range(len(result.seeds))]
+            result.outcomes = [self.finished[k].outcome or CallOutcome(error="no outcome") for k in keys]
+            result.queued = [self.sent.get(k) for k in keys]
+            result.notices = [self.finished[k].notices for k in keys]
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        return len(self.finished), len(self.jobs)
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        return self._done.wait(timeout_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def similarity(a: str, b: str) -> float:
+    """Cosine similarity of the answers' word counts (case-folded): 1 = the same words, 0 = none shared.
+
+    Word choice, not meaning: a cheap, offline, explainable signal of how far an answer moved.
+    """
+    left, right = Counter(_WORD.findall(a.casefold())), Counter(_WORD.findall(b.casefold()))
+    if not left and not right:
+        return 1.0
+    dot = sum(left[w] * right[w] for w in left.keys() & right.keys())
+    norm = math.sqrt(sum(v * v for v in left.values())) * math.sqrt(sum(v * v for v in right.values()))
+    return dot / norm if norm else 0.0
+
+
+DiffOp = Literal["equal", "insert", "delete"]
+
+
+def word_diff(baseline: str, other: str) -> list[tuple[DiffOp, str]]:
+    """The other answer against the baseline, word by word (whitespace kept with its word)."""
+    old, new = re.findall(r"\S+\s*", baseline), re.findall(r"\S+\s*", other)
+    ops: list[tuple[DiffOp, str]] = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if tag == "equal":
+            ops.append(("equal", "".join(new[j1:j2])))
+            continue
+        if i2 > i1:
+            ops.append(("delete", "".join(old[i1:i2])))
+        if j2 > j1:
+            ops.append(("insert", "".join(new[j1:j2])))
+    return ops
+
+
+def answer_stats(results: list[VariantResult], baseline: int, price_as: str = "") -> list[dict]:
+    """One row per run: for the tables and the charts. Latency and first token count from the moment
+    the run was sent; `queued s` is the wait before that. `price_as` prices every run as that model."""
+    reference = results[baseline].answer if results else ""
+    rows = []
+    for result in results:
+        model = priced_as(result.plan.model, price_as)
+        for repeat, outcome in enumerate(result.outcomes):
+            rows.append(
+                {
+                    "variant": result.variant.name,
+                    "repeat": repeat + 1,
+                    "seed": result.seeds[repeat] if repeat < len(result.seeds) else None,
+                    "prompt tokens (predicted)": result.plan.prompt_tokens,
+                    "prompt tokens (reported)": outcome.prompt_tokens,
+                    "cached tokens (reported)": outcome.cached_tokens,
+                    "completion tokens": outcome.completion_tokens,
+                    "payload bytes": result.plan.body_bytes,
+                    "queued s": result.queued_s(repeat),
+                    "first token s": outcome.ttft_s,
+                    "latency s": outcome.latency_s,
+                    "answer words": len(_WORD.findall(outcome.text)),
+                    "similarity to baseline": similarity(reference, outcome.text) if outcome.ok else None,
+                    "cost $": call_cost(model, result.plan, outcome),
+                    "error": outcome.error or "",
+                }
+            )
+    return rows
+
+
+def call_cost(model: ModelInfo, plan: RequestPlan, outcome: CallOutcome) -> float | None:
+    """What a call cost at `model`'s prices (lib/backends/prices.py, the one cost formula): the reported usage,
+    cached prompt tokens at their own rate, else the prediction; None when unpriced."""
+    return billed(model, plan.prompt_tokens, outcome)
+
+
+def plan_rows(variants: list[Variant], plans: list[RequestPlan], price_as: str = "") -> list[dict]:
+    """The pre-run table: what each variant would send, before anything is sent."""
+    return [
+        {
+            "variant": variant.name,
+            "strategy": variant.strategy.describe(),
+            "messages": len(plan.messages),
+            "prompt tokens": plan.prompt_tokens,
+            "payload bytes": plan.body_bytes,
+            "context window %": round(100 * plan.context_share, 3),
+            "input cost $": priced_as(plan.model, price_as).input_cost(plan.prompt_tokens),
+            "model": plan.body["model"],
+        }
+        for variant, plan in zip(variants, plans, strict=True)
+    ]
+
+
+def seeds_for(repeats: int, base_seed: int = 1) -> list[int | None]:
+    return [base_seed + i for i in range(repeats)] if repeats > 1 else [None]
+
+
+# --- JSON: what the session store keeps ------------------------------------------------------------
+
+
+def _plan_dict(plan: RequestPlan) -> dict:
+    return {
+        "body": plan.body,
+        "body_bytes": plan.body_bytes,
+        "count": {"per_message": list(plan.count.per_message), "total": plan.count.total,
+                  "exact": plan.count.exact, "method": plan.count.method},
+        "model": asdict(plan.model),
+        "max_tokens": plan.max_tokens,
+    }  # fmt: skip
+
+
+def _rate_from(raw: Any) -> Rate | None:
+    if not isinstance(raw, dict):
+        return None
+    return Rate(float(raw["base"]), tuple((int(start), float(price)) for start, price in raw.get("tiers") or ()))
+
+
+def _prices_from(raw: Any) -> Prices | None:
+    """A model's own prices as `asdict` wrote them (None: looked up by name, as the table does)."""
+    if not isinstance(raw, dict):
+        return None
+    rates = {name: _rate_from(raw.get(name)) for name in ("input", "output", "cached_input")}
+    return Prices(rates["input"], rates["output"], rates["cached_input"], str(raw.get("source", "")))
+
+
+def _plan_from(raw: Any) -> RequestPlan:
+    obj = _obj(raw, "plan")
+    body = _obj(obj.get("body"), "plan body")
+    count = _obj(obj.get("count"), "plan count")
+    model = _obj(obj.get("model"), "plan model")
+    try:
+        info = ModelInfo(**{f.name: model[f.name] for f in fields(ModelInfo) if f.name in model})
+        info = replace(info, own_prices=_prices_from(model.get("own_prices")))
+        # The messages sent are the body's own: their ids in the chat are not kept (nothing reads them).
+        messages = tuple(Message(m["role"], m["content"], id=f"sent-{i}") for i, m in enumerate(body["messages"]))
+        prompt_count = PromptCount(
+            tuple(count["per_message"]), int(count["total"]), bool(count["exact"]), str(count["method"])
+        )
+    except (KeyError, TypeError) as exc:
+        raise InvalidComparison(f"a plan with a missing or wrong field ({exc})") from exc
+    return RequestPlan(
+        messages, body, _typed(obj.get("body_bytes"), int, "body_bytes"), prompt_count, info,
+        _typed(obj.get("max_tokens"), int, "max_tokens"),
+    )  # fmt: skip
+
+
+_OUTCOME_FIELDS = tuple(f.name for f in fields(CallOutcome))
+
+
+def _result_dict(result: VariantResult) -> dict:
+    return {
+        "variant": result.variant.to_dict(),
+        "plan": _plan_dict(result.plan),
+        "outcomes": [asdict(o) for o in result.outcomes],
+        "seeds": list(result.seeds),
+        "queued": list(result.queued),
+        "notices": [list(n) for n in result.notices],
+    }
+
+
+def _result_from(raw: Any) -> VariantResult:
+    obj = _obj(raw, "result")
+    outcomes = []
+    for outcome in _typed(obj.get("outcomes"), list, "outcomes"):
+        outcome = _obj(outcome, "outcome")
+        outcomes.append(CallOutcome(**{name: outcome[name] for name in _OUTCOME_FIELDS if name in outcome}))
+    return VariantResult(
+        Variant.from_dict(obj.get("variant")),
+        _plan_from(obj.get("plan")),
+        outcomes,
+        list(_typed(obj.get("seeds", []), list, "seeds")),
+        list(_typed(obj.get("queued", []), list, "queued")),
+        [tuple(n) for n in _typed(obj.get("notices", []), list, "notices")],
+    )
+
+
+def _obj(raw: Any, what: str) -> dict:
+    if not isinstance(raw, dict):
+        raise InvalidComparison(f"{what}: expected an object, got {type(raw).__name__}")
+    return raw
+
+
+def _versioned(raw: Any, what: str) -> dict:
+    obj = _obj(raw, what)
+    if obj.get("format") != FORMAT_VERSION:
+        raise InvalidComparison(f"{what} of format {obj.get('format')!r}; this version reads {FORMAT_VERSION}")
+    return obj
+
+
+def _typed(value: Any, kind: type, where: str, *, nullable: bool = False) -> Any:
+    if value is None and nullable:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise InvalidComparison(f"{where}: expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _number(value: Any, where: str, *, nullable: bool = False) -> float | None:
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidComparison(f"{where}: expected a number, got {type(value).__name__}")
+    return float(value)

@@ -1,0 +1,154 @@
+"""Runs too big to make interactively: OpenAI's Batch API, out and back in.
+
+Out: one JSONL line per cell, `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body"}`,
+the body the one builder planned (whole replies: the Batch API does not stream). The custom_id names
+the variant, the case and the repeat: `v2-last-4-turns/case-7/r1`. Back in: the batch's output file,
+one line per request (`{"custom_id", "response": {"status_code", "body"}, "error"}`), each answer
+scored by the same checks as an interactive run. A file that does not fit the run is refused whole,
+with the line and the reason (a custom_id naming no cell of the run, a line that is not JSON…).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from lib.analysis.compare import Variant
+from lib.analysis.experiments.cases import InvalidTestSet
+from lib.analysis.experiments.formats import text_of
+from lib.analysis.experiments.planner import CellKey, PlannedCell
+from lib.backends.providers import CallOutcome
+from lib.context.payload import serialise
+
+URL = "/v1/chat/completions"
+_CUSTOM_ID = re.compile(r"^v(\d+)-([a-z0-9-]*)/(.+)/r(\d+)$", re.DOTALL)
+
+
+class InvalidBatchFile(ValueError):
+    """A batch output file that cannot be applied to the run: the message names the line and why."""
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:24]
+
+
+def custom_id(key: CellKey, variants: tuple[Variant, ...] | list[Variant]) -> str:
+    return f"v{key.variant + 1}-{slug(variants[key.variant].name)}/{key.case}/r{key.repeat + 1}"
+
+
+def parse_custom_id(value: str, variants: tuple[Variant, ...] | list[Variant]) -> CellKey | None:
+    """The cell a custom_id names, or None when it names no variant of this run."""
+    match = _CUSTOM_ID.match(value)
+    if not match:
+        return None
+    variant, name, case, repeat = int(match.group(1)) - 1, match.group(2), match.group(3), int(match.group(4)) - 1
+    if not 0 <= variant < len(variants) or slug(variants[variant].name) != name or repeat < 0:
+        return None
+    return CellKey(variant, case, repeat)
+
+
+def to_jsonl(cells: list[PlannedCell], variants: tuple[Variant, ...] | list[Variant]) -> str:
+    """The Batch API's input file: every sendable cell (a cell over the window is left out; the run
+    shows why)."""
+    lines = []
+    for cell in cells:
+        if cell.blocker is not None:
+            continue
+        body = {k: v for k, v in cell.plan.body.items() if k not in ("stream", "stream_options")}
+        line = {"custom_id": custom_id(cell.key, variants), "method": "POST", "url": URL, "body": body}
+        lines.append(serialise(line).decode())
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+@dataclass(frozen=True)
+class BatchAnswer:
+    key: CellKey
+    outcome: CallOutcome
+
+
+def _outcome(line: dict[str, Any]) -> CallOutcome:
+    error = line.get("error")
+    response = line.get("response")
+    if error:
+        message = error.get("message", "") if isinstance(error, dict) else str(error)
+        code = error.get("code", "") if isinstance(error, dict) else ""
+        return CallOutcome(error=f"The batch request failed ({code or 'no code'}): {message}".strip())
+    if not isinstance(response, dict):
+        raise InvalidTestSet("neither a `response` nor an `error`")
+    status, body = response.get("status_code"), response.get("body")
+    if not isinstance(body, dict):
+        raise InvalidTestSet("the response has no `body` object")
+    if status != 200:
+        detail = body.get("error", {}).get("message", "") if isinstance(body.get("error"), dict) else ""
+        return CallOutcome(error=f"The batch request failed ({status}): {detail}".strip(), status_code=status)
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return CallOutcome(error="The batch answer has no choices (a content filter or a server fault).")
+    message = choices[0].get("message") or {}
+    text = message.get("content") if isinstance(message, dict) else None
+    outcome = CallOutcome(text=text if isinstance(text, str) else "", finish_reason=choices[0].get("finish_reason"))
+    usage = body.get("usage")
+    if isinstance(usage, dict):
+        outcome.prompt_tokens = _count(usage.get("prompt_tokens"))
+        outcome.completion_tokens = _count(usage.get("completion_tokens"))
+        details = usage.get("prompt_tokens_details")
+        outcome.cached_tokens = _count(details.get("cached_tokens")) if isinstance(details, dict) else None
+    if not outcome.text and isinstance(message, dict) and message.get("refusal"):
+        outcome.error = f"The model refused: {message['refusal']}"
+    return outcome
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def read_output(
+    data: bytes, cells: list[PlannedCell], variants: tuple[Variant, ...] | list[Variant]
+) -> list[BatchAnswer]:
+    """The answers in a batch output file, each tied to its cell; InvalidBatchFile names the first
+    line that does not fit this run."""
+    try:
+        text = text_of(data)
+    except InvalidTestSet as problem:
+        raise InvalidBatchFile(str(problem)) from None
+    planned = {c.key for c in cells if c.blocker is None}
+    answers: list[BatchAnswer] = []
+    seen: set[CellKey] = set()
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidBatchFile(f"line {number}: not valid JSON ({exc.msg} at character {exc.pos})") from None
+        if not isinstance(item, dict) or not isinstance(item.get("custom_id"), str):
+            raise InvalidBatchFile(f"line {number}: no `custom_id`: is this a Batch API output file?")
+        key = parse_custom_id(item["custom_id"], variants)
+        if key is None or key not in planned:
+            raise InvalidBatchFile(
+                f"line {number}: custom_id {item['custom_id'][:80]!r} names no cell of this run "
+                "(was the file made for another run?)"
+            )
+        if key in seen:
+            raise InvalidBatchFile(f"line {number}: custom_id {item['custom_id'][:80]!r} comes twice")
+        seen.add(key)
+        try:
+            answers.append(BatchAnswer(key, _outcome(item)))
+        except InvalidTestSet as problem:
+            raise InvalidBatchFile(f"line {number}: {problem}") from None
+    if not answers:
+        raise InvalidBatchFile("the file holds no answers")
+    return answers
+
+
+def output_line(key: CellKey, variants: tuple[Variant, ...] | list[Variant], completion: dict[str, Any],
+                index: int = 0) -> str:  # fmt: skip
+    """One line of an output file as the Batch API writes it (for tests, and for a server that answered
+    the requests one by one)."""
+    line = {
+        "id": f"batch_req_{index}", "custom_id": custom_id(key, variants),
+        "response": {"status_code": 200, "request_id": f"req_{index}", "body": completion}, "error": None,
+    }  # fmt: skip
+    return json.dumps(line, ensure_ascii=False)

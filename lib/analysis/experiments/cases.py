@@ -1,0 +1,449 @@
+"""What a test set is: cases, the conversation each question is asked in, and the checks on its answer.
+
+A case is a question, the conversation it is asked in (the chat's current session, a saved session,
+or a short history written in the case itself) and checks. One vocabulary of check types serves the
+editor, every file format and promptfoo's assertions (`contains`, `icontains`, `not-contains`, …):
+`Check.kind` is the type without its case-insensitive `i`, which is `ignore_case`.
+
+`from_dict` is the one reader: every importer turns its rows into dicts and passes them here, so a
+case is checked the same way whatever file it came from, and the first problem is named.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+from lib.context.conversation import Message, Role, SystemPrompt
+
+CheckKind = Literal[
+    "contains", "contains-all", "contains-any", "not-contains", "regex", "equals", "starts-with",
+    "is-json", "json-field", "max-words", "llm-rubric",
+]  # fmt: skip
+CHECK_KINDS: tuple[str, ...] = CheckKind.__args__  # type: ignore[attr-defined]
+# Kinds that take the case-insensitive form ("icontains", "not-icontains", …).
+FOLDABLE = ("contains", "contains-all", "contains-any", "not-contains", "equals", "starts-with")
+CHECK_LABELS: dict[str, str] = {
+    "contains": "contains",
+    "contains-all": "contains all of",
+    "contains-any": "contains any of",
+    "not-contains": "does not contain",
+    "regex": "matches the regex",
+    "equals": "equals",
+    "starts-with": "starts with",
+    "is-json": "is valid JSON",
+    "json-field": "has the JSON field",
+    "max-words": "has at most N words",
+    "llm-rubric": "a judge model grades it by the rubric",
+}
+Source = Literal["inline", "current", "session"]
+SOURCES: tuple[str, ...] = ("inline", "current", "session")
+ROLES = ("user", "assistant", "system")
+MAX_CASES = 2_000
+MAX_TEXT = 200_000  # characters in one question, message or check value
+
+
+class InvalidTestSet(ValueError):
+    """A test set (or a file holding one) that cannot be read: the message names where and why."""
+
+
+@dataclass(frozen=True)
+class Check:
+    kind: CheckKind
+    value: str = ""  # the text, the regex, the rubric, or (json-field) the expected value as JSON
+    values: tuple[str, ...] = ()  # contains-all, contains-any
+    ignore_case: bool = False
+    field: str = ""  # json-field: a dotted path ("user.name", "items.0")
+    limit: int = 0  # max-words
+
+    @property
+    def is_judge(self) -> bool:
+        return self.kind == "llm-rubric"
+
+    @property
+    def type_name(self) -> str:
+        """The promptfoo-style name: "icontains" for a case-insensitive contains."""
+        if self.ignore_case and self.kind in FOLDABLE:
+            return self.kind.replace("contains", "icontains", 1) if "contains" in self.kind else f"i{self.kind}"
+        return self.kind
+
+    def describe(self) -> str:
+        """One line, as the editor writes it (`to_line`) and reads it back (`check_from_line`)."""
+        return to_line(self)
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """Where a question is asked. Inline: the messages (and system prompt) written in the case;
+    current: the chat's session when the run starts; session: a saved session, by id."""
+
+    source: Source = "inline"
+    messages: tuple[Message, ...] = ()
+    system: str | None = None  # inline only; None: the app's default system prompt
+    session_id: str = ""
+
+    def system_prompt(self) -> SystemPrompt:
+        if self.system is None:
+            return SystemPrompt()
+        return SystemPrompt(self.system, included=bool(self.system.strip()))
+
+    def describe(self) -> str:
+        if self.source == "current":
+            return "the current session"
+        if self.source == "session":
+            return f"saved session {self.session_id}"
+        turns = sum(m.role == "user" for m in self.messages)
+        return f"{turns} turn{'s' * (turns != 1)} written in the case" if self.messages else "no history"
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    question: str
+    conversation: Conversation = field(default_factory=Conversation)
+    checks: tuple[Check, ...] = ()
+    # How many turns before the question the fact it asks about was told: the forgetting curve's x.
+    turns_ago: int | None = None
+    description: str = ""
+
+    @property
+    def judged(self) -> bool:
+        return any(c.is_judge for c in self.checks)
+
+    @property
+    def deterministic(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if not c.is_judge)
+
+
+@dataclass(frozen=True)
+class TestSet:
+    __test__ = False  # not a pytest class, whatever imports it
+
+    name: str
+    cases: tuple[Case, ...] = ()
+    description: str = ""
+
+    def case(self, case_id: str) -> Case | None:
+        return next((c for c in self.cases if c.id == case_id), None)
+
+    @property
+    def judged(self) -> bool:
+        return any(c.judged for c in self.cases)
+
+
+# --- checks as one line of text: the editor's and the CSV's form --------------------------------
+
+_ALIASES = {"not-icontains": ("not-contains", True)}
+
+
+def kind_of(type_name: str) -> tuple[str, bool]:
+    """("contains", True) for "icontains"; raises InvalidTestSet for an unknown type."""
+    name = type_name.strip().lower().replace("_", "-")
+    if name in _ALIASES:
+        return _ALIASES[name]
+    if name in CHECK_KINDS:
+        return name, False
+    if name.startswith("i") and name[1:] in FOLDABLE:
+        return name[1:], True
+    known = ", ".join(CHECK_KINDS)
+    raise InvalidTestSet(f"unknown check type {type_name.strip()!r} (known: {known}; an i- prefix ignores case)")
+
+
+def to_line(check: Check) -> str:
+    name = check.type_name
+    if check.kind in ("contains-all", "contains-any"):
+        joined = " | ".join(check.values)
+        value = json.dumps(list(check.values), ensure_ascii=False) if any("|" in v for v in check.values) else joined
+        return f"{name}: {value}"
+    if check.kind == "is-json":
+        return name
+    if check.kind == "json-field":
+        return f"{name}: {check.field} = {check.value}"
+    if check.kind == "max-words":
+        return f"{name}: {check.limit}"
+    return f"{name}: {check.value}"
+
+
+def check_from_line(line: str) -> Check:
+    """`icontains: Ada`, `contains-all: Ada | Porto`, `json-field: user.name = "Ada"`, `max-words: 12`,
+    `is-json`, `llm-rubric: The answer names the city.`"""
+    name, _, rest = line.partition(":")
+    kind, ignore_case = kind_of(name)
+    rest = rest.strip()
+    data: dict[str, Any] = {"type": kind, "ignore_case": ignore_case}
+    if kind in ("contains-all", "contains-any"):
+        if rest.startswith("["):
+            try:
+                data["value"] = json.loads(rest)
+            except json.JSONDecodeError as exc:
+                raise InvalidTestSet(f"{kind}: the list is not valid JSON ({exc.msg})") from None
+        else:
+            data["value"] = [part.strip() for part in rest.split("|") if part.strip()]
+    elif kind == "json-field":
+        path, equals, expected = rest.partition("=")
+        if not equals:
+            raise InvalidTestSet('json-field needs `path = value`, e.g. `json-field: user.name = "Ada"`')
+        data["field"], data["value"] = path.strip(), _json_or_text(expected.strip())
+    elif kind != "is-json":
+        data["value"] = rest
+    return check_from_dict(data)
+
+
+def checks_from_text(text: str) -> tuple[Check, ...]:
+    """One check per non-empty line; the problem names the line."""
+    checks = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                checks.append(check_from_line(line))
+            except InvalidTestSet as problem:
+                raise InvalidTestSet(f"check line {number}: {problem}") from None
+    return tuple(checks)
+
+
+def checks_to_text(checks: tuple[Check, ...]) -> str:
+    return "\n".join(to_line(c) for c in checks)
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+# --- dicts: the one reader every format goes through ---------------------------------------------
+
+
+def _text(value: Any, what: str, *, allow_empty: bool = False) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InvalidTestSet(f"{what} must be text, not {type(value).__name__}")
+    text = str(value)
+    if not allow_empty and not text.strip():
+        raise InvalidTestSet(f"{what} is empty")
+    if len(text) > MAX_TEXT:
+        raise InvalidTestSet(f"{what} is longer than {MAX_TEXT:,} characters")
+    return text
+
+
+def check_from_dict(data: Any) -> Check:
+    if not isinstance(data, dict):
+        raise InvalidTestSet(f"a check must be an object with a `type`, not {type(data).__name__}")
+    if "type" not in data:
+        raise InvalidTestSet("a check has no `type`")
+    kind, folded = kind_of(_text(data["type"], "a check's type"))
+    ignore_case = folded or bool(data.get("ignore_case", False))
+    value = data.get("value")
+    if kind in ("contains-all", "contains-any"):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            raise InvalidTestSet(f"{kind} needs a non-empty list of texts as its `value`")
+        values = tuple(_text(v, f"a {kind} value") for v in value)
+        return Check(cast(CheckKind, kind), values=values, ignore_case=ignore_case)
+    if kind == "is-json":
+        return Check(cast(CheckKind, kind))
+    if kind == "json-field":
+        path = _text(data.get("field", ""), "json-field's `field` (a dotted path)")
+        return Check(cast(CheckKind, kind), value=json.dumps(value, ensure_ascii=False), field=path.strip())
+    if kind == "max-words":
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidTestSet(f"max-words needs a whole number of words, not {value!r}")
+        return Check(cast(CheckKind, kind), limit=value)
+    if value is None:
+        raise InvalidTestSet(f"{kind} needs a `value`")
+    text = _text(value, f"{kind}'s value", allow_empty=kind == "equals")
+    if kind == "regex":
+        try:
+            re.compile(text)
+        except re.error as exc:
+            raise InvalidTestSet(f"the regex {text!r} does not compile: {exc}") from None
+    return Check(cast(CheckKind, kind), value=text, ignore_case=ignore_case)
+
+
+def check_to_dict(check: Check) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": check.type_name}
+    if check.kind in ("contains-all", "contains-any"):
+        data["value"] = list(check.values)
+    elif check.kind == "json-field":
+        data["field"], data["value"] = check.field, json.loads(check.value)
+    elif check.kind == "max-words":
+        data["value"] = check.limit
+    elif check.kind != "is-json":
+        data["value"] = check.value
+    return data
+
+
+def _message(data: Any, index: int) -> Message:
+    where = f"message {index + 1}"
+    if not isinstance(data, dict):
+        raise InvalidTestSet(f"{where} must be an object with `role` and `content`")
+    role = data.get("role")
+    if role not in ROLES:
+        raise InvalidTestSet(f"{where} has role {role!r}: use user, assistant or system")
+    flags = {name: data[name] for name in ("included", "pinned") if name in data}
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise InvalidTestSet(f"{where}'s `{name}` must be true or false")
+    content = _text(data.get("content", ""), f"{where}'s content", allow_empty=True)
+    # Ids by position: the same history read twice is the same history (the planner groups by it).
+    return Message(role, content, id=f"h{index:04d}", **flags)
+
+
+def conversation_from_dict(data: Any) -> Conversation:
+    if data is None:
+        return Conversation()
+    if isinstance(data, list):  # a bare list of messages
+        data = {"source": "inline", "messages": data}
+    if not isinstance(data, dict):
+        raise InvalidTestSet("`conversation` must be an object (source, messages, system) or a list of messages")
+    source = data.get("source", "inline")
+    if source not in SOURCES:
+        raise InvalidTestSet(f"conversation source {source!r}: use inline, current or session")
+    if source == "session":
+        session_id = _text(data.get("session_id", ""), "a session conversation's `session_id`")
+        return Conversation("session", session_id=session_id.strip())
+    if source == "current":
+        return Conversation("current")
+    raw = data.get("messages") or []
+    if not isinstance(raw, list):
+        raise InvalidTestSet("`messages` must be a list")
+    messages = tuple(_message(item, index) for index, item in enumerate(raw))
+    system = data.get("system")
+    if system is not None:
+        system = _text(system, "the conversation's system prompt", allow_empty=True)
+    return Conversation("inline", messages, system)
+
+
+def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
+    if conversation.source == "current":
+        return {"source": "current"}
+    if conversation.source == "session":
+        return {"source": "session", "session_id": conversation.session_id}
+    data: dict[str, Any] = {"source": "inline"}
+    if conversation.system is not None:
+        data["system"] = conversation.system
+    data["messages"] = [_message_dict(m) for m in conversation.messages]
+    return data
+
+
+def _message_dict(message: Message) -> dict[str, Any]:
+    """Role and content; the include flag and the pin only where they differ from the default (the
+    manual strategy reads the one, every strategy keeps a pinned message)."""
+    data: dict[str, Any] = {"role": message.role, "content": message.content}
+    if not message.included:
+        data["included"] = False
+    if message.pinned:
+        data["pinned"] = True
+    return data
+
+
+_CASE_FIELDS = {"id", "question", "conversation", "checks", "turns_ago", "description"}
+
+
+def case_from_dict(data: Any, default_id: str) -> Case:
+    if not isinstance(data, dict):
+        raise InvalidTestSet(f"a case must be an object, not {type(data).__name__}")
+    unknown = sorted(set(data) - _CASE_FIELDS)
+    if unknown:
+        raise InvalidTestSet(f"unknown field {unknown[0]!r} (a case has: {', '.join(sorted(_CASE_FIELDS))})")
+    case_id = _text(data.get("id") or default_id, "the case id").strip()
+    question = _text(data.get("question", ""), "the question")
+    raw_checks = data.get("checks") or []
+    if not isinstance(raw_checks, list):
+        raise InvalidTestSet("`checks` must be a list")
+    checks = []
+    for number, item in enumerate(raw_checks, 1):
+        try:
+            checks.append(check_from_line(item) if isinstance(item, str) else check_from_dict(item))
+        except InvalidTestSet as problem:
+            raise InvalidTestSet(f"check {number}: {problem}") from None
+    turns_ago = data.get("turns_ago")
+    if turns_ago is not None and (isinstance(turns_ago, bool) or not isinstance(turns_ago, int) or turns_ago < 0):
+        raise InvalidTestSet(f"`turns_ago` must be a whole number of turns, not {turns_ago!r}")
+    description = _text(data.get("description", ""), "the description", allow_empty=True)
+    return Case(case_id, question, conversation_from_dict(data.get("conversation")), tuple(checks), turns_ago,
+                description)  # fmt: skip
+
+
+def case_to_dict(case: Case) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": case.id, "question": case.question}
+    if case.description:
+        data["description"] = case.description
+    data["conversation"] = conversation_to_dict(case.conversation)
+    data["checks"] = [check_to_dict(c) for c in case.checks]
+    if case.turns_ago is not None:
+        data["turns_ago"] = case.turns_ago
+    return data
+
+
+def test_set(name: str, cases: list[Case] | tuple[Case, ...], description: str = "") -> TestSet:
+    """A set whose case ids are unique (a repeated one is refused, naming it)."""
+    if len(cases) > MAX_CASES:
+        raise InvalidTestSet(f"{len(cases):,} cases: at most {MAX_CASES:,} in a set")
+    seen: set[str] = set()
+    for case in cases:
+        if case.id in seen:
+            raise InvalidTestSet(f"case id {case.id!r} is used twice: ids name the cells of a run")
+        seen.add(case.id)
+    return TestSet(name.strip() or "Untitled set", tuple(cases), description)
+
+
+def set_to_dict(test_set_: TestSet) -> dict[str, Any]:
+    return {"name": test_set_.name, "description": test_set_.description,
+            "cases": [case_to_dict(c) for c in test_set_.cases]}  # fmt: skip
+
+
+def set_from_dict(data: Any) -> TestSet:
+    if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
+        raise InvalidTestSet("a test set is an object with a `cases` list")
+    cases = []
+    for index, item in enumerate(data["cases"]):
+        try:
+            cases.append(case_from_dict(item, f"case-{index + 1}"))
+        except InvalidTestSet as problem:
+            raise InvalidTestSet(f"case {index + 1}: {problem}") from None
+    return test_set(str(data.get("name") or "Untitled set"), cases, str(data.get("description") or ""))
+
+
+def with_case(test_set_: TestSet, case: Case, replacing: str | None = None) -> TestSet:
+    """The set with `case` added, or put in place of the case `replacing`."""
+    if replacing is None:
+        return test_set(test_set_.name, [*test_set_.cases, case], test_set_.description)
+    cases = [case if c.id == replacing else c for c in test_set_.cases]
+    return test_set(test_set_.name, cases, test_set_.description)
+
+
+def without_case(test_set_: TestSet, case_id: str) -> TestSet:
+    return TestSet(test_set_.name, tuple(c for c in test_set_.cases if c.id != case_id), test_set_.description)
+
+
+def next_case_id(test_set_: TestSet) -> str:
+    taken = {c.id for c in test_set_.cases}
+    number = len(taken) + 1
+    while f"case-{number}" in taken:
+        number += 1
+    return f"case-{number}"
+
+
+def history_from_text(text: str) -> tuple[Message, ...]:
+    """The editor's history box: one message per line, `user: …` or `assistant: …` (a line without a
+    role continues the message before it)."""
+    messages: list[list[str]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        role, colon, content = line.partition(":")
+        if colon and role.strip().lower() in ROLES:
+            messages.append([role.strip().lower(), content.strip()])
+        elif messages:
+            messages[-1][1] += "\n" + line
+        elif line.strip():
+            raise InvalidTestSet(f"history line {number}: start it with `user:` or `assistant:`")
+    return tuple(Message(cast(Role, role), content, id=f"h{i:04d}") for i, (role, content) in enumerate(messages))
+
+
+def history_to_text(messages: tuple[Message, ...]) -> str:
+    return "\n".join(f"{m.role}: {m.content}" for m in messages)

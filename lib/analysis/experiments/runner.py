@@ -1,0 +1,291 @@
+"""A run on a thread of its own: each cell sent, scored, and written to SQLite the moment it is over.
+
+A Streamlit page is a script any click or reload interrupts: a run driven by it would stop with it.
+`RunExecutor` runs on a background thread of the app's process instead, and writes every finished
+cell (and its run-log record) at once, so a reload finds the cells that are done and the run still
+going; Cancel, a crash or the app's restart lose at most the calls in flight, and `resume` (a new
+executor over the same run) skips every cell already written.
+
+Calls go through `lib.backends.reply.Reply` (429 and 5xx retried under the visible policy; the notices are
+kept with the cell), up to `concurrency` at once per backend (the embedded model: 1, in the prefix
+order the planner chose). A cell whose call fails is written with its error and the others go on.
+Cells with a judge check are answered first and judged after: the judge's calls would otherwise
+evict the shared history from the embedded model's KV cache between two answers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from lib.analysis.experiments import store
+from lib.analysis.experiments.checks import Verdict, overall, score
+from lib.analysis.experiments.judge import JudgeSpec, judge_request, parse_verdict
+from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec
+from lib.backends import retry
+from lib.backends.prices import billed
+from lib.backends.providers import CallOutcome, ProviderConfig, make_client, redact
+from lib.backends.reply import Reply
+from lib.context.payload import RequestPlan
+from lib.context.request import Target
+from lib.store import storage
+
+NO_JUDGE = "No judge model was picked for this run: the rubric was not graded."
+
+
+@dataclass(frozen=True)
+class JudgeSetup:
+    spec: JudgeSpec
+    target: Target
+    config: ProviderConfig  # its key in memory only
+
+
+def call_cost(plan: RequestPlan, outcome: CallOutcome) -> float | None:
+    """Reported usage where there is some, else the prediction (as the run log counts it)."""
+    return billed(plan.model, plan.prompt_tokens, outcome)
+
+
+def answered_cell(
+    cell: PlannedCell, outcome: CallOutcome, notices: tuple[str, ...] = (), secrets: tuple[str, ...] = (),
+    judged: bool = True,
+) -> store.CellResult:  # fmt: skip
+    """The cell once its answer is in: the deterministic checks decided, the judge still to come
+    (`judged`), or the rubric marked ungraded when the run has no judge."""
+    error = redact(outcome.error, secrets) if outcome.error else None
+    verdicts: list[Verdict] = []
+    if outcome.ok:
+        verdicts = score(cell.case.checks, outcome.text)
+        if cell.case.judged and not judged:
+            verdicts += [Verdict(c.describe(), None, NO_JUDGE, judge=True) for c in cell.case.checks if c.is_judge]
+    if not outcome.ok:
+        status = "error"
+    elif cell.case.judged and judged:
+        status = "judging"
+    else:
+        status = overall(verdicts)
+    return store.CellResult(
+        cell.key, status, outcome.text, tuple(verdicts), cell.plan.body, cell.plan.prompt_tokens,
+        outcome.prompt_tokens, outcome.completion_tokens, outcome.cached_tokens, outcome.latency_s,
+        call_cost(cell.plan, outcome), error, notices,
+    )  # fmt: skip
+
+
+def blocked_cell(cell: PlannedCell) -> store.CellResult:
+    return store.CellResult(
+        cell.key, "error", "", (), cell.plan.body, cell.plan.prompt_tokens, None, None, None, None, None,
+        f"Not sent: {cell.blocker}",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int  # cells finished (written, judge included), this run in all
+    total: int
+    calls_made: int  # by this executor
+    calls_planned: int  # by this executor: answers and judge calls
+    elapsed_s: float
+    running: bool
+
+    @property
+    def time_left_s(self) -> float | None:
+        if not self.calls_made or not self.running:
+            return None
+        return self.elapsed_s / self.calls_made * max(self.calls_planned - self.calls_made, 0)
+
+
+class RunExecutor:
+    """Sends a run's unfinished cells on a thread of its own; `cancel` stops it (calls in flight are
+    stopped and not written: the resume sends them again)."""
+
+    def __init__(
+        self,
+        run_id: str,
+        spec: RunSpec,
+        cells: list[PlannedCell],
+        config: ProviderConfig,
+        session_id: str,
+        judge: JudgeSetup | None = None,
+        db_path: Path | None = None,
+        secrets: tuple[str, ...] = (),
+        policy: retry.RetryPolicy = retry.DEFAULT_POLICY,
+        wait: Callable[[float], None] | None = None,
+        log_calls: bool = True,
+    ):
+        self.run_id, self.spec, self.cells, self.config = run_id, spec, cells, config
+        self.session_id, self.judge = session_id, judge
+        self.db_path = db_path or storage.db_path()
+        self.secrets = (*config.secrets, *(judge.config.secrets if judge else ()), *secrets)
+        self.policy, self._wait, self.log_calls = policy, wait, log_calls
+        self.concurrency = 1 if config.kind == "embedded" else max(1, spec.concurrency)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._in_flight: set[Reply] = set()
+        self._calls_made = 0
+        self._calls_planned = 0
+        self._started = time.monotonic()
+        self.failure: str | None = None  # what stopped the run, if it was not a cell's own error
+        self._thread = threading.Thread(target=self._main, name=f"context-lab-experiment-{run_id}", daemon=True)
+
+    # --- control -------------------------------------------------------------------------------
+
+    def start(self) -> RunExecutor:
+        with _REGISTRY_LOCK:
+            if run_id_active(self.run_id):
+                raise RuntimeError("this run is already running")
+            _ACTIVE[self.run_id] = self
+        with storage.opened(self.db_path) as conn:
+            store.set_status(conn, self.run_id, "running")
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self._stop.set()
+        with self._lock:
+            for reply in self._in_flight:
+                reply.stop()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout_s: float | None = None) -> bool:
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def progress(self) -> Progress:
+        with storage.opened(self.db_path) as conn:
+            done = store.count_cells(conn, self.run_id)
+        return Progress(done, self.spec.total_cells, self._calls_made, self._calls_planned,
+                        time.monotonic() - self._started, self.alive)  # fmt: skip
+
+    # --- the work --------------------------------------------------------------------------------
+
+    def _main(self) -> None:
+        try:
+            with storage.opened(self.db_path) as conn:
+                finished = store.finished_keys(conn, self.run_id)
+            todo = [c for c in self.cells if c.key not in finished]
+            judging = self._awaiting_judge()
+            judged_todo = sum(1 for c in todo if c.case.judged and c.blocker is None) if self.judge else 0
+            self._calls_planned = sum(c.blocker is None for c in todo) + judged_todo + len(judging)
+            self._client = make_client(self.config)
+            self._pool(self._answer, todo, self.concurrency)
+            if self.judge is not None and not self._stop.is_set():
+                self._judge_client = make_client(self.judge.config)
+                judge_width = 1 if self.judge.config.kind == "embedded" else max(1, self.spec.concurrency)
+                self._pool(self._grade, self._awaiting_judge(), judge_width)
+        except Exception as exc:  # the run stops; its written cells stay, and it can be resumed
+            self.failure = redact(f"The run stopped: {type(exc).__name__}: {exc}", self.secrets)
+        finally:
+            self._finish()
+
+    def _pool(self, work: Callable, items: list, width: int) -> None:
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="context-lab-cell") as pool:
+            for future in [pool.submit(work, item) for item in items]:
+                future.result()
+
+    def _finish(self) -> None:
+        try:
+            with storage.opened(self.db_path) as conn:
+                done = store.count_cells(conn, self.run_id) >= self.spec.total_cells
+                # Not done: cancelled, or stopped by a failure (said in `failure`); either can be resumed.
+                store.set_status(conn, self.run_id, "done" if done else "cancelled")
+        finally:
+            with _REGISTRY_LOCK:
+                if _ACTIVE.get(self.run_id) is self:
+                    del _ACTIVE[self.run_id]
+
+    def _send(self, client, body: dict, secrets: tuple[str, ...]) -> Reply | None:
+        """One call with its retries; None when Cancel stopped it (nothing of it is written)."""
+        if self._stop.is_set():
+            return None
+        reply = Reply(client, body, secrets, self.policy, self._wait)
+        with self._lock:
+            self._in_flight.add(reply)
+        try:
+            reply.text()
+        finally:
+            with self._lock:
+                self._in_flight.discard(reply)
+        with self._lock:
+            self._calls_made += 1
+        return None if reply.stopped else reply
+
+    def _answer(self, cell: PlannedCell) -> None:
+        if self._stop.is_set():
+            return
+        if cell.blocker:
+            self._write(blocked_cell(cell))
+            return
+        reply = self._send(self._client, cell.plan.body, self.secrets)
+        if reply is None:
+            return
+        result = answered_cell(cell, reply.outcome, tuple(reply.notices), self.secrets, judged=self.judge is not None)
+        self._write(result)
+        variant = self.spec.variants[cell.key.variant].name
+        self._log(cell.plan, reply.outcome, f"experiment · {variant}", self.config.kind)
+
+    def _awaiting_judge(self) -> list[tuple[store.CellResult, PlannedCell]]:
+        with storage.opened(self.db_path) as conn:
+            waiting = [c for c in store.cells(conn, self.run_id) if c.status == "judging"]
+        planned = {c.key: c for c in self.cells}
+        return [(c, planned[c.key]) for c in waiting if c.key in planned]
+
+    def _grade(self, item: tuple[store.CellResult, PlannedCell]) -> None:
+        result, cell = item
+        judge = self.judge
+        assert judge is not None
+        verdicts = list(result.verdicts)
+        for check in (c for c in cell.case.checks if c.is_judge):
+            plan = judge_request(
+                check.value, cell.case.question, result.answer, judge.target, judge.spec.kind,
+                judge.config.token_limit_field, judge.spec.max_tokens,
+            )  # fmt: skip
+            reply = self._send(self._judge_client, plan.body, self.secrets)
+            if reply is None:
+                return  # cancelled: the cell waits for its judge
+            verdict = parse_verdict(reply.outcome, judge.spec.max_tokens)
+            verdicts.append(Verdict(check.describe(), verdict.passed, redact(verdict.reason, self.secrets), True))
+            self._log(plan, reply.outcome, "experiment · judge", judge.config.kind)
+        self._write(replace(result, verdicts=tuple(verdicts), status=overall(verdicts)))
+
+    def _write(self, result: store.CellResult) -> None:
+        with storage.opened(self.db_path) as conn:
+            store.record_cell(conn, self.run_id, result)
+
+    def _log(self, plan: RequestPlan, outcome: CallOutcome, variant: str, kind: str) -> None:
+        if not self.log_calls:
+            return
+        record = storage.CallRecord.of(self.session_id, variant, kind, plan, outcome, self.secrets)
+        with storage.opened(self.db_path) as conn:
+            storage.record_call(conn, record)
+
+
+# --- the process's running runs: a reload (a new browser session) finds its run here -------------
+
+_ACTIVE: dict[str, RunExecutor] = {}
+_REGISTRY_LOCK = threading.RLock()
+
+
+def run_id_active(run_id: str) -> bool:
+    executor = _ACTIVE.get(run_id)
+    return executor is not None and (executor.alive or not executor._thread.ident)
+
+
+def active(run_id: str) -> RunExecutor | None:
+    with _REGISTRY_LOCK:
+        executor = _ACTIVE.get(run_id)
+        return executor if executor is not None and run_id_active(run_id) else None
+
+
+def finished_cells(run_id: str, db_path: Path | None = None) -> set[CellKey]:
+    with storage.opened(db_path) as conn:
+        return store.finished_keys(conn, run_id)

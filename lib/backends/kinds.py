@@ -1,0 +1,134 @@
+"""One object per backend: everything that differs between OpenAI, Azure OpenAI, an OpenAI-compatible
+server and the embedded model, in one place each — instead of `kind == "azure"` branches spread
+across the code. Every one of them is reached through the same `openai` SDK.
+
+A backend says where a call goes (`endpoint`), how it is made (`client`), which fields of the body it
+names its own way, what the user must fill in, and how the copied snippets authenticate.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from lib.context.payload import EndUserField, TokenLimitField
+
+if TYPE_CHECKING:  # the SDK is imported where a client is made: the kinds and labels need no HTTP client
+    import openai
+
+    from lib.backends.providers import ProviderConfig
+
+Kind = Literal["embedded", "openai", "azure", "compatible"]
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+# Servers that check no key still need a non-empty one for the SDK.
+PLACEHOLDER_KEY = "not-needed"
+
+
+class Backend:
+    """What a compatible server does; the others override what they do differently."""
+
+    kind: Kind = "compatible"
+    label = "OpenAI-compatible URL (Ollama, vLLM, LM Studio, llama.cpp)"
+    token_limit_field: TokenLimitField = "max_tokens"
+    # `user` is the field the other backends have long taken (llama-cpp-python's server declares it).
+    end_user_field: EndUserField = "user"
+    needs_key = False
+    address_name = "the base URL"
+    model_name = "a model"
+    answers_one_at_a_time = False  # a single-slot server: concurrent calls queue behind each other
+
+    def base_url(self, config: ProviderConfig) -> str:
+        return config.base_url
+
+    def endpoint(self, config: ProviderConfig) -> str:
+        """Where the POST goes, for the preview and the snippets."""
+        return f"{self.base_url(config).rstrip('/')}/chat/completions"
+
+    def client(self, config: ProviderConfig) -> openai.OpenAI:
+        import openai
+
+        # Retries are the user's to see and trigger, not the SDK's to hide.
+        return openai.OpenAI(
+            base_url=self.base_url(config),
+            api_key=config.api_key or PLACEHOLDER_KEY,
+            timeout=config.timeout_s,
+            max_retries=0,
+        )
+
+    def key_header(self, config: ProviderConfig) -> str | None:
+        """The curl header, with the key as an environment variable (the snippet never holds it)."""
+        return "Authorization: Bearer $API_KEY" if config.secrets else None
+
+    def python_client(self, config: ProviderConfig) -> tuple[str, str]:
+        """The snippet's (import line, client construction)."""
+        key = 'os.environ["API_KEY"]' if config.secrets else f'"{PLACEHOLDER_KEY}"'
+        return "from openai import OpenAI", f"client = OpenAI(base_url={config.base_url!r}, api_key={key})"
+
+
+class CompatibleBackend(Backend):
+    pass
+
+
+class EmbeddedBackend(Backend):
+    kind: Kind = "embedded"
+    label = "Embedded (SmolLM2-135M, offline)"
+    answers_one_at_a_time = True  # llama-cpp-python's server holds one generation lock
+
+
+class OpenAIBackend(Backend):
+    kind: Kind = "openai"
+    label = "OpenAI"
+    token_limit_field: TokenLimitField = "max_completion_tokens"
+    # OpenAI documents `safety_identifier` in place of the older `user`.
+    end_user_field: EndUserField = "safety_identifier"
+    needs_key = True
+
+    def base_url(self, config: ProviderConfig) -> str:
+        return OPENAI_BASE_URL
+
+    def key_header(self, config: ProviderConfig) -> str | None:
+        return "Authorization: Bearer $OPENAI_API_KEY"
+
+    def python_client(self, config: ProviderConfig) -> tuple[str, str]:
+        return "from openai import OpenAI", 'client = OpenAI(api_key=os.environ["OPENAI_API_KEY"])'
+
+
+class AzureBackend(Backend):
+    kind: Kind = "azure"
+    label = "Azure OpenAI"
+    token_limit_field: TokenLimitField = "max_completion_tokens"
+    needs_key = True
+    address_name = "the endpoint URL"
+    model_name = "the deployment name"
+
+    def endpoint(self, config: ProviderConfig) -> str:
+        root = config.base_url.rstrip("/")
+        return f"{root}/openai/deployments/{config.model}/chat/completions?api-version={config.api_version}"
+
+    def client(self, config: ProviderConfig) -> openai.OpenAI:
+        import openai
+
+        return openai.AzureOpenAI(
+            azure_endpoint=config.base_url,
+            api_key=config.api_key,
+            api_version=config.api_version,
+            timeout=config.timeout_s,
+            max_retries=0,
+        )
+
+    def key_header(self, config: ProviderConfig) -> str | None:
+        return "api-key: $AZURE_OPENAI_API_KEY"
+
+    def python_client(self, config: ProviderConfig) -> tuple[str, str]:
+        client = (
+            "client = AzureOpenAI(\n"
+            f"    azure_endpoint={config.base_url!r},\n"
+            '    api_key=os.environ["AZURE_OPENAI_API_KEY"],\n'
+            f"    api_version={config.api_version!r},\n)"
+        )
+        return "from openai import AzureOpenAI", client
+
+
+BACKENDS: dict[Kind, Backend] = {
+    backend.kind: backend for backend in (EmbeddedBackend(), OpenAIBackend(), AzureBackend(), CompatibleBackend())
+}
+KIND_LABELS: dict[Kind, str] = {kind: backend.label for kind, backend in BACKENDS.items()}

@@ -1,0 +1,263 @@
+"""Every backend through the `openai` SDK: OpenAI, Azure OpenAI, any compatible URL, the embedded model.
+
+One code path: a `ProviderConfig` makes a client, `stream_chat` sends a plan's body and records
+what came back (text, usage, timings) in a `CallOutcome`; `describe_error` turns any failure into
+a sentence a user can act on, with secrets redacted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import openai
+
+from lib.backends.errors import (  # noqa: F401 - the redaction names are read through this module too
+    KEY_FRAGMENT,
+    MASK,
+    NO_CHOICES,
+    NOT_OPENAI_HINT,
+    PUBLIC_KEYS,
+    SecretMasker,
+    cut_off,
+    describe_error,
+    is_secret,
+    mask_secrets,
+    redact,
+)
+from lib.backends.kinds import (  # noqa: F401 - KIND_LABELS and OPENAI_BASE_URL are read through this module too
+    BACKENDS,
+    KIND_LABELS,
+    OPENAI_BASE_URL,
+    PLACEHOLDER_KEY,
+    Backend,
+    Kind,
+)
+from lib.backends.retry import parse_retry_after
+from lib.context.payload import EndUserField, TokenLimitField
+
+DEFAULT_AZURE_API_VERSION = "2024-10-21"
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    kind: Kind
+    model: str  # the name on the wire: an OpenAI model, an Azure deployment, a server's model id
+    base_url: str = ""  # compatible servers and the embedded one; the Azure endpoint for Azure
+    api_key: str = field(default="", repr=False)
+    api_version: str = DEFAULT_AZURE_API_VERSION
+    timeout_s: float = 60.0
+
+    @property
+    def backend(self) -> Backend:
+        return BACKENDS[self.kind]
+
+    @property
+    def endpoint(self) -> str:
+        """Where the POST goes, for the preview and the snippets."""
+        return self.backend.endpoint(self)
+
+    @property
+    def token_limit_field(self) -> TokenLimitField:
+        return self.backend.token_limit_field
+
+    @property
+    def end_user_field(self) -> EndUserField:
+        return self.backend.end_user_field
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.api_key,) if is_secret(self.api_key) else ()
+
+    def missing(self) -> str | None:
+        """What the user still has to fill in, or None when the config can make a call."""
+        backend = self.backend
+        if backend.needs_key and not self.api_key:
+            return "an API key"
+        if not valid_base_url(backend.base_url(self)):
+            what = backend.address_name
+            return f"{what} (a full http:// or https:// address)" if self.base_url else what
+        if not self.model:
+            return backend.model_name
+        return None
+
+
+def valid_base_url(url: str) -> bool:
+    """Whether `url` can be a server's address: the SDK refuses a bad one (say, a bad port) with an exception."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check: it raises on a bad one
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def make_client(config: ProviderConfig) -> openai.OpenAI:
+    return config.backend.client(config)
+
+
+def key_scope(kind: str, base_url: str = "") -> tuple[str, str]:
+    """Where a key for this backend goes: the kind and its endpoint, written one way (lower-case
+    scheme and host, the port spelt out, no trailing slash). A key is bound to the scope it was
+    typed for and sent nowhere else: a base URL changed by hand or by an import does not inherit it."""
+    backend = BACKENDS.get(kind)  # type: ignore[call-overload]  # a kind read from a file may be anything
+    url = (backend.base_url(ProviderConfig(backend.kind, "", base_url)) if backend else base_url).strip()
+    if not valid_base_url(url):
+        return kind, url
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}[parts.scheme.lower()]
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return kind, f"{parts.scheme.lower()}://{host}:{port}{parts.path.rstrip('/')}"
+
+
+# A listed id is offered as it is, or not at all: a server may list anything (a megabyte of text, a
+# lone surrogate, a line break, bidi overrides), and an id changed to be shown would not be the
+# server's any more. Real ids are short (a path to a weights file at most); lists, a few hundred.
+MAX_MODEL_ID_CHARS = 256
+MAX_LISTED_MODELS = 1_000
+
+
+def model_id_choices(values: Iterable[object]) -> list[str]:
+    """The listed ids that can be offered: strings of printable text on one line, without spaces at
+    either end, at most MAX_MODEL_ID_CHARS long; sorted, each once, at most MAX_LISTED_MODELS."""
+    ids = {
+        value
+        for value in values
+        if isinstance(value, str) and 0 < len(value) <= MAX_MODEL_ID_CHARS and value.isprintable()
+        and value.strip() == value
+    }  # fmt: skip
+    return sorted(ids)[:MAX_LISTED_MODELS]
+
+
+def list_models(client: openai.OpenAI) -> list[str]:
+    """Model ids the server lists at /models; empty where it has no such list, fails, or answers
+    anything but a list of models (an HTML page, an image, `[]`, `{"data": "notalist"}`)."""
+    try:
+        listed = getattr(client.models.list(), "data", None)  # one page: a hostile server cannot page forever
+        if not isinstance(listed, list):
+            return []
+        return model_id_choices(getattr(model, "id", None) for model in listed)
+    except Exception:  # the server is not ours: whatever it answers means "no list", never a traceback
+        return []
+
+
+@dataclass
+class CallOutcome:
+    text: str = ""
+    prompt_tokens: int | None = None  # as the server reports it; None when it reports none
+    completion_tokens: int | None = None
+    # Prompt tokens the server did not evaluate again (its prompt cache): usage.prompt_tokens_details.
+    cached_tokens: int | None = None
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+    # For deciding whether to retry (lib/backends/retry.py): the HTTP status, the error's code, the wait asked for.
+    status_code: int | None = None
+    error_code: str | None = None
+    retry_after_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def truncated(self) -> bool:
+        """A whole reply that stopped at the reply-token limit rather than where the model ended it."""
+        return self.ok and self.finish_reason == "length"
+
+    @property
+    def incomplete(self) -> bool:
+        """A reply that began streaming and then broke off."""
+        return self.error is not None and bool(self.text)
+
+
+def stream_chat(
+    client: openai.OpenAI, body: dict, outcome: CallOutcome, secrets: tuple[str, ...] = ()
+) -> Generator[str]:
+    """Send `body`, yield the reply's text as it arrives, and fill `outcome` as it goes.
+
+    It never raises for what the server does: every failure ends as `outcome.error`, a sentence.
+    A reply that echoes a key, or any KEY_FRAGMENT characters of one, has it masked here, before
+    anything shows, keeps or stores the text (`outcome.text` is the masked reply)."""
+    started = time.perf_counter()
+    masker = SecretMasker(secrets)
+    try:
+        stream = None
+        if body.get("stream"):
+            stream = client.chat.completions.create(**body)
+            reply = _read_stream(stream, outcome, started)
+        else:
+            reply = _read_whole(client.chat.completions.create(**body), outcome, started)
+        try:
+            for delta in reply:
+                yield from _shown(masker.feed(delta), outcome)
+            yield from _shown(masker.finish(), outcome)
+        finally:
+            if stream is not None:
+                stream.close()  # a reader that stops early hangs up: the server stops generating
+        if outcome.finish_reason is None:
+            outcome.error = cut_off("the stream ended without a finish") if outcome.text else _nothing(outcome)
+    except Exception as exc:  # the server is not ours: whatever it sends must end as a message, not a traceback
+        yield from _shown(masker.finish(), outcome)
+        _record_failure(exc, outcome, secrets)
+    finally:
+        outcome.latency_s = time.perf_counter() - started
+
+
+def _shown(text: str, outcome: CallOutcome) -> Iterator[str]:
+    if text:
+        outcome.text += text
+        yield text
+
+
+def _nothing(outcome: CallOutcome) -> str:
+    """An answer with no text and no finish: empty choices, or (not even usage) no reply data at all."""
+    return NO_CHOICES if outcome.prompt_tokens is not None else f"The server sent no reply data: {NOT_OPENAI_HINT}"
+
+
+def _record_failure(exc: Exception, outcome: CallOutcome, secrets: tuple[str, ...]) -> None:
+    if isinstance(exc, openai.APIStatusError):
+        outcome.status_code = exc.status_code
+        outcome.error_code = exc.code if isinstance(getattr(exc, "code", None), str) else None
+        outcome.retry_after_s = parse_retry_after(exc.response.headers) if exc.response is not None else None
+    if not outcome.text:
+        outcome.error = describe_error(exc, secrets)
+    elif isinstance(exc, openai.APITimeoutError):
+        outcome.error = cut_off("no more text before the timeout")
+    elif isinstance(exc, openai.APIConnectionError):
+        outcome.error = cut_off("the connection dropped")
+    else:
+        outcome.error = cut_off(describe_error(exc, secrets).rstrip("."))
+
+
+def _record_usage(usage, outcome: CallOutcome) -> None:
+    if usage is not None:
+        outcome.prompt_tokens = usage.prompt_tokens
+        outcome.completion_tokens = usage.completion_tokens
+        cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
+        outcome.cached_tokens = cached if isinstance(cached, int) and not isinstance(cached, bool) else None
+
+
+def _read_stream(stream, outcome: CallOutcome, started: float) -> Iterator[str]:
+    for chunk in stream:
+        _record_usage(chunk.usage, outcome)
+        for choice in chunk.choices:
+            outcome.finish_reason = choice.finish_reason or outcome.finish_reason
+            delta = choice.delta.content if choice.delta else None
+            if delta:
+                if outcome.ttft_s is None:
+                    outcome.ttft_s = time.perf_counter() - started
+                yield delta
+
+
+def _read_whole(completion, outcome: CallOutcome, started: float) -> Iterator[str]:
+    _record_usage(completion.usage, outcome)
+    outcome.ttft_s = time.perf_counter() - started
+    for choice in completion.choices[:1]:
+        outcome.finish_reason = choice.finish_reason
+        if choice.message.content:
+            yield choice.message.content

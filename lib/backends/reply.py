@@ -1,0 +1,167 @@
+"""A call is a value: a `Reply` you iterate for the text as it arrives, and that holds its outcome.
+
+`Reply` sends one planned body through `lib.backends.providers.stream_chat`, retries a rate limit or a server
+fault under the visible policy of `lib/backends/retry.py` (each wait is a notice the caller shows), and can be
+stopped: the text that arrived is kept, marked incomplete.
+
+`ReplyInFlight` drains a `Reply` on a thread of its own. A Streamlit page is a script that any click
+interrupts; a reply read by the script itself was lost with it. Read here, it goes on whatever the
+page does, and the page only shows how far it got and records it once it is done.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from lib.backends import retry
+from lib.backends.providers import CallOutcome, stream_chat
+from lib.context.conversation import Message, update
+
+STOPPED = "Stopped by you: the partial answer is kept, marked incomplete."
+STOPPED_BEFORE_TEXT = "Stopped by you before any text arrived."
+
+
+class Reply:
+    """One call, with its retries. Iterate it for the text; afterwards `outcome` holds the result
+    (text, usage, timings, error) and `notices` the retries that were made."""
+
+    def __init__(
+        self,
+        client,
+        body: dict,
+        secrets: tuple[str, ...] = (),
+        policy: retry.RetryPolicy = retry.DEFAULT_POLICY,
+        wait: Callable[[float], None] | None = None,
+    ):
+        self.client, self.body, self.secrets, self.policy = client, body, secrets, policy
+        self._wait = wait or retry.wait
+        self.outcome = CallOutcome()
+        self.notices: list[str] = []
+        self._stop = threading.Event()
+        self._iterated = False
+
+    def __iter__(self) -> Iterator[str]:
+        if self._iterated:  # a reply is one call: iterating again must not send again
+            if self.outcome.text:
+                yield self.outcome.text
+            return
+        self._iterated = True
+        attempt = 1
+        while True:
+            outcome = CallOutcome()
+            self.outcome = outcome
+            stream = stream_chat(self.client, self.body, outcome, self.secrets)
+            try:
+                for delta in stream:
+                    if self._stop.is_set():
+                        break
+                    yield delta
+            finally:
+                stream.close()  # closes the HTTP stream too: a server stops making what nobody reads
+            if self._stop.is_set():
+                self._mark_stopped(outcome)
+                return
+            wait = self.policy.next_wait(outcome, attempt)
+            if wait is None:
+                return
+            attempt += 1
+            self.notices.append(retry.notice(outcome, wait, attempt, self.policy.attempts))
+            self._wait(wait)
+            if self._stop.is_set():
+                return
+
+    def text(self) -> str:
+        """The whole reply (sends the call if it was not iterated yet)."""
+        for _ in self:
+            pass
+        return self.outcome.text
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def retries_note(self) -> str:
+        return retry.attempts_note(self.notices, self.outcome.ok)
+
+    @staticmethod
+    def _mark_stopped(outcome: CallOutcome) -> None:
+        outcome.error = STOPPED if outcome.text else STOPPED_BEFORE_TEXT
+        outcome.finish_reason = outcome.finish_reason or "stopped"
+
+
+class ReplyInFlight:
+    """A `Reply` read on a thread of its own; the page polls `text` and `done`."""
+
+    def __init__(self, reply: Reply):
+        self.reply = reply
+        self.started_at = time.monotonic()
+        self._text: list[str] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._drain, name="context-lab-reply", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        try:
+            for delta in self.reply:
+                self._text.append(delta)
+        except Exception as exc:  # stream_chat turns server faults into outcomes; this is a last guard
+            self.reply.outcome.error = self.reply.outcome.error or f"The call failed: {type(exc).__name__}: {exc}"
+        finally:
+            self._done.set()
+
+    @property
+    def text(self) -> str:
+        return "".join(self._text)
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def outcome(self) -> CallOutcome:
+        return self.reply.outcome
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the reply is done (or `timeout_s` passes); returns whether it is done."""
+        return self._done.wait(timeout_s)
+
+    def stop(self) -> None:
+        self.reply.stop()
+
+
+def record_reply(history: list[Message], question_id: str, outcome: CallOutcome) -> list[Message]:
+    """The history once the call for `question_id` is over: its reply follows it (after any incomplete
+    replies earlier attempts left, which are kept), or the question is marked unanswered; a reply that
+    broke off is kept, marked incomplete and left out of the next call."""
+    position = next((i for i, m in enumerate(history) if m.id == question_id), None)
+    if position is None:  # the question was deleted meanwhile: nothing to attach a reply to
+        return history
+    position += 1
+    while position < len(history) and history[position].status == "incomplete":
+        position += 1
+    if outcome.ok:
+        history = update(history, question_id, status="ok")
+        reply = Message("assistant", outcome.text)
+    else:
+        history = update(history, question_id, status="unanswered")
+        if not outcome.text:
+            return history
+        reply = Message("assistant", outcome.text, included=False, status="incomplete")
+    return [*history[:position], reply, *history[position:]]
+
+
+def call_note(reply: Reply, max_tokens: int) -> str:
+    """What the user should know about a call beyond its reply: the retries, a reply cut at the limit."""
+    notes = [reply.retries_note]
+    if reply.outcome.truncated:
+        notes.append(
+            f'The reply stopped at the {max_tokens:,}-token limit (finish_reason "length"): raise '
+            "Max reply tokens in the sidebar for a longer one."
+        )
+    return " ".join(note for note in notes if note)

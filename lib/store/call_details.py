@@ -1,0 +1,146 @@
+"""What a run-log row opens to: the request body as sent, the answer, the strategy, the timings.
+
+The run log's `calls` table (lib/storage.CallRecord) holds the figures of each call; its details live
+in `call_details`, one row per call, written in the same breath (`record_with_details`). A very long
+message is kept shortened in the middle (the call sent it whole), so one 5 MB paste resent at every
+turn does not fill the disk. Nothing here imports Streamlit; ui/call_details.py draws it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, fields
+
+from lib.backends.models import lookup, priced_as
+from lib.backends.prices import billed
+from lib.backends.providers import CallOutcome, redact
+from lib.context.conversation import clean_text
+from lib.context.display import shortened_body
+from lib.context.payload import RequestPlan
+from lib.store.storage import CallRecord, record_call, transaction
+
+KEPT_MESSAGE_CHARS = 50_000  # per message, in the stored body
+
+
+@dataclass(frozen=True)
+class CallDetails:
+    request_body: str | None  # the JSON body as sent (a message past KEPT_MESSAGE_CHARS shortened)
+    answer: str | None  # the reply's text, whole or as far as it came
+    strategy: str | None  # the context strategy, described ("Last 2 turns"); None if not known
+    finish_reason: str | None
+    queued_s: float | None = None  # waited before it was sent (Compare on a one-slot server)
+    notices: tuple[str, ...] = ()  # the retries made, each a sentence
+    left_out_chars: int = 0  # characters of long messages not kept in `request_body`
+
+    @property
+    def body(self) -> dict | None:
+        return None if self.request_body is None else json.loads(self.request_body)
+
+
+def details_of(
+    plan: RequestPlan,
+    outcome: CallOutcome,
+    strategy: str | None = None,
+    queued_s: float | None = None,
+    notices: tuple[str, ...] | list[str] = (),
+    secrets: tuple[str, ...] = (),
+) -> CallDetails:
+    """A finished call's details, keys masked wherever they could have landed."""
+    body, left_out = shortened_body(plan.body, KEPT_MESSAGE_CHARS)
+    masked = _masked(json.dumps(body, ensure_ascii=False, indent=1), secrets)
+    return CallDetails(
+        request_body=masked,
+        # A reply may carry half a UTF-16 pair (a JSON "\ud83d" escape): SQLite cannot encode it.
+        answer=clean_text(_masked(outcome.text, secrets)),
+        strategy=clean_text(strategy) if strategy is not None else None,
+        finish_reason=outcome.finish_reason,
+        queued_s=queued_s,
+        notices=tuple(clean_text(redact(n, secrets)) for n in notices),
+        left_out_chars=left_out,
+    )
+
+
+def _masked(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in (s for s in secrets if len(s) >= 4):
+        text = text.replace(json.dumps(secret)[1:-1], "***").replace(secret, "***")
+    return text
+
+
+def record_with_details(conn: sqlite3.Connection, record: CallRecord, details: CallDetails) -> int:
+    """Log the call (lib.store.storage.record_call) and its details; returns the call's id. The details
+    are optional to the log: written just after, on the same connection."""
+    record_call(conn, record)
+    call_id = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO call_details VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                call_id, details.request_body, details.answer, details.strategy, details.finish_reason,
+                details.queued_s, json.dumps({"notices": list(details.notices), "left_out": details.left_out_chars}),
+            ),
+        )  # fmt: skip
+    return call_id
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(CallRecord))
+
+
+def calls_with_details(
+    conn: sqlite3.Connection, session_id: str | None = None
+) -> list[tuple[CallRecord, CallDetails | None]]:
+    """The run log as lib.store.storage.calls has it (oldest first), each call with its details (None for a
+    call logged before details were kept)."""
+    columns = ", ".join(f"c.{name}" for name in _RECORD_FIELDS)
+    query = (
+        f"SELECT {columns}, d.call_id, d.request_body, d.answer, d.strategy, d.finish_reason, d.queued_s, d.notices "
+        "FROM calls c LEFT JOIN call_details d ON d.call_id = c.id"
+    )
+    if session_id:
+        rows = conn.execute(query + " WHERE c.session_id = ? ORDER BY c.at, c.id", (session_id,))
+    else:
+        rows = conn.execute(query + " ORDER BY c.at, c.id")
+    pairs = []
+    for row in rows:
+        values = dict(zip(_RECORD_FIELDS, row[: len(_RECORD_FIELDS)], strict=True))
+        values["predicted_exact"] = bool(values["predicted_exact"])
+        call_id, body, answer, strategy, finish, queued, extra = row[len(_RECORD_FIELDS) :]
+        details = None
+        if call_id is not None:
+            extra = json.loads(extra or "{}")
+            details = CallDetails(
+                body, answer, strategy, finish, queued, tuple(extra.get("notices", ())), extra.get("left_out", 0)
+            )
+        pairs.append((CallRecord(**values), details))
+    return pairs
+
+
+# --- for the page ----------------------------------------------------------------------------------
+
+
+def timings(record: CallRecord, details: CallDetails | None) -> list[tuple[str, str]]:
+    """The call's timings, each labelled: queued (before it was sent), first token, generation, latency."""
+
+    def seconds(value: float | None) -> str:
+        return "—" if value is None else f"{value:.2f} s"
+
+    generation = (
+        record.latency_s - record.ttft_s if record.latency_s is not None and record.ttft_s is not None else None
+    )
+    queued = details.queued_s if details is not None else None
+    return [
+        ("Queued before sending", seconds(queued)),
+        ("First token", seconds(record.ttft_s)),
+        ("Rest of the answer", seconds(generation)),
+        ("Latency (sent → done)", seconds(record.latency_s)),
+    ]
+
+
+def cost_as(record: CallRecord, model: str) -> float | None:
+    """The call's cost had it been billed at the table's `model` prices (the run log's "price as"):
+    the reported prompt tokens (else the predicted ones), cached ones as reported, and the completion tokens."""
+    info = lookup(model)
+    if info is None:
+        raise KeyError(f"{model!r} is not in the model table")
+    priced = priced_as(info, model)
+    return billed(priced, record.predicted_prompt_tokens, record)

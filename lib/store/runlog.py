@@ -1,0 +1,93 @@
+"""The run log as a table and two charts: what every call sent, what the server said, what it cost;
+and the one way the app writes a table as CSV."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+
+import pandas as pd
+
+from lib.store.storage import CallRecord
+
+# The record's fields under the names the page shows, in the order it shows them.
+COLUMNS = {
+    "at": "time", "variant": "variant", "provider": "provider", "model": "model", "messages_sent": "messages sent",
+    "predicted_prompt_tokens": "predicted prompt tokens", "prompt_tokens": "prompt tokens",
+    "cached_tokens": "cached tokens",
+    "completion_tokens": "completion tokens", "payload_bytes": "payload bytes", "latency_s": "latency s",
+    "ttft_s": "ttft s", "cost": "cost $", "status": "status", "error": "error", "session_id": "session id",
+    "predicted_exact": "exact prediction",
+}  # fmt: skip
+
+
+def calls_frame(records: list[CallRecord], labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per call, oldest first; `labels` names sessions (a deleted one shows its id)."""
+    labels = labels or {}
+    frame = pd.DataFrame([asdict(r) for r in records], columns=list(COLUMNS))[list(COLUMNS)].rename(columns=COLUMNS)
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    frame.insert(1, "session", frame["session id"].map(lambda i: labels.get(i, i)))
+    for column in ("prompt tokens", "cached tokens", "completion tokens"):
+        frame[column] = frame[column].astype("Int64")  # a call with no reported usage stays empty, not NaN
+    return frame
+
+
+# A spreadsheet opening a CSV runs a cell that starts with one of these as a formula: `=HYPERLINK(…)`
+# sends data away on a click, `=cmd|…` asks to run a program (OWASP, "CSV Injection"). A session title,
+# a model id, a server's error message can start so; quoted with a leading ', the cell is text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: object) -> object:
+    """`value`, with a single quote put before a text a spreadsheet would read as a formula."""
+    if isinstance(value, str) and value.lstrip(" ").startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every text cell a spreadsheet would run as a formula neutralised (`csv_cell`);
+    numbers stay numbers (a negative one is no formula)."""
+    safe = frame.rename(columns=csv_cell)
+    for name, column in safe.items():
+        if pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column):
+            safe[name] = column.map(csv_cell)
+    return safe
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """`frame` as the CSV text a download offers, formula-safe: every CSV export goes through here."""
+    return csv_safe(frame).to_csv(index=False)
+
+
+def filtered(frame: pd.DataFrame, **choices: list[str]) -> pd.DataFrame:
+    """Rows whose column (`session=[…]`, `variant=[…]`, …) is among the chosen values; empty = all."""
+    mask = pd.Series(True, index=frame.index)
+    for column, values in choices.items():
+        if values:
+            mask &= frame[column].isin(values)
+    return frame[mask]
+
+
+def run_log_figures(frame: pd.DataFrame):
+    """Prompt tokens per call over time, and predicted against reported prompt tokens."""
+    import plotly.express as px
+
+    hover = ["session", "variant", "model", "messages sent", "status"]
+    sent = frame.assign(
+        **{"prompt tokens (reported, else predicted)": frame["prompt tokens"].fillna(frame["predicted prompt tokens"])}
+    )
+    over_time = px.line(
+        sent, x="time", y="prompt tokens (reported, else predicted)", color="variant", markers=True,
+        hover_data=hover, title="Prompt tokens per call",
+    )  # fmt: skip
+    reported = frame.dropna(subset=["prompt tokens"]).astype({"prompt tokens": "int64"})
+    scatter = px.scatter(
+        reported, x="predicted prompt tokens", y="prompt tokens", color="model", hover_data=hover,
+        title="Predicted vs reported prompt tokens (on the line: exact)",
+    )  # fmt: skip
+    top = max([1, *reported["predicted prompt tokens"], *reported["prompt tokens"]])
+    scatter.add_shape(type="line", x0=0, y0=0, x1=top, y1=top, line={"dash": "dot", "color": "grey"})
+    for figure in (over_time, scatter):
+        figure.update_layout(height=380, margin={"t": 50, "b": 10}, legend={"orientation": "h", "y": -0.2})
+    return over_time, scatter
