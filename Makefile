@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 # Where the app listens: this machine only unless told (HOST=0.0.0.0 make run, or CONTEXT_LAB_HOST).
 HOST ?= $(or $(CONTEXT_LAB_HOST),127.0.0.1)
+# Coverage of lib/, reported (lines missed, fully covered files left out) and held to a floor: the
+# fast suite alone, without the property tests, covered 91 % (2026-11-26); the whole suite covers more.
+COVERAGE_FLOOR ?= 88
+COVERAGE := --cov=lib --cov-report=term-missing:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 # A native build of llama.cpp segfaults in batched decode on some CPUs: build it portable.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -32,7 +36,7 @@ test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(COVERAGE) $(PYTEST_ARGS)
 
 # The inner loop: lint and every test that needs neither the model's server, the app nor a browser.
 test-fast: $(VENV)/.dev-installed

@@ -14,7 +14,7 @@ from lib.context.display import inert_markdown
 from lib.context.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES, Page, page_of
 from lib.context.payload import RequestPlan
 from lib.context.request import Request, send_blocker, split_for_retry
-from lib.context.strategies import STRATEGY_LABELS, Decision
+from lib.context.strategies import STRATEGY_LABELS, Decision, spec_of
 from ui import attribution, call_details, resources, sessions, state
 from ui.composer import draft_sync, page_style
 from ui.meter import cache_meter, last_call, last_call_report, meter, money, payload_preview
@@ -226,10 +226,11 @@ def _strategy_picker() -> None:
     kind = state.get(state.STRATEGY_KIND)
     if kind != "manual":
         st.caption("The strategy decides what each call carries; the *In context* toggles apply under Manual.")
-    if kind in ("last_turns", "summarise"):
-        cols[1].number_input("Turns kept", 0, 10_000, key=state.STRATEGY_TURNS)
-    elif kind == "token_budget":
-        cols[1].number_input("Budget (tokens)", 0, 10_000_000, step=64, key=state.STRATEGY_BUDGET)
+    for parameter in spec_of(kind).parameters:
+        cols[1].number_input(
+            parameter.label, parameter.minimum, parameter.maximum, step=parameter.step,
+            key=state.strategy_key(parameter),
+        )  # fmt: skip
 
 
 def _summary_box(request: Request, settings: Settings) -> None:

@@ -35,7 +35,7 @@ from lib.backends import models
 from lib.backends.providers import CallOutcome
 from lib.context.display import inert_inline, inert_markdown, shortened_body
 from lib.context.request import Request, send_blocker
-from lib.context.strategies import STRATEGY_LABELS
+from lib.context.strategies import STRATEGY_LABELS, spec_of
 from ui import compare_state, resources, sessions, state
 from ui.meter import money
 from ui.settings import Settings, page_setup
@@ -63,10 +63,10 @@ def _slot_editor(slot: str, settings: Settings, pinned: int) -> None:
         st.text_input("Name", key=key("name"))
         st.selectbox("Context", list(STRATEGY_LABELS), format_func=STRATEGY_LABELS.__getitem__, key=key("strategy"))
         kind = state.get(key("strategy"))
-        if kind in ("last_turns", "summarise"):
-            st.number_input("Turns kept", 0, 1000, key=key("turns"))
-        if kind == "token_budget":
-            st.number_input("Token budget", 0, 10_000_000, step=64, key=key("budget"))
+        for parameter in spec_of(kind).parameters:
+            st.number_input(
+                parameter.label, parameter.minimum, parameter.maximum, step=parameter.step, key=key(parameter.key)
+            )
         st.radio(
             "System prompt", list(SYSTEM_MODES), format_func=SYSTEM_MODES.__getitem__, key=key("system_mode"),
             horizontal=True,

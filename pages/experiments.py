@@ -36,9 +36,10 @@ from lib.context.strategies import STRATEGY_LABELS, Strategy
 from lib.store import storage
 from lib.store.storage import CallRecord, record_call
 from ui import resources, sessions, state
+from ui.keys import known_secrets
 from ui.meter import money
 from ui.planning import summary_for
-from ui.settings import Settings, known_secrets, page_setup
+from ui.settings import Settings, page_setup
 from ui.summary import make_summary, summary_plan
 
 # This page's state (read and written through ui.state's accessors).

@@ -3,6 +3,8 @@
 - `lib` never imports `streamlit`, `ui` or `pages` (it runs, and is tested, without a page).
 - A page never imports another page (shared rendering lives in `ui/`).
 - `ui` never imports `pages`.
+- No import cycle among the modules of `lib` and `ui` (one that only type hints close, under
+  `if TYPE_CHECKING:`, is none: it never runs).
 Imports are read from the syntax tree, so an import inside a function counts too.
 """
 
@@ -78,3 +80,97 @@ def test_every_part_of_lib_is_a_package_that_says_what_it_holds():
     assert not list((ROOT / "lib").glob("*.py"))  # no module left loose beside the packages
     for part in parts:
         assert ast.get_docstring(ast.parse((part / "__init__.py").read_text(encoding="utf-8")))
+
+
+# --- no import cycles ---------------------------------------------------------------------------------
+
+
+def _is_type_checking_block(node: ast.AST) -> bool:
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _runtime_imports(tree: ast.AST) -> set[str]:
+    """Every dotted name imported where it runs (at module level or in a function), with `from a import
+    b` read as both `a` and `a.b` (b may be a module); not what `if TYPE_CHECKING:` imports."""
+    names: set[str] = set()
+    pending: list[ast.AST] = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.If) and _is_type_checking_block(node):
+            pending.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        pending.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def _import_graph(root: Path, folders: tuple[str, ...] = ("lib", "ui")) -> dict[str, set[str]]:
+    paths = [path for folder in folders for path in sorted((root / folder).rglob("*.py"))]
+    modules = {path.relative_to(root).with_suffix("").parts: path for path in paths}
+    names = {".".join(p[:-1] if p[-1] == "__init__" else p): path for p, path in modules.items()}
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        imported = _runtime_imports(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+        graph[name] = {other for other in imported if other in names and other != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for other in sorted(graph[module]):
+            if other not in index:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in on_stack:
+                low[module] = min(low[module], index[other])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_import_cycles_among_lib_and_ui_modules():
+    assert _cycles(_import_graph(ROOT)) == []
+
+
+def test_the_cycle_check_sees_a_cycle_closed_inside_a_function_but_not_by_type_hints(tmp_path):
+    (tmp_path / "ui").mkdir()
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "ui" / "a.py").write_text("from ui import b\n")
+    (tmp_path / "ui" / "b.py").write_text("def f():\n    from ui.c import g\n")
+    (tmp_path / "ui" / "c.py").write_text("import ui.a\n")
+    (tmp_path / "lib" / "x.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from lib import y\n"
+    )
+    (tmp_path / "lib" / "y.py").write_text("from lib.x import z\n")
+    assert _cycles(_import_graph(tmp_path)) == [["ui.a", "ui.b", "ui.c"]]

@@ -1,8 +1,23 @@
+from typing import get_args
+
 import pytest
 
 from lib.context import conversation as conv
 from lib.context.conversation import Message, SystemPrompt
-from lib.context.strategies import Strategy, assemble, decide, summarised, summary_key, summary_request
+from lib.context.strategies import (
+    BUDGET,
+    STRATEGIES,
+    STRATEGY_LABELS,
+    TURNS,
+    Strategy,
+    StrategyKind,
+    assemble,
+    decide,
+    spec_of,
+    summarised,
+    summary_key,
+    summary_request,
+)
 
 
 def _history(turns: int = 3) -> list[Message]:
@@ -97,3 +112,54 @@ def test_summary_key_changes_only_when_the_summarised_messages_change():
 def test_assemble_without_a_system_prompt():
     decisions = decide(Strategy("full"), _history(1))
     assert [m.content for m in assemble(SystemPrompt("x", included=False), decisions)] == ["q0", "a0"]
+
+
+# --- the registry: what the Chat and Compare pickers show, and how they build a strategy -------------
+
+
+def test_the_registry_names_every_strategy_once_with_its_label():
+    assert set(STRATEGIES) == set(get_args(StrategyKind))
+    assert all(spec.kind == kind for kind, spec in STRATEGIES.items())
+    assert {kind: spec.label for kind, spec in STRATEGIES.items()} == STRATEGY_LABELS
+    assert len(set(STRATEGY_LABELS.values())) == len(STRATEGY_LABELS)
+
+
+@pytest.mark.parametrize(
+    ("kind", "keys"),
+    [("manual", []), ("full", []), ("none", []), ("last_turns", ["turns"]), ("token_budget", ["budget"]),
+     ("summarise", ["turns"])],
+)  # fmt: skip
+def test_each_strategy_declares_the_parameters_it_reads(kind, keys):
+    spec = STRATEGIES[kind]
+    assert [p.key for p in spec.parameters] == keys
+    for parameter in spec.parameters:
+        assert parameter.minimum <= parameter.default <= parameter.maximum
+        assert parameter.default == getattr(Strategy(), parameter.field)
+
+
+def test_build_reads_each_parameter_by_key_and_ignores_the_others():
+    assert STRATEGIES["last_turns"].build({"turns": 5, "budget": 7}) == Strategy("last_turns", last_turns=5)
+    assert STRATEGIES["token_budget"].build({"turns": 5, "budget": 640}) == Strategy("token_budget", token_budget=640)
+    assert STRATEGIES["summarise"].build({"turns": 1}) == Strategy("summarise", last_turns=1)
+    assert STRATEGIES["full"].build({"turns": 5}) == Strategy("full")
+    assert STRATEGIES["last_turns"].build() == Strategy("last_turns", last_turns=TURNS.default)
+
+
+def test_build_keeps_a_parameter_within_its_bounds_and_falls_back_on_junk():
+    spec = STRATEGIES["token_budget"]
+    assert spec.build({"budget": -5}).token_budget == BUDGET.minimum
+    assert spec.build({"budget": 10**12}).token_budget == BUDGET.maximum
+    assert spec.build({"budget": "many"}).token_budget == BUDGET.default
+    assert spec.build({"budget": None}).token_budget == BUDGET.default
+
+
+@pytest.mark.parametrize("strategy", [Strategy("last_turns", last_turns=4), Strategy("token_budget", token_budget=96)])
+def test_values_of_is_the_reverse_of_build(strategy):
+    spec = STRATEGIES[strategy.kind]
+    assert spec.build(spec.values_of(strategy)) == strategy
+
+
+def test_an_unknown_kind_is_read_as_manual():
+    assert spec_of("vibes") is STRATEGIES["manual"]
+    assert spec_of(None) is STRATEGIES["manual"]
+    assert spec_of("token_budget") is STRATEGIES["token_budget"]

@@ -39,6 +39,7 @@ from lib.analysis.attribution import (
 from lib.analysis.attribution.context import SYSTEM_ID
 from lib.analysis.attribution.explain import percent
 from lib.analysis.compare import similarity
+from lib.backends import prices as pricing
 from lib.backends.providers import CallOutcome
 from lib.backends.reply import Reply
 from lib.context import conversation as conv
@@ -274,8 +275,8 @@ def _before_running(panel: Panel, settings: Settings, context: AnswerContext, ke
         model = context.target.model
         completion = plan.passes * answer_tokens
         most = plan.passes * context.sampling.max_tokens
-        expected = _sum(model.input_cost(cost.prompt_tokens), model.output_cost(completion))
-        at_most = _sum(model.input_cost(cost.prompt_tokens), model.output_cost(most))
+        expected = pricing.cost(model, cost.prompt_tokens, completion_tokens=completion)
+        at_most = pricing.cost(model, cost.prompt_tokens, completion_tokens=most)
         st.info(
             inert_markdown(
                 f"**Before running:** {plan.passes} calls to {context.plan.body['model']} at temperature 0 ({method}). "
@@ -287,10 +288,6 @@ def _before_running(panel: Panel, settings: Settings, context: AnswerContext, ke
     if st.button(label, key=f"{KEY}run_{key}", icon=":material/play_arrow:", type="primary"):
         scorer = _scorer(settings)
         _start(panel, Job(lambda progress: attribute(context, scorer, plan, progress), fingerprint), scorer)
-
-
-def _sum(*costs: float | None) -> float | None:
-    return None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
 
 
 def _progress(panel: Panel) -> None:

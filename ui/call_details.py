@@ -19,8 +19,9 @@ from lib.context.payload import RequestPlan
 from lib.store import storage
 from lib.store.call_details import CallDetails, calls_with_details, details_of, record_with_details, timings
 from ui import sessions, state
+from ui.keys import known_secrets
 from ui.owner import describe, owner
-from ui.settings import Settings, known_secrets
+from ui.settings import Settings
 
 TABLE_KEY = "run_log_rows"
 

@@ -34,15 +34,16 @@ from lib.analysis.compare import (
 from lib.backends import embedded, models
 from lib.context.conversation import new_id
 from lib.context.request import Request, Target
-from lib.context.strategies import Strategy
+from lib.context.strategies import PARAMETERS, spec_of
 from lib.store import storage
 from lib.store.call_details import details_of, record_with_details
 from ui import owner, resources, sessions, state
+from ui.keys import known_secrets
 from ui.planning import summary_for
-from ui.settings import Settings, known_secrets
+from ui.settings import Settings
 
 SLOT_FIELDS = (
-    "name", "strategy", "turns", "budget", "system_mode", "system_text", "model", "temperature_inherit",
+    "name", "strategy", *(p.key for p in PARAMETERS), "system_mode", "system_text", "model", "temperature_inherit",
     "temperature", "max_tokens_inherit", "max_tokens",
 )  # fmt: skip
 _STORE_ERRORS = (sqlite3.Error, OSError, InvalidComparison)
@@ -61,8 +62,7 @@ def add_slot(variant: Variant) -> None:
     values = {
         "name": variant.name,
         "strategy": variant.strategy.kind,
-        "turns": variant.strategy.last_turns,
-        "budget": variant.strategy.token_budget,
+        **{p.key: getattr(variant.strategy, p.field) for p in PARAMETERS},
         "system_mode": mode,
         "system_text": variant.system_override or "",
         "model": variant.model,
@@ -98,7 +98,8 @@ def variant_of(slot: str) -> Variant:
     value = lambda name: state.get(state.slot_key(slot, name))  # noqa: E731 - a local shorthand
     mode = value("system_mode")
     override = None if mode == "conversation" else ("" if mode == "none" else value("system_text") or "")
-    strategy = Strategy(value("strategy"), last_turns=int(value("turns")), token_budget=int(value("budget")))
+    spec = spec_of(value("strategy"))
+    strategy = spec.build({p.key: value(p.key) for p in spec.parameters})
     return Variant(
         name=value("name") or "",
         strategy=strategy,

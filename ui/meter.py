@@ -202,8 +202,7 @@ def last_call(settings: Settings, request: Request, outcome: CallOutcome, shown:
         )
     else:
         after = previous.cache_after if previous is not None else None
-    spent = billed(plan.model, plan.prompt_tokens, outcome.prompt_tokens, outcome.cached_tokens,
-                   outcome.completion_tokens)  # fmt: skip
+    spent = billed(plan.model, plan.prompt_tokens, outcome)
     return LastCall(
         plan.prompt_tokens, plan.count.exact, plan.body_bytes, plan.model.name, outcome, shown,
         cache=prediction, cache_after=after, cost=spent, price_source=plan.model.prices.source,

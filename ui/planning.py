@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from lib.context import conversation as conv
 from lib.context.request import Request, Target, build_request, split_for_retry
-from lib.context.strategies import Strategy, summary_key
+from lib.context.strategies import Strategy, spec_of, summary_key
 from ui import state
 from ui.settings import Settings
 
@@ -16,11 +16,8 @@ DRAFT_ID = "draft"
 
 
 def chat_strategy() -> Strategy:
-    return Strategy(
-        state.get(state.STRATEGY_KIND),
-        last_turns=int(state.get(state.STRATEGY_TURNS)),
-        token_budget=int(state.get(state.STRATEGY_BUDGET)),
-    )
+    spec = spec_of(state.get(state.STRATEGY_KIND))
+    return spec.build({p.key: state.get(state.strategy_key(p)) for p in spec.parameters})
 
 
 def target_of(settings: Settings) -> Target:

@@ -41,6 +41,7 @@ from lib.store.session import (
 )
 from lib.store.storage import DamagedSession, NotYours
 from ui import owner, state
+from ui.keys import known_secrets
 
 if TYPE_CHECKING:
     from ui.settings import Settings
@@ -98,8 +99,6 @@ def _note(kind: str, text: str) -> None:
 
 
 def secrets_known() -> tuple[str, ...]:
-    from ui.settings import known_secrets  # ui.settings imports this module
-
     return known_secrets()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 
 import streamlit as st
@@ -12,7 +11,6 @@ from lib.backends.providers import (
     DEFAULT_AZURE_API_VERSION,
     KIND_LABELS,
     ProviderConfig,
-    is_secret,
     key_scope,
     valid_base_url,
 )
@@ -20,6 +18,7 @@ from lib.context.payload import Sampling
 from lib.context.tokens import PromptCounter
 from lib.store.session import end_user_id
 from ui import owner, resources, session_sidebar, sessions, state
+from ui.keys import TYPED_KEYS, secret, typed_keys
 
 
 @dataclass(frozen=True)
@@ -38,39 +37,14 @@ class Settings:
         return exact if exact is not None else resources.tiktoken_counter(self.model.name)
 
 
-def _secret(name: str) -> str:
-    """A key from the environment or .streamlit/secrets.toml, read, never written."""
-    if os.environ.get(name):
-        return os.environ[name]
-    try:
-        return str(st.secrets.get(name, ""))
-    except (FileNotFoundError, KeyError, AttributeError):
-        return ""
-    except Exception:
-        return ""
-
-
-def known_secrets() -> tuple[str, ...]:
-    """Every key the app may hold (typed in the sidebar for any endpoint, the environment's), to mask
-    out of what it saves."""
-    typed = (state.get(state.API_KEY) or "", *_typed_keys().values())
-    values = (*typed, _secret("OPENAI_API_KEY"), _secret("AZURE_OPENAI_API_KEY"))
-    return tuple(dict.fromkeys(v for v in values if is_secret(v)))
-
-
 # --- keys and endpoints --------------------------------------------------------------------------
 # A key is sent only to the endpoint it was typed for: the sidebar keeps each key under the scope
 # (provider kind + endpoint, lib.backends.providers.key_scope) shown when it was typed, and its key field
 # shows the key of the scope in use, or nothing. A base URL changed by hand or by opening an
 # imported session inherits no key. And only an endpoint typed in this browser session (or one the
 # user asked to list) is asked for its models: opening a file makes no request by itself.
-TYPED_KEYS = "typed_keys"  # {scope: key}, this browser session's memory only, never saved
 TYPED_ENDPOINTS = "typed_endpoints"  # {scope}: endpoints the user typed (or listed) in this browser session
 ENTER_THE_KEY = "Enter the key for this endpoint: a key is sent only to the endpoint it was entered for."
-
-
-def _typed_keys() -> dict[tuple[str, str], str]:
-    return state.get(TYPED_KEYS) or {}
 
 
 def _scope_now() -> tuple[str, str]:
@@ -81,7 +55,7 @@ def _scope_now() -> tuple[str, str]:
 
 def _key_typed() -> None:
     """The key field's callback: the key belongs to the endpoint shown."""
-    state.put(TYPED_KEYS, {**_typed_keys(), _scope_now(): state.get(state.API_KEY) or ""})
+    state.put(TYPED_KEYS, {**typed_keys(), _scope_now(): state.get(state.API_KEY) or ""})
 
 
 def _endpoint_typed() -> None:
@@ -93,22 +67,22 @@ def _key_field(label: str, scope: tuple[str, str], from_env: str = "", key_elsew
     """The key field, showing the key typed for `scope` (if any); returns the key to use there:
     the typed one, else `from_env` (the environment's key, already checked to be for `scope`).
     `key_elsewhere`: a key is at hand for another endpoint (the environment's), not for this one."""
-    state.put(state.API_KEY, _typed_keys().get(scope, ""))
+    state.put(state.API_KEY, typed_keys().get(scope, ""))
     typed = st.text_input(
         label, type="password", key=state.API_KEY, on_change=_key_typed,
         help="Held in this browser session's memory only; never saved or shown. Sent only to this endpoint.",
         **options,
     )  # fmt: skip
     key = typed or from_env
-    if not key and (key_elsewhere or any(_typed_keys().values())):
+    if not key and (key_elsewhere or any(typed_keys().values())):
         st.caption(ENTER_THE_KEY)
     return key
 
 
 def _default_kind() -> str:
-    if _secret("OPENAI_API_KEY"):
+    if secret("OPENAI_API_KEY"):
         return "openai"
-    if _secret("AZURE_OPENAI_API_KEY") and _secret("AZURE_OPENAI_ENDPOINT"):
+    if secret("AZURE_OPENAI_API_KEY") and secret("AZURE_OPENAI_ENDPOINT"):
         return "azure"
     return "embedded"
 
@@ -119,7 +93,7 @@ def _embedded() -> ProviderConfig:
 
 
 def _openai() -> ProviderConfig:
-    from_env = _secret("OPENAI_API_KEY")
+    from_env = secret("OPENAI_API_KEY")
     key = _key_field(
         "API key", key_scope("openai"), from_env, placeholder="from OPENAI_API_KEY" if from_env else "sk-…"
     )
@@ -129,16 +103,16 @@ def _openai() -> ProviderConfig:
 
 
 def _azure() -> ProviderConfig:
-    state.default(state.AZURE_ENDPOINT, _secret("AZURE_OPENAI_ENDPOINT"))
-    state.default(state.AZURE_DEPLOYMENT, _secret("AZURE_OPENAI_DEPLOYMENT"))
-    state.default(state.AZURE_API_VERSION, _secret("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION)
+    state.default(state.AZURE_ENDPOINT, secret("AZURE_OPENAI_ENDPOINT"))
+    state.default(state.AZURE_DEPLOYMENT, secret("AZURE_OPENAI_DEPLOYMENT"))
+    state.default(state.AZURE_API_VERSION, secret("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION)
     endpoint = st.text_input("Endpoint", key=state.AZURE_ENDPOINT, placeholder="https://NAME.openai.azure.com")
     deployment = st.text_input("Deployment", key=state.AZURE_DEPLOYMENT)
     version = st.text_input("API version", key=state.AZURE_API_VERSION)
     scope = key_scope("azure", endpoint)
     # The environment's key is for the environment's endpoint, not for one typed or imported since.
-    env_key = _secret("AZURE_OPENAI_API_KEY")
-    env_endpoint = key_scope("azure", _secret("AZURE_OPENAI_ENDPOINT")) == scope
+    env_key = secret("AZURE_OPENAI_API_KEY")
+    env_endpoint = key_scope("azure", secret("AZURE_OPENAI_ENDPOINT")) == scope
     key = _key_field(
         "API key", scope, env_key if env_endpoint else "", key_elsewhere=bool(env_key) and not env_endpoint
     )

@@ -15,6 +15,7 @@ from lib.context.caching import CachedCall, CachePrediction
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.paging import DEFAULT_PAGE_SIZE
 from lib.context.request import Request
+from lib.context.strategies import BUDGET, TURNS, Parameter
 
 HISTORY = "history"
 SYSTEM_TEXT = "system_text"
@@ -63,8 +64,14 @@ TIMEOUT = "timeout_s"  # seconds a call may take; a connection setting, so not s
 
 # The chat's context strategy (lib/context/strategies.py).
 STRATEGY_KIND = "strategy_kind"
-STRATEGY_TURNS = "strategy_turns"
-STRATEGY_BUDGET = "strategy_budget"
+STRATEGY_TURNS = f"strategy_{TURNS.key}"
+STRATEGY_BUDGET = f"strategy_{BUDGET.key}"
+
+
+def strategy_key(parameter: Parameter) -> str:
+    """The Chat's widget key for a strategy parameter (kept with the session)."""
+    return f"strategy_{parameter.key}"
+
 
 # Sessions (ui/sessions.py): the open session's id (also in the URL as ?session=), its form as last
 # saved (None: a blank session nothing has been saved for yet), the sidebar's session widgets.
@@ -96,8 +103,8 @@ DEFAULTS = {
     ADD_ROLE: "user",
     KEEP_OLD_ANSWER: False,
     STRATEGY_KIND: "manual",
-    STRATEGY_TURNS: 2,
-    STRATEGY_BUDGET: 1024,
+    STRATEGY_TURNS: TURNS.default,
+    STRATEGY_BUDGET: BUDGET.default,
     TEMPERATURE: 0.7,
     MAX_TOKENS: 256,
     STREAM: True,

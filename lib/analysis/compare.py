@@ -471,7 +471,7 @@ def answer_stats(results: list[VariantResult], baseline: int, price_as: str = ""
 def call_cost(model: ModelInfo, plan: RequestPlan, outcome: CallOutcome) -> float | None:
     """What a call cost at `model`'s prices (lib/backends/prices.py, the one cost formula): the reported usage,
     cached prompt tokens at their own rate, else the prediction; None when unpriced."""
-    return billed(model, plan.prompt_tokens, outcome.prompt_tokens, outcome.cached_tokens, outcome.completion_tokens)
+    return billed(model, plan.prompt_tokens, outcome)
 
 
 def plan_rows(variants: list[Variant], plans: list[RequestPlan], price_as: str = "") -> list[dict]:

@@ -53,8 +53,7 @@ class ModelInfo:
 
     def output_cost(self, tokens: int) -> float | None:
         """The completion tokens' share alone (the tier follows the prompt: this assumes a short one)."""
-        rate = self.prices.output
-        return None if rate is None else tokens * rate.base / pricing.PER
+        return pricing.output_cost(self, tokens)
 
 
 _FREE = pricing.flat(0.0, 0.0, pricing.FREE_LOCAL)

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from lib.backends.models import ModelInfo
@@ -76,19 +76,37 @@ def cost(model: ModelInfo, prompt_tokens: int, cached_tokens: int = 0, completio
     cached_rate = prices.cached_input or prices.input
     total = (prompt_tokens - cached) * prices.input.per_million(prompt_tokens)
     total += cached * cached_rate.per_million(prompt_tokens)
-    if completion_tokens and prices.output is not None:
-        total += completion_tokens * prices.output.per_million(prompt_tokens)
-    return total / PER
+    total /= PER
+    if completion_tokens:
+        total += output_cost(model, completion_tokens, prompt_tokens) or 0.0
+    return total
 
 
-def billed(
-    model: ModelInfo, predicted_prompt: int, prompt_tokens: int | None, cached_tokens: int | None,
-    completion_tokens: int | None,
-) -> float | None:  # fmt: skip
+def output_cost(model: ModelInfo, completion_tokens: int, prompt_tokens: int = 0) -> float | None:
+    """The completion tokens' share alone, at the tier the prompt picks (a short prompt by default):
+    for an estimate's "at most" before the prompt's cost is known."""
+    rate = model.prices.output
+    return None if rate is None else completion_tokens * rate.per_million(prompt_tokens) / PER
+
+
+class Usage(Protocol):
+    """What a server reported for a finished call (None: not reported). A call's outcome
+    (`lib.backends.providers.CallOutcome`) and a run-log row (`lib.store.storage.CallRecord`) are both one."""
+
+    @property
+    def prompt_tokens(self) -> int | None: ...
+    @property
+    def cached_tokens(self) -> int | None: ...
+    @property
+    def completion_tokens(self) -> int | None: ...
+
+
+def billed(model: ModelInfo, predicted_prompt: int, usage: Usage) -> float | None:
     """A finished call's cost: the server's usage where it reported some, else the prediction; cached
-    tokens only as reported (none reported: billed as uncached)."""
-    prompt = prompt_tokens if prompt_tokens is not None else predicted_prompt
-    return cost(model, prompt, cached_tokens or 0, completion_tokens or 0)
+    tokens only as reported (none reported: billed as uncached). Every page, the run log, Compare
+    and the experiments price a finished call with this."""
+    prompt = usage.prompt_tokens if usage.prompt_tokens is not None else predicted_prompt
+    return cost(model, prompt, usage.cached_tokens or 0, usage.completion_tokens or 0)
 
 
 # --- the genai-prices data --------------------------------------------------------------------

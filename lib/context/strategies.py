@@ -9,21 +9,13 @@ The system prompt and pinned messages are kept by every strategy.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from lib.context.conversation import Message, SystemPrompt, turn_starts
 
 StrategyKind = Literal["manual", "full", "none", "last_turns", "token_budget", "summarise"]
-STRATEGY_LABELS: dict[StrategyKind, str] = {
-    "manual": "Manual (the include toggles)",
-    "full": "Full history",
-    "none": "No history (stateless)",
-    "last_turns": "Last N turns",
-    "token_budget": "Token budget",
-    "summarise": "Summarise older turns",
-}
 SUMMARY_ID = "summary"
 
 
@@ -41,6 +33,72 @@ class Strategy:
         if self.kind == "summarise":
             return f"Summarise all but the last {self.last_turns} turns"
         return STRATEGY_LABELS[self.kind]
+
+
+# --- the registry: what a picker shows for each strategy and how it builds one -----------------------
+
+ParameterField = Literal["last_turns", "token_budget"]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A number a strategy is tuned by: the `Strategy` field it sets, and how a page asks for it."""
+
+    field: ParameterField
+    key: str  # the short name pages keep it under ("strategy_turns" on Chat, a slot's "turns" on Compare)
+    label: str
+    default: int
+    minimum: int
+    maximum: int
+    step: int = 1
+
+    def clamp(self, value: object) -> int:
+        """The value as an int within the bounds; the default when it is not a number."""
+        try:
+            number = int(value)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            return self.default
+        return max(self.minimum, min(self.maximum, number))
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    kind: StrategyKind
+    label: str
+    parameters: tuple[Parameter, ...] = ()
+
+    def build(self, values: Mapping[str, object] | None = None) -> Strategy:
+        """The strategy, its parameters read from `values` by key (the default when absent)."""
+        values = values or {}
+        fields = {p.field: p.clamp(values.get(p.key, p.default)) for p in self.parameters}
+        return Strategy(self.kind, **fields)
+
+    def values_of(self, strategy: Strategy) -> dict[str, int]:
+        """The reverse of `build`: this strategy's parameter values, by key."""
+        return {p.key: getattr(strategy, p.field) for p in self.parameters}
+
+
+TURNS = Parameter("last_turns", "turns", "Turns kept", Strategy.last_turns, 0, 10_000)
+BUDGET = Parameter("token_budget", "budget", "Budget (tokens)", Strategy.token_budget, 0, 10_000_000, step=64)
+PARAMETERS: tuple[Parameter, ...] = (TURNS, BUDGET)
+
+STRATEGIES: dict[StrategyKind, StrategySpec] = {
+    spec.kind: spec
+    for spec in (
+        StrategySpec("manual", "Manual (the include toggles)"),
+        StrategySpec("full", "Full history"),
+        StrategySpec("none", "No history (stateless)"),
+        StrategySpec("last_turns", "Last N turns", (TURNS,)),
+        StrategySpec("token_budget", "Token budget", (BUDGET,)),
+        StrategySpec("summarise", "Summarise older turns", (TURNS,)),
+    )
+}
+STRATEGY_LABELS: dict[StrategyKind, str] = {kind: spec.label for kind, spec in STRATEGIES.items()}
+
+
+def spec_of(kind: object) -> StrategySpec:
+    """The registry's entry for `kind`; Manual for an unknown one (an old session, a hand-edited file)."""
+    return STRATEGIES.get(kind, STRATEGIES["manual"])  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)

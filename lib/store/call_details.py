@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass, fields
 
 from lib.backends.models import lookup, priced_as
+from lib.backends.prices import billed
 from lib.backends.providers import CallOutcome, redact
 from lib.context.conversation import clean_text
 from lib.context.display import shortened_body
@@ -137,10 +138,9 @@ def timings(record: CallRecord, details: CallDetails | None) -> list[tuple[str, 
 
 def cost_as(record: CallRecord, model: str) -> float | None:
     """The call's cost had it been billed at the table's `model` prices (the run log's "price as"):
-    the reported prompt tokens (else the predicted ones) and the completion tokens."""
+    the reported prompt tokens (else the predicted ones), cached ones as reported, and the completion tokens."""
     info = lookup(model)
     if info is None:
         raise KeyError(f"{model!r} is not in the model table")
     priced = priced_as(info, model)
-    prompt = record.prompt_tokens if record.prompt_tokens is not None else record.predicted_prompt_tokens
-    return (priced.input_cost(prompt) or 0.0) + (priced.output_cost(record.completion_tokens or 0) or 0.0)
+    return billed(priced, record.predicted_prompt_tokens, record)

@@ -527,8 +527,7 @@ class CallRecord:
         secrets: tuple[str, ...] = (),
         owner: str | None = None,
     ) -> CallRecord:
-        cost = billed(plan.model, plan.prompt_tokens, outcome.prompt_tokens, outcome.cached_tokens,
-                      outcome.completion_tokens)  # fmt: skip
+        cost = billed(plan.model, plan.prompt_tokens, outcome)
         status = "ok" if outcome.ok else ("incomplete" if outcome.incomplete else "error")
         return cls(
             session_id, variant, provider, str(plan.body.get("model", plan.model.name)), len(plan.messages),

@@ -65,13 +65,35 @@ def _slot(at, index: int, name: str) -> str:
     return f"variant_{at.session_state['compare_slots'][index]}_{name}"
 
 
-def test_the_pre_run_table_lists_the_default_variants_and_sends_nothing(compare):
+def test_the_pre_run_table_lists_the_default_variants(compare):
     table = compare.dataframe[0].value
     assert list(table["variant"]) == [v.name for v in PRESETS]
     tokens = dict(zip(table["variant"], table["prompt tokens"], strict=True))
     assert tokens[FULL] > tokens[BARE] > tokens[SYSTEM_ONLY]
     # Sending no system prompt costs more on SmolLM2: its chat template then adds its own, longer one.
     assert compare.session_state["comparisons"] == []
+
+
+def _posts(server: FakeOpenAI) -> list:
+    return [r for r in server.requests if r.method == "POST"]
+
+
+def test_planning_a_comparison_sends_nothing_until_run(compare):
+    """Opening the page, editing the variants and the question plan every call and send none: the
+    recording server, the one the page talks to (it listed its models), receives no POST until Run."""
+    with FakeOpenAI() as server:
+        at = _on(server, compare)
+        assert any(r.method == "GET" and r.path.endswith("/models") for r in server.requests)
+        at.selectbox(key=_slot(at, 2, "strategy")).set_value("token_budget").run()
+        at.number_input(key=_slot(at, 2, "budget")).set_value(64).run()
+        at.checkbox(key=_slot(at, 0, "temperature_inherit")).uncheck().run()
+        at.text_area(key="compare_question").set_value("What do I like?").run()
+        assert not at.exception, at.exception
+        assert list(at.dataframe[0].value["variant"]) == [v.name for v in PRESETS]
+        assert _posts(server) == [], [r.path for r in _posts(server)]
+        assert at.session_state["comparisons"] == []
+        _run(at)  # the same server does see the calls once asked: the check above can fail
+        assert len(_posts(server)) == len(PRESETS)
 
 
 def test_the_run_button_comes_before_the_cards_the_table_and_the_charts(compare):

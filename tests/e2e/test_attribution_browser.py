@@ -42,9 +42,10 @@ def test_the_influence_bars_show_the_fact_first_and_nothing_loads(page):
     uploader.set_input_files(
         files=[{"name": "planted.json", "mimeType": "application/json", "buffer": export.encode()}]
     )
-    page.locator('[data-testid="stChatMessage"]').get_by_text("She lives in Lisbon.", exact=True).first.wait_for()
+    answer = page.locator('[data-testid="stChatMessage"]').filter(has_text="She lives in Lisbon.")
+    answer.get_by_text("She lives in Lisbon.", exact=True).wait_for()
 
-    page.get_by_text("What did this answer use?").last.click()
+    answer.get_by_text("What did this answer use?").click()  # on that answer, wherever it sits
     page.get_by_text("Before running:").wait_for()
     assert (
         "scoring passes"

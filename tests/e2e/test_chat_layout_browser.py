@@ -7,10 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from lib.context.conversation import Message
 from lib.store.session import Session, export_json, new_session_id
-from tests.e2e.test_chat_browser import metric_value, number, payload, send, wait_for_messages
+from tests.e2e.test_chat_browser import metric_value, number, payload, send, wait_for_messages, wait_until_settled
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -128,13 +129,16 @@ def test_after_six_turns_the_meter_is_in_view_where_the_user_types(small, tmp_pa
     meter = page.locator('.st-key-next_call [data-testid="stMetric"]').first
     composer = page.get_by_label("Your message")
     composer.scroll_into_view_if_needed()
-    page.wait_for_timeout(300)  # let the scroll settle before measuring (not a timing assertion)
+    expect(composer).to_be_in_viewport(ratio=1)  # the scroll has settled
+    expect(meter).to_be_in_viewport(ratio=1)
     page.screenshot(path=tmp_path / "six-turns-at-the-composer.png")
     assert in_view(composer.bounding_box())
     assert in_view(meter.bounding_box()), f"meter at {meter.bounding_box()} while the composer is in view"
     # Half-way up the history too.
-    page.locator('[data-testid="stChatMessage"]').nth(4).scroll_into_view_if_needed()
-    page.wait_for_timeout(300)
+    third = page.locator('[data-testid="stChatMessage"]').filter(has_text="Question 3:")
+    third.scroll_into_view_if_needed()
+    expect(third).to_be_in_viewport()
+    expect(meter).to_be_in_viewport(ratio=1)
     assert in_view(meter.bounding_box())
 
 
@@ -170,7 +174,7 @@ def test_message_rows_keep_one_layout_at_1280_under_every_strategy(small, strate
     page.wait_for_function(
         "n => document.querySelectorAll('[class*=\"st-key-msgrow_\"]').length === n", arg=len(messages)
     )
-    page.wait_for_timeout(500)  # the rerun after the choice has drawn every row
+    wait_until_settled(page)  # the rerun after the choice has drawn every row
     rows = page.locator('[class*="st-key-msgrow_"]')
     signatures = {_row_signature(page, rows.nth(i)) for i in range(rows.count())}
     assert len(signatures) == 1, f"{strategy}: rows laid out {len(signatures)} ways: {signatures}"

@@ -2,7 +2,9 @@
 still there after a refresh."""
 
 import pytest
+from playwright.sync_api import expect
 
+from lib.analysis.compare import PRESETS
 from tests.e2e.test_chat_browser import wait_until_settled
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -10,13 +12,24 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 INNERMOST = '[data-testid="stColumn"]:not(:has([data-testid="stColumn"]))'
 
 
+def _remove_variant(page, name: str) -> None:
+    """Click Remove on the card of the variant named `name` (the card holding a Name field of that value)."""
+    wait_until_settled(page)
+    cards = page.locator(INNERMOST).filter(has=page.get_by_role("button", name="Remove"))
+    before = cards.count()
+    named = [card for card in cards.all() if card.get_by_label("Name", exact=True).input_value() == name]
+    assert len(named) == 1, f"{len(named)} cards named {name!r}"
+    named[0].get_by_role("button", name="Remove").click()
+    wait_until_settled(page)
+    expect(page.get_by_role("button", name="Remove")).to_have_count(before - 1)  # that card is gone
+
+
 def test_a_two_variant_comparison_shows_two_answers_and_survives_a_refresh(page):
     page.set_viewport_size({"width": 1280, "height": 800})
     page.get_by_role("link", name="Compare").click()
     page.get_by_text("Compare contexts").first.wait_for()
-    for _ in range(2):  # keep the first two presets
-        page.get_by_role("button", name="Remove").last.click()
-        wait_until_settled(page)
+    for preset in PRESETS[2:]:  # keep the first two presets
+        _remove_variant(page, preset.name)
     run = page.get_by_role("button", name="Run 2 variants")
     box = run.bounding_box()
     assert box is not None and box["y"] + box["height"] <= 800  # in the first screen, no scrolling

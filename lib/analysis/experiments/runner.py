@@ -27,6 +27,7 @@ from lib.analysis.experiments.checks import Verdict, overall, score
 from lib.analysis.experiments.judge import JudgeSpec, judge_request, parse_verdict
 from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec
 from lib.backends import retry
+from lib.backends.prices import billed
 from lib.backends.providers import CallOutcome, ProviderConfig, make_client, redact
 from lib.backends.reply import Reply
 from lib.context.payload import RequestPlan
@@ -45,11 +46,7 @@ class JudgeSetup:
 
 def call_cost(plan: RequestPlan, outcome: CallOutcome) -> float | None:
     """Reported usage where there is some, else the prediction (as the run log counts it)."""
-    prompt = outcome.prompt_tokens if outcome.prompt_tokens is not None else plan.prompt_tokens
-    cost = plan.model.input_cost(prompt)
-    if cost is not None and outcome.completion_tokens is not None:
-        cost += plan.model.output_cost(outcome.completion_tokens) or 0.0
-    return cost
+    return billed(plan.model, plan.prompt_tokens, outcome)
 
 
 def answered_cell(
