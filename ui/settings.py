@@ -231,6 +231,7 @@ def sidebar() -> Settings:
 
 def page_setup() -> Settings:
     """What every page does first: session state (the saved session on a first run), the sidebar, the autosave."""
+    resources.freeze_long_lived()  # what earlier runs loaded for good (modules, tokenizers): see there
     state.init()
     sessions.restore()
     settings = sidebar()
