@@ -20,7 +20,7 @@ def freeze_long_lived() -> None:
     Streamlit runs a full collection after every run (`runner.postScriptGC`), and a full collection
     walks every object the process tracks: ~150,000 once the app's modules, the embedded tokenizer's
     vocabulary and tiktoken are loaded, twice a bare chatbot's. That walk was two thirds of the app's
-    CPU per click, holding the GIL while it ran (bench/RESULTS.md, section 7).
+    CPU per click, holding the GIL while it ran (bench/RESULTS.md, "Click to meter").
     Those objects live as long as the process. Called as every run starts (`page_setup`), it freezes
     only when modules were imported since it last did (the first runs, a page opened for the first
     time: the tokenizer is loaded by then too), so a session's own objects are not frozen run after
