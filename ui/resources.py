@@ -3,11 +3,34 @@ with a user's key, once per browser session)."""
 
 from __future__ import annotations
 
+import gc
+import sys
+
 import streamlit as st
 
 from lib.backends import embedded, models, providers, server_tokens
 from lib.context import tokens
 from ui import state
+
+_modules_when_frozen = 0
+
+
+def freeze_long_lived() -> None:
+    """Moves what the process has loaded for good out of the garbage collector's sight (`gc.freeze`).
+
+    Streamlit runs a full collection after every run (`runner.postScriptGC`), and a full collection
+    walks every object the process tracks: ~150,000 once the app's modules, the embedded tokenizer's
+    vocabulary and tiktoken are loaded, twice a bare chatbot's. That walk was two thirds of the app's
+    CPU per click, holding the GIL while it ran (bench/RESULTS.md, "Click to meter").
+    Those objects live as long as the process. Called as every run starts (`page_setup`), it freezes
+    only when modules were imported since it last did (the first runs, a page opened for the first
+    time: the tokenizer is loaded by then too), so a session's own objects are not frozen run after
+    run. Frozen objects are still freed by reference counting; only cycles among them would stay.
+    (Not from app.py: with a `pages/` folder Streamlit runs app.py on a session's first run only.)"""
+    global _modules_when_frozen
+    if len(sys.modules) != _modules_when_frozen:
+        gc.freeze()
+        _modules_when_frozen = len(sys.modules)
 
 
 @st.cache_resource(show_spinner="Starting the embedded model (SmolLM2-135M)…")

@@ -205,6 +205,7 @@ def sidebar() -> Settings:
 
 def page_setup() -> Settings:
     """What every page does first: session state (the saved session on a first run), the sidebar, the autosave."""
+    resources.freeze_long_lived()  # what earlier runs loaded for good (modules, tokenizers): see there
     state.init()
     owner.require_sign_in()  # team mode: nothing but the sign-in button until signed in
     sessions.restore()
