@@ -163,8 +163,10 @@ def order_part(config, target, rounds: int) -> float:
     shared = {name: planner.shared_prefix_tokens(order) for name, order in orders.items()}
     prefix, naive = median(timings["prefix order"]), median(timings["interleaved order"])
     speedup = naive / prefix
-    print(f"\n### 2. Call order on the embedded model: {len(spec.test_set.cases)} cases x {len(spec.variants)} "
-          f"variants = {len(cells)} calls, {prompt_tokens:,} prompt tokens; median of {rounds}, alternating")  # fmt: skip
+    print(
+        f"\n### 2. Call order on the embedded model: {len(spec.test_set.cases)} cases x {len(spec.variants)} "
+        f"variants = {len(cells)} calls, {prompt_tokens:,} prompt tokens; median of {rounds}, alternating"
+    )
     print(
         table(
             ["order", "wall time (s)", "cells / s", "message tokens shared with the call before",
@@ -184,7 +186,8 @@ def remote_set():
     from lib.conversation import Message
     from lib.experiments.cases import Case, Check, Conversation, TestSet
 
-    history = Conversation("inline", (Message("user", "My name is Ada.", id="h0"), Message("assistant", "Hi Ada!", id="h1")))
+    told = (Message("user", "My name is Ada.", id="h0"), Message("assistant", "Hi Ada!", id="h1"))
+    history = Conversation("inline", told)
     cases = tuple(
         Case(f"c{i:02d}", f"Question {i}: what is my name?", history, (Check("contains", "word"),))
         for i in range(REMOTE_CELLS // 4)
@@ -240,6 +243,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=EMBEDDED_ROUNDS, help="runs of each order (part 2)")
     parser.add_argument("--remote-rounds", type=int, default=REMOTE_ROUNDS)
     parser.add_argument("--parts", default="123", help="which parts to run, e.g. 13")
+    parser.add_argument(
+        "--threads", type=int, default=0,
+        help="the embedded server's threads (default: the app's, one per core); 1 on a machine shared with "
+        "other work, where llama.cpp's threads wait on each other",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     _setup_db()
     from lib import models
@@ -250,7 +258,8 @@ def main(argv: list[str] | None = None) -> None:
     figures: dict[str, float] = {}
     print(f"Load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if "1" in args.parts or "2" in args.parts:
-        server = EmbeddedServer().ensure_running()
+        server = EmbeddedServer(threads=args.threads).ensure_running()
+        print(f"Embedded server: {server.threads} thread(s)")
         target = Target(models.MODELS[models.EMBEDDED_MODEL], EmbeddedTokenizer(), models.EMBEDDED_MODEL)
         config = ProviderConfig("embedded", models.EMBEDDED_MODEL, server.base_url, timeout_s=600)
         try:
