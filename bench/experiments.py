@@ -13,8 +13,8 @@ RunExecutor` (the code path the Experiments page starts), its cells planned by `
    variants = 80 calls on the embedded model: the same cells sent in `planner.prefix_order` (all
    cases of one conversation under one variant together, so llama.cpp reuses the history's KV
    cache) and in `planner.interleaved_order` (each case under every variant in turn, so every
-   prompt differs from the one before it at its second message). The two alternate, `--rounds`
-   times each; throughput = cells per second. Target: >= 1.5x.
+   prompt differs from the one before it at its second message). The two alternate conversation
+   by conversation, `--rounds` times; throughput = cells per second. Target: >= 1.5x.
 3. **Remote concurrency**: 40 cells against a local OpenAI-compatible server (tests/fake_openai.py)
    that waits 0.5 s before each reply, concurrency 8: wall time against the ideal, 40 / 8 x 0.5 s
    = 2.5 s. Target: <= 1.3x.
@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import median, result, table
+from bench.common import ROOT, median, result, table
 
 EMBEDDED_ROUNDS = 2
 REMOTE_ROUNDS = 3
@@ -39,11 +41,13 @@ TARGET_SPEEDUP = 1.5
 TARGET_REMOTE_RATIO = 1.3
 
 
-def _setup_db() -> Path:
-    """A throw-away database: the bench never writes into the user's."""
+def _setup_db(path: Path | None = None) -> Path:
+    """A throw-away database (the bench never writes into the user's), or `--db`: one an interrupted
+    bench wrote, whose unfinished built-in run is resumed (the runner skips the finished cells)."""
     from lib import storage
 
-    path = Path(tempfile.mkdtemp(prefix="context-lab-bench-")) / "bench.sqlite3"
+    path = path or Path(tempfile.mkdtemp(prefix="context-lab-bench-")) / "bench.sqlite3"
+    print(f"Database: {path}")
     os.environ[storage.ENV_VAR] = str(path)
     with storage.opened(path):
         pass
@@ -53,9 +57,9 @@ def _setup_db() -> Path:
 _CLIENTS: dict = {}
 
 
-def execute(spec, cells, config, name: str):
+def execute(spec, cells, config, name: str, run_id: str | None = None):
     """One run as the page starts it (stored, then sent on the executor's thread, with the client the
-    page keeps for the backend); (cells, seconds)."""
+    page keeps for the backend), or resumed as the page's Resume does (`run_id`); (cells, seconds)."""
     from lib import storage
     from lib.experiments import runner, store
     from lib.providers import make_client
@@ -63,8 +67,9 @@ def execute(spec, cells, config, name: str):
     if config not in _CLIENTS:
         _CLIENTS[config] = make_client(config)
     client = _CLIENTS[config]
-    with storage.opened() as conn:
-        run_id = store.create_run(conn, spec, name, "bench")
+    if run_id is None:
+        with storage.opened() as conn:
+            run_id = store.create_run(conn, spec, name, "bench")
     executor = runner.RunExecutor(run_id, spec, cells, config, "bench", client=client)
     started = time.perf_counter()
     executor.start()
@@ -90,14 +95,19 @@ def embedded_spec(test_set):
 
 
 def builtin_part(config, target) -> dict[str, float]:
-    from lib.experiments import builtin, planner, results
+    from lib import storage
+    from lib.experiments import builtin, planner, results, store
 
     spec = embedded_spec(builtin.test_set())
     cells = planner.prefix_order(planner.plan_cells(spec, lambda _: target))
-    written, elapsed = execute(spec, cells, config, "built-in set")
+    with storage.opened() as conn:
+        earlier = [r.id for r in store.list_runs(conn) if r.name == "built-in set" and r.finished < r.cells]
+    if earlier:
+        print(f"Resuming the built-in run {earlier[0]}: only its unfinished cells are sent")
+    written, elapsed = execute(spec, cells, config, "built-in set", earlier[0] if earlier else None)
     summaries = results.summaries(spec, written)
     print(f"\n### 1. The built-in set: {len(spec.test_set.cases)} cases x {len(spec.variants)} variants, "
-          f"temperature 0, {elapsed:.1f} s")  # fmt: skip
+          f"temperature 0, {elapsed:.1f} s" + (" (this part, resumed)" if earlier else ""))  # fmt: skip
     print(
         table(
             ["variant", "pass rate", "passed / scored", "prompt tokens per call", "cached tokens (reported)"],
@@ -146,22 +156,39 @@ def throughput_set():
 
 
 def order_part(config, target, rounds: int) -> float:
+    """Both orders of the same 80 calls, alternating conversation by conversation (the 16 calls of one
+    conversation in one order, then in the other, the next conversation starting with the other), so
+    that the machine's load, which changes by the minute when it is shared, falls on both alike.
+    Either order of all 80 calls is these per-conversation orders one after another: the prefix
+    order's groups and the interleaved order's cases never span two conversations."""
     from lib.experiments import planner
 
     spec = embedded_spec(throughput_set())
     cells = planner.plan_cells(spec, lambda _: target)
-    orders = {"prefix order": planner.prefix_order(cells), "interleaved order": planner.interleaved_order(cells)}
-    timings: dict[str, list[float]] = {name: [] for name in orders}
-    cached: dict[str, int] = {}
+    sides = {"prefix order": planner.prefix_order, "interleaved order": planner.interleaved_order}
+    conversations = sorted({c.key.case.split("-", 1)[0] for c in cells})
+    chunks = [[c for c in cells if c.key.case.startswith(f"{name}-")] for name in conversations]
+    totals: dict[str, list[float]] = {name: [] for name in sides}
+    cached: dict[str, int] = dict.fromkeys(sides, 0)
+    sent: dict[str, list] = {name: [] for name in sides}
     for round_ in range(rounds):
-        names = list(orders) if round_ % 2 == 0 else list(orders)[::-1]
-        for name in names:
-            written, elapsed = execute(spec, orders[name], config, name)
-            timings[name].append(elapsed)
-            cached[name] = sum(c.cached_tokens or 0 for c in written)
+        spent = dict.fromkeys(sides, 0.0)
+        for index, chunk in enumerate(chunks):
+            names = list(sides) if (round_ + index) % 2 == 0 else list(sides)[::-1]
+            for name in names:
+                order = sides[name](chunk)
+                written, elapsed = execute(spec, order, config, f"{name} {conversations[index]}")
+                spent[name] += elapsed
+                print(f"  round {round_ + 1}, conversation {conversations[index]}, {name}: {len(order)} calls in "
+                      f"{elapsed:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+                if round_ == 0:
+                    cached[name] += sum(c.cached_tokens or 0 for c in written)
+                    sent[name] += order
+        for name in sides:
+            totals[name].append(spent[name])
     prompt_tokens = sum(c.plan.prompt_tokens for c in cells)
-    shared = {name: planner.shared_prefix_tokens(order) for name, order in orders.items()}
-    prefix, naive = median(timings["prefix order"]), median(timings["interleaved order"])
+    shared = {name: planner.shared_prefix_tokens(order) for name, order in sent.items()}
+    prefix, naive = median(totals["prefix order"]), median(totals["interleaved order"])
     speedup = naive / prefix
     print(
         f"\n### 2. Call order on the embedded model: {len(spec.test_set.cases)} cases x {len(spec.variants)} "
@@ -172,12 +199,13 @@ def order_part(config, target, rounds: int) -> float:
             ["order", "wall time (s)", "cells / s", "message tokens shared with the call before",
              "cached tokens (reported)"],
             [
-                (name, f"{median(timings[name]):.1f}", f"{len(cells) / median(timings[name]):.2f}",
+                (name, f"{median(totals[name]):.1f}", f"{len(cells) / median(totals[name]):.2f}",
                  f"{shared[name]:,}", f"{cached[name]:,}")
-                for name in orders
+                for name in sides
             ],
         )
     )  # fmt: skip
+    print("Each round (s): " + "; ".join(f"{n}: {', '.join(f'{t:.1f}' for t in totals[n])}" for n in sides))
     print(f"Throughput, prefix order / interleaved order: {speedup:.2f}x (target >= {TARGET_SPEEDUP}x)")
     return speedup
 
@@ -195,6 +223,16 @@ def remote_set():
     return TestSet("remote", cases)
 
 
+SERVER = """
+import sys
+from tests.fake_openai import Behaviour, FakeOpenAI
+with FakeOpenAI() as server:
+    server.behaviour = Behaviour(reply=" ".join(f"word{i}" for i in range(40)), delay_s=float(sys.argv[1]))
+    print(server.base_url, flush=True)
+    sys.stdin.read()  # until the bench closes it
+"""
+
+
 def remote_part(rounds: int) -> float:
     from lib import models
     from lib.experiments import planner
@@ -202,7 +240,6 @@ def remote_part(rounds: int) -> float:
     from lib.providers import ProviderConfig
     from lib.request import Target
     from lib.tokens import TiktokenCounter
-    from tests.fake_openai import Behaviour, FakeOpenAI
 
     target = Target(models.info_for("fake-model"), TiktokenCounter.for_model("fake-model"), "fake-model")
     spec = planner.RunSpec(
@@ -211,13 +248,18 @@ def remote_part(rounds: int) -> float:
     )  # fmt: skip
     cells = planner.prefix_order(planner.plan_cells(spec, lambda _: target))
     timings = []
-    with FakeOpenAI() as server:
-        server.behaviour = Behaviour(reply=" ".join(f"word{i}" for i in range(40)), delay_s=REMOTE_DELAY_S)
-        config = ProviderConfig("compatible", "fake-model", base_url=server.base_url)
+    # The server in a process of its own, as a remote one is: its work is not the runner's.
+    command = [sys.executable, "-c", SERVER, str(REMOTE_DELAY_S)]
+    with subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as server:
+        config = ProviderConfig("compatible", "fake-model", base_url=server.stdout.readline().strip())
         execute(spec, cells, config, "warm-up")  # the SDK's first use, its connection pool (as Compare's bench)
+        cpu = []
         for round_ in range(rounds):
+            before = time.process_time()
             _, elapsed = execute(spec, cells, config, f"remote {round_}")
+            cpu.append(time.process_time() - before)
             timings.append(elapsed)
+        server.stdin.close()
     ideal = len(cells) / REMOTE_CONCURRENCY * REMOTE_DELAY_S
     wall = median(timings)
     ratio = wall / ideal
@@ -234,7 +276,8 @@ def remote_part(rounds: int) -> float:
             ],
         )
     )  # fmt: skip
-    print(f"Each round: {', '.join(f'{t:.2f} s' for t in timings)} (target <= {TARGET_REMOTE_RATIO}x the ideal)")
+    print(f"Each round: {', '.join(f'{t:.2f} s' for t in timings)} (target <= {TARGET_REMOTE_RATIO}x the ideal); "
+          f"CPU time of the runner and the SDK per round: {', '.join(f'{c:.2f} s' for c in cpu)}")  # fmt: skip
     return ratio
 
 
@@ -248,8 +291,9 @@ def main(argv: list[str] | None = None) -> None:
         help="the embedded server's threads (default: the app's, one per core); 1 on a machine shared with "
         "other work, where llama.cpp's threads wait on each other",
     )  # fmt: skip
+    parser.add_argument("--db", type=Path, help="resume the built-in run an interrupted bench left in this file")
     args = parser.parse_args(argv)
-    _setup_db()
+    _setup_db(args.db)
     from lib import models
     from lib.embedded import EmbeddedServer, EmbeddedTokenizer
     from lib.providers import ProviderConfig

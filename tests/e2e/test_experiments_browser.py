@@ -83,7 +83,7 @@ def test_a_refresh_mid_run_keeps_the_finished_cells_and_the_run_resumes_from_the
     run = page.get_by_role("button", name=re.compile(r"Run [\d,]+ cells"))
     run.wait_for()
     wait_until_settled(page)
-    replies = page.get_by_label("Max reply tokens")
+    replies = page.get_by_test_id("stMainBlockContainer").get_by_label("Max reply tokens")
     replies.fill("3")  # short replies: quick cells
     replies.press("Enter")
     wait_until_settled(page)
