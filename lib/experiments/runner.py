@@ -2,9 +2,11 @@
 
 A Streamlit page is a script any click or reload interrupts: a run driven by it would stop with it.
 `RunExecutor` runs on a background thread of the app's process instead, and writes every finished
-cell (and its run-log record) at once, so a reload finds the cells that are done and the run still
-going; Cancel, a crash or the app's restart lose at most the calls in flight, and `resume` (a new
-executor over the same run) skips every cell already written.
+cell (and its run-log record) at once — one writer thread takes them as they finish, so a call never
+waits on SQLite — so a reload finds the cells that are done and the run still going; Cancel loses at
+most the calls in flight (the writer finishes what it was given), a crash or a kill those and the
+cells of the last milliseconds, and `resume` (a new executor over the same run) skips every cell
+already written.
 
 Calls go through `lib.reply.Reply` (429 and 5xx retried under the visible policy; the notices are
 kept with the cell), up to `concurrency` at once per backend (the embedded model: 1, in the prefix
