@@ -171,19 +171,23 @@ def order_part(config, target, rounds: int) -> float:
     totals: dict[str, list[float]] = {name: [] for name in sides}
     cached: dict[str, int] = dict.fromkeys(sides, 0)
     sent: dict[str, list] = {name: [] for name in sides}
+    pairs: list[float] = []  # each conversation's interleaved time / its prefix time, side by side in time
     for round_ in range(rounds):
         spent = dict.fromkeys(sides, 0.0)
         for index, chunk in enumerate(chunks):
             names = list(sides) if (round_ + index) % 2 == 0 else list(sides)[::-1]
+            pair = {}
             for name in names:
                 order = sides[name](chunk)
                 written, elapsed = execute(spec, order, config, f"{name} {conversations[index]}")
                 spent[name] += elapsed
+                pair[name] = elapsed
                 print(f"  round {round_ + 1}, conversation {conversations[index]}, {name}: {len(order)} calls in "
                       f"{elapsed:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
                 if round_ == 0:
                     cached[name] += sum(c.cached_tokens or 0 for c in written)
                     sent[name] += order
+            pairs.append(pair["interleaved order"] / pair["prefix order"])
         for name in sides:
             totals[name].append(spent[name])
     prompt_tokens = sum(c.plan.prompt_tokens for c in cells)
@@ -206,6 +210,8 @@ def order_part(config, target, rounds: int) -> float:
         )
     )  # fmt: skip
     print("Each round (s): " + "; ".join(f"{n}: {', '.join(f'{t:.1f}' for t in totals[n])}" for n in sides))
+    print("Per conversation, interleaved time / prefix time: " + ", ".join(f"{p:.2f}x" for p in pairs)
+          + f" (median {median(pairs):.2f}x: the two sides of a pair ran minutes apart, not a run apart)")  # fmt: skip
     print(f"Throughput, prefix order / interleaved order: {speedup:.2f}x (target >= {TARGET_SPEEDUP}x)")
     return speedup
 
