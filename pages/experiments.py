@@ -1,5 +1,5 @@
 """Experiments: a test set run across context variants, scored — which context keeps the answers
-right, at what cost. lib/experiments decides; this page reads state, calls it, and draws."""
+right, at what cost. lib/analysis/experiments decides; this page reads state, calls it, and draws."""
 
 from __future__ import annotations
 
@@ -298,12 +298,7 @@ def _test_set_section() -> None:
 
 # --- variants and the run's settings -------------------------------------------------------------
 
-DEFAULT_VARIANTS = (
-    Variant("Full history", Strategy("full")),
-    Variant("Last 12 turns", Strategy("last_turns", last_turns=12)),
-    Variant("Last 6 turns", Strategy("last_turns", last_turns=6)),
-    Variant("No history", Strategy("none")),
-)
+DEFAULT_VARIANTS = planner.DEFAULT_VARIANTS  # the bench measures the built-in set under these
 
 
 def _variant_row(variant: Variant) -> dict:
@@ -506,7 +501,7 @@ def _start(spec: RunSpec, cells: list[PlannedCell], settings: Settings, name: st
 def _launch(run_id: str, spec: RunSpec, cells: list[PlannedCell], settings: Settings) -> None:
     executor = runner.RunExecutor(
         run_id, spec, planner.prefix_order(cells), settings.provider, sessions.current_id(),
-        _judge_setup(settings, spec.judge), secrets=known_secrets(),
+        _judge_setup(settings, spec.judge), secrets=known_secrets(), client=resources.client(settings.provider),
     )  # fmt: skip
     try:
         executor.start()

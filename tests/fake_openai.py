@@ -26,6 +26,12 @@ class Recorded:
         return json.loads(self.body)
 
 
+class _Server(ThreadingHTTPServer):
+    # A real server queues hundreds of connections (uvicorn: 2,048); the standard library's 5 drops
+    # the rest of a burst (8 calls at once), and a dropped connection is tried again a second later.
+    request_queue_size = 128
+
+
 @dataclass
 class Behaviour:
     reply: str = "Hello from the fake server."
@@ -252,7 +258,7 @@ class FakeOpenAI:
                 if chunked:
                     self.wfile.write(b"0\r\n\r\n")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server = _Server(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

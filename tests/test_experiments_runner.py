@@ -171,6 +171,27 @@ def test_cancel_keeps_the_finished_cells_and_a_resume_sends_only_the_rest():
     assert len(sent_again) == 8 - len(before)
 
 
+def test_a_write_that_fails_stops_the_run_with_its_reason_and_keeps_what_was_written():
+    """Cells are written by one writer thread (calls never wait on SQLite): when a write fails, the
+    run stops, says why, and stays resumable with the cells written before."""
+    cases = tuple(Case(f"c{i}", f"Question {i}", HISTORY, (Check("contains", "Question"),)) for i in range(4))
+    with storage.opened() as conn:  # the database refuses a third cell, as a full disk would
+        conn.execute(
+            "CREATE TRIGGER full_disk BEFORE INSERT ON experiment_cells WHEN (SELECT COUNT(*) FROM "
+            "experiment_cells) >= 2 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+    with FakeOpenAI() as server:
+        server.behaviour.reply_to = Slow(0.1)
+        executor = execute(server, make_spec(cases=cases), kind="embedded")  # one at a time
+        written = finished(executor)
+        sent = len(posts(server))
+    assert executor.failure is not None and "database or disk is full" in executor.failure
+    assert len(written) == 2 and {c.status for c in written} == {"pass"}
+    assert sent < 8  # the run stopped: not every cell was sent
+    with storage.opened() as conn:
+        assert store.run_info(conn, executor.run_id).status == "cancelled"  # resumable
+
+
 def test_a_run_cannot_be_started_twice_at_once():
     with FakeOpenAI() as server:
         server.behaviour.reply_to = Slow(0.2)

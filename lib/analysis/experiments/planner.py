@@ -29,6 +29,14 @@ from lib.context.request import Request, Target, send_blocker
 from lib.context.strategies import Strategy, summary_key
 
 MAX_CELLS = 20_000
+# The variants the page offers before the user edits any: where the built-in set's facts sit (23, 17,
+# 11 and 5 turns back), each keeps fewer of them (bench/experiments.py measures them).
+DEFAULT_VARIANTS = (
+    Variant("Full history", Strategy("full")),
+    Variant("Last 12 turns", Strategy("last_turns", last_turns=12)),
+    Variant("Last 6 turns", Strategy("last_turns", last_turns=6)),
+    Variant("No history", Strategy("none")),
+)
 
 
 @dataclass(frozen=True, order=True)

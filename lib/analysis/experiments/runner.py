@@ -2,9 +2,11 @@
 
 A Streamlit page is a script any click or reload interrupts: a run driven by it would stop with it.
 `RunExecutor` runs on a background thread of the app's process instead, and writes every finished
-cell (and its run-log record) at once, so a reload finds the cells that are done and the run still
-going; Cancel, a crash or the app's restart lose at most the calls in flight, and `resume` (a new
-executor over the same run) skips every cell already written.
+cell (and its run-log record) at once — one writer thread takes them as they finish, so a call never
+waits on SQLite — so a reload finds the cells that are done and the run still going; Cancel loses at
+most the calls in flight (the writer finishes what it was given), a crash or a kill those and the
+cells of the last milliseconds, and `resume` (a new executor over the same run) skips every cell
+already written.
 
 Calls go through `lib.backends.reply.Reply` (429 and 5xx retried under the visible policy; the notices are
 kept with the cell), up to `concurrency` at once per backend (the embedded model: 1, in the prefix
@@ -15,6 +17,8 @@ evict the shared history from the embedded model's KV cache between two answers.
 
 from __future__ import annotations
 
+import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -114,15 +118,26 @@ class RunExecutor:
         policy: retry.RetryPolicy = retry.DEFAULT_POLICY,
         wait: Callable[[float], None] | None = None,
         log_calls: bool = True,
+        client: object | None = None,
     ):
         self.run_id, self.spec, self.cells, self.config = run_id, spec, cells, config
         self.session_id, self.judge = session_id, judge
         self.db_path = db_path or storage.db_path()
         self.secrets = (*config.secrets, *(judge.config.secrets if judge else ()), *secrets)
         self.policy, self._wait, self.log_calls = policy, wait, log_calls
+        # The page's client for this backend, when it has one: making an SDK client costs 0.1-0.4 s
+        # (its TLS context), paid again by every run otherwise.
+        self._given_client = client
         self.concurrency = 1 if config.kind == "embedded" else max(1, spec.concurrency)
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        # What is to be written, in the order it happened: one writer thread writes it, so a call's end
+        # never waits on SQLite. Calls ending together (a remote backend's replies come in waves of
+        # `concurrency`) would otherwise contend for SQLite's write lock, whose busy handler sleeps in
+        # growing steps: measured 48 ms per cell at 8 (bench/experiments.py). `None` ends the writer;
+        # an Event is a flush (set once everything queued before it is written).
+        self._writes: queue.Queue[Callable[[sqlite3.Connection], None] | threading.Event | None] = queue.Queue()
+        self._writer = threading.Thread(target=self._write_all, name=f"context-lab-writer-{run_id}", daemon=True)
         self._in_flight: set[Reply] = set()
         self._calls_made = 0
         self._calls_planned = 0
@@ -169,6 +184,7 @@ class RunExecutor:
     # --- the work --------------------------------------------------------------------------------
 
     def _main(self) -> None:
+        self._writer.start()
         try:
             with storage.opened(self.db_path) as conn:
                 finished = store.finished_keys(conn, self.run_id)
@@ -176,8 +192,9 @@ class RunExecutor:
             judging = self._awaiting_judge()
             judged_todo = sum(1 for c in todo if c.case.judged and c.blocker is None) if self.judge else 0
             self._calls_planned = sum(c.blocker is None for c in todo) + judged_todo + len(judging)
-            self._client = make_client(self.config)
+            self._client = self._given_client or make_client(self.config)
             self._pool(self._answer, todo, self.concurrency)
+            self._flush()  # the judge reads the cells awaiting it from the database
             if self.judge is not None and not self._stop.is_set():
                 self._judge_client = make_client(self.judge.config)
                 judge_width = 1 if self.judge.config.kind == "embedded" else max(1, self.spec.concurrency)
@@ -185,6 +202,8 @@ class RunExecutor:
         except Exception as exc:  # the run stops; its written cells stay, and it can be resumed
             self.failure = redact(f"The run stopped: {type(exc).__name__}: {exc}", self.secrets)
         finally:
+            self._writes.put(None)
+            self._writer.join()
             self._finish()
 
     def _pool(self, work: Callable, items: list, width: int) -> None:
@@ -258,15 +277,39 @@ class RunExecutor:
         self._write(replace(result, verdicts=tuple(verdicts), status=overall(verdicts)))
 
     def _write(self, result: store.CellResult) -> None:
-        with storage.opened(self.db_path) as conn:
-            store.record_cell(conn, self.run_id, result)
+        self._writes.put(lambda conn: store.record_cell(conn, self.run_id, result))
+
+    def _flush(self) -> None:
+        written = threading.Event()
+        self._writes.put(written)
+        written.wait()
+
+    def _write_all(self) -> None:
+        """The writer thread: everything queued, written as soon as it comes, in one connection. If a
+        write fails the run stops (what was written stays; a resume sends the rest)."""
+        conn: sqlite3.Connection | None = None
+        try:
+            while (item := self._writes.get()) is not None:
+                if isinstance(item, threading.Event):
+                    item.set()
+                    continue
+                if self.failure is not None:
+                    continue
+                try:
+                    conn = conn or storage.connect(self.db_path)
+                    item(conn)
+                except Exception as exc:
+                    self.failure = redact(f"The run stopped: {type(exc).__name__}: {exc}", self.secrets)
+                    self.cancel()
+        finally:
+            if conn is not None:
+                conn.close()
 
     def _log(self, plan: RequestPlan, outcome: CallOutcome, variant: str, kind: str) -> None:
         if not self.log_calls:
             return
         record = storage.CallRecord.of(self.session_id, variant, kind, plan, outcome, self.secrets)
-        with storage.opened(self.db_path) as conn:
-            storage.record_call(conn, record)
+        self._writes.put(lambda conn: storage.record_call(conn, record))
 
 
 # --- the process's running runs: a reload (a new browser session) finds its run here -------------
