@@ -1,6 +1,7 @@
 """Context attribution on the embedded model: planted facts, determinism, the smallest context, time.
 
-`python -m bench.attribution [--planted-only | --timing-only] [--grid] [--sizes N…] [--rounds N] [--threads N]`
+`python -m bench.attribution [--planted-only | --timing-only | --tokens-only] [--grid]`
+`[--sizes N…] [--rounds N] [--threads N]`
 
 1. Planted facts: a fact in one message, filler around it, a question that needs it. The answer is
    the embedded server's at temperature 0 (through the app's own `Reply`); attribution scores it in
@@ -25,7 +26,7 @@ from dataclasses import dataclass, replace
 from bench.common import median, result, synthetic_history, table
 from lib.attribution import AnswerContext, HoldRule, LogprobScorer, ScoringModel, attribute, plan_ablations
 from lib.attribution.planner import AblationPlan
-from lib.attribution.run import smallest_context
+from lib.attribution.run import plan_cost, smallest_context
 from lib.conversation import Message, SystemPrompt
 from lib.embedded import EmbeddedServer, EmbeddedTokenizer
 from lib.models import EMBEDDED_MODEL, MODELS
@@ -245,6 +246,31 @@ def timing(client, scorer: LogprobScorer, tokenizer, rounds: int = TIMING_ROUNDS
     return worst
 
 
+def work(tokenizer, sizes=TIMING_SIZES) -> float:
+    """Without running the model: the tokens every pass evaluates, prefix-ordered and from scratch
+    (the planner's estimate of the shared prefix; each pass also evaluates the answer's tokens, here
+    the reply limit). On a machine too loaded to time the passes, this is what the time follows."""
+    rows, ratios = [], []
+    for size in sizes:
+        history = [replace(m, included=True) for m in synthetic_history(size)]
+        request = request_for(history, Message("user", "Summarise what we discussed in three sentences."), tokenizer)
+        context = AnswerContext.of(request, "An answer.", target(tokenizer))
+        ordered = plan_ablations(len(context.units))
+        cost = plan_cost(context, ordered, "logprob", ANSWER_TOKENS)
+        answers = cost.passes * ANSWER_TOKENS
+        scratch, best = cost.prompt_tokens + answers, cost.evaluated_tokens + answers
+        ratios.append(best / scratch)
+        result(f"attribution_{size}_tokens_ordered_over_unordered", best / scratch)
+        rows.append([
+            size, len(context.units), ordered.method.replace("_", " "), ordered.passes,
+            f"{request.plan.prompt_tokens:,}", f"{best:,}", f"{scratch:,}", f"{best / scratch:.2f}",
+        ])  # fmt: skip
+    headers = ["messages", "units", "method", "passes", "prompt tokens", "evaluated, prefix-ordered",
+               "evaluated, no cache", "ordered ÷ no cache"]  # fmt: skip
+    print(table(headers, rows), flush=True)
+    return max(ratios)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--planted-only", action="store_true")
@@ -255,8 +281,13 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=0, help="threads of the scoring model and the server (0: every core)"
     )
+    parser.add_argument("--tokens-only", action="store_true", help="the tokens each plan evaluates (no model run)")
     args = parser.parse_args()
     tokenizer = EmbeddedTokenizer()
+    if args.tokens_only:
+        print("### Tokens evaluated (the planner's count, nothing run)\n", flush=True)
+        result("attribution_tokens_ordered_over_unordered", work(tokenizer, args.sizes))
+        return
     server = EmbeddedServer(threads=args.threads).ensure_running()
     try:
         client = make_client(ProviderConfig("embedded", EMBEDDED_MODEL, base_url=server.base_url, timeout_s=600))
