@@ -502,9 +502,11 @@ def _start(spec: RunSpec, cells: list[PlannedCell], settings: Settings, name: st
 
 
 def _launch(run_id: str, spec: RunSpec, cells: list[PlannedCell], settings: Settings) -> None:
+    judge = _judge_setup(settings, spec.judge)
     executor = runner.RunExecutor(
-        run_id, spec, planner.prefix_order(cells), settings.provider, sessions.current_id(),
-        _judge_setup(settings, spec.judge), secrets=known_secrets(),
+        run_id, spec, planner.prefix_order(cells), settings.provider, sessions.current_id(), judge,
+        secrets=known_secrets(), client=resources.client(settings.provider),
+        judge_client=resources.client(judge.config) if judge else None,
     )  # fmt: skip
     try:
         executor.start()

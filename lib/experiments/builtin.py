@@ -81,16 +81,21 @@ def conversation(number: int) -> tuple[Message, ...]:
     return tuple(messages)
 
 
-def test_set() -> TestSet:
+LETTERS = "ABCDEFGH"
+
+
+def test_set(conversations: int = len(POSITIONS)) -> TestSet:
+    """The set: `conversations` conversations (four: each fact at each depth once) x the four facts."""
     cases = []
-    for number in range(len(POSITIONS)):
+    for number in range(conversations):
         history = Conversation("inline", conversation(number), SYSTEM)
+        letter = LETTERS[number]
         for fact, _, _, question, expected in FACTS:
             turns_ago = TURNS - _layout(number)[fact]
             cases.append(
                 Case(
-                    f"{'ABCD'[number]}-{fact}", question, history, (Check("contains", expected, ignore_case=True),),
-                    turns_ago, f"conversation {'ABCD'[number]}: the {fact} was told {turns_ago} turns before",
+                    f"{letter}-{fact}", question, history, (Check("contains", expected, ignore_case=True),),
+                    turns_ago, f"conversation {letter}: the {fact} was told {turns_ago} turns before",
                 )
             )  # fmt: skip
     description = (

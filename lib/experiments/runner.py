@@ -116,12 +116,16 @@ class RunExecutor:
         policy: retry.RetryPolicy = retry.DEFAULT_POLICY,
         wait: Callable[[float], None] | None = None,
         log_calls: bool = True,
+        client=None,
+        judge_client=None,
     ):
+        """`client`, `judge_client`: SDK clients to share (the page's cached ones); made here if None."""
         self.run_id, self.spec, self.cells, self.config = run_id, spec, cells, config
         self.session_id, self.judge = session_id, judge
         self.db_path = db_path or storage.db_path()
         self.secrets = (*config.secrets, *(judge.config.secrets if judge else ()), *secrets)
         self.policy, self._wait, self.log_calls = policy, wait, log_calls
+        self._client, self._judge_client = client, judge_client
         self.concurrency = 1 if config.kind == "embedded" else max(1, spec.concurrency)
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -178,10 +182,10 @@ class RunExecutor:
             judging = self._awaiting_judge()
             judged_todo = sum(1 for c in todo if c.case.judged and c.blocker is None) if self.judge else 0
             self._calls_planned = sum(c.blocker is None for c in todo) + judged_todo + len(judging)
-            self._client = make_client(self.config)
+            self._client = self._client or make_client(self.config)
             self._pool(self._answer, todo, self.concurrency)
             if self.judge is not None and not self._stop.is_set():
-                self._judge_client = make_client(self.judge.config)
+                self._judge_client = self._judge_client or make_client(self.judge.config)
                 judge_width = 1 if self.judge.config.kind == "embedded" else max(1, self.spec.concurrency)
                 self._pool(self._grade, self._awaiting_judge(), judge_width)
         except Exception as exc:  # the run stops; its written cells stay, and it can be resumed

@@ -97,8 +97,9 @@ def test_a_small_set_on_the_embedded_model_fills_the_grid_and_draws_the_frontier
     at.session_state["exp_grid"] = {"selection": {"rows": [], "columns": [], "cells": [(0, "Full history")]}}
     at.run()
     assert not at.exception, at.exception
-    text = visible_text(at)
-    assert "Marisol" in text and "icontains: Marisol" in text
+    assert "Your name is Marisol" in visible_text(at)
+    verdicts = frame_with(at, "verdict")
+    assert (verdicts["check"].iloc[0], verdicts["verdict"].iloc[0]) == ("icontains: Marisol", "pass")
     body = json.loads(next(c.value for c in at.code if c.language == "json"))
     assert len(body["messages"]) == 1 + 48 + 1 and body["messages"][-1]["content"] == "What is my name?"
     with storage.opened() as conn:
