@@ -14,7 +14,10 @@ import time
 
 from bench.common import ROOT, machine_table
 
-BENCHMARKS = ("chat_rerun", "incremental_count", "compare_concurrency", "embedded_overhead", "memory")
+BENCHMARKS = (
+    "chat_rerun", "incremental_count", "compare_concurrency", "embedded_overhead", "memory", "experiments_prefix",
+    "experiments_remote", "experiments_judge",
+)  # fmt: skip
 # Lines from the libraries underneath that say nothing about the results.
 NOISE = ("missing ScriptRunContext", "n_ctx_seq", "No runtime found", "to view a Streamlit app", "streamlit run")
 
