@@ -125,7 +125,7 @@ def test_both_directions_offline_with_the_embedded_models_real_answers(embedded_
     """Export the requests, answer each with the embedded model as the Batch API would, import the
     output file: the run scores as if it had been sent from the page."""
     target = Target(models.MODELS[models.EMBEDDED_MODEL], embedded_tokenizer, models.EMBEDDED_MODEL)
-    cases = tuple(c for c in builtin.test_set().cases if c.id in ("A-fruit", "B-number"))
+    cases = tuple(c for c in builtin.test_set().cases if c.id in ("A-preference", "B-number"))
     run = planner.for_batch(RunSpec(TestSet("b", cases), VARIANTS, 1, 1, Sampling(0.0, 24), "embedded", "x"))
     cells = planner.plan_cells(run, lambda _: target)
     exported = batch.to_jsonl(cells, VARIANTS)

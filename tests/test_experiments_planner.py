@@ -45,7 +45,7 @@ def test_every_cell_is_the_variants_request_from_the_one_builder():
     request = plan_variant(VARIANTS[1], case.conversation.system_prompt(), list(case.conversation.messages),
                            case.question, GPT, SAMPLING)  # fmt: skip
     assert cell.plan.body == seeded(request.plan, 6).body  # repeat 2 sends seed 5 + 1
-    assert cell.plan.body["messages"][-1] == {"role": "user", "content": "Which city do I live in?"}
+    assert cell.plan.body["messages"][-1] == {"role": "user", "content": "What is my home town called?"}
     assert len(cell.plan.body["messages"]) == 1 + 4 + 1  # the system prompt, the last 2 turns, the question
 
 
