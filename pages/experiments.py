@@ -914,7 +914,8 @@ def _results_section(settings: Settings) -> None:
     st.caption(
         inert_markdown(
             f"{spec.test_set.name} · {len(spec.test_set.cases)} cases × {len(spec.variants)} variants × "
-            f"{spec.repeats} repeat(s) · {spec.provider_kind} · {spec.provider_model} · started "
+            f"{spec.repeats} repeat(s) · {spec.provider_kind} · {spec.provider_model} · temperature "
+            f"{spec.sampling.temperature:g} · at most {spec.sampling.max_tokens} reply tokens · started "
             f"{info.created_at[:19].replace('T', ' ')} UTC"
         )
     )

@@ -8,7 +8,6 @@ built-in set run under the four default variants, at 1280x800.
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 import time
@@ -125,8 +124,21 @@ def test_a_reload_mid_run_keeps_the_finished_cells_and_the_run_resumes(browser, 
     context.close()
 
 
-def screenshot() -> None:
-    """docs/screenshots/experiments.png: the built-in set's results at 1280x800."""
+def shoot_results(page, out: Path) -> None:
+    """The results of the run shown: the grid (experiments.png), then the frontier and the forgetting
+    curve (experiments_frontier.png)."""
+    page.get_by_test_id("stDataFrame").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=out)
+    page.get_by_text("Frontier against").scroll_into_view_if_needed()
+    page.mouse.wheel(0, 250)
+    page.wait_for_timeout(2500)
+    page.screenshot(path=out.with_name("experiments_frontier.png"))
+
+
+def screenshot(reuse: bool = False) -> None:
+    """docs/screenshots/experiments*.png at 1280x800: the built-in set run under the four default
+    variants (`--reuse`: the last run in ./data's database, not a new one)."""
     from playwright.sync_api import sync_playwright
 
     out = ROOT / "docs" / "screenshots" / "experiments.png"
@@ -138,22 +150,21 @@ def screenshot() -> None:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.set_default_timeout(1_800_000)
             open_experiments(page, f"http://127.0.0.1:{port}")
-            section(page, "Run")
-            page.get_by_role("button", name=re.compile("Run 64 cells")).click()
+            if reuse:
+                section(page, "Results")
+            else:
+                section(page, "Run")
+                page.get_by_role("button", name=re.compile("Run 64 cells")).click()
             wait_until(lambda: page.get_by_text("64 of 64 cells finished").count() > 0, timeout_s=3600, every_s=2)
-            page.get_by_text("Frontier against").scroll_into_view_if_needed()
-            page.wait_for_timeout(2000)
-            page.get_by_test_id("stDataFrame").first.scroll_into_view_if_needed()
-            page.wait_for_timeout(1000)
-            page.screenshot(path=out)
-            page.screenshot(path=out.with_name("experiments_full.png"), full_page=True)
+            shoot_results(page, out)
             browser.close()
-        print(f"saved {out}")
-        print(json.dumps({"screenshot": str(out)}))
+        print(f"saved {out} and {out.with_name('experiments_frontier.png')}")
     finally:
         app.terminate()
         app.wait(timeout=20)
 
 
 if __name__ == "__main__":
-    screenshot()
+    import sys
+
+    screenshot(reuse="--reuse" in sys.argv)
