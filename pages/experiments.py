@@ -116,6 +116,12 @@ def _new_set(test_set: TestSet) -> None:
         state.pop(CASE_PICK)
 
 
+def _delete_set(set_id: str) -> None:
+    _db(store.delete_set, set_id)
+    state.pop(SET_ID)
+    state.pop(CASE_PICK)
+
+
 def _pick_set() -> None:
     state.pop(CASE_PICK)
 
@@ -274,10 +280,13 @@ def _test_set_section() -> None:
     test_set = stored.test_set
     sets = _db(store.list_sets) or [(stored.id, test_set.name, "")]
     names = {set_id: f"{name} · {updated[:16].replace('T', ' ')}" for set_id, name, updated in sets}
-    columns = st.columns([3, 1, 1], vertical_alignment="bottom")
+    columns = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
     columns[0].selectbox("Test set", list(names), format_func=names.__getitem__, key=SET_ID, on_change=_pick_set)
     columns[1].button("New: the built-in set", on_click=_new_set, args=(builtin.test_set(),))
     columns[2].button("New: empty", on_click=_new_set, args=(TestSet("New set"),))
+    with columns[3].popover("Delete this set", icon=":material/delete:"):
+        st.write("Delete the set? Runs made with it keep their own copy.")
+        st.button("Delete the set", type="primary", on_click=_delete_set, args=(stored.id,))
     st.caption(inert_markdown(test_set.description or f"{len(test_set.cases)} cases."))
     _cases_table(test_set)
     _case_editor(test_set)
@@ -727,8 +736,24 @@ def _exports(info: store.RunInfo, spec: RunSpec, cells: list[store.CellResult], 
                          on_change=_import_batch, args=(uploader, info.id, settings))  # fmt: skip
 
 
+def _stored_target_for(spec: RunSpec, settings: Settings):
+    """The targets a stored run was planned for (its backend and models, whatever the sidebar shows
+    now), so planning it again gives the bodies it sent; the sidebar only lends a model's own figures."""
+
+    def target(variant: Variant) -> Target:
+        if spec.provider_kind == "embedded":
+            info = models.info_for(models.EMBEDDED_MODEL)
+            return Target(info, resources.embedded_tokenizer(), models.EMBEDDED_MODEL)
+        name = variant.model or spec.provider_model
+        same = name == settings.provider.model and spec.provider_kind == settings.provider.kind
+        info = settings.model if same else models.info_for(name, settings.model.context_window)
+        return Target(info, resources.tiktoken_counter(info.name), name)
+
+    return target
+
+
 def _planned(spec: RunSpec, settings: Settings) -> list[PlannedCell]:
-    return planner.plan_cells(spec, _target_for(settings))
+    return planner.plan_cells(spec, _stored_target_for(spec, settings))
 
 
 def _batch_input(run_id: str, spec: RunSpec, settings: Settings) -> str:
@@ -804,7 +829,7 @@ def _controls(info: store.RunInfo, spec: RunSpec, cells: list[store.CellResult],
         columns[1].button(f"Send the {errors} errored cells again", on_click=_retry_errors, args=(info.id, settings),
                           disabled=mismatch is not None, icon=":material/replay:")  # fmt: skip
     if mismatch and (left or errors):
-        st.caption(mismatch)
+        st.caption(inert_markdown(mismatch))
     with columns[2].popover("Delete this run", icon=":material/delete:"):
         st.write("Delete the run and its cells? Its calls stay in the run log.")
         st.button("Delete for good", type="primary", on_click=_delete_run, args=(info.id,))
@@ -882,9 +907,12 @@ def _results_section(settings: Settings) -> None:
     if spec is None:
         return
     st.caption(
-        f"{spec.test_set.name} · {len(spec.test_set.cases)} cases × {len(spec.variants)} variants × "
-        f"{spec.repeats} repeat(s) · {spec.provider_kind} · {spec.provider_model} · started "
-        f"{info.created_at[:19].replace('T', ' ')} UTC"
+        inert_markdown(
+            f"{spec.test_set.name} · {len(spec.test_set.cases)} cases × {len(spec.variants)} variants × "
+            f"{spec.repeats} repeat(s) · {spec.provider_kind} · {spec.provider_model} · temperature "
+            f"{spec.sampling.temperature:g} · at most {spec.sampling.max_tokens} reply tokens · started "
+            f"{info.created_at[:19].replace('T', ' ')} UTC"
+        )
     )
     executor = runner.active(picked)
     if executor is not None:
@@ -905,6 +933,12 @@ def _results_section(settings: Settings) -> None:
 
 def _compare_section() -> None:
     runs = _db(store.list_runs) or []
+    if runs:
+        st.dataframe(
+            pd.DataFrame([{"run": r.name, "status": _status_word(r), "test set": r.set_name, "cells": r.cells,
+                           "finished": r.finished, "started": r.created_at[:19].replace("T", " ")} for r in runs]),
+            hide_index=True, width="stretch",
+        )  # fmt: skip
     if len(runs) < 2:
         st.info("Two runs are needed to compare (say, before and after a system-prompt edit).")
         return

