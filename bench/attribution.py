@@ -199,9 +199,9 @@ def _timed(scorer: LogprobScorer, context: AnswerContext, plan: AblationPlan, re
     return time.perf_counter() - started
 
 
-def timing(client, scorer: LogprobScorer, tokenizer) -> float:
+def timing(client, scorer: LogprobScorer, tokenizer, rounds: int = TIMING_ROUNDS, sizes=TIMING_SIZES) -> float:
     rows, ratios = [], []
-    for size in TIMING_SIZES:
+    for size in sizes:
         history = [replace(m, included=True) for m in synthetic_history(size)]
         question = Message("user", "Summarise what we discussed in three sentences.")
         request = request_for(history, question, tokenizer)
@@ -214,7 +214,7 @@ def timing(client, scorer: LogprobScorer, tokenizer) -> float:
         random.Random(size).shuffle(rest)
         shuffled = AblationPlan(made.method, (full, *rest), False)
         times: dict[str, list[float]] = {"call": [], "ordered": [], "shuffled": [], "scratch": []}
-        for _ in range(TIMING_ROUNDS):
+        for _ in range(rounds):
             ask(client, request_for([], Message("user", "Say hello again."), tokenizer).plan.body)
             times["call"].append(ask(client, request.plan.body)[1])
             times["ordered"].append(_timed(scorer, context, ordered, reuse=True))
@@ -228,6 +228,7 @@ def timing(client, scorer: LogprobScorer, tokenizer) -> float:
             f"{call:.2f}", f"{best:.2f} ({best / call:.1f}×)", f"{mixed:.2f} ({mixed / call:.1f}×)",
             f"{scratch:.2f} ({scratch / call:.1f}×)", f"{best / scratch:.2f}",
         ])  # fmt: skip
+        print(" | ".join(str(cell) for cell in rows[-1]), flush=True)
     headers = ["messages", "units", "method", "passes", "prompt tokens", "one call (s)", "prefix-ordered, cache (s)",
                "shuffled, cache (s)", "no cache (s)", "ordered ÷ no cache"]  # fmt: skip
     print(table(headers, rows), flush=True)
@@ -243,12 +244,15 @@ def main() -> None:
     parser.add_argument("--planted-only", action="store_true")
     parser.add_argument("--timing-only", action="store_true")
     parser.add_argument("--grid", action="store_true", help="also every fact at every turn (50 conversations)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(TIMING_SIZES), help="history sizes timed")
+    parser.add_argument("--rounds", type=int, default=TIMING_ROUNDS, help="timing rounds (the median is kept)")
+    parser.add_argument("--threads", type=int, default=0, help="threads of the scoring model (0: every core)")
     args = parser.parse_args()
     tokenizer = EmbeddedTokenizer()
     server = EmbeddedServer().ensure_running()
     try:
         client = make_client(ProviderConfig("embedded", EMBEDDED_MODEL, base_url=server.base_url, timeout_s=600))
-        scorer = LogprobScorer(ScoringModel(), tokenizer)
+        scorer = LogprobScorer(ScoringModel(threads=args.threads), tokenizer)
         if not args.timing_only:
             print("### Planted facts (leave-one-out, exact)\n", flush=True)
             share = planted(client, scorer, tokenizer, args.grid)
@@ -256,7 +260,7 @@ def main() -> None:
                 result("attribution_planted_first_share", share)
                 return
         print("\n### Time, as a ratio to one call on the same context\n", flush=True)
-        result("attribution_ordered_over_unordered", timing(client, scorer, tokenizer))
+        result("attribution_ordered_over_unordered", timing(client, scorer, tokenizer, args.rounds, args.sizes))
     finally:
         server.stop()
 

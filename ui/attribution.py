@@ -388,7 +388,7 @@ def _smallest(panel: Panel, settings: Settings, context: AnswerContext, key: str
     st.success(
         inert_markdown(
             f"**{found.headline()}** ({found.full_tokens:,} → {found.kept_tokens:,}; "
-            f"{len(found.passes)} passes, {found.seconds:.1f} s)."
+            f"{len(found.passes) + 1} passes, {found.seconds:.1f} s)."
         )
     )
     if found.kept_score.text is None:

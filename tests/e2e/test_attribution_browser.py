@@ -42,11 +42,12 @@ def test_the_influence_bars_show_the_fact_first_and_nothing_loads(page):
     uploader.set_input_files(
         files=[{"name": "planted.json", "mimeType": "application/json", "buffer": export.encode()}]
     )
-    page.get_by_text("She lives in Lisbon.").wait_for()
+    page.locator('[data-testid="stChatMessage"]').get_by_text("She lives in Lisbon.", exact=True).wait_for()
 
     page.get_by_text("What did this answer use?").last.click()
-    page.get_by_text("Before running:").wait_for()
-    assert "scoring passes" in page.get_by_text("Before running:").inner_text()
+    before = page.locator('[data-testid="stAlert"]').filter(has_text="Before running:")
+    before.wait_for()
+    assert "10 scoring passes" in before.inner_text() and "Cost: $0" in before.inner_text()
     page.get_by_role("button", name="Run the attribution").click()
     page.get_by_text("Most influential").wait_for(timeout=900_000)
 
