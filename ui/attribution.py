@@ -231,12 +231,13 @@ def _panel_body(settings: Settings, context: AnswerContext, key: str, chat: bool
 def _collect(panel: Panel, settings: Settings) -> None:
     """A finished run's result into the panel; its calls (regeneration) into the run log, once."""
     job = panel.job
+    finished = job is not None and job.done  # read before the calls: a call that ends in between is logged too
     if isinstance(panel.scorer, RegenerationScorer):
         calls = panel.scorer.calls
         for plan, outcome in calls[panel.logged_calls :]:
             sessions.log_call(settings, plan, outcome, variant="attribution")
         panel.logged_calls = len(calls)
-    if job is None or not job.done:
+    if job is None or not finished:
         return
     panel.job = None
     if job.error:
@@ -387,7 +388,7 @@ def _smallest(panel: Panel, settings: Settings, context: AnswerContext, key: str
     st.success(
         inert_markdown(
             f"**{found.headline()}** ({found.full_tokens:,} → {found.kept_tokens:,}; "
-            f"{len(found.passes)} passes, {found.seconds:.1f} s)."
+            f"{len(found.passes) + 1} passes, {found.seconds:.1f} s)."
         )
     )
     if found.kept_score.text is None:

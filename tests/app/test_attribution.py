@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from lib.context.conversation import Message
 from tests.app.conftest import chat_on, payload_json, run_log_rows, send, visible_text
@@ -129,3 +130,37 @@ def test_other_backends_regenerate_each_ablation_say_so_and_log_every_call():
         assert len(posted) == 8 and all(r.json()["temperature"] == 0.0 for r in posted)
     logged = [row for row in run_log_rows() if row.variant == "attribution"]
     assert len(logged) == 8
+
+
+COMPARE_SCRIPT = """
+from lib.analysis.compare import Variant, plan_variant
+from lib.context.conversation import Message, SystemPrompt
+from lib.context.strategies import Strategy
+from ui import attribution, state
+from ui.planning import target_of
+from ui.settings import page_setup
+
+settings = page_setup()
+variant = Variant("Last 2 turns", Strategy("last_turns", last_turns=2))
+request = plan_variant(variant, state.system_prompt(), state.history(), "Where does Maria live?",
+                       target_of(settings), settings.sampling)
+attribution.compare_answer(settings, request.plan, "She lives in Lisbon.", "variant-0")
+"""
+
+
+def test_the_compare_hook_attributes_a_variants_answer_to_what_that_variant_sent():
+    with FakeOpenAI() as fake:
+        fake.behaviour = KnowsWhatItWasTold(models=["gpt-4o-mini"])
+        at = AppTest.from_string(COMPARE_SCRIPT, default_timeout=120)
+        for name, value in {"provider_kind": "compatible", "base_url": fake.base_url, "api_key": "",
+                            "compatible_model": "gpt-4o-mini", "attribution_open_variant-0": True}.items():  # fmt: skip
+            at.session_state[name] = value
+        at.session_state["history"] = [Message(role, content) for role, content in PAIRS]
+        at.run()
+        assert not at.exception, at.exception
+        # "Last 2 turns" sends the system prompt and the last four messages: five units, six calls.
+        assert "Before running:** 6 calls to gpt-4o-mini" in " ".join(i.value for i in at.info)
+        _button(at, "Run the attribution (6 calls)").click().run()
+        _wait(at, lambda at: len(_bars(at)) == 5, timeout_s=120)
+        fact_bar = next(b for b in _bars(at) if "Maria lives in Lisbon" in b.text)
+        assert fact_bar.value == 100

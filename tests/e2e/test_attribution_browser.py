@@ -46,11 +46,9 @@ def test_the_influence_bars_show_the_fact_first_and_nothing_loads(page):
     answer.get_by_text("She lives in Lisbon.", exact=True).wait_for()
 
     answer.get_by_text("What did this answer use?").click()  # on that answer, wherever it sits
-    page.get_by_text("Before running:").wait_for()
-    assert (
-        "scoring passes"
-        in page.locator('[data-testid="stMarkdownContainer"]', has_text="Before running:").last.inner_text()
-    )
+    before = page.locator('[data-testid="stAlert"]').filter(has_text="Before running:")
+    before.wait_for()
+    assert "10 scoring passes" in before.inner_text() and "Cost: $0" in before.inner_text()
     page.get_by_role("button", name="Run the attribution").click()
     page.get_by_text("Most influential").wait_for(timeout=900_000)
 

@@ -32,7 +32,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from lib.analysis.attribution.context import AnswerContext, AttributionError, Mask
+from lib.analysis.attribution.context import AnswerContext, Mask
 from lib.analysis.compare import similarity
 from lib.backends.embedded import CONTEXT_WINDOW, EmbeddedTokenizer, gguf_path
 from lib.backends.providers import CallOutcome
@@ -160,21 +160,16 @@ class ScoringModel:
 
 def _score_rows(logits: np.ndarray, answer: tuple[int, ...]) -> tuple[tuple[float, ...], bool]:
     """Log-softmax of each answer token, and whether the server's temperature-0 sampler picks each one."""
-    values = logits.astype(np.float64)
-    peak = values.max(axis=1, keepdims=True)
-    log_norm = peak[:, 0] + np.log(np.exp(values - peak).sum(axis=1))
+    rows = np.arange(len(answer))
     chosen = np.asarray(answer, dtype=np.int64)
-    logprobs = values[np.arange(len(answer)), chosen] - log_norm
-    greedy = True
-    for k, token in enumerate(answer):
-        row = logits[k].copy()
-        seen = list(set(answer[max(0, k - SERVER_PENALTY_LAST_N) : k]))
-        if seen:
-            penalised = row[seen]
-            row[seen] = np.where(penalised > 0, penalised / SERVER_REPEAT_PENALTY, penalised * SERVER_REPEAT_PENALTY)
-        if int(np.argmax(row)) != token:
-            greedy = False
-            break
+    peak = logits.max(axis=1)
+    log_norm = peak.astype(np.float64) + np.log(np.exp(logits - peak[:, None]).sum(axis=1, dtype=np.float64))
+    logprobs = logits[rows, chosen].astype(np.float64) - log_norm
+    for k in range(1, len(answer)):  # the repeat penalty, on the tokens this answer has produced so far
+        seen = np.unique(chosen[max(0, k - SERVER_PENALTY_LAST_N) : k])
+        row = logits[k, seen]
+        logits[k, seen] = np.where(row > 0, row / SERVER_REPEAT_PENALTY, row * SERVER_REPEAT_PENALTY)
+    greedy = bool((logits.argmax(axis=1) == chosen).all())
     return tuple(float(v) for v in logprobs), greedy
 
 
@@ -233,8 +228,3 @@ class RegenerationScorer:
             outcome.cached_tokens or 0, time.perf_counter() - started, text=text,
             check=self.check(text) if self.check else None, answer_tokens=outcome.completion_tokens or 0,
         )  # fmt: skip
-
-
-def require_question(context: AnswerContext) -> None:
-    if not context.answer.strip():
-        raise AttributionError("The answer is empty: there is nothing to score.")
