@@ -233,10 +233,10 @@ def _collect(panel: Panel, settings: Settings) -> None:
     job = panel.job
     finished = job is not None and job.done  # read before the calls: a call that ends in between is logged too
     if isinstance(panel.scorer, RegenerationScorer):
-        calls = panel.scorer.calls
-        for plan, outcome in calls[panel.logged_calls :]:
+        new = panel.scorer.calls[panel.logged_calls :]  # a copy: the job's thread goes on appending
+        for plan, outcome in new:
             sessions.log_call(settings, plan, outcome, variant="attribution")
-        panel.logged_calls = len(calls)
+        panel.logged_calls += len(new)
     if job is None or not finished:
         return
     panel.job = None
