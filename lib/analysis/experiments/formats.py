@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -130,13 +131,8 @@ def read_csv(text: str, name: str = "Imported set") -> TestSet:
     if unknown:
         raise _at(1, f"unknown column {unknown[0]!r} (columns: {', '.join(CSV_COLUMNS)}, system, history)")
     cases: list[Case] = []
-    line = 1
     try:
-        for row in reader:
-            line = reader.line_num
-            row = {k.strip(): unneutralised(v or "") for k, v in row.items() if k is not None}
-            if not any(v.strip() for v in row.values()):
-                continue
+        for line, row in _csv_rows(reader):
             try:
                 cases.append(case_from_dict(_csv_case(row), f"case-{len(cases) + 1}"))
             except InvalidTestSet as problem:
@@ -144,6 +140,14 @@ def read_csv(text: str, name: str = "Imported set") -> TestSet:
     except csv.Error as exc:
         raise _at(reader.line_num, f"not readable as CSV ({exc})") from None
     return _whole(name, cases, "")
+
+
+def _csv_rows(reader: csv.DictReader) -> Iterator[tuple[int, dict[str, str]]]:
+    """Each non-blank row with its line number, names stripped and spreadsheet-formula guards undone."""
+    for row in reader:
+        cleaned = {k.strip(): unneutralised(v or "") for k, v in row.items() if k is not None}
+        if any(v.strip() for v in cleaned.values()):
+            yield reader.line_num, cleaned
 
 
 def _csv_case(row: dict[str, str]) -> dict[str, Any]:
@@ -356,11 +360,7 @@ def _read_promptfoo_csv(reader: csv.DictReader, header: list[str], name: str) ->
     variables = [h for h in header if not h.startswith("__")]
     cases: list[Case] = []
     try:
-        for row in reader:
-            line = reader.line_num
-            row = {k.strip(): unneutralised(v or "") for k, v in row.items() if k is not None}
-            if not any(v.strip() for v in row.values()):
-                continue
+        for line, row in _csv_rows(reader):
             question = _question({"vars": {v: row.get(v, "") for v in variables}}, None, line)
             checks = []
             for column in [h for h in header if h.startswith("__expected")]:
