@@ -156,11 +156,11 @@ def clicks(app_url: str, bare_url: str, browser, size: int, count: int) -> tuple
     """Milliseconds per click on the app (until the meter changes) and on the bare page (until its run
     is done), the same message's toggle (the first of the app's newest page), interleaved."""
     target = f"m{max(0, size - 50):05d}"
-    app = browser.new_page(viewport=VIEWPORT)
+    app = browser.new_page()
     app.set_default_timeout(TIMEOUT_MS)
     app.goto(f"{app_url}/?session=bench{size}")
     app.locator(f".st-key-include_{target}").wait_for()
-    bare = browser.new_page(viewport=VIEWPORT)
+    bare = browser.new_page()
     bare.set_default_timeout(TIMEOUT_MS)
     bare.goto(f"{bare_url}/?n={size}")
     bare.locator(".st-key-bench_done").wait_for()
@@ -202,7 +202,7 @@ def _question(index: int) -> str:
 
 def app_send(app_url: str, browser, index: int) -> float:
     """Milliseconds from the Send click to the first token on screen, in a session of its own."""
-    page = browser.new_page(viewport=VIEWPORT)
+    page = browser.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(f"{app_url}/?session=ttft{index}")
     page.locator(".st-key-send button").first.wait_for()
@@ -283,15 +283,18 @@ def main(argv: list[str] | None = None) -> float:
             browser = playwright.chromium.launch(
                 executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
             )
+            # One browser profile for every page: sessions belong to the browser that holds their owner
+            # cookie, as a user's tabs share one.
+            user = browser.new_context(viewport=VIEWPORT)
             for size in args.sizes:
-                app_ms, bare_ms = clicks(app_url, bare_url, browser, size, args.clicks)
+                app_ms, bare_ms = clicks(app_url, bare_url, user, size, args.clicks)
                 ratios[f"click_to_meter_ratio_at_{size}"] = median(app_ms) / median(bare_ms)
                 rows.append((
                     f"Click an include toggle, {size:,} messages", f"{median(app_ms):.0f} ms (meter updated)",
                     f"{median(bare_ms):.0f} ms (bare page's run done)", f"{median(app_ms) / median(bare_ms):.2f}x",
                 ))  # fmt: skip
                 print(f"  {size:,} messages: app {_spread(app_ms)}; bare {_spread(bare_ms)}", flush=True)
-            on_screen, direct, app_ttft = sends(app_url, app.pid, browser, args.sends)
+            on_screen, direct, app_ttft = sends(app_url, app.pid, user, args.sends)
             browser.close()
     finally:
         for process in (app, bare):

@@ -512,7 +512,10 @@ def _start_pending(settings: Settings) -> None:
 
 POLL_S = 0.05
 FIRST_TEXT_POLL_S = 0.01  # until the reply's first text: it is drawn within 10 ms of arriving, not 50
-QUEUE_POLL_EVERY = 10  # polls: the embedded server's queue is read twice a second while nothing has arrived
+# Until the first token the status line's clock ticks four times a second, not twenty: every write is
+# page and browser work on the cores the model is reading the prompt on (bench/RESULTS.md, section 7).
+WAITING_STATUS_S = 0.25
+QUEUE_POLL_S = 0.5  # the embedded server's queue is read twice a second while nothing has arrived
 
 
 def _stream_reply(settings: Settings) -> None:
@@ -525,19 +528,19 @@ def _stream_reply(settings: Settings) -> None:
         status, box = st.empty(), st.empty()
         st.button("Stop", icon=":material/stop_circle:", key="stop_reply", on_click=_stop,
                   help="End the reply here; what arrived is kept, marked incomplete.")  # fmt: skip
-        shown, queue, polls, written = None, None, 0, 0.0
+        shown, queue, written, asked = None, None, 0.0, 0.0
         while not call.reply.wait(POLL_S if shown else FIRST_TEXT_POLL_S):
             text = call.reply.text
             if text != shown:
                 box.markdown(inert_markdown(text))
                 shown = text
             now = time.monotonic()
-            if now - written < POLL_S:
+            if now - written < (POLL_S if text else WAITING_STATUS_S):
                 continue
             written = now
-            if not text and settings.provider.kind == "embedded" and polls % QUEUE_POLL_EVERY == 0:
+            if not text and settings.provider.kind == "embedded" and now - asked >= QUEUE_POLL_S:
                 queue = embedded.queue_state(settings.provider.base_url)  # lock-free: answered mid-generation
-            polls += 1
+                asked = now
             # Written every poll even when nothing changed: a click is acted on at the next element.
             status.caption(_progress(call, queue if not text else None))
         box.markdown(inert_markdown(call.reply.text))
