@@ -280,7 +280,7 @@ def _test_set_section() -> None:
     test_set = stored.test_set
     sets = _db(store.list_sets) or [(stored.id, test_set.name, "")]
     names = {set_id: f"{name} · {updated[:16].replace('T', ' ')}" for set_id, name, updated in sets}
-    columns = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
+    columns = st.columns([2, 1.5, 1, 1.4], vertical_alignment="bottom")  # labels whole at 1280 px
     columns[0].selectbox("Test set", list(names), format_func=names.__getitem__, key=SET_ID, on_change=_pick_set)
     columns[1].button("New: the built-in set", on_click=_new_set, args=(builtin.test_set(),))
     columns[2].button("New: empty", on_click=_new_set, args=(TestSet("New set"),))
