@@ -57,7 +57,12 @@ def tiktoken_counter(model: str) -> tokens.TiktokenCounter:
     return counter
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
+def _close(client) -> None:
+    """An evicted or released client closes its pooled connections now, not whenever it is collected."""
+    client.close()
+
+
+@st.cache_resource(show_spinner=False, max_entries=16, on_release=_close)
 def _shared_client(config: providers.ProviderConfig):
     return providers.make_client(config)
 
@@ -70,12 +75,18 @@ SESSION_CLIENTS_KEPT = 4
 def client(config: providers.ProviderConfig):
     """An SDK client for `config`. One made with a key lives in this browser session's memory, as
     the key does (a process-wide cache would keep every user's key for the life of the server); a
-    keyless one (the embedded server, a local server that checks no key) is shared by the process."""
+    keyless one (the embedded server, a local server that checks no key) is shared by the process.
+    (Not a session-scoped st.cache_resource: AppTest gives every test session one id, so its
+    separation could not be tested.)"""
     if not config.secrets:
         return _shared_client(config)
     held: dict = state.get(SESSION_CLIENTS) or {}
     if config not in held:
-        held = {**dict(list(held.items())[-(SESSION_CLIENTS_KEPT - 1) :]), config: providers.make_client(config)}
+        kept = list(held.items())[-(SESSION_CLIENTS_KEPT - 1) :]
+        for old_config, old_client in held.items():
+            if (old_config, old_client) not in kept:
+                old_client.close()  # its pooled connections go now, not whenever it is collected
+        held = {**dict(kept), config: providers.make_client(config)}
         state.put(SESSION_CLIENTS, held)
     return held[config]
 

@@ -188,3 +188,29 @@ def test_a_keyless_client_is_shared_by_the_process():
     first, second = _tab(""), _tab("")
     assert first.session_state["client_id"] == second.session_state["client_id"]
     assert first.session_state["client_key"] == "not-needed"
+
+
+
+def _many_clients_script():
+    import streamlit as st
+
+    from lib.backends.providers import ProviderConfig
+    from ui import resources
+
+    key = st.session_state["typed"]
+    made = [
+        resources.client(ProviderConfig("compatible", "m", base_url=f"http://127.0.0.1:{9 + i}/v1", api_key=key))
+        for i in range(resources.SESSION_CLIENTS_KEPT + 1)
+    ]
+    st.session_state["closed"] = [c.is_closed() for c in made]
+
+
+def test_a_session_keeps_its_newest_keyed_clients_and_closes_the_one_it_lets_go():
+    from ui.resources import SESSION_CLIENTS_KEPT
+
+    at = AppTest.from_function(_many_clients_script)
+    at.session_state["typed"] = KEY
+    at.run()
+    assert not at.exception, at.exception
+    # The oldest client, evicted when the fifth was made, released its connections at once.
+    assert at.session_state["closed"] == [True] + [False] * SESSION_CLIENTS_KEPT

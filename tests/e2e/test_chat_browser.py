@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from lib.context.conversation import Message
 from lib.store.session import Session, export_json, new_session_id
@@ -82,7 +83,7 @@ def test_send_stream_toggle_and_preview(page):
     assert number(metric_value(page, "Payload")) < bytes_before
     sent = [m["content"] for m in payload(page)["messages"]]
     assert "My name is Ada. Remember it." not in sent
-    assert first.get_by_text("not sent").count() == 1
+    expect(first.get_by_text("not sent")).to_have_count(1)
 
 
 def test_a_long_imported_history_pages_back_and_an_old_message_can_be_left_out(page):
@@ -92,7 +93,7 @@ def test_a_long_imported_history_pages_back_and_an_old_message_can_be_left_out(p
     uploader.set_input_files(files=[{"name": "long.json", "mimeType": "application/json", "buffer": export.encode()}])
     page.get_by_text("Messages 11–60 of 60").wait_for()
     wait_for_messages(page, 50)
-    assert page.locator('[data-testid="stChatMessage"]').count() == 50  # the newest page only
+    expect(page.locator('[data-testid="stChatMessage"]')).to_have_count(50)  # the newest page only
     assert "Old message #000." in json.dumps(payload(page))  # yet every message is sent
 
     page.locator(".st-key-page_chevron_left button").first.click()
@@ -129,7 +130,7 @@ def test_a_click_while_a_reply_streams_loses_nothing(page):
     assert len(bubbles) == 4 and len(bubbles[3]) > 20, "the reply was lost"
     assert "unanswered" not in bubbles[2] and "incomplete" not in bubbles[3]
     assert page.get_by_label("Your message").input_value() == ""
-    assert first.get_by_text("not sent").count() == 1  # the click itself took effect too
+    expect(first.get_by_text("not sent")).to_have_count(1)  # the click itself took effect too
 
 
 def test_stop_ends_the_reply_and_keeps_what_arrived(page):
@@ -143,5 +144,5 @@ def test_stop_ends_the_reply_and_keeps_what_arrived(page):
     wait_for_messages(page, 2)
     bubbles = _bubbles(page)
     assert len(bubbles) == 2 and "incomplete" in bubbles[1] and "unanswered" in bubbles[0]
-    assert page.get_by_role("button", name="Retry").count() == 1
+    expect(page.get_by_role("button", name="Retry")).to_have_count(1)
     assert "Stopped by you" in page.locator('[data-testid="stAlert"]').first.inner_text()

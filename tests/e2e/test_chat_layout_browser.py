@@ -184,10 +184,10 @@ def test_icon_buttons_are_named_for_what_they_do(small):
     page = small
     open_session(page, turns(1, pinned=0))
     chat = page.locator('[data-testid="stMain"]')
-    assert chat.get_by_role("button", name="Pinned", exact=True).count() == 1
-    assert chat.get_by_role("button", name="Pin", exact=True).count() == 1
-    assert chat.get_by_role("button", name="Edit", exact=True).count() == 2
-    assert chat.get_by_role("button", name="Delete", exact=True).count() == 2
+    expect(chat.get_by_role("button", name="Pinned", exact=True)).to_have_count(1)
+    expect(chat.get_by_role("button", name="Pin", exact=True)).to_have_count(1)
+    expect(chat.get_by_role("button", name="Edit", exact=True)).to_have_count(2)
+    expect(chat.get_by_role("button", name="Delete", exact=True)).to_have_count(2)
     tree = page.locator('[data-testid="stChatMessage"]').first.aria_snapshot()
     assert " icon" not in tree, tree  # no "keep icon", "edit icon", "delete icon"
     assert 'switch "In context"' in tree

@@ -37,7 +37,7 @@ def test_a_two_variant_comparison_shows_two_answers_and_survives_a_refresh(page)
     page.get_by_text("Answers to").first.wait_for(timeout=300_000)
     wait_until_settled(page)
     results = page.locator(INNERMOST).filter(has_text=" · reported ")
-    assert results.count() == 2
+    expect(results).to_have_count(2)
     texts = [results.nth(i).inner_text() for i in range(2)]
     assert all(len(t.split("\n")[-1].strip()) > 0 for t in texts)
     assert "baseline" in texts[0] and "Bare question" in texts[1] and "queued" in texts[1]
@@ -46,4 +46,4 @@ def test_a_two_variant_comparison_shows_two_answers_and_survives_a_refresh(page)
     wait_until_settled(page)  # every card drawn, not only the first lines
     again = page.locator(INNERMOST).filter(has_text=" · reported ")
     assert [again.nth(i).inner_text() for i in range(2)] == texts
-    assert page.get_by_role("button", name="Run 2 variants").count() == 1  # the two-variant set-up, kept too
+    expect(page.get_by_role("button", name="Run 2 variants")).to_have_count(1)  # the two-variant set-up, kept too

@@ -8,6 +8,7 @@ answers with the same payload.
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from lib.backends.embedded import free_port
 from lib.context.conversation import Message
@@ -58,7 +59,7 @@ def test_script_onerror_and_images_in_messages_and_replies_stay_inert(page):
         assert "![tracker](https://attacker.example" in shown.replace("\u2060", "")  # as typed: no stray backslash
         assert "!\\[" not in shown
     for index in (2, 3):  # Markdown alone is rendered: bold is bold, the image is still text
-        assert messages.nth(index).locator("strong").filter(has_text="bold").count() == 1
+        expect(messages.nth(index).locator("strong").filter(has_text="bold")).to_have_count(1)
     assert page.locator('img[src*="attacker.example"]').count() == 0
     assert not [url for url in requested if "attacker.example" in url]  # no image fetched
 

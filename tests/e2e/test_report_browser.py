@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.test_report import _comparison
 
@@ -31,7 +32,7 @@ def _overflow(page) -> int:
 
 def test_the_report_fits_1280_px_and_draws_every_chart_in_colour(report):
     assert _overflow(report) <= 0
-    assert report.locator(".js-plotly-plot").count() == 5
+    expect(report.locator(".js-plotly-plot")).to_have_count(5)
     fills = report.evaluate(
         "() => [...document.querySelectorAll('.js-plotly-plot .point path, .js-plotly-plot .points path')]"
         ".map(p => getComputedStyle(p).fill)"

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from lib.analysis.experiments import store
 from lib.analysis.experiments.checks import Verdict, overall, score
@@ -128,6 +129,8 @@ class RunExecutor:
         # The page's client for this backend, when it has one: making an SDK client costs 0.1-0.4 s
         # (its TLS context), paid again by every run otherwise.
         self._given_client = client
+        self._client: Any = None  # the run's own clients, made when it starts, closed when it ends
+        self._judge_client: Any = None
         self.concurrency = 1 if config.kind == "embedded" else max(1, spec.concurrency)
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -204,7 +207,14 @@ class RunExecutor:
         finally:
             self._writes.put(None)
             self._writer.join()
+            self._close_own_clients()
             self._finish()
+
+    def _close_own_clients(self) -> None:
+        """The clients this run made close their connections now (the caller's own client stays open)."""
+        for made in (self._client, self._judge_client):
+            if made is not None and made is not self._given_client:
+                made.close()
 
     def _pool(self, work: Callable, items: list, width: int) -> None:
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="context-lab-cell") as pool:
