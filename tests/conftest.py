@@ -1,3 +1,6 @@
+import os
+import uuid
+
 import pytest
 
 from lib.backends.embedded import EmbeddedServer, EmbeddedTokenizer
@@ -9,6 +12,33 @@ def session_db(tmp_path, monkeypatch):
     path = tmp_path / "context_lab.db"
     monkeypatch.setenv("CONTEXT_LAB_DB", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL cluster for the test run (tests/postgres.py), stopped at its end."""
+    from tests.postgres import pg_bin, running_postgres
+
+    if pg_bin() is None:
+        message = "PostgreSQL not found: `apt-get install postgresql` (Debian) enables the PostgreSQL tests"
+        if os.environ.get("CONTEXT_LAB_REQUIRE_POSTGRES"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with running_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A new, empty database on the run's cluster for one test; dropped after."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")

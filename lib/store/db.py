@@ -1,0 +1,124 @@
+"""Where the store lives: `CONTEXT_LAB_DB` names a SQLite file (a path, the default, or `sqlite:///…`)
+or a PostgreSQL server (`postgresql://user:password@host:port/db`), shared by every replica of a team
+deployment. One SQLAlchemy Engine per URL and process: for PostgreSQL it holds a pool of psycopg 3
+connections (checked before use, so a restarted server costs one retry, not an error page).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+POOL_SIZE = 5  # per replica: a Streamlit process serves many browser sessions from a few threads
+POOL_OVERFLOW = 10
+
+
+class BadStoreUrl(ValueError):
+    """CONTEXT_LAB_DB names no store this app can use; the message says what it accepts."""
+
+
+@dataclass(frozen=True)
+class StoreUrl:
+    kind: Literal["sqlite", "postgresql"]
+    url: str  # as SQLAlchemy takes it (the driver named)
+    shown: str  # for messages: the password masked
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        return Path(make_url(self.url).database or "") if self.kind == "sqlite" else None
+
+
+def store_url(value: str) -> StoreUrl:
+    """Read CONTEXT_LAB_DB: a plain path is a SQLite file; a URL names its dialect."""
+    if "://" not in value:
+        return StoreUrl("sqlite", f"sqlite:///{value}", value)
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError):
+        raise BadStoreUrl(f"CONTEXT_LAB_DB is not a URL SQLAlchemy can read: {value[:60]!r}") from None
+    shown = url.render_as_string(hide_password=True)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return StoreUrl("sqlite", url.render_as_string(hide_password=False), shown)
+    if backend in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+        return StoreUrl("postgresql", url.render_as_string(hide_password=False), shown)
+    raise BadStoreUrl(f"CONTEXT_LAB_DB names a {backend} database ({shown}): use a SQLite path or a postgresql:// URL.")
+
+
+@lru_cache(maxsize=8)
+def engine(url: StoreUrl) -> Engine:
+    """The process's engine for `url` (made once: its pool is shared by every browser session)."""
+    if url.kind == "postgresql":
+        return create_engine(url.url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_pre_ping=True, future=True)
+    path = url.sqlite_path
+    if path is not None and str(path) not in ("", ":memory:"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    made = create_engine(url.url, connect_args={"timeout": 15.0})
+
+    @event.listens_for(made, "connect")
+    def _wal(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None  # reads autocommit; writes begin IMMEDIATE (writing)
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    return made
+
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def _alembic() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def revision(url: StoreUrl) -> str | None:
+    """The store's Alembic revision (None: never migrated by Alembic)."""
+    with engine(url).connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(url: StoreUrl) -> str | None:
+    """Bring the store to the newest revision; returns it. A SQLite file from before Alembic first gets
+    the old migrations it lacks (lib/storage.MIGRATIONS), which leave it at the baseline."""
+    made = engine(url)
+    path = url.sqlite_path
+    if path is not None and "schema_migrations" in inspect(made).get_table_names():
+        from lib.store import storage  # the old migrations; storage imports nothing of this module
+
+        with closing(sqlite3.connect(path, timeout=15.0, isolation_level=None)) as old:
+            storage.migrate(old)
+    with made.begin() as conn:
+        if url.kind == "postgresql":  # replicas starting together: one migrates, the others wait, then see it done
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7401)")
+        config = _alembic()
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+    return revision(url)
+
+
+@contextmanager
+def writing(conn: Connection) -> Iterator[Connection]:
+    """One write transaction. On SQLite it takes the lock up front (BEGIN IMMEDIATE), so concurrent
+    savers queue instead of failing; on PostgreSQL rows lock as they are written. A read's implicit
+    transaction, if one is open, ends first: it holds nothing to keep."""
+    if conn.in_transaction():
+        conn.rollback()
+    with conn.begin():
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield conn
