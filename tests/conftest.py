@@ -8,10 +8,27 @@ from lib.backends.embedded import EmbeddedServer, EmbeddedTokenizer
 
 @pytest.fixture(autouse=True)
 def session_db(tmp_path, monkeypatch):
-    """Every test saves sessions and calls to a database of its own, never to ./data."""
+    """Every test saves sessions and calls to a database of its own, never to ./data; its pooled
+    connections are closed after it."""
+    from lib.store import db
+
     path = tmp_path / "context_lab.db"
     monkeypatch.setenv("CONTEXT_LAB_DB", str(path))
-    return path
+    yield path
+    db.forget(db.store_url(str(path)))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path, monkeypatch):
+    """The store a storage test runs on, once per backend: a SQLite file, then a database of its own
+    on a real PostgreSQL server (the `postgres_url` fixture). CONTEXT_LAB_DB names it, so
+    `storage.opened()` opens it; yields its URL."""
+    from lib.store import db
+
+    value = str(tmp_path / "store.db") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    monkeypatch.setenv("CONTEXT_LAB_DB", value)
+    yield value
+    db.forget(db.store_url(value))
 
 
 @pytest.fixture(scope="session")

@@ -7,27 +7,30 @@ user picks under it (`show_call`).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
 from lib.backends.providers import CallOutcome
 from lib.context.display import inert_markdown
 from lib.context.payload import RequestPlan
 from lib.store import storage
 from lib.store.call_details import CallDetails, calls_with_details, details_of, record_with_details, timings
+from lib.store.db import BadStoreUrl
 from ui import sessions, state
 from ui.keys import known_secrets
 from ui.owner import describe, owner
 from ui.settings import Settings
 
 TABLE_KEY = "run_log_rows"
+_STORE_ERRORS = (SQLAlchemyError, OSError, BadStoreUrl)  # as ui/sessions.py: the store failed, said so
 
 
 def _store_failed(exc: Exception) -> None:
-    state.put(state.SESSION_NOTE, ("warning", f"The run log ({storage.db_path()}) failed: {exc}."))
+    reason = storage.problem(exc).rstrip(".")
+    state.put(state.SESSION_NOTE, ("warning", f"The run log ({storage.shown()}) failed: {reason}."))
 
 
 def log_call(
@@ -48,7 +51,7 @@ def log_call(
     try:
         with storage.opened() as conn:
             record_with_details(conn, record, details)
-    except (sqlite3.Error, OSError) as exc:
+    except _STORE_ERRORS as exc:
         _store_failed(exc)
 
 
@@ -57,7 +60,7 @@ def run_log_with_details() -> tuple[list[storage.CallRecord], list[CallDetails |
     try:
         with storage.opened() as conn:
             pairs = calls_with_details(conn)
-    except (sqlite3.Error, OSError) as exc:
+    except _STORE_ERRORS as exc:
         _store_failed(exc)
         return [], []
     return [record for record, _ in pairs], [details for _, details in pairs]

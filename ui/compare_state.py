@@ -13,11 +13,11 @@ The Token inspector plans the same variants through `requests`.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable
 
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
 from lib.analysis.compare import (
     PRESETS,
@@ -37,6 +37,7 @@ from lib.context.request import Request, Target
 from lib.context.strategies import PARAMETERS, spec_of
 from lib.store import storage
 from lib.store.call_details import details_of, record_with_details
+from lib.store.db import BadStoreUrl
 from ui import owner, resources, sessions, state
 from ui.keys import known_secrets
 from ui.planning import summary_for
@@ -46,7 +47,7 @@ SLOT_FIELDS = (
     "name", "strategy", *(p.key for p in PARAMETERS), "system_mode", "system_text", "model", "temperature_inherit",
     "temperature", "max_tokens_inherit", "max_tokens",
 )  # fmt: skip
-_STORE_ERRORS = (sqlite3.Error, OSError, InvalidComparison)
+_STORE_ERRORS = (SQLAlchemyError, OSError, BadStoreUrl, InvalidComparison)
 
 
 # --- slots ------------------------------------------------------------------------------------------
@@ -129,7 +130,8 @@ def setup_now() -> CompareSetup:
 
 
 def _store_failed(exc: Exception) -> None:
-    st.warning(f"The session store ({storage.db_path()}) failed: {exc}. The comparison is kept in this tab only.")
+    reason = storage.problem(exc).rstrip(".")
+    st.warning(f"The session store ({storage.shown()}) failed: {reason}. The comparison is kept in this tab only.")
 
 
 def load_for_session() -> None:

@@ -20,17 +20,19 @@ copies the session into the visitor's own sessions; the original stays its owner
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
 import streamlit as st
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from lib.backends.providers import CallOutcome
 from lib.context.conversation import SystemPrompt
 from lib.context.payload import RequestPlan
 from lib.store import storage
+from lib.store.db import BadStoreUrl
 from lib.store.session import (
     InvalidSession,
     Session,
@@ -53,7 +55,9 @@ T = TypeVar("T")
 # --- the database, failing softly: the app keeps working from memory and says why -------------
 
 
-_DB_ERRORS = (sqlite3.Error, OSError)
+# The store failed: cannot be reached, refused the connection or the statement (SQLAlchemy wraps every
+# driver's errors), a disk that is full or not writable, or a CONTEXT_LAB_DB naming no store (BadStoreUrl).
+_DB_ERRORS = (SQLAlchemyError, OSError, BadStoreUrl)
 
 
 def with_db(action: Callable[..., T], *args) -> T | None:
@@ -87,7 +91,8 @@ def load_mine(session_id: str) -> Session | None:
 
 
 def _store_failure(exc: Exception) -> str:
-    return f"The session store ({storage.db_path()}) failed: {exc}."
+    """The store, named (its password masked), and what went wrong in one line: never a traceback."""
+    return f"The session store ({storage.shown()}) failed: {storage.problem(exc).rstrip('.')}."
 
 
 def _db_failed(exc: Exception) -> None:
@@ -329,7 +334,7 @@ def rename() -> None:
     state.put(state.SESSION_RENAME_OPEN, False)
 
 
-def _copy(make: Callable[[sqlite3.Connection], Session], what: str) -> None:
+def _copy(make: Callable[[Connection], Session], what: str) -> None:
     """Open a new session `make` stores (a duplicate, a fork), or say why not."""
     if not _flush():
         return

@@ -7,10 +7,10 @@ connections (checked before use, so a restarted server costs one retry, not an e
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -21,8 +21,12 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from lib.store import sqlite_migrations
+
 POOL_SIZE = 5  # per replica: a Streamlit process serves many browser sessions from a few threads
 POOL_OVERFLOW = 10
+CONNECT_TIMEOUT_S = 10  # a PostgreSQL server that does not answer is said so, not waited for
+BUSY_TIMEOUT_S = 15.0  # a SQLite writer waits this long for another's lock
 
 
 class BadStoreUrl(ValueError):
@@ -58,23 +62,60 @@ def store_url(value: str) -> StoreUrl:
     raise BadStoreUrl(f"CONTEXT_LAB_DB names a {backend} database ({shown}): use a SQLite path or a postgresql:// URL.")
 
 
-@lru_cache(maxsize=8)
+_ENGINES: dict[StoreUrl, Engine] = {}
+_UPGRADED: set[StoreUrl] = set()
+_LOCK = threading.Lock()
+
+
 def engine(url: StoreUrl) -> Engine:
     """The process's engine for `url` (made once: its pool is shared by every browser session)."""
+    with _LOCK:
+        made = _ENGINES.get(url)
+        if made is None:
+            made = _ENGINES[url] = _made(url)
+        return made
+
+
+def _made(url: StoreUrl) -> Engine:
     if url.kind == "postgresql":
-        return create_engine(url.url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_pre_ping=True, future=True)
+        return create_engine(
+            url.url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_pre_ping=True,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+        )  # fmt: skip
     path = url.sqlite_path
     if path is not None and str(path) not in ("", ":memory:"):
         path.parent.mkdir(parents=True, exist_ok=True)
-    made = create_engine(url.url, connect_args={"timeout": 15.0})
+    made = create_engine(url.url, connect_args={"timeout": BUSY_TIMEOUT_S})
 
     @event.listens_for(made, "connect")
     def _wal(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # reads autocommit; writes begin IMMEDIATE (writing)
         dbapi_connection.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across crashes of the app
 
     return made
+
+
+def ready(url: StoreUrl) -> Engine:
+    """`url`'s engine, its store upgraded to the newest revision (once per URL and process)."""
+    if url not in _UPGRADED:
+        with _UPGRADE_LOCK:
+            if url not in _UPGRADED:
+                upgrade(url)
+                _UPGRADED.add(url)
+    return engine(url)
+
+
+_UPGRADE_LOCK = threading.Lock()
+
+
+def forget(url: StoreUrl) -> None:
+    """Close `url`'s pooled connections and forget its engine (a test's store, removed after it)."""
+    with _LOCK:
+        made = _ENGINES.pop(url, None)
+        _UPGRADED.discard(url)
+    if made is not None:
+        made.dispose()
 
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -94,14 +135,12 @@ def revision(url: StoreUrl) -> str | None:
 
 def upgrade(url: StoreUrl) -> str | None:
     """Bring the store to the newest revision; returns it. A SQLite file from before Alembic first gets
-    the old migrations it lacks (lib/storage.MIGRATIONS), which leave it at the baseline."""
+    the old migrations it lacks (lib/store/sqlite_migrations.py), which leave it at the baseline."""
     made = engine(url)
     path = url.sqlite_path
     if path is not None and "schema_migrations" in inspect(made).get_table_names():
-        from lib.store import storage  # the old migrations; storage imports nothing of this module
-
-        with closing(sqlite3.connect(path, timeout=15.0, isolation_level=None)) as old:
-            storage.migrate(old)
+        with closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as old:
+            sqlite_migrations.migrate(old)
     with made.begin() as conn:
         if url.kind == "postgresql":  # replicas starting together: one migrates, the others wait, then see it done
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7401)")
@@ -114,10 +153,10 @@ def upgrade(url: StoreUrl) -> str | None:
 @contextmanager
 def writing(conn: Connection) -> Iterator[Connection]:
     """One write transaction. On SQLite it takes the lock up front (BEGIN IMMEDIATE), so concurrent
-    savers queue instead of failing; on PostgreSQL rows lock as they are written. A read's implicit
-    transaction, if one is open, ends first: it holds nothing to keep."""
+    savers queue instead of failing; on PostgreSQL rows lock as they are written. The connection's
+    implicit transaction, if one is open (reads since the last write), is committed first."""
     if conn.in_transaction():
-        conn.rollback()
+        conn.commit()
     with conn.begin():
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,6 +1,6 @@
 """The store's tables in SQLAlchemy Core: one description for SQLite and PostgreSQL. It is the schema
-lib/storage.MIGRATIONS 1-7 built on SQLite (same names, columns and indexes), so a SQLite file from
-before Alembic is already at the baseline (lib/migrations). Times are ISO-8601 text, JSON bodies text:
+lib/store/sqlite_migrations.py 1-7 built on SQLite (same names, columns and indexes), so a SQLite file from
+before Alembic is already at the baseline (lib/store/migrations). Times are ISO-8601 text, JSON bodies text:
 as the app has always stored them."""
 
 from __future__ import annotations

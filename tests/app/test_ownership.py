@@ -6,6 +6,7 @@ users are two `AppTest.user` identities."""
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
 from lib.store import storage
@@ -80,7 +81,7 @@ def test_a_new_browser_gets_a_token_that_its_cookie_keeps(browser):
     token = first.session_state["owner_token"]
     assert len(token) >= 22 and token not in str(storage.calls.__doc__)
     with storage.opened() as conn:
-        (row,) = conn.execute("SELECT owner FROM sessions").fetchall()
+        (row,) = conn.execute(text("SELECT owner FROM sessions")).all()
     assert row[0].startswith("browser:") and token not in row[0]  # the database holds a hash only
     browser.keep(first)  # what the cookie-writing script does in the browser
     refreshed = _open(_sid(first))

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
 from lib.context.conversation import Message, SystemPrompt
@@ -450,14 +451,17 @@ def test_a_damaged_row_opens_a_new_session_every_time_and_stays_as_it_is():
     with_history(at, PAIRS)
     session_id = _sid(at)
     with storage.opened() as conn:
-        conn.execute("UPDATE sessions SET body = '{\"id\": broken' WHERE id = ?", (session_id,))
+        conn.execute(text("UPDATE sessions SET body = '{\"id\": broken' WHERE id = :id"), {"id": session_id})
     for _ in range(2):
         tab = _open(CHAT, session_id=session_id)  # _open asserts there is no exception
         assert _sid(tab) != session_id and tab.session_state["history"] == []
         assert f"The stored session {session_id} cannot be read" in _notes(tab) and "not valid JSON" in _notes(tab)
         with_history(tab, PAIRS[:2])  # its own work goes to its own id
     with storage.opened() as conn:
-        assert conn.execute("SELECT body FROM sessions WHERE id = ?", (session_id,)).fetchone()[0] == '{"id": broken'
+        assert (
+            conn.execute(text("SELECT body FROM sessions WHERE id = :id"), {"id": session_id}).scalar()
+            == '{"id": broken'
+        )
     _pick(tab, session_id)  # picked from the list: said too
     assert _sid(tab) != session_id and "cannot be read" in _notes(tab)
 

@@ -1,4 +1,4 @@
-"""The baseline: the tables of lib/schema.py, as lib/storage.MIGRATIONS 1-7 left a SQLite file.
+"""The baseline: the tables of lib/store/schema.py, as lib/store/sqlite_migrations.py 1-7 left a SQLite file.
 
 A new store gets them all; a SQLite file that the old migrations brought to version 7 has them
 already (checkfirst), and is only stamped. Later changes are revisions of their own (op.add_column…),
