@@ -235,6 +235,39 @@ def test_two_writers_over_one_version_one_wins(store):
         assert storage.load_session(conn, "s1").version == 2
 
 
+def test_saves_and_deletes_racing_over_one_version_let_exactly_one_through(store):
+    """A delete is compare-and-set too, in its DELETE statement: a save committed between the deleter's
+    read and its write is never removed unseen (on PostgreSQL, reading first would allow that)."""
+    with storage.opened(store) as conn:
+        base = storage.save_session(conn, _session())
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def writer(n: int) -> None:
+        with storage.opened(store) as conn:
+            barrier.wait(timeout=60)
+            try:
+                if n % 2:
+                    storage.delete(conn, "s1", base.version)
+                    outcomes.append("deleted")
+                else:
+                    storage.save_session(conn, replace(base, title=f"writer {n}"))
+                    outcomes.append("saved")
+            except storage.StaleSession:
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes).count("refused") == 7, outcomes
+    with storage.opened(store) as conn:
+        stored = storage.load_session(conn, "s1")
+        assert (stored is None) == ("deleted" in outcomes) == storage.is_deleted(conn, "s1")
+        assert stored is None or stored.version == 2
+
+
 def test_an_import_gets_a_new_id_when_its_own_cannot_name_a_session_in_a_url(conn):
     stored = storage.insert_new(conn, _session("Project notes v2.1"))
     assert stored.id != "Project notes v2.1" and is_session_id(stored.id)

@@ -275,6 +275,20 @@ def test_a_broken_database_leaves_the_app_working_under_a_new_id(tmp_path, monke
     assert len(at.session_state["history"]) == 4
 
 
+def test_a_postgresql_store_that_cannot_be_reached_is_named_without_its_password(monkeypatch):
+    from lib.backends.embedded import free_port
+
+    url = f"postgresql://lab:s3cret-pass@127.0.0.1:{free_port()}/context_lab"  # nothing listens there
+    monkeypatch.setenv("CONTEXT_LAB_DB", url)
+    at = _open(CHAT, session_id="unreachable1")  # _open asserts there is no exception
+    assert _sid(at) != "unreachable1"
+    with_history(at, PAIRS)
+    warnings = " ".join(w.value for w in at.sidebar.warning)
+    assert f"The session store (postgresql://lab:***@127.0.0.1:{url.rsplit(':', 1)[1].split('/')[0]}" in warnings
+    assert "s3cret-pass" not in warnings and "Traceback" not in warnings and "[SQL" not in warnings
+    assert "Work is kept in this tab only" in warnings and len(at.session_state["history"]) == 4
+
+
 # --- two tabs on one session: a stale writer is told, and overwrites nothing ------------------------
 
 
