@@ -78,8 +78,8 @@ def test_a_new_store_gets_every_table_once(empty_store):
     assert {"owner", "share_token", "version"} <= columns
 
 
-def test_replicas_starting_together_on_postgresql_migrate_once(postgres_url):
-    store = db.store_url(postgres_url)  # one SQLite file is one machine's: replicas share PostgreSQL
+def test_processes_starting_together_migrate_once(empty_store):
+    store = empty_store  # replicas sharing PostgreSQL; or processes on one machine sharing a SQLite file
     results, errors = [], []
 
     def start() -> None:

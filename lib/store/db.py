@@ -141,8 +141,10 @@ def upgrade(url: StoreUrl) -> str | None:
     if path is not None and "schema_migrations" in inspect(made).get_table_names():
         with closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as old:
             sqlite_migrations.migrate(old)
-    with made.begin() as conn:
-        if url.kind == "postgresql":  # replicas starting together: one migrates, the others wait, then see it done
+    # Processes starting together: one migrates, the others wait (SQLite: BEGIN IMMEDIATE; PostgreSQL:
+    # an advisory lock), then find it done.
+    with made.connect() as conn, writing(conn):
+        if url.kind == "postgresql":
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7401)")
         config = _alembic()
         config.attributes["connection"] = conn
