@@ -1,7 +1,8 @@
 """Sessions belong to someone, as visitors meet it: each browser (or signed-in user) lists, opens,
 renames and deletes its own sessions only; a link copied from someone else opens nothing of theirs;
 a share link gives a copy. Two browsers are two cookie jars (the `browser` fixture); two signed-in
-users are two `AppTest.user` identities."""
+users are two `AppTest.user` identities. Each test runs on both backends: a SQLite file and a real
+PostgreSQL (the `store` fixture names it in CONTEXT_LAB_DB)."""
 
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from lib.store.session import Session
 from tests.app.conftest import THIS_BROWSER, send, type_server, with_history
 from tests.fake_openai import FakeOpenAI
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("store")]
 CHAT = str(Path(__file__).resolve().parents[2] / "pages" / "chat.py")
 PAIRS = [("user", "Ada's secret plan: foxes."), ("assistant", "Noted.")]
 ADA = {"is_logged_in": True, "email": "ada@example.com", "sub": "ada-sub"}

@@ -1,4 +1,5 @@
-"""Sessions survive a refresh: the URL names the session, the database (a temp file per test) keeps it.
+"""Sessions survive a refresh: the URL names the session, the database keeps it (each test runs on a
+SQLite file of its own and on a database of its own on a real PostgreSQL: the `store` fixture).
 
 A refresh, a new tab with the same URL or a server restart is a fresh AppTest with the same query
 parameter and the same database file. Sidebar actions run the chat page on its own (AppTest keeps
@@ -18,7 +19,7 @@ from lib.store.session import Session, end_user_id, export_json, to_markdown, wi
 from tests.app.conftest import APP, THIS_BROWSER, payload_json, type_server, with_history
 from tests.fake_openai import FakeOpenAI
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("store")]
 CHAT = str(Path(__file__).resolve().parents[2] / "pages" / "chat.py")
 RUN_LOG = str(Path(__file__).resolve().parents[2] / "pages" / "run_log.py")
 PAIRS = [
@@ -235,7 +236,17 @@ def test_the_run_log_says_when_there_is_nothing_yet():
     assert any("No calls yet" in i.value for i in log.info)
 
 
-def test_keys_never_reach_the_database_the_exports_or_the_logs(session_db, caplog):
+def _everything_stored(store: str) -> bytes:
+    """Every byte the store holds: the SQLite file and its WAL, or every row of every table on PostgreSQL."""
+    if "://" not in store:
+        path = Path(store)
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    with storage.opened() as conn:
+        tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars().all()
+        return "\n".join(str(tuple(row)) for t in tables for row in conn.execute(text(f'SELECT * FROM "{t}"'))).encode()
+
+
+def test_keys_never_reach_the_database_the_exports_or_the_logs(store, caplog):
     key = "sk-proj-DBLEAKCHECK-0123456789abcdefXYZ"
     caplog.set_level("DEBUG")
     with FakeOpenAI() as server:
@@ -253,7 +264,7 @@ def test_keys_never_reach_the_database_the_exports_or_the_logs(session_db, caplo
         history = at.session_state["history"]
         _fork(at, history[0].id)
 
-    stored = b"".join(p.read_bytes() for p in session_db.parent.glob(session_db.name + "*"))
+    stored = _everything_stored(store)
     assert b"remember the fox" in stored and b"Key test" in stored  # the scan reads real content
     saved = _saved(_sid(at))
     exports = export_json(saved) + to_markdown(saved)
