@@ -23,7 +23,7 @@ def test_a_postgresql_url_uses_psycopg_3_and_never_shows_its_password():
     assert "s3cret-pass" not in url.shown and "db.internal:5432/context_lab" in url.shown
 
 
-@pytest.mark.parametrize("value", ["mysql://u:p@h/db", "mongodb://h/x", "postgresql://[::1"])
+@pytest.mark.parametrize("value", ["mysql://u:p@h/db", "mongodb://h/x", "postgresql://u:p@[::1"])
 def test_a_store_this_app_cannot_use_is_named_and_refused(value):
     with pytest.raises(db.BadStoreUrl) as refused:
         db.store_url(value)

@@ -51,7 +51,8 @@ def store_url(value: str) -> StoreUrl:
     try:
         url = make_url(value)
     except (ArgumentError, ValueError):
-        raise BadStoreUrl(f"CONTEXT_LAB_DB is not a URL SQLAlchemy can read: {value[:60]!r}") from None
+        scheme = value.split("://", 1)[0][:20]  # not the rest: it may hold a password
+        raise BadStoreUrl(f"CONTEXT_LAB_DB ({scheme}://…) is not a URL SQLAlchemy can read.") from None
     shown = url.render_as_string(hide_password=True)
     backend = url.get_backend_name()
     if backend == "sqlite":

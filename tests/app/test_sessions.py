@@ -300,6 +300,15 @@ def test_a_postgresql_store_that_cannot_be_reached_is_named_without_its_password
     assert "Work is kept in this tab only" in warnings and len(at.session_state["history"]) == 4
 
 
+def test_a_store_url_the_app_cannot_use_is_said_and_the_tab_keeps_its_work(monkeypatch):
+    monkeypatch.setenv("CONTEXT_LAB_DB", "mysql://lab:s3cret-pass@db.internal/context_lab")
+    at = _open(CHAT)
+    with_history(at, PAIRS)
+    warnings = " ".join(w.value for w in at.sidebar.warning)
+    assert "CONTEXT_LAB_DB names a mysql database" in warnings and "postgresql://" in warnings
+    assert "s3cret-pass" not in warnings and len(at.session_state["history"]) == 4
+
+
 # --- two tabs on one session: a stale writer is told, and overwrites nothing ------------------------
 
 
