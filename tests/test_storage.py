@@ -482,6 +482,18 @@ def test_a_server_error_holding_a_lone_surrogate_is_logged_not_lost(store):
     assert logged.error == "The server said: bad \ufffd text"
 
 
+def test_a_nul_in_a_title_or_a_model_name_is_stored_without_it_on_both_backends(conn):
+    """PostgreSQL refuses NUL in text, which SQLite kept: dropped (as from message text), not a failed save."""
+    saved = storage.save_session(conn, _session(title="Plan\x00s"))
+    assert storage.list_sessions(conn)[0].label == "Plans" and storage.load_session(conn, "s1").title == "Plans"
+    storage.save_session(conn, replace(saved, title="Again\x00"))
+    copy = storage.insert_new(conn, _session("s2", title="Copy\x00"))
+    assert storage.load_session(conn, copy.id).title == "Copy"
+    storage.record_call(conn, replace(_record("s1"), model="gpt\x00-4o", variant="chat\x00", error="bo\x00om"))
+    (logged,) = storage.calls(conn)
+    assert (logged.model, logged.variant, logged.error) == ("gpt-4o", "chat", "boom")
+
+
 # --- Compare: kept with the session ------------------------------------------------------------------
 
 

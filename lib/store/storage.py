@@ -164,11 +164,18 @@ _INFO = (sessions.c.id, sessions.c.label, sessions.c.message_count, sessions.c.u
 
 
 def _row(session: Session, owner: str | None) -> dict[str, Any]:
-    return {
+    return _storable({
         "id": session.id, "title": session.title, "label": session.label, "message_count": len(session.messages),
         "created_at": session.created_at, "updated_at": session.updated_at,
         "body": json.dumps(to_dict(session), ensure_ascii=False), "version": session.version, "owner": owner,
-    }  # fmt: skip
+    })  # fmt: skip
+
+
+def _storable(values: dict[str, Any]) -> dict[str, Any]:
+    """Every text as both backends store it (lib.context.conversation.clean_text): PostgreSQL refuses
+    a NUL in a text column, which SQLite kept; a lone surrogate fails any UTF-8 encoder. JSON bodies
+    already carry them escaped."""
+    return {name: clean_text(value) if isinstance(value, str) else value for name, value in values.items()}
 
 
 def _dialect_insert(conn: Connection, table):
@@ -434,7 +441,7 @@ _CALL_COLUMNS = tuple(CallRecord.__dataclass_fields__)
 def record_call(conn: Connection, record: CallRecord) -> int:
     """Log a call; one logged without an owner is the owner's of its session (who alone can open it).
     Returns the call's id."""
-    values: dict[str, Any] = asdict(record)
+    values: dict[str, Any] = _storable(asdict(record))
     if values["owner"] is None:
         values["owner"] = select(sessions.c.owner).where(sessions.c.id == record.session_id).scalar_subquery()
     values["predicted_exact"] = int(record.predicted_exact)
