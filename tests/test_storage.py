@@ -268,6 +268,25 @@ def test_saves_and_deletes_racing_over_one_version_let_exactly_one_through(store
         assert stored is None or stored.version == 2
 
 
+def test_imports_of_one_id_at_once_each_get_a_session_and_one_keeps_the_id(store):
+    barrier = threading.Barrier(6)
+    stored: list[str] = []
+
+    def importer(n: int) -> None:
+        with storage.opened(store) as conn:
+            barrier.wait(timeout=60)
+            stored.append(storage.insert_new(conn, _session("imported1", title=f"import {n}")).id)
+
+    threads = [threading.Thread(target=importer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(stored)) == 6 and stored.count("imported1") == 1
+    with storage.opened(store) as conn:
+        assert sorted(i.id for i in storage.list_sessions(conn)) == sorted(stored)
+
+
 def test_an_import_gets_a_new_id_when_its_own_cannot_name_a_session_in_a_url(conn):
     stored = storage.insert_new(conn, _session("Project notes v2.1"))
     assert stored.id != "Project notes v2.1" and is_session_id(stored.id)

@@ -250,11 +250,14 @@ def insert_new(conn: Connection, session: Session, owner: str | None = None) -> 
     compares ids to say so)."""
     session = replace(session, updated_at=now(), version=1)
     with writing(conn):
-        while not (is_session_id(session.id) and not is_taken(conn, session.id)) or not _insert_if_free(
-            conn, _row(session, owner)
-        ):
+        while not _stored_as_new(conn, session, owner):
             session = replace(session, id=new_session_id())
     return session
+
+
+def _stored_as_new(conn: Connection, session: Session, owner: str | None) -> bool:
+    """Whether `session` was stored under its own id: one a URL can carry, nobody's ever, still free."""
+    return is_session_id(session.id) and not is_taken(conn, session.id) and _insert_if_free(conn, _row(session, owner))
 
 
 def load_session(conn: Connection, session_id: str, owner: str | None = None) -> Session | None:
