@@ -11,21 +11,18 @@ from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
 
 from lib.backends.providers import CallOutcome
 from lib.context.display import inert_markdown
 from lib.context.payload import RequestPlan
 from lib.store import storage
 from lib.store.call_details import CallDetails, calls_with_details, details_of, record_with_details, timings
-from lib.store.db import BadStoreUrl
 from ui import sessions, state
 from ui.keys import known_secrets
 from ui.owner import describe, owner
 from ui.settings import Settings
 
 TABLE_KEY = "run_log_rows"
-_STORE_ERRORS = (SQLAlchemyError, OSError, BadStoreUrl)  # as ui/sessions.py: the store failed, said so
 
 
 def _store_failed(exc: Exception) -> None:
@@ -51,7 +48,7 @@ def log_call(
     try:
         with storage.opened() as conn:
             record_with_details(conn, record, details)
-    except _STORE_ERRORS as exc:
+    except storage.STORE_ERRORS as exc:
         _store_failed(exc)
 
 
@@ -60,7 +57,7 @@ def run_log_with_details() -> tuple[list[storage.CallRecord], list[CallDetails |
     try:
         with storage.opened() as conn:
             pairs = calls_with_details(conn)
-    except _STORE_ERRORS as exc:
+    except storage.STORE_ERRORS as exc:
         _store_failed(exc)
         return [], []
     return [record for record, _ in pairs], [details for _, details in pairs]

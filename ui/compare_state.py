@@ -17,7 +17,6 @@ import threading
 from collections.abc import Callable
 
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
 
 from lib.analysis.compare import (
     PRESETS,
@@ -37,7 +36,6 @@ from lib.context.request import Request, Target
 from lib.context.strategies import PARAMETERS, spec_of
 from lib.store import storage
 from lib.store.call_details import details_of, record_with_details
-from lib.store.db import BadStoreUrl
 from ui import owner, resources, sessions, state
 from ui.keys import known_secrets
 from ui.planning import summary_for
@@ -47,7 +45,7 @@ SLOT_FIELDS = (
     "name", "strategy", *(p.key for p in PARAMETERS), "system_mode", "system_text", "model", "temperature_inherit",
     "temperature", "max_tokens_inherit", "max_tokens",
 )  # fmt: skip
-_STORE_ERRORS = (SQLAlchemyError, OSError, BadStoreUrl, InvalidComparison)
+_STORE_ERRORS: tuple[type[Exception], ...] = (*storage.STORE_ERRORS, InvalidComparison)
 
 
 # --- slots ------------------------------------------------------------------------------------------

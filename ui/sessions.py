@@ -26,13 +26,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 import streamlit as st
 from sqlalchemy import Connection
-from sqlalchemy.exc import SQLAlchemyError
 
 from lib.backends.providers import CallOutcome
 from lib.context.conversation import SystemPrompt
 from lib.context.payload import RequestPlan
 from lib.store import storage
-from lib.store.db import BadStoreUrl
 from lib.store.session import (
     InvalidSession,
     Session,
@@ -55,9 +53,7 @@ T = TypeVar("T")
 # --- the database, failing softly: the app keeps working from memory and says why -------------
 
 
-# The store failed: cannot be reached, refused the connection or the statement (SQLAlchemy wraps every
-# driver's errors), a disk that is full or not writable, or a CONTEXT_LAB_DB naming no store (BadStoreUrl).
-_DB_ERRORS = (SQLAlchemyError, OSError, BadStoreUrl)
+_DB_ERRORS = storage.STORE_ERRORS
 
 
 def with_db(action: Callable[..., T], *args) -> T | None:

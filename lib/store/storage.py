@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from lib.analysis.compare import CompareSetup, Comparison, InvalidComparison
 from lib.backends.errors import redact
@@ -63,6 +63,11 @@ DEFAULT_PATH = Path("data") / "context_lab.db"
 ENV_VAR = "CONTEXT_LAB_DB"
 
 transaction = writing  # one write transaction (the name the store's callers have always used)
+
+# What a failing store raises, for a page to catch and say (`shown`, `problem`) while keeping its work:
+# SQLAlchemy wraps every driver's errors (a server that cannot be reached, a refused statement, a locked or
+# unreadable file); OSError for a disk; BadStoreUrl for a CONTEXT_LAB_DB that names no usable store.
+STORE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, OSError, BadStoreUrl)
 
 
 # --- where the store is ----------------------------------------------------------------------------
