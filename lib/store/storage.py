@@ -178,8 +178,8 @@ def _row(session: Session, owner: str | None) -> dict[str, Any]:
 
 def _storable(values: dict[str, Any]) -> dict[str, Any]:
     """Every text as both backends store it (lib.context.conversation.clean_text): PostgreSQL refuses
-    a NUL in a text column, which SQLite kept; a lone surrogate fails any UTF-8 encoder. JSON bodies
-    already carry them escaped."""
+    a NUL in a text column, which SQLite kept; a lone surrogate fails any UTF-8 encoder. A JSON body
+    carries a NUL escaped (\\u0000), which PostgreSQL takes."""
     return {name: clean_text(value) if isinstance(value, str) else value for name, value in values.items()}
 
 
