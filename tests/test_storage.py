@@ -4,6 +4,7 @@ a SQLite file and on a real PostgreSQL (tests/conftest.py `store`)."""
 import json
 import sqlite3
 import threading
+import time
 from contextlib import closing
 from dataclasses import asdict, replace
 
@@ -565,3 +566,48 @@ def test_the_compare_setup_is_saved_and_replaced_per_session(conn):
     storage.save_compare_setup(conn, "s1", mine)
     assert storage.load_compare_setup(conn, "s1") == mine
     assert conn.execute(select(func.count()).select_from(schema.compare_setups)).scalar() == 1
+
+
+# --- several processes on one SQLite file ------------------------------------------------------------
+
+_PROCESS = """
+import sys, time
+from pathlib import Path
+from lib.store import storage
+from lib.store.session import Session
+path, name, go = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+(go.parent / f"ready-{name}").touch()
+while not go.exists():
+    time.sleep(0.005)
+with storage.opened(path) as conn:
+    saved = Session(name, title=name)
+    for _ in range(5):
+        saved = storage.save_session(conn, saved)
+"""
+
+
+def test_processes_opening_a_new_sqlite_file_at_once_all_get_it(tmp_path):
+    """Each process makes the file WAL and migrates it on first use: together, none fails on the other's lock."""
+    import subprocess
+    import sys
+
+    path, go = tmp_path / "shared.db", tmp_path / "go"
+    names = [f"proc{n}" for n in range(4)]
+    processes = [
+        subprocess.Popen([sys.executable, "-c", _PROCESS, str(path), name, str(go)], stderr=subprocess.PIPE, text=True)
+        for name in names
+    ]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < len(names) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    go.touch()  # all at once: each has imported and waits
+    failures = []
+    for process in processes:
+        _, stderr = process.communicate(timeout=120)
+        if process.returncode:
+            failures.append(stderr[-800:])
+    assert failures == []
+    with storage.opened(path) as conn:
+        assert sorted((i.id, i.version) for i in storage.list_sessions(conn)) == [(name, 5) for name in names]
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    db.forget(storage.store_url(path))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -91,7 +92,17 @@ def _made(url: StoreUrl) -> Engine:
     @event.listens_for(made, "connect")
     def _wal(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # reads autocommit; writes begin IMMEDIATE (writing)
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+        # Switching a fresh file to WAL takes a lock that SQLite's busy handler does not wait for: two
+        # processes opening a new file at once would see "database is locked". Retried, as long as a writer.
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                dbapi_connection.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across crashes of the app
 
     return made
