@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from lib.backends.prices import data_label
+from lib.store import storage
 from lib.store.runlog import calls_frame, csv_text, filtered, run_log_figures
-from lib.store.storage import db_path
 from ui import call_details, owner, sessions
 from ui.meter import money
 from ui.settings import page_setup
@@ -17,7 +17,7 @@ FILTERS = {"session": "Session", "variant": "Variant", "model": "Model", "status
 def render() -> None:
     st.title("Run log")
     st.caption(
-        f"Every call made, kept in `{db_path()}` (set `CONTEXT_LAB_DB` to move it). "
+        f"Every call made, kept in `{storage.shown()}` (`CONTEXT_LAB_DB` moves it: a path or a postgresql:// URL). "
         "The API remembers none of them: each one carried its whole context."
     )
     records, failure = sessions.run_log()

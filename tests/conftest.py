@@ -1,3 +1,6 @@
+import os
+import uuid
+
 import pytest
 
 from lib.backends.embedded import EmbeddedServer, EmbeddedTokenizer
@@ -5,10 +8,54 @@ from lib.backends.embedded import EmbeddedServer, EmbeddedTokenizer
 
 @pytest.fixture(autouse=True)
 def session_db(tmp_path, monkeypatch):
-    """Every test saves sessions and calls to a database of its own, never to ./data."""
+    """Every test saves sessions and calls to a database of its own, never to ./data; its pooled
+    connections are closed after it."""
+    from lib.store import db
+
     path = tmp_path / "context_lab.db"
     monkeypatch.setenv("CONTEXT_LAB_DB", str(path))
-    return path
+    yield path
+    db.forget(db.store_url(str(path)))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path, monkeypatch):
+    """The store a storage test runs on, once per backend: a SQLite file, then a database of its own
+    on a real PostgreSQL server (the `postgres_url` fixture). CONTEXT_LAB_DB names it, so
+    `storage.opened()` opens it; yields its URL."""
+    from lib.store import db
+
+    value = str(tmp_path / "store.db") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    monkeypatch.setenv("CONTEXT_LAB_DB", value)
+    yield value
+    db.forget(db.store_url(value))
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL cluster for the test run (tests/postgres.py), stopped at its end."""
+    from tests.postgres import pg_bin, running_postgres
+
+    if pg_bin() is None:
+        message = "PostgreSQL not found: `apt-get install postgresql` (Debian) enables the PostgreSQL tests"
+        if os.environ.get("CONTEXT_LAB_REQUIRE_POSTGRES"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with running_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A new, empty database on the run's cluster for one test; dropped after."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,14 @@
 import json
 
 import pytest
+from sqlalchemy import select
 
 from lib.backends import models
 from lib.backends.providers import CallOutcome
 from lib.context.conversation import Message
 from lib.context.payload import Sampling, plan_request, serialise
 from lib.context.tokens import TiktokenCounter
-from lib.store import storage
+from lib.store import schema, storage
 from lib.store.call_details import (
     KEPT_MESSAGE_CHARS,
     calls_with_details,
@@ -34,7 +35,7 @@ def _outcome(**changes) -> CallOutcome:
 
 
 @pytest.fixture
-def conn(session_db):
+def conn(store):
     with storage.opened() as conn:
         yield conn
 
@@ -68,7 +69,8 @@ def test_calls_come_back_with_their_details_in_the_run_logs_order(conn):
     pairs = calls_with_details(conn)
     assert [record for record, _ in pairs] == storage.calls(conn) == [first, second, third]
     assert pairs[0][1] is None and pairs[1][1].answer == "Again!" and pairs[2][1].strategy == "Full history"
-    assert call_id == conn.execute("SELECT id FROM calls WHERE variant = 'Last 2 turns'").fetchone()[0]
+    logged = select(schema.calls.c.id).where(schema.calls.c.variant == "Last 2 turns")
+    assert call_id == conn.execute(logged).scalar_one()
     assert [r.session_id for r, _ in calls_with_details(conn, "s2")] == ["s2"]
 
 

@@ -1,13 +1,16 @@
-"""Sessions belong to someone (lib/store/storage.py, migration 7): every read and write acts for one owner,
-another owner's session gives nothing away, and sharing is explicit (a token, a copy)."""
+"""Sessions belong to someone (lib/store/storage.py): every read and write acts for one owner, another
+owner's session gives nothing away, and sharing is explicit (a token, a copy). On both backends."""
 
 import sqlite3
+from contextlib import closing
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from lib.context.conversation import Message
-from lib.store import storage
+from lib.store import schema, sqlite_migrations, storage
 from lib.store.session import Session
 
 ADA, BOB = "user:ada@example.com", "user:bob@example.com"
@@ -18,7 +21,7 @@ def _session(session_id: str = "s1", text: str = "Ada's secret plan") -> Session
 
 
 @pytest.fixture
-def conn(session_db):
+def conn(store):
     with storage.opened() as conn:
         yield conn
 
@@ -122,22 +125,24 @@ def _call(session_id: str, owner: str | None = None) -> storage.CallRecord:
                               owner=owner)  # fmt: skip
 
 
-def test_a_file_of_schema_6_upgrades_and_its_sessions_have_no_owner_yet(session_db, monkeypatch):
-    monkeypatch.setattr(storage, "MIGRATIONS", storage.MIGRATIONS[:6])
-    monkeypatch.setattr(storage, "SCHEMA_VERSION", 6)
-    with storage.opened(session_db) as conn:
-        conn.execute(
+def test_share_tokens_are_unique(conn):
+    storage.save_session(conn, _session("a1"), ADA)
+    storage.save_session(conn, _session("b1"), BOB)
+    token = storage.share(conn, "a1", ADA)
+    with pytest.raises(IntegrityError), storage.transaction(conn):
+        conn.execute(update(schema.sessions).where(schema.sessions.c.id == "b1").values(share_token=token))
+    assert storage.share_token(conn, "b1", BOB) is None
+
+
+def test_a_file_of_schema_6_upgrades_and_its_sessions_have_no_owner_yet(session_db):
+    with closing(sqlite3.connect(session_db, isolation_level=None)) as old:  # as the app left it then
+        sqlite_migrations.migrate(old, 6)
+        old.execute(
             "INSERT INTO sessions (id, title, label, message_count, created_at, updated_at, body, version) "
             "SELECT 'old1', 'Old', 'Old', 0, '2026-01-01', '2026-01-01', '{}', 1"
         )
-    monkeypatch.undo()
-    with storage.opened(session_db) as conn:
-        assert conn.execute("SELECT owner, share_token FROM sessions").fetchall() == [(None, None)]
+    with storage.opened() as conn:
+        assert conn.execute(select(schema.sessions.c.owner, schema.sessions.c.share_token)).all() == [(None, None)]
         assert [i.id for i in storage.list_sessions(conn)] == ["old1"]
         assert storage.list_sessions(conn, ADA) == []
-        with pytest.raises(sqlite3.IntegrityError):  # share tokens are unique
-            conn.execute("UPDATE sessions SET share_token = 't' WHERE id = 'old1'")
-            conn.execute(
-                "INSERT INTO sessions (id, title, label, message_count, created_at, updated_at, body, share_token) "
-                "VALUES ('x', '', '', 0, '', '', '{}', 't')"
-            )
+        assert conn.execute(text("SELECT MAX(version) FROM schema_migrations")).scalar() == 7

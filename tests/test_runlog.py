@@ -98,3 +98,20 @@ def test_csv_safe_keeps_numbers_and_the_frame_it_was_given():
     assert list(safe["strategy"]) == ["'-full", "last"] and list(frame["strategy"]) == ["-full", "last"]
     assert list(safe["tokens"]) == [-3, 4] and list(safe["share"]) == [-0.5, 0.25]
     assert csv_text(frame).splitlines() == ["strategy,tokens,share", "'-full,-3,-0.5", "last,4,0.25"]
+
+
+# --- read back from the store, on both backends ----------------------------------------------------
+
+
+def test_the_run_log_read_back_from_either_store_frames_as_it_was_logged(store):
+    from lib.store import storage
+
+    with storage.opened() as conn:
+        for record in RECORDS:
+            storage.record_call(conn, record)
+        read_back = storage.calls(conn)
+    assert read_back == RECORDS
+    assert {type(r.predicted_exact) for r in read_back} == {bool} and {type(r.cost) for r in read_back} == {float}
+    frame, expected = calls_frame(read_back, {"s1": "Foxes"}), calls_frame(RECORDS, {"s1": "Foxes"})
+    pd.testing.assert_frame_equal(frame, expected)
+    assert csv_text(frame) == csv_text(expected)

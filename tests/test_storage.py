@@ -1,15 +1,22 @@
+"""The session store (lib/store/storage.py) on both backends: every test taking `conn` or `store` runs on
+a SQLite file and on a real PostgreSQL (tests/conftest.py `store`)."""
+
 import json
+import sqlite3
 import threading
+import time
+from contextlib import closing
 from dataclasses import asdict, replace
 
 import pytest
+from sqlalchemy import func, insert, select, text, update
 
 from lib.backends import models
 from lib.backends.providers import CallOutcome
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, plan_request
 from lib.context.tokens import TiktokenCounter
-from lib.store import storage
+from lib.store import db, schema, sqlite_migrations, storage
 from lib.store.session import Session, is_session_id, to_dict
 
 HISTORY = (
@@ -26,39 +33,54 @@ def _session(session_id: str = "s1", **changes) -> Session:
 
 
 @pytest.fixture
-def conn(session_db):
+def conn(store):
     with storage.opened() as conn:
         yield conn
 
 
-def test_the_path_is_read_at_each_use(tmp_path, monkeypatch):
+def test_the_store_is_read_at_each_use(tmp_path, monkeypatch):
     monkeypatch.setenv(storage.ENV_VAR, str(tmp_path / "a" / "one.db"))
-    assert storage.db_path() == tmp_path / "a" / "one.db"
+    assert storage.db_path() == str(tmp_path / "a" / "one.db")
     with storage.opened():
         pass
     assert (tmp_path / "a" / "one.db").exists()
+    db.forget(storage.store_url())
     monkeypatch.delenv(storage.ENV_VAR)
-    assert storage.db_path() == storage.DEFAULT_PATH
+    assert storage.db_path() == str(storage.DEFAULT_PATH)
 
 
-def test_a_new_file_is_migrated_once_in_wal_mode(conn, session_db):
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    every = [(v,) for v in range(1, storage.SCHEMA_VERSION + 1)]
-    assert conn.execute("SELECT version FROM schema_migrations").fetchall() == every
-    with storage.opened(session_db) as again:
-        assert again.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == storage.SCHEMA_VERSION
+def test_a_new_sqlite_file_is_at_the_newest_schema_in_wal_mode(session_db):
+    with storage.opened() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    assert db.revision(storage.store_url()) == "0001"
 
 
-def test_a_later_migration_is_applied_to_an_existing_file(conn, session_db, monkeypatch):
-    storage.save_session(conn, _session())
-    extra = ("ALTER TABLE sessions ADD COLUMN starred INTEGER NOT NULL DEFAULT 0",)
-    monkeypatch.setattr(storage, "MIGRATIONS", (*storage.MIGRATIONS, extra))
-    monkeypatch.setattr(storage, "SCHEMA_VERSION", len(storage.MIGRATIONS))
-    with storage.opened(session_db) as upgraded:
-        versions = [v for (v,) in upgraded.execute("SELECT version FROM schema_migrations")]
-        assert versions == list(range(1, len(storage.MIGRATIONS) + 1))
-        assert upgraded.execute("SELECT starred FROM sessions").fetchall() == [(0,)]
-        assert storage.load_session(upgraded, "s1").messages == HISTORY
+def test_a_new_postgresql_store_is_made_on_first_use(store):
+    with storage.opened() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert storage.list_sessions(conn) == []
+
+
+def test_a_store_is_named_with_its_password_masked():
+    url = "postgresql://lab:s3cret-pass@db.internal:5432/context_lab"
+    assert storage.shown(url) == "postgresql://lab:***@db.internal:5432/context_lab"
+    assert "CONTEXT_LAB_DB" in storage.shown("mysql://u:p@h/db")
+    said = storage.problem(RuntimeError("could not reach lab:s3cret-pass@db.internal\nline two"), url)
+    assert said == "could not reach lab:***@db.internal"
+
+
+def test_a_postgresql_server_that_does_not_answer_is_an_error_the_app_can_catch(tmp_path):
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from lib.backends.embedded import free_port
+
+    url = f"postgresql://lab:s3cret-pass@127.0.0.1:{free_port()}/nowhere"
+    with pytest.raises(SQLAlchemyError) as failed, storage.opened(url):
+        pass
+    said = storage.problem(failed.value, url)
+    assert "127.0.0.1" in said and "s3cret-pass" not in said and "[SQL" not in said
+    db.forget(storage.store_url(url))
 
 
 def test_save_then_load_gives_the_same_session(conn):
@@ -103,14 +125,14 @@ def test_inserting_never_overwrites_an_existing_session(conn):
     assert storage.load_session(conn, imported.id).title == "Theirs"
 
 
-def test_two_sessions_saving_at_once_lose_nothing(session_db):
+def test_two_sessions_saving_at_once_lose_nothing(store):
     rounds = 40
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
 
     def writer(session_id: str) -> None:
         try:
-            with storage.opened(session_db) as conn:
+            with storage.opened(store) as conn:
                 barrier.wait(timeout=60)
                 saved = _session(session_id, messages=())
                 for i in range(rounds):
@@ -126,7 +148,7 @@ def test_two_sessions_saving_at_once_lose_nothing(session_db):
     for thread in threads:
         thread.join()
     assert not errors, errors
-    with storage.opened(session_db) as conn:
+    with storage.opened(store) as conn:
         for name in ("left", "right"):
             assert [m.content for m in storage.load_session(conn, name).messages] == [
                 f"{name} {i}" for i in range(rounds)
@@ -187,14 +209,14 @@ def test_a_stale_delete_is_refused(conn):
     assert not storage.delete(conn, "never", 0)  # nothing stored, nothing seen: nothing to do
 
 
-def test_two_writers_over_one_version_one_wins(session_db):
-    with storage.opened(session_db) as conn:
+def test_two_writers_over_one_version_one_wins(store):
+    with storage.opened(store) as conn:
         base = storage.save_session(conn, _session())
     barrier = threading.Barrier(8)
     outcomes: list[str] = []
 
     def writer(n: int) -> None:
-        with storage.opened(session_db) as conn:
+        with storage.opened(store) as conn:
             barrier.wait(timeout=60)
             try:
                 storage.save_session(conn, replace(base, title=f"writer {n}"))
@@ -209,9 +231,61 @@ def test_two_writers_over_one_version_one_wins(session_db):
         thread.join()
     winners = [o for o in outcomes if o != "refused"]
     assert len(outcomes) == 8 and len(winners) == 1
-    with storage.opened(session_db) as conn:
+    with storage.opened(store) as conn:
         assert storage.load_session(conn, "s1").title == winners[0]
         assert storage.load_session(conn, "s1").version == 2
+
+
+def test_saves_and_deletes_racing_over_one_version_let_exactly_one_through(store):
+    """A delete is compare-and-set too, in its DELETE statement: a save committed between the deleter's
+    read and its write is never removed unseen (on PostgreSQL, reading first would allow that)."""
+    with storage.opened(store) as conn:
+        base = storage.save_session(conn, _session())
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def writer(n: int) -> None:
+        with storage.opened(store) as conn:
+            barrier.wait(timeout=60)
+            try:
+                if n % 2:
+                    storage.delete(conn, "s1", base.version)
+                    outcomes.append("deleted")
+                else:
+                    storage.save_session(conn, replace(base, title=f"writer {n}"))
+                    outcomes.append("saved")
+            except storage.StaleSession:
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes).count("refused") == 7, outcomes
+    with storage.opened(store) as conn:
+        stored = storage.load_session(conn, "s1")
+        assert (stored is None) == ("deleted" in outcomes) == storage.is_deleted(conn, "s1")
+        assert stored is None or stored.version == 2
+
+
+def test_imports_of_one_id_at_once_each_get_a_session_and_one_keeps_the_id(store):
+    barrier = threading.Barrier(6)
+    stored: list[str] = []
+
+    def importer(n: int) -> None:
+        with storage.opened(store) as conn:
+            barrier.wait(timeout=60)
+            stored.append(storage.insert_new(conn, _session("imported1", title=f"import {n}")).id)
+
+    threads = [threading.Thread(target=importer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(stored)) == 6 and stored.count("imported1") == 1
+    with storage.opened(store) as conn:
+        assert sorted(i.id for i in storage.list_sessions(conn)) == sorted(stored)
 
 
 def test_an_import_gets_a_new_id_when_its_own_cannot_name_a_session_in_a_url(conn):
@@ -234,13 +308,14 @@ def test_an_import_gets_a_new_id_when_its_own_cannot_name_a_session_in_a_url(con
 )
 def test_a_damaged_row_is_named_and_left_as_it_is(conn, body, named):
     storage.save_session(conn, _session())
-    conn.execute("UPDATE sessions SET body = ? WHERE id = 's1'", (body,))
+    with storage.transaction(conn):
+        conn.execute(update(schema.sessions).where(schema.sessions.c.id == "s1").values(body=body))
     for _ in range(2):  # every time, not only the first
         with pytest.raises(storage.DamagedSession) as damaged:
             storage.load_session(conn, "s1")
         assert "The stored session s1 cannot be read" in str(damaged.value) and named in str(damaged.value)
     assert [i.id for i in storage.list_sessions(conn)] == ["s1"]  # the list still shows it
-    assert conn.execute("SELECT body FROM sessions").fetchone()[0] == body
+    assert conn.execute(select(schema.sessions.c.body)).scalar_one() == body
     with pytest.raises(storage.StaleSession):  # and a blank tab under its id cannot overwrite it
         storage.save_session(conn, Session("s1"))
 
@@ -248,11 +323,25 @@ def test_a_damaged_row_is_named_and_left_as_it_is(conn, body, named):
 # --- an existing file upgrades in place ------------------------------------------------------------
 
 
-def test_a_file_of_the_first_schema_upgrades_in_place_with_its_data(session_db, monkeypatch):
-    monkeypatch.setattr(storage, "MIGRATIONS", storage.MIGRATIONS[:1])
-    monkeypatch.setattr(storage, "SCHEMA_VERSION", 1)
+def _pre_alembic(path, upto: int = sqlite_migrations.SCHEMA_VERSION) -> sqlite3.Connection:
+    """A SQLite file as the app made it before Alembic: raw sqlite3, the old migrations 1..`upto`."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    assert sqlite_migrations.migrate(conn, upto) == upto
+    return conn
+
+
+def _insert(conn: sqlite3.Connection, table: str, values: dict) -> int:
+    names = ", ".join(values)
+    cursor = conn.execute(
+        f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(values))})", list(values.values())
+    )
+    return cursor.lastrowid
+
+
+def test_a_file_of_the_first_schema_upgrades_in_place_with_its_data(session_db):
     old = [_session("plain1"), _session("Project notes v2.1", title="Odd id"), _session("damaged1")]
-    with storage.opened(session_db) as conn:  # rows as the first version wrote them
+    with closing(_pre_alembic(session_db, 1)) as conn:  # rows as the first version wrote them
         for session in old:
             conn.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -262,29 +351,86 @@ def test_a_file_of_the_first_schema_upgrades_in_place_with_its_data(session_db, 
         conn.execute("UPDATE sessions SET body = '{broken' WHERE id = 'damaged1'")
         for session_id in ("Project notes v2.1", "plain1"):  # the first schema's columns only
             values = {k: v for k, v in asdict(_record(session_id)).items() if k not in ("cached_tokens", "owner")}
-            conn.execute(f"INSERT INTO calls ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
-                         list(values.values()))  # fmt: skip
-    monkeypatch.undo()
+            _insert(conn, "calls", values)
 
-    with storage.opened(session_db) as conn:
-        assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations")] == list(
-            range(1, storage.SCHEMA_VERSION + 1)
-        )
+    with storage.opened() as conn:
+        versions = conn.execute(text("SELECT version FROM schema_migrations ORDER BY version")).scalars().all()
+        assert versions == list(range(1, sqlite_migrations.SCHEMA_VERSION + 1))
         plain = storage.load_session(conn, "plain1")
         assert plain == old[0] and plain.version == 1
         renamed = next(i for i in storage.list_sessions(conn) if i.label == "Odd id")
         assert is_session_id(renamed.id) and storage.load_session(conn, "Project notes v2.1") is None
         moved = storage.load_session(conn, renamed.id)
         assert moved.messages == HISTORY and moved.id == renamed.id
-        assert json.loads(conn.execute("SELECT body FROM sessions WHERE id = ?", (renamed.id,)).fetchone()[0])[
-            "id"
-        ] == renamed.id  # fmt: skip
+        body = conn.execute(select(schema.sessions.c.body).where(schema.sessions.c.id == renamed.id)).scalar_one()
+        assert json.loads(body)["id"] == renamed.id
         assert sorted(c.session_id for c in storage.calls(conn)) == sorted([renamed.id, "plain1"])
-        assert conn.execute("SELECT body FROM sessions WHERE id = 'damaged1'").fetchone()[0] == "{broken"
+        damaged = conn.execute(select(schema.sessions.c.body).where(schema.sessions.c.id == "damaged1")).scalar_one()
+        assert damaged == "{broken"
         # and saves are compare-and-set from here on
         storage.save_session(conn, replace(plain, title="Upgraded"))
         with pytest.raises(storage.StaleSession):
             storage.save_session(conn, replace(plain, title="Stale"))
+
+
+def test_a_file_of_todays_schema_with_data_in_every_table_upgrades_in_place_unchanged(session_db):
+    """A SQLite file the app wrote before Alembic (migration 7, through raw sqlite3): owned, unowned,
+    shared and deleted sessions, calls with and without details, comparisons and a Compare set-up. The
+    new store opens it where it is and gives every row back as it was; new rows follow the old ones."""
+    from lib.analysis.compare import PRESETS, CompareSetup
+    from lib.store.call_details import calls_with_details
+
+    ada, bob = "user:ada@example.com", "browser:bob"
+    sessions = {"ada1": (_session("ada1", title="Ada's"), ada, 3), "bob1": (_session("bob1", title="Bob's"), bob, 1),
+                "old1": (_session("old1", title="From before owners"), None, 2)}  # fmt: skip
+    comparison, setup = _comparison("kept?"), CompareSetup(PRESETS, "What is my name?", repeats=2, seed=5)
+    ada_call = replace(_record("ada1"), owner=ada, cached_tokens=4)
+    bob_call = replace(_record("bob1", CallOutcome(error="boom")), owner=bob)
+    with closing(_pre_alembic(session_db)) as conn:
+        for session, owner, version in sessions.values():
+            row = {"id": session.id, "title": session.title, "label": session.label,
+                   "message_count": len(session.messages), "created_at": session.created_at,
+                   "updated_at": session.updated_at, "body": json.dumps(to_dict(session), ensure_ascii=False),
+                   "version": version, "owner": owner}  # fmt: skip
+            _insert(conn, "sessions", row)
+        conn.execute("UPDATE sessions SET share_token = 'shared-token-of-ada-0123' WHERE id = 'ada1'")
+        _insert(conn, "deleted_sessions", {"id": "gone1", "version": 4, "deleted_at": "2026-11-01", "owner": ada})
+        _insert(conn, "calls", {**asdict(ada_call), "predicted_exact": 1})
+        call_id = _insert(conn, "calls", {**asdict(bob_call), "predicted_exact": 1})
+        _insert(conn, "call_details", {"call_id": call_id, "request_body": '{"model": "gpt-4o"}', "answer": "",
+                                       "strategy": "Full history", "finish_reason": None, "queued_s": 1.5,
+                                       "notices": '{"notices": ["Retried once"], "left_out": 7}'})  # fmt: skip
+        _insert(conn, "comparisons", {"session_id": "ada1", "created_at": "2026-11-02",
+                                      "body": json.dumps(comparison.to_dict())})  # fmt: skip
+        _insert(conn, "compare_setups", {"session_id": "ada1", "updated_at": "2026-11-02",
+                                         "body": json.dumps(setup.to_dict())})  # fmt: skip
+
+    with storage.opened() as conn:  # the new store, on the same file
+        for session, owner, version in sessions.values():
+            assert storage.load_session(conn, session.id, owner) == replace(session, version=version)
+        assert [i.id for i in storage.list_sessions(conn, ada)] == ["ada1"]
+        assert [i.id for i in storage.list_sessions(conn)] == ["old1"]
+        assert storage.share_token(conn, "ada1", ada) == "shared-token-of-ada-0123"
+        assert storage.copy_shared(conn, "shared-token-of-ada-0123", bob).title == "Copy of Ada's"
+        assert storage.is_deleted(conn, "gone1", ada) and not storage.is_deleted(conn, "gone1", bob)
+        with pytest.raises(storage.NotYours):
+            storage.load_session(conn, "ada1", bob)
+        assert storage.calls(conn) == [ada_call, bob_call]
+        (_, none), (_, details) = calls_with_details(conn)
+        assert none is None and (details.strategy, details.queued_s, details.notices, details.left_out_chars) == (
+            "Full history", 1.5, ("Retried once",), 7,
+        )  # fmt: skip
+        assert [c.to_dict() for c in storage.list_comparisons(conn, "ada1")] == [comparison.to_dict()]
+        assert storage.load_compare_setup(conn, "ada1") == setup
+        # it goes on from where it was: versions, ids, and the old migrations are not run again
+        ada1 = storage.load_session(conn, "ada1", ada)
+        assert storage.save_session(conn, replace(ada1, title="Renamed"), ada).version == 4
+        with pytest.raises(storage.StaleSession):
+            storage.save_session(conn, replace(ada1, title="Stale"), ada)
+        assert storage.record_call(conn, _record("ada1")) == call_id + 1
+        assert storage.save_comparison(conn, "ada1", comparison) == 2
+        assert conn.execute(text("SELECT COUNT(*) FROM schema_migrations")).scalar() == 7
+    assert db.revision(storage.store_url()) == "0001"
 
 
 def _plan():
@@ -323,19 +469,14 @@ def test_recorded_calls_come_back_in_order_and_by_session(conn):
     assert storage.calls(conn, "b") == [second]
 
 
-def test_a_run_log_from_before_cached_tokens_gets_the_column_empty(session_db, monkeypatch):
-    first_schema = storage.MIGRATIONS[:1]
-    monkeypatch.setattr(storage, "MIGRATIONS", first_schema)
-    monkeypatch.setattr(storage, "SCHEMA_VERSION", 1)
-    with storage.opened(session_db) as old:
+def test_a_run_log_from_before_cached_tokens_gets_the_column_empty(session_db):
+    with closing(_pre_alembic(session_db, 1)) as old:
         old.execute(
             "INSERT INTO calls (at, session_id, variant, provider, model, messages_sent, predicted_prompt_tokens, "
             "predicted_exact, payload_bytes, cost, status) VALUES ('2026-01-01', 's', 'chat', 'openai', 'gpt-4o', "
             "1, 10, 1, 100, 0.1, 'ok')"
         )
-    monkeypatch.undo()
-    monkeypatch.setenv(storage.ENV_VAR, str(session_db))
-    with storage.opened(session_db) as upgraded:
+    with storage.opened() as upgraded:
         (record,) = storage.calls(upgraded)
     assert record.cached_tokens is None and record.cost == 0.1
 
@@ -350,7 +491,7 @@ def test_reported_cached_tokens_are_logged_and_billed_at_the_cached_price(conn):
     assert gpt4o.prices.cached_input.base == 1.25
 
 
-def test_a_server_error_holding_a_lone_surrogate_is_logged_not_lost(session_db):
+def test_a_server_error_holding_a_lone_surrogate_is_logged_not_lost(store):
     """A reply or an error text can carry half a UTF-16 pair (a JSON "\\ud83d"): SQLite cannot encode
     it, so the call's run-log row was lost; it is kept, with U+FFFD in its place."""
     outcome = CallOutcome(error="The server said: bad \ud83d text")
@@ -359,6 +500,18 @@ def test_a_server_error_holding_a_lone_surrogate_is_logged_not_lost(session_db):
         storage.record_call(conn, record)
         (logged,) = storage.calls(conn)
     assert logged.error == "The server said: bad \ufffd text"
+
+
+def test_a_nul_in_a_title_or_a_model_name_is_stored_without_it_on_both_backends(conn):
+    """PostgreSQL refuses NUL in text, which SQLite kept: dropped (as from message text), not a failed save."""
+    saved = storage.save_session(conn, _session(title="Plan\x00s"))
+    assert storage.list_sessions(conn)[0].label == "Plans" and storage.load_session(conn, "s1").title == "Plans"
+    storage.save_session(conn, replace(saved, title="Again\x00"))
+    copy = storage.insert_new(conn, _session("s2", title="Copy\x00"))
+    assert storage.load_session(conn, copy.id).title == "Copy"
+    storage.record_call(conn, replace(_record("s1"), model="gpt\x00-4o", variant="chat\x00", error="bo\x00om"))
+    (logged,) = storage.calls(conn)
+    assert (logged.model, logged.variant, logged.error) == ("gpt-4o", "chat", "boom")
 
 
 # --- Compare: kept with the session ------------------------------------------------------------------
@@ -386,8 +539,8 @@ def test_comparisons_are_kept_per_session_in_order(conn):
 def test_a_stored_comparison_it_cannot_read_is_skipped_not_fatal(conn):
     storage.save_comparison(conn, "s1", _comparison("good?"))
     with storage.transaction(conn):
-        conn.execute("INSERT INTO comparisons (session_id, created_at, body) VALUES ('s1', 'x', '{\"format\": 99}')")
-        conn.execute("INSERT INTO comparisons (session_id, created_at, body) VALUES ('s1', 'x', 'not json')")
+        for body in ('{"format": 99}', "not json"):
+            conn.execute(insert(schema.comparisons).values(session_id="s1", created_at="x", body=body))
     assert [c.question for c in storage.list_comparisons(conn, "s1")] == ["good?"]
 
 
@@ -399,7 +552,7 @@ def test_a_key_never_lands_in_a_stored_comparison_or_setup(conn):
     storage.save_comparison(conn, "s1", comparison, secrets=(key,))
     storage.save_compare_setup(conn, "s1", CompareSetup(PRESETS, question=f"Why {key}?"), secrets=(key,))
     stored = " ".join(
-        row[0] for row in conn.execute("SELECT body FROM comparisons UNION SELECT body FROM compare_setups")
+        conn.execute(select(schema.comparisons.c.body).union(select(schema.compare_setups.c.body))).scalars()
     )
     assert key not in stored and "***" in stored
 
@@ -412,4 +565,49 @@ def test_the_compare_setup_is_saved_and_replaced_per_session(conn):
     mine = CompareSetup((Variant("mine", temperature=0.2),), "q2", repeats=3, seed=4, priced_as="gpt-4o")
     storage.save_compare_setup(conn, "s1", mine)
     assert storage.load_compare_setup(conn, "s1") == mine
-    assert conn.execute("SELECT COUNT(*) FROM compare_setups").fetchone()[0] == 1
+    assert conn.execute(select(func.count()).select_from(schema.compare_setups)).scalar() == 1
+
+
+# --- several processes on one SQLite file ------------------------------------------------------------
+
+_PROCESS = """
+import sys, time
+from pathlib import Path
+from lib.store import storage
+from lib.store.session import Session
+path, name, go = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+(go.parent / f"ready-{name}").touch()
+while not go.exists():
+    time.sleep(0.005)
+with storage.opened(path) as conn:
+    saved = Session(name, title=name)
+    for _ in range(5):
+        saved = storage.save_session(conn, saved)
+"""
+
+
+def test_processes_opening_a_new_sqlite_file_at_once_all_get_it(tmp_path):
+    """Each process makes the file WAL and migrates it on first use: together, none fails on the other's lock."""
+    import subprocess
+    import sys
+
+    path, go = tmp_path / "shared.db", tmp_path / "go"
+    names = [f"proc{n}" for n in range(4)]
+    processes = [
+        subprocess.Popen([sys.executable, "-c", _PROCESS, str(path), name, str(go)], stderr=subprocess.PIPE, text=True)
+        for name in names
+    ]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < len(names) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    go.touch()  # all at once: each has imported and waits
+    failures = []
+    for process in processes:
+        _, stderr = process.communicate(timeout=120)
+        if process.returncode:
+            failures.append(stderr[-800:])
+    assert failures == []
+    with storage.opened(path) as conn:
+        assert sorted((i.id, i.version) for i in storage.list_sessions(conn)) == [(name, 5) for name in names]
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    db.forget(storage.store_url(path))

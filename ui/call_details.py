@@ -7,7 +7,6 @@ user picks under it (`show_call`).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 import pandas as pd
@@ -27,7 +26,8 @@ TABLE_KEY = "run_log_rows"
 
 
 def _store_failed(exc: Exception) -> None:
-    state.put(state.SESSION_NOTE, ("warning", f"The run log ({storage.db_path()}) failed: {exc}."))
+    reason = storage.problem(exc).rstrip(".")
+    state.put(state.SESSION_NOTE, ("warning", f"The run log ({storage.shown()}) failed: {reason}."))
 
 
 def log_call(
@@ -48,7 +48,7 @@ def log_call(
     try:
         with storage.opened() as conn:
             record_with_details(conn, record, details)
-    except (sqlite3.Error, OSError) as exc:
+    except storage.STORE_ERRORS as exc:
         _store_failed(exc)
 
 
@@ -57,7 +57,7 @@ def run_log_with_details() -> tuple[list[storage.CallRecord], list[CallDetails |
     try:
         with storage.opened() as conn:
             pairs = calls_with_details(conn)
-    except (sqlite3.Error, OSError) as exc:
+    except storage.STORE_ERRORS as exc:
         _store_failed(exc)
         return [], []
     return [record for record, _ in pairs], [details for _, details in pairs]

@@ -13,7 +13,6 @@ The Token inspector plans the same variants through `requests`.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable
 
@@ -46,7 +45,7 @@ SLOT_FIELDS = (
     "name", "strategy", *(p.key for p in PARAMETERS), "system_mode", "system_text", "model", "temperature_inherit",
     "temperature", "max_tokens_inherit", "max_tokens",
 )  # fmt: skip
-_STORE_ERRORS = (sqlite3.Error, OSError, InvalidComparison)
+_STORE_ERRORS: tuple[type[Exception], ...] = (*storage.STORE_ERRORS, InvalidComparison)
 
 
 # --- slots ------------------------------------------------------------------------------------------
@@ -129,7 +128,8 @@ def setup_now() -> CompareSetup:
 
 
 def _store_failed(exc: Exception) -> None:
-    st.warning(f"The session store ({storage.db_path()}) failed: {exc}. The comparison is kept in this tab only.")
+    reason = storage.problem(exc).rstrip(".")
+    st.warning(f"The session store ({storage.shown()}) failed: {reason}. The comparison is kept in this tab only.")
 
 
 def load_for_session() -> None:

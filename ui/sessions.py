@@ -20,12 +20,12 @@ copies the session into the visitor's own sessions; the original stays its owner
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
 import streamlit as st
+from sqlalchemy import Connection
 
 from lib.backends.providers import CallOutcome
 from lib.context.conversation import SystemPrompt
@@ -53,7 +53,7 @@ T = TypeVar("T")
 # --- the database, failing softly: the app keeps working from memory and says why -------------
 
 
-_DB_ERRORS = (sqlite3.Error, OSError)
+_DB_ERRORS = storage.STORE_ERRORS
 
 
 def with_db(action: Callable[..., T], *args) -> T | None:
@@ -87,7 +87,8 @@ def load_mine(session_id: str) -> Session | None:
 
 
 def _store_failure(exc: Exception) -> str:
-    return f"The session store ({storage.db_path()}) failed: {exc}."
+    """The store, named (its password masked), and what went wrong in one line: never a traceback."""
+    return f"The session store ({storage.shown()}) failed: {storage.problem(exc).rstrip('.')}."
 
 
 def _db_failed(exc: Exception) -> None:
@@ -329,7 +330,7 @@ def rename() -> None:
     state.put(state.SESSION_RENAME_OPEN, False)
 
 
-def _copy(make: Callable[[sqlite3.Connection], Session], what: str) -> None:
+def _copy(make: Callable[[Connection], Session], what: str) -> None:
     """Open a new session `make` stores (a duplicate, a fork), or say why not."""
     if not _flush():
         return

@@ -1,6 +1,6 @@
 """What a run-log row opens to: the request body as sent, the answer, the strategy, the timings.
 
-The run log's `calls` table (lib/storage.CallRecord) holds the figures of each call; its details live
+The run log's `calls` table (lib/store/storage.CallRecord) holds the figures of each call; its details live
 in `call_details`, one row per call, written in the same breath (`record_with_details`). A very long
 message is kept shortened in the middle (the call sent it whole), so one 5 MB paste resent at every
 turn does not fill the disk. Nothing here imports Streamlit; ui/call_details.py draws it.
@@ -9,8 +9,9 @@ turn does not fill the disk. Nothing here imports Streamlit; ui/call_details.py 
 from __future__ import annotations
 
 import json
-import sqlite3
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select
 
 from lib.backends.models import lookup, priced_as
 from lib.backends.prices import billed
@@ -18,7 +19,9 @@ from lib.backends.providers import CallOutcome, redact
 from lib.context.conversation import clean_text
 from lib.context.display import shortened_body
 from lib.context.payload import RequestPlan
-from lib.store.storage import CallRecord, record_call, transaction
+from lib.store.schema import call_details
+from lib.store.schema import calls as calls_table
+from lib.store.storage import CallRecord, call_record, record_call, writing
 
 KEPT_MESSAGE_CHARS = 50_000  # per message, in the stored body
 
@@ -67,51 +70,47 @@ def _masked(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
-def record_with_details(conn: sqlite3.Connection, record: CallRecord, details: CallDetails) -> int:
+def record_with_details(conn: Connection, record: CallRecord, details: CallDetails) -> int:
     """Log the call (lib.store.storage.record_call) and its details; returns the call's id. The details
     are optional to the log: written just after, on the same connection."""
-    record_call(conn, record)
-    call_id = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
-    with transaction(conn):
+    call_id = record_call(conn, record)
+    extra = json.dumps({"notices": list(details.notices), "left_out": details.left_out_chars})
+    with writing(conn):
         conn.execute(
-            "INSERT INTO call_details VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                call_id, details.request_body, details.answer, details.strategy, details.finish_reason,
-                details.queued_s, json.dumps({"notices": list(details.notices), "left_out": details.left_out_chars}),
-            ),
+            insert(call_details).values(
+                call_id=call_id, request_body=details.request_body, answer=details.answer,
+                strategy=details.strategy, finish_reason=details.finish_reason, queued_s=details.queued_s,
+                notices=extra,
+            )
         )  # fmt: skip
     return call_id
 
 
-_RECORD_FIELDS = tuple(f.name for f in fields(CallRecord))
+_RECORD_FIELDS = tuple(CallRecord.__dataclass_fields__)
 
 
-def calls_with_details(
-    conn: sqlite3.Connection, session_id: str | None = None
-) -> list[tuple[CallRecord, CallDetails | None]]:
+def calls_with_details(conn: Connection, session_id: str | None = None) -> list[tuple[CallRecord, CallDetails | None]]:
     """The run log as lib.store.storage.calls has it (oldest first), each call with its details (None for a
     call logged before details were kept)."""
-    columns = ", ".join(f"c.{name}" for name in _RECORD_FIELDS)
+    d = call_details.c
     query = (
-        f"SELECT {columns}, d.call_id, d.request_body, d.answer, d.strategy, d.finish_reason, d.queued_s, d.notices "
-        "FROM calls c LEFT JOIN call_details d ON d.call_id = c.id"
-    )
+        select(*(calls_table.c[name] for name in _RECORD_FIELDS), d.call_id, d.request_body, d.answer, d.strategy,
+               d.finish_reason, d.queued_s, d.notices)
+        .select_from(calls_table.outerjoin(call_details, d.call_id == calls_table.c.id))
+        .order_by(calls_table.c.at, calls_table.c.id)
+    )  # fmt: skip
     if session_id:
-        rows = conn.execute(query + " WHERE c.session_id = ? ORDER BY c.at, c.id", (session_id,))
-    else:
-        rows = conn.execute(query + " ORDER BY c.at, c.id")
+        query = query.where(calls_table.c.session_id == session_id)
     pairs = []
-    for row in rows:
-        values = dict(zip(_RECORD_FIELDS, row[: len(_RECORD_FIELDS)], strict=True))
-        values["predicted_exact"] = bool(values["predicted_exact"])
+    for row in conn.execute(query):
         call_id, body, answer, strategy, finish, queued, extra = row[len(_RECORD_FIELDS) :]
         details = None
         if call_id is not None:
-            extra = json.loads(extra or "{}")
+            kept = json.loads(extra or "{}")
             details = CallDetails(
-                body, answer, strategy, finish, queued, tuple(extra.get("notices", ())), extra.get("left_out", 0)
+                body, answer, strategy, finish, queued, tuple(kept.get("notices", ())), kept.get("left_out", 0)
             )
-        pairs.append((CallRecord(**values), details))
+        pairs.append((call_record(row), details))
     return pairs
 
 

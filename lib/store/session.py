@@ -321,7 +321,7 @@ class Session:
     created_at: str = field(default_factory=now)
     updated_at: str = field(default_factory=now)
     # The database row's version this form was read from or saved as (0: never saved). A save is
-    # applied only over that version (lib/storage.save_session). Not part of the file, and not of
+    # applied only over that version (lib/store/storage.save_session). Not part of the file, and not of
     # what the session *is*: two forms differing only here are the same session.
     version: int = field(default=0, compare=False)
 

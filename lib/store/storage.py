@@ -1,34 +1,42 @@
-"""Sessions and the run log in SQLite: survives a browser refresh, a new tab and a server restart.
+"""Sessions, the run log and Compare's kept results, in the store CONTEXT_LAB_DB names: a SQLite file (a
+path, the default ./data/context_lab.db: one user, one machine) or a PostgreSQL server (a postgresql://
+URL: a team, several app replicas). One implementation for both, in SQLAlchemy Core (lib/store/schema.py);
+lib/store/db.py makes one engine per store and process and brings the store to the newest Alembic
+revision on its first use.
 
-One file (./data/context_lab.db, or $CONTEXT_LAB_DB, read at each use), WAL mode so readers never
-wait for a writer, and a `schema_migrations` table: `connect` applies the migrations a file lacks.
-Writes take the lock up front (BEGIN IMMEDIATE), so concurrent savers queue instead of failing.
-A session is stored as its schema JSON (lib/store/session.py), read back through the same schema, and
-saved compare-and-set on its version: a writer that read an older version (a stale tab) is refused
-with StaleSession, never applied. Nothing here ever holds an API key.
+`opened()` gives a `sqlalchemy.Connection`; each function here takes one and runs its writes in one
+transaction (lib/store/db.writing: on SQLite BEGIN IMMEDIATE, so concurrent savers queue instead of
+failing). A session is stored as its schema JSON (lib/store/session.py), read back through the same
+schema, and saved compare-and-set on its version: `UPDATE … WHERE version = <the version read>`. A writer
+that read an older version (a stale tab, another replica) changes no row and is refused with StaleSession,
+never applied: on PostgreSQL under READ COMMITTED a second writer waits for the first's row lock, then
+finds the version moved. Nothing here ever holds an API key.
 
-Sessions belong to someone (migration 7): each row has an `owner`, an opaque string the app makes
-(ui/owner.py: `browser:<hash of the browser's cookie token>` on a single-user install, `user:<email>`
-when sign-in is configured). Every call that reads or changes a session takes the caller's owner and
-acts on that owner's rows only: another owner's session is NotYours, and nothing of it (not even its
-size or date) is given. `owner=None` names the sessions nobody owns yet: those saved before migration 7
-(and by scripts such as bench/), which `claim_unowned` hands to the first browser of a single-user
-install. Sharing is explicit: `share` gives a session a random token, and `copy_shared` copies it
-into another owner's sessions; the original stays its owner's.
+Sessions belong to someone: each row has an `owner`, an opaque string the app makes (ui/owner.py:
+`browser:<hash of the browser's cookie token>` on a single-user install, `user:<email>` when sign-in is
+configured). Every call that reads or changes a session takes the caller's owner and acts on that
+owner's rows only: another owner's session is NotYours, and nothing of it (not even its size or date) is
+given. `owner=None` names the sessions nobody owns yet: those saved before owners existed (and by
+scripts such as bench/), which `claim_unowned` hands to the first browser of a single-user install.
+Sharing is explicit: `share` gives a session a random token, and `copy_shared` copies it into another
+owner's sessions; the original stays its owner's.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
-from dataclasses import asdict, dataclass, field, fields, replace
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from secrets import token_urlsafe
 from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from lib.analysis.compare import CompareSetup, Comparison, InvalidComparison
 from lib.backends.errors import redact
@@ -36,6 +44,10 @@ from lib.backends.prices import billed
 from lib.backends.providers import CallOutcome
 from lib.context.conversation import clean_text
 from lib.context.payload import RequestPlan
+from lib.store import db
+from lib.store.db import BadStoreUrl, StoreUrl, writing
+from lib.store.schema import calls as calls_table
+from lib.store.schema import compare_setups, comparisons, deleted_sessions, sessions
 from lib.store.session import (
     InvalidSession,
     Session,
@@ -49,212 +61,66 @@ from lib.store.session import (
 
 DEFAULT_PATH = Path("data") / "context_lab.db"
 ENV_VAR = "CONTEXT_LAB_DB"
-BUSY_TIMEOUT_S = 15.0
 
-# Each migration is a list of statements; its version is its position + 1. Append, never edit.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # 1: sessions (the schema JSON and what the list shows) and the run log.
-    (
-        """CREATE TABLE sessions (
-            id TEXT PRIMARY KEY,
-            title TEXT NOT NULL,
-            label TEXT NOT NULL,
-            message_count INTEGER NOT NULL,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            body TEXT NOT NULL
-        )""",
-        "CREATE INDEX sessions_by_update ON sessions (updated_at)",
-        """CREATE TABLE calls (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            at TEXT NOT NULL,
-            session_id TEXT NOT NULL,
-            variant TEXT NOT NULL,
-            provider TEXT NOT NULL,
-            model TEXT NOT NULL,
-            messages_sent INTEGER NOT NULL,
-            predicted_prompt_tokens INTEGER NOT NULL,
-            predicted_exact INTEGER NOT NULL,
-            prompt_tokens INTEGER,
-            completion_tokens INTEGER,
-            payload_bytes INTEGER NOT NULL,
-            latency_s REAL,
-            ttft_s REAL,
-            cost REAL,
-            status TEXT NOT NULL,
-            error TEXT
-        )""",
-        "CREATE INDEX calls_by_session ON calls (session_id, at)",
-    ),
-    # 2: compare-and-set saves. A row's version counts its saves; a deleted session leaves its id and
-    # last version behind, so a tab still holding it is told, and nothing recreates it unseen.
-    (
-        "ALTER TABLE sessions ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
-        "CREATE TABLE deleted_sessions (id TEXT PRIMARY KEY, version INTEGER NOT NULL, deleted_at TEXT NOT NULL)",
-    ),
-    # 3: one id grammar (lib/session.SESSION_ID_PATTERN). Imports used to keep any 1-64 characters
-    # ("Project notes v2.1"), which the URL cannot carry: such a session gets a new id, in its row,
-    # its body and its run-log calls.
-    (
-        """CREATE TEMP TABLE renamed_sessions AS
-           SELECT id AS old, lower(hex(randomblob(8))) AS new FROM sessions
-           WHERE id = '' OR length(id) > 64 OR id GLOB '*[^A-Za-z0-9_-]*'""",
-        """UPDATE calls SET session_id = (SELECT new FROM renamed_sessions WHERE old = session_id)
-           WHERE session_id IN (SELECT old FROM renamed_sessions)""",
-        """UPDATE sessions SET
-             body = CASE WHEN json_valid(body)
-                    THEN json_set(body, '$.id', (SELECT new FROM renamed_sessions WHERE old = id)) ELSE body END,
-             id = (SELECT new FROM renamed_sessions WHERE old = id)
-           WHERE id IN (SELECT old FROM renamed_sessions)""",
-        "DROP TABLE renamed_sessions",
-    ),
-    # 4: Compare: each session's kept comparisons and its variant set-up, as JSON
-    # (lib/compare to_dict/from_dict); a call's request body, answer and strategy for the run log.
-    (
-        """CREATE TABLE comparisons (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            session_id TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            body TEXT NOT NULL
-        )""",
-        "CREATE INDEX comparisons_by_session ON comparisons (session_id, id)",
-        """CREATE TABLE compare_setups (
-            session_id TEXT PRIMARY KEY,
-            updated_at TEXT NOT NULL,
-            body TEXT NOT NULL
-        )""",
-        """CREATE TABLE call_details (
-            call_id INTEGER PRIMARY KEY,
-            request_body TEXT,
-            answer TEXT,
-            strategy TEXT,
-            finish_reason TEXT,
-            queued_s REAL,
-            notices TEXT
-        )""",
-    ),
-    # 5: prompt tokens the server read from its cache (usage.prompt_tokens_details.cached_tokens).
-    ("ALTER TABLE calls ADD COLUMN cached_tokens INTEGER",),
-    # 6: Experiments (lib/analysis/experiments/store.py): test sets, runs, and each finished cell of a run.
-    (
-        """CREATE TABLE experiment_sets (
-            id TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            body TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-        )""",
-        """CREATE TABLE experiment_runs (
-            id TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            set_name TEXT NOT NULL,
-            session_id TEXT NOT NULL,
-            status TEXT NOT NULL,
-            cells INTEGER NOT NULL,
-            spec TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-        )""",
-        """CREATE TABLE experiment_cells (
-            run_id TEXT NOT NULL,
-            variant INTEGER NOT NULL,
-            case_id TEXT NOT NULL,
-            repeat INTEGER NOT NULL,
-            status TEXT NOT NULL,
-            answer TEXT NOT NULL,
-            verdicts TEXT NOT NULL,
-            body TEXT NOT NULL,
-            predicted_prompt_tokens INTEGER NOT NULL,
-            prompt_tokens INTEGER,
-            completion_tokens INTEGER,
-            cached_tokens INTEGER,
-            latency_s REAL,
-            cost REAL,
-            error TEXT,
-            notices TEXT NOT NULL,
-            finished_at TEXT NOT NULL,
-            PRIMARY KEY (run_id, variant, case_id, repeat)
-        )""",
-    ),
-)
-MIGRATIONS += (
-    # 7: sessions belong to someone. Rows saved before have no owner (NULL): the first browser of a
-    # single-user install claims them (claim_unowned); under sign-in they stay nobody's until assigned.
-    # A share token lets its holder copy the session; the run log says who made each call.
-    (
-        "ALTER TABLE sessions ADD COLUMN owner TEXT",
-        "ALTER TABLE sessions ADD COLUMN share_token TEXT",
-        "CREATE INDEX sessions_by_owner ON sessions (owner, updated_at)",
-        "CREATE UNIQUE INDEX sessions_by_share_token ON sessions (share_token)",
-        "ALTER TABLE deleted_sessions ADD COLUMN owner TEXT",
-        "ALTER TABLE calls ADD COLUMN owner TEXT",
-    ),
-)
-SCHEMA_VERSION = len(MIGRATIONS)
+transaction = writing  # one write transaction (the name the store's callers have always used)
+
+# What a failing store raises, for a page to catch and say (`shown`, `problem`) while keeping its work:
+# SQLAlchemy wraps every driver's errors (a server that cannot be reached, a refused statement, a locked or
+# unreadable file); OSError for a disk; BadStoreUrl for a CONTEXT_LAB_DB that names no usable store.
+STORE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, OSError, BadStoreUrl)
 
 
-def db_path() -> Path:
-    """Where the database lives; read at each use so a test (or a user) can point it elsewhere."""
-    return Path(os.environ.get(ENV_VAR) or DEFAULT_PATH)
+# --- where the store is ----------------------------------------------------------------------------
 
 
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    conn.execute("BEGIN IMMEDIATE")
+def db_path() -> str:
+    """Where the store is, as set: CONTEXT_LAB_DB (a path or a URL) or the default file. Read at each use
+    so a test (or a user) can point it elsewhere. Holds a password if the URL does: show `shown()`."""
+    return os.environ.get(ENV_VAR) or str(DEFAULT_PATH)
+
+
+def store_url(where: str | Path | StoreUrl | None = None) -> StoreUrl:
+    """The store `where` names (a path, a sqlite:/// or postgresql:// URL), or CONTEXT_LAB_DB's.
+    BadStoreUrl (a ValueError) says what a value that names no usable store should be."""
+    if isinstance(where, StoreUrl):
+        return where
+    return db.store_url(str(where) if where else db_path())
+
+
+def shown(where: str | Path | StoreUrl | None = None) -> str:
+    """The store's name for a message or a page: its password masked."""
     try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        return store_url(where).shown
+    except BadStoreUrl:
+        return f"{ENV_VAR} (not a store this app can use)"
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Apply the migrations this file lacks; returns the schema version."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)")
-    if _version(conn) == SCHEMA_VERSION:
-        return SCHEMA_VERSION
-    with transaction(conn):  # re-read under the lock: another process may have just migrated
-        for version in range(_version(conn) + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[version - 1]:
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, now()))
-    return SCHEMA_VERSION
-
-
-def _version(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
-
-
-def connect(path: str | Path | None = None) -> sqlite3.Connection:
-    """An autocommit connection (transactions are explicit) to a migrated database in WAL mode."""
-    path = Path(path) if path else db_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-    _set_up(conn)
-    return conn
-
-
-def _set_up(conn: sqlite3.Connection) -> None:
-    # Switching a fresh file to WAL takes a lock that SQLite's busy handler does not wait for,
-    # so two sessions opening a new database at once would see "database is locked": retry.
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across crashes of the app
-            migrate(conn)
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
+def problem(exc: BaseException, where: str | Path | StoreUrl | None = None) -> str:
+    """What went wrong, in one line: the driver's own message (not the SQL and the values SQLAlchemy
+    appends to it), the store's password masked should the message repeat it."""
+    reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(reason).strip().splitlines()
+    text = lines[0].strip() if lines else type(reason).__name__
+    try:
+        password = make_url(store_url(where).url).password
+    except (BadStoreUrl, ValueError):
+        password = None
+    return text.replace(str(password), "***") if password else text
 
 
 @contextmanager
-def opened(path: str | Path | None = None) -> Iterator[sqlite3.Connection]:
-    with closing(connect(path)) as conn:
+def opened(where: str | Path | StoreUrl | None = None) -> Iterator[Connection]:
+    """A connection to the store (upgraded to the newest schema on first use in this process); what it
+    wrote outside `transaction` is committed when the block ends without an error."""
+    with connect(where) as conn:
         yield conn
+        if conn.in_transaction():
+            conn.commit()
+
+
+def connect(where: str | Path | StoreUrl | None = None) -> Connection:
+    """A connection from the store's pool; the caller closes it (`opened` does)."""
+    return db.ready(store_url(where)).connect()
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -299,84 +165,112 @@ class DamagedSession(InvalidSession):
     """A stored row that is not the schema (not JSON, or not a session): named, never overwritten."""
 
 
-_INFO = "SELECT id, label, message_count, updated_at, version FROM sessions"
-_INSERT = """INSERT INTO sessions (id, title, label, message_count, created_at, updated_at, body, version, owner)
-             VALUES (:id, :title, :label, :message_count, :created_at, :updated_at, :body, :version, :owner)"""
+_INFO = (sessions.c.id, sessions.c.label, sessions.c.message_count, sessions.c.updated_at, sessions.c.version)
 
 
 def _row(session: Session, owner: str | None) -> dict[str, Any]:
-    return {"owner": owner,
+    return _storable({
         "id": session.id, "title": session.title, "label": session.label, "message_count": len(session.messages),
         "created_at": session.created_at, "updated_at": session.updated_at,
-        "body": json.dumps(to_dict(session), ensure_ascii=False), "version": session.version,
-    }  # fmt: skip
+        "body": json.dumps(to_dict(session), ensure_ascii=False), "version": session.version, "owner": owner,
+    })  # fmt: skip
 
 
-def _info(conn: sqlite3.Connection, session_id: str) -> SessionInfo | None:
-    row = conn.execute(_INFO + " WHERE id = ?", (session_id,)).fetchone()
+def _storable(values: dict[str, Any]) -> dict[str, Any]:
+    """Every text as both backends store it (lib.context.conversation.clean_text): PostgreSQL refuses
+    a NUL in a text column, which SQLite kept; a lone surrogate fails any UTF-8 encoder. A JSON body
+    carries a NUL escaped (\\u0000), which PostgreSQL takes."""
+    return {name: clean_text(value) if isinstance(value, str) else value for name, value in values.items()}
+
+
+def _dialect_insert(conn: Connection, table):
+    """INSERT with ON CONFLICT, in the connection's dialect (both spell it alike)."""
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+def _mine(owner: str | None):
+    return sessions.c.owner.is_not_distinct_from(owner)  # None is "nobody's", matched as such
+
+
+def _info(conn: Connection, session_id: str) -> SessionInfo | None:
+    row = conn.execute(select(*_INFO).where(sessions.c.id == session_id)).first()
     return None if row is None else SessionInfo(*row)
 
 
-def _check_owner(conn: sqlite3.Connection, session_id: str, owner: str | None) -> None:
+def _check_owner(conn: Connection, session_id: str, owner: str | None) -> None:
     """NotYours if the id names a session, live or deleted, of another owner."""
-    for table in ("sessions", "deleted_sessions"):
-        row = conn.execute(f"SELECT owner FROM {table} WHERE id = ?", (session_id,)).fetchone()
+    for table in (sessions, deleted_sessions):
+        row = conn.execute(select(table.c.owner).where(table.c.id == session_id)).first()
         if row is not None and row[0] != owner:
             raise NotYours(session_id)
 
 
-def is_deleted(conn: sqlite3.Connection, session_id: str, owner: str | None = None) -> bool:
+def is_deleted(conn: Connection, session_id: str, owner: str | None = None) -> bool:
     """Whether `owner` deleted this session (another owner's deletion is not theirs to know)."""
-    row = conn.execute("SELECT owner FROM deleted_sessions WHERE id = ?", (session_id,)).fetchone()
+    row = conn.execute(select(deleted_sessions.c.owner).where(deleted_sessions.c.id == session_id)).first()
     return row is not None and row[0] == owner
 
 
-def is_taken(conn: sqlite3.Connection, session_id: str) -> bool:
+def is_taken(conn: Connection, session_id: str) -> bool:
     """Whether anyone holds or held this id (a new session must not take it)."""
-    deleted = conn.execute("SELECT 1 FROM deleted_sessions WHERE id = ?", (session_id,)).fetchone()
+    deleted = conn.execute(select(deleted_sessions.c.id).where(deleted_sessions.c.id == session_id)).first()
     return _info(conn, session_id) is not None or deleted is not None
 
 
-def save_session(conn: sqlite3.Connection, session: Session, owner: str | None = None) -> Session:
+def _insert_if_free(conn: Connection, values: dict[str, Any]) -> bool:
+    """Insert the row unless its id is held (by a writer that got there first, even one not committed
+    yet: PostgreSQL waits for it); whether it was inserted."""
+    statement = _dialect_insert(conn, sessions).values(**values).on_conflict_do_nothing(index_elements=["id"])
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT in some transactions
+    return conn.execute(statement.returning(sessions.c.id)).first() is not None
+
+
+def save_session(conn: Connection, session: Session, owner: str | None = None) -> Session:
     """Compare-and-set: store `owner`'s `session` only over the version it was read as
     (`session.version`; 0: a session never saved, whose id nobody holds). Returns it as saved, with its
     new version and `updated_at`; raises StaleSession, writing nothing, when another writer saved or
     deleted it since, and NotYours when the id is another owner's."""
     expected = session.version
     saved = replace(session, updated_at=now(), version=expected + 1)
-    with transaction(conn):
+    with writing(conn):
         _check_owner(conn, session.id, owner)
         if expected == 0:
-            insert = _INSERT + " ON CONFLICT (id) DO NOTHING"
-            written = 0 if is_deleted(conn, session.id, owner) else conn.execute(insert, _row(saved, owner)).rowcount
+            written = not is_deleted(conn, session.id, owner) and _insert_if_free(conn, _row(saved, owner))
         else:
-            written = conn.execute(
-                """UPDATE sessions SET title = :title, label = :label, message_count = :message_count,
-                   updated_at = :updated_at, body = :body, version = :version
-                   WHERE id = :id AND version = :version - 1 AND owner IS :owner""",
-                _row(saved, owner),
-            ).rowcount
-        if written != 1:
+            values = {k: v for k, v in _row(saved, owner).items() if k not in ("id", "created_at", "owner")}
+            changed = conn.execute(
+                update(sessions)
+                .where(sessions.c.id == session.id, sessions.c.version == expected, _mine(owner))
+                .values(**values)
+            )
+            written = changed.rowcount == 1
+        if not written:
             raise StaleSession(session.id, _info(conn, session.id))
     return saved
 
 
-def insert_new(conn: sqlite3.Connection, session: Session, owner: str | None = None) -> Session:
+def insert_new(conn: Connection, session: Session, owner: str | None = None) -> Session:
     """Save a session of `owner`'s that must not overwrite another (an import, a copy): an id that is
     taken (by anyone), was deleted, or cannot name a session in a URL gets a new one (the caller
     compares ids to say so)."""
     session = replace(session, updated_at=now(), version=1)
-    with transaction(conn):
-        while not is_session_id(session.id) or is_taken(conn, session.id):
+    with writing(conn):
+        while not _stored_as_new(conn, session, owner):
             session = replace(session, id=new_session_id())
-        conn.execute(_INSERT, _row(session, owner))
     return session
 
 
-def load_session(conn: sqlite3.Connection, session_id: str, owner: str | None = None) -> Session | None:
+def _stored_as_new(conn: Connection, session: Session, owner: str | None) -> bool:
+    """Whether `session` was stored under its own id: one a URL can carry, nobody's ever, still free."""
+    return is_session_id(session.id) and not is_taken(conn, session.id) and _insert_if_free(conn, _row(session, owner))
+
+
+def load_session(conn: Connection, session_id: str, owner: str | None = None) -> Session | None:
     """`owner`'s stored session (None: there is none); NotYours if it is another owner's;
     DamagedSession if its row is not the schema."""
-    row = conn.execute("SELECT body, version, owner FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    row = conn.execute(
+        select(sessions.c.body, sessions.c.version, sessions.c.owner).where(sessions.c.id == session_id)
+    ).first()
     if row is None:
         return None
     if row[2] != owner:
@@ -392,56 +286,61 @@ def _parsed(session_id: str, body: str, version: int) -> Session:
     return replace(session, id=session_id, version=version)
 
 
-def list_sessions(conn: sqlite3.Connection, owner: str | None = None) -> list[SessionInfo]:
+def list_sessions(conn: Connection, owner: str | None = None) -> list[SessionInfo]:
     """`owner`'s sessions, most recently updated first."""
-    rows = conn.execute(_INFO + " WHERE owner IS ? ORDER BY updated_at DESC, id", (owner,))
+    rows = conn.execute(select(*_INFO).where(_mine(owner)).order_by(sessions.c.updated_at.desc(), sessions.c.id))
     return [SessionInfo(*row) for row in rows]
 
 
-def claim_unowned(conn: sqlite3.Connection, owner: str) -> int:
+def claim_unowned(conn: Connection, owner: str) -> int:
     """Give every session nobody owns (saved before sessions had owners) to `owner`; returns how many.
     For a single-user install: its first browser keeps the sessions it had."""
-    with transaction(conn):
-        count = conn.execute("UPDATE sessions SET owner = ? WHERE owner IS NULL", (owner,)).rowcount
-        conn.execute("UPDATE deleted_sessions SET owner = ? WHERE owner IS NULL", (owner,))
+    with writing(conn):
+        count = conn.execute(update(sessions).where(sessions.c.owner.is_(None)).values(owner=owner)).rowcount
+        conn.execute(update(deleted_sessions).where(deleted_sessions.c.owner.is_(None)).values(owner=owner))
     return count
 
 
-def rename(conn: sqlite3.Connection, session_id: str, title: str, owner: str | None = None) -> Session | None:
+def rename(conn: Connection, session_id: str, title: str, owner: str | None = None) -> Session | None:
     session = load_session(conn, session_id, owner)
     return None if session is None else save_session(conn, replace(session, title=title.strip()), owner)
 
 
-def delete(conn: sqlite3.Connection, session_id: str, version: int | None = None, owner: str | None = None) -> bool:
+def delete(conn: Connection, session_id: str, version: int | None = None, owner: str | None = None) -> bool:
     """Remove `owner`'s session, only as `version` when given (StaleSession otherwise: the deleter has
     not seen what it would remove). Its id is remembered; its calls stay in the run log (what was sent,
     and paid for, happened)."""
-    with transaction(conn):
+    with writing(conn):
         _check_owner(conn, session_id, owner)
-        found = _info(conn, session_id)
-        if version is not None and (found.version if found else 0) != version:
-            raise StaleSession(session_id, found)
-        if found is None:
+        gone = sessions.delete().where(sessions.c.id == session_id, _mine(owner))
+        if version is not None:  # in the DELETE itself: a save committed meanwhile is not removed unseen
+            gone = gone.where(sessions.c.version == version)
+        removed = conn.execute(gone.returning(sessions.c.version)).first()
+        if removed is None:
+            found = _info(conn, session_id)
+            if version is not None and (found.version if found else 0) != version:
+                raise StaleSession(session_id, found)
             return False
-        conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        remembered = {"id": session_id, "version": removed[0], "deleted_at": now(), "owner": owner}
         conn.execute(
-            "INSERT OR REPLACE INTO deleted_sessions (id, version, deleted_at, owner) VALUES (?, ?, ?, ?)",
-            (session_id, found.version, now(), owner),
+            _dialect_insert(conn, deleted_sessions)
+            .values(**remembered)
+            .on_conflict_do_update(index_elements=["id"], set_=remembered)
         )
         return True
 
 
-def duplicate(conn: sqlite3.Connection, session_id: str, owner: str | None = None) -> Session:
+def duplicate(conn: Connection, session_id: str, owner: str | None = None) -> Session:
     original = _existing(conn, session_id, owner)
     return insert_new(conn, original.copy(f"Copy of {original.label}"), owner)
 
 
-def fork(conn: sqlite3.Connection, session_id: str, message_id: str, owner: str | None = None) -> Session:
+def fork(conn: Connection, session_id: str, message_id: str, owner: str | None = None) -> Session:
     """A new session of `owner`'s with the history up to and including `message_id`."""
     return insert_new(conn, _existing(conn, session_id, owner).forked(message_id), owner)
 
 
-def _existing(conn: sqlite3.Connection, session_id: str, owner: str | None) -> Session:
+def _existing(conn: Connection, session_id: str, owner: str | None) -> Session:
     session = load_session(conn, session_id, owner)
     if session is None:
         raise KeyError(f"No session {session_id}")
@@ -451,38 +350,44 @@ def _existing(conn: sqlite3.Connection, session_id: str, owner: str | None) -> S
 # --- sharing: explicit, by a token only the owner hands out ---------------------------------------
 
 
-def share(conn: sqlite3.Connection, session_id: str, owner: str | None) -> str:
+def share(conn: Connection, session_id: str, owner: str | None) -> str:
     """The session's share token (made on first use): whoever holds it may copy the session
     (copy_shared), never change it. KeyError if `owner` has no such saved session."""
-    with transaction(conn):
+    with writing(conn):
         _check_owner(conn, session_id, owner)
         conn.execute(
-            "UPDATE sessions SET share_token = COALESCE(share_token, ?) WHERE id = ? AND owner IS ?",
-            (token_urlsafe(18), session_id, owner),
+            update(sessions)
+            .where(sessions.c.id == session_id, _mine(owner))
+            .values(share_token=func.coalesce(sessions.c.share_token, token_urlsafe(18)))
         )
-        row = conn.execute("SELECT share_token FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        row = conn.execute(select(sessions.c.share_token).where(sessions.c.id == session_id)).first()
     if row is None:
         raise KeyError(f"No session {session_id}")
     return row[0]
 
 
-def share_token(conn: sqlite3.Connection, session_id: str, owner: str | None) -> str | None:
+def share_token(conn: Connection, session_id: str, owner: str | None) -> str | None:
     """The session's share token if `owner` shared it."""
-    row = conn.execute("SELECT share_token FROM sessions WHERE id = ? AND owner IS ?", (session_id, owner)).fetchone()
-    return None if row is None else row[0]
+    return conn.execute(
+        select(sessions.c.share_token).where(sessions.c.id == session_id, _mine(owner))
+    ).scalar_one_or_none()
 
 
-def unshare(conn: sqlite3.Connection, session_id: str, owner: str | None) -> None:
+def unshare(conn: Connection, session_id: str, owner: str | None) -> None:
     """Stop sharing: the old token copies nothing any more (copies already made stay their owners')."""
-    with transaction(conn):
+    with writing(conn):
         _check_owner(conn, session_id, owner)
-        conn.execute("UPDATE sessions SET share_token = NULL WHERE id = ? AND owner IS ?", (session_id, owner))
+        conn.execute(update(sessions).where(sessions.c.id == session_id, _mine(owner)).values(share_token=None))
 
 
-def copy_shared(conn: sqlite3.Connection, token: str, owner: str | None) -> Session | None:
+def copy_shared(conn: Connection, token: str, owner: str | None) -> Session | None:
     """A copy of the session shared under `token`, saved as `owner`'s (None: no session is shared so)."""
-    row = conn.execute("SELECT id, body, version FROM sessions WHERE share_token = ?", (token,)).fetchone()
-    if row is None or not token:
+    if not token:
+        return None
+    row = conn.execute(
+        select(sessions.c.id, sessions.c.body, sessions.c.version).where(sessions.c.share_token == token)
+    ).first()
+    if row is None:
         return None
     original = _parsed(*row)
     return insert_new(conn, original.copy(f"Copy of {original.label}"), owner)
@@ -538,34 +443,31 @@ class CallRecord:
         )  # fmt: skip
 
 
-_CALL_COLUMNS = tuple(f.name for f in fields(CallRecord))
+_CALL_COLUMNS = tuple(CallRecord.__dataclass_fields__)
 
 
-def record_call(conn: sqlite3.Connection, record: CallRecord) -> None:
-    """Log a call; one logged without an owner is the owner's of its session (who alone can open it)."""
-    values = asdict(record)
-    columns = [name for name in _CALL_COLUMNS if name != "owner"]
-    with transaction(conn):
-        conn.execute(
-            f"""INSERT INTO calls ({", ".join(columns)}, owner)
-                VALUES ({", ".join("?" * len(columns))}, COALESCE(?, (SELECT owner FROM sessions WHERE id = ?)))""",
-            [*(values[name] for name in columns), record.owner, record.session_id],
-        )
+def record_call(conn: Connection, record: CallRecord) -> int:
+    """Log a call; one logged without an owner is the owner's of its session (who alone can open it).
+    Returns the call's id."""
+    values: dict[str, Any] = _storable(asdict(record))
+    if values["owner"] is None:
+        values["owner"] = select(sessions.c.owner).where(sessions.c.id == record.session_id).scalar_subquery()
+    values["predicted_exact"] = int(record.predicted_exact)
+    with writing(conn):
+        return conn.execute(insert(calls_table).values(**values).returning(calls_table.c.id)).scalar_one()
 
 
-def calls(conn: sqlite3.Connection, session_id: str | None = None) -> list[CallRecord]:
+def calls(conn: Connection, session_id: str | None = None) -> list[CallRecord]:
     """The run log, oldest first; one session's calls when `session_id` is given."""
-    query = f"SELECT {', '.join(_CALL_COLUMNS)} FROM calls"
-    rows = (
-        conn.execute(query + " WHERE session_id = ? ORDER BY at, id", (session_id,))
-        if session_id
-        else conn.execute(query + " ORDER BY at, id")
-    )
-    return [_record(row) for row in rows]
+    query = select(*(calls_table.c[name] for name in _CALL_COLUMNS)).order_by(calls_table.c.at, calls_table.c.id)
+    if session_id:
+        query = query.where(calls_table.c.session_id == session_id)
+    return [call_record(row) for row in conn.execute(query)]
 
 
-def _record(row: tuple) -> CallRecord:
-    values = dict(zip(_CALL_COLUMNS, row, strict=True))
+def call_record(row: Any) -> CallRecord:
+    """A run-log row (its first columns in CallRecord's order) as the record it was logged as."""
+    values = dict(zip(_CALL_COLUMNS, row[: len(_CALL_COLUMNS)], strict=True))
     values["predicted_exact"] = bool(values["predicted_exact"])
     return CallRecord(**values)
 
@@ -580,23 +482,20 @@ def _masked(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
-def save_comparison(
-    conn: sqlite3.Connection, session_id: str, comparison: Comparison, secrets: tuple[str, ...] = ()
-) -> int:
+def save_comparison(conn: Connection, session_id: str, comparison: Comparison, secrets: tuple[str, ...] = ()) -> int:
     """Keep a finished comparison with its session; returns its row id."""
     body = _masked(json.dumps(comparison.to_dict(), ensure_ascii=False), secrets)
-    with transaction(conn):
-        cursor = conn.execute(
-            "INSERT INTO comparisons (session_id, created_at, body) VALUES (?, ?, ?)", (session_id, now(), body)
-        )
-    assert cursor.lastrowid is not None  # an INSERT always has one
-    return cursor.lastrowid
+    with writing(conn):
+        kept = insert(comparisons).values(session_id=session_id, created_at=now(), body=body)
+        return conn.execute(kept.returning(comparisons.c.id)).scalar_one()
 
 
-def list_comparisons(conn: sqlite3.Connection, session_id: str) -> list[Comparison]:
+def list_comparisons(conn: Connection, session_id: str) -> list[Comparison]:
     """The session's comparisons, oldest first. One that cannot be read back (another format) is
     skipped: the others, and the page, must not be lost to it."""
-    rows = conn.execute("SELECT body FROM comparisons WHERE session_id = ? ORDER BY id", (session_id,))
+    rows = conn.execute(
+        select(comparisons.c.body).where(comparisons.c.session_id == session_id).order_by(comparisons.c.id)
+    )
     kept = []
     for (body,) in rows:
         try:
@@ -606,24 +505,25 @@ def list_comparisons(conn: sqlite3.Connection, session_id: str) -> list[Comparis
     return kept
 
 
-def save_compare_setup(
-    conn: sqlite3.Connection, session_id: str, setup: CompareSetup, secrets: tuple[str, ...] = ()
-) -> None:
-    body = _masked(json.dumps(setup.to_dict(), ensure_ascii=False), secrets)
-    with transaction(conn):
+def save_compare_setup(conn: Connection, session_id: str, setup: CompareSetup, secrets: tuple[str, ...] = ()) -> None:
+    values = {"session_id": session_id, "updated_at": now(),
+              "body": _masked(json.dumps(setup.to_dict(), ensure_ascii=False), secrets)}  # fmt: skip
+    with writing(conn):
         conn.execute(
-            """INSERT INTO compare_setups VALUES (?, ?, ?)
-               ON CONFLICT (session_id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body""",
-            (session_id, now(), body),
+            _dialect_insert(conn, compare_setups)
+            .values(**values)
+            .on_conflict_do_update(index_elements=["session_id"], set_=values)
         )
 
 
-def load_compare_setup(conn: sqlite3.Connection, session_id: str) -> CompareSetup | None:
+def load_compare_setup(conn: Connection, session_id: str) -> CompareSetup | None:
     """The session's Compare set-up; None if it has none (or one this version cannot read)."""
-    row = conn.execute("SELECT body FROM compare_setups WHERE session_id = ?", (session_id,)).fetchone()
-    if row is None:
+    body = conn.execute(
+        select(compare_setups.c.body).where(compare_setups.c.session_id == session_id)
+    ).scalar_one_or_none()
+    if body is None:
         return None
     try:
-        return CompareSetup.from_dict(json.loads(row[0]))
+        return CompareSetup.from_dict(json.loads(body))
     except (ValueError, InvalidComparison):
         return None

@@ -1,11 +1,13 @@
 """Sessions belong to someone, as visitors meet it: each browser (or signed-in user) lists, opens,
 renames and deletes its own sessions only; a link copied from someone else opens nothing of theirs;
 a share link gives a copy. Two browsers are two cookie jars (the `browser` fixture); two signed-in
-users are two `AppTest.user` identities."""
+users are two `AppTest.user` identities. Each test runs on both backends: a SQLite file and a real
+PostgreSQL (the `store` fixture names it in CONTEXT_LAB_DB)."""
 
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
 from lib.store import storage
@@ -13,7 +15,7 @@ from lib.store.session import Session
 from tests.app.conftest import THIS_BROWSER, send, type_server, with_history
 from tests.fake_openai import FakeOpenAI
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("store")]
 CHAT = str(Path(__file__).resolve().parents[2] / "pages" / "chat.py")
 PAIRS = [("user", "Ada's secret plan: foxes."), ("assistant", "Noted.")]
 ADA = {"is_logged_in": True, "email": "ada@example.com", "sub": "ada-sub"}
@@ -80,7 +82,7 @@ def test_a_new_browser_gets_a_token_that_its_cookie_keeps(browser):
     token = first.session_state["owner_token"]
     assert len(token) >= 22 and token not in str(storage.calls.__doc__)
     with storage.opened() as conn:
-        (row,) = conn.execute("SELECT owner FROM sessions").fetchall()
+        (row,) = conn.execute(text("SELECT owner FROM sessions")).all()
     assert row[0].startswith("browser:") and token not in row[0]  # the database holds a hash only
     browser.keep(first)  # what the cookie-writing script does in the browser
     refreshed = _open(_sid(first))

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
 from lib.backends import models
@@ -72,7 +73,7 @@ def test_the_page_logs_a_call_with_its_details_and_never_its_key():
     at.run()
     assert not at.exception, at.exception
     with storage.opened() as conn:
-        stored = " ".join(str(v) for row in conn.execute("SELECT * FROM call_details") for v in row)
+        stored = " ".join(str(v) for row in conn.execute(text("SELECT * FROM call_details")) for v in row)
         assert storage.calls(conn)[0].session_id == "s9"
     assert "Hello from the page" in stored and "Full history" in stored
     assert "ABCDEFGH" not in stored and "***" in stored

@@ -1,4 +1,5 @@
-"""Sessions survive a refresh: the URL names the session, the database (a temp file per test) keeps it.
+"""Sessions survive a refresh: the URL names the session, the database keeps it (each test runs on a
+SQLite file of its own and on a database of its own on a real PostgreSQL: the `store` fixture).
 
 A refresh, a new tab with the same URL or a server restart is a fresh AppTest with the same query
 parameter and the same database file. Sidebar actions run the chat page on its own (AppTest keeps
@@ -9,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
 from lib.context.conversation import Message, SystemPrompt
@@ -17,7 +19,7 @@ from lib.store.session import Session, end_user_id, export_json, to_markdown, wi
 from tests.app.conftest import APP, THIS_BROWSER, payload_json, type_server, with_history
 from tests.fake_openai import FakeOpenAI
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("store")]
 CHAT = str(Path(__file__).resolve().parents[2] / "pages" / "chat.py")
 RUN_LOG = str(Path(__file__).resolve().parents[2] / "pages" / "run_log.py")
 PAIRS = [
@@ -234,7 +236,17 @@ def test_the_run_log_says_when_there_is_nothing_yet():
     assert any("No calls yet" in i.value for i in log.info)
 
 
-def test_keys_never_reach_the_database_the_exports_or_the_logs(session_db, caplog):
+def _everything_stored(store: str) -> bytes:
+    """Every byte the store holds: the SQLite file and its WAL, or every row of every table on PostgreSQL."""
+    if "://" not in store:
+        path = Path(store)
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    with storage.opened() as conn:
+        tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars().all()
+        return "\n".join(str(tuple(row)) for t in tables for row in conn.execute(text(f'SELECT * FROM "{t}"'))).encode()
+
+
+def test_keys_never_reach_the_database_the_exports_or_the_logs(store, caplog):
     key = "sk-proj-DBLEAKCHECK-0123456789abcdefXYZ"
     caplog.set_level("DEBUG")
     with FakeOpenAI() as server:
@@ -252,7 +264,7 @@ def test_keys_never_reach_the_database_the_exports_or_the_logs(session_db, caplo
         history = at.session_state["history"]
         _fork(at, history[0].id)
 
-    stored = b"".join(p.read_bytes() for p in session_db.parent.glob(session_db.name + "*"))
+    stored = _everything_stored(store)
     assert b"remember the fox" in stored and b"Key test" in stored  # the scan reads real content
     saved = _saved(_sid(at))
     exports = export_json(saved) + to_markdown(saved)
@@ -272,6 +284,29 @@ def test_a_broken_database_leaves_the_app_working_under_a_new_id(tmp_path, monke
     with_history(at, PAIRS)
     assert any("session store" in w.value for w in at.sidebar.warning)
     assert len(at.session_state["history"]) == 4
+
+
+def test_a_postgresql_store_that_cannot_be_reached_is_named_without_its_password(monkeypatch):
+    from lib.backends.embedded import free_port
+
+    url = f"postgresql://lab:s3cret-pass@127.0.0.1:{free_port()}/context_lab"  # nothing listens there
+    monkeypatch.setenv("CONTEXT_LAB_DB", url)
+    at = _open(CHAT, session_id="unreachable1")  # _open asserts there is no exception
+    assert _sid(at) != "unreachable1"
+    with_history(at, PAIRS)
+    warnings = " ".join(w.value for w in at.sidebar.warning)
+    assert f"The session store (postgresql://lab:***@127.0.0.1:{url.rsplit(':', 1)[1].split('/')[0]}" in warnings
+    assert "s3cret-pass" not in warnings and "Traceback" not in warnings and "[SQL" not in warnings
+    assert "Work is kept in this tab only" in warnings and len(at.session_state["history"]) == 4
+
+
+def test_a_store_url_the_app_cannot_use_is_said_and_the_tab_keeps_its_work(monkeypatch):
+    monkeypatch.setenv("CONTEXT_LAB_DB", "mysql://lab:s3cret-pass@db.internal/context_lab")
+    at = _open(CHAT)
+    with_history(at, PAIRS)
+    warnings = " ".join(w.value for w in at.sidebar.warning)
+    assert "CONTEXT_LAB_DB names a mysql database" in warnings and "postgresql://" in warnings
+    assert "s3cret-pass" not in warnings and len(at.session_state["history"]) == 4
 
 
 # --- two tabs on one session: a stale writer is told, and overwrites nothing ------------------------
@@ -450,14 +485,17 @@ def test_a_damaged_row_opens_a_new_session_every_time_and_stays_as_it_is():
     with_history(at, PAIRS)
     session_id = _sid(at)
     with storage.opened() as conn:
-        conn.execute("UPDATE sessions SET body = '{\"id\": broken' WHERE id = ?", (session_id,))
+        conn.execute(text("UPDATE sessions SET body = '{\"id\": broken' WHERE id = :id"), {"id": session_id})
     for _ in range(2):
         tab = _open(CHAT, session_id=session_id)  # _open asserts there is no exception
         assert _sid(tab) != session_id and tab.session_state["history"] == []
         assert f"The stored session {session_id} cannot be read" in _notes(tab) and "not valid JSON" in _notes(tab)
         with_history(tab, PAIRS[:2])  # its own work goes to its own id
     with storage.opened() as conn:
-        assert conn.execute("SELECT body FROM sessions WHERE id = ?", (session_id,)).fetchone()[0] == '{"id": broken'
+        assert (
+            conn.execute(text("SELECT body FROM sessions WHERE id = :id"), {"id": session_id}).scalar()
+            == '{"id": broken'
+        )
     _pick(tab, session_id)  # picked from the list: said too
     assert _sid(tab) != session_id and "cannot be read" in _notes(tab)
 

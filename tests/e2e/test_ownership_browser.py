@@ -1,15 +1,17 @@
 """Sessions belong to the browser that made them, in Chromium: the app's script writes the owner cookie,
 a refresh of that browser reopens its session, and another browser given the same link gets nothing
-of it (a session of its own, and a message)."""
+of it (a session of its own, and a message). The app runs on each backend: a SQLite file, then a real
+PostgreSQL (the `store` fixture)."""
 
 import hashlib
-import sqlite3
 import time
 from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import expect
+from sqlalchemy import text
 
 from lib.backends.embedded import free_port
+from lib.store import storage
 from tests.e2e.conftest import start_app
 from tests.e2e.test_chat_browser import wait_until_settled
 
@@ -40,23 +42,22 @@ def _session_of(page) -> str:
     return parse_qs(urlparse(page.url).query)["session"][0]
 
 
-def _stored_owner(db, session_id: str) -> str | None:
+def _stored_owner(store: str, session_id: str) -> str | None:
     """The saved session's owner, once its draft is saved (the draft is applied as typing pauses)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if db.exists():
-            with sqlite3.connect(db) as conn:
-                row = conn.execute("SELECT owner, body FROM sessions WHERE id = ?", (session_id,)).fetchone()
-            if row and DRAFT in row[1]:
-                return row[0]
+        with storage.opened(store) as conn:
+            query = text("SELECT owner, body FROM sessions WHERE id = :id")
+            row = conn.execute(query, {"id": session_id}).first()
+        if row and DRAFT in row[1]:
+            return row[0]
         time.sleep(0.3)
     raise AssertionError("the draft was never saved")
 
 
-def test_the_owner_cookie_keeps_a_browsers_session_and_another_browser_gets_none(browser, tmp_path):
-    db = tmp_path / "context_lab.db"
+def test_the_owner_cookie_keeps_a_browsers_session_and_another_browser_gets_none(browser, store):
     port = free_port()
-    process = start_app(port, {"CONTEXT_LAB_DB": str(db)})
+    process = start_app(port, {"CONTEXT_LAB_DB": store})
     try:
         url = f"http://127.0.0.1:{port}"
         ada = browser.new_context(viewport={"width": 1500, "height": 1000})
@@ -65,7 +66,7 @@ def test_the_owner_cookie_keeps_a_browsers_session_and_another_browser_gets_none
         assert len(cookie["value"]) >= 22 and cookie["sameSite"] == "Lax"
         page.locator(".st-key-draft textarea").fill(DRAFT)
         session_id = _session_of(page)
-        owner = _stored_owner(db, session_id)
+        owner = _stored_owner(store, session_id)
         assert owner == "browser:" + hashlib.sha256(cookie["value"].encode()).hexdigest()[:32]
 
         again = _load(ada, f"{url}/?session={session_id}")  # a new tab of the same browser: the cookie names it
