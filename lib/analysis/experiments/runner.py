@@ -1,12 +1,13 @@
-"""A run on a thread of its own: each cell sent, scored, and written to SQLite the moment it is over.
+"""A run on a thread of its own: each cell sent, scored, and written to the store the moment it is over.
 
 A Streamlit page is a script any click or reload interrupts: a run driven by it would stop with it.
 `RunExecutor` runs on a background thread of the app's process instead, and writes every finished
-cell (and its run-log record) at once — one writer thread takes them as they finish, so a call never
-waits on SQLite — so a reload finds the cells that are done and the run still going; Cancel loses at
-most the calls in flight (the writer finishes what it was given), a crash or a kill those and the
-cells of the last milliseconds, and `resume` (a new executor over the same run) skips every cell
-already written.
+cell (and its run-log record) at once — one writer thread takes them as they finish, on a connection
+of its own, so a call never waits on the database — so a reload finds the cells that are done and the
+run still going; Cancel loses at most the calls in flight (the writer finishes what it was given), a
+crash or a kill those and the cells of the last milliseconds, and `resume` (a new executor over the
+same run) skips every cell already written. The store is SQLite, or the PostgreSQL a team's replicas
+share (lib/store/db.py): a run written by one replica is listed, with its cells, on every other.
 
 Calls go through `lib.backends.reply.Reply` (429 and 5xx retried under the visible policy; the notices are
 kept with the cell), up to `concurrency` at once per backend (the embedded model: 1, in the prefix
@@ -18,13 +19,14 @@ evict the shared history from the embedded model's KV cache between two answers.
 from __future__ import annotations
 
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from sqlalchemy import Connection
 
 from lib.analysis.experiments import store
 from lib.analysis.experiments.checks import Verdict, overall, score
@@ -36,7 +38,7 @@ from lib.backends.providers import CallOutcome, ProviderConfig, make_client, red
 from lib.backends.reply import Reply
 from lib.context.payload import RequestPlan
 from lib.context.request import Target
-from lib.store import storage
+from lib.store import storage_shim as storage  # SHIM (pg-exp): `storage` once it is ported
 
 NO_JUDGE = "No judge model was picked for this run: the rubric was not graded."
 
@@ -113,7 +115,7 @@ class RunExecutor:
         config: ProviderConfig,
         session_id: str,
         judge: JudgeSetup | None = None,
-        db_path: Path | None = None,
+        db_path: str | Path | None = None,  # the store's path or URL; None: the app's (CONTEXT_LAB_DB)
         secrets: tuple[str, ...] = (),
         policy: retry.RetryPolicy = retry.DEFAULT_POLICY,
         wait: Callable[[float], None] | None = None,
@@ -122,7 +124,7 @@ class RunExecutor:
     ):
         self.run_id, self.spec, self.cells, self.config = run_id, spec, cells, config
         self.session_id, self.judge = session_id, judge
-        self.db_path = db_path or storage.db_path()
+        self.db_path = db_path
         self.secrets = (*config.secrets, *(judge.config.secrets if judge else ()), *secrets)
         self.policy, self._wait, self.log_calls = policy, wait, log_calls
         # The page's client for this backend, when it has one: making an SDK client costs 0.1-0.4 s
@@ -132,11 +134,11 @@ class RunExecutor:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         # What is to be written, in the order it happened: one writer thread writes it, so a call's end
-        # never waits on SQLite. Calls ending together (a remote backend's replies come in waves of
+        # never waits on the database. Calls ending together (a remote backend's replies come in waves of
         # `concurrency`) would otherwise contend for SQLite's write lock, whose busy handler sleeps in
         # growing steps: measured 48 ms per cell at 8 (bench/experiments.py). `None` ends the writer;
         # an Event is a flush (set once everything queued before it is written).
-        self._writes: queue.Queue[Callable[[sqlite3.Connection], None] | threading.Event | None] = queue.Queue()
+        self._writes: queue.Queue[Callable[[Connection], object] | threading.Event | None] = queue.Queue()
         self._writer = threading.Thread(target=self._write_all, name=f"context-lab-writer-{run_id}", daemon=True)
         self._in_flight: set[Reply] = set()
         self._calls_made = 0
@@ -287,7 +289,7 @@ class RunExecutor:
     def _write_all(self) -> None:
         """The writer thread: everything queued, written as soon as it comes, in one connection. If a
         write fails the run stops (what was written stays; a resume sends the rest)."""
-        conn: sqlite3.Connection | None = None
+        conn: Connection | None = None
         try:
             while (item := self._writes.get()) is not None:
                 if isinstance(item, threading.Event):
@@ -329,6 +331,6 @@ def active(run_id: str) -> RunExecutor | None:
         return executor if executor is not None and run_id_active(run_id) else None
 
 
-def finished_cells(run_id: str, db_path: Path | None = None) -> set[CellKey]:
+def finished_cells(run_id: str, db_path: str | Path | None = None) -> set[CellKey]:
     with storage.opened(db_path) as conn:
         return store.finished_keys(conn, run_id)
