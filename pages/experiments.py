@@ -624,6 +624,8 @@ def _run_labels(runs: list[store.RunInfo]) -> dict[str, str]:
 
 
 def _status_word(info: store.RunInfo) -> str:
+    if runner.running_elsewhere(info):
+        return "running on another replica"
     if info.status == "running" and runner.active(info.id) is None:
         return "interrupted"
     return info.status
@@ -890,6 +892,21 @@ def _live(run_id: str) -> None:
     _results_body(info, spec, cells)
 
 
+@st.fragment(run_every=2.0)
+def _live_elsewhere(run_id: str) -> None:
+    """A run another replica is sending, redrawn from the shared store as its cells come in (no Resume,
+    Retry or Delete here while it goes on)."""
+    info = _db(store.run_info, run_id)
+    spec = _db(store.load_spec, run_id)
+    if info is None or spec is None or not runner.running_elsewhere(info):
+        st.rerun()  # it finished (or its replica stopped) meanwhile: draw everything once more
+        return
+    st.info(runner.ELSEWHERE)
+    cells = _db(store.cells, run_id) or []
+    st.markdown(_tally(info, cells))
+    _results_body(info, spec, cells)
+
+
 def _tally(info: store.RunInfo, cells: list[store.CellResult]) -> str:
     counts = {status: sum(c.status == status for c in cells) for status in ("pass", "fail", "error", "judging")}
     parts = [f"{counts['pass']} pass", f"{counts['fail']} fail", f"{counts['error']} error"]
@@ -933,6 +950,9 @@ def _results_section(settings: Settings) -> None:
     executor = runner.active(picked)
     if executor is not None:
         _live(picked)
+        return
+    if runner.running_elsewhere(info):
+        _live_elsewhere(picked)
         return
     if info.status == "running":
         st.warning("This run was interrupted (the app stopped while it ran): its finished cells are kept. Resume it "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine
@@ -273,3 +274,53 @@ def test_a_run_on_one_replica_is_listed_with_its_cells_and_calls_on_another(back
     assert [c.variant for c in logged] == ["experiment · Full"] * 3 and {c.session_id for c in logged} == {"session-a"}
     with storage.opened() as conn:  # the app's own store (CONTEXT_LAB_DB) got nothing of it
         assert store.list_runs(conn) == []
+
+
+def _made_earlier_and_touched_now(spec: RunSpec, monkeypatch) -> str:
+    """A run as another replica sending it leaves it: made a minute ago, touched just now."""
+    with storage.opened() as conn, monkeypatch.context() as patched:
+        patched.setattr(store, "now", lambda: "2026-01-01T00:00:00.000+00:00")
+        run_id = store.create_run(conn, spec, "elsewhere", "session-b")
+    with storage.opened() as conn:
+        store.touch_run(conn, run_id)
+    return run_id
+
+
+def test_a_run_another_replica_is_sending_is_not_started_here_until_it_goes_quiet(monkeypatch):
+    spec = make_spec(variants=VARIANTS[:1])
+    run_id = _made_earlier_and_touched_now(spec, monkeypatch)
+    with storage.opened() as conn:
+        info = store.run_info(conn, run_id)
+    assert runner.running_elsewhere(info)
+    later = datetime.now(UTC) + timedelta(seconds=runner.QUIET_AFTER_S + 1)
+    assert not runner.running_elsewhere(info, at=later)  # its replica stopped: interrupted, resumable
+    with FakeOpenAI() as server:
+        server.behaviour.echo = True
+        config = ProviderConfig("compatible", "fake-model", base_url=server.base_url)
+        cells = planner.plan_cells(spec, target_for)
+        with pytest.raises(RuntimeError, match="another replica"):
+            runner.RunExecutor(run_id, spec, cells, config, "s").start()
+        assert runner.active(run_id) is None and posts(server) == []
+        monkeypatch.setattr(runner, "QUIET_AFTER_S", -60.0)  # as if the minute had passed
+        written = finished(runner.RunExecutor(run_id, spec, cells, config, "s").start())
+    assert len(written) == 3
+    with storage.opened() as conn:
+        assert store.run_info(conn, run_id).status == "done"
+
+
+def test_a_slow_call_keeps_its_run_marked_as_being_sent(monkeypatch):
+    """No cell is written while the only call is slow: the writer's heartbeat touches the run instead,
+    so another replica does not take it for interrupted."""
+    monkeypatch.setattr(runner, "HEARTBEAT_S", 0.02)
+    with FakeOpenAI() as server:
+        server.behaviour.reply_to = Slow(1.0)
+        executor = execute(server, make_spec(cases=CASES[:1], variants=VARIANTS[:1]))
+        with storage.opened() as conn:
+            claimed_at = store.run_info(conn, executor.run_id).updated_at
+            touched = False
+            while executor.alive and not touched:
+                info = store.run_info(conn, executor.run_id)
+                touched = info.updated_at > claimed_at and info.finished == 0
+                time.sleep(0.01)
+        finished(executor)
+    assert touched

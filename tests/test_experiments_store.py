@@ -214,3 +214,53 @@ def test_two_replicas_writing_the_same_cells_at_once_leave_one_row_each(url, rep
     with replica.connect() as other:
         written = store.cells(other, run_id)
     assert sorted((c.key.case, c.key.variant, c.key.repeat) for c in written) == sorted(keys)
+
+
+# --- who sends a run -----------------------------------------------------------------------------
+
+T0, T1, T2 = "2026-11-26T05:00:00.000+00:00", "2026-11-26T05:00:01.000+00:00", "2026-11-26T05:00:02.000+00:00"
+
+
+def test_a_run_being_sent_is_claimed_by_nobody_else_until_it_has_been_quiet(conn, monkeypatch):
+    monkeypatch.setattr(store, "now", lambda: T0)
+    run_id = store.create_run(conn, SPEC, "r", "s")
+    monkeypatch.setattr(store, "now", lambda: T1)
+    assert store.claim_run(conn, run_id, quiet_before=T0)  # just made, never touched: free to start
+    assert store.run_info(conn, run_id).updated_at == T1
+    assert not store.claim_run(conn, run_id, quiet_before=T1)  # touched at T1: its sender is at it
+    monkeypatch.setattr(store, "now", lambda: T2)
+    store.touch_run(conn, run_id)
+    assert not store.claim_run(conn, run_id, quiet_before=T2)
+    assert store.claim_run(conn, run_id, quiet_before="2026-11-26T05:00:02.001+00:00")  # quiet since: gone
+    store.set_status(conn, run_id, "cancelled")
+    assert store.claim_run(conn, run_id, quiet_before=T0)  # cancelled: anyone may resume it
+    assert store.run_info(conn, run_id).status == "running"
+
+
+def test_a_heartbeat_touches_only_a_running_run(conn, monkeypatch):
+    monkeypatch.setattr(store, "now", lambda: T0)
+    run_id = store.create_run(conn, SPEC, "r", "s", status="batch")
+    monkeypatch.setattr(store, "now", lambda: T1)
+    store.touch_run(conn, run_id)
+    assert store.run_info(conn, run_id).updated_at == T0
+
+
+def test_of_two_replicas_resuming_one_run_at_once_exactly_one_gets_it(url, replica, monkeypatch):
+    with db.engine(url).connect() as conn, monkeypatch.context() as patched:
+        patched.setattr(store, "now", lambda: T0)  # made earlier: a claim's touch is never its creation time
+        run_id = store.create_run(conn, SPEC, "r", "s", status="cancelled")
+    outcomes: list[bool | BaseException] = []
+
+    def claim(engine: Engine) -> None:
+        try:
+            with engine.connect() as each:
+                outcomes.append(store.claim_run(each, run_id, quiet_before=T0))
+        except BaseException as exc:  # said in the assertion below, not lost in the thread
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=claim, args=(e,)) for e in (db.engine(url), replica) * 3]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes, key=str) == [False] * 5 + [True]

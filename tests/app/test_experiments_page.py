@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.analysis.compare import Variant
-from lib.analysis.experiments import batch, builtin, planner, store
+from lib.analysis.experiments import batch, builtin, planner, runner, store
 from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
 from lib.analysis.experiments.checks import Verdict
 from lib.analysis.experiments.planner import CellKey, RunSpec
@@ -287,3 +287,22 @@ def test_a_failing_experiment_store_is_said_and_the_page_goes_on():
     assert expected in errors, errors
     assert not any("[SQL:" in e or "sqlalche.me" in e for e in errors)  # the database's words, not SQLAlchemy's dump
     assert at.radio(key="exp_section").value == "Test set"
+
+
+def test_a_run_another_replica_is_sending_shows_as_running_there_and_offers_no_resume(monkeypatch):
+    cases = (Case("c1", "Q1", Conversation(), (Check("contains", "x"),)),
+             Case("c2", "Q2", Conversation(), (Check("contains", "x"),)))  # fmt: skip
+    spec = RunSpec(TestSet("s", cases), (Variant("Full history", Strategy("full")),), 1, 1, Sampling(), "openai", "m")
+    with storage.opened() as conn:  # as replica A leaves it while it sends: made earlier, one cell in, touched now
+        with monkeypatch.context() as patched:
+            patched.setattr(store, "now", lambda: "2026-01-01T00:00:00.000+00:00")
+            run_id = store.create_run(conn, spec, "on replica A", "s")
+        store.record_cell(conn, run_id, store.CellResult(CellKey(0, "c1", 0), "pass", "x", (), {}, 10, 10, 1, None,
+                                                         0.1, 0.0))  # fmt: skip
+    at = page(stored_set(TestSet("t", cases)), "Results", exp_run_id=run_id)
+    text = visible_text(at)
+    assert runner.ELSEWHERE in [i.value for i in at.info]
+    assert "1 of 2 cells finished" in text and "interrupted" not in text
+    assert not [b for b in at.button if b.label.startswith(("Resume", "Send the"))]
+    at = page(stored_set(TestSet("t", cases)), "Compare runs")
+    assert list(frame_with(at, "finished")["status"]) == ["running on another replica"]

@@ -7,7 +7,9 @@ of its own, so a call never waits on the database — so a reload finds the cell
 run still going; Cancel loses at most the calls in flight (the writer finishes what it was given), a
 crash or a kill those and the cells of the last milliseconds, and `resume` (a new executor over the
 same run) skips every cell already written. The store is SQLite, or the PostgreSQL a team's replicas
-share (lib/store/db.py): a run written by one replica is listed, with its cells, on every other.
+share (lib/store/db.py): a run written by one replica is listed, with its cells, on every other. While a
+run is sent its row is touched at least every HEARTBEAT_S, so the other replicas show it as running
+(not interrupted) and refuse to resume it until it has been quiet for QUIET_AFTER_S.
 
 Calls go through `lib.backends.reply.Reply` (429 and 5xx retried under the visible policy; the notices are
 kept with the cell), up to `concurrency` at once per backend (the embedded model: 1, in the prefix
@@ -24,6 +26,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Connection
@@ -41,6 +44,15 @@ from lib.context.request import Target
 from lib.store import storage_shim as storage  # SHIM (pg-exp): `storage` once it is ported
 
 NO_JUDGE = "No judge model was picked for this run: the rubric was not graded."
+# A run being sent is touched (its updated_at) by every cell written, and by the writer's heartbeat when
+# no cell was for HEARTBEAT_S (a slow call). Untouched for QUIET_AFTER_S, its sender is gone (its app
+# stopped): interrupted, resumable anywhere. The margin covers clocks of replicas a little apart.
+HEARTBEAT_S = 5.0
+QUIET_AFTER_S = 30.0
+ELSEWHERE = (
+    "This run is being sent by another replica of the app (its cells are written as they finish): it "
+    "cannot be resumed here while it goes on."
+)
 
 
 @dataclass(frozen=True)
@@ -154,8 +166,15 @@ class RunExecutor:
             if run_id_active(self.run_id):
                 raise RuntimeError("this run is already running")
             _ACTIVE[self.run_id] = self
-        with storage.opened(self.db_path) as conn:
-            store.set_status(conn, self.run_id, "running")
+        try:
+            with storage.opened(self.db_path) as conn:
+                claimed = store.claim_run(conn, self.run_id, quiet_before())
+        except BaseException:
+            _forget(self)
+            raise
+        if not claimed:
+            _forget(self)
+            raise RuntimeError(ELSEWHERE)
         self._thread.start()
         return self
 
@@ -220,9 +239,7 @@ class RunExecutor:
                 # Not done: cancelled, or stopped by a failure (said in `failure`); either can be resumed.
                 store.set_status(conn, self.run_id, "done" if done else "cancelled")
         finally:
-            with _REGISTRY_LOCK:
-                if _ACTIVE.get(self.run_id) is self:
-                    del _ACTIVE[self.run_id]
+            _forget(self)
 
     def _send(self, client, body: dict, secrets: tuple[str, ...]) -> Reply | None:
         """One call with its retries; None when Cancel stopped it (nothing of it is written)."""
@@ -291,7 +308,7 @@ class RunExecutor:
         write fails the run stops (what was written stays; a resume sends the rest)."""
         conn: Connection | None = None
         try:
-            while (item := self._writes.get()) is not None:
+            while (item := self._next_write()) is not None:
                 if isinstance(item, threading.Event):
                     item.set()
                     continue
@@ -306,6 +323,13 @@ class RunExecutor:
         finally:
             if conn is not None:
                 conn.close()
+
+    def _next_write(self) -> Callable[[Connection], object] | threading.Event | None:
+        """What is to be written next; the run's heartbeat when nothing came for HEARTBEAT_S."""
+        try:
+            return self._writes.get(timeout=HEARTBEAT_S)
+        except queue.Empty:
+            return lambda conn: store.touch_run(conn, self.run_id)
 
     def _log(self, plan: RequestPlan, outcome: CallOutcome, variant: str, kind: str) -> None:
         if not self.log_calls:
@@ -325,6 +349,12 @@ def run_id_active(run_id: str) -> bool:
     return executor is not None and (executor.alive or not executor._thread.ident)
 
 
+def _forget(executor: RunExecutor) -> None:
+    with _REGISTRY_LOCK:
+        if _ACTIVE.get(executor.run_id) is executor:
+            del _ACTIVE[executor.run_id]
+
+
 def active(run_id: str) -> RunExecutor | None:
     with _REGISTRY_LOCK:
         executor = _ACTIVE.get(run_id)
@@ -334,3 +364,16 @@ def active(run_id: str) -> RunExecutor | None:
 def finished_cells(run_id: str, db_path: str | Path | None = None) -> set[CellKey]:
     with storage.opened(db_path) as conn:
         return store.finished_keys(conn, run_id)
+
+
+def quiet_before(at: datetime | None = None) -> str:
+    """The time (as the store writes times) before which a running run's last touch means its sender is gone."""
+    return ((at or datetime.now(UTC)) - timedelta(seconds=QUIET_AFTER_S)).isoformat(timespec="milliseconds")
+
+
+def running_elsewhere(info: store.RunInfo, at: datetime | None = None) -> bool:
+    """Sent by another process (another replica) right now: said running, no thread of this process on
+    it, and touched within QUIET_AFTER_S since it was made."""
+    if info.status != "running" or active(info.id) is not None or info.updated_at == info.created_at:
+        return False
+    return info.updated_at >= quiet_before(at)

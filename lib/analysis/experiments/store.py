@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, ScalarSelect, Table, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, ScalarSelect, Table, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lib.analysis.experiments.cases import TestSet, set_from_dict, set_to_dict
@@ -118,6 +118,26 @@ def create_run(conn: Connection, spec: RunSpec, name: str, session_id: str, stat
 def set_status(conn: Connection, run_id: str, status: str) -> None:
     with writing(conn):
         conn.execute(update(runs_table).where(runs_table.c.id == run_id).values(status=status, updated_at=now()))
+
+
+def claim_run(conn: Connection, run_id: str, quiet_before: str) -> bool:
+    """Mark the run running for the process that asks, unless another one is sending it: said running
+    and touched since `quiet_before` (a never-touched run, just created, is free). One statement, so of
+    two replicas resuming the same run at once exactly one gets it."""
+    r = runs_table.c
+    free = or_(r.status != "running", r.updated_at < quiet_before, r.updated_at == r.created_at)
+    with writing(conn):
+        claimed = conn.execute(
+            update(runs_table).where(r.id == run_id, free).values(status="running", updated_at=now())
+        )
+        return claimed.rowcount == 1
+
+
+def touch_run(conn: Connection, run_id: str) -> None:
+    """A running run's heartbeat: its sender is still at it (lib/analysis/experiments/runner.HEARTBEAT_S)."""
+    r = runs_table.c
+    with writing(conn):
+        conn.execute(update(runs_table).where(r.id == run_id, r.status == "running").values(updated_at=now()))
 
 
 def rename_run(conn: Connection, run_id: str, name: str) -> None:
