@@ -50,8 +50,8 @@ NO_JUDGE = "No judge model was picked for this run: the rubric was not graded."
 HEARTBEAT_S = 5.0
 QUIET_AFTER_S = 30.0
 ELSEWHERE = (
-    "This run is being sent by another replica of the app (its cells are written as they finish): it "
-    "cannot be resumed here while it goes on."
+    "This run is being sent by another replica of the app (or by this app before a restart): its cells "
+    f"show here as they are written. It can be resumed here once it has been quiet for {QUIET_AFTER_S:.0f} s."
 )
 
 
