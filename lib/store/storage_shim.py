@@ -5,6 +5,10 @@ that they use, with the port's promised behaviour: `opened(where)` / `connect(wh
 `sqlalchemy.Connection` on the store `where` names (a path or a URL; CONTEXT_LAB_DB by default), and the
 run log's `record_call` / `calls` take one. At merge: replace `storage_shim as storage` by `storage`
 (`grep -rn storage_shim`), then delete this file.
+
+Until then the rest of the app still opens a SQLite file with the old storage (its own migrations and
+`schema_migrations`): a file this module makes first gets those, then Alembic's stamp (db.upgrade), so
+both see it as theirs.
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection
 
-from lib.store import db, sql_store
+from lib.store import db, sql_store, storage
 from lib.store.storage import DEFAULT_PATH, ENV_VAR, CallRecord, db_path
 
 __all__ = ["DEFAULT_PATH", "ENV_VAR", "CallRecord", "calls", "connect", "db_path", "opened", "record_call", "url_of"]
@@ -34,6 +38,9 @@ def connect(where: str | Path | None = None) -> Connection:
     url = url_of(where)
     with _LOCK:
         if url not in _UPGRADED:
+            if url.sqlite_path is not None:
+                with closing(storage.connect(url.sqlite_path)):
+                    pass
             db.upgrade(url)
             _UPGRADED.add(url)
     return db.engine(url).connect()
