@@ -4,11 +4,12 @@ right, at what cost. lib/analysis/experiments decides; this page reads state, ca
 from __future__ import annotations
 
 import json
-import sqlite3
+import os
 from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from lib.analysis.compare import Variant
 from lib.analysis.experiments import batch, builtin, formats, planner, results, runner, store
@@ -33,8 +34,8 @@ from lib.backends.providers import ProviderConfig
 from lib.context.display import inert_markdown, shortened_body
 from lib.context.request import Target
 from lib.context.strategies import STRATEGY_LABELS, Strategy
-from lib.store import storage
-from lib.store.storage import CallRecord, record_call
+from lib.store import db
+from lib.store import storage_shim as storage  # SHIM (pg-exp): `storage` once it is ported
 from ui import resources, sessions, state
 from ui.keys import known_secrets
 from ui.meter import money
@@ -87,9 +88,24 @@ def _db(action, *args):
     try:
         with storage.opened() as conn:
             return action(conn, *args)
-    except (sqlite3.Error, OSError, ValueError, KeyError) as exc:
-        _note("error", f"The experiment store ({storage.db_path()}) failed: {type(exc).__name__}: {exc}")
+    except (SQLAlchemyError, OSError, ValueError, KeyError) as exc:
+        _note("error", f"The experiment store ({_store_shown()}) failed: {_db_problem(exc)}")
         return None
+
+
+def _store_shown() -> str:
+    """Where the store is, for a message: a SQLite path, or a PostgreSQL URL with its password masked."""
+    try:
+        return db.store_url(os.environ.get(storage.ENV_VAR) or str(storage.DEFAULT_PATH)).shown
+    except db.BadStoreUrl:
+        return storage.ENV_VAR
+
+
+def _db_problem(exc: Exception) -> str:
+    """The database's own words, first line: SQLAlchemy's text adds the statement and its parameters."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    words = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {words[0] if words else 'no detail'}"
 
 
 def _current_set() -> store.StoredSet:
@@ -608,6 +624,8 @@ def _run_labels(runs: list[store.RunInfo]) -> dict[str, str]:
 
 
 def _status_word(info: store.RunInfo) -> str:
+    if runner.running_elsewhere(info):
+        return "running on another replica"
     if info.status == "running" and runner.active(info.id) is None:
         return "interrupted"
     return info.status
@@ -782,9 +800,9 @@ def _import_batch(uploader_key: str, run_id: str, settings: Settings) -> None:
         result = runner.answered_cell(cell, answer.outcome, (), secrets, judged=spec.judge is not None)
         _db(store.record_cell, run_id, result)
         variant = spec.variants[answer.key.variant].name
-        record = CallRecord.of(sessions.current_id(), f"experiment (batch) · {variant}", spec.provider_kind,
+        record = storage.CallRecord.of(sessions.current_id(), f"experiment (batch) · {variant}", spec.provider_kind,
                                cell.plan, answer.outcome, secrets)  # fmt: skip
-        _db(record_call, record)
+        _db(storage.record_call, record)
     judging = spec.judge is not None and any(cells[a.key].case.judged for a in answers)
     _note("success", f"Scored {len(answers)} answers from the batch output."
           + (" Resume the run to have the judge grade the rubric checks." if judging else ""))  # fmt: skip
@@ -874,6 +892,21 @@ def _live(run_id: str) -> None:
     _results_body(info, spec, cells)
 
 
+@st.fragment(run_every=2.0)
+def _live_elsewhere(run_id: str) -> None:
+    """A run another replica is sending, redrawn from the shared store as its cells come in (no Resume,
+    Retry or Delete here while it goes on)."""
+    info = _db(store.run_info, run_id)
+    spec = _db(store.load_spec, run_id)
+    if info is None or spec is None or not runner.running_elsewhere(info):
+        st.rerun()  # it finished (or its replica stopped) meanwhile: draw everything once more
+        return
+    st.info(runner.ELSEWHERE)
+    cells = _db(store.cells, run_id) or []
+    st.markdown(_tally(info, cells))
+    _results_body(info, spec, cells)
+
+
 def _tally(info: store.RunInfo, cells: list[store.CellResult]) -> str:
     counts = {status: sum(c.status == status for c in cells) for status in ("pass", "fail", "error", "judging")}
     parts = [f"{counts['pass']} pass", f"{counts['fail']} fail", f"{counts['error']} error"]
@@ -917,6 +950,9 @@ def _results_section(settings: Settings) -> None:
     executor = runner.active(picked)
     if executor is not None:
         _live(picked)
+        return
+    if runner.running_elsewhere(info):
+        _live_elsewhere(picked)
         return
     if info.status == "running":
         st.warning("This run was interrupted (the app stopped while it ran): its finished cells are kept. Resume it "

@@ -1,4 +1,4 @@
-"""A run on its own thread against a local OpenAI-compatible server: every finished cell in SQLite at
+"""A run on its own thread against a local OpenAI-compatible server: every finished cell in the store at
 once (and in the run log), a failing cell keeps its error while the rest go on, retries are visible,
 Cancel loses only the calls in flight, and a resume never sends a finished cell again."""
 
@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import create_engine
 
 from lib.analysis.compare import Variant
 from lib.analysis.experiments import planner, results, runner, store
@@ -22,7 +24,8 @@ from lib.context.payload import Sampling, serialise
 from lib.context.request import Target
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
-from lib.store import storage
+from lib.store import db, sql_store
+from lib.store import storage_shim as storage  # SHIM (pg-exp): `storage` once it is ported
 from tests.fake_openai import FakeOpenAI
 
 TARGET = Target(models.info_for("fake-model"), TiktokenCounter("o200k_base", False), "fake-model")
@@ -176,10 +179,11 @@ def test_a_write_that_fails_stops_the_run_with_its_reason_and_keeps_what_was_wri
     run stops, says why, and stays resumable with the cells written before."""
     cases = tuple(Case(f"c{i}", f"Question {i}", HISTORY, (Check("contains", "Question"),)) for i in range(4))
     with storage.opened() as conn:  # the database refuses a third cell, as a full disk would
-        conn.execute(
+        conn.exec_driver_sql(
             "CREATE TRIGGER full_disk BEFORE INSERT ON experiment_cells WHEN (SELECT COUNT(*) FROM "
             "experiment_cells) >= 2 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
         )
+        conn.commit()
     with FakeOpenAI() as server:
         server.behaviour.reply_to = Slow(0.1)
         executor = execute(server, make_spec(cases=cases), kind="embedded")  # one at a time
@@ -237,3 +241,86 @@ def test_a_run_without_a_judge_marks_the_rubric_ungraded():
         server.behaviour.echo = True
         (cell,) = finished(execute(server, make_spec(cases=(rubric,), variants=VARIANTS[:1])))
     assert cell.status == "error" and cell.verdicts[0].detail == runner.NO_JUDGE
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_run_on_one_replica_is_listed_with_its_cells_and_calls_on_another(backend, request, tmp_path):
+    """The executor writes to the store it is given (a SQLite path or a PostgreSQL URL); a second
+    replica, with an Engine of its own on the same URL, lists the run, its cells and its calls."""
+    where = str(tmp_path / "shared.db") if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    url = db.store_url(where)
+    spec = make_spec(variants=VARIANTS[:1])
+    try:
+        with FakeOpenAI() as server:
+            server.behaviour.echo = True
+            with storage.opened(where) as conn:
+                run_id = store.create_run(conn, spec, "on replica A", "session-a")
+            config = ProviderConfig("compatible", "fake-model", base_url=server.base_url)
+            cells = planner.prefix_order(planner.plan_cells(spec, target_for))
+            executor = runner.RunExecutor(run_id, spec, cells, config, "session-a", db_path=where).start()
+            assert executor.join(60) and executor.failure is None
+        replica = create_engine(url.url)
+        try:
+            with replica.connect() as other:
+                (info,) = store.list_runs(other)
+                written = store.cells(other, run_id)
+                logged = sql_store.calls(other)
+        finally:
+            replica.dispose()
+    finally:
+        db.engine(url).dispose()
+    assert (info.id, info.name, info.status, info.finished) == (run_id, "on replica A", "done", 3)
+    assert sorted(c.key.case for c in written) == ["c0", "c1", "c2"] and {c.status for c in written} == {"pass"}
+    assert [c.variant for c in logged] == ["experiment · Full"] * 3 and {c.session_id for c in logged} == {"session-a"}
+    with storage.opened() as conn:  # the app's own store (CONTEXT_LAB_DB) got nothing of it
+        assert store.list_runs(conn) == []
+
+
+def _made_earlier_and_touched_now(spec: RunSpec, monkeypatch) -> str:
+    """A run as another replica sending it leaves it: made a minute ago, touched just now."""
+    with storage.opened() as conn, monkeypatch.context() as patched:
+        patched.setattr(store, "now", lambda: "2026-01-01T00:00:00.000+00:00")
+        run_id = store.create_run(conn, spec, "elsewhere", "session-b")
+    with storage.opened() as conn:
+        store.touch_run(conn, run_id)
+    return run_id
+
+
+def test_a_run_another_replica_is_sending_is_not_started_here_until_it_goes_quiet(monkeypatch):
+    spec = make_spec(variants=VARIANTS[:1])
+    run_id = _made_earlier_and_touched_now(spec, monkeypatch)
+    with storage.opened() as conn:
+        info = store.run_info(conn, run_id)
+    assert runner.running_elsewhere(info)
+    later = datetime.now(UTC) + timedelta(seconds=runner.QUIET_AFTER_S + 1)
+    assert not runner.running_elsewhere(info, at=later)  # its replica stopped: interrupted, resumable
+    with FakeOpenAI() as server:
+        server.behaviour.echo = True
+        config = ProviderConfig("compatible", "fake-model", base_url=server.base_url)
+        cells = planner.plan_cells(spec, target_for)
+        with pytest.raises(RuntimeError, match="another replica"):
+            runner.RunExecutor(run_id, spec, cells, config, "s").start()
+        assert runner.active(run_id) is None and posts(server) == []
+        monkeypatch.setattr(runner, "QUIET_AFTER_S", -60.0)  # as if the minute had passed
+        written = finished(runner.RunExecutor(run_id, spec, cells, config, "s").start())
+    assert len(written) == 3
+    with storage.opened() as conn:
+        assert store.run_info(conn, run_id).status == "done"
+
+
+def test_a_slow_call_keeps_its_run_marked_as_being_sent(monkeypatch):
+    """No cell is written while the only call is slow: the writer's heartbeat touches the run instead,
+    so another replica does not take it for interrupted."""
+    monkeypatch.setattr(runner, "HEARTBEAT_S", 0.02)
+    with FakeOpenAI() as server:
+        server.behaviour.reply_to = Slow(1.0)
+        executor = execute(server, make_spec(cases=CASES[:1], variants=VARIANTS[:1]))
+        with storage.opened() as conn:
+            claimed_at = store.run_info(conn, executor.run_id).updated_at
+            touched = False
+            while executor.alive and not touched:
+                info = store.run_info(conn, executor.run_id)
+                touched = info.updated_at > claimed_at and info.finished == 0
+                time.sleep(0.01)
+        finished(executor)
+    assert touched

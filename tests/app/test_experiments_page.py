@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.analysis.compare import Variant
-from lib.analysis.experiments import batch, builtin, planner, store
+from lib.analysis.experiments import batch, builtin, planner, runner, store
 from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
 from lib.analysis.experiments.checks import Verdict
 from lib.analysis.experiments.planner import CellKey, RunSpec
@@ -21,7 +21,7 @@ from lib.context.payload import Sampling
 from lib.context.request import Target
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
-from lib.store import storage
+from lib.store import storage_shim as storage  # SHIM (pg-exp): `storage` once it is ported
 from tests.app.conftest import type_server, visible_text
 from tests.fake_openai import FakeOpenAI
 
@@ -271,3 +271,38 @@ def test_two_runs_of_a_set_compare_side_by_side():
 def _runs() -> list[tuple[str, str]]:
     with storage.opened() as conn:
         return [(r.id, r.name) for r in store.list_runs(conn)]
+
+
+def test_a_failing_experiment_store_is_said_and_the_page_goes_on():
+    """The store's tables are there for sessions but not for experiments (as a half-migrated or damaged
+    store would be): the page says which store failed and how, in the database's words, and still draws."""
+    set_id = stored_set(TestSet("s", (Case("c1", "Q1", Conversation(), (Check("contains", "x"),)),)))
+    with storage.opened() as conn:
+        conn.exec_driver_sql("DROP TABLE experiment_sets")
+        conn.commit()
+    at = page(set_id, "Test set").run()  # a note made while the page draws is shown from its next run
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    expected = f"The experiment store ({storage.db_path()}) failed: OperationalError: no such table: experiment_sets"
+    assert expected in errors, errors
+    assert not any("[SQL:" in e or "sqlalche.me" in e for e in errors)  # the database's words, not SQLAlchemy's dump
+    assert at.radio(key="exp_section").value == "Test set"
+
+
+def test_a_run_another_replica_is_sending_shows_as_running_there_and_offers_no_resume(monkeypatch):
+    cases = (Case("c1", "Q1", Conversation(), (Check("contains", "x"),)),
+             Case("c2", "Q2", Conversation(), (Check("contains", "x"),)))  # fmt: skip
+    spec = RunSpec(TestSet("s", cases), (Variant("Full history", Strategy("full")),), 1, 1, Sampling(), "openai", "m")
+    with storage.opened() as conn:  # as replica A leaves it while it sends: made earlier, one cell in, touched now
+        with monkeypatch.context() as patched:
+            patched.setattr(store, "now", lambda: "2026-01-01T00:00:00.000+00:00")
+            run_id = store.create_run(conn, spec, "on replica A", "s")
+        store.record_cell(conn, run_id, store.CellResult(CellKey(0, "c1", 0), "pass", "x", (), {}, 10, 10, 1, None,
+                                                         0.1, 0.0))  # fmt: skip
+    at = page(stored_set(TestSet("t", cases)), "Results", exp_run_id=run_id)
+    text = visible_text(at)
+    assert runner.ELSEWHERE in [i.value for i in at.info]
+    assert "1 of 2 cells finished" in text and "interrupted" not in text
+    assert not [b for b in at.button if b.label.startswith(("Resume", "Send the"))]
+    at = page(stored_set(TestSet("t", cases)), "Compare runs")
+    assert list(frame_with(at, "finished")["status"]) == ["running on another replica"]

@@ -1,12 +1,15 @@
-"""A run on a thread of its own: each cell sent, scored, and written to SQLite the moment it is over.
+"""A run on a thread of its own: each cell sent, scored, and written to the store the moment it is over.
 
 A Streamlit page is a script any click or reload interrupts: a run driven by it would stop with it.
 `RunExecutor` runs on a background thread of the app's process instead, and writes every finished
-cell (and its run-log record) at once — one writer thread takes them as they finish, so a call never
-waits on SQLite — so a reload finds the cells that are done and the run still going; Cancel loses at
-most the calls in flight (the writer finishes what it was given), a crash or a kill those and the
-cells of the last milliseconds, and `resume` (a new executor over the same run) skips every cell
-already written.
+cell (and its run-log record) at once — one writer thread takes them as they finish, on a connection
+of its own, so a call never waits on the database — so a reload finds the cells that are done and the
+run still going; Cancel loses at most the calls in flight (the writer finishes what it was given), a
+crash or a kill those and the cells of the last milliseconds, and `resume` (a new executor over the
+same run) skips every cell already written. The store is SQLite, or the PostgreSQL a team's replicas
+share (lib/store/db.py): a run written by one replica is listed, with its cells, on every other. While a
+run is sent its row is touched at least every HEARTBEAT_S, so the other replicas show it as running
+(not interrupted) and refuse to resume it until it has been quiet for QUIET_AFTER_S.
 
 Calls go through `lib.backends.reply.Reply` (429 and 5xx retried under the visible policy; the notices are
 kept with the cell), up to `concurrency` at once per backend (the embedded model: 1, in the prefix
@@ -18,14 +21,16 @@ evict the shared history from the embedded model's KV cache between two answers.
 from __future__ import annotations
 
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Connection
 
 from lib.analysis.experiments import store
 from lib.analysis.experiments.checks import Verdict, overall, score
@@ -37,9 +42,18 @@ from lib.backends.providers import CallOutcome, ProviderConfig, make_client, red
 from lib.backends.reply import Reply
 from lib.context.payload import RequestPlan
 from lib.context.request import Target
-from lib.store import storage
+from lib.store import storage_shim as storage  # SHIM (pg-exp): `storage` once it is ported
 
 NO_JUDGE = "No judge model was picked for this run: the rubric was not graded."
+# A run being sent is touched (its updated_at) by every cell written, and by the writer's heartbeat when
+# no cell was for HEARTBEAT_S (a slow call). Untouched for QUIET_AFTER_S, its sender is gone (its app
+# stopped): interrupted, resumable anywhere. The margin covers clocks of replicas a little apart.
+HEARTBEAT_S = 5.0
+QUIET_AFTER_S = 30.0
+ELSEWHERE = (
+    "This run is being sent by another replica of the app (or by this app before a restart): its cells "
+    f"show here as they are written. It can be resumed here once it has been quiet for {QUIET_AFTER_S:.0f} s."
+)
 
 
 @dataclass(frozen=True)
@@ -114,7 +128,7 @@ class RunExecutor:
         config: ProviderConfig,
         session_id: str,
         judge: JudgeSetup | None = None,
-        db_path: Path | None = None,
+        db_path: str | Path | None = None,  # the store's path or URL; None: the app's (CONTEXT_LAB_DB)
         secrets: tuple[str, ...] = (),
         policy: retry.RetryPolicy = retry.DEFAULT_POLICY,
         wait: Callable[[float], None] | None = None,
@@ -123,7 +137,7 @@ class RunExecutor:
     ):
         self.run_id, self.spec, self.cells, self.config = run_id, spec, cells, config
         self.session_id, self.judge = session_id, judge
-        self.db_path = db_path or storage.db_path()
+        self.db_path = db_path
         self.secrets = (*config.secrets, *(judge.config.secrets if judge else ()), *secrets)
         self.policy, self._wait, self.log_calls = policy, wait, log_calls
         # The page's client for this backend, when it has one: making an SDK client costs 0.1-0.4 s
@@ -135,11 +149,11 @@ class RunExecutor:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         # What is to be written, in the order it happened: one writer thread writes it, so a call's end
-        # never waits on SQLite. Calls ending together (a remote backend's replies come in waves of
+        # never waits on the database. Calls ending together (a remote backend's replies come in waves of
         # `concurrency`) would otherwise contend for SQLite's write lock, whose busy handler sleeps in
         # growing steps: measured 48 ms per cell at 8 (bench/experiments.py). `None` ends the writer;
         # an Event is a flush (set once everything queued before it is written).
-        self._writes: queue.Queue[Callable[[sqlite3.Connection], None] | threading.Event | None] = queue.Queue()
+        self._writes: queue.Queue[Callable[[Connection], object] | threading.Event | None] = queue.Queue()
         self._writer = threading.Thread(target=self._write_all, name=f"context-lab-writer-{run_id}", daemon=True)
         self._in_flight: set[Reply] = set()
         self._calls_made = 0
@@ -155,8 +169,15 @@ class RunExecutor:
             if run_id_active(self.run_id):
                 raise RuntimeError("this run is already running")
             _ACTIVE[self.run_id] = self
-        with storage.opened(self.db_path) as conn:
-            store.set_status(conn, self.run_id, "running")
+        try:
+            with storage.opened(self.db_path) as conn:
+                claimed = store.claim_run(conn, self.run_id, quiet_before())
+        except BaseException:
+            _forget(self)
+            raise
+        if not claimed:
+            _forget(self)
+            raise RuntimeError(ELSEWHERE)
         self._thread.start()
         return self
 
@@ -228,9 +249,7 @@ class RunExecutor:
                 # Not done: cancelled, or stopped by a failure (said in `failure`); either can be resumed.
                 store.set_status(conn, self.run_id, "done" if done else "cancelled")
         finally:
-            with _REGISTRY_LOCK:
-                if _ACTIVE.get(self.run_id) is self:
-                    del _ACTIVE[self.run_id]
+            _forget(self)
 
     def _send(self, client, body: dict, secrets: tuple[str, ...]) -> Reply | None:
         """One call with its retries; None when Cancel stopped it (nothing of it is written)."""
@@ -297,9 +316,9 @@ class RunExecutor:
     def _write_all(self) -> None:
         """The writer thread: everything queued, written as soon as it comes, in one connection. If a
         write fails the run stops (what was written stays; a resume sends the rest)."""
-        conn: sqlite3.Connection | None = None
+        conn: Connection | None = None
         try:
-            while (item := self._writes.get()) is not None:
+            while (item := self._next_write()) is not None:
                 if isinstance(item, threading.Event):
                     item.set()
                     continue
@@ -314,6 +333,13 @@ class RunExecutor:
         finally:
             if conn is not None:
                 conn.close()
+
+    def _next_write(self) -> Callable[[Connection], object] | threading.Event | None:
+        """What is to be written next; the run's heartbeat when nothing came for HEARTBEAT_S."""
+        try:
+            return self._writes.get(timeout=HEARTBEAT_S)
+        except queue.Empty:
+            return lambda conn: store.touch_run(conn, self.run_id)
 
     def _log(self, plan: RequestPlan, outcome: CallOutcome, variant: str, kind: str) -> None:
         if not self.log_calls:
@@ -333,12 +359,31 @@ def run_id_active(run_id: str) -> bool:
     return executor is not None and (executor.alive or not executor._thread.ident)
 
 
+def _forget(executor: RunExecutor) -> None:
+    with _REGISTRY_LOCK:
+        if _ACTIVE.get(executor.run_id) is executor:
+            del _ACTIVE[executor.run_id]
+
+
 def active(run_id: str) -> RunExecutor | None:
     with _REGISTRY_LOCK:
         executor = _ACTIVE.get(run_id)
         return executor if executor is not None and run_id_active(run_id) else None
 
 
-def finished_cells(run_id: str, db_path: Path | None = None) -> set[CellKey]:
+def finished_cells(run_id: str, db_path: str | Path | None = None) -> set[CellKey]:
     with storage.opened(db_path) as conn:
         return store.finished_keys(conn, run_id)
+
+
+def quiet_before(at: datetime | None = None) -> str:
+    """The time (as the store writes times) before which a running run's last touch means its sender is gone."""
+    return ((at or datetime.now(UTC)) - timedelta(seconds=QUIET_AFTER_S)).isoformat(timespec="milliseconds")
+
+
+def running_elsewhere(info: store.RunInfo, at: datetime | None = None) -> bool:
+    """Sent by another process (another replica) right now: said running, no thread of this process on
+    it, and touched within QUIET_AFTER_S since it was made."""
+    if info.status != "running" or active(info.id) is not None or info.updated_at == info.created_at:
+        return False
+    return info.updated_at >= quiet_before(at)

@@ -1,23 +1,31 @@
-"""Experiments in SQLite (the app's database, lib/store/storage.py): test sets, runs, and their cells.
+"""Experiments in the app's store (lib/store/db.py: a SQLite file, or PostgreSQL shared by the replicas of a
+team deployment): test sets, runs, and their cells, through SQLAlchemy Core on the tables of
+lib/store/schema.py, alike on both.
 
 A cell is written the moment its call is over, in a transaction of its own, so a refresh, a crash
 or a Cancel loses at most the calls in flight; resuming a run skips the cells already here. A run's
 spec (lib/analysis/experiments/planner.RunSpec) holds the backend's kind, model and URL, never a key.
+Every function takes an open `sqlalchemy.Connection`; reads see what any replica has committed.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, ScalarSelect, Table, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from lib.analysis.experiments.cases import TestSet, set_from_dict, set_to_dict
 from lib.analysis.experiments.checks import Verdict
 from lib.analysis.experiments.planner import CellKey, RunSpec, spec_from_dict, spec_to_dict
 from lib.context.conversation import new_id
+from lib.store.db import writing
+from lib.store.schema import experiment_cells as cells_table
+from lib.store.schema import experiment_runs as runs_table
+from lib.store.schema import experiment_sets as sets_table
 from lib.store.session import now
-from lib.store.storage import transaction
 
 # A run's status: running (a thread is sending its cells), done, cancelled, batch (its requests were
 # exported for the Batch API; the output file is awaited). A "running" run whose thread is gone (the
@@ -26,6 +34,16 @@ STATUSES = ("running", "done", "cancelled", "batch")
 # A cell's status: pass, fail, error (the call failed, or a check could not be decided), answered (no
 # checks), judging (answered; the judge's verdict is still to come).
 CELL_STATUSES = ("pass", "fail", "error", "answered", "judging")
+
+
+def _upsert(conn: Connection, table: Table, values: dict[str, Any], keep: tuple[str, ...] = ()) -> None:
+    """Insert the row, or overwrite its columns but the key and `keep`: INSERT ... ON CONFLICT DO UPDATE,
+    which SQLite and PostgreSQL both speak (atomic on both: two replicas writing one key leave one row)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    key = [column.name for column in table.primary_key]
+    statement = dialect.insert(table).values(**values)
+    changed = {name: statement.excluded[name] for name in values if name not in (*key, *keep)}
+    conn.execute(statement.on_conflict_do_update(index_elements=key, set_=changed))
 
 
 # --- test sets ---------------------------------------------------------------------------------
@@ -38,32 +56,33 @@ class StoredSet:
     updated_at: str
 
 
-def save_set(conn: sqlite3.Connection, test_set: TestSet, set_id: str | None = None) -> StoredSet:
+def save_set(conn: Connection, test_set: TestSet, set_id: str | None = None) -> StoredSet:
+    """Save a new set, or overwrite the one with `set_id` (its creation time kept)."""
     set_id = set_id or new_id()
     stamp = now()
-    with transaction(conn):
-        conn.execute(
-            """INSERT INTO experiment_sets VALUES (?, ?, ?, ?, ?)
-               ON CONFLICT (id) DO UPDATE SET name = excluded.name, body = excluded.body,
-               updated_at = excluded.updated_at""",
-            (set_id, test_set.name, json.dumps(set_to_dict(test_set), ensure_ascii=False), stamp, stamp),
-        )
+    body = json.dumps(set_to_dict(test_set), ensure_ascii=False)
+    row = {"id": set_id, "name": test_set.name, "body": body, "created_at": stamp, "updated_at": stamp}
+    with writing(conn):
+        _upsert(conn, sets_table, row, keep=("created_at",))
     return StoredSet(set_id, test_set, stamp)
 
 
-def load_set(conn: sqlite3.Connection, set_id: str) -> StoredSet | None:
-    row = conn.execute("SELECT body, updated_at FROM experiment_sets WHERE id = ?", (set_id,)).fetchone()
+def load_set(conn: Connection, set_id: str) -> StoredSet | None:
+    row = conn.execute(select(sets_table.c.body, sets_table.c.updated_at).where(sets_table.c.id == set_id)).first()
     return None if row is None else StoredSet(set_id, set_from_dict(json.loads(row[0])), row[1])
 
 
-def list_sets(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+def list_sets(conn: Connection) -> list[tuple[str, str, str]]:
     """(id, name, updated_at), the most recently changed first."""
-    return [tuple(r) for r in conn.execute("SELECT id, name, updated_at FROM experiment_sets ORDER BY updated_at DESC")]
+    query = select(sets_table.c.id, sets_table.c.name, sets_table.c.updated_at).order_by(
+        sets_table.c.updated_at.desc(), sets_table.c.id
+    )
+    return [(row[0], row[1], row[2]) for row in conn.execute(query)]
 
 
-def delete_set(conn: sqlite3.Connection, set_id: str) -> None:
-    with transaction(conn):
-        conn.execute("DELETE FROM experiment_sets WHERE id = ?", (set_id,))
+def delete_set(conn: Connection, set_id: str) -> None:
+    with writing(conn):
+        conn.execute(delete(sets_table).where(sets_table.c.id == set_id))
 
 
 # --- runs --------------------------------------------------------------------------------------
@@ -82,53 +101,87 @@ class RunInfo:
     updated_at: str
 
 
-def create_run(conn: sqlite3.Connection, spec: RunSpec, name: str, session_id: str, status: str = "running") -> str:
+def create_run(conn: Connection, spec: RunSpec, name: str, session_id: str, status: str = "running") -> str:
     run_id = new_id()
     stamp = now()
-    with transaction(conn):
+    with writing(conn):
         conn.execute(
-            "INSERT INTO experiment_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, name, spec.test_set.name, session_id, status, spec.total_cells,
-             json.dumps(spec_to_dict(spec), ensure_ascii=False), stamp, stamp),
+            insert(runs_table).values(
+                id=run_id, name=name, set_name=spec.test_set.name, session_id=session_id, status=status,
+                cells=spec.total_cells, spec=json.dumps(spec_to_dict(spec), ensure_ascii=False), created_at=stamp,
+                updated_at=stamp,
+            )
         )  # fmt: skip
     return run_id
 
 
-def set_status(conn: sqlite3.Connection, run_id: str, status: str) -> None:
-    with transaction(conn):
-        conn.execute("UPDATE experiment_runs SET status = ?, updated_at = ? WHERE id = ?", (status, now(), run_id))
+def set_status(conn: Connection, run_id: str, status: str) -> None:
+    with writing(conn):
+        conn.execute(update(runs_table).where(runs_table.c.id == run_id).values(status=status, updated_at=now()))
 
 
-def rename_run(conn: sqlite3.Connection, run_id: str, name: str) -> None:
-    with transaction(conn):
-        conn.execute("UPDATE experiment_runs SET name = ? WHERE id = ?", (name.strip() or "Run", run_id))
+def claim_run(conn: Connection, run_id: str, quiet_before: str) -> bool:
+    """Mark the run running for the process that asks, unless another one is sending it: said running
+    and touched since `quiet_before` (a never-touched run, just created, is free). One statement, so of
+    two replicas resuming the same run at once exactly one gets it."""
+    r = runs_table.c
+    free = or_(r.status != "running", r.updated_at < quiet_before, r.updated_at == r.created_at)
+    with writing(conn):
+        claimed = conn.execute(
+            update(runs_table).where(r.id == run_id, free).values(status="running", updated_at=now())
+        )
+        return claimed.rowcount == 1
 
 
-def load_spec(conn: sqlite3.Connection, run_id: str) -> RunSpec | None:
-    row = conn.execute("SELECT spec FROM experiment_runs WHERE id = ?", (run_id,)).fetchone()
+def touch_run(conn: Connection, run_id: str) -> None:
+    """A running run's heartbeat: its sender is still at it (lib/analysis/experiments/runner.HEARTBEAT_S)."""
+    r = runs_table.c
+    with writing(conn):
+        conn.execute(update(runs_table).where(r.id == run_id, r.status == "running").values(updated_at=now()))
+
+
+def rename_run(conn: Connection, run_id: str, name: str) -> None:
+    with writing(conn):
+        conn.execute(update(runs_table).where(runs_table.c.id == run_id).values(name=name.strip() or "Run"))
+
+
+def load_spec(conn: Connection, run_id: str) -> RunSpec | None:
+    row = conn.execute(select(runs_table.c.spec).where(runs_table.c.id == run_id)).first()
     return None if row is None else spec_from_dict(json.loads(row[0]))
 
 
-_RUN_QUERY = """SELECT r.id, r.name, r.set_name, r.session_id, r.status, r.cells,
-    (SELECT COUNT(*) FROM experiment_cells c WHERE c.run_id = r.id AND c.status != 'judging'),
-    r.created_at, r.updated_at FROM experiment_runs r"""
+def _finished_count(run_id: ColumnElement[str] | str) -> ScalarSelect[int]:
+    """How many of a run's cells are over (a cell awaiting its judge is not)."""
+    return (
+        select(func.count())
+        .select_from(cells_table)
+        .where(cells_table.c.run_id == run_id, cells_table.c.status != "judging")
+        .scalar_subquery()
+    )
 
 
-def run_info(conn: sqlite3.Connection, run_id: str) -> RunInfo | None:
-    row = conn.execute(_RUN_QUERY + " WHERE r.id = ?", (run_id,)).fetchone()
+_RUN_QUERY = select(
+    runs_table.c.id, runs_table.c.name, runs_table.c.set_name, runs_table.c.session_id, runs_table.c.status,
+    runs_table.c.cells, _finished_count(runs_table.c.id), runs_table.c.created_at, runs_table.c.updated_at,
+)  # fmt: skip
+
+
+def run_info(conn: Connection, run_id: str) -> RunInfo | None:
+    row = conn.execute(_RUN_QUERY.where(runs_table.c.id == run_id)).first()
     return None if row is None else RunInfo(*row)
 
 
-def list_runs(conn: sqlite3.Connection) -> list[RunInfo]:
+def list_runs(conn: Connection) -> list[RunInfo]:
     """The newest first."""
-    return [RunInfo(*row) for row in conn.execute(_RUN_QUERY + " ORDER BY r.created_at DESC, r.id")]
+    rows = conn.execute(_RUN_QUERY.order_by(runs_table.c.created_at.desc(), runs_table.c.id))
+    return [RunInfo(*row) for row in rows]
 
 
-def delete_run(conn: sqlite3.Connection, run_id: str) -> None:
+def delete_run(conn: Connection, run_id: str) -> None:
     """The run and its cells; the calls it made stay in the run log (they happened, and were paid for)."""
-    with transaction(conn):
-        conn.execute("DELETE FROM experiment_cells WHERE run_id = ?", (run_id,))
-        conn.execute("DELETE FROM experiment_runs WHERE id = ?", (run_id,))
+    with writing(conn):
+        conn.execute(delete(cells_table).where(cells_table.c.run_id == run_id))
+        conn.execute(delete(runs_table).where(runs_table.c.id == run_id))
 
 
 # --- cells -------------------------------------------------------------------------------------
@@ -161,28 +214,33 @@ class CellResult:
         return self.prompt_tokens if self.prompt_tokens is not None else self.predicted_prompt_tokens
 
 
-def record_cell(conn: sqlite3.Connection, run_id: str, cell: CellResult) -> None:
+def record_cell(conn: Connection, run_id: str, cell: CellResult) -> None:
     """Write (or overwrite: a judged cell, a retried error) one cell, at once."""
-    with transaction(conn):
-        conn.execute(
-            "INSERT OR REPLACE INTO experiment_cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                run_id, cell.key.variant, cell.key.case, cell.key.repeat, cell.status, cell.answer,
-                json.dumps([v.as_dict() for v in cell.verdicts], ensure_ascii=False),
-                json.dumps(cell.body, ensure_ascii=False), cell.predicted_prompt_tokens, cell.prompt_tokens,
-                cell.completion_tokens, cell.cached_tokens, cell.latency_s, cell.cost, cell.error,
-                json.dumps(list(cell.notices), ensure_ascii=False), cell.finished_at,
-            ),
-        )  # fmt: skip
-        conn.execute("UPDATE experiment_runs SET updated_at = ? WHERE id = ?", (now(), run_id))
+    row = {
+        "run_id": run_id, "variant": cell.key.variant, "case_id": cell.key.case, "repeat": cell.key.repeat,
+        "status": cell.status, "answer": cell.answer,
+        "verdicts": json.dumps([v.as_dict() for v in cell.verdicts], ensure_ascii=False),
+        "body": json.dumps(cell.body, ensure_ascii=False), "predicted_prompt_tokens": cell.predicted_prompt_tokens,
+        "prompt_tokens": cell.prompt_tokens, "completion_tokens": cell.completion_tokens,
+        "cached_tokens": cell.cached_tokens, "latency_s": cell.latency_s, "cost": cell.cost, "error": cell.error,
+        "notices": json.dumps(list(cell.notices), ensure_ascii=False), "finished_at": cell.finished_at,
+    }  # fmt: skip
+    with writing(conn):
+        _upsert(conn, cells_table, row)
+        conn.execute(update(runs_table).where(runs_table.c.id == run_id).values(updated_at=now()))
 
 
-def cells(conn: sqlite3.Connection, run_id: str) -> list[CellResult]:
+_CELL_COLUMNS = ("variant", "case_id", "repeat", "status", "answer", "verdicts", "body", "predicted_prompt_tokens",
+                 "prompt_tokens", "completion_tokens", "cached_tokens", "latency_s", "cost", "error", "notices",
+                 "finished_at")  # fmt: skip
+
+
+def cells(conn: Connection, run_id: str) -> list[CellResult]:
+    c = cells_table.c
     rows = conn.execute(
-        """SELECT variant, case_id, repeat, status, answer, verdicts, body, predicted_prompt_tokens, prompt_tokens,
-           completion_tokens, cached_tokens, latency_s, cost, error, notices, finished_at
-           FROM experiment_cells WHERE run_id = ? ORDER BY finished_at, variant, case_id, repeat""",
-        (run_id,),
+        select(*(c[name] for name in _CELL_COLUMNS))
+        .where(c.run_id == run_id)
+        .order_by(c.finished_at, c.variant, c.case_id, c.repeat)
     )
     return [
         CellResult(
@@ -205,19 +263,21 @@ def cells(conn: sqlite3.Connection, run_id: str) -> list[CellResult]:
     ]
 
 
-def finished_keys(conn: sqlite3.Connection, run_id: str) -> set[CellKey]:
+def finished_keys(conn: Connection, run_id: str) -> set[CellKey]:
     """The cells a resume must not send again (a cell awaiting its judge has its answer)."""
-    rows = conn.execute("SELECT variant, case_id, repeat FROM experiment_cells WHERE run_id = ?", (run_id,))
+    c = cells_table.c
+    rows = conn.execute(select(c.variant, c.case_id, c.repeat).where(c.run_id == run_id))
     return {CellKey(*row) for row in rows}
 
 
-def count_cells(conn: sqlite3.Connection, run_id: str) -> int:
-    return conn.execute(
-        "SELECT COUNT(*) FROM experiment_cells WHERE run_id = ? AND status != 'judging'", (run_id,)
-    ).fetchone()[0]
+def count_cells(conn: Connection, run_id: str) -> int:
+    return conn.execute(select(_finished_count(run_id))).scalar_one()
 
 
-def forget_errors(conn: sqlite3.Connection, run_id: str) -> int:
+def forget_errors(conn: Connection, run_id: str) -> int:
     """Drop the cells that ended in an error, so a resume sends them again; how many were dropped."""
-    with transaction(conn):
-        return conn.execute("DELETE FROM experiment_cells WHERE run_id = ? AND status = 'error'", (run_id,)).rowcount
+    c = cells_table.c
+    with writing(conn):
+        # RETURNING, not rowcount: what the database says it removed, on either dialect
+        dropped = conn.execute(delete(cells_table).where(c.run_id == run_id, c.status == "error").returning(c.case_id))
+        return len(dropped.all())

@@ -1,0 +1,266 @@
+"""lib/analysis/experiments/store.py on both backends: a SQLite file and a real PostgreSQL (the
+`postgres_url` fixture). Test sets, runs and cells keep what was written, a cell written again replaces
+the old one, and what one replica writes another replica (an Engine of its own on the same URL) lists."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import Connection, Engine, create_engine, select
+
+from lib.analysis.compare import Variant
+from lib.analysis.experiments import store
+from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
+from lib.analysis.experiments.checks import Verdict
+from lib.analysis.experiments.planner import CellKey, RunSpec
+from lib.context.payload import Sampling
+from lib.context.strategies import Strategy
+from lib.store import db, schema, sql_store
+from lib.store.storage import CallRecord
+
+CASES = (
+    Case("c1", "Wie heißt du? 🙂", Conversation(), (Check("contains", "Ada", ignore_case=True),)),
+    Case("c2", "What is 2 + 2?", Conversation(), (Check("contains", "4"),)),
+)
+SET = TestSet("Names & sums", CASES)
+VARIANTS = (Variant("Full history", Strategy("full")), Variant("Last 2", Strategy("last_turns", 2)))
+SPEC = RunSpec(SET, VARIANTS, 2, 1, Sampling(temperature=0.0, max_tokens=16), "compatible", "m",
+               provider_base_url="http://127.0.0.1:9/v1")  # fmt: skip
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path) -> Iterator[db.StoreUrl]:
+    value = str(tmp_path / "lab.db") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    url = db.store_url(value)
+    db.upgrade(url)
+    yield url
+    db.engine(url).dispose()
+
+
+@pytest.fixture
+def conn(url) -> Iterator[Connection]:
+    with db.engine(url).connect() as conn:
+        yield conn
+
+
+@pytest.fixture
+def replica(url) -> Iterator[Engine]:
+    """A second replica's view: an Engine of its own on the same URL (its own pool, its own connections)."""
+    engine = create_engine(url.url)
+    yield engine
+    engine.dispose()
+
+
+def cell(case: str = "c1", variant: int = 0, repeat: int = 0, status: str = "pass", **changes) -> store.CellResult:
+    made = store.CellResult(
+        CellKey(variant, case, repeat), status, "Ich heiße Ada.", (Verdict("icontains: Ada", status == "pass", ""),),
+        {"model": "m", "messages": [{"role": "user", "content": "Wie heißt du? 🙂"}]}, 12, 11, 4, None, 0.25, 0.0001,
+        None, ("Rate limited (429), retrying in 1.0 s",), "2026-11-26T05:00:00.000+00:00",
+    )  # fmt: skip
+    return replace(made, **changes)
+
+
+# --- test sets ---------------------------------------------------------------------------------
+
+
+def test_a_set_saves_loads_and_is_listed(conn):
+    saved = store.save_set(conn, SET)
+    loaded = store.load_set(conn, saved.id)
+    assert loaded == saved and loaded.test_set == SET
+    assert store.list_sets(conn) == [(saved.id, "Names & sums", saved.updated_at)]
+    assert store.load_set(conn, "no-such-set") is None
+
+
+def test_saving_a_set_again_overwrites_it_and_keeps_when_it_was_made(conn):
+    first = store.save_set(conn, SET)
+    created = conn.execute(select(schema.experiment_sets.c.created_at)).scalar_one()
+    renamed = replace(SET, name="Renamed", cases=CASES[:1])
+    again = store.save_set(conn, renamed, first.id)
+    assert again.id == first.id and store.load_set(conn, first.id).test_set == renamed
+    assert [(i, n) for i, n, _ in store.list_sets(conn)] == [(first.id, "Renamed")]
+    assert conn.execute(select(schema.experiment_sets.c.created_at)).scalar_one() == created
+
+
+def test_a_deleted_set_is_gone(conn):
+    kept, dropped = store.save_set(conn, SET), store.save_set(conn, replace(SET, name="Other"))
+    store.delete_set(conn, dropped.id)
+    assert [i for i, _, _ in store.list_sets(conn)] == [kept.id]
+    assert store.load_set(conn, dropped.id) is None
+
+
+# --- runs and cells ----------------------------------------------------------------------------
+
+
+def test_a_run_keeps_its_spec_and_counts_its_finished_cells(conn):
+    run_id = store.create_run(conn, SPEC, "First try", "session-1")
+    info = store.run_info(conn, run_id)
+    assert (info.name, info.set_name, info.session_id, info.status, info.cells, info.finished) == (
+        "First try", "Names & sums", "session-1", "running", 8, 0,
+    )  # fmt: skip
+    assert store.load_spec(conn, run_id) == SPEC
+    store.record_cell(conn, run_id, cell("c1"))
+    store.record_cell(conn, run_id, cell("c2", status="judging"))
+    assert store.run_info(conn, run_id).finished == store.count_cells(conn, run_id) == 1  # judging is not over
+    assert store.finished_keys(conn, run_id) == {CellKey(0, "c1", 0), CellKey(0, "c2", 0)}  # nor sent again
+    store.set_status(conn, run_id, "done")
+    store.rename_run(conn, run_id, "  ")
+    assert (store.run_info(conn, run_id).status, store.run_info(conn, run_id).name) == ("done", "Run")
+    assert store.run_info(conn, "no-such-run") is None and store.load_spec(conn, "no-such-run") is None
+
+
+def test_a_cell_reads_back_as_it_was_written(conn):
+    run_id = store.create_run(conn, SPEC, "r", "s")
+    written = [cell("c1"), cell("c2", variant=1, repeat=1, status="error", error="The call failed (500).",
+                                prompt_tokens=None, completion_tokens=None, latency_s=None, cost=None, notices=(),
+                                finished_at="2026-11-26T05:00:01.000+00:00")]  # fmt: skip
+    for each in written:
+        store.record_cell(conn, run_id, each)
+    assert store.cells(conn, run_id) == written  # in the order they finished
+
+
+def test_a_cell_written_again_replaces_the_old_one_and_touches_its_run(conn):
+    run_id = store.create_run(conn, SPEC, "r", "s")
+    before = store.run_info(conn, run_id).updated_at
+    store.record_cell(conn, run_id, cell(status="judging"))
+    judged = cell(verdicts=(Verdict("icontains: Ada", True, ""), Verdict("llm-rubric: Says it", True, "Fine.", True)))
+    store.record_cell(conn, run_id, judged)
+    assert store.cells(conn, run_id) == [judged]
+    assert store.run_info(conn, run_id).updated_at >= before
+
+
+def test_forgetting_errors_drops_only_this_runs_errors(conn):
+    run_id, other = store.create_run(conn, SPEC, "r", "s"), store.create_run(conn, SPEC, "other", "s")
+    for case, status in (("c1", "error"), ("c2", "pass")):
+        store.record_cell(conn, run_id, cell(case, status=status))
+        store.record_cell(conn, run_id, cell(case, variant=1, status="error"))
+    store.record_cell(conn, other, cell(status="error"))
+    assert store.forget_errors(conn, run_id) == 3
+    assert [(c.key.case, c.status) for c in store.cells(conn, run_id)] == [("c2", "pass")]
+    assert store.forget_errors(conn, run_id) == 0 and len(store.cells(conn, other)) == 1
+
+
+def test_runs_are_listed_newest_first(conn, monkeypatch):
+    for stamp, name in (("2026-11-26T05:00:00.000+00:00", "old"), ("2026-11-26T06:00:00.000+00:00", "new")):
+        monkeypatch.setattr(store, "now", lambda stamp=stamp: stamp)
+        store.create_run(conn, SPEC, name, "s")
+    assert [r.name for r in store.list_runs(conn)] == ["new", "old"]
+
+
+def test_a_deleted_run_takes_its_cells_and_leaves_the_run_log(conn):
+    run_id, kept = store.create_run(conn, SPEC, "r", "s"), store.create_run(conn, SPEC, "kept", "s")
+    store.record_cell(conn, run_id, cell())
+    store.record_cell(conn, kept, cell())
+    sql_store.record_call(conn, CallRecord("s", "experiment · Full history", "compatible", "m", 1, 12, True, 11, 4,
+                                           100, 0.25, 0.1, 0.0001, "ok"))  # fmt: skip
+    store.delete_run(conn, run_id)
+    assert store.run_info(conn, run_id) is None and store.cells(conn, run_id) == []
+    assert [r.id for r in store.list_runs(conn)] == [kept] and len(store.cells(conn, kept)) == 1
+    assert len(sql_store.calls(conn)) == 1  # the call happened, and was paid for
+
+
+# --- two replicas on one store -------------------------------------------------------------------
+
+
+def test_a_run_written_by_one_replica_is_listed_by_another(conn, replica):
+    """Replica A (the app's engine) creates a run and writes its cells; replica B, with an engine of
+    its own, lists the run with its cells, and its writes come back to A's open connection."""
+    saved = store.save_set(conn, SET)
+    run_id = store.create_run(conn, SPEC, "On replica A", "session-a")
+    store.record_cell(conn, run_id, cell("c1"))
+    with replica.connect() as other:
+        assert [(r.id, r.name, r.finished) for r in store.list_runs(other)] == [(run_id, "On replica A", 1)]
+        assert store.cells(other, run_id) == [cell("c1")] and store.load_spec(other, run_id) == SPEC
+        assert store.load_set(other, saved.id) == saved
+        store.record_cell(other, run_id, cell("c2", finished_at="2026-11-26T05:00:02.000+00:00"))
+        store.set_status(other, run_id, "done")
+    assert store.run_info(conn, run_id).status == "done"  # the same connection A held all along
+    assert [c.key.case for c in store.cells(conn, run_id)] == ["c1", "c2"]
+
+
+def test_a_long_lived_connection_sees_the_other_replicas_writes(conn, replica):
+    """The runner's writer and a page poll hold a connection across reads: no read may pin an old view."""
+    assert store.list_runs(conn) == []
+    with replica.connect() as other:
+        run_id = store.create_run(other, SPEC, "On replica B", "session-b")
+        assert [r.id for r in store.list_runs(conn)] == [run_id]
+        store.record_cell(other, run_id, cell())
+        assert store.count_cells(conn, run_id) == 1
+
+
+def test_two_replicas_writing_the_same_cells_at_once_leave_one_row_each(url, replica):
+    """A resume on one replica while the other still writes: the upsert keeps one row per cell."""
+    with db.engine(url).connect() as conn:
+        run_id = store.create_run(conn, SPEC, "r", "s")
+    keys = [(case, variant, repeat) for case in ("c1", "c2") for variant in (0, 1) for repeat in (0, 1)]
+    problems: list[BaseException] = []
+
+    def write(engine: Engine, status: str) -> None:
+        try:
+            with engine.connect() as each:
+                for case, variant, repeat in keys:
+                    store.record_cell(each, run_id, cell(case, variant, repeat, status))
+        except BaseException as exc:  # said in the assertion below, not lost in the thread
+            problems.append(exc)
+
+    threads = [threading.Thread(target=write, args=(e, s)) for e, s in ((db.engine(url), "pass"), (replica, "fail"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert problems == []
+    with replica.connect() as other:
+        written = store.cells(other, run_id)
+    assert sorted((c.key.case, c.key.variant, c.key.repeat) for c in written) == sorted(keys)
+
+
+# --- who sends a run -----------------------------------------------------------------------------
+
+T0, T1, T2 = "2026-11-26T05:00:00.000+00:00", "2026-11-26T05:00:01.000+00:00", "2026-11-26T05:00:02.000+00:00"
+
+
+def test_a_run_being_sent_is_claimed_by_nobody_else_until_it_has_been_quiet(conn, monkeypatch):
+    monkeypatch.setattr(store, "now", lambda: T0)
+    run_id = store.create_run(conn, SPEC, "r", "s")
+    monkeypatch.setattr(store, "now", lambda: T1)
+    assert store.claim_run(conn, run_id, quiet_before=T0)  # just made, never touched: free to start
+    assert store.run_info(conn, run_id).updated_at == T1
+    assert not store.claim_run(conn, run_id, quiet_before=T1)  # touched at T1: its sender is at it
+    monkeypatch.setattr(store, "now", lambda: T2)
+    store.touch_run(conn, run_id)
+    assert not store.claim_run(conn, run_id, quiet_before=T2)
+    assert store.claim_run(conn, run_id, quiet_before="2026-11-26T05:00:02.001+00:00")  # quiet since: gone
+    store.set_status(conn, run_id, "cancelled")
+    assert store.claim_run(conn, run_id, quiet_before=T0)  # cancelled: anyone may resume it
+    assert store.run_info(conn, run_id).status == "running"
+
+
+def test_a_heartbeat_touches_only_a_running_run(conn, monkeypatch):
+    monkeypatch.setattr(store, "now", lambda: T0)
+    run_id = store.create_run(conn, SPEC, "r", "s", status="batch")
+    monkeypatch.setattr(store, "now", lambda: T1)
+    store.touch_run(conn, run_id)
+    assert store.run_info(conn, run_id).updated_at == T0
+
+
+def test_of_two_replicas_resuming_one_run_at_once_exactly_one_gets_it(url, replica, monkeypatch):
+    with db.engine(url).connect() as conn, monkeypatch.context() as patched:
+        patched.setattr(store, "now", lambda: T0)  # made earlier: a claim's touch is never its creation time
+        run_id = store.create_run(conn, SPEC, "r", "s", status="cancelled")
+    outcomes: list[bool | BaseException] = []
+
+    def claim(engine: Engine) -> None:
+        try:
+            with engine.connect() as each:
+                outcomes.append(store.claim_run(each, run_id, quiet_before=T0))
+        except BaseException as exc:  # said in the assertion below, not lost in the thread
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=claim, args=(e,)) for e in (db.engine(url), replica) * 3]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes, key=str) == [False] * 5 + [True]
