@@ -44,7 +44,7 @@ TARGET_REMOTE_RATIO = 1.3
 def _setup_db(path: Path | None = None) -> Path:
     """A throw-away database (the bench never writes into the user's), or `--db`: one an interrupted
     bench wrote, whose unfinished built-in run is resumed (the runner skips the finished cells)."""
-    from lib.store import storage_shim as storage  # SHIM (pg-exp): `storage` once it is ported
+    from lib.store import storage
 
     path = path or Path(tempfile.mkdtemp(prefix="context-lab-bench-")) / "bench.sqlite3"
     print(f"Database: {path}")
@@ -62,7 +62,7 @@ def execute(spec, cells, config, name: str, run_id: str | None = None):
     page keeps for the backend), or resumed as the page's Resume does (`run_id`); (cells, seconds)."""
     from lib.analysis.experiments import runner, store
     from lib.backends.providers import make_client
-    from lib.store import storage_shim as storage  # SHIM (pg-exp): `storage` once it is ported
+    from lib.store import storage
 
     if config not in _CLIENTS:
         _CLIENTS[config] = make_client(config)
@@ -96,7 +96,7 @@ def embedded_spec(test_set):
 
 def builtin_part(config, target) -> dict[str, float]:
     from lib.analysis.experiments import builtin, planner, results, store
-    from lib.store import storage_shim as storage  # SHIM (pg-exp): `storage` once it is ported
+    from lib.store import storage
 
     spec = embedded_spec(builtin.test_set())
     cells = planner.prefix_order(planner.plan_cells(spec, lambda _: target))

@@ -34,8 +34,7 @@ from lib.backends.providers import ProviderConfig
 from lib.context.display import inert_markdown, shortened_body
 from lib.context.request import Target
 from lib.context.strategies import STRATEGY_LABELS, Strategy
-from lib.store import db
-from lib.store import storage_shim as storage  # SHIM (pg-exp): `storage` once it is ported
+from lib.store import db, storage
 from ui import resources, sessions, state
 from ui.keys import known_secrets
 from ui.meter import money

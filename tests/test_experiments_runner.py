@@ -24,8 +24,7 @@ from lib.context.payload import Sampling, serialise
 from lib.context.request import Target
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
-from lib.store import db, sql_store
-from lib.store import storage_shim as storage  # SHIM (pg-exp): `storage` once it is ported
+from lib.store import db, storage
 from tests.fake_openai import FakeOpenAI
 
 TARGET = Target(models.info_for("fake-model"), TiktokenCounter("o200k_base", False), "fake-model")
@@ -264,7 +263,7 @@ def test_a_run_on_one_replica_is_listed_with_its_cells_and_calls_on_another(back
             with replica.connect() as other:
                 (info,) = store.list_runs(other)
                 written = store.cells(other, run_id)
-                logged = sql_store.calls(other)
+                logged = storage.calls(other)
         finally:
             replica.dispose()
     finally:

@@ -18,7 +18,7 @@ from lib.analysis.experiments.checks import Verdict
 from lib.analysis.experiments.planner import CellKey, RunSpec
 from lib.context.payload import Sampling
 from lib.context.strategies import Strategy
-from lib.store import db, schema, sql_store
+from lib.store import db, schema, storage
 from lib.store.storage import CallRecord
 
 CASES = (
@@ -153,12 +153,12 @@ def test_a_deleted_run_takes_its_cells_and_leaves_the_run_log(conn):
     run_id, kept = store.create_run(conn, SPEC, "r", "s"), store.create_run(conn, SPEC, "kept", "s")
     store.record_cell(conn, run_id, cell())
     store.record_cell(conn, kept, cell())
-    sql_store.record_call(conn, CallRecord("s", "experiment · Full history", "compatible", "m", 1, 12, True, 11, 4,
+    storage.record_call(conn, CallRecord("s", "experiment · Full history", "compatible", "m", 1, 12, True, 11, 4,
                                            100, 0.25, 0.1, 0.0001, "ok"))  # fmt: skip
     store.delete_run(conn, run_id)
     assert store.run_info(conn, run_id) is None and store.cells(conn, run_id) == []
     assert [r.id for r in store.list_runs(conn)] == [kept] and len(store.cells(conn, kept)) == 1
-    assert len(sql_store.calls(conn)) == 1  # the call happened, and was paid for
+    assert len(storage.calls(conn)) == 1  # the call happened, and was paid for
 
 
 # --- two replicas on one store -------------------------------------------------------------------

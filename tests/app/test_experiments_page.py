@@ -21,7 +21,7 @@ from lib.context.payload import Sampling
 from lib.context.request import Target
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
-from lib.store import storage_shim as storage  # SHIM (pg-exp): `storage` once it is ported
+from lib.store import storage
 from tests.app.conftest import type_server, visible_text
 from tests.fake_openai import FakeOpenAI
 

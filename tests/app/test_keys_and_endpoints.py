@@ -190,7 +190,6 @@ def test_a_keyless_client_is_shared_by_the_process():
     assert first.session_state["client_key"] == "not-needed"
 
 
-
 def _many_clients_script():
     import streamlit as st
 

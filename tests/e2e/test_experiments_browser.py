@@ -10,7 +10,7 @@ from lib.analysis.experiments import store
 from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
 from lib.backends.embedded import free_port
 from lib.context.conversation import Message
-from lib.store import storage_shim as storage  # SHIM (pg-exp): `storage` once it is ported
+from lib.store import storage
 from tests.e2e.conftest import start_app
 from tests.e2e.test_chat_browser import wait_until_settled
 

@@ -42,7 +42,7 @@ from lib.backends.providers import CallOutcome, ProviderConfig, make_client, red
 from lib.backends.reply import Reply
 from lib.context.payload import RequestPlan
 from lib.context.request import Target
-from lib.store import storage_shim as storage  # SHIM (pg-exp): `storage` once it is ported
+from lib.store import storage
 
 NO_JUDGE = "No judge model was picked for this run: the rubric was not graded."
 # A run being sent is touched (its updated_at) by every cell written, and by the writer's heartbeat when
