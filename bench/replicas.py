@@ -54,8 +54,7 @@ REPLICAS = 2
 RACE_EVERY = 5  # every 5th save of a thread goes to a session of the other replica
 WIRING_MISSING = (
     "lib/store/storage.py still speaks sqlite3 only: storage.opened takes no postgresql:// URL yet "
-    "(the SQLAlchemy wiring of issue 19). The PostgreSQL side runs once it has merged; until then "
-    "`--layer sql` measures PostgreSQL through lib/store/sql_store.py."
+    "(the SQLAlchemy wiring of issue 19); the PostgreSQL side runs once it has merged."
 )
 
 
@@ -316,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     names = ["sqlite", "postgresql"] if args.store == "both" else [args.store]
     if args.layer == "app" and "postgresql" in names and not storage_takes_urls():
-        print(f"Cannot run PostgreSQL on --layer app: {WIRING_MISSING}")
+        print(f"Cannot run PostgreSQL on --layer app: {WIRING_MISSING} Until then `--store both --layer sql`")
+        print("measures both stores through lib/store/sql_store.py, the SQLAlchemy layer the wiring builds on.")
         return 2
     used = layer(args.layer)
     print("Machine\n" + machine_table())
