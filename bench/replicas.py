@@ -2,7 +2,8 @@
 
     python -m bench.replicas [--store sqlite|postgresql|both] [--layer app|sql] [--seconds 60]
 
-(a) Single operations, both stores in the same run, interleaved (the order alternates every round):
+(a) Single operations, both stores in the same run, interleaved (the order alternates every round; a
+    warm-up round is not counted):
     save and load of a 1,000-message session, and reading a 200-row run log (what the Run log page
     reads). Each operation opens its connection as the app does (`storage.opened`), so a pooled
     PostgreSQL connection and a fresh SQLite connection are compared as the app pays for them.
@@ -27,6 +28,7 @@ lib/store/sql_store.py, the SQLAlchemy Core layer on both dialects (one engine p
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import statistics
@@ -58,13 +60,21 @@ WIRING_MISSING = (
 )
 
 
-def storage_takes_urls() -> bool:
-    """Whether lib/store/storage.py runs on lib/store/db.py (SQLAlchemy: a SQLite path or a postgresql://
-    URL), i.e. the wiring has merged. Read from the module, opening nothing: today's `opened` would take
-    a URL for a file path and make directories named after it."""
-    from lib.store import db, storage
+SQLALCHEMY_MODULES = ("lib.store.db", "lib.store.sql_store")
 
-    return any(value is db or getattr(value, "__module__", None) == db.__name__ for value in vars(storage).values())
+
+def storage_takes_urls() -> bool:
+    """Whether lib/store/storage.py runs on SQLAlchemy (lib/store/db.py: a SQLite path or a postgresql://
+    URL), i.e. the wiring has merged: it uses lib/store/db.py or sql_store.py, or `opened` takes `where`.
+    Read from the module, opening nothing: today's `opened` would take a URL for a file path and make
+    directories named after it."""
+    from lib.store import storage
+
+    def sqlalchemy_part(value: object) -> bool:
+        name = value.__name__ if isinstance(value, ModuleType) else getattr(value, "__module__", None)
+        return name in SQLALCHEMY_MODULES
+
+    return "where" in inspect.signature(storage.opened).parameters or any(map(sqlalchemy_part, vars(storage).values()))
 
 
 @dataclass(frozen=True)
@@ -125,7 +135,7 @@ def single_operations(used: Layer, stores: dict[str, str], rounds: int) -> dict[
                 api.record_call(conn, call_record(session.id, index))
     times: dict[str, dict[str, list[float]]] = {name: {"save": [], "load": [], "run log": []} for name in stores}
     order = list(stores)
-    for round_ in range(rounds):
+    for round_ in range(-1, rounds):  # round -1 warms caches and pools up, and is not counted
         for name in order if round_ % 2 == 0 else order[::-1]:
             where = stores[name]
 
@@ -143,7 +153,9 @@ def single_operations(used: Layer, stores: dict[str, str], rounds: int) -> dict[
                     assert len(api.calls(conn)) == RUN_LOG_ROWS
 
             for operation, action in (("save", save), ("load", load), ("run log", run_log)):
-                times[name][operation].append(seconds(action))
+                taken = seconds(action)
+                if round_ >= 0:
+                    times[name][operation].append(taken)
     return {name: {op: median(values) for op, values in ops.items()} for name, ops in times.items()}
 
 
@@ -326,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         for where in stores.values():
             prepare(used, where)
         ops = single_operations(used, stores, args.rounds)
-        print(f"(a) Single operations, median of {args.rounds} interleaved rounds, connection opened per operation")
+        print(f"(a) Single operations, median of {args.rounds} interleaved rounds after a warm-up round,")
+        print("    each opening its connection as the app does")
         header = "| Operation | " + " | ".join(names) + (" | PostgreSQL / SQLite |" if len(names) == 2 else " |")
         print(header + "\n|" + "---|" * (header.count("|") - 1))
         labels = {
