@@ -5,8 +5,8 @@
 (a) Single operations, both stores in the same run, interleaved (the order alternates every round; a
     warm-up round is not counted):
     save and load of a 1,000-message session, and reading a 200-row run log (what the Run log page
-    reads). Each operation opens its connection as the app does (`storage.opened`), so a pooled
-    PostgreSQL connection and a fresh SQLite connection are compared as the app pays for them.
+    reads). Each operation opens its connection as the app does (`storage.opened`), so the stores
+    are compared as the app pays for them (a pooled connection, or today's fresh sqlite3 one).
     Reported as medians and as the ratio PostgreSQL / SQLite.
 (b) 20 sessions written at once for --seconds by 20 threads in two processes: two replicas, each
     with its own engine (connections, pool). Every thread saves its own session compare-and-set,
