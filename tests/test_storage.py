@@ -209,28 +209,40 @@ def test_a_stale_delete_is_refused(conn):
     assert not storage.delete(conn, "never", 0)  # nothing stored, nothing seen: nothing to do
 
 
-def test_two_writers_over_one_version_one_wins(store):
-    with storage.opened(store) as conn:
-        base = storage.save_session(conn, _session())
-    barrier = threading.Barrier(8)
+def _race(store, write, writers: int = 8) -> list[str]:
+    """`writers` threads, each on its own connection, released at once to call write(conn, n); what
+    each reported, or "refused" for a StaleSession."""
+    barrier = threading.Barrier(writers)
     outcomes: list[str] = []
 
     def writer(n: int) -> None:
         with storage.opened(store) as conn:
             barrier.wait(timeout=60)
             try:
-                storage.save_session(conn, replace(base, title=f"writer {n}"))
-                outcomes.append(f"writer {n}")
+                outcomes.append(write(conn, n))
             except storage.StaleSession:
                 outcomes.append("refused")
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert len(outcomes) == writers
+    return outcomes
+
+
+def test_two_writers_over_one_version_one_wins(store):
+    with storage.opened(store) as conn:
+        base = storage.save_session(conn, _session())
+
+    def save(conn, n: int) -> str:
+        storage.save_session(conn, replace(base, title=f"writer {n}"))
+        return f"writer {n}"
+
+    outcomes = _race(store, save)
     winners = [o for o in outcomes if o != "refused"]
-    assert len(outcomes) == 8 and len(winners) == 1
+    assert len(winners) == 1
     with storage.opened(store) as conn:
         assert storage.load_session(conn, "s1").title == winners[0]
         assert storage.load_session(conn, "s1").version == 2
@@ -241,27 +253,15 @@ def test_saves_and_deletes_racing_over_one_version_let_exactly_one_through(store
     read and its write is never removed unseen (on PostgreSQL, reading first would allow that)."""
     with storage.opened(store) as conn:
         base = storage.save_session(conn, _session())
-    barrier = threading.Barrier(8)
-    outcomes: list[str] = []
 
-    def writer(n: int) -> None:
-        with storage.opened(store) as conn:
-            barrier.wait(timeout=60)
-            try:
-                if n % 2:
-                    storage.delete(conn, "s1", base.version)
-                    outcomes.append("deleted")
-                else:
-                    storage.save_session(conn, replace(base, title=f"writer {n}"))
-                    outcomes.append("saved")
-            except storage.StaleSession:
-                outcomes.append("refused")
+    def save_or_delete(conn, n: int) -> str:
+        if n % 2:
+            storage.delete(conn, "s1", base.version)
+            return "deleted"
+        storage.save_session(conn, replace(base, title=f"writer {n}"))
+        return "saved"
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = _race(store, save_or_delete)
     assert sorted(outcomes).count("refused") == 7, outcomes
     with storage.opened(store) as conn:
         stored = storage.load_session(conn, "s1")
