@@ -35,7 +35,7 @@ from lib.context.display import inert_markdown, shortened_body
 from lib.context.request import Target
 from lib.context.strategies import STRATEGY_LABELS, Strategy
 from lib.store import db, storage
-from ui import resources, sessions, state
+from ui import owner, resources, sessions, state
 from ui.keys import known_secrets
 from ui.meter import money
 from ui.planning import summary_for
@@ -60,6 +60,7 @@ FRONTIER_BY = "exp_frontier_by"
 BASELINE = "exp_baseline"
 COMPARE_A, COMPARE_B = "exp_compare_a", "exp_compare_b"
 BATCH_UPLOADS = "exp_batch_uploads"
+CLAIMED = "exp_owner_claimed"
 KEPT = (SECTION, REPEATS, SEED, MAX_TOKENS, TEMPERATURE, CONCURRENCY, COST_LIMIT, JUDGE_KIND, JUDGE_MODEL, FRONTIER_BY)
 
 SECTIONS = ("Test set", "Run", "Results", "Compare runs")
@@ -87,9 +88,28 @@ def _db(action, *args):
     try:
         with storage.opened() as conn:
             return action(conn, *args)
+    except store.NotYours as refused:
+        _note("error", str(refused))
+        return None
     except (SQLAlchemyError, OSError, ValueError, KeyError) as exc:
         _note("error", f"The experiment store ({_store_shown()}) failed: {_db_problem(exc)}")
         return None
+
+
+def _mine(action, *args):
+    """`_db` for a store call that takes the owner: it acts on this browser's (or signed-in user's) test
+    sets and runs only (ui/owner.py)."""
+    return _db(lambda conn: action(conn, *args, owner=owner.owner()))
+
+
+def _claim_unowned() -> None:
+    """Single-user install: the test sets and runs made before experiments had owners go to the first
+    browser that opens this page (once per browser session; under sign-in they stay nobody's), as the
+    sessions from before owners go to the first browser (ui/sessions.py)."""
+    if state.get(CLAIMED) or owner.auth_configured() or owner.signed_in():
+        return
+    state.put(CLAIMED, True)
+    _db(store.claim_unowned, owner.owner())
 
 
 def _store_shown() -> str:
@@ -110,29 +130,29 @@ def _db_problem(exc: Exception) -> str:
 def _current_set() -> store.StoredSet:
     """The set being edited; the built-in set is stored as a copy on the first visit."""
     set_id = state.get(SET_ID)
-    stored = _db(store.load_set, set_id) if set_id else None
+    stored = _mine(store.load_set, set_id) if set_id else None
     if stored is None:
-        listed = _db(store.list_sets) or []
-        stored = _db(store.load_set, listed[0][0]) if listed else None
+        listed = _mine(store.list_sets) or []
+        stored = _mine(store.load_set, listed[0][0]) if listed else None
     if stored is None:
-        stored = _db(store.save_set, builtin.test_set()) or store.StoredSet("memory", builtin.test_set(), "")
+        stored = _mine(store.save_set, builtin.test_set()) or store.StoredSet("memory", builtin.test_set(), "")
     state.put(SET_ID, stored.id)
     return stored
 
 
 def _save_set(test_set: TestSet) -> None:
-    _db(store.save_set, test_set, state.get(SET_ID))
+    _mine(store.save_set, test_set, state.get(SET_ID))
 
 
 def _new_set(test_set: TestSet) -> None:
-    stored = _db(store.save_set, test_set)
+    stored = _mine(store.save_set, test_set)
     if stored is not None:
         state.put(SET_ID, stored.id)
         state.pop(CASE_PICK)
 
 
 def _delete_set(set_id: str) -> None:
-    _db(store.delete_set, set_id)
+    _mine(store.delete_set, set_id)
     state.pop(SET_ID)
     state.pop(CASE_PICK)
 
@@ -293,7 +313,7 @@ def _cases_table(test_set: TestSet) -> None:
 def _test_set_section() -> None:
     stored = _current_set()
     test_set = stored.test_set
-    sets = _db(store.list_sets) or [(stored.id, test_set.name, "")]
+    sets = _mine(store.list_sets) or [(stored.id, test_set.name, "")]
     names = {set_id: f"{name} · {updated[:16].replace('T', ' ')}" for set_id, name, updated in sets}
     columns = st.columns([2, 1.5, 1, 1.4], vertical_alignment="bottom")  # labels whole at 1280 px
     columns[0].selectbox("Test set", list(names), format_func=names.__getitem__, key=SET_ID, on_change=_pick_set)
@@ -515,7 +535,7 @@ def _body_preview(cells: list[PlannedCell], spec: RunSpec) -> None:
 
 
 def _start(spec: RunSpec, cells: list[PlannedCell], settings: Settings, name: str) -> None:
-    run_id = _db(store.create_run, spec, name, sessions.current_id())
+    run_id = _mine(store.create_run, spec, name, sessions.current_id())
     if run_id is None:
         return
     _launch(run_id, spec, cells, settings)
@@ -526,6 +546,7 @@ def _launch(run_id: str, spec: RunSpec, cells: list[PlannedCell], settings: Sett
     executor = runner.RunExecutor(
         run_id, spec, planner.prefix_order(cells), settings.provider, sessions.current_id(),
         _judge_setup(settings, spec.judge), secrets=known_secrets(), client=resources.client(settings.provider),
+        owner=owner.owner(),
     )  # fmt: skip
     try:
         executor.start()
@@ -607,7 +628,7 @@ def _run_section(settings: Settings) -> None:
 
 
 def _start_batch(spec: RunSpec, name: str) -> None:
-    run_id = _db(store.create_run, planner.for_batch(spec), f"{name} (batch)", sessions.current_id(), "batch")
+    run_id = _mine(store.create_run, planner.for_batch(spec), f"{name} (batch)", sessions.current_id(), "batch")
     if run_id:
         _show_run(run_id)
 
@@ -784,7 +805,7 @@ def _import_batch(uploader_key: str, run_id: str, settings: Settings) -> None:
     if uploaded is None:
         return
     state.put(BATCH_UPLOADS, (state.get(BATCH_UPLOADS) or 0) + 1)
-    spec = _db(store.load_spec, run_id)
+    spec = _mine(store.load_spec, run_id)
     if spec is None:
         return
     cells = {c.key: c for c in _planned(spec, settings)}
@@ -800,7 +821,7 @@ def _import_batch(uploader_key: str, run_id: str, settings: Settings) -> None:
         _db(store.record_cell, run_id, result)
         variant = spec.variants[answer.key.variant].name
         record = storage.CallRecord.of(sessions.current_id(), f"experiment (batch) · {variant}", spec.provider_kind,
-                               cell.plan, answer.outcome, secrets)  # fmt: skip
+                               cell.plan, answer.outcome, secrets, owner.owner())  # fmt: skip
         _db(storage.record_call, record)
     judging = spec.judge is not None and any(cells[a.key].case.judged for a in answers)
     _note("success", f"Scored {len(answers)} answers from the batch output."
@@ -818,14 +839,14 @@ def _backend_matches(spec: RunSpec, settings: Settings) -> str | None:
 
 
 def _resume(run_id: str, settings: Settings) -> None:
-    spec = _db(store.load_spec, run_id)
+    spec = _mine(store.load_spec, run_id)
     if spec is None:
         return
     _launch(run_id, spec, _planned(spec, settings), settings)
 
 
 def _retry_errors(run_id: str, settings: Settings) -> None:
-    dropped = _db(store.forget_errors, run_id)
+    dropped = _mine(store.forget_errors, run_id)
     if dropped:
         _resume(run_id, settings)
 
@@ -853,7 +874,7 @@ def _controls(info: store.RunInfo, spec: RunSpec, cells: list[store.CellResult],
 
 
 def _delete_run(run_id: str) -> None:
-    _db(store.delete_run, run_id)
+    _mine(store.delete_run, run_id)
     state.pop(RUN_ID)
     state.pop(RUN_PICK)
 
@@ -872,7 +893,7 @@ def _results_body(info: store.RunInfo, spec: RunSpec, cells: list[store.CellResu
 def _live(run_id: str) -> None:
     """The running run, redrawn every second from the database (the run goes on without the page)."""
     executor = runner.active(run_id)
-    info = _db(store.run_info, run_id)
+    info = _mine(store.run_info, run_id)
     if executor is None or info is None:
         st.rerun()  # it finished meanwhile: draw everything once more, with the controls
         return
@@ -887,7 +908,7 @@ def _live(run_id: str) -> None:
     st.button("Cancel", on_click=executor.cancel, disabled=executor.cancelled, icon=":material/stop:",
               key="exp_cancel")  # fmt: skip
     spec = executor.spec
-    cells = _db(store.cells, run_id) or []
+    cells = _mine(store.cells, run_id) or []
     _results_body(info, spec, cells)
 
 
@@ -895,13 +916,13 @@ def _live(run_id: str) -> None:
 def _live_elsewhere(run_id: str) -> None:
     """A run another replica is sending, redrawn from the shared store as its cells come in (no Resume,
     Retry or Delete here while it goes on)."""
-    info = _db(store.run_info, run_id)
-    spec = _db(store.load_spec, run_id)
+    info = _mine(store.run_info, run_id)
+    spec = _mine(store.load_spec, run_id)
     if info is None or spec is None or not runner.running_elsewhere(info):
         st.rerun()  # it finished (or its replica stopped) meanwhile: draw everything once more
         return
     st.info(runner.ELSEWHERE)
-    cells = _db(store.cells, run_id) or []
+    cells = _mine(store.cells, run_id) or []
     st.markdown(_tally(info, cells))
     _results_body(info, spec, cells)
 
@@ -920,7 +941,7 @@ def _pick_run() -> None:
 
 
 def _results_section(settings: Settings) -> None:
-    runs = _db(store.list_runs) or []
+    runs = _mine(store.list_runs) or []
     if not runs:
         st.info("No run yet: pick variants and run the set in the Run section.")
         return
@@ -935,7 +956,7 @@ def _results_section(settings: Settings) -> None:
     if st.query_params.get(URL_RUN) != picked:
         st.query_params[URL_RUN] = picked  # a reload shows this run again
     info = next(r for r in runs if r.id == picked)
-    spec = _db(store.load_spec, picked)
+    spec = _mine(store.load_spec, picked)
     if spec is None:
         return
     st.caption(
@@ -959,7 +980,7 @@ def _results_section(settings: Settings) -> None:
     elif info.status == "batch" and info.finished < info.cells:
         st.info("A Batch API run: download its requests, submit them to OpenAI's Batch API, then upload the output "
                 "file below to score it (or send the cells from here).")  # fmt: skip
-    cells = _db(store.cells, picked) or []
+    cells = _mine(store.cells, picked) or []
     st.markdown(_tally(info, cells))
     _controls(info, spec, cells, settings)
     _results_body(info, spec, cells)
@@ -967,7 +988,7 @@ def _results_section(settings: Settings) -> None:
 
 
 def _compare_section() -> None:
-    runs = _db(store.list_runs) or []
+    runs = _mine(store.list_runs) or []
     if runs:
         st.dataframe(
             pd.DataFrame([{"run": r.name, "status": _status_word(r), "test set": r.set_name, "cells": r.cells,
@@ -984,10 +1005,10 @@ def _compare_section() -> None:
     columns = st.columns(2)
     a = columns[0].selectbox("Run A", ids, format_func=labels.__getitem__, key=COMPARE_A)
     b = columns[1].selectbox("Run B", ids, format_func=labels.__getitem__, key=COMPARE_B)
-    specs = [_db(store.load_spec, a), _db(store.load_spec, b)]
+    specs = [_mine(store.load_spec, a), _mine(store.load_spec, b)]
     if None in specs:
         return
-    cells_a, cells_b = _db(store.cells, a) or [], _db(store.cells, b) or []
+    cells_a, cells_b = _mine(store.cells, a) or [], _mine(store.cells, b) or []
     rows, changed = results.compare_runs((specs[0], cells_a), (specs[1], cells_b))
     if specs[0].test_set.name != specs[1].test_set.name:
         st.caption("The two runs used different test sets: only the cases and variants both have are compared.")
@@ -1016,6 +1037,7 @@ def render(settings: Settings) -> None:
                 MAX_TOKENS: 48, TEMPERATURE: 0.0, CONCURRENCY: 8, COST_LIMIT: 1.0}  # fmt: skip
     for key, value in defaults.items():
         state.default(key, value)
+    _claim_unowned()
     _show_note()
     section = st.radio("Section", SECTIONS, key=SECTION, horizontal=True, label_visibility="collapsed")
     if section == "Test set":

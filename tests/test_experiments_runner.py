@@ -323,3 +323,25 @@ def test_a_slow_call_keeps_its_run_marked_as_being_sent(monkeypatch):
                 time.sleep(0.01)
         finished(executor)
     assert touched
+
+
+def test_a_run_is_sent_for_its_owner_only_and_its_calls_are_logged_as_theirs():
+    """Resuming someone else's run sends nothing (the claim is the owner's); the owner's run goes, its
+    judge-free cells written and its calls in the run log under the owner's name."""
+    spec = make_spec(cases=CASES[:1], variants=VARIANTS[:1])
+    with storage.opened() as conn:
+        run_id = store.create_run(conn, spec, "Ada's", "session-ada", status="cancelled", owner="user:ada")
+    with FakeOpenAI() as server:
+        server.behaviour.echo = True
+        config = ProviderConfig("compatible", "fake-model", base_url=server.base_url)
+        cells = planner.plan_cells(spec, target_for)
+        bobs = runner.RunExecutor(run_id, spec, cells, config, "session-bob", owner="user:bob")
+        with pytest.raises(RuntimeError, match="No run of yours"):
+            bobs.start()
+        assert [r for r in server.requests if r.method == "POST"] == [] and runner.active(run_id) is None
+        adas = runner.RunExecutor(run_id, spec, cells, config, "session-ada", owner="user:ada").start()
+        assert adas.join(60)
+    with storage.opened() as conn:
+        assert [c.status for c in store.cells(conn, run_id, "user:ada")] == ["pass"]
+        assert store.run_info(conn, run_id, "user:ada").status == "done"
+        assert [c.owner for c in storage.calls(conn)] == ["user:ada"]

@@ -4,18 +4,19 @@ the old one, and what one replica writes another replica (an Engine of its own o
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import Connection, Engine, create_engine, select
+from sqlalchemy import Connection, Engine, create_engine, inspect, select
 
 from lib.analysis.compare import Variant
 from lib.analysis.experiments import store
-from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
+from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet, set_to_dict
 from lib.analysis.experiments.checks import Verdict
-from lib.analysis.experiments.planner import CellKey, RunSpec
+from lib.analysis.experiments.planner import CellKey, RunSpec, spec_to_dict
 from lib.context.payload import Sampling
 from lib.context.strategies import Strategy
 from lib.store import db, schema, storage
@@ -264,3 +265,112 @@ def test_of_two_replicas_resuming_one_run_at_once_exactly_one_gets_it(url, repli
     for thread in threads:
         thread.join()
     assert sorted(outcomes, key=str) == [False] * 5 + [True]
+
+
+# --- test sets and runs belong to someone ------------------------------------------------------------
+
+ADA, BOB = "user:ada@example.com", "browser:bob"
+
+
+def test_each_owner_lists_and_opens_only_their_own_sets(conn):
+    adas = store.save_set(conn, SET, owner=ADA)
+    bobs = store.save_set(conn, replace(SET, name="Bob's"), owner=BOB)
+    assert [i for i, _, _ in store.list_sets(conn, ADA)] == [adas.id]
+    assert [n for _, n, _ in store.list_sets(conn, BOB)] == ["Bob's"]
+    assert store.list_sets(conn) == []  # nobody's: none
+    assert store.load_set(conn, adas.id, ADA) == adas
+    assert store.load_set(conn, adas.id, BOB) is None and store.load_set(conn, adas.id) is None  # opens nothing
+    assert store.load_set(conn, bobs.id, BOB).test_set.name == "Bob's"
+
+
+def test_another_owners_set_is_neither_overwritten_nor_deleted(conn):
+    adas = store.save_set(conn, SET, owner=ADA)
+    with pytest.raises(store.NotYours) as refused:
+        store.save_set(conn, replace(SET, name="Bob's now"), adas.id, owner=BOB)
+    assert "belongs to someone else" in str(refused.value) and "Names" not in str(refused.value)
+    assert not store.delete_set(conn, adas.id, BOB)
+    assert store.load_set(conn, adas.id, ADA) == adas  # as Ada saved it
+    assert store.list_sets(conn, BOB) == []
+    store.save_set(conn, replace(SET, name="Ada's edit"), adas.id, owner=ADA)  # hers to change
+    assert [n for _, n, _ in store.list_sets(conn, ADA)] == ["Ada's edit"]
+    assert store.delete_set(conn, adas.id, ADA) and store.list_sets(conn, ADA) == []
+
+
+def test_each_owner_lists_and_opens_only_their_own_runs(conn):
+    adas = store.create_run(conn, SPEC, "Ada's run", "s-ada", owner=ADA)
+    bobs = store.create_run(conn, SPEC, "Bob's run", "s-bob", owner=BOB)
+    store.record_cell(conn, adas, cell("c1"))
+    assert [r.id for r in store.list_runs(conn, ADA)] == [adas]
+    assert [r.id for r in store.list_runs(conn, BOB)] == [bobs] and store.list_runs(conn) == []
+    assert store.run_info(conn, adas, ADA).finished == 1 and store.load_spec(conn, adas, ADA) == SPEC
+    assert store.cells(conn, adas, ADA) == [cell("c1")]
+    # Bob, with Ada's run id: nothing of it (not its spec, its cells, its questions or answers)
+    assert store.run_info(conn, adas, BOB) is None and store.load_spec(conn, adas, BOB) is None
+    assert store.cells(conn, adas, BOB) == [] and store.cells(conn, adas) == []
+
+
+def test_another_owners_run_is_neither_renamed_deleted_retried_nor_resumed(conn):
+    adas = store.create_run(conn, SPEC, "Ada's run", "s-ada", status="cancelled", owner=ADA)
+    store.record_cell(conn, adas, cell("c1"))
+    store.record_cell(conn, adas, cell("c2", status="error"))
+    assert not store.rename_run(conn, adas, "Bob's now", BOB)
+    assert not store.delete_run(conn, adas, BOB)
+    assert store.forget_errors(conn, adas, BOB) == 0
+    assert not store.claim_run(conn, adas, quiet_before=T0, owner=BOB)  # a resume by Bob sends nothing
+    info = store.run_info(conn, adas, ADA)
+    assert (info.name, info.status, info.finished) == ("Ada's run", "cancelled", 2)
+    assert [c.status for c in store.cells(conn, adas, ADA)] == ["pass", "error"]
+    # Ada may do each of them
+    assert store.rename_run(conn, adas, "Renamed", ADA) and store.forget_errors(conn, adas, ADA) == 1
+    assert store.claim_run(conn, adas, quiet_before=T0, owner=ADA)
+    assert store.run_info(conn, adas, ADA).name == "Renamed"
+    assert store.delete_run(conn, adas, ADA) and store.cells(conn, adas, ADA) == []
+    assert conn.execute(select(schema.experiment_cells.c.run_id)).all() == []
+
+
+def test_what_nobody_owns_goes_to_the_first_owner_who_claims_it(conn):
+    old_set = store.save_set(conn, SET)  # made before experiments had owners (or by a script)
+    old_run = store.create_run(conn, SPEC, "From before owners", "s")
+    store.record_cell(conn, old_run, cell())
+    assert store.claim_unowned(conn, ADA) == 2
+    assert store.claim_unowned(conn, BOB) == 0
+    assert [i for i, _, _ in store.list_sets(conn, ADA)] == [old_set.id]
+    assert [r.id for r in store.list_runs(conn, ADA)] == [old_run] and len(store.cells(conn, old_run, ADA)) == 1
+    assert store.list_sets(conn, BOB) == [] and store.list_runs(conn, BOB) == []
+    assert store.list_sets(conn) == [] and store.list_runs(conn) == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_store_at_0001_with_experiments_upgrades_in_place_and_its_rows_are_nobodys(backend, tmp_path, request):
+    """A store the app wrote before experiments had owners (revision 0001): revision 0002 adds the owner
+    columns in place; every set, run and cell stays as it was, nobody's until claimed; new rows are owned."""
+    value = str(tmp_path / "old.db") if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    url = db.store_url(value)
+    assert db.upgrade(url, to="0001") == "0001"
+    with db.engine(url).connect() as conn:
+        assert "owner" not in {c["name"] for c in inspect(conn).get_columns("experiment_runs")}
+        with db.writing(conn):  # rows as the app wrote them at 0001
+            conn.execute(
+                schema.experiment_sets.insert().values(
+                    id="set1", name="Old set", body=json.dumps(set_to_dict(SET)), created_at=T0, updated_at=T0
+                )
+            )
+            conn.execute(
+                schema.experiment_runs.insert().values(
+                    id="run1", name="Old run", set_name="Old set", session_id="s", status="done", cells=4,
+                    spec=json.dumps(spec_to_dict(SPEC)), created_at=T0, updated_at=T0,
+                )
+            )  # fmt: skip
+        store.record_cell(conn, "run1", cell("c1"))
+    assert db.upgrade(url) == "0002"
+    with db.engine(url).connect() as conn:
+        assert store.list_sets(conn) == [("set1", "Old set", T0)] and store.load_set(conn, "set1").test_set == SET
+        (info,) = store.list_runs(conn)
+        assert (info.id, info.name, info.status, info.finished) == ("run1", "Old run", "done", 1)
+        assert store.load_spec(conn, "run1") == SPEC and store.cells(conn, "run1") == [cell("c1")]
+        assert store.list_runs(conn, ADA) == [] and store.load_set(conn, "set1", ADA) is None  # nobody's yet
+        assert store.claim_unowned(conn, ADA) == 2
+        assert [r.id for r in store.list_runs(conn, ADA)] == ["run1"] and store.cells(conn, "run1", ADA) == [cell("c1")]
+        new = store.create_run(conn, SPEC, "New", "s", owner=BOB)
+        assert [r.id for r in store.list_runs(conn, BOB)] == [new]
+    db.forget(url)

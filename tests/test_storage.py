@@ -52,13 +52,13 @@ def test_the_store_is_read_at_each_use(tmp_path, monkeypatch):
 def test_a_new_sqlite_file_is_at_the_newest_schema_in_wal_mode(session_db):
     with storage.opened() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
-    assert db.revision(storage.store_url()) == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+    assert db.revision(storage.store_url()) == "0002"
 
 
 def test_a_new_postgresql_store_is_made_on_first_use(store):
     with storage.opened() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
         assert storage.list_sessions(conn) == []
 
 
@@ -430,7 +430,7 @@ def test_a_file_of_todays_schema_with_data_in_every_table_upgrades_in_place_unch
         assert storage.record_call(conn, _record("ada1")) == call_id + 1
         assert storage.save_comparison(conn, "ada1", comparison) == 2
         assert conn.execute(text("SELECT COUNT(*) FROM schema_migrations")).scalar() == 7
-    assert db.revision(storage.store_url()) == "0001"
+    assert db.revision(storage.store_url()) == "0002"
 
 
 def _plan():

@@ -145,9 +145,10 @@ def revision(url: StoreUrl) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(url: StoreUrl) -> str | None:
-    """Bring the store to the newest revision; returns it. A SQLite file from before Alembic first gets
-    the old migrations it lacks (lib/store/sqlite_migrations.py), which leave it at the baseline."""
+def upgrade(url: StoreUrl, to: str = "head") -> str | None:
+    """Bring the store to the newest revision (or to revision `to`: a test's store as it was); returns
+    it. A SQLite file from before Alembic first gets the old migrations it lacks
+    (lib/store/sqlite_migrations.py), which leave it at the baseline."""
     made = engine(url)
     path = url.sqlite_path
     if path is not None and "schema_migrations" in inspect(made).get_table_names():
@@ -160,7 +161,7 @@ def upgrade(url: StoreUrl) -> str | None:
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7401)")
         config = _alembic()
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        command.upgrade(config, to)
     return revision(url)
 
 

@@ -1,6 +1,8 @@
-"""The store's tables in SQLAlchemy Core: one description for SQLite and PostgreSQL. It is the schema
-lib/store/sqlite_migrations.py 1-7 built on SQLite (same names, columns and indexes), so a SQLite file from
-before Alembic is already at the baseline (lib/store/migrations). Times are ISO-8601 text, JSON bodies text:
+"""The store's tables in SQLAlchemy Core: one description for SQLite and PostgreSQL. Its tables
+as revision 0001 made them are the schema lib/store/sqlite_migrations.py 1-7 built on SQLite (same names,
+columns and indexes), so a SQLite file from before Alembic is already at the baseline; every change since
+is an Alembic revision (lib/store/migrations/versions), and this file is kept in step with their sum
+(tests/test_db.py compares a migrated store with it). Times are ISO-8601 text, JSON bodies text:
 as the app has always stored them."""
 
 from __future__ import annotations
@@ -61,15 +63,19 @@ call_details = Table(
     Column("queued_s", Float), _text("notices", nullable=True),
 )  # fmt: skip
 
+# Experiments belong to their owner as sessions do (`owner`: ui/owner.py's string; NULL: made before
+# experiments had owners, revision 0002, until claimed).
 experiment_sets = Table(
     "experiment_sets", metadata,
     _text("id", primary_key=True), _text("name"), _text("body"), _text("created_at"), _text("updated_at"),
+    _text("owner", nullable=True), Index("experiment_sets_by_owner", "owner", "updated_at"),
 )  # fmt: skip
 
 experiment_runs = Table(
     "experiment_runs", metadata,
     _text("id", primary_key=True), _text("name"), _text("set_name"), _text("session_id"), _text("status"),
     Column("cells", Integer, nullable=False), _text("spec"), _text("created_at"), _text("updated_at"),
+    _text("owner", nullable=True), Index("experiment_runs_by_owner", "owner", "created_at"),
 )  # fmt: skip
 
 experiment_cells = Table(

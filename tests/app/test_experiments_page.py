@@ -22,7 +22,7 @@ from lib.context.request import Target
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
 from lib.store import storage
-from tests.app.conftest import type_server, visible_text
+from tests.app.conftest import THIS_BROWSER, type_server, visible_text
 from tests.fake_openai import FakeOpenAI
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "experiments.py")
@@ -34,7 +34,7 @@ NONE = {**FULL, "name": "No history", "context": "No history (stateless)"}
 
 def stored_set(test_set: TestSet) -> str:
     with storage.opened() as conn:
-        return store.save_set(conn, test_set).id
+        return store.save_set(conn, test_set, owner=THIS_BROWSER).id
 
 
 def page(set_id: str, section: str = "Run", **values) -> AppTest:
@@ -63,7 +63,7 @@ def wait_for_the_run(at: AppTest, cells: int, timeout_s: float = 900) -> store.R
     deadline = time.monotonic() + timeout_s
     while True:
         with storage.opened() as conn:
-            info = store.list_runs(conn)[0]
+            info = store.list_runs(conn, THIS_BROWSER)[0]
         if info.finished >= cells and info.status != "running":
             break
         assert time.monotonic() < deadline, "the run did not finish"
@@ -122,7 +122,7 @@ def test_a_case_is_edited_and_a_bad_check_is_refused_with_the_text_kept():
     button(at, "Save case").click().run()
     assert not at.exception, at.exception
     with storage.opened() as conn:
-        case = store.load_set(conn, set_id).test_set.case("q1")
+        case = store.load_set(conn, set_id, THIS_BROWSER).test_set.case("q1")
     assert case.question == "What is my name?" and [c.describe() for c in case.checks] == [
         "icontains: ada", "max-words: 10",
     ]  # fmt: skip
@@ -131,7 +131,7 @@ def test_a_case_is_edited_and_a_bad_check_is_refused_with_the_text_kept():
     assert any("Not saved" in e.value and "does not compile" in e.value for e in at.error)
     assert at.text_area(key="exp_case_checks_q1").value == "regex: ("  # nothing the user typed is lost
     with storage.opened() as conn:
-        assert len(store.load_set(conn, set_id).test_set.case("q1").checks) == 2
+        assert len(store.load_set(conn, set_id, THIS_BROWSER).test_set.case("q1").checks) == 2
 
 
 def test_an_import_is_taken_whole_or_refused_with_its_line():
@@ -140,7 +140,7 @@ def test_an_import_is_taken_whole_or_refused_with_its_line():
     at.file_uploader[0].set_value(("cases.jsonl", bad, "application/jsonl")).run()
     assert any("Import refused, nothing was saved: line 2: check 1: unknown check type" in e.value for e in at.error)
     with storage.opened() as conn:
-        assert len(store.list_sets(conn)) == 1
+        assert len(store.list_sets(conn, THIS_BROWSER)) == 1
     good = b"tests:\n  - vars:\n      question: Capital of France?\n    assert: [{type: icontains, value: paris}]\n"
     at.file_uploader[0].set_value(("promptfooconfig.yaml", good, "application/yaml")).run()
     assert not at.exception, at.exception
@@ -188,8 +188,8 @@ def test_a_batch_run_is_exported_then_scored_from_its_output_file():
         assert [r for r in server.requests if r.method == "POST"] == []  # nothing was sent
         assert any("A Batch API run" in i.value for i in at.info)
         with storage.opened() as conn:
-            (info,) = store.list_runs(conn)
-            spec = store.load_spec(conn, info.id)
+            (info,) = store.list_runs(conn, THIS_BROWSER)
+            spec = store.load_spec(conn, info.id, THIS_BROWSER)
         assert info.status == "batch"
         target = Target(models.info_for("fake-model"), TiktokenCounter("o200k_base", False), "fake-model")
         cells = planner.plan_cells(spec, lambda _: target)
@@ -252,7 +252,7 @@ def test_two_runs_of_a_set_compare_side_by_side():
     spec = RunSpec(TestSet("s", cases), (Variant("Full history", Strategy("full")),), 1, 1, Sampling(), "openai", "m")
     with storage.opened() as conn:
         for name, statuses in (("before", ("pass", "fail")), ("after", ("pass", "pass"))):
-            run_id = store.create_run(conn, spec, name, "s")
+            run_id = store.create_run(conn, spec, name, "s", owner=THIS_BROWSER)
             for case, status in zip(("c1", "c2"), statuses, strict=True):
                 cell = store.CellResult(CellKey(0, case, 0), status, "x", (Verdict("contains: x", status == "pass",
                                         ""),), {}, 10, 10, 1, None, 0.1, 0.0)  # fmt: skip
@@ -270,7 +270,7 @@ def test_two_runs_of_a_set_compare_side_by_side():
 
 def _runs() -> list[tuple[str, str]]:
     with storage.opened() as conn:
-        return [(r.id, r.name) for r in store.list_runs(conn)]
+        return [(r.id, r.name) for r in store.list_runs(conn, THIS_BROWSER)]
 
 
 def test_a_failing_experiment_store_is_said_and_the_page_goes_on():
@@ -296,7 +296,7 @@ def test_a_run_another_replica_is_sending_shows_as_running_there_and_offers_no_r
     with storage.opened() as conn:  # as replica A leaves it while it sends: made earlier, one cell in, touched now
         with monkeypatch.context() as patched:
             patched.setattr(store, "now", lambda: "2026-01-01T00:00:00.000+00:00")
-            run_id = store.create_run(conn, spec, "on replica A", "s")
+            run_id = store.create_run(conn, spec, "on replica A", "s", owner=THIS_BROWSER)
         store.record_cell(conn, run_id, store.CellResult(CellKey(0, "c1", 0), "pass", "x", (), {}, 10, 10, 1, None,
                                                          0.1, 0.0))  # fmt: skip
     at = page(stored_set(TestSet("t", cases)), "Results", exp_run_id=run_id)

@@ -225,3 +225,119 @@ def test_a_team_run_log_shows_who_ran_a_call_but_not_what_they_sent(browser):
     assert "Ada's secret" in shown(ADA)
     seen_by_bob = shown(BOB)
     assert "Made by ada@example.com" in seen_by_bob and "secret" not in seen_by_bob
+
+
+# --- experiments belong to their owner too ---------------------------------------------------------
+
+EXPERIMENTS = str(Path(__file__).resolve().parents[2] / "pages" / "experiments.py")
+ADA_OWNER, BOB_OWNER = "user:ada@example.com", "user:bob@example.com"
+
+
+def _experiments(section: str, user: dict | None = None, run: str | None = None, **values) -> AppTest:
+    at = AppTest.from_file(EXPERIMENTS, default_timeout=120)
+    if user is not None:
+        at.user = user
+    if run:
+        at.query_params["run"] = run
+    at.session_state["exp_section"] = section
+    for key, value in values.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _shown(at: AppTest) -> str:
+    parts = [str(e.value) for kind in ("markdown", "caption", "info", "error", "warning", "success", "code")
+             for e in getattr(at, kind)]  # fmt: skip
+    parts += [f"{s.label}: {s.options}" for s in at.selectbox]
+    parts += [d.value.to_csv() for d in at.dataframe]
+    return "\n".join(parts)
+
+
+def _a_run(owner: str | None, name: str, answer: str) -> str:
+    """A finished run of `owner`'s, one cell with `answer` (made as the runner leaves it)."""
+    from lib.analysis.compare import Variant
+    from lib.analysis.experiments import store
+    from lib.analysis.experiments.cases import Case, Check, TestSet
+    from lib.analysis.experiments.checks import Verdict
+    from lib.analysis.experiments.planner import CellKey, RunSpec
+    from lib.context.payload import Sampling
+    from lib.context.strategies import Strategy
+
+    cases = (Case("c1", f"{name}: what is the plan?", checks=(Check("contains", "foxes"),)),)
+    spec = RunSpec(TestSet(f"{name} set", cases), (Variant("Full history", Strategy("full")),), 1, 1, Sampling(),
+                   "openai", "m")  # fmt: skip
+    with storage.opened() as conn:
+        run_id = store.create_run(conn, spec, name, "s", owner=owner)
+        store.record_cell(conn, run_id, store.CellResult(CellKey(0, "c1", 0), "pass", answer,
+                          (Verdict("contains: foxes", True, ""),), {}, 10, 10, 3, None, 0.1, 0.0))  # fmt: skip
+        store.set_status(conn, run_id, "done")
+    return run_id
+
+
+def test_signed_in_users_see_and_open_only_their_own_test_sets_and_runs(browser):
+    from lib.analysis.experiments import store
+
+    ada = _experiments("Test set", ADA)  # Ada imports a test set: it is hers
+    cases = b'{"question": "Ada\'s secret question: foxes?", "checks": [{"type": "contains", "value": "x"}]}'
+    ada.file_uploader[0].set_value(("ada-secrets.jsonl", cases + b"\n", "application/jsonl")).run()
+    assert not ada.exception, ada.exception
+    with storage.opened() as conn:
+        ((ada_set, _, _),) = [s for s in store.list_sets(conn, ADA_OWNER) if s[1] == "ada-secrets"]
+    ada_run = _a_run(ADA_OWNER, "Ada's run", "Ada's secret answer: foxes under the bridge.")
+
+    # Bob, in the same browser even, with Ada's run link and her set's id: nothing of hers
+    bob = _experiments("Results", BOB, run=ada_run, exp_set_id=ada_set)
+    assert any("No run yet" in i.value for i in bob.info) and "secret" not in _shown(bob)
+    bob = _experiments("Test set", BOB, exp_set_id=ada_set)
+    assert bob.selectbox(key="exp_set_id").value != ada_set
+    assert ada_set not in bob.selectbox(key="exp_set_id").options and "secret" not in _shown(bob)
+    bobs_first = bob.selectbox(key="exp_set_id").value  # his copy of the built-in set, made on his first visit
+    next(b for b in bob.button if b.label == "Delete the set").click().run()  # deletes his own, not hers
+    assert not bob.exception, bob.exception
+    bob = _experiments("Compare runs", BOB)
+    assert "Ada" not in _shown(bob) and "secret" not in _shown(bob)
+
+    # Ada, on another browser: her set and her run, as she left them
+    browser.jar = {"context_lab_owner": "ada-on-her-laptop-token-77"}
+    again = _experiments("Results", ADA, run=ada_run)
+    assert again.selectbox(key="exp_run_pick").value == ada_run
+    assert "1 of 1 cells finished" in _shown(again)
+    again.session_state["exp_grid"] = {"selection": {"rows": [], "columns": [], "cells": [(0, "Full history")]}}
+    again.run()
+    assert "Ada's secret answer" in _shown(again)
+    with storage.opened() as conn:
+        assert ada_set in [i for i, _, _ in store.list_sets(conn, ADA_OWNER)]
+        assert [r.id for r in store.list_runs(conn, ADA_OWNER)] == [ada_run]
+        bobs = store.list_sets(conn, BOB_OWNER)  # a new copy of the built-in set: his first was deleted
+        assert bobs_first not in [i for i, _, _ in bobs] and "ada-secrets" not in [n for _, n, _ in bobs]
+
+
+def test_experiments_made_before_owners_go_to_the_first_browser_only(browser):
+    from lib.analysis.experiments import store
+
+    old_run = _a_run(None, "From before owners", "An old answer")
+    first = _experiments("Results", run=old_run)
+    assert first.selectbox(key="exp_run_pick").value == old_run
+    browser.jar = {"context_lab_owner": "a-second-browser-token-42"}
+    second = _experiments("Results", run=old_run)
+    assert any("No run yet" in i.value for i in second.info) and "old answer" not in _shown(second)
+    with storage.opened() as conn:
+        assert [r.id for r in store.list_runs(conn, THIS_BROWSER)] == [old_run]
+
+
+def test_with_sign_in_configured_experiments_from_before_owners_stay_nobodys(browser):
+    from lib.analysis.experiments import store
+
+    old_run = _a_run(None, "From before owners", "An old answer")
+    ada = AppTest.from_file(EXPERIMENTS, default_timeout=120)
+    ada.secrets["auth"] = AUTH
+    ada.user = ADA
+    ada.query_params["run"] = old_run
+    ada.session_state["exp_section"] = "Results"
+    ada.run()
+    assert not ada.exception, ada.exception
+    assert any("No run yet" in i.value for i in ada.info)
+    with storage.opened() as conn:
+        assert [r.id for r in store.list_runs(conn)] == [old_run]  # nobody claimed it

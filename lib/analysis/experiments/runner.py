@@ -50,6 +50,7 @@ NO_JUDGE = "No judge model was picked for this run: the rubric was not graded."
 # stopped): interrupted, resumable anywhere. The margin covers clocks of replicas a little apart.
 HEARTBEAT_S = 5.0
 QUIET_AFTER_S = 30.0
+NOT_YOURS = "No run of yours has this id: nothing was sent."
 ELSEWHERE = (
     "This run is being sent by another replica of the app (or by this app before a restart): its cells "
     f"show here as they are written. It can be resumed here once it has been quiet for {QUIET_AFTER_S:.0f} s."
@@ -134,8 +135,10 @@ class RunExecutor:
         wait: Callable[[float], None] | None = None,
         log_calls: bool = True,
         client: object | None = None,
+        owner: str | None = None,  # whose run this is (lib/analysis/experiments/store): only theirs is sent
     ):
         self.run_id, self.spec, self.cells, self.config = run_id, spec, cells, config
+        self.owner = owner
         self.session_id, self.judge = session_id, judge
         self.db_path = db_path
         self.secrets = (*config.secrets, *(judge.config.secrets if judge else ()), *secrets)
@@ -171,13 +174,14 @@ class RunExecutor:
             _ACTIVE[self.run_id] = self
         try:
             with storage.opened(self.db_path) as conn:
-                claimed = store.claim_run(conn, self.run_id, quiet_before())
+                claimed = store.claim_run(conn, self.run_id, quiet_before(), self.owner)
+                theirs = claimed or store.run_info(conn, self.run_id, self.owner) is not None
         except BaseException:
             _forget(self)
             raise
         if not claimed:
             _forget(self)
-            raise RuntimeError(ELSEWHERE)
+            raise RuntimeError(ELSEWHERE if theirs else NOT_YOURS)
         self._thread.start()
         return self
 
@@ -283,7 +287,7 @@ class RunExecutor:
 
     def _awaiting_judge(self) -> list[tuple[store.CellResult, PlannedCell]]:
         with storage.opened(self.db_path) as conn:
-            waiting = [c for c in store.cells(conn, self.run_id) if c.status == "judging"]
+            waiting = [c for c in store.cells(conn, self.run_id, self.owner) if c.status == "judging"]
         planned = {c.key: c for c in self.cells}
         return [(c, planned[c.key]) for c in waiting if c.key in planned]
 
@@ -344,7 +348,7 @@ class RunExecutor:
     def _log(self, plan: RequestPlan, outcome: CallOutcome, variant: str, kind: str) -> None:
         if not self.log_calls:
             return
-        record = storage.CallRecord.of(self.session_id, variant, kind, plan, outcome, self.secrets)
+        record = storage.CallRecord.of(self.session_id, variant, kind, plan, outcome, self.secrets, self.owner)
         self._writes.put(lambda conn: storage.record_call(conn, record))
 
 

@@ -6,6 +6,15 @@ A cell is written the moment its call is over, in a transaction of its own, so a
 or a Cancel loses at most the calls in flight; resuming a run skips the cells already here. A run's
 spec (lib/analysis/experiments/planner.RunSpec) holds the backend's kind, model and URL, never a key.
 Every function takes an open `sqlalchemy.Connection`; reads see what any replica has committed.
+
+Test sets and runs belong to someone, as sessions do (lib/store/storage.py): each row has an `owner`
+(ui/owner.py's string: a browser's hash, or a signed-in user), and every call a page makes (list, load,
+save, rename, delete, resume) takes the caller's owner and acts on that owner's rows only: another
+owner's id opens nothing (None, as for an id nobody holds), deletes nothing, and is never overwritten
+(NotYours). `owner=None` names the rows nobody owns: those made before experiments had owners (and by
+scripts such as bench/), which `claim_unowned` hands to the first browser of a single-user install.
+A run's cells are reached through their run; the sender of a run (runner.RunExecutor) writes them once
+it has claimed the run for its owner.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, ScalarSelect, Table, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, ScalarSelect, Select, Table, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lib.analysis.experiments.cases import TestSet, set_from_dict, set_to_dict
@@ -36,14 +45,46 @@ STATUSES = ("running", "done", "cancelled", "batch")
 CELL_STATUSES = ("pass", "fail", "error", "answered", "judging")
 
 
-def _upsert(conn: Connection, table: Table, values: dict[str, Any], keep: tuple[str, ...] = ()) -> None:
-    """Insert the row, or overwrite its columns but the key and `keep`: INSERT ... ON CONFLICT DO UPDATE,
-    which SQLite and PostgreSQL both speak (atomic on both: two replicas writing one key leave one row)."""
+class NotYours(ValueError):
+    """The id names a test set of another owner: it is not overwritten (nothing of it is given)."""
+
+    def __init__(self, what: str, item_id: str) -> None:
+        super().__init__(f"The {what} {item_id} belongs to someone else: nothing was changed.")
+        self.item_id = item_id
+
+
+def _upsert(
+    conn: Connection,
+    table: Table,
+    values: dict[str, Any],
+    keep: tuple[str, ...] = (),
+    only_if: ColumnElement[bool] | None = None,
+) -> bool:
+    """Insert the row, or overwrite its columns but the key and `keep` (only where `only_if` holds of the
+    stored row): INSERT ... ON CONFLICT DO UPDATE, which SQLite and PostgreSQL both speak (atomic on both:
+    two replicas writing one key leave one row). Whether a row was written."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     key = [column.name for column in table.primary_key]
     statement = dialect.insert(table).values(**values)
     changed = {name: statement.excluded[name] for name in values if name not in (*key, *keep)}
-    conn.execute(statement.on_conflict_do_update(index_elements=key, set_=changed))
+    upsert = statement.on_conflict_do_update(index_elements=key, set_=changed, where=only_if)
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT in some transactions
+    return conn.execute(upsert.returning(table.c[key[0]])).first() is not None
+
+
+def _mine(table: Table, owner: str | None) -> ColumnElement[bool]:
+    return table.c.owner.is_not_distinct_from(owner)  # None is "nobody's", matched as such
+
+
+def claim_unowned(conn: Connection, owner: str) -> int:
+    """Give every test set and run nobody owns (made before experiments had owners) to `owner`; returns
+    how many. For a single-user install: its first browser keeps the experiments it had, as it keeps its
+    sessions (lib/store/storage.claim_unowned)."""
+    with writing(conn):
+        return sum(
+            conn.execute(update(table).where(table.c.owner.is_(None)).values(owner=owner)).rowcount
+            for table in (sets_table, runs_table)
+        )
 
 
 # --- test sets ---------------------------------------------------------------------------------
@@ -56,33 +97,43 @@ class StoredSet:
     updated_at: str
 
 
-def save_set(conn: Connection, test_set: TestSet, set_id: str | None = None) -> StoredSet:
-    """Save a new set, or overwrite the one with `set_id` (its creation time kept)."""
+def save_set(conn: Connection, test_set: TestSet, set_id: str | None = None, owner: str | None = None) -> StoredSet:
+    """Save a new set of `owner`'s, or overwrite `owner`'s set with `set_id` (its creation time kept);
+    NotYours, writing nothing, if `set_id` is another owner's."""
     set_id = set_id or new_id()
     stamp = now()
     body = json.dumps(set_to_dict(test_set), ensure_ascii=False)
-    row = {"id": set_id, "name": test_set.name, "body": body, "created_at": stamp, "updated_at": stamp}
+    row = {"id": set_id, "name": test_set.name, "body": body, "created_at": stamp, "updated_at": stamp,
+           "owner": owner}  # fmt: skip
     with writing(conn):
-        _upsert(conn, sets_table, row, keep=("created_at",))
+        if not _upsert(conn, sets_table, row, keep=("created_at", "owner"), only_if=_mine(sets_table, owner)):
+            raise NotYours("test set", set_id)
     return StoredSet(set_id, test_set, stamp)
 
 
-def load_set(conn: Connection, set_id: str) -> StoredSet | None:
-    row = conn.execute(select(sets_table.c.body, sets_table.c.updated_at).where(sets_table.c.id == set_id)).first()
+def load_set(conn: Connection, set_id: str, owner: str | None = None) -> StoredSet | None:
+    """`owner`'s set with this id; None if there is none (or it is another owner's)."""
+    row = conn.execute(
+        select(sets_table.c.body, sets_table.c.updated_at).where(sets_table.c.id == set_id, _mine(sets_table, owner))
+    ).first()
     return None if row is None else StoredSet(set_id, set_from_dict(json.loads(row[0])), row[1])
 
 
-def list_sets(conn: Connection) -> list[tuple[str, str, str]]:
-    """(id, name, updated_at), the most recently changed first."""
-    query = select(sets_table.c.id, sets_table.c.name, sets_table.c.updated_at).order_by(
-        sets_table.c.updated_at.desc(), sets_table.c.id
+def list_sets(conn: Connection, owner: str | None = None) -> list[tuple[str, str, str]]:
+    """`owner`'s sets as (id, name, updated_at), the most recently changed first."""
+    query = (
+        select(sets_table.c.id, sets_table.c.name, sets_table.c.updated_at)
+        .where(_mine(sets_table, owner))
+        .order_by(sets_table.c.updated_at.desc(), sets_table.c.id)
     )
     return [(row[0], row[1], row[2]) for row in conn.execute(query)]
 
 
-def delete_set(conn: Connection, set_id: str) -> None:
+def delete_set(conn: Connection, set_id: str, owner: str | None = None) -> bool:
+    """Delete `owner`'s set; whether there was one (another owner's is left alone)."""
     with writing(conn):
-        conn.execute(delete(sets_table).where(sets_table.c.id == set_id))
+        gone = delete(sets_table).where(sets_table.c.id == set_id, _mine(sets_table, owner))
+        return conn.execute(gone.returning(sets_table.c.id)).first() is not None
 
 
 # --- runs --------------------------------------------------------------------------------------
@@ -101,7 +152,10 @@ class RunInfo:
     updated_at: str
 
 
-def create_run(conn: Connection, spec: RunSpec, name: str, session_id: str, status: str = "running") -> str:
+def create_run(
+    conn: Connection, spec: RunSpec, name: str, session_id: str, status: str = "running", owner: str | None = None
+) -> str:
+    """A new run of `owner`'s; its id."""
     run_id = new_id()
     stamp = now()
     with writing(conn):
@@ -109,7 +163,7 @@ def create_run(conn: Connection, spec: RunSpec, name: str, session_id: str, stat
             insert(runs_table).values(
                 id=run_id, name=name, set_name=spec.test_set.name, session_id=session_id, status=status,
                 cells=spec.total_cells, spec=json.dumps(spec_to_dict(spec), ensure_ascii=False), created_at=stamp,
-                updated_at=stamp,
+                updated_at=stamp, owner=owner,
             )
         )  # fmt: skip
     return run_id
@@ -120,15 +174,18 @@ def set_status(conn: Connection, run_id: str, status: str) -> None:
         conn.execute(update(runs_table).where(runs_table.c.id == run_id).values(status=status, updated_at=now()))
 
 
-def claim_run(conn: Connection, run_id: str, quiet_before: str) -> bool:
-    """Mark the run running for the process that asks, unless another one is sending it: said running
-    and touched since `quiet_before` (a never-touched run, just created, is free). One statement, so of
-    two replicas resuming the same run at once exactly one gets it."""
+def claim_run(conn: Connection, run_id: str, quiet_before: str, owner: str | None = None) -> bool:
+    """Mark `owner`'s run running for the process that asks (a start or a resume), unless another one is
+    sending it: said running and touched since `quiet_before` (a never-touched run, just created, is
+    free). One statement, so of two replicas resuming the same run at once exactly one gets it. Another
+    owner's run is never claimed."""
     r = runs_table.c
     free = or_(r.status != "running", r.updated_at < quiet_before, r.updated_at == r.created_at)
     with writing(conn):
         claimed = conn.execute(
-            update(runs_table).where(r.id == run_id, free).values(status="running", updated_at=now())
+            update(runs_table)
+            .where(r.id == run_id, _mine(runs_table, owner), free)
+            .values(status="running", updated_at=now())
         )
         return claimed.rowcount == 1
 
@@ -140,13 +197,21 @@ def touch_run(conn: Connection, run_id: str) -> None:
         conn.execute(update(runs_table).where(r.id == run_id, r.status == "running").values(updated_at=now()))
 
 
-def rename_run(conn: Connection, run_id: str, name: str) -> None:
+def rename_run(conn: Connection, run_id: str, name: str, owner: str | None = None) -> bool:
+    """Rename `owner`'s run; whether there was one (another owner's keeps its name)."""
     with writing(conn):
-        conn.execute(update(runs_table).where(runs_table.c.id == run_id).values(name=name.strip() or "Run"))
+        renamed = conn.execute(
+            update(runs_table)
+            .where(runs_table.c.id == run_id, _mine(runs_table, owner))
+            .values(name=name.strip() or "Run")
+            .returning(runs_table.c.id)
+        )
+        return renamed.first() is not None
 
 
-def load_spec(conn: Connection, run_id: str) -> RunSpec | None:
-    row = conn.execute(select(runs_table.c.spec).where(runs_table.c.id == run_id)).first()
+def load_spec(conn: Connection, run_id: str, owner: str | None = None) -> RunSpec | None:
+    """What `owner`'s run sends; None if there is no such run (or it is another owner's)."""
+    row = conn.execute(select(runs_table.c.spec).where(runs_table.c.id == run_id, _mine(runs_table, owner))).first()
     return None if row is None else spec_from_dict(json.loads(row[0]))
 
 
@@ -166,22 +231,34 @@ _RUN_QUERY = select(
 )  # fmt: skip
 
 
-def run_info(conn: Connection, run_id: str) -> RunInfo | None:
-    row = conn.execute(_RUN_QUERY.where(runs_table.c.id == run_id)).first()
+def run_info(conn: Connection, run_id: str, owner: str | None = None) -> RunInfo | None:
+    """`owner`'s run; None if there is none (or it is another owner's)."""
+    row = conn.execute(_RUN_QUERY.where(runs_table.c.id == run_id, _mine(runs_table, owner))).first()
     return None if row is None else RunInfo(*row)
 
 
-def list_runs(conn: Connection) -> list[RunInfo]:
-    """The newest first."""
-    rows = conn.execute(_RUN_QUERY.order_by(runs_table.c.created_at.desc(), runs_table.c.id))
+def list_runs(conn: Connection, owner: str | None = None) -> list[RunInfo]:
+    """`owner`'s runs, the newest first."""
+    rows = conn.execute(
+        _RUN_QUERY.where(_mine(runs_table, owner)).order_by(runs_table.c.created_at.desc(), runs_table.c.id)
+    )
     return [RunInfo(*row) for row in rows]
 
 
-def delete_run(conn: Connection, run_id: str) -> None:
-    """The run and its cells; the calls it made stay in the run log (they happened, and were paid for)."""
+def delete_run(conn: Connection, run_id: str, owner: str | None = None) -> bool:
+    """`owner`'s run and its cells; whether there was one (another owner's is left alone). The calls it
+    made stay in the run log (they happened, and were paid for)."""
     with writing(conn):
+        gone = delete(runs_table).where(runs_table.c.id == run_id, _mine(runs_table, owner))
+        if conn.execute(gone.returning(runs_table.c.id)).first() is None:
+            return False
         conn.execute(delete(cells_table).where(cells_table.c.run_id == run_id))
-        conn.execute(delete(runs_table).where(runs_table.c.id == run_id))
+        return True
+
+
+def _owned_run(run_id: str, owner: str | None) -> Select[tuple[str]]:
+    """The run's id if it is `owner`'s (a subquery: a cell of another owner's run matches nothing)."""
+    return select(runs_table.c.id).where(runs_table.c.id == run_id, _mine(runs_table, owner))
 
 
 # --- cells -------------------------------------------------------------------------------------
@@ -235,11 +312,12 @@ _CELL_COLUMNS = ("variant", "case_id", "repeat", "status", "answer", "verdicts",
                  "finished_at")  # fmt: skip
 
 
-def cells(conn: Connection, run_id: str) -> list[CellResult]:
+def cells(conn: Connection, run_id: str, owner: str | None = None) -> list[CellResult]:
+    """The cells of `owner`'s run, in the order they finished (none for another owner's run)."""
     c = cells_table.c
     rows = conn.execute(
         select(*(c[name] for name in _CELL_COLUMNS))
-        .where(c.run_id == run_id)
+        .where(c.run_id.in_(_owned_run(run_id, owner)))
         .order_by(c.finished_at, c.variant, c.case_id, c.repeat)
     )
     return [
@@ -274,10 +352,13 @@ def count_cells(conn: Connection, run_id: str) -> int:
     return conn.execute(select(_finished_count(run_id))).scalar_one()
 
 
-def forget_errors(conn: Connection, run_id: str) -> int:
-    """Drop the cells that ended in an error, so a resume sends them again; how many were dropped."""
+def forget_errors(conn: Connection, run_id: str, owner: str | None = None) -> int:
+    """Drop the cells of `owner`'s run that ended in an error, so a resume sends them again; how many
+    were dropped (none of another owner's run)."""
     c = cells_table.c
     with writing(conn):
         # RETURNING, not rowcount: what the database says it removed, on either dialect
-        dropped = conn.execute(delete(cells_table).where(c.run_id == run_id, c.status == "error").returning(c.case_id))
+        dropped = conn.execute(
+            delete(cells_table).where(c.run_id.in_(_owned_run(run_id, owner)), c.status == "error").returning(c.case_id)
+        )
         return len(dropped.all())
