@@ -36,7 +36,7 @@ from lib.backends.providers import CallOutcome
 from lib.context.display import inert_inline, inert_markdown, shortened_body
 from lib.context.request import Request, send_blocker
 from lib.context.strategies import STRATEGY_LABELS, spec_of
-from ui import compare_state, resources, sessions, state
+from ui import attribution, compare_state, resources, sessions, state
 from ui.meter import money
 from ui.settings import Settings, page_setup
 from ui.summary import make_summary, summary_plan
@@ -61,18 +61,11 @@ def _slot_editor(slot: str, settings: Settings, pinned: int) -> None:
     key = lambda name: state.slot_key(slot, name)  # noqa: E731 - a local shorthand
     with st.container(border=True):
         st.text_input("Name", key=key("name"))
-        st.selectbox("Context", list(STRATEGY_LABELS), format_func=STRATEGY_LABELS.__getitem__, key=key("strategy"))
-        kind = state.get(key("strategy"))
-        for parameter in spec_of(kind).parameters:
-            st.number_input(
-                parameter.label, parameter.minimum, parameter.maximum, step=parameter.step, key=key(parameter.key)
-            )
-        st.radio(
-            "System prompt", list(SYSTEM_MODES), format_func=SYSTEM_MODES.__getitem__, key=key("system_mode"),
-            horizontal=True,
-        )  # fmt: skip
-        if state.get(key("system_mode")) == "custom":
-            st.text_area("Custom system prompt", key=key("system_text"), height=68)
+        fixed = state.get(key("fixed_context"))
+        if fixed is not None:
+            _fixed_context(fixed)
+        else:
+            _context_choice(key)
         if settings.provider.kind != "embedded":
             st.text_input("Model (blank: the sidebar's)", key=key("model"))
         # An explicit "inherit": the sidebar's value, named, or a value of the variant's own.
@@ -86,6 +79,28 @@ def _slot_editor(slot: str, settings: Settings, pinned: int) -> None:
         st.button(
             "Remove", key=f"remove_{slot}", on_click=compare_state.remove_slot, args=(slot,), icon=":material/close:"
         )
+
+
+def _context_choice(key) -> None:
+    st.selectbox("Context", list(STRATEGY_LABELS), format_func=STRATEGY_LABELS.__getitem__, key=key("strategy"))
+    kind = state.get(key("strategy"))
+    for parameter in spec_of(kind).parameters:
+        st.number_input(
+            parameter.label, parameter.minimum, parameter.maximum, step=parameter.step, key=key(parameter.key)
+        )
+    st.radio(
+        "System prompt", list(SYSTEM_MODES), format_func=SYSTEM_MODES.__getitem__, key=key("system_mode"),
+        horizontal=True,
+    )  # fmt: skip
+    if state.get(key("system_mode")) == "custom":
+        st.text_area("Custom system prompt", key=key("system_text"), height=68)
+
+
+def _fixed_context(fixed: tuple[tuple[str, str], ...]) -> None:
+    """A variant added from an answer's smallest context: its messages are fixed, listed, not edited."""
+    with st.expander(f"Fixed context: {len(fixed)} message{'s' if len(fixed) != 1 else ''}"):
+        lines = [f"- **{role}** {inert_inline(text, limit=120)}" for role, text in fixed]
+        st.markdown("\n".join(lines) or "- (only the question)")
 
 
 def _variant_cards(settings: Settings) -> None:
@@ -285,7 +300,10 @@ def _seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f} s"
 
 
-def _answer_column(result: VariantResult, baseline: VariantResult, is_baseline: bool, colour: str, diff: bool) -> None:
+def _answer_column(
+    settings: Settings, result: VariantResult, baseline: VariantResult, is_baseline: bool, colour: str, diff: bool,
+    key: str,
+) -> None:  # fmt: skip
     name = html.escape(result.variant.name)
     st.html(
         f'<div style="border-top:4px solid {colour};padding-top:4px;font-weight:600">{name}'
@@ -305,6 +323,7 @@ def _answer_column(result: VariantResult, baseline: VariantResult, is_baseline: 
         st.html(f"<div style='white-space:pre-wrap'>{diff_html(baseline.answer, result.answer)}</div>")
     else:
         st.markdown(inert_markdown(result.answer) or "*(no answer)*")
+    attribution.compare_answer(settings, result.plan, result.answer, key, result.variant)
 
 
 def _legend(colours: dict[str, str]) -> None:
@@ -316,7 +335,7 @@ def _legend(colours: dict[str, str]) -> None:
     st.html(f'<div style="font-size:.85rem;line-height:1.9">{items}</div>')
 
 
-def _results(comparison: Comparison, price_as: str) -> None:
+def _results(settings: Settings, comparison: Comparison, price_as: str) -> None:
     st.subheader(f"Answers to “{inert_inline(comparison.question, limit=200)}”")
     served = " · sent one at a time" if comparison.one_at_a_time else " · sent at once"
     st.caption(
@@ -339,9 +358,10 @@ def _results(comparison: Comparison, price_as: str) -> None:
     )  # fmt: skip
     colours = variant_colours(names)
     baseline = shown.results[shown.baseline]
-    for column, result in zip(st.columns(len(shown.results)), shown.results, strict=True):
+    for index, (column, result) in enumerate(zip(st.columns(len(shown.results)), shown.results, strict=True)):
         with column:
-            _answer_column(result, baseline, result is baseline, colours[result.variant.name], diff)
+            colour, key = colours[result.variant.name], attribution.answer_key(comparison, index)
+            _answer_column(settings, result, baseline, result is baseline, colour, diff, key)
     stats = answer_stats(shown.results, shown.baseline, price_as)
     st.markdown("**Every run** — similarity is the cosine of the answers' word counts (1 = the same words, 0 = none "
                 "shared): word choice, not meaning.")  # fmt: skip
@@ -360,19 +380,19 @@ def _results(comparison: Comparison, price_as: str) -> None:
             for column, figure in zip(st.columns(2), figures[start : start + 2], strict=False):
                 column.plotly_chart(figure, width="stretch")
         st.caption(TIMING_NOTE)
-    cols = st.columns(2)
+    downloads = st.columns(2)
     # Deferred: the report (plotly.js inlined) is built on click, not on every rerun.
-    cols[0].download_button(
+    downloads[0].download_button(
         "Download the report (HTML, works offline)", lambda: report_html(shown, price_as),
         "context-lab-comparison.html", "text/html", icon=":material/download:", on_click="ignore",
     )  # fmt: skip
-    cols[1].download_button(
+    downloads[1].download_button(
         "Download as Markdown", lambda: report_markdown(shown, price_as), "context-lab-comparison.md",
         "text/markdown", icon=":material/description:", on_click="ignore",
     )  # fmt: skip
 
 
-def _kept_comparisons(price_as: str) -> None:
+def _kept_comparisons(settings: Settings, price_as: str) -> None:
     kept: list[Comparison] = state.get(state.COMPARISONS) or []
     if not kept:
         return
@@ -388,7 +408,7 @@ def _kept_comparisons(price_as: str) -> None:
         )  # fmt: skip
     else:
         shown = 0
-    _results(kept[int(shown)], price_as)
+    _results(settings, kept[int(shown)], price_as)
 
 
 def render(settings: Settings) -> None:
@@ -411,7 +431,7 @@ def render(settings: Settings) -> None:
     _missing_summaries(requests, variants, settings)
     live = st.container()  # the run in flight, drawn last (its loop holds the script) but shown here
     price_as = state.get(state.COMPARE_PRICE_AS) or OWN_PRICES
-    _kept_comparisons(price_as)
+    _kept_comparisons(settings, price_as)
     st.divider()
     _variant_cards(settings)
     if variants:

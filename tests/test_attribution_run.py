@@ -192,3 +192,20 @@ def test_progress_check_raises_once_stopped():
     progress.stop()
     with pytest.raises(Stopped):
         progress.check()
+
+
+def test_the_smallest_context_as_a_compare_variant_sends_exactly_the_kept_units():
+    from lib.analysis.attribution.run import as_variant
+    from lib.analysis.compare import Variant, plan_variant
+
+    context = _context(6)
+    scorer = FormulaScorer([0.0, 4.0, 0.05, 0.0, 0.3, 0.0], needed=[1])
+    found = smallest_context(context, scorer, attribute(context, scorer, plan_ablations(6)), HoldRule(max_fall=0.5))
+    variant = Variant("Last turn", Strategy("last_turns", last_turns=1), temperature=0.7, max_tokens=50)
+    added = as_variant(found, variant)
+    assert added.name == "Last turn · smallest context (1 of 6)"
+    sent = plan_variant(added, SystemPrompt("Ignored."), [], "Where?", TARGET, Sampling()).plan.body
+    kept = [{"role": u.message.role, "content": u.message.content} for u in context.kept_units(found.kept)]
+    assert sent["messages"] == [*kept, {"role": "user", "content": "Where?"}]
+    assert sent["messages"][:-1] == context.request_for(found.kept).plan.body["messages"][:-1]
+    assert (sent["temperature"], sent["max_tokens"]) == (0.7, 50)  # the variant's own, not attribution's 0

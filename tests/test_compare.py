@@ -289,3 +289,37 @@ def test_stopping_a_run_keeps_what_arrived_and_sends_no_more():
         posts = [r for r in server.requests if r.method == "POST"]
     assert posts == []
     assert [e.outcome.error for e in events if e.kind == "done"] == [STOPPED_BEFORE_SENT] * 2
+
+
+def test_a_fixed_context_variant_sends_exactly_its_messages_whatever_the_conversation_holds():
+    mine = Variant("mine", Strategy("last_turns", last_turns=1), system_override="Pirate.", temperature=0.3,
+                   max_tokens=9)  # fmt: skip
+    fixed = mine.keeping([Message("system", "Be brief."), Message("user", "I like foxes.")], "kept")
+    plan = _plan(fixed)
+    assert plan.body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "I like foxes."},
+        {"role": "user", "content": "What is my name?"},
+    ]
+    assert plan.body["temperature"] == 0.3 and plan.body["max_tokens"] == 9  # its own settings stay
+    other = plan_variant(fixed, SystemPrompt("Other."), [Message("user", "New.")], "What is my name?", TARGET,
+                         Sampling()).plan  # fmt: skip
+    assert other.body["messages"] == plan.body["messages"]
+    assert fixed.name == "kept" and "exactly 2 fixed messages" in fixed.sends()
+    assert plan_rows([fixed], [plan])[0]["strategy"] == "Fixed context: 2 messages"
+
+
+def test_a_fixed_context_round_trips_and_a_broken_one_is_refused():
+    fixed = PRESETS[0].keeping([Message("user", "I like foxes.")], "kept")
+    setup = CompareSetup((PRESETS[1], fixed), "Who am I?")
+    back = CompareSetup.from_dict(json.loads(json.dumps(setup.to_dict())))
+    assert back == setup and back.variants[1].fixed_context == (("user", "I like foxes."),)
+    assert back.variants[0].fixed_context is None
+    older = setup.to_dict()
+    del older["variants"][0]["fixed_context"]  # a set-up saved before fixed contexts existed
+    assert CompareSetup.from_dict(older).variants[0].fixed_context is None
+    for broken in ([["wizard", "x"]], [["user"]], "user: x", [["user", 3]]):
+        raw = setup.to_dict()
+        raw["variants"][1]["fixed_context"] = broken
+        with pytest.raises(InvalidComparison, match="fixed_context"):
+            CompareSetup.from_dict(raw)

@@ -3,7 +3,8 @@
 The panel reads the answer and the request that carried its question, calls `lib.analysis.attribution`, and
 draws: what a run will take before it runs; then a bar per message of the context (its influence on
 this answer), the most influential messages with a sentence each, and the smallest context that
-keeps the answer, which the chat can apply as its include toggles or send to check.
+keeps the answer, which the chat can apply as its include toggles, Compare can add as a variant of
+its own (exactly those messages, then the question), and either can send to check.
 
 Runs go on a thread of their own (`lib.analysis.attribution.Job`): the panel is a fragment that redraws
 itself every second while one runs, so the rest of the page stays usable and a click elsewhere does
@@ -29,6 +30,7 @@ from lib.analysis.attribution import (
     Scorer,
     ScoringModel,
     SmallestContext,
+    as_variant,
     attribute,
     measure_label,
     plan_ablations,
@@ -38,7 +40,7 @@ from lib.analysis.attribution import (
 )
 from lib.analysis.attribution.context import SYSTEM_ID
 from lib.analysis.attribution.explain import percent
-from lib.analysis.compare import similarity
+from lib.analysis.compare import MAX_VARIANTS, Comparison, Variant, similarity
 from lib.backends import prices as pricing
 from lib.backends.providers import CallOutcome
 from lib.backends.reply import Reply
@@ -48,7 +50,7 @@ from lib.context.payload import RequestPlan, serialise
 from lib.context.request import Request, Target, split_for_retry
 from lib.context.strategies import SUMMARY_ID
 from lib.context.tokens import PromptCounter
-from ui import resources, sessions, state
+from ui import compare_state, resources, sessions, state
 from ui.meter import money
 from ui.planning import request_for
 from ui.settings import Settings
@@ -86,6 +88,7 @@ class Panel:
     smallest: SmallestContext | None = None
     check: Check | None = None
     error: str | None = None
+    added: str = ""  # the Compare variant the smallest context was added as (its name)
 
     @property
     def running(self) -> bool:
@@ -121,8 +124,11 @@ def chat_answer(settings: Settings, message: conv.Message) -> None:
         attribution_panel(settings, request.plan, message.content, message.id, chat=True)
 
 
-def compare_answer(settings: Settings, plan: RequestPlan, answer: str, key: str) -> None:
-    """Compare's hook, on each variant's answer: `plan` is the request the variant sent."""
+def compare_answer(
+    settings: Settings, plan: RequestPlan, answer: str, key: str, variant: Variant | None = None
+) -> None:
+    """Compare's hook, on each variant's answer: `plan` is the request the variant sent; with `variant`
+    (the one that sent it), the smallest context can be added as a variant of its own."""
     if not answer.strip():
         return
     box = st.expander(
@@ -130,7 +136,14 @@ def compare_answer(settings: Settings, plan: RequestPlan, answer: str, key: str)
     )
     if box.open:
         with box:
-            attribution_panel(settings, plan, answer, key)
+            attribution_panel(settings, plan, answer, key, variant=variant)
+
+
+def answer_key(comparison: Comparison, index: int) -> str:
+    """The panel's key for a Compare variant's answer, among every kept comparison's (one shown at a time)."""
+    answer = comparison.results[index].answer
+    digest = hashlib.sha256(f"{comparison.created}|{comparison.question}|{answer}".encode("utf-8", "replace"))
+    return f"compare_{digest.hexdigest()[:12]}_{index}"
 
 
 def chat_request(settings: Settings, answer_id: str) -> Request | None:
@@ -182,20 +195,25 @@ def _scorer(settings: Settings) -> Scorer:
     return RegenerationScorer(resources.client(settings.provider), settings.provider.secrets)
 
 
-def attribution_panel(settings: Settings, plan: RequestPlan, answer: str, key: str, chat: bool = False) -> None:
+def attribution_panel(
+    settings: Settings, plan: RequestPlan, answer: str, key: str, chat: bool = False, variant: Variant | None = None
+) -> None:
     """Attribute `answer` to the context of `plan` (the request that carried its question, ending
     with it). `key` tells one answer's panel from another's; `chat`: offer to apply the smallest
-    context as the chat's include toggles."""
+    context as the chat's include toggles; `variant`: offer to add it to Compare as a variant."""
     try:
         context = answer_context(settings, plan, answer)
     except AttributionError as exc:
         st.info(str(exc))
         return
     running = _panel(key).running
-    st.fragment(_panel_body, run_every=POLL_S if running else None)(settings, context, key, chat, running)
+    body = st.fragment(_panel_body, run_every=POLL_S if running else None)
+    body(settings, context, key, chat, running, variant)
 
 
-def _panel_body(settings: Settings, context: AnswerContext, key: str, chat: bool, was_running: bool) -> None:
+def _panel_body(
+    settings: Settings, context: AnswerContext, key: str, chat: bool, was_running: bool, variant: Variant | None
+) -> None:
     if state.pop(APPLIED):
         st.rerun()  # the toggles changed in a callback: the whole page, not only this fragment, redraws
     panel = _panel(key)
@@ -225,7 +243,7 @@ def _panel_body(settings: Settings, context: AnswerContext, key: str, chat: bool
             )
         _results(panel.attribution)
         if panel.attributed_for == fingerprint and not (panel.job is not None and not panel.job.done):
-            _smallest(panel, settings, context, key, chat)
+            _smallest(panel, settings, context, key, chat, variant)
 
 
 def _collect(panel: Panel, settings: Settings) -> None:
@@ -248,7 +266,7 @@ def _collect(panel: Panel, settings: Settings) -> None:
         panel.attribution, panel.smallest, panel.check = job.result, None, None
         panel.attributed_for = job.tag
     elif isinstance(job.result, SmallestContext):
-        panel.smallest, panel.check = job.result, None
+        panel.smallest, panel.check, panel.added = job.result, None, ""
 
 
 def _start(panel: Panel, job: Job, scorer: Scorer) -> None:
@@ -364,7 +382,9 @@ def _rule(settings: Settings, key: str) -> HoldRule:
     return HoldRule(max_similarity_loss=float(loss))
 
 
-def _smallest(panel: Panel, settings: Settings, context: AnswerContext, key: str, chat: bool) -> None:
+def _smallest(
+    panel: Panel, settings: Settings, context: AnswerContext, key: str, chat: bool, variant: Variant | None
+) -> None:
     attribution = panel.attribution
     assert attribution is not None
     st.markdown("**Smallest context that keeps the answer**")
@@ -408,6 +428,18 @@ def _smallest(panel: Panel, settings: Settings, context: AnswerContext, key: str
             help=reason or "Switches the strategy to Manual and sets each toggle before the question: the chat then "
             "sends exactly these messages for it.",
         )  # fmt: skip
+    if variant is not None:
+        full = len(compare_state.slots()) >= MAX_VARIANTS
+        cols[0].button(
+            "Add as a Compare variant", key=f"{KEY}variant_{key}", icon=":material/add:", on_click=_add_variant,
+            args=(panel, found, variant), disabled=full,
+            help=f"Compare holds at most {MAX_VARIANTS} variants: remove one first." if full else inert_markdown(
+                f"A variant like “{variant.name}” that sends exactly these messages, then the question: run the "
+                "comparison to see whether the answer holds."
+            ),
+        )  # fmt: skip
+        if panel.added:
+            cols[0].caption(inert_markdown(f"Added as the variant “{panel.added}”: run the comparison to check it."))
     if cols[1].button(
         "Send it to check", key=f"{KEY}check_{key}", icon=":material/send:",
         disabled=panel.check is not None and not panel.check.job.done,
@@ -452,6 +484,15 @@ def _check_result(panel: Panel, settings: Settings, context: AnswerContext) -> N
             f"{similarity(context.answer, outcome.text):.2f}):\n\n{outcome.text}"
         )
     )
+
+
+def _add_variant(panel: Panel, found: SmallestContext, variant: Variant) -> None:
+    """The smallest context as a Compare variant of its own (a callback): the variant's own settings,
+    exactly the messages kept, then the question."""
+    added = as_variant(found, variant)
+    compare_state.add_slot(added)
+    panel.added = added.name
+    state.put(APPLIED, True)  # the cards and the pre-run table are outside this fragment: redraw the page
 
 
 def _not_applicable(found: SmallestContext) -> str | None:

@@ -43,7 +43,7 @@ from ui.settings import Settings
 
 SLOT_FIELDS = (
     "name", "strategy", *(p.key for p in PARAMETERS), "system_mode", "system_text", "model", "temperature_inherit",
-    "temperature", "max_tokens_inherit", "max_tokens",
+    "temperature", "max_tokens_inherit", "max_tokens", "fixed_context",
 )  # fmt: skip
 _STORE_ERRORS: tuple[type[Exception], ...] = (*storage.STORE_ERRORS, InvalidComparison)
 
@@ -69,6 +69,7 @@ def add_slot(variant: Variant) -> None:
         "temperature": 0.7 if variant.temperature is None else float(variant.temperature),
         "max_tokens_inherit": variant.max_tokens is None,
         "max_tokens": 256 if variant.max_tokens is None else int(variant.max_tokens),
+        "fixed_context": variant.fixed_context,  # not a widget: the page shows it, no one edits it
     }
     for name, value in values.items():
         state.put(state.slot_key(slot, name), value)
@@ -106,6 +107,7 @@ def variant_of(slot: str) -> Variant:
         model=value("model") or "",
         temperature=None if value("temperature_inherit") else float(value("temperature")),
         max_tokens=None if value("max_tokens_inherit") else int(value("max_tokens")),
+        fixed_context=value("fixed_context"),
     )
 
 
@@ -248,7 +250,7 @@ def keeper(settings: Settings, session_id: str) -> Callable[[Comparison], None]:
                     record = storage.CallRecord.of(session_id, result.variant.name, kind, plan, outcome, secrets, who)
                     notices = result.notices[repeat] if repeat < len(result.notices) else ()
                     details = details_of(
-                        plan, outcome, result.variant.strategy.describe(), result.queued_s(repeat), notices, secrets
+                        plan, outcome, result.variant.context_label, result.queued_s(repeat), notices, secrets
                     )
                     record_with_details(conn, record, details)
             storage.save_comparison(conn, session_id, comparison, secrets)

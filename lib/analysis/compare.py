@@ -16,11 +16,11 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from difflib import SequenceMatcher
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import openai
 
@@ -28,7 +28,7 @@ from lib.backends.models import ModelInfo, priced_as
 from lib.backends.prices import Prices, Rate, billed
 from lib.backends.providers import CallOutcome
 from lib.backends.reply import Reply
-from lib.context.conversation import Message, SystemPrompt
+from lib.context.conversation import Message, Role, SystemPrompt
 from lib.context.payload import RequestPlan, Sampling, in_wire_order, serialise
 from lib.context.request import Request, Target, build_request
 from lib.context.strategies import STRATEGY_LABELS, Strategy
@@ -37,6 +37,7 @@ from lib.context.tokens import PromptCount
 MAX_VARIANTS = 6
 QUESTION_ID = "question"
 FORMAT_VERSION = 1  # of the stored JSON (to_dict); from_dict refuses another
+ROLES = get_args(Role)
 
 
 class InvalidComparison(ValueError):
@@ -51,9 +52,33 @@ class Variant:
     model: str = ""  # "": the sidebar's model
     temperature: float | None = None  # None: the sidebar's
     max_tokens: int | None = None  # None: the sidebar's
+    # None: the strategy and the system prompt choice pick what goes before the question. Else exactly
+    # these messages (role, text), in order, whatever the conversation holds now: a context fixed by
+    # attribution's smallest context (`keeping`), so the variant sends what was found, to verify it.
+    fixed_context: tuple[tuple[Role, str], ...] | None = None
+
+    def keeping(self, messages: Sequence[Message], name: str) -> Variant:
+        """This variant (its model, temperature and reply limit) sending exactly `messages` before the
+        question: the system prompt among them if it is one of them, nothing else."""
+        fixed = tuple((m.role, m.content) for m in messages)
+        return replace(self, name=name, strategy=Strategy("full"), system_override=None, fixed_context=fixed)
+
+    @property
+    def context_label(self) -> str:
+        """The context it sends, in a few words (tables and the run log's details)."""
+        if self.fixed_context is not None:
+            count = len(self.fixed_context)
+            return f"Fixed context: {count} message{'s' if count != 1 else ''}"
+        return self.strategy.describe()
 
     def sends(self, pinned: int = 0) -> str:
         """What a call of this variant carries, in words (the preset names are short; this is whole)."""
+        if self.fixed_context is not None:
+            count = len(self.fixed_context)
+            return (
+                f"exactly {count} fixed message{'s' if count != 1 else ''} (a smallest context found by attribution; "
+                "the conversation's later changes do not reach it) · the question"
+            )
         if self.system_override is None:
             system = "the conversation's system prompt"
         else:
@@ -75,6 +100,7 @@ class Variant:
         return {
             "name": self.name, "strategy": asdict(self.strategy), "system_override": self.system_override,
             "model": self.model, "temperature": self.temperature, "max_tokens": self.max_tokens,
+            "fixed_context": None if self.fixed_context is None else [list(m) for m in self.fixed_context],
         }  # fmt: skip
 
     @classmethod
@@ -94,7 +120,20 @@ class Variant:
             model=_typed(obj.get("model", ""), str, "model"),
             temperature=_number(obj.get("temperature"), "temperature", nullable=True),
             max_tokens=_typed(obj.get("max_tokens"), int, "max_tokens", nullable=True),
+            fixed_context=_fixed_context(obj.get("fixed_context")),
         )
+
+
+def _fixed_context(raw: Any) -> tuple[tuple[Role, str], ...] | None:
+    """A stored fixed context: absent (set-ups saved before it existed) or null is none."""
+    if raw is None:
+        return None
+    messages = []
+    for item in _typed(raw, list, "fixed_context"):
+        if not (isinstance(item, list) and len(item) == 2 and item[0] in ROLES and isinstance(item[1], str)):
+            raise InvalidComparison(f"fixed_context: expected [role, text] pairs, got {item!r}"[:200])
+        messages.append((item[0], item[1]))
+    return tuple(messages)
 
 
 # The names say what is sent; `Variant.sends` says it whole (pinned messages go under every strategy).
@@ -137,6 +176,10 @@ def plan_variant(
         max_tokens=sampling.max_tokens if variant.max_tokens is None else variant.max_tokens,
     )
     question_message = Message("user", question, id=QUESTION_ID)
+    if variant.fixed_context is not None:  # exactly its messages: "full" sends every one given, in order
+        fixed = [Message(role, text, id=f"fixed-{i}") for i, (role, text) in enumerate(variant.fixed_context)]
+        return build_request(SystemPrompt("", included=False), fixed, question_message, Strategy("full"), target,
+                             sampling)  # fmt: skip
     return build_request(system, history, question_message, variant.strategy, target, sampling, summaries)
 
 
@@ -479,7 +522,7 @@ def plan_rows(variants: list[Variant], plans: list[RequestPlan], price_as: str =
     return [
         {
             "variant": variant.name,
-            "strategy": variant.strategy.describe(),
+            "strategy": variant.context_label,
             "messages": len(plan.messages),
             "prompt tokens": plan.prompt_tokens,
             "payload bytes": plan.body_bytes,

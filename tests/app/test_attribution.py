@@ -60,8 +60,9 @@ def answered(app):
     return app, answer
 
 
-def test_before_running_it_says_how_many_passes_and_tokens_then_draws_a_bar_per_message(answered):
-    at, _ = answered
+def says_the_passes_then_ranks_the_fact_first(at) -> None:
+    """On the planted conversation (PAIRS) answered by the embedded model: what the run takes, said
+    before it runs; then a bar per message, the fact's the longest, and the fact's message ranked first."""
     before = " ".join(i.value for i in at.info)
     assert "Before running:** 8 scoring passes" in before  # the system prompt and 6 messages, and the full context
     assert "no call to the server" in before and "Cost: $0" in before
@@ -73,6 +74,11 @@ def test_before_running_it_says_how_many_passes_and_tokens_then_draws_a_bar_per_
     top = next(m.value for m in at.markdown if m.value.startswith("**Most influential**"))
     assert "1. **#4 user** “Please remember: my sister Maria lives in Lisbon.”" in top
     assert "Without this message the answer's probability falls by" in top
+
+
+def test_before_running_it_says_how_many_passes_and_tokens_then_draws_a_bar_per_message(answered):
+    at, _ = answered
+    says_the_passes_then_ranks_the_fact_first(at)
 
 
 def test_the_smallest_context_applies_as_the_include_toggles(answered):

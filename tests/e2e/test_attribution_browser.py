@@ -34,6 +34,23 @@ def _bar_values(page) -> dict[str, int]:
     )
 
 
+def attributes_the_fact_first(page, answer, units: int) -> dict[str, int]:
+    """Open "What did this answer use?" on `answer` (a locator around it), check what it says before
+    running, run it: a bar per unit, the planted fact's the longest. The bars, as shown."""
+    answer.get_by_text("What did this answer use?").click()  # on that answer, wherever it sits
+    before = answer.locator('[data-testid="stAlert"]').filter(has_text="Before running:")
+    before.wait_for()
+    assert f"{units + 1} scoring passes" in before.inner_text() and "Cost: $0" in before.inner_text()
+    answer.get_by_role("button", name="Run the attribution").click()
+    answer.get_by_text("Most influential").wait_for(timeout=900_000)
+    bars = _bar_values(page)
+    assert len(bars) == units
+    fact = next(label for label in bars if "Maria lives in Lisbon" in label)
+    assert bars[fact] == 100 and all(value < 100 for label, value in bars.items() if label != fact)
+    assert "probability falls by" in fact
+    return bars
+
+
 def test_the_influence_bars_show_the_fact_first_and_nothing_loads(page):
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
@@ -45,18 +62,7 @@ def test_the_influence_bars_show_the_fact_first_and_nothing_loads(page):
     answer = page.locator('[data-testid="stChatMessage"]').filter(has_text="She lives in Lisbon.")
     answer.get_by_text("She lives in Lisbon.", exact=True).wait_for()
 
-    answer.get_by_text("What did this answer use?").click()  # on that answer, wherever it sits
-    before = page.locator('[data-testid="stAlert"]').filter(has_text="Before running:")
-    before.wait_for()
-    assert "10 scoring passes" in before.inner_text() and "Cost: $0" in before.inner_text()
-    page.get_by_role("button", name="Run the attribution").click()
-    page.get_by_text("Most influential").wait_for(timeout=900_000)
-
-    bars = _bar_values(page)
-    assert len(bars) == 9  # the system prompt and the eight messages before the question
-    fact = next(label for label in bars if "Maria lives in Lisbon" in label)
-    assert bars[fact] == 100 and all(value < 100 for label, value in bars.items() if label != fact)
-    assert "probability falls by" in fact
+    bars = attributes_the_fact_first(page, answer, units=9)  # the system prompt and the 8 messages before
     assert page.locator('[data-testid="stProgress"]').first.is_visible()
     # A message's image syntax and HTML show as text inside its bar's label: nothing is fetched or run.
     hostile = next(label for label in bars if "onerror" in label)

@@ -7,7 +7,8 @@
   regeneration at temperature 0 on any other backend (`RegenerationScorer`).
 - `fit`: the sparse linear model (Lasso) over random ablations, with its held-out R².
 - `minimise`: the greedy search for the smallest context that keeps the answer.
-- `run`: running them (`attribute`, `smallest_context`, `Job`) and what the results say.
+- `run`: running them (`attribute`, `smallest_context`, `Job`) and what the results say; the smallest
+  context as a Compare variant (`as_variant`).
 """
 
 from lib.analysis.attribution.context import AnswerContext, AttributionError, Mask, Unit, sampling_of
@@ -20,6 +21,7 @@ from lib.analysis.attribution.run import (
     Job,
     Progress,
     SmallestContext,
+    as_variant,
     attribute,
     measure_label,
     plan_cost,
@@ -37,6 +39,6 @@ from lib.analysis.attribution.scoring import (
 __all__ = [
     "AblationPlan", "AnswerContext", "Attribution", "AttributionError", "HoldRule", "Job", "LinearFit",
     "LogprobScorer", "Mask", "Minimal", "PassCost", "PassScore", "Progress", "RegenerationScorer", "Scorer",
-    "ScoringError", "ScoringModel", "SmallestContext", "Unit", "attribute", "fit_linear", "measure_label",
+    "ScoringError", "ScoringModel", "SmallestContext", "Unit", "as_variant", "attribute", "fit_linear", "measure_label",
     "minimise", "plan_ablations", "plan_cost", "sampling_of", "smallest_context",
 ]  # fmt: skip

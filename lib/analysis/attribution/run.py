@@ -21,6 +21,8 @@ from lib.analysis.attribution.fit import LinearFit, fit_linear
 from lib.analysis.attribution.minimise import Minimal, minimise
 from lib.analysis.attribution.planner import AblationPlan, Method, PassCost, estimate
 from lib.analysis.attribution.scoring import Measure, PassScore, Scorer
+from lib.analysis.compare import Variant
+from lib.context.conversation import Message
 
 DEFAULT_MAX_FALL = 0.5  # the answer may become at most half as likely and still "hold"
 DEFAULT_MAX_SIMILARITY_LOSS = 0.1
@@ -233,6 +235,11 @@ class SmallestContext:
         return self.minimal.kept
 
     @property
+    def messages(self) -> list[Message]:
+        """The messages it keeps, as they were sent (the system prompt among them if it is kept)."""
+        return [u.message for u, sent in zip(self.units, self.kept, strict=True) if sent]
+
+    @property
     def token_saving(self) -> float:
         return 1 - self.kept_tokens / self.full_tokens if self.full_tokens else 0.0
 
@@ -271,6 +278,13 @@ def smallest_context(
         minimal, context.units, full, kept_score, tuple(scores.values()), rule,
         context.prompt_tokens(context.full), context.prompt_tokens(minimal.kept), time.perf_counter() - started,
     )  # fmt: skip
+
+
+def as_variant(found: SmallestContext, variant: Variant) -> Variant:
+    """`variant` (its model, temperature, reply limit) sending exactly the smallest context found for its
+    answer, and the question: on the Compare page, beside the others, to check the answer by sending."""
+    name = f"{variant.name} · smallest context ({found.minimal.kept_count} of {len(found.units)})"
+    return variant.keeping(found.messages, name)
 
 
 def plan_cost(context: AnswerContext, plan: AblationPlan, measure: Measure, answer_tokens: int) -> PassCost:
