@@ -37,10 +37,19 @@ def stored_set(test_set: TestSet) -> str:
         return store.save_set(conn, test_set, owner=THIS_BROWSER).id
 
 
-def page(set_id: str, section: str = "Run", **values) -> AppTest:
+def page(
+    set_id: str | None, section: str = "Run", user: dict | None = None, run: str | None = None, **values
+) -> AppTest:
+    """The Experiments page run once: on test set `set_id` (with two variants) if given, as signed-in
+    `user` if given, opened by a `?run=` link if given, with `values` in its session state."""
     at = AppTest.from_file(PAGE, default_timeout=300)
-    at.session_state["exp_set_id"] = set_id
-    at.session_state["exp_variant_rows"] = [FULL, NONE]
+    if set_id is not None:
+        at.session_state["exp_set_id"] = set_id
+        at.session_state["exp_variant_rows"] = [FULL, NONE]
+    if user is not None:
+        at.user = user
+    if run:
+        at.query_params["run"] = run
     at.session_state["exp_section"] = section
     for key, value in values.items():
         at.session_state[key] = value

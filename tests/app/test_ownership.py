@@ -13,6 +13,8 @@ from streamlit.testing.v1 import AppTest
 from lib.store import storage
 from lib.store.session import Session
 from tests.app.conftest import THIS_BROWSER, send, type_server, with_history
+from tests.app.test_experiments_page import PAGE as EXPERIMENTS_PAGE
+from tests.app.test_experiments_page import page as experiments_page
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("store")]
@@ -229,22 +231,11 @@ def test_a_team_run_log_shows_who_ran_a_call_but_not_what_they_sent(browser):
 
 # --- experiments belong to their owner too ---------------------------------------------------------
 
-EXPERIMENTS = str(Path(__file__).resolve().parents[2] / "pages" / "experiments.py")
 ADA_OWNER, BOB_OWNER = "user:ada@example.com", "user:bob@example.com"
 
 
 def _experiments(section: str, user: dict | None = None, run: str | None = None, **values) -> AppTest:
-    at = AppTest.from_file(EXPERIMENTS, default_timeout=120)
-    if user is not None:
-        at.user = user
-    if run:
-        at.query_params["run"] = run
-    at.session_state["exp_section"] = section
-    for key, value in values.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return experiments_page(None, section, user=user, run=run, **values)
 
 
 def _shown(at: AppTest) -> str:
@@ -331,7 +322,7 @@ def test_with_sign_in_configured_experiments_from_before_owners_stay_nobodys(bro
     from lib.analysis.experiments import store
 
     old_run = _a_run(None, "From before owners", "An old answer")
-    ada = AppTest.from_file(EXPERIMENTS, default_timeout=120)
+    ada = AppTest.from_file(EXPERIMENTS_PAGE, default_timeout=120)
     ada.secrets["auth"] = AUTH
     ada.user = ADA
     ada.query_params["run"] = old_run
