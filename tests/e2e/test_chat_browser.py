@@ -40,10 +40,13 @@ def wait_for_messages(page, count: int) -> None:
 
 def wait_until_settled(page) -> None:
     """Until the page's last run has finished drawing: the app says its script is not running (Streamlit
-    marks its root for tests) and no element is still marked stale from the run before."""
+    marks its root for tests), no element is still marked stale from the run before, and no element is
+    still a loading skeleton (Streamlit loads each kind of widget's code on first use: in a new browser
+    profile, on a busy server, the run ends before the text inputs can be drawn)."""
     page.wait_for_function(
         """() => document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]')
-                 && !document.querySelector('[data-stale="true"]')""",
+                 && !document.querySelector('[data-stale="true"]')
+                 && !document.querySelector('[data-testid="stSkeleton"]')""",
         timeout=120_000,
     )
 

@@ -160,6 +160,7 @@ def _row_signature(page, row) -> tuple[int, ...]:
 
 
 def _choose_strategy(page, label: str) -> None:
+    wait_until_settled(page)  # a click on a box the rerun is redrawing opens nothing
     page.get_by_role("combobox", name="Context strategy").click()
     page.get_by_role("option", name=label, exact=True).click()
     page.locator('[data-testid="stChatMessage"]').first.wait_for()

@@ -50,6 +50,8 @@ def test_a_variants_influence_bars_show_the_fact_first_and_its_smallest_context_
     add.click()
     wait_until_settled(page)
     expect(page.get_by_role("button", name="Run 3 variants")).to_have_count(1)
+    wait_until_settled(page)  # the rerun that drew the new label has drawn the cards below it too
+    expect(page.get_by_label("Name", exact=True)).to_have_count(3)
     names = [field.input_value() for field in page.get_by_label("Name", exact=True).all()]
     assert names[:2] == [FULL, PRESETS[1].name] and names[2].startswith(f"{FULL} · smallest context (")
     expect(page.get_by_text("Fixed context:")).to_have_count(1)  # its card lists the messages it sends

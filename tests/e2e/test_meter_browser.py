@@ -11,6 +11,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 def _pick_strategy(page, label: str) -> None:
+    wait_until_settled(page)  # a click on a box the rerun is redrawing opens nothing
     page.get_by_role("combobox", name="Context strategy").click()  # the select box opens its list
     page.get_by_role("option", name=label, exact=True).click()
     # The box shows the choice (the option list keeps hidden copies of every label).
