@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from lib.context.conversation import Message
@@ -49,6 +50,22 @@ def wait_until_settled(page) -> None:
                  && !document.querySelector('[data-testid="stSkeleton"]')""",
         timeout=120_000,
     )
+
+
+def open_strategy_list(page, attempts: int = 3) -> None:
+    """Open the *Context strategy* box's list. A click that moves the focus out of the message box
+    makes Streamlit apply that box (a rerun), and the rerun can close the list the click opened: the
+    list is opened again, once the page has settled, as a user would click again."""
+    box = page.get_by_role("combobox", name="Context strategy")
+    for _ in range(attempts):
+        wait_until_settled(page)
+        box.click()
+        try:
+            page.get_by_role("option").first.wait_for(timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"the strategy list did not open in {attempts} clicks")
 
 
 def wait_until_below(page, label: str, before: int) -> None:

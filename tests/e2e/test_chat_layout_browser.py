@@ -11,7 +11,15 @@ from playwright.sync_api import expect
 
 from lib.context.conversation import Message
 from lib.store.session import Session, export_json, new_session_id
-from tests.e2e.test_chat_browser import metric_value, number, payload, send, wait_for_messages, wait_until_settled
+from tests.e2e.test_chat_browser import (
+    metric_value,
+    number,
+    open_strategy_list,
+    payload,
+    send,
+    wait_for_messages,
+    wait_until_settled,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -160,8 +168,7 @@ def _row_signature(page, row) -> tuple[int, ...]:
 
 
 def _choose_strategy(page, label: str) -> None:
-    wait_until_settled(page)  # a click on a box the rerun is redrawing opens nothing
-    page.get_by_role("combobox", name="Context strategy").click()
+    open_strategy_list(page)
     page.get_by_role("option", name=label, exact=True).click()
     page.locator('[data-testid="stChatMessage"]').first.wait_for()
 

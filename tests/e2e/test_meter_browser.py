@@ -5,14 +5,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.test_chat_browser import metric_value, send, wait_for_messages, wait_until_settled
+from tests.e2e.test_chat_browser import metric_value, open_strategy_list, send, wait_for_messages, wait_until_settled
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 def _pick_strategy(page, label: str) -> None:
-    wait_until_settled(page)  # a click on a box the rerun is redrawing opens nothing
-    page.get_by_role("combobox", name="Context strategy").click()  # the select box opens its list
+    open_strategy_list(page)
     page.get_by_role("option", name=label, exact=True).click()
     # The box shows the choice (the option list keeps hidden copies of every label).
     expect(page.get_by_role("combobox", name="Context strategy")).to_have_value(label)
