@@ -1,7 +1,7 @@
 """Context attribution on the embedded model: planted facts, determinism, the smallest context, time.
 
 `python -m bench.attribution [--planted-only | --timing-only | --tokens-only] [--grid]`
-`[--sizes N…] [--rounds N] [--threads N]`
+`[--shapes chat notes] [--sizes N…] [--rounds N] [--threads N]`
 
 1. Planted facts: a fact in one message, filler around it, a question that needs it. The answer is
    the embedded server's at temperature 0 (through the app's own `Reply`); attribution scores it in
@@ -12,7 +12,9 @@
 2. Time for 10 and 30 messages, as a ratio to one call on the same context (the server answering
    it at temperature 0, its prompt cache cold): the attribution with prefix-ordered passes sharing
    the KV cache, and without (every pass evaluated from the start) — and, between the two, the
-   passes in a shuffled order with the cache on — in the same run, interleaved.
+   passes in a shuffled order with the cache on — in the same run, interleaved. Two contexts: *chat*
+   (short messages, a paragraph answer) and *notes* (long pasted notes, a short answer): what the
+   order can save depends on that shape (bench/RESULTS.md, section 9).
 """
 
 from __future__ import annotations
@@ -93,7 +95,8 @@ GRID = tuple(Planted(fact, position) for fact in range(len(FACTS)) for position 
 
 ANSWER_TOKENS = 96
 TIMING_SIZES = (10, 30)
-TIMING_ROUNDS = 2
+SHAPES = ("chat", "notes")
+TIMING_ROUNDS = 1  # a round at 30 messages is about 20 minutes a context on one thread
 TARGET_RATIO = 0.6
 
 
@@ -197,6 +200,41 @@ def planted(client, scorer: LogprobScorer, tokenizer, grid: bool) -> float:
     return first / len(rows)
 
 
+_TEAMS = ("platform", "billing", "search", "mobile", "data", "support", "security", "design")
+_TOPICS = ("checkout", "onboarding", "invoicing", "analytics", "notifications", "export", "login", "pricing")
+_CODES = ("Heron", "Quartz", "Maple", "Comet", "Juniper", "Falcon", "Cobalt", "Saffron", "Tundra", "Orchid",
+          "Granite", "Willow", "Pelican", "Ember", "Lagoon")  # fmt: skip
+_CITIES = ("Lisbon", "Porto", "Ghent", "Turin", "Gdansk", "Leeds", "Malmo")
+_PEOPLE = ("Amara", "Bruno", "Chen", "Dalia", "Emeka", "Freya", "Goran")
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
+
+
+def note(index: int) -> str:
+    """A meeting note pasted into the chat, about 110 tokens, one code name each."""
+    team, topic = _TEAMS[index % len(_TEAMS)], _TOPICS[(index * 3) % len(_TOPICS)]
+    return (
+        f"Note {index + 1}. The {team} team met on {_DAYS[index % len(_DAYS)]} to review the {topic} project, "
+        f"code name {_CODES[index % len(_CODES)]}. They agreed that the {topic} work moves to the "
+        f"{_CITIES[index % len(_CITIES)]} office next quarter, that its budget stays at {40 + 7 * index} thousand "
+        f"euros, and that {_PEOPLE[index % len(_PEOPLE)]} writes the weekly summary. Risks raised: late "
+        f"deliveries from a supplier, a shortage of test hardware, and unclear ownership of the {topic} "
+        f"dashboards. Next review in {2 + index % 4} weeks."
+    )
+
+
+def shaped(shape: str, size: int) -> tuple[list[Message], Message]:
+    """The history and the question a timing runs on. *chat*: the other benchmarks' synthetic history
+    (short questions, list answers) and a question whose answer is a paragraph. *notes*: meeting notes
+    pasted one per user message, each acknowledged, and a question answered in a few words."""
+    if shape == "chat":
+        history = [replace(m, included=True) for m in synthetic_history(size)]
+        return history, Message("user", "Summarise what we discussed in three sentences.")
+    turns = [(note(k), "Noted.") for k in range(size // 2)]
+    history = [Message(role, text) for turn in turns for role, text in zip(("user", "assistant"), turn, strict=True)]
+    asked = (size // 2) // 3
+    return history, Message("user", f"What is the code name of the project in note {asked + 1}?")
+
+
 def _cpu_of(pid: int) -> float:
     """CPU seconds a process has used (its threads included), from /proc: load does not inflate it."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -225,16 +263,21 @@ def _call(client, body: dict, server_pid: int) -> Timed:
 
 
 def timing(
-    client, scorer: LogprobScorer, tokenizer, server_pid: int, rounds: int = TIMING_ROUNDS, sizes=TIMING_SIZES
+    client,
+    scorer: LogprobScorer,
+    tokenizer,
+    server_pid: int,
+    rounds: int = TIMING_ROUNDS,
+    sizes=TIMING_SIZES,
+    shapes=SHAPES,
 ) -> float:
     """Wall and CPU seconds of one call and of each way of running the passes, interleaved per round.
     On a loaded machine wall time takes whatever share of the cores is left; the CPU seconds (the
     server's process for the call, this process for the passes, both at `--threads`) are the work."""
     rows, ratios = [], []
     sides = ("call", "ordered", "shuffled", "scratch")
-    for size in sizes:
-        history = [replace(m, included=True) for m in synthetic_history(size)]
-        question = Message("user", "Summarise what we discussed in three sentences.")
+    for shape, size in [(shape, size) for shape in shapes for size in sizes]:
+        history, question = shaped(shape, size)
         request = request_for(history, question, tokenizer)
         ask(client, request_for([], Message("user", "Say hello."), tokenizer).plan.body)  # the server's cache: cold
         answer, _ = ask(client, request.plan.body)
@@ -244,6 +287,8 @@ def timing(
         full, *rest = made.masks
         random.Random(size).shuffle(rest)
         shuffled = AblationPlan(made.method, (full, *rest), False)
+        scorer.begin()
+        scorer.score(context, ordered.masks[0])  # untimed: the first pass pages the weights in, whichever side
         times: dict[str, list[Timed]] = {side: [] for side in sides}
         for _ in range(rounds):
             ask(client, request_for([], Message("user", "Say hello again."), tokenizer).plan.body)
@@ -257,10 +302,10 @@ def timing(
         ratio = cpu["ordered"] / cpu["scratch"]
         ratios.append(ratio)
         for side in ("ordered", "shuffled", "scratch"):
-            result(f"attribution_{size}_{side}_over_call_cpu", cpu[side] / cpu["call"])
-        result(f"attribution_{size}_ordered_over_unordered_wall", wall["ordered"] / wall["scratch"])
-        result(f"attribution_{size}_ordered_over_shuffled_cpu", cpu["ordered"] / cpu["shuffled"])
-        result(f"attribution_{size}_ordered_over_unordered_cpu", ratio)
+            result(f"attribution_{shape}_{size}_{side}_over_call_cpu", cpu[side] / cpu["call"])
+        result(f"attribution_{shape}_{size}_ordered_over_unordered_wall", wall["ordered"] / wall["scratch"])
+        result(f"attribution_{shape}_{size}_ordered_over_shuffled_cpu", cpu["ordered"] / cpu["shuffled"])
+        result(f"attribution_{shape}_{size}_ordered_over_unordered_cpu", ratio)
 
         cells = [
             f"{wall[side]:.1f} / {cpu[side]:.1f} ({cpu[side] / cpu['call']:.1f}×)"
@@ -268,12 +313,13 @@ def timing(
             for side in sides
         ]
         rows.append([
-            size, len(context.units), ordered.method.replace("_", " "), ordered.passes,
-            f"{request.plan.prompt_tokens:,}", *cells,
+            shape, size, len(context.units), ordered.method.replace("_", " "), ordered.passes,
+            f"{request.plan.prompt_tokens:,}", _answer_tokens(scorer, answer), *cells,
             f"{wall['ordered'] / wall['scratch']:.2f} / {ratio:.2f}",
         ])  # fmt: skip
         print(" | ".join(str(c) for c in rows[-1]), flush=True)
-    headers = ["messages", "units", "method", "passes", "prompt tokens", "one call: wall / CPU s",
+    headers = ["context", "messages", "units", "method", "passes", "prompt tokens", "answer tokens",
+               "one call: wall / CPU s",
                "prefix-ordered, cache", "shuffled, cache", "no cache", "ordered ÷ no cache: wall / CPU"]  # fmt: skip
     print(table(headers, rows), flush=True)
     worst = max(ratios)
@@ -284,29 +330,47 @@ def timing(
     return worst
 
 
-def work(tokenizer, sizes=TIMING_SIZES) -> float:
+SHAPE_ANSWER_TOKENS = {"chat": ANSWER_TOKENS, "notes": 12}  # --tokens-only: the answer's length, assumed
+
+
+def work(tokenizer, sizes=TIMING_SIZES, shapes=SHAPES) -> float:
     """Without running the model: the tokens every pass evaluates, prefix-ordered and from scratch
     (the planner's estimate of the shared prefix; each pass also evaluates the answer's tokens, here
-    the reply limit). On a machine too loaded to time the passes, this is what the time follows."""
+    assumed: the reply limit for *chat*, a few words for *notes*). On a machine too loaded to time the
+    passes, this is what the time follows."""
     rows, ratios = [], []
-    for size in sizes:
-        history = [replace(m, included=True) for m in synthetic_history(size)]
-        request = request_for(history, Message("user", "Summarise what we discussed in three sentences."), tokenizer)
+    for shape, size in [(shape, size) for shape in shapes for size in sizes]:
+        history, question = shaped(shape, size)
+        request = request_for(history, question, tokenizer)
         context = AnswerContext.of(request, "An answer.", target(tokenizer))
         ordered = plan_ablations(len(context.units))
-        cost = plan_cost(context, ordered, "logprob", ANSWER_TOKENS)
-        answers = cost.passes * ANSWER_TOKENS
+        answer = SHAPE_ANSWER_TOKENS[shape]
+        cost = plan_cost(context, ordered, "logprob", answer)
+        answers = cost.passes * answer
         scratch, best = cost.prompt_tokens + answers, cost.evaluated_tokens + answers
         ratios.append(best / scratch)
-        result(f"attribution_{size}_tokens_ordered_over_unordered", best / scratch)
+        result(f"attribution_{shape}_{size}_tokens_ordered_over_unordered", best / scratch)
         rows.append([
-            size, len(context.units), ordered.method.replace("_", " "), ordered.passes,
-            f"{request.plan.prompt_tokens:,}", f"{best:,}", f"{scratch:,}", f"{best / scratch:.2f}",
+            shape, size, len(context.units), ordered.method.replace("_", " "), ordered.passes,
+            f"{request.plan.prompt_tokens:,}", answer, f"{_unshared_over_unit(context, answer):.1f}",
+            f"{best:,}", f"{scratch:,}", f"{best / scratch:.2f}",
         ])  # fmt: skip
-    headers = ["messages", "units", "method", "passes", "prompt tokens", "evaluated, prefix-ordered",
-               "evaluated, no cache", "ordered ÷ no cache"]  # fmt: skip
+    headers = ["context", "messages", "units", "method", "passes", "prompt tokens", "answer tokens (assumed)",
+               "unshared ÷ unit", "evaluated, prefix-ordered", "evaluated, no cache", "ordered ÷ no cache"]  # fmt: skip
     print(table(headers, rows), flush=True)
     return max(ratios)
+
+
+def _unshared_over_unit(context: AnswerContext, answer_tokens: int) -> float:
+    """What every pass evaluates whatever the order (the question, the template's close, the answer)
+    over the average unit: leave-one-out gets under 0.6× only while this stays under about 1.4."""
+    units = [u.tokens for u in context.units]
+    fixed = context.plan.prompt_tokens - sum(units)
+    return (fixed + answer_tokens) / (sum(units) / len(units))
+
+
+def _answer_tokens(scorer: LogprobScorer, answer: str) -> int:
+    return len(scorer.model.answer_tokens(answer))
 
 
 def main() -> None:
@@ -320,11 +384,12 @@ def main() -> None:
         "--threads", type=int, default=0, help="threads of the scoring model and the server (0: every core)"
     )
     parser.add_argument("--tokens-only", action="store_true", help="the tokens each plan evaluates (no model run)")
+    parser.add_argument("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES), help="contexts timed")
     args = parser.parse_args()
     tokenizer = EmbeddedTokenizer()
     if args.tokens_only:
         print("### Tokens evaluated (the planner's count, nothing run)\n", flush=True)
-        result("attribution_tokens_ordered_over_unordered", work(tokenizer, args.sizes))
+        result("attribution_tokens_ordered_over_unordered", work(tokenizer, args.sizes, args.shapes))
         return
     server = EmbeddedServer(threads=args.threads).ensure_running()
     try:
@@ -338,7 +403,10 @@ def main() -> None:
                 return
         print("\n### Time, as a ratio to one call on the same context\n", flush=True)
         pid = server._process.pid  # the server's CPU time is read from /proc
-        result("attribution_ordered_over_unordered", timing(client, scorer, tokenizer, pid, args.rounds, args.sizes))
+        result(
+            "attribution_ordered_over_unordered",
+            timing(client, scorer, tokenizer, pid, args.rounds, args.sizes, args.shapes),
+        )
     finally:
         server.stop()
 

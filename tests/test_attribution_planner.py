@@ -102,3 +102,28 @@ def test_prefix_ordered_leave_one_out_evaluates_less_than_unordered_random_order
 def test_nothing_to_plan_for_no_units():
     with pytest.raises(ValueError):
         plan_ablations(0)
+
+
+def _ordered_over_scratch(units: int, unit_tokens: int, unshared: int) -> float:
+    """Tokens the prefix-ordered plan evaluates over those evaluated from scratch, `unshared` being
+    what every pass evaluates whatever the order (the question, the template's close, the answer)."""
+    plan = plan_ablations(units)
+    cost = estimate(plan.masks, [unit_tokens] * units, unshared, 0)
+    return cost.evaluated_tokens / cost.prompt_tokens
+
+
+@pytest.mark.parametrize("units", [5, 11, 20])
+def test_leave_one_out_saving_is_the_closed_form_the_readme_states(units):
+    # (n(n+1)T/2 + (n+1)U) / (n²T + (n+1)U): with no unshared part, (n+1)/2n — what no order can beat.
+    for unit_tokens, unshared in [(40, 0), (40, 55), (110, 15), (30, 120)]:
+        expected = (units * (units + 1) * unit_tokens / 2 + (units + 1) * unshared) / (
+            units**2 * unit_tokens + (units + 1) * unshared
+        )
+        assert _ordered_over_scratch(units, unit_tokens, unshared) == pytest.approx(expected)
+
+
+def test_at_eleven_units_six_tenths_is_reached_only_while_the_unshared_part_is_under_1_4_units():
+    assert _ordered_over_scratch(11, 100, 0) == pytest.approx(12 / 22)
+    assert _ordered_over_scratch(11, 100, 130) <= 0.6
+    assert _ordered_over_scratch(11, 100, 145) > 0.6
+    assert _ordered_over_scratch(11, 40, 110) > 0.6  # about the chat shape of bench/attribution.py

@@ -333,3 +333,11 @@ def test_the_server_dies_with_the_app_even_on_sigkill(tmp_path):
         time.sleep(0.2)
     os.kill(server_pid, signal.SIGKILL)
     pytest.fail("the embedded server outlived the app")
+
+
+def test_the_servers_threads_cover_its_prompts_too():
+    # llama-cpp-python's server evaluates prompts on `n_threads_batch` threads, every core by default:
+    # a server started on one thread (bench/attribution.py --threads 1) must not take two for prompts.
+    command = EmbeddedServer(threads=1).command()
+    assert command[command.index("--n_threads") + 1] == "1"
+    assert command[command.index("--n_threads_batch") + 1] == "1"

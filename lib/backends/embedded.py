@@ -129,6 +129,7 @@ class EmbeddedServer:
             "--port", str(self.port),
             "--n_ctx", str(CONTEXT_WINDOW),
             "--n_threads", str(self.threads),
+            "--n_threads_batch", str(self.threads),  # the prompt's threads too (its default: every core)
             # The server's default keeps logits for every prompt position (only logprobs need them):
             # slower prompts, and an n_ctx x vocabulary score array (bench/RESULTS.md).
             "--logits_all", "False",
