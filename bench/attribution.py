@@ -48,6 +48,18 @@ FILLER = (
     ("The weather has been rainy all week.", "I hope it gets sunnier soon."),
     ("I am learning to play the guitar.", "That is a fun hobby."),
 )
+MORE_FILLER = (  # with FILLER, the 14 filler turns of the 30-message planted conversations
+    ("My neighbour is painting his fence green.", "Green fences can look nice."),
+    ("I cooked pasta for dinner yesterday.", "Pasta is a quick and tasty meal."),
+    ("The train was late again today.", "Delays can be frustrating."),
+    ("I watched a documentary about whales.", "Whales are fascinating animals."),
+    ("My phone battery drains very quickly.", "Lowering the screen brightness may help."),
+    ("We are planning a picnic on Sunday.", "I hope you have good weather."),
+    ("I started reading about astronomy.", "The night sky has a lot to explore."),
+    ("The coffee shop downstairs closed.", "That is a pity."),
+    ("I bought new running shoes.", "Enjoy your runs."),
+    ("My plants need more sunlight.", "A window sill could help."),
+)
 FACTS = (
     ("Please remember: the secret code word is Biscuit.", "What is the secret code word?", "Biscuit"),
     ("Please remember: my sister Maria lives in Lisbon.", "In which city does my sister Maria live?", "Lisbon"),
@@ -66,13 +78,18 @@ FACTS = (
 class Planted:
     fact: int  # index into FACTS
     position: int  # the fact's turn among the filler turns (0: first)
+    filler: int = len(FILLER)  # filler turns: 4 (10 messages, leave-one-out) or 14 (30, random ablations)
 
     @property
     def key(self) -> str:
         return FACTS[self.fact][2]
 
+    @property
+    def messages(self) -> int:
+        return 2 * (self.filler + 1)
+
     def history(self) -> list[Message]:
-        turns = list(FILLER)
+        turns = list((FILLER + MORE_FILLER)[: self.filler])
         turns.insert(self.position, (FACTS[self.fact][0], ACK))
         return [Message(role, text) for turn in turns for role, text in zip(("user", "assistant"), turn, strict=True)]
 
@@ -91,6 +108,12 @@ PLANTED = (
     Planted(0, 0), Planted(0, 3), Planted(1, 1), Planted(1, 0), Planted(5, 2),
     Planted(5, 4), Planted(7, 1), Planted(7, 3), Planted(9, 4), Planted(4, 4),
 )  # fmt: skip
+# Thirty messages: the fact at positions spread over the 15 turns, chosen before any was run (the
+# answers decide nothing here: how many state the fact is counted, and the ranks read among those).
+PLANTED_30 = tuple(
+    Planted(fact, position, filler=14)
+    for fact, position in ((0, 0), (1, 3), (5, 7), (7, 10), (9, 14), (4, 12), (0, 9), (7, 5), (1, 13), (5, 2))
+)
 GRID = tuple(Planted(fact, position) for fact in range(len(FACTS)) for position in range(len(FILLER) + 1))
 
 ANSWER_TOKENS = 96
@@ -135,14 +158,15 @@ class PlantedRow:
     saving: float
     reproduced: bool | None
     full_greedy: bool
+    fit_r2: float | None = None  # random ablations: the fit's held-out R²
 
     def cells(self) -> list[object]:
         fact = FACTS[self.case.fact][2]
         reproduced = "—" if self.reproduced is None else ("yes" if self.reproduced else "no")
         return [
             f"{fact} @ {self.case.position}", self.answer.replace("|", "/")[:60], "yes" if self.uses_fact else "no",
-            self.rank, "yes" if self.deterministic else "NO", f"{self.kept} of {self.units}", f"−{self.saving:.0%}",
-            reproduced, "yes" if self.full_greedy else "no",
+            self.rank, "—" if self.fit_r2 is None else f"{self.fit_r2:.2f}", "yes" if self.deterministic else "NO",
+            f"{self.kept} of {self.units}", f"−{self.saving:.0%}", reproduced, "yes" if self.full_greedy else "no",
         ]  # fmt: skip
 
 
@@ -163,31 +187,39 @@ def planted_row(case: Planted, client, scorer: LogprobScorer, tokenizer, minimis
         reproduced = again == answer
     return PlantedRow(
         case, answer, case.key.casefold() in answer.casefold(), rank, deterministic, kept, len(context.units), saving,
-        reproduced, bool(first.full.greedy),
+        reproduced, bool(first.full.greedy), first.fit.heldout_r2 if first.fit else None,
     )  # fmt: skip
 
 
-def planted(client, scorer: LogprobScorer, tokenizer, grid: bool) -> float:
+def planted(client, scorer: LogprobScorer, tokenizer, grid: bool, cases=PLANTED) -> float:
     rows = []
-    for case in PLANTED:
+    for case in cases:
         rows.append(planted_row(case, client, scorer, tokenizer))
         print(" | ".join(str(cell) for cell in rows[-1].cells()), flush=True)
-    headers = ["fact @ turn", "answer (temperature 0)", "states it", "rank", "same twice", "smallest",
+    headers = ["fact @ turn", "answer (temperature 0)", "states it", "rank", "fit R²", "same twice", "smallest",
                "tokens", "sent again: same", "greedy"]  # fmt: skip
     print(table(headers, [row.cells() for row in rows]), flush=True)
     first = sum(row.rank == 1 for row in rows)
     reproduced = sum(bool(row.reproduced) for row in rows)
+    using = [row for row in rows if row.uses_fact]
     print(
-        f"\nThe fact's message ranks first in {first} of {len(rows)}; the same numbers twice in "
+        f"\n{rows[0].case.messages} messages: the answer states the fact in {len(using)} of {len(rows)}; among "
+        f"those the fact's message ranks first in {sum(r.rank == 1 for r in using)}.",
+        flush=True,
+    )
+    print(
+        f"The fact's message ranks first in {first} of {len(rows)}; the same numbers twice in "
         f"{sum(r.deterministic for r in rows)} of {len(rows)}; the smallest context keeps on average "
         f"{statistics.mean(r.kept for r in rows):.1f} of {rows[0].units} messages "
         f"(−{statistics.mean(r.saving for r in rows):.0%} prompt tokens) and, sent at temperature 0, gives the "
         f"same answer back in {reproduced} of {len(rows)}.",
         flush=True,
     )
-    result("attribution_planted_ranked_first", first)
-    result("attribution_planted_same_twice", sum(r.deterministic for r in rows))
-    result("attribution_planted_smallest_same_answer", reproduced)
+    name = "attribution_planted" + ("" if rows[0].case.messages == 10 else f"_{rows[0].case.messages}")
+    result(f"{name}_ranked_first", first)
+    result(f"{name}_ranked_first_of_those_stating_it", sum(r.rank == 1 for r in using))
+    result(f"{name}_same_twice", sum(r.deterministic for r in rows))
+    result(f"{name}_smallest_same_answer", reproduced)
     if grid:
         survey = [planted_row(case, client, scorer, tokenizer, minimise=False) for case in GRID]
         using = [row for row in survey if row.uses_fact]
@@ -378,6 +410,10 @@ def main() -> None:
     parser.add_argument("--planted-only", action="store_true")
     parser.add_argument("--timing-only", action="store_true")
     parser.add_argument("--grid", action="store_true", help="also every fact at every turn (50 conversations)")
+    parser.add_argument(
+        "--planted-messages", type=int, choices=(10, 30), default=10,
+        help="the planted conversations' length: 10 (leave-one-out) or 30 (random ablations and the fit)",
+    )  # fmt: skip
     parser.add_argument("--sizes", type=int, nargs="+", default=list(TIMING_SIZES), help="history sizes timed")
     parser.add_argument("--rounds", type=int, default=TIMING_ROUNDS, help="timing rounds (the median is kept)")
     parser.add_argument(
@@ -397,7 +433,8 @@ def main() -> None:
         scorer = LogprobScorer(ScoringModel(threads=args.threads), tokenizer)
         if not args.timing_only:
             print("### Planted facts (leave-one-out, exact)\n", flush=True)
-            share = planted(client, scorer, tokenizer, args.grid)
+            cases = PLANTED if args.planted_messages == 10 else PLANTED_30
+            share = planted(client, scorer, tokenizer, args.grid, cases)
             if args.planted_only:
                 result("attribution_planted_first_share", share)
                 return

@@ -82,7 +82,7 @@ def test_sentences_say_what_leaving_a_message_out_does():
     result = attribute(context, FormulaScorer([0.1, 3.0, -0.5, 0.0], needed=[1]), plan_ablations(4))
     fall = 1 - math.exp(-3.0)
     assert result.sentence(1) == (
-        f"Without this message the answer's probability falls by {fall * 100:.0f} %, and temperature 0 would no "
+        f"Without this message the answer's probability falls by {fall * 100:.0f} %, and greedy decoding would no "
         "longer give this answer."
     )
     assert result.sentence(2).startswith("Without this message the answer's probability rises by 65 %")

@@ -416,7 +416,12 @@ def _smallest(
         st.caption(
             f"With these messages the answer's log-probability is {found.kept_score.value:.2f} "
             f"({-change:+.2f} against every message)"
-            + ("; temperature 0 still gives exactly this answer." if found.kept_score.greedy else ".")
+            + (
+                "; greedy decoding still gives exactly this answer (scored in one batch: the server, writing "
+                "token by token, can still differ where two tokens nearly tie — Send it to check)."
+                if found.kept_score.greedy
+                else "."
+            )
         )
     st.markdown(inert_markdown("\n".join(f"- **{u.label}** {u.snippet}" for u in kept) or "- (only the question)"))
     cols = st.columns(2)

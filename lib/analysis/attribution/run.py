@@ -129,9 +129,9 @@ class Attribution:
         if self.measure == "logprob":
             text = f"Without this message the answer's probability {probability_change(value)}"
             if alone is not None and self.full.greedy and not alone.greedy:
-                text += ", and temperature 0 would no longer give this answer"
+                text += ", and greedy decoding would no longer give this answer"
             elif alone is not None and self.full.greedy is False and alone.greedy:
-                text += "; temperature 0 would then give exactly this answer"
+                text += "; greedy decoding would then give exactly this answer"
             return text + ("." if value >= 0 else ": it works against this answer.")
         if alone is None or alone.text is None:
             return f"Without this message the similarity falls by {value:.2f}."
@@ -208,7 +208,7 @@ class HoldRule:
         if measure == "logprob":
             text = f"its probability falls by at most {percent(self.max_fall)}"
             if self.keep_greedy and full.greedy:
-                text += " and temperature 0 still gives exactly this answer"
+                text += " and greedy decoding still gives exactly this answer"
             return text
         if full.check is not None:
             return "the answer regenerated at temperature 0 still passes its checks"

@@ -3,8 +3,12 @@
 - `LogprobScorer` (the embedded model): exact. The ablated request's messages are rendered with the
   model's own chat template (`EmbeddedTokenizer.render`, as its server renders them), the answer's
   tokens and its end-of-turn token follow, and the model's logits give the answer's log-probability:
-  the sum of the log-softmax at each answer token. It also says whether the embedded server at
-  temperature 0 would give this very answer (greedy decoding after the server's repeat penalty).
+  the sum of the log-softmax at each answer token. It also says whether greedy decoding (after the
+  server's repeat penalty) gives this very answer — in this model's arithmetic, where the answer's
+  tokens are one batch. The server writes them one at a time, and llama.cpp's kernels for one token
+  and for a batch round differently: where two tokens nearly tie, the server can pick the other one
+  (bench/RESULTS.md, section 9: 3 of 10 smallest contexts at 30 messages). The same holds between two
+  calls of the server itself, whose prompt cache splits a prompt into different batches.
 - `RegenerationScorer` (any other backend): providers do not score a given text, so the answer is
   regenerated at temperature 0 under the ablated context (`lib.backends.reply.Reply`) and compared with the
   original: the similarity of their words (`lib.analysis.compare.similarity`), and the caller's checks if any.
