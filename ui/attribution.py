@@ -424,10 +424,12 @@ def _smallest(
             )
         )
     st.markdown(inert_markdown("\n".join(f"- **{u.label}** {u.snippet}" for u in kept) or "- (only the question)"))
-    cols = st.columns(2)
+    # Side by side where they fit, one under the other where they do not (a Compare card is narrow):
+    # in two fixed columns the labels were cut off.
+    actions = st.container(horizontal=True, gap="small")
     if chat:
         reason = _not_applicable(found)
-        cols[0].button(
+        actions.button(
             "Apply as the include toggles", key=f"{KEY}apply_{key}", icon=":material/toggle_on:",
             on_click=_apply, args=(found, context.question.id), disabled=reason is not None,
             help=reason or "Switches the strategy to Manual and sets each toggle before the question: the chat then "
@@ -435,7 +437,7 @@ def _smallest(
         )  # fmt: skip
     if variant is not None:
         full = len(compare_state.slots()) >= MAX_VARIANTS
-        cols[0].button(
+        actions.button(
             "Add as a Compare variant", key=f"{KEY}variant_{key}", icon=":material/add:", on_click=_add_variant,
             args=(panel, found, variant), disabled=full,
             help=f"Compare holds at most {MAX_VARIANTS} variants: remove one first." if full else inert_markdown(
@@ -443,9 +445,7 @@ def _smallest(
                 "comparison to see whether the answer holds."
             ),
         )  # fmt: skip
-        if panel.added:
-            cols[0].caption(inert_markdown(f"Added as the variant “{panel.added}”: run the comparison to check it."))
-    if cols[1].button(
+    if actions.button(
         "Send it to check", key=f"{KEY}check_{key}", icon=":material/send:",
         disabled=panel.check is not None and not panel.check.job.done,
         help="One call with this context at temperature 0, to see whether the answer comes back.",
@@ -454,6 +454,8 @@ def _smallest(
         client, secrets = resources.client(settings.provider), settings.provider.secrets
         panel.check = Check(plan, Job(lambda progress: _send(client, plan.body, secrets)))
         st.rerun()
+    if variant is not None and panel.added:
+        st.caption(inert_markdown(f"Added as the variant “{panel.added}”: run the comparison to check it."))
     _check_result(panel, settings, context)
 
 
