@@ -29,8 +29,9 @@ from pathlib import Path
 
 from bench.common import APP, ROOT, median, result, synthetic_history, table
 from lib.backends.embedded import free_port
-from lib.backends.models import EMBEDDED_MODEL
-from lib.backends.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+from lib.core.models import EMBEDDED_MODEL
+from lib.core.outcome import CallOutcome
+from lib.backends.providers import ProviderConfig, make_client, stream_chat
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, build_body
 from lib.store import storage

@@ -87,7 +87,7 @@ def execute(spec, cells, config, name: str, run_id: str | None = None):
 
 def embedded_spec(test_set):
     from lib.analysis.experiments import planner
-    from lib.backends.models import EMBEDDED_MODEL
+    from lib.core.models import EMBEDDED_MODEL
     from lib.context.payload import Sampling
 
     sampling = Sampling(temperature=0.0, max_tokens=48)  # the page's defaults
@@ -241,7 +241,7 @@ with FakeOpenAI() as server:
 
 def remote_part(rounds: int) -> float:
     from lib.analysis.experiments import planner
-    from lib.backends import models
+    from lib.core import models
     from lib.backends.providers import ProviderConfig
     from lib.context.payload import Sampling
     from lib.context.request import Target
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", type=Path, help="resume the built-in run an interrupted bench left in this file")
     args = parser.parse_args(argv)
     _setup_db(args.db)
-    from lib.backends import models
+    from lib.core import models
     from lib.backends.embedded import EmbeddedServer, EmbeddedTokenizer
     from lib.backends.providers import ProviderConfig
     from lib.context.request import Target

@@ -13,7 +13,7 @@ import argparse
 from dataclasses import dataclass
 
 from bench.common import APP, app_test, median, patch_apptest_polling, result, seconds, synthetic_history, table
-from lib.backends import models
+from lib.core import models
 from lib.backends.embedded import EmbeddedTokenizer
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, plan_request

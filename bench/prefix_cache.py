@@ -15,8 +15,9 @@ import argparse
 
 from bench.common import median, result, table
 from lib.backends.embedded import EmbeddedServer, EmbeddedTokenizer
-from lib.backends.models import EMBEDDED_MODEL
-from lib.backends.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+from lib.core.models import EMBEDDED_MODEL
+from lib.core.outcome import CallOutcome
+from lib.backends.providers import ProviderConfig, make_client, stream_chat
 from lib.context import caching
 from lib.context.conversation import Message
 from lib.context.payload import Sampling, build_body

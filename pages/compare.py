@@ -31,8 +31,8 @@ from lib.analysis.report import (
     result_figures,
     variant_colours,
 )
-from lib.backends import models
-from lib.backends.providers import CallOutcome
+from lib.core import models
+from lib.core.outcome import CallOutcome
 from lib.context.display import inert_inline, inert_markdown, shortened_body
 from lib.context.request import Request, send_blocker
 from lib.context.strategies import STRATEGY_LABELS, spec_of

@@ -29,7 +29,7 @@ from lib.analysis.experiments.cases import (
 )
 from lib.analysis.experiments.judge import JudgeSpec
 from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec
-from lib.backends import models
+from lib.core import models
 from lib.backends.providers import ProviderConfig
 from lib.context.display import inert_markdown, shortened_body
 from lib.context.request import Target

@@ -14,7 +14,7 @@ from lib.analysis.inspect_tokens import (
     text_spans,
     why_hi,
 )
-from lib.backends.models import EMBEDDED_MODEL
+from lib.core.models import EMBEDDED_MODEL
 from lib.context.display import inert_markdown
 from lib.context.strategies import STRATEGY_LABELS
 from lib.context.tokens import FALLBACK_ENCODING, OFFLINE_ENCODINGS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.backends.prices import data_label
+from lib.core.prices import data_label
 from lib.store import storage
 from lib.store.runlog import calls_frame, csv_text, filtered, run_log_figures
 from ui import call_details, owner, sessions

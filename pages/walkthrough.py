@@ -21,8 +21,9 @@ from lib.analysis.walkthrough import (
     shown_answer,
     verdict,
 )
-from lib.backends.models import EMBEDDED_MODEL
-from lib.backends.providers import CallOutcome, ProviderConfig, stream_chat
+from lib.core.models import EMBEDDED_MODEL
+from lib.core.outcome import CallOutcome
+from lib.backends.providers import ProviderConfig, stream_chat
 from lib.context.display import inert_markdown
 from lib.context.payload import serialise
 from ui import resources, sessions, state

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lib.analysis.attribution.context import AnswerContext, AttributionError, sampling_of
-from lib.backends.models import MODELS
+from lib.core.models import MODELS
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, serialise
 from lib.context.request import Target, build_request

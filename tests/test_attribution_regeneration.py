@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lib.analysis.attribution import AnswerContext, Job, RegenerationScorer, attribute, plan_ablations
-from lib.backends.models import MODELS
+from lib.core.models import MODELS
 from lib.backends.providers import ProviderConfig, make_client
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, serialise

@@ -15,7 +15,7 @@ from lib.analysis.attribution.context import AnswerContext
 from lib.analysis.attribution.planner import plan_ablations
 from lib.analysis.attribution.run import HoldRule, Job, Progress, Stopped, attribute, plan_cost, smallest_context
 from lib.analysis.attribution.scoring import PassScore
-from lib.backends.models import MODELS
+from lib.core.models import MODELS
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling
 from lib.context.request import Target, build_request

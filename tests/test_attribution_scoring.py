@@ -6,7 +6,7 @@ import pytest
 
 from bench.attribution import PLANTED, Planted, request_for, target
 from lib.analysis.attribution import AnswerContext, LogprobScorer, ScoringError, ScoringModel, attribute, plan_ablations
-from lib.backends.models import EMBEDDED_MODEL
+from lib.core.models import EMBEDDED_MODEL
 from lib.backends.providers import ProviderConfig, make_client
 from lib.backends.reply import Reply
 

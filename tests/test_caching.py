@@ -1,6 +1,6 @@
 import pytest
 
-from lib.backends import models
+from lib.core import models
 from lib.context import caching
 from lib.context.conversation import Message
 from lib.context.strategies import Decision
@@ -145,7 +145,8 @@ def test_a_counter_without_token_ids_predicts_nothing():
 
 
 def _send(server, request, stream: bool):
-    from lib.backends.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+    from lib.core.outcome import CallOutcome
+    from lib.backends.providers import ProviderConfig, make_client, stream_chat
 
     body = {**request.plan.body, "stream": stream}
     if not stream:

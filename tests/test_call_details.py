@@ -5,8 +5,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from lib.backends import models
-from lib.backends.providers import CallOutcome
+from lib.core import models
+from lib.core.outcome import CallOutcome
 from lib.context.conversation import Message
 from lib.context.payload import Sampling, plan_request, serialise
 from lib.context.tokens import TiktokenCounter

@@ -26,9 +26,10 @@ from lib.analysis.compare import (
     with_seed,
     word_diff,
 )
-from lib.backends import models
+from lib.core import models
 from lib.backends.embedded import QueueState
-from lib.backends.providers import CallOutcome, ProviderConfig, make_client
+from lib.core.outcome import CallOutcome
+from lib.backends.providers import ProviderConfig, make_client
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, build_body, serialise
 from lib.context.strategies import Strategy

@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lib.backends.embedded import EmbeddedServer, QueueState, free_port, gguf_path, queue_state
-from lib.backends.models import EMBEDDED_MODEL
-from lib.backends.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+from lib.core.models import EMBEDDED_MODEL
+from lib.core.outcome import CallOutcome
+from lib.backends.providers import ProviderConfig, make_client, stream_chat
 from lib.context.payload import Sampling, build_body
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ from lib.analysis.compare import Variant
 from lib.analysis.experiments import batch, builtin, planner, results, runner
 from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
 from lib.analysis.experiments.planner import CellKey, RunSpec
-from lib.backends import models
+from lib.core import models
 from lib.backends.providers import ProviderConfig, make_client
 from lib.context.payload import Sampling
 from lib.context.request import Target

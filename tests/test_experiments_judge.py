@@ -15,8 +15,9 @@ from lib.analysis.experiments.judge import (
     response_format,
     schema,
 )
-from lib.backends import models
-from lib.backends.providers import CallOutcome, ProviderConfig, make_client
+from lib.core import models
+from lib.core.outcome import CallOutcome
+from lib.backends.providers import ProviderConfig, make_client
 from lib.backends.reply import Reply
 from lib.context.payload import in_wire_order, serialise
 from lib.context.request import Target

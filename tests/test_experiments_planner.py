@@ -11,7 +11,7 @@ from lib.analysis.experiments import builtin, planner
 from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
 from lib.analysis.experiments.judge import JudgeSpec
 from lib.analysis.experiments.planner import CellKey, RunSpec
-from lib.backends import models
+from lib.core import models
 from lib.context.conversation import Message
 from lib.context.payload import Sampling
 from lib.context.request import Target

@@ -16,7 +16,7 @@ from lib.analysis.experiments import planner, results, runner, store
 from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
 from lib.analysis.experiments.judge import JudgeSpec
 from lib.analysis.experiments.planner import RunSpec
-from lib.backends import models
+from lib.core import models
 from lib.backends.providers import ProviderConfig
 from lib.backends.retry import RetryPolicy
 from lib.context.conversation import Message

@@ -1,6 +1,6 @@
 import pytest
 
-from lib.backends import models
+from lib.core import models
 
 
 def test_dated_names_resolve_to_their_family():

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from lib.backends import models
+from lib.core import models
 from lib.context.conversation import Message
 from lib.context.payload import (
     Sampling,

@@ -4,8 +4,8 @@ from decimal import Decimal
 import pytest
 from genai_prices import Usage, calc_price
 
-from lib.backends import models, prices
-from lib.backends.providers import CallOutcome
+from lib.core import models, prices
+from lib.core.outcome import CallOutcome
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.backends.models import MODELS
-from lib.backends.providers import KEY_FRAGMENT, CallOutcome, redact, stream_chat
+from lib.core.models import MODELS
+from lib.core.secrets import KEY_FRAGMENT, redact
+from lib.core.outcome import CallOutcome
+from lib.backends.providers import stream_chat
 from lib.context import conversation as conv
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.display import INERT_OPENER, LITERAL_OPENER, inert_deltas, inert_markdown

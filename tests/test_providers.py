@@ -11,8 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.backends import models, providers
-from lib.backends.providers import CallOutcome, ProviderConfig, describe_error, make_client, stream_chat
+from lib.core import models
+from lib.backends import kinds, providers
+from lib.core import secrets
+from lib.core.outcome import CallOutcome
+from lib.backends.providers import ProviderConfig, describe_error, make_client, stream_chat
 from lib.context.conversation import Message
 from lib.context.payload import Sampling, blocking_reason, build_body, in_wire_order, plan_request, serialise
 from tests.fake_openai import FakeOpenAI
@@ -100,7 +103,7 @@ def test_http_errors_become_clear_messages_without_the_key(server, status, expec
 
 
 def test_a_partially_echoed_key_is_redacted():
-    assert "sk-abc" not in providers.redact("Incorrect API key provided: sk-abc***********wxyz.")
+    assert "sk-abc" not in secrets.redact("Incorrect API key provided: sk-abc***********wxyz.")
 
 
 def test_unreachable_server_says_so():
@@ -205,14 +208,14 @@ def test_error_codes_and_bodies_name_the_problem(server, body, code, expected):
 
 def test_fragments_of_the_key_are_redacted():
     text = f"Bad key {KEY[:10]}…{KEY[-4:]}; the key ending {KEY[-9:]}; in the middle {KEY[12:20]}."
-    shown = providers.redact(text, (KEY,))
+    shown = secrets.redact(text, (KEY,))
     assert KEY[-9:] not in shown and KEY[12:20] not in shown and KEY[:10] not in shown
     assert shown.startswith("Bad key ***") and shown.endswith("in the middle ***.")
 
 
 def test_redaction_leaves_ordinary_text_alone():
     text = "The model `gpt-4o` does not exist (404)."
-    assert providers.redact(text, (KEY,)) == text
+    assert secrets.redact(text, (KEY,)) == text
 
 
 def test_an_unexpected_exception_is_described_not_raised():
@@ -430,7 +433,7 @@ def test_a_list_too_long_is_cut():
         (("compatible", "http://a.example/v1"), ("compatible", "http://a.example.attacker.example/v1"), False),
         (("compatible", "http://a.example/v1"), ("compatible", "http://a.example/v2"), False),
         (("openai", ""), ("openai", "http://attacker.example/v1"), True),  # OpenAI's endpoint is fixed
-        (("openai", ""), ("compatible", providers.OPENAI_BASE_URL), False),
+        (("openai", ""), ("compatible", kinds.OPENAI_BASE_URL), False),
         (("azure", "https://me.openai.azure.com"), ("azure", "https://attacker.example"), False),
     ],
 )
@@ -442,35 +445,35 @@ def test_a_key_scope_names_the_kind_and_the_endpoint(first, second, same):
 
 
 def test_every_run_of_six_or_more_characters_of_a_key_is_masked():
-    for size in range(providers.KEY_FRAGMENT, len(KEY) + 1):
+    for size in range(secrets.KEY_FRAGMENT, len(KEY) + 1):
         for start in range(len(KEY) - size + 1):
-            shown = providers.mask_secrets(f"before {KEY[start : start + size]} after", (KEY,))
-            assert shown == f"before {providers.MASK} after", (start, size)
+            shown = secrets.mask_secrets(f"before {KEY[start : start + size]} after", (KEY,))
+            assert shown == f"before {secrets.MASK} after", (start, size)
 
 
 def test_masking_spares_ordinary_text_and_public_placeholder_keys():
     text = "Use Ollama: api_key='ollama'. The sha256 is " + "ab" * 32 + "; sk-other-key-in-an-example."
-    assert providers.mask_secrets(text, (KEY, "ollama", "not-needed", "abc")) == text
-    assert providers.mask_secrets(KEY[:5] + " " + KEY[5:10], (KEY,)) == KEY[:5] + " " + KEY[5:10]  # 5-char runs
+    assert secrets.mask_secrets(text, (KEY, "ollama", "not-needed", "abc")) == text
+    assert secrets.mask_secrets(KEY[:5] + " " + KEY[5:10], (KEY,)) == KEY[:5] + " " + KEY[5:10]  # 5-char runs
     assert ProviderConfig("compatible", "m", api_key="ollama").secrets == ()
 
 
 def test_neighbouring_fragments_become_one_mask():
-    assert providers.mask_secrets(f"{KEY[:12]}{KEY[20:32]}!", (KEY,)) == f"{providers.MASK}!"
+    assert secrets.mask_secrets(f"{KEY[:12]}{KEY[20:32]}!", (KEY,)) == f"{secrets.MASK}!"
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 7])
 def test_a_masker_fed_in_pieces_masks_as_the_whole_does(size):
     text = f"Your key is {KEY}; its end {KEY[-11:]}; its middle {KEY[8:18]}, then {KEY[:6]}x{KEY[6:12]}."
-    masker = providers.SecretMasker((KEY, "other-secret-value"))
+    masker = secrets.SecretMasker((KEY, "other-secret-value"))
     pieces = [text[i : i + size] for i in range(0, len(text), size)]
     streamed = "".join(masker.feed(piece) for piece in pieces) + masker.finish()
-    assert streamed == providers.mask_secrets(text, (KEY, "other-secret-value"))
+    assert streamed == secrets.mask_secrets(text, (KEY, "other-secret-value"))
     assert not [KEY[i : i + 6] for i in range(len(KEY) - 5) if KEY[i : i + 6] in streamed]
 
 
 def test_a_masker_without_secrets_passes_pieces_through():
-    masker = providers.SecretMasker(())
+    masker = secrets.SecretMasker(())
     assert [masker.feed("a"), masker.feed("b"), masker.finish()] == ["a", "b", ""]
 
 
@@ -502,8 +505,8 @@ def test_a_reply_cut_off_keeps_its_last_characters_masked(server):
 def test_masking_in_pieces_equals_masking_the_whole_and_leaves_no_run_of_six(key, parts, cuts):
     text = "".join(p if isinstance(p, str) else key[p[0] : p[0] + p[1]] for p in parts)  # text and bits of the key
     bounds = sorted({0, len(text), *(c % (len(text) + 1) for c in cuts)})
-    masker = providers.SecretMasker((key,))
+    masker = secrets.SecretMasker((key,))
     streamed = "".join(masker.feed(text[a:b]) for a, b in itertools.pairwise(bounds)) + masker.finish()
-    whole = providers.mask_secrets(text, (key,))
+    whole = secrets.mask_secrets(text, (key,))
     assert streamed == whole
-    assert not [key[i : i + 6] for i in range(len(key) - 5) if key[i : i + 6] in whole.replace(providers.MASK, "\0")]
+    assert not [key[i : i + 6] for i in range(len(key) - 5) if key[i : i + 6] in whole.replace(secrets.MASK, "\0")]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from lib.backends.providers import CallOutcome, ProviderConfig, make_client
+from lib.core.outcome import CallOutcome
+from lib.backends.providers import ProviderConfig, make_client
 from lib.backends.reply import STOPPED, Reply, ReplyInFlight, record_reply
 from lib.backends.retry import RetryPolicy
 from lib.context.conversation import Message

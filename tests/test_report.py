@@ -26,8 +26,8 @@ from lib.analysis.report import (
     result_figures,
     variant_colours,
 )
-from lib.backends.models import MODELS
-from lib.backends.providers import CallOutcome
+from lib.core.models import MODELS
+from lib.core.outcome import CallOutcome
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling
 from lib.context.tokens import TiktokenCounter

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib.backends.models import MODELS
+from lib.core.models import MODELS
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, serialise
 from lib.context.request import Target, build_request, send_blocker, split_for_retry, summary_request_for

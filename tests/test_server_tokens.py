@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from lib.backends import models
-from lib.backends.providers import CallOutcome, ProviderConfig, make_client, stream_chat
+from lib.core import models
+from lib.core.outcome import CallOutcome
+from lib.backends.providers import ProviderConfig, make_client, stream_chat
 from lib.backends.server_tokens import ServerCounter, chatml, detect, server_root
 from lib.context import caching
 from lib.context.conversation import Message

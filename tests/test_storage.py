@@ -11,8 +11,8 @@ from dataclasses import asdict, replace
 import pytest
 from sqlalchemy import func, insert, select, text, update
 
-from lib.backends import models
-from lib.backends.providers import CallOutcome
+from lib.core import models
+from lib.core.outcome import CallOutcome
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, plan_request
 from lib.context.tokens import TiktokenCounter

@@ -3,7 +3,7 @@ from itertools import pairwise
 import pytest
 
 from lib.analysis.timeline import cost_figure, timeline, timeline_figures, verdict
-from lib.backends.models import EMBEDDED_MODEL, MODELS
+from lib.core.models import EMBEDDED_MODEL, MODELS
 from lib.context import caching
 from lib.context import conversation as conv
 from lib.context.conversation import Message, SystemPrompt

@@ -17,8 +17,8 @@ from lib.analysis.walkthrough import (
     run_demo,
     verdict,
 )
-from lib.backends.models import EMBEDDED_MODEL
-from lib.backends.providers import CallOutcome
+from lib.core.models import EMBEDDED_MODEL
+from lib.core.outcome import CallOutcome
 from lib.context.payload import serialise
 from lib.context.tokens import TiktokenCounter
 

@@ -41,8 +41,8 @@ from lib.analysis.attribution import (
 from lib.analysis.attribution.context import SYSTEM_ID
 from lib.analysis.attribution.explain import percent
 from lib.analysis.compare import MAX_VARIANTS, Comparison, Variant, similarity
-from lib.backends import prices as pricing
-from lib.backends.providers import CallOutcome
+from lib.core import prices as pricing
+from lib.core.outcome import CallOutcome
 from lib.backends.reply import Reply
 from lib.context import conversation as conv
 from lib.context.display import inert_markdown

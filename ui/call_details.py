@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from lib.backends.providers import CallOutcome
+from lib.core.outcome import CallOutcome
 from lib.context.display import inert_markdown
 from lib.context.payload import RequestPlan
 from lib.store import storage

@@ -30,7 +30,8 @@ from lib.analysis.compare import (
     seeded,
     wait_until_idle,
 )
-from lib.backends import embedded, models
+from lib.backends import embedded
+from lib.core import models
 from lib.context.conversation import new_id
 from lib.context.request import Request, Target
 from lib.context.strategies import PARAMETERS, spec_of

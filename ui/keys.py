@@ -10,7 +10,7 @@ import os
 
 import streamlit as st
 
-from lib.backends.providers import is_secret
+from lib.core.secrets import is_secret
 from ui import state
 
 TYPED_KEYS = "typed_keys"  # {scope: key}, this browser session's memory only, never saved

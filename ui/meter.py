@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from lib.backends.prices import billed, money
-from lib.backends.providers import CallOutcome, ProviderConfig
+from lib.core.prices import billed, money
+from lib.core.outcome import CallOutcome
+from lib.backends.providers import ProviderConfig
 from lib.backends.snippets import curl_snippet, python_snippet
 from lib.context import caching
 from lib.context.display import inert_code, inert_inline, shortened_body

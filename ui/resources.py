@@ -8,7 +8,8 @@ import sys
 
 import streamlit as st
 
-from lib.backends import embedded, models, providers, server_tokens
+from lib.backends import embedded, providers, server_tokens
+from lib.core import models
 from lib.context import tokens
 from ui import state
 

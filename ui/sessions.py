@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 import streamlit as st
 from sqlalchemy import Connection
 
-from lib.backends.providers import CallOutcome
+from lib.core.outcome import CallOutcome
 from lib.context.conversation import SystemPrompt
 from lib.context.payload import RequestPlan
 from lib.store import storage

@@ -6,14 +6,9 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
-from lib.backends import models
-from lib.backends.providers import (
-    DEFAULT_AZURE_API_VERSION,
-    KIND_LABELS,
-    ProviderConfig,
-    key_scope,
-    valid_base_url,
-)
+from lib.core import models
+from lib.backends.providers import DEFAULT_AZURE_API_VERSION, ProviderConfig, key_scope, valid_base_url
+from lib.backends.kinds import KIND_LABELS
 from lib.context.payload import Sampling
 from lib.context.tokens import PromptCounter
 from lib.store.session import end_user_id

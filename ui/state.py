@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from lib.backends.providers import CallOutcome
+from lib.core.outcome import CallOutcome
 from lib.context.caching import CachedCall, CachePrediction
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.paging import DEFAULT_PAGE_SIZE
@@ -137,7 +137,7 @@ class LastCall:
     shown: bool = True  # the meter showed this very request before Send
     cache: CachePrediction | None = None  # the cached tokens predicted for it (from the call before it)
     cache_after: CachedCall | None = None  # what it left in the provider's cache, for the next prediction
-    cost: float | None = None  # USD, the cache applied as reported (lib.backends.prices.billed)
+    cost: float | None = None  # USD, the cache applied as reported (lib.core.prices.billed)
     price_source: str = ""  # where the prices come from (and their date)
 
 

@@ -24,9 +24,9 @@ from typing import Any, Literal, get_args
 
 import openai
 
-from lib.backends.models import ModelInfo, priced_as
-from lib.backends.prices import Prices, Rate, billed
-from lib.backends.providers import CallOutcome
+from lib.core.models import ModelInfo, priced_as
+from lib.core.prices import Prices, Rate, billed
+from lib.core.outcome import CallOutcome
 from lib.backends.reply import Reply
 from lib.context.conversation import Message, Role, SystemPrompt
 from lib.context.payload import RequestPlan, Sampling, in_wire_order, serialise
@@ -191,7 +191,7 @@ class CompareSetup:
     question: str = ""
     repeats: int = 1
     seed: int = 1
-    priced_as: str = ""  # "": each model's own prices; else a priced model of lib.backends.models
+    priced_as: str = ""  # "": each model's own prices; else a priced model of lib.core.models
 
     def to_dict(self) -> dict:
         return {
@@ -512,7 +512,7 @@ def answer_stats(results: list[VariantResult], baseline: int, price_as: str = ""
 
 
 def call_cost(model: ModelInfo, plan: RequestPlan, outcome: CallOutcome) -> float | None:
-    """What a call cost at `model`'s prices (lib/backends/prices.py, the one cost formula): the reported usage,
+    """What a call cost at `model`'s prices (lib/core/prices.py, the one cost formula): the reported usage,
     cached prompt tokens at their own rate, else the prediction; None when unpriced."""
     return billed(model, plan.prompt_tokens, outcome)
 

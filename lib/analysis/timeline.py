@@ -9,7 +9,7 @@ window drops the oldest messages and shifts everything after them, so its prefix
 
 from __future__ import annotations
 
-from lib.backends.prices import cost, money
+from lib.core.prices import cost, money
 from lib.context import caching
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling

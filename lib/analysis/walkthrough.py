@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from lib.backends.models import EMBEDDED_MODEL, info_for
-from lib.backends.providers import CallOutcome
+from lib.core.models import EMBEDDED_MODEL, info_for
+from lib.core.outcome import CallOutcome
 from lib.context.conversation import Message, SystemPrompt, selected
 from lib.context.payload import Sampling, serialise
 from lib.context.request import Target, build_request

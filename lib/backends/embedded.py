@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from lib.backends.models import EMBEDDED_MODEL
+from lib.core.models import EMBEDDED_MODEL
 from lib.context.tokens import PromptCount
 
 # A fixed system message first keeps the template from adding its default one.

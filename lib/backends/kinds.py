@@ -8,19 +8,17 @@ names its own way, what the user must fill in, and how the copied snippets authe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from lib.context.payload import EndUserField, TokenLimitField
+from lib.core.secrets import PLACEHOLDER_KEY
+from lib.core.wire import EndUserField, Kind, TokenLimitField
 
 if TYPE_CHECKING:  # the SDK is imported where a client is made: the kinds and labels need no HTTP client
     import openai
 
     from lib.backends.providers import ProviderConfig
 
-Kind = Literal["embedded", "openai", "azure", "compatible"]
 OPENAI_BASE_URL = "https://api.openai.com/v1"
-# Servers that check no key still need a non-empty one for the SDK.
-PLACEHOLDER_KEY = "not-needed"
 
 
 class Backend:

@@ -14,29 +14,12 @@ from urllib.parse import urlsplit
 
 import openai
 
-from lib.backends.errors import (  # noqa: F401 - the redaction names are read through this module too
-    KEY_FRAGMENT,
-    MASK,
-    NO_CHOICES,
-    NOT_OPENAI_HINT,
-    PUBLIC_KEYS,
-    SecretMasker,
-    cut_off,
-    describe_error,
-    is_secret,
-    mask_secrets,
-    redact,
-)
-from lib.backends.kinds import (  # noqa: F401 - KIND_LABELS and OPENAI_BASE_URL are read through this module too
-    BACKENDS,
-    KIND_LABELS,
-    OPENAI_BASE_URL,
-    PLACEHOLDER_KEY,
-    Backend,
-    Kind,
-)
+from lib.backends.errors import NO_CHOICES, NOT_OPENAI_HINT, cut_off, describe_error
+from lib.backends.kinds import BACKENDS, Backend
 from lib.backends.retry import parse_retry_after
-from lib.context.payload import EndUserField, TokenLimitField
+from lib.core.outcome import CallOutcome
+from lib.core.secrets import SecretMasker, is_secret
+from lib.core.wire import EndUserField, Kind, TokenLimitField
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
@@ -142,37 +125,6 @@ def list_models(client: openai.OpenAI) -> list[str]:
         return model_id_choices(getattr(model, "id", None) for model in listed)
     except Exception:  # the server is not ours: whatever it answers means "no list", never a traceback
         return []
-
-
-@dataclass
-class CallOutcome:
-    text: str = ""
-    prompt_tokens: int | None = None  # as the server reports it; None when it reports none
-    completion_tokens: int | None = None
-    # Prompt tokens the server did not evaluate again (its prompt cache): usage.prompt_tokens_details.
-    cached_tokens: int | None = None
-    latency_s: float | None = None
-    ttft_s: float | None = None
-    finish_reason: str | None = None
-    error: str | None = None
-    # For deciding whether to retry (lib/backends/retry.py): the HTTP status, the error's code, the wait asked for.
-    status_code: int | None = None
-    error_code: str | None = None
-    retry_after_s: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def truncated(self) -> bool:
-        """A whole reply that stopped at the reply-token limit rather than where the model ended it."""
-        return self.ok and self.finish_reason == "length"
-
-    @property
-    def incomplete(self) -> bool:
-        """A reply that began streaming and then broke off."""
-        return self.error is not None and bool(self.text)
 
 
 def stream_chat(

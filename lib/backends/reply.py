@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable, Iterator
 
 from lib.backends import retry
-from lib.backends.providers import CallOutcome, stream_chat
+from lib.core.outcome import CallOutcome
+from lib.backends.providers import stream_chat
 from lib.context.conversation import Message, update
 
 STOPPED = "Stopped by you: the partial answer is kept, marked incomplete."

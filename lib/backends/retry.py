@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from lib.backends.providers import CallOutcome
+    from lib.core.outcome import CallOutcome
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 # A 429 that no wait cures: the account is out of credit.

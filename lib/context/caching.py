@@ -24,8 +24,8 @@ from functools import lru_cache
 from itertools import chain
 from typing import Protocol
 
-from lib.backends.models import ModelInfo
-from lib.backends.prices import cost
+from lib.core.models import ModelInfo
+from lib.core.prices import cost
 from lib.context.conversation import Message
 
 Segments = tuple[tuple[int, ...], ...]

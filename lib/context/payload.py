@@ -12,14 +12,12 @@ import inspect
 import json
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any, Literal
+from typing import Any
 
-from lib.backends.models import ModelInfo
 from lib.context.conversation import Message, clean_text
 from lib.context.tokens import PromptCount, PromptCounter
-
-TokenLimitField = Literal["max_tokens", "max_completion_tokens"]
-EndUserField = Literal["user", "safety_identifier"]
+from lib.core.models import ModelInfo
+from lib.core.wire import EndUserField, TokenLimitField
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from lib.backends.models import ModelInfo
+from lib.core.models import ModelInfo
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import RequestPlan, Sampling, blocking_reason, plan_request
 from lib.context.strategies import Decision, Strategy, assemble, decide, summarised, summary_request

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
-from lib.backends.models import lookup
+from lib.core.models import lookup
 
 TOKENS_PER_MESSAGE = 3  # <|start|>{role}<|message|> ... <|end|>, minus the role itself
 REPLY_PRIMING = 3  # every reply is primed with <|start|>assistant<|message|>

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select
 
-from lib.backends.models import lookup, priced_as
-from lib.backends.prices import billed
-from lib.backends.providers import CallOutcome, redact
+from lib.core.models import lookup, priced_as
+from lib.core.prices import billed
+from lib.core.outcome import CallOutcome
+from lib.core.secrets import masked_json, redact
 from lib.context.conversation import clean_text
 from lib.context.display import shortened_body
 from lib.context.payload import RequestPlan
@@ -51,23 +52,17 @@ def details_of(
 ) -> CallDetails:
     """A finished call's details, keys masked wherever they could have landed."""
     body, left_out = shortened_body(plan.body, KEPT_MESSAGE_CHARS)
-    masked = _masked(json.dumps(body, ensure_ascii=False, indent=1), secrets)
+    masked = masked_json(json.dumps(body, ensure_ascii=False, indent=1), secrets)
     return CallDetails(
         request_body=masked,
         # A reply may carry half a UTF-16 pair (a JSON "\ud83d" escape): SQLite cannot encode it.
-        answer=clean_text(_masked(outcome.text, secrets)),
+        answer=clean_text(masked_json(outcome.text, secrets)),
         strategy=clean_text(strategy) if strategy is not None else None,
         finish_reason=outcome.finish_reason,
         queued_s=queued_s,
         notices=tuple(clean_text(redact(n, secrets)) for n in notices),
         left_out_chars=left_out,
     )
-
-
-def _masked(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in (s for s in secrets if len(s) >= 4):
-        text = text.replace(json.dumps(secret)[1:-1], "***").replace(secret, "***")
-    return text
 
 
 def record_with_details(conn: Connection, record: CallRecord, details: CallDetails) -> int:

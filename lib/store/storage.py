@@ -39,9 +39,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from lib.analysis.compare import CompareSetup, Comparison, InvalidComparison
-from lib.backends.errors import redact
-from lib.backends.prices import billed
-from lib.backends.providers import CallOutcome
+from lib.core.secrets import masked_json, redact
+from lib.core.prices import billed
+from lib.core.outcome import CallOutcome
 from lib.context.conversation import clean_text
 from lib.context.payload import RequestPlan
 from lib.store import db
@@ -414,7 +414,7 @@ class CallRecord:
     ttft_s: float | None
     cost: (
         float | None
-    )  # USD (lib.backends.prices.billed): reported usage where there is some, cached tokens as reported
+    )  # USD (lib.core.prices.billed): reported usage where there is some, cached tokens as reported
     status: str  # "ok", "incomplete" (cut off mid-reply) or "error"
     error: str | None = None
     at: str = field(default_factory=now)
@@ -475,16 +475,9 @@ def call_record(row: Any) -> CallRecord:
 # --- Compare: kept comparisons and the variant set-up, per session ------------------------------
 
 
-def _masked(text: str, secrets: tuple[str, ...]) -> str:
-    """JSON text with every occurrence of a secret masked (as lib.store.session.without_secrets does)."""
-    for secret in (s for s in secrets if len(s) >= 4):
-        text = text.replace(json.dumps(secret)[1:-1], "***").replace(secret, "***")
-    return text
-
-
 def save_comparison(conn: Connection, session_id: str, comparison: Comparison, secrets: tuple[str, ...] = ()) -> int:
     """Keep a finished comparison with its session; returns its row id."""
-    body = _masked(json.dumps(comparison.to_dict(), ensure_ascii=False), secrets)
+    body = masked_json(json.dumps(comparison.to_dict(), ensure_ascii=False), secrets)
     with writing(conn):
         kept = insert(comparisons).values(session_id=session_id, created_at=now(), body=body)
         return conn.execute(kept.returning(comparisons.c.id)).scalar_one()
@@ -507,7 +500,7 @@ def list_comparisons(conn: Connection, session_id: str) -> list[Comparison]:
 
 def save_compare_setup(conn: Connection, session_id: str, setup: CompareSetup, secrets: tuple[str, ...] = ()) -> None:
     values = {"session_id": session_id, "updated_at": now(),
-              "body": _masked(json.dumps(setup.to_dict(), ensure_ascii=False), secrets)}  # fmt: skip
+              "body": masked_json(json.dumps(setup.to_dict(), ensure_ascii=False), secrets)}  # fmt: skip
     with writing(conn):
         conn.execute(
             _dialect_insert(conn, compare_setups)

@@ -16,7 +16,7 @@ from lib.analysis.experiments import batch, builtin, planner, runner, store
 from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
 from lib.analysis.experiments.checks import Verdict
 from lib.analysis.experiments.planner import CellKey, RunSpec
-from lib.backends import models
+from lib.core import models
 from lib.context.payload import Sampling
 from lib.context.request import Target
 from lib.context.strategies import Strategy

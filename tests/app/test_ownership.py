@@ -201,8 +201,8 @@ def _opened_calls():
 
 
 def test_a_team_run_log_shows_who_ran_a_call_but_not_what_they_sent(browser):
-    from lib.backends import models
-    from lib.backends.providers import CallOutcome
+    from lib.core import models
+    from lib.core.outcome import CallOutcome
     from lib.context.conversation import Message
     from lib.context.payload import Sampling, plan_request
     from lib.context.tokens import TiktokenCounter

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
-from lib.backends import models
-from lib.backends.providers import CallOutcome
+from lib.core import models
+from lib.core.outcome import CallOutcome
 from lib.context.conversation import Message
 from lib.context.payload import Sampling, plan_request
 from lib.context.tokens import TiktokenCounter
@@ -31,8 +31,9 @@ def _opened_calls():
 
 
 def _logged_from_the_page():
-    from lib.backends import models
-    from lib.backends.providers import CallOutcome, ProviderConfig
+    from lib.core import models
+    from lib.core.outcome import CallOutcome
+    from lib.backends.providers import ProviderConfig
     from lib.context.conversation import Message
     from lib.context.payload import Sampling, plan_request
     from lib.context.tokens import TiktokenCounter

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from lib.context.conversation import Message, SystemPrompt
-from lib.context.payload import EndUserField, RequestPlan, Sampling, TokenLimitField
+from lib.core.wire import EndUserField, TokenLimitField
+from lib.context.payload import RequestPlan, Sampling
 from lib.context.request import Request, Target, build_request
 from lib.context.strategies import SUMMARY_ID, Strategy
 

@@ -39,7 +39,7 @@ import numpy as np
 from lib.analysis.attribution.context import AnswerContext, Mask
 from lib.analysis.compare import similarity
 from lib.backends.embedded import CONTEXT_WINDOW, EmbeddedTokenizer, gguf_path
-from lib.backends.providers import CallOutcome
+from lib.core.outcome import CallOutcome
 from lib.backends.reply import Reply
 from lib.context.payload import RequestPlan
 

@@ -19,7 +19,7 @@ from lib.analysis.compare import Variant
 from lib.analysis.experiments.cases import InvalidTestSet
 from lib.analysis.experiments.formats import text_of
 from lib.analysis.experiments.planner import CellKey, PlannedCell
-from lib.backends.providers import CallOutcome
+from lib.core.outcome import CallOutcome
 from lib.context.payload import serialise
 
 URL = "/v1/chat/completions"

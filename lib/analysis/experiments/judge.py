@@ -17,9 +17,11 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lib.backends.providers import CallOutcome, Kind
+from lib.core.outcome import CallOutcome
+from lib.core.wire import Kind
 from lib.context.conversation import Message, SystemPrompt
-from lib.context.payload import RequestPlan, Sampling, TokenLimitField, in_wire_order, serialise
+from lib.context.payload import RequestPlan, Sampling, in_wire_order, serialise
+from lib.core.wire import TokenLimitField
 from lib.context.request import Target, build_request
 from lib.context.strategies import Strategy
 

@@ -22,7 +22,7 @@ from typing import Any, cast
 from lib.analysis.compare import Variant, plan_variant, seeded, seeds_for
 from lib.analysis.experiments.cases import Case, TestSet, set_from_dict, set_to_dict
 from lib.analysis.experiments.judge import JudgeSpec, judge_request
-from lib.backends.providers import Kind
+from lib.core.wire import Kind
 from lib.context.conversation import Message
 from lib.context.payload import RequestPlan, Sampling
 from lib.context.request import Request, Target, send_blocker

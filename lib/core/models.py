@@ -1,5 +1,5 @@
 """Context windows and tokenizers of common chat models: the table the app reads; prices come from
-`genai-prices` (lib/backends/prices.py), looked up by the name the user gave (dated names have prices of their own).
+`genai-prices` (lib/core/prices.py), looked up by the name the user gave (dated names have prices of their own).
 
 A model not in the table gets the user's own figures (window, prices; counts are estimates).
 Azure deployments often carry OpenAI's names in Azure's spelling ("gpt-35-turbo", dated names):
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from lib.backends import prices as pricing
+from lib.core import prices as pricing
 
 EMBEDDED_MODEL = "SmolLM2-135M-Instruct"
 

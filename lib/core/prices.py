@@ -16,10 +16,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from lib.backends.models import ModelInfo
+    from lib.core.models import ModelInfo
+    from lib.core.outcome import Usage
 
 PACKAGE = "genai-prices"
 PER = 1_000_000  # prices are USD per million tokens
@@ -87,18 +88,6 @@ def output_cost(model: ModelInfo, completion_tokens: int, prompt_tokens: int = 0
     for an estimate's "at most" before the prompt's cost is known."""
     rate = model.prices.output
     return None if rate is None else completion_tokens * rate.per_million(prompt_tokens) / PER
-
-
-class Usage(Protocol):
-    """What a server reported for a finished call (None: not reported). A call's outcome
-    (`lib.backends.providers.CallOutcome`) and a run-log row (`lib.store.storage.CallRecord`) are both one."""
-
-    @property
-    def prompt_tokens(self) -> int | None: ...
-    @property
-    def cached_tokens(self) -> int | None: ...
-    @property
-    def completion_tokens(self) -> int | None: ...
 
 
 def billed(model: ModelInfo, predicted_prompt: int, usage: Usage) -> float | None:
