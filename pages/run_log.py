@@ -6,7 +6,7 @@ import streamlit as st
 
 from lib.core.prices import data_label
 from lib.store import storage
-from lib.store.runlog import calls_frame, csv_text, filtered, run_log_figures
+from lib.analysis.runlog import calls_frame, csv_text, filtered, run_log_figures
 from ui import call_details, owner, sessions
 from ui.meter import money
 from ui.settings import page_setup

@@ -9,7 +9,7 @@ from lib.analysis.timeline import MAX_TURNS, cost_figure, sample_conversation, t
 from lib.context import caching
 from lib.context.display import inert_markdown
 from lib.context.strategies import Strategy
-from lib.store.runlog import csv_text
+from lib.analysis.runlog import csv_text
 from ui import state
 from ui.planning import target_of
 from ui.settings import Settings, page_setup

@@ -4,7 +4,7 @@ import io
 import pandas as pd
 import pytest
 
-from lib.store.runlog import calls_frame, csv_cell, csv_safe, csv_text, filtered, run_log_figures
+from lib.analysis.runlog import calls_frame, csv_cell, csv_safe, csv_text, filtered, run_log_figures
 from lib.store.storage import CallRecord
 
 T0 = "2026-01-01T10:00:00.000+00:00"

@@ -11,6 +11,7 @@ from dataclasses import asdict, replace
 import pytest
 from sqlalchemy import func, insert, select, text, update
 
+from lib.analysis import compare_store
 from lib.core import models
 from lib.core.outcome import CallOutcome
 from lib.context.conversation import Message, SystemPrompt
@@ -420,15 +421,15 @@ def test_a_file_of_todays_schema_with_data_in_every_table_upgrades_in_place_unch
         assert none is None and (details.strategy, details.queued_s, details.notices, details.left_out_chars) == (
             "Full history", 1.5, ("Retried once",), 7,
         )  # fmt: skip
-        assert [c.to_dict() for c in storage.list_comparisons(conn, "ada1")] == [comparison.to_dict()]
-        assert storage.load_compare_setup(conn, "ada1") == setup
+        assert [c.to_dict() for c in compare_store.list_comparisons(conn, "ada1")] == [comparison.to_dict()]
+        assert compare_store.load_compare_setup(conn, "ada1") == setup
         # it goes on from where it was: versions, ids, and the old migrations are not run again
         ada1 = storage.load_session(conn, "ada1", ada)
         assert storage.save_session(conn, replace(ada1, title="Renamed"), ada).version == 4
         with pytest.raises(storage.StaleSession):
             storage.save_session(conn, replace(ada1, title="Stale"), ada)
         assert storage.record_call(conn, _record("ada1")) == call_id + 1
-        assert storage.save_comparison(conn, "ada1", comparison) == 2
+        assert compare_store.save_comparison(conn, "ada1", comparison) == 2
         assert conn.execute(text("SELECT COUNT(*) FROM schema_migrations")).scalar() == 7
     assert db.revision(storage.store_url()) == "0002"
 
@@ -527,21 +528,21 @@ def _comparison(question: str = "What is my name?"):
 
 def test_comparisons_are_kept_per_session_in_order(conn):
     first, second = _comparison("one?"), _comparison("two?")
-    storage.save_comparison(conn, "s1", first)
-    storage.save_comparison(conn, "s2", _comparison("elsewhere?"))
-    storage.save_comparison(conn, "s1", second)
-    kept = storage.list_comparisons(conn, "s1")
+    compare_store.save_comparison(conn, "s1", first)
+    compare_store.save_comparison(conn, "s2", _comparison("elsewhere?"))
+    compare_store.save_comparison(conn, "s1", second)
+    kept = compare_store.list_comparisons(conn, "s1")
     assert [c.question for c in kept] == ["one?", "two?"]
     assert [c.to_dict() for c in kept] == [first.to_dict(), second.to_dict()]
-    assert storage.list_comparisons(conn, "nobody") == []
+    assert compare_store.list_comparisons(conn, "nobody") == []
 
 
 def test_a_stored_comparison_it_cannot_read_is_skipped_not_fatal(conn):
-    storage.save_comparison(conn, "s1", _comparison("good?"))
+    compare_store.save_comparison(conn, "s1", _comparison("good?"))
     with storage.transaction(conn):
         for body in ('{"format": 99}', "not json"):
             conn.execute(insert(schema.comparisons).values(session_id="s1", created_at="x", body=body))
-    assert [c.question for c in storage.list_comparisons(conn, "s1")] == ["good?"]
+    assert [c.question for c in compare_store.list_comparisons(conn, "s1")] == ["good?"]
 
 
 def test_a_key_never_lands_in_a_stored_comparison_or_setup(conn):
@@ -549,8 +550,8 @@ def test_a_key_never_lands_in_a_stored_comparison_or_setup(conn):
 
     key = "sk-proj-ABCDEFGH12345678"
     comparison = _comparison(f"Is {key} my key?")
-    storage.save_comparison(conn, "s1", comparison, secrets=(key,))
-    storage.save_compare_setup(conn, "s1", CompareSetup(PRESETS, question=f"Why {key}?"), secrets=(key,))
+    compare_store.save_comparison(conn, "s1", comparison, secrets=(key,))
+    compare_store.save_compare_setup(conn, "s1", CompareSetup(PRESETS, question=f"Why {key}?"), secrets=(key,))
     stored = " ".join(
         conn.execute(select(schema.comparisons.c.body).union(select(schema.compare_setups.c.body))).scalars()
     )
@@ -560,11 +561,11 @@ def test_a_key_never_lands_in_a_stored_comparison_or_setup(conn):
 def test_the_compare_setup_is_saved_and_replaced_per_session(conn):
     from lib.analysis.compare import PRESETS, CompareSetup, Variant
 
-    assert storage.load_compare_setup(conn, "s1") is None
-    storage.save_compare_setup(conn, "s1", CompareSetup(PRESETS, "q1"))
+    assert compare_store.load_compare_setup(conn, "s1") is None
+    compare_store.save_compare_setup(conn, "s1", CompareSetup(PRESETS, "q1"))
     mine = CompareSetup((Variant("mine", temperature=0.2),), "q2", repeats=3, seed=4, priced_as="gpt-4o")
-    storage.save_compare_setup(conn, "s1", mine)
-    assert storage.load_compare_setup(conn, "s1") == mine
+    compare_store.save_compare_setup(conn, "s1", mine)
+    assert compare_store.load_compare_setup(conn, "s1") == mine
     assert conn.execute(select(func.count()).select_from(schema.compare_setups)).scalar() == 1
 
 

@@ -294,8 +294,8 @@ def _before_running(panel: Panel, settings: Settings, context: AnswerContext, ke
         model = context.target.model
         completion = plan.passes * answer_tokens
         most = plan.passes * context.sampling.max_tokens
-        expected = pricing.cost(model, cost.prompt_tokens, completion_tokens=completion)
-        at_most = pricing.cost(model, cost.prompt_tokens, completion_tokens=most)
+        expected = pricing.cost(model.prices, cost.prompt_tokens, completion_tokens=completion)
+        at_most = pricing.cost(model.prices, cost.prompt_tokens, completion_tokens=most)
         st.info(
             inert_markdown(
                 f"**Before running:** {plan.passes} calls to {context.plan.body['model']} at temperature 0 ({method}). "

@@ -66,7 +66,7 @@ def run_log_with_details() -> tuple[list[storage.CallRecord], list[CallDetails |
 def table_with_details(
     frame: pd.DataFrame, records: list[storage.CallRecord], details: list[CallDetails | None]
 ) -> None:
-    """The run log's table, newest first (`frame` is lib.store.runlog.calls_frame's, filtered: its index is
+    """The run log's table, newest first (`frame` is lib.analysis.runlog.calls_frame's, filtered: its index is
     the call's position in `records`); the row picked opens below it."""
     newest_first = frame.iloc[::-1]
     event = st.dataframe(

@@ -30,6 +30,7 @@ from lib.analysis.compare import (
     seeded,
     wait_until_idle,
 )
+from lib.analysis import compare_store
 from lib.backends import embedded
 from lib.core import models
 from lib.context.conversation import new_id
@@ -143,8 +144,8 @@ def load_for_session() -> None:
     setup, kept = None, []
     try:
         with storage.opened() as conn:
-            setup = storage.load_compare_setup(conn, session_id)
-            kept = storage.list_comparisons(conn, session_id)
+            setup = compare_store.load_compare_setup(conn, session_id)
+            kept = compare_store.list_comparisons(conn, session_id)
     except _STORE_ERRORS as exc:
         _store_failed(exc)
     setup = setup or CompareSetup(PRESETS, question=state.get(state.DRAFT) or "What is my name?")
@@ -166,7 +167,7 @@ def save_if_changed() -> None:
         return
     try:
         with storage.opened() as conn:
-            storage.save_compare_setup(conn, sessions.current_id(), now, known_secrets())
+            compare_store.save_compare_setup(conn, sessions.current_id(), now, known_secrets())
     except _STORE_ERRORS as exc:
         _store_failed(exc)
         return
@@ -254,7 +255,7 @@ def keeper(settings: Settings, session_id: str) -> Callable[[Comparison], None]:
                         plan, outcome, result.variant.context_label, result.queued_s(repeat), notices, secrets
                     )
                     record_with_details(conn, record, details)
-            storage.save_comparison(conn, session_id, comparison, secrets)
+            compare_store.save_comparison(conn, session_id, comparison, secrets)
 
     return keep
 
@@ -263,7 +264,7 @@ def reload_comparisons(unsaved: Comparison | None = None) -> None:
     """The session's comparisons as stored, and `unsaved` (a run the store failed to keep) after them."""
     try:
         with storage.opened() as conn:
-            kept = storage.list_comparisons(conn, sessions.current_id())
+            kept = compare_store.list_comparisons(conn, sessions.current_id())
     except _STORE_ERRORS as exc:
         _store_failed(exc)
         kept = list(state.get(state.COMPARISONS) or [])

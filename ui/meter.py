@@ -203,7 +203,7 @@ def last_call(settings: Settings, request: Request, outcome: CallOutcome, shown:
         )
     else:
         after = previous.cache_after if previous is not None else None
-    spent = billed(plan.model, plan.prompt_tokens, outcome)
+    spent = billed(plan.model.prices, plan.prompt_tokens, outcome)
     return LastCall(
         plan.prompt_tokens, plan.count.exact, plan.body_bytes, plan.model.name, outcome, shown,
         cache=prediction, cache_after=after, cost=spent, price_source=plan.model.prices.source,

@@ -352,7 +352,7 @@ class Comparison:
     one_at_a_time: bool = False  # sent one after another (a one-slot server) rather than all at once
 
     def to_dict(self) -> dict:
-        """JSON-ready: what the session store keeps (lib/storage.save_comparison)."""
+        """JSON-ready: what the session store keeps (lib/analysis/compare_store.save_comparison)."""
         return {
             "format": FORMAT_VERSION,
             "question": self.question,
@@ -514,7 +514,7 @@ def answer_stats(results: list[VariantResult], baseline: int, price_as: str = ""
 def call_cost(model: ModelInfo, plan: RequestPlan, outcome: CallOutcome) -> float | None:
     """What a call cost at `model`'s prices (lib/core/prices.py, the one cost formula): the reported usage,
     cached prompt tokens at their own rate, else the prediction; None when unpriced."""
-    return billed(model, plan.prompt_tokens, outcome)
+    return billed(model.prices, plan.prompt_tokens, outcome)
 
 
 def plan_rows(variants: list[Variant], plans: list[RequestPlan], price_as: str = "") -> list[dict]:

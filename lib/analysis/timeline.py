@@ -62,7 +62,7 @@ def timeline(
             previous = caching.CachedCall(BACKEND, plan.messages, _reply_after(history, index))
             cumulative += plan.prompt_tokens
             cumulative_cached += cached or 0
-            call_cost, call_cost_cached = cost(model, plan.prompt_tokens), cost(model, plan.prompt_tokens, cached or 0)
+            call_cost, call_cost_cached = cost(model.prices, plan.prompt_tokens), cost(model.prices, plan.prompt_tokens, cached or 0)
             spent, spent_cached = _sum(spent, call_cost), _sum(spent_cached, call_cost_cached)
             rows.append(
                 {

@@ -189,16 +189,16 @@ class CachePrediction:
         return max(self.could_cache - self.cached, 0)
 
     def input_cost(self, model: ModelInfo) -> float | None:
-        return cost(model, self.prompt_tokens, self.cached or 0)
+        return cost(model.prices, self.prompt_tokens, self.cached or 0)
 
     def input_cost_uncached(self, model: ModelInfo) -> float | None:
-        return cost(model, self.prompt_tokens, 0)
+        return cost(model.prices, self.prompt_tokens, 0)
 
     def lost_cost(self, model: ModelInfo) -> float | None:
         """What the change adds to every call from here on (USD)."""
         if not self.lost:
             return 0.0
-        now, before = self.input_cost(model), cost(model, self.prompt_tokens, (self.cached or 0) + self.lost)
+        now, before = self.input_cost(model), cost(model.prices, self.prompt_tokens, (self.cached or 0) + self.lost)
         return None if now is None or before is None else now - before
 
 

@@ -49,11 +49,11 @@ class ModelInfo:
         return None if rate is None else rate.base
 
     def input_cost(self, tokens: int, cached_tokens: int = 0) -> float | None:
-        return pricing.cost(self, tokens, cached_tokens)
+        return pricing.cost(self.prices, tokens, cached_tokens)
 
     def output_cost(self, tokens: int) -> float | None:
         """The completion tokens' share alone (the tier follows the prompt: this assumes a short one)."""
-        return pricing.output_cost(self, tokens)
+        return pricing.output_cost(self.prices, tokens)
 
 
 _FREE = pricing.flat(0.0, 0.0, pricing.FREE_LOCAL)

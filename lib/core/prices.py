@@ -5,8 +5,9 @@ and the long-prompt tiers), read from the data bundled with the installed releas
 never started, so nothing is fetched at run time, and every cost shown names the data's date.
 A model the data does not know is priced with the user's figures; a local model is free.
 
-Every cost in the app is `cost(model, prompt_tokens, cached_tokens, completion_tokens)`: cached
-tokens are part of the prompt tokens (as OpenAI reports them) and billed at the cached-input rate.
+Every cost in the app is `cost(prices, prompt_tokens, cached_tokens, completion_tokens)` (a model's
+prices: `ModelInfo.prices`): cached tokens are part of the prompt tokens (as OpenAI reports them) and
+billed at the cached-input rate.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from lib.core.models import ModelInfo
     from lib.core.outcome import Usage
 
 PACKAGE = "genai-prices"
@@ -66,11 +66,10 @@ def flat(input_per_million: float | None, output_per_million: float | None, sour
     )
 
 
-def cost(model: ModelInfo, prompt_tokens: int, cached_tokens: int = 0, completion_tokens: int = 0) -> float | None:
+def cost(prices: Prices, prompt_tokens: int, cached_tokens: int = 0, completion_tokens: int = 0) -> float | None:
     """USD for a call: uncached prompt tokens at the input rate, cached ones at the cached-input
     rate (the input rate where there is none), completion tokens at the output rate. None when a
     price it needs is unknown. The tier is chosen by the whole prompt, cached tokens included."""
-    prices = model.prices
     if prices.input is None or (completion_tokens and prices.output is None):
         return None
     cached = min(max(cached_tokens, 0), prompt_tokens)
@@ -79,23 +78,23 @@ def cost(model: ModelInfo, prompt_tokens: int, cached_tokens: int = 0, completio
     total += cached * cached_rate.per_million(prompt_tokens)
     total /= PER
     if completion_tokens:
-        total += output_cost(model, completion_tokens, prompt_tokens) or 0.0
+        total += output_cost(prices, completion_tokens, prompt_tokens) or 0.0
     return total
 
 
-def output_cost(model: ModelInfo, completion_tokens: int, prompt_tokens: int = 0) -> float | None:
+def output_cost(prices: Prices, completion_tokens: int, prompt_tokens: int = 0) -> float | None:
     """The completion tokens' share alone, at the tier the prompt picks (a short prompt by default):
     for an estimate's "at most" before the prompt's cost is known."""
-    rate = model.prices.output
+    rate = prices.output
     return None if rate is None else completion_tokens * rate.per_million(prompt_tokens) / PER
 
 
-def billed(model: ModelInfo, predicted_prompt: int, usage: Usage) -> float | None:
+def billed(prices: Prices, predicted_prompt: int, usage: Usage) -> float | None:
     """A finished call's cost: the server's usage where it reported some, else the prediction; cached
     tokens only as reported (none reported: billed as uncached). Every page, the run log, Compare
     and the experiments price a finished call with this."""
     prompt = usage.prompt_tokens if usage.prompt_tokens is not None else predicted_prompt
-    return cost(model, prompt, usage.cached_tokens or 0, usage.completion_tokens or 0)
+    return cost(prices, prompt, usage.cached_tokens or 0, usage.completion_tokens or 0)
 
 
 # --- the genai-prices data --------------------------------------------------------------------

@@ -137,4 +137,4 @@ def cost_as(record: CallRecord, model: str) -> float | None:
     if info is None:
         raise KeyError(f"{model!r} is not in the model table")
     priced = priced_as(info, model)
-    return billed(priced, record.predicted_prompt_tokens, record)
+    return billed(priced.prices, record.predicted_prompt_tokens, record)

@@ -1,4 +1,4 @@
-"""Sessions, the run log and Compare's kept results, in the store CONTEXT_LAB_DB names: a SQLite file (a
+"""Sessions, the run log and Compare's kept results (as plain data), in the store CONTEXT_LAB_DB names: a SQLite file (a
 path, the default ./data/context_lab.db: one user, one machine) or a PostgreSQL server (a postgresql://
 URL: a team, several app replicas). One implementation for both, in SQLAlchemy Core (lib/store/schema.py);
 lib/store/db.py makes one engine per store and process and brings the store to the newest Alembic
@@ -38,7 +38,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from lib.analysis.compare import CompareSetup, Comparison, InvalidComparison
 from lib.core.secrets import masked_json, redact
 from lib.core.prices import billed
 from lib.core.outcome import CallOutcome
@@ -432,7 +431,7 @@ class CallRecord:
         secrets: tuple[str, ...] = (),
         owner: str | None = None,
     ) -> CallRecord:
-        cost = billed(plan.model, plan.prompt_tokens, outcome)
+        cost = billed(plan.model.prices, plan.prompt_tokens, outcome)
         status = "ok" if outcome.ok else ("incomplete" if outcome.incomplete else "error")
         return cls(
             session_id, variant, provider, str(plan.body.get("model", plan.model.name)), len(plan.messages),
@@ -473,34 +472,39 @@ def call_record(row: Any) -> CallRecord:
 
 
 # --- Compare: kept comparisons and the variant set-up, per session ------------------------------
+# Kept as the plain data lib/analysis/compare_store.py gives and reads back (`Comparison.to_dict`,
+# `CompareSetup.to_dict`): what a comparison means is the analysis layer's to say, not the store's.
 
 
-def save_comparison(conn: Connection, session_id: str, comparison: Comparison, secrets: tuple[str, ...] = ()) -> int:
-    """Keep a finished comparison with its session; returns its row id."""
-    body = masked_json(json.dumps(comparison.to_dict(), ensure_ascii=False), secrets)
+def _json_object(body: str) -> dict | None:
+    """A stored body as the object it was written as; None for one that is not (damaged, or not JSON)."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def save_comparison_body(conn: Connection, session_id: str, body: dict, secrets: tuple[str, ...] = ()) -> int:
+    """Keep a finished comparison (its plain data) with its session, keys masked; returns its row id."""
+    text = masked_json(json.dumps(body, ensure_ascii=False), secrets)
     with writing(conn):
-        kept = insert(comparisons).values(session_id=session_id, created_at=now(), body=body)
+        kept = insert(comparisons).values(session_id=session_id, created_at=now(), body=text)
         return conn.execute(kept.returning(comparisons.c.id)).scalar_one()
 
 
-def list_comparisons(conn: Connection, session_id: str) -> list[Comparison]:
-    """The session's comparisons, oldest first. One that cannot be read back (another format) is
-    skipped: the others, and the page, must not be lost to it."""
+def comparison_bodies(conn: Connection, session_id: str) -> list[dict]:
+    """The session's kept comparisons as stored, oldest first; a body that is not a JSON object is skipped."""
     rows = conn.execute(
         select(comparisons.c.body).where(comparisons.c.session_id == session_id).order_by(comparisons.c.id)
     )
-    kept = []
-    for (body,) in rows:
-        try:
-            kept.append(Comparison.from_dict(json.loads(body)))
-        except (ValueError, InvalidComparison):
-            continue
-    return kept
+    return [value for (body,) in rows if (value := _json_object(body)) is not None]
 
 
-def save_compare_setup(conn: Connection, session_id: str, setup: CompareSetup, secrets: tuple[str, ...] = ()) -> None:
+def save_compare_setup_body(conn: Connection, session_id: str, body: dict, secrets: tuple[str, ...] = ()) -> None:
+    """Keep the session's Compare set-up (its plain data), keys masked, over the one it had."""
     values = {"session_id": session_id, "updated_at": now(),
-              "body": masked_json(json.dumps(setup.to_dict(), ensure_ascii=False), secrets)}  # fmt: skip
+              "body": masked_json(json.dumps(body, ensure_ascii=False), secrets)}  # fmt: skip
     with writing(conn):
         conn.execute(
             _dialect_insert(conn, compare_setups)
@@ -509,14 +513,9 @@ def save_compare_setup(conn: Connection, session_id: str, setup: CompareSetup, s
         )
 
 
-def load_compare_setup(conn: Connection, session_id: str) -> CompareSetup | None:
-    """The session's Compare set-up; None if it has none (or one this version cannot read)."""
+def compare_setup_body(conn: Connection, session_id: str) -> dict | None:
+    """The session's Compare set-up as stored; None if it has none, or one that is not a JSON object."""
     body = conn.execute(
         select(compare_setups.c.body).where(compare_setups.c.session_id == session_id)
     ).scalar_one_or_none()
-    if body is None:
-        return None
-    try:
-        return CompareSetup.from_dict(json.loads(body))
-    except (ValueError, InvalidComparison):
-        return None
+    return None if body is None else _json_object(body)

@@ -59,8 +59,8 @@ def test_reported_cached_tokens_are_shown_beside_the_prediction_and_billed_in_th
     record = run_log_rows()[-1]
     gpt4o = models.MODELS["gpt-4o"]
     assert record.cached_tokens == predicted
-    assert record.cost == pytest.approx(cost(gpt4o, 3000, predicted, record.completion_tokens))
-    assert record.cost < cost(gpt4o, 3000, 0, record.completion_tokens)
+    assert record.cost == pytest.approx(cost(gpt4o.prices, 3000, predicted, record.completion_tokens))
+    assert record.cost < cost(gpt4o.prices, 3000, 0, record.completion_tokens)
 
 
 def test_switching_an_early_message_off_says_how_much_it_uncaches():

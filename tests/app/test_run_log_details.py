@@ -81,7 +81,7 @@ def test_the_page_logs_a_call_with_its_details_and_never_its_key():
 
 
 def _the_run_log_with_the_hook():
-    from lib.store.runlog import calls_frame, filtered
+    from lib.analysis.runlog import calls_frame, filtered
     from ui.call_details import run_log_with_details, table_with_details
 
     records, details = run_log_with_details()

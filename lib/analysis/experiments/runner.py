@@ -68,7 +68,7 @@ class JudgeSetup:
 
 def call_cost(plan: RequestPlan, outcome: CallOutcome) -> float | None:
     """Reported usage where there is some, else the prediction (as the run log counts it)."""
-    return billed(plan.model, plan.prompt_tokens, outcome)
+    return billed(plan.model.prices, plan.prompt_tokens, outcome)
 
 
 def answered_cell(
