@@ -3,8 +3,13 @@
 - `lib` never imports `streamlit`, `ui` or `pages` (it runs, and is tested, without a page).
 - A page never imports another page (shared rendering lives in `ui/`).
 - `ui` never imports `pages`.
-- No import cycle among the modules of `lib` and `ui` (one that only type hints close, under
-  `if TYPE_CHECKING:`, is none: it never runs).
+- No import cycle among the modules of `lib` and `ui`, counting the imports type hints make under
+  `if TYPE_CHECKING:` (they never run, but a cycle they close is still two modules that each need the
+  other to be understood: the layering is broken all the same).
+- `lib`'s packages are floors, each importing only its own and lower ones (docs/ARCHITECTURE.md):
+  core < context < backends < store < analysis.
+- What differs between backends is asked of the backend object (lib/backends/kinds.py), never found by
+  comparing a kind with a backend's name elsewhere.
 Imports are read from the syntax tree, so an import inside a function counts too.
 """
 
@@ -85,31 +90,16 @@ def test_every_part_of_lib_is_a_package_that_says_what_it_holds():
 # --- no import cycles ---------------------------------------------------------------------------------
 
 
-def _is_type_checking_block(node: ast.AST) -> bool:
-    if not isinstance(node, ast.If):
-        return False
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _runtime_imports(tree: ast.AST) -> set[str]:
-    """Every dotted name imported where it runs (at module level or in a function), with `from a import
-    b` read as both `a` and `a.b` (b may be a module); not what `if TYPE_CHECKING:` imports."""
+def _module_imports(tree: ast.AST) -> set[str]:
+    """Every dotted name imported anywhere (at module level, in a function, under `if TYPE_CHECKING:`),
+    with `from a import b` read as both `a` and `a.b` (b may be a module)."""
     names: set[str] = set()
-    pending: list[ast.AST] = [tree]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, ast.If) and _is_type_checking_block(node):
-            pending.extend(node.orelse)
-            continue
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
-        pending.extend(ast.iter_child_nodes(node))
     return names
 
 
@@ -119,7 +109,7 @@ def _import_graph(root: Path, folders: tuple[str, ...] = ("lib", "ui")) -> dict[
     names = {".".join(p[:-1] if p[-1] == "__init__" else p): path for p, path in modules.items()}
     graph: dict[str, set[str]] = {}
     for name, path in names.items():
-        imported = _runtime_imports(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+        imported = _module_imports(ast.parse(path.read_text(encoding="utf-8"), str(path)))
         graph[name] = {other for other in imported if other in names and other != name}
     return graph
 
@@ -163,7 +153,7 @@ def test_no_import_cycles_among_lib_and_ui_modules():
     assert _cycles(_import_graph(ROOT)) == []
 
 
-def test_the_cycle_check_sees_a_cycle_closed_inside_a_function_but_not_by_type_hints(tmp_path):
+def test_the_cycle_check_sees_a_cycle_closed_inside_a_function_or_by_type_hints(tmp_path):
     (tmp_path / "ui").mkdir()
     (tmp_path / "lib").mkdir()
     (tmp_path / "ui" / "a.py").write_text("from ui import b\n")
@@ -173,4 +163,46 @@ def test_the_cycle_check_sees_a_cycle_closed_inside_a_function_but_not_by_type_h
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from lib import y\n"
     )
     (tmp_path / "lib" / "y.py").write_text("from lib.x import z\n")
-    assert _cycles(_import_graph(tmp_path)) == [["ui.a", "ui.b", "ui.c"]]
+    assert _cycles(_import_graph(tmp_path)) == [["lib.x", "lib.y"], ["ui.a", "ui.b", "ui.c"]]
+
+
+# --- floors ----------------------------------------------------------------------------------------
+
+# lib's packages, lowest first (docs/ARCHITECTURE.md, "Where things are"): the facts every floor needs;
+# what a call carries; where it goes; what is kept; what is worked out from calls.
+FLOORS = ("core", "context", "backends", "store", "analysis")
+
+
+def _reaching_up(root: Path) -> list[str]:
+    """Every import of a lib module from a higher floor than its own, as "importer -> imported"."""
+    found = []
+    for module, imported in sorted(_import_graph(root, ("lib",)).items()):
+        floor = FLOORS.index(module.split(".")[1]) if module.count(".") else -1
+        for other in sorted(imported):
+            if other.count(".") and FLOORS.index(other.split(".")[1]) > floor:
+                found.append(f"{module} -> {other}")
+    return found
+
+
+def test_the_floors_are_the_packages_of_lib():
+    parts = {p.name for p in (ROOT / "lib").iterdir() if (p / "__init__.py").exists()}
+    assert parts == set(FLOORS)
+
+
+def test_no_package_of_lib_imports_a_higher_one():
+    assert _reaching_up(ROOT) == []
+
+
+def test_the_floor_check_sees_an_import_up_even_for_a_type_hint(tmp_path):
+    for floor in FLOORS:
+        (tmp_path / "lib" / floor).mkdir(parents=True)
+        (tmp_path / "lib" / floor / "__init__.py").write_text("")
+    (tmp_path / "lib" / "context" / "a.py").write_text("from lib.core import b\n")
+    (tmp_path / "lib" / "core" / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from lib.backends.c import C\n"
+    )
+    (tmp_path / "lib" / "backends" / "c.py").write_text("def f():\n    from lib.analysis import d\n")
+    (tmp_path / "lib" / "analysis" / "d.py").write_text("from lib.store import e\n")
+    assert _reaching_up(tmp_path) == [
+        "lib.backends.c -> lib.analysis", "lib.backends.c -> lib.analysis.d", "lib.core.b -> lib.backends.c",
+    ]  # fmt: skip

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import streamlit as st
 from sqlalchemy import Connection
@@ -44,7 +44,14 @@ from ui import owner, state
 from ui.keys import known_secrets
 
 if TYPE_CHECKING:
-    from ui.settings import Settings
+    from lib.backends.providers import ProviderConfig
+
+class _Provided(Protocol):
+    """What logging a call reads of ui.settings.Settings (named by its shape: ui.settings imports this module)."""
+
+    @property
+    def provider(self) -> ProviderConfig: ...
+
 
 URL_PARAM = "session"
 SHARE_PARAM = "share"
@@ -433,7 +440,7 @@ def import_upload(uploader_key: str) -> None:
 
 
 def log_call(
-    settings: Settings, plan: RequestPlan, outcome: CallOutcome, variant: str = "chat", session_id: str | None = None
+    settings: _Provided, plan: RequestPlan, outcome: CallOutcome, variant: str = "chat", session_id: str | None = None
 ) -> None:
     """Record a finished call in the run log. Call it from the script's thread (after joining workers)."""
     secrets = (*settings.provider.secrets, *secrets_known())

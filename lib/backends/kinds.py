@@ -8,7 +8,7 @@ names its own way, what the user must fill in, and how the copied snippets authe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from lib.core.secrets import PLACEHOLDER_KEY
 from lib.core.wire import EndUserField, Kind, TokenLimitField
@@ -16,9 +16,25 @@ from lib.core.wire import EndUserField, Kind, TokenLimitField
 if TYPE_CHECKING:  # the SDK is imported where a client is made: the kinds and labels need no HTTP client
     import openai
 
-    from lib.backends.providers import ProviderConfig
-
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+class ProviderConfig(Protocol):
+    """What a backend reads of the user's settings: lib.backends.providers.ProviderConfig is one (named
+    here by its shape, so that this module, which it imports, need not import it back)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def api_key(self) -> str: ...
+    @property
+    def api_version(self) -> str: ...
+    @property
+    def timeout_s(self) -> float: ...
+    @property
+    def secrets(self) -> tuple[str, ...]: ...
 
 
 class Backend:
