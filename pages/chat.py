@@ -538,7 +538,7 @@ def _stream_reply(settings: Settings) -> None:
             if now - written < (POLL_S if text else WAITING_STATUS_S):
                 continue
             written = now
-            if not text and settings.provider.kind == "embedded" and now - asked >= QUEUE_POLL_S:
+            if not text and settings.provider.backend.started_by_the_app and now - asked >= QUEUE_POLL_S:
                 queue = embedded.queue_state(settings.provider.base_url)  # lock-free: answered mid-generation
                 asked = now
             # Written every poll even when nothing changed: a click is acted on at the next element.

@@ -66,7 +66,7 @@ def _slot_editor(slot: str, settings: Settings, pinned: int) -> None:
             _fixed_context(fixed)
         else:
             _context_choice(key)
-        if settings.provider.kind != "embedded":
+        if not settings.provider.backend.one_model:
             st.text_input("Model (blank: the sidebar's)", key=key("model"))
         # An explicit "inherit": the sidebar's value, named, or a value of the variant's own.
         st.checkbox(f"Sidebar's temperature ({settings.sampling.temperature:g})", key=key("temperature_inherit"))
@@ -173,7 +173,7 @@ def _request_preview(variants: list[Variant], plans: list) -> None:
 
 
 def _one_at_a_time(settings: Settings) -> bool:
-    return settings.provider.kind == "embedded" or bool(state.get(state.COMPARE_ONE_AT_A_TIME))
+    return settings.provider.backend.answers_one_at_a_time or bool(state.get(state.COMPARE_ONE_AT_A_TIME))
 
 
 def _start_run(variants: list[Variant], requests: list[Request], question: str, settings: Settings) -> None:
@@ -230,7 +230,7 @@ def _run_row(variants: list[Variant], requests: list[Request], question: str, se
         help="Offline, every call costs $0. Price the same tokens at a hosted model's list prices to see what "
         "this would cost in a real deployment (the tokens stay this model's own count).",
     )  # fmt: skip
-    if settings.provider.kind == "embedded":
+    if settings.provider.backend.answers_one_at_a_time:
         st.caption(
             "The embedded model answers one request at a time: the variants are sent one after another, so each "
             "one's latency is its own; the wait for its turn is shown apart, as *queued*."

@@ -30,6 +30,7 @@ from lib.analysis.experiments.cases import (
 from lib.analysis.experiments.judge import JudgeSpec
 from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec
 from lib.core import models
+from lib.backends.kinds import BACKENDS
 from lib.backends.providers import ProviderConfig
 from lib.context.display import inert_markdown, shortened_body
 from lib.context.request import Target
@@ -407,7 +408,7 @@ def _variant_editor() -> list[Variant]:
 
 def _target_for(settings: Settings):
     def target(variant: Variant) -> Target:
-        if not variant.model or settings.provider.kind == "embedded":
+        if not variant.model or settings.provider.backend.one_model:
             return Target(settings.model, settings.counter(), settings.provider.model)
         info = models.info_for(variant.model, settings.model.context_window)
         return Target(info, resources.tiktoken_counter(info.name), variant.model)
@@ -418,7 +419,7 @@ def _target_for(settings: Settings):
 def _judge_setup(settings: Settings, spec: JudgeSpec | None) -> runner.JudgeSetup | None:
     if spec is None:
         return None
-    if spec.kind == "embedded":
+    if BACKENDS[spec.kind].started_by_the_app:
         server = resources.embedded_server()
         info = models.info_for(models.EMBEDDED_MODEL)
         config = ProviderConfig("embedded", models.EMBEDDED_MODEL, base_url=server.base_url)
@@ -431,14 +432,15 @@ def _judge_setup(settings: Settings, spec: JudgeSpec | None) -> runner.JudgeSetu
 def _judge_spec(settings: Settings, test_set: TestSet) -> JudgeSpec | None:
     if not test_set.judged:
         return None
-    choices = ["embedded"] if settings.provider.kind == "embedded" else list(JUDGE_CHOICES)
+    # On the embedded backend the sidebar's backend is the embedded model: one choice.
+    choices = ["embedded"] if settings.provider.backend.one_model else list(JUDGE_CHOICES)
     state.default(JUDGE_KIND, "embedded")
     if state.get(JUDGE_KIND) not in choices:
         state.put(JUDGE_KIND, "embedded")
     columns = st.columns(2)
-    kind = columns[0].selectbox("Judge (grades the rubric checks)", choices, format_func=JUDGE_CHOICES.__getitem__,
-                                key=JUDGE_KIND)  # fmt: skip
-    if kind == "embedded":
+    choice = columns[0].selectbox("Judge (grades the rubric checks)", choices, format_func=JUDGE_CHOICES.__getitem__,
+                                  key=JUDGE_KIND)  # fmt: skip
+    if choice == "embedded":
         columns[1].caption("SmolLM2-135M grades with its output forced into the verdict's JSON shape.")
         return JudgeSpec("embedded", models.EMBEDDED_MODEL)
     state.default(JUDGE_MODEL, settings.provider.model)
@@ -474,7 +476,7 @@ def _spec(settings: Settings, test_set: TestSet, variants: list[Variant], judge:
     provider = settings.provider
     return RunSpec(
         test_set, tuple(variants), int(state.get(REPEATS)), int(state.get(SEED)), sampling, provider.kind,
-        provider.model, "" if provider.kind == "embedded" else provider.base_url, judge,
+        provider.model, "" if provider.backend.started_by_the_app else provider.base_url, judge,
         int(state.get(CONCURRENCY)), 0,
     )  # fmt: skip
 
@@ -571,9 +573,8 @@ def _run_section(settings: Settings) -> None:
     columns[1].number_input("First seed", 0, 2**31, key=SEED)
     columns[2].number_input("Max reply tokens", 1, 100_000, key=MAX_TOKENS)
     columns[3].number_input("Temperature", 0.0, 2.0, step=0.1, key=TEMPERATURE)
-    embedded_backend = settings.provider.kind == "embedded"
     columns[4].number_input(
-        "Calls at once", 1, 64, key=CONCURRENCY, disabled=embedded_backend,
+        "Calls at once", 1, 64, key=CONCURRENCY, disabled=settings.provider.backend.answers_one_at_a_time,
         help="The embedded model answers one call at a time: 1, in the order that shares the history prefix.",
     )  # fmt: skip
     if not variants or not test_set.cases:
@@ -779,7 +780,7 @@ def _stored_target_for(spec: RunSpec, settings: Settings):
     now), so planning it again gives the bodies it sent; the sidebar only lends a model's own figures."""
 
     def target(variant: Variant) -> Target:
-        if spec.provider_kind == "embedded":
+        if BACKENDS[spec.provider_kind].counts_in_process:
             info = models.info_for(models.EMBEDDED_MODEL)
             return Target(info, resources.embedded_tokenizer(), models.EMBEDDED_MODEL)
         name = variant.model or spec.provider_model
@@ -832,7 +833,7 @@ def _backend_matches(spec: RunSpec, settings: Settings) -> str | None:
     provider = settings.provider
     if spec.provider_kind != provider.kind:
         return f"This run was made on the {spec.provider_kind} backend: pick it in the sidebar to resume it."
-    if provider.kind != "embedded" and (spec.provider_base_url, spec.provider_model) != (provider.base_url,
+    if not provider.backend.started_by_the_app and (spec.provider_base_url, spec.provider_model) != (provider.base_url,
                                                                                         provider.model):  # fmt: skip
         return f"This run was made with {spec.provider_model} at {spec.provider_base_url}: pick them to resume it."
     return None

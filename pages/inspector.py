@@ -31,7 +31,7 @@ SOURCES = {"chat": "The chat's next request", "text": "Any text", "variant": "A 
 
 
 def _default_encoding(settings: Settings) -> str:
-    if settings.provider.kind == "embedded" or settings.model.encoding == EMBEDDED:
+    if settings.provider.backend.counts_in_process or settings.model.encoding == EMBEDDED:
         return EMBEDDED
     return settings.model.encoding if settings.model.encoding in OFFLINE_ENCODINGS else FALLBACK_ENCODING
 

@@ -35,7 +35,7 @@ def render(settings: Settings) -> None:
         Strategy("full"), Strategy("last_turns", last_turns=int(turns)),
         Strategy("token_budget", token_budget=int(budget)), Strategy("none"),
     ]  # fmt: skip
-    rule = caching.rule_for(settings.provider.kind, settings.counter())
+    rule = settings.provider.backend.rule_for(settings.counter())
     rows = timeline(history, strategies, state.system_prompt(), target_of(settings), settings.sampling, rule)
     st.caption(
         f"{settings.model.name} · {settings.counter().count([]).method} · each turn planned by the same request "

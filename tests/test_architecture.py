@@ -206,3 +206,54 @@ def test_the_floor_check_sees_an_import_up_even_for_a_type_hint(tmp_path):
     assert _reaching_up(tmp_path) == [
         "lib.backends.c -> lib.analysis", "lib.backends.c -> lib.analysis.d", "lib.core.b -> lib.backends.c",
     ]  # fmt: skip
+
+
+# --- ask the backend object ------------------------------------------------------------------------
+
+BACKEND_KINDS = frozenset({"embedded", "openai", "azure", "compatible"})
+
+
+def _kind_comparisons(path: Path) -> list[str]:
+    """Each comparison of something named `…kind` with a backend's name (`x.kind == "azure"`, `kind in
+    ("embedded", …)`), as "line: source"."""
+    source = path.read_text(encoding="utf-8")
+
+    def is_kind(node: ast.expr) -> bool:
+        name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+        return name.lower().endswith("kind")
+
+    def names_a_backend(node: ast.expr) -> bool:
+        values = node.elts if isinstance(node, (ast.Tuple, ast.List, ast.Set)) else [node]
+        return any(isinstance(v, ast.Constant) and v.value in BACKEND_KINDS for v in values)
+
+    found = []
+    for node in ast.walk(ast.parse(source, str(path))):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(is_kind(side) for side in sides) and any(names_a_backend(side) for side in sides):
+                found.append(f"{node.lineno}: {ast.get_source_segment(source, node)}")
+    return found
+
+
+KIND_OWNER = ROOT / "lib" / "backends" / "kinds.py"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in [*_sources("lib"), *_sources("ui"), *_sources("pages"), ROOT / "app.py"] if p != KIND_OWNER],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_what_differs_between_backends_is_asked_of_the_backend_object(path):
+    """`config.backend.answers_one_at_a_time`, not `config.kind == "embedded"`: a fifth backend is one class."""
+    assert _kind_comparisons(path) == []
+
+
+def test_the_backend_check_sees_a_kind_compared_with_a_backend_name(tmp_path):
+    code = tmp_path / "code.py"
+    code.write_text(
+        'if config.kind == "embedded":\n    pass\nx = kind in ("azure", "openai")\ny = "compatible" != spec.provider_kind\n'
+        'z = m.encoding != "embedded"\nw = config.kind == other.kind\n'
+    )
+    assert _kind_comparisons(code) == [
+        '1: config.kind == "embedded"', '3: kind in ("azure", "openai")', '4: "compatible" != spec.provider_kind',
+    ]  # fmt: skip

@@ -1,5 +1,6 @@
 import pytest
 
+from lib.backends import kinds
 from lib.core import models
 from lib.context import caching
 from lib.context.conversation import Message
@@ -29,8 +30,8 @@ def test_llama_cpp_reuses_the_longest_common_prefix():
 
 
 def test_a_server_with_no_known_rule_is_an_estimate():
-    assert caching.rule_for("compatible") is caching.UNKNOWN and not caching.UNKNOWN.known
-    assert caching.rule_for("embedded") is caching.LLAMA_CPP
+    assert kinds.cache_rule("compatible") is caching.UNKNOWN and not caching.UNKNOWN.known
+    assert kinds.cache_rule("embedded") is caching.LLAMA_CPP
 
 
 def test_the_common_prefix_skips_equal_segments_and_stops_at_the_first_difference():

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from lib.backends import kinds
 from lib.core import models
 from lib.core.outcome import CallOutcome
 from lib.backends.providers import ProviderConfig, make_client, stream_chat
@@ -92,8 +93,8 @@ def test_routes_sit_at_the_servers_root_under_the_same_path():
 def test_a_llama_cpp_server_gets_its_cache_rule():
     counter = ServerCounter.__new__(ServerCounter)
     counter.server = type("S", (), {"dialect": "llama.cpp"})()
-    assert caching.rule_for("compatible", counter) is caching.LLAMA_CPP_SERVER
-    assert caching.rule_for("compatible", object()) is caching.UNKNOWN
+    assert kinds.cache_rule("compatible", counter) is caching.LLAMA_CPP_SERVER
+    assert kinds.cache_rule("compatible", object()) is caching.UNKNOWN
 
 
 # --- llama-cpp-python: the embedded server reached as any OpenAI-compatible server ------------------

@@ -169,7 +169,7 @@ def answer_context(settings: Settings, plan: RequestPlan, answer: str) -> Answer
     if not plan.model.reasoning:
         sampling = replace(sampling, temperature=0.0)
     counter: PromptCounter
-    if settings.provider.kind == "embedded":
+    if settings.provider.backend.counts_in_process:
         counter = resources.embedded_tokenizer()
     elif plan.model.name == settings.model.name:
         counter = settings.counter()
@@ -186,7 +186,7 @@ def _fingerprint(context: AnswerContext, settings: Settings) -> str:
 
 
 def _exact(settings: Settings) -> bool:
-    return settings.provider.kind == "embedded"
+    return settings.provider.backend.counts_in_process
 
 
 def _scorer(settings: Settings) -> Scorer:

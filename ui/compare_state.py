@@ -178,7 +178,7 @@ def save_if_changed() -> None:
 
 
 def target(variant: Variant, settings: Settings) -> Target:
-    if not variant.model or settings.provider.kind == "embedded":
+    if not variant.model or settings.provider.backend.one_model:
         return Target(settings.model, settings.counter(), settings.provider.model)
     info = models.info_for(variant.model, settings.model.context_window)
     return Target(info, resources.tiktoken_counter(info.name), variant.model)
@@ -228,7 +228,7 @@ def forget_run(session_id: str, run: ComparisonRun) -> bool:
 
 def wait_turn_for(settings: Settings) -> Callable[[], float] | None:
     """On the embedded model: wait while it serves another tab's call (its queue is lock-free to read)."""
-    if settings.provider.kind != "embedded":
+    if not settings.provider.backend.started_by_the_app:
         return None
     base_url = settings.provider.base_url
     return lambda: wait_until_idle(lambda: embedded.queue_state(base_url), timeout_s=settings.provider.timeout_s)

@@ -137,7 +137,7 @@ def predict_cache(settings: Settings, request: Request) -> caching.CachePredicti
     previous = last.cache_after if last is not None else None
     return caching.predict(
         previous, backend_of(settings.provider), request.plan.messages, settings.counter(),
-        caching.rule_for(settings.provider.kind, settings.counter()),
+        settings.provider.backend.rule_for(settings.counter()),
     )  # fmt: skip
 
 

@@ -104,7 +104,7 @@ def server_counter(config: providers.ProviderConfig) -> server_tokens.ServerCoun
     """An exact counter for a compatible server that tokenizes with its own template, or None (the
     caller keeps its labelled estimate). Asked once per server, model and key, for ten minutes; the
     key goes only to that server (lib/backends/server_tokens.py)."""
-    if config.kind != "compatible" or config.missing():
+    if not config.backend.may_count_on_server or config.missing():
         return None
     templates = {models.EMBEDDED_MODEL: embedded_tokenizer().render} if config.model == models.EMBEDDED_MODEL else {}
     return server_tokens.detect(config.base_url, config.model, config.api_key, timeout_s=2.0, templates=templates)

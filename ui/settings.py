@@ -8,7 +8,7 @@ import streamlit as st
 
 from lib.core import models
 from lib.backends.providers import DEFAULT_AZURE_API_VERSION, ProviderConfig, key_scope, valid_base_url
-from lib.backends.kinds import KIND_LABELS
+from lib.backends.kinds import KIND_LABELS, backend_of
 from lib.context.payload import Sampling
 from lib.context.tokens import PromptCounter
 from lib.store.session import end_user_id
@@ -23,7 +23,7 @@ class Settings:
     sampling: Sampling
 
     def counter(self) -> PromptCounter:
-        if self.provider.kind == "embedded":
+        if self.provider.backend.counts_in_process:
             return resources.embedded_tokenizer()
         # A compatible server that tokenizes with its own template counts exactly; asked only once the
         # user typed its URL in this browser session, as for its model list.
@@ -44,7 +44,8 @@ ENTER_THE_KEY = "Enter the key for this endpoint: a key is sent only to the endp
 
 def _scope_now() -> tuple[str, str]:
     kind = state.get(state.KIND) or ""
-    url = state.get(state.AZURE_ENDPOINT if kind == "azure" else state.BASE_URL) or ""
+    backend = backend_of(kind)
+    url = state.get(state.AZURE_ENDPOINT if backend and backend.address_is_endpoint else state.BASE_URL) or ""
     return key_scope(kind, url)
 
 
@@ -149,7 +150,7 @@ def _compatible() -> ProviderConfig:
 
 def _model_info(provider: ProviderConfig) -> models.ModelInfo:
     name = provider.model
-    if provider.kind == "azure":
+    if provider.backend.names_deployments:
         table = [m.name for m in models.MODELS.values() if m.encoding != "embedded"]
         state.default(state.PRICED_AS, models.underlying_model(provider.model) or table[0])  # "gpt-35-turbo" → GPT-3.5
         name = st.selectbox(

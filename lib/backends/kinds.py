@@ -3,13 +3,17 @@ server and the embedded model, in one place each — instead of `kind == "azure"
 across the code. Every one of them is reached through the same `openai` SDK.
 
 A backend says where a call goes (`endpoint`), how it is made (`client`), which fields of the body it
-names its own way, what the user must fill in, and how the copied snippets authenticate.
+names its own way, what the user must fill in, how the copied snippets authenticate, and the facts
+the pages, Compare, experiments and attribution ask of it (one call at a time? counted in process?
+which cache rule? how it is told to answer in a JSON shape?). A fifth backend is one more class here;
+no other module compares a kind with a backend's name (tests/test_architecture.py holds that).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from lib.context import caching
 from lib.core.secrets import PLACEHOLDER_KEY
 from lib.core.wire import EndUserField, Kind, TokenLimitField
 
@@ -49,6 +53,31 @@ class Backend:
     address_name = "the base URL"
     model_name = "a model"
     answers_one_at_a_time = False  # a single-slot server: concurrent calls queue behind each other
+    # The app's own server, started on a free port of the moment: its address is no part of what
+    # identifies a run, and it answers, mid-generation, how many calls wait (lib.backends.embedded.queue_state).
+    started_by_the_app = False
+    # The prompt is counted by the model's own tokenizer in this process (exact, offline), and attribution
+    # scores ablations in process on the same weights.
+    counts_in_process = False
+    # It serves one model: a Compare variant or a judge cannot pick another.
+    one_model = False
+    # A server of unknown make may say how it tokenizes (lib/backends/server_tokens.py): ask it.
+    may_count_on_server = True
+    # Its model names are deployments, which say nothing of the model behind them: the user names that.
+    names_deployments = False
+    # Its address is a resource's endpoint, kept in a field of its own, not a server's base URL.
+    address_is_endpoint = False
+    # The JSON schema of a forced answer may bound a string's length (OpenAI's strict mode refuses `maxLength`).
+    bounds_json_strings = False
+    cache_rule: caching.CacheRule = caching.UNKNOWN
+
+    def rule_for(self, counter: object = None) -> caching.CacheRule:
+        """Its prompt cache's rule (lib/context/caching.py)."""
+        return self.cache_rule
+
+    def json_answer_format(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        """The body's `response_format` that forces the answer into `schema`."""
+        return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
 
     def base_url(self, config: ProviderConfig) -> str:
         return config.base_url
@@ -79,13 +108,26 @@ class Backend:
 
 
 class CompatibleBackend(Backend):
-    pass
+    def rule_for(self, counter: object = None) -> caching.CacheRule:
+        """A server that said what it is (lib.backends.server_tokens.ServerCounter) gets its own rule."""
+        rule = getattr(counter, "cache_rule", None)
+        return rule if isinstance(rule, caching.CacheRule) else self.cache_rule
 
 
 class EmbeddedBackend(Backend):
     kind: Kind = "embedded"
     label = "Embedded (SmolLM2-135M, offline)"
     answers_one_at_a_time = True  # llama-cpp-python's server holds one generation lock
+    started_by_the_app = True
+    counts_in_process = True
+    one_model = True
+    may_count_on_server = False
+    bounds_json_strings = True  # llama.cpp's grammar honours maxLength
+    cache_rule = caching.LLAMA_CPP
+
+    def json_answer_format(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        # llama-cpp-python's ResponseFormat is {"type": "json_object", "schema": …}
+        return {"type": "json_object", "schema": schema}
 
 
 class OpenAIBackend(Backend):
@@ -95,6 +137,8 @@ class OpenAIBackend(Backend):
     # OpenAI documents `safety_identifier` in place of the older `user`.
     end_user_field: EndUserField = "safety_identifier"
     needs_key = True
+    may_count_on_server = False
+    cache_rule = caching.OPENAI
 
     def base_url(self, config: ProviderConfig) -> str:
         return OPENAI_BASE_URL
@@ -113,6 +157,10 @@ class AzureBackend(Backend):
     needs_key = True
     address_name = "the endpoint URL"
     model_name = "the deployment name"
+    may_count_on_server = False
+    names_deployments = True
+    address_is_endpoint = True
+    cache_rule = caching.AZURE
 
     def endpoint(self, config: ProviderConfig) -> str:
         root = config.base_url.rstrip("/")
@@ -146,3 +194,15 @@ BACKENDS: dict[Kind, Backend] = {
     backend.kind: backend for backend in (EmbeddedBackend(), OpenAIBackend(), AzureBackend(), CompatibleBackend())
 }
 KIND_LABELS: dict[Kind, str] = {kind: backend.label for kind, backend in BACKENDS.items()}
+
+
+def backend_of(kind: str) -> Backend | None:
+    """The backend of a kind read from anywhere (a file, the sidebar's state); None for no known kind."""
+    return BACKENDS.get(kind)  # type: ignore[call-overload]  # a kind read from a file may be anything
+
+
+def cache_rule(kind: str, counter: object = None) -> caching.CacheRule:
+    """The prompt cache's rule of the backend `kind` (`counter`: the prompt's counter, which may know its
+    server's); no known kind: no rule."""
+    backend = backend_of(kind)
+    return backend.rule_for(counter) if backend is not None else caching.UNKNOWN

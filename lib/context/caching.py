@@ -83,14 +83,7 @@ VLLM = CacheRule(
     note="vLLM's automatic prefix caching reuses whole 16-token blocks it has computed (on by default in its V1 "
     "engine): an estimate, since its settings and other clients change it",
 )  # fmt: skip
-RULES: dict[str, CacheRule] = {"openai": OPENAI, "azure": AZURE, "embedded": LLAMA_CPP, "compatible": UNKNOWN}
-
-
-def rule_for(kind: str, counter=None) -> CacheRule:
-    """The provider's rule; a compatible server that said what it is (lib.backends.server_tokens) gets its own."""
-    if kind == "compatible" and hasattr(counter, "cache_rule"):
-        return counter.cache_rule
-    return RULES.get(kind, UNKNOWN)
+# Which backend follows which rule is the backend's to say (lib/backends/kinds.py, `Backend.rule_for`).
 
 
 # --- prompts as token segments -------------------------------------------------------------------

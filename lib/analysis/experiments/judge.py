@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
+from lib.backends.kinds import BACKENDS
 from lib.core.outcome import CallOutcome
 from lib.core.wire import Kind
 from lib.context.conversation import Message, SystemPrompt
@@ -50,10 +51,10 @@ def schema(bounded: bool) -> dict[str, Any]:
 
 
 def response_format(kind: Kind) -> dict[str, Any]:
-    """How this backend is told to answer in the verdict's shape."""
-    if kind == "embedded":  # llama-cpp-python: ResponseFormat is {"type": "json_object", "schema": …}
-        return {"type": "json_object", "schema": schema(bounded=True)}
-    return {"type": "json_schema", "json_schema": {"name": "verdict", "strict": True, "schema": schema(bounded=False)}}
+    """How this backend is told to answer in the verdict's shape (the backend says how, and whether
+    the reason's length may be bounded)."""
+    backend = BACKENDS[kind]
+    return backend.json_answer_format("verdict", schema(bounded=backend.bounds_json_strings))
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,7 @@ class RunExecutor:
         self._given_client = client
         self._client: Any = None  # the run's own clients, made when it starts, closed when it ends
         self._judge_client: Any = None
-        self.concurrency = 1 if config.kind == "embedded" else max(1, spec.concurrency)
+        self.concurrency = 1 if config.backend.answers_one_at_a_time else max(1, spec.concurrency)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         # What is to be written, in the order it happened: one writer thread writes it, so a call's end
@@ -227,7 +227,7 @@ class RunExecutor:
             self._flush()  # the judge reads the cells awaiting it from the database
             if self.judge is not None and not self._stop.is_set():
                 self._judge_client = make_client(self.judge.config)
-                judge_width = 1 if self.judge.config.kind == "embedded" else max(1, self.spec.concurrency)
+                judge_width = 1 if self.judge.config.backend.answers_one_at_a_time else max(1, self.spec.concurrency)
                 self._pool(self._grade, self._awaiting_judge(), judge_width)
         except Exception as exc:  # the run stops; its written cells stay, and it can be resumed
             self.failure = redact(f"The run stopped: {type(exc).__name__}: {exc}", self.secrets)
