@@ -32,13 +32,13 @@ from lib.analysis.attribution import AnswerContext, HoldRule, LogprobScorer, Sco
 from lib.analysis.attribution.planner import AblationPlan
 from lib.analysis.attribution.run import plan_cost, smallest_context
 from lib.backends.embedded import EmbeddedServer, EmbeddedTokenizer
-from lib.core.models import EMBEDDED_MODEL, MODELS
 from lib.backends.providers import ProviderConfig, make_client
 from lib.backends.reply import Reply
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling
 from lib.context.request import Target, build_request
 from lib.context.strategies import Strategy
+from lib.core.models import EMBEDDED_MODEL, MODELS
 
 SYSTEM = "You are a helpful assistant."
 ACK = "Sure, noted."

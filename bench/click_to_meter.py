@@ -29,11 +29,11 @@ from pathlib import Path
 
 from bench.common import APP, ROOT, median, result, synthetic_history, table
 from lib.backends.embedded import free_port
-from lib.core.models import EMBEDDED_MODEL
-from lib.core.outcome import CallOutcome
 from lib.backends.providers import ProviderConfig, make_client, stream_chat
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, build_body
+from lib.core.models import EMBEDDED_MODEL
+from lib.core.outcome import CallOutcome
 from lib.store import storage
 from lib.store.session import Session
 

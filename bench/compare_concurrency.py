@@ -12,11 +12,11 @@ from collections.abc import Callable
 
 from bench.common import median, result, seconds, synthetic_history, table
 from lib.analysis.compare import PRESETS, Job, Target, plan_variant, run_concurrently
-from lib.core import models
 from lib.backends.providers import ProviderConfig, make_client
 from lib.context.conversation import SystemPrompt
 from lib.context.payload import Sampling
 from lib.context.tokens import TiktokenCounter
+from lib.core import models
 from tests.fake_openai import Behaviour, FakeOpenAI
 
 K = 4

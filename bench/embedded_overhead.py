@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 from bench.common import median, result, table
 from lib.backends.embedded import CONTEXT_WINDOW, EmbeddedServer, gguf_path
-from lib.core.models import EMBEDDED_MODEL
-from lib.core.outcome import CallOutcome
 from lib.backends.providers import ProviderConfig, make_client, stream_chat
 from lib.context.payload import Sampling, build_body
+from lib.core.models import EMBEDDED_MODEL
+from lib.core.outcome import CallOutcome
 
 REPEATS = 15
 MAX_TOKENS = 128

@@ -87,8 +87,8 @@ def execute(spec, cells, config, name: str, run_id: str | None = None):
 
 def embedded_spec(test_set):
     from lib.analysis.experiments import planner
-    from lib.core.models import EMBEDDED_MODEL
     from lib.context.payload import Sampling
+    from lib.core.models import EMBEDDED_MODEL
 
     sampling = Sampling(temperature=0.0, max_tokens=48)  # the page's defaults
     return planner.RunSpec(test_set, planner.DEFAULT_VARIANTS, 1, 1, sampling, "embedded", EMBEDDED_MODEL)
@@ -241,11 +241,11 @@ with FakeOpenAI() as server:
 
 def remote_part(rounds: int) -> float:
     from lib.analysis.experiments import planner
-    from lib.core import models
     from lib.backends.providers import ProviderConfig
     from lib.context.payload import Sampling
     from lib.context.request import Target
     from lib.context.tokens import TiktokenCounter
+    from lib.core import models
 
     target = Target(models.info_for("fake-model"), TiktokenCounter.for_model("fake-model"), "fake-model")
     spec = planner.RunSpec(
@@ -300,10 +300,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", type=Path, help="resume the built-in run an interrupted bench left in this file")
     args = parser.parse_args(argv)
     _setup_db(args.db)
-    from lib.core import models
     from lib.backends.embedded import EmbeddedServer, EmbeddedTokenizer
     from lib.backends.providers import ProviderConfig
     from lib.context.request import Target
+    from lib.core import models
 
     figures: dict[str, float] = {}
     print(f"Load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

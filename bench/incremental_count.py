@@ -13,12 +13,12 @@ import argparse
 from dataclasses import dataclass
 
 from bench.common import APP, app_test, median, patch_apptest_polling, result, seconds, synthetic_history, table
-from lib.core import models
 from lib.backends.embedded import EmbeddedTokenizer
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, plan_request
 from lib.context.strategies import Strategy, assemble, decide
 from lib.context.tokens import PromptCounter, TiktokenCounter, text_tokens
+from lib.core import models
 
 SIZE = 1_000
 REPEATS = 5

@@ -15,12 +15,12 @@ import argparse
 
 from bench.common import median, result, table
 from lib.backends.embedded import EmbeddedServer, EmbeddedTokenizer
-from lib.core.models import EMBEDDED_MODEL
-from lib.core.outcome import CallOutcome
 from lib.backends.providers import ProviderConfig, make_client, stream_chat
 from lib.context import caching
 from lib.context.conversation import Message
 from lib.context.payload import Sampling, build_body
+from lib.core.models import EMBEDDED_MODEL
+from lib.core.outcome import CallOutcome
 
 REPEATS = 3
 MAX_TOKENS = 8

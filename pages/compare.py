@@ -31,11 +31,11 @@ from lib.analysis.report import (
     result_figures,
     variant_colours,
 )
-from lib.core import models
-from lib.core.outcome import CallOutcome
 from lib.context.display import inert_inline, inert_markdown, shortened_body
 from lib.context.request import Request, send_blocker
 from lib.context.strategies import STRATEGY_LABELS, spec_of
+from lib.core import models
+from lib.core.outcome import CallOutcome
 from ui import attribution, compare_state, resources, sessions, state
 from ui.meter import money
 from ui.settings import Settings, page_setup

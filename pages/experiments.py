@@ -29,12 +29,12 @@ from lib.analysis.experiments.cases import (
 )
 from lib.analysis.experiments.judge import JudgeSpec
 from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec
-from lib.core import models
 from lib.backends.kinds import BACKENDS
 from lib.backends.providers import ProviderConfig
 from lib.context.display import inert_markdown, shortened_body
 from lib.context.request import Target
 from lib.context.strategies import STRATEGY_LABELS, Strategy
+from lib.core import models
 from lib.store import db, storage
 from ui import owner, resources, sessions, state
 from ui.keys import known_secrets

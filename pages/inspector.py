@@ -14,10 +14,10 @@ from lib.analysis.inspect_tokens import (
     text_spans,
     why_hi,
 )
-from lib.core.models import EMBEDDED_MODEL
 from lib.context.display import inert_markdown
 from lib.context.strategies import STRATEGY_LABELS
 from lib.context.tokens import FALLBACK_ENCODING, OFFLINE_ENCODINGS
+from lib.core.models import EMBEDDED_MODEL
 from ui import compare_state, resources, state
 from ui.planning import next_request
 from ui.settings import Settings, page_setup

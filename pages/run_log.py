@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lib.analysis.runlog import calls_frame, csv_text, filtered, run_log_figures
 from lib.core.prices import data_label
 from lib.store import storage
-from lib.analysis.runlog import calls_frame, csv_text, filtered, run_log_figures
 from ui import call_details, owner, sessions
 from ui.meter import money
 from ui.settings import page_setup

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from lib.analysis.runlog import csv_text
 from lib.analysis.timeline import MAX_TURNS, cost_figure, sample_conversation, timeline, timeline_figures, verdict
-from lib.context import caching
 from lib.context.display import inert_markdown
 from lib.context.strategies import Strategy
-from lib.analysis.runlog import csv_text
 from ui import state
 from ui.planning import target_of
 from ui.settings import Settings, page_setup

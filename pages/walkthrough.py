@@ -21,11 +21,11 @@ from lib.analysis.walkthrough import (
     shown_answer,
     verdict,
 )
-from lib.core.models import EMBEDDED_MODEL
-from lib.core.outcome import CallOutcome
 from lib.backends.providers import ProviderConfig, stream_chat
 from lib.context.display import inert_markdown
 from lib.context.payload import serialise
+from lib.core.models import EMBEDDED_MODEL
+from lib.core.outcome import CallOutcome
 from ui import resources, sessions, state
 from ui.settings import Settings, page_setup
 

@@ -251,8 +251,8 @@ def test_what_differs_between_backends_is_asked_of_the_backend_object(path):
 def test_the_backend_check_sees_a_kind_compared_with_a_backend_name(tmp_path):
     code = tmp_path / "code.py"
     code.write_text(
-        'if config.kind == "embedded":\n    pass\nx = kind in ("azure", "openai")\ny = "compatible" != spec.provider_kind\n'
-        'z = m.encoding != "embedded"\nw = config.kind == other.kind\n'
+        'if config.kind == "embedded":\n    pass\nx = kind in ("azure", "openai")\n'
+        'y = "compatible" != spec.provider_kind\nz = m.encoding != "embedded"\nw = config.kind == other.kind\n'
     )
     assert _kind_comparisons(code) == [
         '1: config.kind == "embedded"', '3: kind in ("azure", "openai")', '4: "compatible" != spec.provider_kind',

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from lib.analysis.attribution.context import AnswerContext, AttributionError, sampling_of
-from lib.core.models import MODELS
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, serialise
 from lib.context.request import Target, build_request
 from lib.context.strategies import SUMMARY_ID, Strategy
 from lib.context.tokens import TiktokenCounter
+from lib.core.models import MODELS
 
 TARGET = Target(MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"), "gpt-4o-mini")
 HISTORY = [

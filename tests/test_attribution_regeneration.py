@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from lib.analysis.attribution import AnswerContext, Job, RegenerationScorer, attribute, plan_ablations
-from lib.core.models import MODELS
 from lib.backends.providers import ProviderConfig, make_client
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, serialise
 from lib.context.request import Target, build_request
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
+from lib.core.models import MODELS
 from tests.fake_openai import Behaviour, FakeOpenAI
 
 TARGET = Target(MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"), "gpt-4o-mini")

@@ -15,12 +15,12 @@ from lib.analysis.attribution.context import AnswerContext
 from lib.analysis.attribution.planner import plan_ablations
 from lib.analysis.attribution.run import HoldRule, Job, Progress, Stopped, attribute, plan_cost, smallest_context
 from lib.analysis.attribution.scoring import PassScore
-from lib.core.models import MODELS
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling
 from lib.context.request import Target, build_request
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
+from lib.core.models import MODELS
 
 TARGET = Target(MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"), "gpt-4o-mini")
 

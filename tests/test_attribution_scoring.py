@@ -6,9 +6,9 @@ import pytest
 
 from bench.attribution import PLANTED, Planted, request_for, target
 from lib.analysis.attribution import AnswerContext, LogprobScorer, ScoringError, ScoringModel, attribute, plan_ablations
-from lib.core.models import EMBEDDED_MODEL
 from lib.backends.providers import ProviderConfig, make_client
 from lib.backends.reply import Reply
+from lib.core.models import EMBEDDED_MODEL
 
 pytestmark = pytest.mark.slow
 

@@ -58,3 +58,21 @@ def test_the_kinds_and_labels_need_no_http_client():
     code = "import sys, lib.backends.kinds; print('openai' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("kind", "facts"),
+    [
+        ("embedded", {"answers_one_at_a_time", "started_by_the_app", "counts_in_process", "one_model",
+                      "bounds_json_strings"}),
+        ("openai", set()),
+        ("azure", {"names_deployments", "address_is_endpoint"}),
+        ("compatible", {"may_count_on_server"}),
+    ],
+)  # fmt: skip
+def test_each_backend_answers_what_the_pages_used_to_work_out_from_its_name(kind, facts):
+    """What the pages, Compare, the experiments and attribution once decided with `kind == "embedded"`
+    (or "azure", "compatible") branches, each backend now says: the same answers as those branches gave."""
+    asked = ("answers_one_at_a_time", "started_by_the_app", "counts_in_process", "one_model", "may_count_on_server",
+             "names_deployments", "address_is_endpoint", "bounds_json_strings")  # fmt: skip
+    assert {fact for fact in asked if getattr(BACKENDS[kind], fact)} == facts

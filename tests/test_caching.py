@@ -1,11 +1,11 @@
 import pytest
 
 from lib.backends import kinds
-from lib.core import models
 from lib.context import caching
 from lib.context.conversation import Message
 from lib.context.strategies import Decision
 from lib.context.tokens import TiktokenCounter
+from lib.core import models
 
 GPT4O = models.MODELS["gpt-4o"]
 COUNTER = TiktokenCounter.for_model("gpt-4o")
@@ -146,8 +146,8 @@ def test_a_counter_without_token_ids_predicts_nothing():
 
 
 def _send(server, request, stream: bool):
-    from lib.core.outcome import CallOutcome
     from lib.backends.providers import ProviderConfig, make_client, stream_chat
+    from lib.core.outcome import CallOutcome
 
     body = {**request.plan.body, "stream": stream}
     if not stream:

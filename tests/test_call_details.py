@@ -5,11 +5,11 @@ import json
 import pytest
 from sqlalchemy import select
 
-from lib.core import models
-from lib.core.outcome import CallOutcome
 from lib.context.conversation import Message
 from lib.context.payload import Sampling, plan_request, serialise
 from lib.context.tokens import TiktokenCounter
+from lib.core import models
+from lib.core.outcome import CallOutcome
 from lib.store import schema, storage
 from lib.store.call_details import (
     KEPT_MESSAGE_CHARS,

@@ -26,14 +26,14 @@ from lib.analysis.compare import (
     with_seed,
     word_diff,
 )
-from lib.core import models
 from lib.backends.embedded import QueueState
-from lib.core.outcome import CallOutcome
 from lib.backends.providers import ProviderConfig, make_client
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, build_body, serialise
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
+from lib.core import models
+from lib.core.outcome import CallOutcome
 from tests.fake_openai import FakeOpenAI
 
 HISTORY = [

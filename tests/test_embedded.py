@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lib.backends.embedded import EmbeddedServer, QueueState, free_port, gguf_path, queue_state
-from lib.core.models import EMBEDDED_MODEL
-from lib.core.outcome import CallOutcome
 from lib.backends.providers import ProviderConfig, make_client, stream_chat
 from lib.context.payload import Sampling, build_body
+from lib.core.models import EMBEDDED_MODEL
+from lib.core.outcome import CallOutcome
 
 pytestmark = pytest.mark.slow
 

@@ -12,12 +12,12 @@ from lib.analysis.compare import Variant
 from lib.analysis.experiments import batch, builtin, planner, results, runner
 from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
 from lib.analysis.experiments.planner import CellKey, RunSpec
-from lib.core import models
 from lib.backends.providers import ProviderConfig, make_client
 from lib.context.payload import Sampling
 from lib.context.request import Target
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
+from lib.core import models
 
 GPT = Target(models.MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"), "gpt-4o-mini")
 VARIANTS = (Variant("Full history", Strategy("full")), Variant("No history", Strategy("none")))

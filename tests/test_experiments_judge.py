@@ -15,13 +15,13 @@ from lib.analysis.experiments.judge import (
     response_format,
     schema,
 )
-from lib.core import models
-from lib.core.outcome import CallOutcome
 from lib.backends.providers import ProviderConfig, make_client
 from lib.backends.reply import Reply
 from lib.context.payload import in_wire_order, serialise
 from lib.context.request import Target
 from lib.context.tokens import TiktokenCounter
+from lib.core import models
+from lib.core.outcome import CallOutcome
 from tests.fake_openai import FakeOpenAI
 
 GPT = Target(models.MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"), "gpt-4o-mini")

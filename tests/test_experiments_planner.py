@@ -11,12 +11,12 @@ from lib.analysis.experiments import builtin, planner
 from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
 from lib.analysis.experiments.judge import JudgeSpec
 from lib.analysis.experiments.planner import CellKey, RunSpec
-from lib.core import models
 from lib.context.conversation import Message
 from lib.context.payload import Sampling
 from lib.context.request import Target
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
+from lib.core import models
 
 GPT = Target(models.MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"), "gpt-4o-mini")
 VARIANTS = (

@@ -16,7 +16,6 @@ from lib.analysis.experiments import planner, results, runner, store
 from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
 from lib.analysis.experiments.judge import JudgeSpec
 from lib.analysis.experiments.planner import RunSpec
-from lib.core import models
 from lib.backends.providers import ProviderConfig
 from lib.backends.retry import RetryPolicy
 from lib.context.conversation import Message
@@ -24,6 +23,7 @@ from lib.context.payload import Sampling, serialise
 from lib.context.request import Target
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
+from lib.core import models
 from lib.store import db, storage
 from tests.fake_openai import FakeOpenAI
 

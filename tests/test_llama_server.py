@@ -18,9 +18,9 @@ import pytest
 from lib.backends import llama_server
 from lib.backends.embedded import EmbeddedServer, free_port, queue_state
 from lib.backends.llama_server import _ChunkFeed
+from lib.backends.providers import ProviderConfig, make_client, stream_chat
 from lib.core.models import EMBEDDED_MODEL
 from lib.core.outcome import CallOutcome
-from lib.backends.providers import ProviderConfig, make_client, stream_chat
 
 ROLE = {"choices": [{"index": 0, "delta": {"role": "assistant"}}]}
 

@@ -2,7 +2,6 @@ import json
 
 import pytest
 
-from lib.core import models
 from lib.context.conversation import Message
 from lib.context.payload import (
     Sampling,
@@ -14,6 +13,7 @@ from lib.context.payload import (
     wire_order,
 )
 from lib.context.tokens import TiktokenCounter
+from lib.core import models
 
 GPT4O = models.MODELS["gpt-4o"]
 

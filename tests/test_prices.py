@@ -28,15 +28,17 @@ def test_the_cost_formula_agrees_with_genai_prices(model, prompt, cached, comple
         Usage(input_tokens=prompt, cache_read_tokens=cached, output_tokens=completion),
         models.canonical(model), provider_id="openai",
     ).total_price  # fmt: skip
-    assert Decimal(str(prices.cost(info.prices, prompt, cached, completion))).quantize(Decimal("1e-9")) == reference.quantize(
+    assert Decimal(str(prices.cost(info.prices, prompt, cached, completion))).quantize(
         Decimal("1e-9")
-    )
+    ) == reference.quantize(Decimal("1e-9"))
 
 
 def test_cached_tokens_cost_less_only_where_there_is_a_cached_price():
     gpt4o = models.MODELS["gpt-4o"]
     assert prices.cost(gpt4o.prices, 2_048, 1_024) == pytest.approx((1_024 * 2.5 + 1_024 * 1.25) / 1e6)
-    assert prices.cost(gpt4o.prices, 2_048, 5_000) == prices.cost(gpt4o.prices, 2_048, 2_048)  # never more than the prompt
+    assert prices.cost(gpt4o.prices, 2_048, 5_000) == prices.cost(
+        gpt4o.prices, 2_048, 2_048
+    )  # never more than the prompt
     user = models.info_for("llama3.2", input_per_million=1.0, output_per_million=2.0)
     assert prices.cost(user.prices, 1_000, 800, 10) == pytest.approx((1_000 * 1.0 + 10 * 2.0) / 1e6)
     discounted = models.info_for("llama3.2", input_per_million=1.0, cached_input_per_million=0.1)
@@ -61,7 +63,9 @@ def test_a_finished_call_is_billed_from_its_usage_whichever_record_holds_it():
     expected = (600 * 2.5 + 400 * 1.25 + 50 * 10) / 1e6
     assert prices.billed(gpt4o.prices, 9_999, outcome) == pytest.approx(expected)
     assert prices.cost(gpt4o.prices, 1_000, 400, 50) == pytest.approx(expected)
-    assert prices.billed(gpt4o.prices, 200, CallOutcome(completion_tokens=50)) == pytest.approx((200 * 2.5 + 50 * 10) / 1e6)
+    assert prices.billed(gpt4o.prices, 200, CallOutcome(completion_tokens=50)) == pytest.approx(
+        (200 * 2.5 + 50 * 10) / 1e6
+    )
     assert prices.output_cost(gpt4o.prices, 50) == pytest.approx(50 * 10 / 1e6)
 
 

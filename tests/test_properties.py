@@ -17,9 +17,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.core.models import MODELS
-from lib.core.secrets import KEY_FRAGMENT, redact
-from lib.core.outcome import CallOutcome
 from lib.backends.providers import stream_chat
 from lib.context import conversation as conv
 from lib.context.conversation import Message, SystemPrompt
@@ -27,6 +24,9 @@ from lib.context.display import INERT_OPENER, LITERAL_OPENER, inert_deltas, iner
 from lib.context.payload import Sampling, plan_request, serialise
 from lib.context.strategies import Strategy, assemble, decide, summarised
 from lib.context.tokens import REPLY_PRIMING, TOKENS_PER_MESSAGE, TiktokenCounter
+from lib.core.models import MODELS
+from lib.core.outcome import CallOutcome
+from lib.core.secrets import KEY_FRAGMENT, redact
 from lib.store import storage
 from lib.store.session import InvalidSession, Session, export_json, parse_export
 

@@ -11,13 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.core import models
 from lib.backends import kinds, providers
-from lib.core import secrets
-from lib.core.outcome import CallOutcome
 from lib.backends.providers import ProviderConfig, describe_error, make_client, stream_chat
 from lib.context.conversation import Message
 from lib.context.payload import Sampling, blocking_reason, build_body, in_wire_order, plan_request, serialise
+from lib.core import models, secrets
+from lib.core.outcome import CallOutcome
 from tests.fake_openai import FakeOpenAI
 
 KEY = "sk-proj-LEAKCHECK0123456789abcdef"

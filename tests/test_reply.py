@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from lib.core.outcome import CallOutcome
 from lib.backends.providers import ProviderConfig, make_client
 from lib.backends.reply import STOPPED, Reply, ReplyInFlight, record_reply
 from lib.backends.retry import RetryPolicy
 from lib.context.conversation import Message
 from lib.context.payload import Sampling, build_body
+from lib.core.outcome import CallOutcome
 from tests.fake_openai import FakeOpenAI
 
 

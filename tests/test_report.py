@@ -26,11 +26,11 @@ from lib.analysis.report import (
     result_figures,
     variant_colours,
 )
-from lib.core.models import MODELS
-from lib.core.outcome import CallOutcome
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling
 from lib.context.tokens import TiktokenCounter
+from lib.core.models import MODELS
+from lib.core.outcome import CallOutcome
 
 TARGET = Target(MODELS["gpt-4o"], TiktokenCounter.for_model("gpt-4o"), "gpt-4o")
 LONG = " ".join(f"Sentence {i} of a long answer, kept whole in the report." for i in range(60))

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib.core.models import MODELS
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, serialise
 from lib.context.request import Target, build_request, send_blocker, split_for_retry, summary_request_for
 from lib.context.strategies import SUMMARY_ID, Strategy
 from lib.context.tokens import TiktokenCounter
+from lib.core.models import MODELS
 from tests.test_properties import CASES, histories, texts
 
 TARGET = Target(MODELS["gpt-4o"], TiktokenCounter.for_model("gpt-4o"), "gpt-4o")

@@ -6,8 +6,8 @@ from email.utils import format_datetime
 import pytest
 
 from lib.backends import retry
-from lib.core.outcome import CallOutcome
 from lib.backends.retry import RetryPolicy, parse_retry_after, retryable
+from lib.core.outcome import CallOutcome
 
 POLICY = RetryPolicy(attempts=3, base_delay_s=1.0, max_delay_s=8.0)
 

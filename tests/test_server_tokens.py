@@ -6,13 +6,13 @@ import json
 import pytest
 
 from lib.backends import kinds
-from lib.core import models
-from lib.core.outcome import CallOutcome
 from lib.backends.providers import ProviderConfig, make_client, stream_chat
 from lib.backends.server_tokens import ServerCounter, chatml, detect, server_root
 from lib.context import caching
 from lib.context.conversation import Message
 from lib.context.payload import Sampling, plan_request
+from lib.core import models
+from lib.core.outcome import CallOutcome
 from tests.fake_openai import FakeOpenAI, toy_template, toy_tokens
 
 MESSAGES = [

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, insert, select, text, update
 
 from lib.analysis import compare_store
-from lib.core import models
-from lib.core.outcome import CallOutcome
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, plan_request
 from lib.context.tokens import TiktokenCounter
+from lib.core import models
+from lib.core.outcome import CallOutcome
 from lib.store import db, schema, sqlite_migrations, storage
 from lib.store.session import Session, is_session_id, to_dict
 

@@ -3,7 +3,6 @@ from itertools import pairwise
 import pytest
 
 from lib.analysis.timeline import cost_figure, timeline, timeline_figures, verdict
-from lib.core.models import EMBEDDED_MODEL, MODELS
 from lib.context import caching
 from lib.context import conversation as conv
 from lib.context.conversation import Message, SystemPrompt
@@ -11,6 +10,7 @@ from lib.context.payload import Sampling
 from lib.context.request import Target, build_request
 from lib.context.strategies import Strategy
 from lib.context.tokens import PromptCount, TiktokenCounter
+from lib.core.models import EMBEDDED_MODEL, MODELS
 
 GPT4O = MODELS["gpt-4o"]
 

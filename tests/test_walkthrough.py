@@ -17,10 +17,10 @@ from lib.analysis.walkthrough import (
     run_demo,
     verdict,
 )
-from lib.core.models import EMBEDDED_MODEL
-from lib.core.outcome import CallOutcome
 from lib.context.payload import serialise
 from lib.context.tokens import TiktokenCounter
+from lib.core.models import EMBEDDED_MODEL
+from lib.core.outcome import CallOutcome
 
 SEED_HEADINGS = [
     "No Conversation Memory",

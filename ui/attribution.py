@@ -41,8 +41,6 @@ from lib.analysis.attribution import (
 from lib.analysis.attribution.context import SYSTEM_ID
 from lib.analysis.attribution.explain import percent
 from lib.analysis.compare import MAX_VARIANTS, Comparison, Variant, similarity
-from lib.core import prices as pricing
-from lib.core.outcome import CallOutcome
 from lib.backends.reply import Reply
 from lib.context import conversation as conv
 from lib.context.display import inert_markdown
@@ -50,6 +48,8 @@ from lib.context.payload import RequestPlan, serialise
 from lib.context.request import Request, Target, split_for_retry
 from lib.context.strategies import SUMMARY_ID
 from lib.context.tokens import PromptCounter
+from lib.core import prices as pricing
+from lib.core.outcome import CallOutcome
 from ui import compare_state, resources, sessions, state
 from ui.meter import money
 from ui.planning import request_for

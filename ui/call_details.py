@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from lib.core.outcome import CallOutcome
 from lib.context.display import inert_markdown
 from lib.context.payload import RequestPlan
+from lib.core.outcome import CallOutcome
 from lib.store import storage
 from lib.store.call_details import CallDetails, calls_with_details, details_of, record_with_details, timings
 from ui import sessions, state

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from lib.analysis import compare_store
 from lib.analysis.compare import (
     PRESETS,
     CompareSetup,
@@ -30,12 +31,11 @@ from lib.analysis.compare import (
     seeded,
     wait_until_idle,
 )
-from lib.analysis import compare_store
 from lib.backends import embedded
-from lib.core import models
 from lib.context.conversation import new_id
 from lib.context.request import Request, Target
 from lib.context.strategies import PARAMETERS, spec_of
+from lib.core import models
 from lib.store import storage
 from lib.store.call_details import details_of, record_with_details
 from ui import owner, resources, sessions, state

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from lib.core.prices import billed, money
-from lib.core.outcome import CallOutcome
 from lib.backends.providers import ProviderConfig
 from lib.backends.snippets import curl_snippet, python_snippet
 from lib.context import caching
 from lib.context.display import inert_code, inert_inline, shortened_body
 from lib.context.payload import RequestPlan
 from lib.context.request import Request
+from lib.core.outcome import CallOutcome
+from lib.core.prices import billed, money
 from ui import state
 from ui.state import LastCall
 

@@ -9,8 +9,8 @@ import sys
 import streamlit as st
 
 from lib.backends import embedded, providers, server_tokens
-from lib.core import models
 from lib.context import tokens
+from lib.core import models
 from ui import state
 
 _modules_when_frozen = 0

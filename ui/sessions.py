@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import streamlit as st
 from sqlalchemy import Connection
 
-from lib.core.outcome import CallOutcome
 from lib.context.conversation import SystemPrompt
 from lib.context.payload import RequestPlan
+from lib.core.outcome import CallOutcome
 from lib.store import storage
 from lib.store.session import (
     InvalidSession,
@@ -45,6 +45,7 @@ from ui.keys import known_secrets
 
 if TYPE_CHECKING:
     from lib.backends.providers import ProviderConfig
+
 
 class _Provided(Protocol):
     """What logging a call reads of ui.settings.Settings (named by its shape: ui.settings imports this module)."""

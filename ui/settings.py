@@ -6,11 +6,11 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
-from lib.core import models
-from lib.backends.providers import DEFAULT_AZURE_API_VERSION, ProviderConfig, key_scope, valid_base_url
 from lib.backends.kinds import KIND_LABELS, backend_of
+from lib.backends.providers import DEFAULT_AZURE_API_VERSION, ProviderConfig, key_scope, valid_base_url
 from lib.context.payload import Sampling
 from lib.context.tokens import PromptCounter
+from lib.core import models
 from lib.store.session import end_user_id
 from ui import owner, resources, session_sidebar, sessions, state
 from ui.keys import TYPED_KEYS, secret, typed_keys

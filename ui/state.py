@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from lib.core.outcome import CallOutcome
 from lib.context.caching import CachedCall, CachePrediction
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.paging import DEFAULT_PAGE_SIZE
 from lib.context.request import Request
 from lib.context.strategies import BUDGET, TURNS, Parameter
+from lib.core.outcome import CallOutcome
 
 HISTORY = "history"
 SYSTEM_TEXT = "system_text"

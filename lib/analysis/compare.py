@@ -24,15 +24,15 @@ from typing import Any, Literal, get_args
 
 import openai
 
-from lib.core.models import ModelInfo, priced_as
-from lib.core.prices import Prices, Rate, billed
-from lib.core.outcome import CallOutcome
 from lib.backends.reply import Reply
 from lib.context.conversation import Message, Role, SystemPrompt
 from lib.context.payload import RequestPlan, Sampling, in_wire_order, serialise
 from lib.context.request import Request, Target, build_request
 from lib.context.strategies import STRATEGY_LABELS, Strategy
 from lib.context.tokens import PromptCount
+from lib.core.models import ModelInfo, priced_as
+from lib.core.outcome import CallOutcome
+from lib.core.prices import Prices, Rate, billed
 
 MAX_VARIANTS = 6
 QUESTION_ID = "question"

@@ -9,12 +9,12 @@ window drops the oldest messages and shifts everything after them, so its prefix
 
 from __future__ import annotations
 
-from lib.core.prices import cost, money
 from lib.context import caching
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling
 from lib.context.request import Target, build_request
 from lib.context.strategies import Strategy
+from lib.core.prices import cost, money
 
 MAX_TURNS = 1000
 BACKEND = ("timeline",)  # every turn of one strategy goes to the same backend: its cache carries over
@@ -62,7 +62,10 @@ def timeline(
             previous = caching.CachedCall(BACKEND, plan.messages, _reply_after(history, index))
             cumulative += plan.prompt_tokens
             cumulative_cached += cached or 0
-            call_cost, call_cost_cached = cost(model.prices, plan.prompt_tokens), cost(model.prices, plan.prompt_tokens, cached or 0)
+            call_cost, call_cost_cached = (
+                cost(model.prices, plan.prompt_tokens),
+                cost(model.prices, plan.prompt_tokens, cached or 0),
+            )
             spent, spent_cached = _sum(spent, call_cost), _sum(spent_cached, call_cost_cached)
             rows.append(
                 {

@@ -13,13 +13,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from lib.core.models import EMBEDDED_MODEL, info_for
-from lib.core.outcome import CallOutcome
 from lib.context.conversation import Message, SystemPrompt, selected
 from lib.context.payload import Sampling, serialise
 from lib.context.request import Target, build_request
 from lib.context.strategies import Strategy
 from lib.context.tokens import PromptCounter
+from lib.core.models import EMBEDDED_MODEL, info_for
+from lib.core.outcome import CallOutcome
 
 # Temperature 0: the same request gets the same answer, so a difference comes from the payload.
 # The reply limit is a bound, not a length: most demo answers end on their own well before it (48

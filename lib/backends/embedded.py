@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from lib.core.models import EMBEDDED_MODEL
 from lib.context.tokens import PromptCount
+from lib.core.models import EMBEDDED_MODEL
 
 # A fixed system message first keeps the template from adding its default one.
 _ANCHOR = [{"role": "system", "content": "."}]

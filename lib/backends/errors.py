@@ -31,8 +31,6 @@ def cut_off(why: str) -> str:
     )
 
 
-
-
 def _server_detail(exc: openai.APIError) -> str:
     body = exc.body
     if isinstance(body, dict):

@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable, Iterator
 
 from lib.backends import retry
-from lib.core.outcome import CallOutcome
 from lib.backends.providers import stream_chat
 from lib.context.conversation import Message, update
+from lib.core.outcome import CallOutcome
 
 STOPPED = "Stopped by you: the partial answer is kept, marked incomplete."
 STOPPED_BEFORE_TEXT = "Stopped by you before any text arrived."

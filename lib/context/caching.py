@@ -24,9 +24,9 @@ from functools import lru_cache
 from itertools import chain
 from typing import Protocol
 
+from lib.context.conversation import Message
 from lib.core.models import ModelInfo
 from lib.core.prices import cost
-from lib.context.conversation import Message
 
 Segments = tuple[tuple[int, ...], ...]
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from lib.core.models import ModelInfo
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import RequestPlan, Sampling, blocking_reason, plan_request
 from lib.context.strategies import Decision, Strategy, assemble, decide, summarised, summary_request
 from lib.context.tokens import PromptCounter
+from lib.core.models import ModelInfo
 
 # The summary call: a low temperature (a summary is not creative writing), a bounded reply, no stream.
 SUMMARY_SAMPLING = Sampling(temperature=0.2, max_tokens=160, stream=False)

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select
 
-from lib.core.models import lookup, priced_as
-from lib.core.prices import billed
-from lib.core.outcome import CallOutcome
-from lib.core.secrets import masked_json, redact
 from lib.context.conversation import clean_text
 from lib.context.display import shortened_body
 from lib.context.payload import RequestPlan
+from lib.core.models import lookup, priced_as
+from lib.core.outcome import CallOutcome
+from lib.core.prices import billed
+from lib.core.secrets import masked_json, redact
 from lib.store.schema import call_details
 from lib.store.schema import calls as calls_table
 from lib.store.storage import CallRecord, call_record, record_call, writing

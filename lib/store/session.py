@@ -26,10 +26,10 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from lib.core.secrets import MASK, mask_secrets
-from lib.core.wire import Kind
 from lib.context.conversation import Message, SystemPrompt, clean_text, new_id
 from lib.context.strategies import StrategyKind
+from lib.core.secrets import MASK, mask_secrets
+from lib.core.wire import Kind
 
 FORMAT = "context-lab-session"
 SCHEMA_VERSION = 1

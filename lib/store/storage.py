@@ -38,11 +38,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from lib.core.secrets import masked_json, redact
-from lib.core.prices import billed
-from lib.core.outcome import CallOutcome
 from lib.context.conversation import clean_text
 from lib.context.payload import RequestPlan
+from lib.core.outcome import CallOutcome
+from lib.core.prices import billed
+from lib.core.secrets import masked_json, redact
 from lib.store import db
 from lib.store.db import BadStoreUrl, StoreUrl, writing
 from lib.store.schema import calls as calls_table
@@ -411,9 +411,7 @@ class CallRecord:
     payload_bytes: int
     latency_s: float | None
     ttft_s: float | None
-    cost: (
-        float | None
-    )  # USD (lib.core.prices.billed): reported usage where there is some, cached tokens as reported
+    cost: float | None  # USD (lib.core.prices.billed): reported usage where there is some, cached tokens as reported
     status: str  # "ok", "incomplete" (cut off mid-reply) or "error"
     error: str | None = None
     at: str = field(default_factory=now)

@@ -4,9 +4,9 @@ cannot run here: the recording server stands in for it, and says what its cache 
 
 import pytest
 
+from lib.context.tokens import TiktokenCounter
 from lib.core import models
 from lib.core.prices import cost, money
-from lib.context.tokens import TiktokenCounter
 from tests.app.conftest import metric, run_log_rows, send
 from tests.fake_openai import FakeOpenAI
 

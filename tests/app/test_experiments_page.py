@@ -16,11 +16,11 @@ from lib.analysis.experiments import batch, builtin, planner, runner, store
 from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
 from lib.analysis.experiments.checks import Verdict
 from lib.analysis.experiments.planner import CellKey, RunSpec
-from lib.core import models
 from lib.context.payload import Sampling
 from lib.context.request import Target
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
+from lib.core import models
 from lib.store import storage
 from tests.app.conftest import THIS_BROWSER, type_server, visible_text
 from tests.fake_openai import FakeOpenAI

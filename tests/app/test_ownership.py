@@ -201,11 +201,11 @@ def _opened_calls():
 
 
 def test_a_team_run_log_shows_who_ran_a_call_but_not_what_they_sent(browser):
-    from lib.core import models
-    from lib.core.outcome import CallOutcome
     from lib.context.conversation import Message
     from lib.context.payload import Sampling, plan_request
     from lib.context.tokens import TiktokenCounter
+    from lib.core import models
+    from lib.core.outcome import CallOutcome
     from lib.store.call_details import details_of, record_with_details
 
     model = models.MODELS["gpt-4o"]

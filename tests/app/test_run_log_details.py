@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
-from lib.core import models
-from lib.core.outcome import CallOutcome
 from lib.context.conversation import Message
 from lib.context.payload import Sampling, plan_request
 from lib.context.tokens import TiktokenCounter
+from lib.core import models
+from lib.core.outcome import CallOutcome
 from lib.store import storage
 from lib.store.call_details import details_of, record_with_details
 
@@ -31,12 +31,12 @@ def _opened_calls():
 
 
 def _logged_from_the_page():
-    from lib.core import models
-    from lib.core.outcome import CallOutcome
     from lib.backends.providers import ProviderConfig
     from lib.context.conversation import Message
     from lib.context.payload import Sampling, plan_request
     from lib.context.tokens import TiktokenCounter
+    from lib.core import models
+    from lib.core.outcome import CallOutcome
     from ui.call_details import log_call
     from ui.settings import Settings
 

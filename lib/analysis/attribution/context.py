@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from lib.context.conversation import Message, SystemPrompt
-from lib.core.wire import EndUserField, TokenLimitField
 from lib.context.payload import RequestPlan, Sampling
 from lib.context.request import Request, Target, build_request
 from lib.context.strategies import SUMMARY_ID, Strategy
+from lib.core.wire import EndUserField, TokenLimitField
 
 # A kept/left-out flag per unit, in the order the units are sent (True: the unit is sent).
 Mask = tuple[bool, ...]

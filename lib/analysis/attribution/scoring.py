@@ -39,9 +39,9 @@ import numpy as np
 from lib.analysis.attribution.context import AnswerContext, Mask
 from lib.analysis.compare import similarity
 from lib.backends.embedded import CONTEXT_WINDOW, EmbeddedTokenizer, gguf_path
-from lib.core.outcome import CallOutcome
 from lib.backends.reply import Reply
 from lib.context.payload import RequestPlan
+from lib.core.outcome import CallOutcome
 
 Measure = Literal["logprob", "similarity"]
 # The embedded server's sampler at temperature 0 (llama-cpp-python's defaults): greedy, after a repeat

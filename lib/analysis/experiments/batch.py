@@ -19,8 +19,8 @@ from lib.analysis.compare import Variant
 from lib.analysis.experiments.cases import InvalidTestSet
 from lib.analysis.experiments.formats import text_of
 from lib.analysis.experiments.planner import CellKey, PlannedCell
-from lib.core.outcome import CallOutcome
 from lib.context.payload import serialise
+from lib.core.outcome import CallOutcome
 
 URL = "/v1/chat/completions"
 _CUSTOM_ID = re.compile(r"^v(\d+)-([a-z0-9-]*)/(.+)/r(\d+)$", re.DOTALL)

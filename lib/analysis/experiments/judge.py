@@ -18,13 +18,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lib.backends.kinds import BACKENDS
-from lib.core.outcome import CallOutcome
-from lib.core.wire import Kind
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import RequestPlan, Sampling, in_wire_order, serialise
-from lib.core.wire import TokenLimitField
 from lib.context.request import Target, build_request
 from lib.context.strategies import Strategy
+from lib.core.outcome import CallOutcome
+from lib.core.wire import Kind, TokenLimitField
 
 VERDICTS = ("pass", "fail")
 REASON_CHARS = 200  # the embedded model's grammar bounds the reason: a verdict always fits the reply limit

@@ -22,11 +22,11 @@ from typing import Any, cast
 from lib.analysis.compare import Variant, plan_variant, seeded, seeds_for
 from lib.analysis.experiments.cases import Case, TestSet, set_from_dict, set_to_dict
 from lib.analysis.experiments.judge import JudgeSpec, judge_request
-from lib.core.wire import Kind
 from lib.context.conversation import Message
 from lib.context.payload import RequestPlan, Sampling
 from lib.context.request import Request, Target, send_blocker
 from lib.context.strategies import Strategy, summary_key
+from lib.core.wire import Kind
 
 MAX_CELLS = 20_000
 # The variants the page offers before the user edits any: where the built-in set's facts sit (23, 17,

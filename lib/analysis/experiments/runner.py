@@ -37,13 +37,13 @@ from lib.analysis.experiments.checks import Verdict, overall, score
 from lib.analysis.experiments.judge import JudgeSpec, judge_request, parse_verdict
 from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec
 from lib.backends import retry
-from lib.core.prices import billed
-from lib.core.outcome import CallOutcome
 from lib.backends.providers import ProviderConfig, make_client
-from lib.core.secrets import redact
 from lib.backends.reply import Reply
 from lib.context.payload import RequestPlan
 from lib.context.request import Target
+from lib.core.outcome import CallOutcome
+from lib.core.prices import billed
+from lib.core.secrets import redact
 from lib.store import storage
 
 NO_JUDGE = "No judge model was picked for this run: the rubric was not graded."
