@@ -506,7 +506,10 @@ def _start_pending(settings: Settings) -> None:
     if missing:  # nothing to send it with: the question stays, unanswered, with a Retry
         state.flash("error", f"Set {missing} in the sidebar, then retry.")
         return
-    reply = Reply(resources.client(settings.provider), pending.request.plan.body, settings.provider.secrets)
+    reply = Reply(
+        resources.client(settings.provider), pending.request.plan.body, settings.provider.secrets,
+        limits=settings.provider.limits,
+    )  # fmt: skip
     state.put(state.IN_FLIGHT, ChatCall(pending, ReplyInFlight(reply), sessions.current_id()))
 
 

@@ -601,7 +601,8 @@ def _run_section(settings: Settings) -> None:
     st.caption(
         f"{len(test_set.cases)} cases × {len(variants)} variants × {spec.repeats} repeat(s) = {spec.total_cells:,} "
         "cells. Calls are sent so that consecutive ones share their history (all cases of a conversation under one "
-        "variant together): the embedded model then evaluates each history once per variant."
+        "variant together): the embedded model then evaluates each history once per variant. "
+        + settings.provider.limits.describe()
     )
     _estimate_table(estimate)
     _body_preview(cells, spec)

@@ -345,3 +345,32 @@ def test_a_run_is_sent_for_its_owner_only_and_its_calls_are_logged_as_theirs():
         assert [c.status for c in store.cells(conn, run_id, "user:ada")] == ["pass"]
         assert store.run_info(conn, run_id, "user:ada").status == "done"
         assert [c.owner for c in storage.calls(conn)] == ["user:ada"]
+
+
+def test_cancel_hangs_up_the_call_in_flight_while_its_server_sends_nothing():
+    """Cancel ends the call being read at once, not at its server's next token: the connection closes."""
+    with FakeOpenAI() as server:
+        server.behaviour.reply, server.behaviour.repeat, server.behaviour.interval_s = "tok ", None, 30.0
+        executor = execute(server, make_spec(variants=VARIANTS[:1]), kind="embedded")  # one call at a time
+        while not posts(server):
+            time.sleep(0.02)
+        time.sleep(0.3)  # the first token has arrived; the next is 30 s away
+        started = time.monotonic()
+        executor.cancel()
+        assert executor.join(10) and time.monotonic() - started < 5
+        deadline = time.monotonic() + 5
+        while server.hangups < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.hangups == 1 and len(posts(server)) == 1
+
+
+def test_a_runs_calls_keep_to_its_configs_limits():
+    with FakeOpenAI() as server:
+        server.behaviour.reply, server.behaviour.repeat = "x" * 1_000, None  # an endless reply
+        spec = make_spec(cases=CASES[:1], variants=VARIANTS[:1])
+        with storage.opened() as conn:
+            run_id = store.create_run(conn, spec, "capped", "session-1")
+        config = ProviderConfig("compatible", "fake-model", base_url=server.base_url, max_reply_bytes=4_000)
+        cells = planner.prefix_order(planner.plan_cells(spec, target_for))
+        (cell,) = finished(runner.RunExecutor(run_id, spec, cells, config, "session-1", wait=lambda _: None).start())
+    assert cell.answer == "x" * 4_000 and "stopped at 4 KB: the reply size cap" in cell.error

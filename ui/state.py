@@ -61,6 +61,10 @@ CUSTOM_WINDOW = "custom_window"
 CUSTOM_INPUT_PRICE = "custom_input_price"
 CUSTOM_OUTPUT_PRICE = "custom_output_price"
 TIMEOUT = "timeout_s"  # seconds a call may take; a connection setting, so not saved with a session
+# A call's own limits (lib.backends.providers.CallLimits): its whole wall time, its reply's size. As
+# the timeout, settings of this browser session's connection, not saved with a session.
+DEADLINE = "deadline_s"
+MAX_REPLY_MB = "max_reply_mb"
 
 # The chat's context strategy (lib/context/strategies.py).
 STRATEGY_KIND = "strategy_kind"
@@ -109,6 +113,8 @@ DEFAULTS = {
     MAX_TOKENS: 256,
     STREAM: True,
     TIMEOUT: 60,
+    DEADLINE: 300,
+    MAX_REPLY_MB: 1.0,
     SEND_SESSION_ID: False,
     CUSTOM_WINDOW: 8192,
     CUSTOM_INPUT_PRICE: 0.0,
@@ -178,7 +184,7 @@ SETTING_KEYS = (
 )  # fmt: skip
 KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     SYSTEM_TEXT, SYSTEM_INCLUDED, DRAFT, LAST_TURNS, PAGE_SIZE, STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET,
-    COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE, SEND_SESSION_ID, TIMEOUT,
+    COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE, SEND_SESSION_ID, TIMEOUT, DEADLINE, MAX_REPLY_MB,
     COMPARE_PRICE_AS, COMPARE_ONE_AT_A_TIME, COMPARE_DIFF,
     INSPECTOR_SPACES, INSPECTOR_SOURCE, INSPECTOR_TEXT, INSPECTOR_AS_MESSAGE, INSPECTOR_VARIANT, WALKTHROUGH_STEP,
     ADD_ROLE, KEEP_OLD_ANSWER,

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from lib.backends import retry
-from lib.backends.providers import CallOutcome, stream_chat
+from lib.backends.providers import DEFAULT_LIMITS, CallLimits, CallOutcome, Line, stream_chat
 from lib.context.conversation import Message, update
 
 STOPPED = "Stopped by you: the partial answer is kept, marked incomplete."
@@ -34,12 +34,15 @@ class Reply:
         secrets: tuple[str, ...] = (),
         policy: retry.RetryPolicy = retry.DEFAULT_POLICY,
         wait: Callable[[float], None] | None = None,
+        limits: CallLimits = DEFAULT_LIMITS,
     ):
         self.client, self.body, self.secrets, self.policy = client, body, secrets, policy
+        self.limits = limits
         self._wait = wait or retry.wait
         self.outcome = CallOutcome()
         self.notices: list[str] = []
         self._stop = threading.Event()
+        self._line = Line()  # the attempt's HTTP exchange: `stop` hangs it up from any thread
         self._iterated = False
 
     def __iter__(self) -> Iterator[str]:
@@ -52,7 +55,11 @@ class Reply:
         while True:
             outcome = CallOutcome()
             self.outcome = outcome
-            stream = stream_chat(self.client, self.body, outcome, self.secrets)
+            self._line = Line()
+            if self._stop.is_set():  # stopped between attempts: nothing is sent
+                self._mark_stopped(outcome)
+                return
+            stream = stream_chat(self.client, self.body, outcome, self.secrets, self.limits, self._line)
             try:
                 for delta in stream:
                     if self._stop.is_set():
@@ -79,7 +86,10 @@ class Reply:
         return self.outcome.text
 
     def stop(self) -> None:
+        """End the call now, from any thread: the connection is closed even while the server sends
+        nothing (a reader waiting for its next bytes is woken), so the server stops generating."""
         self._stop.set()
+        self._line.hang_up()
 
     @property
     def stopped(self) -> bool:
@@ -93,6 +103,33 @@ class Reply:
     def _mark_stopped(outcome: CallOutcome) -> None:
         outcome.error = STOPPED if outcome.text else STOPPED_BEFORE_TEXT
         outcome.finish_reason = outcome.finish_reason or "stopped"
+
+
+class Stopper(threading.Event):
+    """A stop signal for many replies at once (a comparison's runs): setting it stops each reply
+    `watch`ed, mid-read, and any watched after."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._replies: set[Reply] = set()
+
+    def watch(self, reply: Reply) -> None:
+        with self._lock:
+            self._replies.add(reply)
+        if self.is_set():
+            reply.stop()
+
+    def forget(self, reply: Reply) -> None:
+        with self._lock:
+            self._replies.discard(reply)
+
+    def set(self) -> None:
+        super().set()
+        with self._lock:
+            replies = list(self._replies)
+        for reply in replies:
+            reply.stop()
 
 
 class ReplyInFlight:

@@ -19,7 +19,7 @@ from lib.analysis.compare import Variant
 from lib.analysis.experiments.cases import InvalidTestSet
 from lib.analysis.experiments.formats import text_of
 from lib.analysis.experiments.planner import CellKey, PlannedCell
-from lib.backends.providers import CallOutcome
+from lib.backends.providers import CallOutcome, take_usage
 from lib.context.payload import serialise
 
 URL = "/v1/chat/completions"
@@ -90,18 +90,14 @@ def _outcome(line: dict[str, Any]) -> CallOutcome:
     text = message.get("content") if isinstance(message, dict) else None
     outcome = CallOutcome(text=text if isinstance(text, str) else "", finish_reason=choices[0].get("finish_reason"))
     usage = body.get("usage")
-    if isinstance(usage, dict):
-        outcome.prompt_tokens = _count(usage.get("prompt_tokens"))
-        outcome.completion_tokens = _count(usage.get("completion_tokens"))
+    if isinstance(usage, dict):  # a batch file is a server's word too: kept as said, priced only if plausible
         details = usage.get("prompt_tokens_details")
-        outcome.cached_tokens = _count(details.get("cached_tokens")) if isinstance(details, dict) else None
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
+        reported = {"prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens")}
+        take_usage(outcome, {**reported, "cached_tokens": cached})
     if not outcome.text and isinstance(message, dict) and message.get("refusal"):
         outcome.error = f"The model refused: {message['refusal']}"
     return outcome
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def read_output(

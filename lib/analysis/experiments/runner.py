@@ -259,7 +259,7 @@ class RunExecutor:
         """One call with its retries; None when Cancel stopped it (nothing of it is written)."""
         if self._stop.is_set():
             return None
-        reply = Reply(client, body, secrets, self.policy, self._wait)
+        reply = Reply(client, body, secrets, self.policy, self._wait, self.config.limits)
         with self._lock:
             self._in_flight.add(reply)
         try:
