@@ -145,7 +145,8 @@ def test_a_finished_run_is_not_shown_as_running_in_the_run_picker(one_case_page)
     tally.first.wait_for(timeout=300_000)  # the live view is over: the run's page is drawn whole again
     wait_until_settled(page)
     assert count(TALLY, page.locator("body").inner_text()) == (total, total)
-    picker = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Run", exact=True))
-    shown = picker.first.inner_text()
+    picker = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Run", exact=True)).first
+    # what the picker shows: its text, and the value of its search field (where the picked option stands)
+    shown = picker.inner_text() + " " + " ".join(box.input_value() for box in picker.locator("input").all())
     assert "Quick set" in shown and "running" not in shown and f"0/{total}" not in shown, shown
     assert "done" in page.get_by_test_id("stMainBlockContainer").inner_text()
