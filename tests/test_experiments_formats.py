@@ -12,6 +12,7 @@ import pytest
 from lib.analysis.experiments import builtin, formats
 from lib.analysis.experiments.cases import Case, Check, Conversation, InvalidTestSet, TestSet
 from lib.context.conversation import Message
+from lib.store.csvtext import starts_formula
 
 SET = TestSet(
     "Mixed",
@@ -46,12 +47,12 @@ def test_csv_cells_a_spreadsheet_would_run_are_quoted_and_read_back():
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows[1]["question"] == "'=SUM(A1:A2)"
     assert rows[2]["question"] == "'-1 or +1?"
-    assert all(not v.startswith(formats.FORMULA_STARTS) for row in rows for v in row.values())
+    assert not [v for row in rows for v in row.values() if starts_formula(v)]
     assert formats.read_csv(text).case("b").question == "=SUM(A1:A2)"
 
 
 def test_formula_starts_are_all_neutralised():
-    for start in ("=", "+", "-", "@", "\t", "\r"):
+    for start in ("=", "+", "-", "@", "\t", "\r", "\n", " =", "\uff1d"):
         assert formats.neutralised(f"{start}cmd") == f"'{start}cmd"
     assert formats.neutralised("plain") == "plain" and formats.neutralised(3) == 3
 

@@ -11,6 +11,7 @@ case is checked the same way whatever file it came from, and the first problem i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -379,6 +380,13 @@ def case_to_dict(case: Case) -> dict[str, Any]:
     if case.turns_ago is not None:
         data["turns_ago"] = case.turns_ago
     return data
+
+
+def case_revision(case: Case) -> str:
+    """A short digest of everything the case holds: another text, conversation or check is another
+    revision (the case editor keys its widgets by it, so it never shows a case's older or another's text)."""
+    canonical = json.dumps(case_to_dict(case), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def test_set(name: str, cases: list[Case] | tuple[Case, ...], description: str = "") -> TestSet:

@@ -2,8 +2,8 @@
 
 Every reader turns its rows into the dicts `lib.analysis.experiments.cases` reads, so a case is checked the
 same way whatever file it came from. A file is taken whole or not at all: the first problem refuses
-it, with its line and the reason. A spreadsheet cell that starts with = + - @ (or a tab or a CR)
-is written with a leading quote, so opening the export runs no formula; reading drops that quote.
+it, with its line and the reason. A spreadsheet cell that could start a formula is written with a leading
+quote, so opening the export runs no formula; reading drops exactly that quote (lib/store/csvtext.py).
 
 promptfoo (https://promptfoo.dev/docs/configuration/test-cases): `tests:` (or a bare list of tests),
 each with `vars` and `assert`; the question is the one prompt with its {{vars}} filled in, or the var
@@ -38,9 +38,9 @@ from lib.analysis.experiments.cases import (
     history_from_text,
     test_set,
 )
+from lib.store import csvtext
 
 MAX_BYTES = 5 * 1024 * 1024
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = ("id", "question", "conversation", "checks", "turns_ago", "description")
 QUESTION_VARS = ("question", "query", "prompt", "input")
 PROMPTFOO_ASSERTS = (
@@ -107,16 +107,18 @@ def _whole(name: str, cases: list[Case], description: str) -> TestSet:
 
 
 def unneutralised(cell: str) -> str:
-    """A cell as written before `neutralised` quoted it."""
-    return cell[1:] if cell.startswith("'") and cell[1:2] in FORMULA_STARTS and cell[1:2] else cell
+    """A cell as written before `neutralised` quoted it (exactly that quote: lib/store/csvtext.py)."""
+    return csvtext.unquoted(cell)
 
 
 def read_csv(text: str, name: str = "Imported set") -> TestSet:
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t") if text.strip() else csv.excel
+        delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter if text.strip() else ","
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+        delimiter = ","
+    # Only the delimiter is guessed: the sniffer took the quote that guards a formula (`'=x'`) for the
+    # quoting character and dropped it, so an export did not read back. Spreadsheets quote with ".
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     try:
         header = [h.strip() for h in reader.fieldnames or []]
     except csv.Error as exc:
@@ -400,20 +402,13 @@ def _expected_check(expected: str, line: int) -> dict[str, Any]:
 
 
 def neutralised(value: Any) -> Any:
-    """A cell a spreadsheet will show, not run: text starting with = + - @ tab or CR gets a quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+    """A cell a spreadsheet will show, not run (the app's one rule: lib/store/csvtext.py)."""
+    return csvtext.quoted(value) if isinstance(value, str) else value
 
 
 def csv_text(rows: list[dict[str, Any]], columns: list[str] | tuple[str, ...]) -> str:
-    """Rows as CSV, every cell neutralised."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: neutralised("" if row.get(k) is None else row.get(k)) for k in columns})
-    return out.getvalue()
+    """Rows as CSV, every cell neutralised: the app's one CSV writer (lib/store/csvtext.py)."""
+    return csvtext.csv_text(rows, columns)
 
 
 def _csv_row(case: Case) -> dict[str, Any]:
