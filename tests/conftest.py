@@ -2,8 +2,18 @@ import os
 import uuid
 
 import pytest
+from hypothesis import settings
 
 from lib.backends.embedded import EmbeddedServer, EmbeddedTokenizer
+
+# How many cases each property test generates: `make test` (and CI) runs the `ci` profile, `make test-fast`
+# the `fast` one (HYPOTHESIS_PROFILE, set in the Makefile); `thorough` is for a deliberate long search.
+# The count was 1,000 everywhere: half of the fast suite's CPU went to generating cases (issue 27).
+# No deadline: on a loaded machine a case's time says nothing about the code.
+settings.register_profile("fast", max_examples=50, deadline=None)
+settings.register_profile("ci", max_examples=200, deadline=None)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)
