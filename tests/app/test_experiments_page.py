@@ -22,7 +22,7 @@ from lib.context.request import Target
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
 from lib.store import storage
-from tests.app.conftest import THIS_BROWSER, type_server, visible_text
+from tests.app.conftest import THIS_BROWSER, new_app, type_server, visible_text
 from tests.fake_openai import FakeOpenAI
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "experiments.py")
@@ -43,7 +43,7 @@ def page(
 ) -> AppTest:
     """The Experiments page run once: on test set `set_id` (with two variants) if given, as signed-in
     `user` if given, opened by a `?run=` link if given, with `values` in its session state."""
-    at = AppTest.from_file(PAGE, default_timeout=300)
+    at = new_app(PAGE)
     if set_id is not None:
         at.session_state["exp_set_id"] = set_id
         at.session_state["exp_variant_rows"] = [FULL, NONE]

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from lib.context.conversation import Message, SystemPrompt
 from lib.store import storage
 from lib.store.session import Session, end_user_id, export_json, to_markdown, without_secrets
-from tests.app.conftest import APP, THIS_BROWSER, payload_json, type_server, with_history
+from tests.app.conftest import APP, THIS_BROWSER, new_app, payload_json, type_server, with_history
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("store")]
@@ -34,7 +34,7 @@ KEPT = ("system_text", "system_included", "draft", "temperature", "max_tokens", 
 
 def _open(script: str = APP, session_id: str | None = None, **values) -> AppTest:
     """A browser tab: the URL's session id (if any) and sidebar values set before the first run."""
-    at = AppTest.from_file(script, default_timeout=120)
+    at = new_app(script)
     if session_id:
         at.query_params["session"] = session_id
     for key, value in values.items():
