@@ -263,3 +263,13 @@ def test_a_check_that_fails_to_decide_is_a_verdict_not_an_exception():
 )
 def test_a_reply_that_is_not_an_ordinary_answer_has_a_note(finish, text, note):
     assert finish_note(finish, text) == note
+
+
+def test_a_cell_waits_for_one_regex_time_limit_at_most(monkeypatch):
+    monkeypatch.setattr(patterns, "MATCH_TIMEOUT_S", 0.5)
+    forever = "regex: (?=.)^(.+)+QQQ$"
+    verdicts = score(checks_from_text(f"regex: ^a\n{forever}\n{forever}\nregex: (?=a)a\ncontains: a"), "a" * 40)
+    assert [v.passed for v in verdicts] == [True, None, None, None, True]
+    assert verdicts[1].detail.startswith("the regex ran longer than 0.5 s")
+    assert [v.detail for v in verdicts[2:4]] == ["not run: a regex before it ran out of time on this answer"] * 2
+    patterns.shutdown()

@@ -190,9 +190,23 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+SKIPPED_REGEX = "not run: a regex before it ran out of time on this answer"
+
+
 def score(checks: tuple[Check, ...], answer: str) -> list[Verdict]:
-    """Every deterministic check's verdict, in order (judge checks are left to the judge)."""
-    return [evaluate(c, answer) for c in checks if not c.is_judge]
+    """Every deterministic check's verdict, in order (judge checks are left to the judge). Once one regex
+    has run out of time on the answer, the regexes after it are not run (undecided, said so): a cell
+    waits for one time limit at most, however many such checks its case has."""
+    verdicts: list[Verdict] = []
+    timed_out = False
+    for check in (c for c in checks if not c.is_judge):
+        if check.kind == "regex" and timed_out:
+            verdicts.append(Verdict(check.describe(), None, SKIPPED_REGEX))
+            continue
+        verdict = evaluate(check, answer)
+        timed_out = timed_out or (check.kind == "regex" and verdict.detail.startswith(patterns.TIMED_OUT))
+        verdicts.append(verdict)
+    return verdicts
 
 
 # A reply scored as it came, but not an ordinary answer: flagged in the grid and the export, by these

@@ -40,9 +40,12 @@ class RegexProblem(Exception):
     """A search that could not be decided: the message says why (a time limit, a pattern that fails)."""
 
 
+TIMED_OUT = "the regex ran longer than"
+
+
 def timed_out(limit_s: float) -> str:
     return (
-        f"the regex ran longer than {limit_s:g} s on this answer and was stopped (a pattern with nested "
+        f"{TIMED_OUT} {limit_s:g} s on this answer and was stopped (a pattern with nested "
         "repeats such as (.+)+ can backtrack for ever; RE2 syntax, without lookaround or backreferences, "
         "runs in linear time)"
     )
