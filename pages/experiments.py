@@ -697,8 +697,10 @@ def _grid(spec: RunSpec, cells: list[store.CellResult]) -> None:
         styled, key=GRID, on_select="rerun", selection_mode="single-cell", width="stretch",
         height=min(600, 38 + 35 * len(shown)),
     )  # fmt: skip
-    st.caption(f"Green: pass · red: fail · amber: error · yellow: mixed repeats · grey: not yet · {results.FLAG}: a "
-               "reply cut short (max_tokens, content filter) or with no text (a tool call). Click a cell.")
+    st.caption(
+        f"Green: pass · red: fail · amber: error · yellow: mixed repeats · grey: not yet · {results.FLAG}: a "
+        "reply cut short (max_tokens, content filter) or with no text (a tool call). Click a cell."
+    )
     picked = event.selection.cells if event is not None else []
     if picked:
         row, column = picked[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from lib.analysis.experiments import patterns
 from lib.analysis.experiments.cases import (
     Check,
     InvalidTestSet,
@@ -12,7 +13,6 @@ from lib.analysis.experiments.cases import (
     checks_to_text,
     kind_of,
 )
-from lib.analysis.experiments import patterns
 from lib.analysis.experiments.checks import (
     CUT_BY_FILTER,
     CUT_BY_LENGTH,
@@ -208,7 +208,7 @@ def test_an_opened_fence_then_spaces_is_read_in_linear_time(line):
     [
         ('```json\n{"a": 1}\n```', {"a": 1}),
         ('```JSON {"a": 1} ```', {"a": 1}),
-        ('```\n[1]\n```', [1]),
+        ("```\n[1]\n```", [1]),
         ("``````", None),  # an empty fence: nothing to read
         ('```json{"a": "```"}```', {"a": "```"}),
     ],

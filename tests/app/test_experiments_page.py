@@ -331,7 +331,7 @@ def test_a_reply_cut_by_max_tokens_is_flagged_in_the_grid_and_its_cell_says_so()
         at.run()
     assert not at.exception, at.exception
     assert [w.value for w in at.warning if "Cut by max_tokens" in w.value] == [
-        "Cut by max\\_tokens: the reply stopped at its token limit, not where the model ended it."
+        "Cut by max_tokens: the reply stopped at its token limit, not where the model ended it."
     ]
 
 

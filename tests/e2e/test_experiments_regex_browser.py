@@ -7,6 +7,7 @@ page was served, Cancel did nothing and SIGTERM was not handled."""
 
 import re
 import sqlite3
+import threading
 import time
 import urllib.request
 
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 FOREVER = r"(?=.)^(.+)+QQQ$"
 TESTERS = r"^(.+)+QQQ$"  # the tester's pattern: RE2 reads it, and decides it at once
 ANSWER = "a" * 40
-SLOW_CASES = 8  # x the page's 4 default variants, 8 calls at once: 4 waves of 3 s time limits
+SLOW_CASES = 6  # x the page's 4 default variants, one call at a time: 24 cells of a 3 s time limit each
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def cells_written(db) -> int:
 
 def health_s(url: str) -> float:
     started = time.monotonic()
-    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=10) as answer:
+    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=60) as answer:
         assert answer.status == 200
     return time.monotonic() - started
 
@@ -75,27 +76,57 @@ def test_a_regex_that_backtracks_for_ever_does_not_freeze_the_app(browser, app):
         run = page.get_by_role("button", name=f"Run {total} cells")
         run.wait_for()
         wait_until_settled(page)
+        at_once = page.get_by_role("spinbutton", name="Calls at once")
+        at_once.fill("1")
+        at_once.press("Enter")
+        wait_until_settled(page)
         run.click()
 
         deadline = time.monotonic() + 120
         while not [r for r in server.requests if r.method == "POST"]:  # the answers are coming in
             assert time.monotonic() < deadline, "the run did not start"
             time.sleep(0.05)
-        # Meanwhile (the regexes running): health answers within a second, again and again ...
-        probes = []
+        # Meanwhile (the regexes running): health answers, within a second as a rule, and the page itself
+        # is served at once. (Frozen, health never answered: 3 of 3 tries timed out at 30 s. On a loaded
+        # machine a live app's health stalls now and then, with no regex at all: 2.3 s measured while a
+        # browser connected, at a load average of 26 on 2 cores; hence the median, and 10 s for each.)
+        probes: list[float] = []
         while len(probes) < 10:
             probes.append(health_s(url))
-            time.sleep(0.2)
-        assert max(probes) < 1.0, probes
-        assert cells_written(db) < total  # ... while the run was still being scored
-        # ... and another browser opens the app and gets its page.
-        other = browser.new_context()
-        second = other.new_page()
-        second.goto(url, timeout=60_000)
-        second.get_by_text("Context Lab").first.wait_for(timeout=60_000)
-        during = cells_written(db)
-        other.close()
+            time.sleep(0.25)
+        started = time.monotonic()
+        with urllib.request.urlopen(url, timeout=60) as answer:
+            assert b"<html" in answer.read().lower()
+        served_s = time.monotonic() - started
+        assert cells_written(db) < total  # (all of it while the run was being scored)
+        print(f"health: slowest of {len(probes)} {max(probes):.3f} s; the page served in {served_s:.3f} s")
+        assert sorted(probes)[len(probes) // 2] < 1.0 and max(probes) < 10.0 and served_s < 1.0, probes
+        # ... and another browser opens the app and gets its page drawn, health still answering.
+        later: list[float] = []
+        stop = threading.Event()
+
+        def probe() -> None:
+            while not stop.is_set():
+                later.append(health_s(url))
+                time.sleep(0.25)
+
+        prober = threading.Thread(target=probe)
+        prober.start()
+        try:
+            other = browser.new_context()
+            second = other.new_page()
+            started = time.monotonic()
+            second.goto(url, timeout=120_000)
+            second.get_by_text("Context Lab").first.wait_for(timeout=120_000)
+            drawn_s = time.monotonic() - started
+            during = cells_written(db)
+            other.close()
+        finally:
+            stop.set()
+            prober.join()
+        print(f"second browser drew the page in {drawn_s:.1f} s; health meanwhile: slowest {max(later):.3f} s")
         assert during < total, "the second browser's page came only after the run: not meanwhile"
+        assert max(later) < 10.0, later
 
         # The run goes on to its end: each backtracking cell is a named error, the tester's a verdict.
         page.get_by_text(re.compile(rf"{total} of {total} cells finished")).wait_for(timeout=300_000)

@@ -29,7 +29,8 @@ MAX_INT_DIGITS = min(sys.get_int_max_str_digits() or 4300, 4300)
 
 @dataclass(frozen=True)
 class Verdict:
-    """One check's result on one answer. `passed` None: it could not be decided (a judge that failed)."""
+    """One check's result on one answer. `passed` None: it could not be decided (a judge that failed, a
+    regex that ran out of time)."""
 
     check: str  # the check as one line (`icontains: Ada`)
     passed: bool | None
@@ -154,10 +155,10 @@ def _decide(check: Check, answer: str) -> tuple[bool | None, str]:
         return bool(present), "found: " + ", ".join(map(_quote, present)) if present else "none of them is there"
     if kind == "regex":
         try:
-            found = patterns.search(check.value, answer, check.ignore_case)
-        except patterns.RegexProblem as problem:
-            return None, str(problem)
-        return found is not None, "no match" if found is None else f"matched {_quote(found)}"
+            matched = patterns.search(check.value, answer, check.ignore_case)
+        except patterns.RegexProblem as undecided:
+            return None, str(undecided)
+        return matched is not None, "no match" if matched is None else f"matched {_quote(matched)}"
     if kind == "equals":
         equal = text.strip() == _fold(check.value, check).strip()
         return equal, "equal (surrounding spaces aside)" if equal else f"the answer is {_quote(answer.strip())}"

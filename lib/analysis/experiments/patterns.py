@@ -64,11 +64,15 @@ class _Worker:
         )
         self._buffer = b""
         try:
-            if self._read(START_TIMEOUT_S).get("ready") is not True:
-                raise RegexProblem("the regex worker did not start")
+            ready = self._read(START_TIMEOUT_S).get("ready") is True
+        except TimeoutError:
+            ready = False
         except BaseException:
             self.close()
             raise
+        if not ready:
+            self.close()
+            raise RegexProblem(f"the regex worker did not start within {START_TIMEOUT_S:g} s")
 
     def ask(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         assert self.proc.stdin is not None

@@ -36,7 +36,7 @@ except ImportError:  # pragma: no cover - google-re2 is in requirements.txt; `re
 
 
 def _limit(kind: int, value: int) -> None:
-    soft, hard = resource.getrlimit(kind)
+    _, hard = resource.getrlimit(kind)
     if hard != resource.RLIM_INFINITY:
         value = min(value, hard)
     resource.setrlimit(kind, (value, hard))
