@@ -629,7 +629,10 @@ def _cell_detail(spec: RunSpec, cells: list[store.CellResult], case_id: str, var
         if cell.error:
             st.error(inert_markdown(cell.error))
         for notice in cell.notices:
-            st.caption(inert_markdown(notice))
+            if notice == results.cell_note(cell):
+                st.warning(inert_markdown(notice), icon="⚠️")  # flagged in the grid (⚑): not an ordinary answer
+            else:
+                st.caption(inert_markdown(notice))
         st.markdown("**Answer**")
         st.markdown(inert_markdown(cell.answer) if cell.answer else "_(no text)_")
         if cell.verdicts:
@@ -656,7 +659,10 @@ def _grid(spec: RunSpec, cells: list[store.CellResult]) -> None:
         styled, key=GRID, on_select="rerun", selection_mode="single-cell", width="stretch",
         height=min(600, 38 + 35 * len(shown)),
     )  # fmt: skip
-    st.caption("Green: pass · red: fail · amber: error · yellow: mixed repeats · grey: not yet. Click a cell.")
+    st.caption(
+        f"Green: pass · red: fail · amber: error · yellow: mixed repeats · grey: not yet · {results.FLAG}: a "
+        "reply cut short (max_tokens, content filter) or with no text (a tool call). Click a cell."
+    )
     picked = event.selection.cells if event is not None else []
     if picked:
         row, column = picked[0]

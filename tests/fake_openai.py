@@ -3,7 +3,8 @@
 It records every request exactly as it arrived (path, headers, body bytes) and answers the way a
 test tells it to: a streamed (or whole) reply with usage, an HTTP error (for the next N requests
 only, then recovered), a delay, a stream cut off or broken mid-way, a body that is not JSON, a
-reply with no choices, a reply stopped by the length limit, an echo of the question.
+reply with no choices, a reply stopped by the length limit (or the content filter), a call for a tool,
+an echo of the question.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class Behaviour:
     break_stream: bool = False  # with cut_after_chunks: break the body mid-chunk instead of ending it cleanly
     malformed: bool = False  # a 200 whose body (or streamed data line) is not JSON
     empty_choices: bool = False  # a 200 reply with an empty `choices` list
-    finish_reason: str = "stop"  # "length": the reply hit max_tokens
+    finish_reason: str = "stop"  # "length": the reply hit max_tokens; "content_filter", "tool_calls"
+    tool_call: bool = False  # the reply asks for a tool (tool_calls), after its text if it has any
     echo: bool = False  # reply with the last message's content (each session sees its own answer)
     # Answer the tokenize routes of one server ("llama.cpp", "vllm", "llama-cpp-python"), with a toy
     # tokenizer (one token per UTF-8 byte) and template (ChatML); usage counts prompts the same way.
@@ -129,8 +131,21 @@ def _chunk(content: str | None, finish: str | None = None, usage: dict | None = 
     return f"data: {json.dumps(payload)}\n\n".encode()
 
 
-def _completion(content: str, finish: str, usage: dict | None, empty: bool) -> dict:
-    message = {"role": "assistant", "content": content}
+TOOL_CALL = {"index": 0, "id": "call_fake", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+
+
+def _tool_chunk() -> bytes:
+    payload = {
+        "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": "fake-model",
+        "choices": [{"index": 0, "delta": {"tool_calls": [TOOL_CALL]}, "finish_reason": None}],
+    }  # fmt: skip
+    return f"data: {json.dumps(payload)}\n\n".encode()
+
+
+def _completion(content: str, finish: str, usage: dict | None, empty: bool, tool_call: bool = False) -> dict:
+    message: dict = {"role": "assistant", "content": None if tool_call and not content else content}
+    if tool_call:
+        message["tool_calls"] = [{k: v for k, v in TOOL_CALL.items() if k != "index"}]
     choices = [] if empty else [{"index": 0, "message": message, "finish_reason": finish}]
     completion = {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": "fake-model"}
     return {**completion, "choices": choices, **({"usage": usage} if usage else {})}
@@ -246,7 +261,9 @@ class FakeOpenAI:
                     return
                 reply *= behaviour.repeat or 1
                 usage = self._usage(behaviour, reply, request)
-                self._send_json(200, _completion(reply, behaviour.finish_reason, usage, behaviour.empty_choices))
+                completion = _completion(reply, behaviour.finish_reason, usage, behaviour.empty_choices,
+                                         behaviour.tool_call)  # fmt: skip
+                self._send_json(200, completion)
 
             def _write(self, data: bytes, chunked: bool) -> None:
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
@@ -272,7 +289,7 @@ class FakeOpenAI:
                         return
                     words = []
                 else:
-                    words = [] if behaviour.empty_choices else reply.split(" ")
+                    words = [] if behaviour.empty_choices or (behaviour.tool_call and not reply) else reply.split(" ")
                 for index, word in enumerate(words):
                     dies = behaviour.die_after_chunks is not None and index >= behaviour.die_after_chunks
                     if dies:
@@ -283,6 +300,8 @@ class FakeOpenAI:
                         return
                     self._write(_chunk(word if index == 0 else " " + word), chunked)
                     time.sleep(behaviour.interval_s)
+                if behaviour.tool_call:
+                    self._write(_tool_chunk(), chunked)
                 if not behaviour.empty_choices:
                     self._write(_chunk(None, finish=behaviour.finish_reason), chunked)
                 usage = self._usage(behaviour, reply, request)

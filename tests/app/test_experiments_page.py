@@ -512,3 +512,45 @@ def test_the_variant_editors_edits_fold_into_its_rows_as_streamlit_applies_them(
     ]  # fmt: skip
     assert rows[1]["turns"] == 2  # the rows given are left as they were
     assert with_edits(rows, None, ["name", "turns"]) == rows
+
+
+def test_a_reply_cut_by_max_tokens_is_flagged_in_the_grid_and_its_cell_says_so():
+    cases = (Case("c1", "Say hi", Conversation(), (Check("contains", "fake"),)),)
+    with FakeOpenAI() as server:
+        server.behaviour.finish_reason = "length"
+        at = on_fake(server, stored_set(TestSet("s", cases)))
+        button(at, "Run 2 cells").click().run()
+        wait_for_the_run(at, 2, timeout_s=60)
+        grid = frame_with(at, "No history")
+        assert list(grid.iloc[0]) == ["pass ⚑", "pass ⚑"]  # scored as it came, and flagged
+        assert "⚑: a reply cut short (max_tokens, content filter)" in visible_text(at)
+        at.session_state["exp_grid"] = {"selection": {"rows": [], "columns": [], "cells": [(0, "Full history")]}}
+        at.run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning if "Cut by max_tokens" in w.value] == [
+        "Cut by max_tokens: the reply stopped at its token limit, not where the model ended it."
+    ]
+
+
+def test_a_regex_that_backtracks_for_ever_is_that_cells_error_and_the_run_finishes(monkeypatch):
+    from lib.analysis.experiments import patterns
+
+    monkeypatch.setattr(patterns, "MATCH_TIMEOUT_S", 1.0)  # the page's run is in this process
+    cases = (Case("c1", "Say a", Conversation(), (Check("regex", r"(?=.)^(.+)+QQQ$"),)),
+             Case("c2", "Say b", Conversation(), (Check("regex", r"^(.+)+QQQ$"),)))  # fmt: skip
+    with FakeOpenAI() as server:
+        server.behaviour.reply = "a" * 40
+        at = on_fake(server, stored_set(TestSet("s", cases)))
+        button(at, "Run 4 cells").click().run()
+        info = wait_for_the_run(at, 4, timeout_s=120)
+        grid = frame_with(at, "No history")
+        at.session_state["exp_grid"] = {"selection": {"rows": [], "columns": [], "cells": [(0, "Full history")]}}
+        at.run()
+    patterns.shutdown()
+    assert not at.exception, at.exception
+    assert info.status == "done"
+    assert list(grid.loc["c1"]) == ["error", "error"]  # `re` only: stopped at its limit
+    assert list(grid.loc["c2"]) == ["fail", "fail"]  # RE2 decides the same nesting: no match
+    verdicts = frame_with(at, "verdict")
+    assert verdicts["verdict"].tolist() == ["undecided"]
+    assert "ran longer than 1 s on this answer and was stopped" in verdicts["why"].iloc[0]

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from lib.analysis.experiments.patterns import compile_problem
 from lib.context.conversation import Message, Role, SystemPrompt
 
 CheckKind = Literal[
@@ -258,11 +258,8 @@ def check_from_dict(data: Any) -> Check:
     if value is None:
         raise InvalidTestSet(f"{kind} needs a `value`")
     text = _text(value, f"{kind}'s value", allow_empty=kind == "equals")
-    if kind == "regex":
-        try:
-            re.compile(text)
-        except re.error as exc:
-            raise InvalidTestSet(f"the regex {text!r} does not compile: {exc}") from None
+    if kind == "regex" and (problem := compile_problem(text)) is not None:
+        raise InvalidTestSet(f"the regex {text[:200]!r} does not compile: {problem}")
     return Check(cast(CheckKind, kind), value=text, ignore_case=ignore_case)
 
 

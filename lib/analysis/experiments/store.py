@@ -278,7 +278,7 @@ class CellResult:
     latency_s: float | None
     cost: float | None
     error: str | None = None
-    notices: tuple[str, ...] = ()  # the retries that were made
+    notices: tuple[str, ...] = ()  # the retries that were made; a reply cut short (checks.FINISH_NOTES)
     finished_at: str = field(default_factory=now)
 
     @property
