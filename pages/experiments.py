@@ -24,6 +24,7 @@ from lib.analysis.experiments.cases import (
     history_from_text,
     history_to_text,
     next_case_id,
+    whole_number,
     with_case,
     without_case,
 )
@@ -212,13 +213,11 @@ def _edited_case(case: Case) -> Case:
     else:
         conversation = Conversation("current")
     turns = (value("turns_ago") or "").strip()
-    if turns and not turns.isdigit():
-        raise InvalidTestSet(f"turns ago {turns!r} is not a whole number")
     if not (value("question") or "").strip():
         raise InvalidTestSet("the question is empty")
     return replace(
         case, question=value("question"), conversation=conversation, checks=checks_from_text(value("checks") or ""),
-        turns_ago=int(turns) if turns else None,
+        turns_ago=whole_number(turns, "turns ago") if turns else None,
     )  # fmt: skip
 
 
