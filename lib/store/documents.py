@@ -107,10 +107,11 @@ def _scan_json(text: str, max_depth: int) -> None:
 def load_json(text: str | bytes, *, max_depth: int = MAX_DEPTH, max_chars: int = MAX_CHARS) -> Any:
     """The JSON value in `text`, or DocumentError (NotWellFormed, TooDeep, TooLong) with its line."""
     if isinstance(text, bytes):
+        data = text
         try:
-            text = text.decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise NotWellFormed(f"not UTF-8 text (byte {exc.start})", text[: exc.start].count(b"\n") + 1) from None
+            raise NotWellFormed(f"not UTF-8 text (byte {exc.start})", data[: exc.start].count(b"\n") + 1) from None
     _check_size(text, max_chars)
     _scan_json(text, max_depth)
     try:
@@ -141,7 +142,7 @@ class _Refused(yaml.constructor.ConstructorError):
     """A scalar this loader refuses to build (a YAMLError, so PyYAML passes it through with its mark)."""
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _Loader(_BaseLoader):
     """A safe loader whose integers are bounded and whose bad scalars are YAML errors (with a line),
     not the ValueError Python raises (`0x_`, a 5,000-digit number, `2001-02-30`)."""
 
@@ -218,12 +219,14 @@ def load_yaml(
     _check_size(text, max_chars)
     try:
         _scan_yaml(text, max_depth, max_nodes)
-        return yaml.load(text, Loader=_LineLoader if note_lines else _Loader)  # noqa: S506 - a SafeLoader
+        return yaml.load(text, Loader=_LineLoader if note_lines else _Loader)
     except _Refused as exc:
         raise TooLong(str(exc.problem), _mark_line(exc.problem_mark)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         reason = getattr(exc, "problem", None) or str(exc)
+        if "maximum nesting depth" in reason:  # libyaml's own limit (1,000), met scanning ahead of our count
+            raise _too_deep(_mark_line(mark) or 1, max_depth) from None
         raise NotWellFormed(reason, _mark_line(mark) or 1, mark.column + 1 if mark else None) from None
     except RecursionError:  # not reached past the scan; kept so no input can raise it out of here
         raise _too_deep(1, max_depth) from None

@@ -18,10 +18,10 @@ from typing import Any
 from lib.analysis.compare import Variant
 from lib.analysis.experiments.cases import InvalidTestSet
 from lib.analysis.experiments.formats import text_of
-from lib.store.documents import DocumentError, NotWellFormed, load_json
 from lib.analysis.experiments.planner import CellKey, PlannedCell
 from lib.backends.providers import CallOutcome
 from lib.context.payload import serialise
+from lib.store.documents import DocumentError, NotWellFormed, load_json
 
 URL = "/v1/chat/completions"
 # ASCII digits, a few of them: \d takes any script's digits, and int() raises past 4,300 of them.

@@ -193,6 +193,7 @@ def _csv_conversation(row: dict[str, str]) -> dict[str, Any]:
 
 # --- YAML (and JSON), native or promptfoo -------------------------------------------------------
 
+
 def _line(data: Any, fallback: int = 1) -> int:
     return data.get(LINE, fallback) if isinstance(data, dict) else fallback
 
