@@ -104,6 +104,11 @@ def test_failed_requests_in_the_output_become_errored_cells():
         ('{"custom_id": "v1-full-history/r2/r9", "response": {}}\n', "names no cell of this run"),
         ('{"custom_id": "v1-full-history/r2/r1", "response": {"status_code": 200}}\n', "line 1: the response has no"),
         ("\n\n", "the file holds no answers"),
+        # A traceback before (RecursionError, ValueError): now named, with the line.
+        ("\n" + "[" * 100_000 + "\n", "line 2: lists and mappings nest more than 64 levels deep"),
+        ('{"custom_id": ' + "9" * 5_001 + "}\n", "line 1: a number of more than 4,300 digits"),
+        ('{"custom_id": "v' + "9" * 5_001 + '-full-history/r2/r1"}\n', "line 1: custom_id 'v999"),
+        ('{"custom_id": "v1-full-history/r2/r' + "9" * 5_001 + '"}\n', "names no cell of this run"),
     ],
 )
 def test_an_output_that_does_not_fit_the_run_is_refused_whole(content, reason):

@@ -31,6 +31,7 @@ from lib.analysis.experiments.cases import (
     checks_to_text,
     history_from_text,
     history_to_text,
+    whole_number,
 )
 from ui import state
 
@@ -84,13 +85,11 @@ def edited_case(set_id: str, case: Case) -> Case:
     else:
         conversation = Conversation("current")
     turns = (value("turns_ago") or "").strip()
-    if turns and not turns.isdigit():
-        raise InvalidTestSet(f"turns ago {turns!r} is not a whole number")
     if not (value("question") or "").strip():
         raise InvalidTestSet("the question is empty")
     return replace(
         case, question=value("question"), conversation=conversation, checks=checks_from_text(value("checks") or ""),
-        turns_ago=int(turns) if turns else None,
+        turns_ago=whole_number(turns, "turns ago") if turns else None,
     )  # fmt: skip
 
 

@@ -217,6 +217,50 @@ def test_an_import_is_taken_whole_or_refused_with_its_line():
     assert frame_with(at, "asked in")["question"][0] == "Capital of France?"
 
 
+HOSTILE_IMPORTS = [  # each crashed the page with a traceback (the server's paths shown), some after minutes
+    (
+        "s.yaml",
+        f"cases:\n  - question: a\n    turns_ago: {'9' * 5_001}\n",
+        "line 3: a number of more than 4,300 digits",
+    ),
+    ("s.csv", "question,turns_ago\na,²\n", "line 2: turns_ago '²' is not a whole number"),
+    (
+        "p.yaml",
+        "defaultTest:\n  assert: 5\ntests:\n  - vars: {question: a}\n",
+        "line 2: defaultTest.assert must be a list of checks",
+    ),
+    (
+        "s.yaml",
+        "cases:\n" + "".join(" " * (i + 2) + "- \n" for i in range(3_000)),
+        "line 65: lists and mappings nest more than 64 levels deep",
+    ),
+    ("s.json", "[" * 100_000 + "]" * 100_000, "line 1: lists and mappings nest more than 64 levels deep"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "reason"), HOSTILE_IMPORTS, ids=lambda v: v[:20])
+def test_a_hostile_import_is_refused_by_name_and_line_and_saves_nothing(name, content, reason):
+    at = page(stored_set(TestSet("Start", (Case("q1", "Q?"),))), "Test set")
+    at.file_uploader[0].set_value((name, content.encode(), "application/octet-stream")).run(timeout=60)
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [f"Import refused, nothing was saved: {reason}"]
+    with storage.opened() as conn:
+        assert len(store.list_sets(conn, THIS_BROWSER)) == 1
+
+
+def test_a_turns_ago_no_number_reads_is_refused_in_the_editor_with_the_text_kept():
+    set_id = stored_set(TestSet("Edit me", (Case("q1", "Q?", turns_ago=3),)))
+    at = page(set_id, "Test set")
+    for typed in ("²", "9" * 5_001):
+        at.text_input(key="exp_case_turns_ago_q1").set_value(typed)
+        button(at, "Save case").click().run()
+        assert not at.exception, at.exception
+        assert any(e.value.startswith("Not saved (your text is kept in the editor): turns ago") for e in at.error)
+        assert at.text_input(key="exp_case_turns_ago_q1").value == typed
+    with storage.opened() as conn:
+        assert store.load_set(conn, set_id, THIS_BROWSER).test_set.case("q1").turns_ago == 3
+
+
 def test_a_run_past_the_cost_limit_waits_for_a_confirmation():
     with FakeOpenAI() as server:
         at = on_fake(server, stored_set(builtin.test_set()), custom_input_price=100.0, exp_cost_limit=0.5)

@@ -187,6 +187,19 @@ def test_a_broken_import_is_refused_whole_and_says_why():
         assert storage.list_sessions(conn, THIS_BROWSER) == []
 
 
+def test_a_file_nested_too_deeply_is_refused_with_its_line_and_saves_nothing():
+    at = _open(CHAT)
+    deep = '{"format": "context-lab-session", "schema_version": 1,\n"session": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    at.file_uploader[0].set_value(("s.json", deep.encode(), "application/json")).run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.sidebar.error] == [
+        "Import refused, nothing was saved: The file nests too deeply to be a session export (line 2: lists and "
+        "mappings nest more than 64 levels deep)."
+    ]
+    with storage.opened() as conn:
+        assert storage.list_sessions(conn, THIS_BROWSER) == []
+
+
 def test_the_hashed_session_id_is_sent_only_when_asked_and_shown_first():
     with FakeOpenAI() as server:
         at = _open(provider_kind="compatible", send_session_id=True)

@@ -29,9 +29,11 @@ from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec
 from lib.backends.providers import CallOutcome, take_usage
 from lib.context.payload import serialise
 from lib.store import storage
+from lib.store.documents import DocumentError, NotWellFormed, load_json
 
 URL = "/v1/chat/completions"
-_CUSTOM_ID = re.compile(r"^v(\d+)-([a-z0-9-]*)/(.+)/r(\d+)$", re.DOTALL)
+# ASCII digits, a few of them: \d takes any script's digits, and int() raises past 4,300 of them.
+_CUSTOM_ID = re.compile(r"^v([0-9]{1,9})-([a-z0-9-]*)/(.+)/r([0-9]{1,9})$", re.DOTALL)
 
 
 class InvalidBatchFile(ValueError):
@@ -124,9 +126,11 @@ def read_output(
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidBatchFile(f"line {number}: not valid JSON ({exc.msg} at character {exc.pos})") from None
+            item = load_json(line)
+        except NotWellFormed as exc:
+            raise InvalidBatchFile(f"line {number}: not valid JSON ({exc.problem} at character {exc.column})") from None
+        except DocumentError as exc:
+            raise InvalidBatchFile(f"line {number}: {exc.problem}") from None
         if not isinstance(item, dict) or not isinstance(item.get("custom_id"), str):
             raise InvalidBatchFile(f"line {number}: no `custom_id`: is this a Batch API output file?")
         key = parse_custom_id(item["custom_id"], variants)
