@@ -39,6 +39,7 @@ class Behaviour:
     error_body: dict | str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    chunk_delay_s: float = 0.0  # a pause before each streamed content chunk: a reply that takes a while
     cut_after_chunks: int | None = None  # close the stream after this many content chunks
     usage: bool = True
     prompt_tokens: int = 42
@@ -248,6 +249,7 @@ class FakeOpenAI:
                         if chunked:
                             self.wfile.write(b"400\r\ndata: {")  # promises 1 KiB, sends 7 bytes, hangs up
                         return
+                    time.sleep(behaviour.chunk_delay_s)
                     self._write(_chunk(word if index == 0 else " " + word), chunked)
                 if not behaviour.empty_choices:
                     self._write(_chunk(None, finish=behaviour.finish_reason), chunked)
