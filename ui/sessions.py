@@ -10,6 +10,9 @@ Two tabs may hold one session. Each save is applied only over the version the ta
 (lib/storage.save_session): a tab that is stale (another saved or deleted the session since) writes
 nothing, keeps its work, and the sidebar says what happened and offers to reload the saved session or
 keep this tab's work as a new one. Nothing is overwritten, or brought back after a delete, unseen.
+One other writer is not another tab: a chat reply's completion (lib/store/chat_replies.py) merges
+the reply into the stored session by itself. A tab that read the version before takes the reply in
+(`catch_up`, on every run and on a refused save) and saves its own changes over the new version.
 
 Every read and write acts for `ui.owner.owner()` (this browser, or the signed-in user): the list
 shows that owner's sessions only, and a link naming someone else's session opens a new session of

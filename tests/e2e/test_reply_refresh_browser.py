@@ -81,3 +81,37 @@ def test_a_refresh_and_a_second_tab_while_the_reply_streams_lose_nothing(browser
     assert [(m.role, m.content, m.status) for m in stored.messages] == [
         ("user", QUESTION, "ok"), ("assistant", REPLY, "ok"),
     ]  # fmt: skip
+
+
+def test_stop_after_a_refresh_still_stops_the_reply(browser, own_app):
+    url, path = own_app
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(WAIT)
+    page.goto(url)
+    page.get_by_text("Context Lab").first.wait_for()
+    with FakeOpenAI() as server:
+        use_compatible_server(page, server.base_url)
+        server.behaviour.reply, server.behaviour.chunk_delay_s = REPLY, 0.4
+        send(page, QUESTION)
+        page.locator('[data-testid="stChatMessage"]').get_by_text("word2").first.wait_for()
+        page.wait_for_url(SESSION_IN_URL)
+        session_id = session_of(page.url)
+        page.reload()
+        page.get_by_role("button", name="Stop").click(timeout=60_000)
+        expect(page.get_by_role("button", name="Stop")).to_have_count(0, timeout=WAIT)
+        messages = page.locator('[data-testid="stChatMessage"]')
+        expect(messages).to_have_count(2, timeout=WAIT)
+        expect(messages.nth(0)).to_contain_text("unanswered")
+        expect(messages.nth(1)).to_contain_text("incomplete")
+        expect(page.get_by_role("button", name="Retry")).to_have_count(1)
+        assert sum(r.method == "POST" and r.path.endswith("/chat/completions") for r in server.requests) == 1
+    context.close()
+
+    with storage.opened(str(path)) as conn:
+        calls = [c for c in storage.calls(conn) if c.session_id == session_id]
+        body = conn.execute(select(schema.sessions.c.body).where(schema.sessions.c.id == session_id)).scalar_one()
+    assert [c.status for c in calls] == ["incomplete"]
+    stored = from_dict(json.loads(body))
+    assert [m.status for m in stored.messages] == ["unanswered", "incomplete"]
+    assert REPLY.startswith(stored.messages[1].content) and stored.messages[1].content != REPLY  # cut, not whole
