@@ -42,6 +42,7 @@ class Behaviour:
     error_body: dict | str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    chunk_delay_s: float = 0.0  # a pause before each streamed content chunk: a reply that takes a while
     cut_after_chunks: int | None = None  # close the stream after this many content chunks
     usage: bool = True
     prompt_tokens: int = 42
@@ -298,6 +299,7 @@ class FakeOpenAI:
                         if chunked:
                             self.wfile.write(b"400\r\ndata: {")  # promises 1 KiB, sends 7 bytes, hangs up
                         return
+                    time.sleep(behaviour.chunk_delay_s)
                     self._write(_chunk(word if index == 0 else " " + word), chunked)
                     time.sleep(behaviour.interval_s)
                 if behaviour.tool_call:

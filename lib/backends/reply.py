@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 from lib.backends import retry
 from lib.backends.providers import DEFAULT_LIMITS, CallLimits, CallOutcome, Line, stream_chat
-from lib.context.conversation import Message, update
+from lib.context.conversation import Message, new_id, update
 
 STOPPED = "Stopped by you: the partial answer is kept, marked incomplete."
 STOPPED_BEFORE_TEXT = "Stopped by you before any text arrived."
@@ -133,10 +133,12 @@ class Stopper(threading.Event):
 
 
 class ReplyInFlight:
-    """A `Reply` read on a thread of its own; the page polls `text` and `done`."""
+    """A `Reply` read on a thread of its own; the page polls `text` and `done`. `on_done` runs on that
+    thread once the reply is over, before `done` is set: whoever waits for `done` finds what it did."""
 
-    def __init__(self, reply: Reply):
+    def __init__(self, reply: Reply, on_done: Callable[[], None] | None = None):
         self.reply = reply
+        self._on_done = on_done
         self.started_at = time.monotonic()
         self._text: list[str] = []
         self._done = threading.Event()
@@ -150,7 +152,11 @@ class ReplyInFlight:
         except Exception as exc:  # stream_chat turns server faults into outcomes; this is a last guard
             self.reply.outcome.error = self.reply.outcome.error or f"The call failed: {type(exc).__name__}: {exc}"
         finally:
-            self._done.set()
+            try:
+                if self._on_done is not None:
+                    self._on_done()
+            finally:
+                self._done.set()  # even if recording failed: a page waiting for it is not left hanging
 
     @property
     def text(self) -> str:
@@ -172,10 +178,14 @@ class ReplyInFlight:
         self.reply.stop()
 
 
-def record_reply(history: list[Message], question_id: str, outcome: CallOutcome) -> list[Message]:
+def record_reply(
+    history: list[Message], question_id: str, outcome: CallOutcome, reply_id: str | None = None
+) -> list[Message]:
     """The history once the call for `question_id` is over: its reply follows it (after any incomplete
     replies earlier attempts left, which are kept), or the question is marked unanswered; a reply that
-    broke off is kept, marked incomplete and left out of the next call."""
+    broke off is kept, marked incomplete and left out of the next call. The reply gets `reply_id` when
+    given (the id it was promised before it arrived: lib/store/chat_replies.py)."""
+    reply_id = reply_id or new_id()
     position = next((i for i, m in enumerate(history) if m.id == question_id), None)
     if position is None:  # the question was deleted meanwhile: nothing to attach a reply to
         return history
@@ -184,12 +194,12 @@ def record_reply(history: list[Message], question_id: str, outcome: CallOutcome)
         position += 1
     if outcome.ok:
         history = update(history, question_id, status="ok")
-        reply = Message("assistant", outcome.text)
+        reply = Message("assistant", outcome.text, id=reply_id)
     else:
         history = update(history, question_id, status="unanswered")
         if not outcome.text:
             return history
-        reply = Message("assistant", outcome.text, included=False, status="incomplete")
+        reply = Message("assistant", outcome.text, included=False, status="incomplete", id=reply_id)
     return [*history[:position], reply, *history[position:]]
 
 
