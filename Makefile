@@ -36,13 +36,14 @@ test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(COVERAGE) $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=$(or $(HYPOTHESIS_PROFILE),ci) $(BIN)/python -m pytest $(COVERAGE) $(PYTEST_ARGS)
 
-# The inner loop: lint and every test that needs neither the model's server, the app nor a browser.
+# The inner loop: lint and every test that needs neither the model's server, the app nor a browser, each
+# property test on 50 generated cases instead of 200 (the Hypothesis profiles: tests/conftest.py).
 test-fast: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=$(or $(HYPOTHESIS_PROFILE),fast) $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

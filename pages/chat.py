@@ -8,14 +8,16 @@ from dataclasses import dataclass
 import streamlit as st
 
 from lib.backends import embedded
-from lib.backends.reply import Reply, ReplyInFlight, call_note, record_reply
+from lib.backends.reply import Reply, call_note
 from lib.context import conversation as conv
 from lib.context.display import inert_markdown
 from lib.context.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES, Page, page_of
 from lib.context.payload import RequestPlan
 from lib.context.request import Request, send_blocker, split_for_retry
 from lib.context.strategies import STRATEGY_LABELS, Decision, spec_of
-from ui import attribution, call_details, resources, sessions, state
+from lib.store import chat_replies
+from lib.store.chat_replies import ChatReply, Regeneration
+from ui import attribution, owner, resources, sessions, state
 from ui.composer import draft_sync, page_style
 from ui.meter import cache_meter, last_call, last_call_report, meter, money, payload_preview
 from ui.planning import DRAFT_ID, next_request, request_for
@@ -33,15 +35,6 @@ class Deleted:
 
     removed: conv.Removed
     session_id: str
-
-
-@dataclass(frozen=True)
-class Regeneration:
-    """A Regenerate on its way: the question asked again, the answer it replaces or keeps beside it."""
-
-    question_id: str
-    answer_id: str
-    keep: bool  # True: the old answer stays, left out of the context; False: the new one replaces it
 
 
 # --- callbacks: they change state only; the rerun that follows renders it -------------------
@@ -489,10 +482,11 @@ def _hidden_note(page: Page, decisions: list[Decision], plan: RequestPlan) -> st
 
 @dataclass(frozen=True)
 class ChatCall:
-    """A chat call on its way: what was planned, the reply being read, the session it belongs to."""
+    """A chat call this page shows: what was planned, the reply (owned by the process, lib/store/chat_replies.py:
+    it goes on, and is recorded, whatever becomes of this page), the session it belongs to."""
 
     pending: state.PendingCall
-    reply: ReplyInFlight
+    reply: ChatReply
     session_id: str
 
 
@@ -500,14 +494,48 @@ def _start_pending(settings: Settings) -> None:
     """Send the planned call as it was planned: its body goes out untouched. Called from the click's
     callback, so the request leaves before the page is drawn again."""
     pending: state.PendingCall | None = state.pop(state.PENDING)
+    regeneration: Regeneration | None = state.pop(state.REGENERATING)
     if pending is None or not any(m.id == pending.question_id for m in state.history()):
         return
     missing = settings.provider.missing()
     if missing:  # nothing to send it with: the question stays, unanswered, with a Retry
         state.flash("error", f"Set {missing} in the sidebar, then retry.")
         return
-    reply = Reply(resources.client(settings.provider), pending.request.plan.body, settings.provider.secrets)
-    state.put(state.IN_FLIGHT, ChatCall(pending, ReplyInFlight(reply), sessions.current_id()))
+    # The question is stored before it is sent: the reply is written into the stored session by the
+    # process (whatever becomes of this tab), and a process that dies mid-call leaves it unanswered.
+    sessions.autosave()
+    reply = Reply(
+        resources.client(settings.provider), pending.request.plan.body, settings.provider.secrets,
+        limits=settings.provider.limits,
+    )  # fmt: skip
+    key = chat_replies.ReplyKey(owner.owner(), sessions.current_id(), pending.question_id)
+    log = chat_replies.CallLog(
+        settings.provider.kind, pending.request.strategy.describe(),
+        (*settings.provider.secrets, *sessions.secrets_known()),
+    )  # fmt: skip
+    if regeneration is not None and regeneration.question_id != pending.question_id:
+        regeneration = None
+    try:
+        chat = chat_replies.start(key, reply, pending.request.plan, log, regeneration, page=pending)
+    except RuntimeError:  # another tab of this session is asking this very question: this one shows it
+        _attach()
+        return
+    state.put(state.IN_FLIGHT, ChatCall(pending, chat, key.session_id))
+
+
+def _attach() -> None:
+    """A reply to this session still arriving, asked from a page that is gone (a refresh, a closed tab)
+    or from another tab: this page shows it arrive, with its Stop, and then the reply."""
+    if state.get(state.IN_FLIGHT) is not None:
+        return
+    asked = {m.id for m in state.history()}
+    for chat in chat_replies.running(owner.owner(), sessions.current_id()):
+        if chat.key.question_id in asked and isinstance(chat.page, state.PendingCall):
+            state.put(state.IN_FLIGHT, ChatCall(chat.page, chat, chat.key.session_id))
+            return
+    # One that ended since this run's autosave looked is no longer running, but its write is known by
+    # now (a completion is remembered before it stops running): take it in on this run, not the next.
+    sessions.catch_up()
 
 
 POLL_S = 0.05
@@ -562,38 +590,32 @@ def _progress(call: ChatCall, queue: embedded.QueueState | None) -> str:
 
 
 def _finish(settings: Settings, call: ChatCall) -> None:
-    """Record a finished call once: the last-call report, the run log, the reply in the history."""
+    """Show a finished call: the last-call report, its notes, the reply in the history. The process has
+    recorded it already (the run log, the stored session): this only draws it, and may run in every tab
+    that showed it arriving."""
     if state.get(state.IN_FLIGHT) is not call:
         return
     state.pop(state.IN_FLIGHT)
-    outcome, plan = call.reply.outcome, call.pending.request.plan
+    chat = call.reply
+    outcome, plan = chat.reply.outcome, call.pending.request.plan
     state.put(state.LAST_CALL, last_call(settings, call.pending.request, outcome, call.pending.shown))
-    call_details.log_call(
-        settings, plan, outcome, session_id=call.session_id, strategy=call.pending.request.strategy.describe(),
-        notices=call.reply.reply.notices,
-    )  # fmt: skip
-    regeneration: Regeneration | None = state.pop(state.REGENERATING)
+    if chat.log_problem:
+        state.put(state.SESSION_NOTE, ("warning", chat.log_problem))
     if call.session_id != sessions.current_id():
-        state.flash("warning", "The reply arrived after another session was opened: it is in the run log only.")
+        where = "is saved in that session" if chat.stored else "is in the run log only"
+        state.flash("warning", f"The reply arrived after another session was opened: it {where}.")
         return
-    note = call_note(call.reply.reply, plan.max_tokens)
+    note = call_note(chat.reply, plan.max_tokens)
     if outcome.ok:
         if note:
             state.flash("warning" if outcome.truncated else "info", note)
     else:
         state.flash("error", f"{outcome.error or 'The call failed.'} {note}".strip())  # shown inert by _flash
-    state.put(state.HISTORY, _recorded(state.history(), call.pending.question_id, outcome, regeneration))
-
-
-def _recorded(history: list[conv.Message], question_id: str, outcome, regeneration: Regeneration | None):
-    """The history with the reply recorded; a regenerated answer replaces the old one or follows it."""
-    if regeneration is None or regeneration.question_id != question_id:
-        return record_reply(history, question_id, outcome)
-    old = [m for m in history if m.id == regeneration.answer_id]
-    recorded = record_reply(conv.without(history, {regeneration.answer_id}), question_id, outcome)
-    for message in old:  # its include toggle, already drawn in this run, follows it on the next
-        state.pop(state.include_key(message.id))
-    return conv.with_old_answers(recorded, question_id, old, outcome.ok, regeneration.keep)
+    regeneration = chat.answer.regeneration
+    if regeneration is not None:  # its include toggle, already drawn in this run, follows it on the next
+        state.pop(state.include_key(regeneration.answer_id))
+    # Idempotent (the reply's id is known): a history that caught up with the store already has it.
+    state.put(state.HISTORY, chat.answer.applied(state.history()))
 
 
 def _flash() -> None:
@@ -650,6 +672,7 @@ def _composer(settings: Settings) -> None:
 def render(settings: Settings) -> None:
     page_style()
     _start_pending(settings)  # a call planned but not started yet (Send and Retry start theirs at once)
+    _attach()
     st.title("Context Lab")
     st.caption(
         "The Chat Completions API remembers nothing: every call carries the whole context. "

@@ -192,7 +192,8 @@ def _start_run(variants: list[Variant], requests: list[Request], question: str, 
             results[index].outcomes = [CallOutcome(error=f"Not sent: {reason}")]
             continue
         for repeat, seed in enumerate(seeds):
-            jobs.append(Job((index, repeat), client, seeded(request.plan, seed).body, settings.provider.secrets))
+            jobs.append(Job((index, repeat), client, seeded(request.plan, seed).body, settings.provider.secrets,
+                            settings.provider.limits))  # fmt: skip
     one_at_a_time = _one_at_a_time(settings)
     note = f"{settings.provider.kind} · {settings.provider.model} · {repeats} run(s) per variant"
     comparison = Comparison(question, results, time.strftime("%Y-%m-%d %H:%M:%S"), 0, note, one_at_a_time)
@@ -230,6 +231,7 @@ def _run_row(variants: list[Variant], requests: list[Request], question: str, se
         help="Offline, every call costs $0. Price the same tokens at a hosted model's list prices to see what "
         "this would cost in a real deployment (the tokens stay this model's own count).",
     )  # fmt: skip
+    st.caption(settings.provider.limits.describe() + " Set both in the sidebar.")
     if settings.provider.backend.answers_one_at_a_time:
         st.caption(
             "The embedded model answers one request at a time: the variants are sent one after another, so each "

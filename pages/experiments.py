@@ -19,10 +19,7 @@ from lib.analysis.experiments.cases import (
     Conversation,
     InvalidTestSet,
     TestSet,
-    checks_from_text,
     checks_to_text,
-    history_from_text,
-    history_to_text,
     next_case_id,
     with_case,
     without_case,
@@ -36,33 +33,29 @@ from lib.context.request import Target
 from lib.context.strategies import STRATEGY_LABELS, Strategy
 from lib.core import models
 from lib.store import db, storage
-from ui import owner, resources, sessions, state
+from ui import experiments_state, owner, resources, sessions, state
 from ui.keys import known_secrets
 from ui.meter import money
 from ui.planning import summary_for
 from ui.settings import Settings, page_setup
 from ui.summary import make_summary, summary_plan
 
-# This page's state (read and written through ui.state's accessors).
-SECTION = "exp_section"
-SET_ID = "exp_set_id"
-CASE_PICK = "exp_case_pick"
-UPLOADS = "exp_uploads"
-NOTE = "exp_note"
-VARIANT_ROWS = "exp_variant_rows"
-VARIANT_EDITOR = "exp_variant_editor"
-REPEATS, SEED, MAX_TOKENS, TEMPERATURE = "exp_repeats", "exp_seed", "exp_max_tokens", "exp_temperature"
-CONCURRENCY, COST_LIMIT, COST_OK = "exp_concurrency", "exp_cost_limit", "exp_cost_ok"
-JUDGE_KIND, JUDGE_MODEL = "exp_judge_kind", "exp_judge_model"
-RUN_ID, RUN_PICK = "exp_run_id", "exp_run_pick"
-GRID = "exp_grid"
-CELL_REPEAT = "exp_cell_repeat"
-FRONTIER_BY = "exp_frontier_by"
-BASELINE = "exp_baseline"
-COMPARE_A, COMPARE_B = "exp_compare_a", "exp_compare_b"
-BATCH_UPLOADS = "exp_batch_uploads"
-CLAIMED = "exp_owner_claimed"
-KEPT = (SECTION, REPEATS, SEED, MAX_TOKENS, TEMPERATURE, CONCURRENCY, COST_LIMIT, JUDGE_KIND, JUDGE_MODEL, FRONTIER_BY)
+# This page's state: named in ui/state.py (which keeps the choices across pages), read and written
+# through its accessors and ui/experiments_state.py.
+SECTION, SET_ID, CASE_PICK, UPLOADS, NOTE = (state.EXP_SECTION, state.EXP_SET_ID, state.EXP_CASE_PICK,
+                                             state.EXP_UPLOADS, state.EXP_NOTE)  # fmt: skip
+VARIANT_ROWS = state.EXP_VARIANT_ROWS
+REPEATS, SEED, MAX_TOKENS, TEMPERATURE = state.EXP_REPEATS, state.EXP_SEED, state.EXP_MAX_TOKENS, state.EXP_TEMPERATURE
+CONCURRENCY, COST_LIMIT, COST_OK = state.EXP_CONCURRENCY, state.EXP_COST_LIMIT, state.EXP_COST_OK
+JUDGE_KIND, JUDGE_MODEL = state.EXP_JUDGE_KIND, state.EXP_JUDGE_MODEL
+RUN_ID, RUN_PICK = state.EXP_RUN_ID, state.EXP_RUN_PICK
+GRID = state.EXP_GRID
+CELL_REPEAT = state.EXP_CELL_REPEAT
+FRONTIER_BY = state.EXP_FRONTIER_BY
+BASELINE = state.EXP_BASELINE
+COMPARE_A, COMPARE_B = state.EXP_COMPARE_A, state.EXP_COMPARE_B
+BATCH_UPLOADS = state.EXP_BATCH_UPLOADS
+CLAIMED = state.EXP_CLAIMED
 
 SECTIONS = ("Test set", "Run", "Results", "Compare runs")
 URL_RUN = "run"
@@ -141,10 +134,6 @@ def _current_set() -> store.StoredSet:
     return stored
 
 
-def _save_set(test_set: TestSet) -> None:
-    _mine(store.save_set, test_set, state.get(SET_ID))
-
-
 def _new_set(test_set: TestSet) -> None:
     stored = _mine(store.save_set, test_set)
     if stored is not None:
@@ -152,8 +141,10 @@ def _new_set(test_set: TestSet) -> None:
         state.pop(CASE_PICK)
 
 
-def _delete_set(set_id: str) -> None:
+def _delete_set(set_id: str, test_set: TestSet) -> None:
     _mine(store.delete_set, set_id)
+    for case in test_set.cases:
+        experiments_state.forget_editor(set_id, case.id)
     state.pop(SET_ID)
     state.pop(CASE_PICK)
 
@@ -180,79 +171,43 @@ def _import_set(uploader_key: str) -> None:
 # --- the case editor ------------------------------------------------------------------------------
 
 
-def _case_key(case_id: str, name: str) -> str:
-    return f"exp_case_{name}_{case_id}"
+def _fresh(set_id: str, drawn: TestSet) -> TestSet:
+    """The set as stored now (another tab may have changed its other cases since the page drew it)."""
+    stored = _mine(store.load_set, set_id)
+    return stored.test_set if stored is not None else drawn
 
 
-def _seed_editor(case: Case) -> None:
-    conversation = case.conversation
-    values = {
-        "question": case.question,
-        "source": conversation.source,
-        "system": "" if conversation.system is None else conversation.system,
-        "default_system": conversation.system is None,
-        "history": history_to_text(conversation.messages),
-        "session": conversation.session_id,
-        "checks": checks_to_text(case.checks),
-        "turns_ago": "" if case.turns_ago is None else str(case.turns_ago),
-    }
-    for name, value in values.items():
-        state.default(_case_key(case.id, name), value)
-
-
-def _edited_case(case: Case) -> Case:
-    value = lambda name: state.get(_case_key(case.id, name))  # noqa: E731 - a local shorthand
-    source = value("source")
-    if source == "inline":
-        system = None if value("default_system") else value("system")
-        conversation = Conversation("inline", history_from_text(value("history") or ""), system)
-    elif source == "session":
-        if not value("session"):
-            raise InvalidTestSet("pick the saved session the question is asked in")
-        conversation = Conversation("session", session_id=value("session"))
-    else:
-        conversation = Conversation("current")
-    turns = (value("turns_ago") or "").strip()
-    if turns and not turns.isdigit():
-        raise InvalidTestSet(f"turns ago {turns!r} is not a whole number")
-    if not (value("question") or "").strip():
-        raise InvalidTestSet("the question is empty")
-    return replace(
-        case, question=value("question"), conversation=conversation, checks=checks_from_text(value("checks") or ""),
-        turns_ago=int(turns) if turns else None,
-    )  # fmt: skip
-
-
-def _save_case(test_set: TestSet, case: Case) -> None:
+def _save_case(set_id: str, test_set: TestSet, case: Case) -> None:
     try:
-        _save_set(with_case(test_set, _edited_case(case), replacing=case.id))
+        edited = experiments_state.edited_case(set_id, case)
     except InvalidTestSet as problem:
         _note("error", f"Not saved (your text is kept in the editor): {problem}")
         return
-    _note("success", f"Saved {case.id}.")
+    fresh = _fresh(set_id, test_set)
+    replacing = case.id if fresh.case(case.id) is not None else None  # deleted meanwhile: saved back, not lost
+    if _mine(store.save_set, with_case(fresh, edited, replacing=replacing), set_id) is not None:
+        _note("success", f"Saved {case.id}.")
 
 
-def _forget_editor(case_id: str) -> None:
-    for name in ("question", "source", "system", "default_system", "history", "session", "checks", "turns_ago"):
-        state.pop(_case_key(case_id, name))
-
-
-def _add_case(test_set: TestSet, copy_of: Case | None = None) -> None:
+def _add_case(set_id: str, test_set: TestSet, copy_of: Case | None = None) -> None:
+    test_set = _fresh(set_id, test_set)
     case_id = next_case_id(test_set)
     case = replace(copy_of, id=case_id) if copy_of else Case(case_id, "What is my name?")
-    _save_set(with_case(test_set, case))
-    state.put(CASE_PICK, case_id)
+    if _mine(store.save_set, with_case(test_set, case), set_id) is not None:
+        state.put(CASE_PICK, case_id)
 
 
-def _delete_case(test_set: TestSet, case_id: str) -> None:
-    _save_set(without_case(test_set, case_id))
-    _forget_editor(case_id)
+def _delete_case(set_id: str, test_set: TestSet, case_id: str) -> None:
+    _mine(store.save_set, without_case(_fresh(set_id, test_set), case_id), set_id)
+    experiments_state.forget_editor(set_id, case_id)
     state.pop(CASE_PICK)
 
 
-def _case_editor(test_set: TestSet) -> None:
+def _case_editor(set_id: str, test_set: TestSet) -> None:
+    """The picked case's editor: its widgets belong to this set's case as stored (ui/experiments_state.py),
+    and every button acts on the set it was drawn for."""
     if not test_set.cases:
-        st.button("Add a case", on_click=_add_case, args=(test_set,), icon=":material/add:")
+        st.button("Add a case", on_click=_add_case, args=(set_id, test_set), icon=":material/add:")
         return
     ids = [c.id for c in test_set.cases]
     if state.get(CASE_PICK) not in ids:
@@ -261,8 +216,8 @@ def _case_editor(test_set: TestSet) -> None:
     picked = st.selectbox("Edit case", ids, format_func=labels.__getitem__, key=CASE_PICK)
     case = test_set.case(picked)
     assert case is not None
-    _seed_editor(case)
-    key = lambda name: _case_key(case.id, name)  # noqa: E731 - a local shorthand
+    experiments_state.seed_editor(set_id, case)
+    key = lambda name: experiments_state.case_key(set_id, case, name)  # noqa: E731 - a local shorthand
     with st.container(border=True):
         st.text_area("Question", key=key("question"), height=68)
         st.radio(
@@ -296,10 +251,11 @@ def _case_editor(test_set: TestSet) -> None:
         )  # fmt: skip
         st.text_input("Turns ago the fact was told (for the forgetting curve; blank: none)", key=key("turns_ago"))
         columns = st.columns(4)
-        columns[0].button("Save case", on_click=_save_case, args=(test_set, case), type="primary")
-        columns[1].button("Add a case", on_click=_add_case, args=(test_set,), icon=":material/add:")
-        columns[2].button("Duplicate", on_click=_add_case, args=(test_set, case), icon=":material/content_copy:")
-        columns[3].button("Delete", on_click=_delete_case, args=(test_set, case.id), icon=":material/delete:")
+        columns[0].button("Save case", on_click=_save_case, args=(set_id, test_set, case), type="primary")
+        columns[1].button("Add a case", on_click=_add_case, args=(set_id, test_set), icon=":material/add:")
+        columns[2].button("Duplicate", on_click=_add_case, args=(set_id, test_set, case),
+                          icon=":material/content_copy:")  # fmt: skip
+        columns[3].button("Delete", on_click=_delete_case, args=(set_id, test_set, case.id), icon=":material/delete:")
 
 
 def _cases_table(test_set: TestSet) -> None:
@@ -315,17 +271,19 @@ def _test_set_section() -> None:
     stored = _current_set()
     test_set = stored.test_set
     sets = _mine(store.list_sets) or [(stored.id, test_set.name, "")]
-    names = {set_id: f"{name} · {updated[:16].replace('T', ' ')}" for set_id, name, updated in sets}
+    names = experiments_state.distinct_labels(
+        {set_id: f"{name} · {updated[:16].replace('T', ' ')}" for set_id, name, updated in sets}
+    )
     columns = st.columns([2, 1.5, 1, 1.4], vertical_alignment="bottom")  # labels whole at 1280 px
     columns[0].selectbox("Test set", list(names), format_func=names.__getitem__, key=SET_ID, on_change=_pick_set)
     columns[1].button("New: the built-in set", on_click=_new_set, args=(builtin.test_set(),))
     columns[2].button("New: empty", on_click=_new_set, args=(TestSet("New set"),))
     with columns[3].popover("Delete this set", icon=":material/delete:"):
         st.write("Delete the set? Runs made with it keep their own copy.")
-        st.button("Delete the set", type="primary", on_click=_delete_set, args=(stored.id,))
+        st.button("Delete the set", type="primary", on_click=_delete_set, args=(stored.id, test_set))
     st.caption(inert_markdown(test_set.description or f"{len(test_set.cases)} cases."))
     _cases_table(test_set)
-    _case_editor(test_set)
+    _case_editor(stored.id, test_set)
     st.markdown("**Import and export**")
     columns = st.columns(4)
     stem = "".join(ch if ch.isalnum() else "-" for ch in test_set.name.lower()).strip("-") or "test-set"
@@ -358,8 +316,7 @@ def _variant_row(variant: Variant) -> dict:
 
 
 def _reset_variants() -> None:
-    state.put(VARIANT_ROWS, [_variant_row(v) for v in DEFAULT_VARIANTS])
-    state.pop(VARIANT_EDITOR)
+    experiments_state.set_variant_rows([_variant_row(v) for v in DEFAULT_VARIANTS])
 
 
 def _number(value, kind=float):
@@ -389,9 +346,10 @@ def _variants_from(frame: pd.DataFrame) -> list[Variant]:
 def _variant_editor() -> list[Variant]:
     if state.get(VARIANT_ROWS) is None:
         _reset_variants()
-    frame = pd.DataFrame(state.get(VARIANT_ROWS))
+    frame = pd.DataFrame(state.get(VARIANT_ROWS), columns=list(_variant_row(DEFAULT_VARIANTS[0])))
     edited = st.data_editor(
-        frame, key=VARIANT_EDITOR, num_rows="dynamic", hide_index=True, width="stretch",
+        frame, key=experiments_state.variant_editor_key(), num_rows="dynamic", hide_index=True, width="stretch",
+        on_change=experiments_state.fold_variant_edits, args=(list(frame.columns),),
         column_config={
             "context": st.column_config.SelectboxColumn(options=list(STRATEGY_LABELS.values()), required=True),
             "turns": st.column_config.NumberColumn(min_value=0, step=1, help="Last N turns / summarise: turns kept"),
@@ -602,7 +560,8 @@ def _run_section(settings: Settings) -> None:
     st.caption(
         f"{len(test_set.cases)} cases × {len(variants)} variants × {spec.repeats} repeat(s) = {spec.total_cells:,} "
         "cells. Calls are sent so that consecutive ones share their history (all cases of a conversation under one "
-        "variant together): the embedded model then evaluates each history once per variant."
+        "variant together): the embedded model then evaluates each history once per variant. "
+        + settings.provider.limits.describe()
     )
     _estimate_table(estimate)
     _body_preview(cells, spec)
@@ -638,10 +597,13 @@ def _start_batch(spec: RunSpec, name: str) -> None:
 
 
 def _run_labels(runs: list[store.RunInfo]) -> dict[str, str]:
-    return {
-        r.id: f"{r.name} · {_status_word(r)} · {r.finished}/{r.cells} cells · {r.created_at[:16].replace('T', ' ')}"
-        for r in runs
-    }
+    """The run pickers' labels: what never changes about a run (its name, size and start). Its status and
+    progress are drawn beside the picker, fresh on every run of the page: a browser keeps showing the text
+    a picked option had when it was picked, so a label with a status in it went on saying "running · 0/N"
+    for a finished run."""
+    return experiments_state.distinct_labels(
+        {r.id: f"{r.name} · {r.cells} cells · started {r.created_at[:19].replace('T', ' ')}" for r in runs}
+    )
 
 
 def _status_word(info: store.RunInfo) -> str:
@@ -668,7 +630,10 @@ def _cell_detail(spec: RunSpec, cells: list[store.CellResult], case_id: str, var
         if cell.error:
             st.error(inert_markdown(cell.error))
         for notice in cell.notices:
-            st.caption(inert_markdown(notice))
+            if notice == results.cell_note(cell):
+                st.warning(inert_markdown(notice), icon="⚠️")  # flagged in the grid (⚑): not an ordinary answer
+            else:
+                st.caption(inert_markdown(notice))
         st.markdown("**Answer**")
         st.markdown(inert_markdown(cell.answer) if cell.answer else "_(no text)_")
         if cell.verdicts:
@@ -695,7 +660,10 @@ def _grid(spec: RunSpec, cells: list[store.CellResult]) -> None:
         styled, key=GRID, on_select="rerun", selection_mode="single-cell", width="stretch",
         height=min(600, 38 + 35 * len(shown)),
     )  # fmt: skip
-    st.caption("Green: pass · red: fail · amber: error · yellow: mixed repeats · grey: not yet. Click a cell.")
+    st.caption(
+        f"Green: pass · red: fail · amber: error · yellow: mixed repeats · grey: not yet · {results.FLAG}: a "
+        "reply cut short (max_tokens, content filter) or with no text (a tool call). Click a cell."
+    )
     picked = event.selection.cells if event is not None else []
     if picked:
         row, column = picked[0]
@@ -809,24 +777,21 @@ def _import_batch(uploader_key: str, run_id: str, settings: Settings) -> None:
     spec = _mine(store.load_spec, run_id)
     if spec is None:
         return
-    cells = {c.key: c for c in _planned(spec, settings)}
-    try:
-        answers = batch.read_output(uploaded.getvalue(), list(cells.values()), spec.variants)
-    except batch.InvalidBatchFile as problem:
-        _note("error", f"The batch output was refused, nothing was scored: {problem}")
-        return
     secrets = (*settings.provider.secrets, *known_secrets())
-    for answer in answers:
-        cell = cells[answer.key]
-        result = runner.answered_cell(cell, answer.outcome, (), secrets, judged=spec.judge is not None)
-        _db(store.record_cell, run_id, result)
-        variant = spec.variants[answer.key.variant].name
-        record = storage.CallRecord.of(sessions.current_id(), f"experiment (batch) · {variant}", spec.provider_kind,
-                               cell.plan, answer.outcome, secrets, owner.owner())  # fmt: skip
-        _db(storage.record_call, record)
-    judging = spec.judge is not None and any(cells[a.key].case.judged for a in answers)
-    _note("success", f"Scored {len(answers)} answers from the batch output."
-          + (" Resume the run to have the judge grade the rubric checks." if judging else ""))  # fmt: skip
+    planned = _planned(spec, settings)
+
+    def apply(conn) -> batch.Applied | batch.InvalidBatchFile:
+        try:
+            return batch.apply_output(conn, run_id, spec, planned, uploaded.getvalue(), sessions.current_id(),
+                                      secrets, owner.owner())  # fmt: skip
+        except batch.InvalidBatchFile as problem:  # the file's fault, not the store's: said as such
+            return problem
+
+    applied = _db(apply)
+    if isinstance(applied, batch.InvalidBatchFile):
+        _note("error", f"The batch output was refused, nothing was scored: {applied}")
+    elif applied is not None:
+        _note("success" if applied.applied else "info", applied.sentence())
 
 
 def _backend_matches(spec: RunSpec, settings: Settings) -> str | None:
@@ -933,7 +898,7 @@ def _tally(info: store.RunInfo, cells: list[store.CellResult]) -> str:
     parts = [f"{counts['pass']} pass", f"{counts['fail']} fail", f"{counts['error']} error"]
     if counts["judging"]:
         parts.append(f"{counts['judging']} waiting for the judge")
-    return f"**{info.finished:,} of {info.cells:,} cells finished** · " + " · ".join(parts)
+    return f"**{_status_word(info)}** · **{info.finished:,} of {info.cells:,} cells finished** · " + " · ".join(parts)
 
 
 def _pick_run() -> None:
@@ -1031,9 +996,6 @@ def render(settings: Settings) -> None:
         "A test set of questions, run across context variants and scored: which context keeps the answers right, "
         "at what cost. Every call is planned by the same builder as the chat's, and written down as it finishes."
     )
-    for key in KEPT:  # keep these choices across pages (Streamlit forgets a widget's value where it is not drawn)
-        if state.get(key) is not None:
-            state.put(key, state.get(key))
     defaults = {SECTION: "Results" if st.query_params.get(URL_RUN) else "Test set", REPEATS: 1, SEED: 1,
                 MAX_TOKENS: 48, TEMPERATURE: 0.0, CONCURRENCY: 8, COST_LIMIT: 1.0}  # fmt: skip
     for key, value in defaults.items():

@@ -1,9 +1,20 @@
 import os
 import uuid
+from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from lib.backends.embedded import EmbeddedServer, EmbeddedTokenizer
+
+# How many cases each property test generates: `make test` (and CI) runs the `ci` profile, `make test-fast`
+# the `fast` one (HYPOTHESIS_PROFILE, set in the Makefile); `thorough` is for a deliberate long search.
+# The count was 1,000 everywhere: half of the fast suite's CPU went to generating cases (issue 27).
+# No deadline: on a loaded machine a case's time says nothing about the code.
+settings.register_profile("fast", max_examples=50, deadline=None)
+settings.register_profile("ci", max_examples=200, deadline=None)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)
@@ -21,11 +32,11 @@ def session_db(tmp_path, monkeypatch):
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path, monkeypatch):
     """The store a storage test runs on, once per backend: a SQLite file, then a database of its own
-    on a real PostgreSQL server (the `postgres_url` fixture). CONTEXT_LAB_DB names it, so
-    `storage.opened()` opens it; yields its URL."""
+    on a real PostgreSQL server, already at the newest schema (the `postgres_store` fixture).
+    CONTEXT_LAB_DB names it, so `storage.opened()` opens it; yields its URL."""
     from lib.store import db
 
-    value = str(tmp_path / "store.db") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    value = str(tmp_path / "store.db") if request.param == "sqlite" else request.getfixturevalue("postgres_store")
     monkeypatch.setenv("CONTEXT_LAB_DB", value)
     yield value
     db.forget(db.store_url(value))
@@ -45,17 +56,60 @@ def postgres_server():
         yield url
 
 
-@pytest.fixture
-def postgres_url(postgres_server):
-    """A new, empty database on the run's cluster for one test; dropped after."""
+def _new_database(server: str) -> Iterator[str]:
+    """A new, empty database on the run's cluster; yields its URL, drops it after."""
     import psycopg
 
     name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as admin:
+    with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
-    yield postgres_server.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(postgres_server, autocommit=True) as admin:
+    yield server.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A new, empty database on the run's cluster for one test (what a migration test starts from);
+    dropped after."""
+    yield from _new_database(postgres_server)
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated(postgres_server):
+    """A database migrated to the newest revision once per run; yields its URL and its tables."""
+    import psycopg
+
+    from lib.store import db
+
+    for url in _new_database(postgres_server):
+        store = db.store_url(url)
+        db.upgrade(store)
+        db.forget(store)
+        with psycopg.connect(url) as conn:
+            tables = {row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        yield url, tables
+
+
+@pytest.fixture
+def postgres_store(postgres_migrated):
+    """A PostgreSQL store for one test, at the newest schema and empty: the run's migrated database,
+    every table but Alembic's emptied before the test (identities restarted), as a new database the app
+    migrated on first use would be. Making and migrating a database per test was a second or two of
+    each PostgreSQL test; emptying one takes a tenth of that (issue 27). The tests that migrate a new
+    database take `postgres_url`."""
+    import psycopg
+
+    url, tables = postgres_migrated
+    with psycopg.connect(url, autocommit=True) as conn:
+        # Whatever the last test left connected (its pool is closed by then) must not block the TRUNCATE.
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+                     " AND pid <> pg_backend_pid()")  # fmt: skip
+        found = {row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        assert found == tables, f"a test changed the shared PostgreSQL store's tables: {sorted(found ^ tables)}"
+        emptied = ", ".join(f'"{name}"' for name in sorted(tables - {"alembic_version"}))
+        conn.execute(f"TRUNCATE {emptied} RESTART IDENTITY CASCADE")
+    yield url
 
 
 @pytest.fixture(scope="session")

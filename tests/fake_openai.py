@@ -3,12 +3,15 @@
 It records every request exactly as it arrived (path, headers, body bytes) and answers the way a
 test tells it to: a streamed (or whole) reply with usage, an HTTP error (for the next N requests
 only, then recovered), a delay, a stream cut off or broken mid-way, a body that is not JSON, a
-reply with no choices, a reply stopped by the length limit, an echo of the question.
+reply with no choices, a reply stopped by the length limit (or the content filter), a call for a tool,
+an echo of the question.
 """
 
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -39,6 +42,7 @@ class Behaviour:
     error_body: dict | str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    chunk_delay_s: float = 0.0  # a pause before each streamed content chunk: a reply that takes a while
     cut_after_chunks: int | None = None  # close the stream after this many content chunks
     usage: bool = True
     prompt_tokens: int = 42
@@ -52,12 +56,23 @@ class Behaviour:
     break_stream: bool = False  # with cut_after_chunks: break the body mid-chunk instead of ending it cleanly
     malformed: bool = False  # a 200 whose body (or streamed data line) is not JSON
     empty_choices: bool = False  # a 200 reply with an empty `choices` list
-    finish_reason: str = "stop"  # "length": the reply hit max_tokens
+    finish_reason: str = "stop"  # "length": the reply hit max_tokens; "content_filter", "tool_calls"
+    tool_call: bool = False  # the reply asks for a tool (tool_calls), after its text if it has any
     echo: bool = False  # reply with the last message's content (each session sees its own answer)
     # Answer the tokenize routes of one server ("llama.cpp", "vllm", "llama-cpp-python"), with a toy
     # tokenizer (one token per UTF-8 byte) and template (ChatML); usage counts prompts the same way.
     tokenizer: str | None = None
     redirect_tokenize_to: str | None = None  # answer the tokenize routes with a 307 to this URL
+    redirect_loop: bool = False  # answer the chat route with a 307 to itself, forever
+    # Send the reply `repeat` times over, each time as one chunk (None: forever, until the client hangs
+    # up), `interval_s` apart: a 10 MB reply, an endless one, one token a second.
+    repeat: int | None = 1
+    interval_s: float = 0.0
+    # After this many chunks the whole server dies (stops listening, breaks the stream): its tokenize
+    # routes, asked next, do not answer either.
+    die_after_chunks: int | None = None
+    # The usage object sent instead of the counted one, as it is (negative, 10^30, "twelve"...).
+    raw_usage: dict | None = None
 
     def prompt_tokens_of(self, request: dict) -> int:
         if self.tokenizer is None:
@@ -102,7 +117,8 @@ def tokenize_answer(dialect: str | None, route: str, request: dict) -> dict | No
     return None
 
 
-TOKENIZE_ROUTES = ("/apply-template", "/tokenize", "/extras/tokenize")
+# The longest first: "/extras/tokenize" also ends in "/tokenize".
+TOKENIZE_ROUTES = ("/extras/tokenize", "/apply-template", "/tokenize")
 
 
 def _chunk(content: str | None, finish: str | None = None, usage: dict | None = None) -> bytes:
@@ -116,8 +132,21 @@ def _chunk(content: str | None, finish: str | None = None, usage: dict | None = 
     return f"data: {json.dumps(payload)}\n\n".encode()
 
 
-def _completion(content: str, finish: str, usage: dict | None, empty: bool) -> dict:
-    message = {"role": "assistant", "content": content}
+TOOL_CALL = {"index": 0, "id": "call_fake", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+
+
+def _tool_chunk() -> bytes:
+    payload = {
+        "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": "fake-model",
+        "choices": [{"index": 0, "delta": {"tool_calls": [TOOL_CALL]}, "finish_reason": None}],
+    }  # fmt: skip
+    return f"data: {json.dumps(payload)}\n\n".encode()
+
+
+def _completion(content: str, finish: str, usage: dict | None, empty: bool, tool_call: bool = False) -> dict:
+    message: dict = {"role": "assistant", "content": None if tool_call and not content else content}
+    if tool_call:
+        message["tool_calls"] = [{k: v for k, v in TOOL_CALL.items() if k != "index"}]
     choices = [] if empty else [{"index": 0, "message": message, "finish_reason": finish}]
     completion = {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": "fake-model"}
     return {**completion, "choices": choices, **({"usage": usage} if usage else {})}
@@ -133,6 +162,8 @@ class FakeOpenAI:
         self.tokenize_requests: list[Recorded] = []
         # How many POSTs were being answered at once, at most: concurrency seen, not timed.
         self.in_flight = self.max_in_flight = 0
+        # Streams the client hung up on (a write failed: the connection was closed on the other side).
+        self.hangups = 0
         self._count_lock = threading.Lock()
         fake = self
 
@@ -193,6 +224,9 @@ class FakeOpenAI:
                     message = f"The model `{recorded.json().get('model')}` does not exist"
                     self._send_json(404, {"error": {"message": message, "code": "model_not_found"}})
                     return
+                if behaviour.redirect_loop:
+                    self._send_json(307, {}, {"location": recorded.path})
+                    return
                 if behaviour.fails_now():
                     body = behaviour.error_body or {"error": {"message": "fake failure", "type": "test"}}
                     self._send_json(behaviour.status, body, behaviour.headers)
@@ -213,6 +247,8 @@ class FakeOpenAI:
             def _usage(self, behaviour: Behaviour, reply: str, request: dict | None = None) -> dict | None:
                 if not behaviour.usage:
                     return None
+                if behaviour.raw_usage is not None:
+                    return behaviour.raw_usage
                 completion = len(reply.split(" "))
                 prompt = behaviour.prompt_tokens_of(request or {})
                 usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
@@ -224,8 +260,11 @@ class FakeOpenAI:
                 if behaviour.malformed:
                     self._send_json(200, '{"id": "chatcmpl-fake", "choices": [')
                     return
+                reply *= behaviour.repeat or 1
                 usage = self._usage(behaviour, reply, request)
-                self._send_json(200, _completion(reply, behaviour.finish_reason, usage, behaviour.empty_choices))
+                completion = _completion(reply, behaviour.finish_reason, usage, behaviour.empty_choices,
+                                         behaviour.tool_call)  # fmt: skip
+                self._send_json(200, completion)
 
             def _write(self, data: bytes, chunked: bool) -> None:
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
@@ -233,7 +272,7 @@ class FakeOpenAI:
             def _stream(self, behaviour: Behaviour, reply: str, request: dict) -> None:
                 # Chunked only to break: a body that stops inside a chunk is an error to the client,
                 # where one that just ends (connection: close) is a normal, if early, end.
-                chunked = behaviour.break_stream
+                chunked = behaviour.break_stream or behaviour.die_after_chunks is not None
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("transfer-encoding" if chunked else "connection", "chunked" if chunked else "close")
@@ -242,13 +281,29 @@ class FakeOpenAI:
                 if behaviour.malformed:
                     self._write(b'data: {"id": "chatcmpl-fake", "choices": [\n\n', chunked)
                     return
-                words = [] if behaviour.empty_choices else reply.split(" ")
+                if behaviour.repeat != 1:
+                    try:
+                        self._repeat(behaviour, reply, chunked)
+                    except OSError:  # the client hung up: what Stop, Cancel and the limits must do
+                        with fake._count_lock:
+                            fake.hangups += 1
+                        return
+                    words = []
+                else:
+                    words = [] if behaviour.empty_choices or (behaviour.tool_call and not reply) else reply.split(" ")
                 for index, word in enumerate(words):
-                    if behaviour.cut_after_chunks is not None and index >= behaviour.cut_after_chunks:
+                    dies = behaviour.die_after_chunks is not None and index >= behaviour.die_after_chunks
+                    if dies:
+                        fake.die()
+                    if dies or (behaviour.cut_after_chunks is not None and index >= behaviour.cut_after_chunks):
                         if chunked:
                             self.wfile.write(b"400\r\ndata: {")  # promises 1 KiB, sends 7 bytes, hangs up
                         return
+                    time.sleep(behaviour.chunk_delay_s)
                     self._write(_chunk(word if index == 0 else " " + word), chunked)
+                    time.sleep(behaviour.interval_s)
+                if behaviour.tool_call:
+                    self._write(_tool_chunk(), chunked)
                 if not behaviour.empty_choices:
                     self._write(_chunk(None, finish=behaviour.finish_reason), chunked)
                 usage = self._usage(behaviour, reply, request)
@@ -257,6 +312,23 @@ class FakeOpenAI:
                 self._write(b"data: [DONE]\n\n", chunked)
                 if chunked:
                     self.wfile.write(b"0\r\n\r\n")
+
+            def _repeat(self, behaviour: Behaviour, reply: str, chunked: bool) -> None:
+                sent = 0
+                while behaviour.repeat is None or sent < behaviour.repeat:
+                    self._write(_chunk(reply), chunked)
+                    self.wfile.flush()
+                    sent += 1
+                    self._pause(behaviour.interval_s)
+
+            def _pause(self, seconds: float) -> None:
+                """Wait between chunks, as a model thinking; a client that hangs up meanwhile is noticed
+                at once (its end of the connection reads as closed), not at the next write."""
+                if seconds <= 0:
+                    return
+                readable, _, _ = select.select([self.connection], [], [], seconds)
+                if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                    raise ConnectionResetError("the client hung up")
 
         self._server = _Server(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
@@ -271,6 +343,10 @@ class FakeOpenAI:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def die(self) -> None:
+        """Stop listening, as a server that crashed: new connections are refused."""
         self._server.shutdown()
         self._server.server_close()
+
+    def __exit__(self, *exc) -> None:
+        self.die()

@@ -1,5 +1,6 @@
 import json
 import threading
+import time
 
 import pytest
 
@@ -27,7 +28,8 @@ from lib.analysis.compare import (
     word_diff,
 )
 from lib.backends.embedded import QueueState
-from lib.backends.providers import ProviderConfig, make_client
+from lib.backends.providers import CallLimits, ProviderConfig, make_client
+from lib.backends.reply import STOPPED
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, build_body, serialise
 from lib.context.strategies import Strategy
@@ -324,3 +326,37 @@ def test_a_fixed_context_round_trips_and_a_broken_one_is_refused():
         raw["variants"][1]["fixed_context"] = broken
         with pytest.raises(InvalidComparison, match="fixed_context"):
             CompareSetup.from_dict(raw)
+
+
+def test_stop_hangs_up_every_run_at_once_while_their_servers_send_nothing():
+    """Compare's Stop ends the calls in flight, not at their next token: the connections close."""
+    with FakeOpenAI() as server:
+        server.behaviour.reply, server.behaviour.repeat, server.behaviour.interval_s = "tok ", None, 30.0
+        jobs = _jobs(server, ["fake-model", "fake-model"])
+        plan = _plan(PRESETS[0])
+        skeleton = Comparison("q", [VariantResult(PRESETS[0], plan, seeds=[None]),
+                                    VariantResult(PRESETS[1], plan, seeds=[None])], "now")  # fmt: skip
+        run = ComparisonRun(skeleton, jobs)
+        while sum(text == "tok " for text in run.texts.values()) < 2:  # both runs have begun streaming
+            time.sleep(0.02)
+        started = time.monotonic()
+        run.stop()
+        assert run.wait(10) and time.monotonic() - started < 5  # not the 30 s to the servers' next token
+        outcomes = [result.outcomes[0] for result in run.comparison.results]
+        assert [(o.text, o.error) for o in outcomes] == [("tok ", STOPPED)] * 2  # kept, marked stopped
+        deadline = time.monotonic() + 5
+        while server.hangups < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.hangups == 2
+        jobs[0].client.close()
+
+
+def test_a_runs_limits_go_with_each_call():
+    with FakeOpenAI() as server:
+        server.behaviour.reply, server.behaviour.repeat = "x" * 1_000, None
+        client = make_client(ProviderConfig("compatible", "fake-model", base_url=server.base_url))
+        body = build_body("fake-model", [{"role": "user", "content": "hi"}], Sampling())
+        job = Job((0, 0), client, body, limits=CallLimits(deadline_s=60, max_reply_bytes=5_000))
+        (done,) = [e for e in run_concurrently([job]) if e.kind == "done"]
+        client.close()
+    assert done.outcome.text == "x" * 5_000 and "stopped at 5 KB: the reply size cap" in done.outcome.error

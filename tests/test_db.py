@@ -5,8 +5,9 @@ import threading
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
-from lib.store import db
+from lib.store import db, storage
 
 
 def test_a_plain_path_is_a_sqlite_file(tmp_path):
@@ -21,6 +22,26 @@ def test_a_postgresql_url_uses_psycopg_3_and_never_shows_its_password():
     url = db.store_url("postgresql://lab:s3cret-pass@db.internal:5432/context_lab")
     assert url.kind == "postgresql" and url.url.startswith("postgresql+psycopg://")
     assert "s3cret-pass" not in url.shown and "db.internal:5432/context_lab" in url.shown
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["postgresql://lab:hunter@2cret@db.internal:5432/lab", "postgresql://lab@azure:hunter@2cret@db.internal/lab"],
+)
+def test_an_unencoded_at_in_the_password_is_refused_without_showing_any_of_it(value):
+    """Was: postgresql://lab:***@2cret@db.internal... (SQLAlchemy ends the password at its first '@')."""
+    with pytest.raises(db.BadStoreUrl) as refused:
+        db.store_url(value)
+    message = str(refused.value)
+    assert "%40" in message and "db.internal" in message  # how to write it, and which server
+    assert "hunter" not in message and "2cret" not in message
+    assert "2cret" not in storage.shown(value) and "hunter" not in storage.shown(value)
+
+
+def test_an_encoded_at_in_the_password_is_read_and_masked():
+    url = db.store_url("postgresql://lab:p%40ss@db.internal:5432/lab")
+    assert make_url(url.url).password == "p@ss" and make_url(url.url).host == "db.internal"
+    assert "p%40ss" not in url.shown and "ss" not in url.shown.split("@")[0]
 
 
 @pytest.mark.parametrize("value", ["mysql://u:p@h/db", "mongodb://h/x", "postgresql://u:p@[::1"])

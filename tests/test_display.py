@@ -5,7 +5,7 @@ import re
 import string
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from lib.context.display import (
@@ -201,7 +201,6 @@ def test_code_spans_take_a_limit():
     assert inert_code("x" * 10, limit=4) == "` xxx… `"
 
 
-@settings(max_examples=500, deadline=None)
 @given(text=st.text(alphabet=st.sampled_from([*"ab !`[]()<>*_#\\\n\t:$|~-", "\ud83d", "\u2028"]), max_size=40))
 def test_any_text_as_a_label_is_one_line_of_escaped_punctuation(text):
     inline = inert_inline(text)

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from lib.backends.embedded import EmbeddedServer, QueueState, free_port, gguf_path, queue_state
@@ -102,7 +102,6 @@ def test_the_total_is_the_whole_rendered_prompt(name, embedded_tokenizer):
     assert embedded_tokenizer.count(messages).total == _whole_prompt_tokens(embedded_tokenizer, messages)
 
 
-@settings(max_examples=300, deadline=None)
 @given(messages=conversations)
 def test_the_total_is_the_whole_rendered_prompt_for_any_conversation(embedded_tokenizer, messages):
     assert embedded_tokenizer.count(messages).total == _whole_prompt_tokens(embedded_tokenizer, messages)

@@ -18,6 +18,7 @@ from lib.context.request import Target
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
 from lib.core import models
+from lib.core.outcome import CallOutcome
 
 GPT = Target(models.MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"), "gpt-4o-mini")
 VARIANTS = (Variant("Full history", Strategy("full")), Variant("No history", Strategy("none")))
@@ -104,6 +105,11 @@ def test_failed_requests_in_the_output_become_errored_cells():
         ('{"custom_id": "v1-full-history/r2/r9", "response": {}}\n', "names no cell of this run"),
         ('{"custom_id": "v1-full-history/r2/r1", "response": {"status_code": 200}}\n', "line 1: the response has no"),
         ("\n\n", "the file holds no answers"),
+        # A traceback before (RecursionError, ValueError): now named, with the line.
+        ("\n" + "[" * 100_000 + "\n", "line 2: lists and mappings nest more than 64 levels deep"),
+        ('{"custom_id": ' + "9" * 5_001 + "}\n", "line 1: a number of more than 4,300 digits"),
+        ('{"custom_id": "v' + "9" * 5_001 + '-full-history/r2/r1"}\n', "line 1: custom_id 'v999"),
+        ('{"custom_id": "v1-full-history/r2/r' + "9" * 5_001 + '"}\n', "names no cell of this run"),
     ],
 )
 def test_an_output_that_does_not_fit_the_run_is_refused_whole(content, reason):
@@ -144,3 +150,73 @@ def test_both_directions_offline_with_the_embedded_models_real_answers(embedded_
         assert cell.status in ("pass", "fail") and cell.answer.strip()
         assert cell.prompt_tokens == planned[key].plan.prompt_tokens  # the builder's exact count
     assert {scored[k].status for k in scored if k.variant == 1} == {"fail"}  # no history: the facts are not there
+
+
+# --- applying a file to its run, on both stores: idempotent, never over a finished cell -------------------
+
+
+def _output(cells, answer=lambda key: "Yes." if key.case == "a/b c" else "Maybe") -> bytes:
+    return "\n".join(batch.output_line(c.key, VARIANTS, completion(answer(c.key)), i)
+                     for i, c in enumerate(cells)).encode()  # fmt: skip
+
+
+def _logged() -> list:
+    from lib.store import storage
+
+    with storage.opened() as conn:
+        return storage.calls(conn)
+
+
+def test_the_same_output_applied_twice_adds_no_cell_call_or_cost(store):
+    from lib.analysis.experiments import store as experiments
+    from lib.store import storage
+
+    run = spec()
+    cells = planner.plan_cells(run, lambda _: GPT)
+    with storage.opened() as conn:
+        run_id = experiments.create_run(conn, run, "batch", "s1", "batch", owner="me")
+        first = batch.apply_output(conn, run_id, run, cells, _output(cells), "s1", owner="me")
+        stored = experiments.cells(conn, run_id, "me")
+    logged = _logged()
+    assert (first.applied, first.skipped) == (8, 0) and len(stored) == 8 and len(logged) == 8
+    with storage.opened() as conn:
+        again = batch.apply_output(conn, run_id, run, cells, _output(cells), "s1", owner="me")
+        assert experiments.cells(conn, run_id, "me") == stored  # not one cell rewritten
+    assert (again.applied, again.skipped) == (0, 8)
+    assert again.sentence() == "0 answers applied, 8 already in the run, skipped."
+    assert _logged() == logged  # the run log's calls and cost, once
+    assert sum(c.cost or 0 for c in _logged()) == sum(c.cost or 0 for c in logged)
+
+
+def test_an_answer_for_a_cell_finished_interactively_is_skipped_and_counted(store):
+    from lib.analysis.experiments import store as experiments
+    from lib.store import storage
+
+    run = spec(repeats=1)
+    cells = planner.plan_cells(run, lambda _: GPT)
+    interactive = runner.answered_cell(cells[0], CallOutcome(text="Yes, interactively."), judged=False)
+    with storage.opened() as conn:
+        run_id = experiments.create_run(conn, run, "batch", "s1", "batch", owner="me")
+        experiments.record_cell(conn, run_id, interactive)
+        applied = batch.apply_output(conn, run_id, run, cells, _output(cells, lambda _: "No."), "s1", owner="me")
+        stored = {c.key: c for c in experiments.cells(conn, run_id, "me")}
+    assert (applied.applied, applied.skipped) == (3, 1)
+    assert applied.sentence() == "3 answers applied, 1 already in the run, skipped."
+    assert stored[cells[0].key].answer == "Yes, interactively."  # the finished cell is as it was
+    assert {stored[c.key].answer for c in cells[1:]} == {"No."}
+    assert len(_logged()) == 3  # only the answers written add a call
+
+
+def test_a_file_that_does_not_fit_writes_nothing(store):
+    from lib.analysis.experiments import store as experiments
+    from lib.store import storage
+
+    run = spec(repeats=1)
+    cells = planner.plan_cells(run, lambda _: GPT)
+    bad = _output(cells) + b"\nnot json"
+    with storage.opened() as conn:
+        run_id = experiments.create_run(conn, run, "batch", "s1", "batch", owner="me")
+        with pytest.raises(batch.InvalidBatchFile, match="line 5: not valid JSON"):
+            batch.apply_output(conn, run_id, run, cells, bad, "s1", owner="me")
+        assert experiments.cells(conn, run_id, "me") == []
+    assert _logged() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from lib.analysis.experiments import patterns
 from lib.analysis.experiments.cases import (
     Check,
     InvalidTestSet,
@@ -12,7 +13,19 @@ from lib.analysis.experiments.cases import (
     checks_to_text,
     kind_of,
 )
-from lib.analysis.experiments.checks import Verdict, evaluate, overall, score
+from lib.analysis.experiments.checks import (
+    CUT_BY_FILTER,
+    CUT_BY_LENGTH,
+    MAX_JSON_DEPTH,
+    TOOL_AFTER_TEXT,
+    TOOL_NO_TEXT,
+    Verdict,
+    evaluate,
+    finish_note,
+    json_in,
+    overall,
+    score,
+)
 
 
 def verdict(line: str, answer: str) -> bool | None:
@@ -160,3 +173,103 @@ def test_promptfoo_type_names_map_to_kinds():
     assert kind_of("icontains-any") == ("contains-any", True)
     assert kind_of("is_json") == ("is-json", False)
     assert kind_of("LLM-RUBRIC") == ("llm-rubric", False)
+
+
+# --- bounded: no answer, and no check anyone wrote, makes a check hang or raise -----------------------
+
+
+def test_a_regex_that_backtracks_for_ever_is_that_cells_error_named(monkeypatch):
+    monkeypatch.setattr(patterns, "MATCH_TIMEOUT_S", 0.5)
+    verdicts = score(checks_from_text("contains: a\nregex: (?=.)^(.+)+QQQ$"), "a" * 40)
+    assert verdicts[0].passed is True
+    assert verdicts[1].passed is None and "ran longer than 0.5 s on this answer and was stopped" in verdicts[1].detail
+    assert overall(verdicts) == "error"
+    patterns.shutdown()
+
+
+def test_the_testers_pattern_gets_a_verdict_not_a_freeze():
+    check = check_from_line("regex: ^(.+)+QQQ$")
+    assert evaluate(check, "a" * 50_000) == Verdict("regex: ^(.+)+QQQ$", False, "no match")
+    assert evaluate(check, "abcQQQ").passed is True
+    patterns.shutdown()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("line", ["is-json", "json-field: a = 1"])
+def test_an_opened_fence_then_spaces_is_read_in_linear_time(line):
+    """The fence's regex took 85.6 s at 4,004 characters (cubic); 200 KB is now a plain pass over it."""
+    answer = "```json" + " \n" * 100_000 + "x"
+    result = evaluate(check_from_line(line), answer)
+    assert result.passed is False and result.detail.startswith("not valid JSON (Expecting value")
+
+
+@pytest.mark.parametrize(
+    ("answer", "value"),
+    [
+        ('```json\n{"a": 1}\n```', {"a": 1}),
+        ('```JSON {"a": 1} ```', {"a": 1}),
+        ("```\n[1]\n```", [1]),
+        ("``````", None),  # an empty fence: nothing to read
+        ('```json{"a": "```"}```', {"a": "```"}),
+    ],
+)
+def test_a_fence_around_the_whole_answer_is_taken_off(answer, value):
+    data, problem = json_in(answer)
+    assert data == value and (problem is None) is (value is not None)
+
+
+@pytest.mark.parametrize(
+    ("answer", "detail"),
+    [
+        ("1" * 6_000, "not valid JSON here: a number of 6,000 digits (at most 4,300 are read)"),
+        ('{"n": -' + "9" * 5_000 + "}", "not valid JSON here: a number of 5,000 digits (at most 4,300 are read)"),
+        ("[" * 100_000, f"not valid JSON here: nested deeper than {MAX_JSON_DEPTH} levels"),
+        ("[" * 5_000 + "]" * 5_000, f"not valid JSON here: nested deeper than {MAX_JSON_DEPTH} levels"),
+        ('{"a": ' * 101 + "1" + "}" * 101, f"not valid JSON here: nested deeper than {MAX_JSON_DEPTH} levels"),
+    ],
+)
+@pytest.mark.parametrize("line", ["is-json", "json-field: a = 1"])
+def test_an_answer_beyond_the_parsers_bounds_is_a_named_verdict(line, answer, detail):
+    assert evaluate(check_from_line(line), answer) == Verdict(line, False, detail)
+
+
+def test_brackets_inside_strings_do_not_count_as_depth():
+    answer = '{"a": "' + "[{" * 1_000 + '\\"]"}'
+    assert json_in(answer) == ({"a": "[{" * 1_000 + '"]'}, None)  # an escaped quote does not end the string
+    assert json_in('{"a": ' * MAX_JSON_DEPTH + "1" + "}" * MAX_JSON_DEPTH)[1] is None  # the limit itself is read
+
+
+def test_a_check_that_fails_to_decide_is_a_verdict_not_an_exception():
+    """The expected value is the test set's (a file anyone wrote): nested too deep to compare, it is this
+    check's error, named; the answer's other checks are still decided."""
+    deep = Check("json-field", value="[" * 100_000 + "]" * 100_000, field="a")
+    verdicts = score((Check("contains", "a"), deep), '{"a": 1}')
+    assert verdicts[0].passed is True
+    assert verdicts[1].passed is None and verdicts[1].detail.startswith("the check could not be decided: Recursion")
+    assert overall(verdicts) == "error"
+
+
+@pytest.mark.parametrize(
+    ("finish", "text", "note"),
+    [
+        ("stop", "Porto", None),
+        (None, "Porto", None),
+        ("length", "Por", CUT_BY_LENGTH),
+        ("content_filter", "", CUT_BY_FILTER),
+        ("tool_calls", "", TOOL_NO_TEXT),
+        ("tool_calls", "Let me look.", TOOL_AFTER_TEXT),
+        ("function_call", " ", TOOL_NO_TEXT),
+    ],
+)
+def test_a_reply_that_is_not_an_ordinary_answer_has_a_note(finish, text, note):
+    assert finish_note(finish, text) == note
+
+
+def test_a_cell_waits_for_one_regex_time_limit_at_most(monkeypatch):
+    monkeypatch.setattr(patterns, "MATCH_TIMEOUT_S", 0.5)
+    forever = "regex: (?=.)^(.+)+QQQ$"
+    verdicts = score(checks_from_text(f"regex: ^a\n{forever}\n{forever}\nregex: (?=a)a\ncontains: a"), "a" * 40)
+    assert [v.passed for v in verdicts] == [True, None, None, None, True]
+    assert verdicts[1].detail.startswith("the regex ran longer than 0.5 s")
+    assert [v.detail for v in verdicts[2:4]] == ["not run: a regex before it ran out of time on this answer"] * 2
+    patterns.shutdown()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -345,3 +346,152 @@ def test_a_run_is_sent_for_its_owner_only_and_its_calls_are_logged_as_theirs():
         assert [c.status for c in store.cells(conn, run_id, "user:ada")] == ["pass"]
         assert store.run_info(conn, run_id, "user:ada").status == "done"
         assert [c.owner for c in storage.calls(conn)] == ["user:ada"]
+
+
+def test_cancel_hangs_up_the_call_in_flight_while_its_server_sends_nothing():
+    """Cancel ends the call being read at once, not at its server's next token: the connection closes."""
+    with FakeOpenAI() as server:
+        server.behaviour.reply, server.behaviour.repeat, server.behaviour.interval_s = "tok ", None, 30.0
+        executor = execute(server, make_spec(variants=VARIANTS[:1]), kind="embedded")  # one call at a time
+        while not posts(server):
+            time.sleep(0.02)
+        time.sleep(0.3)  # the first token has arrived; the next is 30 s away
+        started = time.monotonic()
+        executor.cancel()
+        assert executor.join(10) and time.monotonic() - started < 5
+        deadline = time.monotonic() + 5
+        while server.hangups < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.hangups == 1 and len(posts(server)) == 1
+
+
+def test_a_runs_calls_keep_to_its_configs_limits():
+    with FakeOpenAI() as server:
+        server.behaviour.reply, server.behaviour.repeat = "x" * 1_000, None  # an endless reply
+        spec = make_spec(cases=CASES[:1], variants=VARIANTS[:1])
+        with storage.opened() as conn:
+            run_id = store.create_run(conn, spec, "capped", "session-1")
+        config = ProviderConfig("compatible", "fake-model", base_url=server.base_url, max_reply_bytes=4_000)
+        cells = planner.prefix_order(planner.plan_cells(spec, target_for))
+        (cell,) = finished(runner.RunExecutor(run_id, spec, cells, config, "session-1", wait=lambda _: None).start())
+    assert cell.answer == "x" * 4_000 and "stopped at 4 KB: the reply size cap" in cell.error
+
+
+# --- hostile answers: one answer never stops a run, and a paid answer is never lost -----------------
+
+HOSTILE_ANSWERS = {
+    "digits": "1" * 6_000,  # int() refuses more than 4,300 digits (ValueError)
+    "brackets": "[" * 100_000,  # the parser recurses once per level (RecursionError)
+    "fence": "```json" + "\n\t" * 100_000 + "x",  # the fence's old regex: cubic time (no spaces: one chunk)
+    "regex": "a" * 40,  # a backtracking regex never ends on it
+}
+
+
+def _hostile_spec() -> RunSpec:
+    json_checks = (Check("is-json"), Check("json-field", value="1", field="a"))
+    regex = Check("regex", value=r"(?=.)^(.+)+QQQ$")  # a lookahead: RE2 refuses it, `re` backtracks
+    cases = (
+        *(Case(name, f"Say {name}", HISTORY, json_checks) for name in ("digits", "brackets", "fence")),
+        Case("regex", "Say regex", HISTORY, (Check("contains", "a"), regex)),
+        Case("fine", "Say fine", HISTORY, (Check("contains", "Say fine"),)),
+    )
+    return make_spec(cases=cases, variants=VARIANTS[:1], concurrency=2)
+
+
+def _hostile_reply(request: dict) -> str:
+    question = str(request["messages"][-1]["content"])
+    return HOSTILE_ANSWERS.get(question.removeprefix("Say "), question)
+
+
+def test_a_run_with_hostile_answers_finishes_every_cell_keeps_them_and_a_resume_sends_none(monkeypatch):
+    """Each hostile answer stopped the whole run (ValueError, RecursionError) or froze the app (the
+    fence, the regex): now each is scored with a named verdict, kept in the store, and a resume has
+    nothing left to pay for."""
+    from lib.analysis.experiments import patterns
+
+    monkeypatch.setattr(patterns, "MATCH_TIMEOUT_S", 1.0)
+    spec = _hostile_spec()
+    with FakeOpenAI() as server:
+        server.behaviour.reply_to = _hostile_reply
+        executor = execute(server, spec)
+        cells = {c.key.case: c for c in finished(executor)}
+        assert executor.failure is None
+        sent = len(posts(server))
+        resumed = runner.RunExecutor(
+            executor.run_id, spec, executor.cells, executor.config, "session-1", wait=lambda _: None
+        ).start()
+        assert resumed.join(60) and resumed.failure is None
+        assert len(posts(server)) == sent == 5  # the resume sent nothing again
+    patterns.shutdown()
+    with storage.opened() as conn:
+        assert store.run_info(conn, executor.run_id).status == "done"
+    for name, answer in HOSTILE_ANSWERS.items():
+        assert cells[name].answer == answer  # the paid answer is kept, as it came
+    assert cells["digits"].status == "fail"
+    assert (
+        cells["digits"].verdicts[0].detail == "not valid JSON here: a number of 6,000 digits (at most 4,300 are read)"
+    )
+    assert cells["brackets"].verdicts[1].detail == "not valid JSON here: nested deeper than 100 levels"
+    assert cells["fence"].verdicts[0].detail.startswith("not valid JSON (Expecting value")
+    assert cells["regex"].status == "error"
+    assert "ran longer than 1 s on this answer and was stopped" in cells["regex"].verdicts[1].detail
+    assert cells["fine"].status == "pass"
+
+
+def test_an_answer_whose_scoring_fails_is_kept_as_that_cells_error(monkeypatch):
+    """The net under the checks (which raise nothing themselves): whatever goes wrong scoring an answer
+    is that cell's error, its answer written, and the run goes on."""
+
+    def broken(checks, answer):
+        if "Question 1" in answer:
+            raise RecursionError("maximum recursion depth exceeded")
+        return []
+
+    monkeypatch.setattr(runner, "score", broken)
+    with FakeOpenAI() as server:
+        server.behaviour.reply_to = lambda request: "answer to " + str(request["messages"][-1]["content"])[:11]
+        executor = execute(server, make_spec(variants=VARIANTS[:1]))
+        cells = {c.key.case: c for c in finished(executor)}
+    assert executor.failure is None and len(cells) == 3
+    assert cells["c1"].status == "error" and cells["c1"].answer == "answer to Question 1:"
+    assert cells["c1"].error == "The answer could not be scored: RecursionError: maximum recursion depth exceeded"
+    assert cells["c1"].prompt_tokens == 42  # what the call reported is kept too
+    assert {cells["c0"].status, cells["c2"].status} == {"answered"}
+
+
+@pytest.mark.parametrize(
+    ("finish", "reply", "tool_call", "note"),
+    [
+        ("length", "Your name", False, "Cut by max_tokens"),
+        ("content_filter", "Your", False, "Cut by the content filter"),
+        ("tool_calls", "", True, "No text: the model asked for a tool"),
+        ("tool_calls", "Let me look it up.", True, "The model asked for a tool (tool_calls) after this text"),
+    ],
+)
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_reply_cut_short_or_calling_a_tool_is_flagged_in_the_grid_and_the_export(
+    finish, reply, tool_call, note, stream
+):
+    spec = make_spec(cases=CASES[:1], variants=VARIANTS[:1])
+    spec = replace(spec, sampling=replace(spec.sampling, stream=stream))
+    with FakeOpenAI() as server:
+        server.behaviour.reply, server.behaviour.finish_reason, server.behaviour.tool_call = reply, finish, tool_call
+        (cell,) = finished(execute(server, spec))
+        assert [r.json().get("stream", False) for r in posts(server)] == [stream]
+    flag = results.cell_note(cell)
+    assert flag is not None and flag.startswith(note)
+    assert cell.answer == reply and cell.status == "fail"  # scored as it came, and flagged
+    shown, _ = results.grid(spec, [cell])
+    assert shown.loc["c0"].iloc[0] == f"fail {results.FLAG}"
+    (row,) = results.cell_rows(spec, [cell])
+    assert row["note"] == flag
+    assert f"{results.FLAG} {flag}" in results.report_html("r", spec, [cell]).replace("&#x27;", "'")
+    assert "note" in results.run_csv(spec, [cell]).splitlines()[0].split(",")
+
+
+def test_an_ordinary_reply_has_no_flag():
+    with FakeOpenAI() as server:
+        server.behaviour.echo = True
+        cells = finished(execute(server, make_spec(variants=VARIANTS[:1])))
+    assert [results.cell_note(c) for c in cells] == [None] * 3
+    assert set(results.grid(make_spec(variants=VARIANTS[:1]), cells)[0].iloc[:, 0]) == {"pass"}

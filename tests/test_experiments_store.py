@@ -34,7 +34,7 @@ SPEC = RunSpec(SET, VARIANTS, 2, 1, Sampling(temperature=0.0, max_tokens=16), "c
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request, tmp_path) -> Iterator[db.StoreUrl]:
-    value = str(tmp_path / "lab.db") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    value = str(tmp_path / "lab.db") if request.param == "sqlite" else request.getfixturevalue("postgres_store")
     url = db.store_url(value)
     db.upgrade(url)
     yield url

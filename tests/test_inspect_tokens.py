@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from lib.analysis.inspect_tokens import (
@@ -134,7 +134,6 @@ conversations = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
 @given(messages=conversations)
 def test_span_counts_hold_for_any_conversation(embedded_tokenizer, messages):
     embedded = embedded_spans(embedded_tokenizer, messages)

@@ -3,20 +3,24 @@
 import itertools
 import json
 import logging
+import threading
+import time
 from types import SimpleNamespace
 
 import httpx2
 import openai
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from lib.backends import kinds, providers
 from lib.backends.providers import ProviderConfig, describe_error, make_client, stream_chat
+from lib.backends.reply import STOPPED, Reply
 from lib.context.conversation import Message
 from lib.context.payload import Sampling, blocking_reason, build_body, in_wire_order, plan_request, serialise
 from lib.core import models, secrets
 from lib.core.outcome import CallOutcome
+from lib.core.prices import billed
 from tests.fake_openai import FakeOpenAI
 
 KEY = "sk-proj-LEAKCHECK0123456789abcdef"
@@ -495,7 +499,6 @@ def test_a_reply_cut_off_keeps_its_last_characters_masked(server):
     assert shown == outcome.text == "one two ***" and outcome.incomplete
 
 
-@settings(max_examples=300, deadline=None)
 @given(
     key=st.text("abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=8, max_size=40),
     parts=st.lists(st.one_of(st.text(max_size=8), st.tuples(st.integers(0, 40), st.integers(1, 40))), max_size=8),
@@ -509,3 +512,103 @@ def test_masking_in_pieces_equals_masking_the_whole_and_leaves_no_run_of_six(key
     whole = secrets.mask_secrets(text, (key,))
     assert streamed == whole
     assert not [key[i : i + 6] for i in range(len(key) - 5) if key[i : i + 6] in whole.replace(secrets.MASK, "\0")]
+
+
+# --- a call's limits, Stop, and what a hostile server reports (issue 23) -----------------------------
+
+
+def _hung_up(server: FakeOpenAI, count: int = 1) -> bool:
+    """Whether the server saw `count` streams hung up on, within 5 s (its next write fails)."""
+    deadline = time.monotonic() + 5
+    while server.hangups < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return server.hangups >= count
+
+
+def _streamed(**changes) -> dict:
+    return build_body("fake-model", [{"role": "user", "content": "Talk."}], Sampling(**{"stream": True, **changes}))
+
+
+@pytest.mark.parametrize(("interval_s", "what"), [(0.01, "endless"), (1.0, "one token a second"), (30.0, "stalled")])
+def test_a_stream_that_does_not_end_stops_at_the_calls_deadline_kept_and_hung_up(server, interval_s, what):
+    """Was: an endless stream and a 1-token-per-second one were still going after 30 s."""
+    server.behaviour.reply, server.behaviour.repeat, server.behaviour.interval_s = "tok ", None, interval_s
+    outcome = CallOutcome()
+    client = make_client(ProviderConfig("compatible", "fake-model", server.base_url))
+    started = time.monotonic()
+    "".join(stream_chat(client, _streamed(), outcome, limits=providers.CallLimits(deadline_s=2.0)))
+    assert time.monotonic() - started < 6  # the deadline is the promise: 2 s, generously bounded
+    assert outcome.text.startswith("tok ") and outcome.incomplete  # kept, marked incomplete
+    assert "stopped after 2 s: the call's deadline" in outcome.error
+    assert _hung_up(server)  # the connection is closed: the server stops generating
+    client.close()
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_10_mb_reply_is_kept_up_to_the_size_cap(server, stream):
+    """Was: a 10 MB reply was accepted whole."""
+    server.behaviour.reply, server.behaviour.repeat = "é" * 5_000, 1_000  # 10 KB a chunk, 10 MB in all
+    outcome = _call(ProviderConfig("compatible", "fake-model", server.base_url), _streamed(stream=stream))
+    assert len(outcome.text.encode()) == providers.DEFAULT_LIMITS.max_reply_bytes == 1_000_000
+    assert outcome.text == "é" * 500_000 and outcome.incomplete
+    assert "stopped at 1 MB: the reply size cap" in outcome.error
+
+
+def test_a_reply_under_the_limits_is_untouched(server):
+    server.behaviour.reply, server.behaviour.repeat = "x" * 1_000, 3
+    outcome = _call(ProviderConfig("compatible", "fake-model", server.base_url), _streamed())
+    assert outcome.ok and outcome.text == "x" * 3_000 and outcome.finish_reason == "stop"
+
+
+def test_stop_hangs_up_a_call_whose_server_sends_nothing(server):
+    """Stop from another thread (the page's button) ends the call at once, not at the next token."""
+    server.behaviour.reply, server.behaviour.repeat, server.behaviour.interval_s = "tok ", None, 30.0
+    reply = Reply(make_client(ProviderConfig("compatible", "fake-model", server.base_url)), _streamed())
+    threading.Timer(0.5, reply.stop).start()
+    started = time.monotonic()
+    assert reply.text() == "tok "
+    assert time.monotonic() - started < 5  # not the 30 s until the server's next token
+    assert reply.outcome.error == STOPPED and reply.outcome.incomplete
+    assert _hung_up(server)
+    reply.client.close()
+
+
+def test_a_redirect_loop_is_named_not_a_connection_failure(server):
+    """Was: "Could not connect … is the server running?" for a base URL that redirects to itself."""
+    server.behaviour.redirect_loop = True
+    outcome = _call(ProviderConfig("compatible", "fake-model", server.base_url, api_key=KEY), _body())
+    assert "The server redirected in a loop (20 redirects)" in outcome.error and "check the base URL" in outcome.error
+    assert "Could not connect" not in outcome.error and KEY not in outcome.error
+    assert len(server.requests) == 1 + 20  # the call, then each redirect followed
+
+
+IMPLAUSIBLE_USAGES = [
+    ({"prompt_tokens": -5, "completion_tokens": 3}, "prompt_tokens -5 (negative)"),
+    ({"prompt_tokens": 10, "completion_tokens": 10**30}, "completion_tokens ~10^30 (more than 10^9)"),
+    ({"prompt_tokens": 10, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 10**40}},
+     "cached_tokens ~10^40 (more than 10^9)"),
+    ({"prompt_tokens": 10, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 11}},
+     "cached_tokens 11 (more than its prompt_tokens 10)"),
+    ({"prompt_tokens": 12.5, "completion_tokens": 3}, "prompt_tokens 12.5 (not a whole number)"),
+    ({"prompt_tokens": "twelve", "completion_tokens": 3}, "prompt_tokens 'twelve' (not a whole number)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("usage", "named"), IMPLAUSIBLE_USAGES)
+@pytest.mark.parametrize("stream", [True, False])
+def test_implausible_usage_is_kept_as_said_flagged_and_never_priced(server, usage, named, stream):
+    server.behaviour.raw_usage = usage
+    outcome = _call(ProviderConfig("compatible", "fake-model", server.base_url), _streamed(stream=stream))
+    assert outcome.ok  # the reply itself is fine
+    assert named in outcome.usage_flag and "not priced" in outcome.usage_flag
+    assert outcome.reported_usage["prompt_tokens"] == usage["prompt_tokens"]  # what the server said, kept
+    assert (outcome.prompt_tokens, outcome.completion_tokens, outcome.cached_tokens) == (None, None, None)
+    assert billed(models.MODELS["gpt-4o"].prices, 10, outcome) is None
+
+
+def test_plausible_usage_is_taken_and_priced(server):
+    server.behaviour.raw_usage = {"prompt_tokens": 10, "completion_tokens": 3,
+                                  "prompt_tokens_details": {"cached_tokens": 10}}  # fmt: skip
+    outcome = _call(ProviderConfig("compatible", "fake-model", server.base_url), _streamed())
+    assert outcome.usage_flag is None and (outcome.prompt_tokens, outcome.cached_tokens) == (10, 10)
+    assert billed(models.MODELS["gpt-4o"].prices, 10, outcome) is not None

@@ -2,15 +2,17 @@
 recording server (the exact HTTP exchange), llama-cpp-python's on the real embedded server."""
 
 import json
+import time
 
 import pytest
 
 from lib.backends import kinds
 from lib.backends.providers import ProviderConfig, make_client, stream_chat
-from lib.backends.server_tokens import ServerCounter, chatml, detect, server_root
+from lib.backends.server_tokens import RETRY_AFTER_S, UNANSWERED, ServerCounter, chatml, detect, server_root
 from lib.context import caching
 from lib.context.conversation import Message
 from lib.context.payload import Sampling, plan_request
+from lib.context.tokens import FALLBACK_ENCODING, PromptCount, TiktokenCounter
 from lib.core import models
 from lib.core.outcome import CallOutcome
 from tests.fake_openai import FakeOpenAI, toy_template, toy_tokens
@@ -95,6 +97,54 @@ def test_a_llama_cpp_server_gets_its_cache_rule():
     counter.server = type("S", (), {"dialect": "llama.cpp"})()
     assert kinds.cache_rule("compatible", counter) is caching.LLAMA_CPP_SERVER
     assert kinds.cache_rule("compatible", object()) is caching.UNKNOWN
+
+
+@pytest.mark.parametrize("dialect", ["llama.cpp", "vllm", "llama-cpp-python"])
+def test_a_tokenizer_that_stops_answering_gives_a_labelled_estimate_never_an_error(dialect, monkeypatch):
+    """Was: ServerTokenizerError (/extras/tokenize: URLError) out of every caller once the server died."""
+    with FakeOpenAI() as fake:
+        fake.behaviour.tokenizer = dialect
+        counter = detect(fake.base_url, "fake-model", KEY)
+        assert counter is not None and counter.count(MESSAGES).exact is (dialect != "llama-cpp-python")
+        sent = (Message("system", "Be brief.", id="s"), Message("user", "Combien de renards?", id="u"))
+        previous = caching.CachedCall(("compatible",), sent, "Trois renards, puis")
+        fake.die()
+        after = [*sent, Message("assistant", "Trois renards, puis", id="r"), Message("user", "Et?", id="u2")]
+        estimate = TiktokenCounter(FALLBACK_ENCODING, False)
+        count = counter.count([m.as_api() for m in after])  # new content: the server is asked, and fails
+        assert count == PromptCount(
+            estimate.count([m.as_api() for m in after]).per_message,
+            estimate.count([m.as_api() for m in after]).total,
+            False,
+            f"{UNANSWERED} (tiktoken o200k_base (estimate))",
+        )
+        assert counter.reply_segment("Trois renards, puis") == estimate.reply_segment("Trois renards, puis")
+        prediction = caching.predict(previous, ("compatible",), after, counter, counter.cache_rule)
+        assert prediction is not None and prediction.prompt_tokens == estimate.count([m.as_api() for m in after]).total
+        asked = len(fake.tokenize_requests)
+        counter.count([{"role": "user", "content": "once more"}])
+        assert len(fake.tokenize_requests) == asked  # a dead server is not asked on every rerun...
+        now = time.monotonic()
+        monkeypatch.setattr(time, "monotonic", lambda: now + RETRY_AFTER_S)
+        assert not counter.count([{"role": "user", "content": "later"}]).exact  # ...only after a while
+
+
+def test_a_prediction_never_mixes_the_servers_ids_with_the_estimates(monkeypatch):
+    """The server's tokenizer fails part-way through a prediction (its prompt answered from the cache,
+    the partial reply asked anew): the whole prediction is the estimate's, not half of each."""
+    with FakeOpenAI() as fake:
+        fake.behaviour.tokenizer = "llama.cpp"
+        counter = detect(fake.base_url, "fake-model", KEY)
+        sent = (Message("user", "Combien de renards?", id="u"),)
+        after = [*sent, Message("assistant", "Trois", id="r"), Message("user", "Et?", id="u2")]
+        counter.prompt_segments([m.as_api() for m in after])  # the server's ids, cached
+        counter.prompt_segments([m.as_api() for m in sent])
+        fake.die()
+        previous = caching.CachedCall(("compatible",), sent, "Trois")
+        prediction = caching.predict(previous, ("compatible",), after, counter, counter.cache_rule)
+        estimate = TiktokenCounter(FALLBACK_ENCODING, False)
+        expected = caching.predict(previous, ("compatible",), after, estimate, counter.cache_rule)
+        assert prediction == expected
 
 
 # --- llama-cpp-python: the embedded server reached as any OpenAI-compatible server ------------------

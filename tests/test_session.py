@@ -1,4 +1,5 @@
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -138,6 +139,24 @@ def test_a_number_python_cannot_read_is_refused_by_name():
     ):
         assert data != base
         assert "holds a number of more than 4,300 digits" in _refused(data)
+
+
+DEEP = '{"format": "context-lab-session", "schema_version": 1,\n"session": {"settings": ' + "[" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [
+        (DEEP, "The file nests too deeply to be a session export (line 2: lists and mappings nest more than 64"),
+        ("[" * 5_000_000, "nests too deeply to be a session export (line 1: "),
+        ('{"a":\n' + "9" * 5_001 + "}", "The file holds a number of more than 4,300 digits (line 2)"),
+        (b'{"a":\n"caf\xe9"}', "The file is not UTF-8 text"),
+    ],
+)
+def test_a_hostile_file_is_refused_by_name_and_line_at_once(data, named):
+    start = time.monotonic()
+    assert named in _refused(data)
+    assert time.monotonic() - start < 5  # generous: the scan is linear, the parser never sees the nesting
 
 
 def test_a_file_over_the_cap_is_refused_before_it_is_parsed():

@@ -57,10 +57,15 @@ def test_a_new_sqlite_file_is_at_the_newest_schema_in_wal_mode(session_db):
     assert db.revision(storage.store_url()) == "0002"
 
 
-def test_a_new_postgresql_store_is_made_on_first_use(store):
-    with storage.opened() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
-        assert storage.list_sessions(conn) == []
+def test_a_new_postgresql_store_is_made_on_first_use(postgres_url, monkeypatch):
+    # A database nobody migrated (the `store` fixture's PostgreSQL databases are copies of a migrated one).
+    monkeypatch.setenv(storage.ENV_VAR, postgres_url)
+    try:
+        with storage.opened() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+            assert storage.list_sessions(conn) == []
+    finally:
+        db.forget(storage.store_url())
 
 
 def test_a_store_is_named_with_its_password_masked():

@@ -79,7 +79,7 @@ def last_call_report(call: LastCall) -> None:
     predicted.metric("Predicted prompt", f"{call.predicted_prompt_tokens:,}")
     reported.metric(
         "Reported prompt",
-        "none reported" if actual is None else f"{actual:,}",
+        ("implausible" if outcome.usage_flag else "none reported") if actual is None else f"{actual:,}",
         delta=None if actual is None else actual - call.predicted_prompt_tokens,
         delta_color="off",
     )
@@ -95,11 +95,15 @@ def last_call_report(call: LastCall) -> None:
         if call.shown
         else ", predicted at Send (the message changed after the meter was last drawn, or this was a retry)"
     )
-    if actual is None:
+    if actual is None and outcome.usage_flag:
+        note += "; the server's usage is implausible (below), so there is nothing to compare against"
+    elif actual is None:
         note += "; the server reported no usage, so there is nothing to compare against"
     elif actual == call.predicted_prompt_tokens:
         note += "; matches the server's count"
     st.caption(f"Time to first token {ttft} · {call.body_bytes:,} B sent to {inert_inline(call.model)} · {note}")
+    if outcome.usage_flag:  # what the server said, named: its numbers are neither compared nor priced
+        st.warning(inert_inline(outcome.usage_flag), icon=":material/warning:")
     if call.price_source:
         cached = outcome.cached_tokens
         with_cache = f", {cached:,} cached tokens billed as cached" if cached else ""

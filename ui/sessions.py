@@ -10,6 +10,9 @@ Two tabs may hold one session. Each save is applied only over the version the ta
 (lib/storage.save_session): a tab that is stale (another saved or deleted the session since) writes
 nothing, keeps its work, and the sidebar says what happened and offers to reload the saved session or
 keep this tab's work as a new one. Nothing is overwritten, or brought back after a delete, unseen.
+One other writer is not another tab: a chat reply's completion (lib/store/chat_replies.py) merges
+the reply into the stored session by itself. A tab that read the version before takes the reply in
+(`catch_up`, on every run and on a refused save) and saves its own changes over the new version.
 
 Every read and write acts for `ui.owner.owner()` (this browser, or the signed-in user): the list
 shows that owner's sessions only, and a link naming someone else's session opens a new session of
@@ -30,7 +33,7 @@ from sqlalchemy import Connection
 from lib.context.conversation import SystemPrompt
 from lib.context.payload import RequestPlan
 from lib.core.outcome import CallOutcome
-from lib.store import storage
+from lib.store import chat_replies, storage
 from lib.store.session import (
     InvalidSession,
     Session,
@@ -270,6 +273,11 @@ def _save(session: Session) -> bool:
         _show_in_url(current_id())
         return _save(replace(session, id=current_id(), version=0))
     except storage.StaleSession as stale:
+        caught = catch_up()
+        if caught is not None:  # the other writer was a chat reply's completion: take its reply, save over it
+            return _save(
+                replace(session, messages=tuple(caught.applied(list(session.messages))), version=caught.version)
+            )
         state.put(state.SESSION_CONFLICT, stale)
         what = "deleted" if stale.deleted else "saved"
         st.toast(f"Another tab {what} this session: this tab's changes are not saved. See the sidebar.", icon="⚠️")
@@ -278,8 +286,29 @@ def _save(session: Session) -> bool:
     return True
 
 
+def catch_up() -> chat_replies.CaughtUp | None:
+    """Take in what chat replies' completions wrote into the stored session since this tab read it
+    (lib/store/chat_replies.py): their replies join this tab's history (its own unsaved changes stay),
+    and the version they wrote becomes the one this tab saves over. None if there was none."""
+    saved = state.get(state.SAVED_SESSION)
+    if saved is None or saved.id != current_id() or state.get(state.SESSION_CONFLICT) is not None:
+        return None
+    caught = chat_replies.caught_up(owner.owner(), saved.id, saved.version)
+    if caught is None:
+        return None
+    before = {m.id: m for m in state.history()}
+    history = caught.applied(state.history())
+    for message in history:  # a toggle drawn before follows a message the reply changed (a regenerated answer)
+        if message.id in before and before[message.id].included != message.included:
+            state.pop(state.include_key(message.id))
+    state.put(state.HISTORY, history)
+    state.put(state.SAVED_SESSION, caught.session(saved))
+    return caught
+
+
 def autosave() -> Session:
     """Save the open session if it changed since it was last saved; returns it as it is now."""
+    catch_up()
     now = current()
     saved = state.get(state.SAVED_SESSION)
     if state.get(state.SESSION_CONFLICT) is not None:
@@ -370,6 +399,9 @@ def delete_current() -> None:
     try:
         deleted = mine(storage.delete, gone.id, gone.version)
     except storage.StaleSession as stale:
+        if catch_up() is not None:  # only a chat reply was written since: the session as it is now goes
+            delete_current()
+            return
         state.put(state.SESSION_CONFLICT, stale)
         return
     if deleted is None:

@@ -180,7 +180,18 @@ def sidebar() -> Settings:
         timeout = st.number_input(
             "Timeout (s)", 1, 600, key=state.TIMEOUT, help="How long a call may wait for the server before it fails."
         )
-        provider = replace(provider, timeout_s=float(timeout))
+        deadline = st.number_input(
+            "Call deadline (s)", 1, 3600, key=state.DEADLINE,
+            help="The longest a whole call may take, however the server trickles its reply; what arrived by "
+            "then is kept, marked incomplete. The timeout above bounds each wait for the server's next bytes.",
+        )  # fmt: skip
+        cap_mb = st.number_input(
+            "Reply size cap (MB)", 0.001, 100.0, step=0.5, format="%g", key=state.MAX_REPLY_MB,
+            help="The most reply text a call keeps; a reply that reaches it is ended there, kept, marked incomplete.",
+        )  # fmt: skip
+        provider = replace(
+            provider, timeout_s=float(timeout), deadline_s=float(deadline), max_reply_bytes=int(cap_mb * 1_000_000)
+        )
         model = _model_info(provider)
         st.header("Sampling")
         temperature = 1.0 if model.reasoning else st.slider(

@@ -23,7 +23,8 @@ SYSTEM_INCLUDED = "system_included"
 DRAFT = "draft"
 # A Send or a Retry, planned in its callback (lib/context/request.py) and sent as planned on the next run.
 PENDING = "pending_call"
-# The reply being read on its own thread (lib/reply.ReplyInFlight): it survives the page's reruns.
+# The chat reply this page shows arriving (pages/chat.ChatCall). The reply itself belongs to the process
+# (lib/store/chat_replies.py): it survives the page's reruns, a refresh and a closed tab.
 IN_FLIGHT = "reply_in_flight"
 # The body the meter and preview showed on the last run: Send says whether it sent exactly that.
 SHOWN_BODY = "shown_body"
@@ -61,6 +62,10 @@ CUSTOM_WINDOW = "custom_window"
 CUSTOM_INPUT_PRICE = "custom_input_price"
 CUSTOM_OUTPUT_PRICE = "custom_output_price"
 TIMEOUT = "timeout_s"  # seconds a call may take; a connection setting, so not saved with a session
+# A call's own limits (lib.backends.providers.CallLimits): its whole wall time, its reply's size. As
+# the timeout, settings of this browser session's connection, not saved with a session.
+DEADLINE = "deadline_s"
+MAX_REPLY_MB = "max_reply_mb"
 
 # The chat's context strategy (lib/context/strategies.py).
 STRATEGY_KIND = "strategy_kind"
@@ -109,6 +114,8 @@ DEFAULTS = {
     MAX_TOKENS: 256,
     STREAM: True,
     TIMEOUT: 60,
+    DEADLINE: 300,
+    MAX_REPLY_MB: 1.0,
     SEND_SESSION_ID: False,
     CUSTOM_WINDOW: 8192,
     CUSTOM_INPUT_PRICE: 0.0,
@@ -171,6 +178,40 @@ INSPECTOR_VARIANT = "inspector_variant"
 WALKTHROUGH_STEP = "walkthrough_step"
 WALKTHROUGH_RUNS = "walkthrough_runs"
 
+# The Experiments page (pages/experiments.py; its typed views: ui/experiments_state.py). Its choices are
+# widgets, kept across pages here (`init`) as the other pages' are: the section, the test set and case
+# picked, the run's settings, the judge, the run and the comparisons picked, the results' views.
+EXP_SECTION = "exp_section"
+EXP_SET_ID = "exp_set_id"
+EXP_CASE_PICK = "exp_case_pick"
+EXP_UPLOADS = "exp_uploads"  # counts imports: a new uploader key empties the uploader
+EXP_NOTE = "exp_note"
+EXP_VARIANT_ROWS = "exp_variant_rows"  # the variants as edited (the editor's edits folded in as they are made)
+EXP_VARIANT_EDITOR = "exp_variant_editor"  # the editor's widget key, with the rows' revision after it
+EXP_VARIANT_REVISION = "exp_variant_revision"
+EXP_REPEATS, EXP_SEED = "exp_repeats", "exp_seed"
+EXP_MAX_TOKENS, EXP_TEMPERATURE = "exp_max_tokens", "exp_temperature"
+EXP_CONCURRENCY, EXP_COST_LIMIT, EXP_COST_OK = "exp_concurrency", "exp_cost_limit", "exp_cost_ok"
+EXP_RUN_NAME = "exp_run_name"
+EXP_JUDGE_KIND, EXP_JUDGE_MODEL = "exp_judge_kind", "exp_judge_model"
+EXP_PREVIEW_VARIANT, EXP_PREVIEW_CASE = "exp_preview_variant", "exp_preview_case"
+EXP_RUN_ID, EXP_RUN_PICK = "exp_run_id", "exp_run_pick"
+EXP_GRID = "exp_grid"
+EXP_CELL_REPEAT = "exp_cell_repeat"
+EXP_FRONTIER_BY = "exp_frontier_by"
+EXP_BASELINE = "exp_baseline"
+EXP_COMPARE_A, EXP_COMPARE_B = "exp_compare_a", "exp_compare_b"
+EXP_BATCH_UPLOADS = "exp_batch_uploads"
+EXP_CLAIMED = "exp_owner_claimed"
+# The case editor's widgets, one set per test set, case and revision of the case (ui/experiments_state.py):
+# text typed but not saved is kept across pages too.
+EXP_EDITOR_PREFIX = "exp_edit_"
+EXP_KEPT = (
+    EXP_SECTION, EXP_SET_ID, EXP_CASE_PICK, EXP_REPEATS, EXP_SEED, EXP_MAX_TOKENS, EXP_TEMPERATURE, EXP_CONCURRENCY,
+    EXP_COST_LIMIT, EXP_COST_OK, EXP_JUDGE_KIND, EXP_JUDGE_MODEL, EXP_PREVIEW_VARIANT, EXP_PREVIEW_CASE,
+    EXP_RUN_PICK, EXP_CELL_REPEAT, EXP_FRONTIER_BY, EXP_BASELINE, EXP_COMPARE_A, EXP_COMPARE_B,
+)  # fmt: skip
+
 SETTING_KEYS = (
     KIND, OPENAI_MODEL, AZURE_DEPLOYMENT, COMPATIBLE_MODEL, BASE_URL, API_KEY, AZURE_ENDPOINT,
     AZURE_API_VERSION, PRICED_AS, TEMPERATURE, MAX_TOKENS, STREAM, CUSTOM_WINDOW,
@@ -178,11 +219,14 @@ SETTING_KEYS = (
 )  # fmt: skip
 KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     SYSTEM_TEXT, SYSTEM_INCLUDED, DRAFT, LAST_TURNS, PAGE_SIZE, STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET,
-    COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE, SEND_SESSION_ID, TIMEOUT,
+    COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE, SEND_SESSION_ID, TIMEOUT, DEADLINE, MAX_REPLY_MB,
     COMPARE_PRICE_AS, COMPARE_ONE_AT_A_TIME, COMPARE_DIFF,
     INSPECTOR_SPACES, INSPECTOR_SOURCE, INSPECTOR_TEXT, INSPECTOR_AS_MESSAGE, INSPECTOR_VARIANT, WALKTHROUGH_STEP,
-    ADD_ROLE, KEEP_OLD_ANSWER,
+    ADD_ROLE, KEEP_OLD_ANSWER, *EXP_KEPT,
 }  # fmt: skip
+# Widget keys kept by their start: a Compare variant slot's, the Experiments case editor's.
+SLOT_PREFIX = "variant_"
+KEPT_WIDGET_PREFIXES = (SLOT_PREFIX, EXP_EDITOR_PREFIX)
 # What a saved session keeps besides its messages (lib/session.SETTINGS checks the same names). Never the key.
 PERSISTED_SETTINGS = (
     *(k for k in SETTING_KEYS if k != API_KEY), STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET, LAST_TURNS,
@@ -195,9 +239,11 @@ def init() -> None:
         st.session_state.setdefault(key, value)
     st.session_state.setdefault(HISTORY, [])
     # Streamlit forgets a widget's value on a page where it is not drawn; re-owning the values
-    # keeps the settings, the system prompt, the draft and the compare variants across pages.
+    # keeps the settings, the system prompt, the draft, the compare variants and the experiments' choices
+    # across pages. It runs first on every page: a page's own loop would run only where it is drawn, and
+    # the page left would have dropped the values at the end of the other page's first run.
     for owned in list(st.session_state):
-        if owned in KEPT_WIDGET_KEYS or str(owned).startswith(SLOT_PREFIX):
+        if owned in KEPT_WIDGET_KEYS or str(owned).startswith(KEPT_WIDGET_PREFIXES):
             st.session_state[owned] = st.session_state[owned]
 
 
@@ -213,9 +259,6 @@ def set_history(messages: list[Message]) -> None:
 
 def system_prompt() -> SystemPrompt:
     return SystemPrompt(st.session_state[SYSTEM_TEXT], st.session_state[SYSTEM_INCLUDED])
-
-
-SLOT_PREFIX = "variant_"
 
 
 def slot_key(slot: str, name: str) -> str:
@@ -251,6 +294,11 @@ def forget_message_widgets() -> None:
     for key in [k for k in st.session_state if str(k).startswith(prefixes)]:
         del st.session_state[key]
     st.session_state[HISTORY_PAGE] = 0
+
+
+def held_keys() -> list[str]:
+    """Every key held now (for views that own a family of keys, such as ui/experiments_state.py's)."""
+    return [str(key) for key in st.session_state]
 
 
 def get(key: str):

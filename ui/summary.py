@@ -35,7 +35,9 @@ def make_summary(older: tuple[Message, ...], settings: Settings, variant: str = 
     if missing:
         return f"Set {missing} in the sidebar first."
     plan = summary_plan(older, settings)
-    reply = Reply(resources.client(settings.provider), plan.body, settings.provider.secrets)
+    reply = Reply(
+        resources.client(settings.provider), plan.body, settings.provider.secrets, limits=settings.provider.limits
+    )
     text = reply.text().strip()
     sessions.log_call(settings, plan, reply.outcome, variant=variant)
     if reply.outcome.error:

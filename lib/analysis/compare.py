@@ -24,7 +24,8 @@ from typing import Any, Literal, get_args
 
 import openai
 
-from lib.backends.reply import Reply
+from lib.backends.providers import DEFAULT_LIMITS, CallLimits
+from lib.backends.reply import Reply, Stopper
 from lib.context.conversation import Message, Role, SystemPrompt
 from lib.context.payload import RequestPlan, Sampling, in_wire_order, serialise
 from lib.context.request import Request, Target, build_request
@@ -221,6 +222,7 @@ class Job:
     client: openai.OpenAI
     body: dict
     secrets: tuple[str, ...] = ()
+    limits: CallLimits = DEFAULT_LIMITS
 
 
 @dataclass(frozen=True)
@@ -281,7 +283,9 @@ def _run_job(
     if stop.is_set():
         events.put(Event(job.key, "done", outcome=CallOutcome(error=STOPPED_BEFORE_SENT)))
         return
-    reply = Reply(job.client, job.body, job.secrets)
+    reply = Reply(job.client, job.body, job.secrets, limits=job.limits)
+    if isinstance(stop, Stopper):
+        stop.watch(reply)  # Stop hangs the call up at once, even while its server sends nothing
     try:
         for delta in reply:
             events.put(Event(job.key, "delta", delta))
@@ -289,6 +293,9 @@ def _run_job(
                 reply.stop()
     except Exception as exc:  # a broken variant must not stop the others
         reply.outcome.error = reply.outcome.error or f"{type(exc).__name__}: {exc}"
+    finally:
+        if isinstance(stop, Stopper):
+            stop.forget(reply)
     events.put(Event(job.key, "done", outcome=reply.outcome, notices=tuple(reply.notices)))
 
 
@@ -400,7 +407,7 @@ class ComparisonRun:
         self.sent: dict[tuple[int, int], float] = {}  # key -> seconds queued before it was sent
         self.finished: dict[tuple[int, int], Event] = {}
         self.failure: str | None = None  # on_done's own failure (the store), for the page to show
-        self._stop = threading.Event()
+        self._stop = Stopper()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._drain, name="context-lab-compare", daemon=True)
         self._thread.start()

@@ -8,6 +8,7 @@ from dataclasses import asdict
 
 import pandas as pd
 
+from lib.store import csvtext
 from lib.store.storage import CallRecord
 
 # The record's fields under the names the page shows, in the order it shows them.
@@ -32,17 +33,10 @@ def calls_frame(records: list[CallRecord], labels: Mapping[str, str] | None = No
     return frame
 
 
-# A spreadsheet opening a CSV runs a cell that starts with one of these as a formula: `=HYPERLINK(…)`
-# sends data away on a click, `=cmd|…` asks to run a program (OWASP, "CSV Injection"). A session title,
-# a model id, a server's error message can start so; quoted with a leading ', the cell is text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
-
-
 def csv_cell(value: object) -> object:
-    """`value`, with a single quote put before a text a spreadsheet would read as a formula."""
-    if isinstance(value, str) and value.lstrip(" ").startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+    """`value`, with a single quote put before a text a spreadsheet would read as a formula
+    (lib/store/csvtext.py's one rule); numbers and None as they are."""
+    return csvtext.quoted(value) if isinstance(value, str) else value
 
 
 def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
@@ -56,8 +50,12 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def csv_text(frame: pd.DataFrame) -> str:
-    """`frame` as the CSV text a download offers, formula-safe: every CSV export goes through here."""
-    return csv_safe(frame).to_csv(index=False)
+    """`frame` as the CSV text a download offers, through the app's one CSV writer (lib/store/csvtext.py):
+    a missing value empty, every text cell formula-safe."""
+    present = frame.astype(object).where(frame.notna(), None)
+    columns = [str(name) for name in frame.columns]
+    rows = [dict(zip(columns, values, strict=True)) for values in present.itertuples(index=False, name=None)]
+    return csvtext.csv_text(rows, columns)
 
 
 def filtered(frame: pd.DataFrame, **choices: list[str]) -> pd.DataFrame:

@@ -22,6 +22,9 @@ NO_CHOICES = (
 )
 
 
+# How many redirects the SDK's HTTP client follows before it gives up (httpx's default, which the SDK keeps).
+MAX_REDIRECTS = 20
+
 STREAM_ERROR = "The server stopped the reply with an error: retry, or try another model"
 
 
@@ -87,6 +90,13 @@ def describe_error(exc: Exception, secrets: tuple[str, ...] = ()) -> str:
     if isinstance(exc, openai.APITimeoutError):
         message = (
             "No answer before the timeout: the server may be busy or slow. Retry, or raise the timeout in the sidebar."
+        )
+    elif isinstance(exc, openai.APIConnectionError) and type(exc.__cause__).__name__ == "TooManyRedirects":
+        # The SDK's HTTP client follows redirects (a key goes along only to the same origin), up to a cap.
+        url = str(getattr(getattr(exc, "request", None), "url", "")) or "the server"
+        message = (
+            f"The server redirected in a loop ({MAX_REDIRECTS} redirects) from {url}: check the base URL "
+            "(its scheme, host and path: a proxy in front of the server may send every request on again)."
         )
     elif isinstance(exc, openai.APIConnectionError):
         url = str(getattr(getattr(exc, "request", None), "url", "")) or "the server"

@@ -7,6 +7,8 @@ a sentence a user can act on, with secrets redacted.
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ import openai
 from lib.backends.errors import NO_CHOICES, NOT_OPENAI_HINT, cut_off, describe_error
 from lib.backends.kinds import BACKENDS, Backend
 from lib.backends.retry import parse_retry_after
-from lib.core.outcome import CallOutcome
+from lib.core.outcome import CallOutcome, implausible_usage
 from lib.core.secrets import SecretMasker, is_secret
 from lib.core.wire import EndUserField, Kind, TokenLimitField
 
@@ -31,7 +33,13 @@ class ProviderConfig:
     base_url: str = ""  # compatible servers and the embedded one; the Azure endpoint for Azure
     api_key: str = field(default="", repr=False)
     api_version: str = DEFAULT_AZURE_API_VERSION
-    timeout_s: float = 60.0
+    timeout_s: float = 60.0  # each wait for the server (connecting, the next bytes): the SDK's timeout
+    deadline_s: float = 300.0  # the whole call, however the server trickles (CallLimits)
+    max_reply_bytes: int = 1_000_000
+
+    @property
+    def limits(self) -> CallLimits:
+        return CallLimits(self.deadline_s, self.max_reply_bytes)
 
     @property
     def backend(self) -> Backend:
@@ -127,37 +135,167 @@ def list_models(client: openai.OpenAI) -> list[str]:
         return []
 
 
+# --- a call's own limits ---------------------------------------------------------------------------
+# The SDK's timeout bounds each wait for the next bytes, not a call: a server that sends one token a
+# second, or tokens forever, never trips it. A call therefore has a deadline (its whole wall time)
+# and a size cap (the reply's UTF-8 bytes); a reply that reaches either is kept, marked incomplete,
+# with the limit named, and the connection is closed so the server stops too.
+
+
+@dataclass(frozen=True)
+class CallLimits:
+    deadline_s: float = 300.0
+    max_reply_bytes: int = 1_000_000
+
+    def describe(self) -> str:
+        """For the pages that plan calls: what ends one early."""
+        return (
+            f"Each call stops after {format_seconds(self.deadline_s)} (its deadline) or at "
+            f"{format_size(self.max_reply_bytes)} of reply (the size cap); what arrived is kept, marked incomplete."
+        )
+
+
+DEFAULT_LIMITS = CallLimits()
+
+
+def format_seconds(seconds: float) -> str:
+    return f"{seconds:g} s"
+
+
+def format_size(size: int) -> str:
+    """1 MB, 250 KB, 900 B: decimal units, as the cap is set."""
+    for unit, scale in (("MB", 1_000_000), ("KB", 1_000)):
+        if size >= scale:
+            return f"{size / scale:g} {unit}"
+    return f"{size} B"
+
+
+DEADLINE, SIZE_CAP, HUNG_UP = "deadline", "size cap", "hung up"
+
+
+def limit_message(reason: str, limits: CallLimits, with_text: bool) -> str:
+    """Why a call that reached one of its limits ended, and what to do."""
+    if reason == SIZE_CAP:
+        why = f"stopped at {format_size(limits.max_reply_bytes)}: the reply size cap"
+        advice = "raise the reply size cap in the sidebar for a longer one"
+    else:
+        why = f"stopped after {format_seconds(limits.deadline_s)}: the call's deadline"
+        advice = "raise the call deadline in the sidebar for a longer one"
+    if with_text:
+        return f"The reply is incomplete ({why}): the partial answer is kept, marked incomplete; {advice}."
+    return (
+        f"No reply text before the call was {why.replace(': ', ' (', 1)}): the server may be stuck. Retry, or {advice}."
+    )
+
+
+class Line:
+    """The open HTTP exchange of one call, which another thread can hang up: Stop, Cancel, the
+    deadline. Hanging up shuts the socket down, which wakes the reader at once (a thread blocked
+    reading a socket is not woken by closing it); the reader then closes the stream itself."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._response = None
+        self.reason: str | None = None
+
+    def attach(self, response) -> None:
+        with self._lock:
+            self._response = response
+            cut = self.reason is not None
+        if cut:
+            _shut_down(response)
+
+    def hang_up(self, reason: str = HUNG_UP) -> None:
+        with self._lock:
+            self.reason = self.reason or reason
+            response = self._response
+        if response is not None:
+            _shut_down(response)
+
+
+def _shut_down(response) -> None:
+    """End the connection under an SDK stream's (or an HTTP response's) feet."""
+    http = getattr(response, "response", response)  # openai.Stream holds the httpx response
+    network = getattr(http, "extensions", {}).get("network_stream")
+    sock = network.get_extra_info("socket") if network is not None else None
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+        else:
+            http.close()
+    except (OSError, RuntimeError):  # already closed: the reply had ended anyway
+        pass
+
+
 def stream_chat(
-    client: openai.OpenAI, body: dict, outcome: CallOutcome, secrets: tuple[str, ...] = ()
+    client: openai.OpenAI,
+    body: dict,
+    outcome: CallOutcome,
+    secrets: tuple[str, ...] = (),
+    limits: CallLimits = DEFAULT_LIMITS,
+    line: Line | None = None,
 ) -> Generator[str]:
     """Send `body`, yield the reply's text as it arrives, and fill `outcome` as it goes.
 
     It never raises for what the server does: every failure ends as `outcome.error`, a sentence.
     A reply that echoes a key, or any KEY_FRAGMENT characters of one, has it masked here, before
-    anything shows, keeps or stores the text (`outcome.text` is the masked reply)."""
+    anything shows, keeps or stores the text (`outcome.text` is the masked reply). `limits` end a
+    call that runs too long or sends too much (kept, incomplete, the limit named); `line` lets
+    another thread hang it up (Stop, Cancel)."""
     started = time.perf_counter()
     masker = SecretMasker(secrets)
+    line = line or Line()
+    # The deadline also ends a call that waits: for its first bytes, or between trickled ones.
+    timer = threading.Timer(limits.deadline_s, line.hang_up, (DEADLINE,))
+    timer.daemon = True
+    timer.start()
     try:
         stream = None
         if body.get("stream"):
             stream = client.chat.completions.create(**body)
+            line.attach(stream)
             reply = _read_stream(stream, outcome, started)
         else:
             reply = _read_whole(client.chat.completions.create(**body), outcome, started)
         try:
+            size = 0
             for delta in reply:
+                if time.perf_counter() - started >= limits.deadline_s:
+                    line.hang_up(DEADLINE)
+                if line.reason is not None:
+                    break
+                size += len(delta.encode("utf-8", "surrogatepass"))
+                if size > limits.max_reply_bytes:  # keep what fits, not a character more
+                    fits = len(delta.encode("utf-8", "surrogatepass")) - (size - limits.max_reply_bytes)
+                    delta = delta.encode("utf-8", "surrogatepass")[:fits].decode("utf-8", "ignore")
+                    line.hang_up(SIZE_CAP)
                 yield from _shown(masker.feed(delta), outcome)
             yield from _shown(masker.finish(), outcome)
         finally:
             if stream is not None:
                 stream.close()  # a reader that stops early hangs up: the server stops generating
-        if outcome.finish_reason is None:
+        if line.reason is not None:
+            _record_limit(line.reason, limits, outcome)
+        elif outcome.finish_reason is None:
             outcome.error = cut_off("the stream ended without a finish") if outcome.text else _nothing(outcome)
     except Exception as exc:  # the server is not ours: whatever it sends must end as a message, not a traceback
         yield from _shown(masker.finish(), outcome)
-        _record_failure(exc, outcome, secrets)
+        if line.reason is not None:  # the read failed because the line was hung up here: say why
+            _record_limit(line.reason, limits, outcome)
+        else:
+            _record_failure(exc, outcome, secrets)
     finally:
+        timer.cancel()
         outcome.latency_s = time.perf_counter() - started
+
+
+def _record_limit(reason: str, limits: CallLimits, outcome: CallOutcome) -> None:
+    """A call this side ended: by a limit (named), or hung up by Stop or Cancel (the caller says so)."""
+    outcome.finish_reason = None  # whatever came before the cut, the reply did not finish
+    if reason in (DEADLINE, SIZE_CAP):
+        outcome.error = limit_message(reason, limits, bool(outcome.text))
+    else:
+        outcome.error = cut_off("the call was hung up")
 
 
 def _shown(text: str, outcome: CallOutcome) -> Iterator[str]:
@@ -187,11 +325,27 @@ def _record_failure(exc: Exception, outcome: CallOutcome, secrets: tuple[str, ..
 
 
 def _record_usage(usage, outcome: CallOutcome) -> None:
-    if usage is not None:
-        outcome.prompt_tokens = usage.prompt_tokens
-        outcome.completion_tokens = usage.completion_tokens
-        cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
-        outcome.cached_tokens = cached if isinstance(cached, int) and not isinstance(cached, bool) else None
+    if usage is None:
+        return
+    # The SDK builds replies without validating them: each field is whatever JSON the server sent.
+    details = getattr(usage, "prompt_tokens_details", None)
+    reported = {
+        "prompt_tokens": getattr(usage, "prompt_tokens", None),
+        "completion_tokens": getattr(usage, "completion_tokens", None),
+        "cached_tokens": details.get("cached_tokens") if isinstance(details, dict)
+        else getattr(details, "cached_tokens", None),
+    }  # fmt: skip
+    take_usage(outcome, reported)
+
+
+def take_usage(outcome: CallOutcome, reported: dict[str, object]) -> None:
+    """Keep the usage a server reported (prompt, completion, cached tokens, as it sent them) in
+    `outcome`: all of it as said, and the counts only when plausible (lib.core.outcome.implausible_usage)."""
+    outcome.reported_usage = {name: value for name, value in reported.items() if value is not None}
+    plausible = implausible_usage(outcome.reported_usage) is None
+    outcome.prompt_tokens = reported.get("prompt_tokens") if plausible else None  # type: ignore[assignment]
+    outcome.completion_tokens = reported.get("completion_tokens") if plausible else None  # type: ignore[assignment]
+    outcome.cached_tokens = reported.get("cached_tokens") if plausible else None  # type: ignore[assignment]
 
 
 def _read_stream(stream, outcome: CallOutcome, started: float) -> Iterator[str]:

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Iterator
 
 from lib.backends import retry
-from lib.backends.providers import stream_chat
-from lib.context.conversation import Message, update
+from lib.backends.providers import DEFAULT_LIMITS, CallLimits, Line, stream_chat
+from lib.context.conversation import Message, new_id, update
 from lib.core.outcome import CallOutcome
 
 STOPPED = "Stopped by you: the partial answer is kept, marked incomplete."
@@ -35,12 +35,15 @@ class Reply:
         secrets: tuple[str, ...] = (),
         policy: retry.RetryPolicy = retry.DEFAULT_POLICY,
         wait: Callable[[float], None] | None = None,
+        limits: CallLimits = DEFAULT_LIMITS,
     ):
         self.client, self.body, self.secrets, self.policy = client, body, secrets, policy
+        self.limits = limits
         self._wait = wait or retry.wait
         self.outcome = CallOutcome()
         self.notices: list[str] = []
         self._stop = threading.Event()
+        self._line = Line()  # the attempt's HTTP exchange: `stop` hangs it up from any thread
         self._iterated = False
 
     def __iter__(self) -> Iterator[str]:
@@ -53,7 +56,11 @@ class Reply:
         while True:
             outcome = CallOutcome()
             self.outcome = outcome
-            stream = stream_chat(self.client, self.body, outcome, self.secrets)
+            self._line = Line()
+            if self._stop.is_set():  # stopped between attempts: nothing is sent
+                self._mark_stopped(outcome)
+                return
+            stream = stream_chat(self.client, self.body, outcome, self.secrets, self.limits, self._line)
             try:
                 for delta in stream:
                     if self._stop.is_set():
@@ -80,7 +87,10 @@ class Reply:
         return self.outcome.text
 
     def stop(self) -> None:
+        """End the call now, from any thread: the connection is closed even while the server sends
+        nothing (a reader waiting for its next bytes is woken), so the server stops generating."""
         self._stop.set()
+        self._line.hang_up()
 
     @property
     def stopped(self) -> bool:
@@ -96,11 +106,40 @@ class Reply:
         outcome.finish_reason = outcome.finish_reason or "stopped"
 
 
-class ReplyInFlight:
-    """A `Reply` read on a thread of its own; the page polls `text` and `done`."""
+class Stopper(threading.Event):
+    """A stop signal for many replies at once (a comparison's runs): setting it stops each reply
+    `watch`ed, mid-read, and any watched after."""
 
-    def __init__(self, reply: Reply):
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._replies: set[Reply] = set()
+
+    def watch(self, reply: Reply) -> None:
+        with self._lock:
+            self._replies.add(reply)
+        if self.is_set():
+            reply.stop()
+
+    def forget(self, reply: Reply) -> None:
+        with self._lock:
+            self._replies.discard(reply)
+
+    def set(self) -> None:
+        super().set()
+        with self._lock:
+            replies = list(self._replies)
+        for reply in replies:
+            reply.stop()
+
+
+class ReplyInFlight:
+    """A `Reply` read on a thread of its own; the page polls `text` and `done`. `on_done` runs on that
+    thread once the reply is over, before `done` is set: whoever waits for `done` finds what it did."""
+
+    def __init__(self, reply: Reply, on_done: Callable[[], None] | None = None):
         self.reply = reply
+        self._on_done = on_done
         self.started_at = time.monotonic()
         self._text: list[str] = []
         self._done = threading.Event()
@@ -114,7 +153,11 @@ class ReplyInFlight:
         except Exception as exc:  # stream_chat turns server faults into outcomes; this is a last guard
             self.reply.outcome.error = self.reply.outcome.error or f"The call failed: {type(exc).__name__}: {exc}"
         finally:
-            self._done.set()
+            try:
+                if self._on_done is not None:
+                    self._on_done()
+            finally:
+                self._done.set()  # even if recording failed: a page waiting for it is not left hanging
 
     @property
     def text(self) -> str:
@@ -136,10 +179,14 @@ class ReplyInFlight:
         self.reply.stop()
 
 
-def record_reply(history: list[Message], question_id: str, outcome: CallOutcome) -> list[Message]:
+def record_reply(
+    history: list[Message], question_id: str, outcome: CallOutcome, reply_id: str | None = None
+) -> list[Message]:
     """The history once the call for `question_id` is over: its reply follows it (after any incomplete
     replies earlier attempts left, which are kept), or the question is marked unanswered; a reply that
-    broke off is kept, marked incomplete and left out of the next call."""
+    broke off is kept, marked incomplete and left out of the next call. The reply gets `reply_id` when
+    given (the id it was promised before it arrived: lib/store/chat_replies.py)."""
+    reply_id = reply_id or new_id()
     position = next((i for i, m in enumerate(history) if m.id == question_id), None)
     if position is None:  # the question was deleted meanwhile: nothing to attach a reply to
         return history
@@ -148,12 +195,12 @@ def record_reply(history: list[Message], question_id: str, outcome: CallOutcome)
         position += 1
     if outcome.ok:
         history = update(history, question_id, status="ok")
-        reply = Message("assistant", outcome.text)
+        reply = Message("assistant", outcome.text, id=reply_id)
     else:
         history = update(history, question_id, status="unanswered")
         if not outcome.text:
             return history
-        reply = Message("assistant", outcome.text, included=False, status="incomplete")
+        reply = Message("assistant", outcome.text, included=False, status="incomplete", id=reply_id)
     return [*history[:position], reply, *history[position:]]
 
 

@@ -20,23 +20,31 @@ as the server tokenizes it; the template's own tokens are the overhead.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from lib.context import caching
-from lib.context.tokens import PromptCount
+from lib.context.tokens import FALLBACK_ENCODING, PromptCount, TiktokenCounter
 
 Dialect = Literal["llama.cpp", "vllm", "llama-cpp-python"]
 # Renders messages as a chat template does: (prompt text, whether the template added the BOS itself).
 Renderer = Callable[[list[dict]], tuple[str, bool]]
 
+_T = TypeVar("_T")
+
 PROBE = [{"role": "user", "content": "Hello"}]
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a token list of a long prompt; anything longer is not an answer
+# What the meter says when the server stops answering its tokenize routes (it died, it hangs, it
+# answers garbage): the counts fall back to tiktoken, labelled, and the server is asked again only
+# after a while, so a dead one costs one failed request per RETRY_AFTER_S, not one per rerun.
+UNANSWERED = "estimate: the server's tokenizer did not answer"
+RETRY_AFTER_S = 30.0
 
 
 class ServerTokenizerError(RuntimeError):
@@ -145,15 +153,42 @@ def _ids(answer: dict) -> list[int]:
 
 class ServerCounter:
     """A `PromptCounter` (and a `caching.SegmentingCounter`) that asks the server: counts cached by
-    content, so a rerun asks only about what changed."""
+    content, so a rerun asks only about what changed.
 
-    def __init__(self, server: TokenizingServer):
+    The one place a tokenizer that stops answering is handled: every public method answers from the
+    server or, whole, from `fallback` (tiktoken, labelled UNANSWERED), never with an exception. A
+    server that died mid-reply must not turn the page into a traceback. `failures` counts the falls,
+    so a caller that combined several answers can tell they may come from two tokenizers."""
+
+    def __init__(self, server: TokenizingServer, fallback: TiktokenCounter | None = None):
         self.server = server
+        self.fallback = fallback or TiktokenCounter(FALLBACK_ENCODING, False)
+        self.failures = 0
+        self._failed_at: float | None = None
         self._prompt = lru_cache(maxsize=64)(self._prompt_uncached)
         self._text = lru_cache(maxsize=20_000)(self._text_uncached)
 
     @property
+    def answering(self) -> bool:
+        """False for RETRY_AFTER_S after the server last failed to tokenize: the estimate is used meanwhile."""
+        return self._failed_at is None or time.monotonic() - self._failed_at >= RETRY_AFTER_S
+
+    def _ask(self, ask: Callable[[], _T], fallback: Callable[[], _T]) -> _T:
+        if self.answering:
+            try:
+                answer = ask()
+            except ServerTokenizerError:
+                self._failed_at = time.monotonic()
+                self.failures += 1
+            else:
+                self._failed_at = None
+                return answer
+        return fallback()
+
+    @property
     def method(self) -> str:
+        if not self.answering:
+            return f"{UNANSWERED} ({self.fallback.count([]).method})"
         how = {
             "llama.cpp": "the server's own template and tokenizer (llama.cpp /apply-template + /tokenize), exact",
             "vllm": "the server's own template and tokenizer (vLLM /tokenize), exact",
@@ -174,16 +209,26 @@ class ServerCounter:
     def _text_uncached(self, text: str) -> tuple[int, ...]:
         return tuple(self.server.text_ids(text)) if text else ()
 
-    def count(self, messages: list[dict]) -> PromptCount:
+    def _server_count(self, messages: list[dict]) -> PromptCount:
         per_message = tuple(len(self._text(m.get("content") or "")) for m in messages)
         total = len(self._prompt(_key(messages))) if messages else 0
         return PromptCount(per_message, total, self.server.exact, self.method)
 
+    def _estimate(self, messages: list[dict]) -> PromptCount:
+        count = self.fallback.count(messages)
+        return PromptCount(count.per_message, count.total, False, self.method)
+
+    def count(self, messages: list[dict]) -> PromptCount:
+        return self._ask(lambda: self._server_count(messages), lambda: self._estimate(messages))
+
     def prompt_segments(self, messages: list[dict]) -> caching.Segments:
-        return (self._prompt(_key(messages)),) if messages else ()
+        return self._ask(
+            lambda: (self._prompt(_key(messages)),) if messages else (),
+            lambda: self.fallback.prompt_segments(messages),
+        )
 
     def reply_segment(self, text: str) -> tuple[int, ...]:
-        return self._text(text)
+        return self._ask(lambda: self._text(text), lambda: self.fallback.reply_segment(text))
 
 
 def _key(messages: list[dict]) -> tuple[tuple[str, str], ...]:

@@ -207,6 +207,22 @@ def predict(
 ) -> CachePrediction | None:
     """What the next call (`sent`, to `backend`) reads from the cache `previous` left; None when
     the counter cannot give token ids."""
+    failures = getattr(counter, "failures", None)
+    prediction = _predict(previous, backend, sent, counter, rule)
+    if failures is not None and counter.failures != failures:
+        # The server's tokenizer stopped answering part-way (lib.backends.server_tokens.ServerCounter):
+        # its ids and the estimate's do not compare. Again, all from the estimate it now gives.
+        prediction = _predict(previous, backend, sent, counter, rule)
+    return prediction
+
+
+def _predict(
+    previous: CachedCall | None,
+    backend: tuple[str, ...],
+    sent: Sequence[Message],
+    counter,
+    rule: CacheRule,
+) -> CachePrediction | None:
     messages = [m.as_api() for m in sent]
     segments = prompt_segments(counter, messages)
     if segments is None:

@@ -49,6 +49,16 @@ def store_url(value: str) -> StoreUrl:
     """Read CONTEXT_LAB_DB: a plain path is a SQLite file; a URL names its dialect."""
     if "://" not in value:
         return StoreUrl("sqlite", f"sqlite:///{value}", value)
+    scheme, rest = value.split("://", 1)
+    userinfo, _at, host = rest.split("?", 1)[0].rpartition("@")
+    if "@" in userinfo:
+        # SQLAlchemy ends the password at its first "@" and makes the rest part of the host: the
+        # password's tail would show in every message ("lab:***@ss@host") and the login would fail.
+        # Which "@" ends the password cannot be told (a user name may hold one too): say how to write it.
+        raise BadStoreUrl(
+            f"CONTEXT_LAB_DB ({scheme[:20]}://***@{host}) has an '@' in its user name or password: write each "
+            "one there as %40 (a password a@b is written a%40b)."
+        )
     try:
         url = make_url(value)
     except (ArgumentError, ValueError):

@@ -30,6 +30,7 @@ from lib.context.conversation import Message, SystemPrompt, clean_text, new_id
 from lib.context.strategies import StrategyKind
 from lib.core.secrets import MASK, mask_secrets
 from lib.core.wire import Kind
+from lib.store.documents import DocumentError, NotWellFormed, TooDeep, TooLong, load_json
 
 FORMAT = "context-lab-session"
 SCHEMA_VERSION = 1
@@ -261,23 +262,24 @@ def _session(record: SessionRecord) -> Session:
     )
 
 
-def parse_json(text: str | bytes, what: str = "The file") -> Any:
-    """JSON, or InvalidSession saying why not (the standard library raises four different errors)."""
+def parse_json(text: str | bytes, what: str = "The file", max_chars: int = sys.maxsize) -> Any:
+    """JSON, or InvalidSession saying why not; bounded in depth and digits, and in size by `max_chars`
+    (an import's cap; a stored row is as long as the conversation grew), by lib/store/documents."""
     try:
-        return json.loads(text)
-    except UnicodeDecodeError:
-        raise InvalidSession(f"{what} is not UTF-8 text: is it a session export?") from None
-    except json.JSONDecodeError as exc:
+        return load_json(text, max_chars=max_chars)
+    except NotWellFormed as exc:
+        if exc.column is None:  # not text at all
+            raise InvalidSession(f"{what} is not UTF-8 text: is it a session export?") from None
         raise InvalidSession(
-            f"{what} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); is it truncated?"
+            f"{what} is not valid JSON (line {exc.line}, column {exc.column}: {exc.problem}); is it truncated?"
         ) from None
-    except RecursionError:
-        raise InvalidSession(f"{what} nests too deeply to be a session export.") from None
-    except ValueError:  # Python reads no integer of more than 4,300 digits (int_max_str_digits)
-        raise InvalidSession(
-            f"{what} holds a number of more than {sys.get_int_max_str_digits():,} digits; no field of a session "
-            "is that long."
-        ) from None
+    except TooDeep as exc:
+        raise InvalidSession(f"{what} nests too deeply to be a session export ({exc}).") from None
+    except TooLong as exc:
+        where = f" (line {exc.line})" if exc.line else ""
+        raise InvalidSession(f"{what} holds {exc.problem}{where}; no field of a session is that long.") from None
+    except DocumentError as exc:  # every refusal of the loader is one of the above; this one names a new one
+        raise InvalidSession(f"{what}: {exc}") from None
 
 
 def parse_export(data: bytes | str) -> Session:
@@ -292,7 +294,7 @@ def parse_export(data: bytes | str) -> Session:
         text = raw_bytes.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidSession("The file is not UTF-8 text: is it a session export?") from None
-    document = parse_json(text)
+    document = parse_json(text, max_chars=MAX_IMPORT_BYTES)
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise InvalidSession(f'This is not a Context Lab session export (no "format": "{FORMAT}").')
     version = document.get("schema_version")

@@ -40,7 +40,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from lib.context.conversation import clean_text
 from lib.context.payload import RequestPlan
-from lib.core.outcome import CallOutcome
+from lib.core.outcome import IMPLAUSIBLE, CallOutcome
 from lib.core.prices import billed
 from lib.core.secrets import masked_json, redact
 from lib.store import db
@@ -431,13 +431,24 @@ class CallRecord:
     ) -> CallRecord:
         cost = billed(plan.model.prices, plan.prompt_tokens, outcome)
         status = "ok" if outcome.ok else ("incomplete" if outcome.incomplete else "error")
+        error = clean_text(redact(outcome.error, secrets)) if outcome.error else None
+        if outcome.usage_flag:
+            # What the server said is kept in words: the count columns hold only plausible numbers
+            # (10^30 fits no INTEGER column), and the flag is what the run log shows beside the call.
+            error = f"{error} {outcome.usage_flag}" if error else outcome.usage_flag
         return cls(
             session_id, variant, provider, str(plan.body.get("model", plan.model.name)), len(plan.messages),
             plan.prompt_tokens, plan.count.exact, outcome.prompt_tokens, outcome.completion_tokens,
-            plan.body_bytes, outcome.latency_s, outcome.ttft_s, cost, status,
-            clean_text(redact(outcome.error, secrets)) if outcome.error else None,
+            plan.body_bytes, outcome.latency_s, outcome.ttft_s, cost, status, error,
             cached_tokens=outcome.cached_tokens, owner=owner,
         )  # fmt: skip
+
+    @property
+    def usage_flag(self) -> str | None:
+        """The implausible-usage flag the call was logged with (lib.core.outcome.implausible_usage):
+        such a call is not priced again, at any model's prices."""
+        at = self.error.find(IMPLAUSIBLE) if self.error else -1
+        return self.error[at:] if self.error and at >= 0 else None
 
 
 _CALL_COLUMNS = tuple(CallRecord.__dataclass_fields__)

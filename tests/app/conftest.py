@@ -9,6 +9,16 @@ from lib.context.conversation import Message
 THIS_BROWSER = "browser:" + __import__("hashlib").sha256(b"tests-browser-token-0123456789").hexdigest()[:32]
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
+# How long one run of a script may take before AppTest gives up: long enough for a run that waits for the
+# embedded model on a loaded 2-core machine (a reply, an attribution, the walkthrough's calls); pytest's
+# own timeout (pyproject.toml) still ends a hung test.
+TIMEOUT_S = 600
+
+
+def new_app(script: str = APP) -> AppTest:
+    """A new browser tab on `script` (the routed app unless a page is named), not yet run: every AppTest
+    of the suite is made here, with one timeout."""
+    return AppTest.from_file(script, default_timeout=TIMEOUT_S)
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +59,7 @@ def browser(monkeypatch):
 @pytest.fixture
 def app():
     """The real app; the embedded server it starts is kept for the whole test process."""
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = new_app()
     at.run()
     assert not at.exception, at.exception
     return at
@@ -98,7 +108,7 @@ def visible_text(at: AppTest) -> str:
 def chat_on(base_url: str, key: str = "", **settings) -> AppTest:
     """The chat page on an OpenAI-compatible server, chosen before the first run (so the embedded
     model is not started); `settings` are sidebar values by key (e.g. timeout_s=1)."""
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = new_app()
     at.session_state["provider_kind"] = "compatible"
     for name, value in settings.items():
         at.session_state[name] = value

@@ -16,11 +16,10 @@ LONG = "Foxes are small omnivores of the dog family; they hunt at dusk and at ni
 
 
 def _azure_chat(base_url: str):
-    from streamlit.testing.v1 import AppTest
 
-    from tests.app.conftest import APP
+    from tests.app.conftest import new_app
 
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = new_app()
     for name, value in {"provider_kind": "azure", "azure_deployment": "chat-prod", "priced_as": "gpt-4o"}.items():
         at.session_state[name] = value
     at.run()
@@ -118,13 +117,12 @@ def test_a_llama_cpp_server_behind_a_compatible_url_is_counted_exactly_and_cache
 
 
 def test_a_url_that_came_with_a_session_is_not_asked_to_tokenize():
-    from streamlit.testing.v1 import AppTest
 
-    from tests.app.conftest import APP
+    from tests.app.conftest import new_app
 
     with FakeOpenAI() as fake:
         fake.behaviour.tokenizer = "llama.cpp"
-        at = AppTest.from_file(APP, default_timeout=120)
+        at = new_app()
         at.session_state["provider_kind"] = "compatible"
         at.session_state["base_url"] = fake.base_url  # as opening an imported session sets it
         at.session_state["compatible_model"] = "fake-model"

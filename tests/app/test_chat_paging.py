@@ -1,15 +1,26 @@
-"""A long history is drawn a page at a time; what is sent is still decided over all of it."""
+"""A long history is drawn a page at a time; what is sent is still decided over all of it.
+
+Paging is the page's, not the model's: the chat runs on the fake OpenAI-compatible server (a reply to a
+60-message history took the embedded model a minute and a half of CPU on a loaded machine; the chat's
+own tests keep the real embedded server)."""
 
 import json
 
 import pytest
 
 from lib.context.conversation import Message
-from tests.app.conftest import metric, payload_json
+from tests.app.conftest import chat_on, metric, payload_json
+from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow
 
 SIZE = 60
+
+
+@pytest.fixture
+def app():
+    with FakeOpenAI() as server:
+        yield chat_on(server.base_url)
 
 
 def _long_history(at, page_size: int = 25) -> list[Message]:

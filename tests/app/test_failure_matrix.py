@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.backends import retry
 from lib.backends.embedded import free_port
-from tests.app.conftest import APP, chat_on, errors_shown, send, visible_text, with_history
+from tests.app.conftest import chat_on, errors_shown, new_app, send, visible_text, with_history
 from tests.fake_openai import Behaviour, FakeOpenAI
 
 pytestmark = pytest.mark.slow
@@ -254,7 +254,7 @@ def test_missing_or_unusable_settings_keep_the_message_and_name_the_problem(base
 def test_the_embedded_server_is_restarted_when_its_process_died():
     from ui import resources
 
-    at = AppTest.from_file(APP, default_timeout=180)
+    at = new_app()
     at.run()
     assert not at.exception, at.exception
     server = resources.embedded_server()  # the page's own, cached for the process

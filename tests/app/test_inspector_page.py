@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from lib.analysis.inspect_tokens import MAX_RENDERED
 from lib.context.conversation import Message
 from lib.context.tokens import TiktokenCounter
-from tests.app.conftest import metric
+from tests.app.conftest import metric, new_app
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ HISTORY = [
 
 
 def _open(history: list[Message], **state) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=300)
+    at = new_app(PAGE)
     at.session_state["history"] = list(history)
     for key, value in state.items():
         at.session_state[key] = value

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.context.conversation import Message
 from lib.store.session import Session, export_json
-from tests.app.conftest import chat_on, payload_json, send, type_server, visible_text
+from tests.app.conftest import chat_on, new_app, payload_json, send, type_server, visible_text
 from tests.fake_openai import Behaviour, FakeOpenAI
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ ENTER_THE_KEY = "Enter the key for this endpoint"
 
 def _openai_with_key(key: str = KEY) -> AppTest:
     """The chat page on OpenAI with a key typed in the sidebar (OpenAI's models come from the table: no call)."""
-    at = AppTest.from_file(CHAT, default_timeout=120)
+    at = new_app(CHAT)
     at.session_state["provider_kind"] = "openai"
     at.run()
     at.text_input(key="api_key").set_value(key).run()
@@ -89,7 +89,7 @@ def test_the_environments_azure_key_goes_only_to_the_environments_endpoint(monke
         monkeypatch.setenv("AZURE_OPENAI_API_KEY", env_key)
         monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", azure.base_url.removesuffix("/v1"))
         monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "fake-model")
-        at = AppTest.from_file(CHAT, default_timeout=120)
+        at = new_app(CHAT)
         at.session_state["provider_kind"] = "azure"
         at.run()
         send(at, "Hi")

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.store import storage
 from lib.store.session import Session
-from tests.app.conftest import THIS_BROWSER, send, type_server, with_history
+from tests.app.conftest import THIS_BROWSER, new_app, send, type_server, with_history
 from tests.app.test_experiments_page import PAGE as EXPERIMENTS_PAGE
 from tests.app.test_experiments_page import page as experiments_page
 from tests.fake_openai import FakeOpenAI
@@ -25,7 +25,7 @@ BOB = {"is_logged_in": True, "email": "bob@example.com", "sub": "bob-sub"}
 
 
 def _open(session_id: str | None = None, user: dict | None = None, **params) -> AppTest:
-    at = AppTest.from_file(CHAT, default_timeout=120)
+    at = new_app(CHAT)
     if user is not None:
         at.user = user
     if session_id:
@@ -141,7 +141,7 @@ def test_signed_in_users_own_their_sessions_across_browsers(browser):
 def test_the_run_log_records_who_made_each_call(browser):
     with FakeOpenAI() as server:
         for user in (ADA, BOB):
-            at = AppTest.from_file(CHAT, default_timeout=120)
+            at = new_app(CHAT)
             at.user = user
             at.session_state["provider_kind"] = "compatible"
             at.run()
@@ -173,7 +173,7 @@ AUTH = {
 def test_with_sign_in_configured_a_visitor_sees_only_the_sign_in_button(browser):
     with storage.opened() as conn:
         old = storage.save_session(conn, Session("old0000000000002", title="From before owners"))
-    at = AppTest.from_file(CHAT, default_timeout=120)
+    at = new_app(CHAT)
     at.secrets["auth"] = AUTH
     at.user = {"is_logged_in": False}
     at.query_params["session"] = old.id
@@ -322,7 +322,7 @@ def test_with_sign_in_configured_experiments_from_before_owners_stay_nobodys(bro
     from lib.analysis.experiments import store
 
     old_run = _a_run(None, "From before owners", "An old answer")
-    ada = AppTest.from_file(EXPERIMENTS_PAGE, default_timeout=120)
+    ada = new_app(EXPERIMENTS_PAGE)
     ada.secrets["auth"] = AUTH
     ada.user = ADA
     ada.query_params["run"] = old_run

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from lib.context.conversation import Message, SystemPrompt
 from lib.store import storage
 from lib.store.session import Session, end_user_id, export_json, to_markdown, without_secrets
-from tests.app.conftest import APP, THIS_BROWSER, payload_json, type_server, with_history
+from tests.app.conftest import APP, THIS_BROWSER, new_app, payload_json, type_server, with_history
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("store")]
@@ -34,7 +34,7 @@ KEPT = ("system_text", "system_included", "draft", "temperature", "max_tokens", 
 
 def _open(script: str = APP, session_id: str | None = None, **values) -> AppTest:
     """A browser tab: the URL's session id (if any) and sidebar values set before the first run."""
-    at = AppTest.from_file(script, default_timeout=120)
+    at = new_app(script)
     if session_id:
         at.query_params["session"] = session_id
     for key, value in values.items():
@@ -183,6 +183,19 @@ def test_a_broken_import_is_refused_whole_and_says_why():
     at.file_uploader[0].set_value(("s.json", truncated, "application/json")).run()
     assert not at.exception, at.exception
     assert any("Import refused" in e.value and "truncated" in e.value for e in at.sidebar.error)
+    with storage.opened() as conn:
+        assert storage.list_sessions(conn, THIS_BROWSER) == []
+
+
+def test_a_file_nested_too_deeply_is_refused_with_its_line_and_saves_nothing():
+    at = _open(CHAT)
+    deep = '{"format": "context-lab-session", "schema_version": 1,\n"session": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    at.file_uploader[0].set_value(("s.json", deep.encode(), "application/json")).run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.sidebar.error] == [
+        "Import refused, nothing was saved: The file nests too deeply to be a session export (line 2: lists and "
+        "mappings nest more than 64 levels deep)."
+    ]
     with storage.opened() as conn:
         assert storage.list_sessions(conn, THIS_BROWSER) == []
 
@@ -344,6 +357,56 @@ def test_a_stale_tab_toggling_a_message_does_not_overwrite_the_other_tabs_new_tu
     assert "Another tab" not in _notes(second)
     second.toggle(key=f"include_{history[0].id}").set_value(False).run()  # now over the current version
     assert _saved(session_id).messages[0].included is False and len(_saved(session_id).messages) == 6
+
+
+def _reply_by_the_process(server: FakeOpenAI, session_id: str, question: Message, client_list: list):
+    """A chat reply the process records itself (lib/store/chat_replies.py), as for a page refreshed
+    away or another tab of the session."""
+    from lib.backends.providers import ProviderConfig, make_client
+    from lib.backends.reply import Reply
+    from lib.context.payload import Sampling, plan_request
+    from lib.context.tokens import TiktokenCounter
+    from lib.core import models
+    from lib.store import chat_replies
+
+    client = make_client(ProviderConfig("compatible", "fake-model", base_url=server.base_url))
+    client_list.append(client)
+    model = models.MODELS["gpt-4o"]
+    plan = plan_request([question], model, TiktokenCounter.for_model(model.name), Sampling(), "fake-model")
+    key = chat_replies.ReplyKey(THIS_BROWSER, session_id, question.id)
+    return chat_replies.start(key, Reply(client, plan.body), plan, chat_replies.CallLog("compatible"))
+
+
+def test_a_reply_the_process_wrote_meanwhile_neither_makes_the_tab_stale_nor_is_lost():
+    """The tab read the session with its question unanswered; the process wrote the reply into it since
+    (the page that asked was refreshed away). The tab's next save (a message added by hand) is not
+    refused as stale: the tab takes the reply in, and saves its own change over it."""
+    clients: list = []
+    with FakeOpenAI() as server:
+        server.behaviour.reply = "Answered while nobody watched."
+        tab = _open(CHAT)
+        question = Message("user", "Asked before a refresh", status="unanswered")
+        tab.session_state["history"] = [*(Message(role, text) for role, text in PAIRS), question]
+        tab.run()
+        session_id = _sid(tab)
+        assert _saved(session_id).messages[-1] == question
+
+        assert _reply_by_the_process(server, session_id, question, clients).wait(60)
+        tab.text_area(key="draft").set_value("Added by hand afterwards").run()
+        tab.button(key="add_by_hand").click().run()
+        assert not tab.exception, tab.exception
+    for client in clients:
+        client.close()
+
+    expected = [text for _, text in PAIRS] + [
+        question.content,
+        "Answered while nobody watched.",
+        "Added by hand afterwards",
+    ]
+    assert [m.content for m in _saved(session_id).messages] == expected
+    assert [m.content for m in tab.session_state["history"]] == expected  # the reply once, in the tab too
+    assert _saved(session_id).messages[4].status == "ok"
+    assert "Another tab" not in _notes(tab) and not tab.toast
 
 
 def test_a_stale_tab_can_keep_its_work_as_a_copy():

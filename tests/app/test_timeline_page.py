@@ -4,13 +4,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.context.conversation import Message
+from tests.app.conftest import new_app
 
 pytestmark = pytest.mark.slow
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "timeline.py")
 
 
 def _page(history=None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=300)
+    at = new_app(PAGE)
     if history is not None:
         at.session_state["history"] = history
     at.run()
@@ -41,7 +42,7 @@ def test_the_users_own_conversation_is_used_when_long_enough():
 
 
 def test_priced_models_get_the_cost_with_and_without_the_cache_and_a_plain_verdict():
-    at = AppTest.from_file(PAGE, default_timeout=300)
+    at = new_app(PAGE)
     at.session_state["provider_kind"] = "openai"
     at.session_state["openai_model"] = "gpt-4.1"
     at.session_state["api_key"] = "sk-test-not-used-0123456789"

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.analysis.walkthrough import DEMO_SAMPLING, SECRET, SIDEBAR_NOTE_START, STEPS, shown_answer, verdict
 from lib.context.display import inert_markdown
+from tests.app.conftest import new_app
 
 pytestmark = pytest.mark.slow
 
@@ -17,7 +18,7 @@ APP = str(Path(PAGE).parents[1] / "app.py")
 
 def _tour(step: int | None = None) -> AppTest:
     """The walkthrough inside the app (its last step links to the other pages, which only the app routes)."""
-    at = AppTest.from_file(APP, default_timeout=900)
+    at = new_app()
     at.session_state["timeout_s"] = 600  # the CPU may be shared: a slow answer is not what is tested here
     if step is not None:
         at.session_state["walkthrough_step"] = step
@@ -106,7 +107,7 @@ def test_next_and_back_move_through_the_steps(tour):
 
 
 def test_the_step_is_kept_across_a_visit_to_another_page():
-    at = AppTest.from_file(str(Path(PAGE).parents[1] / "app.py"), default_timeout=300)
+    at = new_app()
     at.run()
     at.switch_page("pages/walkthrough.py").run()
     for _ in range(2):

@@ -26,9 +26,18 @@ HISTORY = Conversation(
 def page(browser, tmp_path):
     """The app with its own database holding one small set (short prompts: each call is quick on the
     embedded model, however loaded the machine), so the run is many quick calls."""
+    yield from _app_with(browser, tmp_path, CASES)
+
+
+@pytest.fixture
+def one_case_page(browser, tmp_path):
+    yield from _app_with(browser, tmp_path, 1)
+
+
+def _app_with(browser, tmp_path, cases_count: int):
     db = tmp_path / "context_lab.db"
     cases = tuple(Case(f"q{i:02d}", f"Question {i}: what is my name?", HISTORY, (Check("contains", "Ada"),))
-                  for i in range(CASES))  # fmt: skip
+                  for i in range(cases_count))  # fmt: skip
     with storage.opened(db) as conn:
         store.save_set(conn, TestSet("Quick set", cases))
     port = free_port()
@@ -108,3 +117,72 @@ def test_a_refresh_mid_run_keeps_the_finished_cells_and_the_run_resumes_from_the
     cancel_and_wait_for_resume(page)  # leave the embedded model idle for the next test
     finished_again, _ = count(TALLY, page.locator("body").inner_text())
     assert finished_again > finished
+
+
+def _run_the_set(page) -> int:
+    page.get_by_role("link", name="Experiments").click()
+    page.get_by_text("Test set", exact=True).first.wait_for()
+    wait_until_settled(page)
+    page.locator('[data-testid="stRadio"] label').filter(has_text=re.compile(r"^Run$")).click()
+    run = page.get_by_role("button", name=re.compile(r"Run [\d,]+ cells"))
+    run.wait_for()
+    wait_until_settled(page)
+    replies = page.get_by_test_id("stMainBlockContainer").get_by_label("Max reply tokens")
+    replies.fill("3")  # short replies: quick cells
+    replies.press("Enter")
+    wait_until_settled(page)
+    total = int(re.search(r"Run ([\d,]+) cells", run.inner_text())[1].replace(",", ""))
+    run.click()
+    return total
+
+
+def test_a_finished_run_is_not_shown_as_running_in_the_run_picker(one_case_page):
+    """The picker was drawn while the run went on; once the page shows it done, the picker must not
+    still say "running · 0/N" (a browser keeps the text an option had when it was picked)."""
+    page = one_case_page
+    total = _run_the_set(page)
+    tally = page.get_by_text(re.compile(r"cells finished"))
+    tally.first.wait_for(timeout=300_000)  # the live view is over: the run's page is drawn whole again
+    wait_until_settled(page)
+    assert count(TALLY, page.locator("body").inner_text()) == (total, total)
+    picker = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Run", exact=True)).first
+    # what the picker shows: its text, and the value of its search field (where the picked option stands)
+    shown = picker.inner_text() + " " + " ".join(box.input_value() for box in picker.locator("input").all())
+    assert "Quick set" in shown and "running" not in shown and f"0/{total}" not in shown, shown
+    assert "done" in page.get_by_test_id("stMainBlockContainer").inner_text()
+
+
+def test_a_variant_edited_in_the_table_is_still_there_after_another_page(one_case_page):
+    """The variants' table keeps its edits in its widget, which Streamlit drops on another page: each
+    edit is folded into the page's kept state, so the renamed variant is there when the user comes back."""
+    page = one_case_page
+    page.get_by_role("link", name="Experiments").click()
+    page.get_by_text("Test set", exact=True).first.wait_for()
+    wait_until_settled(page)
+    page.locator('[data-testid="stRadio"] label').filter(has_text=re.compile(r"^Run$")).click()
+    page.get_by_role("button", name=re.compile(r"Run [\d,]+ cells")).wait_for()
+    wait_until_settled(page)
+    grid = page.get_by_test_id("stDataFrame").first
+    box = grid.bounding_box()
+    page.mouse.dblclick(box["x"] + 60, box["y"] + 35 + 17)  # the first variant's name: its cell editor opens
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.type("Renamed variant")
+    page.keyboard.press("Enter")
+    wait_until_settled(page)
+
+    def first_variant_shown() -> str:
+        page.get_by_text("The exact request body of a cell").click()
+        picker = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Variant", exact=True)).first
+        picker.wait_for()
+        shown = " ".join(box.input_value() for box in picker.locator("input").all()) + picker.inner_text()
+        page.get_by_text("The exact request body of a cell").click()
+        return shown
+
+    assert "Renamed variant" in first_variant_shown()
+    page.get_by_role("link", name="Chat").click()
+    page.get_by_text("Context Lab").first.wait_for()
+    wait_until_settled(page)
+    page.get_by_role("link", name="Experiments").click()
+    page.get_by_role("button", name=re.compile(r"Run [\d,]+ cells")).wait_for()  # the Run section, kept
+    wait_until_settled(page)
+    assert "Renamed variant" in first_variant_shown()

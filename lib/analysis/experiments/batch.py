@@ -6,6 +6,10 @@ the variant, the case and the repeat: `v2-last-4-turns/case-7/r1`. Back in: the 
 one line per request (`{"custom_id", "response": {"status_code", "body"}, "error"}`), each answer
 scored by the same checks as an interactive run. A file that does not fit the run is refused whole,
 with the line and the reason (a custom_id naming no cell of the run, a line that is not JSON…).
+
+Applying a file (`apply_output`) is idempotent: an answer whose cell the run already holds (the same
+file uploaded twice, or a cell finished interactively meanwhile) is skipped and counted, never written
+over; only the answers written add their call to the run log, so a second upload adds no calls or cost.
 """
 
 from __future__ import annotations
@@ -15,15 +19,22 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
+
 from lib.analysis.compare import Variant
+from lib.analysis.experiments import runner, store
 from lib.analysis.experiments.cases import InvalidTestSet
 from lib.analysis.experiments.formats import text_of
-from lib.analysis.experiments.planner import CellKey, PlannedCell
+from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec
+from lib.backends.providers import take_usage
 from lib.context.payload import serialise
 from lib.core.outcome import CallOutcome
+from lib.store import storage
+from lib.store.documents import DocumentError, NotWellFormed, load_json
 
 URL = "/v1/chat/completions"
-_CUSTOM_ID = re.compile(r"^v(\d+)-([a-z0-9-]*)/(.+)/r(\d+)$", re.DOTALL)
+# ASCII digits, a few of them: \d takes any script's digits, and int() raises past 4,300 of them.
+_CUSTOM_ID = re.compile(r"^v([0-9]{1,9})-([a-z0-9-]*)/(.+)/r([0-9]{1,9})$", re.DOTALL)
 
 
 class InvalidBatchFile(ValueError):
@@ -90,18 +101,14 @@ def _outcome(line: dict[str, Any]) -> CallOutcome:
     text = message.get("content") if isinstance(message, dict) else None
     outcome = CallOutcome(text=text if isinstance(text, str) else "", finish_reason=choices[0].get("finish_reason"))
     usage = body.get("usage")
-    if isinstance(usage, dict):
-        outcome.prompt_tokens = _count(usage.get("prompt_tokens"))
-        outcome.completion_tokens = _count(usage.get("completion_tokens"))
+    if isinstance(usage, dict):  # a batch file is a server's word too: kept as said, priced only if plausible
         details = usage.get("prompt_tokens_details")
-        outcome.cached_tokens = _count(details.get("cached_tokens")) if isinstance(details, dict) else None
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
+        reported = {"prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens")}
+        take_usage(outcome, {**reported, "cached_tokens": cached})
     if not outcome.text and isinstance(message, dict) and message.get("refusal"):
         outcome.error = f"The model refused: {message['refusal']}"
     return outcome
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def read_output(
@@ -120,9 +127,11 @@ def read_output(
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidBatchFile(f"line {number}: not valid JSON ({exc.msg} at character {exc.pos})") from None
+            item = load_json(line)
+        except NotWellFormed as exc:
+            raise InvalidBatchFile(f"line {number}: not valid JSON ({exc.problem} at character {exc.column})") from None
+        except DocumentError as exc:
+            raise InvalidBatchFile(f"line {number}: {exc.problem}") from None
         if not isinstance(item, dict) or not isinstance(item.get("custom_id"), str):
             raise InvalidBatchFile(f"line {number}: no `custom_id`: is this a Batch API output file?")
         key = parse_custom_id(item["custom_id"], variants)
@@ -152,3 +161,54 @@ def output_line(key: CellKey, variants: tuple[Variant, ...] | list[Variant], com
         "response": {"status_code": 200, "request_id": f"req_{index}", "body": completion}, "error": None,
     }  # fmt: skip
     return json.dumps(line, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying an output file did to its run."""
+
+    applied: int  # answers written as cells (each with its call in the run log)
+    skipped: int  # answers whose cell the run already held: left as they were
+    to_judge: bool  # a written cell awaits the judge (a resume grades it)
+
+    def sentence(self) -> str:
+        said = f"{self.applied} answers applied"
+        if self.skipped:
+            said += f", {self.skipped} already in the run, skipped"
+        said += "."
+        if self.to_judge:
+            said += " Resume the run to have the judge grade the rubric checks."
+        return said
+
+
+def apply_output(
+    conn: Connection,
+    run_id: str,
+    spec: RunSpec,
+    cells: list[PlannedCell],
+    data: bytes,
+    session_id: str,
+    secrets: tuple[str, ...] = (),
+    owner: str | None = None,
+) -> Applied:
+    """Score a Batch API output file into its run: each answer a cell the run does not hold yet is
+    checked (runner.answered_cell, as an interactive answer is), written, and its call logged; an answer
+    for a cell already there is skipped. InvalidBatchFile (nothing written) for a file that does not fit."""
+    planned = {c.key: c for c in cells}
+    answers = read_output(data, cells, spec.variants)
+    applied = skipped = 0
+    to_judge = False
+    for answer in answers:
+        cell = planned[answer.key]
+        result = runner.answered_cell(cell, answer.outcome, (), secrets, judged=spec.judge is not None)
+        if not store.record_new_cell(conn, run_id, result):
+            skipped += 1
+            continue
+        applied += 1
+        to_judge = to_judge or result.status == "judging"
+        variant = spec.variants[answer.key.variant].name
+        record = storage.CallRecord.of(
+            session_id, f"experiment (batch) · {variant}", spec.provider_kind, cell.plan, answer.outcome, secrets, owner
+        )
+        storage.record_call(conn, record)
+    return Applied(applied, skipped, to_judge)

@@ -11,12 +11,14 @@ case is checked the same way whatever file it came from, and the first problem i
 
 from __future__ import annotations
 
+import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from lib.context.conversation import Message, Role, SystemPrompt
+from lib.analysis.experiments.patterns import compile_problem
+from lib.context.conversation import Message, Role, SystemPrompt, clean_text
+from lib.store.documents import DocumentError, NotWellFormed, dump_json, load_json
 
 CheckKind = Literal[
     "contains", "contains-all", "contains-any", "not-contains", "regex", "equals", "starts-with",
@@ -43,6 +45,7 @@ SOURCES: tuple[str, ...] = ("inline", "current", "session")
 ROLES = ("user", "assistant", "system")
 MAX_CASES = 2_000
 MAX_TEXT = 200_000  # characters in one question, message or check value
+MAX_COUNT = 1_000_000  # turns ago, words: far past any conversation or answer, and a number int() reads
 
 
 class InvalidTestSet(ValueError):
@@ -148,7 +151,7 @@ def kind_of(type_name: str) -> tuple[str, bool]:
     if name.startswith("i") and name[1:] in FOLDABLE:
         return name[1:], True
     known = ", ".join(CHECK_KINDS)
-    raise InvalidTestSet(f"unknown check type {type_name.strip()!r} (known: {known}; an i- prefix ignores case)")
+    raise InvalidTestSet(f"unknown check type {_shown(type_name.strip())} (known: {known}; an i- prefix ignores case)")
 
 
 def to_line(check: Check) -> str:
@@ -176,9 +179,11 @@ def check_from_line(line: str) -> Check:
     if kind in ("contains-all", "contains-any"):
         if rest.startswith("["):
             try:
-                data["value"] = json.loads(rest)
-            except json.JSONDecodeError as exc:
-                raise InvalidTestSet(f"{kind}: the list is not valid JSON ({exc.msg})") from None
+                data["value"] = load_json(rest)
+            except NotWellFormed as exc:
+                raise InvalidTestSet(f"{kind}: the list is not valid JSON ({exc.problem})") from None
+            except DocumentError as exc:
+                raise InvalidTestSet(f"{kind}: the list: {exc.problem}") from None
         else:
             data["value"] = [part.strip() for part in rest.split("|") if part.strip()]
     elif kind == "json-field":
@@ -209,9 +214,34 @@ def checks_to_text(checks: tuple[Check, ...]) -> str:
 
 def _json_or_text(text: str) -> Any:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return load_json(text)
+    except NotWellFormed:
         return text
+    except DocumentError as exc:
+        raise InvalidTestSet(f"json-field's value: {exc.problem}") from None
+
+
+def whole_number(value: Any, what: str) -> int:
+    """A count written as text or given as a number: ASCII digits only (`str.isdigit` takes "²", which
+    int() refuses), and at most MAX_COUNT (int() raises past 4,300 digits)."""
+    if isinstance(value, str):
+        digits = value.strip()
+        if not (digits.isascii() and digits.isdecimal()):
+            raise InvalidTestSet(f"{what} {value[:40]!r} is not a whole number")
+        if len(digits) > len(str(MAX_COUNT)) or int(digits) > MAX_COUNT:
+            raise InvalidTestSet(f"{what} {digits[:40]}{'…' * (len(digits) > 40)} is more than {MAX_COUNT:,}")
+        return int(digits)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidTestSet(f"{what} must be a whole number, not {_shown(value)}")
+    if value > MAX_COUNT:
+        raise InvalidTestSet(f"{what} is more than {MAX_COUNT:,}")
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A value in a message, cut short: a refused value can be megabytes long."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:80] + "…"
 
 
 # --- dicts: the one reader every format goes through ---------------------------------------------
@@ -220,7 +250,7 @@ def _json_or_text(text: str) -> Any:
 def _text(value: Any, what: str, *, allow_empty: bool = False) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise InvalidTestSet(f"{what} must be text, not {type(value).__name__}")
-    text = str(value)
+    text = clean_text(str(value))  # a lone surrogate (a JSON "\\ud800") no database can store
     if not allow_empty and not text.strip():
         raise InvalidTestSet(f"{what} is empty")
     if len(text) > MAX_TEXT:
@@ -247,21 +277,22 @@ def check_from_dict(data: Any) -> Check:
         return Check(cast(CheckKind, kind))
     if kind == "json-field":
         path = _text(data.get("field", ""), "json-field's `field` (a dotted path)")
-        return Check(cast(CheckKind, kind), value=json.dumps(value, ensure_ascii=False), field=path.strip())
+        try:
+            expected = dump_json(value)
+        except DocumentError as exc:
+            raise InvalidTestSet(f"json-field's value is {exc.problem}") from None
+        return Check(cast(CheckKind, kind), value=clean_text(expected), field=path.strip())
     if kind == "max-words":
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InvalidTestSet(f"max-words needs a whole number of words, not {value!r}")
-        return Check(cast(CheckKind, kind), limit=value)
+        try:
+            limit = whole_number(value, "max-words")
+        except InvalidTestSet:
+            raise InvalidTestSet(f"max-words needs a whole number of words, not {_shown(value)}") from None
+        return Check(cast(CheckKind, kind), limit=limit)
     if value is None:
         raise InvalidTestSet(f"{kind} needs a `value`")
     text = _text(value, f"{kind}'s value", allow_empty=kind == "equals")
-    if kind == "regex":
-        try:
-            re.compile(text)
-        except re.error as exc:
-            raise InvalidTestSet(f"the regex {text!r} does not compile: {exc}") from None
+    if kind == "regex" and (problem := compile_problem(text)) is not None:
+        raise InvalidTestSet(f"the regex {_shown(text)} does not compile: {problem}")
     return Check(cast(CheckKind, kind), value=text, ignore_case=ignore_case)
 
 
@@ -284,7 +315,7 @@ def _message(data: Any, index: int) -> Message:
         raise InvalidTestSet(f"{where} must be an object with `role` and `content`")
     role = data.get("role")
     if role not in ROLES:
-        raise InvalidTestSet(f"{where} has role {role!r}: use user, assistant or system")
+        raise InvalidTestSet(f"{where} has role {_shown(role)}: use user, assistant or system")
     flags = {name: data[name] for name in ("included", "pinned") if name in data}
     for name, value in flags.items():
         if not isinstance(value, bool):
@@ -303,7 +334,7 @@ def conversation_from_dict(data: Any) -> Conversation:
         raise InvalidTestSet("`conversation` must be an object (source, messages, system) or a list of messages")
     source = data.get("source", "inline")
     if source not in SOURCES:
-        raise InvalidTestSet(f"conversation source {source!r}: use inline, current or session")
+        raise InvalidTestSet(f"conversation source {_shown(source)}: use inline, current or session")
     if source == "session":
         session_id = _text(data.get("session_id", ""), "a session conversation's `session_id`")
         return Conversation("session", session_id=session_id.strip())
@@ -348,9 +379,9 @@ _CASE_FIELDS = {"id", "question", "conversation", "checks", "turns_ago", "descri
 def case_from_dict(data: Any, default_id: str) -> Case:
     if not isinstance(data, dict):
         raise InvalidTestSet(f"a case must be an object, not {type(data).__name__}")
-    unknown = sorted(set(data) - _CASE_FIELDS)
+    unknown = sorted(set(data) - _CASE_FIELDS, key=str)
     if unknown:
-        raise InvalidTestSet(f"unknown field {unknown[0]!r} (a case has: {', '.join(sorted(_CASE_FIELDS))})")
+        raise InvalidTestSet(f"unknown field {_shown(unknown[0])} (a case has: {', '.join(sorted(_CASE_FIELDS))})")
     case_id = _text(data.get("id") or default_id, "the case id").strip()
     question = _text(data.get("question", ""), "the question")
     raw_checks = data.get("checks") or []
@@ -363,8 +394,10 @@ def case_from_dict(data: Any, default_id: str) -> Case:
         except InvalidTestSet as problem:
             raise InvalidTestSet(f"check {number}: {problem}") from None
     turns_ago = data.get("turns_ago")
-    if turns_ago is not None and (isinstance(turns_ago, bool) or not isinstance(turns_ago, int) or turns_ago < 0):
-        raise InvalidTestSet(f"`turns_ago` must be a whole number of turns, not {turns_ago!r}")
+    if turns_ago is not None:
+        if isinstance(turns_ago, bool) or not isinstance(turns_ago, int) or turns_ago < 0:
+            raise InvalidTestSet(f"`turns_ago` must be a whole number of turns, not {_shown(turns_ago)}")
+        turns_ago = whole_number(turns_ago, "`turns_ago`")
     description = _text(data.get("description", ""), "the description", allow_empty=True)
     return Case(case_id, question, conversation_from_dict(data.get("conversation")), tuple(checks), turns_ago,
                 description)  # fmt: skip
@@ -379,6 +412,13 @@ def case_to_dict(case: Case) -> dict[str, Any]:
     if case.turns_ago is not None:
         data["turns_ago"] = case.turns_ago
     return data
+
+
+def case_revision(case: Case) -> str:
+    """A short digest of everything the case holds: another text, conversation or check is another
+    revision (the case editor keys its widgets by it, so it never shows a case's older or another's text)."""
+    canonical = json.dumps(case_to_dict(case), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def test_set(name: str, cases: list[Case] | tuple[Case, ...], description: str = "") -> TestSet:

@@ -2,8 +2,8 @@
 
 Every reader turns its rows into the dicts `lib.analysis.experiments.cases` reads, so a case is checked the
 same way whatever file it came from. A file is taken whole or not at all: the first problem refuses
-it, with its line and the reason. A spreadsheet cell that starts with = + - @ (or a tab or a CR)
-is written with a leading quote, so opening the export runs no formula; reading drops that quote.
+it, with its line and the reason. A spreadsheet cell that could start a formula is written with a leading
+quote, so opening the export runs no formula; reading drops exactly that quote (lib/store/csvtext.py).
 
 promptfoo (https://promptfoo.dev/docs/configuration/test-cases): `tests:` (or a bare list of tests),
 each with `vars` and `assert`; the question is the one prompt with its {{vars}} filled in, or the var
@@ -37,10 +37,12 @@ from lib.analysis.experiments.cases import (
     conversation_to_dict,
     history_from_text,
     test_set,
+    whole_number,
 )
+from lib.store import csvtext
+from lib.store.documents import LINE, DocumentError, NotWellFormed, dump_json, load_json, load_yaml
 
 MAX_BYTES = 5 * 1024 * 1024
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = ("id", "question", "conversation", "checks", "turns_ago", "description")
 QUESTION_VARS = ("question", "query", "prompt", "input")
 PROMPTFOO_ASSERTS = (
@@ -76,7 +78,7 @@ def read_file(name: str, data: bytes) -> TestSet:
     if extension in ("jsonl", "ndjson"):
         return read_jsonl(text, set_name)
     if extension in ("yaml", "yml", "json"):
-        return read_yaml(text, set_name)
+        return read_yaml(text, set_name, "JSON" if extension == "json" else "YAML")
     raise InvalidTestSet(f"{name!r}: not a file this page reads (.csv, .jsonl, .yaml, .yml or .json)")
 
 
@@ -90,9 +92,11 @@ def read_jsonl(text: str, name: str = "Imported set") -> TestSet:
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise _at(number, f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+            data = load_json(line)
+        except NotWellFormed as exc:
+            raise _at(number, f"not valid JSON ({exc.problem} at character {exc.column})") from None
+        except DocumentError as exc:
+            raise _at(number, exc.problem) from None
         try:
             cases.append(case_from_dict(data, f"case-{len(cases) + 1}"))
         except InvalidTestSet as problem:
@@ -107,16 +111,18 @@ def _whole(name: str, cases: list[Case], description: str) -> TestSet:
 
 
 def unneutralised(cell: str) -> str:
-    """A cell as written before `neutralised` quoted it."""
-    return cell[1:] if cell.startswith("'") and cell[1:2] in FORMULA_STARTS and cell[1:2] else cell
+    """A cell as written before `neutralised` quoted it (exactly that quote: lib/store/csvtext.py)."""
+    return csvtext.unquoted(cell)
 
 
 def read_csv(text: str, name: str = "Imported set") -> TestSet:
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t") if text.strip() else csv.excel
+        delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter if text.strip() else ","
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+        delimiter = ","
+    # Only the delimiter is guessed: the sniffer took the quote that guards a formula (`'=x'`) for the
+    # quoting character and dropped it, so an export did not read back. Spreadsheets quote with ".
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     try:
         header = [h.strip() for h in reader.fieldnames or []]
     except csv.Error as exc:
@@ -157,9 +163,7 @@ def _csv_case(row: dict[str, str]) -> dict[str, Any]:
     data["conversation"] = _csv_conversation(row)
     data["checks"] = [check_to_dict(c) for c in checks_from_text(row.get("checks", ""))]
     if row.get("turns_ago", "").strip():
-        if not row["turns_ago"].strip().isdigit():
-            raise InvalidTestSet(f"turns_ago {row['turns_ago']!r} is not a whole number")
-        data["turns_ago"] = int(row["turns_ago"])
+        data["turns_ago"] = whole_number(row["turns_ago"], "turns_ago")
     if row.get("description", "").strip():
         data["description"] = row["description"]
     return data
@@ -173,11 +177,13 @@ def _csv_conversation(row: dict[str, str]) -> dict[str, Any]:
         return {"source": "session", "session_id": value.removeprefix("session:").strip()}
     if value:
         try:
-            data = json.loads(value)
-        except json.JSONDecodeError as exc:
+            data = load_json(value)
+        except NotWellFormed as exc:
             raise InvalidTestSet(
-                f"the conversation is not `current`, `session:ID` or JSON ({exc.msg} at character {exc.pos})"
+                f"the conversation is not `current`, `session:ID` or JSON ({exc.problem} at character {exc.column})"
             ) from None
+        except DocumentError as exc:
+            raise InvalidTestSet(f"the conversation: {exc.problem}") from None
         return data if isinstance(data, dict) else {"source": "inline", "messages": data}
     conversation: dict[str, Any] = {"source": "inline", "messages": []}
     if row.get("history", "").strip():
@@ -188,21 +194,6 @@ def _csv_conversation(row: dict[str, str]) -> dict[str, Any]:
 
 
 # --- YAML (and JSON), native or promptfoo -------------------------------------------------------
-
-LINE = "__line__"
-
-
-class _LineLoader(yaml.SafeLoader):
-    """A safe loader that notes each mapping's line, so a problem deep in the file can name it."""
-
-
-def _mapping_with_line(loader: _LineLoader, node: yaml.MappingNode) -> dict:
-    mapping = loader.construct_mapping(node, deep=True)
-    mapping[LINE] = node.start_mark.line + 1
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
 
 
 def _line(data: Any, fallback: int = 1) -> int:
@@ -218,17 +209,14 @@ def _plain(data: Any) -> Any:
     return data
 
 
-def _load_yaml(text: str) -> Any:
+def _load_yaml(text: str, language: str = "YAML") -> Any:
+    """The document, each mapping with its line; bounded in size, depth and values (lib/store/documents)."""
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):  # a few aliases can stand for a huge document
-                mark = event.start_mark
-                raise _at(mark.line + 1 if mark else 1, "YAML aliases (*name) are not accepted: write the value out")
-        return yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise _at(mark.line + 1 if mark else 1, f"not valid YAML ({reason})") from None
+        return load_yaml(text, note_lines=True)
+    except NotWellFormed as exc:
+        raise _at(exc.line or 1, f"not valid {language} ({exc.problem})") from None
+    except DocumentError as exc:
+        raise _at(exc.line or 1, exc.problem) from None
 
 
 def _is_promptfoo(data: Any) -> bool:
@@ -237,8 +225,8 @@ def _is_promptfoo(data: Any) -> bool:
     return isinstance(data, list) and any(isinstance(t, dict) and ("vars" in t or "assert" in t) for t in data)
 
 
-def read_yaml(text: str, name: str = "Imported set") -> TestSet:
-    data = _load_yaml(text)
+def read_yaml(text: str, name: str = "Imported set", language: str = "YAML") -> TestSet:
+    data = _load_yaml(text, language)
     if _is_promptfoo(data):
         return read_promptfoo(data, name)
     if isinstance(data, list):
@@ -264,7 +252,12 @@ def _render(template: str, variables: dict[str, Any], line: int) -> str:
         if name not in variables:
             raise _at(line, f"the prompt uses {{{{{name}}}}} but the test has no var {name!r}")
         found = variables[name]
-        return found if isinstance(found, str) else json.dumps(found, ensure_ascii=False)
+        if isinstance(found, str):
+            return found
+        try:
+            return dump_json(found)
+        except DocumentError as problem:
+            raise _at(line, f"var {name!r} is {problem.problem}") from None
 
     return _VAR.sub(value, template)
 
@@ -299,7 +292,7 @@ def _question(test: dict[str, Any], template: str | None, line: int) -> str:
     texts = [v for v in variables.values() if isinstance(v, str)]
     if len(texts) == 1:
         return texts[0]
-    named = ", ".join(variables) or "none"
+    named = ", ".join(map(str, variables)) or "none"
     raise _at(line, f"which var is the question? Name it `question` (or query, prompt, input); vars: {named}")
 
 
@@ -307,7 +300,7 @@ def _promptfoo_check(assertion: Any, variables: dict[str, Any], line: int) -> di
     if not isinstance(assertion, dict):
         raise _at(line, "an assert must be a mapping with `type` and `value`")
     line = _line(assertion, line)
-    extra = sorted(set(assertion) - _ASSERT_KEYS - {LINE})
+    extra = sorted(set(assertion) - _ASSERT_KEYS - {LINE}, key=str)
     if extra:
         raise _at(line, f"assert field {extra[0]!r} is beyond the supported subset (type, value)")
     kind = str(assertion.get("type", ""))
@@ -322,20 +315,38 @@ def _promptfoo_check(assertion: Any, variables: dict[str, Any], line: int) -> di
     return data
 
 
+def _default_asserts(config: dict[str, Any]) -> list[Any]:
+    """`defaultTest.assert`: the checks every test gets. Only that is read, so anything else is refused."""
+    default = config.get("defaultTest")
+    if default is None:
+        return []
+    line = _line(default, _line(config))
+    if not isinstance(default, dict):
+        raise _at(line, "defaultTest must be a mapping with `assert` (the checks every test gets)")
+    extra = sorted(set(default) - {"assert", "description", "metadata", LINE}, key=str)
+    if extra:
+        raise _at(line, f"defaultTest field {extra[0]!r} is beyond the supported subset (assert)")
+    asserts = default.get("assert")
+    if asserts is None:
+        return []
+    if not isinstance(asserts, list):
+        raise _at(line, "defaultTest.assert must be a list of checks")
+    return asserts
+
+
 def read_promptfoo(data: Any, name: str = "Imported set") -> TestSet:
     config = data if isinstance(data, dict) else {"tests": data, LINE: 1}
     template = _prompt_template(config)
     tests = config.get("tests")
     if not isinstance(tests, list):
         raise _at(_line(config), "`tests` must be a list of tests (a file:// reference is not read)")
-    default = config.get("defaultTest") or {}
-    default_asserts = default.get("assert") or [] if isinstance(default, dict) else []
+    default_asserts = _default_asserts(config)
     cases: list[Case] = []
     for index, test in enumerate(tests):
         line = _line(test, _line(config))
         if not isinstance(test, dict):
             raise _at(line, "a test must be a mapping with `vars` and `assert`")
-        extra = sorted(set(test) - _TEST_KEYS - {LINE})
+        extra = sorted(set(test) - _TEST_KEYS - {LINE}, key=str)
         if extra:
             raise _at(line, f"test field {extra[0]!r} is beyond the supported subset (vars, assert, description)")
         question = _question(test, template, line)
@@ -400,20 +411,13 @@ def _expected_check(expected: str, line: int) -> dict[str, Any]:
 
 
 def neutralised(value: Any) -> Any:
-    """A cell a spreadsheet will show, not run: text starting with = + - @ tab or CR gets a quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+    """A cell a spreadsheet will show, not run (the app's one rule: lib/store/csvtext.py)."""
+    return csvtext.quoted(value) if isinstance(value, str) else value
 
 
 def csv_text(rows: list[dict[str, Any]], columns: list[str] | tuple[str, ...]) -> str:
-    """Rows as CSV, every cell neutralised."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: neutralised("" if row.get(k) is None else row.get(k)) for k in columns})
-    return out.getvalue()
+    """Rows as CSV, every cell neutralised: the app's one CSV writer (lib/store/csvtext.py)."""
+    return csvtext.csv_text(rows, columns)
 
 
 def _csv_row(case: Case) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from lib.analysis.experiments.cases import Case
+from lib.analysis.experiments.checks import FINISH_NOTES
 from lib.analysis.experiments.formats import csv_text
 from lib.analysis.experiments.judge import Agreement, agreement
 from lib.analysis.experiments.planner import CellKey, RunSpec
@@ -30,6 +31,13 @@ STATUS_COLOURS = {
     "pending": "#eeeeee",
 }  # fmt: skip
 STATUS_WORDS = {"pass": "pass", "fail": "fail", "error": "error", "answered": "answered", "pending": "…"}
+# A grid cell with a reply cut short (max_tokens, the content filter) or with no text (a tool call).
+FLAG = "⚑"
+
+
+def cell_note(cell: CellResult) -> str | None:
+    """The note of a reply that is not an ordinary answer (checks.finish_note), if it is one."""
+    return next((n for n in cell.notices if n in FINISH_NOTES), None)
 
 
 def wilson(successes: int, trials: int, z: float = Z_95) -> tuple[float, float] | None:
@@ -59,6 +67,7 @@ class Tally:
     errors: int = 0
     answered: int = 0  # finished with no checks to decide
     pending: int = 0  # not finished yet (or awaiting the judge)
+    flagged: int = 0  # finished cells whose reply was cut short or had no text (cell_note)
 
     @property
     def scored(self) -> int:
@@ -82,10 +91,12 @@ class Tally:
         return None if not self.scored else 2 * self.passed > self.scored
 
     def label(self, repeats: int) -> str:
+        flag = f" {FLAG}" if self.flagged else ""
         if repeats == 1 or self.status == "pending":
-            return STATUS_WORDS.get(self.status, self.status)
+            return STATUS_WORDS.get(self.status, self.status) + flag
         text = f"{self.passed}/{self.scored}" if self.scored else STATUS_WORDS.get(self.status, self.status)
-        return text + (f" · {self.errors} err" if self.errors and self.scored else "") + ("…" if self.pending else "")
+        return (text + (f" · {self.errors} err" if self.errors and self.scored else "") + ("…" if self.pending else "")
+                + flag)  # fmt: skip
 
 
 def tallies(spec: RunSpec, cells: list[CellResult]) -> dict[tuple[str, int], Tally]:
@@ -94,6 +105,8 @@ def tallies(spec: RunSpec, cells: list[CellResult]) -> dict[tuple[str, int], Tal
     for cell in cells:
         bucket = {"pass": "passed", "fail": "failed", "error": "errors", "answered": "answered"}.get(cell.status)
         counts[(cell.key.case, cell.key.variant)][bucket or "pending"] += 1
+        if bucket and cell_note(cell):
+            counts[(cell.key.case, cell.key.variant)]["flagged"] += 1
     result = {}
     for case in spec.test_set.cases:
         for variant in range(len(spec.variants)):
@@ -101,7 +114,7 @@ def tallies(spec: RunSpec, cells: list[CellResult]) -> dict[tuple[str, int], Tal
             finished = sum(found.get(k, 0) for k in ("passed", "failed", "errors", "answered"))
             result[(case.id, variant)] = Tally(
                 found.get("passed", 0), found.get("failed", 0), found.get("errors", 0), found.get("answered", 0),
-                spec.repeats - finished,
+                spec.repeats - finished, found.get("flagged", 0),
             )  # fmt: skip
     return result
 
@@ -377,7 +390,7 @@ def _round(value: float | None) -> float | None:
 
 CSV_COLUMNS = (
     "variant", "case", "repeat", "status", "question", "answer", "checks", "predicted prompt tokens",
-    "prompt tokens", "completion tokens", "cached tokens", "latency s", "cost $", "error", "turns ago",
+    "prompt tokens", "completion tokens", "cached tokens", "latency s", "cost $", "error", "note", "turns ago",
 )  # fmt: skip
 
 
@@ -395,6 +408,7 @@ def cell_rows(spec: RunSpec, cells: list[CellResult]) -> list[dict[str, Any]]:
             "predicted prompt tokens": cell.predicted_prompt_tokens, "prompt tokens": cell.prompt_tokens,
             "completion tokens": cell.completion_tokens, "cached tokens": cell.cached_tokens,
             "latency s": cell.latency_s, "cost $": cell.cost, "error": cell.error or "",
+            "note": cell_note(cell) or "",
             "turns ago": case.turns_ago if case else None,
         })  # fmt: skip
     return rows
@@ -457,11 +471,12 @@ def report_html(run_name: str, spec: RunSpec, cells: list[CellResult], created: 
     for row in cell_rows(spec, cells):
         details.append(
             f"<details><summary>{html.escape(str(row['variant']))} · {html.escape(str(row['case']))} · run "
-            f"{row['repeat']} · <b>{html.escape(row['status'])}</b></summary>"
+            f"{row['repeat']} · <b>{html.escape(row['status'])}</b>{' ' + FLAG if row['note'] else ''}</summary>"
             f"<p><b>Question:</b> {html.escape(row['question'])}</p>"
             f"<div class='answer'>{html.escape(row['answer'])}</div>"
             f"<pre>{html.escape(row['checks'])}</pre>"
             f"{'<p>' + html.escape(row['error']) + '</p>' if row['error'] else ''}"
+            f"{'<p>' + FLAG + ' ' + html.escape(row['note']) + '</p>' if row['note'] else ''}"
             "</details>"
         )
     baseline = variant_labels(spec)[spec.baseline] if spec.variants else ""

@@ -13,7 +13,9 @@ run is sent its row is touched at least every HEARTBEAT_S, so the other replicas
 
 Calls go through `lib.backends.reply.Reply` (429 and 5xx retried under the visible policy; the notices are
 kept with the cell), up to `concurrency` at once per backend (the embedded model: 1, in the prefix
-order the planner chose). A cell whose call fails is written with its error and the others go on.
+order the planner chose). A cell whose call fails is written with its error and the others go on; so
+is a cell whose answer cannot be scored (its answer kept: a resume does not pay for it again). The
+checks run bounded (lib/analysis/experiments/checks.py): a regex in a worker process under a time limit.
 Cells with a judge check are answered first and judged after: the judge's calls would otherwise
 evict the shared history from the embedded model's KV cache between two answers.
 """
@@ -33,7 +35,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from lib.analysis.experiments import store
-from lib.analysis.experiments.checks import Verdict, overall, score
+from lib.analysis.experiments.checks import Verdict, finish_note, overall, score
 from lib.analysis.experiments.judge import JudgeSpec, judge_request, parse_verdict
 from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec
 from lib.backends import retry
@@ -76,8 +78,12 @@ def answered_cell(
     judged: bool = True,
 ) -> store.CellResult:  # fmt: skip
     """The cell once its answer is in: the deterministic checks decided, the judge still to come
-    (`judged`), or the rubric marked ungraded when the run has no judge."""
+    (`judged`), or the rubric marked ungraded when the run has no judge. A reply cut short or with no
+    text (its finish_reason) has a note among its notices, which the grid and the export flag."""
     error = redact(outcome.error, secrets) if outcome.error else None
+    note = finish_note(outcome.finish_reason, outcome.text) if outcome.ok else None
+    if note:
+        notices = (note, *notices)
     verdicts: list[Verdict] = []
     if outcome.ok:
         verdicts = score(cell.case.checks, outcome.text)
@@ -93,6 +99,18 @@ def answered_cell(
         cell.key, status, outcome.text, tuple(verdicts), cell.plan.body, cell.plan.prompt_tokens,
         outcome.prompt_tokens, outcome.completion_tokens, outcome.cached_tokens, outcome.latency_s,
         call_cost(cell.plan, outcome), error, notices,
+    )  # fmt: skip
+
+
+def unscored_cell(
+    cell: PlannedCell, outcome: CallOutcome, notices: tuple[str, ...], secrets: tuple[str, ...], problem: Exception
+) -> store.CellResult:
+    """The cell whose answer could not be scored: an error, its answer kept (it was paid for), so the run
+    goes on and a resume does not send it again."""
+    error = redact(f"The answer could not be scored: {type(problem).__name__}: {str(problem)[:300]}", secrets)
+    return store.CellResult(
+        cell.key, "error", outcome.text, (), cell.plan.body, cell.plan.prompt_tokens, outcome.prompt_tokens,
+        outcome.completion_tokens, outcome.cached_tokens, outcome.latency_s, None, error, notices,
     )  # fmt: skip
 
 
@@ -261,7 +279,7 @@ class RunExecutor:
         """One call with its retries; None when Cancel stopped it (nothing of it is written)."""
         if self._stop.is_set():
             return None
-        reply = Reply(client, body, secrets, self.policy, self._wait)
+        reply = Reply(client, body, secrets, self.policy, self._wait, self.config.limits)
         with self._lock:
             self._in_flight.add(reply)
         try:
@@ -282,7 +300,10 @@ class RunExecutor:
         reply = self._send(self._client, cell.plan.body, self.secrets)
         if reply is None:
             return
-        result = answered_cell(cell, reply.outcome, tuple(reply.notices), self.secrets, judged=self.judge is not None)
+        try:
+            result = answered_cell(cell, reply.outcome, tuple(reply.notices), self.secrets, self.judge is not None)
+        except Exception as exc:  # one answer must not stop the run (checks.evaluate raises none; this is the net)
+            result = unscored_cell(cell, reply.outcome, tuple(reply.notices), self.secrets, exc)
         self._write(result)
         variant = self.spec.variants[cell.key.variant].name
         self._log(cell.plan, reply.outcome, f"experiment · {variant}", self.config.kind)

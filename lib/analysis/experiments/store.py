@@ -278,7 +278,7 @@ class CellResult:
     latency_s: float | None
     cost: float | None
     error: str | None = None
-    notices: tuple[str, ...] = ()  # the retries that were made
+    notices: tuple[str, ...] = ()  # the retries that were made; a reply cut short (checks.FINISH_NOTES)
     finished_at: str = field(default_factory=now)
 
     @property
@@ -291,9 +291,8 @@ class CellResult:
         return self.prompt_tokens if self.prompt_tokens is not None else self.predicted_prompt_tokens
 
 
-def record_cell(conn: Connection, run_id: str, cell: CellResult) -> None:
-    """Write (or overwrite: a judged cell, a retried error) one cell, at once."""
-    row = {
+def _cell_row(run_id: str, cell: CellResult) -> dict[str, Any]:
+    return {
         "run_id": run_id, "variant": cell.key.variant, "case_id": cell.key.case, "repeat": cell.key.repeat,
         "status": cell.status, "answer": cell.answer,
         "verdicts": json.dumps([v.as_dict() for v in cell.verdicts], ensure_ascii=False),
@@ -302,9 +301,26 @@ def record_cell(conn: Connection, run_id: str, cell: CellResult) -> None:
         "cached_tokens": cell.cached_tokens, "latency_s": cell.latency_s, "cost": cell.cost, "error": cell.error,
         "notices": json.dumps(list(cell.notices), ensure_ascii=False), "finished_at": cell.finished_at,
     }  # fmt: skip
+
+
+def record_cell(conn: Connection, run_id: str, cell: CellResult) -> None:
+    """Write (or overwrite: a judged cell, a retried error) one cell, at once."""
     with writing(conn):
-        _upsert(conn, cells_table, row)
+        _upsert(conn, cells_table, _cell_row(run_id, cell))
         conn.execute(update(runs_table).where(runs_table.c.id == run_id).values(updated_at=now()))
+
+
+def record_new_cell(conn: Connection, run_id: str, cell: CellResult) -> bool:
+    """Write the cell only if the run has none with its key yet (an answer from a file never replaces one
+    already there, finished or awaiting its judge); whether it was written. One statement: of two
+    uploads of the same file at once, exactly one writes each cell."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(cells_table).values(**_cell_row(run_id, cell)).on_conflict_do_nothing()
+    with writing(conn):
+        written = conn.execute(statement.returning(cells_table.c.run_id)).first() is not None
+        if written:
+            conn.execute(update(runs_table).where(runs_table.c.id == run_id).values(updated_at=now()))
+        return written
 
 
 _CELL_COLUMNS = ("variant", "case_id", "repeat", "status", "answer", "verdicts", "body", "predicted_prompt_tokens",

@@ -1,0 +1,232 @@
+"""The one reader of JSON and YAML text that came from outside: an uploaded test set or session file,
+a pasted cell, a line of a Batch API output. Every importer parses through here, so every limit holds
+everywhere, and a later YAML parser (YAML 1.2, say) is swapped in at one place (`load_yaml`).
+
+Parsing is bounded before the parser gets to anything slow or recursive:
+
+- size: at most `MAX_CHARS` characters;
+- depth: at most `MAX_DEPTH` lists and mappings inside each other. JSON is scanned for brackets in one
+  linear pass before `json.loads` (which recurses, and raises RecursionError deep down); YAML is
+  streamed as parser events (libyaml's parser keeps its own stack) and stopped at the first event
+  too deep, before PyYAML's composer (which recurses, and slows quadratically on deep flow nesting)
+  builds anything;
+- values: a YAML document holds at most `MAX_NODES` events (building Python objects from YAML is the
+  slow part: a 5 MB file of tiny values took 12 s), and no alias (`*name`: a few aliases can stand for
+  a document of billions of values);
+- numbers: at most `MAX_DIGITS` characters (Python reads no integer of more than 4,300 digits, and
+  YAML's base-60 integers `1:2:3…` cost quadratic time to add up).
+
+Every problem is a `DocumentError` naming the line where one is known. It is a ValueError, so a
+caller that does not know it still refuses rather than crashing, but every importer catches it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from typing import Any
+
+import yaml
+
+MAX_CHARS = 5 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+MAX_DIGITS = 4_300  # Python's own limit for int("…") (sys.get_int_max_str_digits' default)
+LINE = "__line__"  # the key under which `load_yaml(..., note_lines=True)` notes a mapping's line
+
+
+class DocumentError(ValueError):
+    """JSON or YAML text refused: `problem` says why, `line` (1-based) where, when it is known."""
+
+    def __init__(self, problem: str, line: int | None = None) -> None:
+        self.problem = problem
+        self.line = line
+        super().__init__(f"line {line}: {problem}" if line else problem)
+
+
+class NotWellFormed(DocumentError):
+    """The text is not JSON (or YAML) at all: the parser's own reason, and its line and column."""
+
+    def __init__(self, problem: str, line: int | None = None, column: int | None = None) -> None:
+        self.column = column
+        super().__init__(problem, line)
+
+
+class TooDeep(DocumentError):
+    """Lists and mappings nested more than MAX_DEPTH levels."""
+
+
+class TooLong(DocumentError):
+    """Too many characters, values or digits."""
+
+
+def _line_at(text: str, position: int) -> int:
+    return text.count("\n", 0, position) + 1
+
+
+def _too_deep(line: int, max_depth: int) -> TooDeep:
+    return TooDeep(f"lists and mappings nest more than {max_depth} levels deep", line)
+
+
+def _too_many_digits(line: int | None) -> TooLong:
+    return TooLong(f"a number of more than {MAX_DIGITS:,} digits", line)
+
+
+def _check_size(text: str, max_chars: int) -> None:
+    if len(text) > max_chars:
+        raise TooLong(f"{len(text):,} characters: at most {max_chars:,}")
+
+
+# --- JSON ---------------------------------------------------------------------------------------
+
+# One token at a time, strings skipped whole (possessive, so a long string costs one pass): an
+# unclosed string ends the scan, as json.loads will stop there too.
+_JSON_TOKEN = re.compile(
+    r'(?P<string>"(?:[^"\\\n]++|\\.)*+")|(?P<open>[\[{])|(?P<close>[\]}])|(?P<number>-?[0-9][-+0-9.eE]*)|(?P<quote>")'
+)
+
+
+def _scan_json(text: str, max_depth: int) -> None:
+    """Refuse nesting deeper than `max_depth` and over-long numbers, in one linear pass."""
+    depth = 0
+    for token in _JSON_TOKEN.finditer(text):
+        kind = token.lastgroup
+        if kind == "open":
+            depth += 1
+            if depth > max_depth:
+                raise _too_deep(_line_at(text, token.start()), max_depth)
+        elif kind == "close":
+            depth -= 1
+        elif kind == "number" and len(token.group()) > MAX_DIGITS:
+            raise _too_many_digits(_line_at(text, token.start()))
+        elif kind == "quote":
+            return
+
+
+def load_json(text: str | bytes, *, max_depth: int = MAX_DEPTH, max_chars: int = MAX_CHARS) -> Any:
+    """The JSON value in `text`, or DocumentError (NotWellFormed, TooDeep, TooLong) with its line."""
+    if isinstance(text, bytes):
+        data = text
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise NotWellFormed(f"not UTF-8 text (byte {exc.start})", data[: exc.start].count(b"\n") + 1) from None
+    _check_size(text, max_chars)
+    _scan_json(text, max_depth)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NotWellFormed(exc.msg, exc.lineno, exc.colno) from None
+    except RecursionError:  # not reached past the scan; kept so no input can raise it out of here
+        raise _too_deep(1, max_depth) from None
+    except ValueError:  # ditto: int() of more than sys.get_int_max_str_digits() digits
+        raise _too_many_digits(None) from None
+
+
+def dump_json(value: Any) -> str:
+    """`value` as JSON text, or DocumentError: YAML can hold what JSON cannot (a date, bytes, a set)."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise DocumentError(f"not a JSON value ({exc})") from None
+
+
+# --- YAML ---------------------------------------------------------------------------------------
+
+# libyaml's parser when PyYAML was built with it (its wheels are): ~50x faster than the pure-Python one.
+_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if yaml.__with_libyaml__ else yaml.SafeLoader
+
+
+class _Refused(yaml.constructor.ConstructorError):
+    """A scalar this loader refuses to build (a YAMLError, so PyYAML passes it through with its mark)."""
+
+
+class _Loader(_BaseLoader):
+    """A safe loader whose integers are bounded and whose bad scalars are YAML errors (with a line),
+    not the ValueError Python raises (`0x_`, a 5,000-digit number, `2001-02-30`)."""
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        if len(str(node.value)) > MAX_DIGITS:
+            raise _Refused(None, None, f"a number of more than {MAX_DIGITS:,} digits", node.start_mark)
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:
+            raise _Refused(None, None, f"{str(node.value)[:40]!r} is not a number", node.start_mark) from None
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> datetime.date:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError):
+            raise _Refused(None, None, f"{str(node.value)[:40]!r} is not a date", node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+class _LineLoader(_Loader):
+    """The same, noting each mapping's line under LINE, so a problem deep in the file can name it."""
+
+
+def _mapping_with_line(loader: _LineLoader, node: yaml.MappingNode) -> dict:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping[LINE] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
+
+
+def _mark_line(mark: Any) -> int | None:
+    return mark.line + 1 if mark is not None else None
+
+
+def _scan_yaml(text: str, max_depth: int, max_nodes: int) -> None:
+    """Walk the parser's events (no objects built): refuse an alias, and stop at the first event past
+    `max_depth` levels or `max_nodes` events, so nothing deep or huge reaches the composer."""
+    loader = _Loader(text)
+    try:
+        depth = events = 0
+        while loader.check_event():
+            event = loader.get_event()
+            events += 1
+            if isinstance(event, yaml.AliasEvent):
+                line = _mark_line(event.start_mark)
+                raise DocumentError("YAML aliases (*name) are not accepted: write the value out", line)
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > max_depth:
+                    raise _too_deep(_mark_line(event.start_mark) or 1, max_depth)
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+            if events > max_nodes:
+                raise TooLong(f"more than {max_nodes:,} values", _mark_line(event.start_mark))
+    finally:
+        loader.dispose()
+
+
+def load_yaml(
+    text: str,
+    *,
+    note_lines: bool = False,
+    max_depth: int = MAX_DEPTH,
+    max_nodes: int = MAX_NODES,
+    max_chars: int = MAX_CHARS,
+) -> Any:
+    """The YAML document in `text` (JSON is YAML too), with each mapping's line under LINE if
+    `note_lines`; DocumentError (NotWellFormed, TooDeep, TooLong) with its line otherwise."""
+    _check_size(text, max_chars)
+    try:
+        _scan_yaml(text, max_depth, max_nodes)
+        return yaml.load(text, Loader=_LineLoader if note_lines else _Loader)
+    except _Refused as exc:
+        raise TooLong(str(exc.problem), _mark_line(exc.problem_mark)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        reason = getattr(exc, "problem", None) or str(exc)
+        if "maximum nesting depth" in reason:  # libyaml's own limit (1,000), met scanning ahead of our count
+            raise _too_deep(_mark_line(mark) or 1, max_depth) from None
+        raise NotWellFormed(reason, _mark_line(mark) or 1, mark.column + 1 if mark else None) from None
+    except RecursionError:  # not reached past the scan; kept so no input can raise it out of here
+        raise _too_deep(1, max_depth) from None
