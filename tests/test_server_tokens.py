@@ -86,6 +86,23 @@ def test_the_key_goes_only_to_the_server_it_was_entered_for():
         assert {r.path for r in server.tokenize_requests} <= {"/apply-template", "/tokenize", "/extras/tokenize"}
 
 
+def test_tokenize_requests_go_through_the_sdk_client_as_the_chat_call_does(fake):
+    """One HTTP stack carries keys: the tokenize routes are asked through an `openai` client made as
+    the chat call's is (its timeouts, proxies, TLS), so they arrive as the chat call does."""
+    fake.behaviour.tokenizer = "llama.cpp"
+    counter = detect(fake.base_url, "fake-model", KEY, timeout_s=2.5)
+    assert counter is not None
+    client = make_client(ProviderConfig("compatible", "fake-model", fake.base_url, KEY, timeout_s=2.5))
+    for _ in stream_chat(client, {"model": "fake-model", "messages": MESSAGES}, CallOutcome()):
+        pass
+    chat = fake.requests[-1]
+    assert fake.tokenize_requests and chat.path == "/v1/chat/completions"
+    for request in fake.tokenize_requests:
+        for header in ("user-agent", "x-stainless-lang", "x-stainless-package-version", "authorization"):
+            assert request.headers.get(header) == chat.headers[header], header
+        assert request.headers["x-stainless-read-timeout"] == "2.5"  # the client's timeout, as it says
+
+
 def test_routes_sit_at_the_servers_root_under_the_same_path():
     assert server_root("http://host:8080/v1") == "http://host:8080"
     assert server_root("https://proxy.example/team/v1/") == "https://proxy.example/team"

