@@ -9,6 +9,7 @@ an echo of the question.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import socket
@@ -55,10 +56,8 @@ class _Server(ThreadingHTTPServer):
         with self._connections_lock:
             connections = list(self.open_connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 @dataclass
