@@ -156,12 +156,14 @@ def test_a_click_while_a_reply_streams_loses_nothing(page):
 def test_stop_ends_the_reply_and_keeps_what_arrived(page):
     send(page, LONG_ASK)
     page.get_by_role("button", name="Stop").wait_for()
-    page.wait_for_function(  # some text has arrived
+    page.wait_for_function(  # some of the reply has arrived (not only the "Waiting for the first token…" line)
         """() => { const m = [...document.querySelectorAll('[data-testid="stChatMessage"]')].pop();
-                   return m && m.innerText.replace('Stop', '').trim().length > 20; }"""
+                   if (!m || !m.innerText.includes('Streaming…')) return false;
+                   return m.innerText.replace(/Streaming… [0-9.]+ s/, '').replace('Stop', '').trim().length > 20; }"""
     )
     page.get_by_role("button", name="Stop").click()
     wait_for_messages(page, 2)
+    wait_until_settled(page)  # the rerun that drew the kept reply has also taken the streaming bubble away
     bubbles = _bubbles(page)
     assert len(bubbles) == 2 and "incomplete" in bubbles[1] and "unanswered" in bubbles[0]
     expect(page.get_by_role("button", name="Retry")).to_have_count(1)
