@@ -160,16 +160,18 @@ def test_plan_cost_counts_every_pass_as_it_would_be_sent():
 
 
 def test_a_job_runs_on_its_own_thread_and_stops_between_passes():
-    release = threading.Event()
+    release, scoring = threading.Event(), threading.Event()
     context = _context(4)
 
     class Slow(FormulaScorer):
         def score(self, context, kept):
+            scoring.set()
             release.wait(5)
             return super().score(context, kept)
 
     job = Job(lambda progress: attribute(context, Slow([1.0] * 4), plan_ablations(4), progress))
     assert not job.done
+    assert scoring.wait(10)  # the first pass is under way (on a loaded machine the thread may not have begun)
     job.stop()
     release.set()
     assert job.wait(10)

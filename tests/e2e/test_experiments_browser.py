@@ -150,39 +150,3 @@ def test_a_finished_run_is_not_shown_as_running_in_the_run_picker(one_case_page)
     shown = picker.inner_text() + " " + " ".join(box.input_value() for box in picker.locator("input").all())
     assert "Quick set" in shown and "running" not in shown and f"0/{total}" not in shown, shown
     assert "done" in page.get_by_test_id("stMainBlockContainer").inner_text()
-
-
-def test_a_variant_edited_in_the_table_is_still_there_after_another_page(one_case_page):
-    """The variants' table keeps its edits in its widget, which Streamlit drops on another page: each
-    edit is folded into the page's kept state, so the renamed variant is there when the user comes back."""
-    page = one_case_page
-    page.get_by_role("link", name="Experiments").click()
-    page.get_by_text("Test set", exact=True).first.wait_for()
-    wait_until_settled(page)
-    page.locator('[data-testid="stRadio"] label').filter(has_text=re.compile(r"^Run$")).click()
-    page.get_by_role("button", name=re.compile(r"Run [\d,]+ cells")).wait_for()
-    wait_until_settled(page)
-    grid = page.get_by_test_id("stDataFrame").first
-    box = grid.bounding_box()
-    page.mouse.dblclick(box["x"] + 60, box["y"] + 35 + 17)  # the first variant's name: its cell editor opens
-    page.keyboard.press("ControlOrMeta+a")
-    page.keyboard.type("Renamed variant")
-    page.keyboard.press("Enter")
-    wait_until_settled(page)
-
-    def first_variant_shown() -> str:
-        page.get_by_text("The exact request body of a cell").click()
-        picker = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Variant", exact=True)).first
-        picker.wait_for()
-        shown = " ".join(box.input_value() for box in picker.locator("input").all()) + picker.inner_text()
-        page.get_by_text("The exact request body of a cell").click()
-        return shown
-
-    assert "Renamed variant" in first_variant_shown()
-    page.get_by_role("link", name="Chat").click()
-    page.get_by_text("Context Lab").first.wait_for()
-    wait_until_settled(page)
-    page.get_by_role("link", name="Experiments").click()
-    page.get_by_role("button", name=re.compile(r"Run [\d,]+ cells")).wait_for()  # the Run section, kept
-    wait_until_settled(page)
-    assert "Renamed variant" in first_variant_shown()
