@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lib.analysis import runlog
 from lib.analysis.compare import Variant
 from lib.analysis.experiments import formats, results
 from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
@@ -20,7 +21,7 @@ from lib.analysis.experiments.planner import CellKey, RunSpec
 from lib.analysis.experiments.store import CellResult
 from lib.context.payload import Sampling
 from lib.context.strategies import Strategy
-from lib.store import csvtext, runlog
+from lib.store import csvtext
 
 CASES = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # How a formula can start: ASCII, full-width and small forms, a minus sign, behind blanks, breaks and
