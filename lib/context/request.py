@@ -16,6 +16,7 @@ from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import RequestPlan, Sampling, blocking_reason, plan_request
 from lib.context.strategies import Decision, Strategy, assemble, decide, summarised, summary_request
 from lib.context.tokens import PromptCounter
+from lib.context.tool_pairs import Finding, blocker, findings
 from lib.context.tools import NO_TOOLS, ToolSettings
 from lib.core.models import ModelInfo
 
@@ -53,6 +54,11 @@ class Request:
 
     def decision_for(self, message_id: str) -> Decision | None:
         return next((d for d in self.decisions if d.message.id == message_id), None)
+
+    @property
+    def pair_findings(self) -> list[Finding]:
+        """What the API would refuse about the tool calls and results this request sends."""
+        return findings(self.plan.messages, [d.message for d in self.decisions])
 
 
 def build_request(
@@ -108,6 +114,9 @@ def send_blocker(request: Request) -> str | None:
     tools_problem = request.plan.tools.problem()
     if tools_problem:
         return tools_problem
+    pairs = blocker(request.plan.messages, [d.message for d in request.decisions])
+    if pairs:
+        return pairs
     if request.needs_summary:
         return (
             f"The summarising strategy leaves out {len(request.to_summarise):,} older messages: make their summary "
