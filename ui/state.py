@@ -202,6 +202,8 @@ EXP_FRONTIER_BY = "exp_frontier_by"
 EXP_BASELINE = "exp_baseline"
 EXP_COMPARE_A, EXP_COMPARE_B = "exp_compare_a", "exp_compare_b"
 EXP_BATCH_UPLOADS = "exp_batch_uploads"
+# The uploaders' keys start so, the count of files taken after (a new key is an empty uploader).
+EXP_IMPORT_PREFIX, EXP_BATCH_PREFIX = "exp_import_", "exp_batch_"
 EXP_CLAIMED = "exp_owner_claimed"
 # The case editor's widgets, one set per test set, case and revision of the case (ui/experiments_state.py):
 # text typed but not saved is kept across pages too.
