@@ -23,7 +23,7 @@ SYSTEM_INCLUDED = "system_included"
 DRAFT = "draft"
 # A Send or a Retry, planned in its callback (lib/context/request.py) and sent as planned on the next run.
 PENDING = "pending_call"
-# The chat reply this page shows arriving (pages/chat.ChatCall). The reply itself belongs to the process
+# The chat reply this page shows arriving (ui/chat/calls.ChatCall). The reply itself belongs to the process
 # (lib/store/chat_replies.py): it survives the page's reruns, a refresh and a closed tab.
 IN_FLIGHT = "reply_in_flight"
 # The body the meter and preview showed on the last run: Send says whether it sent exactly that.
