@@ -17,6 +17,7 @@ from lib.backends.kinds import BACKENDS
 from lib.context.request import Target
 from lib.context.tokens import PromptCounter
 from lib.core import models
+from lib.core.models import ModelInfo
 from lib.core.wire import Kind
 
 
@@ -29,6 +30,7 @@ class TargetSettings:
     one_model: bool  # the backend serves one model, whatever a variant names
     counter_for: Callable[[str], PromptCounter]  # a named model's tokenizer (tiktoken's, by model name)
     embedded_counter: Callable[[], PromptCounter]  # the embedded model's own tokenizer
+    counts_in_process: bool = False  # the backend's prompts are counted by the embedded tokenizer
 
 
 def embedded_target(settings: TargetSettings) -> Target:
@@ -58,3 +60,15 @@ def stored_target_for(variant: Variant, kind: Kind, model: str, settings: Target
     if name == settings.chat.wire_model and kind == settings.kind:
         return Target(settings.chat.model, settings.counter_for(settings.chat.model.name), name)
     return model_target(name, settings)
+
+
+def plan_target(model: ModelInfo, wire_model: str, settings: TargetSettings) -> Target:
+    """The target of a request already planned for `model` (an answer's, to ask again): counted as the
+    sidebar counts its own model, else by that model's tokenizer."""
+    if settings.counts_in_process:
+        counter = settings.embedded_counter()
+    elif model.name == settings.chat.model.name:
+        counter = settings.chat.counter
+    else:
+        counter = settings.counter_for(model.name)
+    return Target(model, counter, wire_model)
