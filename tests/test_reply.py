@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from lib.backends.providers import ProviderConfig, make_client
-from lib.backends.reply import STOPPED, Reply, ReplyInFlight, record_reply
+from lib.backends.reply import STOPPED, Reply, ReplyInFlight
 from lib.backends.retry import RetryPolicy
+from lib.context.answers import record_reply
 from lib.context.conversation import Message
 from lib.context.payload import Sampling, build_body
 from lib.core.outcome import CallOutcome
