@@ -58,7 +58,7 @@ def _summary_box(request: Request, settings: Settings) -> None:
     if made is not None:
         st.info(
             f"{len(request.to_summarise):,} older messages are sent as this summary (made in this session; "
-            f"{made.prompt_tokens or 0:,} prompt + {made.completion_tokens or 0:,} completion tokens): "
+            f"{made.usage.prompt_tokens or 0:,} prompt + {made.usage.completion_tokens or 0:,} completion tokens): "
             + inert_markdown(made.text)
         )
         return
