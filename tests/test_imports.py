@@ -97,20 +97,25 @@ def test_a_curl_command_as_openais_docs_write_it():
     assert "OPENAI_API_KEY" not in everything(context).replace("header authorization", "")
 
 
+CURL_BODY = '{"model":"m","messages":[{"role":"user","content":"It\\u0027s me"}]}'
+ESCAPED_BODY = CURL_BODY.replace('"', '\\"')
+
+
 @pytest.mark.parametrize(
     "command",
     [
-        """curl -s https://api.openai.com/v1/chat/completions -H 'Authorization: Bearer sk-abcdefghijklmnopqrstuvwxyz123456' --data-raw '{"model":"m","messages":[{"role":"user","content":"It'"'"'s me"}]}'""",
-        """curl https://x.example/v1/chat/completions --data "{\\"model\\":\\"m\\",\\"messages\\":[{\\"role\\":\\"user\\",\\"content\\":\\"It's me\\"}]}" """,
-        """curl https://x.example/v1/chat/completions -d'{"model":"m","messages":[{"role":"user","content":"It\\u0027s me"}]}'""",
-        """curl --json '{"model":"m","messages":[{"role":"user","content":"It\\u0027s me"}]}' https://x.example/v1/chat/completions""",
+        "curl -s https://x.example/v1/chat/completions -H 'Authorization: Bearer sk-abcdefghijklmnopqrstuvwxyz1234'"
+        + """ --data-raw '{"model":"m","messages":[{"role":"user","content":"It'"'"'s me"}]}'""",
+        f'curl https://x.example/v1/chat/completions --data "{ESCAPED_BODY}" ',
+        f"curl https://x.example/v1/chat/completions -d'{CURL_BODY}'",
+        f"curl --json '{CURL_BODY}' https://x.example/v1/chat/completions",
     ],
     ids=["data-raw, single quotes, escaped quote", "double quotes", "attached -d", "--json"],
 )
 def test_curl_in_every_quoting(command):
     context = import_context(command)
     assert list(context.messages) == [{"role": "user", "content": "It's me"}]
-    assert "sk-abcdefghijklmnopqrstuvwxyz123456" not in everything(context)
+    assert "sk-abcdefghijklmnopqrstuvwxyz1234" not in everything(context)
 
 
 def test_a_jsonl_log_offers_each_line_and_reads_the_one_picked():
@@ -143,7 +148,7 @@ def test_the_responses_api_input_form():
                     "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'},
                 }
             ],
-        },  # fmt: skip
+        },
         {"role": "tool", "tool_call_id": "call_9", "content": '{"temp_c": -3}'},
         {"role": "user", "content": "Warm enough for a walk?"},
     ]
