@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from lib.context.conversation import Message, SystemPrompt
 from lib.store.documents import MAX_CHARS, DocumentError, NotWellFormed, TooDeep, TooLong, load_json
+from lib.store.session import Session, new_session_id
 
 MAX_OPTIONS = 500  # lines, conversations or spans offered to pick from (a list past that helps nobody)
 MAX_CURL_CHARS = 1024 * 1024
@@ -696,7 +698,9 @@ def _evals(line: dict) -> ImportedContext:
         if len(ideal) > 1:
             report.add("ideal", f"{len(ideal)} ideal answers: the first is the reply")
         ideal = ideal[0]
-    if isinstance(ideal, str):
+    if ideal == "":
+        report.add("ideal", "empty: no reply is added")
+    elif isinstance(ideal, str):
         report.add("ideal", "the ideal answer is the last message, as the assistant's reply")
         messages.append({"role": "assistant", "content": ideal})
     else:
@@ -1417,3 +1421,62 @@ def read_source(text: str | bytes) -> Source:
 def import_context(text: str | bytes, index: int = 0) -> ImportedContext:
     """The `index`th context in `text` (the first, if there is one only)."""
     return read_source(text).context(index)
+
+
+# --- into a session ------------------------------------------------------------------------------
+
+# Where each backend keeps the model's name (the embedded backend serves its one model: nothing).
+MODEL_SETTING: dict[str, str] = {"openai": "openai_model", "compatible": "compatible_model"}
+_SESSION_SETTINGS = ("temperature", "max_tokens", "stream")
+
+
+def _history_message(message: dict, where: str, notes: list[Note]) -> Message | None:
+    """One imported wire message as a message of the history (the roles and fields it can hold)."""
+    role = message["role"]
+    if role in ("tool",) or message.get("tool_calls"):
+        what = "a tool result" if role == "tool" else "a tool call"
+        notes.append(Note(where, f"not kept: {what} (the history holds text messages of system, user, assistant)"))
+        return None
+    if role == "developer":
+        notes.append(Note(where, "a developer message: kept with the role system"))
+        role = "system"
+    if message.get("name"):
+        notes.append(Note(f"{where}.name", "not kept: the history keeps no names"))
+    return Message(role, message.get("content") or "")
+
+
+def to_session(
+    imported: ImportedContext, settings: dict[str, Any], provider_kind: str
+) -> tuple[Session, tuple[Note, ...]]:
+    """A new session holding `imported` (never saved here), on top of the sidebar's `settings`, and
+    the notes on what of it the session could not hold. All its messages are included and the
+    strategy is Manual, so the next call is the imported call."""
+    notes: list[Note] = []
+    history = [m for i, raw in enumerate(imported.messages) if (m := _history_message(raw, f"message {i + 1}", notes))]
+    kept = dict(settings)
+    kept.update({key: imported.settings[key] for key in _SESSION_SETTINGS if key in imported.settings})
+    if kept.get("strategy_kind", "manual") != "manual":
+        notes.append(
+            Note("strategy", "set to Manual (every imported message included), so the next call is the one imported")
+        )
+    kept["strategy_kind"] = "manual"
+    if imported.model:
+        setting = MODEL_SETTING.get(provider_kind)
+        if setting is not None:
+            kept[setting] = imported.model
+        else:
+            notes.append(
+                Note(
+                    "model",
+                    f"{imported.model!r} is not applied: the {provider_kind} backend's model stays "
+                    "(the sidebar's backend picks it)",
+                )
+            )
+    for key in ("tool_choice", "parallel_tool_calls"):
+        if key in imported.settings:
+            notes.append(Note(key, "not kept: the session has no tools"))
+    if imported.tools:
+        notes.append(Note("tools", f"not kept: {len(imported.tools)} tool definition(s) (the session has no tools)"))
+    system = SystemPrompt(imported.system, True) if imported.system is not None else SystemPrompt("", included=False)
+    session = Session(new_session_id(), system=system, messages=tuple(history), settings=kept)
+    return session, tuple(notes)
