@@ -19,6 +19,7 @@ from lib.store import chat_replies
 from lib.store.chat_replies import ChatReply, Regeneration
 from ui import attribution, owner, resources, sessions, state
 from ui.composer import draft_sync, page_style
+from ui.import_context import context_exchange
 from ui.meter import cache_meter, last_call, last_call_report, meter, money, payload_preview
 from ui.planning import DRAFT_ID, next_request, request_for
 from ui.settings import Settings, page_setup
@@ -681,6 +682,7 @@ def render(settings: Settings) -> None:
     draft = state.get(state.DRAFT) or ""
     request = next_request(settings, draft)
     state.put(state.SHOWN_BODY, request.plan.body)
+    context_exchange(settings, request)
     # Two keyed containers side by side rather than st.columns: ui/composer.py sizes them and keeps the
     # meter's in view as the chat scrolls, by their own classes (a rule matching the column *around*
     # one, with :has(), made the browser restyle the page on every change: seconds per click).
