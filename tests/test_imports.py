@@ -362,3 +362,21 @@ def test_a_one_megabyte_curl_body_is_split_in_linear_time():
     context = import_context(f"curl https://x/v1/chat/completions -d '{body}'")
     assert len(context.messages[0]["content"]) == 1_000_000
     assert time.monotonic() - started < 5  # shlex.split took 45 s here
+
+
+def test_opentelemetry_spans_of_phoenixs_openinference_attributes():
+    context = import_context(sample("otel_openinference.json"))
+    assert context.format == OTEL
+    assert context.system == "You answer from the docs."
+    assert list(context.messages) == [
+        {"role": "user", "content": "How do I reset my password?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_q1", "type": "function",
+            "function": {"name": "search_docs", "arguments": '{"q": "reset password"}'}}]},
+        {"role": "tool", "content": "Settings > Security > Reset.", "tool_call_id": "call_q1"},
+        {"role": "assistant", "content": "Open Settings, then Security, then Reset."},
+    ]  # fmt: skip
+    assert context.model == "gpt-4o-2024-08-06"
+    assert context.settings == {"temperature": 0.1, "max_tokens": 300}
+    assert [t["function"]["name"] for t in context.tools] == ["search_docs"]
+    report = notes(context)
+    assert "top_p" in report and "reply" in report["llm.output_messages.0"]

@@ -885,7 +885,8 @@ _FUNCTIONS = re.compile(r"^llm\.request\.functions\.(\d+)\.(name|description|par
 
 
 def _is_genai(attributes: dict[str, Any]) -> bool:
-    return any(k.startswith(("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.prompt.")) for k in attributes)
+    prefixes = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.prompt.", "llm.input_messages.")
+    return any(k.startswith(prefixes) for k in attributes)
 
 
 def _json_attribute(attributes: dict, key: str, report: _Report) -> Any:
@@ -1050,10 +1051,82 @@ _SPAN_READ = (
 )
 
 
+_OPENINFERENCE = re.compile(r"^llm\.(input|output)_messages\.(\d+)\.message\.(.+)$")
+_OI_CALL = re.compile(r"^tool_calls\.(\d+)\.tool_call\.(id|function\.name|function\.arguments)$")
+_OI_PART = re.compile(r"^contents\.(\d+)\.message_content\.(type|text)$")
+_OI_TOOL = re.compile(r"^llm\.tools\.(\d+)\.tool\.json_schema$")
+
+
+def _openinference(attributes: dict, report: _Report) -> ImportedContext:
+    """Arize Phoenix's OpenInference attributes: llm.input_messages.{i}.message.role/content/
+    contents.{j}…/tool_calls.{j}.tool_call…, llm.output_messages…, llm.model_name,
+    llm.invocation_parameters (JSON), llm.tools.{i}.tool.json_schema (JSON)."""
+    found: dict[tuple[str, int], dict[str, Any]] = {}
+    for key, value in attributes.items():
+        match = _OPENINFERENCE.match(key)
+        if match:
+            found.setdefault((match.group(1), int(match.group(2))), {})[match.group(3)] = value
+    outputs = sorted(i for kind, i in found if kind == "output")
+    if len(outputs) > 1:
+        report.add("llm.output_messages", f"{len(outputs)} output messages (choices): the first is kept as the reply")
+    messages: list[dict] = []
+    order = [("input", i) for i in sorted(i for kind, i in found if kind == "input")] + [
+        ("output", i) for i in outputs[:1]
+    ]
+    for kind, index in order:
+        fields, where = found[(kind, index)], f"llm.{kind}_messages.{index}"
+        raw: dict[str, Any] = {"role": fields.get("role")}
+        calls: dict[int, dict[str, Any]] = {}
+        parts: dict[int, dict[str, Any]] = {}
+        for name, value in fields.items():
+            if call := _OI_CALL.match(name):
+                calls.setdefault(int(call.group(1)), {})[call.group(2).removeprefix("function.")] = value
+            elif part := _OI_PART.match(name):
+                parts.setdefault(int(part.group(1)), {})[part.group(2)] = value
+            elif name in ("content", "tool_call_id", "name"):
+                raw[name] = value
+            elif name != "role":
+                report.add(f"{where}.{name}", "not kept: not part of a message here")
+        if parts and "content" not in raw:
+            raw["content"] = [{"type": p.get("type", "text"), "text": p.get("text")} for _, p in sorted(parts.items())]
+        if calls:
+            raw["tool_calls"] = [
+                {
+                    "id": c.get("id"),
+                    "type": "function",
+                    "function": {"name": c.get("name"), "arguments": c.get("arguments")},
+                }
+                for _, c in sorted(calls.items())
+            ]
+        if kind == "output":
+            report.add(where, "the reply is the last message (not sent again: the next call carries it as history)")
+        message = chat_message(raw, where, report)
+        if message is not None:
+            messages.append(message)
+    tools: list[dict] = []
+    for key in sorted((k for k in attributes if _OI_TOOL.match(k)), key=lambda k: int(k.split(".")[2])):
+        schema = _json_attribute(attributes, key, report)
+        wrapped = (
+            schema if isinstance(schema, dict) and "function" in schema else {"type": "function", "function": schema}
+        )
+        tools += _chat_tools([wrapped], key, report)
+    parameters = _json_attribute(attributes, "llm.invocation_parameters", report)
+    settings: dict[str, Any] = {}
+    if isinstance(parameters, dict):
+        settings = _sampling(parameters, report, limit_fields=("max_tokens", "max_completion_tokens"))
+        kept = {"temperature", "max_tokens", "max_completion_tokens", "stream", "parallel_tool_calls", "model"}
+        _others({k: v for k, v in parameters.items() if k not in kept}, set(), report)
+    model = attributes.get("llm.model_name")
+    model = model if isinstance(model, str) else None
+    return _context(OTEL, messages, report, tools=tools, model=model, settings=settings)
+
+
 def _span(span: dict, where: str) -> ImportedContext:
     report = _Report()
     attributes = _attributes(span.get("attributes"))
     _secrets(attributes, report)
+    if any(key.startswith("llm.input_messages.") for key in attributes):
+        return _openinference(attributes, report)
     if "gen_ai.input.messages" in attributes or "gen_ai.output.messages" in attributes:
         system, messages = _current_messages(attributes, report)
     else:
@@ -1076,7 +1149,12 @@ def _span(span: dict, where: str) -> ImportedContext:
 def _span_label(span: dict, index: int) -> str:
     attributes = _attributes(span.get("attributes"))
     name = span.get("name") if isinstance(span.get("name"), str) else "span"
-    model = attributes.get("gen_ai.request.model") or attributes.get("gen_ai.response.model") or "no model named"
+    model = (
+        attributes.get("gen_ai.request.model")
+        or attributes.get("gen_ai.response.model")
+        or attributes.get("llm.model_name")
+        or "no model named"
+    )
     span_id = span.get("spanId") or span.get("span_id") or ""
     return f"{index + 1}. {name} · {model} · span {str(span_id)[:16]}".rstrip()
 
