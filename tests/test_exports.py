@@ -7,12 +7,13 @@ import json
 
 import pytest
 
-from lib.context.conversation import Message, SystemPrompt
+from lib.context.conversation import Message, SystemPrompt, ToolCall
 from lib.context.exports import EXPORTS, evals_line, fine_tuning_line, messages_array, request_body, split_for_evals
 from lib.context.payload import Sampling, serialise
 from lib.context.request import Target, build_request
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
+from lib.context.tools import NO_TOOLS, ToolDefinition, ToolSettings
 from lib.core.models import MODELS
 from lib.store.imports import import_context, to_session
 
@@ -29,9 +30,24 @@ HISTORY = [
 KEY = "sk-live-0123456789abcdefghijKLMN"
 
 
-def body_of(system: SystemPrompt, history: list[Message], sampling: Sampling = SAMPLING) -> dict:
+WEATHER = ToolDefinition(
+    "get_weather", "The weather in a city", {"type": "object", "properties": {"city": {"type": "string"}}}, strict=True
+)
+TOOL_HISTORY = [
+    Message("developer", "Use the tools.", name="ops"),
+    Message("user", "Weather in Paris?"),
+    Message("assistant", "", tool_calls=(ToolCall("call_1", "get_weather", '{"city": "Paris"}'),)),
+    Message("tool", '{"temp_c": 18}', tool_call_id="call_1"),
+    Message("assistant", "18 °C."),
+    Message("user", "And in Lyon?"),
+]
+
+
+def body_of(
+    system: SystemPrompt, history: list[Message], sampling: Sampling = SAMPLING, tools: ToolSettings = NO_TOOLS
+) -> dict:
     """The next call's body, from the one request builder (as the page's meter and preview get it)."""
-    return build_request(system, history, None, Strategy(), TARGET, sampling).plan.body
+    return build_request(system, history, None, Strategy(), TARGET, sampling, tools=tools).plan.body
 
 
 def test_the_request_body_export_is_exactly_the_bytes_sent():
@@ -54,6 +70,19 @@ def test_a_body_exported_then_imported_is_the_same_call_byte_for_byte(last):
     assert session.settings["openai_model"] == "gpt-4o-mini" and session.settings["strategy_kind"] == "manual"
     # The import report names what the app sets itself: nothing else changed.
     assert [n.where for n in imported.report] == ["stream_options"]
+
+
+def test_tools_tool_calls_and_results_round_trip_byte_for_byte():
+    tools = ToolSettings((WEATHER,), "get_weather", False)
+    exported = request_body(body_of(SYSTEM, TOOL_HISTORY, tools=tools))
+    session, notes = to_session(import_context(exported), {"tool_choice": "none"}, "openai")
+    assert notes == ()
+    assert session.settings["tool_choice"] == "get_weather" and session.settings["parallel_tool_calls"] is False
+    kept = ToolSettings(session.tools, session.settings["tool_choice"], session.settings["parallel_tool_calls"])
+    sampling = Sampling(
+        session.settings["temperature"], session.settings["max_tokens"], stream=session.settings["stream"]
+    )
+    assert serialise(body_of(session.system, list(session.messages), sampling, kept)) == exported
 
 
 def test_messages_array_round_trip():

@@ -27,6 +27,7 @@ from lib.store.imports import (
     ImportRefused,
     import_context,
     read_source,
+    to_session,
 )
 
 DATA = Path(__file__).parent / "data" / "contexts"
@@ -77,22 +78,28 @@ def test_a_chat_completions_body_keeps_messages_tools_and_settings_and_never_the
     assert FAKE_KEY not in everything(context)
 
 
-def test_a_bare_messages_array_and_a_developer_message_as_the_system_prompt():
+def test_a_bare_messages_array_keeps_a_developer_message_as_it_is():
     context = import_context(sample("messages.json"))
     assert context.format == MESSAGES
-    assert context.system == "Talk like a pirate."
-    assert [m["content"] for m in context.messages] == ["Hello!", "Ahoy, Ada!", "Where is the treasure?"]
-    assert context.messages[0]["name"] == "ada"
-    report = notes(context)
-    assert "developer" in report["messages[0]"] and "refusal" in "".join(report)
+    assert context.system is None  # a developer message is no system prompt: it stays, role and all
+    assert [(m["role"], m["content"]) for m in context.messages] == [
+        ("developer", "Talk like a pirate."),
+        ("user", "Hello!"),
+        ("assistant", "Ahoy, Ada!"),
+        ("user", "Where is the treasure?"),
+    ]
+    assert context.messages[1]["name"] == "ada"
+    assert set(notes(context)) == {"messages[2].refusal"}
 
 
 def test_a_curl_command_as_openais_docs_write_it():
     context = import_context(sample("curl.sh"))
     assert context.format == CURL
     assert context.model == "gpt-4.1"
-    assert context.system == "You are a helpful assistant."
-    assert list(context.messages) == [{"role": "user", "content": "Hello!"}]
+    assert list(context.messages) == [
+        {"role": "developer", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Hello!"},
+    ]
     assert "never taken" in notes(context)["header authorization"]
     assert "OPENAI_API_KEY" not in everything(context).replace("header authorization", "")
 
@@ -380,3 +387,24 @@ def test_opentelemetry_spans_of_phoenixs_openinference_attributes():
     assert [t["function"]["name"] for t in context.tools] == ["search_docs"]
     report = notes(context)
     assert "top_p" in report and "reply" in report["llm.output_messages.0"]
+
+
+def test_into_a_new_session_with_its_tools_tool_calls_and_results():
+    imported = import_context(sample("chat_request.json"))
+    session, added = to_session(imported, {"strategy_kind": "last_turns", "temperature": 1.5}, "embedded")
+    assert [m.role for m in session.messages] == ["user", "assistant", "tool", "assistant", "user"]
+    assert session.messages[1].tool_calls[0].name == "get_weather" and session.messages[2].tool_call_id == "call_abc123"
+    assert [t.name for t in session.tools] == ["get_weather"]
+    assert session.settings["tool_choice"] == "auto" and session.settings["strategy_kind"] == "manual"
+    assert session.settings["temperature"] == 0.2  # the file's, over the sidebar's
+    assert session.system.content == imported.system and session.system.included
+    assert {n.where for n in added} == {"strategy", "model"}  # both said: Manual now, the model not applied
+    assert "openai_model" not in session.settings
+
+
+def test_a_tool_result_the_api_would_refuse_is_named_not_kept():
+    body = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "", "arguments": "{}"}}]}]}  # fmt: skip
+    session, added = to_session(import_context(json.dumps(body)), {}, "openai")
+    assert [m.role for m in session.messages] == ["user"]
+    assert added[0].where == "message 2" and "not kept" in added[0].what

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from lib.context.conversation import Message
 from lib.context.display import inert_code, inert_inline, one_line
 from lib.context.exports import EXPORTS
 from lib.store.documents import MAX_CHARS
@@ -64,6 +65,17 @@ def _report(notes: tuple[Note, ...]) -> None:
     st.markdown("\n".join(f"- {inert_code(note.where)} {inert_inline(note.what)}" for note in notes))
 
 
+def _row(number: str, role: str, included: bool, text: str, tools: str) -> dict:
+    return {"#": number, "role": role, "included": included, "text": one_line(text, SHOWN_CHARS), "tool": tools}
+
+
+def _tool_part(message: Message) -> str:
+    """What a message does with tools: the calls it makes, or the call it answers."""
+    if message.tool_calls:
+        return one_line("calls " + ", ".join(f"{c.name}({c.arguments})" for c in message.tool_calls), SHOWN_CHARS)
+    return f"answers {message.tool_call_id}" if message.tool_call_id else ""
+
+
 def _preview(settings: Settings) -> None:
     source = state.get(state.IMPORT_SOURCE)
     if source is None:
@@ -86,13 +98,8 @@ def _preview(settings: Settings) -> None:
         return
     session, notes = to_session(imported, sessions.current().settings, settings.provider.kind)
     system = session.system
-    rows = [
-        {"#": "", "role": "system prompt", "included": system.included, "text": one_line(system.content, SHOWN_CHARS)}
-    ]
-    rows += [
-        {"#": str(i), "role": m.role, "included": m.included, "text": one_line(m.content, SHOWN_CHARS)}
-        for i, m in enumerate(session.messages, 1)
-    ]
+    rows = [_row("", "system prompt", system.included, system.content, "")]
+    rows += [_row(str(i), m.role, m.included, m.content, _tool_part(m)) for i, m in enumerate(session.messages, 1)]
     st.dataframe(rows, hide_index=True, width="stretch")  # cells are text, never Markdown
     if imported.tools:
         names = ", ".join(inert_code(t["function"]["name"]) for t in imported.tools)

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from lib.context.conversation import Message, SystemPrompt
+from lib.context.conversation import Message, MessageShapeError, SystemPrompt
+from lib.context.tools import CHOICES, ToolDefinition, ToolDefinitionError
 from lib.store.documents import MAX_CHARS, DocumentError, NotWellFormed, TooDeep, TooLong, load_json
 from lib.store.session import Session, new_session_id
 
@@ -176,9 +177,9 @@ def _text_of_parts(parts: list, where: str, report: _Report) -> str | None:
             report.add(f"{where}.content[{i}]", f"dropped: a {_shown(kind)} part (only text is kept)")
     if not texts:
         return None
-    if len(texts) > 1:
-        report.add(f"{where}.content", f"{len(texts)} text parts joined into one text, a line break between each")
-    return "\n".join(texts)
+    if len(texts) > 1:  # joined as Message.from_api joins them: the model reads the parts as one text
+        report.add(f"{where}.content", f"{len(texts)} text parts joined into one text")
+    return "".join(texts)
 
 
 def _arguments(value: Any, where: str, report: _Report) -> str:
@@ -441,16 +442,11 @@ def _others(body: dict, known: set[str], report: _Report) -> None:
 
 
 def _split_system(messages: list[dict], report: _Report, where: str = "messages[0]") -> tuple[str | None, list[dict]]:
-    """The leading system (or developer) message becomes the system prompt; later ones stay messages."""
-    if (
-        not messages
-        or messages[0]["role"] not in ("system", "developer")
-        or not isinstance(messages[0]["content"], str)
-    ):
+    """A leading system message becomes the system prompt; a developer message, and any later system
+    message, stay messages (with their role: the next call is the one imported)."""
+    if not messages or messages[0]["role"] != "system" or not isinstance(messages[0]["content"], str):
         return None, messages
     first = messages[0]
-    if first["role"] == "developer":
-        report.add(where, "a developer message: it becomes the system prompt (sent with the role system)")
     if "name" in first:
         report.add(f"{where}.name", "dropped: the system prompt carries no name")
     return first["content"], messages[1:]
@@ -932,8 +928,8 @@ def _parts_message(raw: Any, where: str, report: _Report) -> list[dict]:
         else:
             report.add(at, f"dropped: a {_shown(kind)} part (only text and tool calls are kept)")
     if len(texts) > 1:
-        report.add(where, f"{len(texts)} text parts joined into one text, a line break between each")
-    joined = "\n".join(texts) if texts else None
+        report.add(where, f"{len(texts)} text parts joined into one text")
+    joined = "".join(texts) if texts else None
     if role == "tool" or results:
         if texts:
             report.add(where, "dropped: text beside tool results")
@@ -955,7 +951,7 @@ def _current_messages(attributes: dict, report: _Report) -> tuple[str | None, li
         texts = [p["content"] for p in instructions if isinstance(p, dict) and isinstance(p.get("content"), str)]
         if len(texts) < len(instructions):
             report.add("gen_ai.system_instructions", "dropped: parts other than text")
-        system = "\n".join(texts) if texts else None
+        system = "".join(texts) if texts else None
     elif instructions is not None:
         report.add("gen_ai.system_instructions", "dropped: not a list of parts")
     messages: list[dict] = []
@@ -1509,18 +1505,20 @@ _SESSION_SETTINGS = ("temperature", "max_tokens", "stream")
 
 
 def _history_message(message: dict, where: str, notes: list[Note]) -> Message | None:
-    """One imported wire message as a message of the history (the roles and fields it can hold)."""
-    role = message["role"]
-    if role in ("tool",) or message.get("tool_calls"):
-        what = "a tool result" if role == "tool" else "a tool call"
-        notes.append(Note(where, f"not kept: {what} (the history holds text messages of system, user, assistant)"))
+    """One imported wire message as a message of the history, or None (noted) if the API would refuse it."""
+    try:
+        return Message.from_api(message, where)
+    except MessageShapeError as problem:
+        notes.append(Note(where, f"not kept: {problem}"))
         return None
-    if role == "developer":
-        notes.append(Note(where, "a developer message: kept with the role system"))
-        role = "system"
-    if message.get("name"):
-        notes.append(Note(f"{where}.name", "not kept: the history keeps no names"))
-    return Message(role, message.get("content") or "")
+
+
+def _tool_definition(tool: dict, where: str, notes: list[Note]) -> ToolDefinition | None:
+    try:
+        return ToolDefinition.from_api(tool, where)
+    except ToolDefinitionError as problem:
+        notes.append(Note(where, f"not kept: {problem}"))
+        return None
 
 
 def to_session(
@@ -1531,7 +1529,8 @@ def to_session(
     strategy is Manual, so the next call is the imported call."""
     notes: list[Note] = []
     history = [m for i, raw in enumerate(imported.messages) if (m := _history_message(raw, f"message {i + 1}", notes))]
-    kept = dict(settings)
+    # The imported context brings its own tools and choices: none of the open session's carry over.
+    kept = {key: value for key, value in settings.items() if key not in ("tool_choice", "parallel_tool_calls")}
     kept.update({key: imported.settings[key] for key in _SESSION_SETTINGS if key in imported.settings})
     if kept.get("strategy_kind", "manual") != "manual":
         notes.append(
@@ -1550,11 +1549,15 @@ def to_session(
                     "(the sidebar's backend picks it)",
                 )
             )
-    for key in ("tool_choice", "parallel_tool_calls"):
-        if key in imported.settings:
-            notes.append(Note(key, "not kept: the session has no tools"))
-    if imported.tools:
-        notes.append(Note("tools", f"not kept: {len(imported.tools)} tool definition(s) (the session has no tools)"))
+    tools = tuple(t for i, raw in enumerate(imported.tools) if (t := _tool_definition(raw, f"tools[{i}]", notes)))
+    names = {t.name for t in tools}
+    choice = imported.settings.get("tool_choice")
+    if choice is not None and choice not in CHOICES and choice not in names:
+        notes.append(Note("tool_choice", f"not kept: it forces {choice!r}, which no kept tool defines"))
+    elif choice is not None:
+        kept["tool_choice"] = choice
+    if "parallel_tool_calls" in imported.settings:
+        kept["parallel_tool_calls"] = imported.settings["parallel_tool_calls"]
     system = SystemPrompt(imported.system, True) if imported.system is not None else SystemPrompt("", included=False)
-    session = Session(new_session_id(), system=system, messages=tuple(history), settings=kept)
+    session = Session(new_session_id(), system=system, messages=tuple(history), settings=kept, tools=tools)
     return session, tuple(notes)

@@ -48,20 +48,25 @@ def test_paste_preview_import_opens_a_new_session_whose_meter_counts_the_importe
     _paste(at, (DATA / "chat_request.json").read_text())
     # The preview: what becomes what, before anything is saved.
     table = at.dataframe[0].value
-    assert list(table["role"]) == ["system prompt", "user", "assistant", "user"]
+    assert list(table["role"]) == ["system prompt", "user", "assistant", "tool", "assistant", "user"]
+    assert list(table["tool"])[2:4] == ['calls get_weather({"city": "Paris"})', "answers call_abc123"]
     report = " ".join(m.value for m in at.markdown)
     assert "` api_key ` ignored" in report and "never taken" in report and "image\\_url" in report
-    assert "tool result" in report  # the history holds no tool messages yet: said, not silent
     assert [s.id for s in _sessions()] == [mine]  # nothing saved by the preview
     at.button(key="import_context_go").click().run()
     assert not at.exception, at.exception
     imported = at.query_params["session"]
     assert imported != mine
-    assert [m.content for m in at.session_state["history"]] == [
+    history = at.session_state["history"]
+    assert [m.content for m in history] == [
         "What's the weather in Paris?",
+        "",
+        '{"temp_c": 18, "sky": "cloudy"}',
         "It is 18 °C and cloudy in Paris.",
         "And tomorrow?",
     ]
+    assert history[1].tool_calls[0].name == "get_weather" and history[2].tool_call_id == "call_abc123"
+    assert [t.name for t in at.session_state["tools"]] == ["get_weather"]
     assert at.session_state["system_text"] == "You are a weather assistant. Answer in one sentence."
     assert at.session_state["openai_model"] == "gpt-4o-mini"
     assert at.session_state["temperature"] == 0.2 and at.session_state["max_tokens"] == 120
@@ -73,8 +78,9 @@ def test_paste_preview_import_opens_a_new_session_whose_meter_counts_the_importe
     # The meter counts the imported call: the body the page would send, counted as tiktoken counts it.
     body = json.loads(payload_json(at))
     assert body["model"] == "gpt-4o-mini" and body["temperature"] == 0.2
-    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "user"]
-    expected = TiktokenCounter.for_model("gpt-4o-mini").count(body["messages"]).total
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "tool", "assistant", "user"]
+    assert at.session_state["tool_choice"] == "auto"
+    expected = TiktokenCounter.for_model("gpt-4o-mini").count(body["messages"], tools=body.get("tools")).total
     assert metric(at, "Prompt tokens") == f"{expected:,}"
     assert FAKE_KEY not in json.dumps([str(s) for s in _sessions()]) + payload_json(at)
 
