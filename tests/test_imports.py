@@ -408,3 +408,12 @@ def test_a_tool_result_the_api_would_refuse_is_named_not_kept():
     session, added = to_session(import_context(json.dumps(body)), {}, "openai")
     assert [m.role for m in session.messages] == ["user"]
     assert added[0].where == "message 2" and "not kept" in added[0].what
+
+
+def test_a_logged_http_requests_headers_never_give_their_key():
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    line = {"request": {"url": "https://x/v1/chat/completions", "headers": {"Authorization": f"Bearer {FAKE_KEY}"},
+                        "body": body}}  # fmt: skip
+    context = import_context(json.dumps(line))
+    assert "never taken" in notes(context)["request.headers.Authorization"]
+    assert FAKE_KEY not in everything(context) and list(context.messages) == [{"role": "user", "content": "hi"}]

@@ -652,7 +652,8 @@ def _reply_messages(response: Any, report: _Report) -> list[dict]:
 def _pair(line: dict) -> ImportedContext:
     report = _Report()
     request = line.get("request")
-    if isinstance(request, dict) and isinstance(request.get("body"), dict):
+    if isinstance(request, dict) and isinstance(request.get("body"), dict):  # a logged HTTP request
+        _secrets({k: v for k, v in request.items() if k != "body"}, report, "request")
         request = request["body"]
     if not isinstance(request, dict):
         raise ImportRefused(f"`request` must be a request body (an object), not {_shown(request)}.")
