@@ -104,6 +104,16 @@ OWNER_TOKEN = "owner_token"
 OWNER_CLAIMED = "owner_claimed"
 SHARE_OPEN = "share_open"  # the sidebar's Share popover
 
+# The chat's *Bring your own context* (ui/import_context.py): the expander, the pasted text, the text
+# read (a lib.store.imports.Source) or why not, the item picked in it, and a counter whose change
+# gives a fresh, empty uploader after an import.
+IMPORT_OPEN = "import_context_open"
+IMPORT_TEXT = "import_context_text"
+IMPORT_SOURCE = "import_context_source"
+IMPORT_PROBLEM = "import_context_problem"
+IMPORT_PICK = "import_context_pick"
+IMPORT_UPLOADS = "import_context_uploads"
+
 DEFAULTS = {
     SYSTEM_TEXT: SystemPrompt().content,
     SYSTEM_INCLUDED: True,
