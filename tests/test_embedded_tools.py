@@ -83,7 +83,7 @@ def test_the_meter_equals_the_servers_prompt_tokens_for_tool_rounds(
     assert request.pair_findings == [] and "tools" in request.plan.body
     outcome = _send(embedded_server, request.plan.body)
     assert outcome.ok, outcome.error
-    assert request.plan.prompt_tokens == outcome.prompt_tokens
+    assert request.plan.prompt_tokens == outcome.usage.prompt_tokens
 
 
 def test_a_body_ending_with_tool_results_is_counted_exactly(embedded_server, embedded_tokenizer):
@@ -94,7 +94,7 @@ def test_a_body_ending_with_tool_results_is_counted_exactly(embedded_server, emb
     assert request.plan.body["messages"][-1]["role"] == "tool"
     outcome = _send(embedded_server, request.plan.body)
     assert outcome.ok, outcome.error
-    assert request.plan.prompt_tokens == outcome.prompt_tokens
+    assert request.plan.prompt_tokens == outcome.usage.prompt_tokens
 
 
 def test_smollm2s_template_shows_the_model_no_tool_definitions_and_no_calls(embedded_server, embedded_tokenizer):
