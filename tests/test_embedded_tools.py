@@ -106,6 +106,6 @@ def test_smollm2s_template_shows_the_model_no_tool_definitions_and_no_calls(embe
     without = _send(
         embedded_server, {"model": EMBEDDED_MODEL, "messages": messages, "max_tokens": 1, "temperature": 0.0}
     )
-    assert with_tools.ok and without.ok and with_tools.prompt_tokens == without.prompt_tokens
+    assert with_tools.ok and without.ok and with_tools.usage.prompt_tokens == without.usage.prompt_tokens
     assert embedded_tokenizer.count(messages, tools=TOOLS.api_tools()).tool_tokens == 0
     assert not embedded_tokenizer.renders_tools() and not embedded_tokenizer.renders_tool_calls()
