@@ -14,6 +14,7 @@ from ui import state
 from ui.chat import calls
 from ui.chat.history import ROLES, add_by_hand, history, include_all, include_last_turns
 from ui.composer import draft_sync, page_style
+from ui.import_context import context_exchange
 from ui.meter import cache_meter, last_call_report, meter, money, payload_preview
 from ui.planning import DRAFT_ID, next_request
 from ui.settings import Settings, page_setup
@@ -58,7 +59,7 @@ def _summary_box(request: Request, settings: Settings) -> None:
     if made is not None:
         st.info(
             f"{len(request.to_summarise):,} older messages are sent as this summary (made in this session; "
-            f"{made.prompt_tokens or 0:,} prompt + {made.completion_tokens or 0:,} completion tokens): "
+            f"{made.usage.prompt_tokens or 0:,} prompt + {made.usage.completion_tokens or 0:,} completion tokens): "
             + inert_markdown(made.text)
         )
         return
@@ -151,6 +152,7 @@ def render(settings: Settings) -> None:
     draft = state.draft()
     request = next_request(settings, draft)
     state.put(state.SHOWN_BODY, request.plan.body)
+    context_exchange(settings, request)
     # Two keyed containers side by side rather than st.columns: ui/composer.py sizes them and keeps the
     # meter's in view as the chat scrolls, by their own classes (a rule matching the column *around*
     # one, with :has(), made the browser restyle the page on every change: seconds per click).

@@ -21,6 +21,7 @@ from lib.context.request import Target
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
 from lib.core import models
+from lib.core.outcome import Usage
 from lib.store import storage
 from tests.app.conftest import THIS_BROWSER, new_app, type_server, visible_text
 from tests.fake_openai import FakeOpenAI
@@ -372,7 +373,7 @@ def test_a_batch_answer_never_overwrites_a_cell_finished_interactively():
     with FakeOpenAI() as server:
         at, run_id, cells = _batch_run(server, cases)
         variants = (Variant("Full history", Strategy("full")), Variant("No history", Strategy("none")))
-        finished = store.CellResult(cells[0].key, "pass", "yes, interactively", (), {}, 10, 10, 1, None, 0.1, 0.0)
+        finished = store.CellResult(cells[0].key, "pass", "yes, interactively", (), {}, 10, Usage(10, 1), 0.1, 0.0)
         with storage.opened() as conn:
             store.record_cell(conn, run_id, finished)
         _upload_output(at, cells, variants, "no")
@@ -430,7 +431,7 @@ def test_two_runs_of_a_set_compare_side_by_side():
             run_id = store.create_run(conn, spec, name, "s", owner=THIS_BROWSER)
             for case, status in zip(("c1", "c2"), statuses, strict=True):
                 cell = store.CellResult(CellKey(0, case, 0), status, "x", (Verdict("contains: x", status == "pass",
-                                        ""),), {}, 10, 10, 1, None, 0.1, 0.0)  # fmt: skip
+                                        ""),), {}, 10, Usage(10, 1), 0.1, 0.0)  # fmt: skip
                 store.record_cell(conn, run_id, cell)
             store.set_status(conn, run_id, "done")
     ids = {name: run_id for run_id, name in _runs()}
@@ -472,7 +473,7 @@ def test_a_run_another_replica_is_sending_shows_as_running_there_and_offers_no_r
         with monkeypatch.context() as patched:
             patched.setattr(store, "now", lambda: "2026-01-01T00:00:00.000+00:00")
             run_id = store.create_run(conn, spec, "on replica A", "s", owner=THIS_BROWSER)
-        store.record_cell(conn, run_id, store.CellResult(CellKey(0, "c1", 0), "pass", "x", (), {}, 10, 10, 1, None,
+        store.record_cell(conn, run_id, store.CellResult(CellKey(0, "c1", 0), "pass", "x", (), {}, 10, Usage(10, 1),
                                                          0.1, 0.0))  # fmt: skip
     at = page(stored_set(TestSet("t", cases)), "Results", exp_run_id=run_id)
     text = visible_text(at)

@@ -57,11 +57,12 @@ def _cell_detail(spec: RunSpec, cells: list[store.CellResult], case_id: str, var
                                "why": v.detail, "by": "judge" if v.judge else "rule"} for v in cell.verdicts]),
                 hide_index=True, width="stretch",
             )  # fmt: skip
-        reported = "none reported" if cell.prompt_tokens is None else f"{cell.prompt_tokens:,}"
+        usage = cell.usage
+        reported = "none reported" if usage.prompt_tokens is None else f"{usage.prompt_tokens:,}"
         st.caption(
             f"Prompt tokens: predicted {cell.predicted_prompt_tokens:,}, reported {reported}"
-            + (f" ({cell.cached_tokens:,} from the server's prefix cache)" if cell.cached_tokens else "")
-            + f" · completion {cell.completion_tokens or 0:,} · {cell.latency_s or 0:.2f} s · cost {money(cell.cost)}"
+            + (f" ({usage.cached_tokens:,} from the server's prefix cache)" if usage.cached_tokens else "")
+            + f" · completion {usage.completion_tokens or 0:,} · {cell.latency_s or 0:.2f} s · cost {money(cell.cost)}"
         )
         body, _ = shortened_body(cell.body)
         with st.expander("The exact request body"):

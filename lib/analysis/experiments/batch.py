@@ -27,10 +27,9 @@ from lib.analysis.experiments import runner, store
 from lib.analysis.experiments.cases import InvalidTestSet
 from lib.analysis.experiments.formats import text_of
 from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec, for_batch, plan_cells
-from lib.backends.providers import take_usage
 from lib.context.payload import serialise
 from lib.context.request import Target
-from lib.core.outcome import CallOutcome
+from lib.core.outcome import CallOutcome, usage_of
 from lib.store import storage
 from lib.store.documents import DocumentError, NotWellFormed, load_json
 
@@ -104,10 +103,7 @@ def _outcome(line: dict[str, Any]) -> CallOutcome:
     outcome = CallOutcome(text=text if isinstance(text, str) else "", finish_reason=choices[0].get("finish_reason"))
     usage = body.get("usage")
     if isinstance(usage, dict):  # a batch file is a server's word too: kept as said, priced only if plausible
-        details = usage.get("prompt_tokens_details")
-        cached = details.get("cached_tokens") if isinstance(details, dict) else None
-        reported = {"prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens")}
-        take_usage(outcome, {**reported, "cached_tokens": cached})
+        outcome.usage = usage_of(usage) or outcome.usage
     if not outcome.text and isinstance(message, dict) and message.get("refusal"):
         outcome.error = f"The model refused: {message['refusal']}"
     return outcome
