@@ -391,9 +391,9 @@ def mapping(key: str) -> dict[Any, Any]:
 
 
 def listing(key: str) -> list[Any]:
-    """A list (or tuple) kept under `key`, as a list (empty while there is none)."""
+    """A list, tuple or set kept under `key`, as a list (empty while there is none)."""
     value = st.session_state.get(key)
-    return list(value) if isinstance(value, list | tuple) else []
+    return list(value) if isinstance(value, list | tuple | set | frozenset) else []
 
 
 def note(key: str) -> tuple[str, str] | None:
