@@ -41,7 +41,7 @@ def _strategy_picker() -> None:
         help="Which past messages the next call carries. Pinned messages (the pin on a message) and the system "
         "prompt are always kept.",
     )  # fmt: skip
-    kind = state.get(state.STRATEGY_KIND)
+    kind = state.strategy_kind()
     if kind != "manual":
         st.caption("The strategy decides what each call carries; the *In context* toggles apply under Manual.")
     for parameter in spec_of(kind).parameters:
@@ -90,7 +90,7 @@ def _bulk_actions() -> None:
 
 
 def _flash() -> None:
-    message = state.pop(state.FLASH)
+    message = state.note(state.FLASH)
     if message:
         kind, text = message
         getattr(st, kind)(inert_markdown(text))  # errors carry a server's words
@@ -149,7 +149,7 @@ def render(settings: Settings) -> None:
         "The Chat Completions API remembers nothing: every call carries the whole context. "
         "Choose what is sent, and see its size and cost before you send it."
     )
-    draft = state.get(state.DRAFT) or ""
+    draft = state.draft()
     request = next_request(settings, draft)
     state.put(state.SHOWN_BODY, request.plan.body)
     context_exchange(settings, request)
@@ -169,7 +169,7 @@ def render(settings: Settings) -> None:
         if preview.open:  # drawn only while open: the body three times over (JSON, curl, Python) per rerun
             with preview:  # made every click wait seconds on a long history (bench/RESULTS.md)
                 payload_preview(request.plan, settings.provider)
-        last = state.get(state.LAST_CALL)
+        last = state.last_call()
         if last is not None:
             st.subheader("Last call")
             last_call_report(last)
@@ -177,7 +177,7 @@ def render(settings: Settings) -> None:
         _system_prompt_editor()
         if state.history():
             _strategy_picker()
-            if state.get(state.STRATEGY_KIND) == "manual":
+            if state.strategy_kind() == "manual":
                 _bulk_actions()
             _summary_box(request, settings)
         history(request, settings)

@@ -11,12 +11,13 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from lib.context.conversation import Message
 from lib.context.display import inert_code, inert_inline, one_line
 from lib.context.exports import EXPORTS
 from lib.store.documents import MAX_CHARS
-from lib.store.imports import ImportRefused, Note, read_source, to_session
+from lib.store.imports import ImportRefused, Note, Source, read_source, to_session
 from lib.store.session import Session
 from ui import sessions, state
 
@@ -33,13 +34,13 @@ SHOWN_CHARS = 160  # of each message in the preview table: the whole text is imp
 
 
 def _uploader_key() -> str:
-    return f"import_context_file_{state.get(state.IMPORT_UPLOADS) or 0}"
+    return f"import_context_file_{state.whole(state.IMPORT_UPLOADS)}"
 
 
 def _read() -> None:
     """The *Preview* button: read the uploaded file, or else the pasted text. Nothing is saved."""
-    uploaded = state.get(_uploader_key())
-    text = uploaded.getvalue() if uploaded is not None else state.get(state.IMPORT_TEXT) or ""
+    uploaded = state.of(_uploader_key(), UploadedFile)
+    text = uploaded.getvalue() if uploaded is not None else state.text(state.IMPORT_TEXT)
     state.put(state.IMPORT_PICK, 0)
     try:
         state.put(state.IMPORT_SOURCE, read_source(text))
@@ -54,7 +55,7 @@ def _import(session: Session, what: str) -> None:
     if sessions.open_imported(session, what):
         state.pop(state.IMPORT_SOURCE)
         state.put(state.IMPORT_TEXT, "")
-        state.put(state.IMPORT_UPLOADS, (state.get(state.IMPORT_UPLOADS) or 0) + 1)  # a fresh, empty uploader
+        state.put(state.IMPORT_UPLOADS, state.whole(state.IMPORT_UPLOADS) + 1)  # a fresh, empty uploader
 
 
 def _report(notes: tuple[Note, ...]) -> None:
@@ -77,14 +78,14 @@ def _tool_part(message: Message) -> str:
 
 
 def _preview(settings: Settings) -> None:
-    source = state.get(state.IMPORT_SOURCE)
+    source = state.of(state.IMPORT_SOURCE, Source)
     if source is None:
         return
     st.markdown(f"Read as: **{inert_inline(source.format)}**")
     pick = 0
     if len(source.options) > 1:
         labels = [one_line(option, 140) for option in source.options]  # a select box shows text as it is
-        if int(state.get(state.IMPORT_PICK) or 0) >= len(labels):
+        if state.whole(state.IMPORT_PICK) >= len(labels):
             state.put(state.IMPORT_PICK, 0)
         pick = st.selectbox(
             f"Which one ({len(labels):,})", range(len(labels)), format_func=labels.__getitem__, key=state.IMPORT_PICK
@@ -127,7 +128,7 @@ def _import_tab(settings: Settings) -> None:
         key=_uploader_key(), max_upload_size=MAX_CHARS // 1024 // 1024,
     )  # fmt: skip
     st.button("Preview", icon=":material/preview:", on_click=_read, key="import_context_read")
-    problem = state.get(state.IMPORT_PROBLEM)
+    problem = state.text(state.IMPORT_PROBLEM)
     if problem:
         st.error(inert_inline(problem))
     _preview(settings)

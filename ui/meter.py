@@ -138,7 +138,7 @@ def backend_of(provider: ProviderConfig) -> tuple[str, ...]:
 
 def predict_cache(settings: Settings, request: Request) -> caching.CachePrediction | None:
     """What the request would read from the cache the session's last call left."""
-    last: LastCall | None = state.get(state.LAST_CALL)
+    last = state.last_call()
     previous = last.cache_after if last is not None else None
     return caching.predict(
         previous, backend_of(settings.provider), request.plan.messages, settings.counter(),
@@ -176,7 +176,7 @@ def cache_meter(settings: Settings, request: Request) -> None:
     if not model.prices.cache_discount and model.prices.input is not None and prediction.cached:
         notes.append("no cached-input price for this model: cached tokens are billed in full")
     st.caption(" · ".join(notes))
-    why = caching.describe_break(prediction, state.history(), request.decisions, state.get(state.STRATEGY_KIND) or "")
+    why = caching.describe_break(prediction, state.history(), request.decisions, state.strategy_kind())
     if why and prediction.breaks_at is not None:
         if prediction.lost:
             extra = prediction.lost_cost(model)
@@ -199,7 +199,7 @@ def last_call(settings: Settings, request: Request, outcome: CallOutcome, shown:
     and what it leaves in the cache for the next one. A call that got nothing evaluated leaves the
     cache as it was."""
     plan = request.plan
-    previous: LastCall | None = state.get(state.LAST_CALL)
+    previous = state.last_call()
     prediction = predict_cache(settings, request)
     after: caching.CachedCall | None = None
     if outcome.text or outcome.usage.prompt_tokens is not None:

@@ -26,7 +26,7 @@ def target_of(settings: Settings) -> Target:
 
 def summary_for(older: tuple[conv.Message, ...], settings: Settings) -> str | None:
     """The summary made in this session of these older messages with this backend, if any."""
-    made = (state.get(state.SUMMARIES) or {}).get(summary_cache_key(older, settings))
+    made = state.mapping(state.SUMMARIES).get(summary_cache_key(older, settings))
     return made.text if made is not None else None
 
 

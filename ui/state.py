@@ -7,6 +7,7 @@ per-message controls are derived here so pages never spell them out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import streamlit as st
 
@@ -17,6 +18,8 @@ from lib.context.request import Request
 from lib.context.strategies import BUDGET, TURNS, Parameter
 from lib.context.tools import ToolDefinition, ToolSettings
 from lib.core.outcome import CallOutcome
+
+T = TypeVar("T")
 
 HISTORY = "history"
 SYSTEM_TEXT = "system_text"
@@ -332,8 +335,90 @@ def held_keys() -> list[str]:
     return [str(key) for key in st.session_state]
 
 
-def get(key: str):
+def get(key: str) -> object:
+    """The value under `key`, untyped: read it through a typed accessor below (`text`, `whole`, `of`…) or a
+    page's view (ui/experiments_state.py, ui/chat/calls.py) to use it as what it is."""
     return st.session_state.get(key)
+
+
+# --- typed reads: what a key holds, as its type (a widget's value, or an object a page keeps) ---------
+
+
+def text(key: str, default: str = "") -> str:
+    """A text widget's value (`default` while it has none)."""
+    value = st.session_state.get(key)
+    return default if value is None else str(value)
+
+
+def optional_text(key: str) -> str | None:
+    value = st.session_state.get(key)
+    return None if value is None else str(value)
+
+
+def whole(key: str, default: int = 0) -> int:
+    """A number widget's value as a whole number (`default` while it has none)."""
+    value = st.session_state.get(key)
+    return default if value is None else int(value)
+
+
+def real(key: str, default: float = 0.0) -> float:
+    value = st.session_state.get(key)
+    return default if value is None else float(value)
+
+
+def flag(key: str) -> bool:
+    """A toggle's or a checkbox's value (False while it has none)."""
+    return bool(st.session_state.get(key))
+
+
+def of(key: str, kind: type[T]) -> T | None:
+    """The `kind` object kept under `key`, or None (none kept, or one of another class: a module reloaded
+    while the session lived holds objects of the class it had before)."""
+    value = st.session_state.get(key)
+    return value if isinstance(value, kind) else None
+
+
+def pop_of(key: str, kind: type[T]) -> T | None:
+    """`of`, and the key dropped."""
+    value = st.session_state.pop(key, None)
+    return value if isinstance(value, kind) else None
+
+
+def mapping(key: str) -> dict[Any, Any]:
+    """A dict kept under `key` (empty while there is none)."""
+    value = st.session_state.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def listing(key: str) -> list[Any]:
+    """A list, tuple or set kept under `key`, as a list (empty while there is none)."""
+    value = st.session_state.get(key)
+    return list(value) if isinstance(value, list | tuple | set | frozenset) else []
+
+
+def note(key: str) -> tuple[str, str] | None:
+    """A (kind, text) message kept under `key` for the page's next run, taken (shown once)."""
+    value = st.session_state.pop(key, None)
+    return (str(value[0]), str(value[1])) if isinstance(value, tuple) and len(value) == 2 else None
+
+
+# The chat's own keys, typed.
+
+
+def draft() -> str:
+    return text(DRAFT)
+
+
+def strategy_kind() -> str:
+    return text(STRATEGY_KIND)
+
+
+def last_call() -> LastCall | None:
+    return of(LAST_CALL, LastCall)
+
+
+def pending() -> PendingCall | None:
+    return of(PENDING, PendingCall)
 
 
 def default(key: str, value) -> None:
@@ -345,7 +430,7 @@ def put(key: str, value) -> None:
     st.session_state[key] = value
 
 
-def pop(key: str):
+def pop(key: str) -> object:
     return st.session_state.pop(key, None)
 
 

@@ -36,12 +36,12 @@ class ChatCall:
 
 def in_flight() -> ChatCall | None:
     """The call this page shows arriving, if any."""
-    return state.get(state.IN_FLIGHT)
+    return state.of(state.IN_FLIGHT, ChatCall)
 
 
 def pending() -> state.PendingCall | None:
     """A call planned and not started yet."""
-    return state.get(state.PENDING)
+    return state.pending()
 
 
 def busy() -> bool:
@@ -55,7 +55,7 @@ def queue_send(settings: Settings) -> None:
     """Plan the call once, here, with the one builder, and send this very plan at once."""
     if busy():
         return
-    draft = state.get(state.DRAFT) or ""
+    draft = state.draft()
     # Unanswered until its reply is recorded: a crash mid-call leaves it marked, with a Retry.
     question = conv.Message("user", draft, status="unanswered")
     request = request_for(settings, state.history(), question)
@@ -100,7 +100,7 @@ def regenerate(settings: Settings) -> None:
     question = conv.regenerable(history)
     if question is None:
         return
-    keep = bool(state.get(state.KEEP_OLD_ANSWER))
+    keep = state.flag(state.KEEP_OLD_ANSWER)
     if _plan_retry(settings, question.id):
         state.put(state.REGENERATING, Regeneration(question.id, history[-1].id, keep))
         start_pending(settings)
@@ -110,7 +110,7 @@ def rerun_here(settings: Settings, message_id: str) -> None:
     """Save the edit and ask this message again; what followed it is dropped (the button says so)."""
     if busy():
         return
-    content = state.get(state.edit_key(message_id))
+    content = state.text(state.edit_key(message_id))
     history = conv.cut_after(conv.edit(state.history(), message_id, content=content), message_id)
     if _plan_retry(settings, message_id, history):
         state.put(state.HISTORY, history)
@@ -124,7 +124,7 @@ def rerun_in_fork(settings: Settings, message_id: str) -> None:
     this session keeps what followed."""
     if busy():
         return
-    content = state.get(state.edit_key(message_id))
+    content = state.text(state.edit_key(message_id))
     state.put(state.HISTORY, conv.edit(state.history(), message_id, content=content))
     source = sessions.current_id()
     sessions.fork_at(message_id)  # saves this session first
@@ -143,8 +143,8 @@ def stop() -> None:
 def start_pending(settings: Settings) -> None:
     """Send the planned call as it was planned: its body goes out untouched. Called from the click's
     callback, so the request leaves before the page is drawn again."""
-    planned: state.PendingCall | None = state.pop(state.PENDING)
-    regeneration: Regeneration | None = state.pop(state.REGENERATING)
+    planned = state.pop_of(state.PENDING, state.PendingCall)
+    regeneration = state.pop_of(state.REGENERATING, Regeneration)
     if planned is None or not any(m.id == planned.question_id for m in state.history()):
         return
     missing = settings.provider.missing()

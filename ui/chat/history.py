@@ -31,22 +31,28 @@ class Deleted:
     session_id: str
 
 
+def _role(key: str) -> conv.Role | None:
+    """A role picker's value."""
+    value = state.optional_text(key)
+    return next((role for role in ROLES if role == value), None)
+
+
 # --- callbacks: they change state only; the rerun that follows renders it -------------------
 
 
 def _set_included(message_id: str) -> None:
-    included = state.get(state.include_key(message_id))
+    included = state.flag(state.include_key(message_id))
     state.put(state.HISTORY, conv.update(state.history(), message_id, included=included))
 
 
 def _save_edit(message_id: str) -> None:
-    content, role = state.get(state.edit_key(message_id)), state.get(state.role_key(message_id))
+    content, role = state.text(state.edit_key(message_id)), _role(state.role_key(message_id))
     state.put(state.HISTORY, conv.edit(state.history(), message_id, content=content, role=role))
     state.put(state.editor_key(message_id), False)  # closes the editor
 
 
 def _toggle_editor(message_id: str) -> None:
-    state.put(state.editor_key(message_id), not state.get(state.editor_key(message_id)))
+    state.put(state.editor_key(message_id), not state.flag(state.editor_key(message_id)))
 
 
 def _delete(message_id: str) -> None:
@@ -59,18 +65,18 @@ def _delete(message_id: str) -> None:
 
 
 def _undo_delete() -> None:
-    deleted: Deleted | None = state.pop(state.UNDO)
+    deleted = state.pop_of(state.UNDO, Deleted)
     if deleted is not None and deleted.session_id == sessions.current_id():
         state.set_history(conv.put_back(state.history(), deleted.removed))
 
 
 def add_by_hand() -> None:
     """The draft joins the history as a message of the chosen role; no model is called."""
-    draft = state.get(state.DRAFT) or ""
+    draft = state.draft()
     if not draft.strip():
         state.flash("error", "Type the message to add first: it joins the history as it is, with the role beside it.")
         return
-    role: conv.Role = state.get(state.ADD_ROLE) or "user"
+    role = _role(state.ADD_ROLE) or "user"
     state.put(state.HISTORY, [*state.history(), conv.Message(role, draft)])
     state.put(state.DRAFT, "")
     state.pop(state.UNDO)
@@ -87,7 +93,7 @@ def include_all(included: bool) -> None:
 
 
 def include_last_turns() -> None:
-    state.set_history(conv.include_last_turns(state.history(), int(state.get(state.LAST_TURNS))))
+    state.set_history(conv.include_last_turns(state.history(), state.whole(state.LAST_TURNS)))
 
 
 def _go_to_page(number: int) -> None:
@@ -122,7 +128,7 @@ def _message_controls(decision: Decision, tokens: int, manual: bool, in_flight: 
     )  # fmt: skip
     # The editor opens in the message itself: a popover per message was a floating overlay per
     # message in the browser, paid on every click (bench/RESULTS.md).
-    editing = bool(state.get(state.editor_key(message.id)))
+    editing = state.flag(state.editor_key(message.id))
     row.button(
         "Edit", icon=":material/edit:", key=f"open_editor_{message.id}", on_click=_toggle_editor, args=(message.id,),
         type="primary" if editing else "secondary",
@@ -220,7 +226,7 @@ def history(request: Request, settings: Settings) -> None:
     page = _page(decisions)
     if page.count > 1 or len(decisions) > PAGE_SIZES[0]:
         _pager(page, decisions, plan)
-    deleted: Deleted | None = state.get(state.UNDO)
+    deleted = state.of(state.UNDO, Deleted)
     if deleted is not None and deleted.session_id != sessions.current_id():
         deleted = None
     last_id = decisions[-1].message.id if decisions else None
@@ -237,7 +243,7 @@ def _messages(
     deleted: Deleted | None, last_id: str | None,
 ) -> None:  # fmt: skip
     counter = settings.counter()
-    manual = state.get(state.STRATEGY_KIND) == "manual"
+    manual = state.strategy_kind() == "manual"
     for decision in decisions:
         message = decision.message
         if deleted is not None and message.id == deleted.removed.before_id:
@@ -248,7 +254,7 @@ def _messages(
             if tokens is None:
                 tokens = counter.count([message.as_api()]).per_message[0]
             _message_controls(decision, tokens, manual, in_flight)
-            if state.get(state.editor_key(message.id)):
+            if state.flag(state.editor_key(message.id)):
                 _editor(message, settings)
             elif decision.kept:
                 st.markdown(inert_markdown(message.content))
@@ -261,7 +267,7 @@ def _messages(
 
 
 def _page(decisions: list[Decision]) -> Page:
-    return page_of(len(decisions), int(state.get(state.PAGE_SIZE)), int(state.get(state.HISTORY_PAGE)))
+    return page_of(len(decisions), state.whole(state.PAGE_SIZE), state.whole(state.HISTORY_PAGE))
 
 
 def _pager(page: Page, decisions: list[Decision], plan: RequestPlan) -> None:
