@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 from lib.backends import retry
 from lib.backends.providers import DEFAULT_LIMITS, CallLimits, Line, stream_chat
-from lib.context.conversation import Message, new_id, update
+from lib.context.conversation import Message, MessageShapeError, ToolCall, new_id, update
 from lib.core.outcome import CallOutcome
 
 STOPPED = "Stopped by you: the partial answer is kept, marked incomplete."
@@ -195,7 +195,8 @@ def record_reply(
         position += 1
     if outcome.ok:
         history = update(history, question_id, status="ok")
-        reply = Message("assistant", outcome.text, id=reply_id)
+        # A reply that asks for tools keeps its calls: the user writes each result next.
+        reply = Message("assistant", outcome.text, id=reply_id, tool_calls=reply_calls(outcome))
     else:
         history = update(history, question_id, status="unanswered")
         if not outcome.text:
@@ -204,9 +205,33 @@ def record_reply(
     return [*history[:position], reply, *history[position:]]
 
 
+def reply_calls(outcome: CallOutcome) -> tuple[ToolCall, ...]:
+    """The tool calls a reply asked for; a call the server sent without an id or a name (which no
+    result could answer) is left out, and `call_note` says so."""
+    calls = []
+    for index, raw in enumerate(outcome.tool_calls):
+        try:
+            calls.append(ToolCall.from_api(raw, f"tool_calls[{index}]"))
+        except MessageShapeError:
+            continue
+    return tuple(calls)
+
+
 def call_note(reply: Reply, max_tokens: int) -> str:
     """What the user should know about a call beyond its reply: the retries, a reply cut at the limit."""
     notes = [reply.retries_note]
+    calls = reply_calls(reply.outcome)
+    if reply.outcome.ok and calls:
+        names = ", ".join(call.name for call in calls)
+        notes.append(
+            f"The model asks to call {names}: the playground runs no tools. Write each result "
+            "(Add → Tool result), then send to let the model answer with them."
+        )
+    if len(calls) < len(reply.outcome.tool_calls):
+        notes.append(
+            f"{len(reply.outcome.tool_calls) - len(calls):,} tool call(s) came without an id or a name and were "
+            "left out: no result could answer them."
+        )
     if reply.outcome.truncated:
         notes.append(
             f'The reply stopped at the {max_tokens:,}-token limit (finish_reason "length"): raise '

@@ -6,7 +6,7 @@ rule for usage that cannot be a call's (`implausible_usage`). No I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -87,6 +87,9 @@ class CallOutcome:
     # The usage fields exactly as the server sent them (USAGE_FIELDS); the counts above hold them only
     # when they are plausible, so no sum, chart or column meets -5 or 10^30.
     reported_usage: dict[str, object] | None = None
+    # The functions the model asked to call, as wire dicts ({"id", "type", "function": {"name",
+    # "arguments"}}), in order; a streamed call's pieces joined. Empty when it asked for none.
+    tool_calls: list[dict] = field(default_factory=list)
 
     @property
     def usage_flag(self) -> str | None:
