@@ -10,6 +10,7 @@ import streamlit as st
 from lib.backends import embedded
 from lib.backends.reply import Reply, call_note
 from lib.context import conversation as conv
+from lib.context import tool_pairs
 from lib.context.display import inert_markdown
 from lib.context.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES, Page, page_of
 from lib.context.payload import RequestPlan
@@ -17,7 +18,7 @@ from lib.context.request import Request, send_blocker, split_for_retry
 from lib.context.strategies import STRATEGY_LABELS, Decision, spec_of
 from lib.store import chat_replies
 from lib.store.chat_replies import ChatReply, Regeneration
-from ui import attribution, owner, resources, sessions, state
+from ui import attribution, owner, resources, sessions, state, tools_panel
 from ui.composer import draft_sync, page_style
 from ui.meter import cache_meter, last_call, last_call_report, meter, money, payload_preview
 from ui.planning import DRAFT_ID, next_request, request_for
@@ -25,7 +26,7 @@ from ui.settings import Settings, page_setup
 from ui.summary import made_summary, make_summary, summary_plan
 
 ALL_DRAWN_NOTE_FROM = 300  # messages: past this, drawing them all takes a noticeable part of a second
-ROLES: tuple[conv.Role, ...] = ("user", "assistant", "system")
+ROLES: tuple[conv.Role, ...] = ("user", "assistant", "system", "developer")
 UNDO_PREVIEW_CHARS = 40
 
 
@@ -42,12 +43,18 @@ class Deleted:
 
 def _set_included(message_id: str) -> None:
     included = state.get(state.include_key(message_id))
-    state.put(state.HISTORY, conv.update(state.history(), message_id, included=included))
+    # A tool call's toggle carries the results that answer it (the API refuses either alone).
+    state.set_history(tool_pairs.set_included(state.history(), message_id, bool(included)))
 
 
 def _save_edit(message_id: str) -> None:
     content, role = state.get(state.edit_key(message_id)), state.get(state.role_key(message_id))
-    state.put(state.HISTORY, conv.edit(state.history(), message_id, content=content, role=role))
+    edited = conv.edit(state.history(), message_id, content=content, role=role)
+    history, problem = tools_panel.saved_fields(edited, message_id)
+    if problem:  # the editor stays open with everything typed in it
+        state.flash("error", problem)
+        return
+    state.put(state.HISTORY, history)
     state.put(state.editor_key(message_id), False)  # closes the editor
 
 
@@ -304,8 +311,9 @@ def _editor(message: conv.Message, settings: Settings) -> None:
     state.default(state.edit_key(message.id), message.content)
     state.default(state.role_key(message.id), message.role)
     with st.container(border=True):
-        st.radio("Role", ROLES, key=state.role_key(message.id), horizontal=True, format_func=str.capitalize)
+        st.radio("Role", (*ROLES, "tool"), key=state.role_key(message.id), horizontal=True, format_func=str.capitalize)
         st.text_area("Content", key=state.edit_key(message.id), height=160)
+        tools_panel.message_fields_editor(message)
         # Two to a row by st.columns, which ui/composer.py's rules for message rows leave alone.
         save, cancel = st.columns(2)
         save.button(
@@ -352,7 +360,7 @@ def _after_message(message: conv.Message, settings: Settings, in_flight: str | N
     idle = in_flight is None and state.get(state.PENDING) is None
     if message.status == "unanswered" and message.id != in_flight and state.get(state.PENDING) is None:
         st.button("Retry", key=f"retry_{message.id}", on_click=_retry, args=(settings, message.id))
-    elif last and idle and message.role == "user":  # added by hand: nothing has asked it yet
+    elif last and idle and message.role in ("user", "tool"):  # added by hand: nothing has asked it yet
         st.button(
             "Get an answer", key=f"answer_{message.id}", icon=":material/send:", on_click=_retry,
             args=(settings, message.id), help="Send the history up to this message, as the meter shows it",
@@ -415,6 +423,8 @@ def _messages(
 ) -> None:  # fmt: skip
     counter = settings.counter()
     manual = state.get(state.STRATEGY_KIND) == "manual"
+    history = state.history()
+    flags = tools_panel.pair_flags(plan, history)
     for decision in decisions:
         message = decision.message
         if deleted is not None and message.id == deleted.removed.before_id:
@@ -427,10 +437,8 @@ def _messages(
             _message_controls(decision, tokens, manual, in_flight)
             if state.get(state.editor_key(message.id)):
                 _editor(message, settings)
-            elif decision.kept:
-                st.markdown(inert_markdown(message.content))
             else:
-                st.caption(inert_markdown(message.content))
+                tools_panel.message_body(message, decision.kept, flags, history)
             attribution.chat_answer(settings, message)  # "What did this answer use?" (ui/attribution.py)
             _after_message(message, settings, in_flight, message.id == last_id)
     if deleted is not None:
@@ -628,7 +636,9 @@ def _flash() -> None:
 def _next_call_note(request: Request) -> None:
     """What the request below is, when it is not simply the draft as the next question."""
     if request.question is not None:
-        if request.question.id != DRAFT_ID:
+        if request.question.role == "tool":
+            st.caption("Your tool results end this request: *Get an answer* under the last one sends exactly this.")
+        elif request.question.id != DRAFT_ID:
             st.caption("Your last message is unanswered: this is what its Retry sends.")
         return
     history = state.history()
@@ -640,8 +650,9 @@ def _next_call_note(request: Request) -> None:
         )
         return
     ends = {None: "the system prompt", "assistant": "the last reply", "system": "a system message"}
+    ending = ends.get(last.role if last else None, "a message")
     st.info(
-        f"**No question yet.** This request ends with {ends[last.role if last else None]}: a call needs a new "
+        f"**No question yet.** This request ends with {ending}: a call needs a new "
         "message at its end. Type one below; the meter counts it as you type."
     )
 
@@ -693,6 +704,7 @@ def render(settings: Settings) -> None:
         with st.container():  # the meters draw more or fewer lines as the call changes; the preview stays put
             meter(request.plan)
             cache_meter(settings, request)
+        tools_panel.tools_editor(request.plan)  # part of every call, beside what it costs
         preview = st.expander("Payload preview (exactly what is sent)", key=state.PREVIEW_OPEN, on_change="rerun")
         if preview.open:  # drawn only while open: the body three times over (JSON, curl, Python) per rerun
             with preview:  # made every click wait seconds on a long history (bench/RESULTS.md)
@@ -712,6 +724,7 @@ def render(settings: Settings) -> None:
         reply_slot = st.container()  # above the composer, filled last: see below
         _flash()
         _composer(settings)
+        tools_panel.add_tool_messages()
         # The reply streams last, when the composer is already drawn (empty after a Send): a click
         # during the stream then cannot bring the sent question back into the input.
         with reply_slot:
