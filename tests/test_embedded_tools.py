@@ -83,7 +83,7 @@ def test_the_meter_equals_the_servers_prompt_tokens_for_tool_rounds(
     assert request.pair_findings == [] and "tools" in request.plan.body
     outcome = _send(embedded_server, request.plan.body)
     assert outcome.ok, outcome.error
-    assert request.plan.prompt_tokens == outcome.prompt_tokens
+    assert request.plan.prompt_tokens == outcome.usage.prompt_tokens
 
 
 def test_a_body_ending_with_tool_results_is_counted_exactly(embedded_server, embedded_tokenizer):
@@ -94,7 +94,7 @@ def test_a_body_ending_with_tool_results_is_counted_exactly(embedded_server, emb
     assert request.plan.body["messages"][-1]["role"] == "tool"
     outcome = _send(embedded_server, request.plan.body)
     assert outcome.ok, outcome.error
-    assert request.plan.prompt_tokens == outcome.prompt_tokens
+    assert request.plan.prompt_tokens == outcome.usage.prompt_tokens
 
 
 def test_smollm2s_template_shows_the_model_no_tool_definitions_and_no_calls(embedded_server, embedded_tokenizer):
@@ -106,14 +106,15 @@ def test_smollm2s_template_shows_the_model_no_tool_definitions_and_no_calls(embe
     without = _send(
         embedded_server, {"model": EMBEDDED_MODEL, "messages": messages, "max_tokens": 1, "temperature": 0.0}
     )
-    assert with_tools.ok and without.ok and with_tools.prompt_tokens == without.prompt_tokens
+    assert with_tools.ok and without.ok and with_tools.usage.prompt_tokens == without.usage.prompt_tokens
     assert embedded_tokenizer.count(messages, tools=TOOLS.api_tools()).tool_tokens == 0
     assert not embedded_tokenizer.renders_tools() and not embedded_tokenizer.renders_tool_calls()
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 def test_a_forced_tool_choice_on_the_embedded_model_comes_back_as_a_call_in_the_history(stream, embedded_server):
-    from lib.backends.reply import Reply, record_reply
+    from lib.backends.reply import Reply
+    from lib.context.answers import record_reply
 
     forced = ToolSettings((WEATHER,), "get_weather")
     question = Message("user", "Weather in Paris?", id="q")

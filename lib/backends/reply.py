@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 from lib.backends import retry
 from lib.backends.providers import DEFAULT_LIMITS, CallLimits, Line, stream_chat
-from lib.context.conversation import Message, MessageShapeError, ToolCall, new_id, update
+from lib.context.answers import reply_calls
 from lib.core.outcome import CallOutcome
 
 STOPPED = "Stopped by you: the partial answer is kept, marked incomplete."
@@ -177,44 +177,6 @@ class ReplyInFlight:
 
     def stop(self) -> None:
         self.reply.stop()
-
-
-def record_reply(
-    history: list[Message], question_id: str, outcome: CallOutcome, reply_id: str | None = None
-) -> list[Message]:
-    """The history once the call for `question_id` is over: its reply follows it (after any incomplete
-    replies earlier attempts left, which are kept), or the question is marked unanswered; a reply that
-    broke off is kept, marked incomplete and left out of the next call. The reply gets `reply_id` when
-    given (the id it was promised before it arrived: lib/store/chat_replies.py)."""
-    reply_id = reply_id or new_id()
-    position = next((i for i, m in enumerate(history) if m.id == question_id), None)
-    if position is None:  # the question was deleted meanwhile: nothing to attach a reply to
-        return history
-    position += 1
-    while position < len(history) and history[position].status == "incomplete":
-        position += 1
-    if outcome.ok:
-        history = update(history, question_id, status="ok")
-        # A reply that asks for tools keeps its calls: the user writes each result next.
-        reply = Message("assistant", outcome.text, id=reply_id, tool_calls=reply_calls(outcome))
-    else:
-        history = update(history, question_id, status="unanswered")
-        if not outcome.text:
-            return history
-        reply = Message("assistant", outcome.text, included=False, status="incomplete", id=reply_id)
-    return [*history[:position], reply, *history[position:]]
-
-
-def reply_calls(outcome: CallOutcome) -> tuple[ToolCall, ...]:
-    """The tool calls a reply asked for; a call the server sent without an id or a name (which no
-    result could answer) is left out, and `call_note` says so."""
-    calls = []
-    for index, raw in enumerate(outcome.tool_calls):
-        try:
-            calls.append(ToolCall.from_api(raw, f"tool_calls[{index}]"))
-        except MessageShapeError:
-            continue
-    return tuple(calls)
 
 
 def call_note(reply: Reply, max_tokens: int) -> str:
