@@ -333,3 +333,58 @@ def message_body(message: conv.Message, kept: bool, flags: dict[str, list[str]],
         )
     for text in flags.get(message.id, []):
         st.warning(inert_markdown(text))
+
+
+# --- a Compare variant's tools ------------------------------------------------------------------------
+
+_VARIANT_TOOLS = {"session": "the session's tools", "none": "no tools", "only": "only some tools"}
+
+
+def variant_tools(key) -> None:
+    """A Compare slot's tools: the session's as the chat sends them, none, or only the ones picked
+    (`key(name)` is the slot's widget key). Drawn only when the session defines tools."""
+    names = [t.name for t in state.tools()]
+    if not names:
+        return
+    state.default(key("tools_mode"), "session")
+    st.radio(
+        "Tools", list(_VARIANT_TOOLS), format_func=_VARIANT_TOOLS.__getitem__, key=key("tools_mode"), horizontal=True
+    )
+    if state.get(key("tools_mode")) == "only":
+        picked = [n for n in state.get(key("tool_names")) or [] if n in names]
+        state.put(key("tool_names"), picked)
+        st.multiselect("Tools sent", names, key=key("tool_names"))
+
+
+# --- the meter and the preview: what the model reads of the tools --------------------------------------
+
+
+def _uses_tools(plan: RequestPlan) -> bool:
+    return bool(plan.tools.included) or any(m.tool_calls or m.role == "tool" for m in plan.messages)
+
+
+def meter_note(plan: RequestPlan) -> None:
+    """The tool definitions' share of the prompt, and what the embedded model's template makes of tools."""
+    if not _uses_tools(plan):
+        return
+    parts = []
+    if plan.tools.included:
+        parts.append(f"tool definitions: {plan.count.tool_tokens:,} tokens")
+    if plan.model.encoding == "embedded":
+        parts.append(
+            "SmolLM2's chat template renders neither tool definitions nor an assistant's tool calls (its server "
+            "shows the model each message's role and text only): they cost 0 tokens here and the model cannot "
+            "see them. Tool results are read as `tool` turns (Payload preview → As the model reads it)"
+        )
+    st.caption(" · ".join(parts))
+
+
+def model_view(plan: RequestPlan) -> None:
+    """The prompt the embedded model's server makes of this body (its own chat template), as text."""
+    if plan.model.encoding != "embedded" or not _uses_tools(plan):
+        return
+    from ui import resources  # the tokenizer loads the model's vocabulary: only when this is drawn
+
+    prompt, _ = resources.embedded_tokenizer().render(plan.body["messages"], tools=plan.body.get("tools"))
+    st.caption("As the model reads it: the body rendered by its chat template, as its server renders it.")
+    st.code(prompt, language="text", wrap_lines=True)
