@@ -10,7 +10,7 @@ import streamlit as st
 from lib.context.display import inert_markdown
 from lib.context.request import Request
 from lib.context.strategies import STRATEGY_LABELS, spec_of
-from ui import state
+from ui import state, tools_panel
 from ui.chat import calls
 from ui.chat.history import ROLES, add_by_hand, history, include_all, include_last_turns
 from ui.composer import draft_sync, page_style
@@ -99,7 +99,9 @@ def _flash() -> None:
 def _next_call_note(request: Request) -> None:
     """What the request below is, when it is not simply the draft as the next question."""
     if request.question is not None:
-        if request.question.id != DRAFT_ID:
+        if request.question.role == "tool":
+            st.caption("Your tool results end this request: *Get an answer* under the last one sends exactly this.")
+        elif request.question.id != DRAFT_ID:
             st.caption("Your last message is unanswered: this is what its Retry sends.")
         return
     history = state.history()
@@ -111,8 +113,9 @@ def _next_call_note(request: Request) -> None:
         )
         return
     ends = {None: "the system prompt", "assistant": "the last reply", "system": "a system message"}
+    ending = ends.get(last.role if last else None, "a message")
     st.info(
-        f"**No question yet.** This request ends with {ends[last.role if last else None]}: a call needs a new "
+        f"**No question yet.** This request ends with {ending}: a call needs a new "
         "message at its end. Type one below; the meter counts it as you type."
     )
 
@@ -165,6 +168,7 @@ def render(settings: Settings) -> None:
         with st.container():  # the meters draw more or fewer lines as the call changes; the preview stays put
             meter(request.plan)
             cache_meter(settings, request)
+        tools_panel.tools_editor(request.plan)  # part of every call, beside what it costs
         preview = st.expander("Payload preview (exactly what is sent)", key=state.PREVIEW_OPEN, on_change="rerun")
         if preview.open:  # drawn only while open: the body three times over (JSON, curl, Python) per rerun
             with preview:  # made every click wait seconds on a long history (bench/RESULTS.md)
@@ -184,6 +188,7 @@ def render(settings: Settings) -> None:
         reply_slot = st.container()  # above the composer, filled last: see below
         _flash()
         _composer(settings)
+        tools_panel.add_tool_messages()
         # The reply streams last, when the composer is already drawn (empty after a Send): a click
         # during the stream then cannot bring the sent question back into the input.
         with reply_slot:

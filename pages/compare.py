@@ -36,7 +36,7 @@ from lib.context.request import Request, send_blocker
 from lib.context.strategies import STRATEGY_LABELS, spec_of
 from lib.core import models
 from lib.core.outcome import CallOutcome
-from ui import attribution, compare_state, resources, sessions, state
+from ui import attribution, compare_state, resources, sessions, state, tools_panel
 from ui.meter import money
 from ui.settings import Settings, page_setup
 from ui.summary import make_summary, summary_plan
@@ -75,6 +75,7 @@ def _slot_editor(slot: str, settings: Settings, pinned: int) -> None:
         st.checkbox(f"Sidebar's reply limit ({settings.sampling.max_tokens:,} tokens)", key=key("max_tokens_inherit"))
         if not state.get(key("max_tokens_inherit")):
             st.number_input("Max reply tokens", 1, 100_000, key=key("max_tokens"))
+        tools_panel.variant_tools(key)
         st.caption("Sends " + inert_markdown(compare_state.variant_of(slot).sends(pinned)))
         st.button(
             "Remove", key=f"remove_{slot}", on_click=compare_state.remove_slot, args=(slot,), icon=":material/close:"

@@ -109,3 +109,23 @@ def test_smollm2s_template_shows_the_model_no_tool_definitions_and_no_calls(embe
     assert with_tools.ok and without.ok and with_tools.usage.prompt_tokens == without.usage.prompt_tokens
     assert embedded_tokenizer.count(messages, tools=TOOLS.api_tools()).tool_tokens == 0
     assert not embedded_tokenizer.renders_tools() and not embedded_tokenizer.renders_tool_calls()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_forced_tool_choice_on_the_embedded_model_comes_back_as_a_call_in_the_history(stream, embedded_server):
+    from lib.backends.reply import Reply
+    from lib.context.answers import record_reply
+
+    forced = ToolSettings((WEATHER,), "get_weather")
+    question = Message("user", "Weather in Paris?", id="q")
+    body = {
+        "model": EMBEDDED_MODEL, "messages": [question.as_api()], "max_tokens": 48, "temperature": 0.0,
+        "stream": stream, **forced.body_fields(),
+    }  # fmt: skip
+    client = make_client(ProviderConfig("embedded", EMBEDDED_MODEL, base_url=embedded_server.base_url))
+    reply = Reply(client, body)
+    reply.text()
+    client.close()
+    assert reply.outcome.ok, reply.outcome.error
+    history = record_reply([question], "q", reply.outcome, reply_id="r")
+    assert [c.name for c in history[1].tool_calls] == ["get_weather"] and history[1].tool_calls[0].id

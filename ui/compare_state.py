@@ -46,7 +46,7 @@ from ui.settings import Settings
 
 SLOT_FIELDS = (
     "name", "strategy", *(p.key for p in PARAMETERS), "system_mode", "system_text", "model", "temperature_inherit",
-    "temperature", "max_tokens_inherit", "max_tokens", "fixed_context",
+    "temperature", "max_tokens_inherit", "max_tokens", "fixed_context", "tools_mode", "tool_names",
 )  # fmt: skip
 _STORE_ERRORS: tuple[type[Exception], ...] = (*storage.STORE_ERRORS, InvalidComparison)
 
@@ -85,6 +85,8 @@ def add_slot(variant: Variant) -> None:
         "max_tokens_inherit": variant.max_tokens is None,
         "max_tokens": 256 if variant.max_tokens is None else int(variant.max_tokens),
         "fixed_context": variant.fixed_context,  # not a widget: the page shows it, no one edits it
+        "tools_mode": "session" if variant.tools is None else ("none" if not variant.tools else "only"),
+        "tool_names": list(variant.tools or ()),
     }
     for name, value in values.items():
         state.put(state.slot_key(slot, name), value)
@@ -125,7 +127,17 @@ def variant_of(slot: str) -> Variant:
         temperature=None if state.flag(key("temperature_inherit")) else state.real(key("temperature")),
         max_tokens=None if state.flag(key("max_tokens_inherit")) else state.whole(key("max_tokens")),
         fixed_context=fixed_context(slot),
+        tools=_tools_of(state.text(key("tools_mode")) or None, state.listing(key("tool_names"))),
     )
+
+
+def _tools_of(mode: str | None, names: list[str] | None) -> tuple[str, ...] | None:
+    """A slot's tool choice: the session's (also for a slot made before tools existed), none, or only some."""
+    if mode == "none":
+        return ()
+    if mode == "only":
+        return tuple(names or ())
+    return None
 
 
 def variants() -> list[Variant]:
@@ -202,7 +214,7 @@ def requests(variant_list: list[Variant], question: str, settings: Settings) -> 
     return [
         plan_variant(
             v, system, history, question, target(v, settings), settings.sampling,
-            lambda older: summary_for(older, settings),
+            lambda older: summary_for(older, settings), state.tool_settings(),
         )
         for v in variant_list
     ]  # fmt: skip

@@ -15,7 +15,7 @@ from lib.context.payload import RequestPlan
 from lib.context.request import Request
 from lib.core.outcome import CallOutcome
 from lib.core.prices import billed, money
-from ui import state
+from ui import state, tools_panel
 from ui.state import LastCall
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ def meter(plan: RequestPlan) -> None:
         f"{plan.count.overhead:,} tokens of chat-format overhead (reply priming, template) · "
         f"counted with {plan.count.method} · prices: {plan.model.prices.source}"
     )
+    tools_panel.meter_note(plan)
     if not plan.fits:
         over = -plan.reply_room
         st.error(
@@ -69,6 +70,7 @@ def payload_preview(plan: RequestPlan, provider: ProviderConfig) -> None:
         st.code(curl_snippet(provider, plan.body), language="bash", wrap_lines=True)
     with as_python:
         st.code(python_snippet(provider, plan.body), language="python", wrap_lines=True)
+    tools_panel.model_view(plan)  # the embedded model: what its template makes of tool calls and results
 
 
 def last_call_report(call: LastCall) -> None:

@@ -41,7 +41,7 @@ def request_for(
     strategy = strategy or chat_strategy()
     return build_request(
         state.system_prompt(), history, question, strategy, target_of(settings), settings.sampling,
-        lambda older: summary_for(older, settings),
+        lambda older: summary_for(older, settings), state.tool_settings(),
     )  # fmt: skip
 
 
@@ -63,6 +63,9 @@ def unanswered_question(history: list[conv.Message]) -> conv.Message | None:
     for message in reversed(history):
         if message.status == "incomplete":
             continue
+        if message.role == "tool" and message.status != "incomplete":
+            # Tool results written last: the next call sends them for the model to answer with.
+            return message
         return message if message.role == "user" and message.status == "unanswered" else None
     return None
 

@@ -98,6 +98,12 @@ SEND_SESSION_ID = "send_session_id"
 TOOLS = "tools"
 TOOL_CHOICE = "tool_choice"
 PARALLEL_TOOL_CALLS = "parallel_tool_calls"
+# The tools panel and the adders of tool calls, results and named messages (ui/tools_panel.py).
+TOOL_NEW = "tool_new"  # the "Add a tool" definition text
+TOOL_PROBLEM = "tool_problem"  # (where, sentence): the last refused edit, shown beside its inputs
+CALL_NAME, CALL_ARGS, CALL_TEXT, CALL_JOIN = "call_name", "call_args", "call_text", "call_join"
+RESULT_FOR, RESULT_TEXT = "result_for", "result_text"
+NAMED_ROLE, NAMED_NAME, NAMED_TEXT = "named_role", "named_name", "named_text"
 # A stale tab (lib/storage.StaleSession): another tab saved or deleted the open session since this
 # one read it. Nothing is saved until the user reloads or keeps this tab's work as a new session.
 SESSION_CONFLICT = "session_conflict"
@@ -259,6 +265,7 @@ def init() -> None:
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
     st.session_state.setdefault(HISTORY, [])
+    st.session_state.setdefault(TOOLS, ())
     # Streamlit forgets a widget's value on a page where it is not drawn; re-owning the values
     # keeps the settings, the system prompt, the draft, the compare variants and the experiments' choices
     # across pages. It runs first on every page: a page's own loop would run only where it is drawn, and
@@ -317,6 +324,30 @@ def editor_key(message_id: str) -> str:
     return f"editor_{message_id}"
 
 
+def tool_edit_key(tool_id: str) -> str:
+    """A tool definition's JSON text in its editor."""
+    return f"tooledit_{tool_id}"
+
+
+def tool_include_key(tool_id: str) -> str:
+    return f"toolinc_{tool_id}"
+
+
+def name_key(message_id: str) -> str:
+    """The participant name in a message's editor."""
+    return f"msgname_{message_id}"
+
+
+def calls_key(message_id: str) -> str:
+    """An assistant message's tool calls (JSON) in its editor."""
+    return f"msgcalls_{message_id}"
+
+
+def answers_key(message_id: str) -> str:
+    """The call a tool result answers, in its editor."""
+    return f"msganswers_{message_id}"
+
+
 def import_key(count: int) -> str:
     """The session uploader's key: a new one (after an import) is an empty uploader."""
     return f"session_import_{count}"
@@ -324,7 +355,10 @@ def import_key(count: int) -> str:
 
 def forget_message_widgets() -> None:
     """Drop per-message widget values (another session is opening; its messages may share ids)."""
-    prefixes = (include_key(""), edit_key(""), editor_key(""), role_key(""))
+    prefixes = (
+        include_key(""), edit_key(""), editor_key(""), role_key(""), name_key(""), calls_key(""), answers_key(""),
+        tool_edit_key(""), tool_include_key(""),
+    )  # fmt: skip
     for key in [k for k in st.session_state if str(k).startswith(prefixes)]:
         del st.session_state[key]
     st.session_state[HISTORY_PAGE] = 0

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 
 from lib.backends import retry
 from lib.backends.providers import DEFAULT_LIMITS, CallLimits, Line, stream_chat
+from lib.context.answers import reply_calls
 from lib.core.outcome import CallOutcome
 
 STOPPED = "Stopped by you: the partial answer is kept, marked incomplete."
@@ -181,6 +182,18 @@ class ReplyInFlight:
 def call_note(reply: Reply, max_tokens: int) -> str:
     """What the user should know about a call beyond its reply: the retries, a reply cut at the limit."""
     notes = [reply.retries_note]
+    calls = reply_calls(reply.outcome)
+    if reply.outcome.ok and calls:
+        names = ", ".join(call.name for call in calls)
+        notes.append(
+            f"The model asks to call {names}: the playground runs no tools. Write each result "
+            "(Add → Tool result), then send to let the model answer with them."
+        )
+    if len(calls) < len(reply.outcome.tool_calls):
+        notes.append(
+            f"{len(reply.outcome.tool_calls) - len(calls):,} tool call(s) came without an id or a name and were "
+            "left out: no result could answer them."
+        )
     if reply.outcome.truncated:
         notes.append(
             f'The reply stopped at the {max_tokens:,}-token limit (finish_reason "length"): raise '

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lib.context.conversation import Message, new_id, update, with_old_answers, without
+from lib.context.conversation import (
+    Message,
+    MessageShapeError,
+    ToolCall,
+    new_id,
+    update,
+    with_old_answers,
+    without,
+)
 from lib.core.outcome import CallOutcome
 
 
@@ -39,13 +47,26 @@ def record_reply(
         position += 1
     if outcome.ok:
         history = update(history, question_id, status="ok")
-        reply = Message("assistant", outcome.text, id=reply_id)
+        # A reply that asks for tools keeps its calls: the user writes each result next.
+        reply = Message("assistant", outcome.text, id=reply_id, tool_calls=reply_calls(outcome))
     else:
         history = update(history, question_id, status="unanswered")
         if not outcome.text:
             return history
         reply = Message("assistant", outcome.text, included=False, status="incomplete", id=reply_id)
     return [*history[:position], reply, *history[position:]]
+
+
+def reply_calls(outcome: CallOutcome) -> tuple[ToolCall, ...]:
+    """The tool calls a reply asked for; a call the server sent without an id or a name (which no
+    result could answer) is left out, and lib/backends/reply.call_note says so."""
+    calls = []
+    for index, raw in enumerate(outcome.tool_calls):
+        try:
+            calls.append(ToolCall.from_api(raw, f"tool_calls[{index}]"))
+        except MessageShapeError:
+            continue
+    return tuple(calls)
 
 
 def answered(

@@ -9,17 +9,18 @@ from dataclasses import dataclass
 import streamlit as st
 
 from lib.context import conversation as conv
+from lib.context import tool_pairs
 from lib.context.display import inert_markdown
 from lib.context.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES, Page, page_of
 from lib.context.payload import RequestPlan
 from lib.context.request import Request, captioned
 from lib.context.strategies import Decision
-from ui import attribution, sessions, state
+from ui import attribution, sessions, state, tools_panel
 from ui.chat import calls
 from ui.settings import Settings
 
 ALL_DRAWN_NOTE_FROM = 300  # messages: past this, drawing them all takes a noticeable part of a second
-ROLES: tuple[conv.Role, ...] = ("user", "assistant", "system")
+ROLES: tuple[conv.Role, ...] = ("user", "assistant", "system", "developer")
 UNDO_PREVIEW_CHARS = 40
 
 
@@ -42,12 +43,18 @@ def _role(key: str) -> conv.Role | None:
 
 def _set_included(message_id: str) -> None:
     included = state.flag(state.include_key(message_id))
-    state.put(state.HISTORY, conv.update(state.history(), message_id, included=included))
+    # A tool call's toggle carries the results that answer it (the API refuses either alone).
+    state.set_history(tool_pairs.set_included(state.history(), message_id, included))
 
 
 def _save_edit(message_id: str) -> None:
     content, role = state.text(state.edit_key(message_id)), _role(state.role_key(message_id))
-    state.put(state.HISTORY, conv.edit(state.history(), message_id, content=content, role=role))
+    edited = conv.edit(state.history(), message_id, content=content, role=role)
+    history, problem = tools_panel.saved_fields(edited, message_id)
+    if problem:  # the editor stays open with everything typed in it
+        state.flash("error", problem)
+        return
+    state.put(state.HISTORY, history)
     state.put(state.editor_key(message_id), False)  # closes the editor
 
 
@@ -143,8 +150,9 @@ def _editor(message: conv.Message, settings: Settings) -> None:
     state.default(state.edit_key(message.id), message.content)
     state.default(state.role_key(message.id), message.role)
     with st.container(border=True):
-        st.radio("Role", ROLES, key=state.role_key(message.id), horizontal=True, format_func=str.capitalize)
+        st.radio("Role", (*ROLES, "tool"), key=state.role_key(message.id), horizontal=True, format_func=str.capitalize)
         st.text_area("Content", key=state.edit_key(message.id), height=160)
+        tools_panel.message_fields_editor(message)
         # Two to a row by st.columns, which ui/composer.py's rules for message rows leave alone.
         save, cancel = st.columns(2)
         save.button(
@@ -191,7 +199,7 @@ def _after_message(message: conv.Message, settings: Settings, in_flight: str | N
     idle = in_flight is None and calls.pending() is None
     if message.status == "unanswered" and message.id != in_flight and calls.pending() is None:
         st.button("Retry", key=f"retry_{message.id}", on_click=calls.retry, args=(settings, message.id))
-    elif last and idle and message.role == "user":  # added by hand: nothing has asked it yet
+    elif last and idle and message.role in ("user", "tool"):  # added by hand: nothing has asked it yet
         st.button(
             "Get an answer", key=f"answer_{message.id}", icon=":material/send:", on_click=calls.retry,
             args=(settings, message.id), help="Send the history up to this message, as the meter shows it",
@@ -244,6 +252,8 @@ def _messages(
 ) -> None:  # fmt: skip
     counter = settings.counter()
     manual = state.strategy_kind() == "manual"
+    history = state.history()
+    flags = tools_panel.pair_flags(plan, history)
     for decision in decisions:
         message = decision.message
         if deleted is not None and message.id == deleted.removed.before_id:
@@ -256,10 +266,8 @@ def _messages(
             _message_controls(decision, tokens, manual, in_flight)
             if state.flag(state.editor_key(message.id)):
                 _editor(message, settings)
-            elif decision.kept:
-                st.markdown(inert_markdown(message.content))
             else:
-                st.caption(inert_markdown(message.content))
+                tools_panel.message_body(message, decision.kept, flags, history)
             attribution.chat_answer(settings, message)  # "What did this answer use?" (ui/attribution.py)
             _after_message(message, settings, in_flight, message.id == last_id)
     if deleted is not None:
