@@ -16,7 +16,7 @@ from lib.context.conversation import Message
 from lib.context.display import inert_code, inert_inline, one_line
 from lib.context.exports import EXPORTS
 from lib.store.documents import MAX_CHARS
-from lib.store.imports import ImportRefused, Note, read_source, to_session
+from lib.store.imports import MODEL_SETTING, ImportRefused, Note, read_source, to_session
 from lib.store.session import Session
 from ui import sessions, state
 
@@ -40,6 +40,7 @@ def _read() -> None:
     """The *Preview* button: read the uploaded file, or else the pasted text. Nothing is saved."""
     uploaded = state.get(_uploader_key())
     text = uploaded.getvalue() if uploaded is not None else state.get(state.IMPORT_TEXT) or ""
+    state.put(state.IMPORT_ORIGIN, f"the file {uploaded.name}" if uploaded is not None else "the pasted text")
     state.put(state.IMPORT_PICK, 0)
     try:
         state.put(state.IMPORT_SOURCE, read_source(text))
@@ -80,7 +81,8 @@ def _preview(settings: Settings) -> None:
     source = state.get(state.IMPORT_SOURCE)
     if source is None:
         return
-    st.markdown(f"Read as: **{inert_inline(source.format)}**")
+    origin = state.get(state.IMPORT_ORIGIN) or "the pasted text"
+    st.markdown(f"Read {inert_inline(origin)} as: **{inert_inline(source.format)}**")
     pick = 0
     if len(source.options) > 1:
         labels = [one_line(option, 140) for option in source.options]  # a select box shows text as it is
@@ -104,7 +106,8 @@ def _preview(settings: Settings) -> None:
     if imported.tools:
         names = ", ".join(inert_code(t["function"]["name"]) for t in imported.tools)
         st.caption(f"Tools: {names}")
-    taken = {"model": imported.model} if imported.model else {}
+    applied = imported.model and MODEL_SETTING.get(settings.provider.kind)
+    taken = {"model": imported.model} if applied else {}
     taken |= {key: value for key, value in imported.settings.items() if key in ("temperature", "max_tokens", "stream")}
     given = ", ".join(f"{key} {inert_code(str(value))}" for key, value in taken.items()) or "none (the sidebar's stay)"
     st.caption(f"Settings taken: {given} · strategy: Manual (every message included)")

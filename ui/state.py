@@ -110,6 +110,7 @@ SHARE_OPEN = "share_open"  # the sidebar's Share popover
 IMPORT_OPEN = "import_context_open"
 IMPORT_TEXT = "import_context_text"
 IMPORT_SOURCE = "import_context_source"
+IMPORT_ORIGIN = "import_context_origin"  # which was read: the uploaded file (named) or the pasted text
 IMPORT_PROBLEM = "import_context_problem"
 IMPORT_PICK = "import_context_pick"
 IMPORT_UPLOADS = "import_context_uploads"
