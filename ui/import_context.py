@@ -30,6 +30,7 @@ FORMATS = (
     "ChatGPT's `conversations.json`, OpenTelemetry GenAI spans (OTLP JSON)."
 )
 SHOWN_CHARS = 160  # of each message in the preview table: the whole text is imported
+REPORT_SHOWN = 200  # lines of the import report drawn (a file of 50,000 odd messages has as many)
 
 
 def _uploader_key() -> str:
@@ -42,6 +43,7 @@ def _read() -> None:
     text = uploaded.getvalue() if uploaded is not None else state.get(state.IMPORT_TEXT) or ""
     state.put(state.IMPORT_ORIGIN, f"the file {uploaded.name}" if uploaded is not None else "the pasted text")
     state.put(state.IMPORT_PICK, 0)
+    state.pop(state.IMPORT_PREVIEW)
     try:
         state.put(state.IMPORT_SOURCE, read_source(text))
         state.pop(state.IMPORT_PROBLEM)
@@ -54,6 +56,7 @@ def _import(session: Session, what: str) -> None:
     """The *Import* button: the previewed session is stored as a new one and opened."""
     if sessions.open_imported(session, what):
         state.pop(state.IMPORT_SOURCE)
+        state.pop(state.IMPORT_PREVIEW)
         state.put(state.IMPORT_TEXT, "")
         state.put(state.IMPORT_UPLOADS, (state.get(state.IMPORT_UPLOADS) or 0) + 1)  # a fresh, empty uploader
 
@@ -63,7 +66,9 @@ def _report(notes: tuple[Note, ...]) -> None:
         st.caption("Import report: nothing dropped or changed.")
         return
     st.markdown(f"**Import report**: {len(notes):,} field{'s' if len(notes) != 1 else ''} dropped or changed")
-    st.markdown("\n".join(f"- {inert_code(note.where)} {inert_inline(note.what)}" for note in notes))
+    st.markdown("\n".join(f"- {inert_code(note.where)} {inert_inline(note.what)}" for note in notes[:REPORT_SHOWN]))
+    if len(notes) > REPORT_SHOWN:
+        st.caption(f"…and {len(notes) - REPORT_SHOWN:,} more of the same kinds.")
 
 
 def _row(number: str, role: str, included: bool, text: str, tools: str) -> dict:
@@ -93,12 +98,20 @@ def _preview(settings: Settings) -> None:
         )
         if source.left_out:
             st.caption(f"{source.left_out:,} more are not offered (the first {len(labels):,} are): split the file.")
-    try:
-        imported = source.context(int(pick))
-    except ImportRefused as refused:
-        st.error(inert_inline(f"This one cannot be imported, nothing was saved. {refused}"))
-        return
-    session, notes = to_session(imported, sessions.current().settings, settings.provider.kind)
+    base = sessions.current().settings
+    # Read once per pick and sidebar (a 50,000-message file takes a second and a half to read and
+    # convert), not on every rerun while the preview is open.
+    key = (id(source), int(pick), settings.provider.kind, tuple(sorted(base.items(), key=lambda kv: kv[0])))
+    cached = state.get(state.IMPORT_PREVIEW)
+    if cached is None or cached[0] != key:
+        try:
+            imported = source.context(int(pick))
+        except ImportRefused as refused:
+            st.error(inert_inline(f"This one cannot be imported, nothing was saved. {refused}"))
+            return
+        cached = (key, imported, *to_session(imported, base, settings.provider.kind))
+        state.put(state.IMPORT_PREVIEW, cached)
+    _, imported, session, notes = cached
     system = session.system
     rows = [_row("", "system prompt", system.included, system.content, "")]
     rows += [_row(str(i), m.role, m.included, m.content, _tool_part(m)) for i, m in enumerate(session.messages, 1)]

@@ -111,6 +111,7 @@ IMPORT_OPEN = "import_context_open"
 IMPORT_TEXT = "import_context_text"
 IMPORT_SOURCE = "import_context_source"
 IMPORT_ORIGIN = "import_context_origin"  # which was read: the uploaded file (named) or the pasted text
+IMPORT_PREVIEW = "import_context_preview"  # the picked item read and made a session, with what it was read for
 IMPORT_PROBLEM = "import_context_problem"
 IMPORT_PICK = "import_context_pick"
 IMPORT_UPLOADS = "import_context_uploads"
