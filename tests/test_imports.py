@@ -428,3 +428,11 @@ def test_opentelemetry_spans_of_langfuses_own_attributes():
     ]
     assert context.model == "gpt-4o-mini" and context.settings == {"temperature": 0.5, "max_tokens": 64}
     assert "frequency_penalty" in notes(context) and "reply" in notes(context)["langfuse.observation.output"]
+
+
+def test_a_curl_command_is_never_run(tmp_path):
+    marker = tmp_path / "ran"
+    command = f'curl https://x/v1/chat/completions -d "$(touch {marker})" `touch {marker}`'
+    with pytest.raises(ImportRefused, match="not JSON"):
+        import_context(command)
+    assert not marker.exists()
