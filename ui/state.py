@@ -24,7 +24,7 @@ SYSTEM_INCLUDED = "system_included"
 DRAFT = "draft"
 # A Send or a Retry, planned in its callback (lib/context/request.py) and sent as planned on the next run.
 PENDING = "pending_call"
-# The chat reply this page shows arriving (pages/chat.ChatCall). The reply itself belongs to the process
+# The chat reply this page shows arriving (ui/chat/calls.ChatCall). The reply itself belongs to the process
 # (lib/store/chat_replies.py): it survives the page's reruns, a refresh and a closed tab.
 IN_FLIGHT = "reply_in_flight"
 # The body the meter and preview showed on the last run: Send says whether it sent exactly that.
@@ -220,6 +220,8 @@ EXP_FRONTIER_BY = "exp_frontier_by"
 EXP_BASELINE = "exp_baseline"
 EXP_COMPARE_A, EXP_COMPARE_B = "exp_compare_a", "exp_compare_b"
 EXP_BATCH_UPLOADS = "exp_batch_uploads"
+# The uploaders' keys start so, the count of files taken after (a new key is an empty uploader).
+EXP_IMPORT_PREFIX, EXP_BATCH_PREFIX = "exp_import_", "exp_batch_"
 EXP_CLAIMED = "exp_owner_claimed"
 # The case editor's widgets, one set per test set, case and revision of the case (ui/experiments_state.py):
 # text typed but not saved is kept across pages too.
