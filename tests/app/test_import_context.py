@@ -110,3 +110,25 @@ def test_file_text_is_shown_inert():
     shown = " ".join(m.value for m in at.markdown)
     # Only ever inside a code span (shown as typed: no image fetched, no tag run), never as Markdown.
     assert shown.count("![x](") == shown.count("<img") == shown.count(f"` {hostile} `") == 1
+
+
+def test_an_uploaded_log_offers_its_lines_and_imports_the_one_picked():
+    at = _chat()
+    at.session_state["import_context_open"] = True
+    at.run()
+    uploader = next(u for u in at.file_uploader if u.key == "import_context_file_0")
+    uploader.set_value(("calls.jsonl", (DATA / "log.jsonl").read_bytes(), "application/jsonl")).run()
+    at.button(key="import_context_read").click().run()
+    assert not at.exception, at.exception
+    assert "Read the file calls\\.jsonl as: **JSONL log**" in [m.value for m in at.markdown]
+    assert [o.split(" · ")[0] for o in at.selectbox(key="import_context_pick").options] == [
+        "line 1",
+        "line 2",
+        "line 4",
+    ]
+    at.selectbox(key="import_context_pick").set_value(1).run()
+    at.button(key="import_context_go").click().run()
+    assert [(m.role, m.content) for m in at.session_state["history"]] == [("user", "Say hi."), ("assistant", "Hi!")]
+    # A fresh, empty uploader and paste box after an import.
+    assert not any(u.key == "import_context_file_0" for u in at.file_uploader)
+    assert at.text_area(key="import_context_text").value == ""
