@@ -315,10 +315,10 @@ def _answer_column(
     for error in result.errors:
         st.error(inert_markdown(error))
     first = result.outcomes[0] if result.outcomes else CallOutcome()
-    reported = "none reported" if first.prompt_tokens is None else f"{first.prompt_tokens:,}"
+    reported = "none reported" if first.usage.prompt_tokens is None else f"{first.usage.prompt_tokens:,}"
     st.caption(
         f"predicted {result.plan.prompt_tokens:,} · reported {reported} prompt tokens · "
-        f"{first.completion_tokens or 0:,} completion · first token {_seconds(first.ttft_s)} · "
+        f"{first.usage.completion_tokens or 0:,} completion · first token {_seconds(first.ttft_s)} · "
         f"latency {_seconds(first.latency_s)} · queued {_seconds(result.queued_s(0))}"
     )
     if diff and not is_baseline:

@@ -35,7 +35,7 @@ from lib.context.payload import Sampling, build_body, serialise
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
 from lib.core import models
-from lib.core.outcome import CallOutcome
+from lib.core.outcome import CallOutcome, Usage
 from tests.fake_openai import FakeOpenAI
 
 HISTORY = [
@@ -175,7 +175,7 @@ def test_repeated_names_are_told_apart():
 
 def _comparison() -> Comparison:
     plan = _plan(PRESETS[0])
-    ok = CallOutcome(text="Ada", prompt_tokens=plan.prompt_tokens, completion_tokens=2, latency_s=1.5, ttft_s=0.5,
+    ok = CallOutcome(text="Ada", usage=Usage(plan.prompt_tokens, 2), latency_s=1.5, ttft_s=0.5,
                      finish_reason="stop")  # fmt: skip
     results = [
         VariantResult(PRESETS[0], plan, [ok], [None], [0.0], [()]),
@@ -225,7 +225,7 @@ def test_a_setup_round_trips_and_keeps_the_inherit_choice():
 def test_priced_as_prices_the_same_tokens_at_another_models_prices():
     free = Target(models.MODELS[models.EMBEDDED_MODEL], TARGET.counter, "free")
     plan = plan_variant(PRESETS[0], SystemPrompt("Be brief."), HISTORY, "What is my name?", free, Sampling()).plan
-    outcome = CallOutcome(text="Ada", prompt_tokens=plan.prompt_tokens, completion_tokens=10, finish_reason="stop")
+    outcome = CallOutcome(text="Ada", usage=Usage(plan.prompt_tokens, 10), finish_reason="stop")
     result = VariantResult(PRESETS[0], plan, [outcome], [None])
     assert answer_stats([result], 0)[0]["cost $"] == 0.0
     priced = answer_stats([result], 0, "gpt-4o-mini")[0]["cost $"]

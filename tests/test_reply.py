@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from lib.backends.providers import ProviderConfig, make_client
-from lib.backends.reply import STOPPED, Reply, ReplyInFlight, record_reply
+from lib.backends.reply import STOPPED, Reply, ReplyInFlight
 from lib.backends.retry import RetryPolicy
+from lib.context.answers import record_reply
 from lib.context.conversation import Message
 from lib.context.payload import Sampling, build_body
 from lib.core.outcome import CallOutcome
@@ -26,7 +27,7 @@ def test_a_reply_streams_its_text_and_holds_its_outcome():
         server.behaviour.reply = "one two three"
         reply = _reply(server)
         assert "".join(reply) == "one two three"
-        assert reply.outcome.ok and reply.outcome.prompt_tokens == 42 and reply.outcome.finish_reason == "stop"
+        assert reply.outcome.ok and reply.outcome.usage.prompt_tokens == 42 and reply.outcome.finish_reason == "stop"
         assert list(reply) == ["one two three"] and _posts(server) == 1  # iterating again sends nothing
 
 

@@ -31,6 +31,7 @@ from lib.analysis.compare import (
     seeded,
     wait_until_idle,
 )
+from lib.analysis.targets import target_for
 from lib.backends import embedded
 from lib.context.conversation import new_id
 from lib.context.request import Request, Target
@@ -38,7 +39,7 @@ from lib.context.strategies import PARAMETERS, spec_of
 from lib.core import models
 from lib.store import storage
 from lib.store.call_details import details_of, record_with_details
-from ui import owner, resources, sessions, state
+from ui import owner, sessions, state
 from ui.keys import known_secrets
 from ui.planning import summary_for
 from ui.settings import Settings
@@ -178,10 +179,7 @@ def save_if_changed() -> None:
 
 
 def target(variant: Variant, settings: Settings) -> Target:
-    if not variant.model or settings.provider.backend.one_model:
-        return Target(settings.model, settings.counter(), settings.provider.model)
-    info = models.info_for(variant.model, settings.model.context_window)
-    return Target(info, resources.tiktoken_counter(info.name), variant.model)
+    return target_for(variant, settings.targets())
 
 
 def requests(variant_list: list[Variant], question: str, settings: Settings) -> list[Request]:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from lib.analysis.experiments.cases import (
     Case,
@@ -139,3 +139,125 @@ def fold_variant_edits(columns: list[str]) -> None:
     """The variant editor's on_change: its edits become the rows (kept across pages)."""
     rows = state.get(state.EXP_VARIANT_ROWS) or []
     set_variant_rows(with_edits(rows, state.get(variant_editor_key()), columns))
+
+
+# --- the page's own choices, typed -------------------------------------------------------------------
+
+
+class Uploaded(Protocol):
+    """A file from st.file_uploader, as the page reads it."""
+
+    name: str
+
+    def getvalue(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class RunChoices:
+    """The Run section's numbers, as its widgets hold them."""
+
+    repeats: int
+    seed: int
+    max_tokens: int
+    temperature: float
+    concurrency: int
+
+
+DEFAULTS: dict[str, Any] = {
+    state.EXP_REPEATS: 1,
+    state.EXP_SEED: 1,
+    state.EXP_MAX_TOKENS: 48,
+    state.EXP_TEMPERATURE: 0.0,
+    state.EXP_CONCURRENCY: 8,
+    state.EXP_COST_LIMIT: 1.0,
+}
+
+
+def seed_defaults(opened_on_a_run: bool) -> None:
+    """The page's widgets' first values (a `?run=` link opens on the Results)."""
+    state.default(state.EXP_SECTION, "Results" if opened_on_a_run else "Test set")
+    for key, value in DEFAULTS.items():
+        state.default(key, value)
+
+
+def run_choices() -> RunChoices:
+    return RunChoices(
+        int(state.get(state.EXP_REPEATS)),
+        int(state.get(state.EXP_SEED)),
+        int(state.get(state.EXP_MAX_TOKENS)),
+        float(state.get(state.EXP_TEMPERATURE)),
+        int(state.get(state.EXP_CONCURRENCY)),
+    )
+
+
+def _text(key: str) -> str | None:
+    value = state.get(key)
+    return None if value is None else str(value)
+
+
+def set_id() -> str | None:
+    return _text(state.EXP_SET_ID)
+
+
+def case_pick() -> str | None:
+    return _text(state.EXP_CASE_PICK)
+
+
+def run_id() -> str | None:
+    return _text(state.EXP_RUN_ID)
+
+
+def run_pick() -> str | None:
+    return _text(state.EXP_RUN_PICK)
+
+
+def judge_kind() -> str | None:
+    return _text(state.EXP_JUDGE_KIND)
+
+
+def baseline() -> int | None:
+    value = state.get(state.EXP_BASELINE)
+    return None if value is None else int(value)
+
+
+def editor_text(set_id: str, case: Case, name: str) -> str:
+    """A case editor's text widget's value ("" while it has none)."""
+    return str(state.get(case_key(set_id, case, name)) or "")
+
+
+def editor_flag(set_id: str, case: Case, name: str) -> bool:
+    return bool(state.get(case_key(set_id, case, name)))
+
+
+def variant_rows() -> list[dict[str, Any]] | None:
+    return state.get(state.EXP_VARIANT_ROWS)
+
+
+def put_note(kind: str, text: str) -> None:
+    """A message for the page's next run: `kind` is the st function that says it (error, success…)."""
+    state.put(state.EXP_NOTE, (kind, text))
+
+
+def take_note() -> tuple[str, str] | None:
+    return state.pop(state.EXP_NOTE)
+
+
+def claimed() -> bool:
+    return bool(state.get(state.EXP_CLAIMED))
+
+
+def set_claimed() -> None:
+    state.put(state.EXP_CLAIMED, True)
+
+
+def uploader_key(prefix: str, counter: str) -> str:
+    """An uploader's widget key: a new one (after a file was taken) is an empty uploader."""
+    return f"{prefix}{state.get(counter) or 0}"
+
+
+def count_upload(counter: str) -> None:
+    state.put(counter, (state.get(counter) or 0) + 1)
+
+
+def uploaded(key: str) -> Uploaded | None:
+    return state.get(key)

@@ -74,18 +74,19 @@ def payload_preview(plan: RequestPlan, provider: ProviderConfig) -> None:
 def last_call_report(call: LastCall) -> None:
     """Predicted against reported usage, and the timings, of the last call."""
     outcome = call.outcome
-    actual = outcome.prompt_tokens
+    actual = outcome.usage.prompt_tokens
     predicted, reported = st.columns(2)  # two to a row, as in the meter: four cut their labels short
     predicted.metric("Predicted prompt", f"{call.predicted_prompt_tokens:,}")
     reported.metric(
         "Reported prompt",
-        ("implausible" if outcome.usage_flag else "none reported") if actual is None else f"{actual:,}",
+        ("implausible" if outcome.usage.flag else "none reported") if actual is None else f"{actual:,}",
         delta=None if actual is None else actual - call.predicted_prompt_tokens,
         delta_color="off",
     )
     _cached_report(call)
     completion, latency = st.columns(2)
-    completion.metric("Completion", "—" if outcome.completion_tokens is None else f"{outcome.completion_tokens:,}")
+    made = outcome.usage.completion_tokens
+    completion.metric("Completion", "—" if made is None else f"{made:,}")
     latency.metric("Latency", "—" if outcome.latency_s is None else f"{outcome.latency_s:.2f} s")
     ttft = "—" if outcome.ttft_s is None else f"{outcome.ttft_s:.2f} s"
     note = "exact count" if call.predicted_exact else "estimate"
@@ -95,17 +96,17 @@ def last_call_report(call: LastCall) -> None:
         if call.shown
         else ", predicted at Send (the message changed after the meter was last drawn, or this was a retry)"
     )
-    if actual is None and outcome.usage_flag:
+    if actual is None and outcome.usage.flag:
         note += "; the server's usage is implausible (below), so there is nothing to compare against"
     elif actual is None:
         note += "; the server reported no usage, so there is nothing to compare against"
     elif actual == call.predicted_prompt_tokens:
         note += "; matches the server's count"
     st.caption(f"Time to first token {ttft} · {call.body_bytes:,} B sent to {inert_inline(call.model)} · {note}")
-    if outcome.usage_flag:  # what the server said, named: its numbers are neither compared nor priced
-        st.warning(inert_inline(outcome.usage_flag), icon=":material/warning:")
+    if outcome.usage.flag:  # what the server said, named: its numbers are neither compared nor priced
+        st.warning(inert_inline(outcome.usage.flag), icon=":material/warning:")
     if call.price_source:
-        cached = outcome.cached_tokens
+        cached = outcome.usage.cached_tokens
         with_cache = f", {cached:,} cached tokens billed as cached" if cached else ""
         st.caption(f"Cost {money(call.cost)}{with_cache} · prices: {call.price_source}")
 
@@ -114,7 +115,7 @@ def _cached_report(call: LastCall) -> None:
     """Cached tokens, predicted before the call and reported by the server, and what the call cost."""
     outcome, prediction = call.outcome, call.cache
     predicted = prediction.cached if prediction is not None else None
-    reported = outcome.cached_tokens
+    reported = outcome.usage.cached_tokens
     if predicted is None and reported is None:
         return
     left, right = st.columns(2)
@@ -201,13 +202,13 @@ def last_call(settings: Settings, request: Request, outcome: CallOutcome, shown:
     previous: LastCall | None = state.get(state.LAST_CALL)
     prediction = predict_cache(settings, request)
     after: caching.CachedCall | None = None
-    if outcome.text or outcome.prompt_tokens is not None:
+    if outcome.text or outcome.usage.prompt_tokens is not None:
         after = caching.CachedCall(
             backend_of(settings.provider), plan.messages, outcome.text, outcome.finish_reason == "stop"
         )
     else:
         after = previous.cache_after if previous is not None else None
-    spent = billed(plan.model.prices, plan.prompt_tokens, outcome)
+    spent = billed(plan.model.prices, plan.prompt_tokens, outcome.usage)
     return LastCall(
         plan.prompt_tokens, plan.count.exact, plan.body_bytes, plan.model.name, outcome, shown,
         cache=prediction, cache_after=after, cost=spent, price_source=plan.model.prices.source,

@@ -21,7 +21,7 @@ def chat_strategy() -> Strategy:
 
 
 def target_of(settings: Settings) -> Target:
-    return Target(settings.model, settings.counter(), settings.provider.model)
+    return settings.target()
 
 
 def summary_for(older: tuple[conv.Message, ...], settings: Settings) -> str | None:

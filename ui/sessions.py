@@ -134,6 +134,7 @@ def current() -> Session:
         messages=tuple(state.history()),
         settings=_settings_now(),
         draft=state.get(state.DRAFT) or "",
+        tools=state.tools(),
     )
 
 
@@ -150,6 +151,7 @@ def _open(session: Session, saved: bool = True) -> None:
     state.put(state.SYSTEM_TEXT, session.system.content)
     state.put(state.SYSTEM_INCLUDED, session.system.included)
     state.put(state.DRAFT, session.draft)
+    state.set_tools(session.tools)
     for key in state.PERSISTED_SETTINGS:
         value = session.settings.get(key, state.DEFAULTS.get(key))
         if value is None:
@@ -467,6 +469,23 @@ def import_upload(uploader_key: str) -> None:
         _note("success", summary)
     else:  # this tab is stale: its work stays open until the user decides about it
         _note("success", f"{summary} Open it from the list once this tab's changes are dealt with.")
+
+
+def open_imported(session: Session, what: str) -> bool:
+    """Store `session` (a context imported from outside) as a new session of this owner's and open it.
+    The open session is saved first and stays as it was: an import never overwrites it. False, with
+    the reason in the sidebar, if nothing was stored."""
+    leaving = _flush()
+    stored = with_db(storage.insert_new, without_secrets(session, secrets_known()), owner.owner())
+    if stored is None:
+        return False
+    summary = f"{what}: a new session, {stored.label} ({messages_count(len(stored.messages))})."
+    if leaving:
+        _open(stored)
+        _note("success", f"{summary} The session you were in is kept as it was.")
+    else:  # this tab is stale: its work stays open until the user decides about it
+        _note("success", f"{summary} Open it from the list once this tab's changes are dealt with.")
+    return True
 
 
 # --- the run log ---------------------------------------------------------------------------------

@@ -6,9 +6,11 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
+from lib.analysis.targets import TargetSettings
 from lib.backends.kinds import KIND_LABELS, backend_of
 from lib.backends.providers import DEFAULT_AZURE_API_VERSION, ProviderConfig, key_scope, valid_base_url
 from lib.context.payload import Sampling
+from lib.context.request import Target
 from lib.context.tokens import PromptCounter
 from lib.core import models
 from lib.store.session import end_user_id
@@ -30,6 +32,21 @@ class Settings:
         typed = key_scope("compatible", self.provider.base_url) in (state.get(TYPED_ENDPOINTS) or ())
         exact = resources.server_counter(self.provider) if typed else None
         return exact if exact is not None else resources.tiktoken_counter(self.model.name)
+
+    def target(self) -> Target:
+        """The chat's target: the sidebar's model, its counter, its name on the wire."""
+        return Target(self.model, self.counter(), self.provider.model)
+
+    def targets(self) -> TargetSettings:
+        """What a variant's target is made from (lib/analysis/targets.target_for)."""
+        backend = self.provider.backend
+        return TargetSettings(
+            self.target(),
+            self.provider.kind,
+            backend.one_model,
+            resources.tiktoken_counter,
+            resources.embedded_tokenizer,
+        )
 
 
 # --- keys and endpoints --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from lib.context.conversation import Message, SystemPrompt
 from lib.context.paging import DEFAULT_PAGE_SIZE
 from lib.context.request import Request
 from lib.context.strategies import BUDGET, TURNS, Parameter
+from lib.context.tools import ToolDefinition, ToolSettings
 from lib.core.outcome import CallOutcome
 
 HISTORY = "history"
@@ -23,7 +24,7 @@ SYSTEM_INCLUDED = "system_included"
 DRAFT = "draft"
 # A Send or a Retry, planned in its callback (lib/context/request.py) and sent as planned on the next run.
 PENDING = "pending_call"
-# The chat reply this page shows arriving (pages/chat.ChatCall). The reply itself belongs to the process
+# The chat reply this page shows arriving (ui/chat/calls.ChatCall). The reply itself belongs to the process
 # (lib/store/chat_replies.py): it survives the page's reruns, a refresh and a closed tab.
 IN_FLIGHT = "reply_in_flight"
 # The body the meter and preview showed on the last run: Send says whether it sent exactly that.
@@ -89,6 +90,11 @@ SESSION_NOTE = "session_note"
 SESSION_LIST_OPEN = "session_list_open"  # the sidebar's popovers; their widgets are drawn only while open
 SESSION_RENAME_OPEN = "session_rename_open"
 SEND_SESSION_ID = "send_session_id"
+# The session's tool definitions (a tuple of lib/context/tools.ToolDefinition) and how the model may
+# use them (widgets; persisted as settings).
+TOOLS = "tools"
+TOOL_CHOICE = "tool_choice"
+PARALLEL_TOOL_CALLS = "parallel_tool_calls"
 # A stale tab (lib/storage.StaleSession): another tab saved or deleted the open session since this
 # one read it. Nothing is saved until the user reloads or keeps this tab's work as a new session.
 SESSION_CONFLICT = "session_conflict"
@@ -97,6 +103,16 @@ SESSION_CONFLICT = "session_conflict"
 OWNER_TOKEN = "owner_token"
 OWNER_CLAIMED = "owner_claimed"
 SHARE_OPEN = "share_open"  # the sidebar's Share popover
+
+# The chat's *Bring your own context* (ui/import_context.py): the expander, the pasted text, the text
+# read (a lib.store.imports.Source) or why not, the item picked in it, and a counter whose change
+# gives a fresh, empty uploader after an import.
+IMPORT_OPEN = "import_context_open"
+IMPORT_TEXT = "import_context_text"
+IMPORT_SOURCE = "import_context_source"
+IMPORT_PROBLEM = "import_context_problem"
+IMPORT_PICK = "import_context_pick"
+IMPORT_UPLOADS = "import_context_uploads"
 
 DEFAULTS = {
     SYSTEM_TEXT: SystemPrompt().content,
@@ -202,6 +218,8 @@ EXP_FRONTIER_BY = "exp_frontier_by"
 EXP_BASELINE = "exp_baseline"
 EXP_COMPARE_A, EXP_COMPARE_B = "exp_compare_a", "exp_compare_b"
 EXP_BATCH_UPLOADS = "exp_batch_uploads"
+# The uploaders' keys start so, the count of files taken after (a new key is an empty uploader).
+EXP_IMPORT_PREFIX, EXP_BATCH_PREFIX = "exp_import_", "exp_batch_"
 EXP_CLAIMED = "exp_owner_claimed"
 # The case editor's widgets, one set per test set, case and revision of the case (ui/experiments_state.py):
 # text typed but not saved is kept across pages too.
@@ -222,7 +240,7 @@ KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE, SEND_SESSION_ID, TIMEOUT, DEADLINE, MAX_REPLY_MB,
     COMPARE_PRICE_AS, COMPARE_ONE_AT_A_TIME, COMPARE_DIFF,
     INSPECTOR_SPACES, INSPECTOR_SOURCE, INSPECTOR_TEXT, INSPECTOR_AS_MESSAGE, INSPECTOR_VARIANT, WALKTHROUGH_STEP,
-    ADD_ROLE, KEEP_OLD_ANSWER, *EXP_KEPT,
+    ADD_ROLE, KEEP_OLD_ANSWER, *EXP_KEPT, TOOL_CHOICE, PARALLEL_TOOL_CALLS,
 }  # fmt: skip
 # Widget keys kept by their start: a Compare variant slot's, the Experiments case editor's.
 SLOT_PREFIX = "variant_"
@@ -230,7 +248,7 @@ KEPT_WIDGET_PREFIXES = (SLOT_PREFIX, EXP_EDITOR_PREFIX)
 # What a saved session keeps besides its messages (lib/session.SETTINGS checks the same names). Never the key.
 PERSISTED_SETTINGS = (
     *(k for k in SETTING_KEYS if k != API_KEY), STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET, LAST_TURNS,
-    SEND_SESSION_ID,
+    SEND_SESSION_ID, TOOL_CHOICE, PARALLEL_TOOL_CALLS,
 )  # fmt: skip
 
 
@@ -259,6 +277,19 @@ def set_history(messages: list[Message]) -> None:
 
 def system_prompt() -> SystemPrompt:
     return SystemPrompt(st.session_state[SYSTEM_TEXT], st.session_state[SYSTEM_INCLUDED])
+
+
+def tools() -> tuple[ToolDefinition, ...]:
+    return st.session_state.get(TOOLS, ())
+
+
+def set_tools(definitions: tuple[ToolDefinition, ...]) -> None:
+    st.session_state[TOOLS] = tuple(definitions)
+
+
+def tool_settings() -> ToolSettings:
+    """The session's tools and choices, as `build_body` takes them."""
+    return ToolSettings(tools(), st.session_state.get(TOOL_CHOICE), st.session_state.get(PARALLEL_TOOL_CALLS))
 
 
 def slot_key(slot: str, name: str) -> str:

@@ -32,13 +32,15 @@ from lib.context.request import Request, Target, build_request
 from lib.context.strategies import STRATEGY_LABELS, Strategy
 from lib.context.tokens import PromptCount
 from lib.core.models import ModelInfo, priced_as
-from lib.core.outcome import CallOutcome
+from lib.core.outcome import USAGE_FIELDS, CallOutcome, Usage, implausible_usage
 from lib.core.prices import Prices, Rate, billed
 
 MAX_VARIANTS = 6
 QUESTION_ID = "question"
 FORMAT_VERSION = 1  # of the stored JSON (to_dict); from_dict refuses another
-ROLES = get_args(Role)
+# A fixed context holds plain messages: a tool result needs the call it answers, which a
+# (role, text) pair cannot name.
+ROLES = tuple(role for role in get_args(Role) if role != "tool")
 
 
 class InvalidComparison(ValueError):
@@ -502,9 +504,9 @@ def answer_stats(results: list[VariantResult], baseline: int, price_as: str = ""
                     "repeat": repeat + 1,
                     "seed": result.seeds[repeat] if repeat < len(result.seeds) else None,
                     "prompt tokens (predicted)": result.plan.prompt_tokens,
-                    "prompt tokens (reported)": outcome.prompt_tokens,
-                    "cached tokens (reported)": outcome.cached_tokens,
-                    "completion tokens": outcome.completion_tokens,
+                    "prompt tokens (reported)": outcome.usage.prompt_tokens,
+                    "cached tokens (reported)": outcome.usage.cached_tokens,
+                    "completion tokens": outcome.usage.completion_tokens,
                     "payload bytes": result.plan.body_bytes,
                     "queued s": result.queued_s(repeat),
                     "first token s": outcome.ttft_s,
@@ -521,7 +523,7 @@ def answer_stats(results: list[VariantResult], baseline: int, price_as: str = ""
 def call_cost(model: ModelInfo, plan: RequestPlan, outcome: CallOutcome) -> float | None:
     """What a call cost at `model`'s prices (lib/core/prices.py, the one cost formula): the reported usage,
     cached prompt tokens at their own rate, else the prediction; None when unpriced."""
-    return billed(model.prices, plan.prompt_tokens, outcome)
+    return billed(model.prices, plan.prompt_tokens, outcome.usage)
 
 
 def plan_rows(variants: list[Variant], plans: list[RequestPlan], price_as: str = "") -> list[dict]:
@@ -594,14 +596,35 @@ def _plan_from(raw: Any) -> RequestPlan:
     )  # fmt: skip
 
 
-_OUTCOME_FIELDS = tuple(f.name for f in fields(CallOutcome))
+# An outcome as the stored JSON has always had it: flat, its usage's counts beside its text.
+_OUTCOME_FIELDS = (
+    "text", "prompt_tokens", "completion_tokens", "cached_tokens", "latency_s", "ttft_s", "finish_reason", "error",
+    "status_code", "error_code", "retry_after_s", "reported_usage",
+)  # fmt: skip
+
+
+def _outcome_dict(outcome: CallOutcome) -> dict:
+    usage = outcome.usage
+    flat = {
+        **asdict(outcome), "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+        "cached_tokens": usage.cached_tokens, "reported_usage": usage.reported,
+    }  # fmt: skip
+    return {name: flat[name] for name in _OUTCOME_FIELDS}
+
+
+def _outcome_from(raw: dict) -> CallOutcome:
+    kept = {name: raw[name] for name in _OUTCOME_FIELDS if name in raw}
+    reported = kept.pop("reported_usage", None)
+    prompt, completion, cached = (kept.pop(name, None) for name in USAGE_FIELDS)
+    usage = Usage(prompt, completion, cached, flag=implausible_usage(reported), reported=reported)
+    return CallOutcome(**kept, usage=usage)
 
 
 def _result_dict(result: VariantResult) -> dict:
     return {
         "variant": result.variant.to_dict(),
         "plan": _plan_dict(result.plan),
-        "outcomes": [asdict(o) for o in result.outcomes],
+        "outcomes": [_outcome_dict(o) for o in result.outcomes],
         "seeds": list(result.seeds),
         "queued": list(result.queued),
         "notices": [list(n) for n in result.notices],
@@ -613,7 +636,7 @@ def _result_from(raw: Any) -> VariantResult:
     outcomes = []
     for outcome in _typed(obj.get("outcomes"), list, "outcomes"):
         outcome = _obj(outcome, "outcome")
-        outcomes.append(CallOutcome(**{name: outcome[name] for name in _OUTCOME_FIELDS if name in outcome}))
+        outcomes.append(_outcome_from(outcome))
     return VariantResult(
         Variant.from_dict(obj.get("variant")),
         _plan_from(obj.get("plan")),

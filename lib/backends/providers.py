@@ -19,7 +19,7 @@ import openai
 from lib.backends.errors import NO_CHOICES, NOT_OPENAI_HINT, cut_off, describe_error
 from lib.backends.kinds import BACKENDS, Backend
 from lib.backends.retry import parse_retry_after
-from lib.core.outcome import CallOutcome, implausible_usage
+from lib.core.outcome import CallOutcome, usage_of
 from lib.core.secrets import SecretMasker, is_secret
 from lib.core.wire import EndUserField, Kind, TokenLimitField
 
@@ -306,7 +306,9 @@ def _shown(text: str, outcome: CallOutcome) -> Iterator[str]:
 
 def _nothing(outcome: CallOutcome) -> str:
     """An answer with no text and no finish: empty choices, or (not even usage) no reply data at all."""
-    return NO_CHOICES if outcome.prompt_tokens is not None else f"The server sent no reply data: {NOT_OPENAI_HINT}"
+    if outcome.usage.prompt_tokens is not None:
+        return NO_CHOICES
+    return f"The server sent no reply data: {NOT_OPENAI_HINT}"
 
 
 def _record_failure(exc: Exception, outcome: CallOutcome, secrets: tuple[str, ...]) -> None:
@@ -325,27 +327,9 @@ def _record_failure(exc: Exception, outcome: CallOutcome, secrets: tuple[str, ..
 
 
 def _record_usage(usage, outcome: CallOutcome) -> None:
-    if usage is None:
-        return
-    # The SDK builds replies without validating them: each field is whatever JSON the server sent.
-    details = getattr(usage, "prompt_tokens_details", None)
-    reported = {
-        "prompt_tokens": getattr(usage, "prompt_tokens", None),
-        "completion_tokens": getattr(usage, "completion_tokens", None),
-        "cached_tokens": details.get("cached_tokens") if isinstance(details, dict)
-        else getattr(details, "cached_tokens", None),
-    }  # fmt: skip
-    take_usage(outcome, reported)
-
-
-def take_usage(outcome: CallOutcome, reported: dict[str, object]) -> None:
-    """Keep the usage a server reported (prompt, completion, cached tokens, as it sent them) in
-    `outcome`: all of it as said, and the counts only when plausible (lib.core.outcome.implausible_usage)."""
-    outcome.reported_usage = {name: value for name, value in reported.items() if value is not None}
-    plausible = implausible_usage(outcome.reported_usage) is None
-    outcome.prompt_tokens = reported.get("prompt_tokens") if plausible else None  # type: ignore[assignment]
-    outcome.completion_tokens = reported.get("completion_tokens") if plausible else None  # type: ignore[assignment]
-    outcome.cached_tokens = reported.get("cached_tokens") if plausible else None  # type: ignore[assignment]
+    read = usage_of(usage)
+    if read is not None:
+        outcome.usage = read
 
 
 def _read_stream(stream, outcome: CallOutcome, started: float) -> Iterator[str]:
