@@ -261,3 +261,11 @@ def count_upload(counter: str) -> None:
 
 def uploaded(key: str) -> Uploaded | None:
     return state.get(key)
+
+
+def uploaded_files(key: str) -> list[Uploaded]:
+    """The files of an uploader that takes several (one, from one that takes one)."""
+    found = state.get(key)
+    if found is None:
+        return []
+    return list(found) if isinstance(found, (list, tuple)) else [found]

@@ -47,6 +47,8 @@ from lib.store.documents import LINE, DocumentError, NotWellFormed, load_json, l
 MAX_BYTES = 5 * 1024 * 1024
 CSV_COLUMNS = ("id", "question", "conversation", "checks", "turns_ago", "description")
 MAX_FILES = 200  # in one upload or zip
+# What the import takes: test sets, and a promptfoo config's own files (prompts, vars) or a zip of them.
+UPLOAD_TYPES = ("csv", "jsonl", "yaml", "yml", "json", "zip", "txt", "md", "j2")
 
 
 # --- reading ----------------------------------------------------------------------------------
