@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.analysis.experiments import formats
+from lib.analysis.experiments import formats, promptfoo
 from lib.analysis.experiments.cases import Check, InvalidTestSet
 from lib.analysis.experiments.checks import evaluate
 from lib.store.documents import load_yaml
@@ -372,6 +372,82 @@ def test_a_zip_is_bounded():
 def test_two_configs_in_one_upload_are_refused_by_name():
     with pytest.raises(InvalidTestSet, match=r"configs found: a/promptfooconfig\.yaml, b/promptfooconfig\.yaml"):
         upload({"a/promptfooconfig.yaml": "tests: []", "b/promptfooconfig.yaml": "tests: []"}, as_zip=True)
+
+
+def test_a_chat_prompt_is_a_conversation_and_its_last_user_message_the_question():
+    imported = upload(
+        {
+            "promptfooconfig.yaml": "prompts: [file://chat.json]\ntests:\n  - vars: {name: Ada, city: Porto}\n",
+            "chat.json": json.dumps(
+                [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "I am {{name}} from {{city}}."},
+                    {"role": "assistant", "content": "Hi {{name}}."},
+                    {"role": "user", "content": "Where am I from?"},
+                ]
+            ),
+        }
+    )
+    case = imported.test_set.cases[0]
+    assert case.question == "Where am I from?" and case.conversation.source == "inline"
+    assert case.conversation.system == "Be brief."
+    assert [(m.role, m.content) for m in case.conversation.messages] == [
+        ("user", "I am Ada from Porto."), ("assistant", "Hi Ada."),
+    ]  # fmt: skip
+    assert not said(imported, "current session")
+
+
+def test_assertion_values_from_files_and_a_schema_written_as_yaml_text():
+    imported = upload(
+        {
+            "promptfooconfig.yaml": (
+                "prompts: ['{{q}}']\ntests:\n  - vars: {q: Colour?, topic: bananas}\n    assert:\n"
+                "      - {type: llm-rubric, value: file://rubric.txt}\n      - {type: is-json, value: file://schema.yaml}\n"
+                "      - {type: is-json, value: 'required: [b]'}\n      - {type: equals, value: file://check.py}\n"
+            ),
+            "rubric.txt": "Says what colour {{topic}} are.",
+            "schema.yaml": "type: object\nrequired: [color]\n",
+        }
+    )
+    rubric, schema, inline = imported.test_set.cases[0].checks
+    assert rubric == Check("llm-rubric", "Says what colour bananas are.")
+    assert json.loads(schema.value) == {"type": "object", "required": ["color"]}
+    assert json.loads(inline.value) == {"required": ["b"]}
+    assert said(imported, "test 1 (line 3), assert 4", "its value 'file://check.py' is a script: not run here")
+
+
+def test_what_promptfoo_runs_as_code_is_named_not_run():
+    imported = upload(
+        {
+            "promptfooconfig.yaml": (
+                "prompts: [file://prompt.py, prompts.txt]\ntests:\n  - file://gen.py:make_tests\n"
+                "  - vars: {q: a, img: file://cat.png}\n  - vars: {q: b, ctx: file://ctx.js}\n  - vars: {q: c}\n"
+            ),
+            "prompts.txt": "Q: {{q}}",
+        }
+    )
+    assert [c.question for c in imported.test_set.cases] == ["Q: c"]
+    assert said(imported, "prompt 1", "'prompt.py' is a prompt function (a script): not run here")
+    assert said(imported, "tests entry 1", "'gen.py:make_tests' generates tests (a script or a spreadsheet)")
+    assert said(imported, "test 1 (line 4)", "var 'img' is 'file://cat.png', not text: the test is not imported")
+    assert said(imported, "test 2 (line 5)", "var 'ctx' is 'file://ctx.js', a script: not run here")
+
+
+def test_no_key_in_a_config_reaches_the_report():
+    imported = one(
+        "providers:\n  - id: openai:gpt-4.1\n    config: {apiKey: sk-live-abcdefghijklmnop}\n"
+        "prompts: ['{{q}}']\ntests:\n  - vars: {q: a}\n    assert: [{type: nope, value: sk-live-abcdefghijklmnop}]\n"
+        "    options: {apiKey: sk-live-abcdefghijklmnop}\n"
+    )
+    assert said(imported, "providers (openai:gpt-4.1)")
+    assert "sk-live" not in json.dumps(imported.report)
+
+
+def test_the_templates_of_one_import_have_a_time_budget(monkeypatch):
+    monkeypatch.setattr(promptfoo, "MAX_RENDERING_S", 0.5)
+    slow = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}{{q}}"
+    with pytest.raises(InvalidTestSet, match=r"the templates took more than 0\.5 s to render in all"):
+        one(f"prompts: ['{slow}']\ntests:\n  - vars: {{q: a}}\n  - vars: {{q: b}}\n")
 
 
 # --- promptfoo's own examples ---------------------------------------------------------------------------

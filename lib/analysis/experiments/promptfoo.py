@@ -34,18 +34,21 @@ import itertools
 import json
 import posixpath
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from lib.analysis.experiments.cases import Case, InvalidTestSet, TestSet, case_from_dict, test_set
 from lib.analysis.experiments.kinds import check_from_dict
-from lib.analysis.experiments.templates import render
+from lib.analysis.experiments.templates import Rendered, render
+from lib.core.secrets import redact
 from lib.store import csvtext
 from lib.store.documents import LINE, DocumentError, NotWellFormed, dump_json, load_json, load_yaml
 
 MAX_CASES = 2_000  # as many as a test set holds (cases.MAX_CASES)
 MAX_REF_DEPTH = 32
+MAX_RENDERING_S = 10.0  # every template of one import, in all (each one stops at templates.MAX_RENDER_S)
 CONFIG_NAMES = ("promptfooconfig.yaml", "promptfooconfig.yml", "promptfooconfig.json")
 QUESTION_VARS = ("question", "query", "prompt", "input")
 PROMPT_DELIMITER = "---"
@@ -354,6 +357,17 @@ class _Reader:
         self.config_path = config_path
         self.base = posixpath.dirname(config_path)
         self.notes: dict[str, list[str]] = {}  # what is not kept → where (the tests, asserts, files)
+        self.rendering_ends = time.monotonic() + MAX_RENDERING_S
+
+    def render(self, template: str, variables: dict[str, Any]) -> Rendered:
+        """A template rendered within what is left of the import's time for templates."""
+        left = self.rendering_ends - time.monotonic()
+        if left <= 0:
+            raise InvalidTestSet(
+                f"the templates took more than {MAX_RENDERING_S:g} s to render in all: the import is stopped "
+                "(a template that loops for long?)"
+            )
+        return render(template, variables, left)
 
     def note(self, message: str, where: str = "") -> None:
         wheres = self.notes.setdefault(message, [])
@@ -369,7 +383,7 @@ class _Reader:
                 continue
             shown = "; ".join(wheres[:6]) + (f" and {len(wheres) - 6} more" if len(wheres) > 6 else "")
             lines.append(f"{shown}: {message}")
-        return lines
+        return [redact(line) for line in lines]  # a file's text can hold a key: none is shown
 
     # prompts ------------------------------------------------------------------------------------
 
@@ -587,7 +601,8 @@ class _Reader:
     def read(self, config: dict[str, Any], name: str) -> Imported:
         for key in sorted(set(config) - _CONFIG_KEYS_USED, key=str):
             if key == "providers":
-                self.note(f"providers ({_shown(config[key], 80)}): a run's models are its variants here: not imported")
+                ids = _provider_ids(config[key])
+                self.note(f"providers ({ids}): a run's models are its variants here: not imported")
             elif key == "env":
                 self.note("env: never read (keys and settings do not come from an imported file)")
             else:
@@ -622,7 +637,8 @@ class _Reader:
         if not built:
             raise InvalidTestSet("no test could be imported: " + "; ".join(self.report()[-3:]))
         description = str(config.get("description") or "Imported from a promptfoo config")
-        return Imported(test_set(name, built, description), tuple(self.upload.notes + self.report()))
+        upload_notes = [redact(line) for line in self.upload.notes]
+        return Imported(test_set(name, built, description), tuple(upload_notes + self.report()))
 
     def cases_of(
         self, test: _Test, number: int, default: dict[str, Any], prompts: list[_Prompt] | None, taken: int
@@ -686,10 +702,21 @@ class _Reader:
                           "(name one question, query, prompt or input)", where)  # fmt: skip
                 return None
             return prefix + text + suffix, {"source": "current"}
-        rendered = render(prefix + prompt.raw + suffix, variables)
+        rendered = self.render(prefix + prompt.raw + suffix, variables)
         for note in rendered.notes:
             self.note(note, where)
         return _chat_or_text(rendered.text, where, self.note)
+
+    def rendered_value(self, value: Any, variables: dict[str, Any], who: str) -> Any:
+        """An assertion's value with its templates rendered with the test's vars (promptfoo renders them)."""
+        if isinstance(value, str):
+            rendered = self.render(value, variables)
+            for line in rendered.notes:
+                self.note(line, who)
+            return rendered.text
+        if isinstance(value, list):
+            return [self.rendered_value(v, variables, who) for v in value]
+        return value
 
     def check(self, assertion: Any, variables: dict[str, Any], who: str) -> dict[str, Any] | None:
         if not isinstance(assertion, dict) or not isinstance(assertion.get("type"), str):
@@ -706,7 +733,18 @@ class _Reader:
             self.note(f"{kind}: its {key!r} is not applied here", who)
         if "threshold" in assertion and kind != "similar":
             self.note(f"{kind}: its threshold is not applied (the check passes or fails)", who)
-        value = _rendered_value(assertion.get("value"), variables, lambda note: self.note(note, who))
+        value = assertion.get("value")
+        if isinstance(value, str) and value.startswith("file://"):
+            ref = value.removeprefix("file://")
+            if _extension(ref.rsplit(":", 1)[0] if ":" in ref else ref) in SCRIPT_EXTENSIONS:
+                self.note(f"{kind}: its value {value!r} is a script: not run here, not imported", who)
+                return None
+            path = self.upload.find(ref, self.base, f"{who}'s value")
+            text = self.upload.text(path)
+            value = _yaml(text, path) if _extension(path) in ("yaml", "yml", "json") else text
+        value = self.rendered_value(value, variables, who)
+        if kind == "is-json" and isinstance(value, str) and value.strip():
+            value = _yaml(value, f"{who}'s schema")  # promptfoo reads a schema given as text as YAML
         if kind in _LISTS and isinstance(value, str):
             try:
                 value = comma_separated(value)
@@ -727,6 +765,13 @@ class _Reader:
             self.note("similar: scored by word similarity (the cosine of word counts), not by embeddings as promptfoo "
                       "does: there is no embedding model offline")  # fmt: skip
         return data
+
+
+def _provider_ids(providers: Any) -> str:
+    """The providers' ids only: their config can hold a key (`apiKey`), which no report shows."""
+    items = providers if isinstance(providers, list) else [providers]
+    ids = [p if isinstance(p, str) else p.get("id") if isinstance(p, dict) else None for p in items]
+    return ", ".join(str(i)[:60] for i in ids if isinstance(i, str)) or "given"
 
 
 def _merged(default: dict[str, Any], test: dict[str, Any]) -> dict[str, Any]:
@@ -776,18 +821,6 @@ def _question_var(variables: dict[str, Any]) -> str | None:
             return variables[name]
     texts = [v for v in variables.values() if isinstance(v, str)]
     return texts[0] if len(texts) == 1 else None
-
-
-def _rendered_value(value: Any, variables: dict[str, Any], note: Any) -> Any:
-    """An assertion's value with its templates rendered with the test's vars (promptfoo renders them)."""
-    if isinstance(value, str):
-        rendered = render(value, variables)
-        for line in rendered.notes:
-            note(line)
-        return rendered.text
-    if isinstance(value, list):
-        return [_rendered_value(v, variables, note) for v in value]
-    return value
 
 
 def _chat_or_text(text: str, where: str, note: Any) -> tuple[str, dict[str, Any]]:

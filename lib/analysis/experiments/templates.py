@@ -108,8 +108,9 @@ def _why(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
 
 
-def render(template: str, variables: dict[str, Any]) -> Rendered:
-    """`template` with `variables`, as promptfoo would render it; what could not be, said in `notes`."""
+def render(template: str, variables: dict[str, Any], limit_s: float = MAX_RENDER_S) -> Rendered:
+    """`template` with `variables`, as promptfoo would render it, in at most `limit_s` seconds; what could
+    not be, said in `notes`."""
     if not any(mark in template for mark in _MARKS):
         return Rendered(template)
     notes: list[str] = []
@@ -131,7 +132,7 @@ def render(template: str, variables: dict[str, Any]) -> Rendered:
         notes.append("{{ env.… }} renders empty: the server's environment is never read")
     notes.extend(f"{{{{{name}}}}} has no value: rendered empty, as promptfoo renders it" for name in undefined)
     previous = sys.gettrace()
-    sys.settrace(_deadline(MAX_RENDER_S))
+    sys.settrace(_deadline(min(limit_s, MAX_RENDER_S)))
     try:
         parts: list[str] = []
         size = 0
