@@ -331,6 +331,7 @@ def test_every_construct_not_taken_is_reported_by_test_and_key():
         ("prompts: [one, two]\ntests: []\n", "`tests` holds no test"),
         ("tests:\n  - vars: {a: x, b: y}\n", "test 1 (line 2): not imported: which var is the question?"),
         ("tests: file://tests.yaml\n", "names the file 'tests.yaml', which is not in the upload"),
+        ("prompts: [file://a.py]\ntests:\n  - vars: {a: b}\n", "no prompt could be read: prompt 1: 'a.py' is a prompt"),
         ("prompts: [file://p.txt]\ntests:\n  - vars: {a: b}\n", "names the file 'p.txt', which is not in the upload"),
         (
             "prompts: ['{{a}}']\ntests:\n  - vars: {a: [1, 2]}\n    assert: 7\n",

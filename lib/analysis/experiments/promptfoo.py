@@ -401,7 +401,7 @@ class _Reader:
         for index, prompt in enumerate(prompts, 1):
             found.extend(self.prompt(prompt, f"prompt {index}"))
         if not found:
-            raise InvalidTestSet("no prompt could be read (each is named in the report above)")
+            raise InvalidTestSet("no prompt could be read: " + "; ".join(self.report()))
         return found
 
     def prompt(self, prompt: Any, where: str) -> list[_Prompt]:
