@@ -57,6 +57,11 @@ def test_each_test_runs_once_per_prompt():
     assert said(imported, "2 prompts", "a case per prompt")
 
 
+def test_a_prompt_is_text_unless_it_names_a_file():
+    imported = one("prompts: ['What is 3.14?', 'Read notes.txt {{a}}']\ntests:\n  - vars: {a: now}\n")
+    assert [c.question for c in imported.test_set.cases] == ["What is 3.14?", "Read notes.txt now"]
+
+
 # --- file:// within one upload, never the server's disk -----------------------------------------------
 
 SUITE = {
@@ -332,6 +337,7 @@ def test_every_construct_not_taken_is_reported_by_test_and_key():
         ("tests:\n  - vars: {a: x, b: y}\n", "test 1 (line 2): not imported: which var is the question?"),
         ("tests: file://tests.yaml\n", "names the file 'tests.yaml', which is not in the upload"),
         ("prompts: [file://a.py]\ntests:\n  - vars: {a: b}\n", "no prompt could be read: prompt 1: 'a.py' is a prompt"),
+        ("prompts: [prompts.txt]\ntests:\n  - vars: {a: b}\n", "prompt 1 names the file 'prompts.txt', which is not"),
         ("prompts: [file://p.txt]\ntests:\n  - vars: {a: b}\n", "names the file 'p.txt', which is not in the upload"),
         (
             "prompts: ['{{a}}']\ntests:\n  - vars: {a: [1, 2]}\n    assert: 7\n",
@@ -427,7 +433,7 @@ def test_what_promptfoo_runs_as_code_is_named_not_run():
             "prompts.txt": "Q: {{q}}",
         }
     )
-    assert [c.question for c in imported.test_set.cases] == ["Q: c"]
+    assert [c.question for c in imported.test_set.cases] == ["Q: c"]  # `prompts.txt`, bare, is the file
     assert said(imported, "prompt 1", "'prompt.py' is a prompt function (a script): not run here")
     assert said(imported, "tests entry 1", "'gen.py:make_tests' generates tests (a script or a spreadsheet)")
     assert said(imported, "test 1 (line 4)", "var 'img' is 'file://cat.png', not text: the test is not imported")

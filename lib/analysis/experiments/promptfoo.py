@@ -421,12 +421,17 @@ class _Reader:
         return [_Prompt(prompt, label or prompt)]
 
     def _looks_like_a_file(self, prompt: str) -> bool:
-        """promptfoo reads `prompts: [prompts.txt]` as a file when there is one: so does this, in the upload."""
-        if "\n" in prompt or "{{" in prompt or _extension(prompt.split(":")[0]) not in PROMPT_EXTENSIONS:
+        """promptfoo reads `prompts: [prompts.txt]` as a file: so does this, in the upload. A text shaped
+        like a file name (no spaces, a prompt file's extension) is a file, named if it is not uploaded;
+        any other text is a file only if the upload has it (promptfoo's guess, maybeFilePath, takes
+        `What is 3.14?` for a path)."""
+        if "\n" in prompt or "{{" in prompt:
             return False
-        path = _clean_path(posixpath.join(self.base, prompt.split(":")[0]))
-        names = [posixpath.basename(p) for p in self.upload.files]
-        return path in self.upload.files or names.count(posixpath.basename(path)) == 1
+        name = prompt.rsplit(":", 1)[0] if _extension(prompt.rsplit(":", 1)[0]) in SCRIPT_EXTENSIONS else prompt
+        if not any(ch.isspace() for ch in name) and _extension(name) in PROMPT_EXTENSIONS:
+            return True
+        path = _clean_path(posixpath.join(self.base, name))
+        return path in self.upload.files
 
     def prompt_files(self, reference: str, where: str, label: str | None) -> list[_Prompt]:
         ref = reference.removeprefix("file://")
