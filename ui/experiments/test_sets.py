@@ -158,8 +158,9 @@ def _case_editor(set_id: str, test_set: TestSet) -> None:
         st.text_area(
             "Checks (one a line)", key=key("checks"), height=110,
             help="contains: Ada · icontains: ada · contains-all: Ada | Porto · contains-any: a | b · "
-            "not-contains: sorry · regex: \\d{4} · equals: 42 · starts-with: Yes · is-json · "
-            "json-field: user.name = \"Ada\" · max-words: 20 · llm-rubric: The answer names the city. "
+            "not-contains: sorry · regex: \\d{4} · equals: 42 · starts-with: Yes · is-json (or is-json: {a JSON "
+            "Schema}) · json-field: user.name = \"Ada\" · max-words: 20 · similar(0.8): text (word overlap) · "
+            "llm-rubric: The answer names the city. "
             "An i- prefix ignores case (icontains, iequals, istarts-with…).",
         )  # fmt: skip
         st.text_input("Turns ago the fact was told (for the forgetting curve; blank: none)", key=key("turns_ago"))
