@@ -16,7 +16,8 @@ from lib.context.display import inert_markdown
 from lib.context.payload import RequestPlan
 from lib.core.outcome import CallOutcome
 from lib.store import storage
-from lib.store.call_details import CallDetails, calls_with_details, details_of, record_with_details, timings
+from lib.store.call_details import CallDetails, calls_with_details, timings
+from lib.store.call_details import log_call as lib_log_call
 from ui import sessions, state
 from ui.keys import known_secrets
 from ui.owner import describe, owner
@@ -40,14 +41,15 @@ def log_call(
     queued_s: float | None = None,
     notices: Sequence[str] = (),
 ) -> None:
-    """`ui.sessions.log_call`, with the call's body, answer, strategy and retries kept for its row."""
+    """Record a call the page made in the run log (lib.store.call_details.log_call, the one writer),
+    with its body, answer, strategy and retries; a failing store is said on the page. Call it from the
+    script's thread (after joining workers)."""
     secrets = (*settings.provider.secrets, *known_secrets())
     session_id = session_id or sessions.current_id()
-    record = storage.CallRecord.of(session_id, variant, settings.provider.kind, plan, outcome, secrets, owner())
-    details = details_of(plan, outcome, strategy, queued_s, tuple(notices), secrets)
     try:
         with storage.opened() as conn:
-            record_with_details(conn, record, details)
+            lib_log_call(conn, session_id, variant, settings.provider.kind, plan, outcome, secrets, owner(), strategy,
+                         queued_s, tuple(notices))  # fmt: skip
     except storage.STORE_ERRORS as exc:
         _store_failed(exc)
 

@@ -37,7 +37,7 @@ from lib.context.request import Request, Target
 from lib.context.strategies import PARAMETERS, spec_of
 from lib.core import models
 from lib.store import storage
-from lib.store.call_details import details_of, record_with_details
+from lib.store.call_details import log_call
 from ui import owner, resources, sessions, state
 from ui.keys import known_secrets
 from ui.planning import summary_for
@@ -249,12 +249,9 @@ def keeper(settings: Settings, session_id: str) -> Callable[[Comparison], None]:
                         continue  # blocked before sending: nothing happened to log
                     seed = result.seeds[repeat] if repeat < len(result.seeds) else None
                     plan = seeded(result.plan, seed)
-                    record = storage.CallRecord.of(session_id, result.variant.name, kind, plan, outcome, secrets, who)
                     notices = result.notices[repeat] if repeat < len(result.notices) else ()
-                    details = details_of(
-                        plan, outcome, result.variant.context_label, result.queued_s(repeat), notices, secrets
-                    )
-                    record_with_details(conn, record, details)
+                    log_call(conn, session_id, result.variant.name, kind, plan, outcome, secrets, who,
+                             result.variant.context_label, result.queued_s(repeat), notices)  # fmt: skip
             compare_store.save_comparison(conn, session_id, comparison, secrets)
 
     return keep

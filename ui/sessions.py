@@ -3,7 +3,7 @@
 `ui.settings.page_setup` calls `restore` on a browser session's first run (open the session the URL
 names, or say why not), then `autosave` on every run (save when the session differs from its last
 saved form, so an unchanged rerun writes nothing), then `sidebar` (the session list and its
-actions). Pages log each call with `log_call`. API keys are masked out of whatever is saved,
+actions). Pages log each call with `ui.call_details.log_call`. API keys are masked out of whatever is saved,
 exported or logged.
 
 Two tabs may hold one session. Each save is applied only over the version the tab read
@@ -31,8 +31,6 @@ import streamlit as st
 from sqlalchemy import Connection
 
 from lib.context.conversation import SystemPrompt
-from lib.context.payload import RequestPlan
-from lib.core.outcome import CallOutcome
 from lib.store import chat_replies, storage
 from lib.store.session import (
     InvalidSession,
@@ -470,17 +468,6 @@ def import_upload(uploader_key: str) -> None:
 
 
 # --- the run log ---------------------------------------------------------------------------------
-
-
-def log_call(
-    settings: _Provided, plan: RequestPlan, outcome: CallOutcome, variant: str = "chat", session_id: str | None = None
-) -> None:
-    """Record a finished call in the run log. Call it from the script's thread (after joining workers)."""
-    secrets = (*settings.provider.secrets, *secrets_known())
-    record = storage.CallRecord.of(
-        session_id or current_id(), variant, settings.provider.kind, plan, outcome, secrets, owner.owner()
-    )
-    with_db(storage.record_call, record)
 
 
 def run_log() -> tuple[list[storage.CallRecord], str | None]:

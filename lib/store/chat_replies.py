@@ -34,7 +34,7 @@ from lib.context import conversation as conv
 from lib.context.payload import RequestPlan
 from lib.core.outcome import CallOutcome
 from lib.store import storage
-from lib.store.call_details import details_of, record_with_details
+from lib.store.call_details import log_call
 from lib.store.session import Session, without_secrets
 
 SAVE_ATTEMPTS = 20  # stale versions in a row before the completion gives up on the store (a tab saving non-stop)
@@ -202,12 +202,10 @@ class ChatReply:
 
     def _write_log(self) -> None:
         log, outcome, key = self._log, self.reply.outcome, self.key
-        record = storage.CallRecord.of(key.session_id, log.variant, log.provider, self.plan, outcome, log.secrets,
-                                       key.owner)  # fmt: skip
-        details = details_of(self.plan, outcome, log.strategy, None, tuple(self.reply.notices), log.secrets)
         try:
             with storage.opened(self.db_path) as conn:
-                record_with_details(conn, record, details)
+                log_call(conn, key.session_id, log.variant, log.provider, self.plan, outcome, log.secrets, key.owner,
+                         log.strategy, notices=tuple(self.reply.notices))  # fmt: skip
         except storage.STORE_ERRORS as exc:
             self.log_problem = (
                 f"The run log ({storage.shown(self.db_path)}) failed: {storage.problem(exc).rstrip('.')}."

@@ -28,7 +28,7 @@ from lib.analysis.experiments.formats import text_of
 from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec
 from lib.context.payload import serialise
 from lib.core.outcome import CallOutcome, usage_of
-from lib.store import storage
+from lib.store.call_details import log_call
 from lib.store.documents import DocumentError, NotWellFormed, load_json
 
 URL = "/v1/chat/completions"
@@ -203,8 +203,6 @@ def apply_output(
         applied += 1
         to_judge = to_judge or result.status == "judging"
         variant = spec.variants[answer.key.variant].name
-        record = storage.CallRecord.of(
-            session_id, f"experiment (batch) · {variant}", spec.provider_kind, cell.plan, answer.outcome, secrets, owner
-        )
-        storage.record_call(conn, record)
+        log_call(conn, session_id, f"experiment (batch) · {variant}", spec.provider_kind, cell.plan, answer.outcome,
+                 secrets, owner)  # fmt: skip
     return Applied(applied, skipped, to_judge)

@@ -47,6 +47,8 @@ from lib.core.outcome import CallOutcome, Usage
 from lib.core.prices import billed
 from lib.core.secrets import redact
 from lib.store import storage
+from lib.store.call_details import log_call
+from lib.store.session import now
 
 NO_JUDGE = "No judge model was picked for this run: the rubric was not graded."
 # A run being sent is touched (its updated_at) by every cell written, and by the writer's heartbeat when
@@ -370,8 +372,10 @@ class RunExecutor:
     def _log(self, plan: RequestPlan, outcome: CallOutcome, variant: str, kind: str) -> None:
         if not self.log_calls:
             return
-        record = storage.CallRecord.of(self.session_id, variant, kind, plan, outcome, self.secrets, self.owner)
-        self._writes.put(lambda conn: storage.record_call(conn, record))
+        at, secrets, owner = now(), self.secrets, self.owner  # as the call ended, not as it is written
+        self._writes.put(
+            lambda conn: log_call(conn, self.session_id, variant, kind, plan, outcome, secrets, owner, at=at)
+        )
 
 
 # --- the process's running runs: a reload (a new browser session) finds its run here -------------
