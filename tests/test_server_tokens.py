@@ -68,7 +68,7 @@ def test_predicted_equals_reported_through_the_chat_route(fake):
         client = make_client(ProviderConfig("compatible", "fake-model", fake.base_url, KEY))
         for _ in stream_chat(client, plan.body, outcome):
             pass
-        assert outcome.prompt_tokens == plan.prompt_tokens and plan.count.exact
+        assert outcome.usage.prompt_tokens == plan.prompt_tokens and plan.count.exact
 
 
 def test_a_server_that_cannot_tokenize_keeps_the_estimate(fake):
@@ -181,7 +181,7 @@ def test_the_embedded_server_counted_through_the_compatible_path_matches_its_usa
         for _ in stream_chat(client, plan.body, outcome):
             pass
         assert outcome.ok, outcome.error
-        assert plan.count.exact and outcome.prompt_tokens == plan.prompt_tokens
+        assert plan.count.exact and outcome.usage.prompt_tokens == plan.prompt_tokens
         assert plan.prompt_tokens == embedded_tokenizer.count(history).total
     # ChatML is SmolLM2's format: with a system prompt first, the guess is right; without, its default
     # system prompt is what the guess misses.

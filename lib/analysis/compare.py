@@ -31,6 +31,7 @@ from lib.context.payload import RequestPlan, Sampling, in_wire_order, serialise
 from lib.context.request import Request, Target, build_request
 from lib.context.strategies import STRATEGY_LABELS, Strategy
 from lib.context.tokens import PromptCount
+from lib.core.job import Job as CoreJob
 from lib.core.models import ModelInfo, priced_as
 from lib.core.outcome import USAGE_FIELDS, CallOutcome, Usage, implausible_usage
 from lib.core.prices import Prices, Rate, billed
@@ -406,29 +407,28 @@ class ComparisonRun:
         self.texts: dict[tuple[int, int], str] = {}
         self.sent: dict[tuple[int, int], float] = {}  # key -> seconds queued before it was sent
         self.finished: dict[tuple[int, int], Event] = {}
-        self.failure: str | None = None  # on_done's own failure (the store), for the page to show
-        self._stop = Stopper()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._drain, name="context-lab-compare", daemon=True)
-        self._thread.start()
+        # Stopper: Stop hangs up every call in flight at once (lib.backends.reply.Stopper)
+        self._job = CoreJob(self._drain, "context-lab-compare", stopping=Stopper())
 
-    def _drain(self) -> None:
-        try:
-            workers = 1 if self.one_at_a_time else 12
-            for event in run_concurrently(self.jobs, workers, self.wait_turn, self._stop):
-                if event.kind == "start":
-                    self.sent[event.key] = event.queued_s or 0.0
-                elif event.kind == "delta":
-                    self.texts[event.key] = self.texts.get(event.key, "") + event.text
-                else:
-                    self.finished[event.key] = event
-            self._fill()
-            if self.on_done is not None:
-                self.on_done(self.comparison)
-        except Exception as exc:  # the page must learn of it, not a thread's traceback on stderr
-            self.failure = f"{type(exc).__name__}: {exc}"
-        finally:
-            self._done.set()
+    @property
+    def failure(self) -> str | None:
+        """on_done's own failure (the store), for the page to show: the page learns of it, rather than
+        a thread's traceback on stderr."""
+        exc = self._job.exception
+        return None if exc is None else f"{type(exc).__name__}: {exc}"
+
+    def _drain(self, stop: threading.Event) -> None:
+        workers = 1 if self.one_at_a_time else 12
+        for event in run_concurrently(self.jobs, workers, self.wait_turn, stop):
+            if event.kind == "start":
+                self.sent[event.key] = event.queued_s or 0.0
+            elif event.kind == "delta":
+                self.texts[event.key] = self.texts.get(event.key, "") + event.text
+            else:
+                self.finished[event.key] = event
+        self._fill()
+        if self.on_done is not None:
+            self.on_done(self.comparison)
 
     def _fill(self) -> None:
         for index, result in enumerate(self.comparison.results):
@@ -441,17 +441,17 @@ class ComparisonRun:
 
     @property
     def done(self) -> bool:
-        return self._done.is_set()
+        return self._job.done
 
     @property
     def progress(self) -> tuple[int, int]:
         return len(self.finished), len(self.jobs)
 
     def wait(self, timeout_s: float | None = None) -> bool:
-        return self._done.wait(timeout_s)
+        return self._job.wait(timeout_s)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._job.stop()
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
