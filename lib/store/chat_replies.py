@@ -32,6 +32,7 @@ from pathlib import Path
 from lib.backends.reply import Reply, ReplyInFlight, record_reply
 from lib.context import conversation as conv
 from lib.context.payload import RequestPlan
+from lib.core.errors import STORE_FAILED, DamagedSession, NotYours, StaleSession
 from lib.core.outcome import CallOutcome
 from lib.store import storage
 from lib.store.call_details import log_call
@@ -206,7 +207,7 @@ class ChatReply:
             with storage.opened(self.db_path) as conn:
                 log_call(conn, key.session_id, log.variant, log.provider, self.plan, outcome, log.secrets, key.owner,
                          log.strategy, notices=tuple(self.reply.notices))  # fmt: skip
-        except storage.STORE_ERRORS as exc:
+        except STORE_FAILED as exc:
             self.log_problem = (
                 f"The run log ({storage.shown(self.db_path)}) failed: {storage.problem(exc).rstrip('.')}."
             )
@@ -231,15 +232,15 @@ class ChatReply:
                     session = without_secrets(replace(read, messages=tuple(messages)), self._log.secrets)
                     try:
                         saved = storage.save_session(conn, session, key.owner)
-                    except storage.StaleSession:
+                    except StaleSession:
                         continue  # a tab saved meanwhile: merge into what it saved
                     self.stored = Stored(read.version, saved.version, saved.updated_at)
                     _remember(key, Written(self.answer, self.stored))
                     return
                 self.store_problem = "The session kept changing while the reply was saved into it."
-        except (storage.NotYours, storage.DamagedSession) as exc:
+        except (NotYours, DamagedSession) as exc:
             self.store_problem = f"The session cannot take the reply: {exc}"
-        except storage.STORE_ERRORS as exc:
+        except STORE_FAILED as exc:
             self.store_problem = f"The session store failed: {storage.problem(exc).rstrip('.')}."
 
 

@@ -24,13 +24,10 @@ from lib.analysis.attribution.scoring import Measure, PassScore, Scorer
 from lib.analysis.compare import Variant
 from lib.context.conversation import Message
 from lib.core import job as core_job
+from lib.core.errors import Stopped
 
 DEFAULT_MAX_FALL = 0.5  # the answer may become at most half as likely and still "hold"
 DEFAULT_MAX_SIMILARITY_LOSS = 0.1
-
-
-class Stopped(Exception):
-    """The user stopped the run between two passes."""
 
 
 @dataclass

@@ -23,21 +23,17 @@ from sqlalchemy import Connection
 
 from lib.analysis.compare import Variant
 from lib.analysis.experiments import runner, store
-from lib.analysis.experiments.cases import InvalidTestSet
 from lib.analysis.experiments.formats import text_of
 from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec
 from lib.context.payload import serialise
+from lib.core.errors import DocumentError, InvalidBatchFile, InvalidTestSet, NotWellFormed
 from lib.core.outcome import CallOutcome, usage_of
 from lib.store.call_details import log_call
-from lib.store.documents import DocumentError, NotWellFormed, load_json
+from lib.store.documents import load_json
 
 URL = "/v1/chat/completions"
 # ASCII digits, a few of them: \d takes any script's digits, and int() raises past 4,300 of them.
 _CUSTOM_ID = re.compile(r"^v([0-9]{1,9})-([a-z0-9-]*)/(.+)/r([0-9]{1,9})$", re.DOTALL)
-
-
-class InvalidBatchFile(ValueError):
-    """A batch output file that cannot be applied to the run: the message names the line and why."""
 
 
 def slug(name: str) -> str:

@@ -18,7 +18,8 @@ from typing import Any, Literal, cast
 
 from lib.analysis.experiments.patterns import compile_problem
 from lib.context.conversation import Message, Role, SystemPrompt, clean_text
-from lib.store.documents import DocumentError, NotWellFormed, dump_json, load_json
+from lib.core.errors import DocumentError, InvalidTestSet, NotWellFormed
+from lib.store.documents import dump_json, load_json
 
 CheckKind = Literal[
     "contains", "contains-all", "contains-any", "not-contains", "regex", "equals", "starts-with",
@@ -46,10 +47,6 @@ ROLES = ("user", "assistant", "system")
 MAX_CASES = 2_000
 MAX_TEXT = 200_000  # characters in one question, message or check value
 MAX_COUNT = 1_000_000  # turns ago, words: far past any conversation or answer, and a number int() reads
-
-
-class InvalidTestSet(ValueError):
-    """A test set (or a file holding one) that cannot be read: the message names where and why."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from lib.analysis.experiments import patterns
 from lib.analysis.experiments.cases import Check
+from lib.core.errors import RegexProblem
 
 _WORD = re.compile(r"\S+")
 _MISSING = object()
@@ -156,7 +157,7 @@ def _decide(check: Check, answer: str) -> tuple[bool | None, str]:
     if kind == "regex":
         try:
             matched = patterns.search(check.value, answer, check.ignore_case)
-        except patterns.RegexProblem as undecided:
+        except RegexProblem as undecided:
             return None, str(undecided)
         return matched is not None, "no match" if matched is None else f"matched {_quote(matched)}"
     if kind == "equals":

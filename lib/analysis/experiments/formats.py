@@ -39,8 +39,9 @@ from lib.analysis.experiments.cases import (
     test_set,
     whole_number,
 )
+from lib.core.errors import DocumentError, NotWellFormed
 from lib.store import csvtext
-from lib.store.documents import LINE, DocumentError, NotWellFormed, dump_json, load_json, load_yaml
+from lib.store.documents import LINE, dump_json, load_json, load_yaml
 
 MAX_BYTES = 5 * 1024 * 1024
 CSV_COLUMNS = ("id", "question", "conversation", "checks", "turns_ago", "description")
