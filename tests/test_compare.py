@@ -360,3 +360,28 @@ def test_a_runs_limits_go_with_each_call():
         (done,) = [e for e in run_concurrently([job]) if e.kind == "done"]
         client.close()
     assert done.outcome.text == "x" * 5_000 and "stopped at 5 KB: the reply size cap" in done.outcome.error
+
+
+# --- variants with and without tools ---------------------------------------------------------------
+
+
+def test_a_variant_sends_the_sessions_tools_none_or_only_some():
+    from lib.context.tools import ToolDefinition, ToolSettings
+
+    weather, clock = ToolDefinition("get_weather"), ToolDefinition("get_time", included=False)
+    session = ToolSettings((weather, clock), "get_weather", True)
+
+    def body(variant):
+        return plan_variant(variant, SystemPrompt("Be brief."), HISTORY, "Q?", TARGET, Sampling(), tools=session).plan
+
+    same, bare, fewer = Variant("same"), Variant("bare", tools=()), Variant("fewer", tools=("get_time",))
+    assert [t["function"]["name"] for t in body(same).body["tools"]] == ["get_weather"]
+    assert body(same).body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert "tools" not in body(bare).body and "tool_choice" not in body(bare).body
+    only = body(fewer).body
+    assert [t["function"]["name"] for t in only["tools"]] == ["get_time"] and "tool_choice" not in only
+    assert body(bare).prompt_tokens < body(same).prompt_tokens  # the definitions are counted
+    assert bare.sends().endswith("· no tool definitions") and fewer.sends().endswith("only the tools get_time")
+    for variant in (same, bare, fewer):
+        assert Variant.from_dict(json.loads(json.dumps(variant.to_dict()))) == variant
+    assert "tools" not in same.to_dict()  # a set-up without tools is stored as before

@@ -15,7 +15,7 @@ from lib.context.payload import RequestPlan
 from lib.context.request import Request
 from lib.core.outcome import CallOutcome
 from lib.core.prices import billed, money
-from ui import state
+from ui import state, tools_panel
 from ui.state import LastCall
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ def meter(plan: RequestPlan) -> None:
         f"{plan.count.overhead:,} tokens of chat-format overhead (reply priming, template) · "
         f"counted with {plan.count.method} · prices: {plan.model.prices.source}"
     )
+    tools_panel.meter_note(plan)
     if not plan.fits:
         over = -plan.reply_room
         st.error(
@@ -69,6 +70,7 @@ def payload_preview(plan: RequestPlan, provider: ProviderConfig) -> None:
         st.code(curl_snippet(provider, plan.body), language="bash", wrap_lines=True)
     with as_python:
         st.code(python_snippet(provider, plan.body), language="python", wrap_lines=True)
+    tools_panel.model_view(plan)  # the embedded model: what its template makes of tool calls and results
 
 
 def last_call_report(call: LastCall) -> None:
@@ -138,7 +140,7 @@ def backend_of(provider: ProviderConfig) -> tuple[str, ...]:
 
 def predict_cache(settings: Settings, request: Request) -> caching.CachePrediction | None:
     """What the request would read from the cache the session's last call left."""
-    last: LastCall | None = state.get(state.LAST_CALL)
+    last = state.last_call()
     previous = last.cache_after if last is not None else None
     return caching.predict(
         previous, backend_of(settings.provider), request.plan.messages, settings.counter(),
@@ -176,7 +178,7 @@ def cache_meter(settings: Settings, request: Request) -> None:
     if not model.prices.cache_discount and model.prices.input is not None and prediction.cached:
         notes.append("no cached-input price for this model: cached tokens are billed in full")
     st.caption(" · ".join(notes))
-    why = caching.describe_break(prediction, state.history(), request.decisions, state.get(state.STRATEGY_KIND) or "")
+    why = caching.describe_break(prediction, state.history(), request.decisions, state.strategy_kind())
     if why and prediction.breaks_at is not None:
         if prediction.lost:
             extra = prediction.lost_cost(model)
@@ -199,7 +201,7 @@ def last_call(settings: Settings, request: Request, outcome: CallOutcome, shown:
     and what it leaves in the cache for the next one. A call that got nothing evaluated leaves the
     cache as it was."""
     plan = request.plan
-    previous: LastCall | None = state.get(state.LAST_CALL)
+    previous = state.last_call()
     prediction = predict_cache(settings, request)
     after: caching.CachedCall | None = None
     if outcome.text or outcome.usage.prompt_tokens is not None:

@@ -44,11 +44,11 @@ def make_summary(older: tuple[Message, ...], settings: Settings, variant: str = 
         return f"The summary call failed: {reply.outcome.error}"
     if not text:
         return "The summary call answered with no text: try again, or pick another strategy."
-    made = dict(state.get(state.SUMMARIES) or {})
+    made = dict(state.mapping(state.SUMMARIES))
     made[summary_cache_key(older, settings)] = Summary(text, reply.outcome.usage)
     state.put(state.SUMMARIES, made)
     return None
 
 
 def made_summary(older: tuple[Message, ...], settings: Settings) -> Summary | None:
-    return (state.get(state.SUMMARIES) or {}).get(summary_cache_key(older, settings))
+    return state.mapping(state.SUMMARIES).get(summary_cache_key(older, settings))

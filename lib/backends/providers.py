@@ -20,7 +20,7 @@ from lib.backends.errors import NO_CHOICES, NOT_OPENAI_HINT, cut_off, describe_e
 from lib.backends.kinds import BACKENDS, Backend
 from lib.backends.retry import parse_retry_after
 from lib.core.outcome import CallOutcome, usage_of
-from lib.core.secrets import SecretMasker, is_secret
+from lib.core.secrets import SecretMasker, is_secret, mask_secrets
 from lib.core.wire import EndUserField, Kind, TokenLimitField
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
@@ -274,6 +274,9 @@ def stream_chat(
         finally:
             if stream is not None:
                 stream.close()  # a reader that stops early hangs up: the server stops generating
+        # A key echoed in a call's arguments is masked as one echoed in the text is.
+        for call in outcome.tool_calls:
+            call["function"]["arguments"] = mask_secrets(call["function"]["arguments"], secrets)
         if line.reason is not None:
             _record_limit(line.reason, limits, outcome)
         elif outcome.finish_reason is None:
@@ -337,6 +340,10 @@ def _read_stream(stream, outcome: CallOutcome, started: float) -> Iterator[str]:
         _record_usage(chunk.usage, outcome)
         for choice in chunk.choices:
             outcome.finish_reason = choice.finish_reason or outcome.finish_reason
+            if choice.delta is not None and choice.delta.tool_calls:
+                if outcome.ttft_s is None:
+                    outcome.ttft_s = time.perf_counter() - started
+                _add_call_pieces(outcome.tool_calls, choice.delta.tool_calls)
             delta = choice.delta.content if choice.delta else None
             if delta:
                 if outcome.ttft_s is None:
@@ -344,10 +351,36 @@ def _read_stream(stream, outcome: CallOutcome, started: float) -> Iterator[str]:
                 yield delta
 
 
+def _add_call_pieces(calls: list[dict], pieces: Iterable) -> None:
+    """A streamed tool call arrives in pieces, by `index`: the first carries its id and name, the
+    next ones more of its arguments' text, which are joined in order."""
+    for piece in pieces:
+        index = piece.index if isinstance(getattr(piece, "index", None), int) else len(calls)
+        while len(calls) <= index:
+            calls.append({"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+        call, function = calls[index], getattr(piece, "function", None)
+        call["id"] = piece.id or call["id"]
+        if function is not None:
+            call["function"]["name"] = function.name or call["function"]["name"]
+            call["function"]["arguments"] += function.arguments or ""
+
+
+def _whole_calls(message) -> list[dict]:
+    calls = []
+    for call in getattr(message, "tool_calls", None) or ():
+        function = getattr(call, "function", None)
+        if function is None:  # a custom (non-function) tool call: not a shape this app keeps
+            continue
+        calls.append({"id": call.id or "", "type": "function",
+                      "function": {"name": function.name or "", "arguments": function.arguments or ""}})  # fmt: skip
+    return calls
+
+
 def _read_whole(completion, outcome: CallOutcome, started: float) -> Iterator[str]:
     _record_usage(completion.usage, outcome)
     outcome.ttft_s = time.perf_counter() - started
     for choice in completion.choices[:1]:
         outcome.finish_reason = choice.finish_reason
+        outcome.tool_calls = _whole_calls(choice.message)
         if choice.message.content:
             yield choice.message.content

@@ -127,6 +127,9 @@ class CallOutcome:
     status_code: int | None = None
     error_code: str | None = None
     retry_after_s: float | None = None
+    # The functions the model asked to call, as wire dicts ({"id", "type", "function": {"name",
+    # "arguments"}}), in order; a streamed call's pieces joined. Empty when it asked for none.
+    tool_calls: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +25,12 @@ from sqlalchemy import Connection
 from lib.analysis.compare import Variant
 from lib.analysis.experiments import runner, store
 from lib.analysis.experiments.formats import text_of
-from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec
+from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec, for_batch, plan_cells
 from lib.context.payload import serialise
+from lib.context.request import Target
 from lib.core.errors import DocumentError, InvalidBatchFile, InvalidTestSet, NotWellFormed
 from lib.core.outcome import CallOutcome, usage_of
+from lib.store import storage
 from lib.store.call_details import log_call
 from lib.store.documents import load_json
 
@@ -202,3 +205,28 @@ def apply_output(
         log_call(conn, session_id, f"experiment (batch) · {variant}", spec.provider_kind, cell.plan, answer.outcome,
                  secrets, owner)  # fmt: skip
     return Applied(applied, skipped, to_judge)
+
+
+def requests_left(run_id: str, spec: RunSpec, target_for: Callable[[Variant], Target]) -> str:
+    """The Batch API input file for the run's cells not finished yet, planned for the targets the run was
+    planned for (so each body is the one the run would send)."""
+    done = runner.finished_cells(run_id)
+    todo = [c for c in plan_cells(for_batch(spec), target_for) if c.key not in done]
+    return to_jsonl(todo, spec.variants)
+
+
+def score_output(
+    run_id: str,
+    spec: RunSpec,
+    target_for: Callable[[Variant], Target],
+    data: bytes,
+    session_id: str,
+    secrets: tuple[str, ...] = (),
+    owner: str | None = None,
+) -> Applied:
+    """A Batch API output file scored into its stored run (`apply_output`), the run planned again for its
+    targets. Raises InvalidBatchFile (nothing written) for a file that does not fit, and what a failing
+    store raises (lib.core.errors.STORE_FAILED)."""
+    planned = plan_cells(spec, target_for)
+    with storage.opened() as conn:
+        return apply_output(conn, run_id, spec, planned, data, session_id, secrets, owner)
