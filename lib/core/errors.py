@@ -15,6 +15,9 @@ lib/backends/providers.describe_error turns them into a call's outcome.
     │   │   ├── NotWellFormed       not JSON (or YAML) at all: the parser's reason, line and column
     │   │   ├── TooDeep             nested deeper than lib.store.documents allows
     │   │   └── TooLong             too many characters, values or digits
+    │   ├── ImportRefused           text that cannot be read as a context: `problem`, and the `line` where
+    │   ├── MessageShapeError       a message the Chat Completions API would not take
+    │   ├── ToolDefinitionError     a tool definition the API would refuse
     │   ├── InvalidComparison       a kept comparison or Compare set-up that cannot be read back
     │   ├── InvalidTestSet          a test set (or a file holding one) that cannot be read
     │   ├── InvalidBatchFile        a Batch API output file that does not fit the run
@@ -124,6 +127,24 @@ class TooDeep(DocumentError):
 
 class TooLong(DocumentError):
     """Too many characters, values or digits."""
+
+
+class ImportRefused(InvalidInput):
+    """Text that cannot be read as a context: `problem` says why, `line` (1-based) where, if known."""
+
+    def __init__(self, problem: str, line: int | None = None) -> None:
+        self.problem = problem
+        self.line = line
+        super().__init__(f"Line {line}: {problem}" if line else problem)
+
+
+class MessageShapeError(InvalidInput):
+    """A message the Chat Completions API would not take (a tool result without the call it answers,
+    arguments that are not JSON…); the text says what is wrong and how to fix it."""
+
+
+class ToolDefinitionError(InvalidInput):
+    """A tool definition the API would refuse; the text says which field and how to fix it."""
 
 
 class InvalidComparison(InvalidInput):
