@@ -21,6 +21,7 @@ lib/backends/providers.describe_error turns them into a call's outcome.
     │   ├── InvalidComparison       a kept comparison or Compare set-up that cannot be read back
     │   ├── InvalidTestSet          a test set (or a file holding one) that cannot be read
     │   ├── InvalidBatchFile        a Batch API output file that does not fit the run
+    │   ├── InvalidRun              a stored experiment run (its spec, a cell's verdicts) that cannot be read
     │   ├── AttributionError        an answer that cannot be attributed
     │   └── TemplateLayoutError     a chat template that does not hold each message verbatim
     ├── BackendError                the parts a call goes through  (also a RuntimeError)
@@ -157,6 +158,11 @@ class InvalidTestSet(InvalidInput):
 
 class InvalidBatchFile(InvalidInput):
     """A batch output file that cannot be applied to the run: the message names the line and why."""
+
+
+class InvalidRun(InvalidInput):
+    """A stored experiment run (its spec, a cell's verdicts) that cannot be read back: the message names
+    the field."""
 
 
 class AttributionError(InvalidInput):
