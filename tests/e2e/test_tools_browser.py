@@ -45,7 +45,9 @@ def _import(page) -> None:
     session = Session(
         new_session_id(), title="Weather agent", messages=HISTORY, tools=(WEATHER,),
         settings={"provider_kind": "embedded", "max_tokens": 4, "temperature": 0.0, "stream": True,
-                  "tool_choice": "auto"},
+                  "tool_choice": "auto",
+                  # One turn kept verbatim (Paris is summarised, or left out), a budget that cuts a round.
+                  "strategy_turns": 1, "strategy_budget": 120},
     )  # fmt: skip
     uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
     uploader.set_input_files(files=[{"name": "agent.json", "mimeType": "application/json",
