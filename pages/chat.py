@@ -17,7 +17,7 @@ from lib.context.request import Request, send_blocker, split_for_retry
 from lib.context.strategies import STRATEGY_LABELS, Decision, spec_of
 from lib.store import chat_replies
 from lib.store.chat_replies import ChatReply, Regeneration
-from ui import attribution, owner, resources, sessions, state
+from ui import attribution, composition, owner, resources, sessions, state
 from ui.composer import draft_sync, page_style
 from ui.meter import cache_meter, last_call, last_call_report, meter, money, payload_preview
 from ui.planning import DRAFT_ID, next_request, request_for
@@ -692,6 +692,7 @@ def render(settings: Settings) -> None:
             _next_call_note(request)
         with st.container():  # the meters draw more or fewer lines as the call changes; the preview stays put
             meter(request.plan)
+            composition.chat_bar(request, settings)
             cache_meter(settings, request)
         preview = st.expander("Payload preview (exactly what is sent)", key=state.PREVIEW_OPEN, on_change="rerun")
         if preview.open:  # drawn only while open: the body three times over (JSON, curl, Python) per rerun
