@@ -4,25 +4,37 @@ The API is stateless, so every call must resend what the model should know, and 
 resent is paid for again. A strategy makes that trade-off explicit: it returns a decision with a
 reason for every message, and the meter, the chat page and the compare page all read the same one.
 The system prompt and pinned messages are kept by every strategy.
+
+Tool-using contexts: an assistant message that calls tools and the `tool` messages that answer it
+travel together (the API refuses a result whose call is not sent, and a call whose results are not
+all sent). Every strategy's decisions pass through `_keep_pairs`, which leaves a round out whole
+when any part of it is out, and says why on each message. Two strategies are made for agent
+contexts, where old tool results fill the window: *clear old tool results* sends every result but
+the last K as a short placeholder naming the tool and what was removed; *drop old tool rounds*
+leaves the older rounds out entirely, calls and results alike.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from lib.context.conversation import Message, SystemPrompt, turn_starts
 
-StrategyKind = Literal["manual", "full", "none", "last_turns", "token_budget", "summarise"]
+StrategyKind = Literal[
+    "manual", "full", "none", "last_turns", "token_budget", "summarise", "clear_tool_results", "drop_tool_rounds"
+]
 SUMMARY_ID = "summary"
 
 
 @dataclass(frozen=True)
 class Strategy:
     kind: StrategyKind = "manual"
-    last_turns: int = 2  # for last_turns, and the turns summarise keeps verbatim
+    # for last_turns, and the turns summarise keeps verbatim; the tool results (or rounds) the agent
+    # strategies keep: one number each strategy is tuned by, kept with the session under one name
+    last_turns: int = 2
     token_budget: int = 1024  # for token_budget: prompt tokens the history may use
 
     def describe(self) -> str:
@@ -32,6 +44,10 @@ class Strategy:
             return f"Token budget {self.token_budget:,}"
         if self.kind == "summarise":
             return f"Summarise all but the last {self.last_turns} turns"
+        if self.kind == "clear_tool_results":
+            return f"Clear tool results but the last {self.last_turns}"
+        if self.kind == "drop_tool_rounds":
+            return f"Drop tool rounds but the last {self.last_turns}"
         return STRATEGY_LABELS[self.kind]
 
 
@@ -81,6 +97,9 @@ class StrategySpec:
 TURNS = Parameter("last_turns", "turns", "Turns kept", Strategy.last_turns, 0, 10_000)
 BUDGET = Parameter("token_budget", "budget", "Budget (tokens)", Strategy.token_budget, 0, 10_000_000, step=64)
 PARAMETERS: tuple[Parameter, ...] = (TURNS, BUDGET)
+# The agent strategies' K, under the turns' key (one number per strategy, kept as the turns are).
+RESULTS_KEPT = Parameter("last_turns", "turns", "Tool results kept", Strategy.last_turns, 0, 10_000)
+ROUNDS_KEPT = Parameter("last_turns", "turns", "Tool rounds kept", Strategy.last_turns, 0, 10_000)
 
 STRATEGIES: dict[StrategyKind, StrategySpec] = {
     spec.kind: spec
@@ -91,6 +110,8 @@ STRATEGIES: dict[StrategyKind, StrategySpec] = {
         StrategySpec("last_turns", "Last N turns", (TURNS,)),
         StrategySpec("token_budget", "Token budget", (BUDGET,)),
         StrategySpec("summarise", "Summarise older turns", (TURNS,)),
+        StrategySpec("clear_tool_results", "Clear old tool results", (RESULTS_KEPT,)),
+        StrategySpec("drop_tool_rounds", "Drop old tool rounds", (ROUNDS_KEPT,)),
     )
 }
 STRATEGY_LABELS: dict[StrategyKind, str] = {kind: spec.label for kind, spec in STRATEGIES.items()}
@@ -106,6 +127,133 @@ class Decision:
     message: Message
     kept: bool
     reason: str
+    # What is sent in the message's place (same id), when not the message itself: a cleared tool result.
+    sent: Message | None = None
+
+    @property
+    def outgoing(self) -> Message:
+        return self.message if self.sent is None else self.sent
+
+
+# --- tool rounds: an assistant's tool calls and the results that answer them -----------------------
+
+
+def calls_of(message: Message) -> tuple:
+    return tuple(getattr(message, "tool_calls", ()) or ())
+
+
+def is_result(message: Message) -> bool:
+    return message.role == "tool"
+
+
+def rounds(history: list[Message]) -> dict[str, str]:
+    """Each message of a tool round, by id, to its round's id (the calling assistant message's id);
+    a result that answers no call before it is in no round."""
+    owner: dict[str, str] = {}  # tool_call_id -> the id of the message that made the call
+    of: dict[str, str] = {}
+    for message in history:
+        for call in calls_of(message):
+            owner[call.id] = message.id
+        if calls_of(message):
+            of[message.id] = message.id
+        elif is_result(message) and getattr(message, "tool_call_id", None) in owner:
+            of[message.id] = owner[message.tool_call_id]  # type: ignore[attr-defined]
+    return of
+
+
+def _unanswered(history: list[Message]) -> set[str]:
+    """Calling messages with a call no result in the history answers (the API refuses them)."""
+    answered = {getattr(m, "tool_call_id", None) for m in history if is_result(m)}
+    return {m.id for m in history if any(call.id not in answered for call in calls_of(m))}
+
+
+def _tool_name(history: list[Message], result: Message) -> tuple[str, str]:
+    """The tool a result answers, and the arguments it was called with ("" when unknown)."""
+    wanted = getattr(result, "tool_call_id", None)
+    for message in history:
+        for call in calls_of(message):
+            if call.id == wanted:
+                return call.name, call.arguments
+    return getattr(result, "name", None) or "a tool", ""
+
+
+def placeholder(history: list[Message], result: Message) -> str:
+    """What the model sees in place of a cleared tool result: the tool, and what was removed."""
+    name, arguments = _tool_name(history, result)
+    called = f"{name}({arguments})" if arguments else name
+    size = len(result.content or "")
+    return f"[Old tool result cleared to save context: the result of {called}, {size:,} characters, was removed.]"
+
+
+def _keep_pairs(history: list[Message], decisions: list[Decision]) -> list[Decision]:
+    """Rounds in or out whole: a round with a part left out is left out entirely (a pinned part keeps
+    it in whole); a result that answers no call sent, and a call some result of which is missing from
+    the history, are never sent. Each message says why."""
+    of = rounds(history)
+    unanswered = _unanswered(history)
+    members: dict[str, list[int]] = {}
+    for index, d in enumerate(decisions):
+        if d.message.id in of:
+            members.setdefault(of[d.message.id], []).append(index)
+    out = list(decisions)
+    for index, d in enumerate(decisions):
+        if is_result(d.message) and d.message.id not in of and d.kept:
+            out[index] = Decision(d.message, False, "left out: it answers no tool call in this history")
+    for round_id, indexes in members.items():
+        parts = [decisions[i] for i in indexes]
+        if round_id in unanswered:
+            for i in indexes:
+                out[i] = Decision(decisions[i].message, False, "left out: its tool call has no result in the history")
+            continue
+        if any(p.message.pinned for p in parts):
+            for i in indexes:
+                d = decisions[i]
+                out[i] = d if d.kept else Decision(d.message, True, "kept with the pinned part of its tool round")
+            continue
+        if all(p.kept for p in parts) or not any(p.kept for p in parts):
+            continue
+        missing = next(p for p in parts if not p.kept)
+        what = "its tool call" if calls_of(missing.message) else "a result of its tool call"
+        for i in indexes:
+            d = decisions[i]
+            if d.kept:
+                out[i] = Decision(
+                    d.message, False, f"left out with {what} ({missing.reason}): a tool round is sent whole"
+                )
+    return out
+
+
+def _clear_tool_results(history: list[Message], keep: int) -> list[Decision]:
+    results = [m for m in history if is_result(m)]
+    recent = {m.id for m in results[len(results) - keep :]} if keep > 0 else set()
+    decisions = []
+    for m in history:
+        if not is_result(m):
+            decisions.append(Decision(m, True, "not a tool result"))
+        elif m.id in recent or m.pinned:
+            decisions.append(Decision(m, True, f"one of the last {keep} tool results: sent verbatim"))
+        else:
+            text = placeholder(history, m)
+            reason = f"cleared (older than the last {keep} tool results): the model sees “{text}” instead"
+            decisions.append(Decision(m, True, reason, sent=replace(m, content=text)))
+    return decisions
+
+
+def _drop_tool_rounds(history: list[Message], keep: int) -> list[Decision]:
+    of = rounds(history)
+    order = list(dict.fromkeys(of.values()))  # the rounds, oldest first
+    recent = set(order[len(order) - keep :]) if keep > 0 else set()
+    decisions = []
+    for m in history:
+        if m.id not in of:
+            decisions.append(Decision(m, True, "not part of a tool round"))
+        elif of[m.id] in recent:
+            decisions.append(Decision(m, True, f"in the last {keep} tool rounds"))
+        else:
+            decisions.append(
+                Decision(m, False, f"an older tool round (the last {keep} are kept): dropped with its calls")
+            )
+    return decisions
 
 
 def _turn_of(history: list[Message]) -> list[int]:
@@ -161,9 +309,14 @@ def decide(
         if tokens_of is None:
             raise ValueError("the token-budget strategy needs a token counter")
         decisions = _token_budget(history, system_tokens, strategy.token_budget, tokens_of)
+    elif strategy.kind == "clear_tool_results":
+        decisions = _clear_tool_results(history, strategy.last_turns)
+    elif strategy.kind == "drop_tool_rounds":
+        decisions = _drop_tool_rounds(history, strategy.last_turns)
     else:
         raise ValueError(f"unknown strategy {strategy.kind!r}")
-    return [Decision(d.message, True, "pinned") if d.message.pinned else d for d in decisions]
+    pinned = [Decision(d.message, True, "pinned") if d.message.pinned else d for d in decisions]
+    return _keep_pairs(history, pinned)
 
 
 def summarised(decisions: list[Decision]) -> list[Message]:
@@ -176,7 +329,7 @@ def assemble(system: SystemPrompt, decisions: list[Decision], summary: str | Non
     messages = [head] if head else []
     if summary:
         messages.append(Message("system", f"Summary of the earlier conversation: {summary}", id=SUMMARY_ID))
-    return messages + [d.message for d in decisions if d.kept]
+    return messages + [d.outgoing for d in decisions if d.kept]
 
 
 def summary_request(older: list[Message]) -> list[dict]:
