@@ -89,12 +89,6 @@ def test_a_prompt_that_leaves_too_little_room_shows_no_free_space_and_how_far_ov
     assert sum(s.tokens for s in composition.segments) == prompt + 10
 
 
-def test_tool_definitions_are_taken_from_the_rest_never_invented():
-    request = build_request(SystemPrompt(), [], Message("user", "Q"), Strategy("full"), TARGET, Sampling())
-    with pytest.raises(ValueError, match="tool definitions"):
-        compose(request, tool_tokens=50)  # the rest is the 3-token reply priming: 50 cannot be in it
-
-
 def test_the_largest_contributors_name_the_biggest_messages_first():
     history = [Message("user", "short"), Message("assistant", "long " * 400, id="big"), Message("user", "mid " * 50)]
     request = build_request(SystemPrompt(), history, Message("user", "Q"), Strategy("full"), TARGET, Sampling())

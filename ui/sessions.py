@@ -134,6 +134,7 @@ def current() -> Session:
         messages=tuple(state.history()),
         settings=_settings_now(),
         draft=state.get(state.DRAFT) or "",
+        tools=state.tools(),
     )
 
 
@@ -150,6 +151,7 @@ def _open(session: Session, saved: bool = True) -> None:
     state.put(state.SYSTEM_TEXT, session.system.content)
     state.put(state.SYSTEM_INCLUDED, session.system.included)
     state.put(state.DRAFT, session.draft)
+    state.set_tools(session.tools)
     for key in state.PERSISTED_SETTINGS:
         value = session.settings.get(key, state.DEFAULTS.get(key))
         if value is None:

@@ -15,6 +15,7 @@ from lib.context.conversation import Message, SystemPrompt
 from lib.context.paging import DEFAULT_PAGE_SIZE
 from lib.context.request import Request
 from lib.context.strategies import BUDGET, TURNS, Parameter
+from lib.context.tools import ToolDefinition, ToolSettings
 from lib.core.outcome import CallOutcome
 
 HISTORY = "history"
@@ -91,6 +92,11 @@ SESSION_NOTE = "session_note"
 SESSION_LIST_OPEN = "session_list_open"  # the sidebar's popovers; their widgets are drawn only while open
 SESSION_RENAME_OPEN = "session_rename_open"
 SEND_SESSION_ID = "send_session_id"
+# The session's tool definitions (a tuple of lib/context/tools.ToolDefinition) and how the model may
+# use them (widgets; persisted as settings).
+TOOLS = "tools"
+TOOL_CHOICE = "tool_choice"
+PARALLEL_TOOL_CALLS = "parallel_tool_calls"
 # A stale tab (lib/storage.StaleSession): another tab saved or deleted the open session since this
 # one read it. Nothing is saved until the user reloads or keeps this tab's work as a new session.
 SESSION_CONFLICT = "session_conflict"
@@ -224,7 +230,7 @@ KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE, SEND_SESSION_ID, TIMEOUT, DEADLINE, MAX_REPLY_MB,
     COMPARE_PRICE_AS, COMPARE_ONE_AT_A_TIME, COMPARE_DIFF,
     INSPECTOR_SPACES, INSPECTOR_SOURCE, INSPECTOR_TEXT, INSPECTOR_AS_MESSAGE, INSPECTOR_VARIANT, WALKTHROUGH_STEP,
-    ADD_ROLE, KEEP_OLD_ANSWER, *EXP_KEPT,
+    ADD_ROLE, KEEP_OLD_ANSWER, *EXP_KEPT, TOOL_CHOICE, PARALLEL_TOOL_CALLS,
 }  # fmt: skip
 # Widget keys kept by their start: a Compare variant slot's, the Experiments case editor's.
 SLOT_PREFIX = "variant_"
@@ -232,7 +238,7 @@ KEPT_WIDGET_PREFIXES = (SLOT_PREFIX, EXP_EDITOR_PREFIX)
 # What a saved session keeps besides its messages (lib/session.SETTINGS checks the same names). Never the key.
 PERSISTED_SETTINGS = (
     *(k for k in SETTING_KEYS if k != API_KEY), STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET, LAST_TURNS,
-    SEND_SESSION_ID,
+    SEND_SESSION_ID, TOOL_CHOICE, PARALLEL_TOOL_CALLS,
 )  # fmt: skip
 
 
@@ -261,6 +267,19 @@ def set_history(messages: list[Message]) -> None:
 
 def system_prompt() -> SystemPrompt:
     return SystemPrompt(st.session_state[SYSTEM_TEXT], st.session_state[SYSTEM_INCLUDED])
+
+
+def tools() -> tuple[ToolDefinition, ...]:
+    return st.session_state.get(TOOLS, ())
+
+
+def set_tools(definitions: tuple[ToolDefinition, ...]) -> None:
+    st.session_state[TOOLS] = tuple(definitions)
+
+
+def tool_settings() -> ToolSettings:
+    """The session's tools and choices, as `build_body` takes them."""
+    return ToolSettings(tools(), st.session_state.get(TOOL_CHOICE), st.session_state.get(PARALLEL_TOOL_CALLS))
 
 
 def slot_key(slot: str, name: str) -> str:

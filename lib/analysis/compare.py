@@ -38,7 +38,9 @@ from lib.core.prices import Prices, Rate, billed
 MAX_VARIANTS = 6
 QUESTION_ID = "question"
 FORMAT_VERSION = 1  # of the stored JSON (to_dict); from_dict refuses another
-ROLES = get_args(Role)
+# A fixed context holds plain messages: a tool result needs the call it answers, which a
+# (role, text) pair cannot name.
+ROLES = tuple(role for role in get_args(Role) if role != "tool")
 
 
 class InvalidComparison(ValueError):

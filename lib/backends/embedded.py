@@ -292,7 +292,7 @@ class EmbeddedTokenizer:
         probe = {"role": first_role, "content": "."}
         return self._render_count([probe], True) - self._segment_tokens(first_role, ".")
 
-    def count(self, messages: list[dict]) -> PromptCount:
+    def count(self, messages: list[dict], tools: list[dict] | None = None) -> PromptCount:
         per_message = tuple(self._segment_tokens(m["role"], m.get("content") or "") for m in messages)
         # Special tokens delimit the messages, so each one tokenizes alone: the prompt is its
         # messages plus the framing, and a new message costs one encode, not the whole prompt.

@@ -234,7 +234,7 @@ class ServerCounter:
         count = self.fallback.count(messages)
         return PromptCount(count.per_message, count.total, False, self.method)
 
-    def count(self, messages: list[dict]) -> PromptCount:
+    def count(self, messages: list[dict], tools: list[dict] | None = None) -> PromptCount:
         return self._ask(lambda: self._server_count(messages), lambda: self._estimate(messages))
 
     def prompt_segments(self, messages: list[dict]) -> caching.Segments:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from lib.context.conversation import Message
+from lib.context.conversation import Message, is_tool_call, is_tool_result
 from lib.context.request import Request
 from lib.context.strategies import SUMMARY_ID
 
@@ -127,30 +127,24 @@ def part_of(message: Message, question_id: str | None) -> Part:
         return "question"
     if message.pinned:
         return "pinned"
-    if getattr(message, "tool_calls", ()):
+    if is_tool_call(message):
         return "tool_calls"
-    if message.role == "tool":
+    if is_tool_result(message):
         return "tool_results"
     return "conversation"
 
 
 def _preview(message: Message) -> str:
     text = " ".join((message.content or "").split())
-    calls = getattr(message, "tool_calls", ())
-    if not text and calls:
-        text = ", ".join(f"{call.name}({call.arguments})" for call in calls)
+    if not text and message.tool_calls:
+        text = ", ".join(f"{call.name}({call.arguments})" for call in message.tool_calls)
     return text[:PREVIEW_CHARS] + "…" if len(text) > PREVIEW_CHARS else text
 
 
-def compose(
-    request: Request,
-    tool_tokens: int = 0,
-    window: int | None = None,
-    window_source: str = "the model table",
-) -> Composition:
+def compose(request: Request, window: int | None = None, window_source: str = "the model table") -> Composition:
     """The request's prompt by part, with the reply's reserve and the free space against `window`
-    (the model table's when None). `tool_tokens`: what the tool definitions add to the prompt, part
-    of what no single message carries (so at most that rest)."""
+    (the model table's when None). The tool definitions are what the counter says the model reads
+    of them (`PromptCount.tool_tokens`: in the total, in no message); the chat format is the rest."""
     plan = request.plan
     question_id = request.question.id if request.question is not None else None
     sums: dict[Part, int] = dict.fromkeys(PARTS, 0)
@@ -159,11 +153,10 @@ def compose(
         part = part_of(message, question_id)
         sums[part] += tokens
         contributors.append(Contributor(message.id, message.role, part, tokens, _preview(message)))
-    rest = plan.count.overhead
-    if not 0 <= tool_tokens <= max(rest, 0):
-        raise ValueError(f"the tool definitions' {tool_tokens:,} tokens are not part of the prompt's rest ({rest:,})")
-    sums["tools"] = tool_tokens
-    sums["overhead"] = rest - tool_tokens
+    # What no message carries: the tool definitions as the model reads them, and the chat format.
+    rest = plan.prompt_tokens - sum(plan.count.per_message)
+    sums["tools"] = getattr(plan.count, "tool_tokens", 0)
+    sums["overhead"] = rest - sums["tools"]
     size = plan.model.context_window if window is None else window
     prompt = plan.prompt_tokens
     sums["reserve"] = max(0, min(plan.max_tokens, size - prompt))

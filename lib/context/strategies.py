@@ -7,11 +7,11 @@ The system prompt and pinned messages are kept by every strategy.
 
 Tool-using contexts: an assistant message that calls tools and the `tool` messages that answer it
 travel together (the API refuses a result whose call is not sent, and a call whose results are not
-all sent). Every strategy's decisions pass through `_keep_pairs`, which leaves a round out whole
-when any part of it is out, and says why on each message. Two strategies are made for agent
-contexts, where old tool results fill the window: *clear old tool results* sends every result but
-the last K as a short placeholder naming the tool and what was removed; *drop old tool rounds*
-leaves the older rounds out entirely, calls and results alike.
+all sent): every strategy but Manual passes its decisions through `tool_pairs.pair_changes`, which
+says why on each message it changes (Manual's toggles carry pairs; a broken pair is flagged). Two
+strategies are made for agent contexts, where old tool results fill the window: *clear old tool
+results* sends every result but the last K as a short placeholder naming the tool and what was
+removed; *drop old tool rounds* leaves the older rounds out entirely, calls and results alike.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from lib.context.conversation import Message, SystemPrompt, turn_starts
+from lib.context.conversation import Message, SystemPrompt, is_tool_call, is_tool_result, turn_starts
+from lib.context.tool_pairs import call_of, pair_changes, pair_of
 
 StrategyKind = Literal[
     "manual", "full", "none", "last_turns", "token_budget", "summarise", "clear_tool_results", "drop_tool_rounds"
@@ -135,101 +136,25 @@ class Decision:
         return self.message if self.sent is None else self.sent
 
 
-# --- tool rounds: an assistant's tool calls and the results that answer them -----------------------
-
-
-def calls_of(message: Message) -> tuple:
-    return tuple(getattr(message, "tool_calls", ()) or ())
-
-
-def is_result(message: Message) -> bool:
-    return message.role == "tool"
-
-
-def rounds(history: list[Message]) -> dict[str, str]:
-    """Each message of a tool round, by id, to its round's id (the calling assistant message's id);
-    a result that answers no call before it is in no round."""
-    owner: dict[str, str] = {}  # tool_call_id -> the id of the message that made the call
-    of: dict[str, str] = {}
-    for message in history:
-        for call in calls_of(message):
-            owner[call.id] = message.id
-        if calls_of(message):
-            of[message.id] = message.id
-        elif is_result(message) and getattr(message, "tool_call_id", None) in owner:
-            of[message.id] = owner[message.tool_call_id]  # type: ignore[attr-defined]
-    return of
-
-
-def _unanswered(history: list[Message]) -> set[str]:
-    """Calling messages with a call no result in the history answers (the API refuses them)."""
-    answered = {getattr(m, "tool_call_id", None) for m in history if is_result(m)}
-    return {m.id for m in history if any(call.id not in answered for call in calls_of(m))}
-
-
-def _tool_name(history: list[Message], result: Message) -> tuple[str, str]:
-    """The tool a result answers, and the arguments it was called with ("" when unknown)."""
-    wanted = getattr(result, "tool_call_id", None)
-    for message in history:
-        for call in calls_of(message):
-            if call.id == wanted:
-                return call.name, call.arguments
-    return getattr(result, "name", None) or "a tool", ""
+# --- the agent strategies: old tool results cleared, old tool rounds dropped -------------------------
 
 
 def placeholder(history: list[Message], result: Message) -> str:
     """What the model sees in place of a cleared tool result: the tool, and what was removed."""
-    name, arguments = _tool_name(history, result)
-    called = f"{name}({arguments})" if arguments else name
+    calling = call_of(history, result)
+    call = next((c for c in calling.tool_calls if c.id == result.tool_call_id), None) if calling else None
+    called = f"{call.name}({call.arguments})" if call is not None else (result.name or "a tool")
     size = len(result.content or "")
     return f"[Old tool result cleared to save context: the result of {called}, {size:,} characters, was removed.]"
 
 
-def _keep_pairs(history: list[Message], decisions: list[Decision]) -> list[Decision]:
-    """Rounds in or out whole: a round with a part left out is left out entirely (a pinned part keeps
-    it in whole); a result that answers no call sent, and a call some result of which is missing from
-    the history, are never sent. Each message says why."""
-    of = rounds(history)
-    unanswered = _unanswered(history)
-    members: dict[str, list[int]] = {}
-    for index, d in enumerate(decisions):
-        if d.message.id in of:
-            members.setdefault(of[d.message.id], []).append(index)
-    out = list(decisions)
-    for index, d in enumerate(decisions):
-        if is_result(d.message) and d.message.id not in of and d.kept:
-            out[index] = Decision(d.message, False, "left out: it answers no tool call in this history")
-    for round_id, indexes in members.items():
-        parts = [decisions[i] for i in indexes]
-        if round_id in unanswered:
-            for i in indexes:
-                out[i] = Decision(decisions[i].message, False, "left out: its tool call has no result in the history")
-            continue
-        if any(p.message.pinned for p in parts):
-            for i in indexes:
-                d = decisions[i]
-                out[i] = d if d.kept else Decision(d.message, True, "kept with the pinned part of its tool round")
-            continue
-        if all(p.kept for p in parts) or not any(p.kept for p in parts):
-            continue
-        missing = next(p for p in parts if not p.kept)
-        what = "its tool call" if calls_of(missing.message) else "a result of its tool call"
-        for i in indexes:
-            d = decisions[i]
-            if d.kept:
-                out[i] = Decision(
-                    d.message, False, f"left out with {what} ({missing.reason}): a tool round is sent whole"
-                )
-    return out
-
-
 def _clear_tool_results(history: list[Message], keep: int) -> list[Decision]:
-    results = [m for m in history if is_result(m)]
+    results = [m for m in history if is_tool_result(m)]
     recent = {m.id for m in results[len(results) - keep :]} if keep > 0 else set()
     decisions = []
     for m in history:
-        if not is_result(m):
-            decisions.append(Decision(m, True, "not a tool result"))
+        if not is_tool_result(m):
+            decisions.append(Decision(m, True, "kept: only old tool results are cleared"))
         elif m.id in recent or m.pinned:
             decisions.append(Decision(m, True, f"one of the last {keep} tool results: sent verbatim"))
         else:
@@ -239,14 +164,22 @@ def _clear_tool_results(history: list[Message], keep: int) -> list[Decision]:
     return decisions
 
 
+def _rounds(history: list[Message]) -> dict[str, str]:
+    """Each message of a tool round (a call and the results answering it), by id, to its call's id."""
+    of: dict[str, str] = {}
+    for calling in (m for m in history if is_tool_call(m)):
+        of |= {m.id: calling.id for m in pair_of(history, calling)}
+    return of
+
+
 def _drop_tool_rounds(history: list[Message], keep: int) -> list[Decision]:
-    of = rounds(history)
+    of = _rounds(history)
     order = list(dict.fromkeys(of.values()))  # the rounds, oldest first
     recent = set(order[len(order) - keep :]) if keep > 0 else set()
     decisions = []
     for m in history:
         if m.id not in of:
-            decisions.append(Decision(m, True, "not part of a tool round"))
+            decisions.append(Decision(m, True, "kept: only old tool rounds are dropped"))
         elif of[m.id] in recent:
             decisions.append(Decision(m, True, f"in the last {keep} tool rounds"))
         else:
@@ -315,8 +248,15 @@ def decide(
         decisions = _drop_tool_rounds(history, strategy.last_turns)
     else:
         raise ValueError(f"unknown strategy {strategy.kind!r}")
-    pinned = [Decision(d.message, True, "pinned") if d.message.pinned else d for d in decisions]
-    return _keep_pairs(history, pinned)
+    decisions = [Decision(d.message, True, "pinned") if d.message.pinned else d for d in decisions]
+    if strategy.kind == "manual":
+        return decisions  # the toggles carry pairs (tool_pairs.set_included); a broken pair is flagged
+    # Every other strategy keeps a tool call and its results together: the API refuses either alone.
+    changes = pair_changes([(d.message, d.kept) for d in decisions])
+    return [
+        replace(d, kept=changes[d.message.id][0], reason=changes[d.message.id][1]) if d.message.id in changes else d
+        for d in decisions
+    ]
 
 
 def summarised(decisions: list[Decision]) -> list[Message]:

@@ -56,7 +56,8 @@ class PromptCount:
 
 
 class PromptCounter(Protocol):
-    def count(self, messages: list[dict]) -> PromptCount: ...
+    # `tools`: the body's tool definitions (wire dicts); passed only when the body carries some.
+    def count(self, messages: list[dict], tools: list[dict] | None = None) -> PromptCount: ...
 
 
 def tiktoken_cache_dir() -> Path:
@@ -144,7 +145,7 @@ class TiktokenCounter:
     def for_model(cls, model: str) -> TiktokenCounter:
         return cls(*encoding_for(model))
 
-    def count(self, messages: list[dict]) -> PromptCount:
+    def count(self, messages: list[dict], tools: list[dict] | None = None) -> PromptCount:
         per_message = tuple(message_tokens(self.encoding_name, m) for m in messages)
         method = f"tiktoken {self.encoding_name}" + ("" if self.exact else " (estimate)")
         return PromptCount(per_message, sum(per_message) + REPLY_PRIMING, self.exact, method)
