@@ -7,13 +7,17 @@ from dataclasses import replace
 
 import pytest
 
+from lib.analysis.agent_trace import BUILT_IN
+from lib.analysis.agent_trace import SYSTEM as BUILT_IN_SYSTEM
+from lib.backends.providers import ProviderConfig, make_client, stream_chat
 from lib.context.composition import PARTS, PROMPT_PARTS, compose, part_of
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling
 from lib.context.request import Target, build_request
 from lib.context.strategies import STRATEGIES, SUMMARY_ID, Strategy
 from lib.context.tokens import TiktokenCounter
-from lib.core.models import MODELS
+from lib.core.models import EMBEDDED_MODEL, MODELS, info_for
+from lib.core.outcome import CallOutcome
 
 TARGET = Target(MODELS["gpt-4o"], TiktokenCounter.for_model("gpt-4o"), "gpt-4o")
 
@@ -95,3 +99,51 @@ def test_the_largest_contributors_name_the_biggest_messages_first():
     largest = compose(request).largest(2)
     assert largest[0].message_id == "big" and largest[0].role == "assistant"
     assert largest[0].preview.startswith("long long") and largest[0].preview.endswith("…")
+
+
+# --- tool-using contexts --------------------------------------------------------------------------------
+
+AGENT = [Message.from_api(d) for d in BUILT_IN.messages]
+QUESTION = Message("user", BUILT_IN.question, id="q")
+
+
+def test_tool_calls_and_tool_results_are_parts_of_their_own_and_clearing_shrinks_the_results():
+    # Results of a real size (a page of search rows): the placeholder that replaces one is far smaller.
+    agent = [replace(m, content=m.content + " " + "row " * 300) if m.role == "tool" else m for m in AGENT]
+    full = build_request(SystemPrompt(), agent, QUESTION, Strategy("full"), TARGET, Sampling())
+    composition = compose(full)
+    calls = sum(full.plan.tokens_of(m.id) for m in agent if m.tool_calls)
+    results = sum(full.plan.tokens_of(m.id) for m in agent if m.role == "tool")
+    assert composition.tokens("tool_calls") == calls > 0
+    assert composition.tokens("tool_results") == results > 0
+    by_id = {c.message_id: c for c in composition.contributors}
+    assert by_id[agent[1].id].preview == 'get_weather({"city": "Rome"})'  # a call says nothing: its call is shown
+    cleared = compose(build_request(SystemPrompt(), agent, QUESTION, Strategy("clear_tool_results", 0), TARGET,
+                                    Sampling()))  # fmt: skip
+    assert cleared.tokens("tool_calls") == calls
+    assert cleared.tokens("tool_results") < results / 5
+    assert sum(cleared.tokens(p) for p in PROMPT_PARTS) == cleared.prompt_tokens
+
+
+@pytest.fixture(scope="module")
+def embedded_target(embedded_tokenizer):
+    return Target(info_for(EMBEDDED_MODEL), embedded_tokenizer, EMBEDDED_MODEL)
+
+
+@pytest.mark.parametrize("strategy", [*STRATEGY_CASES, Strategy("clear_tool_results", 1)], ids=lambda s: s.describe())
+def test_on_the_embedded_model_the_parts_add_up_to_the_prompt_tokens_the_server_reports(
+    strategy, embedded_server, embedded_target
+):
+    """The meter before Send is what the server counts, tool calls and results and all, under every strategy."""
+    history = [*AGENT, Message("user", "Thanks. Is Rome warmer?"), Message("assistant", "Yes, 24 °C against 12 °C.")]
+    history[0] = replace(history[0], pinned=True)
+    request = build_request(SystemPrompt(BUILT_IN_SYSTEM), history, QUESTION, strategy, embedded_target,
+                            Sampling(0.0, 1, stream=True), lambda older: "Weather was looked up.")  # fmt: skip
+    assert request.pair_findings == []
+    outcome = CallOutcome()
+    config = ProviderConfig("embedded", EMBEDDED_MODEL, base_url=embedded_server.base_url)
+    for _ in stream_chat(make_client(config), request.plan.body, outcome):
+        pass
+    assert outcome.error is None, outcome.error
+    composition = compose(request)
+    assert outcome.prompt_tokens == request.plan.prompt_tokens == sum(composition.tokens(p) for p in PROMPT_PARTS)

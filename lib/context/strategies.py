@@ -145,7 +145,7 @@ def placeholder(history: list[Message], result: Message) -> str:
     call = next((c for c in calling.tool_calls if c.id == result.tool_call_id), None) if calling else None
     called = f"{call.name}({call.arguments})" if call is not None else (result.name or "a tool")
     size = len(result.content or "")
-    return f"[Old tool result cleared to save context: the result of {called}, {size:,} characters, was removed.]"
+    return f"[Tool result cleared to save context: {called} returned {size:,} characters, not resent.]"
 
 
 def _clear_tool_results(history: list[Message], keep: int) -> list[Decision]:
