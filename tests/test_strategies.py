@@ -201,7 +201,7 @@ def test_clear_old_tool_results_keeps_the_last_k_verbatim_and_says_what_the_mode
     assert "lookup_timezone" in sent["call_1"] and "+01:00" not in sent["call_1"]
     decision = request.decision_for(RESULTS[0].id)
     assert decision.kept and decision.message.content == RESULTS[0].content  # the history keeps the result
-    assert decision.reason.startswith("cleared (older than the last 1 tool results): the model sees “[Tool result cleared")
+    assert decision.reason.startswith("cleared (older than the last 1 tool results): the model sees “[Tool result")
     assert request.pair_findings == []  # every call still has its (cleared) result
     assert all(d.kept for d in request.decisions)
 
