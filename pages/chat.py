@@ -17,7 +17,7 @@ from lib.context.request import Request, send_blocker, split_for_retry
 from lib.context.strategies import STRATEGY_LABELS, Decision, spec_of
 from lib.store import chat_replies
 from lib.store.chat_replies import ChatReply, Regeneration
-from ui import attribution, composition, owner, resources, sessions, state
+from ui import agent_example, attribution, composition, owner, resources, sessions, state
 from ui.composer import draft_sync, page_style
 from ui.meter import cache_meter, last_call, last_call_report, meter, money, payload_preview
 from ui.planning import DRAFT_ID, next_request, request_for
@@ -707,6 +707,8 @@ def render(settings: Settings) -> None:
             last_call_report(last)
     with chat_column:
         _system_prompt_editor()
+        if not state.history():
+            agent_example.offer()  # a built-in conversation with tool rounds (ui/agent_example.py)
         if state.history():
             _strategy_picker()
             if state.get(state.STRATEGY_KIND) == "manual":

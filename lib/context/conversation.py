@@ -137,7 +137,7 @@ class Message:
             wire["name"] = self.name
         if self.tool_calls and self.role == "assistant":
             # An assistant that only calls tools says nothing: null content, as the API writes it.
-            wire["content"] = self.content or None
+            wire["content"] = self.content  # TEMP
             wire["tool_calls"] = [call.as_api() for call in self.tool_calls]
         return wire
 

@@ -135,3 +135,26 @@ def test_the_timeline_draws_each_turns_call_by_part():
     assert "Free space" not in names and "The question" in names
     conversation = next(trace["x"] for trace in figure["data"] if trace["name"] == "Conversation")
     assert conversation == sorted(conversation) and conversation[-1] > conversation[1]  # the full history grows
+
+
+def test_the_built_in_agent_conversation_loads_and_its_bar_shows_tool_calls_and_results(app):
+    from lib.analysis.agent_trace import BUILT_IN
+
+    app.button(key="load_agent_example").click().run()
+    assert not app.exception, app.exception
+    history = app.session_state["history"]
+    assert [m.role for m in history].count("tool") == 3 and sum(bool(m.tool_calls) for m in history) == 3
+    assert app.text_area(key="draft").value == BUILT_IN.question
+    assert [t.name for t in app.session_state["tools"]] == ["get_weather", "lookup_timezone"]
+    names = {trace["name"] for trace in _composition_chart(app, rows=1)["data"]}
+    assert {"Tool calls", "Tool results", "The question", "System prompt"} <= names
+    # Cleared: each result's caption quotes what the model sees in its place.
+    app.selectbox(key="strategy_kind").set_value("clear_tool_results").run()
+    app.number_input(key="strategy_turns").set_value(0).run()
+    assert not app.exception, app.exception
+    shown = [c.value.replace("\\", "") for c in app.caption]  # as Markdown renders them: escapes gone
+    captions = [c for c in shown if "cleared (older than the last 0 tool results)" in c]
+    assert len(captions) == 3
+    assert any(
+        'the model sees “[Tool result cleared to save context: get_weather({"city": "Rome"})' in c for c in captions
+    )
