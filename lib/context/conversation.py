@@ -136,8 +136,9 @@ class Message:
         if self.name and self.role in NAMED_ROLES:
             wire["name"] = self.name
         if self.tool_calls and self.role == "assistant":
-            # An assistant that only calls tools says nothing: null content, as the API writes it.
-            wire["content"] = self.content  # TEMP
+            # An assistant that only calls tools says nothing: sent as "" rather than the null OpenAI's
+            # replies carry, since llama-cpp-python's server refuses a null assistant content (a 500
+            # naming 7 validation errors) and OpenAI's API takes either.
             wire["tool_calls"] = [call.as_api() for call in self.tool_calls]
         return wire
 
