@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import tempfile
+from pathlib import Path
 
 from bench.common import APP, app_test, median, patch_apptest_polling, result, seconds, table
 from lib.context.conversation import Message
@@ -58,6 +61,14 @@ def plain_chat(trace: list[Message]) -> list[Message]:
     return plain
 
 
+def _one_browser() -> None:
+    """AppTest has no browser: the owner cookie a browser would send (ui/owner.py), the same for both pages."""
+    from streamlit.runtime.context import ContextProxy, StreamlitCookies
+
+    jar = {"context_lab_owner": "bench-agent-context-browser-0123"}
+    ContextProxy.cookies = property(lambda self: StreamlitCookies(dict(jar)))  # type: ignore[method-assign,assignment]
+
+
 def _toggle(at, message_id: str) -> None:
     widget = at.toggle(key=f"include_{message_id}")
     widget.set_value(not widget.value).run()
@@ -76,6 +87,8 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--result-bytes", type=int, default=RESULT_BYTES)
     args = parser.parse_args(argv)
     patch_apptest_polling()
+    _one_browser()
+    os.environ["CONTEXT_LAB_DB"] = str(Path(tempfile.mkdtemp()) / "bench.db")  # not the user's sessions
     trace = agent_trace(args.rounds, args.result_bytes)
     histories = {"plain chat": plain_chat(trace), "agent trace": trace}
     # A question four messages from the end: on the newest page, its own round untouched by the pairing.

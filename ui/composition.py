@@ -39,6 +39,7 @@ COLOURS: dict[Part, str] = {
     "free": "#f0f0f0",
 }
 LARGEST = 5
+PREVIEW = 28  # characters of a largest message's start: its button stays on one line in the meter's column
 
 
 def composition_of(request: Request, settings: Settings) -> Composition:
@@ -72,14 +73,35 @@ def figure(
         )  # fmt: skip
     fig.update_layout(
         barmode="stack",
-        height=height or 90 + 34 * len(rows),
-        margin={"t": 10, "b": 10, "l": 10, "r": 10},
-        legend={"orientation": "h", "y": -0.25 if len(rows) == 1 else -0.08, "yanchor": "top", "x": 0},
+        height=height or 60 + 34 * len(rows),
+        margin={"t": 4, "b": 4, "l": 4, "r": 12},
+        showlegend=False,  # the legend is drawn beside the chart (`legend`): plotly's own crowds a narrow column
         xaxis={"title": None, "tickformat": ","},
         yaxis={"autorange": "reversed", "showticklabels": len(rows) > 1},
         hoverlabel={"align": "left"},
     )
     return fig
+
+
+def legend(composition: Composition | None, parts: Sequence[Part] = PARTS, present: set[Part] | None = None) -> None:
+    """The parts' colours and names (with their tokens and share when one composition is shown); each
+    name explains itself on hover. The labels and numbers are the app's own: nothing a user typed."""
+    items = []
+    for part in parts:
+        tokens = composition.tokens(part) if composition is not None else None
+        if (tokens is not None and tokens <= 0) or (present is not None and part not in present):
+            continue
+        figure = ""
+        if composition is not None and tokens is not None:
+            share = tokens / composition.window if composition.window else 0
+            figure = f" {tokens:,} ({share:.0%})" if share >= 0.005 else f" {tokens:,} (<1%)"
+        items.append(
+            f'<span title="{EXPLANATIONS[part]}" style="white-space:nowrap;margin-right:0.9em;cursor:help">'
+            f'<span style="display:inline-block;width:0.8em;height:0.8em;background:{COLOURS[part]};'
+            f'border:1px solid #999;margin-right:0.3em;vertical-align:-0.05em"></span>{LABELS[part]}'
+            f'<span style="color:#666">{figure}</span></span>'
+        )
+    st.html(f'<div style="font-size:0.85rem;line-height:1.7">{"".join(items)}</div>')
 
 
 def _focus(message_id: str) -> None:
@@ -97,20 +119,29 @@ def _focus(message_id: str) -> None:
 _SCROLL_JS = """
 export default function (component) {
   const { data } = component;
-  let tries = 0;
-  const find = () => {
+  // The history is drawn after the meter in the same rerun, and a loaded machine takes seconds: look
+  // for the message for up to 30 s; once found, bring it to the middle again while the rest of the
+  // page still arrives and moves it.
+  const started = Date.now();
+  let found = null;
+  let timer = null;
+  const step = () => {
     const row = document.querySelector(data.selector);
     if (row) {
       const message = row.closest('[data-testid="stChatMessage"]') || row;
+      if (!found) {
+        message.style.outline = "3px solid #e45756";
+        message.style.outlineOffset = "2px";
+        setTimeout(() => { message.style.outline = ""; }, 3000);
+        found = Date.now();
+      }
       message.scrollIntoView({ block: "center" });
-      message.style.outline = "3px solid #e45756";
-      message.style.outlineOffset = "2px";
-      setTimeout(() => { message.style.outline = ""; }, 2500);
-    } else if (tries++ < 40) {
-      setTimeout(find, 100);  // the history is drawn after the meter in the same rerun
     }
+    const more = found ? Date.now() - found < 2000 : Date.now() - started < 30000;
+    timer = more ? setTimeout(step, 150) : null;
   };
-  find();
+  step();
+  return () => clearTimeout(timer);
 }
 """
 
@@ -124,20 +155,29 @@ def chat_bar(request: Request, settings: Settings) -> None:
         st.markdown("**What fills the next call**")
         st.plotly_chart(figure([("Next call", composition)]), width="stretch", key="composition_chart",
                         config={"displayModeBar": False})  # fmt: skip
+        legend(composition)
         st.caption(_summary_line(composition))
         largest = [c for c in composition.largest(LARGEST + 2) if c.message_id in _history_ids()][:LARGEST]
         if largest:
-            st.caption("Largest messages in this call (click to see one):")
+            st.caption("Largest messages in this call (click one to see it in the conversation):")
+            st.html(_BUTTON_STYLE)
             for contributor in largest:
                 st.button(
                     f"{contributor.tokens:,} tokens · {LABELS[contributor.part]} · "
-                    f"{inert_inline(contributor.preview) or '(empty)'}",
+                    f"{inert_inline(contributor.preview, limit=PREVIEW) or '(empty)'}",
                     key=f"contributor_{contributor.message_id}", on_click=_focus, args=(contributor.message_id,),
                     type="tertiary", help=f"Show this {contributor.role} message in the conversation",
                 )  # fmt: skip
     focused = state.pop(state.FOCUS_MESSAGE)
     if focused:
         _scroll(key=f"scroll_{focused}", data={"selector": f".st-key-msgrow_{focused}"}, width="content")
+
+
+# The largest messages read as a list: each button's text starts at the left, as lines of a list do.
+_BUTTON_STYLE = """<style>
+.st-key-composition .stButton button { justify-content: flex-start; text-align: left; min-height: 0; }
+.st-key-composition .stButton button p { text-align: left; }
+</style>"""
 
 
 def _history_ids() -> set[str]:
@@ -166,6 +206,7 @@ def variant_bars(names: Sequence[str], requests: Sequence[Request], settings: Se
         return
     st.markdown("**What fills each variant's call**")
     st.plotly_chart(figure(rows), width="stretch", key="compare_composition", config={"displayModeBar": False})
+    legend(None, present={part for _, c in rows for part in PARTS if c.tokens(part) > 0})
 
 
 def turn_bars(rows: Sequence[tuple[int, Composition]], strategy_label: str) -> None:
@@ -177,6 +218,7 @@ def turn_bars(rows: Sequence[tuple[int, Composition]], strategy_label: str) -> N
         figure([(f"Turn {turn}", c) for turn, c in rows], parts=PROMPT_PARTS, height=120 + 18 * len(rows)),
         width="stretch", key="timeline_composition", config={"displayModeBar": False},
     )  # fmt: skip
+    legend(None, PROMPT_PARTS, present={part for _, c in rows for part in PROMPT_PARTS if c.tokens(part) > 0})
 
 
 def timeline_section(history: list, strategies: Sequence, system, settings: Settings) -> None:
