@@ -62,9 +62,10 @@ def ask(client, target: Target, case: AgentCase, arm: Arm) -> tuple[str, int]:
         pass
     if outcome.error:
         raise RuntimeError(f"{case.city}, {arm.name}: {outcome.error}")
-    if outcome.prompt_tokens != request.plan.prompt_tokens:
+    if outcome.usage.prompt_tokens != request.plan.prompt_tokens:
         raise RuntimeError(
-            f"{case.city}, {arm.name}: the meter said {request.plan.prompt_tokens}, the server {outcome.prompt_tokens}"
+            f"{case.city}, {arm.name}: the meter said {request.plan.prompt_tokens:,}, "
+            f"the server {outcome.usage.prompt_tokens}"
         )
     return outcome.text, request.plan.prompt_tokens
 

@@ -146,4 +146,4 @@ def test_on_the_embedded_model_the_parts_add_up_to_the_prompt_tokens_the_server_
         pass
     assert outcome.error is None, outcome.error
     composition = compose(request)
-    assert outcome.prompt_tokens == request.plan.prompt_tokens == sum(composition.tokens(p) for p in PROMPT_PARTS)
+    assert outcome.usage.prompt_tokens == request.plan.prompt_tokens == sum(composition.tokens(p) for p in PROMPT_PARTS)

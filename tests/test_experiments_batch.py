@@ -73,7 +73,8 @@ def test_an_output_file_is_read_and_scored():
     planned = {c.key: c for c in cells}
     scored = [runner.answered_cell(planned[a.key], a.outcome, judged=False) for a in answers]
     assert {(c.key.case, c.status) for c in scored} == {("a/b c", "pass"), ("r2", "fail")}
-    assert scored[0].prompt_tokens == 20 and scored[0].cached_tokens == 16 and scored[0].body == cells[0].plan.body
+    first = scored[0]
+    assert first.usage.prompt_tokens == 20 and first.usage.cached_tokens == 16 and first.body == cells[0].plan.body
     shown, _ = results.grid(run, scored)
     assert shown.at["a/b c", "Full history"] == "2/2"
 

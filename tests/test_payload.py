@@ -183,5 +183,13 @@ def test_a_tool_conversation_is_sent_in_the_wire_shape_and_the_sdk_writes_the_sa
     tools = ToolSettings((ToolDefinition("get_weather"),))
     plan = plan_request(messages, GPT4O, TiktokenCounter.for_model("gpt-4o"), Sampling(), tools=tools)
     assert plan.body["messages"] == [m.as_api() for m in messages]
-    assert plan.body["messages"][1]["content"] is None and plan.body["messages"][2]["tool_call_id"] == "call_1"
+    assert plan.body["messages"][1]["content"] == "" and plan.body["messages"][2]["tool_call_id"] == "call_1"
     assert serialise(plan.body) == openapi_dumps(plan.body) and plan.body_bytes == len(serialise(plan.body))
+
+
+def test_the_developer_role_is_blocked_by_name_on_the_embedded_model_only():
+    developer = [Message("developer", "Answer in French."), Message("user", "Hi")]
+    embedded = models.MODELS[models.EMBEDDED_MODEL]
+    plan = plan_request(developer, embedded, TiktokenCounter("o200k_base", False), Sampling())
+    assert (blocking_reason(plan, "Hi") or "").startswith("The embedded model's server refuses the developer role")
+    assert blocking_reason(_plan(developer), "Hi") is None

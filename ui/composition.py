@@ -109,7 +109,7 @@ def _focus(message_id: str) -> None:
     history = state.history()
     index = next((i for i, m in enumerate(history) if m.id == message_id), None)
     if index is not None:
-        size = int(state.get(state.PAGE_SIZE) or 0)
+        size = state.whole(state.PAGE_SIZE)
         pages = page_count(len(history), size)
         # Pages count from the newest (0): the message's page is how many full pages lie after it.
         state.put(state.HISTORY_PAGE, 0 if pages == 1 else (len(history) - 1 - index) // size)
@@ -168,7 +168,7 @@ def chat_bar(request: Request, settings: Settings) -> None:
                     key=f"contributor_{contributor.message_id}", on_click=_focus, args=(contributor.message_id,),
                     type="tertiary", help=f"Show this {contributor.role} message in the conversation",
                 )  # fmt: skip
-    focused = state.pop(state.FOCUS_MESSAGE)
+    focused = state.pop_of(state.FOCUS_MESSAGE, str)
     if focused:
         _scroll(key=f"scroll_{focused}", data={"selector": f".st-key-msgrow_{focused}"}, width="content")
 

@@ -181,6 +181,13 @@ def blocking_reason(plan: RequestPlan, new_message: str) -> str | None:
     """Why this plan must not be sent, or None if it may."""
     if not clean_text(new_message).strip():
         return "The message is empty: type something to send."
+    if plan.model.encoding == "embedded" and any(m.role == "developer" for m in plan.messages):
+        # Measured: llama-cpp-python's server answers a developer message with a 500 (its request
+        # model lists system, user, assistant, tool and function only).
+        return (
+            "The embedded model's server refuses the developer role (it takes system, user, assistant and "
+            "tool): change that message's role to system, or leave it out."
+        )
     if not plan.fits:
         window = f"{plan.model.name}'s context window is {plan.model.context_window:,}"
         if plan.reply_room == 0:

@@ -123,3 +123,19 @@ def send_blocker(request: Request) -> str | None:
             "first (the button above says what that call costs), or pick another strategy."
         )
     return blocking_reason(request.plan, question)
+
+
+def captioned(shown: Request, history: list[Message]) -> list[Decision]:
+    """One decision per message of `history`, as the chat captions them under the call `shown`: its
+    question says so, and a message after it is not in this call."""
+    question_id = shown.question.id if shown.question is not None else None
+    decided = {d.message.id: d for d in shown.decisions}
+    drawn = []
+    for message in history:
+        decision = decided.get(message.id)
+        if message.id == question_id:
+            decision = Decision(message, True, "the question")
+        elif decision is None:
+            decision = Decision(message, False, "after the question: not in this call")
+        drawn.append(Decision(message, decision.kept, decision.reason))
+    return drawn

@@ -12,11 +12,13 @@ a call carries its results (`set_included`), and whatever is still wrong in a bo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from lib.context.conversation import Message
+from lib.context.conversation import Message, MessageShapeError, ToolCall, checked_arguments, new_call_id
+from lib.context.tools import checked_name
 
 FindingKind = Literal["orphan_result", "unknown_call", "unanswered_call", "duplicate_call_id"]
 
@@ -174,3 +176,81 @@ def pair_changes(kept: Sequence[tuple[Message, bool]]) -> dict[str, tuple[bool, 
             reason = f"kept with its tool call ({names}): a call needs its results"
             changed |= {m.id: (True, reason) for m in results if not is_kept[m.id]}
     return changed
+
+
+# --- writing calls and results by hand ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnownCall:
+    call: ToolCall
+    message_id: str  # the assistant message that makes it
+    answered: bool  # a tool message of the history answers it
+
+
+def known_calls(history: Sequence[Message]) -> list[KnownCall]:
+    """Every call of the history, in order, and whether a result answers it (the results' picker)."""
+    answered = {m.tool_call_id for m in history if m.role == "tool"}
+    return [KnownCall(c, m.id, c.id in answered) for m in history for c in m.tool_calls]
+
+
+def with_call(history: list[Message], name: str, arguments: str, text: str = "", join: bool = False) -> list[Message]:
+    """`history` with a call of `name` (arguments typed by hand: checked JSON, a checked name) made
+    by a new assistant message or, `join`ed, by the last message when it is an assistant's tool call
+    not answered yet (parallel calls are one message). MessageShapeError / ToolDefinitionError say
+    what to fix."""
+    call = ToolCall(new_call_id(), checked_name(name, "The function name"), checked_arguments(arguments))
+    last = history[-1] if history else None
+    if join and last is not None and last.tool_calls and not results_of(history, last):
+        return [*history[:-1], replace(last, tool_calls=(*last.tool_calls, call), edited=True)]
+    return [*history, Message("assistant", text, tool_calls=(call,))]
+
+
+def with_result(history: list[Message], call_id: str, content: str) -> list[Message]:
+    """`history` with a tool result answering `call_id`, placed right after the call's message and the
+    results it already has (where the API wants it), not at the end."""
+    calling = next((m for m in history if any(c.id == call_id for c in m.tool_calls)), None)
+    if calling is None:
+        raise MessageShapeError(f"No assistant message calls {call_id!r}: add the tool call first, then its result.")
+    result = Message("tool", content, tool_call_id=call_id)
+    after = max(i for i, m in enumerate(history) if m.id == calling.id or m in results_of(history, calling))
+    return [*history[: after + 1], result, *history[after + 1 :]]
+
+
+def edited_calls(text: str, before: tuple[ToolCall, ...]) -> tuple[ToolCall, ...]:
+    """An assistant's calls as edited by hand: a JSON list of {"id", "name", "arguments"} (arguments as
+    JSON text or as an object). A changed or new call's arguments must be a JSON object; one left as
+    it was received is kept as it is (a model may write invalid JSON: that is what was said)."""
+    try:
+        raw = json.loads(text) if text.strip() else []
+    except json.JSONDecodeError as exc:
+        raise MessageShapeError(
+            f"The tool calls are not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
+        ) from None
+    if not isinstance(raw, list):
+        raise MessageShapeError('The tool calls must be a JSON list: [{"id": …, "name": …, "arguments": {…}}].')
+    old = {(c.id, c.name, c.arguments) for c in before}
+    calls: list[ToolCall] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise MessageShapeError(f"Tool call {i + 1} must be an object with id, name and arguments.")
+        arguments = item.get("arguments", "{}")
+        arguments = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+        call_id = item.get("id") or new_call_id()
+        if not isinstance(call_id, str):
+            raise MessageShapeError(f"Tool call {i + 1}: its id must be text.")
+        name = checked_name(item.get("name"), f"Tool call {i + 1}'s name")
+        if (call_id, name, arguments) not in old:
+            checked_arguments(arguments)
+        calls.append(ToolCall(call_id, name, arguments))
+    duplicate = next((c.id for i, c in enumerate(calls) if c.id in {d.id for d in calls[:i]}), None)
+    if duplicate:
+        raise MessageShapeError(f"The call id {duplicate!r} is used twice: give each call its own id.")
+    return tuple(calls)
+
+
+def calls_text(calls: tuple[ToolCall, ...]) -> str:
+    """The calls as the editor shows them (the inverse of `edited_calls`)."""
+    return json.dumps(
+        [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls], ensure_ascii=False, indent=2
+    )

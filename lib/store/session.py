@@ -364,7 +364,11 @@ def parse_export(data: bytes | str) -> Session:
         raise InvalidSession("The file is not UTF-8 text: is it a session export?") from None
     document = parse_json(text, max_chars=MAX_IMPORT_BYTES)
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise InvalidSession(f'This is not a Context Lab session export (no "format": "{FORMAT}").')
+        raise InvalidSession(
+            f'This is not a Context Lab session export (no "format": "{FORMAT}"). A request body, a messages '
+            "array, curl, a log, a Responses request, ChatGPT's export or OpenTelemetry spans come in through "
+            "*Bring your own context* on the chat page."
+        )
     version = document.get("schema_version")
     if type(version) is not int or version != SCHEMA_VERSION:  # true == 1 in Python, not in the schema
         raise InvalidSession(

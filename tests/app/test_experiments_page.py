@@ -4,8 +4,10 @@ round trip, as a user meets them."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from lib.context.request import Target
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
 from lib.core import models
+from lib.core.outcome import Usage
 from lib.store import storage
 from tests.app.conftest import THIS_BROWSER, new_app, type_server, visible_text
 from tests.fake_openai import FakeOpenAI
@@ -205,7 +208,7 @@ def test_a_case_changed_in_another_tab_shows_as_stored_not_as_it_was():
 
 def test_an_import_is_taken_whole_or_refused_with_its_line():
     at = page(stored_set(TestSet("Start", (Case("q1", "Q?"),))), "Test set")
-    bad = b'{"question": "fine"}\n{"question": "bad", "checks": [{"type": "similar"}]}\n'
+    bad = b'{"question": "fine"}\n{"question": "bad", "checks": [{"type": "levenshtein"}]}\n'
     at.file_uploader[0].set_value(("cases.jsonl", bad, "application/jsonl")).run()
     assert any("Import refused, nothing was saved: line 2: check 1: unknown check type" in e.value for e in at.error)
     with storage.opened() as conn:
@@ -213,8 +216,36 @@ def test_an_import_is_taken_whole_or_refused_with_its_line():
     good = b"tests:\n  - vars:\n      question: Capital of France?\n    assert: [{type: icontains, value: paris}]\n"
     at.file_uploader[0].set_value(("promptfooconfig.yaml", good, "application/yaml")).run()
     assert not at.exception, at.exception
-    assert any("Imported promptfooconfig: 1 cases" in s.value for s in at.success)
+    # Imported, with what differs from promptfoo said: it sends the question alone, here it is asked in a session.
+    assert any("Imported promptfooconfig: 1 cases" in w.value and "current session" in w.value for w in at.warning)
     assert frame_with(at, "asked in")["question"][0] == "Capital of France?"
+
+
+def test_a_promptfoo_folder_imports_from_a_zip_or_its_files_with_what_was_not_kept_shown():
+    """promptfoo's own simple-test example (two prompts in prompts.txt, a javascript and a python assert):
+    its cases are saved, and the page lists, inert, what of it is not kept."""
+    folder = Path(__file__).parents[1] / "data" / "promptfoo" / "simple-test"
+    at = page(stored_set(TestSet("Start", (Case("q1", "Q?"),))), "Test set")
+    files = [(p.name, p.read_bytes(), "application/octet-stream") for p in sorted(folder.iterdir())]
+    at.file_uploader[0].set_value(files).run(timeout=60)
+    assert not at.exception, at.exception
+    [said] = [w.value for w in at.warning if w.value.startswith("Imported promptfooconfig: 10 cases.")]
+    assert "\\'javascript\\'" in said  # shown inert: every mark escaped, so none of the file's text is Markdown
+    said = said.replace("\\", "")
+    assert "- test 4 (line 27), assert 1: type 'javascript' is not supported here: not imported" in said
+    assert "- test 4 (line 27), assert 2: type 'python' is not supported here: not imported" in said
+    assert "2 prompts" in said and "no embedding model offline" in said
+    assert frame_with(at, "asked in")["question"][0] == "Rephrase this from English to Pirate: Yes"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("promptfooconfig.yaml", "prompts: [file://p.txt]\ntests:\n  - vars: {a: x}\n")
+    at.file_uploader[0].set_value(("suite.zip", buffer.getvalue(), "application/zip")).run(timeout=60)
+    assert [e.value for e in at.error] == [
+        "Import refused, nothing was saved: prompt 1 names the file 'p.txt', which is not in the upload (upload it "
+        "with the config, or a zip of the folder; uploaded: promptfooconfig.yaml)"
+    ]
+    with storage.opened() as conn:
+        assert len(store.list_sets(conn, THIS_BROWSER)) == 2  # the start set and simple-test: nothing else
 
 
 HOSTILE_IMPORTS = [  # each crashed the page with a traceback (the server's paths shown), some after minutes
@@ -227,7 +258,7 @@ HOSTILE_IMPORTS = [  # each crashed the page with a traceback (the server's path
     (
         "p.yaml",
         "defaultTest:\n  assert: 5\ntests:\n  - vars: {question: a}\n",
-        "line 2: defaultTest.assert must be a list of checks",
+        "defaultTest (line 2): `assert` must be a list of assertions, not 5",
     ),
     (
         "s.yaml",
@@ -372,7 +403,7 @@ def test_a_batch_answer_never_overwrites_a_cell_finished_interactively():
     with FakeOpenAI() as server:
         at, run_id, cells = _batch_run(server, cases)
         variants = (Variant("Full history", Strategy("full")), Variant("No history", Strategy("none")))
-        finished = store.CellResult(cells[0].key, "pass", "yes, interactively", (), {}, 10, 10, 1, None, 0.1, 0.0)
+        finished = store.CellResult(cells[0].key, "pass", "yes, interactively", (), {}, 10, Usage(10, 1), 0.1, 0.0)
         with storage.opened() as conn:
             store.record_cell(conn, run_id, finished)
         _upload_output(at, cells, variants, "no")
@@ -430,7 +461,7 @@ def test_two_runs_of_a_set_compare_side_by_side():
             run_id = store.create_run(conn, spec, name, "s", owner=THIS_BROWSER)
             for case, status in zip(("c1", "c2"), statuses, strict=True):
                 cell = store.CellResult(CellKey(0, case, 0), status, "x", (Verdict("contains: x", status == "pass",
-                                        ""),), {}, 10, 10, 1, None, 0.1, 0.0)  # fmt: skip
+                                        ""),), {}, 10, Usage(10, 1), 0.1, 0.0)  # fmt: skip
                 store.record_cell(conn, run_id, cell)
             store.set_status(conn, run_id, "done")
     ids = {name: run_id for run_id, name in _runs()}
@@ -472,7 +503,7 @@ def test_a_run_another_replica_is_sending_shows_as_running_there_and_offers_no_r
         with monkeypatch.context() as patched:
             patched.setattr(store, "now", lambda: "2026-01-01T00:00:00.000+00:00")
             run_id = store.create_run(conn, spec, "on replica A", "s", owner=THIS_BROWSER)
-        store.record_cell(conn, run_id, store.CellResult(CellKey(0, "c1", 0), "pass", "x", (), {}, 10, 10, 1, None,
+        store.record_cell(conn, run_id, store.CellResult(CellKey(0, "c1", 0), "pass", "x", (), {}, 10, Usage(10, 1),
                                                          0.1, 0.0))  # fmt: skip
     at = page(stored_set(TestSet("t", cases)), "Results", exp_run_id=run_id)
     text = visible_text(at)
@@ -598,3 +629,65 @@ def test_a_regex_that_backtracks_for_ever_is_that_cells_error_and_the_run_finish
     verdicts = frame_with(at, "verdict")
     assert verdicts["verdict"].tolist() == ["undecided"]
     assert "ran longer than 1 s on this answer and was stopped" in verdicts["why"].iloc[0]
+
+
+class _EchoingPostgres:
+    """A server on the PostgreSQL port that refuses every login with a message repeating the password it was
+    configured with (as a misconfigured pooler or proxy may): the driver raises with that text."""
+
+    def __init__(self, password: str) -> None:
+        import socket
+        import threading
+
+        self.password = password
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import struct
+
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            with conn:
+                while True:
+                    head = conn.recv(8)
+                    if len(head) < 8:
+                        break
+                    length, code = struct.unpack("!ii", head)
+                    rest = length - 8
+                    while rest > 0:
+                        rest -= len(conn.recv(rest)) or rest
+                    if code in (80877103, 80877104):  # SSL or GSS encryption asked first: not offered
+                        conn.sendall(b"N")
+                        continue
+                    text = f"password {self.password} rejected by the pool".encode()
+                    fields = b"SFATAL\0VFATAL\0C28P01\0M" + text + b"\0\0"
+                    conn.sendall(b"E" + struct.pack("!i", 4 + len(fields)) + fields)
+                    break
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_driver_error_that_repeats_the_store_password_shows_it_masked(monkeypatch):
+    """The driver's words go on the page, but a store URL's password they repeat does not: the page says the
+    store's sentence (lib/store/storage.problem), which masks it."""
+    server = _EchoingPostgres("s3cret-pass")
+    try:
+        monkeypatch.setenv("CONTEXT_LAB_DB", f"postgresql://lab:s3cret-pass@127.0.0.1:{server.port}/context_lab")
+        at = new_app(PAGE)
+        at.session_state["exp_section"] = "Test set"
+        at.run()
+        assert not at.exception, at.exception
+        at.run()  # a note made while the page draws is shown from its next run
+        errors = [e.value for e in at.error]
+        store_errors = [e for e in errors if e.startswith("The experiment store (postgresql://lab:***@")]
+        assert store_errors and "password *** rejected by the pool" in store_errors[0], errors
+        assert "s3cret-pass" not in visible_text(at)
+    finally:
+        server.close()
