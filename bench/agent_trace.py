@@ -30,7 +30,7 @@ from lib.context.tools import ToolDefinition, ToolSettings
 from lib.core.models import EMBEDDED_MODEL, info_for
 from lib.core.outcome import CallOutcome
 
-SAMPLING = Sampling(temperature=0.0, max_tokens=40, stream=False)
+SAMPLING = Sampling(temperature=0.0, max_tokens=24, stream=False)
 TOOL_SETTINGS = ToolSettings(tuple(ToolDefinition.from_api(t) for t in TOOLS))
 
 

@@ -135,7 +135,7 @@ export default function (component) {
         setTimeout(() => { message.style.outline = ""; }, 3000);
         found = Date.now();
       }
-      message.scrollIntoView({ block: "center" });
+      row.scrollIntoView({ block: "center" });  // the row with its controls: a long message is taller than the screen
     }
     const more = found ? Date.now() - found < 2000 : Date.now() - started < 30000;
     timer = more ? setTimeout(step, 150) : null;
