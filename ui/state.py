@@ -106,7 +106,7 @@ TOOL_PROBLEM = "tool_problem"  # (where, sentence): the last refused edit, shown
 CALL_NAME, CALL_ARGS, CALL_TEXT, CALL_JOIN = "call_name", "call_args", "call_text", "call_join"
 RESULT_FOR, RESULT_TEXT = "result_for", "result_text"
 NAMED_ROLE, NAMED_NAME, NAMED_TEXT = "named_role", "named_name", "named_text"
-# A stale tab (lib/storage.StaleSession): another tab saved or deleted the open session since this
+# A stale tab (lib.core.errors.StaleSession): another tab saved or deleted the open session since this
 # one read it. Nothing is saved until the user reloads or keeps this tab's work as a new session.
 SESSION_CONFLICT = "session_conflict"
 # Whose sessions these are (ui/owner.py): the browser's cookie token, and whether this browser

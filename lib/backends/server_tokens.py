@@ -35,6 +35,7 @@ import openai
 from lib.backends.providers import ProviderConfig, make_client
 from lib.context import caching
 from lib.context.tokens import FALLBACK_ENCODING, PromptCount, TiktokenCounter
+from lib.core.errors import ServerTokenizerError
 
 Dialect = Literal["llama.cpp", "vllm", "llama-cpp-python"]
 # Renders messages (and a body's `tools=`, when given) as a chat template does: (prompt text,
@@ -50,10 +51,6 @@ MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a token list of a long prompt; anything l
 # after a while, so a dead one costs one failed request per RETRY_AFTER_S, not one per rerun.
 UNANSWERED = "estimate: the server's tokenizer did not answer"
 RETRY_AFTER_S = 30.0
-
-
-class ServerTokenizerError(RuntimeError):
-    """The server did not answer a tokenize request as its dialect does."""
 
 
 def server_root(base_url: str) -> str:

@@ -29,36 +29,13 @@ from typing import Any, ClassVar
 
 import yaml
 
+from lib.core.errors import DocumentError, NotWellFormed, TooDeep, TooLong
+
 MAX_CHARS = 5 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 200_000
 MAX_DIGITS = 4_300  # Python's own limit for int("…") (sys.get_int_max_str_digits' default)
 LINE = "__line__"  # the key under which `load_yaml(..., note_lines=True)` notes a mapping's line
-
-
-class DocumentError(ValueError):
-    """JSON or YAML text refused: `problem` says why, `line` (1-based) where, when it is known."""
-
-    def __init__(self, problem: str, line: int | None = None) -> None:
-        self.problem = problem
-        self.line = line
-        super().__init__(f"line {line}: {problem}" if line else problem)
-
-
-class NotWellFormed(DocumentError):
-    """The text is not JSON (or YAML) at all: the parser's own reason, and its line and column."""
-
-    def __init__(self, problem: str, line: int | None = None, column: int | None = None) -> None:
-        self.column = column
-        super().__init__(problem, line)
-
-
-class TooDeep(DocumentError):
-    """Lists and mappings nested more than MAX_DEPTH levels."""
-
-
-class TooLong(DocumentError):
-    """Too many characters, values or digits."""
 
 
 def _line_at(text: str, position: int) -> int:

@@ -30,6 +30,7 @@ from typing import Any
 
 from lib.context.conversation import Message, MessageShapeError, SystemPrompt
 from lib.context.tools import CHOICES, ToolDefinition, ToolDefinitionError
+from lib.core.errors import ImportRefused
 from lib.store.documents import MAX_CHARS, DocumentError, NotWellFormed, TooDeep, TooLong, load_json
 from lib.store.session import Session, new_session_id
 
@@ -55,15 +56,6 @@ PAIR = "request/response pair"
 BATCH = "Batch API input line"
 FINE_TUNING = "fine-tuning line"
 EVALS = "evals sample"
-
-
-class ImportRefused(ValueError):
-    """Text that cannot be read as a context: `problem` says why, `line` (1-based) where, if known."""
-
-    def __init__(self, problem: str, line: int | None = None) -> None:
-        self.problem = problem
-        self.line = line
-        super().__init__(f"Line {line}: {problem}" if line else problem)
 
 
 @dataclass(frozen=True)

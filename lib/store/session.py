@@ -29,9 +29,10 @@ from pydantic_core import ErrorDetails
 from lib.context.conversation import Message, SystemPrompt, ToolCall, clean_text, new_id
 from lib.context.strategies import StrategyKind
 from lib.context.tools import ToolDefinition, ToolDefinitionError, checked_choice
+from lib.core.errors import DocumentError, InvalidSession, NotWellFormed, TooDeep, TooLong
 from lib.core.secrets import MASK, mask_secrets
 from lib.core.wire import Kind
-from lib.store.documents import DocumentError, NotWellFormed, TooDeep, TooLong, load_json
+from lib.store.documents import load_json
 
 FORMAT = "context-lab-session"
 SCHEMA_VERSION = 1
@@ -40,10 +41,6 @@ STATUSES = ("ok", "unanswered", "incomplete")
 # One grammar for a session id, in a file, in the database and in the URL (`?session=`).
 SESSION_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 _SESSION_ID = re.compile(SESSION_ID_PATTERN)
-
-
-class InvalidSession(ValueError):
-    """A session file or record that cannot be read; the message says what is wrong and where."""
 
 
 def is_session_id(value: object) -> bool:

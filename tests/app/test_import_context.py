@@ -79,8 +79,8 @@ def test_paste_preview_import_opens_a_new_session_whose_meter_counts_the_importe
     body = json.loads(payload_json(at))
     assert body["model"] == "gpt-4o-mini" and body["temperature"] == 0.2
     assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "tool", "assistant", "user"]
-    assert at.session_state["tool_choice"] == "auto"
-    expected = TiktokenCounter.for_model("gpt-4o-mini").count(body["messages"], tools=body.get("tools")).total
+    assert body["tool_choice"] == "auto" and [t["function"]["name"] for t in body["tools"]] == ["get_weather"]
+    expected = TiktokenCounter.for_model("gpt-4o-mini").count(body["messages"], tools=body["tools"]).total
     assert metric(at, "Prompt tokens") == f"{expected:,}"
     assert FAKE_KEY not in json.dumps([str(s) for s in _sessions()]) + payload_json(at)
 

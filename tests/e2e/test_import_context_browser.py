@@ -21,6 +21,16 @@ BODY = {
         {"role": "assistant", "content": "Nice to meet you, Ada."},
         {"role": "user", "content": "Where do I live?"},
     ],
+    "tools": [
+        {
+            "type": "function",
+            "function": {
+                "name": "find_city",
+                "description": "Where a person lives",
+                "parameters": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+            },
+        }
+    ],
     "temperature": 0,
     "max_tokens": 16,
 }
@@ -57,5 +67,5 @@ def test_paste_preview_import_and_the_meter_counts_the_imported_call(page):
     assert b"THISISAFAKEKEY" not in exported
     body = json.loads(exported)
     assert body["messages"][: len(BODY["messages"])] == BODY["messages"]
-    assert body["temperature"] == 0 and body["max_tokens"] == 16
+    assert body["temperature"] == 0 and body["max_tokens"] == 16 and body["tools"] == BODY["tools"]
     assert exported == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()  # the bytes sent
