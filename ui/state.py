@@ -48,6 +48,8 @@ PREVIEW_OPEN = "payload_preview_open"  # the chat's payload preview expander, dr
 # The chat draws one page of the history (lib/context/paging.py): its size, and which page (0 = newest).
 PAGE_SIZE = "page_size"
 HISTORY_PAGE = "history_page"
+# A message the composition bar was asked to show (ui/composition.py): scrolled to on the next run.
+FOCUS_MESSAGE = "focus_message"
 
 # Provider settings (sidebar widgets). The API key lives only here, in this browser session's memory.
 KIND = "provider_kind"

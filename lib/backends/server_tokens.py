@@ -90,9 +90,9 @@ class TokenizingServer:
     def exact(self) -> bool:
         return self.dialect != "llama-cpp-python" or self.renderer is not None
 
-    def post(self, route: str, body: dict) -> dict:
-        """POST JSON to one of the server's own routes; the key goes along only because the route is
-        on the very server (scheme, host, port, path) the base URL names."""
+    def post(self, route: str, body: dict | None) -> dict:
+        """POST JSON to one of the server's own routes (GET when `body` is None); the key goes along
+        only because the route is on the very server (scheme, host, port, path) the base URL names."""
         url = self.root + route
         if not _same_server(url, self.base_url):
             raise ServerTokenizerError(f"{url} is not on the server of {self.base_url}")
@@ -102,7 +102,10 @@ class TokenizingServer:
         try:
             # A 3xx is not followed (the SDK's client follows by default): it raises a status error,
             # so the key is never re-sent to another address. The answer is read up to a bound.
-            response = self.client.post(url, cast_to=httpx2.Response, body=body, options=options, stream=True)
+            if body is None:
+                response = self.client.get(url, cast_to=httpx2.Response, options=options, stream=True)
+            else:
+                response = self.client.post(url, cast_to=httpx2.Response, body=body, options=options, stream=True)
             try:
                 answer = json.loads(_read_at_most(response, MAX_ANSWER_BYTES))
             finally:
@@ -279,6 +282,52 @@ def detect(
             continue
     client.close()  # its pooled connections go now: nothing will be asked through it
     return None
+
+
+@dataclass(frozen=True)
+class ServerWindow:
+    tokens: int
+    source: str  # where the number was read, in words for the label beside it
+
+
+def server_window(base_url: str, model: str, api_key: str = "", timeout_s: float = 2.0) -> ServerWindow | None:
+    """The context window the server runs the model with, or None when it does not say: llama.cpp's
+    GET /props (`default_generation_settings.n_ctx`; the embedded server answers it too), else vLLM's
+    `max_model_len` in GET /v1/models. The model table's figure is the model's, not the server's: a
+    llama.cpp server started with `-c 4096` refuses what 8,192 would let through."""
+    client = make_client(ProviderConfig("compatible", model, base_url, api_key, timeout_s=timeout_s))
+    server = TokenizingServer(base_url, "llama.cpp", model, api_key, timeout_s, client=client)
+    try:
+        for route, read in (("/props", _props_n_ctx), ("/v1/models", lambda answer: _models_max_len(answer, model))):
+            if route == "/v1/models" and not base_url.rstrip("/").endswith("/v1"):
+                continue
+            try:
+                tokens = read(server.post(route, None))
+            except ServerTokenizerError:
+                continue
+            if tokens is not None:
+                where = "n_ctx in its /props" if route == "/props" else "max_model_len in its /v1/models"
+                return ServerWindow(tokens, f"reported by the server: {where}")
+        return None
+    finally:
+        client.close()
+
+
+def _positive(value: object) -> int | None:
+    return value if type(value) is int and value > 0 else None
+
+
+def _props_n_ctx(answer: dict) -> int | None:
+    settings = answer.get("default_generation_settings")
+    found = _positive(settings.get("n_ctx")) if isinstance(settings, dict) else None
+    return found or _positive(answer.get("n_ctx"))
+
+
+def _models_max_len(answer: dict, model: str) -> int | None:
+    data = answer.get("data")
+    entries = [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
+    entry = next((e for e in entries if e.get("id") == model), entries[0] if len(entries) == 1 else None)
+    return _positive(entry.get("max_model_len")) if entry is not None else None
 
 
 def _vllm_probe(model: str) -> dict:
