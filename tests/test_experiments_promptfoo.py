@@ -228,12 +228,13 @@ def test_csv_special_columns():
 
 def test_a_standalone_promptfoo_csv_still_reads():
     text = "question,__expected,__expected2,__description\nCapital of France?,icontains:paris,grade: names it,geo\n"
-    text += "Two plus two?,4,,maths\nHi?,levenshtein: hello,,x\n"
+    text += "Two plus two?,4,,maths\nHi?,levenshtein: hello,starts-with:Hi,x\n"
     imported = formats.read_upload([("tests.csv", text.encode())])
     first, second, third = imported.test_set.cases
     assert [c.describe() for c in first.checks] == ["icontains: paris", "llm-rubric:  names it"]
     assert second.checks == (Check("equals", "4"),)  # a plain expected value is an equality, as in promptfoo
-    assert third.checks == () and said(imported, "row 3", "type 'levenshtein' is not supported here")
+    assert third.checks == (Check("starts-with", "Hi"),) and said(imported, "row 3", "type 'levenshtein' is not")
+    assert not said(imported, "threshold")  # promptfoo's unread default threshold for starts-with is not news
 
 
 # --- assertions as promptfoo reads them ----------------------------------------------------------------

@@ -289,8 +289,9 @@ def assertion_from_string(expected: str) -> dict[str, Any]:
     value = value if value is not None else ""
     if kind in _LISTS:
         return {"type": full, "value": comma_separated(value)}
-    if kind in _THRESHOLDED:
-        threshold = float(threshold_text) if threshold_text else (0.8 if kind == "similar" else 0.75)
+    if kind in _THRESHOLDED and (threshold_text or kind == "similar"):
+        # promptfoo gives the others a default of 0.75 that starts-with never reads: only a written one is said.
+        threshold = float(threshold_text) if threshold_text else 0.8  # similar's default in a CSV
         return {"type": full, "value": value, "threshold": threshold}
     return {"type": full, "value": value}
 
