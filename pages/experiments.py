@@ -32,6 +32,7 @@ from lib.context.display import inert_markdown, shortened_body
 from lib.context.request import Target
 from lib.context.strategies import STRATEGY_LABELS, Strategy
 from lib.core import models
+from lib.core.prices import BATCH_LABEL
 from lib.store import db, storage
 from ui import experiments_state, owner, resources, sessions, state
 from ui.keys import known_secrets
@@ -556,6 +557,8 @@ def _run_section(settings: Settings) -> None:
         return
     judge_setup = _judge_setup(settings, judge)
     estimate = planner.estimate(spec, cells, judge_setup.target if judge_setup else None)
+    # The Batch API bills half the list price: its own estimate and threshold, never the interactive one.
+    batched = planner.estimate(spec, cells, judge_setup.target if judge_setup else None, batch=True)
     st.subheader("Before running")
     st.caption(
         f"{len(test_set.cases)} cases × {len(variants)} variants × {spec.repeats} repeat(s) = {spec.total_cells:,} "
@@ -564,14 +567,19 @@ def _run_section(settings: Settings) -> None:
         + settings.provider.limits.describe()
     )
     _estimate_table(estimate)
+    st.caption(f"As a Batch API run: at most {money(batched.max_cost)} ({BATCH_LABEL}"
+               + ("; the judge's calls are sent interactively, at the list price" if batched.judge_calls else "")
+               + ").")  # fmt: skip
     _body_preview(cells, spec)
     columns = st.columns([1, 2], vertical_alignment="bottom")
     limit = columns[0].number_input("Ask before runs that may cost more than $", 0.0, 10_000.0, step=0.5,
                                     key=COST_LIMIT)  # fmt: skip
     over = estimate.max_cost is not None and estimate.max_cost > limit
+    batch_over = batched.max_cost is not None and batched.max_cost > limit
     confirmed = True
     if over:
-        confirmed = columns[1].checkbox(f"Run it anyway: it may cost up to {money(estimate.max_cost)}", key=COST_OK)
+        confirmed = columns[1].checkbox(f"Run it anyway: it may cost up to {money(estimate.max_cost)} "
+                                        f"({money(batched.max_cost)} as a Batch API run)", key=COST_OK)  # fmt: skip
     elif estimate.max_cost is None:
         columns[1].caption("A model here has no price: the cost cannot be bounded.")
     name = st.text_input("Name of the run", value=f"{test_set.name} · {len(variants)} variants", key="exp_run_name")
@@ -582,6 +590,7 @@ def _run_section(settings: Settings) -> None:
     )  # fmt: skip
     columns[1].button(
         "Make it a Batch API run instead", icon=":material/cloud_upload:", on_click=_start_batch, args=(spec, name),
+        disabled=batch_over and not confirmed,
         help="Nothing is sent: the run's requests download as a JSONL file for OpenAI's Batch API; upload its "
         "output file in the Results section to score it.",
     )  # fmt: skip
@@ -733,11 +742,14 @@ def _exports(info: store.RunInfo, spec: RunSpec, cells: list[store.CellResult], 
     )  # fmt: skip
     left = spec.total_cells - info.finished
     if left:
-        columns[2].download_button(
-            f"Batch API requests ({left:,} cells, JSONL)", lambda: _batch_input(info.id, spec, settings),
-            f"{stem}-batch.jsonl", "application/jsonl", icon=":material/cloud_upload:", on_click="ignore",
-            width="stretch",
-        )  # fmt: skip
+        several = len(batch.models_of(spec.variants, spec.provider_model)) > 1
+        for model in batch.models_of(spec.variants, spec.provider_model):  # the Batch API: one model per file
+            suffix = f"-{batch.file_stem(model)}" if several else ""
+            columns[2].download_button(
+                f"Batch API requests for {model} (JSONL)" if several else f"Batch API requests ({left:,} cells, JSONL)",
+                lambda model=model: _batch_inputs(info.id, spec, settings)[model], f"{stem}-batch{suffix}.jsonl",
+                "application/jsonl", icon=":material/cloud_upload:", on_click="ignore", width="stretch",
+            )  # fmt: skip
         uploader = f"exp_batch_{state.get(BATCH_UPLOADS) or 0}"
         st.file_uploader("Score a Batch API output file for this run", type=["jsonl"], key=uploader,
                          on_change=_import_batch, args=(uploader, info.id, settings))  # fmt: skip
@@ -763,10 +775,10 @@ def _planned(spec: RunSpec, settings: Settings) -> list[PlannedCell]:
     return planner.plan_cells(spec, _stored_target_for(spec, settings))
 
 
-def _batch_input(run_id: str, spec: RunSpec, settings: Settings) -> str:
+def _batch_inputs(run_id: str, spec: RunSpec, settings: Settings) -> dict[str, str]:
     done = runner.finished_cells(run_id)
     todo = [c for c in _planned(planner.for_batch(spec), settings) if c.key not in done]
-    return batch.to_jsonl(todo, spec.variants)
+    return batch.input_files(todo, spec.variants, spec.provider_model)
 
 
 def _import_batch(uploader_key: str, run_id: str, settings: Settings) -> None:
