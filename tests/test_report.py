@@ -186,3 +186,27 @@ def test_the_plan_chart_has_a_panel_per_measure_and_none_for_a_cost_that_is_noth
     assert sorted(_panels(plan_figure(free))) == sorted(every[:3])
     unpriced = [{**row, "input cost $": None} for row in priced]
     assert sorted(_panels(plan_figure(unpriced))) == sorted(every[:3])
+
+
+def test_a_pinned_message_is_named_wherever_a_variant_is_described():
+    """Was: "Bare question: no system prompt · no history · the question" in the report although the
+    call also carried the pinned message (56 tokens against 46 for "system prompt + question")."""
+    history = [Message("user", "My locker is 4471.", pinned=True), Message("assistant", "Noted."),
+               Message("user", "Then I tidied the kitchen."), Message("assistant", "Nice.")]  # fmt: skip
+    results = []
+    for variant in PRESETS:
+        plan = plan_variant(variant, SystemPrompt(), history, "What is my locker number?", TARGET, Sampling()).plan
+        results.append(VariantResult(variant, plan, [CallOutcome(text="4471")]))
+    comparison = Comparison("What is my locker number?", results, "2026-11-25 10:00:00")
+    bare = next(r for r in results if r.variant.system_override == "")
+    assert [m.content for m in bare.plan.messages] == ["My locker is 4471.", "What is my locker number?"]
+    said = "no system prompt · no history (1 pinned message still goes) · the question"
+    assert bare.sends == said
+    text = html.unescape(report_html(comparison))
+    assert f"Sends {said}." in text and f">{said}<" in report_html(comparison)  # the card and the table
+    markdown = report_markdown(comparison)
+    assert f"Sends {said}." in markdown and "No history (stateless) + 1 pinned message" in markdown
+    again = Comparison.from_dict(json.loads(json.dumps(comparison.to_dict())))  # a saved comparison, reopened
+    assert f"Sends {said}." in html.unescape(report_html(again))
+    full = next(r for r in results if r.variant.strategy.kind == "full")
+    assert "pinned" not in full.sends  # the whole history: nothing to single out

@@ -335,6 +335,20 @@ class VariantResult:
     # Per run: seconds between the start of the comparison and this run being sent (None: not sent).
     queued: list[float | None] = field(default_factory=list)
     notices: list[tuple[str, ...]] = field(default_factory=list)  # per run: the retries made
+    # Pinned messages among those sent (kept by every strategy); None: counted from the plan's messages
+    # (a comparison read back from a file keeps the count, not the messages' flags).
+    pinned: int | None = None
+
+    @property
+    def pinned_sent(self) -> int:
+        if self.pinned is not None:
+            return self.pinned
+        return sum(m.pinned for m in self.plan.messages)
+
+    @property
+    def sends(self) -> str:
+        """What this variant's call carried, in words: the pinned messages it sent included."""
+        return self.variant.sends(self.pinned_sent)
 
     @property
     def answer(self) -> str:
@@ -524,12 +538,16 @@ def call_cost(model: ModelInfo, plan: RequestPlan, outcome: CallOutcome) -> floa
     return billed(model.prices, plan.prompt_tokens, outcome)
 
 
-def plan_rows(variants: list[Variant], plans: list[RequestPlan], price_as: str = "") -> list[dict]:
-    """The pre-run table: what each variant would send, before anything is sent."""
+def plan_rows(
+    variants: list[Variant], plans: list[RequestPlan], price_as: str = "", pinned: list[int] | None = None
+) -> list[dict]:
+    """The pre-run table: what each variant would send, before anything is sent. `pinned`: the pinned
+    messages each sent (default: counted from the plans' messages), named beside its strategy."""
+    counts = pinned if pinned is not None else [sum(m.pinned for m in plan.messages) for plan in plans]
     return [
         {
             "variant": variant.name,
-            "strategy": variant.context_label,
+            "strategy": variant.context_label + _pinned_note(variant, count),
             "messages": len(plan.messages),
             "prompt tokens": plan.prompt_tokens,
             "payload bytes": plan.body_bytes,
@@ -537,8 +555,14 @@ def plan_rows(variants: list[Variant], plans: list[RequestPlan], price_as: str =
             "input cost $": priced_as(plan.model, price_as).input_cost(plan.prompt_tokens),
             "model": plan.body["model"],
         }
-        for variant, plan in zip(variants, plans, strict=True)
+        for variant, plan, count in zip(variants, plans, counts, strict=True)
     ]
+
+
+def _pinned_note(variant: Variant, pinned: int) -> str:
+    if not pinned or variant.fixed_context is not None or variant.strategy.kind == "full":
+        return ""
+    return f" + {pinned} pinned message{'s' if pinned != 1 else ''}"
 
 
 def seeds_for(repeats: int, base_seed: int = 1) -> list[int | None]:
@@ -605,6 +629,7 @@ def _result_dict(result: VariantResult) -> dict:
         "seeds": list(result.seeds),
         "queued": list(result.queued),
         "notices": [list(n) for n in result.notices],
+        "pinned": result.pinned_sent,
     }
 
 
@@ -621,6 +646,7 @@ def _result_from(raw: Any) -> VariantResult:
         list(_typed(obj.get("seeds", []), list, "seeds")),
         list(_typed(obj.get("queued", []), list, "queued")),
         [tuple(n) for n in _typed(obj.get("notices", []), list, "notices")],
+        _typed(obj.get("pinned"), int, "pinned", nullable=True),
     )
 
 

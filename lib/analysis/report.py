@@ -256,7 +256,7 @@ def _glance(comparison: Comparison, stats: list[dict], plans: list[dict], colour
         first = next((row for row in stats if row["variant"] == name), {})
         cells = [
             f'<td class="text">{_swatch(colours[name])}{html.escape(name)}</td>',
-            f'<td class="text">{html.escape(result.variant.sends())}</td>',
+            f'<td class="text">{html.escape(result.sends)}</td>',
             f"<td>{plan['prompt tokens']:,}</td>",
             f"<td>{plan['payload bytes']:,} B</td>",
             f"<td>{_money(first['cost $']) if first.get('cost $') is not None else '—'}</td>",
@@ -298,7 +298,7 @@ def _answers(comparison: Comparison, colours: dict) -> str:
             )
         cards.append(
             f'<article class="card" style="border-left-color:{colours[name]}"><h3>{html.escape(name)}{tag}</h3>'
-            f'<p class="sends">Sends {html.escape(result.variant.sends())}.</p>{"".join(runs)}</article>'
+            f'<p class="sends">Sends {html.escape(result.sends)}.</p>{"".join(runs)}</article>'
         )
     return "".join(cards)
 
@@ -357,7 +357,9 @@ def report_html(comparison: Comparison, price_as: str = "") -> str:
     full, the charts coloured by variant. Readable at 1280 px; prints to A4."""
     stats = answer_stats(comparison.results, comparison.baseline, price_as)
     variants = [r.variant for r in comparison.results]
-    plans = plan_rows(variants, [r.plan for r in comparison.results], price_as)
+    plans = plan_rows(
+        variants, [r.plan for r in comparison.results], price_as, [r.pinned_sent for r in comparison.results]
+    )
     names = [v.name for v in variants]
     colours = variant_colours(names)
     priced = f"priced as {price_as}" if price_as else ""
@@ -418,7 +420,12 @@ def _markdown_table(rows: list[dict]) -> str:
 
 def report_markdown(comparison: Comparison, price_as: str = "") -> str:
     stats = answer_stats(comparison.results, comparison.baseline, price_as)
-    plans = plan_rows([r.variant for r in comparison.results], [r.plan for r in comparison.results], price_as)
+    plans = plan_rows(
+        [r.variant for r in comparison.results],
+        [r.plan for r in comparison.results],
+        price_as,
+        [r.pinned_sent for r in comparison.results],
+    )
     sections = [
         "# Context Lab comparison",
         f"**Question:** {comparison.question}",
@@ -431,7 +438,7 @@ def report_markdown(comparison: Comparison, price_as: str = "") -> str:
     ]
     for result in comparison.results:
         sections.append(f"### {result.variant.name}")
-        sections.append(f"Sends {result.variant.sends()}.")
+        sections.append(f"Sends {result.sends}.")
         sections += [f"> **Error:** {e}" for e in result.errors]
         sections.append("\n".join("> " + line for line in (result.answer or "(no answer)").splitlines()))
     sections += ["## Runs", _markdown_table(stats)]
