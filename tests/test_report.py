@@ -210,3 +210,22 @@ def test_a_pinned_message_is_named_wherever_a_variant_is_described():
     assert f"Sends {said}." in html.unescape(report_html(again))
     full = next(r for r in results if r.variant.strategy.kind == "full")
     assert "pinned" not in full.sends  # the whole history: nothing to single out
+
+
+def test_a_correct_column_stands_beside_similarity_and_a_wrong_baseline_is_called_wrong():
+    comparison = _comparison()
+    comparison.expected = "ada"
+    stats = answer_stats(comparison.results, comparison.baseline, "", comparison.expected)
+    marks = {row["variant"]: row["correct?"] for row in stats if not row["error"]}
+    assert marks == {PRESETS[0].name: "yes", PRESETS[1].name: "no", PRESETS[2].name: "yes", PRESETS[3].name: "no"}
+    assert comparison.baseline_warning() is None  # the baseline says "Ada"
+    page = report_html(comparison)
+    assert '<th class="">Correct?</th>' in page and "Expected answer: “ada”" in html.unescape(page)
+    comparison.baseline = 1  # "I do not know your name." as the reference
+    page = html.unescape(report_html(comparison))
+    assert "Wrong baseline:" in page and "does not give the expected answer “ada”" in page
+    markdown = report_markdown(comparison)
+    assert "| correct? |" in markdown and "**Wrong baseline:**" in markdown
+    again = Comparison.from_dict(json.loads(json.dumps(comparison.to_dict())))
+    assert again.expected == "ada" and again.correct(1) is False
+    assert "correct?" not in answer_stats(comparison.results, 0)[0]  # nothing expected: no column

@@ -163,6 +163,7 @@ COMPARE_SAVED_SETUP = "compare_saved_setup"
 COMPARE_PRICE_AS = "compare_price_as"  # "": each model's own prices; else a priced model's
 COMPARE_ONE_AT_A_TIME = "compare_one_at_a_time"
 COMPARE_DIFF = "compare_diff"  # the answers as a word diff against the baseline (else as plain text)
+COMPARE_EXPECTED = "compare_expected"  # the answer the question should get ("": not checked)
 
 TIMELINE_SAMPLE = "timeline_sample"
 
@@ -220,7 +221,7 @@ SETTING_KEYS = (
 KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     SYSTEM_TEXT, SYSTEM_INCLUDED, DRAFT, LAST_TURNS, PAGE_SIZE, STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET,
     COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE, SEND_SESSION_ID, TIMEOUT, DEADLINE, MAX_REPLY_MB,
-    COMPARE_PRICE_AS, COMPARE_ONE_AT_A_TIME, COMPARE_DIFF,
+    COMPARE_PRICE_AS, COMPARE_ONE_AT_A_TIME, COMPARE_DIFF, COMPARE_EXPECTED,
     INSPECTOR_SPACES, INSPECTOR_SOURCE, INSPECTOR_TEXT, INSPECTOR_AS_MESSAGE, INSPECTOR_VARIANT, WALKTHROUGH_STEP,
     ADD_ROLE, KEEP_OLD_ANSWER, *EXP_KEPT,
 }  # fmt: skip

@@ -24,6 +24,7 @@ from typing import Any, Literal, get_args
 
 import openai
 
+from lib.analysis.experiments.checks import states
 from lib.backends.providers import DEFAULT_LIMITS, CallLimits
 from lib.backends.reply import Reply, Stopper
 from lib.context.conversation import Message, Role, SystemPrompt
@@ -371,12 +372,32 @@ class Comparison:
     baseline: int = 0
     model_note: str = ""
     one_at_a_time: bool = False  # sent one after another (a one-slot server) rather than all at once
+    # The answer the question should get ("" : none given): each answer is marked correct or not, so a
+    # wrong baseline shows as wrong instead of as the reference every similarity is measured against.
+    expected: str = ""
+
+    def correct(self, index: int, repeat: int = 0) -> bool | None:
+        """Whether a variant's run states the expected answer; None: none expected, or no answer."""
+        outcomes = self.results[index].outcomes
+        if not self.expected.strip() or repeat >= len(outcomes) or not outcomes[repeat].ok:
+            return None
+        return states(outcomes[repeat].text, self.expected)
+
+    def baseline_warning(self) -> str | None:
+        """A sentence when the baseline's answer is wrong: its similarities measure closeness to that."""
+        if self.correct(self.baseline) is not False:
+            return None
+        return (
+            f"The baseline ({self.results[self.baseline].variant.name}) does not give the expected answer "
+            f"“{self.expected.strip()}”: similarity measures how close each answer is to a wrong one."
+        )
 
     def to_dict(self) -> dict:
         """JSON-ready: what the session store keeps (lib/analysis/compare_store.save_comparison)."""
         return {
             "format": FORMAT_VERSION,
             "question": self.question,
+            "expected": self.expected,
             "created": self.created,
             "baseline": self.baseline,
             "model_note": self.model_note,
@@ -398,6 +419,7 @@ class Comparison:
             baseline=baseline if 0 <= baseline < len(results) else 0,
             model_note=_typed(obj.get("model_note", ""), str, "model_note"),
             one_at_a_time=_typed(obj.get("one_at_a_time", False), bool, "one_at_a_time"),
+            expected=_typed(obj.get("expected", ""), str, "expected"),
         )
 
 
@@ -502,9 +524,14 @@ def word_diff(baseline: str, other: str) -> list[tuple[DiffOp, str]]:
     return ops
 
 
-def answer_stats(results: list[VariantResult], baseline: int, price_as: str = "") -> list[dict]:
+CORRECT = "correct?"
+
+
+def answer_stats(results: list[VariantResult], baseline: int, price_as: str = "", expected: str = "") -> list[dict]:
     """One row per run: for the tables and the charts. Latency and first token count from the moment
-    the run was sent; `queued s` is the wait before that. `price_as` prices every run as that model."""
+    the run was sent; `queued s` is the wait before that. `price_as` prices every run as that model.
+    `expected`: the answer the question should get; each run is marked `correct?` yes or no beside its
+    similarity (the baseline too: a wrong reference shows as wrong)."""
     reference = results[baseline].answer if results else ""
     rows = []
     for result in results:
@@ -525,11 +552,17 @@ def answer_stats(results: list[VariantResult], baseline: int, price_as: str = ""
                     "latency s": outcome.latency_s,
                     "answer words": len(_WORD.findall(outcome.text)),
                     "similarity to baseline": similarity(reference, outcome.text) if outcome.ok else None,
+                    **({CORRECT: _yes_no(states(outcome.text, expected) if outcome.ok else None)} if expected.strip()
+                       else {}),
                     "cost $": call_cost(model, result.plan, outcome),
                     "error": outcome.error or "",
                 }
-            )
+            )  # fmt: skip
     return rows
+
+
+def _yes_no(value: bool | None) -> str:
+    return "—" if value is None else ("yes" if value else "no")
 
 
 def call_cost(model: ModelInfo, plan: RequestPlan, outcome: CallOutcome) -> float | None:

@@ -139,6 +139,14 @@ def evaluate(check: Check, answer: str) -> Verdict:
     return Verdict(check.describe(), passed, detail)
 
 
+def states(answer: str, expected: str) -> bool | None:
+    """Whether `answer` states `expected` (an experiment's `icontains` check, as Compare's *correct?* and
+    attribution's warning read it); None when nothing is expected."""
+    if not expected.strip():
+        return None
+    return evaluate(Check("contains", expected.strip(), ignore_case=True), answer).passed
+
+
 def _decide(check: Check, answer: str) -> tuple[bool | None, str]:
     kind = check.kind
     text = _fold(answer, check)
