@@ -212,6 +212,7 @@ def sidebar() -> Settings:
 
 def page_setup() -> Settings:
     """What every page does first: session state (the saved session on a first run), the sidebar, the autosave."""
+    _titled_navigation()
     resources.freeze_long_lived()  # what earlier runs loaded for good (modules, tokenizers): see there
     state.init()
     owner.require_sign_in()  # team mode: nothing but the sign-in button until signed in
@@ -219,3 +220,16 @@ def page_setup() -> Settings:
     settings = sidebar()
     session_sidebar.sidebar(sessions.autosave())
     return settings
+
+
+def _titled_navigation() -> None:
+    """Start over through app.py when Streamlit ran this page in its old "pages/ folder" mode. Until a
+    script calls st.navigation, a server (just started or restarted) runs a requested page directly and
+    lists pages/*.py by file name ("app", "chat", "run log"): a tab reconnecting after a restart showed
+    that list until something ran app.py. Leaving that mode and rerunning runs app.py, whose titled
+    navigation is then the one drawn, on the page the tab asked for."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
