@@ -12,7 +12,7 @@ from lib.context.payload import Sampling
 from lib.context.tokens import PromptCounter
 from lib.core import models
 from lib.store.session import end_user_id
-from ui import owner, resources, session_sidebar, sessions, state
+from ui import navigation, owner, resources, session_sidebar, sessions, state
 from ui.keys import TYPED_KEYS, secret, typed_keys
 
 
@@ -212,7 +212,7 @@ def sidebar() -> Settings:
 
 def page_setup() -> Settings:
     """What every page does first: session state (the saved session on a first run), the sidebar, the autosave."""
-    _titled_navigation()
+    navigation.titled_if_listed_by_file_name()
     resources.freeze_long_lived()  # what earlier runs loaded for good (modules, tokenizers): see there
     state.init()
     owner.require_sign_in()  # team mode: nothing but the sign-in button until signed in
@@ -220,16 +220,3 @@ def page_setup() -> Settings:
     settings = sidebar()
     session_sidebar.sidebar(sessions.autosave())
     return settings
-
-
-def _titled_navigation() -> None:
-    """Start over through app.py when Streamlit ran this page in its old "pages/ folder" mode. Until a
-    script calls st.navigation, a server (just started or restarted) runs a requested page directly and
-    lists pages/*.py by file name ("app", "chat", "run log"): a tab reconnecting after a restart showed
-    that list until something ran app.py. Leaving that mode and rerunning runs app.py, whose titled
-    navigation is then the one drawn, on the page the tab asked for."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()

@@ -42,6 +42,16 @@ REINSTALL = ".venv/bin/pip install --force-reinstall --no-deps --require-hashes 
 CONTEXT_WINDOW = 8192
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (a container's `--cpuset-cpus`, `taskset`,
+    a test worker pinned to one core), not every core of the machine. llama.cpp's threads wait for
+    each other at every step: more threads than cores to run them makes a reply many times slower."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 class EmbeddedModelError(RuntimeError):
     pass
 
@@ -131,7 +141,7 @@ class EmbeddedServer:
     def __init__(self, model_path: Path | None = None, port: int | None = None, threads: int = 0):
         self.model_path = model_path or gguf_path()
         self.port = port or free_port()
-        self.threads = threads or max(1, os.cpu_count() or 1)
+        self.threads = threads or usable_cores()
         self.log_path = Path(tempfile.gettempdir()) / f"context-lab-llama-{self.port}.log"
         self.unresponsive_s = self.UNRESPONSIVE_S
         self._process: subprocess.Popen | None = None

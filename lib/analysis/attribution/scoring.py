@@ -25,7 +25,6 @@ projection for every prompt token too, and keep an n_ctx × 49,152 float array.
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -38,7 +37,7 @@ import numpy as np
 
 from lib.analysis.attribution.context import AnswerContext, Mask
 from lib.analysis.compare import similarity
-from lib.backends.embedded import CONTEXT_WINDOW, EmbeddedTokenizer, gguf_path
+from lib.backends.embedded import CONTEXT_WINDOW, EmbeddedTokenizer, gguf_path, usable_cores
 from lib.backends.reply import Reply
 from lib.context.payload import RequestPlan
 from lib.core.outcome import CallOutcome
@@ -92,7 +91,7 @@ class ScoringModel:
     def __init__(self, model_path: Path | None = None, n_ctx: int = CONTEXT_WINDOW, threads: int = 0):
         from llama_cpp import Llama
 
-        threads = threads or max(1, os.cpu_count() or 1)
+        threads = threads or usable_cores()
         self._llama = Llama(
             str(model_path or gguf_path()), n_ctx=n_ctx, n_batch=N_BATCH, n_ubatch=N_BATCH, logits_all=False,
             n_threads=threads, n_threads_batch=threads, verbose=False,
