@@ -55,9 +55,9 @@ def via_provider(client, messages: list[dict], max_tokens: int) -> tuple[Run, in
     outcome = CallOutcome()
     body = build_body(EMBEDDED_MODEL, messages, Sampling(0.0, max_tokens))
     text = "".join(stream_chat(client, body, outcome))
-    if not outcome.ok or outcome.ttft_s is None or outcome.completion_tokens is None:
+    if not outcome.ok or outcome.ttft_s is None or outcome.usage.completion_tokens is None:
         raise RuntimeError(f"the embedded server failed: {outcome.error}")
-    return Run(outcome.ttft_s, outcome.latency_s, text), outcome.completion_tokens
+    return Run(outcome.ttft_s, outcome.latency_s, text), outcome.usage.completion_tokens
 
 
 def direct(llama, messages: list[dict], max_tokens: int) -> Run:

@@ -185,7 +185,7 @@ def order_part(config, target, rounds: int) -> float:
                 print(f"  round {round_ + 1}, conversation {conversations[index]}, {name}: {len(order)} calls in "
                       f"{elapsed:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
                 if round_ == 0:
-                    cached[name] += sum(c.cached_tokens or 0 for c in written)
+                    cached[name] += sum(c.usage.cached_tokens or 0 for c in written)
                     sent[name] += order
             pairs.append(pair["interleaved order"] / pair["prefix order"])
         for name in sides:

@@ -70,14 +70,14 @@ def main() -> None:
                 question = [*long, Message("user", f"Question {repeat}: in one sentence, why resend it all?")]
                 prediction = caching.predict(previous, backend, question, tokenizer, caching.LLAMA_CPP)
                 outcome = call(client, question)
-                if outcome.cached_tokens != prediction.cached:
+                if outcome.usage.cached_tokens != prediction.cached:
                     raise RuntimeError(
-                        f"predicted {prediction.cached} cached tokens, the server {outcome.cached_tokens}"
+                        f"predicted {prediction.cached} cached tokens, the server {outcome.usage.cached_tokens}"
                     )
                 checked += 1
                 timings[side].append(outcome.ttft_s)
-                cached_tokens[side].append(outcome.cached_tokens or 0)
-                prompt_tokens = outcome.prompt_tokens
+                cached_tokens[side].append(outcome.usage.cached_tokens or 0)
+                prompt_tokens = outcome.usage.prompt_tokens
     finally:
         server.stop()
     cached, uncached = median(timings["cached"]), median(timings["uncached"])

@@ -82,11 +82,12 @@ def prepare(used: Layer, where: str) -> None:
 
 
 def call_record(session_id: str, index: int):
+    from lib.core.outcome import Usage
     from lib.store.storage import CallRecord
 
     return CallRecord(
         session_id, "chat" if index % 3 else "System prompt + full history", "embedded", "SmolLM2-135M-Instruct",
-        index + 2, 40 + index, True, 41 + index, 64, 900 + 10 * index, 1.2, 0.3, None, "ok", owner=OWNER,
+        index + 2, 40 + index, True, Usage(41 + index, 64), 900 + 10 * index, 1.2, 0.3, None, "ok", owner=OWNER,
     )  # fmt: skip
 
 

@@ -36,7 +36,7 @@ from lib.context.request import Request, send_blocker
 from lib.context.strategies import STRATEGY_LABELS, spec_of
 from lib.core import models
 from lib.core.outcome import CallOutcome
-from ui import attribution, compare_state, resources, sessions, state
+from ui import attribution, compare_state, resources, sessions, state, tools_panel
 from ui.meter import money
 from ui.settings import Settings, page_setup
 from ui.summary import make_summary, summary_plan
@@ -61,7 +61,7 @@ def _slot_editor(slot: str, settings: Settings, pinned: int) -> None:
     key = lambda name: state.slot_key(slot, name)  # noqa: E731 - a local shorthand
     with st.container(border=True):
         st.text_input("Name", key=key("name"))
-        fixed = state.get(key("fixed_context"))
+        fixed = compare_state.fixed_context(slot)
         if fixed is not None:
             _fixed_context(fixed)
         else:
@@ -75,6 +75,7 @@ def _slot_editor(slot: str, settings: Settings, pinned: int) -> None:
         st.checkbox(f"Sidebar's reply limit ({settings.sampling.max_tokens:,} tokens)", key=key("max_tokens_inherit"))
         if not state.get(key("max_tokens_inherit")):
             st.number_input("Max reply tokens", 1, 100_000, key=key("max_tokens"))
+        tools_panel.variant_tools(key)
         st.caption("Sends " + inert_markdown(compare_state.variant_of(slot).sends(pinned)))
         st.button(
             "Remove", key=f"remove_{slot}", on_click=compare_state.remove_slot, args=(slot,), icon=":material/close:"
@@ -157,7 +158,7 @@ def _before_running(variants: list[Variant], requests: list[Request], price_as: 
 
 def _request_preview(variants: list[Variant], plans: list) -> None:
     """Each variant's body exactly as it is sent (the first run's; repeat i sends seed + i)."""
-    seeds = seeds_for(int(state.get(state.COMPARE_REPEATS)), int(state.get(state.COMPARE_SEED)))
+    seeds = seeds_for(state.whole(state.COMPARE_REPEATS), state.whole(state.COMPARE_SEED))
     with st.expander("What each variant sends (the exact request bodies)"):
         if seeds[0] is not None:
             st.caption(f"The first run of each variant is shown; run i sends seed {seeds[0]} + i.")
@@ -181,8 +182,8 @@ def _start_run(variants: list[Variant], requests: list[Request], question: str, 
     session_id = sessions.current_id()
     if compare_state.run_in_flight(session_id) is not None:
         return
-    repeats = int(state.get(state.COMPARE_REPEATS))
-    seeds = seeds_for(repeats, int(state.get(state.COMPARE_SEED)))
+    repeats = state.whole(state.COMPARE_REPEATS)
+    seeds = seeds_for(repeats, state.whole(state.COMPARE_SEED))
     client = resources.client(settings.provider)
     results = [VariantResult(v, r.plan, seeds=list(seeds)) for v, r in zip(variants, requests, strict=True)]
     jobs = []
@@ -197,7 +198,7 @@ def _start_run(variants: list[Variant], requests: list[Request], question: str, 
     one_at_a_time = _one_at_a_time(settings)
     note = f"{settings.provider.kind} · {settings.provider.model} · {repeats} run(s) per variant"
     comparison = Comparison(question, results, time.strftime("%Y-%m-%d %H:%M:%S"), 0, note, one_at_a_time,
-                            state.get(state.COMPARE_EXPECTED) or "")  # fmt: skip
+                            str(state.get(state.COMPARE_EXPECTED) or ""))  # fmt: skip
     run = ComparisonRun(
         comparison, jobs, one_at_a_time, compare_state.wait_turn_for(settings),
         compare_state.keeper(settings, session_id),
@@ -207,8 +208,8 @@ def _start_run(variants: list[Variant], requests: list[Request], question: str, 
 
 def _run_row(variants: list[Variant], requests: list[Request], question: str, settings: Settings) -> None:
     """At the top, by the question: the Run button and the run's options."""
-    price_as = state.get(state.COMPARE_PRICE_AS) or OWN_PRICES
-    repeats = int(state.get(state.COMPARE_REPEATS))
+    price_as = state.text(state.COMPARE_PRICE_AS) or OWN_PRICES
+    repeats = state.whole(state.COMPARE_REPEATS)
     total = (
         sum((models.priced_as(r.plan.model, price_as).input_cost(r.plan.prompt_tokens) or 0) for r in requests)
         * repeats
@@ -316,10 +317,10 @@ def _answer_column(
     for error in result.errors:
         st.error(inert_markdown(error))
     first = result.outcomes[0] if result.outcomes else CallOutcome()
-    reported = "none reported" if first.prompt_tokens is None else f"{first.prompt_tokens:,}"
+    reported = "none reported" if first.usage.prompt_tokens is None else f"{first.usage.prompt_tokens:,}"
     st.caption(
         f"predicted {result.plan.prompt_tokens:,} · reported {reported} prompt tokens · "
-        f"{first.completion_tokens or 0:,} completion · first token {_seconds(first.ttft_s)} · "
+        f"{first.usage.completion_tokens or 0:,} completion · first token {_seconds(first.ttft_s)} · "
         f"latency {_seconds(first.latency_s)} · queued {_seconds(result.queued_s(0))}"
     )
     if diff and not is_baseline:
@@ -347,7 +348,7 @@ def _results(settings: Settings, comparison: Comparison, price_as: str) -> None:
     )
     names = [r.variant.name for r in comparison.results]
     cols = st.columns([2, 1], vertical_alignment="bottom")
-    if int(state.get(state.COMPARE_BASELINE) or 0) >= len(names):
+    if state.whole(state.COMPARE_BASELINE) >= len(names):
         state.put(state.COMPARE_BASELINE, 0)
     baseline_index = cols[0].selectbox(
         "Baseline", range(len(names)), format_func=names.__getitem__, key=state.COMPARE_BASELINE,
@@ -400,14 +401,14 @@ def _results(settings: Settings, comparison: Comparison, price_as: str) -> None:
 
 
 def _kept_comparisons(settings: Settings, price_as: str) -> None:
-    kept: list[Comparison] = state.get(state.COMPARISONS) or []
+    kept = compare_state.comparisons()
     if not kept:
         return
     st.divider()
     if len(kept) > 1:
         labels = [f"{c.created} — {c.question[:60]}" for c in kept]
         state.default(state.COMPARE_SHOWN, len(kept) - 1)
-        if int(state.get(state.COMPARE_SHOWN)) >= len(kept):
+        if state.whole(state.COMPARE_SHOWN) >= len(kept):
             state.put(state.COMPARE_SHOWN, len(kept) - 1)
         shown = st.selectbox(
             f"Kept comparisons ({len(kept)}, saved with the session)", range(len(kept)),
@@ -442,7 +443,7 @@ def render(settings: Settings) -> None:
         st.warning("Add at least two variants to compare.")
     _missing_summaries(requests, variants, settings)
     live = st.container()  # the run in flight, drawn last (its loop holds the script) but shown here
-    price_as = state.get(state.COMPARE_PRICE_AS) or OWN_PRICES
+    price_as = state.text(state.COMPARE_PRICE_AS) or OWN_PRICES
     _kept_comparisons(settings, price_as)
     st.divider()
     _variant_cards(settings)

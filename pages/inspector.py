@@ -15,7 +15,7 @@ from lib.analysis.inspect_tokens import (
     why_hi,
 )
 from lib.context.display import inert_markdown
-from lib.context.strategies import STRATEGY_LABELS
+from lib.context.strategies import spec_of
 from lib.context.tokens import FALLBACK_ENCODING, OFFLINE_ENCODINGS
 from lib.core.models import EMBEDDED_MODEL
 from ui import compare_state, resources, state
@@ -68,9 +68,9 @@ def _request(encoding: str, messages: list[dict], show_spaces: bool, note: str) 
 
 
 def _chat(settings: Settings, encoding: str, show_spaces: bool) -> None:
-    draft = state.get(state.DRAFT) or ""
+    draft = state.draft()
     plan = next_request(settings, draft).plan
-    strategy = STRATEGY_LABELS[state.get(state.STRATEGY_KIND)]
+    strategy = spec_of(state.strategy_kind()).label
     note = " · the unsent draft is the last message" if draft.strip() else ""
     _request(
         encoding, [m.as_api() for m in plan.messages], show_spaces,
@@ -103,13 +103,13 @@ def _variant(settings: Settings, encoding: str, show_spaces: bool) -> None:
     if not variants:
         st.info("The Compare page has no variants: add some there.")
         return
-    if int(state.get(state.INSPECTOR_VARIANT) or 0) >= len(variants):
+    if state.whole(state.INSPECTOR_VARIANT) >= len(variants):
         state.put(state.INSPECTOR_VARIANT, 0)
     pick = st.selectbox(
         "Variant", range(len(variants)), format_func=lambda i: variants[i].name, key=state.INSPECTOR_VARIANT
     )
     variant = variants[int(pick)]
-    question = state.get(state.COMPARE_QUESTION) or ""
+    question = state.text(state.COMPARE_QUESTION)
     request = compare_state.requests([variant], question, settings)[0]
     _request(
         encoding, [m.as_api() for m in request.plan.messages], show_spaces,

@@ -28,8 +28,8 @@ def render(settings: Settings) -> None:
         st.info("The conversation has no turns yet: chat first, or use the sample.")
         return
     cols = st.columns(2)
-    turns = cols[0].number_input("Last N turns", 1, 1000, value=int(state.get(state.STRATEGY_TURNS)) or 2)
-    budget = cols[1].number_input("Token budget", 16, 10_000_000, value=int(state.get(state.STRATEGY_BUDGET)))
+    turns = cols[0].number_input("Last N turns", 1, 1000, value=state.whole(state.STRATEGY_TURNS) or 2)
+    budget = cols[1].number_input("Token budget", 16, 10_000_000, value=state.whole(state.STRATEGY_BUDGET))
     strategies = [
         Strategy("full"), Strategy("last_turns", last_turns=int(turns)),
         Strategy("token_budget", token_budget=int(budget)), Strategy("none"),

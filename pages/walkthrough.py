@@ -51,7 +51,7 @@ def _sender(settings: Settings) -> Callable[[dict], CallOutcome]:
 
 
 def _move(delta: int) -> None:
-    step = state.get(state.WALKTHROUGH_STEP) + delta
+    step = state.whole(state.WALKTHROUGH_STEP) + delta
     state.put(state.WALKTHROUGH_STEP, min(max(step, STEP_NUMBERS[0]), STEP_NUMBERS[-1]))
 
 
@@ -170,8 +170,8 @@ def render(settings: Settings) -> None:
         "Step", STEP_NUMBERS, key=state.WALKTHROUGH_STEP, required=True,
         format_func=lambda n: f"{n} · {by_number[n].short}", label_visibility="collapsed",
     )  # fmt: skip
-    number = state.get(state.WALKTHROUGH_STEP)
-    _step(by_number[number], state.get(state.WALKTHROUGH_RUNS), settings)
+    number = state.whole(state.WALKTHROUGH_STEP)
+    _step(by_number[number], state.mapping(state.WALKTHROUGH_RUNS), settings)
     back, _, forward = st.columns([1, 4, 1])
     back.button("Back", icon=":material/arrow_back:", on_click=_move, args=(-1,), disabled=number == STEP_NUMBERS[0])
     forward.button(

@@ -1,7 +1,7 @@
 """The layering docs/ARCHITECTURE.md promises, checked on the source: lib decides, pages render.
 
 - `lib` never imports `streamlit`, `ui` or `pages` (it runs, and is tested, without a page).
-- A page never imports another page (shared rendering lives in `ui/`).
+- A page never imports another page (shared rendering lives in `ui/`), nor a database library.
 - `ui` never imports `pages`.
 - No import cycle among the modules of `lib` and `ui`, counting the imports type hints make under
   `if TYPE_CHECKING:` (they never run, but a cycle they close is still two modules that each need the
@@ -55,6 +55,14 @@ def test_a_page_never_imports_another_page(path):
 @pytest.mark.parametrize("path", _sources("ui"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_ui_never_imports_a_page(path):
     assert "pages" not in _roots(_imports(path))
+
+
+@pytest.mark.parametrize("path", _sources("pages"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_page_draws_and_leaves_the_store_to_lib(path):
+    """A page talks to no database (its failures are said by the store's own sentence, lib/store/storage),
+    and reads session state only through ui/state.py's typed reads (never st.session_state itself)."""
+    assert not _roots(_imports(path)) & {"sqlalchemy", "psycopg", "sqlite3", "alembic"}
+    assert "session_state" not in path.read_text(encoding="utf-8")
 
 
 def test_the_check_sees_an_import_inside_a_function(tmp_path):

@@ -36,7 +36,7 @@ def test_the_scored_prompt_is_the_one_the_server_reads(scorer, client, embedded_
     request = request_for(PLANTED[0].history(), PLANTED[0].question(), embedded_tokenizer)
     reply = Reply(client, request.plan.body)
     reply.text()
-    assert reply.outcome.prompt_tokens == len(scorer.prompt_of(request.plan)) == request.plan.prompt_tokens
+    assert reply.outcome.usage.prompt_tokens == len(scorer.prompt_of(request.plan)) == request.plan.prompt_tokens
 
 
 def test_the_fact_ranks_first_and_two_runs_give_the_same_numbers(scorer, client, embedded_tokenizer):

@@ -180,9 +180,9 @@ def test_predicted_cached_tokens_equal_the_embedded_servers_over_a_conversation(
         request = build_request(system, history, question, Strategy("manual"), target, sampling)
         prediction = caching.predict(previous, backend, request.plan.messages, embedded_tokenizer, caching.LLAMA_CPP)
         outcome = _send(embedded_server, request, stream=turn % 2 == 0)
-        assert outcome.prompt_tokens == request.plan.prompt_tokens == prediction.prompt_tokens
+        assert outcome.usage.prompt_tokens == request.plan.prompt_tokens == prediction.prompt_tokens
         if previous is not None:  # the first call meets whatever the tests before left in the cache
-            assert outcome.cached_tokens == prediction.cached, (turn, outcome.finish_reason)
+            assert outcome.usage.cached_tokens == prediction.cached, (turn, outcome.finish_reason)
             assert prediction.cached > 0
         previous = caching.CachedCall(backend, request.plan.messages, outcome.text, outcome.finish_reason == "stop")
         history += [question, Message("assistant", outcome.text)]
@@ -193,7 +193,7 @@ def test_predicted_cached_tokens_equal_the_embedded_servers_over_a_conversation(
     )
     prediction = caching.predict(previous, backend, request.plan.messages, embedded_tokenizer, caching.LLAMA_CPP)
     outcome = _send(embedded_server, request, stream=True)
-    assert outcome.cached_tokens == prediction.cached
+    assert outcome.usage.cached_tokens == prediction.cached
     system_part = len(embedded_tokenizer.tokenize(*embedded_tokenizer.render([system.as_message().as_api()], False)))
     assert system_part <= prediction.cached <= system_part + 3  # the system message, then "<|im_start|>" and a role
     assert prediction.lost > 100 and prediction.breaks_at == 1

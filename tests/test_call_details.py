@@ -9,7 +9,7 @@ from lib.context.conversation import Message
 from lib.context.payload import Sampling, plan_request, serialise
 from lib.context.tokens import TiktokenCounter
 from lib.core import models
-from lib.core.outcome import CallOutcome
+from lib.core.outcome import CallOutcome, Usage
 from lib.store import schema, storage
 from lib.store.call_details import (
     KEPT_MESSAGE_CHARS,
@@ -29,8 +29,7 @@ def _plan(content: str = "Hello there"):
 
 
 def _outcome(**changes) -> CallOutcome:
-    values = {"text": "Hi!", "prompt_tokens": 12, "completion_tokens": 3, "latency_s": 2.0, "ttft_s": 0.5,
-              "finish_reason": "stop"}  # fmt: skip
+    values = {"text": "Hi!", "usage": Usage(12, 3), "latency_s": 2.0, "ttft_s": 0.5, "finish_reason": "stop"}
     return CallOutcome(**{**values, **changes})
 
 
@@ -87,7 +86,7 @@ def test_timings_are_labelled_and_split():
 def test_a_free_call_can_be_priced_as_a_hosted_model():
     free = plan_request([Message("user", "Hi")], models.MODELS[models.EMBEDDED_MODEL],
                         TiktokenCounter.for_model("gpt-4o"), Sampling())  # fmt: skip
-    record = storage.CallRecord.of("s1", "chat", "embedded", free, _outcome(prompt_tokens=1000, completion_tokens=100))
+    record = storage.CallRecord.of("s1", "chat", "embedded", free, _outcome(usage=Usage(1000, 100)))
     assert record.cost == 0.0
     assert cost_as(record, "gpt-4o-mini") == pytest.approx(1000 * 0.15e-6 + 100 * 0.6e-6)
     with pytest.raises(KeyError):

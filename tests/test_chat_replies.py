@@ -17,10 +17,9 @@ from lib.context.conversation import Message
 from lib.context.payload import Sampling, plan_request
 from lib.context.tokens import TiktokenCounter
 from lib.core import models
-from lib.core.outcome import CallOutcome
 from lib.store import chat_replies, storage
 from lib.store.call_details import calls_with_details
-from lib.store.chat_replies import Answer, CallLog, ChatReply, Regeneration, ReplyKey
+from lib.store.chat_replies import CallLog, ChatReply, ReplyKey
 from lib.store.session import Session, new_session_id
 from tests.fake_openai import FakeOpenAI
 
@@ -191,28 +190,3 @@ def test_a_key_the_reply_echoes_is_masked_in_the_store_and_the_run_log(server, c
     with storage.opened() as conn:
         [(_record, details)] = calls_with_details(conn, session.id)
     assert details is not None and KEY not in details.answer and KEY not in details.request_body
-
-
-# --- the merge itself --------------------------------------------------------------------------------
-
-
-def test_an_answer_lands_after_its_question_once_and_never_twice():
-    question, later = Message("user", "Q", status="unanswered"), Message("user", "typed after")
-    history = [question, later]
-    answer = Answer(question.id, "reply-id", CallOutcome(text="A", finish_reason="stop"))
-    once = answer.applied(history)
-    assert [m.content for m in once] == ["Q", "A", "typed after"] and once[0].status == "ok"
-    assert answer.applied(once) == once
-    assert answer.applied([later]) == [later]  # its question deleted meanwhile: nothing to attach it to
-
-
-@pytest.mark.parametrize("keep", [False, True])
-def test_a_regenerated_answer_replaces_or_follows_the_old_one_once(keep):
-    question, old = Message("user", "Q"), Message("assistant", "old")
-    regeneration = Regeneration(question.id, old.id, keep)
-    answer = Answer(question.id, "new-id", CallOutcome(text="new", finish_reason="stop"), regeneration)
-    once = answer.applied([question, old])
-    expected = ["Q", "old", "new"] if keep else ["Q", "new"]
-    assert [m.content for m in once] == expected and answer.applied(once) == once
-    if keep:
-        assert once[1].included is False

@@ -35,7 +35,7 @@ from lib.context.payload import Sampling, build_body, serialise
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
 from lib.core import models
-from lib.core.outcome import CallOutcome
+from lib.core.outcome import CallOutcome, Usage
 from tests.fake_openai import FakeOpenAI
 
 HISTORY = [
@@ -175,7 +175,7 @@ def test_repeated_names_are_told_apart():
 
 def _comparison() -> Comparison:
     plan = _plan(PRESETS[0])
-    ok = CallOutcome(text="Ada", prompt_tokens=plan.prompt_tokens, completion_tokens=2, latency_s=1.5, ttft_s=0.5,
+    ok = CallOutcome(text="Ada", usage=Usage(plan.prompt_tokens, 2), latency_s=1.5, ttft_s=0.5,
                      finish_reason="stop")  # fmt: skip
     results = [
         VariantResult(PRESETS[0], plan, [ok], [None], [0.0], [()]),
@@ -225,7 +225,7 @@ def test_a_setup_round_trips_and_keeps_the_inherit_choice():
 def test_priced_as_prices_the_same_tokens_at_another_models_prices():
     free = Target(models.MODELS[models.EMBEDDED_MODEL], TARGET.counter, "free")
     plan = plan_variant(PRESETS[0], SystemPrompt("Be brief."), HISTORY, "What is my name?", free, Sampling()).plan
-    outcome = CallOutcome(text="Ada", prompt_tokens=plan.prompt_tokens, completion_tokens=10, finish_reason="stop")
+    outcome = CallOutcome(text="Ada", usage=Usage(plan.prompt_tokens, 10), finish_reason="stop")
     result = VariantResult(PRESETS[0], plan, [outcome], [None])
     assert answer_stats([result], 0)[0]["cost $"] == 0.0
     priced = answer_stats([result], 0, "gpt-4o-mini")[0]["cost $"]
@@ -360,3 +360,41 @@ def test_a_runs_limits_go_with_each_call():
         (done,) = [e for e in run_concurrently([job]) if e.kind == "done"]
         client.close()
     assert done.outcome.text == "x" * 5_000 and "stopped at 5 KB: the reply size cap" in done.outcome.error
+
+
+# --- variants with and without tools ---------------------------------------------------------------
+
+
+def test_a_variant_sends_the_sessions_tools_none_or_only_some():
+    from lib.context.tools import ToolDefinition, ToolSettings
+
+    weather, clock = ToolDefinition("get_weather"), ToolDefinition("get_time", included=False)
+    session = ToolSettings((weather, clock), "get_weather", True)
+
+    def body(variant):
+        return plan_variant(variant, SystemPrompt("Be brief."), HISTORY, "Q?", TARGET, Sampling(), tools=session).plan
+
+    same, bare, fewer = Variant("same"), Variant("bare", tools=()), Variant("fewer", tools=("get_time",))
+    assert [t["function"]["name"] for t in body(same).body["tools"]] == ["get_weather"]
+    assert body(same).body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert "tools" not in body(bare).body and "tool_choice" not in body(bare).body
+    only = body(fewer).body
+    assert [t["function"]["name"] for t in only["tools"]] == ["get_time"] and "tool_choice" not in only
+    assert body(bare).prompt_tokens < body(same).prompt_tokens  # the definitions are counted
+    assert bare.sends().endswith("· no tool definitions") and fewer.sends().endswith("only the tools get_time")
+    for variant in (same, bare, fewer):
+        assert Variant.from_dict(json.loads(json.dumps(variant.to_dict()))) == variant
+    assert "tools" not in same.to_dict()  # a set-up without tools is stored as before
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    ("Your locker is 4471.", "4471"), ("It is 1480.", "4471"), ("SHE IS BISCUIT", "biscuit"),
+    ("Straße", "STRASSE"), ("", "x"), ("İstanbul", "i̇stanbul"),
+])  # fmt: skip
+def test_correct_is_decided_as_the_experiments_icontains_check_decides_it(answer, expected):
+    from lib.analysis.compare import states
+    from lib.analysis.experiments.cases import Check
+    from lib.analysis.experiments.checks import evaluate
+
+    assert states(answer, expected) == evaluate(Check("contains", expected, ignore_case=True), answer).passed
+    assert states(answer, "  ") is None

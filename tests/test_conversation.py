@@ -1,5 +1,7 @@
+import pytest
+
 from lib.context import conversation as conv
-from lib.context.conversation import Message, SystemPrompt
+from lib.context.conversation import Message, MessageShapeError, SystemPrompt, ToolCall, checked_arguments
 
 
 def _history() -> list[Message]:
@@ -142,3 +144,83 @@ def test_a_regenerated_answer_replaces_the_old_one_or_follows_it_left_out():
     failed = [*history[:4], conv.replace(question, status="unanswered")]
     back = conv.with_old_answers(failed, question.id, old, answered=False, keep=True)
     assert back == history
+
+
+# --- tool-using message shapes ------------------------------------------------------------------
+
+CALLING = {
+    "role": "assistant",
+    "content": None,
+    "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+        {"id": "call_2", "type": "function", "function": {"name": "get_time", "arguments": "{}"}},
+    ],
+}
+RESULT = {"role": "tool", "tool_call_id": "call_1", "content": '{"temperature": 14}'}
+
+
+def test_every_wire_shape_round_trips_through_a_message():
+    # A null content (as OpenAI's replies write it) is sent as "": llama-cpp-python refuses a null.
+    assert Message.from_api(CALLING).as_api() == {**CALLING, "content": ""}
+    for wire in (
+        {**CALLING, "content": ""},
+        RESULT,
+        {"role": "user", "content": "Hi", "name": "ada"},
+        {"role": "system", "content": "Be brief.", "name": "rules"},
+        {"role": "developer", "content": "Answer in French."},
+        {"role": "assistant", "content": "Let me check.", "tool_calls": CALLING["tool_calls"][:1]},
+    ):
+        assert Message.from_api(wire).as_api() == wire
+
+
+def test_a_tool_calling_message_keeps_its_calls_and_helpers_say_what_it_is():
+    calling, result = Message.from_api(CALLING), Message.from_api(RESULT)
+    weather = ToolCall("call_1", "get_weather", '{"city": "Paris"}')
+    assert calling.tool_calls == (weather, ToolCall("call_2", "get_time"))
+    assert calling.content == "" and conv.is_tool_call(calling) and not conv.is_tool_result(calling)
+    assert result.tool_call_id == "call_1" and conv.is_tool_result(result) and not conv.is_tool_call(result)
+    assert not conv.is_tool_call(Message("assistant", "plain"))
+
+
+def test_a_name_is_sent_only_where_the_api_takes_one():
+    assert "name" not in Message("user", "x").as_api()
+    assert "name" not in Message("tool", "x", tool_call_id="c", name="n").as_api()
+
+
+@pytest.mark.parametrize(
+    ("wire", "words"),
+    [
+        ({"role": "bot", "content": "x"}, "message.role is 'bot'"),
+        ({"role": "tool", "content": "x"}, "without `tool_call_id`"),
+        ({"role": "user", "content": "x", "tool_call_id": "c"}, "only a `tool` message"),
+        ({"role": "user", "content": "x", "tool_calls": []}, "only an assistant message"),
+        ({"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f"}}]}, "has no `id`"),
+        ({"role": "assistant", "tool_calls": [{"id": "c", "function": {"arguments": "{}"}}]}, "has no `name`"),
+        ({"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": {}}}]}, "JSON text"),
+        ({"role": "function", "name": "f", "content": "x"}, "retired `function` role"),
+        ({"role": "user", "content": [{"type": "image_url", "image_url": {}}]}, "'image_url' part"),
+        ("not a dict", "must be an object"),
+    ],
+)
+def test_a_malformed_wire_message_is_refused_by_name(wire, words):
+    with pytest.raises(MessageShapeError, match=words.replace("(", r"\(").replace("`", "`")):
+        Message.from_api(wire)
+
+
+def test_text_parts_are_read_as_one_text():
+    wire = {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}
+    assert Message.from_api(wire).content == "ab"
+
+
+def test_arguments_typed_by_hand_must_be_a_json_object():
+    assert checked_arguments('{"city": "Paris"}') == '{"city": "Paris"}'
+    with pytest.raises(MessageShapeError, match=r"not valid JSON \(line 1, column 10"):
+        checked_arguments('{"city": }')
+    with pytest.raises(MessageShapeError, match="must be a JSON object"):
+        checked_arguments('["Paris"]')
+
+
+def test_tool_fields_are_cleaned_like_any_text():
+    message = Message("tool", "ok\x00", tool_call_id="call_\ud800", name=None)
+    assert message.tool_call_id == "call_\ufffd" and message.content == "ok"
+    assert ToolCall("c", "f", '{"a": "\ud83d"}').arguments == '{"a": "\ufffd"}'

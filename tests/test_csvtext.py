@@ -21,6 +21,7 @@ from lib.analysis.experiments.planner import CellKey, RunSpec
 from lib.analysis.experiments.store import CellResult
 from lib.context.payload import Sampling
 from lib.context.strategies import Strategy
+from lib.core.outcome import Usage
 from lib.store import csvtext
 
 CASES = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -97,8 +98,8 @@ def test_no_cell_of_any_export_starts_a_formula(question, answer, check, error):
     """A test set (the question, its checks, its conversation and description) and a run's results (the
     model's answer, the verdicts, the server's error), and the run log's table: every CSV the app offers."""
     case = Case("c1", question, Conversation("inline", (), error), (Check("contains", check),), None, answer)
-    cell = CellResult(CellKey(0, "c1", 0), "fail", answer, (Verdict(check, False, error),), {}, 3, -1, None, None,
-                      -0.5, float("nan"), error)  # fmt: skip
+    verdicts = (Verdict(check, False, error),)
+    cell = CellResult(CellKey(0, "c1", 0), "fail", answer, verdicts, {}, 3, Usage(-1), -0.5, float("nan"), error)
     frame = pd.DataFrame({question: [answer, error], "tokens": [-3, 4], "share": [-0.5, float("nan")]})
     spec = RunSpec(TestSet("t", (case,)), (Variant(question, Strategy("full")),), 1, 1, Sampling(), "openai", "m")
     for text in (formats.to_csv(TestSet("t", (case,))), results.run_csv(spec, [cell]), runlog.csv_text(frame)):

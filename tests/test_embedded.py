@@ -93,7 +93,7 @@ def test_predicted_equals_the_servers_prompt_tokens(name, stream, embedded_serve
     messages = CONVERSATIONS[name]
     outcome = _ask(embedded_server, messages, stream=stream)
     assert outcome.ok, outcome.error
-    assert embedded_tokenizer.count(messages).total == outcome.prompt_tokens
+    assert embedded_tokenizer.count(messages).total == outcome.usage.prompt_tokens
 
 
 def test_per_message_counts_add_up_with_a_visible_overhead(embedded_tokenizer):
@@ -161,9 +161,9 @@ def test_streamed_usage_equals_the_servers_whole_reply_usage(name, max_tokens, e
     whole = _ask(embedded_server, messages, max_tokens=max_tokens, stream=False)
     assert streamed.ok and whole.ok
     assert streamed.text == whole.text
-    assert (streamed.prompt_tokens, streamed.completion_tokens) == (
-        whole.prompt_tokens,
-        whole.completion_tokens,
+    assert (streamed.usage.prompt_tokens, streamed.usage.completion_tokens) == (
+        whole.usage.prompt_tokens,
+        whole.usage.completion_tokens,
     )
     assert streamed.ttft_s is not None and streamed.ttft_s <= streamed.latency_s
 
@@ -171,7 +171,7 @@ def test_streamed_usage_equals_the_servers_whole_reply_usage(name, max_tokens, e
 def test_a_whole_reply_carries_usage(embedded_server):
     outcome = _ask(embedded_server, [{"role": "user", "content": "Say hello."}], max_tokens=12)
     assert outcome.ok and outcome.text.strip()
-    assert 0 < outcome.completion_tokens <= 12
+    assert 0 < outcome.usage.completion_tokens <= 12
 
 
 def test_a_dead_server_is_restarted_and_stopped_without_orphans():

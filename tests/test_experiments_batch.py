@@ -73,7 +73,8 @@ def test_an_output_file_is_read_and_scored():
     planned = {c.key: c for c in cells}
     scored = [runner.answered_cell(planned[a.key], a.outcome, judged=False) for a in answers]
     assert {(c.key.case, c.status) for c in scored} == {("a/b c", "pass"), ("r2", "fail")}
-    assert scored[0].prompt_tokens == 20 and scored[0].cached_tokens == 16 and scored[0].body == cells[0].plan.body
+    first = scored[0]
+    assert first.usage.prompt_tokens == 20 and first.usage.cached_tokens == 16 and first.body == cells[0].plan.body
     shown, _ = results.grid(run, scored)
     assert shown.at["a/b c", "Full history"] == "2/2"
 
@@ -244,8 +245,9 @@ def test_every_cell_and_call_applied_from_a_batch_file_is_priced_at_the_batch_ra
         run_id = experiments.create_run(conn, run, "batch", "s1", "batch", owner="me")
         batch.apply_output(conn, run_id, run, cells, _output(cells), "s1", owner="me")
         stored = experiments.cells(conn, run_id, "me")
-    usage = CallOutcome(prompt_tokens=20, completion_tokens=2, cached_tokens=16)
-    listed = billed(GPT.model.prices, 0, usage)
+    from lib.core.outcome import Usage
+
+    listed = billed(GPT.model.prices, 0, Usage(prompt_tokens=20, completion_tokens=2, cached_tokens=16))
     assert listed
     assert [c.cost for c in stored] == pytest.approx([listed / 2] * 4)
     assert [c.cost for c in _logged()] == pytest.approx([listed / 2] * 4)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from lib.analysis.experiments import patterns
+from lib.analysis.experiments import kinds, patterns
 from lib.analysis.experiments.cases import (
     Check,
     InvalidTestSet,
+    check_from_dict,
     check_from_line,
+    check_to_dict,
     checks_from_text,
     checks_to_text,
     kind_of,
@@ -148,7 +150,12 @@ def test_the_line_form_reads_back_what_it_writes():
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        ("similar: hello", "unknown check type 'similar'"),
+        ("levenshtein: hello", "unknown check type 'levenshtein'"),
+        ("contains(0.5): hello", "contains takes no threshold"),
+        ("similar(2): hello", "similar's threshold must be from 0 to 1"),
+        ('is-json: {"patternProperties": {"a+": {}}}', "patternProperties is not checked here"),
+        ('is-json: {"type": 5}', "is-json's schema is not a valid JSON Schema"),
+        ("is-json: [1]", "is-json's value must be a JSON Schema"),
         ("iregex: ada", "unknown check type 'iregex'"),  # never a silently case-folded regex
         ("regex: (", "the regex '(' does not compile"),
         ("max-words: many", "max-words needs a whole number"),
@@ -273,3 +280,94 @@ def test_a_cell_waits_for_one_regex_time_limit_at_most(monkeypatch):
     assert verdicts[1].detail.startswith("the regex ran longer than 0.5 s")
     assert [v.detail for v in verdicts[2:4]] == ["not run: a regex before it ran out of time on this answer"] * 2
     patterns.shutdown()
+
+
+# --- the kinds are one table: reading, writing and scoring are lookups in it ---------------------------
+
+
+def test_a_kind_is_one_class_in_the_table_and_every_reader_and_scorer_finds_it(monkeypatch):
+    """No ladder of `if kind ==` is left: a kind added to the table alone is read from a line and a dict,
+    written back both ways, labelled and scored."""
+
+    class EndsWith(kinds.CheckType):
+        name, label, foldable = "ends-with", "ends with", True
+
+        def decide(self, check, answer):
+            ends = kinds._fold(answer, check).rstrip().endswith(kinds._fold(check.value, check))
+            return ends, "it does" if ends else "it does not"
+
+    monkeypatch.setitem(kinds.KINDS, "ends-with", EndsWith())
+    check = check_from_line("iends-with: PORTO.")
+    assert check == Check("ends-with", "PORTO.", ignore_case=True)
+    assert check.describe() == "iends-with: PORTO."
+    assert check_from_dict(check_to_dict(check)) == check
+    assert evaluate(check, ANSWER) == Verdict("iends-with: PORTO.", True, "it does")
+    assert check.spec.label == "ends with"
+
+
+def test_every_kind_in_the_table_reads_back_what_it_writes():
+    examples = {
+        "contains": "contains: a", "contains-all": "icontains-all: a | b", "contains-any": "contains-any: a",
+        "not-contains": "not-icontains: a", "regex": "regex: a+", "equals": "iequals: a",
+        "starts-with": "starts-with: a", "is-json": "is-json", "json-field": "json-field: a = 1",
+        "max-words": "max-words: 3", "llm-rubric": "llm-rubric: Says a.", "similar": "similar(0.8): a b",
+    }  # fmt: skip
+    assert set(examples) == set(kinds.KINDS)
+    for line in examples.values():
+        check = check_from_line(line)
+        assert check.describe() == line and check_from_dict(check_to_dict(check)) == check
+        assert kinds.CHECK_LABELS[check.kind] == check.spec.label
+
+
+def test_a_list_whose_first_text_starts_with_a_bracket_reads_back():
+    """`contains-any: [x | y` read back as a broken JSON list: written as JSON it reads back."""
+    check = Check("contains-any", values=("[x", "y"))
+    assert check_from_line(check.describe()) == check
+
+
+# --- similar and is-json with a schema (promptfoo's) --------------------------------------------------
+
+
+def test_similar_passes_at_its_threshold_and_says_it_measured_words():
+    check = check_from_line("similar(0.9): Ahoy, world")
+    assert check == Check("similar", "Ahoy, world", threshold=0.9) and check.describe() == "similar(0.9): Ahoy, world"
+    assert evaluate(check, "ahoy world") == Verdict(
+        "similar(0.9): Ahoy, world", True, "word similarity 1.00, at least 0.9 (words, not embeddings)"
+    )
+    assert evaluate(check, "Ahoy there, matey").passed is False
+    assert check_from_line("similar: Ahoy").threshold == 0.75  # promptfoo's default
+    assert check_from_dict(check_to_dict(check)) == check
+
+
+SCHEMA = '{"type": "object", "required": ["color"], "properties": {"color": {"type": "string", "pattern": "^[a-z]+$"}}}'
+
+
+@pytest.mark.parametrize(
+    ("answer", "passed", "detail"),
+    [
+        ('{"color": "yellow"}', True, "valid JSON, matching the schema"),
+        ('{"colour": "yellow"}', False, "does not match the schema at the top level: 'color' is a required property"),
+        ('{"color": 7}', False, "does not match the schema at color: 7 is not of type 'string'"),
+        ('{"color": "Yellow"}', False, "does not match the schema at color: 'Yellow' does not match '^[a-z]+$'"),
+        ("nope", False, "not valid JSON (Expecting value at character 0)"),
+    ],
+)
+def test_is_json_with_a_schema_checks_the_answer_against_it(answer, passed, detail):
+    check = check_from_line(f"is-json: {SCHEMA}")
+    assert check_from_dict(check_to_dict(check)) == check and check_from_line(check.describe()) == check
+    assert evaluate(check, answer) == Verdict(check.describe(), passed, detail)
+    patterns.shutdown()
+
+
+def test_a_schema_pattern_that_backtracks_for_ever_is_undecided_not_a_freeze(monkeypatch):
+    monkeypatch.setattr(patterns, "MATCH_TIMEOUT_S", 0.5)
+    check = check_from_line('is-json: {"properties": {"a": {"pattern": "(?=.)^(.+)+QQQ$"}}}')
+    verdict_ = evaluate(check, '{"a": "' + "a" * 40 + '"}')
+    assert verdict_.passed is None and "ran longer than 0.5 s" in verdict_.detail
+    patterns.shutdown()
+
+
+def test_a_schema_ref_to_another_document_is_never_fetched():
+    check = check_from_line('is-json: {"$ref": "https://example.invalid/schema.json"}')
+    verdict_ = evaluate(check, "{}")
+    assert verdict_.passed is None and verdict_.detail.startswith("the schema could not be checked")

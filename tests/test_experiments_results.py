@@ -17,6 +17,7 @@ from lib.analysis.experiments.planner import CellKey, RunSpec
 from lib.analysis.experiments.store import CellResult
 from lib.context.payload import Sampling
 from lib.context.strategies import Strategy
+from lib.core.outcome import Usage
 
 CASES = tuple(
     Case(f"c{i}", f"Q{i}", Conversation(), (Check("contains", "x"),), turns_ago=5 * (i + 1)) for i in range(3)
@@ -35,8 +36,8 @@ def spec(repeats: int = 1, cases=CASES, variants=VARIANTS) -> RunSpec:
 def cell(variant: int, case: str, status: str, repeat: int = 0, tokens: int = 100, cost: float | None = 0.001,
          answer: str = "x") -> CellResult:  # fmt: skip
     verdicts = () if status == "error" else (Verdict("contains: x", status == "pass", ""),)
-    return CellResult(CellKey(variant, case, repeat), status, answer, verdicts, {"model": "m"}, tokens, tokens, 5, None,
-                      0.5, cost, "boom" if status == "error" else None)  # fmt: skip
+    return CellResult(CellKey(variant, case, repeat), status, answer, verdicts, {"model": "m"}, tokens,
+                      Usage(tokens, 5), 0.5, cost, "boom" if status == "error" else None)  # fmt: skip
 
 
 # Full passes all three; Last 2 passes only the newest fact; None fails all; one error.

@@ -74,7 +74,7 @@ def test_every_cell_is_written_scored_and_logged():
     assert sorted(r.body for r in sent) == sorted(serialise(c.body) for c in cells)  # the stored body was sent
     full = next(c for c in cells if c.key.variant == 0)
     assert [m["content"] for m in full.body["messages"]][1:3] == ["My name is Ada.", "Hi!"]
-    assert full.verdicts[0].passed and full.prompt_tokens == 42 and full.latency_s is not None
+    assert full.verdicts[0].passed and full.usage.prompt_tokens == 42 and full.latency_s is not None
     with storage.opened() as conn:
         info = store.run_info(conn, executor.run_id)
         log = storage.calls(conn)
@@ -455,7 +455,7 @@ def test_an_answer_whose_scoring_fails_is_kept_as_that_cells_error(monkeypatch):
     assert executor.failure is None and len(cells) == 3
     assert cells["c1"].status == "error" and cells["c1"].answer == "answer to Question 1:"
     assert cells["c1"].error == "The answer could not be scored: RecursionError: maximum recursion depth exceeded"
-    assert cells["c1"].prompt_tokens == 42  # what the call reported is kept too
+    assert cells["c1"].usage.prompt_tokens == 42  # what the call reported is kept too
     assert {cells["c0"].status, cells["c2"].status} == {"answered"}
 
 

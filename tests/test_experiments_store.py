@@ -19,6 +19,7 @@ from lib.analysis.experiments.checks import Verdict
 from lib.analysis.experiments.planner import CellKey, RunSpec, spec_to_dict
 from lib.context.payload import Sampling
 from lib.context.strategies import Strategy
+from lib.core.outcome import Usage
 from lib.store import db, schema, storage
 from lib.store.storage import CallRecord
 
@@ -58,7 +59,7 @@ def replica(url) -> Iterator[Engine]:
 def cell(case: str = "c1", variant: int = 0, repeat: int = 0, status: str = "pass", **changes) -> store.CellResult:
     made = store.CellResult(
         CellKey(variant, case, repeat), status, "Ich heiße Ada.", (Verdict("icontains: Ada", status == "pass", ""),),
-        {"model": "m", "messages": [{"role": "user", "content": "Wie heißt du? 🙂"}]}, 12, 11, 4, None, 0.25, 0.0001,
+        {"model": "m", "messages": [{"role": "user", "content": "Wie heißt du? 🙂"}]}, 12, Usage(11, 4), 0.25, 0.0001,
         None, ("Rate limited (429), retrying in 1.0 s",), "2026-11-26T05:00:00.000+00:00",
     )  # fmt: skip
     return replace(made, **changes)
@@ -115,7 +116,7 @@ def test_a_run_keeps_its_spec_and_counts_its_finished_cells(conn):
 def test_a_cell_reads_back_as_it_was_written(conn):
     run_id = store.create_run(conn, SPEC, "r", "s")
     written = [cell("c1"), cell("c2", variant=1, repeat=1, status="error", error="The call failed (500).",
-                                prompt_tokens=None, completion_tokens=None, latency_s=None, cost=None, notices=(),
+                                usage=Usage(), latency_s=None, cost=None, notices=(),
                                 finished_at="2026-11-26T05:00:01.000+00:00")]  # fmt: skip
     for each in written:
         store.record_cell(conn, run_id, each)
@@ -154,7 +155,7 @@ def test_a_deleted_run_takes_its_cells_and_leaves_the_run_log(conn):
     run_id, kept = store.create_run(conn, SPEC, "r", "s"), store.create_run(conn, SPEC, "kept", "s")
     store.record_cell(conn, run_id, cell())
     store.record_cell(conn, kept, cell())
-    storage.record_call(conn, CallRecord("s", "experiment · Full history", "compatible", "m", 1, 12, True, 11, 4,
+    storage.record_call(conn, CallRecord("s", "experiment · Full history", "compatible", "m", 1, 12, True, Usage(11, 4),
                                            100, 0.25, 0.1, 0.0001, "ok"))  # fmt: skip
     store.delete_run(conn, run_id)
     assert store.run_info(conn, run_id) is None and store.cells(conn, run_id) == []
@@ -362,7 +363,7 @@ def test_a_store_at_0001_with_experiments_upgrades_in_place_and_its_rows_are_nob
                 )
             )  # fmt: skip
         store.record_cell(conn, "run1", cell("c1"))
-    assert db.upgrade(url) == "0002"
+    assert db.upgrade(url) == "0003"
     with db.engine(url).connect() as conn:
         assert store.list_sets(conn) == [("set1", "Old set", T0)] and store.load_set(conn, "set1").test_set == SET
         (info,) = store.list_runs(conn)

@@ -10,6 +10,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from lib.context.conversation import Message
+from lib.core.outcome import Usage
 from lib.store import schema, sqlite_migrations, storage
 from lib.store.session import Session
 
@@ -121,7 +122,7 @@ def test_the_run_log_says_who_made_each_call(conn):
 
 
 def _call(session_id: str, owner: str | None = None) -> storage.CallRecord:
-    return storage.CallRecord(session_id, "chat", "embedded", "m", 1, 10, True, 10, 2, 100, 0.1, 0.05, 0.0, "ok",
+    return storage.CallRecord(session_id, "chat", "embedded", "m", 1, 10, True, Usage(10, 2), 100, 0.1, 0.05, 0.0, "ok",
                               owner=owner)  # fmt: skip
 
 

@@ -153,3 +153,43 @@ def test_a_prompt_that_fills_the_window_exactly_is_blocked():
     )
     roomy = _plan(messages, model=models.info_for("roomy-model", context_window=size + 1))
     assert roomy.reply_room == 1 and roomy.fits and blocking_reason(roomy, "hi") is None
+
+
+def test_tools_are_in_the_body_only_when_an_included_tool_exists():
+    from lib.context.tools import ToolDefinition, ToolSettings
+
+    weather = ToolDefinition("get_weather", "Weather for a city", {"type": "object", "properties": {}})
+    plain = build_body("gpt-4o", [], Sampling())
+    assert not {"tools", "tool_choice", "parallel_tool_calls"} & set(plain)
+    left_out = ToolSettings((ToolDefinition("f", included=False),), "required", False)
+    assert build_body("gpt-4o", [], Sampling(), tools=left_out) == plain
+    body = build_body("gpt-4o", [], Sampling(), tools=ToolSettings((weather,), "required", False))
+    assert body["tools"] == [weather.as_api()] and body["tool_choice"] == "required"
+    assert body["parallel_tool_calls"] is False
+    assert list(body) == [key for key in wire_order() if key in body]  # the SDK's order: its bytes
+
+
+def test_a_tool_conversation_is_sent_in_the_wire_shape_and_the_sdk_writes_the_same_bytes():
+    from openai._utils._json import openapi_dumps
+
+    from lib.context.conversation import ToolCall
+    from lib.context.tools import ToolDefinition, ToolSettings
+
+    messages = [
+        Message("user", "Weather in Paris?", name="ada"),
+        Message("assistant", "", tool_calls=(ToolCall("call_1", "get_weather", '{"city":"Paris"}'),)),
+        Message("tool", '{"temp": 14}', tool_call_id="call_1"),
+    ]
+    tools = ToolSettings((ToolDefinition("get_weather"),))
+    plan = plan_request(messages, GPT4O, TiktokenCounter.for_model("gpt-4o"), Sampling(), tools=tools)
+    assert plan.body["messages"] == [m.as_api() for m in messages]
+    assert plan.body["messages"][1]["content"] == "" and plan.body["messages"][2]["tool_call_id"] == "call_1"
+    assert serialise(plan.body) == openapi_dumps(plan.body) and plan.body_bytes == len(serialise(plan.body))
+
+
+def test_the_developer_role_is_blocked_by_name_on_the_embedded_model_only():
+    developer = [Message("developer", "Answer in French."), Message("user", "Hi")]
+    embedded = models.MODELS[models.EMBEDDED_MODEL]
+    plan = plan_request(developer, embedded, TiktokenCounter("o200k_base", False), Sampling())
+    assert (blocking_reason(plan, "Hi") or "").startswith("The embedded model's server refuses the developer role")
+    assert blocking_reason(_plan(developer), "Hi") is None

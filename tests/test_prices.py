@@ -6,6 +6,7 @@ from genai_prices import Usage, calc_price
 
 from lib.core import models, prices
 from lib.core.outcome import CallOutcome
+from lib.core.outcome import Usage as CallUsage  # genai_prices has a Usage of its own
 
 
 @pytest.mark.parametrize(
@@ -52,18 +53,18 @@ def test_an_unknown_price_is_unpriced_not_free():
     assert prices.cost(output_unknown.prices, 1_000) == pytest.approx(0.001)
     assert prices.cost(output_unknown.prices, 1_000, 0, 5) is None
     nothing_reported = CallOutcome()
-    assert prices.billed(models.MODELS["gpt-4o"].prices, 100, nothing_reported) == pytest.approx(100 * 2.5 / 1e6)
+    assert prices.billed(models.MODELS["gpt-4o"].prices, 100, nothing_reported.usage) == pytest.approx(100 * 2.5 / 1e6)
 
 
 def test_a_finished_call_is_billed_from_its_usage_whichever_record_holds_it():
     """The outcome of a call and its run-log row are one usage: they cost the same, cached tokens at
     the cached rate, and the prediction stands in only for a prompt count the server did not report."""
     gpt4o = models.MODELS["gpt-4o"]
-    outcome = CallOutcome(prompt_tokens=1_000, cached_tokens=400, completion_tokens=50)
+    outcome = CallOutcome(usage=CallUsage(prompt_tokens=1_000, cached_tokens=400, completion_tokens=50))
     expected = (600 * 2.5 + 400 * 1.25 + 50 * 10) / 1e6
-    assert prices.billed(gpt4o.prices, 9_999, outcome) == pytest.approx(expected)
+    assert prices.billed(gpt4o.prices, 9_999, outcome.usage) == pytest.approx(expected)
     assert prices.cost(gpt4o.prices, 1_000, 400, 50) == pytest.approx(expected)
-    assert prices.billed(gpt4o.prices, 200, CallOutcome(completion_tokens=50)) == pytest.approx(
+    assert prices.billed(gpt4o.prices, 200, CallUsage(completion_tokens=50)) == pytest.approx(
         (200 * 2.5 + 50 * 10) / 1e6
     )
     assert prices.output_cost(gpt4o.prices, 50) == pytest.approx(50 * 10 / 1e6)
@@ -111,8 +112,8 @@ def test_a_batch_call_is_billed_at_half_the_list_price_by_the_one_formula():
     gpt4o = models.MODELS["gpt-4o"]
     listed = (600 * 2.5 + 400 * 1.25 + 50 * 10) / 1e6
     assert prices.cost(gpt4o.prices, 1_000, 400, 50, batch=True) == pytest.approx(listed / 2)
-    outcome = CallOutcome(prompt_tokens=1_000, cached_tokens=400, completion_tokens=50)
-    assert prices.billed(gpt4o.prices, 9_999, outcome, batch=True) == pytest.approx(listed / 2)
+    usage = CallUsage(prompt_tokens=1_000, cached_tokens=400, completion_tokens=50)
+    assert prices.billed(gpt4o.prices, 9_999, usage, batch=True) == pytest.approx(listed / 2)
     assert prices.output_cost(gpt4o.prices, 50, batch=True) == pytest.approx(50 * 10 / 1e6 / 2)
     assert gpt4o.input_cost(1_000, batch=True) == pytest.approx(1_000 * 2.5 / 1e6 / 2)
     assert gpt4o.output_cost(50, batch=True) == pytest.approx(50 * 10 / 1e6 / 2)

@@ -49,7 +49,7 @@ def test_compatible_server_gets_exactly_the_planned_bytes(server):
     sent = server.requests[-1]
     assert sent.path == "/v1/chat/completions"
     assert sent.body == serialise(body)  # byte for byte: the same keys, in the same order
-    assert outcome.text == "Hello from the fake server." and outcome.prompt_tokens == 42
+    assert outcome.text == "Hello from the fake server." and outcome.usage.prompt_tokens == 42
     assert outcome.ttft_s is not None and outcome.latency_s >= outcome.ttft_s
 
 
@@ -80,7 +80,7 @@ def test_azure_request_shape(server):
 def test_a_server_without_usage_leaves_it_unknown(server):
     server.behaviour.usage = False
     outcome = _call(ProviderConfig("compatible", "m", base_url=server.base_url), _body())
-    assert outcome.ok and outcome.prompt_tokens is None
+    assert outcome.ok and outcome.usage.prompt_tokens is None
 
 
 @pytest.mark.parametrize(
@@ -251,7 +251,7 @@ def test_the_embedded_server_accepts_the_user_field(embedded_server):
     body = build_body(models.EMBEDDED_MODEL, [{"role": "user", "content": "Say hi."}], sampling)
     outcome = _call(ProviderConfig("embedded", models.EMBEDDED_MODEL, base_url=embedded_server.base_url), body)
     assert outcome.ok, outcome.error
-    assert outcome.prompt_tokens
+    assert outcome.usage.prompt_tokens
 
 
 @pytest.mark.parametrize(
@@ -600,15 +600,16 @@ def test_implausible_usage_is_kept_as_said_flagged_and_never_priced(server, usag
     server.behaviour.raw_usage = usage
     outcome = _call(ProviderConfig("compatible", "fake-model", server.base_url), _streamed(stream=stream))
     assert outcome.ok  # the reply itself is fine
-    assert named in outcome.usage_flag and "not priced" in outcome.usage_flag
-    assert outcome.reported_usage["prompt_tokens"] == usage["prompt_tokens"]  # what the server said, kept
-    assert (outcome.prompt_tokens, outcome.completion_tokens, outcome.cached_tokens) == (None, None, None)
-    assert billed(models.MODELS["gpt-4o"].prices, 10, outcome) is None
+    assert named in outcome.usage.flag and "not priced" in outcome.usage.flag
+    assert outcome.usage.reported["prompt_tokens"] == usage["prompt_tokens"]  # what the server said, kept
+    said = outcome.usage
+    assert (said.prompt_tokens, said.completion_tokens, said.cached_tokens) == (None, None, None)
+    assert billed(models.MODELS["gpt-4o"].prices, 10, said) is None
 
 
 def test_plausible_usage_is_taken_and_priced(server):
     server.behaviour.raw_usage = {"prompt_tokens": 10, "completion_tokens": 3,
                                   "prompt_tokens_details": {"cached_tokens": 10}}  # fmt: skip
     outcome = _call(ProviderConfig("compatible", "fake-model", server.base_url), _streamed())
-    assert outcome.usage_flag is None and (outcome.prompt_tokens, outcome.cached_tokens) == (10, 10)
-    assert billed(models.MODELS["gpt-4o"].prices, 10, outcome) is not None
+    assert outcome.usage.flag is None and (outcome.usage.prompt_tokens, outcome.usage.cached_tokens) == (10, 10)
+    assert billed(models.MODELS["gpt-4o"].prices, 10, outcome.usage) is not None

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from lib.backends.providers import ProviderConfig, make_client
-from lib.backends.reply import STOPPED, Reply, ReplyInFlight, record_reply
+import pytest
+from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall as Piece
+from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCallFunction as Fn
+
+from lib.backends.providers import ProviderConfig, _add_call_pieces, make_client
+from lib.backends.reply import STOPPED, Reply, ReplyInFlight, call_note
 from lib.backends.retry import RetryPolicy
-from lib.context.conversation import Message
+from lib.context.answers import record_reply
+from lib.context.conversation import Message, ToolCall
 from lib.context.payload import Sampling, build_body
 from lib.core.outcome import CallOutcome
 from tests.fake_openai import FakeOpenAI
@@ -26,7 +31,7 @@ def test_a_reply_streams_its_text_and_holds_its_outcome():
         server.behaviour.reply = "one two three"
         reply = _reply(server)
         assert "".join(reply) == "one two three"
-        assert reply.outcome.ok and reply.outcome.prompt_tokens == 42 and reply.outcome.finish_reason == "stop"
+        assert reply.outcome.ok and reply.outcome.usage.prompt_tokens == 42 and reply.outcome.finish_reason == "stop"
         assert list(reply) == ["one two three"] and _posts(server) == 1  # iterating again sends nothing
 
 
@@ -76,3 +81,60 @@ def test_a_reply_is_recorded_after_its_question_and_a_failure_keeps_the_question
     ]  # fmt: skip
     assert record_reply(history, question.id, CallOutcome(error="401")) == history
     assert record_reply(history, "deleted-meanwhile", CallOutcome(text="A", finish_reason="stop")) == history
+
+
+# --- a reply that asks for tools ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+@pytest.mark.parametrize("text", ["", "Let me look that up."])
+def test_a_reply_that_calls_a_tool_keeps_the_call_and_the_history_gets_it(stream, text):
+    with FakeOpenAI() as server:
+        server.behaviour.reply = text
+        server.behaviour.tool_call = True
+        server.behaviour.finish_reason = "tool_calls"
+        reply = _reply(server, stream=stream)
+        assert "".join(reply) == text
+        outcome = reply.outcome
+        assert outcome.ok and outcome.finish_reason == "tool_calls"
+        assert outcome.tool_calls == [
+            {"id": "call_fake", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+        ]
+        question = Message("user", "Look it up", id="q")
+        history = record_reply([question], "q", outcome, reply_id="r")
+        assert history[1].tool_calls == (ToolCall("call_fake", "lookup", "{}"),) and history[1].content == text
+        assert history[1].as_api()["tool_calls"][0]["id"] == "call_fake"
+        assert "The model asks to call lookup: the playground runs no tools" in call_note(reply, 256)
+
+
+def test_streamed_call_pieces_are_joined_by_index():
+    calls: list[dict] = []
+    pieces = [
+        Piece(index=0, id="call_a", type="function", function=Fn(name="get_weather", arguments='{"ci')),
+        Piece(index=1, id="call_b", type="function", function=Fn(name="get_time", arguments="")),
+        Piece(index=0, function=Fn(arguments='ty": "Oslo"}')),
+        Piece(index=1, function=Fn(arguments="{}")),
+    ]  # fmt: skip
+    for piece in pieces:
+        _add_call_pieces(calls, [piece])
+    assert [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in calls] == [
+        ("call_a", "get_weather", '{"city": "Oslo"}'), ("call_b", "get_time", "{}"),
+    ]  # fmt: skip
+
+
+def test_a_key_echoed_in_a_calls_arguments_is_masked():
+    key = "sk-test-0123456789abcdefghij"
+    with FakeOpenAI() as server:
+        server.behaviour.tool_call = True
+        server.behaviour.finish_reason = "tool_calls"
+        import tests.fake_openai as fake
+
+        original = dict(fake.TOOL_CALL)
+        fake.TOOL_CALL["function"] = {"name": "lookup", "arguments": f'{{"key": "{key}"}}'}
+        try:
+            reply = _reply(server, stream=False, secrets=(key,))
+            reply.text()
+        finally:
+            fake.TOOL_CALL.clear()
+            fake.TOOL_CALL.update(original)
+        assert key not in reply.outcome.tool_calls[0]["function"]["arguments"]

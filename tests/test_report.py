@@ -30,7 +30,7 @@ from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling
 from lib.context.tokens import TiktokenCounter
 from lib.core.models import MODELS
-from lib.core.outcome import CallOutcome
+from lib.core.outcome import CallOutcome, Usage
 
 TARGET = Target(MODELS["gpt-4o"], TiktokenCounter.for_model("gpt-4o"), "gpt-4o")
 LONG = " ".join(f"Sentence {i} of a long answer, kept whole in the report." for i in range(60))
@@ -43,7 +43,7 @@ def _comparison(repeats: int = 1) -> Comparison:
     for variant, answer in zip(PRESETS, ANSWERS, strict=True):
         plan = plan_variant(variant, SystemPrompt(), history, "What is my name?", TARGET, Sampling()).plan
         outcomes = [
-            CallOutcome(text=answer + " x" * i, prompt_tokens=plan.prompt_tokens, completion_tokens=5, latency_s=2.0,
+            CallOutcome(text=answer + " x" * i, usage=Usage(plan.prompt_tokens, 5), latency_s=2.0,
                         ttft_s=0.5, finish_reason="stop")
             for i in range(repeats)
         ]  # fmt: skip

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from lib.analysis.runlog import calls_frame, csv_cell, csv_safe, csv_text, filtered, run_log_figures
+from lib.core.outcome import Usage
 from lib.store.storage import CallRecord
 
 T0 = "2026-01-01T10:00:00.000+00:00"
@@ -12,8 +13,9 @@ T0 = "2026-01-01T10:00:00.000+00:00"
 
 def _record(session_id="s1", variant="chat", predicted=100, reported=98, status="ok", at=T0):
     return CallRecord(
-        session_id, variant, "embedded", "SmolLM2-135M-Instruct", 3, predicted, True, reported,
-        None if reported is None else 7, 500, 0.4, 0.1, 0.0, status, None if status == "ok" else "boom", at,
+        session_id, variant, "embedded", "SmolLM2-135M-Instruct", 3, predicted, True,
+        Usage(reported, None if reported is None else 7), 500, 0.4, 0.1, 0.0, status,
+        None if status == "ok" else "boom", at,
     )  # fmt: skip
 
 

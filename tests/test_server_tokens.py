@@ -78,7 +78,7 @@ def test_predicted_equals_reported_through_the_chat_route(fake):
         client = make_client(ProviderConfig("compatible", "fake-model", fake.base_url, KEY))
         for _ in stream_chat(client, plan.body, outcome):
             pass
-        assert outcome.prompt_tokens == plan.prompt_tokens and plan.count.exact
+        assert outcome.usage.prompt_tokens == plan.prompt_tokens and plan.count.exact
 
 
 def test_a_server_that_cannot_tokenize_keeps_the_estimate(fake):
@@ -192,7 +192,7 @@ def test_the_embedded_server_counted_through_the_compatible_path_matches_its_usa
         for _ in stream_chat(client, plan.body, outcome):
             pass
         assert outcome.ok, outcome.error
-        assert plan.count.exact and outcome.prompt_tokens == plan.prompt_tokens
+        assert plan.count.exact and outcome.usage.prompt_tokens == plan.prompt_tokens
         assert plan.prompt_tokens == embedded_tokenizer.count(history).total
     # ChatML is SmolLM2's format: with a system prompt first, the guess is right; without, its default
     # system prompt is what the guess misses.
@@ -200,6 +200,34 @@ def test_the_embedded_server_counted_through_the_compatible_path_matches_its_usa
     assert guessed.count(MESSAGES[1:]).total < counter.count(MESSAGES[1:]).total
     assert chatml(MESSAGES)[0].endswith("<|im_start|>assistant\n")
     json.dumps(counter.method)
+
+
+TOOL_MESSAGES = [
+    {"role": "user", "content": "Weather in Oslo?"},
+    {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "3 C"},
+]  # fmt: skip
+TOOL_DEFINITIONS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+
+
+@pytest.mark.parametrize("dialect", ["llama.cpp", "vllm"])
+def test_a_tokenizing_server_is_given_the_tool_calls_results_and_definitions_as_sent(fake, dialect):
+    """The server's own template decides what of them the model reads: it gets them as the body has them
+    (the meter asked with role and content only, and a template that renders tools was counted short)."""
+    fake.behaviour.tokenizer = dialect
+    counter = detect(fake.base_url, "fake-model", KEY)
+    assert counter is not None
+    fake.tokenize_requests.clear()
+    count = counter.count(TOOL_MESSAGES, tools=TOOL_DEFINITIONS)
+    route = "/apply-template" if dialect == "llama.cpp" else "/tokenize"
+    asked = [r.json() for r in fake.tokenize_requests if r.path == route and "messages" in r.json()]
+    assert {"messages", "tools"} <= set(asked[0]) and asked[0]["tools"] == TOOL_DEFINITIONS
+    assert asked[0]["messages"][1]["tool_calls"][0]["function"]["arguments"] == '{"city":"Oslo"}'
+    assert asked[0]["messages"][2]["tool_call_id"] == "call_1"
+    # The toy template ignores tools, so the definitions' share is measured as what they add: nothing.
+    assert count.exact and count.tool_tokens == 0 and count.total == counter.count(TOOL_MESSAGES).total
+    counter.server.client.close()
 
 
 # --- the template asked of the server: any model alias, the stock llama-cpp-python server -------------

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib.context.conversation import Message, SystemPrompt
+from lib.context.conversation import Message, SystemPrompt, ToolCall
+from lib.context.tools import ToolDefinition
 from lib.store.session import (
     GENERATED_SECTIONS,
     MAX_IMPORT_BYTES,
@@ -337,3 +338,75 @@ def test_a_key_a_reply_echoed_in_part_is_masked_in_what_is_saved_and_exported():
     text = export_json(saved)
     assert key[5:17] not in text and key not in text
     assert saved.messages[1].content.startswith("Sure: ***")
+
+
+# --- tool-using sessions -----------------------------------------------------------------------
+
+WEATHER_TOOL = ToolDefinition(
+    "get_weather",
+    "Current weather for a city",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    id="t1",
+)
+TOOL_SESSION = Session(
+    "s2",
+    messages=(
+        Message("developer", "Use the tools.", id="d1"),
+        Message("user", "Weather in Paris?", id="u1", name="ada"),
+        Message("assistant", "", id="a1", tool_calls=(ToolCall("call_1", "get_weather", '{"city":"Paris"}'),)),
+        Message("tool", '{"temp": 14}', id="r1", tool_call_id="call_1", pinned=True),
+        Message("assistant", "It is 14 °C.", id="a2"),
+    ),
+    tools=(WEATHER_TOOL, ToolDefinition("get_time", included=False, id="t2", strict=True)),
+    settings={"tool_choice": "required", "parallel_tool_calls": False},
+)
+
+
+def test_a_tool_session_round_trips_through_the_file_and_the_transcript():
+    document = export_dict(TOOL_SESSION)
+    assert parse_export(export_json(TOOL_SESSION)) == TOOL_SESSION
+    assert document["session"]["messages"][2]["tool_calls"] == [
+        {"id": "call_1", "name": "get_weather", "arguments": '{"city":"Paris"}'}
+    ]
+    assert document["session"]["messages"][3]["tool_call_id"] == "call_1"
+    assert document["session"]["tools"][1] == {
+        "id": "t2", "name": "get_time", "description": "", "parameters": {"type": "object", "properties": {}},
+        "included": False, "strict": True,
+    }  # fmt: skip
+    transcript = to_markdown(TOOL_SESSION)
+    assert 'Calls `get_weather` with `{"city":"Paris"}` (id `call_1`)' in transcript
+    assert "Tool result for `call_1` (pinned)" in transcript and "`get_time` (not sent)" in transcript
+
+
+def test_a_file_from_before_the_tool_fields_loads_as_it_did():
+    document = export_dict(SESSION)
+    assert "tools" not in document["session"]
+    assert not any({"tool_calls", "tool_call_id", "name"} & set(m) for m in document["session"]["messages"])
+    assert parse_export(json.dumps(document)).tools == ()
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"role": "tool"}, "session.messages[0] is a tool result without `tool_call_id`"),
+        ({"tool_call_id": "call_1"}, "session.messages[0] has `tool_call_id` but only a `tool` message"),
+        ({"tool_calls": [{"id": "c", "name": "f", "arguments": "{}"}]}, "only an assistant message can call"),
+        ({"role": "bot"}, "session.messages[0].role is 'bot'; expected one of 'system', 'developer'"),
+    ],
+)
+def test_a_malformed_tool_message_is_refused_by_name(change, words):
+    document = export_dict(SESSION)
+    document["session"]["messages"][0].update(change)
+    assert words in _refused(document)
+
+
+def test_a_bad_tool_definition_or_choice_is_refused_by_name():
+    document = export_dict(TOOL_SESSION)
+    document["session"]["tools"][0]["name"] = "get weather"
+    assert _refused(document).startswith('session.tools[0]: The tool\'s name is "get weather"')
+    document = export_dict(TOOL_SESSION)
+    document["session"]["tools"][0]["parameters"] = "object"
+    assert _refused(document) == 'session.tools[0].parameters must be an object, not "object".'
+    document = export_dict(TOOL_SESSION)
+    document["session"]["settings"]["tool_choice"] = "two words"
+    assert _refused(document).startswith('session.settings.tool_choice: tool_choice is "two words"')

@@ -1,4 +1,5 @@
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -149,3 +150,28 @@ def test_a_body_at_the_limit_still_goes_on_the_command_line():
     assert len(serialise(body)) == ARGUMENT_LIMIT and "<<'JSON'" not in curl_snippet(config, body)
     body["messages"][0]["content"] += "x"
     assert "<<'JSON'" in curl_snippet(config, body)
+
+
+def _tool_body(stream: bool) -> dict:
+    from lib.context.conversation import Message, ToolCall
+    from lib.context.tools import ToolDefinition, ToolSettings
+
+    arguments = json.dumps({"q": HOSTILE}, ensure_ascii=False)
+    messages = [
+        Message("user", HOSTILE, name="ada"),
+        Message("assistant", "", tool_calls=(ToolCall("call_1", "lookup", arguments),)),
+        Message("tool", HOSTILE, tool_call_id="call_1"),
+    ]  # fmt: skip
+    tools = ToolSettings((ToolDefinition("lookup", HOSTILE, {"type": "object", "properties": {}}),), "auto", False)
+    return build_body("fake-model", [m.as_api() for m in messages], Sampling(0.3, 64, stream=stream), tools=tools)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_both_snippets_send_the_tools_calls_and_results_byte_for_byte(server, bash_with_curl, stream, tmp_path):
+    body = _tool_body(stream)
+    assert body["tools"] and body["parallel_tool_calls"] is False and body["messages"][2]["role"] == "tool"
+    config = ProviderConfig("compatible", "fake-model", base_url=server.base_url, api_key=KEY)
+    _run(sys.executable, python_snippet(config, body), tmp_path, API_KEY=KEY)
+    assert server.requests[-1].body == serialise(body)
+    _run(bash_with_curl, _quiet(curl_snippet(config, body)), tmp_path, API_KEY=KEY)
+    assert server.requests[-1].body == serialise(body)

@@ -6,17 +6,17 @@ import sqlite3
 import threading
 import time
 from contextlib import closing
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 import pytest
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import column, func, insert, select, table, text, update
 
 from lib.analysis import compare_store
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, plan_request
 from lib.context.tokens import TiktokenCounter
 from lib.core import models
-from lib.core.outcome import CallOutcome
+from lib.core.outcome import CallOutcome, Usage
 from lib.store import db, schema, sqlite_migrations, storage
 from lib.store.session import Session, is_session_id, to_dict
 
@@ -53,8 +53,8 @@ def test_the_store_is_read_at_each_use(tmp_path, monkeypatch):
 def test_a_new_sqlite_file_is_at_the_newest_schema_in_wal_mode(session_db):
     with storage.opened() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
-    assert db.revision(storage.store_url()) == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+    assert db.revision(storage.store_url()) == "0003"
 
 
 def test_a_new_postgresql_store_is_made_on_first_use(postgres_url, monkeypatch):
@@ -62,7 +62,7 @@ def test_a_new_postgresql_store_is_made_on_first_use(postgres_url, monkeypatch):
     monkeypatch.setenv(storage.ENV_VAR, postgres_url)
     try:
         with storage.opened() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
             assert storage.list_sessions(conn) == []
     finally:
         db.forget(storage.store_url())
@@ -337,6 +337,11 @@ def _pre_alembic(path, upto: int = sqlite_migrations.SCHEMA_VERSION) -> sqlite3.
     return conn
 
 
+def _at_7(record: storage.CallRecord) -> dict:
+    """A run-log row as the old migration 7 had its columns (no implausible-usage flag of its own)."""
+    return {name: value for name, value in record.columns().items() if name != "implausible_usage"}
+
+
 def _insert(conn: sqlite3.Connection, table: str, values: dict) -> int:
     names = ", ".join(values)
     cursor = conn.execute(
@@ -356,7 +361,8 @@ def test_a_file_of_the_first_schema_upgrades_in_place_with_its_data(session_db):
             )  # fmt: skip
         conn.execute("UPDATE sessions SET body = '{broken' WHERE id = 'damaged1'")
         for session_id in ("Project notes v2.1", "plain1"):  # the first schema's columns only
-            values = {k: v for k, v in asdict(_record(session_id)).items() if k not in ("cached_tokens", "owner")}
+            values = {k: v for k, v in _record(session_id).columns().items()
+                      if k not in ("cached_tokens", "owner", "implausible_usage")}  # fmt: skip
             _insert(conn, "calls", values)
 
     with storage.opened() as conn:
@@ -390,7 +396,7 @@ def test_a_file_of_todays_schema_with_data_in_every_table_upgrades_in_place_unch
     sessions = {"ada1": (_session("ada1", title="Ada's"), ada, 3), "bob1": (_session("bob1", title="Bob's"), bob, 1),
                 "old1": (_session("old1", title="From before owners"), None, 2)}  # fmt: skip
     comparison, setup = _comparison("kept?"), CompareSetup(PRESETS, "What is my name?", repeats=2, seed=5)
-    ada_call = replace(_record("ada1"), owner=ada, cached_tokens=4)
+    ada_call = replace(_record("ada1"), owner=ada, usage=Usage(12, 3, 4))
     bob_call = replace(_record("bob1", CallOutcome(error="boom")), owner=bob)
     with closing(_pre_alembic(session_db)) as conn:
         for session, owner, version in sessions.values():
@@ -401,8 +407,8 @@ def test_a_file_of_todays_schema_with_data_in_every_table_upgrades_in_place_unch
             _insert(conn, "sessions", row)
         conn.execute("UPDATE sessions SET share_token = 'shared-token-of-ada-0123' WHERE id = 'ada1'")
         _insert(conn, "deleted_sessions", {"id": "gone1", "version": 4, "deleted_at": "2026-11-01", "owner": ada})
-        _insert(conn, "calls", {**asdict(ada_call), "predicted_exact": 1})
-        call_id = _insert(conn, "calls", {**asdict(bob_call), "predicted_exact": 1})
+        _insert(conn, "calls", _at_7(ada_call))
+        call_id = _insert(conn, "calls", _at_7(bob_call))
         _insert(conn, "call_details", {"call_id": call_id, "request_body": '{"model": "gpt-4o"}', "answer": "",
                                        "strategy": "Full history", "finish_reason": None, "queued_s": 1.5,
                                        "notices": '{"notices": ["Retried once"], "left_out": 7}'})  # fmt: skip
@@ -436,7 +442,7 @@ def test_a_file_of_todays_schema_with_data_in_every_table_upgrades_in_place_unch
         assert storage.record_call(conn, _record("ada1")) == call_id + 1
         assert compare_store.save_comparison(conn, "ada1", comparison) == 2
         assert conn.execute(text("SELECT COUNT(*) FROM schema_migrations")).scalar() == 7
-    assert db.revision(storage.store_url()) == "0002"
+    assert db.revision(storage.store_url()) == "0003"
 
 
 def _plan():
@@ -446,7 +452,7 @@ def _plan():
 
 
 def _record(session_id: str, outcome: CallOutcome | None = None) -> storage.CallRecord:
-    outcome = outcome or CallOutcome("Hi", prompt_tokens=12, completion_tokens=3, latency_s=0.5, ttft_s=0.1)
+    outcome = outcome or CallOutcome("Hi", Usage(12, 3), latency_s=0.5, ttft_s=0.1)
     return storage.CallRecord.of(session_id, "chat", "openai", _plan(), outcome)
 
 
@@ -455,11 +461,11 @@ def test_a_call_record_carries_prediction_usage_cost_and_status():
     record = _record("s1")
     gpt4o = models.MODELS["gpt-4o"]
     assert (record.model, record.messages_sent, record.payload_bytes) == ("gpt-4o", 1, plan.body_bytes)
-    assert (record.predicted_prompt_tokens, record.prompt_tokens, record.completion_tokens) == (
+    assert (record.predicted_prompt_tokens, record.usage.prompt_tokens, record.usage.completion_tokens) == (
         plan.prompt_tokens, 12, 3,
     )  # fmt: skip
     assert record.cost == pytest.approx(gpt4o.input_cost(12) + gpt4o.output_cost(3))
-    assert record.cached_tokens is None
+    assert record.usage.cached_tokens is None
     assert record.status == "ok" and record.error is None
     failed = _record("s1", CallOutcome(error="Rejected key sk-proj-SECRET-0123456789"))
     assert failed.status == "error" and "SECRET" not in failed.error
@@ -475,6 +481,51 @@ def test_recorded_calls_come_back_in_order_and_by_session(conn):
     assert storage.calls(conn, "b") == [second]
 
 
+def test_the_implausible_usage_flag_round_trips_in_its_own_column(conn):
+    """On both backends: the flag is the run log's own column, not words appended to the call's error;
+    the counts a server could not have meant stay out of their columns, and the call is not priced."""
+    said = Usage.reported_as({"prompt_tokens": -5, "completion_tokens": 10**30})
+    flagged = storage.CallRecord.of("s1", "chat", "compatible", _plan(), CallOutcome("Hi", said, finish_reason="stop"))
+    failed = storage.CallRecord.of("s1", "chat", "compatible", _plan(), CallOutcome(error="boom", usage=said))
+    storage.record_call(conn, flagged)
+    storage.record_call(conn, failed)
+    plain = _record("s1")
+    storage.record_call(conn, plain)
+    logged = storage.calls(conn)
+    assert logged == [flagged, failed, plain]
+    assert [c.usage.flag is not None for c in logged] == [True, True, False]
+    assert "prompt_tokens -5 (negative)" in logged[0].usage.flag and "~10^30" in logged[0].usage.flag
+    assert (logged[0].error, logged[1].error) == (None, "boom")
+    assert logged[0].cost is None and logged[0].usage.prompt_tokens is None
+    stored = conn.execute(select(schema.calls.c.implausible_usage).order_by(schema.calls.c.id)).scalars().all()
+    assert stored == [flagged.usage.flag, flagged.usage.flag, None]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_run_log_at_0002_gets_its_flags_moved_into_their_column(backend, tmp_path, request):
+    """Before revision 0003 the flag was appended to the call's error; upgrading moves it into its own
+    column and leaves the error as the call had it. Rows without it read as not flagged."""
+    value = str(tmp_path / "old.db") if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    url = db.store_url(value)
+    flag = "The server reported implausible usage: prompt_tokens -5 (negative). Kept as reported here, and not priced."
+    row = {"at": "2026-01-01", "session_id": "s", "variant": "chat", "provider": "openai", "model": "gpt-4o",
+           "messages_sent": 1, "predicted_prompt_tokens": 10, "predicted_exact": 1, "payload_bytes": 100,
+           "status": "ok"}  # fmt: skip
+    try:
+        assert db.upgrade(url, to="0002") == "0002"
+        with db.engine(url).connect() as old, db.writing(old):
+            calls_at_0002 = table("calls", *(column(name) for name in [*row, "error"]))
+            for error in (flag, f"Cut off. {flag}", "boom", None):  # as the app wrote them at 0002
+                old.execute(insert(calls_at_0002).values(**row, error=error))
+        assert db.upgrade(url) == "0003"
+        with db.engine(url).connect() as upgraded:
+            logged = storage.calls(upgraded)
+        assert [(c.error, c.usage.flag) for c in logged] == [(None, flag), ("Cut off.", flag), ("boom", None),
+                                                             (None, None)]  # fmt: skip
+    finally:
+        db.forget(url)
+
+
 def test_a_run_log_from_before_cached_tokens_gets_the_column_empty(session_db):
     with closing(_pre_alembic(session_db, 1)) as old:
         old.execute(
@@ -484,16 +535,16 @@ def test_a_run_log_from_before_cached_tokens_gets_the_column_empty(session_db):
         )
     with storage.opened() as upgraded:
         (record,) = storage.calls(upgraded)
-    assert record.cached_tokens is None and record.cost == 0.1
+    assert record.usage.cached_tokens is None and record.cost == 0.1
 
 
 def test_reported_cached_tokens_are_logged_and_billed_at_the_cached_price(conn):
-    outcome = CallOutcome("Hi", prompt_tokens=2048, completion_tokens=10, cached_tokens=1024, finish_reason="stop")
+    outcome = CallOutcome("Hi", Usage(2048, 10, 1024), finish_reason="stop")
     record = storage.CallRecord.of("s1", "chat", "openai", _plan(), outcome)
     gpt4o = models.MODELS["gpt-4o"]  # $2.50 input, $1.25 cached input, $10 output per million
     assert record.cost == pytest.approx((1024 * 2.5 + 1024 * 1.25 + 10 * 10.0) / 1e6)
     storage.record_call(conn, record)
-    assert storage.calls(conn)[0].cached_tokens == 1024
+    assert storage.calls(conn)[0].usage.cached_tokens == 1024
     assert gpt4o.prices.cached_input.base == 1.25
 
 
@@ -526,7 +577,7 @@ def test_a_nul_in_a_title_or_a_model_name_is_stored_without_it_on_both_backends(
 def _comparison(question: str = "What is my name?"):
     from lib.analysis.compare import PRESETS, Comparison, VariantResult
 
-    outcome = CallOutcome("Ada", prompt_tokens=12, completion_tokens=3, latency_s=0.5, ttft_s=0.1, finish_reason="stop")
+    outcome = CallOutcome("Ada", Usage(12, 3), latency_s=0.5, ttft_s=0.1, finish_reason="stop")
     results = [VariantResult(v, _plan(), [outcome], [None], [0.0]) for v in PRESETS[:2]]
     return Comparison(question, results, "2026-11-25 10:00:00", 0, "test")
 

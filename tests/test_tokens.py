@@ -113,3 +113,102 @@ def test_prompt_segments_are_the_counted_tokens():
     assert [len(s) for s in segments[:-1]] == list(counter.count(messages).per_message)
     assert sum(map(len, segments)) == counter.count(messages).total
     assert segments[-1] == (tokens.START, *tokens.text_token_ids("o200k_base", "assistant"), tokens.MESSAGE)
+
+
+# --- the OpenAI cookbook's published counts ("How to count tokens with tiktoken", sections 6 and 7) ---
+
+COOKBOOK_MESSAGES = [
+    {
+        "role": "system",
+        "content": "You are a helpful, pattern-following assistant that translates corporate jargon into plain "
+        "English.",
+    },
+    {"role": "system", "name": "example_user", "content": "New synergies will help drive top-line growth."},
+    {"role": "system", "name": "example_assistant", "content": "Things working well together will increase revenue."},
+    {
+        "role": "system",
+        "name": "example_user",
+        "content": "Let's circle back when we have more bandwidth to touch base on opportunities for increased "
+        "leverage.",
+    },
+    {
+        "role": "system",
+        "name": "example_assistant",
+        "content": "Let's talk later when we're less busy about how to do better.",
+    },
+    {
+        "role": "user",
+        "content": "This late pivot means we don't have time to boil the ocean for the client deliverable.",
+    },
+]
+COOKBOOK_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_current_weather",
+            "description": "Get the current weather in a given location",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
+                    "unit": {
+                        "type": "string",
+                        "description": "The unit of temperature to return",
+                        "enum": ["celsius", "fahrenheit"],
+                    },
+                },
+                "required": ["location"],
+            },
+        },
+    }
+]
+COOKBOOK_TOOL_MESSAGES = [
+    {"role": "system", "content": "You are a helpful assistant that can answer to questions about the weather."},
+    {"role": "user", "content": "What's the weather like in San Francisco?"},
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "api_count"),
+    # The prompt tokens the OpenAI API reported, as the cookbook publishes them.
+    [("gpt-3.5-turbo", 129), ("gpt-4-0613", 129), ("gpt-4", 129), ("gpt-4o", 124), ("gpt-4o-mini", 124)],
+)
+def test_the_cookbooks_message_example_counts_what_the_api_reported(model, api_count):
+    count = tokens.TiktokenCounter.for_model(model).count(COOKBOOK_MESSAGES)
+    assert count.total == api_count and count.exact
+
+
+@pytest.mark.parametrize(
+    ("model", "api_count"), [("gpt-3.5-turbo", 105), ("gpt-4", 105), ("gpt-4o", 101), ("gpt-4o-mini", 101)]
+)
+def test_the_cookbooks_tool_example_counts_what_the_api_reported(model, api_count):
+    count = tokens.TiktokenCounter.for_model(model).count(COOKBOOK_TOOL_MESSAGES, tools=COOKBOOK_TOOLS)
+    assert count.total == api_count and count.exact
+    assert count.tool_tokens == api_count - tokens.TiktokenCounter.for_model(model).count(COOKBOOK_TOOL_MESSAGES).total
+    assert count.overhead == 3  # the reply priming: the definitions are in tool_tokens, not here
+    assert "cookbook's tool format" in count.method and "estimate" not in count.method
+
+
+def test_what_openai_does_not_publish_is_labelled_an_estimate():
+    # gpt-4.1: no published constants; a tool without the cookbook's shape; tool calls and results.
+    assert not tokens.TiktokenCounter.for_model("gpt-4.1").count(COOKBOOK_TOOL_MESSAGES, tools=COOKBOOK_TOOLS).exact
+    nested = [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {
+        "type": "object", "properties": {"a": {"type": "array", "items": {"type": "string"}}}}}}]  # fmt: skip
+    count = tokens.TiktokenCounter.for_model("gpt-4o").count(COOKBOOK_TOOL_MESSAGES, tools=nested)
+    assert not count.exact and count.method.endswith("(not published for these) (estimate)")
+    calling = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_1", "type": "function",
+             "function": {"name": "get_current_weather", "arguments": '{"location":"Paris"}'}},
+        ],
+    }  # fmt: skip
+    result = {"role": "tool", "tool_call_id": "call_1", "content": "14 C"}
+    count = tokens.TiktokenCounter.for_model("gpt-4o").count(
+        [*COOKBOOK_TOOL_MESSAGES, calling, result], tools=COOKBOOK_TOOLS
+    )
+    assert not count.exact and "tool calls and results: OpenAI publishes no format" in count.method
+    plain = tokens.TiktokenCounter.for_model("gpt-4o").count(COOKBOOK_TOOL_MESSAGES, tools=COOKBOOK_TOOLS)
+    # The call's name and arguments and the result's id are counted, not dropped.
+    assert count.per_message[2] > 3 + 1 + 5 and count.total > plain.total + count.per_message[2]

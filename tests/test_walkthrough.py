@@ -20,7 +20,7 @@ from lib.analysis.walkthrough import (
 from lib.context.payload import serialise
 from lib.context.tokens import TiktokenCounter
 from lib.core.models import EMBEDDED_MODEL
-from lib.core.outcome import CallOutcome
+from lib.core.outcome import CallOutcome, Usage
 
 SEED_HEADINGS = [
     "No Conversation Memory",
@@ -42,7 +42,7 @@ class RecordingSender:
 
     def __call__(self, body: dict) -> CallOutcome:
         self.bodies.append(body)
-        return CallOutcome(text=f"reply {len(self.bodies)}", prompt_tokens=10 * len(self.bodies), finish_reason="stop")
+        return CallOutcome(text=f"reply {len(self.bodies)}", usage=Usage(10 * len(self.bodies)), finish_reason="stop")
 
 
 def _run(number: int):

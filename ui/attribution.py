@@ -38,17 +38,15 @@ from lib.analysis.attribution import (
     sampling_of,
     smallest_context,
 )
-from lib.analysis.attribution.context import SYSTEM_ID
+from lib.analysis.attribution.chat import as_toggles, calls_estimate, not_applicable, question_before
 from lib.analysis.attribution.explain import answer_check, percent
 from lib.analysis.compare import MAX_VARIANTS, Comparison, Variant, similarity
+from lib.analysis.targets import plan_target
 from lib.backends.reply import Reply
 from lib.context import conversation as conv
 from lib.context.display import inert_markdown
 from lib.context.payload import RequestPlan, serialise
-from lib.context.request import Request, Target, split_for_retry
-from lib.context.strategies import SUMMARY_ID
-from lib.context.tokens import PromptCounter
-from lib.core import prices as pricing
+from lib.context.request import Request, split_for_retry
 from lib.core.outcome import CallOutcome
 from ui import compare_state, resources, sessions, state
 from ui.meter import money
@@ -150,10 +148,7 @@ def answer_key(comparison: Comparison, index: int) -> str:
 def chat_request(settings: Settings, answer_id: str) -> Request | None:
     """The request the chat would send now for the question this answer replies to."""
     history = state.history()
-    position = next((i for i, m in enumerate(history) if m.id == answer_id), None)
-    if position is None:
-        return None
-    question = next((m for m in reversed(history[:position]) if m.role == "user"), None)
+    question = question_before(history, answer_id)
     if question is None:
         return None
     before, question = split_for_retry(history, question.id)
@@ -169,14 +164,7 @@ def answer_context(settings: Settings, plan: RequestPlan, answer: str) -> Answer
     sampling = sampling_of(plan.body)
     if not plan.model.reasoning:
         sampling = replace(sampling, temperature=0.0)
-    counter: PromptCounter
-    if settings.provider.backend.counts_in_process:
-        counter = resources.embedded_tokenizer()
-    elif plan.model.name == settings.model.name:
-        counter = settings.counter()
-    else:
-        counter = resources.tiktoken_counter(plan.model.name)
-    return AnswerContext(plan, answer, Target(plan.model, counter, plan.body["model"]), sampling)
+    return AnswerContext(plan, answer, plan_target(plan.model, plan.body["model"], settings.targets()), sampling)
 
 
 def _fingerprint(context: AnswerContext, settings: Settings) -> str:
@@ -299,16 +287,13 @@ def _before_running(panel: Panel, settings: Settings, context: AnswerContext, ke
             f"answer's ~{answer_tokens:,} tokens. Cost: $0."
         )
     else:
-        model = context.target.model
-        completion = plan.passes * answer_tokens
-        most = plan.passes * context.sampling.max_tokens
-        expected = pricing.cost(model.prices, cost.prompt_tokens, completion_tokens=completion)
-        at_most = pricing.cost(model.prices, cost.prompt_tokens, completion_tokens=most)
+        calls = calls_estimate(context, plan, cost)
+        most = calls.most_completion_tokens
         st.info(
             inert_markdown(
                 f"**Before running:** {plan.passes} calls to {context.plan.body['model']} at temperature 0 ({method}). "
-                f"{cost.prompt_tokens:,} prompt tokens in all, about {completion:,} completion tokens (at most "
-                f"{most:,}): about {money(expected)}, at most {money(at_most)}."
+                f"{cost.prompt_tokens:,} prompt tokens in all, about {calls.completion_tokens:,} completion tokens (at "
+                f"most {most:,}): about {money(calls.expected)}, at most {money(calls.at_most)}."
             )
         )
     label = f"Run the attribution ({plan.passes} {'passes' if _exact(settings) else 'calls'})"
@@ -437,7 +422,7 @@ def _smallest(
     # in two fixed columns the labels were cut off.
     actions = st.container(horizontal=True, gap="small")
     if chat:
-        reason = _not_applicable(found)
+        reason = not_applicable(found)
         actions.button(
             "Apply as the include toggles", key=f"{KEY}apply_{key}", icon=":material/toggle_on:",
             on_click=_apply, args=(found, context.question.id), disabled=reason is not None,
@@ -511,40 +496,17 @@ def _add_variant(panel: Panel, found: SmallestContext, variant: Variant) -> None
     state.put(APPLIED, True)  # the cards and the pre-run table are outside this fragment: redraw the page
 
 
-def _not_applicable(found: SmallestContext) -> str | None:
-    summary_kept = any(u.message.id == SUMMARY_ID for u, k in zip(found.units, found.kept, strict=True) if k)
-    if summary_kept:
-        return "The smallest context keeps the strategy's summary, which no include toggle can send."
-    return None
-
-
 def _apply(found: SmallestContext, question_id: str) -> None:
     """The smallest context as the chat's include toggles (a callback): every message before the
     question is sent if and only if it is kept; a dropped pinned message is unpinned (every strategy
     keeps pinned ones); the strategy becomes Manual, which follows the toggles."""
-    kept_ids = {u.message.id for u, k in zip(found.units, found.kept, strict=True) if k}
-    history = state.history()
-    position = next((i for i, m in enumerate(history) if m.id == question_id), None)
-    if position is None:
+    toggles = as_toggles(state.history(), found, question_id)
+    if toggles is None:
         state.flash("error", "The question of this answer is no longer in the history: nothing was changed.")
         return
-    unpinned = 0
-    changed = []
-    for index, message in enumerate(history):
-        if index >= position:
-            changed.append(message)
-            continue
-        included = message.id in kept_ids
-        unpinned += message.pinned and not included
-        changed.append(replace(message, included=included, pinned=message.pinned and included))
-    state.set_history(changed)
-    if any(u.message.id == SYSTEM_ID for u in found.units):
-        state.put(state.SYSTEM_INCLUDED, SYSTEM_ID in kept_ids)
+    state.set_history(toggles.history)
+    if toggles.system_included is not None:
+        state.put(state.SYSTEM_INCLUDED, toggles.system_included)
     state.put(state.STRATEGY_KIND, "manual")
     state.put(APPLIED, True)
-    note = f" {unpinned} pinned message(s) left out were unpinned." if unpinned else ""
-    state.flash(
-        "success",
-        f"Applied: the include toggles now send {found.minimal.kept_count} of the {len(found.units)} messages before "
-        f"that question, and the strategy is Manual.{note} Messages after the question are unchanged.",
-    )
+    state.flash("success", toggles.sentence(found))

@@ -93,6 +93,8 @@ def show_call(record: storage.CallRecord, details: CallDetails | None) -> None:
             return
         if record.error:
             st.error(record.error)
+        if record.usage.flag:  # what the server said, named (its own column in the table): not priced
+            st.warning(inert_markdown(record.usage.flag), icon=":material/warning:")
         if details is None:
             st.info("This call was logged before the run log kept bodies and answers: only its figures are known.")
             return

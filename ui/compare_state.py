@@ -31,21 +31,22 @@ from lib.analysis.compare import (
     seeded,
     wait_until_idle,
 )
+from lib.analysis.targets import target_for
 from lib.backends import embedded
-from lib.context.conversation import new_id
+from lib.context.conversation import Role, new_id
 from lib.context.request import Request, Target
 from lib.context.strategies import PARAMETERS, spec_of
 from lib.core import models
 from lib.store import storage
 from lib.store.call_details import details_of, record_with_details
-from ui import owner, resources, sessions, state
+from ui import owner, sessions, state
 from ui.keys import known_secrets
 from ui.planning import summary_for
 from ui.settings import Settings
 
 SLOT_FIELDS = (
     "name", "strategy", *(p.key for p in PARAMETERS), "system_mode", "system_text", "model", "temperature_inherit",
-    "temperature", "max_tokens_inherit", "max_tokens", "fixed_context",
+    "temperature", "max_tokens_inherit", "max_tokens", "fixed_context", "tools_mode", "tool_names",
 )  # fmt: skip
 _STORE_ERRORS: tuple[type[Exception], ...] = (*storage.STORE_ERRORS, InvalidComparison)
 
@@ -54,7 +55,19 @@ _STORE_ERRORS: tuple[type[Exception], ...] = (*storage.STORE_ERRORS, InvalidComp
 
 
 def slots() -> list[str]:
-    return state.get(state.COMPARE_SLOTS) or []
+    return [str(slot) for slot in state.listing(state.COMPARE_SLOTS)]
+
+
+def fixed_context(slot: str) -> tuple[tuple[Role, str], ...] | None:
+    """The messages a slot's variant sends whatever the conversation holds (attribution's smallest
+    context), or None: its strategy and system prompt choose."""
+    value = state.of(state.slot_key(slot, "fixed_context"), tuple)
+    return None if value is None else tuple((role, text) for role, text in value)
+
+
+def comparisons() -> list[Comparison]:
+    """The comparisons kept in this session, oldest first."""
+    return [c for c in state.listing(state.COMPARISONS) if isinstance(c, Comparison)]
 
 
 def add_slot(variant: Variant) -> None:
@@ -72,6 +85,8 @@ def add_slot(variant: Variant) -> None:
         "max_tokens_inherit": variant.max_tokens is None,
         "max_tokens": 256 if variant.max_tokens is None else int(variant.max_tokens),
         "fixed_context": variant.fixed_context,  # not a widget: the page shows it, no one edits it
+        "tools_mode": "session" if variant.tools is None else ("none" if not variant.tools else "only"),
+        "tool_names": list(variant.tools or ()),
     }
     for name, value in values.items():
         state.put(state.slot_key(slot, name), value)
@@ -97,20 +112,32 @@ def reset_slots() -> None:
 
 
 def variant_of(slot: str) -> Variant:
-    value = lambda name: state.get(state.slot_key(slot, name))  # noqa: E731 - a local shorthand
-    mode = value("system_mode")
-    override = None if mode == "conversation" else ("" if mode == "none" else value("system_text") or "")
-    spec = spec_of(value("strategy"))
-    strategy = spec.build({p.key: value(p.key) for p in spec.parameters})
+    def key(name: str) -> str:
+        return state.slot_key(slot, name)
+
+    mode = state.text(key("system_mode"))
+    override = None if mode == "conversation" else ("" if mode == "none" else state.text(key("system_text")))
+    spec = spec_of(state.get(key("strategy")))
+    strategy = spec.build({p.key: state.get(key(p.key)) for p in spec.parameters})
     return Variant(
-        name=value("name") or "",
+        name=state.text(key("name")),
         strategy=strategy,
         system_override=override,
-        model=value("model") or "",
-        temperature=None if value("temperature_inherit") else float(value("temperature")),
-        max_tokens=None if value("max_tokens_inherit") else int(value("max_tokens")),
-        fixed_context=value("fixed_context"),
+        model=state.text(key("model")),
+        temperature=None if state.flag(key("temperature_inherit")) else state.real(key("temperature")),
+        max_tokens=None if state.flag(key("max_tokens_inherit")) else state.whole(key("max_tokens")),
+        fixed_context=fixed_context(slot),
+        tools=_tools_of(state.text(key("tools_mode")) or None, state.listing(key("tool_names"))),
     )
+
+
+def _tools_of(mode: str | None, names: list[str] | None) -> tuple[str, ...] | None:
+    """A slot's tool choice: the session's (also for a slot made before tools existed), none, or only some."""
+    if mode == "none":
+        return ()
+    if mode == "only":
+        return tuple(names or ())
+    return None
 
 
 def variants() -> list[Variant]:
@@ -124,10 +151,10 @@ def variants() -> list[Variant]:
 def setup_now() -> CompareSetup:
     return CompareSetup(
         variants=tuple(variant_of(slot) for slot in slots()),
-        question=state.get(state.COMPARE_QUESTION) or "",
-        repeats=int(state.get(state.COMPARE_REPEATS) or 1),
-        seed=int(state.get(state.COMPARE_SEED) or 0),
-        priced_as=state.get(state.COMPARE_PRICE_AS) or "",
+        question=state.text(state.COMPARE_QUESTION),
+        repeats=state.whole(state.COMPARE_REPEATS) or 1,
+        seed=state.whole(state.COMPARE_SEED),
+        priced_as=state.text(state.COMPARE_PRICE_AS),
     )
 
 
@@ -148,7 +175,7 @@ def load_for_session() -> None:
             kept = compare_store.list_comparisons(conn, session_id)
     except _STORE_ERRORS as exc:
         _store_failed(exc)
-    setup = setup or CompareSetup(PRESETS, question=state.get(state.DRAFT) or "What is my name?")
+    setup = setup or CompareSetup(PRESETS, question=state.draft() or "What is my name?")
     set_variants(setup.variants)
     state.put(state.COMPARE_QUESTION, setup.question)
     state.put(state.COMPARE_REPEATS, max(1, min(setup.repeats, 10)))
@@ -178,10 +205,7 @@ def save_if_changed() -> None:
 
 
 def target(variant: Variant, settings: Settings) -> Target:
-    if not variant.model or settings.provider.backend.one_model:
-        return Target(settings.model, settings.counter(), settings.provider.model)
-    info = models.info_for(variant.model, settings.model.context_window)
-    return Target(info, resources.tiktoken_counter(info.name), variant.model)
+    return target_for(variant, settings.targets())
 
 
 def requests(variant_list: list[Variant], question: str, settings: Settings) -> list[Request]:
@@ -190,7 +214,7 @@ def requests(variant_list: list[Variant], question: str, settings: Settings) -> 
     return [
         plan_variant(
             v, system, history, question, target(v, settings), settings.sampling,
-            lambda older: summary_for(older, settings),
+            lambda older: summary_for(older, settings), state.tool_settings(),
         )
         for v in variant_list
     ]  # fmt: skip
@@ -267,6 +291,6 @@ def reload_comparisons(unsaved: Comparison | None = None) -> None:
             kept = compare_store.list_comparisons(conn, sessions.current_id())
     except _STORE_ERRORS as exc:
         _store_failed(exc)
-        kept = list(state.get(state.COMPARISONS) or [])
+        kept = comparisons()
     state.put(state.COMPARISONS, [*kept, *([unsaved] if unsaved is not None else [])])
     state.pop(state.COMPARE_SHOWN)

@@ -19,8 +19,10 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
+
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from lib.analysis.experiments.cases import (
     Case,
@@ -73,22 +75,26 @@ def seed_editor(set_id: str, case: Case) -> None:
 
 def edited_case(set_id: str, case: Case) -> Case:
     """The case as its editor holds it; InvalidTestSet names what is missing or wrong."""
-    value = lambda name: state.get(case_key(set_id, case, name))  # noqa: E731 - a local shorthand
+
+    def value(name: str) -> str:
+        return editor_text(set_id, case, name)
+
     source = value("source")
     if source == "inline":
-        system = None if value("default_system") else value("system")
-        conversation = Conversation("inline", history_from_text(value("history") or ""), system)
+        default = editor_flag(set_id, case, "default_system")
+        system = None if default else state.optional_text(case_key(set_id, case, "system"))
+        conversation = Conversation("inline", history_from_text(value("history")), system)
     elif source == "session":
         if not value("session"):
             raise InvalidTestSet("pick the saved session the question is asked in")
         conversation = Conversation("session", session_id=value("session"))
     else:
         conversation = Conversation("current")
-    turns = (value("turns_ago") or "").strip()
-    if not (value("question") or "").strip():
+    turns = value("turns_ago").strip()
+    if not value("question").strip():
         raise InvalidTestSet("the question is empty")
     return replace(
-        case, question=value("question"), conversation=conversation, checks=checks_from_text(value("checks") or ""),
+        case, question=value("question"), conversation=conversation, checks=checks_from_text(value("checks")),
         turns_ago=whole_number(turns, "turns ago") if turns else None,
     )  # fmt: skip
 
@@ -112,13 +118,13 @@ def distinct_labels(labels: dict[str, str]) -> dict[str, str]:
 
 
 def variant_editor_key() -> str:
-    return f"{state.EXP_VARIANT_EDITOR}_{state.get(state.EXP_VARIANT_REVISION) or 0}"
+    return f"{state.EXP_VARIANT_EDITOR}_{state.whole(state.EXP_VARIANT_REVISION)}"
 
 
 def set_variant_rows(rows: list[dict[str, Any]]) -> None:
     """New rows for the variants' table, drawn by a fresh editor (the old one's edits are in them)."""
     state.put(state.EXP_VARIANT_ROWS, rows)
-    state.put(state.EXP_VARIANT_REVISION, (state.get(state.EXP_VARIANT_REVISION) or 0) + 1)
+    state.put(state.EXP_VARIANT_REVISION, state.whole(state.EXP_VARIANT_REVISION) + 1)
 
 
 def with_edits(rows: list[dict[str, Any]], edits: Mapping[str, Any] | None, columns: list[str]) -> list[dict[str, Any]]:
@@ -137,5 +143,114 @@ def with_edits(rows: list[dict[str, Any]], edits: Mapping[str, Any] | None, colu
 
 def fold_variant_edits(columns: list[str]) -> None:
     """The variant editor's on_change: its edits become the rows (kept across pages)."""
-    rows = state.get(state.EXP_VARIANT_ROWS) or []
-    set_variant_rows(with_edits(rows, state.get(variant_editor_key()), columns))
+    rows = state.listing(state.EXP_VARIANT_ROWS)
+    set_variant_rows(with_edits(rows, state.mapping(variant_editor_key()), columns))
+
+
+# --- the page's own choices, typed -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunChoices:
+    """The Run section's numbers, as its widgets hold them."""
+
+    repeats: int
+    seed: int
+    max_tokens: int
+    temperature: float
+    concurrency: int
+
+
+DEFAULTS: dict[str, Any] = {
+    state.EXP_REPEATS: 1,
+    state.EXP_SEED: 1,
+    state.EXP_MAX_TOKENS: 48,
+    state.EXP_TEMPERATURE: 0.0,
+    state.EXP_CONCURRENCY: 8,
+    state.EXP_COST_LIMIT: 1.0,
+}
+
+
+def seed_defaults(opened_on_a_run: bool) -> None:
+    """The page's widgets' first values (a `?run=` link opens on the Results)."""
+    state.default(state.EXP_SECTION, "Results" if opened_on_a_run else "Test set")
+    for key, value in DEFAULTS.items():
+        state.default(key, value)
+
+
+def run_choices() -> RunChoices:
+    return RunChoices(
+        state.whole(state.EXP_REPEATS),
+        state.whole(state.EXP_SEED),
+        state.whole(state.EXP_MAX_TOKENS),
+        state.real(state.EXP_TEMPERATURE),
+        state.whole(state.EXP_CONCURRENCY),
+    )
+
+
+def set_id() -> str | None:
+    return state.optional_text(state.EXP_SET_ID)
+
+
+def case_pick() -> str | None:
+    return state.optional_text(state.EXP_CASE_PICK)
+
+
+def run_id() -> str | None:
+    return state.optional_text(state.EXP_RUN_ID)
+
+
+def run_pick() -> str | None:
+    return state.optional_text(state.EXP_RUN_PICK)
+
+
+def judge_kind() -> str | None:
+    return state.optional_text(state.EXP_JUDGE_KIND)
+
+
+def baseline() -> int | None:
+    return None if state.get(state.EXP_BASELINE) is None else state.whole(state.EXP_BASELINE)
+
+
+def editor_text(set_id: str, case: Case, name: str) -> str:
+    """A case editor's text widget's value ("" while it has none)."""
+    return state.text(case_key(set_id, case, name))
+
+
+def editor_flag(set_id: str, case: Case, name: str) -> bool:
+    return state.flag(case_key(set_id, case, name))
+
+
+def variant_rows() -> list[dict[str, Any]] | None:
+    return state.listing(state.EXP_VARIANT_ROWS) if state.get(state.EXP_VARIANT_ROWS) is not None else None
+
+
+def put_note(kind: str, text: str) -> None:
+    """A message for the page's next run: `kind` is the st function that says it (error, success…)."""
+    state.put(state.EXP_NOTE, (kind, text))
+
+
+def take_note() -> tuple[str, str] | None:
+    return state.note(state.EXP_NOTE)
+
+
+def claimed() -> bool:
+    return state.flag(state.EXP_CLAIMED)
+
+
+def set_claimed() -> None:
+    state.put(state.EXP_CLAIMED, True)
+
+
+def uploader_key(prefix: str, counter: str) -> str:
+    """An uploader's widget key: a new one (after a file was taken) is an empty uploader."""
+    return f"{prefix}{state.whole(counter)}"
+
+
+def count_upload(counter: str) -> None:
+    state.put(counter, state.whole(counter) + 1)
+
+
+def uploaded(key: str) -> UploadedFile | None:
+    """The file an uploader holds, or None."""
+    return state.of(key, UploadedFile)

@@ -29,12 +29,12 @@ def secret(name: str) -> str:
 
 
 def typed_keys() -> dict[tuple[str, str], str]:
-    return state.get(TYPED_KEYS) or {}
+    return state.mapping(TYPED_KEYS)
 
 
 def known_secrets() -> tuple[str, ...]:
     """Every key the app may hold (typed in the sidebar for any endpoint, the environment's), to mask
     out of what it saves."""
-    typed = (state.get(state.API_KEY) or "", *typed_keys().values())
+    typed = (state.text(state.API_KEY), *(str(key) for key in typed_keys().values()))
     values = (*typed, secret("OPENAI_API_KEY"), secret("AZURE_OPENAI_API_KEY"))
     return tuple(dict.fromkeys(v for v in values if is_secret(v)))

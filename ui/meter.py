@@ -15,7 +15,7 @@ from lib.context.payload import RequestPlan
 from lib.context.request import Request
 from lib.core.outcome import CallOutcome
 from lib.core.prices import billed, money
-from ui import state
+from ui import state, tools_panel
 from ui.state import LastCall
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ def meter(plan: RequestPlan) -> None:
         f"{plan.count.overhead:,} tokens of chat-format overhead (reply priming, template) · "
         f"counted with {plan.count.method} · prices: {plan.model.prices.source}"
     )
+    tools_panel.meter_note(plan)
     if not plan.fits:
         over = -plan.reply_room
         st.error(
@@ -69,23 +70,25 @@ def payload_preview(plan: RequestPlan, provider: ProviderConfig) -> None:
         st.code(curl_snippet(provider, plan.body), language="bash", wrap_lines=True)
     with as_python:
         st.code(python_snippet(provider, plan.body), language="python", wrap_lines=True)
+    tools_panel.model_view(plan)  # the embedded model: what its template makes of tool calls and results
 
 
 def last_call_report(call: LastCall) -> None:
     """Predicted against reported usage, and the timings, of the last call."""
     outcome = call.outcome
-    actual = outcome.prompt_tokens
+    actual = outcome.usage.prompt_tokens
     predicted, reported = st.columns(2)  # two to a row, as in the meter: four cut their labels short
     predicted.metric("Predicted prompt", f"{call.predicted_prompt_tokens:,}")
     reported.metric(
         "Reported prompt",
-        ("implausible" if outcome.usage_flag else "none reported") if actual is None else f"{actual:,}",
+        ("implausible" if outcome.usage.flag else "none reported") if actual is None else f"{actual:,}",
         delta=None if actual is None else actual - call.predicted_prompt_tokens,
         delta_color="off",
     )
     _cached_report(call)
     completion, latency = st.columns(2)
-    completion.metric("Completion", "—" if outcome.completion_tokens is None else f"{outcome.completion_tokens:,}")
+    made = outcome.usage.completion_tokens
+    completion.metric("Completion", "—" if made is None else f"{made:,}")
     latency.metric("Latency", "—" if outcome.latency_s is None else f"{outcome.latency_s:.2f} s")
     ttft = "—" if outcome.ttft_s is None else f"{outcome.ttft_s:.2f} s"
     note = "exact count" if call.predicted_exact else "estimate"
@@ -95,17 +98,17 @@ def last_call_report(call: LastCall) -> None:
         if call.shown
         else ", predicted at Send (the message changed after the meter was last drawn, or this was a retry)"
     )
-    if actual is None and outcome.usage_flag:
+    if actual is None and outcome.usage.flag:
         note += "; the server's usage is implausible (below), so there is nothing to compare against"
     elif actual is None:
         note += "; the server reported no usage, so there is nothing to compare against"
     elif actual == call.predicted_prompt_tokens:
         note += "; matches the server's count"
     st.caption(f"Time to first token {ttft} · {call.body_bytes:,} B sent to {inert_inline(call.model)} · {note}")
-    if outcome.usage_flag:  # what the server said, named: its numbers are neither compared nor priced
-        st.warning(inert_inline(outcome.usage_flag), icon=":material/warning:")
+    if outcome.usage.flag:  # what the server said, named: its numbers are neither compared nor priced
+        st.warning(inert_inline(outcome.usage.flag), icon=":material/warning:")
     if call.price_source:
-        cached = outcome.cached_tokens
+        cached = outcome.usage.cached_tokens
         with_cache = f", {cached:,} cached tokens billed as cached" if cached else ""
         st.caption(f"Cost {money(call.cost)}{with_cache} · prices: {call.price_source}")
 
@@ -114,7 +117,7 @@ def _cached_report(call: LastCall) -> None:
     """Cached tokens, predicted before the call and reported by the server, and what the call cost."""
     outcome, prediction = call.outcome, call.cache
     predicted = prediction.cached if prediction is not None else None
-    reported = outcome.cached_tokens
+    reported = outcome.usage.cached_tokens
     if predicted is None and reported is None:
         return
     left, right = st.columns(2)
@@ -137,7 +140,7 @@ def backend_of(provider: ProviderConfig) -> tuple[str, ...]:
 
 def predict_cache(settings: Settings, request: Request) -> caching.CachePrediction | None:
     """What the request would read from the cache the session's last call left."""
-    last: LastCall | None = state.get(state.LAST_CALL)
+    last = state.last_call()
     previous = last.cache_after if last is not None else None
     return caching.predict(
         previous, backend_of(settings.provider), request.plan.messages, settings.counter(),
@@ -175,7 +178,7 @@ def cache_meter(settings: Settings, request: Request) -> None:
     if not model.prices.cache_discount and model.prices.input is not None and prediction.cached:
         notes.append("no cached-input price for this model: cached tokens are billed in full")
     st.caption(" · ".join(notes))
-    why = caching.describe_break(prediction, state.history(), request.decisions, state.get(state.STRATEGY_KIND) or "")
+    why = caching.describe_break(prediction, state.history(), request.decisions, state.strategy_kind())
     if why and prediction.breaks_at is not None:
         if prediction.lost:
             extra = prediction.lost_cost(model)
@@ -198,16 +201,16 @@ def last_call(settings: Settings, request: Request, outcome: CallOutcome, shown:
     and what it leaves in the cache for the next one. A call that got nothing evaluated leaves the
     cache as it was."""
     plan = request.plan
-    previous: LastCall | None = state.get(state.LAST_CALL)
+    previous = state.last_call()
     prediction = predict_cache(settings, request)
     after: caching.CachedCall | None = None
-    if outcome.text or outcome.prompt_tokens is not None:
+    if outcome.text or outcome.usage.prompt_tokens is not None:
         after = caching.CachedCall(
             backend_of(settings.provider), plan.messages, outcome.text, outcome.finish_reason == "stop"
         )
     else:
         after = previous.cache_after if previous is not None else None
-    spent = billed(plan.model.prices, plan.prompt_tokens, outcome)
+    spent = billed(plan.model.prices, plan.prompt_tokens, outcome.usage)
     return LastCall(
         plan.prompt_tokens, plan.count.exact, plan.body_bytes, plan.model.name, outcome, shown,
         cache=prediction, cache_after=after, cost=spent, price_source=plan.model.prices.source,

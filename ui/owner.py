@@ -62,7 +62,7 @@ def _browser_token() -> str:
     if token and _TOKEN.fullmatch(token):
         state.put(state.OWNER_TOKEN, token)
         return token
-    token = state.get(state.OWNER_TOKEN)
+    token = state.optional_text(state.OWNER_TOKEN)
     if not token:
         token = secrets.token_urlsafe(24)
         state.put(state.OWNER_TOKEN, token)

@@ -21,12 +21,12 @@ def chat_strategy() -> Strategy:
 
 
 def target_of(settings: Settings) -> Target:
-    return Target(settings.model, settings.counter(), settings.provider.model)
+    return settings.target()
 
 
 def summary_for(older: tuple[conv.Message, ...], settings: Settings) -> str | None:
     """The summary made in this session of these older messages with this backend, if any."""
-    made = (state.get(state.SUMMARIES) or {}).get(summary_cache_key(older, settings))
+    made = state.mapping(state.SUMMARIES).get(summary_cache_key(older, settings))
     return made.text if made is not None else None
 
 
@@ -41,7 +41,7 @@ def request_for(
     strategy = strategy or chat_strategy()
     return build_request(
         state.system_prompt(), history, question, strategy, target_of(settings), settings.sampling,
-        lambda older: summary_for(older, settings),
+        lambda older: summary_for(older, settings), state.tool_settings(),
     )  # fmt: skip
 
 
@@ -63,6 +63,9 @@ def unanswered_question(history: list[conv.Message]) -> conv.Message | None:
     for message in reversed(history):
         if message.status == "incomplete":
             continue
+        if message.role == "tool" and message.status != "incomplete":
+            # Tool results written last: the next call sends them for the model to answer with.
+            return message
         return message if message.role == "user" and message.status == "unanswered" else None
     return None
 

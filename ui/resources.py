@@ -81,7 +81,7 @@ def client(config: providers.ProviderConfig):
     separation could not be tested.)"""
     if not config.secrets:
         return _shared_client(config)
-    held: dict = state.get(SESSION_CLIENTS) or {}
+    held = state.mapping(SESSION_CLIENTS)
     if config not in held:
         kept = list(held.items())[-(SESSION_CLIENTS_KEPT - 1) :]
         for old_config, old_client in held.items():

@@ -156,7 +156,7 @@ def _exchange(now: Session) -> None:
         "Markdown", lambda: to_markdown(without_secrets(now, secrets)), f"{stem}.md", "text/markdown",
         icon=":material/download:", width="stretch", on_click="ignore",
     )  # fmt: skip
-    uploader_key = state.import_key(state.get(state.SESSION_UPLOADS) or 0)
+    uploader_key = state.import_key(state.whole(state.SESSION_UPLOADS))
     st.file_uploader(
         f"Import a session (JSON export, up to {MAX_IMPORT_BYTES // 1024 // 1024} MB)", type=["json"],
         key=uploader_key, on_change=sessions.import_upload, args=(uploader_key,),
@@ -178,10 +178,10 @@ def _end_user_toggle(now: Session) -> None:
 def sidebar(now: Session) -> None:
     with st.sidebar:
         st.header("Session")
-        note = state.pop(state.SESSION_NOTE)
+        note = state.note(state.SESSION_NOTE)
         if note:
             getattr(st, note[0])(inert_markdown(note[1]))
-        stale = state.get(state.SESSION_CONFLICT)
+        stale = sessions.conflict()
         if stale is not None:
             _conflict(stale)
         saving = "not saved: see above" if stale is not None else "saved as you go"

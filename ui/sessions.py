@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import streamlit as st
 from sqlalchemy import Connection
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from lib.context.conversation import SystemPrompt
 from lib.context.payload import RequestPlan
@@ -118,7 +119,17 @@ def secrets_known() -> tuple[str, ...]:
 
 
 def current_id() -> str:
-    return state.get(state.SESSION_ID)
+    return state.text(state.SESSION_ID)
+
+
+def saved() -> Session | None:
+    """The session as last read from or saved to the store, or None."""
+    return state.of(state.SAVED_SESSION, Session)
+
+
+def conflict() -> storage.StaleSession | None:
+    """Another tab's save (or delete) this tab's work would have overwritten, or None."""
+    return state.of(state.SESSION_CONFLICT, storage.StaleSession)
 
 
 def _settings_now() -> dict:
@@ -127,13 +138,14 @@ def _settings_now() -> dict:
 
 def current() -> Session:
     """The open session as the page state holds it now (with the stored version it was read as)."""
-    base = state.get(state.SAVED_SESSION) or Session(current_id())
+    base = saved() or Session(current_id())
     return replace(
         base,
         system=state.system_prompt(),
         messages=tuple(state.history()),
         settings=_settings_now(),
-        draft=state.get(state.DRAFT) or "",
+        draft=state.draft(),
+        tools=state.tools(),
     )
 
 
@@ -150,6 +162,7 @@ def _open(session: Session, saved: bool = True) -> None:
     state.put(state.SYSTEM_TEXT, session.system.content)
     state.put(state.SYSTEM_INCLUDED, session.system.included)
     state.put(state.DRAFT, session.draft)
+    state.set_tools(session.tools)
     for key in state.PERSISTED_SETTINGS:
         value = session.settings.get(key, state.DEFAULTS.get(key))
         if value is None:
@@ -290,10 +303,10 @@ def catch_up() -> chat_replies.CaughtUp | None:
     """Take in what chat replies' completions wrote into the stored session since this tab read it
     (lib/store/chat_replies.py): their replies join this tab's history (its own unsaved changes stay),
     and the version they wrote becomes the one this tab saves over. None if there was none."""
-    saved = state.get(state.SAVED_SESSION)
-    if saved is None or saved.id != current_id() or state.get(state.SESSION_CONFLICT) is not None:
+    read = saved()
+    if read is None or read.id != current_id() or state.get(state.SESSION_CONFLICT) is not None:
         return None
-    caught = chat_replies.caught_up(owner.owner(), saved.id, saved.version)
+    caught = chat_replies.caught_up(owner.owner(), read.id, read.version)
     if caught is None:
         return None
     before = {m.id: m for m in state.history()}
@@ -302,7 +315,7 @@ def catch_up() -> chat_replies.CaughtUp | None:
         if message.id in before and before[message.id].included != message.included:
             state.pop(state.include_key(message.id))
     state.put(state.HISTORY, history)
-    state.put(state.SAVED_SESSION, caught.session(saved))
+    state.put(state.SAVED_SESSION, caught.session(read))
     return caught
 
 
@@ -351,7 +364,7 @@ def _load(session_id: str) -> Session | None:
 
 def open_picked() -> None:
     """The list's *Open* button: only an explicit pick opens a session (closing the list opens nothing)."""
-    picked = state.get(state.SESSION_PICK)
+    picked = state.optional_text(state.SESSION_PICK)
     if picked is None or picked == current_id():
         state.put(state.SESSION_LIST_OPEN, False)
         return
@@ -363,7 +376,7 @@ def open_picked() -> None:
 
 
 def rename() -> None:
-    _save(replace(current(), title=(state.get(state.SESSION_TITLE) or "").strip()))
+    _save(replace(current(), title=state.text(state.SESSION_TITLE).strip()))
     state.put(state.SESSION_RENAME_OPEN, False)
 
 
@@ -426,7 +439,7 @@ def reload_saved() -> None:
 def keep_mine() -> None:
     """Save this tab's work under a new id (the stored session, changed or deleted, stays as it is)."""
     work = current()
-    stale = state.get(state.SESSION_CONFLICT)
+    stale = conflict()
     title = work.title if stale is None or stale.deleted else f"Copy of {work.label}"
     stored = with_db(storage.insert_new, without_secrets(work.copy(title), secrets_known()), owner.owner())
     if stored is not None:
@@ -442,7 +455,7 @@ def discard_mine() -> None:
 
 
 def import_upload(uploader_key: str) -> None:
-    uploaded = state.get(uploader_key)
+    uploaded = state.of(uploader_key, UploadedFile)
     if uploaded is None:
         return
     try:
@@ -450,7 +463,7 @@ def import_upload(uploader_key: str) -> None:
     except InvalidSession as problem:
         _note("error", f"Import refused, nothing was saved: {problem}")
         return
-    state.put(state.SESSION_UPLOADS, (state.get(state.SESSION_UPLOADS) or 0) + 1)  # a fresh, empty uploader
+    state.put(state.SESSION_UPLOADS, state.whole(state.SESSION_UPLOADS) + 1)  # a fresh, empty uploader
     leaving = _flush()
     stored = with_db(storage.insert_new, session, owner.owner())
     if stored is None:
@@ -467,6 +480,23 @@ def import_upload(uploader_key: str) -> None:
         _note("success", summary)
     else:  # this tab is stale: its work stays open until the user decides about it
         _note("success", f"{summary} Open it from the list once this tab's changes are dealt with.")
+
+
+def open_imported(session: Session, what: str) -> bool:
+    """Store `session` (a context imported from outside) as a new session of this owner's and open it.
+    The open session is saved first and stays as it was: an import never overwrites it. False, with
+    the reason in the sidebar, if nothing was stored."""
+    leaving = _flush()
+    stored = with_db(storage.insert_new, without_secrets(session, secrets_known()), owner.owner())
+    if stored is None:
+        return False
+    summary = f"{what}: a new session, {stored.label} ({messages_count(len(stored.messages))})."
+    if leaving:
+        _open(stored)
+        _note("success", f"{summary} The session you were in is kept as it was.")
+    else:  # this tab is stale: its work stays open until the user decides about it
+        _note("success", f"{summary} Open it from the list once this tab's changes are dealt with.")
+    return True
 
 
 # --- the run log ---------------------------------------------------------------------------------

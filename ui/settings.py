@@ -6,9 +6,11 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
+from lib.analysis.targets import TargetSettings
 from lib.backends.kinds import KIND_LABELS, backend_of
 from lib.backends.providers import DEFAULT_AZURE_API_VERSION, ProviderConfig, key_scope, valid_base_url
 from lib.context.payload import Sampling
+from lib.context.request import Target
 from lib.context.tokens import PromptCounter
 from lib.core import models
 from lib.store.session import end_user_id
@@ -27,9 +29,24 @@ class Settings:
             return resources.embedded_tokenizer()
         # A compatible server that tokenizes with its own template counts exactly; asked only once the
         # user typed its URL in this browser session, as for its model list.
-        typed = key_scope("compatible", self.provider.base_url) in (state.get(TYPED_ENDPOINTS) or ())
+        typed = key_scope("compatible", self.provider.base_url) in state.listing(TYPED_ENDPOINTS)
         exact = resources.server_counter(self.provider) if typed else None
         return exact if exact is not None else resources.tiktoken_counter(self.model.name)
+
+    def target(self) -> Target:
+        """The chat's target: the sidebar's model, its counter, its name on the wire."""
+        return Target(self.model, self.counter(), self.provider.model)
+
+    def targets(self) -> TargetSettings:
+        """What a variant's target is made from (lib/analysis/targets.target_for)."""
+        backend = self.provider.backend
+        return TargetSettings(
+            self.target(),
+            self.provider.kind,
+            backend.one_model,
+            resources.tiktoken_counter,
+            resources.embedded_tokenizer,
+        )
 
 
 # --- keys and endpoints --------------------------------------------------------------------------
@@ -43,9 +60,9 @@ ENTER_THE_KEY = "Enter the key for this endpoint: a key is sent only to the endp
 
 
 def _scope_now() -> tuple[str, str]:
-    kind = state.get(state.KIND) or ""
+    kind = state.text(state.KIND)
     backend = backend_of(kind)
-    url = state.get(state.AZURE_ENDPOINT if backend and backend.address_is_endpoint else state.BASE_URL) or ""
+    url = state.text(state.AZURE_ENDPOINT if backend and backend.address_is_endpoint else state.BASE_URL)
     return key_scope(kind, url)
 
 
@@ -56,7 +73,7 @@ def _key_typed() -> None:
 
 def _endpoint_typed() -> None:
     """The base URL's (or a "List models" button's) callback: the user chose this endpoint."""
-    state.put(TYPED_ENDPOINTS, {*(state.get(TYPED_ENDPOINTS) or ()), _scope_now()})
+    state.put(TYPED_ENDPOINTS, {*state.listing(TYPED_ENDPOINTS), _scope_now()})
 
 
 def _key_field(label: str, scope: tuple[str, str], from_env: str = "", key_elsewhere: bool = False, **options) -> str:
@@ -120,7 +137,7 @@ def _listed_models(probe: ProviderConfig) -> list[str] | None:
     this browser session (restored or imported with a session) is asked only at their word."""
     if not valid_base_url(probe.base_url):
         return None
-    if key_scope("compatible", probe.base_url) not in (state.get(TYPED_ENDPOINTS) or ()):
+    if key_scope("compatible", probe.base_url) not in state.listing(TYPED_ENDPOINTS):
         st.button(
             "List models", icon=":material/list:", on_click=_endpoint_typed,
             help="Ask this server which models it has (GET /models): this URL came with the session, "

@@ -7,6 +7,7 @@ per-message controls are derived here so pages never spell them out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import streamlit as st
 
@@ -15,7 +16,10 @@ from lib.context.conversation import Message, SystemPrompt
 from lib.context.paging import DEFAULT_PAGE_SIZE
 from lib.context.request import Request
 from lib.context.strategies import BUDGET, TURNS, Parameter
+from lib.context.tools import ToolDefinition, ToolSettings
 from lib.core.outcome import CallOutcome
+
+T = TypeVar("T")
 
 HISTORY = "history"
 SYSTEM_TEXT = "system_text"
@@ -23,7 +27,7 @@ SYSTEM_INCLUDED = "system_included"
 DRAFT = "draft"
 # A Send or a Retry, planned in its callback (lib/context/request.py) and sent as planned on the next run.
 PENDING = "pending_call"
-# The chat reply this page shows arriving (pages/chat.ChatCall). The reply itself belongs to the process
+# The chat reply this page shows arriving (ui/chat/calls.ChatCall). The reply itself belongs to the process
 # (lib/store/chat_replies.py): it survives the page's reruns, a refresh and a closed tab.
 IN_FLIGHT = "reply_in_flight"
 # The body the meter and preview showed on the last run: Send says whether it sent exactly that.
@@ -89,6 +93,17 @@ SESSION_NOTE = "session_note"
 SESSION_LIST_OPEN = "session_list_open"  # the sidebar's popovers; their widgets are drawn only while open
 SESSION_RENAME_OPEN = "session_rename_open"
 SEND_SESSION_ID = "send_session_id"
+# The session's tool definitions (a tuple of lib/context/tools.ToolDefinition) and how the model may
+# use them (widgets; persisted as settings).
+TOOLS = "tools"
+TOOL_CHOICE = "tool_choice"
+PARALLEL_TOOL_CALLS = "parallel_tool_calls"
+# The tools panel and the adders of tool calls, results and named messages (ui/tools_panel.py).
+TOOL_NEW = "tool_new"  # the "Add a tool" definition text
+TOOL_PROBLEM = "tool_problem"  # (where, sentence): the last refused edit, shown beside its inputs
+CALL_NAME, CALL_ARGS, CALL_TEXT, CALL_JOIN = "call_name", "call_args", "call_text", "call_join"
+RESULT_FOR, RESULT_TEXT = "result_for", "result_text"
+NAMED_ROLE, NAMED_NAME, NAMED_TEXT = "named_role", "named_name", "named_text"
 # A stale tab (lib/storage.StaleSession): another tab saved or deleted the open session since this
 # one read it. Nothing is saved until the user reloads or keeps this tab's work as a new session.
 SESSION_CONFLICT = "session_conflict"
@@ -97,6 +112,16 @@ SESSION_CONFLICT = "session_conflict"
 OWNER_TOKEN = "owner_token"
 OWNER_CLAIMED = "owner_claimed"
 SHARE_OPEN = "share_open"  # the sidebar's Share popover
+
+# The chat's *Bring your own context* (ui/import_context.py): the expander, the pasted text, the text
+# read (a lib.store.imports.Source) or why not, the item picked in it, and a counter whose change
+# gives a fresh, empty uploader after an import.
+IMPORT_OPEN = "import_context_open"
+IMPORT_TEXT = "import_context_text"
+IMPORT_SOURCE = "import_context_source"
+IMPORT_PROBLEM = "import_context_problem"
+IMPORT_PICK = "import_context_pick"
+IMPORT_UPLOADS = "import_context_uploads"
 
 DEFAULTS = {
     SYSTEM_TEXT: SystemPrompt().content,
@@ -203,6 +228,8 @@ EXP_FRONTIER_BY = "exp_frontier_by"
 EXP_BASELINE = "exp_baseline"
 EXP_COMPARE_A, EXP_COMPARE_B = "exp_compare_a", "exp_compare_b"
 EXP_BATCH_UPLOADS = "exp_batch_uploads"
+# The uploaders' keys start so, the count of files taken after (a new key is an empty uploader).
+EXP_IMPORT_PREFIX, EXP_BATCH_PREFIX = "exp_import_", "exp_batch_"
 EXP_CLAIMED = "exp_owner_claimed"
 # The case editor's widgets, one set per test set, case and revision of the case (ui/experiments_state.py):
 # text typed but not saved is kept across pages too.
@@ -223,7 +250,7 @@ KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE, SEND_SESSION_ID, TIMEOUT, DEADLINE, MAX_REPLY_MB,
     COMPARE_PRICE_AS, COMPARE_ONE_AT_A_TIME, COMPARE_DIFF, COMPARE_EXPECTED,
     INSPECTOR_SPACES, INSPECTOR_SOURCE, INSPECTOR_TEXT, INSPECTOR_AS_MESSAGE, INSPECTOR_VARIANT, WALKTHROUGH_STEP,
-    ADD_ROLE, KEEP_OLD_ANSWER, *EXP_KEPT,
+    ADD_ROLE, KEEP_OLD_ANSWER, *EXP_KEPT, TOOL_CHOICE, PARALLEL_TOOL_CALLS,
 }  # fmt: skip
 # Widget keys kept by their start: a Compare variant slot's, the Experiments case editor's.
 SLOT_PREFIX = "variant_"
@@ -231,7 +258,7 @@ KEPT_WIDGET_PREFIXES = (SLOT_PREFIX, EXP_EDITOR_PREFIX)
 # What a saved session keeps besides its messages (lib/session.SETTINGS checks the same names). Never the key.
 PERSISTED_SETTINGS = (
     *(k for k in SETTING_KEYS if k != API_KEY), STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET, LAST_TURNS,
-    SEND_SESSION_ID,
+    SEND_SESSION_ID, TOOL_CHOICE, PARALLEL_TOOL_CALLS,
 )  # fmt: skip
 
 
@@ -239,6 +266,7 @@ def init() -> None:
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
     st.session_state.setdefault(HISTORY, [])
+    st.session_state.setdefault(TOOLS, ())
     # Streamlit forgets a widget's value on a page where it is not drawn; re-owning the values
     # keeps the settings, the system prompt, the draft, the compare variants and the experiments' choices
     # across pages. It runs first on every page: a page's own loop would run only where it is drawn, and
@@ -260,6 +288,19 @@ def set_history(messages: list[Message]) -> None:
 
 def system_prompt() -> SystemPrompt:
     return SystemPrompt(st.session_state[SYSTEM_TEXT], st.session_state[SYSTEM_INCLUDED])
+
+
+def tools() -> tuple[ToolDefinition, ...]:
+    return st.session_state.get(TOOLS, ())
+
+
+def set_tools(definitions: tuple[ToolDefinition, ...]) -> None:
+    st.session_state[TOOLS] = tuple(definitions)
+
+
+def tool_settings() -> ToolSettings:
+    """The session's tools and choices, as `build_body` takes them."""
+    return ToolSettings(tools(), st.session_state.get(TOOL_CHOICE), st.session_state.get(PARALLEL_TOOL_CALLS))
 
 
 def slot_key(slot: str, name: str) -> str:
@@ -284,6 +325,30 @@ def editor_key(message_id: str) -> str:
     return f"editor_{message_id}"
 
 
+def tool_edit_key(tool_id: str) -> str:
+    """A tool definition's JSON text in its editor."""
+    return f"tooledit_{tool_id}"
+
+
+def tool_include_key(tool_id: str) -> str:
+    return f"toolinc_{tool_id}"
+
+
+def name_key(message_id: str) -> str:
+    """The participant name in a message's editor."""
+    return f"msgname_{message_id}"
+
+
+def calls_key(message_id: str) -> str:
+    """An assistant message's tool calls (JSON) in its editor."""
+    return f"msgcalls_{message_id}"
+
+
+def answers_key(message_id: str) -> str:
+    """The call a tool result answers, in its editor."""
+    return f"msganswers_{message_id}"
+
+
 def import_key(count: int) -> str:
     """The session uploader's key: a new one (after an import) is an empty uploader."""
     return f"session_import_{count}"
@@ -291,7 +356,10 @@ def import_key(count: int) -> str:
 
 def forget_message_widgets() -> None:
     """Drop per-message widget values (another session is opening; its messages may share ids)."""
-    prefixes = (include_key(""), edit_key(""), editor_key(""), role_key(""))
+    prefixes = (
+        include_key(""), edit_key(""), editor_key(""), role_key(""), name_key(""), calls_key(""), answers_key(""),
+        tool_edit_key(""), tool_include_key(""),
+    )  # fmt: skip
     for key in [k for k in st.session_state if str(k).startswith(prefixes)]:
         del st.session_state[key]
     st.session_state[HISTORY_PAGE] = 0
@@ -302,8 +370,90 @@ def held_keys() -> list[str]:
     return [str(key) for key in st.session_state]
 
 
-def get(key: str):
+def get(key: str) -> object:
+    """The value under `key`, untyped: read it through a typed accessor below (`text`, `whole`, `of`…) or a
+    page's view (ui/experiments_state.py, ui/chat/calls.py) to use it as what it is."""
     return st.session_state.get(key)
+
+
+# --- typed reads: what a key holds, as its type (a widget's value, or an object a page keeps) ---------
+
+
+def text(key: str, default: str = "") -> str:
+    """A text widget's value (`default` while it has none)."""
+    value = st.session_state.get(key)
+    return default if value is None else str(value)
+
+
+def optional_text(key: str) -> str | None:
+    value = st.session_state.get(key)
+    return None if value is None else str(value)
+
+
+def whole(key: str, default: int = 0) -> int:
+    """A number widget's value as a whole number (`default` while it has none)."""
+    value = st.session_state.get(key)
+    return default if value is None else int(value)
+
+
+def real(key: str, default: float = 0.0) -> float:
+    value = st.session_state.get(key)
+    return default if value is None else float(value)
+
+
+def flag(key: str) -> bool:
+    """A toggle's or a checkbox's value (False while it has none)."""
+    return bool(st.session_state.get(key))
+
+
+def of(key: str, kind: type[T]) -> T | None:
+    """The `kind` object kept under `key`, or None (none kept, or one of another class: a module reloaded
+    while the session lived holds objects of the class it had before)."""
+    value = st.session_state.get(key)
+    return value if isinstance(value, kind) else None
+
+
+def pop_of(key: str, kind: type[T]) -> T | None:
+    """`of`, and the key dropped."""
+    value = st.session_state.pop(key, None)
+    return value if isinstance(value, kind) else None
+
+
+def mapping(key: str) -> dict[Any, Any]:
+    """A dict kept under `key` (empty while there is none)."""
+    value = st.session_state.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def listing(key: str) -> list[Any]:
+    """A list, tuple or set kept under `key`, as a list (empty while there is none)."""
+    value = st.session_state.get(key)
+    return list(value) if isinstance(value, list | tuple | set | frozenset) else []
+
+
+def note(key: str) -> tuple[str, str] | None:
+    """A (kind, text) message kept under `key` for the page's next run, taken (shown once)."""
+    value = st.session_state.pop(key, None)
+    return (str(value[0]), str(value[1])) if isinstance(value, tuple) and len(value) == 2 else None
+
+
+# The chat's own keys, typed.
+
+
+def draft() -> str:
+    return text(DRAFT)
+
+
+def strategy_kind() -> str:
+    return text(STRATEGY_KIND)
+
+
+def last_call() -> LastCall | None:
+    return of(LAST_CALL, LastCall)
+
+
+def pending() -> PendingCall | None:
+    return of(PENDING, PendingCall)
 
 
 def default(key: str, value) -> None:
@@ -315,7 +465,7 @@ def put(key: str, value) -> None:
     st.session_state[key] = value
 
 
-def pop(key: str):
+def pop(key: str) -> object:
     return st.session_state.pop(key, None)
 
 

@@ -13,6 +13,7 @@ from lib.backends.reply import Reply
 from lib.context.conversation import Message
 from lib.context.payload import RequestPlan
 from lib.context.request import summary_request_for
+from lib.core.outcome import Usage
 from ui import resources, sessions, state
 from ui.planning import summary_cache_key, target_of
 from ui.settings import Settings
@@ -21,8 +22,7 @@ from ui.settings import Settings
 @dataclass(frozen=True)
 class Summary:
     text: str
-    prompt_tokens: int | None
-    completion_tokens: int | None
+    usage: Usage  # of the call that made it
 
 
 def summary_plan(older: tuple[Message, ...], settings: Settings) -> RequestPlan:
@@ -44,13 +44,11 @@ def make_summary(older: tuple[Message, ...], settings: Settings, variant: str = 
         return f"The summary call failed: {reply.outcome.error}"
     if not text:
         return "The summary call answered with no text: try again, or pick another strategy."
-    made = dict(state.get(state.SUMMARIES) or {})
-    made[summary_cache_key(older, settings)] = Summary(
-        text, reply.outcome.prompt_tokens, reply.outcome.completion_tokens
-    )
+    made = dict(state.mapping(state.SUMMARIES))
+    made[summary_cache_key(older, settings)] = Summary(text, reply.outcome.usage)
     state.put(state.SUMMARIES, made)
     return None
 
 
 def made_summary(older: tuple[Message, ...], settings: Settings) -> Summary | None:
-    return (state.get(state.SUMMARIES) or {}).get(summary_cache_key(older, settings))
+    return state.mapping(state.SUMMARIES).get(summary_cache_key(older, settings))

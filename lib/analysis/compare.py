@@ -24,22 +24,24 @@ from typing import Any, Literal, get_args
 
 import openai
 
-from lib.analysis.experiments.checks import states
 from lib.backends.providers import DEFAULT_LIMITS, CallLimits
 from lib.backends.reply import Reply, Stopper
-from lib.context.conversation import Message, Role, SystemPrompt
+from lib.context.conversation import Message, MessageShapeError, Role, SystemPrompt
 from lib.context.payload import RequestPlan, Sampling, in_wire_order, serialise
 from lib.context.request import Request, Target, build_request
 from lib.context.strategies import STRATEGY_LABELS, Strategy
 from lib.context.tokens import PromptCount
+from lib.context.tools import CHOICES, NO_TOOLS, ToolSettings
 from lib.core.models import ModelInfo, priced_as
-from lib.core.outcome import CallOutcome
+from lib.core.outcome import USAGE_FIELDS, CallOutcome, Usage, implausible_usage
 from lib.core.prices import Prices, Rate, billed
 
 MAX_VARIANTS = 6
 QUESTION_ID = "question"
 FORMAT_VERSION = 1  # of the stored JSON (to_dict); from_dict refuses another
-ROLES = get_args(Role)
+# A fixed context holds plain messages: a tool result needs the call it answers, which a
+# (role, text) pair cannot name.
+ROLES = tuple(role for role in get_args(Role) if role != "tool")
 
 
 class InvalidComparison(ValueError):
@@ -58,6 +60,19 @@ class Variant:
     # these messages (role, text), in order, whatever the conversation holds now: a context fixed by
     # attribution's smallest context (`keeping`), so the variant sends what was found, to verify it.
     fixed_context: tuple[tuple[Role, str], ...] | None = None
+    # The tool definitions it sends. None: the session's, as the chat sends them; (): none at all;
+    # names: only those of the session's definitions (fewer tools), whatever their include toggles.
+    tools: tuple[str, ...] | None = None
+
+    def tool_settings(self, session: ToolSettings) -> ToolSettings:
+        """The session's tools (and tool_choice, parallel_tool_calls) as this variant sends them."""
+        if self.tools is None:
+            return session
+        kept = tuple(replace(t, included=True) for t in session.tools if t.name in self.tools)
+        choice = session.tool_choice if session.tool_choice in (None, *CHOICES) else None
+        if session.tool_choice in {t.name for t in kept}:
+            choice = session.tool_choice  # a forced function still there stays forced
+        return ToolSettings(kept, choice, session.parallel_tool_calls)
 
     def keeping(self, messages: Sequence[Message], name: str) -> Variant:
         """This variant (its model, temperature and reply limit) sending exactly `messages` before the
@@ -96,13 +111,19 @@ class Variant:
         }[kind]
         if pinned and kind != "full":
             history += f" ({pinned} pinned message{'s' if pinned != 1 else ''} still go{'es' if pinned == 1 else ''})"
-        return f"{system} · {history} · the question"
+        tools = ""
+        if self.tools == ():
+            tools = " · no tool definitions"
+        elif self.tools:
+            tools = " · only the tools " + ", ".join(self.tools)
+        return f"{system} · {history} · the question{tools}"
 
     def to_dict(self) -> dict:
         return {
             "name": self.name, "strategy": asdict(self.strategy), "system_override": self.system_override,
             "model": self.model, "temperature": self.temperature, "max_tokens": self.max_tokens,
             "fixed_context": None if self.fixed_context is None else [list(m) for m in self.fixed_context],
+            **({} if self.tools is None else {"tools": list(self.tools)}),
         }  # fmt: skip
 
     @classmethod
@@ -123,7 +144,18 @@ class Variant:
             temperature=_number(obj.get("temperature"), "temperature", nullable=True),
             max_tokens=_typed(obj.get("max_tokens"), int, "max_tokens", nullable=True),
             fixed_context=_fixed_context(obj.get("fixed_context")),
+            tools=_tool_names(obj.get("tools")),
         )
+
+
+def _tool_names(raw: Any) -> tuple[str, ...] | None:
+    """A stored variant's tools: absent (set-ups saved before tools existed) or null is the session's."""
+    if raw is None:
+        return None
+    names = _typed(raw, list, "tools")
+    if not all(isinstance(n, str) for n in names):
+        raise InvalidComparison("tools: expected a list of function names")
+    return tuple(names)
 
 
 def _fixed_context(raw: Any) -> tuple[tuple[Role, str], ...] | None:
@@ -168,8 +200,11 @@ def plan_variant(
     target: Target,
     sampling: Sampling,
     summaries: Callable[[tuple[Message, ...]], str | None] | None = None,
+    tools: ToolSettings = NO_TOOLS,
 ) -> Request:
-    """The variant's request, from the one builder: the question after the history its strategy keeps."""
+    """The variant's request, from the one builder: the question after the history its strategy keeps,
+    with the session's `tools` as the variant sends them."""
+    tools = variant.tool_settings(tools)
     if variant.system_override is not None:
         system = SystemPrompt(variant.system_override, included=bool(variant.system_override.strip()))
     sampling = replace(
@@ -181,8 +216,8 @@ def plan_variant(
     if variant.fixed_context is not None:  # exactly its messages: "full" sends every one given, in order
         fixed = [Message(role, text, id=f"fixed-{i}") for i, (role, text) in enumerate(variant.fixed_context)]
         return build_request(SystemPrompt("", included=False), fixed, question_message, Strategy("full"), target,
-                             sampling)  # fmt: skip
-    return build_request(system, history, question_message, variant.strategy, target, sampling, summaries)
+                             sampling, tools=tools)  # fmt: skip
+    return build_request(system, history, question_message, variant.strategy, target, sampling, summaries, tools)
 
 
 @dataclass(frozen=True)
@@ -543,9 +578,9 @@ def answer_stats(results: list[VariantResult], baseline: int, price_as: str = ""
                     "repeat": repeat + 1,
                     "seed": result.seeds[repeat] if repeat < len(result.seeds) else None,
                     "prompt tokens (predicted)": result.plan.prompt_tokens,
-                    "prompt tokens (reported)": outcome.prompt_tokens,
-                    "cached tokens (reported)": outcome.cached_tokens,
-                    "completion tokens": outcome.completion_tokens,
+                    "prompt tokens (reported)": outcome.usage.prompt_tokens,
+                    "cached tokens (reported)": outcome.usage.cached_tokens,
+                    "completion tokens": outcome.usage.completion_tokens,
                     "payload bytes": result.plan.body_bytes,
                     "queued s": result.queued_s(repeat),
                     "first token s": outcome.ttft_s,
@@ -561,6 +596,14 @@ def answer_stats(results: list[VariantResult], baseline: int, price_as: str = ""
     return rows
 
 
+def states(answer: str, expected: str) -> bool | None:
+    """Whether `answer` states `expected`, as an experiment's `icontains` check decides it (the text found,
+    case folded); None when nothing is expected. Compare's *correct?* and attribution's warning read it."""
+    if not expected.strip():
+        return None
+    return expected.strip().casefold() in answer.casefold()
+
+
 def _yes_no(value: bool | None) -> str:
     return "—" if value is None else ("yes" if value else "no")
 
@@ -568,7 +611,7 @@ def _yes_no(value: bool | None) -> str:
 def call_cost(model: ModelInfo, plan: RequestPlan, outcome: CallOutcome) -> float | None:
     """What a call cost at `model`'s prices (lib/core/prices.py, the one cost formula): the reported usage,
     cached prompt tokens at their own rate, else the prediction; None when unpriced."""
-    return billed(model.prices, plan.prompt_tokens, outcome)
+    return billed(model.prices, plan.prompt_tokens, outcome.usage)
 
 
 def plan_rows(
@@ -639,11 +682,11 @@ def _plan_from(raw: Any) -> RequestPlan:
         info = ModelInfo(**{f.name: model[f.name] for f in fields(ModelInfo) if f.name in model})
         info = replace(info, own_prices=_prices_from(model.get("own_prices")))
         # The messages sent are the body's own: their ids in the chat are not kept (nothing reads them).
-        messages = tuple(Message(m["role"], m["content"], id=f"sent-{i}") for i, m in enumerate(body["messages"]))
+        messages = tuple(Message.from_api(m, id=f"sent-{i}") for i, m in enumerate(body["messages"]))
         prompt_count = PromptCount(
             tuple(count["per_message"]), int(count["total"]), bool(count["exact"]), str(count["method"])
         )
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, MessageShapeError) as exc:
         raise InvalidComparison(f"a plan with a missing or wrong field ({exc})") from exc
     return RequestPlan(
         messages, body, _typed(obj.get("body_bytes"), int, "body_bytes"), prompt_count, info,
@@ -651,14 +694,35 @@ def _plan_from(raw: Any) -> RequestPlan:
     )  # fmt: skip
 
 
-_OUTCOME_FIELDS = tuple(f.name for f in fields(CallOutcome))
+# An outcome as the stored JSON has always had it: flat, its usage's counts beside its text.
+_OUTCOME_FIELDS = (
+    "text", "prompt_tokens", "completion_tokens", "cached_tokens", "latency_s", "ttft_s", "finish_reason", "error",
+    "status_code", "error_code", "retry_after_s", "reported_usage",
+)  # fmt: skip
+
+
+def _outcome_dict(outcome: CallOutcome) -> dict:
+    usage = outcome.usage
+    flat = {
+        **asdict(outcome), "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+        "cached_tokens": usage.cached_tokens, "reported_usage": usage.reported,
+    }  # fmt: skip
+    return {name: flat[name] for name in _OUTCOME_FIELDS}
+
+
+def _outcome_from(raw: dict) -> CallOutcome:
+    kept = {name: raw[name] for name in _OUTCOME_FIELDS if name in raw}
+    reported = kept.pop("reported_usage", None)
+    prompt, completion, cached = (kept.pop(name, None) for name in USAGE_FIELDS)
+    usage = Usage(prompt, completion, cached, flag=implausible_usage(reported), reported=reported)
+    return CallOutcome(**kept, usage=usage)
 
 
 def _result_dict(result: VariantResult) -> dict:
     return {
         "variant": result.variant.to_dict(),
         "plan": _plan_dict(result.plan),
-        "outcomes": [asdict(o) for o in result.outcomes],
+        "outcomes": [_outcome_dict(o) for o in result.outcomes],
         "seeds": list(result.seeds),
         "queued": list(result.queued),
         "notices": [list(n) for n in result.notices],
@@ -671,7 +735,7 @@ def _result_from(raw: Any) -> VariantResult:
     outcomes = []
     for outcome in _typed(obj.get("outcomes"), list, "outcomes"):
         outcome = _obj(outcome, "outcome")
-        outcomes.append(CallOutcome(**{name: outcome[name] for name in _OUTCOME_FIELDS if name in outcome}))
+        outcomes.append(_outcome_from(outcome))
     return VariantResult(
         Variant.from_dict(obj.get("variant")),
         _plan_from(obj.get("plan")),

@@ -287,7 +287,7 @@ def _answers(comparison: Comparison, colours: dict) -> str:
             seed = result.seeds[repeat] if repeat < len(result.seeds) else None
             label = f"Run {repeat + 1}" + (f" (seed {seed})" if seed is not None else "")
             figures = (
-                f"{result.plan.prompt_tokens:,} prompt tokens · {outcome.completion_tokens or 0:,} completion · "
+                f"{result.plan.prompt_tokens:,} prompt tokens · {outcome.usage.completion_tokens or 0:,} completion · "
                 f"queued {_seconds(result.queued_s(repeat))} · first token {_seconds(outcome.ttft_s)} · "
                 f"latency {_seconds(outcome.latency_s)}"
             )

@@ -4,7 +4,6 @@ and the one way the app writes a table as CSV."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
 
 import pandas as pd
 
@@ -17,7 +16,8 @@ COLUMNS = {
     "predicted_prompt_tokens": "predicted prompt tokens", "prompt_tokens": "prompt tokens",
     "cached_tokens": "cached tokens",
     "completion_tokens": "completion tokens", "payload_bytes": "payload bytes", "latency_s": "latency s",
-    "ttft_s": "ttft s", "cost": "cost $", "status": "status", "error": "error", "session_id": "session id",
+    "ttft_s": "ttft s", "cost": "cost $", "status": "status", "error": "error",
+    "implausible_usage": "implausible usage", "session_id": "session id",
     "predicted_exact": "exact prediction", "owner": "who",
 }  # fmt: skip
 
@@ -25,7 +25,8 @@ COLUMNS = {
 def calls_frame(records: list[CallRecord], labels: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per call, oldest first; `labels` names sessions (a deleted one shows its id)."""
     labels = labels or {}
-    frame = pd.DataFrame([asdict(r) for r in records], columns=list(COLUMNS))[list(COLUMNS)].rename(columns=COLUMNS)
+    rows = [{**r.columns(), "predicted_exact": r.predicted_exact} for r in records]
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))[list(COLUMNS)].rename(columns=COLUMNS)
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     frame.insert(1, "session", frame["session id"].map(lambda i: labels.get(i, i)))
     for column in ("prompt tokens", "cached tokens", "completion tokens"):

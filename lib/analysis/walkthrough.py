@@ -251,7 +251,7 @@ def growth_rows(calls: list[DemoCall], counter: PromptCounter) -> list[dict]:
             "messages sent": len(call.body["messages"]),
             "payload bytes": len(serialise(call.body)),
             "prompt tokens": counter.count(call.body["messages"]).total,
-            "reported prompt tokens": call.outcome.prompt_tokens,
+            "reported prompt tokens": call.outcome.usage.prompt_tokens,
         }
         for turn, call in enumerate(calls, start=1)
     ]

@@ -268,6 +268,7 @@ class EmbeddedTokenizer:
         self._plain = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos, add_generation_prompt=False)
         self._segment_tokens = lru_cache(maxsize=200_000)(self._segment_uncached)
         self._framing_tokens = lru_cache(maxsize=8)(self._framing_uncached)
+        self._tools_tokens = lru_cache(maxsize=64)(self._tools_uncached)
         self._anchor_tokens = self._render_count(_ANCHOR, False)
 
     def tokenize(self, prompt: str, added_special: bool) -> list[int]:
@@ -280,15 +281,35 @@ class EmbeddedTokenizer:
         piece = {token: self._llama.detokenize([token], special=True) for token in set(tokens)}
         return [(token, piece[token]) for token in tokens]
 
-    def render(self, messages: list[dict], generation_prompt: bool = True) -> tuple[str, bool]:
+    def render(
+        self, messages: list[dict], generation_prompt: bool = True, tools: list[dict] | None = None
+    ) -> tuple[str, bool]:
+        """The prompt the server makes of a body's `messages` and `tools`: the same formatter, given
+        what the server's chat handler gives it (llama_chat_format.chat_formatter_to_chat_completion_handler)."""
         formatter = self._formatter if generation_prompt else self._plain
-        result = formatter(messages=messages)  # type: ignore[arg-type]  # plain dicts of the same shape
+        result = formatter(messages=messages, tools=tools)  # type: ignore[arg-type]  # plain dicts of the same shape
         return result.prompt, bool(result.added_special)
 
-    def _render_count(self, messages: list[dict], generation_prompt: bool) -> int:
+    def _render_count(self, messages: list[dict], generation_prompt: bool, tools: list[dict] | None = None) -> int:
         if not messages:
             return 0
-        return len(self.tokenize(*self.render(messages, generation_prompt)))
+        return len(self.tokenize(*self.render(messages, generation_prompt, tools)))
+
+    def _tools_uncached(self, tools_json: str) -> int:
+        """What the template adds for a body's tool definitions (SmolLM2's adds nothing: it never
+        reads `tools`), measured against the same anchor message."""
+        return self._render_count(_ANCHOR, False, json.loads(tools_json)) - self._anchor_tokens
+
+    def renders_tools(self) -> bool:
+        """Whether the template shows the model tool definitions at all."""
+        probe = [{"type": "function", "function": {"name": "probe", "parameters": {"type": "object"}}}]
+        return self._tools_tokens(json.dumps(probe)) != 0
+
+    def renders_tool_calls(self) -> bool:
+        """Whether the template shows the model an assistant's tool calls (beyond its text)."""
+        call = {"id": "c", "type": "function", "function": {"name": "probe", "arguments": "{}"}}
+        bare = self.render([*_ANCHOR, {"role": "assistant", "content": ""}], False)[0]
+        return self.render([*_ANCHOR, {"role": "assistant", "content": "", "tool_calls": [call]}], False)[0] != bare
 
     def _segment_uncached(self, role: str, content: str) -> int:
         message = {"role": role, "content": content}
@@ -302,9 +323,14 @@ class EmbeddedTokenizer:
         probe = {"role": first_role, "content": "."}
         return self._render_count([probe], True) - self._segment_tokens(first_role, ".")
 
-    def count(self, messages: list[dict]) -> PromptCount:
+    def count(self, messages: list[dict], tools: list[dict] | None = None) -> PromptCount:
         per_message = tuple(self._segment_tokens(m["role"], m.get("content") or "") for m in messages)
         # Special tokens delimit the messages, so each one tokenizes alone: the prompt is its
         # messages plus the framing, and a new message costs one encode, not the whole prompt.
         total = self._framing_tokens(messages[0]["role"]) + sum(per_message) if messages else 0
-        return PromptCount(per_message, total, True, "SmolLM2 tokenizer + chat template (exact)")
+        # The template reads each message's role and content only (the server renders tool calls and
+        # a result's tool_call_id nowhere), and the tool definitions add what they add to the render.
+        tool_tokens = self._tools_tokens(json.dumps(tools, ensure_ascii=False)) if tools and messages else 0
+        return PromptCount(
+            per_message, total + tool_tokens, True, "SmolLM2 tokenizer + chat template (exact)", tool_tokens
+        )

@@ -19,8 +19,8 @@ import openai
 from lib.backends.errors import NO_CHOICES, NOT_OPENAI_HINT, cut_off, describe_error
 from lib.backends.kinds import BACKENDS, Backend
 from lib.backends.retry import parse_retry_after
-from lib.core.outcome import CallOutcome, implausible_usage
-from lib.core.secrets import SecretMasker, is_secret
+from lib.core.outcome import CallOutcome, usage_of
+from lib.core.secrets import SecretMasker, is_secret, mask_secrets
 from lib.core.wire import EndUserField, Kind, TokenLimitField
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
@@ -274,6 +274,9 @@ def stream_chat(
         finally:
             if stream is not None:
                 stream.close()  # a reader that stops early hangs up: the server stops generating
+        # A key echoed in a call's arguments is masked as one echoed in the text is.
+        for call in outcome.tool_calls:
+            call["function"]["arguments"] = mask_secrets(call["function"]["arguments"], secrets)
         if line.reason is not None:
             _record_limit(line.reason, limits, outcome)
         elif outcome.finish_reason is None:
@@ -306,7 +309,9 @@ def _shown(text: str, outcome: CallOutcome) -> Iterator[str]:
 
 def _nothing(outcome: CallOutcome) -> str:
     """An answer with no text and no finish: empty choices, or (not even usage) no reply data at all."""
-    return NO_CHOICES if outcome.prompt_tokens is not None else f"The server sent no reply data: {NOT_OPENAI_HINT}"
+    if outcome.usage.prompt_tokens is not None:
+        return NO_CHOICES
+    return f"The server sent no reply data: {NOT_OPENAI_HINT}"
 
 
 def _record_failure(exc: Exception, outcome: CallOutcome, secrets: tuple[str, ...]) -> None:
@@ -325,27 +330,9 @@ def _record_failure(exc: Exception, outcome: CallOutcome, secrets: tuple[str, ..
 
 
 def _record_usage(usage, outcome: CallOutcome) -> None:
-    if usage is None:
-        return
-    # The SDK builds replies without validating them: each field is whatever JSON the server sent.
-    details = getattr(usage, "prompt_tokens_details", None)
-    reported = {
-        "prompt_tokens": getattr(usage, "prompt_tokens", None),
-        "completion_tokens": getattr(usage, "completion_tokens", None),
-        "cached_tokens": details.get("cached_tokens") if isinstance(details, dict)
-        else getattr(details, "cached_tokens", None),
-    }  # fmt: skip
-    take_usage(outcome, reported)
-
-
-def take_usage(outcome: CallOutcome, reported: dict[str, object]) -> None:
-    """Keep the usage a server reported (prompt, completion, cached tokens, as it sent them) in
-    `outcome`: all of it as said, and the counts only when plausible (lib.core.outcome.implausible_usage)."""
-    outcome.reported_usage = {name: value for name, value in reported.items() if value is not None}
-    plausible = implausible_usage(outcome.reported_usage) is None
-    outcome.prompt_tokens = reported.get("prompt_tokens") if plausible else None  # type: ignore[assignment]
-    outcome.completion_tokens = reported.get("completion_tokens") if plausible else None  # type: ignore[assignment]
-    outcome.cached_tokens = reported.get("cached_tokens") if plausible else None  # type: ignore[assignment]
+    read = usage_of(usage)
+    if read is not None:
+        outcome.usage = read
 
 
 def _read_stream(stream, outcome: CallOutcome, started: float) -> Iterator[str]:
@@ -353,6 +340,10 @@ def _read_stream(stream, outcome: CallOutcome, started: float) -> Iterator[str]:
         _record_usage(chunk.usage, outcome)
         for choice in chunk.choices:
             outcome.finish_reason = choice.finish_reason or outcome.finish_reason
+            if choice.delta is not None and choice.delta.tool_calls:
+                if outcome.ttft_s is None:
+                    outcome.ttft_s = time.perf_counter() - started
+                _add_call_pieces(outcome.tool_calls, choice.delta.tool_calls)
             delta = choice.delta.content if choice.delta else None
             if delta:
                 if outcome.ttft_s is None:
@@ -360,10 +351,36 @@ def _read_stream(stream, outcome: CallOutcome, started: float) -> Iterator[str]:
                 yield delta
 
 
+def _add_call_pieces(calls: list[dict], pieces: Iterable) -> None:
+    """A streamed tool call arrives in pieces, by `index`: the first carries its id and name, the
+    next ones more of its arguments' text, which are joined in order."""
+    for piece in pieces:
+        index = piece.index if isinstance(getattr(piece, "index", None), int) else len(calls)
+        while len(calls) <= index:
+            calls.append({"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+        call, function = calls[index], getattr(piece, "function", None)
+        call["id"] = piece.id or call["id"]
+        if function is not None:
+            call["function"]["name"] = function.name or call["function"]["name"]
+            call["function"]["arguments"] += function.arguments or ""
+
+
+def _whole_calls(message) -> list[dict]:
+    calls = []
+    for call in getattr(message, "tool_calls", None) or ():
+        function = getattr(call, "function", None)
+        if function is None:  # a custom (non-function) tool call: not a shape this app keeps
+            continue
+        calls.append({"id": call.id or "", "type": "function",
+                      "function": {"name": function.name or "", "arguments": function.arguments or ""}})  # fmt: skip
+    return calls
+
+
 def _read_whole(completion, outcome: CallOutcome, started: float) -> Iterator[str]:
     _record_usage(completion.usage, outcome)
     outcome.ttft_s = time.perf_counter() - started
     for choice in completion.choices[:1]:
         outcome.finish_reason = choice.finish_reason
+        outcome.tool_calls = _whole_calls(choice.message)
         if choice.message.content:
             yield choice.message.content

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 from lib.backends import retry
 from lib.backends.providers import DEFAULT_LIMITS, CallLimits, Line, stream_chat
-from lib.context.conversation import Message, new_id, update
+from lib.context.answers import reply_calls
 from lib.core.outcome import CallOutcome
 
 STOPPED = "Stopped by you: the partial answer is kept, marked incomplete."
@@ -179,34 +179,21 @@ class ReplyInFlight:
         self.reply.stop()
 
 
-def record_reply(
-    history: list[Message], question_id: str, outcome: CallOutcome, reply_id: str | None = None
-) -> list[Message]:
-    """The history once the call for `question_id` is over: its reply follows it (after any incomplete
-    replies earlier attempts left, which are kept), or the question is marked unanswered; a reply that
-    broke off is kept, marked incomplete and left out of the next call. The reply gets `reply_id` when
-    given (the id it was promised before it arrived: lib/store/chat_replies.py)."""
-    reply_id = reply_id or new_id()
-    position = next((i for i, m in enumerate(history) if m.id == question_id), None)
-    if position is None:  # the question was deleted meanwhile: nothing to attach a reply to
-        return history
-    position += 1
-    while position < len(history) and history[position].status == "incomplete":
-        position += 1
-    if outcome.ok:
-        history = update(history, question_id, status="ok")
-        reply = Message("assistant", outcome.text, id=reply_id)
-    else:
-        history = update(history, question_id, status="unanswered")
-        if not outcome.text:
-            return history
-        reply = Message("assistant", outcome.text, included=False, status="incomplete", id=reply_id)
-    return [*history[:position], reply, *history[position:]]
-
-
 def call_note(reply: Reply, max_tokens: int) -> str:
     """What the user should know about a call beyond its reply: the retries, a reply cut at the limit."""
     notes = [reply.retries_note]
+    calls = reply_calls(reply.outcome)
+    if reply.outcome.ok and calls:
+        names = ", ".join(call.name for call in calls)
+        notes.append(
+            f"The model asks to call {names}: the playground runs no tools. Write each result "
+            "(Add → Tool result), then send to let the model answer with them."
+        )
+    if len(calls) < len(reply.outcome.tool_calls):
+        notes.append(
+            f"{len(reply.outcome.tool_calls) - len(calls):,} tool call(s) came without an id or a name and were "
+            "left out: no result could answer them."
+        )
     if reply.outcome.truncated:
         notes.append(
             f'The reply stopped at the {max_tokens:,}-token limit (finish_reason "length"): raise '

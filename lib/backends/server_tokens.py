@@ -46,8 +46,9 @@ from lib.context import caching
 from lib.context.tokens import FALLBACK_ENCODING, PromptCount, TiktokenCounter
 
 Dialect = Literal["llama.cpp", "vllm", "llama-cpp-python"]
-# Renders messages as a chat template does: (prompt text, whether the template added the BOS itself).
-Renderer = Callable[[list[dict]], tuple[str, bool]]
+# Renders messages (and a body's `tools=`, when given) as a chat template does: (prompt text,
+# whether the template added the BOS itself).
+Renderer = Callable[..., tuple[str, bool]]
 
 _T = TypeVar("_T")
 
@@ -153,17 +154,22 @@ class TokenizingServer:
             raise ServerTokenizerError(f"{route}: not a JSON object")
         return answer
 
-    def prompt_ids(self, messages: list[dict]) -> list[int]:
-        """The whole prompt's token ids, the chat template applied as the server's chat route does."""
+    def prompt_ids(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
+        """The whole prompt's token ids, the chat template applied as the server's chat route does:
+        to the messages as the body sends them (tool calls and results included) and its tools."""
+        with_tools = {"tools": tools} if tools else {}
         if self.dialect == "llama.cpp":
-            prompt = self.post("/apply-template", {"messages": messages}).get("prompt")
+            prompt = self.post("/apply-template", {"messages": messages, **with_tools}).get("prompt")
             if not isinstance(prompt, str):
                 raise ServerTokenizerError("/apply-template: no prompt")
             return _ids(self.post("/tokenize", {"content": prompt, "add_special": True, "parse_special": True}))
         if self.dialect == "vllm":
-            body = {"model": self.model, "messages": messages, "add_generation_prompt": True}
+            body = {"model": self.model, "messages": messages, "add_generation_prompt": True, **with_tools}
             return _ids(self.post("/tokenize", body))
-        prompt, _added_bos = (self.renderer or chatml)(messages)
+        if self.renderer is not None:
+            prompt, _added_bos = self.renderer(messages, **with_tools)
+        else:
+            prompt, _added_bos = chatml(messages)
         return _ids(self.post("/extras/tokenize", {"input": prompt, "model": self.model}))
 
     def text_ids(self, text: str) -> list[int]:
@@ -299,23 +305,26 @@ class ServerCounter:
     def cache_rule(self) -> caching.CacheRule:
         return caching.LLAMA_CPP_SERVER if self.server.dialect != "vllm" else caching.VLLM
 
-    def _prompt_uncached(self, key: tuple[tuple[str, str], ...]) -> tuple[int, ...]:
-        return tuple(self.server.prompt_ids([{"role": role, "content": content} for role, content in key]))
+    def _prompt_uncached(self, key: str) -> tuple[int, ...]:
+        messages, tools = json.loads(key)
+        return tuple(self.server.prompt_ids(messages, tools))
 
     def _text_uncached(self, text: str) -> tuple[int, ...]:
         return tuple(self.server.text_ids(text)) if text else ()
 
-    def _server_count(self, messages: list[dict]) -> PromptCount:
+    def _server_count(self, messages: list[dict], tools: list[dict] | None) -> PromptCount:
         per_message = tuple(len(self._text(m.get("content") or "")) for m in messages)
-        total = len(self._prompt(_key(messages))) if messages else 0
-        return PromptCount(per_message, total, self.server.exact, self.method)
+        total = len(self._prompt(_key(messages, tools))) if messages else 0
+        # The definitions' share: the same prompt with and without them (what the template adds).
+        tool_tokens = total - len(self._prompt(_key(messages))) if messages and tools else 0
+        return PromptCount(per_message, total, self.server.exact, self.method, tool_tokens)
 
-    def _estimate(self, messages: list[dict]) -> PromptCount:
-        count = self.fallback.count(messages)
-        return PromptCount(count.per_message, count.total, False, self.method)
+    def _estimate(self, messages: list[dict], tools: list[dict] | None) -> PromptCount:
+        count = self.fallback.count(messages, tools=tools)
+        return PromptCount(count.per_message, count.total, False, self.method, count.tool_tokens)
 
-    def count(self, messages: list[dict]) -> PromptCount:
-        return self._ask(lambda: self._server_count(messages), lambda: self._estimate(messages))
+    def count(self, messages: list[dict], tools: list[dict] | None = None) -> PromptCount:
+        return self._ask(lambda: self._server_count(messages, tools), lambda: self._estimate(messages, tools))
 
     def prompt_segments(self, messages: list[dict]) -> caching.Segments:
         return self._ask(
@@ -327,8 +336,10 @@ class ServerCounter:
         return self._ask(lambda: self._text(text), lambda: self.fallback.reply_segment(text))
 
 
-def _key(messages: list[dict]) -> tuple[tuple[str, str], ...]:
-    return tuple((m["role"], m.get("content") or "") for m in messages)
+def _key(messages: list[dict], tools: list[dict] | None = None) -> str:
+    """The cache key of a prompt: the messages as the body sends them (a tool call's arguments and a
+    result's call id may be rendered) and the tool definitions, as one JSON text."""
+    return json.dumps([messages, tools or None], ensure_ascii=False, sort_keys=True)
 
 
 def detect(

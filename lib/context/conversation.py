@@ -5,11 +5,17 @@ Every function here is pure: it takes a list of messages and returns a new one.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
-Role = Literal["system", "user", "assistant"]
+# Every Chat Completions role: `developer` is the newer models' name for system instructions; a
+# `tool` message is a result answering an assistant's tool call (its `tool_call_id`).
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+ROLES: tuple[Role, ...] = ("system", "developer", "user", "assistant", "tool")
+# Roles that may carry a participant `name` (the API has none on a tool result).
+NAMED_ROLES: tuple[Role, ...] = ("system", "developer", "user", "assistant")
 # "unanswered": the call for this user message failed; "incomplete": a reply cut off mid-stream.
 Status = Literal["ok", "unanswered", "incomplete"]
 
@@ -30,6 +36,73 @@ def clean_text(text: str) -> str:
     return text.replace("\x00", "") if "\x00" in text else text
 
 
+class MessageShapeError(ValueError):
+    """A message the Chat Completions API would not take (a tool result without the call it answers,
+    arguments that are not JSON…); the text says what is wrong and how to fix it."""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call an assistant message makes. `arguments` is the JSON text exactly as sent or
+    received (a model may write invalid JSON: it is kept as it came, and only text typed by hand is
+    checked, by `checked_arguments`)."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+    def __post_init__(self) -> None:
+        for name in ("id", "name", "arguments"):
+            object.__setattr__(self, name, clean_text(getattr(self, name)))
+
+    def as_api(self) -> dict[str, Any]:
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+    @classmethod
+    def from_api(cls, raw: Any, where: str = "tool_calls[0]") -> ToolCall:
+        if not isinstance(raw, dict):
+            raise MessageShapeError(f"{where} must be an object with `id`, `type` and `function`.")
+        kind = raw.get("type", "function")
+        if kind != "function":
+            raise MessageShapeError(f"{where}.type is {kind!r}: only function calls are supported.")
+        function = raw.get("function")
+        if not isinstance(function, dict):
+            raise MessageShapeError(f"{where} has no `function` object (with `name` and `arguments`).")
+        call_id, name, arguments = raw.get("id"), function.get("name"), function.get("arguments", "{}")
+        if not isinstance(call_id, str) or not call_id:
+            raise MessageShapeError(f"{where} has no `id`: a tool result names the call it answers by its id.")
+        if not isinstance(name, str) or not name:
+            raise MessageShapeError(f"{where}.function has no `name`.")
+        if not isinstance(arguments, str):
+            raise MessageShapeError(
+                f'{where}.function.arguments must be JSON text (a string such as "{{}}"), '
+                f"not {type(arguments).__name__}."
+            )
+        return cls(call_id, name, arguments)
+
+
+def new_call_id() -> str:
+    return "call_" + uuid.uuid4().hex[:24]
+
+
+def checked_arguments(text: str) -> str:
+    """Arguments typed by hand: JSON text holding an object, returned as typed, or MessageShapeError
+    saying where the JSON breaks."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MessageShapeError(
+            f"The arguments are not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). "
+            'Write an object, for example {"city": "Paris"}.'
+        ) from None
+    if not isinstance(value, dict):
+        raise MessageShapeError(
+            f'The arguments must be a JSON object such as {{"city": "Paris"}}, '
+            f"not {type(value).__name__} {text.strip()[:40]}."
+        )
+    return text
+
+
 @dataclass(frozen=True)
 class Message:
     role: Role
@@ -41,13 +114,99 @@ class Message:
     # Changed by hand after it was written or received (its text or its role). Kept in memory; the
     # session file carries it once its schema has the field (docs/SESSION_SCHEMA.md).
     edited: bool = False
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant's function calls (its content may be empty)
+    tool_call_id: str | None = None  # a `tool` message: the call it answers
+    name: str | None = None  # a participant name (system, developer, user, assistant)
 
     def __post_init__(self) -> None:
         # Every way into the history (typing, editing, importing, a reply) passes here.
         object.__setattr__(self, "content", clean_text(self.content))
+        if self.name is not None:
+            object.__setattr__(self, "name", clean_text(self.name) or None)
+        if self.tool_call_id is not None:
+            object.__setattr__(self, "tool_call_id", clean_text(self.tool_call_id))
+        if not isinstance(self.tool_calls, tuple):
+            object.__setattr__(self, "tool_calls", tuple(self.tool_calls))
 
-    def as_api(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+    def as_api(self) -> dict[str, Any]:
+        """The Chat Completions wire dict: what the request body carries for this message."""
+        if self.role == "tool":
+            return {"role": "tool", "tool_call_id": self.tool_call_id or "", "content": self.content}
+        wire: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.name and self.role in NAMED_ROLES:
+            wire["name"] = self.name
+        if self.tool_calls and self.role == "assistant":
+            # An assistant that only calls tools says nothing: sent as "" rather than the null OpenAI's
+            # replies carry, since llama-cpp-python's server refuses a null assistant content (a 500
+            # naming 7 validation errors) and OpenAI's API takes either.
+            wire["tool_calls"] = [call.as_api() for call in self.tool_calls]
+        return wire
+
+    @classmethod
+    def from_api(cls, raw: Any, where: str = "message", **fields: Any) -> Message:
+        """The message a Chat Completions wire dict describes (the inverse of `as_api`), or
+        MessageShapeError naming what is malformed and where. `fields` (id, included…) are the app's own."""
+        if not isinstance(raw, dict):
+            raise MessageShapeError(f"{where} must be an object with a `role`.")
+        role = raw.get("role")
+        if role == "function":
+            raise MessageShapeError(
+                f"{where} has the retired `function` role: write it as a `tool` message answering a tool call."
+            )
+        if role not in ROLES:
+            raise MessageShapeError(f"{where}.role is {role!r}; expected one of {', '.join(ROLES)}.")
+        content = _content_text(raw.get("content"), f"{where}.content")
+        name = raw.get("name")
+        if name is not None and not isinstance(name, str):
+            raise MessageShapeError(f"{where}.name must be a string.")
+        calls: tuple[ToolCall, ...] = ()
+        raw_calls = raw.get("tool_calls")
+        if raw_calls is not None:
+            if role != "assistant":
+                raise MessageShapeError(f"{where} has `tool_calls` but only an assistant message can call tools.")
+            if not isinstance(raw_calls, list):
+                raise MessageShapeError(f"{where}.tool_calls must be a list.")
+            calls = tuple(ToolCall.from_api(c, f"{where}.tool_calls[{i}]") for i, c in enumerate(raw_calls))
+        call_id = raw.get("tool_call_id")
+        if role == "tool":
+            if not isinstance(call_id, str) or not call_id:
+                raise MessageShapeError(
+                    f"{where} is a tool result without `tool_call_id`: it must name the call it answers."
+                )
+            name = None
+        elif call_id is not None:
+            raise MessageShapeError(f"{where} has `tool_call_id` but only a `tool` message answers a call.")
+        if role == "assistant" and not calls and raw.get("content") is None:
+            content = ""
+        answered = call_id if role == "tool" else None
+        return cls(role, content, tool_calls=calls, tool_call_id=answered, name=name, **fields)
+
+
+def _content_text(content: Any, where: str) -> str:
+    """A message's content as text: a string, null (an assistant that only calls tools), or a list
+    of text parts (joined: the model reads them as one text)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for i, part in enumerate(content):
+            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                raise MessageShapeError(f"{where}[{i}] is a {kind!r} part: only text parts are supported.")
+            texts.append(part["text"])
+        return "".join(texts)
+    raise MessageShapeError(f"{where} must be text, not {type(content).__name__}.")
+
+
+def is_tool_call(message: Message) -> bool:
+    """An assistant message that calls at least one tool."""
+    return message.role == "assistant" and bool(message.tool_calls)
+
+
+def is_tool_result(message: Message) -> bool:
+    return message.role == "tool"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 from lib.context.conversation import Message, clean_text
 from lib.context.tokens import PromptCount, PromptCounter
+from lib.context.tools import NO_TOOLS, ToolSettings
 from lib.core.models import ModelInfo
 from lib.core.wire import EndUserField, TokenLimitField
 
@@ -84,7 +85,11 @@ def in_wire_order(body: dict) -> dict:
     return {key: body[key] for key in sorted(body, key=lambda key: rank.get(key, len(rank)))}
 
 
-def build_body(model: str, messages: list[dict], sampling: Sampling, reasoning: bool = False) -> dict:
+def build_body(
+    model: str, messages: list[dict], sampling: Sampling, reasoning: bool = False, tools: ToolSettings = NO_TOOLS
+) -> dict:
+    """The request body. `tools`, `tool_choice` and `parallel_tool_calls` are in it only when at least
+    one tool is included (the API refuses a tool_choice without tools)."""
     # Cleaned again here, for bodies built from text that never was a Message: the SDK's own
     # UTF-8 encoding would fail on a lone surrogate, and then nothing would be sent at all.
     messages = [
@@ -101,6 +106,7 @@ def build_body(model: str, messages: list[dict], sampling: Sampling, reasoning: 
         body[sampling.end_user_field] = sampling.end_user
     if sampling.seed is not None:
         body["seed"] = sampling.seed
+    body.update(tools.body_fields())
     return in_wire_order(body)
 
 
@@ -112,6 +118,7 @@ class RequestPlan:
     count: PromptCount
     model: ModelInfo
     max_tokens: int
+    tools: ToolSettings = NO_TOOLS  # the tools the body carries (their included definitions)
 
     @property
     def prompt_tokens(self) -> int:
@@ -150,17 +157,23 @@ def plan_request(
     counter: PromptCounter,
     sampling: Sampling,
     wire_model: str | None = None,
+    tools: ToolSettings = NO_TOOLS,
 ) -> RequestPlan:
     """`wire_model` is the name the server knows (an Azure deployment, a server alias)."""
     api_messages = [m.as_api() for m in messages]
-    body = build_body(wire_model or model.name, api_messages, sampling, model.reasoning)
+    body = build_body(wire_model or model.name, api_messages, sampling, model.reasoning, tools)
+    # The definitions the body carries are read by the model too: the counter counts them with the
+    # messages (a counter without tool support is never given any).
+    api_tools = body.get("tools")
+    count = counter.count(api_messages, tools=api_tools) if api_tools else counter.count(api_messages)
     return RequestPlan(
         messages=tuple(messages),
         body=body,
         body_bytes=len(serialise(body)),
-        count=counter.count(api_messages),
+        count=count,
         model=model,
         max_tokens=sampling.max_tokens,
+        tools=tools,
     )
 
 
@@ -168,6 +181,13 @@ def blocking_reason(plan: RequestPlan, new_message: str) -> str | None:
     """Why this plan must not be sent, or None if it may."""
     if not clean_text(new_message).strip():
         return "The message is empty: type something to send."
+    if plan.model.encoding == "embedded" and any(m.role == "developer" for m in plan.messages):
+        # Measured: llama-cpp-python's server answers a developer message with a 500 (its request
+        # model lists system, user, assistant, tool and function only).
+        return (
+            "The embedded model's server refuses the developer role (it takes system, user, assistant and "
+            "tool): change that message's role to system, or leave it out."
+        )
     if not plan.fits:
         window = f"{plan.model.name}'s context window is {plan.model.context_window:,}"
         if plan.reply_room == 0:

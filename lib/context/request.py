@@ -16,6 +16,8 @@ from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import RequestPlan, Sampling, blocking_reason, plan_request
 from lib.context.strategies import Decision, Strategy, assemble, decide, summarised, summary_request
 from lib.context.tokens import PromptCounter
+from lib.context.tool_pairs import Finding, blocker, findings
+from lib.context.tools import NO_TOOLS, ToolSettings
 from lib.core.models import ModelInfo
 
 # The summary call: a low temperature (a summary is not creative writing), a bounded reply, no stream.
@@ -53,6 +55,11 @@ class Request:
     def decision_for(self, message_id: str) -> Decision | None:
         return next((d for d in self.decisions if d.message.id == message_id), None)
 
+    @property
+    def pair_findings(self) -> list[Finding]:
+        """What the API would refuse about the tool calls and results this request sends."""
+        return findings(self.plan.messages, [d.message for d in self.decisions])
+
 
 def build_request(
     system: SystemPrompt,
@@ -62,6 +69,7 @@ def build_request(
     target: Target,
     sampling: Sampling,
     summaries: Callable[[tuple[Message, ...]], str | None] | None = None,
+    tools: ToolSettings = NO_TOOLS,
 ) -> Request:
     """The request for `question` asked after `history`, under `strategy`.
 
@@ -77,7 +85,7 @@ def build_request(
     messages = assemble(system, list(decisions), sent_summary)
     if question is not None:
         messages.append(question)
-    plan = plan_request(messages, target.model, target.counter, sampling, target.wire_model)
+    plan = plan_request(messages, target.model, target.counter, sampling, target.wire_model, tools)
     return Request(plan, decisions, question, strategy, older, sent_summary)
 
 
@@ -101,11 +109,33 @@ def summary_request_for(older: tuple[Message, ...] | list[Message], target: Targ
 
 def send_blocker(request: Request) -> str | None:
     """Why this request must not be sent, or None if it may: no question, a summary still to make,
-    a prompt the window cannot hold."""
+    tools the API would refuse, a prompt the window cannot hold."""
     question = request.question.content if request.question is not None else ""
+    tools_problem = request.plan.tools.problem()
+    if tools_problem:
+        return tools_problem
+    pairs = blocker(request.plan.messages, [d.message for d in request.decisions])
+    if pairs:
+        return pairs
     if request.needs_summary:
         return (
             f"The summarising strategy leaves out {len(request.to_summarise):,} older messages: make their summary "
             "first (the button above says what that call costs), or pick another strategy."
         )
     return blocking_reason(request.plan, question)
+
+
+def captioned(shown: Request, history: list[Message]) -> list[Decision]:
+    """One decision per message of `history`, as the chat captions them under the call `shown`: its
+    question says so, and a message after it is not in this call."""
+    question_id = shown.question.id if shown.question is not None else None
+    decided = {d.message.id: d for d in shown.decisions}
+    drawn = []
+    for message in history:
+        decision = decided.get(message.id)
+        if message.id == question_id:
+            decision = Decision(message, True, "the question")
+        elif decision is None:
+            decision = Decision(message, False, "after the question: not in this call")
+        drawn.append(Decision(message, decision.kept, decision.reason))
+    return drawn

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lib.context.conversation import Message, SystemPrompt, turn_starts
+from lib.context.tool_pairs import pair_changes
 
 StrategyKind = Literal["manual", "full", "none", "last_turns", "token_budget", "summarise"]
 SUMMARY_ID = "summary"
@@ -163,7 +164,12 @@ def decide(
         decisions = _token_budget(history, system_tokens, strategy.token_budget, tokens_of)
     else:
         raise ValueError(f"unknown strategy {strategy.kind!r}")
-    return [Decision(d.message, True, "pinned") if d.message.pinned else d for d in decisions]
+    decisions = [Decision(d.message, True, "pinned") if d.message.pinned else d for d in decisions]
+    if strategy.kind == "manual":
+        return decisions  # the toggles carry pairs (tool_pairs.set_included); a broken pair is flagged
+    # Every other strategy keeps a tool call and its results together: the API refuses either alone.
+    changes = pair_changes([(d.message, d.kept) for d in decisions])
+    return [Decision(d.message, *changes[d.message.id]) if d.message.id in changes else d for d in decisions]
 
 
 def summarised(decisions: list[Decision]) -> list[Message]:

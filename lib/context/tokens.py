@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from lib.core.models import lookup
 
@@ -48,15 +49,17 @@ class PromptCount:
     total: int  # everything the model will read, reply priming and template additions included
     exact: bool
     method: str  # how it was counted, for the label next to the number
+    tool_tokens: int = 0  # what the model reads of the tool definitions (in `total`, in no message)
 
     @property
     def overhead(self) -> int:
-        """Tokens not attributable to one message: reply priming, template defaults."""
-        return self.total - sum(self.per_message)
+        """Tokens not attributable to one message nor to the tool definitions: reply priming, template defaults."""
+        return self.total - sum(self.per_message) - self.tool_tokens
 
 
 class PromptCounter(Protocol):
-    def count(self, messages: list[dict]) -> PromptCount: ...
+    # `tools`: the body's tool definitions (wire dicts); passed only when the body carries some.
+    def count(self, messages: list[dict], tools: list[dict] | None = None) -> PromptCount: ...
 
 
 def tiktoken_cache_dir() -> Path:
@@ -132,22 +135,128 @@ def message_tokens(encoding_name: str, message: dict) -> int:
     total += text_tokens(encoding_name, message.get("content") or "")
     if message.get("name"):
         total += 1 + text_tokens(encoding_name, message["name"])
+    # Tool messages, counted as the cookbook counts every other field (each value's tokens). OpenAI
+    # publishes no format for them: the count is labelled an estimate (`has_tool_messages`).
+    if message.get("tool_call_id"):
+        total += text_tokens(encoding_name, message["tool_call_id"])
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        total += TOKENS_PER_CALL + text_tokens(encoding_name, function.get("name") or "")
+        total += text_tokens(encoding_name, function.get("arguments") or "")
     return total
+
+
+def has_tool_messages(messages: list[dict]) -> bool:
+    return any(m.get("tool_calls") or m.get("role") == "tool" for m in messages)
+
+
+# --- tool definitions: the OpenAI cookbook's method ------------------------------------------------
+# "How to count tokens with tiktoken" (openai-cookbook, section 7) counts a function definition as
+# its "name:description" line, one "name:type:description" line per property, each enum item, and
+# constants it fitted to the API's own counts: 101 prompt tokens for its weather example on gpt-4o
+# and gpt-4o-mini, 105 on gpt-4 and gpt-3.5-turbo (tests/test_tokens.py reproduces them). For other
+# models OpenAI publishes nothing: the gpt-4o constants are used, and the count says "estimate".
+TOKENS_PER_CALL = 3  # a tool call's own wrapping in an assistant message: not published, a guess
+
+
+@dataclass(frozen=True)
+class ToolFormat:
+    func_init: int  # each function's start
+    prop_init: int = 3  # the start of a function's properties
+    prop_key: int = 3  # each property
+    enum_init: int = -3  # a property with an enum
+    enum_item: int = 3  # each enum item
+    func_end: int = 12  # the end of the tool list
+
+
+COOKBOOK_TOOL_FORMATS: dict[str, ToolFormat] = {
+    "gpt-4o": ToolFormat(7), "gpt-4o-mini": ToolFormat(7), "gpt-4": ToolFormat(10), "gpt-3.5-turbo": ToolFormat(10),
+}  # fmt: skip
+_DEFAULT_TOOL_FORMAT = COOKBOOK_TOOL_FORMATS["gpt-4o"]
+
+
+def _trimmed(text: Any) -> str:
+    text = text if isinstance(text, str) else ""
+    return text[:-1] if text.endswith(".") else text
+
+
+def _covered(tool: dict) -> bool:
+    """Whether the definition has the shape the cookbook's example has (and its constants were
+    checked on): a description, and flat properties each with a type and a description, enums of
+    strings. Anything else (nested objects, arrays' items, no description) is counted the same way,
+    as an estimate."""
+    function = tool.get("function") or {}
+    if not isinstance(function.get("description"), str):
+        return False
+    for schema in ((function.get("parameters") or {}).get("properties") or {}).values():
+        if set(schema) - {"type", "description", "enum"} or not isinstance(schema.get("type"), str):
+            return False
+        if not isinstance(schema.get("description"), str):
+            return False
+        if not all(isinstance(item, str) for item in schema.get("enum", [])):
+            return False
+    return True
+
+
+def tool_definition_tokens(encoding_name: str, tools: list[dict], fmt: ToolFormat = _DEFAULT_TOOL_FORMAT) -> int:
+    """The tokens `tools` (the body's list) add to the prompt, by the cookbook's method."""
+    if not tools:
+        return 0
+    total = 0
+    for tool in tools:
+        function = tool.get("function") or {}
+        total += fmt.func_init + text_tokens(
+            encoding_name, f"{function.get('name', '')}:{_trimmed(function.get('description'))}"
+        )
+        properties = (function.get("parameters") or {}).get("properties") or {}
+        if properties:
+            total += fmt.prop_init
+            for key, schema in properties.items():
+                total += fmt.prop_key
+                if "enum" in schema:
+                    total += fmt.enum_init
+                    for item in schema["enum"]:
+                        total += fmt.enum_item + text_tokens(encoding_name, str(item))
+                kind = schema.get("type")
+                kind = kind if isinstance(kind, str) else json_text(kind)
+                total += text_tokens(encoding_name, f"{key}:{kind}:{_trimmed(schema.get('description'))}")
+    return total + fmt.func_end
+
+
+def json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
 class TiktokenCounter:
     encoding_name: str
     exact: bool
+    # The model family whose tool-definition constants the cookbook published (None: not published).
+    tool_family: str | None = None
 
     @classmethod
     def for_model(cls, model: str) -> TiktokenCounter:
-        return cls(*encoding_for(model))
+        info = lookup(model)
+        family = info.name if info is not None and info.name in COOKBOOK_TOOL_FORMATS else None
+        return cls(*encoding_for(model), family)
 
-    def count(self, messages: list[dict]) -> PromptCount:
+    def count(self, messages: list[dict], tools: list[dict] | None = None) -> PromptCount:
         per_message = tuple(message_tokens(self.encoding_name, m) for m in messages)
-        method = f"tiktoken {self.encoding_name}" + ("" if self.exact else " (estimate)")
-        return PromptCount(per_message, sum(per_message) + REPLY_PRIMING, self.exact, method)
+        method = f"tiktoken {self.encoding_name}"
+        exact = self.exact
+        tool_tokens = 0
+        if tools:
+            fmt = COOKBOOK_TOOL_FORMATS.get(self.tool_family or "", _DEFAULT_TOOL_FORMAT)
+            tool_tokens = tool_definition_tokens(self.encoding_name, tools, fmt)
+            published = self.tool_family is not None and all(_covered(t) for t in tools)
+            method += " + the OpenAI cookbook's tool format" + ("" if published else " (not published for these)")
+            exact = exact and published
+        if has_tool_messages(messages):
+            method += "; tool calls and results: OpenAI publishes no format"
+            exact = False
+        if not exact:
+            method += " (estimate)"
+        return PromptCount(per_message, sum(per_message) + REPLY_PRIMING + tool_tokens, exact, method, tool_tokens)
 
     def prompt_segments(self, messages: list[dict]) -> tuple[tuple[int, ...], ...]:
         """The prompt's tokens, one segment per message and one for the reply priming: what a prompt

@@ -104,9 +104,10 @@ def output_cost(prices: Prices, completion_tokens: int, prompt_tokens: int = 0, 
 def billed(prices: Prices, predicted_prompt: int, usage: Usage, batch: bool = False) -> float | None:
     """A finished call's cost: the server's usage where it reported some, else the prediction; cached
     tokens only as reported (none reported: billed as uncached). Every page, the run log, Compare
-    and the experiments price a finished call with this. Implausible usage (`lib.core.outcome.implausible_usage`)
-    is not priced: None, an unknown cost. `batch`: the call went through the Batch API."""
-    if getattr(usage, "usage_flag", None):
+    and the experiments price a finished call with this. Implausible usage (`Usage.flag`,
+    `lib.core.outcome.implausible_usage`) is not priced: None, an unknown cost. `batch`: the call went
+    through the Batch API."""
+    if usage.flag:
         return None
     prompt = usage.prompt_tokens if usage.prompt_tokens is not None else predicted_prompt
     return cost(prices, prompt, usage.cached_tokens or 0, usage.completion_tokens or 0, batch)

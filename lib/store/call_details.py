@@ -22,7 +22,7 @@ from lib.core.prices import billed
 from lib.core.secrets import masked_json, redact
 from lib.store.schema import call_details
 from lib.store.schema import calls as calls_table
-from lib.store.storage import CallRecord, call_record, record_call, writing
+from lib.store.storage import CALL_COLUMNS, CallRecord, call_record, record_call, writing
 
 KEPT_MESSAGE_CHARS = 50_000  # per message, in the stored body
 
@@ -81,15 +81,12 @@ def record_with_details(conn: Connection, record: CallRecord, details: CallDetai
     return call_id
 
 
-_RECORD_FIELDS = tuple(CallRecord.__dataclass_fields__)
-
-
 def calls_with_details(conn: Connection, session_id: str | None = None) -> list[tuple[CallRecord, CallDetails | None]]:
     """The run log as lib.store.storage.calls has it (oldest first), each call with its details (None for a
     call logged before details were kept)."""
     d = call_details.c
     query = (
-        select(*(calls_table.c[name] for name in _RECORD_FIELDS), d.call_id, d.request_body, d.answer, d.strategy,
+        select(*(calls_table.c[name] for name in CALL_COLUMNS), d.call_id, d.request_body, d.answer, d.strategy,
                d.finish_reason, d.queued_s, d.notices)
         .select_from(calls_table.outerjoin(call_details, d.call_id == calls_table.c.id))
         .order_by(calls_table.c.at, calls_table.c.id)
@@ -98,7 +95,7 @@ def calls_with_details(conn: Connection, session_id: str | None = None) -> list[
         query = query.where(calls_table.c.session_id == session_id)
     pairs = []
     for row in conn.execute(query):
-        call_id, body, answer, strategy, finish, queued, extra = row[len(_RECORD_FIELDS) :]
+        call_id, body, answer, strategy, finish, queued, extra = row[len(CALL_COLUMNS) :]
         details = None
         if call_id is not None:
             kept = json.loads(extra or "{}")
@@ -137,4 +134,4 @@ def cost_as(record: CallRecord, model: str) -> float | None:
     if info is None:
         raise KeyError(f"{model!r} is not in the model table")
     priced = priced_as(info, model)
-    return billed(priced.prices, record.predicted_prompt_tokens, record)
+    return billed(priced.prices, record.predicted_prompt_tokens, record.usage)

@@ -28,10 +28,14 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from lib.backends.reply import Reply, ReplyInFlight, record_reply
+from lib.backends.providers import ProviderConfig
+from lib.backends.reply import Reply, ReplyInFlight
 from lib.context import conversation as conv
+from lib.context.answers import Regeneration, answered
 from lib.context.payload import RequestPlan
+from lib.context.request import Request
 from lib.core.outcome import CallOutcome
 from lib.store import storage
 from lib.store.call_details import details_of, record_with_details
@@ -54,15 +58,6 @@ class ReplyKey:
 
 
 @dataclass(frozen=True)
-class Regeneration:
-    """A Regenerate on its way: the question asked again, the answer it replaces or keeps beside it."""
-
-    question_id: str
-    answer_id: str
-    keep: bool  # True: the old answer stays, left out of the context; False: the new one replaces it
-
-
-@dataclass(frozen=True)
 class Answer:
     """What a finished call changes in a history: its reply (with the id it was given before it was
     sent) after the question, or the question marked unanswered; a regenerated answer replaces the old
@@ -74,15 +69,7 @@ class Answer:
     regeneration: Regeneration | None = None
 
     def applied(self, history: list[conv.Message]) -> list[conv.Message]:
-        if any(m.id == self.reply_id for m in history):
-            return history
-        regeneration = self.regeneration
-        if regeneration is None or regeneration.question_id != self.question_id:
-            return record_reply(history, self.question_id, self.outcome, self.reply_id)
-        old = [m for m in history if m.id == regeneration.answer_id]
-        recorded = record_reply(conv.without(history, {regeneration.answer_id}), self.question_id, self.outcome,
-                                self.reply_id)  # fmt: skip
-        return conv.with_old_answers(recorded, self.question_id, old, self.outcome.ok, regeneration.keep)
+        return answered(history, self.question_id, self.reply_id, self.outcome, self.regeneration)
 
 
 @dataclass(frozen=True)
@@ -274,6 +261,26 @@ def start(
     except BaseException:
         _forget(chat)
         raise
+
+
+def send(
+    key: ReplyKey,
+    client: Any,
+    request: Request,
+    provider: ProviderConfig,
+    secrets: tuple[str, ...] = (),
+    regeneration: Regeneration | None = None,
+    page: object = None,
+) -> ChatReply:
+    """The chat call planned as `request`, sent now to `provider` through `client` (`start`): its body goes
+    out untouched; its run-log record names the strategy that chose the context and masks the provider's
+    keys and `secrets`. A Regeneration of another question is none. RuntimeError: this question is being
+    answered already (another tab of the session asked it)."""
+    reply = Reply(client, request.plan.body, provider.secrets, limits=provider.limits)
+    log = CallLog(provider.kind, request.strategy.describe(), (*provider.secrets, *secrets))
+    if regeneration is not None and regeneration.question_id != key.question_id:
+        regeneration = None
+    return start(key, reply, request.plan, log, regeneration, page=page)
 
 
 def running(owner: str | None, session_id: str) -> list[ChatReply]:

@@ -40,7 +40,7 @@ calls = Table(
     Column("prompt_tokens", Integer), Column("completion_tokens", Integer),
     Column("payload_bytes", Integer, nullable=False), Column("latency_s", Float), Column("ttft_s", Float),
     Column("cost", Float), _text("status"), _text("error", nullable=True), Column("cached_tokens", Integer),
-    _text("owner", nullable=True),
+    _text("owner", nullable=True), _text("implausible_usage", nullable=True),
     Index("calls_by_session", "session_id", "at"),
     sqlite_autoincrement=True,
 )  # fmt: skip

@@ -26,8 +26,9 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from lib.context.conversation import Message, SystemPrompt, clean_text, new_id
+from lib.context.conversation import Message, SystemPrompt, ToolCall, clean_text, new_id
 from lib.context.strategies import StrategyKind
+from lib.context.tools import ToolDefinition, ToolDefinitionError, checked_choice
 from lib.core.secrets import MASK, mask_secrets
 from lib.core.wire import Kind
 from lib.store.documents import DocumentError, NotWellFormed, TooDeep, TooLong, load_json
@@ -35,7 +36,6 @@ from lib.store.documents import DocumentError, NotWellFormed, TooDeep, TooLong, 
 FORMAT = "context-lab-session"
 SCHEMA_VERSION = 1
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
-ROLES = ("system", "user", "assistant")
 STATUSES = ("ok", "unanswered", "incomplete")
 # One grammar for a session id, in a file, in the database and in the URL (`?session=`).
 SESSION_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
@@ -96,17 +96,43 @@ class _Part(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
 
+class ToolCallRecord(_Part):
+    """One function call of an assistant message."""
+
+    id: Text = Field(description="the call's id, which the `tool` message answering it names")
+    name: Text = Field(description="the function called")
+    arguments: Text = Field(description="the arguments: JSON text, exactly as sent or received")
+
+
 class MessageRecord(_Part):
     """One message of the history."""
 
     id: Text = Field("", description="unique within the session", json_schema_extra={"absent": "generated"})
-    role: Literal["system", "user", "assistant"] = Field(description="who speaks")
-    content: Text = Field(description="the text")
+    role: Literal["system", "developer", "user", "assistant", "tool"] = Field(description="who speaks")
+    content: Text = Field(description="the text (may be empty for an assistant that only calls tools)")
     included: bool = Field(True, description="the *In context* toggle (the manual strategy)")
     status: Literal["ok", "unanswered", "incomplete"] = Field(
         "ok", description="`unanswered`: the call for this question failed; `incomplete`: a reply cut off mid-stream"
     )
     pinned: bool = Field(False, description="kept by every context strategy")
+    tool_calls: list[ToolCallRecord] = Field([], description="an assistant message's function calls")
+    tool_call_id: Text | None = Field(
+        None, description="a `tool` message: the id of the call it answers (required there)"
+    )
+    name: Text | None = Field(None, description="a participant name (not on a `tool` message)")
+
+
+class ToolRecord(_Part):
+    """One tool definition (a function the model may call)."""
+
+    id: Text = Field("", description="unique within the session", json_schema_extra={"absent": "generated"})
+    name: Text = Field(description="the function's name, `^[a-zA-Z0-9_-]{1,64}$`")
+    description: Text = Field("", description="what the function does (the model reads it)")
+    parameters: dict[str, Any] = Field(
+        {"type": "object", "properties": {}}, description="its arguments, a JSON Schema object"
+    )
+    included: bool = Field(True, description="sent with the request")
+    strict: bool | None = Field(None, description="OpenAI's strict schema adherence; absent: not sent")
 
 
 class SystemPromptRecord(_Part):
@@ -146,6 +172,10 @@ class SettingsRecord(_Part):
     strategy_budget: int = _unset("tokens kept by *Token budget*", ge=0, le=10_000_000)
     last_turns: int = _unset("the bulk row's *Keep last N turns*", ge=0, le=10_000)
     send_session_id: bool = _unset("send a hashed session id in the provider's end-user field")
+    tool_choice: Text | None = _unset(
+        "`auto`, `none`, `required` or a function name to force; null or absent: not sent (the API's auto)"
+    )
+    parallel_tool_calls: bool | None = _unset("whether the model may call several tools at once; null: not sent")
 
 
 class SessionRecord(_Part):
@@ -162,6 +192,7 @@ class SessionRecord(_Part):
     messages: list[MessageRecord] = Field(description="the history, oldest first (may be empty)")
     settings: SettingsRecord = Field(SettingsRecord(), description="the sidebar and strategy choices below")
     draft: Text = Field("", description="a message typed and not yet sent")
+    tools: list[ToolRecord] = Field([], description="the tool definitions (sent when included and any is)")
 
 
 class SessionFile(_Part):
@@ -242,13 +273,49 @@ def from_dict(raw: Any) -> Session:
     return _session(_validated(SessionRecord, raw, "session"))
 
 
+def _message(m: MessageRecord, where: str) -> Message:
+    """A record as a message, checked as a whole: the shapes the API refuses are refused here."""
+    if m.role == "tool" and not m.tool_call_id:
+        raise InvalidSession(f"{where} is a tool result without `tool_call_id`: it must name the call it answers.")
+    if m.role != "tool" and m.tool_call_id is not None:
+        raise InvalidSession(f"{where} has `tool_call_id` but only a `tool` message answers a call.")
+    if m.role != "assistant" and m.tool_calls:
+        raise InvalidSession(f"{where} has `tool_calls` but only an assistant message can call tools.")
+    if m.role == "tool" and m.name is not None:
+        raise InvalidSession(f"{where} is a tool result with a `name`: the API takes none there.")
+    calls = tuple(ToolCall(c.id, c.name, c.arguments) for c in m.tool_calls)
+    for i, call in enumerate(calls):
+        if not call.id or not call.name:
+            raise InvalidSession(f"{where}.tool_calls[{i}] needs a non-empty `id` and `name`.")
+    duplicate = first_duplicate(c.id for c in calls)
+    if duplicate is not None:
+        raise InvalidSession(f"{where}.tool_calls: the call id {duplicate!r} is used twice.")
+    return Message(
+        m.role, m.content, m.included, m.id or new_id(), m.status, m.pinned,
+        tool_calls=calls, tool_call_id=m.tool_call_id, name=m.name,
+    )  # fmt: skip
+
+
+def _tool(t: ToolRecord, where: str) -> ToolDefinition:
+    try:
+        return ToolDefinition(t.name, t.description, t.parameters, t.included, t.id or new_id(), t.strict)
+    except ToolDefinitionError as exc:
+        raise InvalidSession(f"{where}: {exc}") from None
+
+
 def _session(record: SessionRecord) -> Session:
-    messages = tuple(
-        Message(m.role, m.content, m.included, m.id or new_id(), m.status, m.pinned) for m in record.messages
-    )
+    messages = tuple(_message(m, f"session.messages[{i}]") for i, m in enumerate(record.messages))
     duplicate = first_duplicate(m.id for m in messages)
     if duplicate is not None:
         raise InvalidSession(f"session.messages: the id {duplicate!r} is used twice.")
+    tools = tuple(_tool(t, f"session.tools[{i}]") for i, t in enumerate(record.tools))
+    duplicate = first_duplicate(t.id for t in tools)
+    if duplicate is not None:
+        raise InvalidSession(f"session.tools: the id {duplicate!r} is used twice.")
+    try:
+        checked_choice(record.settings.tool_choice)
+    except ToolDefinitionError as exc:
+        raise InvalidSession(f"session.settings.tool_choice: {exc}") from None
     stamp = now()
     return Session(
         id=record.id,
@@ -257,6 +324,7 @@ def _session(record: SessionRecord) -> Session:
         messages=messages,
         settings=record.settings.model_dump(exclude_unset=True),
         draft=record.draft,
+        tools=tools,
         created_at=record.created_at or stamp,
         updated_at=record.updated_at or stamp,
     )
@@ -320,6 +388,7 @@ class Session:
     messages: tuple[Message, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
     draft: str = ""  # typed, not yet sent
+    tools: tuple[ToolDefinition, ...] = ()  # the tool definitions; settings hold tool_choice & co
     created_at: str = field(default_factory=now)
     updated_at: str = field(default_factory=now)
     # The database row's version this form was read from or saved as (0: never saved). A save is
@@ -349,10 +418,28 @@ class Session:
 
 
 def _message_dict(message: Message) -> dict:
-    return {
+    record = {
         "id": message.id, "role": message.role, "content": message.content,
         "included": message.included, "status": message.status, "pinned": message.pinned,
     }  # fmt: skip
+    # The tool fields only where set: a plain conversation's file is what it always was.
+    if message.tool_calls:
+        record["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls]
+    if message.tool_call_id is not None:
+        record["tool_call_id"] = message.tool_call_id
+    if message.name is not None:
+        record["name"] = message.name
+    return record
+
+
+def _tool_dict(tool: ToolDefinition) -> dict:
+    record = {
+        "id": tool.id, "name": tool.name, "description": tool.description,
+        "parameters": tool.parameters, "included": tool.included,
+    }  # fmt: skip
+    if tool.strict is not None:
+        record["strict"] = tool.strict
+    return record
 
 
 def to_dict(session: Session) -> dict:
@@ -366,6 +453,7 @@ def to_dict(session: Session) -> dict:
         "messages": [_message_dict(m) for m in session.messages],
         "settings": dict(session.settings),
         "draft": session.draft,
+        **({"tools": [_tool_dict(t) for t in session.tools]} if session.tools else {}),
     }
 
 
@@ -399,8 +487,15 @@ def to_markdown(session: Session) -> str:
         "",
         session.system.content,
     ]
+    if session.tools:
+        lines += ["", "## Tools", ""]
+        lines += [f"- `{t.name}`{'' if t.included else ' (not sent)'}: {t.description}" for t in session.tools]
     for number, message in enumerate(session.messages, 1):
-        lines += ["", f"## {number}. {message.role.capitalize()}{_flags(message)}", "", message.content]
+        who = message.role.capitalize() + (f" ({message.name})" if message.name else "")
+        if message.role == "tool":
+            who = f"Tool result for `{message.tool_call_id}`"
+        lines += ["", f"## {number}. {who}{_flags(message)}", "", message.content]
+        lines += [f"Calls `{c.name}` with `{c.arguments}` (id `{c.id}`)" for c in message.tool_calls]
     return "\n".join(lines) + "\n"
 
 
@@ -442,6 +537,8 @@ def _type_words(annotation: Any) -> str:
         return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
     if get_origin(annotation) is list:
         return "list of objects"
+    if get_origin(annotation) is dict:
+        return "object"
     if get_origin(annotation) is Annotated:
         return _type_words(args[0])
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -481,6 +578,8 @@ def _fields_table() -> str:
     rows += _field_rows(SessionRecord, "session.")
     rows += _field_rows(SystemPromptRecord, "session.system_prompt.")
     rows += _field_rows(MessageRecord, "session.messages[].")
+    rows += _field_rows(ToolCallRecord, "session.messages[].tool_calls[].")
+    rows += _field_rows(ToolRecord, "session.tools[].")
     return "\n".join(rows)
 
 

@@ -28,7 +28,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from secrets import token_urlsafe
 from typing import Any
@@ -40,7 +40,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from lib.context.conversation import clean_text
 from lib.context.payload import RequestPlan
-from lib.core.outcome import IMPLAUSIBLE, CallOutcome
+from lib.core.outcome import CallOutcome, Usage
 from lib.core.prices import billed
 from lib.core.secrets import masked_json, redact
 from lib.store import db
@@ -406,8 +406,7 @@ class CallRecord:
     messages_sent: int
     predicted_prompt_tokens: int
     predicted_exact: bool
-    prompt_tokens: int | None
-    completion_tokens: int | None
+    usage: Usage  # as the server reported it: plausible counts in their columns, the flag in its own
     payload_bytes: int
     latency_s: float | None
     ttft_s: float | None
@@ -415,7 +414,6 @@ class CallRecord:
     status: str  # "ok", "incomplete" (cut off mid-reply) or "error"
     error: str | None = None
     at: str = field(default_factory=now)
-    cached_tokens: int | None = None  # as the server reported them; None when it reported none
     owner: str | None = None  # who made the call (ui/owner.py); None: the session's owner when logged
 
     @classmethod
@@ -430,55 +428,63 @@ class CallRecord:
         owner: str | None = None,
         batch: bool = False,  # an answer from the Batch API: billed at its rate
     ) -> CallRecord:
-        cost = billed(plan.model.prices, plan.prompt_tokens, outcome, batch)
+        cost = billed(plan.model.prices, plan.prompt_tokens, outcome.usage, batch)
         status = "ok" if outcome.ok else ("incomplete" if outcome.incomplete else "error")
         error = clean_text(redact(outcome.error, secrets)) if outcome.error else None
-        if outcome.usage_flag:
-            # What the server said is kept in words: the count columns hold only plausible numbers
-            # (10^30 fits no INTEGER column), and the flag is what the run log shows beside the call.
-            error = f"{error} {outcome.usage_flag}" if error else outcome.usage_flag
         return cls(
             session_id, variant, provider, str(plan.body.get("model", plan.model.name)), len(plan.messages),
-            plan.prompt_tokens, plan.count.exact, outcome.prompt_tokens, outcome.completion_tokens,
-            plan.body_bytes, outcome.latency_s, outcome.ttft_s, cost, status, error,
-            cached_tokens=outcome.cached_tokens, owner=owner,
+            plan.prompt_tokens, plan.count.exact, outcome.usage, plan.body_bytes, outcome.latency_s, outcome.ttft_s,
+            cost, status, error, owner=owner,
         )  # fmt: skip
 
-    @property
-    def usage_flag(self) -> str | None:
-        """The implausible-usage flag the call was logged with (lib.core.outcome.implausible_usage):
-        such a call is not priced again, at any model's prices."""
-        at = self.error.find(IMPLAUSIBLE) if self.error else -1
-        return self.error[at:] if self.error and at >= 0 else None
+    def columns(self) -> dict[str, Any]:
+        """The record as its row in the run log's table (CALL_COLUMNS)."""
+        return {
+            "session_id": self.session_id, "variant": self.variant, "provider": self.provider, "model": self.model,
+            "messages_sent": self.messages_sent, "predicted_prompt_tokens": self.predicted_prompt_tokens,
+            "predicted_exact": int(self.predicted_exact), "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens, "payload_bytes": self.payload_bytes,
+            "latency_s": self.latency_s, "ttft_s": self.ttft_s, "cost": self.cost, "status": self.status,
+            "error": self.error, "at": self.at, "cached_tokens": self.usage.cached_tokens, "owner": self.owner,
+            # The server's word in words: the count columns hold only plausible numbers (10^30 fits no
+            # INTEGER column), and this is what the run log shows beside the call.
+            "implausible_usage": self.usage.flag,
+        }  # fmt: skip
 
 
-_CALL_COLUMNS = tuple(CallRecord.__dataclass_fields__)
+# The run log's columns, in the order `call_record` reads them.
+CALL_COLUMNS = tuple(CallRecord("", "", "", "", 0, 0, False, Usage(), 0, None, None, None, "").columns())
 
 
 def record_call(conn: Connection, record: CallRecord) -> int:
     """Log a call; one logged without an owner is the owner's of its session (who alone can open it).
     Returns the call's id."""
-    values: dict[str, Any] = _storable(asdict(record))
+    values: dict[str, Any] = _storable(record.columns())
     if values["owner"] is None:
         values["owner"] = select(sessions.c.owner).where(sessions.c.id == record.session_id).scalar_subquery()
-    values["predicted_exact"] = int(record.predicted_exact)
     with writing(conn):
         return conn.execute(insert(calls_table).values(**values).returning(calls_table.c.id)).scalar_one()
 
 
 def calls(conn: Connection, session_id: str | None = None) -> list[CallRecord]:
     """The run log, oldest first; one session's calls when `session_id` is given."""
-    query = select(*(calls_table.c[name] for name in _CALL_COLUMNS)).order_by(calls_table.c.at, calls_table.c.id)
+    query = select(*(calls_table.c[name] for name in CALL_COLUMNS)).order_by(calls_table.c.at, calls_table.c.id)
     if session_id:
         query = query.where(calls_table.c.session_id == session_id)
     return [call_record(row) for row in conn.execute(query)]
 
 
 def call_record(row: Any) -> CallRecord:
-    """A run-log row (its first columns in CallRecord's order) as the record it was logged as."""
-    values = dict(zip(_CALL_COLUMNS, row[: len(_CALL_COLUMNS)], strict=True))
-    values["predicted_exact"] = bool(values["predicted_exact"])
-    return CallRecord(**values)
+    """A run-log row (its first columns in CALL_COLUMNS' order) as the record it was logged as; a row
+    from before the flag had its column reads as not flagged (lib/store/migrations 0003 moved the ones
+    that were flagged)."""
+    v = dict(zip(CALL_COLUMNS, row[: len(CALL_COLUMNS)], strict=True))
+    usage = Usage(v["prompt_tokens"], v["completion_tokens"], v["cached_tokens"], flag=v["implausible_usage"])
+    return CallRecord(
+        v["session_id"], v["variant"], v["provider"], v["model"], v["messages_sent"], v["predicted_prompt_tokens"],
+        bool(v["predicted_exact"]), usage, v["payload_bytes"], v["latency_s"], v["ttft_s"], v["cost"], v["status"],
+        v["error"], v["at"], v["owner"],
+    )  # fmt: skip
 
 
 # --- Compare: kept comparisons and the variant set-up, per session ------------------------------

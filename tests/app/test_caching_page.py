@@ -57,9 +57,9 @@ def test_reported_cached_tokens_are_shown_beside_the_prediction_and_billed_in_th
         assert any("cached tokens billed as cached" in c.value and "genai-prices" in c.value for c in at.caption)
     record = run_log_rows()[-1]
     gpt4o = models.MODELS["gpt-4o"]
-    assert record.cached_tokens == predicted
-    assert record.cost == pytest.approx(cost(gpt4o.prices, 3000, predicted, record.completion_tokens))
-    assert record.cost < cost(gpt4o.prices, 3000, 0, record.completion_tokens)
+    assert record.usage.cached_tokens == predicted
+    assert record.cost == pytest.approx(cost(gpt4o.prices, 3000, predicted, record.usage.completion_tokens))
+    assert record.cost < cost(gpt4o.prices, 3000, 0, record.usage.completion_tokens)
 
 
 def test_switching_an_early_message_off_says_how_much_it_uncaches():

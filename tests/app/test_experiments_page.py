@@ -21,6 +21,7 @@ from lib.context.request import Target
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
 from lib.core import models
+from lib.core.outcome import Usage
 from lib.store import storage
 from tests.app.conftest import THIS_BROWSER, new_app, type_server, visible_text
 from tests.fake_openai import FakeOpenAI
@@ -408,7 +409,7 @@ def test_a_batch_answer_never_overwrites_a_cell_finished_interactively():
     with FakeOpenAI() as server:
         at, run_id, cells = _batch_run(server, cases)
         variants = (Variant("Full history", Strategy("full")), Variant("No history", Strategy("none")))
-        finished = store.CellResult(cells[0].key, "pass", "yes, interactively", (), {}, 10, 10, 1, None, 0.1, 0.0)
+        finished = store.CellResult(cells[0].key, "pass", "yes, interactively", (), {}, 10, Usage(10, 1), 0.1, 0.0)
         with storage.opened() as conn:
             store.record_cell(conn, run_id, finished)
         _upload_output(at, cells, variants, "no")
@@ -466,7 +467,7 @@ def test_two_runs_of_a_set_compare_side_by_side():
             run_id = store.create_run(conn, spec, name, "s", owner=THIS_BROWSER)
             for case, status in zip(("c1", "c2"), statuses, strict=True):
                 cell = store.CellResult(CellKey(0, case, 0), status, "x", (Verdict("contains: x", status == "pass",
-                                        ""),), {}, 10, 10, 1, None, 0.1, 0.0)  # fmt: skip
+                                        ""),), {}, 10, Usage(10, 1), 0.1, 0.0)  # fmt: skip
                 store.record_cell(conn, run_id, cell)
             store.set_status(conn, run_id, "done")
     ids = {name: run_id for run_id, name in _runs()}
@@ -508,7 +509,7 @@ def test_a_run_another_replica_is_sending_shows_as_running_there_and_offers_no_r
         with monkeypatch.context() as patched:
             patched.setattr(store, "now", lambda: "2026-01-01T00:00:00.000+00:00")
             run_id = store.create_run(conn, spec, "on replica A", "s", owner=THIS_BROWSER)
-        store.record_cell(conn, run_id, store.CellResult(CellKey(0, "c1", 0), "pass", "x", (), {}, 10, 10, 1, None,
+        store.record_cell(conn, run_id, store.CellResult(CellKey(0, "c1", 0), "pass", "x", (), {}, 10, Usage(10, 1),
                                                          0.1, 0.0))  # fmt: skip
     at = page(stored_set(TestSet("t", cases)), "Results", exp_run_id=run_id)
     text = visible_text(at)
@@ -634,3 +635,65 @@ def test_a_regex_that_backtracks_for_ever_is_that_cells_error_and_the_run_finish
     verdicts = frame_with(at, "verdict")
     assert verdicts["verdict"].tolist() == ["undecided"]
     assert "ran longer than 1 s on this answer and was stopped" in verdicts["why"].iloc[0]
+
+
+class _EchoingPostgres:
+    """A server on the PostgreSQL port that refuses every login with a message repeating the password it was
+    configured with (as a misconfigured pooler or proxy may): the driver raises with that text."""
+
+    def __init__(self, password: str) -> None:
+        import socket
+        import threading
+
+        self.password = password
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import struct
+
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            with conn:
+                while True:
+                    head = conn.recv(8)
+                    if len(head) < 8:
+                        break
+                    length, code = struct.unpack("!ii", head)
+                    rest = length - 8
+                    while rest > 0:
+                        rest -= len(conn.recv(rest)) or rest
+                    if code in (80877103, 80877104):  # SSL or GSS encryption asked first: not offered
+                        conn.sendall(b"N")
+                        continue
+                    text = f"password {self.password} rejected by the pool".encode()
+                    fields = b"SFATAL\0VFATAL\0C28P01\0M" + text + b"\0\0"
+                    conn.sendall(b"E" + struct.pack("!i", 4 + len(fields)) + fields)
+                    break
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_driver_error_that_repeats_the_store_password_shows_it_masked(monkeypatch):
+    """The driver's words go on the page, but a store URL's password they repeat does not: the page says the
+    store's sentence (lib/store/storage.problem), which masks it."""
+    server = _EchoingPostgres("s3cret-pass")
+    try:
+        monkeypatch.setenv("CONTEXT_LAB_DB", f"postgresql://lab:s3cret-pass@127.0.0.1:{server.port}/context_lab")
+        at = new_app(PAGE)
+        at.session_state["exp_section"] = "Test set"
+        at.run()
+        assert not at.exception, at.exception
+        at.run()  # a note made while the page draws is shown from its next run
+        errors = [e.value for e in at.error]
+        store_errors = [e for e in errors if e.startswith("The experiment store (postgresql://lab:***@")]
+        assert store_errors and "password *** rejected by the pool" in store_errors[0], errors
+        assert "s3cret-pass" not in visible_text(at)
+    finally:
+        server.close()

@@ -205,14 +205,14 @@ def test_a_team_run_log_shows_who_ran_a_call_but_not_what_they_sent(browser):
     from lib.context.payload import Sampling, plan_request
     from lib.context.tokens import TiktokenCounter
     from lib.core import models
-    from lib.core.outcome import CallOutcome
+    from lib.core.outcome import CallOutcome, Usage
     from lib.store.call_details import details_of, record_with_details
 
     model = models.MODELS["gpt-4o"]
     plan = plan_request(
         [Message("user", "Ada's secret plan")], model, TiktokenCounter.for_model(model.name), Sampling()
     )
-    outcome = CallOutcome("Ada's secret answer", prompt_tokens=9, completion_tokens=4, latency_s=0.2)
+    outcome = CallOutcome("Ada's secret answer", Usage(9, 4), latency_s=0.2)
     record = storage.CallRecord.of("s-ada", "chat", "openai", plan, outcome, owner="user:ada@example.com")
     with storage.opened() as conn:
         record_with_details(conn, record, details_of(plan, outcome, "Full history"))
@@ -255,14 +255,16 @@ def _a_run(owner: str | None, name: str, answer: str) -> str:
     from lib.analysis.experiments.planner import CellKey, RunSpec
     from lib.context.payload import Sampling
     from lib.context.strategies import Strategy
+    from lib.core.outcome import Usage
 
     cases = (Case("c1", f"{name}: what is the plan?", checks=(Check("contains", "foxes"),)),)
     spec = RunSpec(TestSet(f"{name} set", cases), (Variant("Full history", Strategy("full")),), 1, 1, Sampling(),
                    "openai", "m")  # fmt: skip
     with storage.opened() as conn:
         run_id = store.create_run(conn, spec, name, "s", owner=owner)
-        store.record_cell(conn, run_id, store.CellResult(CellKey(0, "c1", 0), "pass", answer,
-                          (Verdict("contains: foxes", True, ""),), {}, 10, 10, 3, None, 0.1, 0.0))  # fmt: skip
+        answered = store.CellResult(CellKey(0, "c1", 0), "pass", answer, (Verdict("contains: foxes", True, ""),), {},
+                                    10, Usage(10, 3), 0.1, 0.0)  # fmt: skip
+        store.record_cell(conn, run_id, answered)
         store.set_status(conn, run_id, "done")
     return run_id
 

@@ -10,7 +10,7 @@ from lib.context.conversation import Message
 from lib.context.payload import Sampling, plan_request
 from lib.context.tokens import TiktokenCounter
 from lib.core import models
-from lib.core.outcome import CallOutcome
+from lib.core.outcome import CallOutcome, Usage
 from lib.store import storage
 from lib.store.call_details import details_of, record_with_details
 
@@ -36,7 +36,7 @@ def _logged_from_the_page():
     from lib.context.payload import Sampling, plan_request
     from lib.context.tokens import TiktokenCounter
     from lib.core import models
-    from lib.core.outcome import CallOutcome
+    from lib.core.outcome import CallOutcome, Usage
     from ui.call_details import log_call
     from ui.settings import Settings
 
@@ -45,15 +45,17 @@ def _logged_from_the_page():
         [Message("user", "Hello from the page")], model, TiktokenCounter.for_model("gpt-4o"), Sampling()
     )
     provider = ProviderConfig("openai", "gpt-4o", api_key="sk-proj-ABCDEFGH12345678")
-    outcome = CallOutcome("Echo sk-proj-ABCDEFGH12345678", 9, 2, latency_s=1.0, ttft_s=0.25, finish_reason="stop")
+    outcome = CallOutcome(
+        "Echo sk-proj-ABCDEFGH12345678", Usage(9, 2), latency_s=1.0, ttft_s=0.25, finish_reason="stop"
+    )
     log_call(Settings(provider, model, Sampling()), plan, outcome, session_id="s9", strategy="Full history")
 
 
 def test_a_call_opens_to_its_body_answer_strategy_and_timings():
     with storage.opened() as conn:
         plan = _plan("What is my name?")
-        outcome = CallOutcome("You are **Ada** ![x](https://evil.example/p.png)", 12, 4, latency_s=2.0, ttft_s=0.5,
-                              finish_reason="stop")  # fmt: skip
+        outcome = CallOutcome("You are **Ada** ![x](https://evil.example/p.png)", Usage(12, 4), latency_s=2.0,
+                              ttft_s=0.5, finish_reason="stop")  # fmt: skip
         record = storage.CallRecord.of("s1", "Last 2 turns", "openai", plan, outcome)
         record_with_details(conn, record, details_of(plan, outcome, "Last 2 turns", queued_s=3.0))
         storage.record_call(conn, storage.CallRecord.of("s1", "chat", "openai", _plan("Old"), outcome))
@@ -90,7 +92,7 @@ def _the_run_log_with_the_hook():
 
 
 def test_the_run_log_table_opens_the_row_picked():
-    outcome = CallOutcome("Ada", 12, 4, latency_s=2.0, ttft_s=0.5, finish_reason="stop")
+    outcome = CallOutcome("Ada", Usage(12, 4), latency_s=2.0, ttft_s=0.5, finish_reason="stop")
     with storage.opened() as conn:
         for variant in ("chat", "Last 2 turns"):
             plan = _plan(f"Asked by {variant}")

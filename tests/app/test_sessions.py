@@ -233,7 +233,7 @@ def test_every_call_is_logged_and_the_run_log_shows_it():
         (_sid(at), "chat", "compatible", "fake-model")
     }
     assert [c.messages_sent for c in calls] == [2, 4, 6]  # the system prompt, then the growing history
-    assert calls[0].prompt_tokens == 42 and calls[2].prompt_tokens is None and "503" in calls[2].error
+    assert calls[0].usage.prompt_tokens == 42 and calls[2].usage.prompt_tokens is None and "503" in calls[2].error
     assert calls[1].predicted_prompt_tokens > calls[0].predicted_prompt_tokens and calls[0].payload_bytes > 0
 
     log = _open(RUN_LOG)

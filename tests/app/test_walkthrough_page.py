@@ -55,7 +55,7 @@ def test_each_demo_shows_both_payloads_and_both_answers(ran, step):
     assert len(calls) == step.calls
     assert all(c.outcome.ok and c.outcome.text.strip() for c in calls), [c.outcome.error for c in calls]
     # The server's own count of each prompt: the payload shown is the one it read.
-    assert all(c.outcome.prompt_tokens for c in calls)
+    assert all(c.outcome.usage.prompt_tokens for c in calls)
     shown = [calls[0], calls[-1]]
     payloads = [json.loads(c.value) for c in tour.code if c.language == "json"]
     assert payloads == [c.body for c in shown]
@@ -86,7 +86,7 @@ def test_the_growth_chart_follows_the_payloads(ran):
     assert list(table["messages sent"]) == [1, 3, 5, 7]
     assert table["payload bytes"].is_monotonic_increasing
     # The exact count equals what the server reported for each call.
-    assert list(table["prompt tokens"]) == [c.outcome.prompt_tokens for c in calls]
+    assert list(table["prompt tokens"]) == [c.outcome.usage.prompt_tokens for c in calls]
 
 
 def test_a_left_out_message_is_absent_from_the_request_body(ran):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from lib.analysis.experiments.checks import states
+from lib.analysis.compare import states
 
 PERCENT_SIGN = " %"
 _WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*", re.UNICODE)

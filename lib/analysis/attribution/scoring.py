@@ -226,8 +226,9 @@ class RegenerationScorer:
         self.calls.append((plan, outcome))
         if not outcome.ok:
             raise ScoringError(outcome.error or "The call failed.")
+        usage = outcome.usage
         return PassScore(
-            kept, similarity(context.answer, text), plan.prompt_tokens, outcome.prompt_tokens or plan.prompt_tokens,
-            outcome.cached_tokens or 0, time.perf_counter() - started, text=text,
-            check=self.check(text) if self.check else None, answer_tokens=outcome.completion_tokens or 0,
+            kept, similarity(context.answer, text), plan.prompt_tokens, usage.prompt_tokens or plan.prompt_tokens,
+            usage.cached_tokens or 0, time.perf_counter() - started, text=text,
+            check=self.check(text) if self.check else None, answer_tokens=usage.completion_tokens or 0,
         )  # fmt: skip

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,10 +29,10 @@ from lib.analysis.compare import Variant
 from lib.analysis.experiments import runner, store
 from lib.analysis.experiments.cases import InvalidTestSet
 from lib.analysis.experiments.formats import text_of
-from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec
-from lib.backends.providers import take_usage
+from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec, for_batch, plan_cells
 from lib.context.payload import serialise
-from lib.core.outcome import CallOutcome
+from lib.context.request import Target
+from lib.core.outcome import CallOutcome, usage_of
 from lib.store import storage
 from lib.store.documents import DocumentError, NotWellFormed, load_json
 
@@ -126,10 +127,7 @@ def _outcome(line: dict[str, Any]) -> CallOutcome:
     outcome = CallOutcome(text=text if isinstance(text, str) else "", finish_reason=choices[0].get("finish_reason"))
     usage = body.get("usage")
     if isinstance(usage, dict):  # a batch file is a server's word too: kept as said, priced only if plausible
-        details = usage.get("prompt_tokens_details")
-        cached = details.get("cached_tokens") if isinstance(details, dict) else None
-        reported = {"prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens")}
-        take_usage(outcome, {**reported, "cached_tokens": cached})
+        outcome.usage = usage_of(usage) or outcome.usage
     if not outcome.text and isinstance(message, dict) and message.get("refusal"):
         outcome.error = f"The model refused: {message['refusal']}"
     return outcome
@@ -243,3 +241,28 @@ def apply_output(
         )
         storage.record_call(conn, record)
     return Applied(applied, skipped, to_judge)
+
+
+def requests_left(run_id: str, spec: RunSpec, target_for: Callable[[Variant], Target]) -> dict[str, str]:
+    """The Batch API input files (one per model, `input_files`) for the run's cells not finished yet,
+    planned for the targets the run was planned for (so each body is the one the run would send)."""
+    done = runner.finished_cells(run_id)
+    todo = [c for c in plan_cells(for_batch(spec), target_for) if c.key not in done]
+    return input_files(todo, spec.variants, spec.provider_model)
+
+
+def score_output(
+    run_id: str,
+    spec: RunSpec,
+    target_for: Callable[[Variant], Target],
+    data: bytes,
+    session_id: str,
+    secrets: tuple[str, ...] = (),
+    owner: str | None = None,
+) -> Applied:
+    """A Batch API output file scored into its stored run (`apply_output`), the run planned again for its
+    targets. Raises InvalidBatchFile (nothing written) for a file that does not fit, and what a failing
+    store raises (storage.STORE_ERRORS)."""
+    planned = plan_cells(spec, target_for)
+    with storage.opened() as conn:
+        return apply_output(conn, run_id, spec, planned, data, session_id, secrets, owner)

@@ -16,65 +16,34 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from lib.analysis.experiments.patterns import compile_problem
-from lib.context.conversation import Message, Role, SystemPrompt, clean_text
-from lib.store.documents import DocumentError, NotWellFormed, dump_json, load_json
+from lib.analysis.experiments.kinds import (
+    CHECK_KINDS,
+    CHECK_LABELS,
+    FOLDABLE,
+    MAX_COUNT,
+    MAX_TEXT,
+    Check,
+    InvalidTestSet,
+    check_from_dict,
+    check_from_line,
+    check_to_dict,
+    kind_of,
+    to_line,
+    whole_number,
+)
+from lib.analysis.experiments.kinds import shown as _shown
+from lib.analysis.experiments.kinds import text_value as _text
+from lib.context.conversation import Message, Role, SystemPrompt
 
-CheckKind = Literal[
-    "contains", "contains-all", "contains-any", "not-contains", "regex", "equals", "starts-with",
-    "is-json", "json-field", "max-words", "llm-rubric",
+# Re-exported: a test set's readers and writers name checks through this module (kinds.py holds them).
+__all__ = [
+    "CHECK_KINDS", "CHECK_LABELS", "FOLDABLE", "MAX_COUNT", "MAX_TEXT", "Check", "InvalidTestSet", "check_from_dict",
+    "check_from_line", "check_to_dict", "kind_of", "to_line", "whole_number",
 ]  # fmt: skip
-CHECK_KINDS: tuple[str, ...] = CheckKind.__args__  # type: ignore[attr-defined]
-# Kinds that take the case-insensitive form ("icontains", "not-icontains", …).
-FOLDABLE = ("contains", "contains-all", "contains-any", "not-contains", "equals", "starts-with")
-CHECK_LABELS: dict[str, str] = {
-    "contains": "contains",
-    "contains-all": "contains all of",
-    "contains-any": "contains any of",
-    "not-contains": "does not contain",
-    "regex": "matches the regex",
-    "equals": "equals",
-    "starts-with": "starts with",
-    "is-json": "is valid JSON",
-    "json-field": "has the JSON field",
-    "max-words": "has at most N words",
-    "llm-rubric": "a judge model grades it by the rubric",
-}
 Source = Literal["inline", "current", "session"]
 SOURCES: tuple[str, ...] = ("inline", "current", "session")
 ROLES = ("user", "assistant", "system")
 MAX_CASES = 2_000
-MAX_TEXT = 200_000  # characters in one question, message or check value
-MAX_COUNT = 1_000_000  # turns ago, words: far past any conversation or answer, and a number int() reads
-
-
-class InvalidTestSet(ValueError):
-    """A test set (or a file holding one) that cannot be read: the message names where and why."""
-
-
-@dataclass(frozen=True)
-class Check:
-    kind: CheckKind
-    value: str = ""  # the text, the regex, the rubric, or (json-field) the expected value as JSON
-    values: tuple[str, ...] = ()  # contains-all, contains-any
-    ignore_case: bool = False
-    field: str = ""  # json-field: a dotted path ("user.name", "items.0")
-    limit: int = 0  # max-words
-
-    @property
-    def is_judge(self) -> bool:
-        return self.kind == "llm-rubric"
-
-    @property
-    def type_name(self) -> str:
-        """The promptfoo-style name: "icontains" for a case-insensitive contains."""
-        if self.ignore_case and self.kind in FOLDABLE:
-            return self.kind.replace("contains", "icontains", 1) if "contains" in self.kind else f"i{self.kind}"
-        return self.kind
-
-    def describe(self) -> str:
-        """One line, as the editor writes it (`to_line`) and reads it back (`check_from_line`)."""
-        return to_line(self)
 
 
 @dataclass(frozen=True)
@@ -136,64 +105,7 @@ class TestSet:
         return any(c.judged for c in self.cases)
 
 
-# --- checks as one line of text: the editor's and the CSV's form --------------------------------
-
-_ALIASES = {"not-icontains": ("not-contains", True)}
-
-
-def kind_of(type_name: str) -> tuple[str, bool]:
-    """("contains", True) for "icontains"; raises InvalidTestSet for an unknown type."""
-    name = type_name.strip().lower().replace("_", "-")
-    if name in _ALIASES:
-        return _ALIASES[name]
-    if name in CHECK_KINDS:
-        return name, False
-    if name.startswith("i") and name[1:] in FOLDABLE:
-        return name[1:], True
-    known = ", ".join(CHECK_KINDS)
-    raise InvalidTestSet(f"unknown check type {_shown(type_name.strip())} (known: {known}; an i- prefix ignores case)")
-
-
-def to_line(check: Check) -> str:
-    name = check.type_name
-    if check.kind in ("contains-all", "contains-any"):
-        joined = " | ".join(check.values)
-        value = json.dumps(list(check.values), ensure_ascii=False) if any("|" in v for v in check.values) else joined
-        return f"{name}: {value}"
-    if check.kind == "is-json":
-        return name
-    if check.kind == "json-field":
-        return f"{name}: {check.field} = {check.value}"
-    if check.kind == "max-words":
-        return f"{name}: {check.limit}"
-    return f"{name}: {check.value}"
-
-
-def check_from_line(line: str) -> Check:
-    """`icontains: Ada`, `contains-all: Ada | Porto`, `json-field: user.name = "Ada"`, `max-words: 12`,
-    `is-json`, `llm-rubric: The answer names the city.`"""
-    name, _, rest = line.partition(":")
-    kind, ignore_case = kind_of(name)
-    rest = rest.strip()
-    data: dict[str, Any] = {"type": kind, "ignore_case": ignore_case}
-    if kind in ("contains-all", "contains-any"):
-        if rest.startswith("["):
-            try:
-                data["value"] = load_json(rest)
-            except NotWellFormed as exc:
-                raise InvalidTestSet(f"{kind}: the list is not valid JSON ({exc.problem})") from None
-            except DocumentError as exc:
-                raise InvalidTestSet(f"{kind}: the list: {exc.problem}") from None
-        else:
-            data["value"] = [part.strip() for part in rest.split("|") if part.strip()]
-    elif kind == "json-field":
-        path, equals, expected = rest.partition("=")
-        if not equals:
-            raise InvalidTestSet('json-field needs `path = value`, e.g. `json-field: user.name = "Ada"`')
-        data["field"], data["value"] = path.strip(), _json_or_text(expected.strip())
-    elif kind != "is-json":
-        data["value"] = rest
-    return check_from_dict(data)
+# --- checks as one line of text: the editor's and the CSV's form (each kind's: kinds.py) --------
 
 
 def checks_from_text(text: str) -> tuple[Check, ...]:
@@ -212,101 +124,7 @@ def checks_to_text(checks: tuple[Check, ...]) -> str:
     return "\n".join(to_line(c) for c in checks)
 
 
-def _json_or_text(text: str) -> Any:
-    try:
-        return load_json(text)
-    except NotWellFormed:
-        return text
-    except DocumentError as exc:
-        raise InvalidTestSet(f"json-field's value: {exc.problem}") from None
-
-
-def whole_number(value: Any, what: str) -> int:
-    """A count written as text or given as a number: ASCII digits only (`str.isdigit` takes "²", which
-    int() refuses), and at most MAX_COUNT (int() raises past 4,300 digits)."""
-    if isinstance(value, str):
-        digits = value.strip()
-        if not (digits.isascii() and digits.isdecimal()):
-            raise InvalidTestSet(f"{what} {value[:40]!r} is not a whole number")
-        if len(digits) > len(str(MAX_COUNT)) or int(digits) > MAX_COUNT:
-            raise InvalidTestSet(f"{what} {digits[:40]}{'…' * (len(digits) > 40)} is more than {MAX_COUNT:,}")
-        return int(digits)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidTestSet(f"{what} must be a whole number, not {_shown(value)}")
-    if value > MAX_COUNT:
-        raise InvalidTestSet(f"{what} is more than {MAX_COUNT:,}")
-    return value
-
-
-def _shown(value: Any) -> str:
-    """A value in a message, cut short: a refused value can be megabytes long."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:80] + "…"
-
-
 # --- dicts: the one reader every format goes through ---------------------------------------------
-
-
-def _text(value: Any, what: str, *, allow_empty: bool = False) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise InvalidTestSet(f"{what} must be text, not {type(value).__name__}")
-    text = clean_text(str(value))  # a lone surrogate (a JSON "\\ud800") no database can store
-    if not allow_empty and not text.strip():
-        raise InvalidTestSet(f"{what} is empty")
-    if len(text) > MAX_TEXT:
-        raise InvalidTestSet(f"{what} is longer than {MAX_TEXT:,} characters")
-    return text
-
-
-def check_from_dict(data: Any) -> Check:
-    if not isinstance(data, dict):
-        raise InvalidTestSet(f"a check must be an object with a `type`, not {type(data).__name__}")
-    if "type" not in data:
-        raise InvalidTestSet("a check has no `type`")
-    kind, folded = kind_of(_text(data["type"], "a check's type"))
-    ignore_case = folded or bool(data.get("ignore_case", False))
-    value = data.get("value")
-    if kind in ("contains-all", "contains-any"):
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not value:
-            raise InvalidTestSet(f"{kind} needs a non-empty list of texts as its `value`")
-        values = tuple(_text(v, f"a {kind} value") for v in value)
-        return Check(cast(CheckKind, kind), values=values, ignore_case=ignore_case)
-    if kind == "is-json":
-        return Check(cast(CheckKind, kind))
-    if kind == "json-field":
-        path = _text(data.get("field", ""), "json-field's `field` (a dotted path)")
-        try:
-            expected = dump_json(value)
-        except DocumentError as exc:
-            raise InvalidTestSet(f"json-field's value is {exc.problem}") from None
-        return Check(cast(CheckKind, kind), value=clean_text(expected), field=path.strip())
-    if kind == "max-words":
-        try:
-            limit = whole_number(value, "max-words")
-        except InvalidTestSet:
-            raise InvalidTestSet(f"max-words needs a whole number of words, not {_shown(value)}") from None
-        return Check(cast(CheckKind, kind), limit=limit)
-    if value is None:
-        raise InvalidTestSet(f"{kind} needs a `value`")
-    text = _text(value, f"{kind}'s value", allow_empty=kind == "equals")
-    if kind == "regex" and (problem := compile_problem(text)) is not None:
-        raise InvalidTestSet(f"the regex {_shown(text)} does not compile: {problem}")
-    return Check(cast(CheckKind, kind), value=text, ignore_case=ignore_case)
-
-
-def check_to_dict(check: Check) -> dict[str, Any]:
-    data: dict[str, Any] = {"type": check.type_name}
-    if check.kind in ("contains-all", "contains-any"):
-        data["value"] = list(check.values)
-    elif check.kind == "json-field":
-        data["field"], data["value"] = check.field, json.loads(check.value)
-    elif check.kind == "max-words":
-        data["value"] = check.limit
-    elif check.kind != "is-json":
-        data["value"] = check.value
-    return data
 
 
 def _message(data: Any, index: int) -> Message:

@@ -187,7 +187,7 @@ def summaries(spec: RunSpec, cells: list[CellResult]) -> list[VariantSummary]:
                 sum(c.sent_prompt_tokens for c in sent),
                 None if any(c is None for c in costs) else sum(c for c in costs if c is not None),
                 sum(c.latency_s or 0 for c in sent) / len(sent) if sent else None,
-                sum(c.cached_tokens or 0 for c in sent),
+                sum(c.usage.cached_tokens or 0 for c in sent),
             )
         )
     return result
@@ -405,8 +405,8 @@ def cell_rows(spec: RunSpec, cells: list[CellResult]) -> list[dict[str, Any]]:
             "status": cell.status, "question": case.question if case else "", "answer": cell.answer,
             "checks": "\n".join(f"{'PASS' if v.passed else 'FAIL' if v.passed is False else '??'} {v.check} "
                                 f"({v.detail})" for v in cell.verdicts),
-            "predicted prompt tokens": cell.predicted_prompt_tokens, "prompt tokens": cell.prompt_tokens,
-            "completion tokens": cell.completion_tokens, "cached tokens": cell.cached_tokens,
+            "predicted prompt tokens": cell.predicted_prompt_tokens, "prompt tokens": cell.usage.prompt_tokens,
+            "completion tokens": cell.usage.completion_tokens, "cached tokens": cell.usage.cached_tokens,
             "latency s": cell.latency_s, "cost $": cell.cost, "error": cell.error or "",
             "note": cell_note(cell) or "",
             "turns ago": case.turns_ago if case else None,

@@ -43,7 +43,7 @@ from lib.backends.providers import ProviderConfig, make_client
 from lib.backends.reply import Reply
 from lib.context.payload import RequestPlan
 from lib.context.request import Target
-from lib.core.outcome import CallOutcome
+from lib.core.outcome import CallOutcome, Usage
 from lib.core.prices import billed
 from lib.core.secrets import redact
 from lib.store import storage
@@ -71,7 +71,7 @@ class JudgeSetup:
 def call_cost(plan: RequestPlan, outcome: CallOutcome, batch: bool = False) -> float | None:
     """Reported usage where there is some, else the prediction (as the run log counts it); `batch`: an
     answer from the Batch API, at its rate."""
-    return billed(plan.model.prices, plan.prompt_tokens, outcome, batch)
+    return billed(plan.model.prices, plan.prompt_tokens, outcome.usage, batch)
 
 
 def answered_cell(
@@ -98,8 +98,7 @@ def answered_cell(
         status = overall(verdicts)
     return store.CellResult(
         cell.key, status, outcome.text, tuple(verdicts), cell.plan.body, cell.plan.prompt_tokens,
-        outcome.prompt_tokens, outcome.completion_tokens, outcome.cached_tokens, outcome.latency_s,
-        call_cost(cell.plan, outcome, batch), error, notices,
+        outcome.usage, outcome.latency_s, call_cost(cell.plan, outcome, batch), error, notices,
     )  # fmt: skip
 
 
@@ -110,14 +109,14 @@ def unscored_cell(
     goes on and a resume does not send it again."""
     error = redact(f"The answer could not be scored: {type(problem).__name__}: {str(problem)[:300]}", secrets)
     return store.CellResult(
-        cell.key, "error", outcome.text, (), cell.plan.body, cell.plan.prompt_tokens, outcome.prompt_tokens,
-        outcome.completion_tokens, outcome.cached_tokens, outcome.latency_s, None, error, notices,
+        cell.key, "error", outcome.text, (), cell.plan.body, cell.plan.prompt_tokens, outcome.usage,
+        outcome.latency_s, None, error, notices,
     )  # fmt: skip
 
 
 def blocked_cell(cell: PlannedCell) -> store.CellResult:
     return store.CellResult(
-        cell.key, "error", "", (), cell.plan.body, cell.plan.prompt_tokens, None, None, None, None, None,
+        cell.key, "error", "", (), cell.plan.body, cell.plan.prompt_tokens, Usage(), None, None,
         f"Not sent: {cell.blocker}",
     )  # fmt: skip
 

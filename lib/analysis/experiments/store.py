@@ -30,6 +30,7 @@ from lib.analysis.experiments.cases import TestSet, set_from_dict, set_to_dict
 from lib.analysis.experiments.checks import Verdict
 from lib.analysis.experiments.planner import CellKey, RunSpec, spec_from_dict, spec_to_dict
 from lib.context.conversation import new_id
+from lib.core.outcome import Usage
 from lib.store.db import writing
 from lib.store.schema import experiment_cells as cells_table
 from lib.store.schema import experiment_runs as runs_table
@@ -272,9 +273,7 @@ class CellResult:
     verdicts: tuple[Verdict, ...]
     body: dict[str, Any]  # the exact request body sent
     predicted_prompt_tokens: int
-    prompt_tokens: int | None  # as the server reported them
-    completion_tokens: int | None
-    cached_tokens: int | None
+    usage: Usage  # as the server reported it
     latency_s: float | None
     cost: float | None
     error: str | None = None
@@ -288,7 +287,7 @@ class CellResult:
     @property
     def sent_prompt_tokens(self) -> int:
         """Reported where the server reported them, else predicted."""
-        return self.prompt_tokens if self.prompt_tokens is not None else self.predicted_prompt_tokens
+        return self.usage.prompt_tokens if self.usage.prompt_tokens is not None else self.predicted_prompt_tokens
 
 
 def _cell_row(run_id: str, cell: CellResult) -> dict[str, Any]:
@@ -297,8 +296,8 @@ def _cell_row(run_id: str, cell: CellResult) -> dict[str, Any]:
         "status": cell.status, "answer": cell.answer,
         "verdicts": json.dumps([v.as_dict() for v in cell.verdicts], ensure_ascii=False),
         "body": json.dumps(cell.body, ensure_ascii=False), "predicted_prompt_tokens": cell.predicted_prompt_tokens,
-        "prompt_tokens": cell.prompt_tokens, "completion_tokens": cell.completion_tokens,
-        "cached_tokens": cell.cached_tokens, "latency_s": cell.latency_s, "cost": cell.cost, "error": cell.error,
+        "prompt_tokens": cell.usage.prompt_tokens, "completion_tokens": cell.usage.completion_tokens,
+        "cached_tokens": cell.usage.cached_tokens, "latency_s": cell.latency_s, "cost": cell.cost, "error": cell.error,
         "notices": json.dumps(list(cell.notices), ensure_ascii=False), "finished_at": cell.finished_at,
     }  # fmt: skip
 
@@ -344,9 +343,7 @@ def cells(conn: Connection, run_id: str, owner: str | None = None) -> list[CellR
             tuple(Verdict.from_dict(v) for v in json.loads(r[5])),
             json.loads(r[6]),
             r[7],
-            r[8],
-            r[9],
-            r[10],
+            Usage(r[8], r[9], r[10]),
             r[11],
             r[12],
             r[13],
