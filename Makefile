@@ -10,6 +10,11 @@ HOST ?= $(or $(CONTEXT_LAB_HOST),127.0.0.1)
 # whole suite covered 94.4 % on 2026-11-26 (the fast suite alone 91 %).
 COVERAGE_FLOOR ?= 92
 COVERAGE := --cov=lib --cov-report=term-missing:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
+# pytest-xdist: one worker per core, each pinned to its core with what it starts (tests/conftest.py);
+# a test file stays on one worker, so what a file shares (a module's fixtures) is made once.
+# PYTEST_WORKERS=0 runs the suite in one process.
+PYTEST_WORKERS ?= auto
+WORKERS := -n $(PYTEST_WORKERS) --dist loadfile
 # A native build of llama.cpp segfaults in batched decode on some CPUs: build it portable. Its
 # multimodal library (LLAVA_BUILD: images and audio) is never loaded by the app: not built.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
@@ -55,14 +60,14 @@ test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	HYPOTHESIS_PROFILE=$(or $(HYPOTHESIS_PROFILE),ci) $(BIN)/python -m pytest $(COVERAGE) $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=$(or $(HYPOTHESIS_PROFILE),ci) $(BIN)/python -m pytest $(WORKERS) $(COVERAGE) $(PYTEST_ARGS)
 
 # The inner loop: lint and every test that needs neither the model's server, the app nor a browser, each
 # property test on 50 generated cases instead of 200 (the Hypothesis profiles: tests/conftest.py).
 test-fast: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	HYPOTHESIS_PROFILE=$(or $(HYPOTHESIS_PROFILE),fast) $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=$(or $(HYPOTHESIS_PROFILE),fast) $(BIN)/python -m pytest $(WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

@@ -10,7 +10,7 @@ import streamlit as st
 from lib.context.display import inert_markdown
 from lib.context.request import Request
 from lib.context.strategies import STRATEGY_LABELS, spec_of
-from ui import state, tools_panel
+from ui import agent_example, composition, state, tools_panel
 from ui.chat import calls
 from ui.chat.history import ROLES, add_by_hand, history, include_all, include_last_turns
 from ui.composer import draft_sync, page_style
@@ -172,6 +172,7 @@ def render(settings: Settings) -> None:
             _next_call_note(request)
         with st.container():  # the meters draw more or fewer lines as the call changes; the preview stays put
             meter(request.plan)
+            composition.chat_bar(request, settings)
             cache_meter(settings, request)
         tools_panel.tools_editor(request.plan)  # part of every call, beside what it costs
         preview = st.expander("Payload preview (exactly what is sent)", key=state.PREVIEW_OPEN, on_change="rerun")
@@ -184,6 +185,8 @@ def render(settings: Settings) -> None:
             last_call_report(last)
     with chat_column:
         _system_prompt_editor()
+        if not state.history():
+            agent_example.offer()  # a built-in conversation with tool rounds (ui/agent_example.py)
         if state.history():
             _strategy_picker()
             if state.strategy_kind() == "manual":

@@ -36,7 +36,7 @@ from lib.context.request import Request, send_blocker
 from lib.context.strategies import STRATEGY_LABELS, spec_of
 from lib.core import models
 from lib.core.outcome import CallOutcome
-from ui import attribution, compare_state, resources, sessions, state, tools_panel
+from ui import attribution, compare_state, composition, resources, sessions, state, tools_panel
 from ui.meter import money
 from ui.settings import Settings, page_setup
 from ui.summary import make_summary, summary_plan
@@ -449,6 +449,7 @@ def render(settings: Settings) -> None:
     _variant_cards(settings)
     if variants:
         _before_running(variants, requests, price_as)
+        composition.variant_bars([v.name for v in variants], requests, settings)
     compare_state.save_if_changed()
     run = compare_state.run_in_flight()
     if run is not None:

@@ -9,7 +9,7 @@ from lib.analysis.runlog import csv_text
 from lib.analysis.timeline import MAX_TURNS, cost_figure, sample_conversation, timeline, timeline_figures, verdict
 from lib.context.display import inert_markdown
 from lib.context.strategies import Strategy
-from ui import state
+from ui import composition, state
 from ui.planning import target_of
 from ui.settings import Settings, page_setup
 
@@ -56,6 +56,7 @@ def render(settings: Settings) -> None:
     left, right = st.columns(2)
     left.plotly_chart(per_turn, width="stretch")
     right.plotly_chart(cumulative, width="stretch")
+    composition.timeline_section(history, strategies, state.system_prompt(), settings)
     costs = cost_figure(rows)
     if costs is not None:
         st.plotly_chart(costs, width="stretch")

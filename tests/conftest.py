@@ -17,6 +17,24 @@ settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def pytest_configure(config):
+    """`make test` runs the suite on one pytest-xdist worker per core (`-n auto`): each worker is pinned to
+    a core of its own, and what it starts (the embedded server, the scorer, an app process, Chromium)
+    inherits the pin, so the model runs on as many llama.cpp threads as the worker has cores
+    (`usable_cores`). Unpinned, two workers' servers each took every core: llama.cpp's threads wait
+    for each other at every step, and a thread without a core stalls them all."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if count > len(cores):
+        return  # more workers than cores: pinning would stack some on one core
+    core = cores[int(worker[2:]) % len(cores)]
+    for thread in os.listdir("/proc/self/task"):  # every thread the worker has so far, not only this one
+        os.sched_setaffinity(int(thread), {core})
+
+
 @pytest.fixture(autouse=True)
 def session_db(tmp_path, monkeypatch):
     """Every test saves sessions and calls to a database of its own, never to ./data; its pooled

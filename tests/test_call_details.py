@@ -16,6 +16,7 @@ from lib.store.call_details import (
     calls_with_details,
     cost_as,
     details_of,
+    log_call,
     record_with_details,
     timings,
 )
@@ -71,6 +72,23 @@ def test_calls_come_back_with_their_details_in_the_run_logs_order(conn):
     logged = select(schema.calls.c.id).where(schema.calls.c.variant == "Last 2 turns")
     assert call_id == conn.execute(logged).scalar_one()
     assert [r.session_id for r, _ in calls_with_details(conn, "s2")] == ["s2"]
+
+
+def test_log_call_is_the_one_writer_figures_and_details_keys_masked(conn):
+    """Every caller (chat, Compare, experiments, attribution, summaries) logs through `log_call`: the row
+    and its details in one go, the key masked in both, the end time kept for a writer that writes later."""
+    plan = _plan(f"My key is {KEY}")
+    outcome = _outcome(text=f"Yours is {KEY}", error=f"Rejected {KEY}")
+    call_id = log_call(conn, "s1", "experiment · Full history", "openai", plan, outcome, (KEY,), "user:ada",
+                       "Full history", 0.5, ["retried once"], at="2026-01-01T10:00:00.000+00:00")  # fmt: skip
+    ((record, details),) = calls_with_details(conn)
+    assert (record.variant, record.owner, record.at, record.usage) == (
+        "experiment · Full history", "user:ada", "2026-01-01T10:00:00.000+00:00", Usage(12, 3),
+    )  # fmt: skip
+    assert record.status == "incomplete" and KEY not in record.error
+    assert (details.strategy, details.queued_s, details.notices) == ("Full history", 0.5, ("retried once",))
+    assert KEY not in details.request_body and KEY not in details.answer
+    assert call_id == conn.execute(select(schema.calls.c.id)).scalar_one()
 
 
 def test_timings_are_labelled_and_split():

@@ -1,6 +1,7 @@
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -385,6 +386,44 @@ def test_a_variant_sends_the_sessions_tools_none_or_only_some():
     for variant in (same, bare, fewer):
         assert Variant.from_dict(json.loads(json.dumps(variant.to_dict()))) == variant
     assert "tools" not in same.to_dict()  # a set-up without tools is stored as before
+
+
+STORED_BEFORE_PYDANTIC = Path(__file__).parent / "data" / "compare_stored_before_pydantic.json"
+
+
+def test_a_comparison_and_a_setup_stored_before_the_pydantic_models_read_back_and_write_the_same_json():
+    """tests/data/compare_stored_before_pydantic.json was written by the hand-written codec (commit 53a9b55):
+    three variants (a preset, a custom one on a model with its own prices, a fixed context), outcomes with
+    cached tokens, implausible usage as a server reported it, and a rate-limit error."""
+    stored = json.loads(STORED_BEFORE_PYDANTIC.read_text(encoding="utf-8"))
+    comparison = Comparison.from_dict(stored["comparison"])
+    assert json.dumps(comparison.to_dict()) == json.dumps(stored["comparison"])  # byte for byte, key order too
+    setup = CompareSetup.from_dict(stored["setup"])
+    assert json.dumps(setup.to_dict()) == json.dumps(stored["setup"])
+    custom = comparison.results[1]
+    assert custom.variant.fixed_context is None and custom.variant.temperature == 0.7
+    assert custom.plan.model.own_prices is not None and custom.plan.model.own_prices.input.base == 1.0
+    odd = custom.outcomes[0]
+    assert odd.usage.prompt_tokens is None and "prompt_tokens -5 (negative)" in odd.usage.flag
+    assert comparison.results[0].outcomes[0].usage == Usage(31, 2, 16)
+    assert comparison.results[2].variant.fixed_context == (("system", "Be brief."), ("user", "My name is Ada."))
+    assert comparison.results[2].outcomes[0].status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"question": 7}, "question"),
+        ({"one_at_a_time": "yes"}, "one_at_a_time"),
+        ({"baseline": True}, "baseline"),
+        ({"results": []}, "without results"),
+        ({"format": 2}, "format 2"),
+    ],
+)
+def test_a_stored_comparison_that_does_not_fit_is_refused_by_name(change, named):
+    stored = json.loads(STORED_BEFORE_PYDANTIC.read_text(encoding="utf-8"))["comparison"]
+    with pytest.raises(InvalidComparison, match=named):
+        Comparison.from_dict({**stored, **change})
 
 
 @pytest.mark.parametrize(("answer", "expected"), [

@@ -368,3 +368,29 @@ def test_the_servers_threads_cover_its_prompts_too():
     command = EmbeddedServer(threads=1).command()
     assert command[command.index("--n_threads") + 1] == "1"
     assert command[command.index("--n_threads_batch") + 1] == "1"
+
+
+def test_a_process_allowed_fewer_cores_starts_the_server_and_the_scorer_on_that_many_threads():
+    # A container limited to some cores (or a test worker pinned to one) counts the cores it may use,
+    # not the machine's: two threads on one core wait for each other at every step of llama.cpp.
+    from lib.analysis.attribution import scoring
+
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        command = EmbeddedServer(threads=0).command()
+        threads: list[int] = []
+
+        class Llama:
+            def __init__(self, *args, **kwargs) -> None:
+                threads.extend([kwargs["n_threads"], kwargs["n_threads_batch"]])
+                raise RuntimeError("not loaded: only its threads are looked at")
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("llama_cpp.Llama", Llama)
+            with pytest.raises(RuntimeError, match="not loaded"):
+                scoring.ScoringModel()
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert command[command.index("--n_threads") + 1] == command[command.index("--n_threads_batch") + 1] == "1"
+    assert threads == [1, 1]

@@ -149,7 +149,7 @@ def test_both_directions_offline_with_the_embedded_models_real_answers(embedded_
     assert set(scored) == set(planned)
     for key, cell in scored.items():
         assert cell.status in ("pass", "fail") and cell.answer.strip()
-        assert cell.prompt_tokens == planned[key].plan.prompt_tokens  # the builder's exact count
+        assert cell.usage.prompt_tokens == planned[key].plan.prompt_tokens  # the builder's exact count
     assert {scored[k].status for k in scored if k.variant == 1} == {"fail"}  # no history: the facts are not there
 
 

@@ -8,6 +8,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, inspect, select
@@ -16,9 +17,10 @@ from lib.analysis.compare import Variant
 from lib.analysis.experiments import store
 from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet, set_to_dict
 from lib.analysis.experiments.checks import Verdict
-from lib.analysis.experiments.planner import CellKey, RunSpec, spec_to_dict
+from lib.analysis.experiments.planner import CellKey, RunSpec, spec_from_dict, spec_to_dict
 from lib.context.payload import Sampling
 from lib.context.strategies import Strategy
+from lib.core.errors import InvalidRun
 from lib.core.outcome import Usage
 from lib.store import db, schema, storage
 from lib.store.storage import CallRecord
@@ -375,3 +377,37 @@ def test_a_store_at_0001_with_experiments_upgrades_in_place_and_its_rows_are_nob
         new = store.create_run(conn, SPEC, "New", "s", owner=BOB)
         assert [r.id for r in store.list_runs(conn, BOB)] == [new]
     db.forget(url)
+
+
+STORED_BEFORE_PYDANTIC = Path(__file__).parent / "data" / "experiment_run_stored_before_pydantic.json"
+
+
+def test_a_run_spec_and_verdicts_stored_before_the_pydantic_models_read_back_and_write_the_same_json():
+    """tests/data/experiment_run_stored_before_pydantic.json was written by the hand-written codec: a spec
+    with three variants (one with an int temperature), a judge, summaries and non-default sampling, and a
+    cell's verdicts (one undecided, awaiting the judge)."""
+    stored_json = json.loads(STORED_BEFORE_PYDANTIC.read_text(encoding="utf-8"))
+    spec = spec_from_dict(stored_json["spec"])
+    assert json.dumps(spec_to_dict(spec)) == json.dumps(stored_json["spec"])  # byte for byte, key order too
+    assert spec.judge is not None and spec.judge.model == "gpt-4o-mini" and spec.summaries == (("k1", "A summary."),)
+    assert spec.sampling.token_limit_field == "max_completion_tokens" and spec.variants[1].temperature == 1
+    verdicts = [Verdict.from_dict(v) for v in stored_json["verdicts"]]
+    assert [v.as_dict() for v in verdicts] == stored_json["verdicts"]
+    assert verdicts[1].passed is None and verdicts[1].judge
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"repeats": "many"}, "repeats"),
+        ({"provider": {"model": "m"}}, "provider.kind"),
+        ({"variants": None}, "variants"),
+    ],
+)
+def test_a_stored_spec_that_does_not_fit_is_refused_by_name(change, named):
+    stored_spec = json.loads(STORED_BEFORE_PYDANTIC.read_text(encoding="utf-8"))["spec"]
+    with pytest.raises(InvalidRun, match=named) as refused:
+        spec_from_dict({**stored_spec, **change})
+    assert str(refused.value).startswith("The stored run spec cannot be read")
+    with pytest.raises(InvalidRun, match="check"):
+        Verdict.from_dict({"passed": True})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import assume, given
 
 from lib.context.conversation import Message, SystemPrompt, ToolCall
 from lib.context.exports import EXPORTS, evals_line, fine_tuning_line, messages_array, request_body, split_for_evals
@@ -16,6 +17,7 @@ from lib.context.tokens import TiktokenCounter
 from lib.context.tools import NO_TOOLS, ToolDefinition, ToolSettings
 from lib.core.models import MODELS
 from lib.store.imports import import_context, to_session
+from tests.test_properties import CASES, histories, texts
 
 TARGET = Target(MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"), "gpt-4o-mini")
 SAMPLING = Sampling(temperature=0.3, max_tokens=77, stream=True)
@@ -137,3 +139,20 @@ def test_a_key_is_in_no_export(maker):
     assert KEY not in exported.decode() and KEY[3:15] not in exported.decode()
     assert "***" in exported.decode()
     json.loads(exported.decode().splitlines()[0] if exported.endswith(b"\n") else exported)  # still JSON
+
+
+@CASES
+@given(history=histories(), system=texts)
+def test_any_history_exported_and_imported_is_the_same_call_byte_for_byte(history, system):
+    body = body_of(SystemPrompt(system), history)
+    assume(body["messages"])  # nothing to import from a call with no message at all
+    exported = request_body(body)
+    session, _ = to_session(import_context(exported), {}, "openai")
+    sampling = Sampling(
+        session.settings["temperature"], session.settings["max_tokens"], stream=session.settings["stream"]
+    )
+    assert serialise(body_of(session.system, list(session.messages), sampling)) == exported
+    again = import_context(messages_array(body))
+    sent = body["messages"]
+    head = sent[0]["content"] if sent[0]["role"] == "system" else None
+    assert (again.system, list(again.messages)) == (head, sent[1:] if head is not None else sent)

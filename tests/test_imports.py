@@ -417,3 +417,22 @@ def test_a_logged_http_requests_headers_never_give_their_key():
     context = import_context(json.dumps(line))
     assert "never taken" in notes(context)["request.headers.Authorization"]
     assert FAKE_KEY not in everything(context) and list(context.messages) == [{"role": "user", "content": "hi"}]
+
+
+def test_opentelemetry_spans_of_langfuses_own_attributes():
+    context = import_context(sample("otel_langfuse.json"))
+    assert context.format == OTEL and context.system == "You summarise."
+    assert list(context.messages) == [
+        {"role": "user", "content": "Summarise: the cat sat on the mat."},
+        {"role": "assistant", "content": "A cat sat."},
+    ]
+    assert context.model == "gpt-4o-mini" and context.settings == {"temperature": 0.5, "max_tokens": 64}
+    assert "frequency_penalty" in notes(context) and "reply" in notes(context)["langfuse.observation.output"]
+
+
+def test_a_curl_command_is_never_run(tmp_path):
+    marker = tmp_path / "ran"
+    command = f'curl https://x/v1/chat/completions -d "$(touch {marker})" `touch {marker}`'
+    with pytest.raises(ImportRefused, match="not JSON"):
+        import_context(command)
+    assert not marker.exists()

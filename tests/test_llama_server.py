@@ -372,3 +372,8 @@ def test_the_same_prompt_again_is_cached_whole_or_but_one_token(embedded_server,
     assert usage.prompt_tokens_details.cached_tokens == prompt_tokens
     _, _, usage = _ask(embedded_server, UNRELATED, max_tokens=1)
     assert usage.prompt_tokens_details.cached_tokens == prompt_tokens - 1
+
+
+def test_the_window_is_read_from_the_command_line_or_llama_cpp_pythons_default():
+    assert llama_server.context_window(["--model", "x", "--n_ctx", "4096", "--port", "1"]) == 4096
+    assert llama_server.context_window(["--model", "x"]) == 2048  # llama-cpp-python's ModelSettings default

@@ -202,6 +202,22 @@ def test_the_embedded_server_counted_through_the_compatible_path_matches_its_usa
     json.dumps(counter.method)
 
 
+def test_the_embedded_server_reports_the_window_it_runs_with(embedded_server):
+    """llama-cpp-python's stock server says its n_ctx nowhere: ours answers llama.cpp's /props."""
+    from lib.backends.embedded import CONTEXT_WINDOW
+    from lib.backends.server_tokens import server_window
+
+    window = server_window(embedded_server.base_url, models.EMBEDDED_MODEL)
+    assert window is not None and window.tokens == CONTEXT_WINDOW
+    assert window.source == "reported by the server: n_ctx in its /props"
+
+
+def test_a_server_that_reports_no_window_gives_none(fake):
+    from lib.backends.server_tokens import server_window
+
+    assert server_window(fake.base_url, "m", timeout_s=1.0) is None
+
+
 TOOL_MESSAGES = [
     {"role": "user", "content": "Weather in Oslo?"},
     {"role": "assistant", "content": "", "tool_calls": [

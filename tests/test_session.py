@@ -410,3 +410,9 @@ def test_a_bad_tool_definition_or_choice_is_refused_by_name():
     document = export_dict(TOOL_SESSION)
     document["session"]["settings"]["tool_choice"] = "two words"
     assert _refused(document).startswith('session.settings.tool_choice: tool_choice is "two words"')
+
+
+def test_a_request_body_given_as_a_session_export_is_pointed_to_the_context_import():
+    body = '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}'
+    with pytest.raises(InvalidSession, match="Bring your own context"):
+        parse_export(body)

@@ -1,9 +1,15 @@
+from dataclasses import replace
 from typing import get_args
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as hs
 
+from lib.analysis.agent_trace import BUILT_IN
 from lib.context import conversation as conv
 from lib.context.conversation import Message, SystemPrompt
+from lib.context.payload import Sampling
+from lib.context.request import Target, build_request
 from lib.context.strategies import (
     BUDGET,
     STRATEGIES,
@@ -18,6 +24,10 @@ from lib.context.strategies import (
     summary_key,
     summary_request,
 )
+from lib.context.tokens import TiktokenCounter
+from lib.core.models import MODELS
+from tests.test_properties import CASES
+from tests.test_tool_pairs import agent_histories
 
 
 def _history(turns: int = 3) -> list[Message]:
@@ -127,7 +137,7 @@ def test_the_registry_names_every_strategy_once_with_its_label():
 @pytest.mark.parametrize(
     ("kind", "keys"),
     [("manual", []), ("full", []), ("none", []), ("last_turns", ["turns"]), ("token_budget", ["budget"]),
-     ("summarise", ["turns"])],
+     ("summarise", ["turns"]), ("clear_tool_results", ["turns"]), ("drop_tool_rounds", ["turns"])],
 )  # fmt: skip
 def test_each_strategy_declares_the_parameters_it_reads(kind, keys):
     spec = STRATEGIES[kind]
@@ -163,3 +173,79 @@ def test_an_unknown_kind_is_read_as_manual():
     assert spec_of("vibes") is STRATEGIES["manual"]
     assert spec_of(None) is STRATEGIES["manual"]
     assert spec_of("token_budget") is STRATEGIES["token_budget"]
+
+
+# --- the agent strategies ------------------------------------------------------------------------------
+
+
+TARGET = Target(MODELS["gpt-4o"], TiktokenCounter.for_model("gpt-4o"), "gpt-4o")
+AGENT = [Message.from_api(d) for d in BUILT_IN.messages]  # 3 rounds: Rome's weather, a time zone, Oslo's weather
+RESULTS = [m for m in AGENT if m.role == "tool"]
+CALLS = [m for m in AGENT if m.tool_calls]
+QUESTION = Message("user", BUILT_IN.question, id="q")
+
+
+def _request(strategy: Strategy, history=AGENT):
+    return build_request(SystemPrompt(), history, QUESTION, strategy, TARGET, Sampling(), lambda _: "summary")
+
+
+def test_clear_old_tool_results_keeps_the_last_k_verbatim_and_says_what_the_model_sees_instead():
+    request = _request(Strategy("clear_tool_results", last_turns=1))
+    sent = {m["tool_call_id"]: m["content"] for m in request.plan.body["messages"] if m["role"] == "tool"}
+    assert sent["call_2"] == RESULTS[2].content  # the newest, verbatim
+    rome = sent["call_0"]
+    assert rome == (
+        f'[Tool result cleared to save context: get_weather({{"city": "Rome"}}) returned {len(RESULTS[0].content):,} '
+        "characters, not resent.]"
+    )
+    assert "lookup_timezone" in sent["call_1"] and "+01:00" not in sent["call_1"]
+    decision = request.decision_for(RESULTS[0].id)
+    assert decision.kept and decision.message.content == RESULTS[0].content  # the history keeps the result
+    assert decision.reason.startswith("cleared (older than the last 1 tool results): the model sees “[Tool result")
+    assert request.pair_findings == []  # every call still has its (cleared) result
+    assert all(d.kept for d in request.decisions)
+
+
+def test_clearing_none_sends_every_result_and_clearing_all_sends_none():
+    every = _request(Strategy("clear_tool_results", last_turns=10)).plan.body["messages"]
+    assert [m["content"] for m in every if m["role"] == "tool"] == [m.content for m in RESULTS]
+    none = _request(Strategy("clear_tool_results", last_turns=0)).plan.body["messages"]
+    assert all(m["content"].startswith("[Tool result cleared") for m in none if m["role"] == "tool")
+
+
+def test_a_pinned_tool_result_is_never_cleared():
+    history = [replace(m, pinned=True) if m.id == RESULTS[0].id else m for m in AGENT]
+    sent = _request(Strategy("clear_tool_results", last_turns=0), history).plan.body["messages"]
+    assert RESULTS[0].content in [m["content"] for m in sent]
+
+
+def test_drop_old_tool_rounds_leaves_out_calls_and_results_together_and_keeps_the_talk():
+    request = _request(Strategy("drop_tool_rounds", last_turns=1))
+    sent_ids = {m.id for m in request.plan.messages}
+    assert CALLS[2].id in sent_ids and RESULTS[2].id in sent_ids
+    for old in (*CALLS[:2], *RESULTS[:2]):
+        assert old.id not in sent_ids
+        assert (
+            request.decision_for(old.id).reason == "an older tool round (the last 1 are kept): dropped with its calls"
+        )
+    talk = [m for m in AGENT if m.role in ("user", "assistant") and not m.tool_calls]
+    assert all(m.id in sent_ids for m in talk)
+    assert request.pair_findings == []
+
+
+def test_the_agent_strategies_describe_themselves_and_read_their_k_from_the_turns_key():
+    assert STRATEGIES["clear_tool_results"].build({"turns": 3}) == Strategy("clear_tool_results", last_turns=3)
+    assert Strategy("clear_tool_results", last_turns=3).describe() == "Clear tool results but the last 3"
+    assert Strategy("drop_tool_rounds", last_turns=0).describe() == "Drop tool rounds but the last 0"
+    assert [p.label for p in STRATEGIES["drop_tool_rounds"].parameters] == ["Tool rounds kept"]
+
+
+@CASES
+@given(history=agent_histories(), kind=hs.sampled_from(list(STRATEGIES)[1:]), k=hs.integers(0, 4))
+def test_every_strategy_old_and_new_sends_only_whole_pairs(history, kind, k):
+    request = _request(Strategy(kind, last_turns=k, token_budget=40 * k), history)
+    assert request.pair_findings == []
+    sent = {m.id: m for m in request.plan.messages}
+    for message in history:
+        if message.role == "tool" and message.id in sent and sent[message.id].content != message.content:
+            assert kind == "clear_tool_results" and sent[message.id].content.startswith("[Tool result cleared")

@@ -48,7 +48,7 @@ from lib.context.display import inert_markdown
 from lib.context.payload import RequestPlan, serialise
 from lib.context.request import Request, split_for_retry
 from lib.core.outcome import CallOutcome
-from ui import compare_state, resources, sessions, state
+from ui import call_details, compare_state, resources, state
 from ui.meter import money
 from ui.planning import request_for
 from ui.settings import Settings
@@ -249,7 +249,7 @@ def _collect(panel: Panel, settings: Settings) -> None:
     if isinstance(panel.scorer, RegenerationScorer):
         new = panel.scorer.calls[panel.logged_calls :]  # a copy: the job's thread goes on appending
         for plan, outcome in new:
-            sessions.log_call(settings, plan, outcome, variant="attribution")
+            call_details.log_call(settings, plan, outcome, variant="attribution")
         panel.logged_calls += len(new)
     if job is None or not finished:
         return
@@ -471,7 +471,7 @@ def _check_result(panel: Panel, settings: Settings, context: AnswerContext) -> N
         st.error(inert_markdown(check.job.error or "The call failed."))
         return
     if not check.logged:
-        sessions.log_call(settings, check.plan, outcome, variant="attribution check")
+        call_details.log_call(settings, check.plan, outcome, variant="attribution check")
         check.logged = True
     if not outcome.ok:
         st.error(inert_markdown(outcome.error or "The call failed."))

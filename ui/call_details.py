@@ -14,9 +14,11 @@ import streamlit as st
 
 from lib.context.display import inert_markdown
 from lib.context.payload import RequestPlan
+from lib.core.errors import STORE_FAILED
 from lib.core.outcome import CallOutcome
 from lib.store import storage
-from lib.store.call_details import CallDetails, calls_with_details, details_of, record_with_details, timings
+from lib.store.call_details import CallDetails, calls_with_details, timings
+from lib.store.call_details import log_call as lib_log_call
 from ui import sessions, state
 from ui.keys import known_secrets
 from ui.owner import describe, owner
@@ -40,15 +42,16 @@ def log_call(
     queued_s: float | None = None,
     notices: Sequence[str] = (),
 ) -> None:
-    """`ui.sessions.log_call`, with the call's body, answer, strategy and retries kept for its row."""
+    """Record a call the page made in the run log (lib.store.call_details.log_call, the one writer),
+    with its body, answer, strategy and retries; a failing store is said on the page. Call it from the
+    script's thread (after joining workers)."""
     secrets = (*settings.provider.secrets, *known_secrets())
     session_id = session_id or sessions.current_id()
-    record = storage.CallRecord.of(session_id, variant, settings.provider.kind, plan, outcome, secrets, owner())
-    details = details_of(plan, outcome, strategy, queued_s, tuple(notices), secrets)
     try:
         with storage.opened() as conn:
-            record_with_details(conn, record, details)
-    except storage.STORE_ERRORS as exc:
+            lib_log_call(conn, session_id, variant, settings.provider.kind, plan, outcome, secrets, owner(), strategy,
+                         queued_s, tuple(notices))  # fmt: skip
+    except STORE_FAILED as exc:
         _store_failed(exc)
 
 
@@ -57,7 +60,7 @@ def run_log_with_details() -> tuple[list[storage.CallRecord], list[CallDetails |
     try:
         with storage.opened() as conn:
             pairs = calls_with_details(conn)
-    except storage.STORE_ERRORS as exc:
+    except STORE_FAILED as exc:
         _store_failed(exc)
         return [], []
     return [record for record, _ in pairs], [details for _, details in pairs]

@@ -24,7 +24,6 @@ from lib.analysis.compare import (
     CompareSetup,
     Comparison,
     ComparisonRun,
-    InvalidComparison,
     Variant,
     distinct_names,
     plan_variant,
@@ -37,8 +36,9 @@ from lib.context.conversation import Role, new_id
 from lib.context.request import Request, Target
 from lib.context.strategies import PARAMETERS, spec_of
 from lib.core import models
+from lib.core.errors import STORE_FAILED
 from lib.store import storage
-from lib.store.call_details import details_of, record_with_details
+from lib.store.call_details import log_call
 from ui import owner, sessions, state
 from ui.keys import known_secrets
 from ui.planning import summary_for
@@ -48,7 +48,6 @@ SLOT_FIELDS = (
     "name", "strategy", *(p.key for p in PARAMETERS), "system_mode", "system_text", "model", "temperature_inherit",
     "temperature", "max_tokens_inherit", "max_tokens", "fixed_context", "tools_mode", "tool_names",
 )  # fmt: skip
-_STORE_ERRORS: tuple[type[Exception], ...] = (*storage.STORE_ERRORS, InvalidComparison)
 
 
 # --- slots ------------------------------------------------------------------------------------------
@@ -173,7 +172,7 @@ def load_for_session() -> None:
         with storage.opened() as conn:
             setup = compare_store.load_compare_setup(conn, session_id)
             kept = compare_store.list_comparisons(conn, session_id)
-    except _STORE_ERRORS as exc:
+    except STORE_FAILED as exc:
         _store_failed(exc)
     setup = setup or CompareSetup(PRESETS, question=state.draft() or "What is my name?")
     set_variants(setup.variants)
@@ -195,7 +194,7 @@ def save_if_changed() -> None:
     try:
         with storage.opened() as conn:
             compare_store.save_compare_setup(conn, sessions.current_id(), now, known_secrets())
-    except _STORE_ERRORS as exc:
+    except STORE_FAILED as exc:
         _store_failed(exc)
         return
     state.put(state.COMPARE_SAVED_SETUP, now)
@@ -273,12 +272,9 @@ def keeper(settings: Settings, session_id: str) -> Callable[[Comparison], None]:
                         continue  # blocked before sending: nothing happened to log
                     seed = result.seeds[repeat] if repeat < len(result.seeds) else None
                     plan = seeded(result.plan, seed)
-                    record = storage.CallRecord.of(session_id, result.variant.name, kind, plan, outcome, secrets, who)
                     notices = result.notices[repeat] if repeat < len(result.notices) else ()
-                    details = details_of(
-                        plan, outcome, result.variant.context_label, result.queued_s(repeat), notices, secrets
-                    )
-                    record_with_details(conn, record, details)
+                    log_call(conn, session_id, result.variant.name, kind, plan, outcome, secrets, who,
+                             result.variant.context_label, result.queued_s(repeat), notices)  # fmt: skip
             compare_store.save_comparison(conn, session_id, comparison, secrets)
 
     return keep
@@ -289,7 +285,7 @@ def reload_comparisons(unsaved: Comparison | None = None) -> None:
     try:
         with storage.opened() as conn:
             kept = compare_store.list_comparisons(conn, sessions.current_id())
-    except _STORE_ERRORS as exc:
+    except STORE_FAILED as exc:
         _store_failed(exc)
         kept = comparisons()
     state.put(state.COMPARISONS, [*kept, *([unsaved] if unsaved is not None else [])])

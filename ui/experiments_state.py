@@ -254,3 +254,11 @@ def count_upload(counter: str) -> None:
 def uploaded(key: str) -> UploadedFile | None:
     """The file an uploader holds, or None."""
     return state.of(key, UploadedFile)
+
+
+def uploaded_files(key: str) -> list[UploadedFile]:
+    """The files of an uploader that takes several (one, from one that takes one)."""
+    one = state.of(key, UploadedFile)
+    if one is not None:
+        return [one]
+    return [f for f in state.listing(key) if isinstance(f, UploadedFile)]

@@ -7,6 +7,7 @@ this module draws and acts. Every string from the file reaches the screen inert 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from lib.context.conversation import Message
 from lib.context.display import inert_code, inert_inline, one_line
 from lib.context.exports import EXPORTS
 from lib.store.documents import MAX_CHARS
-from lib.store.imports import ImportRefused, Note, Source, read_source, to_session
+from lib.store.imports import MODEL_SETTING, ImportedContext, ImportRefused, Note, Source, read_source, to_session
 from lib.store.session import Session
 from ui import sessions, state
 
@@ -31,6 +32,7 @@ FORMATS = (
     "ChatGPT's `conversations.json`, OpenTelemetry GenAI spans (OTLP JSON)."
 )
 SHOWN_CHARS = 160  # of each message in the preview table: the whole text is imported
+REPORT_SHOWN = 200  # lines of the import report drawn (a file of 50,000 odd messages has as many)
 
 
 def _uploader_key() -> str:
@@ -41,7 +43,9 @@ def _read() -> None:
     """The *Preview* button: read the uploaded file, or else the pasted text. Nothing is saved."""
     uploaded = state.of(_uploader_key(), UploadedFile)
     text = uploaded.getvalue() if uploaded is not None else state.text(state.IMPORT_TEXT)
+    state.put(state.IMPORT_ORIGIN, f"the file {uploaded.name}" if uploaded is not None else "the pasted text")
     state.put(state.IMPORT_PICK, 0)
+    state.pop(state.IMPORT_PREVIEW)
     try:
         state.put(state.IMPORT_SOURCE, read_source(text))
         state.pop(state.IMPORT_PROBLEM)
@@ -54,6 +58,7 @@ def _import(session: Session, what: str) -> None:
     """The *Import* button: the previewed session is stored as a new one and opened."""
     if sessions.open_imported(session, what):
         state.pop(state.IMPORT_SOURCE)
+        state.pop(state.IMPORT_PREVIEW)
         state.put(state.IMPORT_TEXT, "")
         state.put(state.IMPORT_UPLOADS, state.whole(state.IMPORT_UPLOADS) + 1)  # a fresh, empty uploader
 
@@ -63,7 +68,9 @@ def _report(notes: tuple[Note, ...]) -> None:
         st.caption("Import report: nothing dropped or changed.")
         return
     st.markdown(f"**Import report**: {len(notes):,} field{'s' if len(notes) != 1 else ''} dropped or changed")
-    st.markdown("\n".join(f"- {inert_code(note.where)} {inert_inline(note.what)}" for note in notes))
+    st.markdown("\n".join(f"- {inert_code(note.where)} {inert_inline(note.what)}" for note in notes[:REPORT_SHOWN]))
+    if len(notes) > REPORT_SHOWN:
+        st.caption(f"…and {len(notes) - REPORT_SHOWN:,} more of the same kinds.")
 
 
 def _row(number: str, role: str, included: bool, text: str, tools: str) -> dict:
@@ -77,11 +84,22 @@ def _tool_part(message: Message) -> str:
     return f"answers {message.tool_call_id}" if message.tool_call_id else ""
 
 
+@dataclass(frozen=True)
+class _Preview:
+    """The picked context as read and made a session, kept for the reruns of one pick and sidebar."""
+
+    key: tuple[object, ...]
+    imported: ImportedContext
+    session: Session
+    notes: tuple[Note, ...]
+
+
 def _preview(settings: Settings) -> None:
     source = state.of(state.IMPORT_SOURCE, Source)
     if source is None:
         return
-    st.markdown(f"Read as: **{inert_inline(source.format)}**")
+    origin = state.text(state.IMPORT_ORIGIN, "the pasted text")
+    st.markdown(f"Read {inert_inline(origin)} as: **{inert_inline(source.format)}**")
     pick = 0
     if len(source.options) > 1:
         labels = [one_line(option, 140) for option in source.options]  # a select box shows text as it is
@@ -92,12 +110,20 @@ def _preview(settings: Settings) -> None:
         )
         if source.left_out:
             st.caption(f"{source.left_out:,} more are not offered (the first {len(labels):,} are): split the file.")
-    try:
-        imported = source.context(int(pick))
-    except ImportRefused as refused:
-        st.error(inert_inline(f"This one cannot be imported, nothing was saved. {refused}"))
-        return
-    session, notes = to_session(imported, sessions.current().settings, settings.provider.kind)
+    base = sessions.current().settings
+    # Read once per pick and sidebar (a 50,000-message file takes a second and a half to read and
+    # convert), not on every rerun while the preview is open.
+    key = (id(source), int(pick), settings.provider.kind, tuple(sorted(base.items(), key=lambda kv: kv[0])))
+    cached = state.of(state.IMPORT_PREVIEW, _Preview)
+    if cached is None or cached.key != key:
+        try:
+            imported = source.context(int(pick))
+        except ImportRefused as refused:
+            st.error(inert_inline(f"This one cannot be imported, nothing was saved. {refused}"))
+            return
+        cached = _Preview(key, imported, *to_session(imported, base, settings.provider.kind))
+        state.put(state.IMPORT_PREVIEW, cached)
+    imported, session, notes = cached.imported, cached.session, cached.notes
     system = session.system
     rows = [_row("", "system prompt", system.included, system.content, "")]
     rows += [_row(str(i), m.role, m.included, m.content, _tool_part(m)) for i, m in enumerate(session.messages, 1)]
@@ -105,7 +131,8 @@ def _preview(settings: Settings) -> None:
     if imported.tools:
         names = ", ".join(inert_code(t["function"]["name"]) for t in imported.tools)
         st.caption(f"Tools: {names}")
-    taken = {"model": imported.model} if imported.model else {}
+    applied = imported.model and MODEL_SETTING.get(settings.provider.kind)
+    taken = {"model": imported.model} if applied else {}
     taken |= {key: value for key, value in imported.settings.items() if key in ("temperature", "max_tokens", "stream")}
     given = ", ".join(f"{key} {inert_code(str(value))}" for key, value in taken.items()) or "none (the sidebar's stay)"
     st.caption(f"Settings taken: {given} · strategy: Manual (every message included)")

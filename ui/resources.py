@@ -113,3 +113,10 @@ def server_counter(config: providers.ProviderConfig) -> server_tokens.ServerCoun
         return {models.EMBEDDED_MODEL: embedded_tokenizer().render}
 
     return server_tokens.detect(config.base_url, config.model, config.api_key, timeout_s=2.0, templates=templates)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16, ttl=600)
+def server_window(config: providers.ProviderConfig) -> server_tokens.ServerWindow | None:
+    """The context window the server reports running with (lib/backends/server_tokens.server_window),
+    asked once per server, model and key for ten minutes; None when it does not say."""
+    return server_tokens.server_window(config.base_url, config.model, config.api_key, timeout_s=2.0)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from lib.context.display import inert_markdown
+from lib.core.errors import StaleSession
 from lib.store import storage
 from lib.store.session import MAX_IMPORT_BYTES, Session, end_user_id, export_json, to_markdown, without_secrets
 from ui import owner, sessions, state
@@ -123,7 +124,7 @@ def _actions(now: Session) -> None:
         st.button("Delete for good", type="primary", on_click=sessions.delete_current)
 
 
-def _conflict(stale: storage.StaleSession) -> None:
+def _conflict(stale: StaleSession) -> None:
     """A stale tab: what happened, that nothing was overwritten, and the two ways on."""
     if stale.deleted:
         st.error(

@@ -3,7 +3,7 @@
 `ui.settings.page_setup` calls `restore` on a browser session's first run (open the session the URL
 names, or say why not), then `autosave` on every run (save when the session differs from its last
 saved form, so an unchanged rerun writes nothing), then `sidebar` (the session list and its
-actions). Pages log each call with `log_call`. API keys are masked out of whatever is saved,
+actions). Pages log each call with `ui.call_details.log_call`. API keys are masked out of whatever is saved,
 exported or logged.
 
 Two tabs may hold one session. Each save is applied only over the version the tab read
@@ -32,18 +32,15 @@ from sqlalchemy import Connection
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from lib.context.conversation import SystemPrompt
-from lib.context.payload import RequestPlan
-from lib.core.outcome import CallOutcome
+from lib.core.errors import STORE_FAILED, DamagedSession, InvalidSession, NotYours, StaleSession
 from lib.store import chat_replies, storage
 from lib.store.session import (
-    InvalidSession,
     Session,
     is_session_id,
     new_session_id,
     parse_export,
     without_secrets,
 )
-from lib.store.storage import DamagedSession, NotYours
 from ui import owner, state
 from ui.keys import known_secrets
 
@@ -65,9 +62,6 @@ T = TypeVar("T")
 # --- the database, failing softly: the app keeps working from memory and says why -------------
 
 
-_DB_ERRORS = storage.STORE_ERRORS
-
-
 def with_db(action: Callable[..., T], *args) -> T | None:
     """`action(conn, *args)`, or None with a note saying why (the store failed, a row is damaged).
     A StaleSession goes to the caller: what to do about a stale tab depends on what it was doing."""
@@ -80,7 +74,7 @@ def with_db(action: Callable[..., T], *args) -> T | None:
     except NotYours:
         _note("error", NOT_YOURS)
         return None
-    except _DB_ERRORS as exc:
+    except STORE_FAILED as exc:
         _db_failed(exc)
         return None
 
@@ -250,7 +244,7 @@ def restore() -> None:
         _note("error", f"{damaged} A new session is open; the damaged one is left as it is.")
         _start()
         return
-    except _DB_ERRORS as exc:
+    except STORE_FAILED as exc:
         _db_failed(exc)
         _start()  # unreadable, not absent: a new id, so a later save cannot overwrite it
         return
@@ -275,7 +269,7 @@ def _save(session: Session) -> bool:
     except DamagedSession as damaged:
         _note("error", f"{damaged} It is left as it is.")
         return False
-    except _DB_ERRORS as exc:
+    except STORE_FAILED as exc:
         _db_failed(exc)
         return False
     except NotYours:
@@ -285,7 +279,7 @@ def _save(session: Session) -> bool:
         state.put(state.SAVED_SESSION, None)
         _show_in_url(current_id())
         return _save(replace(session, id=current_id(), version=0))
-    except storage.StaleSession as stale:
+    except StaleSession as stale:
         caught = catch_up()
         if caught is not None:  # the other writer was a chat reply's completion: take its reply, save over it
             return _save(
@@ -411,7 +405,7 @@ def delete_current() -> None:
     gone = current()
     try:
         deleted = mine(storage.delete, gone.id, gone.version)
-    except storage.StaleSession as stale:
+    except StaleSession as stale:
         if catch_up() is not None:  # only a chat reply was written since: the session as it is now goes
             delete_current()
             return
@@ -433,7 +427,7 @@ def reload_saved() -> None:
         _open(session)
         _note("success", f"Reloaded {session.label} as saved ({messages_count(len(session.messages))}).")
     elif mine(storage.is_deleted, current_id()):  # deleted meanwhile: say so, offer to keep the work
-        state.put(state.SESSION_CONFLICT, storage.StaleSession(current_id(), None))
+        state.put(state.SESSION_CONFLICT, StaleSession(current_id(), None))
 
 
 def keep_mine() -> None:
@@ -502,24 +496,13 @@ def open_imported(session: Session, what: str) -> bool:
 # --- the run log ---------------------------------------------------------------------------------
 
 
-def log_call(
-    settings: _Provided, plan: RequestPlan, outcome: CallOutcome, variant: str = "chat", session_id: str | None = None
-) -> None:
-    """Record a finished call in the run log. Call it from the script's thread (after joining workers)."""
-    secrets = (*settings.provider.secrets, *secrets_known())
-    record = storage.CallRecord.of(
-        session_id or current_id(), variant, settings.provider.kind, plan, outcome, secrets, owner.owner()
-    )
-    with_db(storage.record_call, record)
-
-
 def run_log() -> tuple[list[storage.CallRecord], str | None]:
     """Every recorded call, and None; or no calls and why the store could not give them (so the page
     says the store failed, not that nothing was ever called)."""
     try:
         with storage.opened() as conn:
             return storage.calls(conn), None
-    except _DB_ERRORS as exc:
+    except STORE_FAILED as exc:
         return [], _store_failure(exc)
 
 

@@ -23,6 +23,8 @@ class Settings:
     provider: ProviderConfig
     model: models.ModelInfo
     sampling: Sampling
+    # Where `model.context_window` comes from: the server's own report when it gives one, else the table.
+    window_source: str = "the model table"
 
     def counter(self) -> PromptCounter:
         if self.provider.backend.counts_in_process:
@@ -210,6 +212,7 @@ def sidebar() -> Settings:
             provider, timeout_s=float(timeout), deadline_s=float(deadline), max_reply_bytes=int(cap_mb * 1_000_000)
         )
         model = _model_info(provider)
+        model, window_source = _server_window(provider, model)
         st.header("Sampling")
         temperature = 1.0 if model.reasoning else st.slider(
             "Temperature", 0.0, 2.0, step=0.1, key=state.TEMPERATURE
@@ -224,7 +227,22 @@ def sidebar() -> Settings:
     sampling = Sampling(
         temperature, int(max_tokens), provider.token_limit_field, stream, end_user, provider.end_user_field
     )
-    return Settings(provider, model, sampling)
+    return Settings(provider, model, sampling, window_source)
+
+
+def _server_window(provider: ProviderConfig, model: models.ModelInfo) -> tuple[models.ModelInfo, str]:
+    """The model with the window its server reports, which the meter's share, the composition bar and
+    the send check then use; the table's (or the user's) figure, labelled, when the server says none.
+    A compatible server is asked only once the user typed its URL in this browser session."""
+    fallback = "the model table" if models.is_known(model.name) else "your figure in the sidebar"
+    backend = provider.backend
+    typed = key_scope("compatible", provider.base_url) in state.listing(TYPED_ENDPOINTS)
+    if not (backend.counts_in_process or (backend.may_count_on_server and typed)) or provider.missing():
+        return model, fallback
+    window = resources.server_window(provider)
+    if window is None:
+        return model, fallback + " (the server does not report its window)"
+    return replace(model, context_window=window.tokens), window.source
 
 
 def page_setup() -> Settings:

@@ -48,6 +48,8 @@ PREVIEW_OPEN = "payload_preview_open"  # the chat's payload preview expander, dr
 # The chat draws one page of the history (lib/context/paging.py): its size, and which page (0 = newest).
 PAGE_SIZE = "page_size"
 HISTORY_PAGE = "history_page"
+# A message the composition bar was asked to show (ui/composition.py): scrolled to on the next run.
+FOCUS_MESSAGE = "focus_message"
 
 # Provider settings (sidebar widgets). The API key lives only here, in this browser session's memory.
 KIND = "provider_kind"
@@ -104,7 +106,7 @@ TOOL_PROBLEM = "tool_problem"  # (where, sentence): the last refused edit, shown
 CALL_NAME, CALL_ARGS, CALL_TEXT, CALL_JOIN = "call_name", "call_args", "call_text", "call_join"
 RESULT_FOR, RESULT_TEXT = "result_for", "result_text"
 NAMED_ROLE, NAMED_NAME, NAMED_TEXT = "named_role", "named_name", "named_text"
-# A stale tab (lib/storage.StaleSession): another tab saved or deleted the open session since this
+# A stale tab (lib.core.errors.StaleSession): another tab saved or deleted the open session since this
 # one read it. Nothing is saved until the user reloads or keeps this tab's work as a new session.
 SESSION_CONFLICT = "session_conflict"
 # Whose sessions these are (ui/owner.py): the browser's cookie token, and whether this browser
@@ -119,6 +121,8 @@ SHARE_OPEN = "share_open"  # the sidebar's Share popover
 IMPORT_OPEN = "import_context_open"
 IMPORT_TEXT = "import_context_text"
 IMPORT_SOURCE = "import_context_source"
+IMPORT_ORIGIN = "import_context_origin"  # which was read: the uploaded file (named) or the pasted text
+IMPORT_PREVIEW = "import_context_preview"  # the picked item read and made a session, with what it was read for
 IMPORT_PROBLEM = "import_context_problem"
 IMPORT_PICK = "import_context_pick"
 IMPORT_UPLOADS = "import_context_uploads"

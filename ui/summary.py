@@ -14,7 +14,7 @@ from lib.context.conversation import Message
 from lib.context.payload import RequestPlan
 from lib.context.request import summary_request_for
 from lib.core.outcome import Usage
-from ui import resources, sessions, state
+from ui import call_details, resources, state
 from ui.planning import summary_cache_key, target_of
 from ui.settings import Settings
 
@@ -39,7 +39,7 @@ def make_summary(older: tuple[Message, ...], settings: Settings, variant: str = 
         resources.client(settings.provider), plan.body, settings.provider.secrets, limits=settings.provider.limits
     )
     text = reply.text().strip()
-    sessions.log_call(settings, plan, reply.outcome, variant=variant)
+    call_details.log_call(settings, plan, reply.outcome, variant=variant)
     if reply.outcome.error:
         return f"The summary call failed: {reply.outcome.error}"
     if not text:

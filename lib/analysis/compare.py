@@ -18,34 +18,33 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from difflib import SequenceMatcher
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 import openai
 
+from lib.analysis import compare_json as cjson
 from lib.backends.providers import DEFAULT_LIMITS, CallLimits
 from lib.backends.reply import Reply, Stopper
 from lib.context.conversation import Message, MessageShapeError, Role, SystemPrompt
 from lib.context.payload import RequestPlan, Sampling, in_wire_order, serialise
 from lib.context.request import Request, Target, build_request
-from lib.context.strategies import STRATEGY_LABELS, Strategy
+from lib.context.strategies import Strategy, StrategyKind
 from lib.context.tokens import PromptCount
 from lib.context.tools import CHOICES, NO_TOOLS, ToolSettings
+from lib.core.errors import InvalidComparison
+from lib.core.job import Job as CoreJob
 from lib.core.models import ModelInfo, priced_as
-from lib.core.outcome import USAGE_FIELDS, CallOutcome, Usage, implausible_usage
+from lib.core.outcome import CallOutcome, Usage, implausible_usage
 from lib.core.prices import Prices, Rate, billed
 
 MAX_VARIANTS = 6
 QUESTION_ID = "question"
-FORMAT_VERSION = 1  # of the stored JSON (to_dict); from_dict refuses another
+FORMAT_VERSION = cjson.FORMAT_VERSION  # of the stored JSON (to_dict); from_dict refuses another
 # A fixed context holds plain messages: a tool result needs the call it answers, which a
 # (role, text) pair cannot name.
 ROLES = tuple(role for role in get_args(Role) if role != "tool")
-
-
-class InvalidComparison(ValueError):
-    """A stored comparison or set-up that cannot be read back (another format, a wrong field)."""
 
 
 @dataclass(frozen=True)
@@ -119,55 +118,34 @@ class Variant:
         return f"{system} · {history} · the question{tools}"
 
     def to_dict(self) -> dict:
-        return {
-            "name": self.name, "strategy": asdict(self.strategy), "system_override": self.system_override,
-            "model": self.model, "temperature": self.temperature, "max_tokens": self.max_tokens,
-            "fixed_context": None if self.fixed_context is None else [list(m) for m in self.fixed_context],
-            **({} if self.tools is None else {"tools": list(self.tools)}),
-        }  # fmt: skip
+        return cjson.written(self.as_json())
+
+    def as_json(self) -> cjson.VariantJson:
+        s = self.strategy
+        strategy = cjson.StrategyJson(kind=s.kind, last_turns=s.last_turns, token_budget=s.token_budget)
+        pairs = self.fixed_context
+        fixed = None if pairs is None else [cast(tuple[cjson.PlainRole, str], m) for m in pairs]
+        return cjson.VariantJson(
+            name=self.name, strategy=strategy, system_override=self.system_override, model=self.model,
+            temperature=self.temperature, max_tokens=self.max_tokens, fixed_context=fixed,
+            tools=None if self.tools is None else list(self.tools),
+        )  # fmt: skip
 
     @classmethod
     def from_dict(cls, raw: Any) -> Variant:
-        obj = _obj(raw, "variant")
-        strategy = _obj(obj.get("strategy"), "variant strategy")
-        if strategy.get("kind") not in STRATEGY_LABELS:
-            raise InvalidComparison(f"unknown strategy {strategy.get('kind')!r}")
+        return cls.of_json(cjson.read(cjson.VariantJson, raw, "variant"))
+
+    @classmethod
+    def of_json(cls, kept: cjson.VariantJson) -> Variant:
+        s = kept.strategy
         return cls(
-            name=_typed(obj.get("name"), str, "variant name"),
-            strategy=Strategy(
-                strategy["kind"],
-                last_turns=_typed(strategy.get("last_turns", 2), int, "last_turns"),
-                token_budget=_typed(strategy.get("token_budget", 1024), int, "token_budget"),
-            ),
-            system_override=_typed(obj.get("system_override"), str, "system_override", nullable=True),
-            model=_typed(obj.get("model", ""), str, "model"),
-            temperature=_number(obj.get("temperature"), "temperature", nullable=True),
-            max_tokens=_typed(obj.get("max_tokens"), int, "max_tokens", nullable=True),
-            fixed_context=_fixed_context(obj.get("fixed_context")),
-            tools=_tool_names(obj.get("tools")),
-        )
-
-
-def _tool_names(raw: Any) -> tuple[str, ...] | None:
-    """A stored variant's tools: absent (set-ups saved before tools existed) or null is the session's."""
-    if raw is None:
-        return None
-    names = _typed(raw, list, "tools")
-    if not all(isinstance(n, str) for n in names):
-        raise InvalidComparison("tools: expected a list of function names")
-    return tuple(names)
-
-
-def _fixed_context(raw: Any) -> tuple[tuple[Role, str], ...] | None:
-    """A stored fixed context: absent (set-ups saved before it existed) or null is none."""
-    if raw is None:
-        return None
-    messages = []
-    for item in _typed(raw, list, "fixed_context"):
-        if not (isinstance(item, list) and len(item) == 2 and item[0] in ROLES and isinstance(item[1], str)):
-            raise InvalidComparison(f"fixed_context: expected [role, text] pairs, got {item!r}"[:200])
-        messages.append((item[0], item[1]))
-    return tuple(messages)
+            name=kept.name, strategy=Strategy(cast(StrategyKind, s.kind), last_turns=s.last_turns,
+                                              token_budget=s.token_budget),
+            system_override=kept.system_override, model=kept.model, temperature=kept.temperature,
+            max_tokens=kept.max_tokens,
+            fixed_context=None if kept.fixed_context is None else tuple(kept.fixed_context),
+            tools=None if kept.tools is None else tuple(kept.tools),
+        )  # fmt: skip
 
 
 # The names say what is sent; `Variant.sends` says it whole (pinned messages go under every strategy).
@@ -231,22 +209,24 @@ class CompareSetup:
     priced_as: str = ""  # "": each model's own prices; else a priced model of lib.core.models
 
     def to_dict(self) -> dict:
-        return {
-            "format": FORMAT_VERSION, "variants": [v.to_dict() for v in self.variants], "question": self.question,
-            "repeats": self.repeats, "seed": self.seed, "priced_as": self.priced_as,
-        }  # fmt: skip
+        return cjson.written(
+            cjson.SetupJson(
+                format=FORMAT_VERSION,
+                variants=[v.as_json() for v in self.variants],
+                question=self.question,
+                repeats=self.repeats,
+                seed=self.seed,
+                priced_as=self.priced_as,
+            )
+        )
 
     @classmethod
     def from_dict(cls, raw: Any) -> CompareSetup:
-        obj = _versioned(raw, "set-up")
-        variants = _typed(obj.get("variants"), list, "variants")
-        return cls(
-            variants=tuple(Variant.from_dict(v) for v in variants[:MAX_VARIANTS]),
-            question=_typed(obj.get("question", ""), str, "question"),
-            repeats=_typed(obj.get("repeats", 1), int, "repeats"),
-            seed=_typed(obj.get("seed", 1), int, "seed"),
-            priced_as=_typed(obj.get("priced_as", ""), str, "priced_as"),
-        )
+        if isinstance(raw, dict) and isinstance(raw.get("variants"), list):  # the first MAX_VARIANTS are read
+            raw = {**raw, "variants": raw["variants"][:MAX_VARIANTS]}
+        kept = cjson.read(cjson.SetupJson, raw, "set-up")
+        return cls(tuple(Variant.of_json(v) for v in kept.variants), kept.question, kept.repeats, kept.seed,
+                   kept.priced_as)  # fmt: skip
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -429,33 +409,25 @@ class Comparison:
 
     def to_dict(self) -> dict:
         """JSON-ready: what the session store keeps (lib/analysis/compare_store.save_comparison)."""
-        return {
-            "format": FORMAT_VERSION,
-            "question": self.question,
-            "expected": self.expected,
-            "created": self.created,
-            "baseline": self.baseline,
-            "model_note": self.model_note,
-            "one_at_a_time": self.one_at_a_time,
-            "results": [_result_dict(r) for r in self.results],
-        }
+        return cjson.written(
+            cjson.ComparisonJson(
+                format=FORMAT_VERSION,
+                question=self.question,
+                created=self.created,
+                baseline=self.baseline,
+                model_note=self.model_note,
+                one_at_a_time=self.one_at_a_time,
+                results=[_result_json(r) for r in self.results],
+                expected=self.expected,
+            )
+        )
 
     @classmethod
     def from_dict(cls, raw: Any) -> Comparison:
-        obj = _versioned(raw, "comparison")
-        results = [_result_from(r) for r in _typed(obj.get("results"), list, "results")]
-        if not results:
-            raise InvalidComparison("a comparison without results")
-        baseline = _typed(obj.get("baseline", 0), int, "baseline")
-        return cls(
-            question=_typed(obj.get("question"), str, "question"),
-            results=results,
-            created=_typed(obj.get("created"), str, "created"),
-            baseline=baseline if 0 <= baseline < len(results) else 0,
-            model_note=_typed(obj.get("model_note", ""), str, "model_note"),
-            one_at_a_time=_typed(obj.get("one_at_a_time", False), bool, "one_at_a_time"),
-            expected=_typed(obj.get("expected", ""), str, "expected"),
-        )
+        kept = cjson.read(cjson.ComparisonJson, raw, "comparison")
+        results = [_result_of(r) for r in kept.results]
+        baseline = kept.baseline if 0 <= kept.baseline < len(results) else 0
+        return cls(kept.question, results, kept.created, baseline, kept.model_note, kept.one_at_a_time, kept.expected)
 
 
 class ComparisonRun:
@@ -477,29 +449,28 @@ class ComparisonRun:
         self.texts: dict[tuple[int, int], str] = {}
         self.sent: dict[tuple[int, int], float] = {}  # key -> seconds queued before it was sent
         self.finished: dict[tuple[int, int], Event] = {}
-        self.failure: str | None = None  # on_done's own failure (the store), for the page to show
-        self._stop = Stopper()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._drain, name="context-lab-compare", daemon=True)
-        self._thread.start()
+        # Stopper: Stop hangs up every call in flight at once (lib.backends.reply.Stopper)
+        self._job = CoreJob(self._drain, "context-lab-compare", stopping=Stopper())
 
-    def _drain(self) -> None:
-        try:
-            workers = 1 if self.one_at_a_time else 12
-            for event in run_concurrently(self.jobs, workers, self.wait_turn, self._stop):
-                if event.kind == "start":
-                    self.sent[event.key] = event.queued_s or 0.0
-                elif event.kind == "delta":
-                    self.texts[event.key] = self.texts.get(event.key, "") + event.text
-                else:
-                    self.finished[event.key] = event
-            self._fill()
-            if self.on_done is not None:
-                self.on_done(self.comparison)
-        except Exception as exc:  # the page must learn of it, not a thread's traceback on stderr
-            self.failure = f"{type(exc).__name__}: {exc}"
-        finally:
-            self._done.set()
+    @property
+    def failure(self) -> str | None:
+        """on_done's own failure (the store), for the page to show: the page learns of it, rather than
+        a thread's traceback on stderr."""
+        exc = self._job.exception
+        return None if exc is None else f"{type(exc).__name__}: {exc}"
+
+    def _drain(self, stop: threading.Event) -> None:
+        workers = 1 if self.one_at_a_time else 12
+        for event in run_concurrently(self.jobs, workers, self.wait_turn, stop):
+            if event.kind == "start":
+                self.sent[event.key] = event.queued_s or 0.0
+            elif event.kind == "delta":
+                self.texts[event.key] = self.texts.get(event.key, "") + event.text
+            else:
+                self.finished[event.key] = event
+        self._fill()
+        if self.on_done is not None:
+            self.on_done(self.comparison)
 
     def _fill(self) -> None:
         for index, result in enumerate(self.comparison.results):
@@ -512,17 +483,17 @@ class ComparisonRun:
 
     @property
     def done(self) -> bool:
-        return self._done.is_set()
+        return self._job.done
 
     @property
     def progress(self) -> tuple[int, int]:
         return len(self.finished), len(self.jobs)
 
     def wait(self, timeout_s: float | None = None) -> bool:
-        return self._done.wait(timeout_s)
+        return self._job.wait(timeout_s)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._job.stop()
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -648,129 +619,67 @@ def seeds_for(repeats: int, base_seed: int = 1) -> list[int | None]:
 # --- JSON: what the session store keeps ------------------------------------------------------------
 
 
-def _plan_dict(plan: RequestPlan) -> dict:
-    return {
-        "body": plan.body,
-        "body_bytes": plan.body_bytes,
-        "count": {"per_message": list(plan.count.per_message), "total": plan.count.total,
-                  "exact": plan.count.exact, "method": plan.count.method},
-        "model": asdict(plan.model),
-        "max_tokens": plan.max_tokens,
-    }  # fmt: skip
-
-
-def _rate_from(raw: Any) -> Rate | None:
-    if not isinstance(raw, dict):
-        return None
-    return Rate(float(raw["base"]), tuple((int(start), float(price)) for start, price in raw.get("tiers") or ()))
-
-
-def _prices_from(raw: Any) -> Prices | None:
-    """A model's own prices as `asdict` wrote them (None: looked up by name, as the table does)."""
-    if not isinstance(raw, dict):
-        return None
-    rates = {name: _rate_from(raw.get(name)) for name in ("input", "output", "cached_input")}
-    return Prices(rates["input"], rates["output"], rates["cached_input"], str(raw.get("source", "")))
-
-
-def _plan_from(raw: Any) -> RequestPlan:
-    obj = _obj(raw, "plan")
-    body = _obj(obj.get("body"), "plan body")
-    count = _obj(obj.get("count"), "plan count")
-    model = _obj(obj.get("model"), "plan model")
-    try:
-        info = ModelInfo(**{f.name: model[f.name] for f in fields(ModelInfo) if f.name in model})
-        info = replace(info, own_prices=_prices_from(model.get("own_prices")))
-        # The messages sent are the body's own: their ids in the chat are not kept (nothing reads them).
-        messages = tuple(Message.from_api(m, id=f"sent-{i}") for i, m in enumerate(body["messages"]))
-        prompt_count = PromptCount(
-            tuple(count["per_message"]), int(count["total"]), bool(count["exact"]), str(count["method"])
-        )
-    except (KeyError, TypeError, MessageShapeError) as exc:
-        raise InvalidComparison(f"a plan with a missing or wrong field ({exc})") from exc
-    return RequestPlan(
-        messages, body, _typed(obj.get("body_bytes"), int, "body_bytes"), prompt_count, info,
-        _typed(obj.get("max_tokens"), int, "max_tokens"),
+def _plan_json(plan: RequestPlan) -> cjson.PlanJson:
+    c, m = plan.count, plan.model
+    prices = None if m.own_prices is None else cjson.PricesJson.model_validate(asdict(m.own_prices))
+    return cjson.PlanJson(
+        body=plan.body, body_bytes=plan.body_bytes,
+        count=cjson.CountJson(per_message=list(c.per_message), total=c.total, exact=c.exact, method=c.method),
+        model=cjson.ModelJson(name=m.name, context_window=m.context_window, encoding=m.encoding, reasoning=m.reasoning,
+                             price_ref=m.price_ref, own_prices=prices),
+        max_tokens=plan.max_tokens,
     )  # fmt: skip
 
 
-# An outcome as the stored JSON has always had it: flat, its usage's counts beside its text.
-_OUTCOME_FIELDS = (
-    "text", "prompt_tokens", "completion_tokens", "cached_tokens", "latency_s", "ttft_s", "finish_reason", "error",
-    "status_code", "error_code", "retry_after_s", "reported_usage",
-)  # fmt: skip
+def _rate_of(kept: cjson.RateJson | None) -> Rate | None:
+    return None if kept is None else Rate(kept.base, tuple(kept.tiers))
 
 
-def _outcome_dict(outcome: CallOutcome) -> dict:
-    usage = outcome.usage
-    flat = {
-        **asdict(outcome), "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-        "cached_tokens": usage.cached_tokens, "reported_usage": usage.reported,
-    }  # fmt: skip
-    return {name: flat[name] for name in _OUTCOME_FIELDS}
+def _plan_of(kept: cjson.PlanJson) -> RequestPlan:
+    m, c, own = kept.model, kept.count, kept.model.own_prices
+    prices = None
+    if own is not None:  # a model's own prices (None: looked up by name, as the table does)
+        prices = Prices(_rate_of(own.input), _rate_of(own.output), _rate_of(own.cached_input), own.source)
+    info = ModelInfo(m.name, m.context_window, m.encoding, m.reasoning, m.price_ref, prices)
+    try:
+        # The messages sent are the body's own: their ids in the chat are not kept (nothing reads them).
+        messages = tuple(Message.from_api(raw, id=f"sent-{i}") for i, raw in enumerate(kept.body["messages"]))
+    except (KeyError, TypeError, MessageShapeError) as exc:
+        raise InvalidComparison(f"a plan with a missing or wrong field ({exc})") from exc
+    count = PromptCount(tuple(c.per_message), c.total, c.exact, c.method)
+    return RequestPlan(messages, kept.body, kept.body_bytes, count, info, kept.max_tokens)
 
 
-def _outcome_from(raw: dict) -> CallOutcome:
-    kept = {name: raw[name] for name in _OUTCOME_FIELDS if name in raw}
-    reported = kept.pop("reported_usage", None)
-    prompt, completion, cached = (kept.pop(name, None) for name in USAGE_FIELDS)
-    usage = Usage(prompt, completion, cached, flag=implausible_usage(reported), reported=reported)
-    return CallOutcome(**kept, usage=usage)
+def _outcome_json(outcome: CallOutcome) -> cjson.OutcomeJson:
+    u = outcome.usage
+    return cjson.OutcomeJson(
+        text=outcome.text, prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
+        cached_tokens=u.cached_tokens, latency_s=outcome.latency_s, ttft_s=outcome.ttft_s,
+        finish_reason=outcome.finish_reason, error=outcome.error, status_code=outcome.status_code,
+        error_code=outcome.error_code, retry_after_s=outcome.retry_after_s, reported_usage=u.reported,
+    )  # fmt: skip
 
 
-def _result_dict(result: VariantResult) -> dict:
-    return {
-        "variant": result.variant.to_dict(),
-        "plan": _plan_dict(result.plan),
-        "outcomes": [_outcome_dict(o) for o in result.outcomes],
-        "seeds": list(result.seeds),
-        "queued": list(result.queued),
-        "notices": [list(n) for n in result.notices],
-        "pinned": result.pinned_sent,
-    }
+def _outcome_of(kept: cjson.OutcomeJson) -> CallOutcome:
+    reported = kept.reported_usage
+    usage = Usage(kept.prompt_tokens, kept.completion_tokens, kept.cached_tokens, flag=implausible_usage(reported),
+                  reported=reported)  # fmt: skip
+    return CallOutcome(
+        text=kept.text, usage=usage, latency_s=kept.latency_s, ttft_s=kept.ttft_s, finish_reason=kept.finish_reason,
+        error=kept.error, status_code=kept.status_code, error_code=kept.error_code, retry_after_s=kept.retry_after_s,
+    )  # fmt: skip
 
 
-def _result_from(raw: Any) -> VariantResult:
-    obj = _obj(raw, "result")
-    outcomes = []
-    for outcome in _typed(obj.get("outcomes"), list, "outcomes"):
-        outcome = _obj(outcome, "outcome")
-        outcomes.append(_outcome_from(outcome))
+def _result_json(result: VariantResult) -> cjson.ResultJson:
+    return cjson.ResultJson(
+        variant=result.variant.as_json(), plan=_plan_json(result.plan),
+        outcomes=[_outcome_json(o) for o in result.outcomes], seeds=list(result.seeds), queued=list(result.queued),
+        notices=[list(n) for n in result.notices], pinned=result.pinned_sent or None,
+    )  # fmt: skip
+
+
+def _result_of(kept: cjson.ResultJson) -> VariantResult:
     return VariantResult(
-        Variant.from_dict(obj.get("variant")),
-        _plan_from(obj.get("plan")),
-        outcomes,
-        list(_typed(obj.get("seeds", []), list, "seeds")),
-        list(_typed(obj.get("queued", []), list, "queued")),
-        [tuple(n) for n in _typed(obj.get("notices", []), list, "notices")],
-        _typed(obj.get("pinned"), int, "pinned", nullable=True),
-    )
-
-
-def _obj(raw: Any, what: str) -> dict:
-    if not isinstance(raw, dict):
-        raise InvalidComparison(f"{what}: expected an object, got {type(raw).__name__}")
-    return raw
-
-
-def _versioned(raw: Any, what: str) -> dict:
-    obj = _obj(raw, what)
-    if obj.get("format") != FORMAT_VERSION:
-        raise InvalidComparison(f"{what} of format {obj.get('format')!r}; this version reads {FORMAT_VERSION}")
-    return obj
-
-
-def _typed(value: Any, kind: type, where: str, *, nullable: bool = False) -> Any:
-    if value is None and nullable:
-        return None
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise InvalidComparison(f"{where}: expected {kind.__name__}, got {type(value).__name__}")
-    return value
-
-
-def _number(value: Any, where: str, *, nullable: bool = False) -> float | None:
-    if value is None and nullable:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidComparison(f"{where}: expected a number, got {type(value).__name__}")
-    return float(value)
+        Variant.of_json(kept.variant), _plan_of(kept.plan), [_outcome_of(o) for o in kept.outcomes],
+        list(kept.seeds), list(kept.queued), [tuple(n) for n in kept.notices], kept.pinned or 0,
+    )  # fmt: skip

@@ -17,6 +17,7 @@ from itertools import groupby
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from lib.context.tokens import get_encoding
+from lib.core.errors import TemplateLayoutError
 
 if TYPE_CHECKING:
     from lib.backends.embedded import EmbeddedTokenizer
@@ -34,10 +35,6 @@ class TokenSpan(NamedTuple):  # a tuple: long prompts make a hundred thousand of
     token_id: int | None  # None: a pseudo-token for a chat-format token whose id is not published
     kind: SpanKind
     message_index: int | None  # None: the prompt's own framing (reply priming, template additions)
-
-
-class TemplateLayoutError(ValueError):
-    """The chat template does not place each message's content verbatim between a fixed header and footer."""
 
 
 @lru_cache(maxsize=100_000)

@@ -10,6 +10,7 @@ window drops the oldest messages and shifts everything after them, so its prefix
 from __future__ import annotations
 
 from lib.context import caching
+from lib.context.composition import Composition, compose
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling
 from lib.context.request import Target, build_request
@@ -82,6 +83,25 @@ def timeline(
                 }
             )
     return rows
+
+
+def compositions(
+    history: list[Message],
+    strategy: Strategy,
+    system: SystemPrompt,
+    target: Target,
+    sampling: Sampling,
+    window: int | None = None,
+    window_source: str = "the model table",
+) -> list[tuple[int, Composition]]:
+    """What each turn's call carries, by part (lib/context/composition.py), planned as `timeline` plans
+    it: in a tool-using conversation, the tool results resent turn after turn pile up here."""
+    questions = [i for i, m in enumerate(history) if m.role == "user"][:MAX_TURNS]
+    return [
+        (turn, compose(build_request(system, history[:index], history[index], strategy, target, sampling),
+                       window=window, window_source=window_source))
+        for turn, index in enumerate(questions, start=1)
+    ]  # fmt: skip
 
 
 def verdict(rows: list[dict], model_name: str, price_source: str) -> str | None:

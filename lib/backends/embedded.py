@@ -29,6 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from lib.context.tokens import PromptCount
+from lib.core.errors import EmbeddedModelError
 from lib.core.models import EMBEDDED_MODEL
 
 # A fixed system message first keeps the template from adding its default one.
@@ -50,10 +51,6 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
-
-
-class EmbeddedModelError(RuntimeError):
-    pass
 
 
 def gguf_path() -> Path:

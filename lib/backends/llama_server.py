@@ -165,6 +165,9 @@ def _add_health() -> None:
 
     # The router is included into the app by create_app, which runs after this.
     server.router.add_api_route("/health", _health, methods=["GET"], include_in_schema=False)
+    # The window the model runs with, where llama.cpp's own server says it (GET /props): the stock
+    # llama-cpp-python server says it nowhere, and the model table's figure need not be the server's.
+    server.router.add_api_route("/props", _props, methods=["GET"], include_in_schema=False)
 
 
 def _add_usage() -> None:
@@ -327,6 +330,25 @@ def _error_body(error: Exception) -> dict:
     return {"message": str(error) or type(error).__name__, "type": "server_error", "code": None}
 
 
+def context_window(argv: list[str]) -> int:
+    """The n_ctx the server is started with (its command line), or llama-cpp-python's default."""
+    from llama_cpp.server.settings import ModelSettings
+
+    for flag, value in itertools.pairwise(argv):
+        if flag == "--n_ctx":
+            return int(value)
+    return int(ModelSettings.model_fields["n_ctx"].default)
+
+
+_N_CTX: list[int] = []  # set by main() from the command line
+
+
+async def _props() -> dict:
+    """llama.cpp's shape: n_ctx under default_generation_settings, so one reader serves both servers."""
+    n_ctx = _N_CTX[0] if _N_CTX else context_window([])
+    return {"default_generation_settings": {"n_ctx": n_ctx}, "n_ctx": n_ctx}
+
+
 def _has_text(chunk: dict) -> bool:
     return any(c.get("text") or (c.get("delta") or {}).get("content") for c in chunk.get("choices") or ())
 
@@ -382,6 +404,7 @@ def main() -> None:
     _only_the_command_line()
     import llama_cpp
 
+    _N_CTX.append(context_window(sys.argv[2:]))
     install(llama_cpp.__version__)
     sys.argv = ["llama_cpp.server", *sys.argv[2:]]
     runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)

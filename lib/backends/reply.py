@@ -12,12 +12,12 @@ page does, and the page only shows how far it got and records it once it is done
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 from lib.backends import retry
 from lib.backends.providers import DEFAULT_LIMITS, CallLimits, Line, stream_chat
 from lib.context.answers import reply_calls
+from lib.core.job import Job
 from lib.core.outcome import CallOutcome
 
 STOPPED = "Stopped by you: the partial answer is kept, marked incomplete."
@@ -140,24 +140,24 @@ class ReplyInFlight:
     def __init__(self, reply: Reply, on_done: Callable[[], None] | None = None):
         self.reply = reply
         self._on_done = on_done
-        self.started_at = time.monotonic()
         self._text: list[str] = []
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._drain, name="context-lab-reply", daemon=True)
-        self._thread.start()
+        # `done` is set even if recording failed: a page waiting for it is not left hanging (the
+        # failure is the job's `exception`)
+        self.job: Job[None] = Job(self._drain, "context-lab-reply")
 
-    def _drain(self) -> None:
+    @property
+    def started_at(self) -> float:
+        return self.job.started_at
+
+    def _drain(self, _stopping: threading.Event) -> None:
         try:
             for delta in self.reply:
                 self._text.append(delta)
         except Exception as exc:  # stream_chat turns server faults into outcomes; this is a last guard
             self.reply.outcome.error = self.reply.outcome.error or f"The call failed: {type(exc).__name__}: {exc}"
         finally:
-            try:
-                if self._on_done is not None:
-                    self._on_done()
-            finally:
-                self._done.set()  # even if recording failed: a page waiting for it is not left hanging
+            if self._on_done is not None:
+                self._on_done()
 
     @property
     def text(self) -> str:
@@ -165,7 +165,7 @@ class ReplyInFlight:
 
     @property
     def done(self) -> bool:
-        return self._done.is_set()
+        return self.job.done
 
     @property
     def outcome(self) -> CallOutcome:
@@ -173,9 +173,10 @@ class ReplyInFlight:
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Block until the reply is done (or `timeout_s` passes); returns whether it is done."""
-        return self._done.wait(timeout_s)
+        return self.job.wait(timeout_s)
 
     def stop(self) -> None:
+        self.job.stop()
         self.reply.stop()
 
 

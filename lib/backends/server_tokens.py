@@ -44,6 +44,7 @@ import openai
 from lib.backends.providers import ProviderConfig, make_client
 from lib.context import caching
 from lib.context.tokens import FALLBACK_ENCODING, PromptCount, TiktokenCounter
+from lib.core.errors import ServerTokenizerError
 
 Dialect = Literal["llama.cpp", "vllm", "llama-cpp-python"]
 # Renders messages (and a body's `tools=`, when given) as a chat template does: (prompt text,
@@ -66,10 +67,6 @@ MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a token list of a long prompt; anything l
 # after a while, so a dead one costs one failed request per RETRY_AFTER_S, not one per rerun.
 UNANSWERED = "estimate: the server's tokenizer did not answer"
 RETRY_AFTER_S = 30.0
-
-
-class ServerTokenizerError(RuntimeError):
-    """The server did not answer a tokenize request as its dialect does."""
 
 
 def server_root(base_url: str) -> str:
@@ -129,8 +126,8 @@ class TokenizingServer:
         return window if type(window) is int and window > 0 else None
 
     def post(self, route: str, body: dict | None) -> dict:
-        """POST JSON to one of the server's own routes (None: GET it); the key goes along only because
-        the route is on the very server (scheme, host, port, path) the base URL names."""
+        """POST JSON to one of the server's own routes (GET when `body` is None); the key goes along
+        only because the route is on the very server (scheme, host, port, path) the base URL names."""
         url = self.root + route
         if not _same_server(url, self.base_url):
             raise ServerTokenizerError(f"{url} is not on the server of {self.base_url}")
@@ -375,6 +372,52 @@ def detect(
             continue
     client.close()  # its pooled connections go now: nothing will be asked through it
     return None
+
+
+@dataclass(frozen=True)
+class ServerWindow:
+    tokens: int
+    source: str  # where the number was read, in words for the label beside it
+
+
+def server_window(base_url: str, model: str, api_key: str = "", timeout_s: float = 2.0) -> ServerWindow | None:
+    """The context window the server runs the model with, or None when it does not say: llama.cpp's
+    GET /props (`default_generation_settings.n_ctx`; the embedded server answers it too), else vLLM's
+    `max_model_len` in GET /v1/models. The model table's figure is the model's, not the server's: a
+    llama.cpp server started with `-c 4096` refuses what 8,192 would let through."""
+    client = make_client(ProviderConfig("compatible", model, base_url, api_key, timeout_s=timeout_s))
+    server = TokenizingServer(base_url, "llama.cpp", model, api_key, timeout_s, client=client)
+    try:
+        for route, read in (("/props", _props_n_ctx), ("/v1/models", lambda answer: _models_max_len(answer, model))):
+            if route == "/v1/models" and not base_url.rstrip("/").endswith("/v1"):
+                continue
+            try:
+                tokens = read(server.post(route, None))
+            except ServerTokenizerError:
+                continue
+            if tokens is not None:
+                where = "n_ctx in its /props" if route == "/props" else "max_model_len in its /v1/models"
+                return ServerWindow(tokens, f"reported by the server: {where}")
+        return None
+    finally:
+        client.close()
+
+
+def _positive(value: object) -> int | None:
+    return value if type(value) is int and value > 0 else None
+
+
+def _props_n_ctx(answer: dict) -> int | None:
+    settings = answer.get("default_generation_settings")
+    found = _positive(settings.get("n_ctx")) if isinstance(settings, dict) else None
+    return found or _positive(answer.get("n_ctx"))
+
+
+def _models_max_len(answer: dict, model: str) -> int | None:
+    data = answer.get("data")
+    entries = [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
+    entry = next((e for e in entries if e.get("id") == model), entries[0] if len(entries) == 1 else None)
+    return _positive(entry.get("max_model_len")) if entry is not None else None
 
 
 def _vllm_probe(model: str) -> dict:

@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from lib.core.errors import MessageShapeError
+
 # Every Chat Completions role: `developer` is the newer models' name for system instructions; a
 # `tool` message is a result answering an assistant's tool call (its `tool_call_id`).
 Role = Literal["system", "developer", "user", "assistant", "tool"]
@@ -34,11 +36,6 @@ def clean_text(text: str) -> str:
     except UnicodeEncodeError:
         text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     return text.replace("\x00", "") if "\x00" in text else text
-
-
-class MessageShapeError(ValueError):
-    """A message the Chat Completions API would not take (a tool result without the call it answers,
-    arguments that are not JSON…); the text says what is wrong and how to fix it."""
 
 
 @dataclass(frozen=True)

@@ -4,26 +4,38 @@ The API is stateless, so every call must resend what the model should know, and 
 resent is paid for again. A strategy makes that trade-off explicit: it returns a decision with a
 reason for every message, and the meter, the chat page and the compare page all read the same one.
 The system prompt and pinned messages are kept by every strategy.
+
+Tool-using contexts: an assistant message that calls tools and the `tool` messages that answer it
+travel together (the API refuses a result whose call is not sent, and a call whose results are not
+all sent): every strategy but Manual passes its decisions through `tool_pairs.pair_changes`, which
+says why on each message it changes (Manual's toggles carry pairs; a broken pair is flagged). Two
+strategies are made for agent contexts, where old tool results fill the window: *clear old tool
+results* sends every result but the last K as a short placeholder naming the tool and what was
+removed; *drop old tool rounds* leaves the older rounds out entirely, calls and results alike.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from lib.context.conversation import Message, SystemPrompt, turn_starts
-from lib.context.tool_pairs import pair_changes
+from lib.context.conversation import Message, SystemPrompt, is_tool_call, is_tool_result, turn_starts
+from lib.context.tool_pairs import call_of, pair_changes, pair_of
 
-StrategyKind = Literal["manual", "full", "none", "last_turns", "token_budget", "summarise"]
+StrategyKind = Literal[
+    "manual", "full", "none", "last_turns", "token_budget", "summarise", "clear_tool_results", "drop_tool_rounds"
+]
 SUMMARY_ID = "summary"
 
 
 @dataclass(frozen=True)
 class Strategy:
     kind: StrategyKind = "manual"
-    last_turns: int = 2  # for last_turns, and the turns summarise keeps verbatim
+    # for last_turns, and the turns summarise keeps verbatim; the tool results (or rounds) the agent
+    # strategies keep: one number each strategy is tuned by, kept with the session under one name
+    last_turns: int = 2
     token_budget: int = 1024  # for token_budget: prompt tokens the history may use
 
     def describe(self) -> str:
@@ -33,6 +45,10 @@ class Strategy:
             return f"Token budget {self.token_budget:,}"
         if self.kind == "summarise":
             return f"Summarise all but the last {self.last_turns} turns"
+        if self.kind == "clear_tool_results":
+            return f"Clear tool results but the last {self.last_turns}"
+        if self.kind == "drop_tool_rounds":
+            return f"Drop tool rounds but the last {self.last_turns}"
         return STRATEGY_LABELS[self.kind]
 
 
@@ -82,6 +98,9 @@ class StrategySpec:
 TURNS = Parameter("last_turns", "turns", "Turns kept", Strategy.last_turns, 0, 10_000)
 BUDGET = Parameter("token_budget", "budget", "Budget (tokens)", Strategy.token_budget, 0, 10_000_000, step=64)
 PARAMETERS: tuple[Parameter, ...] = (TURNS, BUDGET)
+# The agent strategies' K, under the turns' key (one number per strategy, kept as the turns are).
+RESULTS_KEPT = Parameter("last_turns", "turns", "Tool results kept", Strategy.last_turns, 0, 10_000)
+ROUNDS_KEPT = Parameter("last_turns", "turns", "Tool rounds kept", Strategy.last_turns, 0, 10_000)
 
 STRATEGIES: dict[StrategyKind, StrategySpec] = {
     spec.kind: spec
@@ -92,6 +111,8 @@ STRATEGIES: dict[StrategyKind, StrategySpec] = {
         StrategySpec("last_turns", "Last N turns", (TURNS,)),
         StrategySpec("token_budget", "Token budget", (BUDGET,)),
         StrategySpec("summarise", "Summarise older turns", (TURNS,)),
+        StrategySpec("clear_tool_results", "Clear old tool results", (RESULTS_KEPT,)),
+        StrategySpec("drop_tool_rounds", "Drop old tool rounds", (ROUNDS_KEPT,)),
     )
 }
 STRATEGY_LABELS: dict[StrategyKind, str] = {kind: spec.label for kind, spec in STRATEGIES.items()}
@@ -107,6 +128,65 @@ class Decision:
     message: Message
     kept: bool
     reason: str
+    # What is sent in the message's place (same id), when not the message itself: a cleared tool result.
+    sent: Message | None = None
+
+    @property
+    def outgoing(self) -> Message:
+        return self.message if self.sent is None else self.sent
+
+
+# --- the agent strategies: old tool results cleared, old tool rounds dropped -------------------------
+
+
+def placeholder(history: list[Message], result: Message) -> str:
+    """What the model sees in place of a cleared tool result: the tool, and what was removed."""
+    calling = call_of(history, result)
+    call = next((c for c in calling.tool_calls if c.id == result.tool_call_id), None) if calling else None
+    called = f"{call.name}({call.arguments})" if call is not None else (result.name or "a tool")
+    size = len(result.content or "")
+    return f"[Tool result cleared to save context: {called} returned {size:,} characters, not resent.]"
+
+
+def _clear_tool_results(history: list[Message], keep: int) -> list[Decision]:
+    results = [m for m in history if is_tool_result(m)]
+    recent = {m.id for m in results[len(results) - keep :]} if keep > 0 else set()
+    decisions = []
+    for m in history:
+        if not is_tool_result(m):
+            decisions.append(Decision(m, True, "kept: only old tool results are cleared"))
+        elif m.id in recent or m.pinned:
+            decisions.append(Decision(m, True, f"one of the last {keep} tool results: sent verbatim"))
+        else:
+            text = placeholder(history, m)
+            reason = f"cleared (older than the last {keep} tool results): the model sees “{text}” instead"
+            decisions.append(Decision(m, True, reason, sent=replace(m, content=text)))
+    return decisions
+
+
+def _rounds(history: list[Message]) -> dict[str, str]:
+    """Each message of a tool round (a call and the results answering it), by id, to its call's id."""
+    of: dict[str, str] = {}
+    for calling in (m for m in history if is_tool_call(m)):
+        of |= {m.id: calling.id for m in pair_of(history, calling)}
+    return of
+
+
+def _drop_tool_rounds(history: list[Message], keep: int) -> list[Decision]:
+    of = _rounds(history)
+    order = list(dict.fromkeys(of.values()))  # the rounds, oldest first
+    recent = set(order[len(order) - keep :]) if keep > 0 else set()
+    decisions = []
+    for m in history:
+        if m.id not in of:
+            decisions.append(Decision(m, True, "kept: only old tool rounds are dropped"))
+        elif of[m.id] in recent:
+            decisions.append(Decision(m, True, f"in the last {keep} tool rounds"))
+        else:
+            decisions.append(
+                Decision(m, False, f"an older tool round (the last {keep} are kept): dropped with its calls")
+            )
+    return decisions
 
 
 def _turn_of(history: list[Message]) -> list[int]:
@@ -162,6 +242,10 @@ def decide(
         if tokens_of is None:
             raise ValueError("the token-budget strategy needs a token counter")
         decisions = _token_budget(history, system_tokens, strategy.token_budget, tokens_of)
+    elif strategy.kind == "clear_tool_results":
+        decisions = _clear_tool_results(history, strategy.last_turns)
+    elif strategy.kind == "drop_tool_rounds":
+        decisions = _drop_tool_rounds(history, strategy.last_turns)
     else:
         raise ValueError(f"unknown strategy {strategy.kind!r}")
     decisions = [Decision(d.message, True, "pinned") if d.message.pinned else d for d in decisions]
@@ -169,7 +253,10 @@ def decide(
         return decisions  # the toggles carry pairs (tool_pairs.set_included); a broken pair is flagged
     # Every other strategy keeps a tool call and its results together: the API refuses either alone.
     changes = pair_changes([(d.message, d.kept) for d in decisions])
-    return [Decision(d.message, *changes[d.message.id]) if d.message.id in changes else d for d in decisions]
+    return [
+        replace(d, kept=changes[d.message.id][0], reason=changes[d.message.id][1]) if d.message.id in changes else d
+        for d in decisions
+    ]
 
 
 def summarised(decisions: list[Decision]) -> list[Message]:
@@ -182,7 +269,7 @@ def assemble(system: SystemPrompt, decisions: list[Decision], summary: str | Non
     messages = [head] if head else []
     if summary:
         messages.append(Message("system", f"Summary of the earlier conversation: {summary}", id=SUMMARY_ID))
-    return messages + [d.message for d in decisions if d.kept]
+    return messages + [d.outgoing for d in decisions if d.kept]
 
 
 def summary_request(older: list[Message]) -> list[dict]:

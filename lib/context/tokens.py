@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+from lib.core.errors import OfflineEncodingError
 from lib.core.models import lookup
 
 TOKENS_PER_MESSAGE = 3  # <|start|>{role}<|message|> ... <|end|>, minus the role itself
@@ -37,10 +38,6 @@ _BPE_SOURCES: dict[str, tuple[str, str]] = {
     ),
 }
 OFFLINE_ENCODINGS = tuple(_BPE_SOURCES)
-
-
-class OfflineEncodingError(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib.context.conversation import clean_text, new_id
+from lib.core.errors import ToolDefinitionError
 
 NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
 _NAME = re.compile(NAME_PATTERN)
@@ -20,10 +21,6 @@ _NAME = re.compile(NAME_PATTERN)
 CHOICES = ("auto", "none", "required")
 # A function's parameters are always one object of named arguments.
 _SCHEMA_TYPES = ("object",)
-
-
-class ToolDefinitionError(ValueError):
-    """A tool definition the API would refuse; the text says which field and how to fix it."""
 
 
 def checked_name(name: Any, where: str = "The tool's name") -> str:

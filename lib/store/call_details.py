@@ -1,7 +1,10 @@
-"""What a run-log row opens to: the request body as sent, the answer, the strategy, the timings.
+"""The one run-log writer (`log_call`), and what a run-log row opens to: the request body as sent, the
+answer, the strategy, the timings.
 
 The run log's `calls` table (lib/store/storage.CallRecord) holds the figures of each call; its details live
-in `call_details`, one row per call, written in the same breath (`record_with_details`). A very long
+in `call_details`, one row per call, written in the same breath (`record_with_details`). Every call the app
+makes is logged through `log_call`: the chat (lib/store/chat_replies.py), Compare, the experiments (and
+their Batch API answers), attribution and the summary call. A very long
 message is kept shortened in the middle (the call sent it whole), so one 5 MB paste resent at every
 turn does not fill the disk. Nothing here imports Streamlit; ui/call_details.py draws it.
 """
@@ -9,7 +12,7 @@ turn does not fill the disk. Nothing here imports Streamlit; ui/call_details.py 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection, insert, select
 
@@ -79,6 +82,32 @@ def record_with_details(conn: Connection, record: CallRecord, details: CallDetai
             )
         )  # fmt: skip
     return call_id
+
+
+def log_call(
+    conn: Connection,
+    session_id: str,
+    variant: str,
+    provider: str,
+    plan: RequestPlan,
+    outcome: CallOutcome,
+    secrets: tuple[str, ...] = (),
+    owner: str | None = None,
+    strategy: str | None = None,
+    queued_s: float | None = None,
+    notices: tuple[str, ...] | list[str] = (),
+    at: str | None = None,
+    batch: bool = False,
+) -> int:
+    """Log a finished call, with its details, keys masked (`secrets`): the one way a call enters the run
+    log. `variant` names what made it ("chat", a Compare variant, "experiment · …", "attribution");
+    `provider` is its backend's kind; `owner` who made it (None: its session's owner); `at` when it
+    ended, for a writer that writes later (None: now); `batch`: an answer from the Batch API, priced at
+    its rate. Returns its id."""
+    record = CallRecord.of(session_id, variant, provider, plan, outcome, secrets, owner, batch=batch)
+    if at is not None:
+        record = replace(record, at=at)
+    return record_with_details(conn, record, details_of(plan, outcome, strategy, queued_s, notices, secrets))
 
 
 def calls_with_details(conn: Connection, session_id: str | None = None) -> list[tuple[CallRecord, CallDetails | None]]:

@@ -36,9 +36,10 @@ from lib.context import conversation as conv
 from lib.context.answers import Regeneration, answered
 from lib.context.payload import RequestPlan
 from lib.context.request import Request
+from lib.core.errors import STORE_FAILED, DamagedSession, NotYours, StaleSession
 from lib.core.outcome import CallOutcome
 from lib.store import storage
-from lib.store.call_details import details_of, record_with_details
+from lib.store.call_details import log_call
 from lib.store.session import Session, without_secrets
 
 SAVE_ATTEMPTS = 20  # stale versions in a row before the completion gives up on the store (a tab saving non-stop)
@@ -189,13 +190,11 @@ class ChatReply:
 
     def _write_log(self) -> None:
         log, outcome, key = self._log, self.reply.outcome, self.key
-        record = storage.CallRecord.of(key.session_id, log.variant, log.provider, self.plan, outcome, log.secrets,
-                                       key.owner)  # fmt: skip
-        details = details_of(self.plan, outcome, log.strategy, None, tuple(self.reply.notices), log.secrets)
         try:
             with storage.opened(self.db_path) as conn:
-                record_with_details(conn, record, details)
-        except storage.STORE_ERRORS as exc:
+                log_call(conn, key.session_id, log.variant, log.provider, self.plan, outcome, log.secrets, key.owner,
+                         log.strategy, notices=tuple(self.reply.notices))  # fmt: skip
+        except STORE_FAILED as exc:
             self.log_problem = (
                 f"The run log ({storage.shown(self.db_path)}) failed: {storage.problem(exc).rstrip('.')}."
             )
@@ -220,15 +219,15 @@ class ChatReply:
                     session = without_secrets(replace(read, messages=tuple(messages)), self._log.secrets)
                     try:
                         saved = storage.save_session(conn, session, key.owner)
-                    except storage.StaleSession:
+                    except StaleSession:
                         continue  # a tab saved meanwhile: merge into what it saved
                     self.stored = Stored(read.version, saved.version, saved.updated_at)
                     _remember(key, Written(self.answer, self.stored))
                     return
                 self.store_problem = "The session kept changing while the reply was saved into it."
-        except (storage.NotYours, storage.DamagedSession) as exc:
+        except (NotYours, DamagedSession) as exc:
             self.store_problem = f"The session cannot take the reply: {exc}"
-        except storage.STORE_ERRORS as exc:
+        except STORE_FAILED as exc:
             self.store_problem = f"The session store failed: {storage.problem(exc).rstrip('.')}."
 
 

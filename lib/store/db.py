@@ -22,16 +22,13 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from lib.core.errors import BadStoreUrl
 from lib.store import sqlite_migrations
 
 POOL_SIZE = 5  # per replica: a Streamlit process serves many browser sessions from a few threads
 POOL_OVERFLOW = 10
 CONNECT_TIMEOUT_S = 10  # a PostgreSQL server that does not answer is said so, not waited for
 BUSY_TIMEOUT_S = 15.0  # a SQLite writer waits this long for another's lock
-
-
-class BadStoreUrl(ValueError):
-    """CONTEXT_LAB_DB names no store this app can use; the message says what it accepts."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The one reader of JSON and YAML text that came from outside: an uploaded test set or session file,
 a pasted cell, a line of a Batch API output. Every importer parses through here, so every limit holds
-everywhere, and a later YAML parser (YAML 1.2, say) is swapped in at one place (`load_yaml`).
+everywhere. YAML is read as YAML 1.2 (js-yaml's reading, which promptfoo's files are written for).
 
 Parsing is bounded before the parser gets to anything slow or recursive:
 
@@ -25,40 +25,17 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
+
+from lib.core.errors import DocumentError, NotWellFormed, TooDeep, TooLong
 
 MAX_CHARS = 5 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 200_000
 MAX_DIGITS = 4_300  # Python's own limit for int("…") (sys.get_int_max_str_digits' default)
 LINE = "__line__"  # the key under which `load_yaml(..., note_lines=True)` notes a mapping's line
-
-
-class DocumentError(ValueError):
-    """JSON or YAML text refused: `problem` says why, `line` (1-based) where, when it is known."""
-
-    def __init__(self, problem: str, line: int | None = None) -> None:
-        self.problem = problem
-        self.line = line
-        super().__init__(f"line {line}: {problem}" if line else problem)
-
-
-class NotWellFormed(DocumentError):
-    """The text is not JSON (or YAML) at all: the parser's own reason, and its line and column."""
-
-    def __init__(self, problem: str, line: int | None = None, column: int | None = None) -> None:
-        self.column = column
-        super().__init__(problem, line)
-
-
-class TooDeep(DocumentError):
-    """Lists and mappings nested more than MAX_DEPTH levels."""
-
-
-class TooLong(DocumentError):
-    """Too many characters, values or digits."""
 
 
 def _line_at(text: str, position: int) -> int:
@@ -164,8 +141,62 @@ class _Loader(_BaseLoader):
 _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
+# YAML 1.2 as js-yaml (promptfoo's reader) resolves plain scalars: PyYAML's are YAML 1.1's, where `Yes`,
+# `No`, `on`, `off`, `y` are booleans, `017` is octal 15 and `1:30` is 90. Here, as in js-yaml 4: only
+# true/false (in three spellings) are booleans; `0o17` is octal, `017` is 17, `0b1`/`0x1F` as written;
+# `1e3` is a float; base 60 is gone (`1:30` is text). Dates (js-yaml's default schema has them) stay.
+_YAML12_RESOLVERS = (
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    (
+        "tag:yaml.org,2002:int",
+        r"^[-+]?(?:0b[01_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|[0-9](?:[0-9_]*[0-9])?)$",
+        "-+0123456789",
+    ),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+    (
+        "tag:yaml.org,2002:timestamp",
+        r"^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?"
+        r"(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?"
+        r"(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$",
+        "0123456789",
+    ),
+    ("tag:yaml.org,2002:merge", r"^(?:<<)$", "<"),
+)
 
-class _LineLoader(_Loader):
+
+class _Yaml12Loader(_Loader):
+    """The bounded safe loader with YAML 1.2's scalars (js-yaml 4's): see _YAML12_RESOLVERS."""
+
+    yaml_implicit_resolvers: ClassVar[dict] = {}  # its own: none of YAML 1.1's
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        text = str(node.value)
+        if len(text) > MAX_DIGITS:
+            raise _Refused(None, None, f"a number of more than {MAX_DIGITS:,} digits", node.start_mark)
+        digits = text.replace("_", "")
+        sign = -1 if digits.startswith("-") else 1
+        digits = digits.lstrip("-+")
+        bases = {"0b": 2, "0o": 8, "0x": 16}
+        try:
+            if digits[:2] in bases:
+                return sign * int(digits[2:], bases[digits[:2]])
+            return sign * int(digits, 10)  # `017` is seventeen: no YAML 1.1 octal
+        except ValueError:
+            raise _Refused(None, None, f"{text[:40]!r} is not a number", node.start_mark) from None
+
+
+for _tag, _pattern, _first in _YAML12_RESOLVERS:
+    _Yaml12Loader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+_Yaml12Loader.add_constructor("tag:yaml.org,2002:int", _Yaml12Loader.construct_yaml_int)
+
+
+class _LineLoader(_Yaml12Loader):
     """The same, noting each mapping's line under LINE, so a problem deep in the file can name it."""
 
 
@@ -214,12 +245,13 @@ def load_yaml(
     max_nodes: int = MAX_NODES,
     max_chars: int = MAX_CHARS,
 ) -> Any:
-    """The YAML document in `text` (JSON is YAML too), with each mapping's line under LINE if
-    `note_lines`; DocumentError (NotWellFormed, TooDeep, TooLong) with its line otherwise."""
+    """The YAML 1.2 document in `text` (JSON is YAML too; scalars resolve as js-yaml 4 resolves them:
+    `Yes` is text), with each mapping's line under LINE if `note_lines`; DocumentError (NotWellFormed,
+    TooDeep, TooLong) with its line otherwise."""
     _check_size(text, max_chars)
     try:
         _scan_yaml(text, max_depth, max_nodes)
-        return yaml.load(text, Loader=_LineLoader if note_lines else _Loader)
+        return yaml.load(text, Loader=_LineLoader if note_lines else _Yaml12Loader)
     except _Refused as exc:
         raise TooLong(str(exc.problem), _mark_line(exc.problem_mark)) from None
     except yaml.YAMLError as exc:

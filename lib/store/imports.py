@@ -30,6 +30,7 @@ from typing import Any
 
 from lib.context.conversation import Message, MessageShapeError, SystemPrompt
 from lib.context.tools import CHOICES, ToolDefinition, ToolDefinitionError
+from lib.core.errors import ImportRefused
 from lib.store.documents import MAX_CHARS, DocumentError, NotWellFormed, TooDeep, TooLong, load_json
 from lib.store.session import Session, new_session_id
 
@@ -55,15 +56,6 @@ PAIR = "request/response pair"
 BATCH = "Batch API input line"
 FINE_TUNING = "fine-tuning line"
 EVALS = "evals sample"
-
-
-class ImportRefused(ValueError):
-    """Text that cannot be read as a context: `problem` says why, `line` (1-based) where, if known."""
-
-    def __init__(self, problem: str, line: int | None = None) -> None:
-        self.problem = problem
-        self.line = line
-        super().__init__(f"Line {line}: {problem}" if line else problem)
 
 
 @dataclass(frozen=True)
@@ -882,7 +874,8 @@ _FUNCTIONS = re.compile(r"^llm\.request\.functions\.(\d+)\.(name|description|par
 
 
 def _is_genai(attributes: dict[str, Any]) -> bool:
-    prefixes = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.prompt.", "llm.input_messages.")
+    prefixes = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.prompt.", "llm.input_messages.",
+                "langfuse.observation.input")  # fmt: skip
     return any(k.startswith(prefixes) for k in attributes)
 
 
@@ -1118,12 +1111,55 @@ def _openinference(attributes: dict, report: _Report) -> ImportedContext:
     return _context(OTEL, messages, report, tools=tools, model=model, settings=settings)
 
 
+def _number(value: Any) -> Any:
+    """A model parameter as Langfuse may keep it (text, "0.7"), as the number it names."""
+    if isinstance(value, str):
+        try:
+            return int(value) if value.strip().lstrip("-").isdigit() else float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _langfuse(attributes: dict, report: _Report) -> ImportedContext:
+    """Langfuse's own attributes on a generation: langfuse.observation.input (the messages, as JSON),
+    .output (the reply), .model.name, .model.parameters (JSON; numbers may be written as text)."""
+    raw = _json_attribute(attributes, "langfuse.observation.input", report)
+    if isinstance(raw, dict) and "messages" in raw:
+        raw = raw["messages"]
+    if isinstance(raw, str):
+        messages = [{"role": "user", "content": _masked(raw, "langfuse.observation.input", report)}]
+    else:
+        messages = _messages(raw, "langfuse.observation.input", report)
+    output = _json_attribute(attributes, "langfuse.observation.output", report)
+    if isinstance(output, str):
+        output = {"role": "assistant", "content": output}
+    if output is not None:
+        reply = chat_message(output, "langfuse.observation.output", report)
+        if reply is not None:
+            report.add("langfuse.observation.output", "the reply is the last message (not sent again: the next call "
+                       "carries it as history)")  # fmt: skip
+            messages.append(reply)
+    parameters = _json_attribute(attributes, "langfuse.observation.model.parameters", report)
+    settings: dict[str, Any] = {}
+    if isinstance(parameters, dict):
+        parameters = {key: _number(value) for key, value in parameters.items()}
+        settings = _sampling(parameters, report, limit_fields=("max_tokens", "max_completion_tokens"))
+        kept = {"temperature", "max_tokens", "max_completion_tokens", "stream", "parallel_tool_calls"}
+        _others({k: v for k, v in parameters.items() if k not in kept}, set(), report)
+    model = attributes.get("langfuse.observation.model.name") or attributes.get("gen_ai.request.model")
+    return _context(OTEL, messages, report, model=model if isinstance(model, str) else None, settings=settings)
+
+
 def _span(span: dict, where: str) -> ImportedContext:
     report = _Report()
     attributes = _attributes(span.get("attributes"))
     _secrets(attributes, report)
     if any(key.startswith("llm.input_messages.") for key in attributes):
         return _openinference(attributes, report)
+    gen_ai = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.prompt.")
+    if "langfuse.observation.input" in attributes and not any(k.startswith(gen_ai) for k in attributes):
+        return _langfuse(attributes, report)
     if "gen_ai.input.messages" in attributes or "gen_ai.output.messages" in attributes:
         system, messages = _current_messages(attributes, report)
     else:
@@ -1150,6 +1186,7 @@ def _span_label(span: dict, index: int) -> str:
         attributes.get("gen_ai.request.model")
         or attributes.get("gen_ai.response.model")
         or attributes.get("llm.model_name")
+        or attributes.get("langfuse.observation.model.name")
         or "no model named"
     )
     span_id = span.get("spanId") or span.get("span_id") or ""

@@ -29,9 +29,10 @@ from pydantic_core import ErrorDetails
 from lib.context.conversation import Message, SystemPrompt, ToolCall, clean_text, new_id
 from lib.context.strategies import StrategyKind
 from lib.context.tools import ToolDefinition, ToolDefinitionError, checked_choice
+from lib.core.errors import DocumentError, InvalidSession, NotWellFormed, TooDeep, TooLong
 from lib.core.secrets import MASK, mask_secrets
 from lib.core.wire import Kind
-from lib.store.documents import DocumentError, NotWellFormed, TooDeep, TooLong, load_json
+from lib.store.documents import load_json
 
 FORMAT = "context-lab-session"
 SCHEMA_VERSION = 1
@@ -40,10 +41,6 @@ STATUSES = ("ok", "unanswered", "incomplete")
 # One grammar for a session id, in a file, in the database and in the URL (`?session=`).
 SESSION_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 _SESSION_ID = re.compile(SESSION_ID_PATTERN)
-
-
-class InvalidSession(ValueError):
-    """A session file or record that cannot be read; the message says what is wrong and where."""
 
 
 def is_session_id(value: object) -> bool:
@@ -364,7 +361,11 @@ def parse_export(data: bytes | str) -> Session:
         raise InvalidSession("The file is not UTF-8 text: is it a session export?") from None
     document = parse_json(text, max_chars=MAX_IMPORT_BYTES)
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise InvalidSession(f'This is not a Context Lab session export (no "format": "{FORMAT}").')
+        raise InvalidSession(
+            f'This is not a Context Lab session export (no "format": "{FORMAT}"). A request body, a messages '
+            "array, curl, a log, a Responses request, ChatGPT's export or OpenTelemetry spans come in through "
+            "*Bring your own context* on the chat page."
+        )
     version = document.get("schema_version")
     if type(version) is not int or version != SCHEMA_VERSION:  # true == 1 in Python, not in the schema
         raise InvalidSession(

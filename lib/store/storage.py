@@ -36,15 +36,16 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
 
 from lib.context.conversation import clean_text
 from lib.context.payload import RequestPlan
+from lib.core.errors import BadStoreUrl, DamagedSession, NotYours, StaleSession
 from lib.core.outcome import CallOutcome, Usage
 from lib.core.prices import billed
 from lib.core.secrets import masked_json, redact
 from lib.store import db
-from lib.store.db import BadStoreUrl, StoreUrl, writing
+from lib.store.db import StoreUrl, writing
 from lib.store.schema import calls as calls_table
 from lib.store.schema import compare_setups, comparisons, deleted_sessions, sessions
 from lib.store.session import (
@@ -64,9 +65,9 @@ ENV_VAR = "CONTEXT_LAB_DB"
 transaction = writing  # one write transaction (the name the store's callers have always used)
 
 # What a failing store raises, for a page to catch and say (`shown`, `problem`) while keeping its work:
-# SQLAlchemy wraps every driver's errors (a server that cannot be reached, a refused statement, a locked or
-# unreadable file); OSError for a disk; BadStoreUrl for a CONTEXT_LAB_DB that names no usable store.
-STORE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, OSError, BadStoreUrl)
+# lib.core.errors.STORE_FAILED (SQLAlchemy wraps every driver's errors: a server that cannot be reached, a
+# refused statement, a locked or unreadable file; OSError for a disk; BadStoreUrl for a CONTEXT_LAB_DB
+# that names no usable store).
 
 
 # --- where the store is ----------------------------------------------------------------------------
@@ -136,34 +137,6 @@ class SessionInfo:
     version: int = 1
 
 
-class StaleSession(Exception):
-    """A save or a delete refused because the stored session is no longer the one the writer read:
-    another tab saved it since (`stored` says what it holds now) or deleted it (`stored` is None)."""
-
-    def __init__(self, session_id: str, stored: SessionInfo | None) -> None:
-        super().__init__(
-            f"Session {session_id} was {'changed' if stored else 'deleted'} by another writer since it was read."
-        )
-        self.session_id = session_id
-        self.stored = stored
-
-    @property
-    def deleted(self) -> bool:
-        return self.stored is None
-
-
-class NotYours(Exception):
-    """The id names a session of another owner that was not shared: nothing of it is given or changed."""
-
-    def __init__(self, session_id: str) -> None:
-        super().__init__(f"Session {session_id} belongs to someone else.")
-        self.session_id = session_id
-
-
-class DamagedSession(InvalidSession):
-    """A stored row that is not the schema (not JSON, or not a session): named, never overwritten."""
-
-
 _INFO = (sessions.c.id, sessions.c.label, sessions.c.message_count, sessions.c.updated_at, sessions.c.version)
 
 
@@ -201,7 +174,7 @@ def _check_owner(conn: Connection, session_id: str, owner: str | None) -> None:
     for table in (sessions, deleted_sessions):
         row = conn.execute(select(table.c.owner).where(table.c.id == session_id)).first()
         if row is not None and row[0] != owner:
-            raise NotYours(session_id)
+            raise NotYours("session", session_id)
 
 
 def is_deleted(conn: Connection, session_id: str, owner: str | None = None) -> bool:
@@ -273,7 +246,7 @@ def load_session(conn: Connection, session_id: str, owner: str | None = None) ->
     if row is None:
         return None
     if row[2] != owner:
-        raise NotYours(session_id)
+        raise NotYours("session", session_id)
     return _parsed(session_id, row[0], row[1])
 
 

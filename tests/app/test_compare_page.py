@@ -139,7 +139,7 @@ def test_a_run_on_the_embedded_model_sends_one_variant_at_a_time_and_times_each_
     assert [r.variant.name for r in comparison.results] == [v.name for v in PRESETS]
     for result in comparison.results:
         assert result.errors == [] and result.answer.strip()
-        assert result.outcomes[0].prompt_tokens == result.plan.prompt_tokens  # exact prediction
+        assert result.outcomes[0].usage.prompt_tokens == result.plan.prompt_tokens  # exact prediction
     # Sent in turn: each variant waited (queued) at least as long as the ones before it took, so its
     # latency, counted from its own sending, is its own and not the queue's.
     for before, after in zip(comparison.results, comparison.results[1:], strict=False):

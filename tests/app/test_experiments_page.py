@@ -4,8 +4,10 @@ round trip, as a user meets them."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -206,7 +208,7 @@ def test_a_case_changed_in_another_tab_shows_as_stored_not_as_it_was():
 
 def test_an_import_is_taken_whole_or_refused_with_its_line():
     at = page(stored_set(TestSet("Start", (Case("q1", "Q?"),))), "Test set")
-    bad = b'{"question": "fine"}\n{"question": "bad", "checks": [{"type": "similar"}]}\n'
+    bad = b'{"question": "fine"}\n{"question": "bad", "checks": [{"type": "levenshtein"}]}\n'
     at.file_uploader[0].set_value(("cases.jsonl", bad, "application/jsonl")).run()
     assert any("Import refused, nothing was saved: line 2: check 1: unknown check type" in e.value for e in at.error)
     with storage.opened() as conn:
@@ -214,8 +216,36 @@ def test_an_import_is_taken_whole_or_refused_with_its_line():
     good = b"tests:\n  - vars:\n      question: Capital of France?\n    assert: [{type: icontains, value: paris}]\n"
     at.file_uploader[0].set_value(("promptfooconfig.yaml", good, "application/yaml")).run()
     assert not at.exception, at.exception
-    assert any("Imported promptfooconfig: 1 cases" in s.value for s in at.success)
+    # Imported, with what differs from promptfoo said: it sends the question alone, here it is asked in a session.
+    assert any("Imported promptfooconfig: 1 cases" in w.value and "current session" in w.value for w in at.warning)
     assert frame_with(at, "asked in")["question"][0] == "Capital of France?"
+
+
+def test_a_promptfoo_folder_imports_from_a_zip_or_its_files_with_what_was_not_kept_shown():
+    """promptfoo's own simple-test example (two prompts in prompts.txt, a javascript and a python assert):
+    its cases are saved, and the page lists, inert, what of it is not kept."""
+    folder = Path(__file__).parents[1] / "data" / "promptfoo" / "simple-test"
+    at = page(stored_set(TestSet("Start", (Case("q1", "Q?"),))), "Test set")
+    files = [(p.name, p.read_bytes(), "application/octet-stream") for p in sorted(folder.iterdir())]
+    at.file_uploader[0].set_value(files).run(timeout=60)
+    assert not at.exception, at.exception
+    [said] = [w.value for w in at.warning if w.value.startswith("Imported promptfooconfig: 10 cases.")]
+    assert "\\'javascript\\'" in said  # shown inert: every mark escaped, so none of the file's text is Markdown
+    said = said.replace("\\", "")
+    assert "- test 4 (line 27), assert 1: type 'javascript' is not supported here: not imported" in said
+    assert "- test 4 (line 27), assert 2: type 'python' is not supported here: not imported" in said
+    assert "2 prompts" in said and "no embedding model offline" in said
+    assert frame_with(at, "asked in")["question"][0] == "Rephrase this from English to Pirate: Yes"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("promptfooconfig.yaml", "prompts: [file://p.txt]\ntests:\n  - vars: {a: x}\n")
+    at.file_uploader[0].set_value(("suite.zip", buffer.getvalue(), "application/zip")).run(timeout=60)
+    assert [e.value for e in at.error] == [
+        "Import refused, nothing was saved: prompt 1 names the file 'p.txt', which is not in the upload (upload it "
+        "with the config, or a zip of the folder; uploaded: promptfooconfig.yaml)"
+    ]
+    with storage.opened() as conn:
+        assert len(store.list_sets(conn, THIS_BROWSER)) == 2  # the start set and simple-test: nothing else
 
 
 HOSTILE_IMPORTS = [  # each crashed the page with a traceback (the server's paths shown), some after minutes
@@ -228,7 +258,7 @@ HOSTILE_IMPORTS = [  # each crashed the page with a traceback (the server's path
     (
         "p.yaml",
         "defaultTest:\n  assert: 5\ntests:\n  - vars: {question: a}\n",
-        "line 2: defaultTest.assert must be a list of checks",
+        "defaultTest (line 2): `assert` must be a list of assertions, not 5",
     ),
     (
         "s.yaml",

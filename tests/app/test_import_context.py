@@ -79,8 +79,8 @@ def test_paste_preview_import_opens_a_new_session_whose_meter_counts_the_importe
     body = json.loads(payload_json(at))
     assert body["model"] == "gpt-4o-mini" and body["temperature"] == 0.2
     assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "tool", "assistant", "user"]
-    assert at.session_state["tool_choice"] == "auto"
-    expected = TiktokenCounter.for_model("gpt-4o-mini").count(body["messages"], tools=body.get("tools")).total
+    assert body["tool_choice"] == "auto" and [t["function"]["name"] for t in body["tools"]] == ["get_weather"]
+    expected = TiktokenCounter.for_model("gpt-4o-mini").count(body["messages"], tools=body["tools"]).total
     assert metric(at, "Prompt tokens") == f"{expected:,}"
     assert FAKE_KEY not in json.dumps([str(s) for s in _sessions()]) + payload_json(at)
 
@@ -110,3 +110,25 @@ def test_file_text_is_shown_inert():
     shown = " ".join(m.value for m in at.markdown)
     # Only ever inside a code span (shown as typed: no image fetched, no tag run), never as Markdown.
     assert shown.count("![x](") == shown.count("<img") == shown.count(f"` {hostile} `") == 1
+
+
+def test_an_uploaded_log_offers_its_lines_and_imports_the_one_picked():
+    at = _chat()
+    at.session_state["import_context_open"] = True
+    at.run()
+    uploader = next(u for u in at.file_uploader if u.key == "import_context_file_0")
+    uploader.set_value(("calls.jsonl", (DATA / "log.jsonl").read_bytes(), "application/jsonl")).run()
+    at.button(key="import_context_read").click().run()
+    assert not at.exception, at.exception
+    assert "Read the file calls\\.jsonl as: **JSONL log**" in [m.value for m in at.markdown]
+    assert [o.split(" · ")[0] for o in at.selectbox(key="import_context_pick").options] == [
+        "line 1",
+        "line 2",
+        "line 4",
+    ]
+    at.selectbox(key="import_context_pick").set_value(1).run()
+    at.button(key="import_context_go").click().run()
+    assert [(m.role, m.content) for m in at.session_state["history"]] == [("user", "Say hi."), ("assistant", "Hi!")]
+    # A fresh, empty uploader and paste box after an import.
+    assert not any(u.key == "import_context_file_0" for u in at.file_uploader)
+    assert at.text_area(key="import_context_text").value == ""

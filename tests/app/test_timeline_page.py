@@ -24,7 +24,8 @@ def test_the_sample_conversation_shows_full_history_outgrowing_bounded_strategie
     frame = at.dataframe[0].value
     last = frame[frame["turn"] == frame["turn"].max()].set_index("strategy")["cumulative tokens"]
     assert last["Full history"] > 3 * last["Last 2 turns"] > last["No history (stateless)"]
-    assert len(at.get("plotly_chart")) == 2  # the embedded model is free: no cost chart
+    # Two lines and the composition per turn; the embedded model is free: no cost chart.
+    assert len(at.get("plotly_chart")) == 3
     assert at.get("download_button")
     # Its llama.cpp cache serves the full history's repeated prefix; a window breaks it every turn.
     assert "**Full history costs least**" in at.info[0].value and "tokens computed" in at.info[0].value
@@ -48,6 +49,6 @@ def test_priced_models_get_the_cost_with_and_without_the_cache_and_a_plain_verdi
     at.session_state["api_key"] = "sk-test-not-used-0123456789"
     at.run()
     assert not at.exception, at.exception
-    assert len(at.get("plotly_chart")) == 3
+    assert len(at.get("plotly_chart")) == 4  # with the composition per turn
     verdict = at.info[0].value
     assert verdict.startswith("Over these 30 turns on gpt-4.1, with prompt caching, **") and "genai-prices" in verdict

@@ -3,6 +3,7 @@ counts the imported call: the number read before it is sent is the number the em
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -19,6 +20,16 @@ BODY = {
         {"role": "user", "content": "My name is Ada and I live in Lisbon."},
         {"role": "assistant", "content": "Nice to meet you, Ada."},
         {"role": "user", "content": "Where do I live?"},
+    ],
+    "tools": [
+        {
+            "type": "function",
+            "function": {
+                "name": "find_city",
+                "description": "Where a person lives",
+                "parameters": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+            },
+        }
     ],
     "temperature": 0,
     "max_tokens": 16,
@@ -48,3 +59,13 @@ def test_paste_preview_import_and_the_meter_counts_the_imported_call(page):
     assert metric_value(page, "Reported prompt") == shown
     assert metric_value(page, "Predicted prompt") == shown
     assert "THISISAFAKEKEY" not in page.content()
+    # Export, back out of the page: the next call's body carries the imported messages (and no key).
+    page.get_by_role("tab", name="Export").click()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Request body").click()
+    exported = Path(download.value.path()).read_bytes()
+    assert b"THISISAFAKEKEY" not in exported
+    body = json.loads(exported)
+    assert body["messages"][: len(BODY["messages"])] == BODY["messages"]
+    assert body["temperature"] == 0 and body["max_tokens"] == 16 and body["tools"] == BODY["tools"]
+    assert exported == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()  # the bytes sent

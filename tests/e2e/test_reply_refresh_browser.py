@@ -24,10 +24,11 @@ REPLY = " ".join(f"word{i}" for i in range(100))
 WAIT = 120_000  # ms
 
 
-@pytest.fixture
-def own_app(tmp_path):
-    """The app on a store of its own, so the test can read what it stored."""
-    path = tmp_path / "context_lab.db"
+@pytest.fixture(scope="module")
+def own_app(tmp_path_factory):
+    """The app on a store of its own, so a test can read what it stored; one app process for the module
+    (a start is seconds of CPU): each test is a new browser of its own and reads only its session's rows."""
+    path = tmp_path_factory.mktemp("reply_refresh") / "context_lab.db"
     port = free_port()
     process = start_app(port, {"CONTEXT_LAB_DB": str(path)})
     yield f"http://127.0.0.1:{port}", path

@@ -10,7 +10,7 @@ import streamlit as st
 
 from lib.context import conversation as conv
 from lib.context import tool_pairs
-from lib.context.display import inert_markdown
+from lib.context.display import inert_inline, inert_markdown
 from lib.context.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES, Page, page_of
 from lib.context.payload import RequestPlan
 from lib.context.request import Request, captioned
@@ -119,7 +119,10 @@ def _message_controls(decision: Decision, tokens: int, manual: bool, in_flight: 
     row = st.container(horizontal=True, vertical_alignment="center", gap="small", key=f"msgrow_{message.id}")
     row.toggle("In context", key=key, on_change=_set_included, args=(message.id,), disabled=not manual)
     sent = f"{tokens:,} tokens" + ("" if decision.kept else " · not sent")
-    reason = "" if manual and not message.pinned else f" · {decision.reason}"
+    # Under Manual the toggle says it all, unless a tool round's pairing overrode it. Inert: a cleared
+    # tool result's reason quotes the tool's name and arguments (a model wrote them).
+    plain = manual and not message.pinned and decision.kept == message.included
+    reason = "" if plain else f" · {inert_inline(decision.reason)}"
     status = {"unanswered": " · ⚠ unanswered", "incomplete": " · ⚠ incomplete"}.get(message.status, "")
     if message.id == in_flight:
         status = " · being answered"

@@ -14,6 +14,7 @@ from lib.analysis.experiments.planner import RunSpec
 from lib.analysis.targets import stored_target_for
 from lib.context.display import inert_markdown
 from lib.context.request import Target
+from lib.core.errors import STORE_FAILED, NotYours
 from lib.store import storage
 from ui import experiments_state, owner
 from ui.settings import Settings
@@ -21,7 +22,7 @@ from ui.settings import Settings
 T = TypeVar("T")
 
 # What a failing store call raises (a store's own errors; a stored row that does not read back).
-STORE_FAILURES: tuple[type[Exception], ...] = (*storage.STORE_ERRORS, ValueError, KeyError)
+STORE_FAILURES: tuple[type[Exception], ...] = (*STORE_FAILED, ValueError, KeyError)
 
 
 def note(kind: str, text: str) -> None:
@@ -47,7 +48,7 @@ def on_store(action: Callable[..., T], *args: Any) -> T | None:
     try:
         with storage.opened() as conn:
             return action(conn, *args)
-    except store.NotYours as refused:
+    except NotYours as refused:
         note("error", str(refused))
         return None
     except STORE_FAILURES as exc:

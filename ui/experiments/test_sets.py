@@ -19,7 +19,7 @@ from lib.analysis.experiments.cases import (
     with_case,
     without_case,
 )
-from lib.context.display import inert_markdown
+from lib.context.display import inert_inline, inert_markdown
 from ui import experiments_state, sessions, state
 from ui.experiments.common import mine, note
 
@@ -59,18 +59,24 @@ def _pick_set() -> None:
 
 
 def _import_set(uploader_key: str) -> None:
-    uploaded = experiments_state.uploaded(uploader_key)
-    if uploaded is None:
+    files = experiments_state.uploaded_files(uploader_key)
+    if not files:
         return
     try:
-        test_set = formats.read_file(uploaded.name, uploaded.getvalue())
+        imported = formats.read_upload([(f.name, f.getvalue()) for f in files])
     except InvalidTestSet as problem:
         note("error", f"Import refused, nothing was saved: {problem}")
         return
     finally:
         experiments_state.count_upload(state.EXP_UPLOADS)  # a fresh, empty uploader
-    _new_set(test_set)
-    note("success", f"Imported {test_set.name}: {len(test_set.cases)} cases.")
+    _new_set(imported.test_set)
+    said = f"Imported {imported.test_set.name}: {len(imported.test_set.cases)} cases."
+    if not imported.report:
+        note("success", said)
+        return
+    # Every file's text is anyone's: each line of the report is shown inert, as it is.
+    lines = "\n".join(f"- {inert_inline(line)}" for line in imported.report)
+    note("warning", f"{said} Not kept as the file has it ({len(imported.report)}):\n\n{lines}")
 
 
 # --- the case editor ------------------------------------------------------------------------------
@@ -152,8 +158,9 @@ def _case_editor(set_id: str, test_set: TestSet) -> None:
         st.text_area(
             "Checks (one a line)", key=key("checks"), height=110,
             help="contains: Ada · icontains: ada · contains-all: Ada | Porto · contains-any: a | b · "
-            "not-contains: sorry · regex: \\d{4} · equals: 42 · starts-with: Yes · is-json · "
-            "json-field: user.name = \"Ada\" · max-words: 20 · llm-rubric: The answer names the city. "
+            "not-contains: sorry · regex: \\d{4} · equals: 42 · starts-with: Yes · is-json (or is-json: {a JSON "
+            "Schema}) · json-field: user.name = \"Ada\" · max-words: 20 · similar(0.8): text (word overlap) · "
+            "llm-rubric: The answer names the city. "
             "An i- prefix ignores case (icontains, iequals, istarts-with…).",
         )  # fmt: skip
         st.text_input("Turns ago the fact was told (for the forgetting curve; blank: none)", key=key("turns_ago"))
@@ -202,6 +209,7 @@ def section() -> None:
         )  # fmt: skip
     uploader = experiments_state.uploader_key(state.EXP_IMPORT_PREFIX, state.EXP_UPLOADS)
     st.file_uploader(
-        "Import a test set (CSV, JSONL, YAML, or a promptfoo test file)", type=["csv", "jsonl", "yaml", "yml", "json"],
+        "Import a test set (CSV, JSONL, YAML; a promptfoo config with the files it names, or a zip of its folder; "
+        "OpenAI Evals samples.jsonl)", type=list(formats.UPLOAD_TYPES), accept_multiple_files=True,
         key=uploader, on_change=_import_set, args=(uploader,), max_upload_size=5,
     )  # fmt: skip

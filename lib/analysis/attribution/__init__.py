@@ -11,7 +11,7 @@
   context as a Compare variant (`as_variant`).
 """
 
-from lib.analysis.attribution.context import AnswerContext, AttributionError, Mask, Unit, sampling_of
+from lib.analysis.attribution.context import AnswerContext, Mask, Unit, sampling_of
 from lib.analysis.attribution.fit import LinearFit, fit_linear
 from lib.analysis.attribution.minimise import Minimal, minimise
 from lib.analysis.attribution.planner import AblationPlan, PassCost, plan_ablations
@@ -35,6 +35,7 @@ from lib.analysis.attribution.scoring import (
     ScoringError,
     ScoringModel,
 )
+from lib.core.errors import AttributionError
 
 __all__ = [
     "AblationPlan", "AnswerContext", "Attribution", "AttributionError", "HoldRule", "Job", "LinearFit",

@@ -15,16 +15,13 @@ from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import RequestPlan, Sampling
 from lib.context.request import Request, Target, build_request
 from lib.context.strategies import SUMMARY_ID, Strategy
+from lib.core.errors import AttributionError
 from lib.core.wire import EndUserField, TokenLimitField
 
 # A kept/left-out flag per unit, in the order the units are sent (True: the unit is sent).
 Mask = tuple[bool, ...]
 SYSTEM_ID = "system"  # the id lib.context.conversation gives the system prompt's message
 SNIPPET_CHARS = 80
-
-
-class AttributionError(ValueError):
-    """An answer that cannot be attributed (no question, nothing before it, nothing to score)."""
 
 
 @dataclass(frozen=True)

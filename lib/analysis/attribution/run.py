@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from lib.analysis.attribution.context import AnswerContext, Mask, Unit
 from lib.analysis.attribution.explain import no_longer_mentioned, percent, probability_change, quoted_list
@@ -23,13 +23,11 @@ from lib.analysis.attribution.planner import AblationPlan, Method, PassCost, est
 from lib.analysis.attribution.scoring import Measure, PassScore, Scorer
 from lib.analysis.compare import Variant
 from lib.context.conversation import Message
+from lib.core import job as core_job
+from lib.core.errors import Stopped
 
 DEFAULT_MAX_FALL = 0.5  # the answer may become at most half as likely and still "hold"
 DEFAULT_MAX_SIMILARITY_LOSS = 0.1
-
-
-class Stopped(Exception):
-    """The user stopped the run between two passes."""
 
 
 @dataclass
@@ -299,37 +297,19 @@ def plan_cost(context: AnswerContext, plan: AblationPlan, measure: Measure, answ
 T = TypeVar("T")
 
 
-class Job(Generic[T]):
-    """Work on a thread of its own, so the page's reruns do not stop it: the page polls `done`."""
+class Job(core_job.Job[T]):
+    """An attribution run (or its check call) as a lib.core.job.Job: its work gets the `Progress` the page
+    polls, whose stop is the job's; `error` is how it ended, as the page says it."""
 
     def __init__(self, work: Callable[[Progress], T], tag: str = "", name: str = "context-lab-attribution"):
         self.tag = tag  # what the caller needs to know the result by (the context it was run on)
         self.progress = Progress()
-        self.result: T | None = None
-        self.error: str | None = None
-        self.started_at = time.monotonic()
-        self.finished_at: float | None = None
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(work,), name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self, work: Callable[[Progress], T]) -> None:
-        try:
-            self.result = work(self.progress)
-        except Stopped:
-            self.error = f"Stopped by you after {self.progress.done} of {self.progress.total} passes: nothing is kept."
-        except Exception as exc:  # a failed pass ends the run with its reason, never half a result
-            self.error = str(exc) or type(exc).__name__
-        finally:
-            self.finished_at = time.monotonic()
-            self._done.set()
+        super().__init__(lambda _stopping: work(self.progress), name, stopping=self.progress._stop)
 
     @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        return self._done.wait(timeout_s)
-
-    def stop(self) -> None:
-        self.progress.stop()
+    def error(self) -> str | None:
+        if isinstance(self.exception, Stopped):
+            return f"Stopped by you after {self.progress.done} of {self.progress.total} passes: nothing is kept."
+        if self.exception is not None:  # a failed pass ends the run with its reason, never half a result
+            return str(self.exception) or type(self.exception).__name__
+        return None

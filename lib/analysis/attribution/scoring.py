@@ -40,6 +40,7 @@ from lib.analysis.compare import similarity
 from lib.backends.embedded import CONTEXT_WINDOW, EmbeddedTokenizer, gguf_path, usable_cores
 from lib.backends.reply import Reply
 from lib.context.payload import RequestPlan
+from lib.core.errors import ScoringError
 from lib.core.outcome import CallOutcome
 
 Measure = Literal["logprob", "similarity"]
@@ -48,10 +49,6 @@ Measure = Literal["logprob", "similarity"]
 SERVER_REPEAT_PENALTY = 1.1
 SERVER_PENALTY_LAST_N = 64
 N_BATCH = 512
-
-
-class ScoringError(RuntimeError):
-    """A pass that could not be scored (a call that failed, a context over the window)."""
 
 
 @dataclass(frozen=True)

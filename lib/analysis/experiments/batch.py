@@ -27,22 +27,19 @@ from sqlalchemy import Connection
 
 from lib.analysis.compare import Variant
 from lib.analysis.experiments import runner, store
-from lib.analysis.experiments.cases import InvalidTestSet
 from lib.analysis.experiments.formats import text_of
 from lib.analysis.experiments.planner import CellKey, PlannedCell, RunSpec, for_batch, plan_cells
 from lib.context.payload import serialise
 from lib.context.request import Target
+from lib.core.errors import DocumentError, InvalidBatchFile, InvalidTestSet, NotWellFormed
 from lib.core.outcome import CallOutcome, usage_of
 from lib.store import storage
-from lib.store.documents import DocumentError, NotWellFormed, load_json
+from lib.store.call_details import log_call
+from lib.store.documents import load_json
 
 URL = "/v1/chat/completions"
 # ASCII digits, a few of them: \d takes any script's digits, and int() raises past 4,300 of them.
 _CUSTOM_ID = re.compile(r"^v([0-9]{1,9})-([a-z0-9-]*)/(.+)/r([0-9]{1,9})$", re.DOTALL)
-
-
-class InvalidBatchFile(ValueError):
-    """A batch output file that cannot be applied to the run: the message names the line and why."""
 
 
 def slug(name: str) -> str:
@@ -229,17 +226,8 @@ def apply_output(
         applied += 1
         to_judge = to_judge or result.status == "judging"
         variant = spec.variants[answer.key.variant].name
-        record = storage.CallRecord.of(
-            session_id,
-            f"experiment (batch) · {variant}",
-            spec.provider_kind,
-            cell.plan,
-            answer.outcome,
-            secrets,
-            owner,
-            batch=True,
-        )
-        storage.record_call(conn, record)
+        log_call(conn, session_id, f"experiment (batch) · {variant}", spec.provider_kind, cell.plan, answer.outcome,
+                 secrets, owner, batch=True)  # fmt: skip
     return Applied(applied, skipped, to_judge)
 
 
@@ -262,7 +250,7 @@ def score_output(
 ) -> Applied:
     """A Batch API output file scored into its stored run (`apply_output`), the run planned again for its
     targets. Raises InvalidBatchFile (nothing written) for a file that does not fit, and what a failing
-    store raises (storage.STORE_ERRORS)."""
+    store raises (lib.core.errors.STORE_FAILED)."""
     planned = plan_cells(spec, target_for)
     with storage.opened() as conn:
         return apply_output(conn, run_id, spec, planned, data, session_id, secrets, owner)

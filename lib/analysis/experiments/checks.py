@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lib.analysis.experiments import patterns
+from lib.analysis.experiments import patterns, stored
 from lib.analysis.experiments.jsontext import MAX_JSON_DEPTH, json_in
 from lib.analysis.experiments.kinds import Check
 
@@ -32,11 +32,16 @@ class Verdict:
     judge: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"check": self.check, "passed": self.passed, "detail": self.detail, "judge": self.judge}
+        """As a cell stores it (lib/analysis/experiments/stored.VerdictJson)."""
+        return stored.written(
+            stored.VerdictJson(check=self.check, passed=self.passed, detail=self.detail, judge=self.judge)
+        )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Verdict:
-        return cls(str(data["check"]), data.get("passed"), str(data.get("detail", "")), bool(data.get("judge")))
+    def from_dict(cls, data: Any) -> Verdict:
+        """A stored verdict; InvalidRun naming the field if it cannot be read."""
+        kept = stored.read(stored.VerdictJson, data, "verdict")
+        return cls(kept.check, kept.passed, kept.detail, kept.judge)
 
 
 def evaluate(check: Check, answer: str) -> Verdict:

@@ -1,16 +1,16 @@
-"""Test sets in and out: CSV, JSONL and YAML, and the common subset of promptfoo's test format.
+"""Test sets in and out: CSV, JSONL and YAML, promptfoo's configs and CSVs, and OpenAI Evals' samples.
 
 Every reader turns its rows into the dicts `lib.analysis.experiments.cases` reads, so a case is checked the
 same way whatever file it came from. A file is taken whole or not at all: the first problem refuses
 it, with its line and the reason. A spreadsheet cell that could start a formula is written with a leading
 quote, so opening the export runs no formula; reading drops exactly that quote (lib/store/csvtext.py).
 
-promptfoo (https://promptfoo.dev/docs/configuration/test-cases): `tests:` (or a bare list of tests),
-each with `vars` and `assert`; the question is the one prompt with its {{vars}} filled in, or the var
-named question, query, prompt or input, or the only var. Assertion types taken: contains, icontains,
-not-contains, not-icontains, contains-all/any (and their i- forms), starts-with, regex, equals, is-json,
-llm-rubric; `defaultTest.assert` applies to every test. promptfoo's CSV form (`__expected` columns,
-`__description`) is read too. Anything else is named and refused, not skipped.
+An upload is one file, several, or one zip (`read_upload`): a promptfoo config and the files it names
+are read together (lib/analysis/experiments/promptfoo.py), and what of them is not kept is the
+`Imported.report`. OpenAI Evals' `samples.jsonl` (`{"input": [messages], "ideal": "…" | [...]}` a line)
+is a case per line: the messages before the last user message are its conversation, that message its
+question, and `ideal` the answer it must contain (one of them, when it is a list: Evals' `Match`/
+`Includes` take any ideal answer).
 """
 
 from __future__ import annotations
@@ -18,19 +18,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
+import posixpath
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
 import yaml
 
+from lib.analysis.experiments import promptfoo
 from lib.analysis.experiments.cases import (
     Case,
     InvalidTestSet,
     TestSet,
     case_from_dict,
     case_to_dict,
-    check_from_line,
     check_to_dict,
     checks_from_text,
     checks_to_text,
@@ -39,19 +40,15 @@ from lib.analysis.experiments.cases import (
     test_set,
     whole_number,
 )
+from lib.analysis.experiments.promptfoo import Imported
 from lib.store import csvtext
-from lib.store.documents import LINE, DocumentError, NotWellFormed, dump_json, load_json, load_yaml
+from lib.store.documents import LINE, DocumentError, NotWellFormed, load_json, load_yaml
 
 MAX_BYTES = 5 * 1024 * 1024
 CSV_COLUMNS = ("id", "question", "conversation", "checks", "turns_ago", "description")
-QUESTION_VARS = ("question", "query", "prompt", "input")
-PROMPTFOO_ASSERTS = (
-    "contains", "icontains", "not-contains", "not-icontains", "contains-all", "contains-any", "icontains-all",
-    "icontains-any", "starts-with", "regex", "equals", "is-json", "llm-rubric",
-)  # fmt: skip
-_TEST_KEYS = {"vars", "assert", "description", "metadata"}
-_ASSERT_KEYS = {"type", "value"}
-_VAR = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}")
+MAX_FILES = 200  # in one upload or zip
+# What the import takes: test sets, and a promptfoo config's own files (prompts, vars) or a zip of them.
+UPLOAD_TYPES = ("csv", "jsonl", "yaml", "yml", "json", "zip", "txt", "md", "j2")
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -69,21 +66,128 @@ def text_of(data: bytes) -> str:
 
 def read_file(name: str, data: bytes) -> TestSet:
     """The test set in an uploaded file, by its extension; InvalidTestSet names the line and the reason."""
-    stem, _, extension = name.rpartition(".")
-    extension = extension.lower()
-    text = text_of(data)
-    set_name = stem.rsplit("/", 1)[-1] or "Imported set"
+    return read_upload([(name, data)]).test_set
+
+
+def _set_name(path: str) -> str:
+    stem = posixpath.basename(path).rpartition(".")[0]
+    if stem.lower() in ("promptfooconfig", "samples", "tests") and posixpath.dirname(path):
+        stem = posixpath.basename(posixpath.dirname(path))  # the example's folder says more than its file
+    return stem or "Imported set"
+
+
+def unzipped(name: str, data: bytes) -> dict[str, bytes]:
+    """A zip's files by path, bounded: at most MAX_FILES files and MAX_BYTES in all, read no further
+    than that whatever the zip's headers claim; folders, and macOS's __MACOSX copies, left out."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise InvalidTestSet(f"{name!r} is not a readable zip ({exc})") from None
+    files: dict[str, bytes] = {}
+    total = 0
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
+        if len(members) > MAX_FILES:
+            raise InvalidTestSet(f"{name!r} holds {len(members):,} files: at most {MAX_FILES} are read")
+        for member in members:
+            if member.flag_bits & 0x1:
+                raise InvalidTestSet(f"{name!r}: {member.filename!r} is encrypted")
+            try:
+                with archive.open(member) as stream:
+                    content = stream.read(MAX_BYTES - total + 1)
+            except (zipfile.BadZipFile, RuntimeError, OSError, EOFError, NotImplementedError) as exc:
+                raise InvalidTestSet(f"{name!r}: {member.filename!r} cannot be read ({exc})") from None
+            total += len(content)
+            if total > MAX_BYTES:
+                raise InvalidTestSet(f"{name!r} unpacks to more than {MAX_BYTES // 1024 // 1024} MB")
+            files[member.filename] = content
+    return files
+
+
+def read_upload(uploads: list[tuple[str, bytes]]) -> Imported:
+    """The test set in one uploaded file, or in several (or a zip): a promptfoo config and the files it
+    names. InvalidTestSet names the file, the line and the reason; the report says what was not kept."""
+    files: dict[str, bytes] = {}
+    total = 0
+    for name, data in uploads:
+        total += len(data)
+        if total > MAX_BYTES:
+            size = f"{len(data):,} bytes" if len(uploads) == 1 else f"{total:,} bytes or more in all"
+            raise InvalidTestSet(f"{name!r} is {size}: at most {MAX_BYTES // 1024 // 1024} MB")
+        if name.lower().endswith(".zip"):
+            files.update(unzipped(name, data))
+        else:
+            files[posixpath.basename(name.replace("\\", "/"))] = data
+    if len(files) > MAX_FILES:
+        raise InvalidTestSet(f"{len(files):,} files: at most {MAX_FILES} are read")
+    if not files:
+        raise InvalidTestSet("the upload holds no file")
+    upload = promptfoo.Upload(files)
+    if len(upload.files) == 1:
+        return _read_one(upload, next(iter(upload.files)))
+    configs = _configs(upload)
+    if len(configs) != 1:
+        names = ", ".join(configs) if configs else "none"
+        raise InvalidTestSet(
+            f"{len(upload.files)} files: upload one promptfoo config (promptfooconfig.yaml) with the files it names "
+            f"(configs found: {names})"
+        )
+    return promptfoo.read_config(upload, configs[0], _set_name(configs[0]))
+
+
+def _configs(upload: promptfoo.Upload) -> list[str]:
+    """The promptfoo configs among the uploaded files: promptfooconfig.* if any, else YAML with prompts."""
+    named = [p for p in upload.files if posixpath.basename(p).lower() in promptfoo.CONFIG_NAMES]
+    if named:
+        shallowest = min(p.count("/") for p in named)
+        return sorted(p for p in named if p.count("/") == shallowest)
+    found = []
+    for path in upload.files:
+        if path.rsplit(".", 1)[-1].lower() in ("yaml", "yml", "json"):
+            try:
+                data = load_yaml(upload.text(path))
+            except (DocumentError, InvalidTestSet):
+                continue
+            if isinstance(data, dict) and "prompts" in data:
+                found.append(path)
+    return sorted(found)
+
+
+def _read_one(upload: promptfoo.Upload, path: str) -> Imported:
+    extension = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    text = text_of(upload.files[path])
+    set_name = _set_name(path)
     if extension == "csv":
-        return read_csv(text, set_name)
+        if _is_promptfoo_csv(text):
+            return promptfoo.read_csv(upload, path, set_name)
+        return Imported(read_csv(text, set_name))
     if extension in ("jsonl", "ndjson"):
-        return read_jsonl(text, set_name)
+        return read_jsonl_upload(text, set_name)
     if extension in ("yaml", "yml", "json"):
-        return read_yaml(text, set_name, "JSON" if extension == "json" else "YAML")
-    raise InvalidTestSet(f"{name!r}: not a file this page reads (.csv, .jsonl, .yaml, .yml or .json)")
+        data = _load_yaml(text, "JSON" if extension == "json" else "YAML")
+        if promptfoo.is_config(data):
+            return promptfoo.read_config(upload, path, set_name)
+        return Imported(_native_yaml(data, set_name))
+    raise InvalidTestSet(
+        f"{path!r}: not a file this page reads (.csv, .jsonl, .yaml, .yml, .json, or a .zip of a promptfoo config "
+        "and its files)"
+    )
 
 
 def _at(line: int, problem: InvalidTestSet | str) -> InvalidTestSet:
     return InvalidTestSet(f"line {line}: {problem}")
+
+
+def read_jsonl_upload(text: str, name: str = "Imported set") -> Imported:
+    """A JSONL of cases, or OpenAI Evals' samples (each line with `input` and `ideal`)."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    try:
+        probe = load_json(first) if first else None
+    except DocumentError:
+        probe = None
+    if isinstance(probe, dict) and "input" in probe and "question" not in probe:
+        return read_evals_samples(text, name)
+    return Imported(read_jsonl(text, name))
 
 
 def read_jsonl(text: str, name: str = "Imported set") -> TestSet:
@@ -127,8 +231,8 @@ def read_csv(text: str, name: str = "Imported set") -> TestSet:
         header = [h.strip() for h in reader.fieldnames or []]
     except csv.Error as exc:
         raise _at(1, f"not readable as CSV ({exc})") from None
-    if any(h.startswith("__expected") for h in header):
-        return _read_promptfoo_csv(reader, header, name)
+    if any(h.startswith("__") for h in header):
+        return promptfoo.read_csv(promptfoo.Upload({"tests.csv": text.encode()}), "tests.csv", name).test_set
     if "question" not in header:
         raise _at(
             1, f"no `question` column (columns: {', '.join(header) or 'none'}; expected {', '.join(CSV_COLUMNS)})"
@@ -219,16 +323,19 @@ def _load_yaml(text: str, language: str = "YAML") -> Any:
         raise _at(exc.line or 1, exc.problem) from None
 
 
-def _is_promptfoo(data: Any) -> bool:
-    if isinstance(data, dict):
-        return "tests" in data or "prompts" in data
-    return isinstance(data, list) and any(isinstance(t, dict) and ("vars" in t or "assert" in t) for t in data)
+def _is_promptfoo_csv(text: str) -> bool:
+    header = text.split("\n", 1)[0]
+    return any(cell.strip().strip('"').startswith("__") for cell in header.split(","))
 
 
 def read_yaml(text: str, name: str = "Imported set", language: str = "YAML") -> TestSet:
     data = _load_yaml(text, language)
-    if _is_promptfoo(data):
-        return read_promptfoo(data, name)
+    if promptfoo.is_config(data):
+        return promptfoo.read_config(promptfoo.Upload({"config.yaml": text.encode()}), "config.yaml", name).test_set
+    return _native_yaml(data, name)
+
+
+def _native_yaml(data: Any, name: str) -> TestSet:
     if isinstance(data, list):
         data = {"cases": data, LINE: 1}
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
@@ -243,168 +350,67 @@ def read_yaml(text: str, name: str = "Imported set", language: str = "YAML") -> 
     return _whole(str(data.get("name") or name), cases, description)
 
 
-# --- promptfoo -----------------------------------------------------------------------------------
+# --- OpenAI Evals: samples.jsonl ---------------------------------------------------------------------
 
 
-def _render(template: str, variables: dict[str, Any], line: int) -> str:
-    def value(match: re.Match) -> str:
-        name = match.group(1)
-        if name not in variables:
-            raise _at(line, f"the prompt uses {{{{{name}}}}} but the test has no var {name!r}")
-        found = variables[name]
-        if isinstance(found, str):
-            return found
-        try:
-            return dump_json(found)
-        except DocumentError as problem:
-            raise _at(line, f"var {name!r} is {problem.problem}") from None
-
-    return _VAR.sub(value, template)
-
-
-def _prompt_template(config: dict[str, Any]) -> str | None:
-    prompts = config.get("prompts")
-    if prompts is None:
-        return None
-    if isinstance(prompts, str):
-        prompts = [prompts]
-    if not isinstance(prompts, list) or len(prompts) != 1:
-        count = len(prompts) if isinstance(prompts, list) else 0
-        raise _at(_line(config), f"{count} prompts: a case asks one question, so keep exactly one prompt")
-    prompt = prompts[0]
-    if isinstance(prompt, dict):
-        prompt = prompt.get("raw") if isinstance(prompt.get("raw"), str) else None
-    if not isinstance(prompt, str) or prompt.startswith("file://"):
-        raise _at(_line(config), "the prompt must be written in the file (a file:// prompt is not read)")
-    return prompt
-
-
-def _question(test: dict[str, Any], template: str | None, line: int) -> str:
-    variables = test.get("vars") or {}
-    if not isinstance(variables, dict):
-        raise _at(line, "`vars` must be a mapping of names to values")
-    variables = _plain(variables)
-    if template is not None:
-        return _render(template, variables, line)
-    for name in QUESTION_VARS:
-        if isinstance(variables.get(name), str):
-            return variables[name]
-    texts = [v for v in variables.values() if isinstance(v, str)]
-    if len(texts) == 1:
-        return texts[0]
-    named = ", ".join(map(str, variables)) or "none"
-    raise _at(line, f"which var is the question? Name it `question` (or query, prompt, input); vars: {named}")
+def _evals_case(data: Any, number: int) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise InvalidTestSet("a sample must be an object with `input` and `ideal`")
+    messages = data.get("input")
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    if not isinstance(messages, list) or not messages:
+        raise InvalidTestSet("`input` must be a list of chat messages (or a prompt's text)")
+    for index, message in enumerate(messages, 1):
+        if not isinstance(message, dict) or not isinstance(message.get("content"), str):
+            raise InvalidTestSet(f"input message {index} must be an object with a text `content`")
+        if message.get("role") not in ("system", "user", "assistant"):
+            raise InvalidTestSet(
+                f"input message {index} has role {message.get('role')!r}: use system, user or assistant"
+            )
+    users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+    if not users or users[-1] != len(messages) - 1:
+        raise InvalidTestSet("the last input message must be the user's: it is the question")
+    before = messages[:-1]
+    system = [m["content"] for m in before if m["role"] == "system"]
+    conversation: dict[str, Any] = {
+        "source": "inline",
+        "messages": [{"role": m["role"], "content": m["content"]} for m in before if m["role"] != "system"],
+    }
+    if system:
+        conversation["system"] = "\n\n".join(system)
+    ideal = data.get("ideal")
+    ideals = ideal if isinstance(ideal, list) else [ideal] if ideal is not None else []
+    if not all(isinstance(i, str) and i.strip() for i in ideals):
+        raise InvalidTestSet("`ideal` must be a text or a list of texts")
+    checks = [{"type": "contains-any", "value": ideals}] if ideals else []
+    return {"id": f"sample-{number}", "question": messages[-1]["content"], "conversation": conversation,
+            "checks": checks}  # fmt: skip
 
 
-def _promptfoo_check(assertion: Any, variables: dict[str, Any], line: int) -> dict[str, Any]:
-    if not isinstance(assertion, dict):
-        raise _at(line, "an assert must be a mapping with `type` and `value`")
-    line = _line(assertion, line)
-    extra = sorted(set(assertion) - _ASSERT_KEYS - {LINE}, key=str)
-    if extra:
-        raise _at(line, f"assert field {extra[0]!r} is beyond the supported subset (type, value)")
-    kind = str(assertion.get("type", ""))
-    if kind not in PROMPTFOO_ASSERTS:
-        raise _at(line, f"assert type {kind!r} is not in the supported subset ({', '.join(PROMPTFOO_ASSERTS)})")
-    value = _plain(assertion.get("value"))
-    if isinstance(value, str):
-        value = _render(value, variables, line)
-    data: dict[str, Any] = {"type": kind}
-    if value is not None:
-        data["value"] = value
-    return data
-
-
-def _default_asserts(config: dict[str, Any]) -> list[Any]:
-    """`defaultTest.assert`: the checks every test gets. Only that is read, so anything else is refused."""
-    default = config.get("defaultTest")
-    if default is None:
-        return []
-    line = _line(default, _line(config))
-    if not isinstance(default, dict):
-        raise _at(line, "defaultTest must be a mapping with `assert` (the checks every test gets)")
-    extra = sorted(set(default) - {"assert", "description", "metadata", LINE}, key=str)
-    if extra:
-        raise _at(line, f"defaultTest field {extra[0]!r} is beyond the supported subset (assert)")
-    asserts = default.get("assert")
-    if asserts is None:
-        return []
-    if not isinstance(asserts, list):
-        raise _at(line, "defaultTest.assert must be a list of checks")
-    return asserts
-
-
-def read_promptfoo(data: Any, name: str = "Imported set") -> TestSet:
-    config = data if isinstance(data, dict) else {"tests": data, LINE: 1}
-    template = _prompt_template(config)
-    tests = config.get("tests")
-    if not isinstance(tests, list):
-        raise _at(_line(config), "`tests` must be a list of tests (a file:// reference is not read)")
-    default_asserts = _default_asserts(config)
+def read_evals_samples(text: str, name: str = "Imported set") -> Imported:
+    """OpenAI Evals' samples.jsonl: a case per line (see the module's docstring)."""
     cases: list[Case] = []
-    for index, test in enumerate(tests):
-        line = _line(test, _line(config))
-        if not isinstance(test, dict):
-            raise _at(line, "a test must be a mapping with `vars` and `assert`")
-        extra = sorted(set(test) - _TEST_KEYS - {LINE}, key=str)
-        if extra:
-            raise _at(line, f"test field {extra[0]!r} is beyond the supported subset (vars, assert, description)")
-        question = _question(test, template, line)
-        variables = _plain(test.get("vars") or {})
-        asserts = test.get("assert") or []
-        if not isinstance(asserts, list):
-            raise _at(line, "`assert` must be a list")
-        checks = [_promptfoo_check(a, variables, line) for a in [*default_asserts, *asserts]]
-        case = {"id": f"test-{index + 1}", "question": question, "conversation": {"source": "current"},
-                "checks": checks}  # fmt: skip
-        if test.get("description"):
-            case["description"] = str(test["description"])
+    extra: set[str] = set()
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
         try:
-            cases.append(case_from_dict(case, f"test-{index + 1}"))
-        except InvalidTestSet as problem:
-            raise _at(line, problem) from None
-    description = str(config.get("description") or "Imported from a promptfoo test file")
-    return _whole(name, cases, description)
-
-
-def _read_promptfoo_csv(reader: csv.DictReader, header: list[str], name: str) -> TestSet:
-    variables = [h for h in header if not h.startswith("__")]
-    cases: list[Case] = []
-    try:
-        for line, row in _csv_rows(reader):
-            question = _question({"vars": {v: row.get(v, "") for v in variables}}, None, line)
-            checks = []
-            for column in [h for h in header if h.startswith("__expected")]:
-                expected = row.get(column, "").strip()
-                if expected:
-                    checks.append(_expected_check(expected, line))
-            case = {"id": f"test-{len(cases) + 1}", "question": question, "conversation": {"source": "current"},
-                    "checks": checks, "description": row.get("__description", "")}  # fmt: skip
-            try:
-                cases.append(case_from_dict(case, f"test-{len(cases) + 1}"))
-            except InvalidTestSet as problem:
-                raise _at(line, problem) from None
-    except csv.Error as exc:
-        raise _at(reader.line_num, f"not readable as CSV ({exc})") from None
-    return _whole(name, cases, "Imported from a promptfoo CSV")
-
-
-def _expected_check(expected: str, line: int) -> dict[str, Any]:
-    """promptfoo's `__expected` cell: `type: value`, `grade: rubric` (the judge), or plain text (equals)."""
-    kind, colon, value = expected.partition(":")
-    kind = kind.strip()
-    if colon and kind == "grade":
-        return {"type": "llm-rubric", "value": value.strip()}
-    if kind == "is-json" and not value.strip():
-        return {"type": "is-json"}
-    if colon and kind in PROMPTFOO_ASSERTS:
+            data = load_json(line)
+        except NotWellFormed as exc:
+            raise _at(number, f"not valid JSON ({exc.problem} at character {exc.column})") from None
+        except DocumentError as exc:
+            raise _at(number, exc.problem) from None
         try:
-            return check_to_dict(check_from_line(expected))
+            cases.append(case_from_dict(_evals_case(data, len(cases) + 1), f"sample-{len(cases) + 1}"))
         except InvalidTestSet as problem:
-            raise _at(line, problem) from None
-    if colon and re.fullmatch(r"[a-z][a-z-]*", kind):
-        raise _at(line, f"assert type {kind!r} is not in the supported subset ({', '.join(PROMPTFOO_ASSERTS)})")
-    return {"type": "equals", "value": expected}
+            raise _at(number, problem) from None
+        extra.update(str(k) for k in data if k not in ("input", "ideal"))
+    report = ["each sample is a case: its messages before the last are the conversation, the last the question, "
+              "and `ideal` a contains-any check (the answer contains one of the ideal answers, as Evals' Includes "
+              "checks; Evals' Match checks that it starts with one)"]  # fmt: skip
+    report.extend(f"the samples' {key!r} is not imported" for key in sorted(extra))
+    return Imported(_whole(name, cases, "Imported from OpenAI Evals samples"), tuple(report))
 
 
 # --- writing ------------------------------------------------------------------------------------

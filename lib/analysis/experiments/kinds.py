@@ -21,15 +21,12 @@ from lib.analysis.compare import similarity
 from lib.analysis.experiments import patterns, schemas
 from lib.analysis.experiments.jsontext import MISSING, field_at, json_in
 from lib.context.conversation import clean_text
+from lib.core.errors import InvalidTestSet
 from lib.store.documents import DocumentError, NotWellFormed, dump_json, load_json
 
 MAX_TEXT = 200_000  # characters in one question, message or check value
 MAX_COUNT = 1_000_000  # turns ago, words: far past any conversation or answer, and a number int() reads
 _WORD = re.compile(r"\S+")
-
-
-class InvalidTestSet(ValueError):
-    """A test set (or a file holding one) that cannot be read: the message names where and why."""
 
 
 @dataclass(frozen=True)

@@ -30,14 +30,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from lib.core.errors import RegexProblem
+
 MATCH_TIMEOUT_S = 3.0  # one search on one answer; a linear-time RE2 search of 1 MB takes milliseconds
 START_TIMEOUT_S = 60.0  # the worker's own start (an interpreter and google-re2), on a machine under load
 MAX_IDLE = 4
 WORKER = Path(__file__).with_name("regex_worker.py")
-
-
-class RegexProblem(Exception):
-    """A search that could not be decided: the message says why (a time limit, a pattern that fails)."""
 
 
 TIMED_OUT = "the regex ran longer than"

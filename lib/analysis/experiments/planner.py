@@ -20,13 +20,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from lib.analysis.compare import Variant, plan_variant, seeded, seeds_for
+from lib.analysis.experiments import stored
 from lib.analysis.experiments.cases import Case, TestSet, set_from_dict, set_to_dict
 from lib.analysis.experiments.judge import JudgeSpec, judge_request
 from lib.context.conversation import Message
 from lib.context.payload import RequestPlan, Sampling
 from lib.context.request import Request, Target, send_blocker
-from lib.context.strategies import Strategy, summary_key
-from lib.core.wire import Kind
+from lib.context.strategies import Strategy, StrategyKind, summary_key
+from lib.core.wire import EndUserField, Kind, TokenLimitField
 
 MAX_CELLS = 20_000
 # The variants the page offers before the user edits any: where the built-in set's facts sit (23, 17,
@@ -268,58 +269,65 @@ def estimate(
 # --- the spec as JSON (stored with the run) ---------------------------------------------------------
 
 
-def _variant_dict(variant: Variant) -> dict[str, Any]:
+def _variant_json(variant: Variant) -> stored.VariantJson:
     s = variant.strategy
-    return {
-        "name": variant.name,
-        "strategy": {"kind": s.kind, "last_turns": s.last_turns, "token_budget": s.token_budget},
-        "system_override": variant.system_override, "model": variant.model,
-        "temperature": variant.temperature, "max_tokens": variant.max_tokens,
-    }  # fmt: skip
+    return stored.VariantJson(
+        name=variant.name,
+        strategy=stored.StrategyJson(kind=s.kind, last_turns=s.last_turns, token_budget=s.token_budget),
+        system_override=variant.system_override, model=variant.model, temperature=variant.temperature,
+        max_tokens=variant.max_tokens,
+    )  # fmt: skip
 
 
-def _variant(data: dict[str, Any]) -> Variant:
-    s = data["strategy"]
-    strategy = Strategy(s["kind"], last_turns=int(s["last_turns"]), token_budget=int(s["token_budget"]))
-    return Variant(data["name"], strategy, data.get("system_override"), data.get("model", ""),
-                   data.get("temperature"), data.get("max_tokens"))  # fmt: skip
-
-
-def _sampling_dict(sampling: Sampling) -> dict[str, Any]:
-    return {
-        "temperature": sampling.temperature, "max_tokens": sampling.max_tokens,
-        "token_limit_field": sampling.token_limit_field, "stream": sampling.stream, "end_user": sampling.end_user,
-        "end_user_field": sampling.end_user_field,
-    }  # fmt: skip
+def _variant(kept: stored.VariantJson) -> Variant:
+    s = kept.strategy
+    strategy = Strategy(cast(StrategyKind, s.kind), last_turns=s.last_turns, token_budget=s.token_budget)
+    return Variant(kept.name, strategy, kept.system_override, kept.model, kept.temperature, kept.max_tokens)
 
 
 def spec_to_dict(spec: RunSpec) -> dict[str, Any]:
-    return {
-        "test_set": set_to_dict(spec.test_set),
-        "variants": [_variant_dict(v) for v in spec.variants],
-        "repeats": spec.repeats, "base_seed": spec.base_seed, "sampling": _sampling_dict(spec.sampling),
-        "provider": {"kind": spec.provider_kind, "model": spec.provider_model, "base_url": spec.provider_base_url},
-        "judge": spec.judge.as_dict() if spec.judge else None,
-        "concurrency": spec.concurrency, "baseline": spec.baseline,
-        "summaries": [list(pair) for pair in spec.summaries],
-    }  # fmt: skip
+    """The spec as stored with its run (lib/analysis/experiments/stored.py's models)."""
+    sampling, judge = spec.sampling, spec.judge
+    return stored.written(
+        stored.SpecJson(
+            test_set=set_to_dict(spec.test_set), variants=[_variant_json(v) for v in spec.variants],
+            repeats=spec.repeats, base_seed=spec.base_seed,
+            sampling=stored.SamplingJson(
+                temperature=sampling.temperature, max_tokens=sampling.max_tokens,
+                token_limit_field=sampling.token_limit_field, stream=sampling.stream, end_user=sampling.end_user,
+                end_user_field=sampling.end_user_field,
+            ),
+            provider=stored.ProviderJson(kind=spec.provider_kind, model=spec.provider_model,
+                                         base_url=spec.provider_base_url),
+            judge=None if judge is None else stored.JudgeJson(kind=judge.kind, model=judge.model,
+                                                              base_url=judge.base_url, max_tokens=judge.max_tokens),
+            concurrency=spec.concurrency, baseline=spec.baseline, summaries=list(spec.summaries),
+        )
+    )  # fmt: skip
 
 
-def spec_from_dict(data: dict[str, Any]) -> RunSpec:
-    provider = data["provider"]
+def spec_from_dict(data: Any) -> RunSpec:
+    """A stored spec; InvalidRun naming the field if it cannot be read (its test set: InvalidTestSet)."""
+    kept = stored.read(stored.SpecJson, data, "run spec")
+    s, p, j = kept.sampling, kept.provider, kept.judge
+    sampling = Sampling(
+        temperature=s.temperature, max_tokens=s.max_tokens,
+        token_limit_field=cast(TokenLimitField, s.token_limit_field), stream=s.stream, end_user=s.end_user,
+        end_user_field=cast(EndUserField, s.end_user_field),
+    )  # fmt: skip
     return RunSpec(
-        test_set=set_from_dict(data["test_set"]),
-        variants=tuple(_variant(v) for v in data["variants"]),
-        repeats=int(data["repeats"]),
-        base_seed=int(data["base_seed"]),
-        sampling=Sampling(**data["sampling"]),
-        provider_kind=provider["kind"],
-        provider_model=provider["model"],
-        provider_base_url=provider.get("base_url", ""),
-        judge=JudgeSpec.from_dict(data["judge"]) if data.get("judge") else None,
-        concurrency=int(data.get("concurrency", 1)),
-        baseline=int(data.get("baseline", 0)),
-        summaries=tuple((str(k), str(v)) for k, v in data.get("summaries", [])),
+        test_set=set_from_dict(kept.test_set),
+        variants=tuple(_variant(v) for v in kept.variants),
+        repeats=kept.repeats,
+        base_seed=kept.base_seed,
+        sampling=sampling,
+        provider_kind=cast(Kind, p.kind),
+        provider_model=p.model,
+        provider_base_url=p.base_url,
+        judge=None if j is None else JudgeSpec(cast(Kind, j.kind), j.model, j.base_url, j.max_tokens),
+        concurrency=kept.concurrency,
+        baseline=kept.baseline,
+        summaries=tuple(kept.summaries),
     )
 
 

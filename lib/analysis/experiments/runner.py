@@ -43,10 +43,13 @@ from lib.backends.providers import ProviderConfig, make_client
 from lib.backends.reply import Reply
 from lib.context.payload import RequestPlan
 from lib.context.request import Target
+from lib.core.job import Job
 from lib.core.outcome import CallOutcome, Usage
 from lib.core.prices import billed
 from lib.core.secrets import redact
 from lib.store import storage
+from lib.store.call_details import log_call
+from lib.store.session import now
 
 NO_JUDGE = "No judge model was picked for this run: the rubric was not graded."
 # A run being sent is touched (its updated_at) by every cell written, and by the writer's heartbeat when
@@ -183,7 +186,8 @@ class RunExecutor:
         self._calls_planned = 0
         self._started = time.monotonic()
         self.failure: str | None = None  # what stopped the run, if it was not a cell's own error
-        self._thread = threading.Thread(target=self._main, name=f"context-lab-experiment-{run_id}", daemon=True)
+        # started by `start`, once the run is claimed; Cancel is its stop
+        self._job: Job[None] = Job(self._main, f"context-lab-experiment-{run_id}", stopping=self._stop, start=False)
 
     # --- control -------------------------------------------------------------------------------
 
@@ -202,11 +206,11 @@ class RunExecutor:
         if not claimed:
             _forget(self)
             raise RuntimeError(ELSEWHERE if theirs else NOT_YOURS)
-        self._thread.start()
+        self._job.start()
         return self
 
     def cancel(self) -> None:
-        self._stop.set()
+        self._job.stop()
         with self._lock:
             for reply in self._in_flight:
                 reply.stop()
@@ -217,11 +221,15 @@ class RunExecutor:
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return self._job.started and not self._job.done
+
+    @property
+    def over(self) -> bool:
+        """The run's thread has ended (not yet started: not over)."""
+        return self._job.done
 
     def join(self, timeout_s: float | None = None) -> bool:
-        self._thread.join(timeout_s)
-        return not self._thread.is_alive()
+        return self._job.wait(timeout_s)
 
     def progress(self) -> Progress:
         with storage.opened(self.db_path) as conn:
@@ -231,7 +239,7 @@ class RunExecutor:
 
     # --- the work --------------------------------------------------------------------------------
 
-    def _main(self) -> None:
+    def _main(self, _stopping: threading.Event) -> None:  # _stopping is self._stop
         self._writer.start()
         try:
             with storage.opened(self.db_path) as conn:
@@ -371,8 +379,10 @@ class RunExecutor:
     def _log(self, plan: RequestPlan, outcome: CallOutcome, variant: str, kind: str) -> None:
         if not self.log_calls:
             return
-        record = storage.CallRecord.of(self.session_id, variant, kind, plan, outcome, self.secrets, self.owner)
-        self._writes.put(lambda conn: storage.record_call(conn, record))
+        at, secrets, owner = now(), self.secrets, self.owner  # as the call ended, not as it is written
+        self._writes.put(
+            lambda conn: log_call(conn, self.session_id, variant, kind, plan, outcome, secrets, owner, at=at)
+        )
 
 
 # --- the process's running runs: a reload (a new browser session) finds its run here -------------
@@ -383,7 +393,7 @@ _REGISTRY_LOCK = threading.RLock()
 
 def run_id_active(run_id: str) -> bool:
     executor = _ACTIVE.get(run_id)
-    return executor is not None and (executor.alive or not executor._thread.ident)
+    return executor is not None and not executor.over  # running, or claimed and about to start
 
 
 def _forget(executor: RunExecutor) -> None:

@@ -30,6 +30,7 @@ from lib.analysis.experiments.cases import TestSet, set_from_dict, set_to_dict
 from lib.analysis.experiments.checks import Verdict
 from lib.analysis.experiments.planner import CellKey, RunSpec, spec_from_dict, spec_to_dict
 from lib.context.conversation import new_id
+from lib.core.errors import NotYours
 from lib.core.outcome import Usage
 from lib.store.db import writing
 from lib.store.schema import experiment_cells as cells_table
@@ -44,14 +45,6 @@ STATUSES = ("running", "done", "cancelled", "batch")
 # A cell's status: pass, fail, error (the call failed, or a check could not be decided), answered (no
 # checks), judging (answered; the judge's verdict is still to come).
 CELL_STATUSES = ("pass", "fail", "error", "answered", "judging")
-
-
-class NotYours(ValueError):
-    """The id names a test set of another owner: it is not overwritten (nothing of it is given)."""
-
-    def __init__(self, what: str, item_id: str) -> None:
-        super().__init__(f"The {what} {item_id} belongs to someone else: nothing was changed.")
-        self.item_id = item_id
 
 
 def _upsert(
