@@ -7,16 +7,8 @@ lives in `lib/`.
 
 import streamlit as st
 
+from ui.navigation import pages as navigation_pages
+
 st.set_page_config(page_title="Context Lab", page_icon="🧪", layout="wide")
-navigation = st.navigation(
-    [
-        st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
-        st.Page("pages/experiments.py", title="Experiments", icon=":material/science:"),
-        st.Page("pages/timeline.py", title="Cost timeline", icon=":material/timeline:"),
-        st.Page("pages/inspector.py", title="Token inspector", icon=":material/token:"),
-        st.Page("pages/walkthrough.py", title="Why the API has no memory", icon=":material/school:"),
-        st.Page("pages/run_log.py", title="Run log", icon=":material/receipt_long:"),
-    ]
-)
+navigation = st.navigation(navigation_pages())
 navigation.run()

@@ -120,6 +120,9 @@ def _next_call_note(request: Request) -> None:
     )
 
 
+BUSY_NOTE = "A reply is on its way: Send (and Ctrl+Enter) wait until it ends or you stop it. The draft stays here."
+
+
 def _composer(settings: Settings) -> None:
     st.text_area(
         "Your message", key=state.DRAFT, height=100, placeholder="Ask something… (Ctrl+Enter sends; Enter: new line)"
@@ -141,6 +144,8 @@ def _composer(settings: Settings) -> None:
     )  # fmt: skip
     with row:
         draft_sync(state.DRAFT)
+    if busy:  # the disabled button takes no shortcut either: say why nothing happens
+        st.caption(BUSY_NOTE)
 
 
 def render(settings: Settings) -> None:

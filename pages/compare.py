@@ -197,7 +197,8 @@ def _start_run(variants: list[Variant], requests: list[Request], question: str, 
                             settings.provider.limits))  # fmt: skip
     one_at_a_time = _one_at_a_time(settings)
     note = f"{settings.provider.kind} · {settings.provider.model} · {repeats} run(s) per variant"
-    comparison = Comparison(question, results, time.strftime("%Y-%m-%d %H:%M:%S"), 0, note, one_at_a_time)
+    comparison = Comparison(question, results, time.strftime("%Y-%m-%d %H:%M:%S"), 0, note, one_at_a_time,
+                            str(state.get(state.COMPARE_EXPECTED) or ""))  # fmt: skip
     run = ComparisonRun(
         comparison, jobs, one_at_a_time, compare_state.wait_turn_for(settings),
         compare_state.keeper(settings, session_id),
@@ -305,7 +306,7 @@ def _seconds(value: float | None) -> str:
 
 def _answer_column(
     settings: Settings, result: VariantResult, baseline: VariantResult, is_baseline: bool, colour: str, diff: bool,
-    key: str,
+    key: str, expected: str = "",
 ) -> None:  # fmt: skip
     name = html.escape(result.variant.name)
     st.html(
@@ -326,7 +327,7 @@ def _answer_column(
         st.html(f"<div style='white-space:pre-wrap'>{diff_html(baseline.answer, result.answer)}</div>")
     else:
         st.markdown(inert_markdown(result.answer) or "*(no answer)*")
-    attribution.compare_answer(settings, result.plan, result.answer, key, result.variant)
+    attribution.compare_answer(settings, result.plan, result.answer, key, result.variant, expected)
 
 
 def _legend(colours: dict[str, str]) -> None:
@@ -357,15 +358,19 @@ def _results(settings: Settings, comparison: Comparison, price_as: str) -> None:
                           help="Each other answer marked against the baseline: green added, red dropped.")  # fmt: skip
     shown = Comparison(
         comparison.question, comparison.results, comparison.created, int(baseline_index), comparison.model_note,
-        comparison.one_at_a_time,
+        comparison.one_at_a_time, comparison.expected,
     )  # fmt: skip
+    if shown.expected.strip():
+        st.caption(inert_markdown(f"Expected answer: “{shown.expected.strip()}” (correct: the answer contains it)."))
+    if shown.baseline_warning():
+        st.warning(inert_markdown(shown.baseline_warning() or ""))
     colours = variant_colours(names)
     baseline = shown.results[shown.baseline]
     for index, (column, result) in enumerate(zip(st.columns(len(shown.results)), shown.results, strict=True)):
         with column:
             colour, key = colours[result.variant.name], attribution.answer_key(comparison, index)
-            _answer_column(settings, result, baseline, result is baseline, colour, diff, key)
-    stats = answer_stats(shown.results, shown.baseline, price_as)
+            _answer_column(settings, result, baseline, result is baseline, colour, diff, key, shown.expected)
+    stats = answer_stats(shown.results, shown.baseline, price_as, shown.expected)
     st.markdown("**Every run** — similarity is the cosine of the answers' word counts (1 = the same words, 0 = none "
                 "shared): word choice, not meaning.")  # fmt: skip
     cost = f"cost $ ({_priced_note(price_as)})" if price_as else "cost $"
@@ -426,6 +431,11 @@ def render(settings: Settings) -> None:
     state.default(state.COMPARE_DIFF, False)
     st.caption(f"The conversation has {len(state.history())} messages (edit it on the Chat page).")
     question = st.text_area("The next user message", key=state.COMPARE_QUESTION, height=70)
+    st.text_input(
+        "Expected answer (optional)", key=state.COMPARE_EXPECTED, placeholder="e.g. 4471",
+        help="What a right answer contains (ignoring case). Each answer is then marked correct or not beside its "
+        "similarity, so a wrong baseline shows as wrong.",
+    )  # fmt: skip
     variants = compare_state.variants()
     requests = compare_state.requests(variants, question, settings)
     _run_row(variants, requests, question, settings)

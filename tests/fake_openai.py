@@ -88,6 +88,7 @@ class Behaviour:
     # tokenizer (one token per UTF-8 byte) and template (ChatML); usage counts prompts the same way.
     tokenizer: str | None = None
     redirect_tokenize_to: str | None = None  # answer the tokenize routes with a 307 to this URL
+    n_ctx: int = 4096  # the context window llama.cpp's GET /props and vLLM's /tokenize report
     redirect_loop: bool = False  # answer the chat route with a 307 to itself, forever
     # Send the reply `repeat` times over, each time as one chunk (None: forever, until the client hangs
     # up), `interval_s` apart: a 10 MB reply, an endless one, one token a second.
@@ -126,8 +127,16 @@ def toy_tokens(text: str, add_special: bool = False) -> list[int]:
     return ([1] if add_special else []) + list(text.encode())
 
 
-def tokenize_answer(dialect: str | None, route: str, request: dict) -> dict | None:
-    """What a server of `dialect` answers on a tokenize route; None: it has no such route (404)."""
+def tokenize_answer(dialect: str | None, route: str, request: dict | None, n_ctx: int = 4096) -> dict | None:
+    """What a server of `dialect` answers on a tokenize route (`request` None: a GET); None: it has no
+    such route (404)."""
+    if request is None:  # llama.cpp's GET /props: its settings, the window it runs with among them
+        if dialect == "llama.cpp" and route == "/props":
+            return {"default_generation_settings": {"n_ctx": n_ctx}, "total_slots": 1,
+                    "chat_template": "{% for m in messages %}<|im_start|>...{% endfor %}"}  # fmt: skip
+        return None
+    if route == "/props":
+        return None
     if dialect == "llama.cpp" and route == "/apply-template":
         return {"prompt": toy_template(request["messages"])}
     if dialect == "llama.cpp" and route == "/tokenize":
@@ -136,14 +145,14 @@ def tokenize_answer(dialect: str | None, route: str, request: dict) -> dict | No
     if dialect == "vllm" and route == "/tokenize":
         text = toy_template(request["messages"]) if "messages" in request else request["prompt"]
         tokens = toy_tokens(text)
-        return {"count": len(tokens), "max_model_len": 8192, "tokens": tokens}
+        return {"count": len(tokens), "max_model_len": n_ctx, "tokens": tokens}
     if dialect == "llama-cpp-python" and route == "/extras/tokenize":
         return {"tokens": toy_tokens(request["input"])}
     return None
 
 
 # The longest first: "/extras/tokenize" also ends in "/tokenize".
-TOKENIZE_ROUTES = ("/extras/tokenize", "/apply-template", "/tokenize")
+TOKENIZE_ROUTES = ("/extras/tokenize", "/apply-template", "/tokenize", "/props")
 
 
 def _chunk(content: str | None, finish: str | None = None, usage: dict | None = None) -> bytes:
@@ -220,7 +229,11 @@ class FakeOpenAI:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                self._record()
+                recorded = self._record()
+                if recorded.path.split("?")[0].endswith("/props"):
+                    answer = tokenize_answer(fake.behaviour.tokenizer, "/props", None, fake.behaviour.n_ctx)
+                    self._send_json(200 if answer is not None else 404, answer or {"detail": "Not Found"})
+                    return
                 if fake.behaviour.models_body is not None:
                     self._send_raw(200, fake.behaviour.models_type, fake.behaviour.models_body)
                     return
@@ -266,7 +279,7 @@ class FakeOpenAI:
                 if behaviour.redirect_tokenize_to:
                     self._send_json(307, {}, {"location": behaviour.redirect_tokenize_to + route})
                     return
-                answer = tokenize_answer(behaviour.tokenizer, route, recorded.json())
+                answer = tokenize_answer(behaviour.tokenizer, route, recorded.json(), behaviour.n_ctx)
                 self._send_json(200 if answer is not None else 404, answer or {"detail": "Not Found"})
 
             def _usage(self, behaviour: Behaviour, reply: str, request: dict | None = None) -> dict | None:

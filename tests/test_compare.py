@@ -424,3 +424,16 @@ def test_a_stored_comparison_that_does_not_fit_is_refused_by_name(change, named)
     stored = json.loads(STORED_BEFORE_PYDANTIC.read_text(encoding="utf-8"))["comparison"]
     with pytest.raises(InvalidComparison, match=named):
         Comparison.from_dict({**stored, **change})
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    ("Your locker is 4471.", "4471"), ("It is 1480.", "4471"), ("SHE IS BISCUIT", "biscuit"),
+    ("Straße", "STRASSE"), ("", "x"), ("İstanbul", "i̇stanbul"),
+])  # fmt: skip
+def test_correct_is_decided_as_the_experiments_icontains_check_decides_it(answer, expected):
+    from lib.analysis.compare import states
+    from lib.analysis.experiments.cases import Check
+    from lib.analysis.experiments.checks import evaluate
+
+    assert states(answer, expected) == evaluate(Check("contains", expected, ignore_case=True), answer).passed
+    assert states(answer, "  ") is None

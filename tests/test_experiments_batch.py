@@ -221,3 +221,49 @@ def test_a_file_that_does_not_fit_writes_nothing(store):
             batch.apply_output(conn, run_id, run, cells, bad, "s1", owner="me")
         assert experiments.cells(conn, run_id, "me") == []
     assert _logged() == []
+
+
+def test_the_estimate_of_a_batch_run_is_half_the_interactive_one_but_the_judge_is_not():
+    run = spec()
+    cells = planner.plan_cells(run, lambda _: GPT)
+    listed, batched = planner.estimate(run, cells), planner.estimate(run, cells, batch=True)
+    assert listed.max_cost and batched.max_cost == pytest.approx(listed.max_cost / 2)
+    for a, b in zip(listed.variants, batched.variants, strict=True):
+        assert b.input_cost == pytest.approx((a.input_cost or 0) / 2)
+        assert b.max_output_cost == pytest.approx((a.max_output_cost or 0) / 2)
+        assert (a.calls, a.prompt_tokens) == (b.calls, b.prompt_tokens)
+
+
+def test_every_cell_and_call_applied_from_a_batch_file_is_priced_at_the_batch_rate(store):
+    from lib.analysis.experiments import store as experiments
+    from lib.core.prices import billed
+    from lib.store import storage
+
+    run = spec(repeats=1)
+    cells = planner.plan_cells(run, lambda _: GPT)
+    with storage.opened() as conn:
+        run_id = experiments.create_run(conn, run, "batch", "s1", "batch", owner="me")
+        batch.apply_output(conn, run_id, run, cells, _output(cells), "s1", owner="me")
+        stored = experiments.cells(conn, run_id, "me")
+    from lib.core.outcome import Usage
+
+    listed = billed(GPT.model.prices, 0, Usage(prompt_tokens=20, completion_tokens=2, cached_tokens=16))
+    assert listed
+    assert [c.cost for c in stored] == pytest.approx([listed / 2] * 4)
+    assert [c.cost for c in _logged()] == pytest.approx([listed / 2] * 4)
+
+
+def test_variants_with_several_models_give_one_input_file_per_model():
+    mini = Target(models.MODELS["gpt-4o"], TiktokenCounter.for_model("gpt-4o"), "gpt-4o")
+    variants = (Variant("Full history", Strategy("full")), Variant("On 4o", Strategy("full"), model="gpt-4o"),
+                Variant("No history", Strategy("none")))  # fmt: skip
+    run = planner.for_batch(RunSpec(TestSet("t", CASES), variants, 1, 1, Sampling(), "openai", "gpt-4o-mini"))
+    cells = planner.plan_cells(run, lambda v: mini if v.model == "gpt-4o" else GPT)
+    files = batch.input_files(cells, variants, "gpt-4o-mini")
+    assert list(files) == ["gpt-4o-mini", "gpt-4o"]
+    for model, text in files.items():
+        lines = [json.loads(line) for line in text.splitlines()]
+        assert {line["body"]["model"] for line in lines} == {model}
+    ids = [json.loads(line)["custom_id"] for text in files.values() for line in text.splitlines()]
+    assert sorted(ids) == sorted(json.loads(line)["custom_id"] for line in batch.to_jsonl(cells, variants).splitlines())
+    assert batch.file_stem("../a b/gpt:4o") == "a-b-gpt-4o"

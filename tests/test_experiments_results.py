@@ -145,3 +145,25 @@ def test_the_html_report_is_standalone_and_inert(where):
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert page.count("plotly") > 10 and not re.search(r"<script[^>]+src=[\"']https?:", page)  # plotly inlined
+
+
+def test_two_variants_with_the_same_forgetting_curve_both_show():
+    """Was: Full history drawn exactly under Last 12 turns (the same pass rates), hidden."""
+    same = [c for c in CELLS if c.key.variant == 0]
+    twin = [cell(1, c.key.case, c.status, tokens=300) for c in same]
+    curve = results.forgetting_curve(spec(), [*same, *twin])
+    full, twin_trace = results.forgetting_figure(curve).data[:2]
+    assert list(full.y) == list(twin_trace.y)  # the same rates...
+    assert all(a != b for a, b in zip(full.x, twin_trace.x, strict=True))  # ...drawn side by side
+    assert full.line.dash != twin_trace.line.dash and full.marker.symbol != twin_trace.marker.symbol
+    assert [d[1] for d in full.customdata] == [5, 10, 15]  # the hover says the true turns ago
+
+
+def test_variants_at_one_frontier_point_share_one_label():
+    """Was: two names printed over each other where two variants had the same tokens and pass rate."""
+    same = [c for c in CELLS if c.key.variant == 0]
+    twin = [cell(1, c.key.case, c.status, tokens=300) for c in same]
+    run = spec()
+    figure = results.frontier_figure(run, results.summaries(run, [*same, *twin]))
+    texts = [t for trace in figure.data if trace.text is not None for t in trace.text]
+    assert "Full · Last 2" in texts and texts.count("") == 1

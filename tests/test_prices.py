@@ -104,3 +104,21 @@ def test_the_installed_price_data_is_the_pinned_release():
 
     requirements = (Path(__file__).resolve().parents[1] / "requirements.txt").read_text()
     assert f"genai-prices=={prices.package_version()}" in requirements.splitlines()
+
+
+def test_a_batch_call_is_billed_at_half_the_list_price_by_the_one_formula():
+    """OpenAI's Batch API bills half the list price: input, cached input and output alike, at the tier
+    the whole prompt picks."""
+    gpt4o = models.MODELS["gpt-4o"]
+    listed = (600 * 2.5 + 400 * 1.25 + 50 * 10) / 1e6
+    assert prices.cost(gpt4o.prices, 1_000, 400, 50, batch=True) == pytest.approx(listed / 2)
+    usage = CallUsage(prompt_tokens=1_000, cached_tokens=400, completion_tokens=50)
+    assert prices.billed(gpt4o.prices, 9_999, usage, batch=True) == pytest.approx(listed / 2)
+    assert prices.output_cost(gpt4o.prices, 50, batch=True) == pytest.approx(50 * 10 / 1e6 / 2)
+    assert gpt4o.input_cost(1_000, batch=True) == pytest.approx(1_000 * 2.5 / 1e6 / 2)
+    assert gpt4o.output_cost(50, batch=True) == pytest.approx(50 * 10 / 1e6 / 2)
+    tiered = models.ModelInfo("gpt-5.4", 1, "o200k_base", price_ref="gpt-5.4")
+    assert prices.cost(tiered.prices, 300_000, 0, 500, batch=True) == pytest.approx(
+        prices.cost(tiered.prices, 300_000, 0, 500) / 2
+    )
+    assert prices.cost(models.info_for("llama3.2").prices, 1_000, batch=True) is None  # unpriced stays unpriced

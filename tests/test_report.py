@@ -186,3 +186,46 @@ def test_the_plan_chart_has_a_panel_per_measure_and_none_for_a_cost_that_is_noth
     assert sorted(_panels(plan_figure(free))) == sorted(every[:3])
     unpriced = [{**row, "input cost $": None} for row in priced]
     assert sorted(_panels(plan_figure(unpriced))) == sorted(every[:3])
+
+
+def test_a_pinned_message_is_named_wherever_a_variant_is_described():
+    """Was: "Bare question: no system prompt · no history · the question" in the report although the
+    call also carried the pinned message (56 tokens against 46 for "system prompt + question")."""
+    history = [Message("user", "My locker is 4471.", pinned=True), Message("assistant", "Noted."),
+               Message("user", "Then I tidied the kitchen."), Message("assistant", "Nice.")]  # fmt: skip
+    results = []
+    for variant in PRESETS:
+        plan = plan_variant(variant, SystemPrompt(), history, "What is my locker number?", TARGET, Sampling()).plan
+        results.append(VariantResult(variant, plan, [CallOutcome(text="4471")]))
+    comparison = Comparison("What is my locker number?", results, "2026-11-25 10:00:00")
+    bare = next(r for r in results if r.variant.system_override == "")
+    assert [m.content for m in bare.plan.messages] == ["My locker is 4471.", "What is my locker number?"]
+    said = "no system prompt · no history (1 pinned message still goes) · the question"
+    assert bare.sends == said
+    text = html.unescape(report_html(comparison))
+    assert f"Sends {said}." in text and f">{said}<" in report_html(comparison)  # the card and the table
+    markdown = report_markdown(comparison)
+    assert f"Sends {said}." in markdown and "No history (stateless) + 1 pinned message" in markdown
+    again = Comparison.from_dict(json.loads(json.dumps(comparison.to_dict())))  # a saved comparison, reopened
+    assert f"Sends {said}." in html.unescape(report_html(again))
+    full = next(r for r in results if r.variant.strategy.kind == "full")
+    assert "pinned" not in full.sends  # the whole history: nothing to single out
+
+
+def test_a_correct_column_stands_beside_similarity_and_a_wrong_baseline_is_called_wrong():
+    comparison = _comparison()
+    comparison.expected = "ada"
+    stats = answer_stats(comparison.results, comparison.baseline, "", comparison.expected)
+    marks = {row["variant"]: row["correct?"] for row in stats if not row["error"]}
+    assert marks == {PRESETS[0].name: "yes", PRESETS[1].name: "no", PRESETS[2].name: "yes", PRESETS[3].name: "no"}
+    assert comparison.baseline_warning() is None  # the baseline says "Ada"
+    page = report_html(comparison)
+    assert '<th class="">Correct?</th>' in page and "Expected answer: “ada”" in html.unescape(page)
+    comparison.baseline = 1  # "I do not know your name." as the reference
+    page = html.unescape(report_html(comparison))
+    assert "Wrong baseline:" in page and "does not give the expected answer “ada”" in page
+    markdown = report_markdown(comparison)
+    assert "| correct? |" in markdown and "**Wrong baseline:**" in markdown
+    again = Comparison.from_dict(json.loads(json.dumps(comparison.to_dict())))
+    assert again.expected == "ada" and again.correct(1) is False
+    assert "correct?" not in answer_stats(comparison.results, 0)[0]  # nothing expected: no column

@@ -2,13 +2,23 @@
 recording server (the exact HTTP exchange), llama-cpp-python's on the real embedded server."""
 
 import json
+import sys
 import time
 
 import pytest
 
 from lib.backends import kinds
+from lib.backends.embedded import EmbeddedServer
 from lib.backends.providers import ProviderConfig, make_client, stream_chat
-from lib.backends.server_tokens import RETRY_AFTER_S, UNANSWERED, ServerCounter, chatml, detect, server_root
+from lib.backends.server_tokens import (
+    CALIBRATION,
+    RETRY_AFTER_S,
+    UNANSWERED,
+    ServerCounter,
+    chatml,
+    detect,
+    server_root,
+)
 from lib.context import caching
 from lib.context.conversation import Message
 from lib.context.payload import Sampling, plan_request
@@ -122,7 +132,8 @@ def test_a_tokenizer_that_stops_answering_gives_a_labelled_estimate_never_an_err
     with FakeOpenAI() as fake:
         fake.behaviour.tokenizer = dialect
         counter = detect(fake.base_url, "fake-model", KEY)
-        assert counter is not None and counter.count(MESSAGES).exact is (dialect != "llama-cpp-python")
+        # the fake llama-cpp-python server's counts are ChatML's: confirmed, so exact as well
+        assert counter is not None and counter.count(MESSAGES).exact
         sent = (Message("system", "Be brief.", id="s"), Message("user", "Combien de renards?", id="u"))
         previous = caching.CachedCall(("compatible",), sent, "Trois renards, puis")
         fake.die()
@@ -233,3 +244,102 @@ def test_a_tokenizing_server_is_given_the_tool_calls_results_and_definitions_as_
     # The toy template ignores tools, so the definitions' share is measured as what they add: nothing.
     assert count.exact and count.tool_tokens == 0 and count.total == counter.count(TOOL_MESSAGES).total
     counter.server.client.close()
+
+
+# --- the template asked of the server: any model alias, the stock llama-cpp-python server -------------
+
+STOCK_ALIAS = "my-local-llm"  # not the name the app knows the model by: the template cannot be picked by it
+# Conversations as a user builds them: with and without a system prompt, several turns, non-ASCII.
+CONVERSATIONS = [
+    [{"role": "user", "content": "Hello"}],
+    [{"role": "user", "content": "Combien de renards? 🦊"}],
+    MESSAGES,
+    [{"role": "system", "content": "You answer in one word."}, {"role": "user", "content": "Sky colour?"},
+     {"role": "assistant", "content": "Blue."}, {"role": "user", "content": "And grass?"}],
+    [{"role": "user", "content": "My locker is 4471."}, {"role": "assistant", "content": "Noted."},
+     {"role": "user", "content": "What is my locker number?"}],
+    [{"role": "system", "content": ""}, {"role": "user", "content": "Empty system prompt."}],
+]  # fmt: skip
+
+
+class StockServer(EmbeddedServer):
+    """llama-cpp-python's own server, as shipped (`python -m llama_cpp.server`, no Context Lab patch),
+    started under a model alias of its own."""
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path), "--model_alias", STOCK_ALIAS,
+            "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048", "--n_threads", str(self.threads),
+            "--logits_all", "False",
+        ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def stock_server():
+    server = StockServer(threads=1).ensure_running()
+    yield server
+    server.stop()
+
+
+def _reported(base_url: str, model: str, history: list[dict]) -> int | None:
+    client = make_client(ProviderConfig("compatible", model, base_url))
+    try:
+        completion = client.chat.completions.create(model=model, messages=history, max_tokens=1)  # type: ignore[arg-type]
+    finally:
+        client.close()
+    return completion.usage.prompt_tokens if completion.usage else None
+
+
+def test_the_stock_llama_cpp_python_server_under_any_alias_is_counted_exactly(stock_server, embedded_tokenizer):
+    """The server names no template: the one whose counts match the server's own is found by asking it,
+    whatever alias the server was started under; every conversation's count is then the server's."""
+    templates = {models.EMBEDDED_MODEL: embedded_tokenizer.render}
+    counter = detect(stock_server.base_url, STOCK_ALIAS, templates=templates)
+    assert counter is not None and counter.server.dialect == "llama-cpp-python"
+    assert counter.server.exact and counter.server.verified and counter.server.template == models.EMBEDDED_MODEL
+    assert "exact" in counter.method and "server's own counts" in counter.method
+    for history in CONVERSATIONS:
+        count = counter.count(history)
+        assert count.exact
+        assert count.total == _reported(stock_server.base_url, STOCK_ALIAS, history), history
+    assert counter.context_window() is None  # llama-cpp-python says none: the table stays the fallback
+
+
+def test_a_template_the_server_does_not_confirm_is_not_called_exact(stock_server):
+    counter = detect(stock_server.base_url, STOCK_ALIAS, templates={"other": chatml})
+    assert counter is not None and not counter.server.exact and not counter.server.verified
+    assert "estimate" in counter.method and "no template the app knows" in counter.method
+    without_system = CONVERSATIONS[0]
+    assert counter.count(without_system).total < _reported(stock_server.base_url, STOCK_ALIAS, without_system)  # type: ignore[operator]
+
+
+def test_a_llama_cpp_python_server_whose_counts_are_chatml_is_counted_exactly_as_chatml(fake):
+    fake.behaviour.tokenizer = "llama-cpp-python"
+    counter = detect(fake.base_url, "any-alias")
+    assert counter is not None and counter.server.verified and counter.server.template == "ChatML"
+    assert counter.count(MESSAGES).total == len(toy_tokens(toy_template(MESSAGES)))
+    probes = [r.json() for r in fake.requests if r.path.endswith("/chat/completions")]
+    assert [p["messages"] for p in probes] == [list(c) for c in CALIBRATION]
+    assert all(p["max_tokens"] == 1 for p in probes)
+
+
+def test_a_llama_cpp_python_server_that_reports_no_counts_keeps_the_template_known_by_name(fake):
+    fake.behaviour.tokenizer = "llama-cpp-python"
+    fake.behaviour.usage = False
+    unknown = detect(fake.base_url, "any-alias")
+    assert unknown is not None and not unknown.server.exact and "estimate" in unknown.method
+    named = detect(fake.base_url, "known", templates={"known": chatml})
+    assert named is not None and named.server.exact and not named.server.verified
+
+
+@pytest.mark.parametrize("dialect", ["llama.cpp", "vllm"])
+def test_the_context_window_is_the_one_the_server_reports(fake, dialect):
+    fake.behaviour.tokenizer = dialect
+    fake.behaviour.n_ctx = 4096
+    counter = detect(fake.base_url, "fake-model")
+    assert counter is not None and counter.context_window() == 4096
+    if dialect == "llama.cpp":
+        assert any(r.method == "GET" and r.path == "/props" for r in fake.tokenize_requests)
+    assert counter.context_window() == 4096  # asked once: the answer is kept
+    fake.behaviour.tokenizer = None  # a server that stops answering: no window, no error
+    assert counter.server.context_window() is None

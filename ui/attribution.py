@@ -39,7 +39,7 @@ from lib.analysis.attribution import (
     smallest_context,
 )
 from lib.analysis.attribution.chat import as_toggles, calls_estimate, not_applicable, question_before
-from lib.analysis.attribution.explain import percent
+from lib.analysis.attribution.explain import answer_check, percent
 from lib.analysis.compare import MAX_VARIANTS, Comparison, Variant, similarity
 from lib.analysis.targets import plan_target
 from lib.backends.reply import Reply
@@ -123,10 +123,11 @@ def chat_answer(settings: Settings, message: conv.Message) -> None:
 
 
 def compare_answer(
-    settings: Settings, plan: RequestPlan, answer: str, key: str, variant: Variant | None = None
+    settings: Settings, plan: RequestPlan, answer: str, key: str, variant: Variant | None = None, expected: str = ""
 ) -> None:
     """Compare's hook, on each variant's answer: `plan` is the request the variant sent; with `variant`
-    (the one that sent it), the smallest context can be added as a variant of its own."""
+    (the one that sent it), the smallest context can be added as a variant of its own; `expected`: the
+    answer the question should get (Compare's optional field), checked before anything is attributed."""
     if not answer.strip():
         return
     box = st.expander(
@@ -134,7 +135,7 @@ def compare_answer(
     )
     if box.open:
         with box:
-            attribution_panel(settings, plan, answer, key, variant=variant)
+            attribution_panel(settings, plan, answer, key, variant=variant, expected=expected)
 
 
 def answer_key(comparison: Comparison, index: int) -> str:
@@ -184,16 +185,23 @@ def _scorer(settings: Settings) -> Scorer:
 
 
 def attribution_panel(
-    settings: Settings, plan: RequestPlan, answer: str, key: str, chat: bool = False, variant: Variant | None = None
-) -> None:
+    settings: Settings, plan: RequestPlan, answer: str, key: str, chat: bool = False, variant: Variant | None = None,
+    expected: str = "",
+) -> None:  # fmt: skip
     """Attribute `answer` to the context of `plan` (the request that carried its question, ending
     with it). `key` tells one answer's panel from another's; `chat`: offer to apply the smallest
-    context as the chat's include toggles; `variant`: offer to add it to Compare as a variant."""
+    context as the chat's include toggles; `variant`: offer to add it to Compare as a variant;
+    `expected`: the answer the question should get (a wrong answer is attributed with a warning)."""
     try:
         context = answer_context(settings, plan, answer)
     except AttributionError as exc:
         st.info(str(exc))
         return
+    level, said = answer_check(answer, expected)
+    if level == "warning":
+        st.warning(inert_markdown(said))
+    else:
+        st.caption(inert_markdown(said))
     running = _panel(key).running
     body = st.fragment(_panel_body, run_every=POLL_S if running else None)
     body(settings, context, key, chat, running, variant)
@@ -312,8 +320,9 @@ def _results(result: Attribution) -> None:
         )
     top = result.top(TOP)
     if top:
+        # Ranks in words, positions in words: "#3" read as a rank where it was the message's position.
         lines = [
-            f"{rank}. **{result.units[i].label}** “{result.units[i].snippet}” — {result.sentence(i)}"
+            f"- **Rank {rank}:** {result.units[i].label} “{result.units[i].snippet}” — {result.sentence(i)}"
             for rank, i in enumerate(top, start=1)
         ]
         st.markdown("**Most influential**\n\n" + inert_markdown("\n".join(lines)))

@@ -142,9 +142,11 @@ def predict_cache(settings: Settings, request: Request) -> caching.CachePredicti
     """What the request would read from the cache the session's last call left."""
     last = state.last_call()
     previous = last.cache_after if last is not None else None
+    # A session reopened (or imported) has replies but no call made here yet: not "no earlier call".
+    replied = any(m.role == "assistant" for m in state.history())
     return caching.predict(
         previous, backend_of(settings.provider), request.plan.messages, settings.counter(),
-        settings.provider.backend.rule_for(settings.counter()),
+        settings.provider.backend.rule_for(settings.counter()), caching.NOT_HERE_YET if replied else None,
     )  # fmt: skip
 
 
@@ -158,11 +160,15 @@ def cache_meter(settings: Settings, request: Request) -> None:
     shared, total = prediction.shared, prediction.prompt_tokens
     cached, plain = st.columns(2)
     if prediction.cached is None:
-        cached.metric("Shared prefix (estimate)", f"{shared:,} of {total:,}", help=rule.note)
+        # The number alone as the value, "of N tokens" under it: "1,114 of 2,300" was cut to "114 of …"
+        # in the meter's column at 1280 px.
+        cached.metric("Shared prefix (estimate)", f"{shared:,}", f"of {total:,} tokens", "off", help=rule.note,
+                      delta_arrow="off")  # fmt: skip
         plain.metric("Input cost, no cache", money(prediction.input_cost_uncached(model)))
     else:
         cached.metric(
-            "Cacheable prefix" + (" (estimate)" if rule.estimate else ""), f"{prediction.cached:,} of {total:,}",
+            "Cacheable prefix" + (" (estimate)" if rule.estimate else ""), f"{prediction.cached:,}",
+            f"of {total:,} tokens", "off", delta_arrow="off",
             help=f"{rule.note}. Shared from the start with the last call: {shared:,} tokens.",
         )  # fmt: skip
         plain.metric(

@@ -106,7 +106,12 @@ def server_counter(config: providers.ProviderConfig) -> server_tokens.ServerCoun
     key goes only to that server (lib/backends/server_tokens.py)."""
     if not config.backend.may_count_on_server or config.missing():
         return None
-    templates = {models.EMBEDDED_MODEL: embedded_tokenizer().render} if config.model == models.EMBEDDED_MODEL else {}
+
+    # The templates the app knows, whatever the server's model alias (loaded only for a llama-cpp-python
+    # server, which confirms one by its own counts or none).
+    def templates() -> dict[str, server_tokens.Renderer]:
+        return {models.EMBEDDED_MODEL: embedded_tokenizer().render}
+
     return server_tokens.detect(config.base_url, config.model, config.api_key, timeout_s=2.0, templates=templates)
 
 

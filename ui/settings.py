@@ -14,7 +14,7 @@ from lib.context.request import Target
 from lib.context.tokens import PromptCounter
 from lib.core import models
 from lib.store.session import end_user_id
-from ui import owner, resources, session_sidebar, sessions, state
+from ui import navigation, owner, resources, session_sidebar, sessions, state
 from ui.keys import TYPED_KEYS, secret, typed_keys
 
 
@@ -247,6 +247,7 @@ def _server_window(provider: ProviderConfig, model: models.ModelInfo) -> tuple[m
 
 def page_setup() -> Settings:
     """What every page does first: session state (the saved session on a first run), the sidebar, the autosave."""
+    navigation.titled_if_listed_by_file_name()
     resources.freeze_long_lived()  # what earlier runs loaded for good (modules, tokenizers): see there
     state.init()
     owner.require_sign_in()  # team mode: nothing but the sign-in button until signed in

@@ -351,6 +351,20 @@ class VariantResult:
     # Per run: seconds between the start of the comparison and this run being sent (None: not sent).
     queued: list[float | None] = field(default_factory=list)
     notices: list[tuple[str, ...]] = field(default_factory=list)  # per run: the retries made
+    # Pinned messages among those sent (kept by every strategy); None: counted from the plan's messages
+    # (a comparison read back from a file keeps the count, not the messages' flags).
+    pinned: int | None = None
+
+    @property
+    def pinned_sent(self) -> int:
+        if self.pinned is not None:
+            return self.pinned
+        return sum(m.pinned for m in self.plan.messages)
+
+    @property
+    def sends(self) -> str:
+        """What this variant's call carried, in words: the pinned messages it sent included."""
+        return self.variant.sends(self.pinned_sent)
 
     @property
     def answer(self) -> str:
@@ -373,6 +387,25 @@ class Comparison:
     baseline: int = 0
     model_note: str = ""
     one_at_a_time: bool = False  # sent one after another (a one-slot server) rather than all at once
+    # The answer the question should get ("" : none given): each answer is marked correct or not, so a
+    # wrong baseline shows as wrong instead of as the reference every similarity is measured against.
+    expected: str = ""
+
+    def correct(self, index: int, repeat: int = 0) -> bool | None:
+        """Whether a variant's run states the expected answer; None: none expected, or no answer."""
+        outcomes = self.results[index].outcomes
+        if not self.expected.strip() or repeat >= len(outcomes) or not outcomes[repeat].ok:
+            return None
+        return states(outcomes[repeat].text, self.expected)
+
+    def baseline_warning(self) -> str | None:
+        """A sentence when the baseline's answer is wrong: its similarities measure closeness to that."""
+        if self.correct(self.baseline) is not False:
+            return None
+        return (
+            f"The baseline ({self.results[self.baseline].variant.name}) does not give the expected answer "
+            f"“{self.expected.strip()}”: similarity measures how close each answer is to a wrong one."
+        )
 
     def to_dict(self) -> dict:
         """JSON-ready: what the session store keeps (lib/analysis/compare_store.save_comparison)."""
@@ -385,6 +418,7 @@ class Comparison:
                 model_note=self.model_note,
                 one_at_a_time=self.one_at_a_time,
                 results=[_result_json(r) for r in self.results],
+                expected=self.expected,
             )
         )
 
@@ -393,7 +427,7 @@ class Comparison:
         kept = cjson.read(cjson.ComparisonJson, raw, "comparison")
         results = [_result_of(r) for r in kept.results]
         baseline = kept.baseline if 0 <= kept.baseline < len(results) else 0
-        return cls(kept.question, results, kept.created, baseline, kept.model_note, kept.one_at_a_time)
+        return cls(kept.question, results, kept.created, baseline, kept.model_note, kept.one_at_a_time, kept.expected)
 
 
 class ComparisonRun:
@@ -496,9 +530,14 @@ def word_diff(baseline: str, other: str) -> list[tuple[DiffOp, str]]:
     return ops
 
 
-def answer_stats(results: list[VariantResult], baseline: int, price_as: str = "") -> list[dict]:
+CORRECT = "correct?"
+
+
+def answer_stats(results: list[VariantResult], baseline: int, price_as: str = "", expected: str = "") -> list[dict]:
     """One row per run: for the tables and the charts. Latency and first token count from the moment
-    the run was sent; `queued s` is the wait before that. `price_as` prices every run as that model."""
+    the run was sent; `queued s` is the wait before that. `price_as` prices every run as that model.
+    `expected`: the answer the question should get; each run is marked `correct?` yes or no beside its
+    similarity (the baseline too: a wrong reference shows as wrong)."""
     reference = results[baseline].answer if results else ""
     rows = []
     for result in results:
@@ -519,11 +558,25 @@ def answer_stats(results: list[VariantResult], baseline: int, price_as: str = ""
                     "latency s": outcome.latency_s,
                     "answer words": len(_WORD.findall(outcome.text)),
                     "similarity to baseline": similarity(reference, outcome.text) if outcome.ok else None,
+                    **({CORRECT: _yes_no(states(outcome.text, expected) if outcome.ok else None)} if expected.strip()
+                       else {}),
                     "cost $": call_cost(model, result.plan, outcome),
                     "error": outcome.error or "",
                 }
-            )
+            )  # fmt: skip
     return rows
+
+
+def states(answer: str, expected: str) -> bool | None:
+    """Whether `answer` states `expected`, as an experiment's `icontains` check decides it (the text found,
+    case folded); None when nothing is expected. Compare's *correct?* and attribution's warning read it."""
+    if not expected.strip():
+        return None
+    return expected.strip().casefold() in answer.casefold()
+
+
+def _yes_no(value: bool | None) -> str:
+    return "—" if value is None else ("yes" if value else "no")
 
 
 def call_cost(model: ModelInfo, plan: RequestPlan, outcome: CallOutcome) -> float | None:
@@ -532,12 +585,16 @@ def call_cost(model: ModelInfo, plan: RequestPlan, outcome: CallOutcome) -> floa
     return billed(model.prices, plan.prompt_tokens, outcome.usage)
 
 
-def plan_rows(variants: list[Variant], plans: list[RequestPlan], price_as: str = "") -> list[dict]:
-    """The pre-run table: what each variant would send, before anything is sent."""
+def plan_rows(
+    variants: list[Variant], plans: list[RequestPlan], price_as: str = "", pinned: list[int] | None = None
+) -> list[dict]:
+    """The pre-run table: what each variant would send, before anything is sent. `pinned`: the pinned
+    messages each sent (default: counted from the plans' messages), named beside its strategy."""
+    counts = pinned if pinned is not None else [sum(m.pinned for m in plan.messages) for plan in plans]
     return [
         {
             "variant": variant.name,
-            "strategy": variant.context_label,
+            "strategy": variant.context_label + _pinned_note(variant, count),
             "messages": len(plan.messages),
             "prompt tokens": plan.prompt_tokens,
             "payload bytes": plan.body_bytes,
@@ -545,8 +602,14 @@ def plan_rows(variants: list[Variant], plans: list[RequestPlan], price_as: str =
             "input cost $": priced_as(plan.model, price_as).input_cost(plan.prompt_tokens),
             "model": plan.body["model"],
         }
-        for variant, plan in zip(variants, plans, strict=True)
+        for variant, plan, count in zip(variants, plans, counts, strict=True)
     ]
+
+
+def _pinned_note(variant: Variant, pinned: int) -> str:
+    if not pinned or variant.fixed_context is not None or variant.strategy.kind == "full":
+        return ""
+    return f" + {pinned} pinned message{'s' if pinned != 1 else ''}"
 
 
 def seeds_for(repeats: int, base_seed: int = 1) -> list[int | None]:
@@ -611,12 +674,12 @@ def _result_json(result: VariantResult) -> cjson.ResultJson:
     return cjson.ResultJson(
         variant=result.variant.as_json(), plan=_plan_json(result.plan),
         outcomes=[_outcome_json(o) for o in result.outcomes], seeds=list(result.seeds), queued=list(result.queued),
-        notices=[list(n) for n in result.notices],
+        notices=[list(n) for n in result.notices], pinned=result.pinned_sent or None,
     )  # fmt: skip
 
 
 def _result_of(kept: cjson.ResultJson) -> VariantResult:
     return VariantResult(
         Variant.of_json(kept.variant), _plan_of(kept.plan), [_outcome_of(o) for o in kept.outcomes],
-        list(kept.seeds), list(kept.queued), [tuple(n) for n in kept.notices],
+        list(kept.seeds), list(kept.queued), [tuple(n) for n in kept.notices], kept.pinned or 0,
     )  # fmt: skip

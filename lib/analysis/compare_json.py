@@ -137,6 +137,16 @@ class ResultJson(_Json):
     seeds: list[Any] = []
     queued: list[Any] = []
     notices: list[list[str]] = []
+    # The pinned messages the call carried (its variant's description names them); None, and not
+    # written, when there were none (a comparison stored before this field reads back, and writes, the same).
+    pinned: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_pinned(self, handler: Any) -> dict[str, Any]:
+        written = handler(self)
+        if written.get("pinned") is None:
+            written.pop("pinned", None)
+        return written
 
 
 class ComparisonJson(_Json):
@@ -147,6 +157,14 @@ class ComparisonJson(_Json):
     model_note: str = ""
     one_at_a_time: bool = False
     results: list[ResultJson] = Field(min_length=1)
+    expected: str = ""  # the answer the question should get; "" (and not written): none given
+
+    @model_serializer(mode="wrap")
+    def _without_absent_expected(self, handler: Any) -> dict[str, Any]:
+        written = handler(self)
+        if not written.get("expected"):
+            written.pop("expected", None)
+        return written
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lib.analysis.compare import Comparison, answer_stats, plan_rows, word_diff
+from lib.analysis.compare import CORRECT, Comparison, answer_stats, plan_rows, word_diff
 
 # Okabe–Ito: told apart by colour-blind readers and in greyscale print.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
@@ -249,14 +249,14 @@ def _swatch(colour: str) -> str:
 
 def _glance(comparison: Comparison, stats: list[dict], plans: list[dict], colours: dict, cost: str) -> str:
     head = ["Variant", "Sends", "Prompt tokens", "Payload", cost, "Queued", "First token", "Latency", "Words",
-            "Similarity"]  # fmt: skip
+            "Similarity"] + (["Correct?"] if comparison.expected.strip() else [])  # fmt: skip
     rows = []
     for result, plan in zip(comparison.results, plans, strict=True):
         name = result.variant.name
         first = next((row for row in stats if row["variant"] == name), {})
         cells = [
             f'<td class="text">{_swatch(colours[name])}{html.escape(name)}</td>',
-            f'<td class="text">{html.escape(result.variant.sends())}</td>',
+            f'<td class="text">{html.escape(result.sends)}</td>',
             f"<td>{plan['prompt tokens']:,}</td>",
             f"<td>{plan['payload bytes']:,} B</td>",
             f"<td>{_money(first['cost $']) if first.get('cost $') is not None else '—'}</td>",
@@ -266,6 +266,8 @@ def _glance(comparison: Comparison, stats: list[dict], plans: list[dict], colour
             f"<td>{_cell(first.get('answer words'))}</td>",
             f"<td>{_cell(first.get('similarity to baseline'))}</td>",
         ]
+        if comparison.expected.strip():
+            cells.append(f"<td>{html.escape(str(first.get(CORRECT, '—')))}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     header = "".join(f'<th class="{"text" if i < 2 else ""}">{html.escape(h)}</th>' for i, h in enumerate(head))
     return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -298,7 +300,7 @@ def _answers(comparison: Comparison, colours: dict) -> str:
             )
         cards.append(
             f'<article class="card" style="border-left-color:{colours[name]}"><h3>{html.escape(name)}{tag}</h3>'
-            f'<p class="sends">Sends {html.escape(result.variant.sends())}.</p>{"".join(runs)}</article>'
+            f'<p class="sends">Sends {html.escape(result.sends)}.</p>{"".join(runs)}</article>'
         )
     return "".join(cards)
 
@@ -355,9 +357,11 @@ def _runs_table(stats: list[dict], colours: dict) -> str:
 def report_html(comparison: Comparison, price_as: str = "") -> str:
     """A standalone page to send on: plotly.js inlined once (it works offline), every answer in
     full, the charts coloured by variant. Readable at 1280 px; prints to A4."""
-    stats = answer_stats(comparison.results, comparison.baseline, price_as)
+    stats = answer_stats(comparison.results, comparison.baseline, price_as, comparison.expected)
     variants = [r.variant for r in comparison.results]
-    plans = plan_rows(variants, [r.plan for r in comparison.results], price_as)
+    plans = plan_rows(
+        variants, [r.plan for r in comparison.results], price_as, [r.pinned_sent for r in comparison.results]
+    )
     names = [v.name for v in variants]
     colours = variant_colours(names)
     priced = f"priced as {price_as}" if price_as else ""
@@ -388,7 +392,8 @@ def report_html(comparison: Comparison, price_as: str = "") -> str:
         "<p class='note'>The same question, sent with different contexts: which history, which system prompt. "
         "Latency and first token count from the moment a variant was sent; “queued” is the wait before.</p>"
         "</header>"
-        f"<h2>At a glance</h2>{_glance(comparison, stats, plans, colours, cost)}"
+        + _expected_html(comparison)
+        + f"<h2>At a glance</h2>{_glance(comparison, stats, plans, colours, cost)}"
         f"<h2>Answers</h2>{_answers(comparison, colours)}"
         f"<h2>Charts</h2>{''.join(charts)}<p class='note'>{html.escape(TIMING_NOTE)}</p>"
         f"<h2>What changed against the baseline ({html.escape(baseline.variant.name)})</h2>"
@@ -398,6 +403,16 @@ def report_html(comparison: Comparison, price_as: str = "") -> str:
         f"<h2>Every run</h2>{_runs_table(stats, colours)}"
         "</body></html>"
     )
+
+
+def _expected_html(comparison: Comparison) -> str:
+    """The expected answer, and a warning when the baseline does not give it."""
+    if not comparison.expected.strip():
+        return ""
+    said = f"<p class='meta'>Expected answer: “{html.escape(comparison.expected.strip())}” (an answer is correct when "
+    said += "it contains it, ignoring case).</p>"
+    warning = comparison.baseline_warning()
+    return said + (f'<p class="error"><b>Wrong baseline:</b> {html.escape(warning)}</p>' if warning else "")
 
 
 def _markdown_table(rows: list[dict]) -> str:
@@ -417,21 +432,28 @@ def _markdown_table(rows: list[dict]) -> str:
 
 
 def report_markdown(comparison: Comparison, price_as: str = "") -> str:
-    stats = answer_stats(comparison.results, comparison.baseline, price_as)
-    plans = plan_rows([r.variant for r in comparison.results], [r.plan for r in comparison.results], price_as)
+    stats = answer_stats(comparison.results, comparison.baseline, price_as, comparison.expected)
+    plans = plan_rows(
+        [r.variant for r in comparison.results],
+        [r.plan for r in comparison.results],
+        price_as,
+        [r.pinned_sent for r in comparison.results],
+    )
     sections = [
         "# Context Lab comparison",
         f"**Question:** {comparison.question}",
         f"{comparison.created} · {comparison.model_note} · baseline: "
         f"{comparison.results[comparison.baseline].variant.name}"
-        + (f" · costs priced as {price_as}" if price_as else ""),
+        + (f" · costs priced as {price_as}" if price_as else "")
+        + (f" · expected answer: “{comparison.expected.strip()}”" if comparison.expected.strip() else ""),
+        *([f"> **Wrong baseline:** {comparison.baseline_warning()}"] if comparison.baseline_warning() else []),
         "## What each variant sent",
         _markdown_table(plans),
         "## Answers",
     ]
     for result in comparison.results:
         sections.append(f"### {result.variant.name}")
-        sections.append(f"Sends {result.variant.sends()}.")
+        sections.append(f"Sends {result.sends}.")
         sections += [f"> **Error:** {e}" for e in result.errors]
         sections.append("\n".join("> " + line for line in (result.answer or "(no answer)").splitlines()))
     sections += ["## Runs", _markdown_table(stats)]

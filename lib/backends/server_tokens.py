@@ -7,9 +7,18 @@ read a prompt; `detect` asks which one this is, once, and `ServerCounter` then c
 - llama.cpp's server: POST /apply-template renders the messages with the model's template, POST
   /tokenize (`add_special`, `parse_special`: as its chat route tokenizes) gives the token ids. Exact.
 - vLLM: POST /tokenize with `messages` renders and tokenizes in one call. Exact.
-- llama-cpp-python: POST /extras/tokenize takes a string only (`input`): the template is rendered
-  here, with the model's own template when the app has it (the embedded model's), exact; otherwise
-  as ChatML, labelled an estimate.
+- llama-cpp-python: POST /extras/tokenize takes a string only (`input`), and the server says nothing
+  of its template (no route names it; it applies the GGUF's own, whatever alias it was started
+  under). So the template is rendered here, and which one is asked of the server itself
+  (`calibrate`): two one-token chat calls (without a system prompt, and with one and a reply in the
+  history) report the server's own prompt counts; the first template the app knows (the embedded
+  model's, ChatML) whose render, tokenized by the server, gives those very counts is used, exact.
+  None agrees: ChatML, labelled an estimate. The server cannot be asked (no usage, a timeout): the
+  template known by the model's name, else ChatML, as before.
+
+The context window a server runs with (`ServerCounter.context_window`: llama.cpp's GET /props
+`default_generation_settings.n_ctx`, vLLM's `max_model_len` in its /tokenize answer; llama-cpp-python
+says none) is read in that one method.
 
 Those routes sit at the server's root, beside /v1. The user's key goes only there: to the scheme,
 host and port of the base URL it was entered for, under the same path, and redirects are never
@@ -24,7 +33,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
@@ -45,6 +54,13 @@ Renderer = Callable[..., tuple[str, bool]]
 _T = TypeVar("_T")
 
 PROBE = [{"role": "user", "content": "Hello"}]
+# What tells templates apart: a default system prompt (SmolLM2's, when the first message is not one:
+# 21 tokens ChatML misses), and how a system prompt and an earlier reply are framed.
+CALIBRATION = (
+    PROBE,
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+     {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Bye"}],
+)  # fmt: skip
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a token list of a long prompt; anything longer is not an answer
 # What the meter says when the server stops answering its tokenize routes (it died, it hangs, it
 # answers garbage): the counts fall back to tiktoken, labelled, and the server is asked again only
@@ -76,6 +92,9 @@ class TokenizingServer:
     renderer: Renderer | None = field(default=None, compare=False)  # llama-cpp-python: the template, if known
     # The SDK client the requests go through; made from the fields above when not given.
     client: openai.OpenAI = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+    # llama-cpp-python: the template's name, and whether the server's own counts confirmed it (`calibrate`).
+    template: str = ""
+    verified: bool = False
 
     def __post_init__(self) -> None:
         if self.client is None:
@@ -89,6 +108,22 @@ class TokenizingServer:
     @property
     def exact(self) -> bool:
         return self.dialect != "llama-cpp-python" or self.renderer is not None
+
+    def context_window(self) -> int | None:
+        """The context window the server runs with, as it reports it (llama.cpp: GET /props; vLLM: its
+        /tokenize answer's `max_model_len`); None when it says none (llama-cpp-python) or does not answer.
+        The one place the app reads a server's window: the models table is the labelled fallback."""
+        try:
+            if self.dialect == "llama.cpp":
+                settings = self.post("/props", None).get("default_generation_settings")
+                window = settings.get("n_ctx") if isinstance(settings, dict) else None
+            elif self.dialect == "vllm":
+                window = self.post("/tokenize", _vllm_probe(self.model)).get("max_model_len")
+            else:
+                return None
+        except ServerTokenizerError:
+            return None
+        return window if type(window) is int and window > 0 else None
 
     def post(self, route: str, body: dict | None) -> dict:
         """POST JSON to one of the server's own routes (GET when `body` is None); the key goes along
@@ -142,6 +177,37 @@ class TokenizingServer:
             return _ids(self.post("/tokenize", {"model": self.model, "prompt": text, "add_special_tokens": False}))
         return _ids(self.post("/extras/tokenize", {"input": text, "model": self.model}))
 
+    def reported_prompt_tokens(self, messages: list[dict], timeout_s: float) -> int | None:
+        """The prompt tokens the server's own chat route reports for `messages` (a one-token reply at
+        temperature 0, through the same client); None when it reports none or does not answer."""
+        try:
+            completion = self.client.with_options(timeout=timeout_s, max_retries=0).chat.completions.create(
+                model=self.model, messages=messages, max_tokens=1, temperature=0.0, stream=False,  # type: ignore[arg-type]
+            )  # fmt: skip
+        except (openai.OpenAIError, httpx2.HTTPError, ValueError):
+            return None
+        usage = getattr(completion, "usage", None)
+        tokens = getattr(usage, "prompt_tokens", None)
+        return tokens if type(tokens) is int and tokens > 0 else None
+
+
+def calibrate(server: TokenizingServer, candidates: Mapping[str, Renderer], timeout_s: float) -> TokenizingServer:
+    """llama-cpp-python's server with the template its own counts confirm: the first of `candidates`
+    (then ChatML) whose render of every CALIBRATION conversation, tokenized by the server, has as many
+    tokens as the server's chat route reports for it. None confirmed: ChatML, unverified (an estimate);
+    the server reports no counts: `server` as it came (its template chosen by the model's name)."""
+    reported = [server.reported_prompt_tokens(messages, timeout_s) for messages in CALIBRATION]
+    if any(tokens is None for tokens in reported):
+        return server
+    for name, renderer in {**candidates, "ChatML": chatml}.items():
+        probe = replace(server, renderer=renderer, template=name, verified=True)
+        try:
+            if [len(probe.prompt_ids(messages)) for messages in CALIBRATION] == reported:
+                return probe
+        except ServerTokenizerError:
+            return server
+    return replace(server, renderer=None, template="ChatML", verified=False)
+
 
 def _same_server(url: str, base_url: str) -> bool:
     target, base = urlsplit(url), urlsplit(base_url)
@@ -184,6 +250,7 @@ class ServerCounter:
         self.fallback = fallback or TiktokenCounter(FALLBACK_ENCODING, False)
         self.failures = 0
         self._failed_at: float | None = None
+        self._window: int | None = None
         self._prompt = lru_cache(maxsize=64)(self._prompt_uncached)
         self._text = lru_cache(maxsize=20_000)(self._text_uncached)
 
@@ -214,9 +281,22 @@ class ServerCounter:
         }.get(self.server.dialect)
         if how:
             return how
+        if self.server.exact and self.server.verified:
+            return (f"the {self.server.template} template (it gives the server's own counts) + the server's "
+                    "tokenizer (llama-cpp-python /extras/tokenize), exact")  # fmt: skip
         if self.server.exact:
             return "the model's template + the server's tokenizer (llama-cpp-python /extras/tokenize), exact"
+        if self.server.template:  # asked, and no template the app knows gives the server's counts
+            return ("the server's tokenizer, template assumed ChatML (no template the app knows gives the "
+                    "server's own counts; llama-cpp-python /extras/tokenize; estimate)")  # fmt: skip
         return "the server's tokenizer, template assumed ChatML (llama-cpp-python /extras/tokenize; estimate)"
+
+    def context_window(self) -> int | None:
+        """The window the server reports running with (`TokenizingServer.context_window`), asked until it
+        answers once; None: it says none, the models table's figure stands (labelled as such)."""
+        if self._window is None:
+            self._window = self.server.context_window()
+        return self._window
 
     @property
     def cache_rule(self) -> caching.CacheRule:
@@ -264,19 +344,29 @@ def detect(
     model: str,
     api_key: str = "",
     timeout_s: float = 3.0,
-    templates: Mapping[str, Renderer] | None = None,
+    templates: Mapping[str, Renderer] | Callable[[], Mapping[str, Renderer]] | None = None,
+    calibrate_timeout_s: float = 30.0,  # a single-slot server answers after the reply it is busy with
 ) -> ServerCounter | None:
     """A counter for the server at `base_url` if it tokenizes with a chat template (llama.cpp, vLLM,
     llama-cpp-python, asked in that order), else None: the caller keeps its labelled estimate.
-    `templates` renders the templates the app knows, by model name (for llama-cpp-python)."""
+    `templates` renders the templates the app knows, by model name (for llama-cpp-python: each is a
+    candidate whatever the server's model alias, confirmed by the server's own counts; a callable is
+    called only for such a server)."""
     client = make_client(ProviderConfig("compatible", model, base_url, api_key, timeout_s=timeout_s))
     for dialect in ("llama.cpp", "vllm", "llama-cpp-python"):
-        renderer = (templates or {}).get(model) if dialect == "llama-cpp-python" else None
-        server = TokenizingServer(base_url, dialect, model, api_key, timeout_s, renderer, client)
+        server = TokenizingServer(base_url, dialect, model, api_key, timeout_s, None, client)
         try:
             if dialect == "vllm" and not isinstance(server.post("/tokenize", _vllm_probe(model)).get("count"), int):
                 continue  # llama.cpp's /tokenize answers a body without "content" with no tokens, and no count
             if server.prompt_ids(PROBE):
+                if dialect == "llama-cpp-python":
+                    known = dict((templates() if callable(templates) else templates) or {})
+                    # The one named after the model first (the likeliest), and the fallback if the server
+                    # reports no counts; the others next.
+                    named = {model: known[model]} if model in known else {}
+                    by_name = TokenizingServer(base_url, dialect, model, api_key, timeout_s, named.get(model),
+                                               client, model if named else "")  # fmt: skip
+                    server = calibrate(by_name, {**named, **known}, calibrate_timeout_s)
                 return ServerCounter(server)
         except ServerTokenizerError:
             continue

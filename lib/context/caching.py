@@ -196,6 +196,13 @@ class CachePrediction:
 
 
 REPLY_ID = "previous-reply"
+NO_CALL = "no earlier call in this session"
+# A session whose replies were not got in this tab (reopened, imported): what its calls left in a
+# server's cache, and whether it is still there, is not known here.
+NOT_HERE_YET = (
+    "no call made since this session was opened here (what its earlier calls left in the server's cache, "
+    "if anything is still there, is not known here)"
+)
 
 
 def predict(
@@ -204,15 +211,17 @@ def predict(
     sent: Sequence[Message],
     counter,
     rule: CacheRule,
+    no_previous: str | None = None,
 ) -> CachePrediction | None:
     """What the next call (`sent`, to `backend`) reads from the cache `previous` left; None when
-    the counter cannot give token ids."""
+    the counter cannot give token ids. `no_previous`: why there is no previous call, when it is not
+    that none was made (NOT_HERE_YET: a reopened session)."""
     failures = getattr(counter, "failures", None)
-    prediction = _predict(previous, backend, sent, counter, rule)
+    prediction = _predict(previous, backend, sent, counter, rule, no_previous or NO_CALL)
     if failures is not None and counter.failures != failures:
         # The server's tokenizer stopped answering part-way (lib.backends.server_tokens.ServerCounter):
         # its ids and the estimate's do not compare. Again, all from the estimate it now gives.
-        prediction = _predict(previous, backend, sent, counter, rule)
+        prediction = _predict(previous, backend, sent, counter, rule, no_previous or NO_CALL)
     return prediction
 
 
@@ -222,6 +231,7 @@ def _predict(
     sent: Sequence[Message],
     counter,
     rule: CacheRule,
+    no_previous: str = NO_CALL,
 ) -> CachePrediction | None:
     messages = [m.as_api() for m in sent]
     segments = prompt_segments(counter, messages)
@@ -229,7 +239,7 @@ def _predict(
         return None
     prompt_tokens = sum(map(len, segments))
     if previous is None or previous.backend != backend:
-        why = "no earlier call in this session" if previous is None else "the last call went to another model or server"
+        why = no_previous if previous is None else "the last call went to another model or server"
         return CachePrediction(rule, prompt_tokens, 0, 0 if rule.known else None, 0, cold=why)
     before = prompt_segments(counter, [m.as_api() for m in previous.sent]) or ()
     reply = reply_segment(counter, previous.reply) if rule.holds_reply else ()

@@ -48,12 +48,12 @@ class ModelInfo:
         rate = self.prices.cached_input
         return None if rate is None else rate.base
 
-    def input_cost(self, tokens: int, cached_tokens: int = 0) -> float | None:
-        return pricing.cost(self.prices, tokens, cached_tokens)
+    def input_cost(self, tokens: int, cached_tokens: int = 0, batch: bool = False) -> float | None:
+        return pricing.cost(self.prices, tokens, cached_tokens, batch=batch)
 
-    def output_cost(self, tokens: int) -> float | None:
+    def output_cost(self, tokens: int, batch: bool = False) -> float | None:
         """The completion tokens' share alone (the tier follows the prompt: this assumes a short one)."""
-        return pricing.output_cost(self.prices, tokens)
+        return pricing.output_cost(self.prices, tokens, batch=batch)
 
 
 _FREE = pricing.flat(0.0, 0.0, pricing.FREE_LOCAL)

@@ -5,9 +5,10 @@ and the long-prompt tiers), read from the data bundled with the installed releas
 never started, so nothing is fetched at run time, and every cost shown names the data's date.
 A model the data does not know is priced with the user's figures; a local model is free.
 
-Every cost in the app is `cost(prices, prompt_tokens, cached_tokens, completion_tokens)` (a model's
-prices: `ModelInfo.prices`): cached tokens are part of the prompt tokens (as OpenAI reports them) and
-billed at the cached-input rate.
+Every cost in the app is `cost(prices, prompt_tokens, cached_tokens, completion_tokens, batch)` (a
+model's prices: `ModelInfo.prices`): cached tokens are part of the prompt tokens (as OpenAI reports them)
+and billed at the cached-input rate. `batch`: a request sent through OpenAI's Batch API, billed at
+`BATCH_RATE` of the list price (input, cached input and output alike).
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 
 PACKAGE = "genai-prices"
 PER = 1_000_000  # prices are USD per million tokens
+# OpenAI's Batch API bills half the list price (its pricing page's "Batch" column: 50% off input and
+# output); genai-prices carries no batch figures, so the one formula applies this factor.
+BATCH_RATE = 0.5
+BATCH_LABEL = "the Batch API's rate: half the list price"
 
 
 @dataclass(frozen=True)
@@ -66,10 +71,13 @@ def flat(input_per_million: float | None, output_per_million: float | None, sour
     )
 
 
-def cost(prices: Prices, prompt_tokens: int, cached_tokens: int = 0, completion_tokens: int = 0) -> float | None:
+def cost(
+    prices: Prices, prompt_tokens: int, cached_tokens: int = 0, completion_tokens: int = 0, batch: bool = False
+) -> float | None:
     """USD for a call: uncached prompt tokens at the input rate, cached ones at the cached-input
     rate (the input rate where there is none), completion tokens at the output rate. None when a
-    price it needs is unknown. The tier is chosen by the whole prompt, cached tokens included."""
+    price it needs is unknown. The tier is chosen by the whole prompt, cached tokens included.
+    `batch`: sent through the Batch API, so the whole at `BATCH_RATE`."""
     if prices.input is None or (completion_tokens and prices.output is None):
         return None
     cached = min(max(cached_tokens, 0), prompt_tokens)
@@ -77,27 +85,32 @@ def cost(prices: Prices, prompt_tokens: int, cached_tokens: int = 0, completion_
     total = (prompt_tokens - cached) * prices.input.per_million(prompt_tokens)
     total += cached * cached_rate.per_million(prompt_tokens)
     total /= PER
+    if batch:
+        total *= BATCH_RATE
     if completion_tokens:
-        total += output_cost(prices, completion_tokens, prompt_tokens) or 0.0
+        total += output_cost(prices, completion_tokens, prompt_tokens, batch) or 0.0
     return total
 
 
-def output_cost(prices: Prices, completion_tokens: int, prompt_tokens: int = 0) -> float | None:
+def output_cost(prices: Prices, completion_tokens: int, prompt_tokens: int = 0, batch: bool = False) -> float | None:
     """The completion tokens' share alone, at the tier the prompt picks (a short prompt by default):
     for an estimate's "at most" before the prompt's cost is known."""
     rate = prices.output
-    return None if rate is None else completion_tokens * rate.per_million(prompt_tokens) / PER
+    if rate is None:
+        return None
+    return completion_tokens * rate.per_million(prompt_tokens) / PER * (BATCH_RATE if batch else 1.0)
 
 
-def billed(prices: Prices, predicted_prompt: int, usage: Usage) -> float | None:
+def billed(prices: Prices, predicted_prompt: int, usage: Usage, batch: bool = False) -> float | None:
     """A finished call's cost: the server's usage where it reported some, else the prediction; cached
     tokens only as reported (none reported: billed as uncached). Every page, the run log, Compare
     and the experiments price a finished call with this. Implausible usage (`Usage.flag`,
-    `lib.core.outcome.implausible_usage`) is not priced: None, an unknown cost."""
+    `lib.core.outcome.implausible_usage`) is not priced: None, an unknown cost. `batch`: the call went
+    through the Batch API."""
     if usage.flag:
         return None
     prompt = usage.prompt_tokens if usage.prompt_tokens is not None else predicted_prompt
-    return cost(prices, prompt, usage.cached_tokens or 0, usage.completion_tokens or 0)
+    return cost(prices, prompt, usage.cached_tokens or 0, usage.completion_tokens or 0, batch)
 
 
 # --- the genai-prices data --------------------------------------------------------------------

@@ -97,12 +97,14 @@ def log_call(
     queued_s: float | None = None,
     notices: tuple[str, ...] | list[str] = (),
     at: str | None = None,
+    batch: bool = False,
 ) -> int:
     """Log a finished call, with its details, keys masked (`secrets`): the one way a call enters the run
     log. `variant` names what made it ("chat", a Compare variant, "experiment · …", "attribution");
     `provider` is its backend's kind; `owner` who made it (None: its session's owner); `at` when it
-    ended, for a writer that writes later (None: now). Returns its id."""
-    record = CallRecord.of(session_id, variant, provider, plan, outcome, secrets, owner)
+    ended, for a writer that writes later (None: now); `batch`: an answer from the Batch API, priced at
+    its rate. Returns its id."""
+    record = CallRecord.of(session_id, variant, provider, plan, outcome, secrets, owner, batch=batch)
     if at is not None:
         record = replace(record, at=at)
     return record_with_details(conn, record, details_of(plan, outcome, strategy, queued_s, notices, secrets))

@@ -399,8 +399,9 @@ class CallRecord:
         outcome: CallOutcome,
         secrets: tuple[str, ...] = (),
         owner: str | None = None,
+        batch: bool = False,  # an answer from the Batch API: billed at its rate
     ) -> CallRecord:
-        cost = billed(plan.model.prices, plan.prompt_tokens, outcome.usage)
+        cost = billed(plan.model.prices, plan.prompt_tokens, outcome.usage, batch)
         status = "ok" if outcome.ok else ("incomplete" if outcome.incomplete else "error")
         error = clean_text(redact(outcome.error, secrets)) if outcome.error else None
         return cls(

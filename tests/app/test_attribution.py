@@ -72,7 +72,7 @@ def says_the_passes_then_ranks_the_fact_first(at) -> None:
     fact_bar = next(b for b in bars if "Maria lives in Lisbon" in b.text)
     assert fact_bar.value == 100 and all(b.value < 100 for b in bars if b is not fact_bar)
     top = next(m.value for m in at.markdown if m.value.startswith("**Most influential**"))
-    assert "1. **#4 user** “Please remember: my sister Maria lives in Lisbon.”" in top
+    assert "- **Rank 1:** message 4 of 7 (user) “Please remember: my sister Maria lives in Lisbon.”" in top
     assert "Without this message the answer's probability falls by" in top
 
 
@@ -170,3 +170,41 @@ def test_the_compare_hook_attributes_a_variants_answer_to_what_that_variant_sent
         _wait(at, lambda at: len(_bars(at)) == 5, timeout_s=120)
         fact_bar = next(b for b in _bars(at) if "Maria lives in Lisbon" in b.text)
         assert fact_bar.value == 100
+
+
+def _compare_hook(fake: FakeOpenAI, answer: str, expected: str) -> AppTest:
+    script = COMPARE_SCRIPT.replace(
+        '"She lives in Lisbon.", "variant-0")', f"{answer!r}, 'variant-0', None, {expected!r})"
+    )
+    at = AppTest.from_string(script, default_timeout=120)
+    for name, value in {"provider_kind": "compatible", "base_url": fake.base_url, "api_key": "",
+                        "compatible_model": "gpt-4o-mini", "attribution_open_variant-0": True}.items():  # fmt: skip
+        at.session_state[name] = value
+    at.session_state["history"] = [Message(role, content) for role, content in PAIRS]
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_attribution_names_positions_as_positions_ranks_as_ranks_and_warns_of_a_wrong_answer():
+    """Was: "#1…#7" (positions read as ranks), and a wrong answer attributed without a word that it does not
+    state the fact asked about."""
+    with FakeOpenAI() as fake:
+        fake.behaviour = KnowsWhatItWasTold(models=["gpt-4o-mini"])
+        wrong = _compare_hook(fake, "She lives in Porto.", "Lisbon")
+        assert any("does not contain the expected “Lisbon”" in w.value for w in at_warnings(wrong))
+        right = _compare_hook(fake, "She lives in Lisbon.", "lisbon")
+        assert not at_warnings(right) and "The answer contains the expected “lisbon”." in visible_text(right)
+        unchecked = _compare_hook(fake, "She lives in Lisbon.", "")
+        assert "The answer was not checked against an expected answer" in visible_text(unchecked)
+        _button(right, "Run the attribution (6 calls)").click().run()
+        _wait(right, lambda at: len(_bars(at)) == 5, timeout_s=120)
+        # The system prompt, then the last two turns: the fact is the second of five messages.
+        assert any(b.text.startswith("**message 2 of 5 (user)** · Please remember") for b in _bars(right))
+        top = next(m.value for m in right.markdown if m.value.startswith("**Most influential**"))
+        assert "- **Rank 1:** message 2 of 5 (user) “Please remember: my sister Maria lives in Lisbon.”" in top
+        assert "#" not in top
+
+
+def at_warnings(at) -> list:
+    return [w for w in at.warning if "expected" in w.value]

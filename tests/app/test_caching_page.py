@@ -84,7 +84,7 @@ def test_switching_an_early_message_off_says_how_much_it_uncaches():
         tokens = sum(TiktokenCounter.for_model("gpt-4o").count(kept).per_message)
         lost = tokens - tokens % 128
         assert f"this change makes {lost:,} tokens uncached ({'+' + money(lost * 1.25 / 1e6)} per call)" in warning
-        assert metric(at, "Cacheable prefix").startswith("0 of")
+        assert metric(at, "Cacheable prefix") == "0"
 
 
 def test_on_the_embedded_model_the_prediction_is_what_its_cache_reports(app):
@@ -95,7 +95,7 @@ def test_on_the_embedded_model_the_prediction_is_what_its_cache_reports(app):
     predicted, reported = metric(app, "Predicted cached"), metric(app, "Reported cached")
     assert predicted == reported and _number(reported) > 0
     app.text_area(key="draft").set_value("And a fast one?").run()
-    assert "of" in metric(app, "Cacheable prefix") and _number(metric(app, "Cacheable prefix")) >= _number(reported)
+    assert _number(metric(app, "Cacheable prefix")) >= _number(reported)
 
 
 def test_a_llama_cpp_server_behind_a_compatible_url_is_counted_exactly_and_caches_by_its_rule():
@@ -131,3 +131,25 @@ def test_a_url_that_came_with_a_session_is_not_asked_to_tokenize():
         at.text_area(key="draft").set_value("Hello").run()
         assert fake.tokenize_requests == [] and fake.requests == []
         assert next(m.label for m in at.metric if m.label.startswith("Prompt tokens")) == "Prompt tokens (estimate)"
+
+
+def test_the_cacheable_prefix_is_a_number_with_its_total_under_it_and_a_reopened_session_is_not_said_to_have_no_call():
+    """Was: "114 of …" (the value "1,114 of 2,300" cut at 1280 px), and "Nothing cached yet: no earlier call
+    in this session" on a session reopened after many calls."""
+    from lib.context.caching import NO_CALL, NOT_HERE_YET
+    from lib.context.conversation import Message
+    from tests.app.conftest import chat_on
+
+    with FakeOpenAI() as fake:
+        fake.behaviour.tokenizer = "llama.cpp"
+        at = chat_on(fake.base_url)
+        at.session_state["history"] = [Message("user", "Hi, I am Ada."), Message("assistant", "Hello Ada.")]
+        at.text_area(key="draft").set_value("Who am I?").run()
+        captions = " ".join(c.value for c in at.caption)
+        assert f"Nothing cached yet: {NOT_HERE_YET}" in captions and NO_CALL not in captions
+        send(at, "Who am I?")
+        at.text_area(key="draft").set_value("And again?").run()
+        shown = next(m for m in at.metric if m.label.startswith("Cacheable prefix"))
+        assert shown.value.replace(",", "").isdigit() and int(shown.value.replace(",", "")) > 0
+        total = next(m.value for m in at.metric if m.label.startswith("Prompt tokens"))
+        assert shown.proto.delta == f"of {total} tokens"

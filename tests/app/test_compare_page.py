@@ -252,3 +252,24 @@ def test_every_run_is_in_the_run_log_with_the_bytes_it_sent_and_its_details(comp
     assert {json.dumps(d.body, separators=(",", ":"), ensure_ascii=False) for _, d in logged} == {
         r.body.decode() for r in posts
     }
+
+
+def test_an_expected_answer_marks_each_run_correct_or_not_and_a_wrong_baseline_is_said():
+    """Was: the wrong full-history answer was the 1.00 reference of every similarity, and nothing said it
+    was wrong."""
+    pinned = [Message("user", "My name is Ada.", pinned=True), *HISTORY[1:]]
+    at = _open(history=pinned)
+    plan = at.dataframe[0].value
+    assert (
+        dict(zip(plan["variant"], plan["strategy"], strict=True))[BARE] == "No history (stateless) + 1 pinned message"
+    )
+    with FakeOpenAI() as server:
+        server.behaviour.reply = "Your name is Bob."
+        at = _on(server, at, compare_expected="Ada")
+        _run(at)
+    runs = at.dataframe[0].value
+    assert list(runs["correct?"]) == ["no"] * 4
+    assert list(runs.columns).index("correct?") == list(runs.columns).index("similarity to baseline") + 1
+    assert any("does not give the expected answer “Ada”" in w.value for w in at.warning)
+    kept = at.session_state["comparisons"][-1]
+    assert kept.expected == "Ada" and kept.correct(0) is False

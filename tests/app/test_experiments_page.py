@@ -303,6 +303,42 @@ def test_a_run_past_the_cost_limit_waits_for_a_confirmation():
         assert [r for r in server.requests if r.method == "POST"] == []  # nothing sent before the click
 
 
+def test_a_batch_run_is_estimated_and_confirmed_at_half_the_list_price():
+    """The Batch API bills half the list price: the page says so, and a limit between the two figures
+    holds back the interactive run but not the Batch API one."""
+    import re
+
+    with FakeOpenAI() as server:
+        at = on_fake(server, stored_set(builtin.test_set()), custom_input_price=100.0, exp_cost_limit=10_000.0)
+        text = visible_text(at)
+        listed = float(re.search(r"at most \$([0-9.,]+)\*\* \(every reply", text).group(1).replace(",", ""))
+        batched = float(re.search(r"As a Batch API run: at most \$([0-9.,]+) \(the Batch API's rate: half the list "
+                                  r"price\)", text).group(1).replace(",", ""))  # fmt: skip
+        assert batched == pytest.approx(listed / 2, rel=1e-3)
+        at.session_state["exp_cost_limit"] = round((listed + batched) / 2, 2)
+        at.run()
+        assert button(at, "Run 32 cells").disabled
+        assert not button(at, "Make it a Batch API run instead").disabled
+        at.session_state["exp_cost_limit"] = round(batched / 2, 2)
+        at.run()
+        assert button(at, "Make it a Batch API run instead").disabled  # over the limit even at half price
+        assert [r for r in server.requests if r.method == "POST"] == []
+
+
+def test_a_batch_run_over_two_models_downloads_one_file_per_model():
+    cases = (Case("c1", "Say yes", Conversation(), (Check("contains", "yes", ignore_case=True),)),)
+    other = {**FULL, "name": "On another model", "model": "other-model"}
+    with FakeOpenAI() as server:
+        at = on_fake(server, stored_set(TestSet("b", cases)), exp_variant_rows=[FULL, other])
+        at.session_state["exp_variant_rows"] = [FULL, other]
+        at.run()
+        button(at, "Make it a Batch API run instead").click().run()
+        assert not at.exception, at.exception
+        labels = [b.label for b in at.get("download_button")]
+    assert "Batch API requests for fake-model (JSONL)" in labels
+    assert "Batch API requests for other-model (JSONL)" in labels
+
+
 def test_a_failing_cell_shows_its_error_and_the_rest_finish():
     cases = (Case("c1", "Say hi", Conversation(), (Check("contains", "fake"),)),)
     broken = {**FULL, "name": "Unknown model", "model": "no-such-model"}

@@ -168,3 +168,20 @@ def test_stop_ends_the_reply_and_keeps_what_arrived(page):
     assert len(bubbles) == 2 and "incomplete" in bubbles[1] and "unanswered" in bubbles[0]
     expect(page.get_by_role("button", name="Retry")).to_have_count(1)
     assert "Stopped by you" in page.locator('[data-testid="stAlert"]').first.inner_text()
+
+
+def test_while_a_reply_streams_ctrl_enter_says_why_it_does_not_send(page):
+    """Was: Ctrl+Enter during a reply did nothing and said nothing (the disabled Send takes no shortcut)."""
+    from pages.chat import BUSY_NOTE
+
+    send(page, LONG_ASK)
+    page.get_by_role("button", name="Stop").wait_for()
+    page.get_by_text(BUSY_NOTE).wait_for()  # said under the composer while the reply streams
+    page.get_by_label("Your message").click()
+    page.keyboard.type("Another question")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_timeout(1000)
+    assert page.get_by_text(BUSY_NOTE).is_visible()
+    assert page.get_by_label("Your message").input_value() == "Another question"  # the draft was kept
+    page.get_by_role("button", name="Stop").click()
+    expect(page.get_by_text(BUSY_NOTE)).to_have_count(0, timeout=120_000)  # the reply has ended: nothing to say

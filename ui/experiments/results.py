@@ -5,6 +5,7 @@ errors, delete) and exports, and the Batch API round trip."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
@@ -150,15 +151,23 @@ def _exports(info: store.RunInfo, spec: RunSpec, cells: list[store.CellResult], 
     )  # fmt: skip
     left = spec.total_cells - info.finished
     if left:
-        columns[2].download_button(
-            f"Batch API requests ({left:,} cells, JSONL)",
-            lambda: batch.requests_left(info.id, spec, stored_targets(spec, settings)),
-            f"{stem}-batch.jsonl", "application/jsonl", icon=":material/cloud_upload:", on_click="ignore",
-            width="stretch",
-        )  # fmt: skip
+        several = len(batch.models_of(spec.variants, spec.provider_model)) > 1
+        for model in batch.models_of(spec.variants, spec.provider_model):  # the Batch API: one model per file
+            suffix = f"-{batch.file_stem(model)}" if several else ""
+            columns[2].download_button(
+                f"Batch API requests for {model} (JSONL)" if several else f"Batch API requests ({left:,} cells, JSONL)",
+                _batch_file(info.id, spec, settings, model),
+                f"{stem}-batch{suffix}.jsonl", "application/jsonl", icon=":material/cloud_upload:", on_click="ignore",
+                width="stretch",
+            )  # fmt: skip
         uploader = experiments_state.uploader_key(state.EXP_BATCH_PREFIX, state.EXP_BATCH_UPLOADS)
         st.file_uploader("Score a Batch API output file for this run", type=["jsonl"], key=uploader,
                          on_change=_import_batch, args=(uploader, info.id, settings))  # fmt: skip
+
+
+def _batch_file(run_id: str, spec: RunSpec, settings: Settings, model: str) -> Callable[[], str]:
+    """One model's Batch API input file, made on the download's click (planning a run takes a while)."""
+    return lambda: batch.requests_left(run_id, spec, stored_targets(spec, settings))[model]
 
 
 def _import_batch(uploader_key: str, run_id: str, settings: Settings) -> None:

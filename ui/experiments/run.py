@@ -20,6 +20,7 @@ from lib.context.display import inert_markdown, shortened_body
 from lib.context.request import Target
 from lib.context.strategies import STRATEGY_LABELS
 from lib.core import models
+from lib.core.prices import BATCH_LABEL
 from ui import experiments_state, owner, resources, sessions, state
 from ui.experiments.common import mine, note
 from ui.experiments.test_sets import current_set
@@ -227,6 +228,8 @@ def section(settings: Settings) -> None:
         return
     judge_setup_ = judge_setup(settings, judge)
     estimate = planner.estimate(spec, cells, judge_setup_.target if judge_setup_ else None)
+    # The Batch API bills half the list price: its own estimate and threshold, never the interactive one.
+    batched = planner.estimate(spec, cells, judge_setup_.target if judge_setup_ else None, batch=True)
     st.subheader("Before running")
     st.caption(
         f"{len(test_set.cases)} cases × {len(variants)} variants × {spec.repeats} repeat(s) = {spec.total_cells:,} "
@@ -235,16 +238,21 @@ def section(settings: Settings) -> None:
         + settings.provider.limits.describe()
     )
     _estimate_table(estimate)
+    st.caption(f"As a Batch API run: at most {money(batched.max_cost)} ({BATCH_LABEL}"
+               + ("; the judge's calls are sent interactively, at the list price" if batched.judge_calls else "")
+               + ").")  # fmt: skip
     _body_preview(cells, spec)
     columns = st.columns([1, 2], vertical_alignment="bottom")
     limit = columns[0].number_input("Ask before runs that may cost more than $", 0.0, 10_000.0, step=0.5,
                                     key=state.EXP_COST_LIMIT)  # fmt: skip
     over = estimate.max_cost is not None and estimate.max_cost > limit
+    batch_over = batched.max_cost is not None and batched.max_cost > limit
     confirmed = True
     if over:
         confirmed = columns[1].checkbox(
-            f"Run it anyway: it may cost up to {money(estimate.max_cost)}", key=state.EXP_COST_OK
-        )
+            f"Run it anyway: it may cost up to {money(estimate.max_cost)} ({money(batched.max_cost)} as a Batch API "
+            "run)", key=state.EXP_COST_OK,
+        )  # fmt: skip
     elif estimate.max_cost is None:
         columns[1].caption("A model here has no price: the cost cannot be bounded.")
     name = st.text_input("Name of the run", value=f"{test_set.name} · {len(variants)} variants", key=state.EXP_RUN_NAME)
@@ -255,6 +263,7 @@ def section(settings: Settings) -> None:
     )  # fmt: skip
     buttons[1].button(
         "Make it a Batch API run instead", icon=":material/cloud_upload:", on_click=_start_batch, args=(spec, name),
+        disabled=batch_over and not confirmed,
         help="Nothing is sent: the run's requests download as a JSONL file for OpenAI's Batch API; upload its "
         "output file in the Results section to score it.",
     )  # fmt: skip

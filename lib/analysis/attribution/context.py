@@ -29,6 +29,7 @@ class Unit:
     index: int
     message: Message  # as sent: the system prompt has id "system", a summary note id "summary"
     tokens: int  # its tokens in the full request, chat-format wrapping included
+    of: int = 0  # how many units the context has (0: not said)
 
     @property
     def kind(self) -> str:
@@ -46,7 +47,9 @@ class Unit:
 
     @property
     def label(self) -> str:
-        return f"#{self.index + 1} {self.kind}"
+        """Its position as a position ("message 3 of 7"), never "#3", which reads as a rank."""
+        position = f"message {self.index + 1} of {self.of}" if self.of else f"message {self.index + 1}"
+        return f"{position} ({self.kind})"
 
 
 def sampling_of(body: dict) -> Sampling:
@@ -91,7 +94,8 @@ class AnswerContext:
     @cached_property
     def units(self) -> tuple[Unit, ...]:
         sent = self.plan.messages[:-1]
-        return tuple(Unit(i, m, n) for i, (m, n) in enumerate(zip(sent, self.plan.count.per_message, strict=False)))
+        pairs = list(zip(sent, self.plan.count.per_message, strict=False))
+        return tuple(Unit(i, m, n, len(pairs)) for i, (m, n) in enumerate(pairs))
 
     @property
     def full(self) -> Mask:

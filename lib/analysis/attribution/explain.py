@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 
+from lib.analysis.compare import states
+
 PERCENT_SIGN = " %"
 _WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*", re.UNICODE)
 # Words too common to say an answer "mentions" them.
@@ -66,3 +68,20 @@ def quoted_list(words: list[str]) -> str:
     if len(words) == 1:
         return words[0]
     return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def answer_check(answer: str, expected: str = "") -> tuple[str, str]:
+    """(level, sentence) said before an attribution: an answer that does not state the expected one is
+    attributed with a warning (the ranks then say which messages made a *wrong* answer likely); with
+    nothing expected, that the answer was not checked. Level: "warning" or "note"."""
+    verdict = states(answer, expected)
+    if verdict is None:
+        return "note", (
+            "The answer was not checked against an expected answer: this explains the answer as given, right or wrong."
+        )
+    if verdict:
+        return "note", f"The answer contains the expected “{expected.strip()}”."
+    return "warning", (
+        f"This answer does not contain the expected “{expected.strip()}”: the ranks below say which messages made "
+        "this wrong answer likely, not where the fact is."
+    )

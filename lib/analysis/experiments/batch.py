@@ -1,7 +1,8 @@
 """Runs too big to make interactively: OpenAI's Batch API, out and back in.
 
 Out: one JSONL line per cell, `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body"}`,
-the body the one builder planned (whole replies: the Batch API does not stream). The custom_id names
+the body the one builder planned (whole replies: the Batch API does not stream); one file per model
+(`input_files`: the Batch API takes one model per file). The custom_id names
 the variant, the case and the repeat: `v2-last-4-turns/case-7/r1`. Back in: the batch's output file,
 one line per request (`{"custom_id", "response": {"status_code", "body"}, "error"}`), each answer
 scored by the same checks as an interactive run. A file that does not fit the run is refused whole,
@@ -10,6 +11,8 @@ with the line and the reason (a custom_id naming no cell of the run, a line that
 Applying a file (`apply_output`) is idempotent: an answer whose cell the run already holds (the same
 file uploaded twice, or a cell finished interactively meanwhile) is skipped and counted, never written
 over; only the answers written add their call to the run log, so a second upload adds no calls or cost.
+Every answer applied is priced at the Batch API's rate (`lib.core.prices.BATCH_RATE`), in its cell and
+in the run log.
 """
 
 from __future__ import annotations
@@ -69,6 +72,27 @@ def to_jsonl(cells: list[PlannedCell], variants: tuple[Variant, ...] | list[Vari
         line = {"custom_id": custom_id(cell.key, variants), "method": "POST", "url": URL, "body": body}
         lines.append(serialise(line).decode())
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def models_of(variants: tuple[Variant, ...] | list[Variant], default_model: str) -> list[str]:
+    """The models a run's variants send to (a variant's own, else the run's), each once, in order."""
+    return list(dict.fromkeys(v.model or default_model for v in variants))
+
+
+def input_files(
+    cells: list[PlannedCell], variants: tuple[Variant, ...] | list[Variant], default_model: str
+) -> dict[str, str]:
+    """Each model's input file (`models_of` order): the Batch API takes one model per file, so variants
+    with several models make several files; each output file is uploaded back to the same run."""
+    return {
+        model: to_jsonl([c for c in cells if (variants[c.key.variant].model or default_model) == model], variants)
+        for model in models_of(variants, default_model)
+    }
+
+
+def file_stem(model: str) -> str:
+    """A model's name as a file name's part (a name from the user's settings: nothing of it is a path)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-.")[:60] or "model"
 
 
 @dataclass(frozen=True)
@@ -195,7 +219,7 @@ def apply_output(
     to_judge = False
     for answer in answers:
         cell = planned[answer.key]
-        result = runner.answered_cell(cell, answer.outcome, (), secrets, judged=spec.judge is not None)
+        result = runner.answered_cell(cell, answer.outcome, (), secrets, judged=spec.judge is not None, batch=True)
         if not store.record_new_cell(conn, run_id, result):
             skipped += 1
             continue
@@ -203,16 +227,16 @@ def apply_output(
         to_judge = to_judge or result.status == "judging"
         variant = spec.variants[answer.key.variant].name
         log_call(conn, session_id, f"experiment (batch) · {variant}", spec.provider_kind, cell.plan, answer.outcome,
-                 secrets, owner)  # fmt: skip
+                 secrets, owner, batch=True)  # fmt: skip
     return Applied(applied, skipped, to_judge)
 
 
-def requests_left(run_id: str, spec: RunSpec, target_for: Callable[[Variant], Target]) -> str:
-    """The Batch API input file for the run's cells not finished yet, planned for the targets the run was
-    planned for (so each body is the one the run would send)."""
+def requests_left(run_id: str, spec: RunSpec, target_for: Callable[[Variant], Target]) -> dict[str, str]:
+    """The Batch API input files (one per model, `input_files`) for the run's cells not finished yet,
+    planned for the targets the run was planned for (so each body is the one the run would send)."""
     done = runner.finished_cells(run_id)
     todo = [c for c in plan_cells(for_batch(spec), target_for) if c.key not in done]
-    return to_jsonl(todo, spec.variants)
+    return input_files(todo, spec.variants, spec.provider_model)
 
 
 def score_output(

@@ -226,17 +226,20 @@ class Estimate:
 
 
 def estimate(
-    spec: RunSpec, cells: list[PlannedCell], judge_target: Target | None = None, skip: set[CellKey] | None = None
-) -> Estimate:
-    """Calls, prompt tokens and cost of the cells still to run (`skip`: the finished ones)."""
+    spec: RunSpec, cells: list[PlannedCell], judge_target: Target | None = None, skip: set[CellKey] | None = None,
+    batch: bool = False,
+) -> Estimate:  # fmt: skip
+    """Calls, prompt tokens and cost of the cells still to run (`skip`: the finished ones). `batch`: the
+    cells go through the Batch API, at its rate; the judge's calls are sent interactively (a resume
+    grades them), at the list price."""
     skip = skip or set()
     todo = [c for c in cells if c.key not in skip]
     variants = []
     for index, variant in enumerate(spec.variants):
         mine = [c for c in todo if c.key.variant == index]
         sendable = [c for c in mine if c.blocker is None]
-        inputs = [c.plan.input_cost for c in sendable]
-        outputs = [c.plan.model.output_cost(c.plan.max_tokens) for c in sendable]
+        inputs = [c.plan.model.input_cost(c.plan.prompt_tokens, batch=batch) for c in sendable]
+        outputs = [c.plan.model.output_cost(c.plan.max_tokens, batch=batch) for c in sendable]
         variants.append(
             VariantEstimate(
                 variant.name,

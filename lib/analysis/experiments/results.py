@@ -242,12 +242,29 @@ def plot_text(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+def _point_labels(points: list[tuple[VariantSummary, float, bool]]) -> dict[int, tuple[str, str]]:
+    """Each point's label and its position: variants at one point share one label ("A · B"), drawn once
+    (they were drawn one over the other, unreadable); neighbours along x alternate above and below."""
+    at: dict[tuple[float, float], list[int]] = defaultdict(list)
+    for index, (summary, x, _) in enumerate(points):
+        at[(round(x, 9), round(100 * (summary.pass_rate or 0.0), 6))].append(index)
+    labels: dict[int, tuple[str, str]] = {}
+    for rank, key in enumerate(sorted(at)):
+        first, *others = at[key]
+        position = "top center" if rank % 2 == 0 else "bottom center"
+        labels[first] = (" · ".join(plot_text(points[i][0].name) for i in at[key]), position)
+        labels.update({i: ("", position) for i in others})
+    return labels
+
+
 def frontier_figure(spec: RunSpec, summaries_: list[VariantSummary], by: str = "tokens") -> go.Figure:
     points = frontier_points(summaries_, by)
+    labels = _point_labels(points)
     title_x = "cost of the run ($)" if by == "cost" else "prompt tokens per call"
     figure = go.Figure()
     for optimal in (False, True):
-        chosen = [(s, x) for s, x, o in points if o is optimal]
+        indices = [i for i, (_, _, o) in enumerate(points) if o is optimal]
+        chosen = [(points[i][0], points[i][1]) for i in indices]
         if not chosen:
             continue
         errors = None
@@ -260,11 +277,12 @@ def frontier_figure(spec: RunSpec, summaries_: list[VariantSummary], by: str = "
         figure.add_trace(
             go.Scatter(
                 x=[x for _, x in chosen], y=[100 * (s.pass_rate or 0.0) for s, _ in chosen], mode="markers+text",
-                text=[plot_text(s.name) for s, _ in chosen], textposition="top center", error_y=errors,
+                text=[labels[i][0] for i in indices], textposition=[labels[i][1] for i in indices],
+                customdata=[plot_text(s.name) for s, _ in chosen], error_y=errors,
                 marker={"size": 16 if optimal else 11, "symbol": "star" if optimal else "circle",
                         "color": "#1b7f3b" if optimal else "#7a8599"},
                 name="Pareto-optimal" if optimal else "dominated",
-                hovertemplate="%{text}<br>" + title_x + ": %{x}<br>pass rate: %{y:.1f} %<extra></extra>",
+                hovertemplate="%{customdata}<br>" + title_x + ": %{x}<br>pass rate: %{y:.1f} %<extra></extra>",
             )
         )  # fmt: skip
     line = sorted((x, 100 * (s.pass_rate or 0.0)) for s, x, o in points if o)
@@ -317,14 +335,26 @@ def forgetting_curve(spec: RunSpec, cells: list[CellResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["variant", "turns ago", "pass rate %", "cells"])
 
 
+# Each variant's line its own dash and marker, and a small sideways offset: two variants with the same
+# pass rates (Full history and Last 12 turns, while the facts are within 12 turns) drew one line over
+# the other, and the one under it was hidden.
+_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star")
+_OFFSET_TURNS = 0.12
+
+
 def forgetting_figure(curve: pd.DataFrame) -> go.Figure:
     figure = go.Figure()
-    for variant, part in curve.groupby("variant", sort=False):
-        hover = "%{x} turns ago: %{y:.0f} % of %{customdata} cells<extra></extra>"
+    groups = list(curve.groupby("variant", sort=False))
+    for index, (variant, part) in enumerate(groups):
+        offset = (index - (len(groups) - 1) / 2) * _OFFSET_TURNS
+        hover = "%{customdata[1]} turns ago: %{y:.0f} % of %{customdata[0]} cells<extra></extra>"
         figure.add_trace(
             go.Scatter(
-                x=part["turns ago"], y=part["pass rate %"], mode="lines+markers", name=plot_text(str(variant)),
-                customdata=part["cells"], hovertemplate=hover,
+                x=part["turns ago"] + offset, y=part["pass rate %"], mode="lines+markers",
+                name=plot_text(str(variant)), customdata=list(zip(part["cells"], part["turns ago"], strict=True)),
+                hovertemplate=hover, line={"dash": _DASHES[index % len(_DASHES)], "width": 2.5},
+                marker={"symbol": _SYMBOLS[index % len(_SYMBOLS)], "size": 9},
             )
         )  # fmt: skip
     figure.update_layout(

@@ -71,14 +71,15 @@ class JudgeSetup:
     config: ProviderConfig  # its key in memory only
 
 
-def call_cost(plan: RequestPlan, outcome: CallOutcome) -> float | None:
-    """Reported usage where there is some, else the prediction (as the run log counts it)."""
-    return billed(plan.model.prices, plan.prompt_tokens, outcome.usage)
+def call_cost(plan: RequestPlan, outcome: CallOutcome, batch: bool = False) -> float | None:
+    """Reported usage where there is some, else the prediction (as the run log counts it); `batch`: an
+    answer from the Batch API, at its rate."""
+    return billed(plan.model.prices, plan.prompt_tokens, outcome.usage, batch)
 
 
 def answered_cell(
     cell: PlannedCell, outcome: CallOutcome, notices: tuple[str, ...] = (), secrets: tuple[str, ...] = (),
-    judged: bool = True,
+    judged: bool = True, batch: bool = False,
 ) -> store.CellResult:  # fmt: skip
     """The cell once its answer is in: the deterministic checks decided, the judge still to come
     (`judged`), or the rubric marked ungraded when the run has no judge. A reply cut short or with no
@@ -100,7 +101,7 @@ def answered_cell(
         status = overall(verdicts)
     return store.CellResult(
         cell.key, status, outcome.text, tuple(verdicts), cell.plan.body, cell.plan.prompt_tokens,
-        outcome.usage, outcome.latency_s, call_cost(cell.plan, outcome), error, notices,
+        outcome.usage, outcome.latency_s, call_cost(cell.plan, outcome, batch), error, notices,
     )  # fmt: skip
 
 
