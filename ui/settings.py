@@ -241,7 +241,7 @@ def _server_window(provider: ProviderConfig, model: models.ModelInfo) -> tuple[m
         return model, fallback
     window = resources.server_window(provider)
     if window is None:
-        return model, fallback + " (the server does not report its window)"
+        return model, fallback + "; the server does not report its window"
     return replace(model, context_window=window.tokens), window.source
 
 
