@@ -24,5 +24,12 @@ def titled_if_listed_by_file_name() -> None:
     the pages by their titles at once (and leaves that mode), then goes on drawing its page."""
     from streamlit.runtime.pages_manager import PagesManager
 
+    from ui import state
+
+    # A browser session's first run only (a tab reconnecting to a restarted server is a new session):
+    # registering the pages again on a later run would move the running page's widgets to another key.
+    if state.get(state.NAVIGATION_CHECKED):
+        return
+    state.put(state.NAVIGATION_CHECKED, True)
     if PagesManager.uses_pages_directory:
         st.navigation(pages())  # sends the titled list; the page already running is the one asked for

@@ -193,6 +193,8 @@ COMPARE_PRICE_AS = "compare_price_as"  # "": each model's own prices; else a pri
 COMPARE_ONE_AT_A_TIME = "compare_one_at_a_time"
 COMPARE_DIFF = "compare_diff"  # the answers as a word diff against the baseline (else as plain text)
 COMPARE_EXPECTED = "compare_expected"  # the answer the question should get ("": not checked)
+# Set on a browser session's first run: ui/navigation.py names the pages by title on that run only.
+NAVIGATION_CHECKED = "navigation_checked"
 
 TIMELINE_SAMPLE = "timeline_sample"
 
