@@ -15,9 +15,17 @@ import time
 from bench.common import ROOT, machine_table
 
 BENCHMARKS = (
-    "chat_rerun", "incremental_count", "compare_concurrency", "embedded_overhead", "memory", "prefix_cache",
-    "attribution", "click_to_meter", "experiments", "replicas",
-)  # fmt: skip
+    "chat_rerun",
+    "incremental_count",
+    "compare_concurrency",
+    "embedded_overhead",
+    "memory",
+    "prefix_cache",
+    "attribution",
+    "click_to_meter",
+    "experiments",
+    "replicas",
+)
 # Lines from the libraries underneath that say nothing about the results.
 NOISE = ("missing ScriptRunContext", "n_ctx_seq", "No runtime found", "to view a Streamlit app", "streamlit run")
 

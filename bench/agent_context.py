@@ -41,8 +41,11 @@ def _result_text(index: int, size: int) -> str:
 def agent_trace(rounds: int = ROUNDS, result_bytes: int = RESULT_BYTES) -> list[Message]:
     history = []
     for i in range(rounds):
-        call = {"id": f"call_{i}", "type": "function",
-                "function": {"name": "get_readings", "arguments": json.dumps({"station": i})}}  # fmt: skip
+        call = {
+            "id": f"call_{i}",
+            "type": "function",
+            "function": {"name": "get_readings", "arguments": json.dumps({"station": i})},
+        }
         history += [
             Message.from_api({"role": "user", "content": f"Question {i}: what did station {i} read today?"}),
             Message.from_api({"role": "assistant", "content": "", "tool_calls": [call]}),

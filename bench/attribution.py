@@ -105,9 +105,17 @@ class Planted:
 # Ten conversations whose questions the 135M model answers from the conversation (the grid, --grid,
 # shows that for half of the 50 it does not use the fact at all, and then nothing can rank it first).
 PLANTED = (
-    Planted(0, 0), Planted(0, 3), Planted(1, 1), Planted(1, 0), Planted(5, 2),
-    Planted(5, 4), Planted(7, 1), Planted(7, 3), Planted(9, 4), Planted(4, 4),
-)  # fmt: skip
+    Planted(0, 0),
+    Planted(0, 3),
+    Planted(1, 1),
+    Planted(1, 0),
+    Planted(5, 2),
+    Planted(5, 4),
+    Planted(7, 1),
+    Planted(7, 3),
+    Planted(9, 4),
+    Planted(4, 4),
+)
 # Thirty messages: the fact at positions spread over the 15 turns, chosen before any was run (the
 # answers decide nothing here: how many state the fact is counted, and the ranks read among those).
 PLANTED_30 = tuple(
@@ -164,10 +172,17 @@ class PlantedRow:
         fact = FACTS[self.case.fact][2]
         reproduced = "—" if self.reproduced is None else ("yes" if self.reproduced else "no")
         return [
-            f"{fact} @ {self.case.position}", self.answer.replace("|", "/")[:60], "yes" if self.uses_fact else "no",
-            self.rank, "—" if self.fit_r2 is None else f"{self.fit_r2:.2f}", "yes" if self.deterministic else "NO",
-            f"{self.kept} of {self.units}", f"−{self.saving:.0%}", reproduced, "yes" if self.full_greedy else "no",
-        ]  # fmt: skip
+            f"{fact} @ {self.case.position}",
+            self.answer.replace("|", "/")[:60],
+            "yes" if self.uses_fact else "no",
+            self.rank,
+            "—" if self.fit_r2 is None else f"{self.fit_r2:.2f}",
+            "yes" if self.deterministic else "NO",
+            f"{self.kept} of {self.units}",
+            f"−{self.saving:.0%}",
+            reproduced,
+            "yes" if self.full_greedy else "no",
+        ]
 
 
 def planted_row(case: Planted, client, scorer: LogprobScorer, tokenizer, minimise: bool = True) -> PlantedRow:
@@ -186,9 +201,18 @@ def planted_row(case: Planted, client, scorer: LogprobScorer, tokenizer, minimis
         again, _ = ask(client, context.request_for(found.kept).plan.body)
         reproduced = again == answer
     return PlantedRow(
-        case, answer, case.key.casefold() in answer.casefold(), rank, deterministic, kept, len(context.units), saving,
-        reproduced, bool(first.full.greedy), first.fit.heldout_r2 if first.fit else None,
-    )  # fmt: skip
+        case,
+        answer,
+        case.key.casefold() in answer.casefold(),
+        rank,
+        deterministic,
+        kept,
+        len(context.units),
+        saving,
+        reproduced,
+        bool(first.full.greedy),
+        first.fit.heldout_r2 if first.fit else None,
+    )
 
 
 def planted(client, scorer: LogprobScorer, tokenizer, grid: bool, cases=PLANTED) -> float:
@@ -196,8 +220,18 @@ def planted(client, scorer: LogprobScorer, tokenizer, grid: bool, cases=PLANTED)
     for case in cases:
         rows.append(planted_row(case, client, scorer, tokenizer))
         print(" | ".join(str(cell) for cell in rows[-1].cells()), flush=True)
-    headers = ["fact @ turn", "answer (temperature 0)", "states it", "rank", "fit R²", "same twice", "smallest",
-               "tokens", "sent again: same", "greedy"]  # fmt: skip
+    headers = [
+        "fact @ turn",
+        "answer (temperature 0)",
+        "states it",
+        "rank",
+        "fit R²",
+        "same twice",
+        "smallest",
+        "tokens",
+        "sent again: same",
+        "greedy",
+    ]
     print(table(headers, [row.cells() for row in rows]), flush=True)
     first = sum(row.rank == 1 for row in rows)
     reproduced = sum(bool(row.reproduced) for row in rows)
@@ -234,8 +268,23 @@ def planted(client, scorer: LogprobScorer, tokenizer, grid: bool, cases=PLANTED)
 
 _TEAMS = ("platform", "billing", "search", "mobile", "data", "support", "security", "design")
 _TOPICS = ("checkout", "onboarding", "invoicing", "analytics", "notifications", "export", "login", "pricing")
-_CODES = ("Heron", "Quartz", "Maple", "Comet", "Juniper", "Falcon", "Cobalt", "Saffron", "Tundra", "Orchid",
-          "Granite", "Willow", "Pelican", "Ember", "Lagoon")  # fmt: skip
+_CODES = (
+    "Heron",
+    "Quartz",
+    "Maple",
+    "Comet",
+    "Juniper",
+    "Falcon",
+    "Cobalt",
+    "Saffron",
+    "Tundra",
+    "Orchid",
+    "Granite",
+    "Willow",
+    "Pelican",
+    "Ember",
+    "Lagoon",
+)
 _CITIES = ("Lisbon", "Porto", "Ghent", "Turin", "Gdansk", "Leeds", "Malmo")
 _PEOPLE = ("Amara", "Bruno", "Chen", "Dalia", "Emeka", "Freya", "Goran")
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
@@ -344,15 +393,34 @@ def timing(
             + (f", {tokens[side]:,} tok" if side != "call" else "")
             for side in sides
         ]
-        rows.append([
-            shape, size, len(context.units), ordered.method.replace("_", " "), ordered.passes,
-            f"{request.plan.prompt_tokens:,}", _answer_tokens(scorer, answer), *cells,
-            f"{wall['ordered'] / wall['scratch']:.2f} / {ratio:.2f}",
-        ])  # fmt: skip
+        rows.append(
+            [
+                shape,
+                size,
+                len(context.units),
+                ordered.method.replace("_", " "),
+                ordered.passes,
+                f"{request.plan.prompt_tokens:,}",
+                _answer_tokens(scorer, answer),
+                *cells,
+                f"{wall['ordered'] / wall['scratch']:.2f} / {ratio:.2f}",
+            ]
+        )
         print(" | ".join(str(c) for c in rows[-1]), flush=True)
-    headers = ["context", "messages", "units", "method", "passes", "prompt tokens", "answer tokens",
-               "one call: wall / CPU s",
-               "prefix-ordered, cache", "shuffled, cache", "no cache", "ordered ÷ no cache: wall / CPU"]  # fmt: skip
+    headers = [
+        "context",
+        "messages",
+        "units",
+        "method",
+        "passes",
+        "prompt tokens",
+        "answer tokens",
+        "one call: wall / CPU s",
+        "prefix-ordered, cache",
+        "shuffled, cache",
+        "no cache",
+        "ordered ÷ no cache: wall / CPU",
+    ]
     print(table(headers, rows), flush=True)
     worst = max(ratios)
     print(
@@ -382,13 +450,34 @@ def work(tokenizer, sizes=TIMING_SIZES, shapes=SHAPES) -> float:
         scratch, best = cost.prompt_tokens + answers, cost.evaluated_tokens + answers
         ratios.append(best / scratch)
         result(f"attribution_{shape}_{size}_tokens_ordered_over_unordered", best / scratch)
-        rows.append([
-            shape, size, len(context.units), ordered.method.replace("_", " "), ordered.passes,
-            f"{request.plan.prompt_tokens:,}", answer, f"{_unshared_over_unit(context, answer):.1f}",
-            f"{best:,}", f"{scratch:,}", f"{best / scratch:.2f}",
-        ])  # fmt: skip
-    headers = ["context", "messages", "units", "method", "passes", "prompt tokens", "answer tokens (assumed)",
-               "unshared ÷ unit", "evaluated, prefix-ordered", "evaluated, no cache", "ordered ÷ no cache"]  # fmt: skip
+        rows.append(
+            [
+                shape,
+                size,
+                len(context.units),
+                ordered.method.replace("_", " "),
+                ordered.passes,
+                f"{request.plan.prompt_tokens:,}",
+                answer,
+                f"{_unshared_over_unit(context, answer):.1f}",
+                f"{best:,}",
+                f"{scratch:,}",
+                f"{best / scratch:.2f}",
+            ]
+        )
+    headers = [
+        "context",
+        "messages",
+        "units",
+        "method",
+        "passes",
+        "prompt tokens",
+        "answer tokens (assumed)",
+        "unshared ÷ unit",
+        "evaluated, prefix-ordered",
+        "evaluated, no cache",
+        "ordered ÷ no cache",
+    ]
     print(table(headers, rows), flush=True)
     return max(ratios)
 
@@ -411,9 +500,12 @@ def main() -> None:
     parser.add_argument("--timing-only", action="store_true")
     parser.add_argument("--grid", action="store_true", help="also every fact at every turn (50 conversations)")
     parser.add_argument(
-        "--planted-messages", type=int, choices=(10, 30), default=10,
+        "--planted-messages",
+        type=int,
+        choices=(10, 30),
+        default=10,
         help="the planted conversations' length: 10 (leave-one-out) or 30 (random ablations and the fit)",
-    )  # fmt: skip
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=list(TIMING_SIZES), help="history sizes timed")
     parser.add_argument("--rounds", type=int, default=TIMING_ROUNDS, help="timing rounds (the median is kept)")
     parser.add_argument(

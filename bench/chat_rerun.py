@@ -64,9 +64,14 @@ def main(argv: list[str] | None = None) -> float:
         print(f"  {size:,} messages measured", flush=True)
     print(f"\nChat page rerun, AppTest, median of {args.reruns} reruns (target <= {TARGET_RATIO}x at {TARGET_SIZE:,})")
     headers = [
-        "messages", "bare chatbot (s)", f"chat, {DEFAULT_PAGE_SIZE} per page (s)", "ratio", "chat, all drawn (s)",
-        "ratio", "elements: bare / chat / all drawn",
-    ]  # fmt: skip
+        "messages",
+        "bare chatbot (s)",
+        f"chat, {DEFAULT_PAGE_SIZE} per page (s)",
+        "ratio",
+        "chat, all drawn (s)",
+        "ratio",
+        "elements: bare / chat / all drawn",
+    ]
     print(table(headers, rows))
     headline = TARGET_SIZE if TARGET_SIZE in ratios else max(ratios)
     result(f"chat_rerun_ratio_at_{headline}", ratios[headline])

@@ -120,9 +120,18 @@ def _settle(page) -> None:
 def serve(script: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     command = [
-        sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     process = subprocess.Popen(
         command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -290,10 +299,14 @@ def main(argv: list[str] | None = None) -> float:
             for size in args.sizes:
                 app_ms, bare_ms = clicks(app_url, bare_url, user, size, args.clicks)
                 ratios[f"click_to_meter_ratio_at_{size}"] = median(app_ms) / median(bare_ms)
-                rows.append((
-                    f"Click an include toggle, {size:,} messages", f"{median(app_ms):.0f} ms (meter updated)",
-                    f"{median(bare_ms):.0f} ms (bare page's run done)", f"{median(app_ms) / median(bare_ms):.2f}x",
-                ))  # fmt: skip
+                rows.append(
+                    (
+                        f"Click an include toggle, {size:,} messages",
+                        f"{median(app_ms):.0f} ms (meter updated)",
+                        f"{median(bare_ms):.0f} ms (bare page's run done)",
+                        f"{median(app_ms) / median(bare_ms):.2f}x",
+                    )
+                )
                 print(f"  {size:,} messages: app {_spread(app_ms)}; bare {_spread(bare_ms)}", flush=True)
             on_screen, direct, app_ttft = sends(app_url, app.pid, user, args.sends)
             browser.close()
@@ -302,10 +315,14 @@ def main(argv: list[str] | None = None) -> float:
             process.terminate()
             process.wait(timeout=30)
     ratios["send_to_first_token_ratio"] = median(on_screen) / median(direct)
-    rows.append((
-        "Click Send → first token on screen", f"{median(on_screen):.0f} ms",
-        f"{median(direct):.0f} ms (server's own, direct call)", f"{ratios['send_to_first_token_ratio']:.2f}x",
-    ))  # fmt: skip
+    rows.append(
+        (
+            "Click Send → first token on screen",
+            f"{median(on_screen):.0f} ms",
+            f"{median(direct):.0f} ms (server's own, direct call)",
+            f"{ratios['send_to_first_token_ratio']:.2f}x",
+        )
+    )
     print(f"  Send: on screen {_spread(on_screen)}; direct {_spread(direct)}; the app's own TTFT {_spread(app_ttft)}")
     print(f"\nIn Chromium at 1280x800, median of {args.clicks} clicks / {args.sends} sends (target <= {TARGET_RATIO}x)")
     print(table(["what the user does", "Context Lab", "baseline", "ratio"], rows))

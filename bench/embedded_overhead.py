@@ -148,10 +148,11 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--repeats", type=int, default=REPEATS)
     parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
     parser.add_argument(
-        "--free-core", action="store_true",
+        "--free-core",
+        action="store_true",
         help="also run both sides with one core left free, where the server's HTTP and the client's "
         "parsing run beside the model instead of taking turns with it",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     cores = os.cpu_count() or 1
     configurations = (cores, max(1, cores - 1)) if args.free_core else (cores,)  # the app gives llama.cpp every core

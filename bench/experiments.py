@@ -106,18 +106,25 @@ def builtin_part(config, target) -> dict[str, float]:
         print(f"Resuming the built-in run {earlier[0]}: only its unfinished cells are sent")
     written, elapsed = execute(spec, cells, config, "built-in set", earlier[0] if earlier else None)
     summaries = results.summaries(spec, written)
-    print(f"\n### 1. The built-in set: {len(spec.test_set.cases)} cases x {len(spec.variants)} variants, "
-          f"temperature 0, {elapsed:.1f} s" + (" (this part, resumed)" if earlier else ""))  # fmt: skip
+    print(
+        f"\n### 1. The built-in set: {len(spec.test_set.cases)} cases x {len(spec.variants)} variants, "
+        f"temperature 0, {elapsed:.1f} s" + (" (this part, resumed)" if earlier else "")
+    )
     print(
         table(
             ["variant", "pass rate", "passed / scored", "prompt tokens per call", "cached tokens (reported)"],
             [
-                (s.name, f"{100 * (s.pass_rate or 0):.0f} %", f"{s.passed} / {s.scored}",
-                 f"{s.mean_prompt_tokens:,.0f}", f"{s.cached_tokens:,}")
+                (
+                    s.name,
+                    f"{100 * (s.pass_rate or 0):.0f} %",
+                    f"{s.passed} / {s.scored}",
+                    f"{s.mean_prompt_tokens:,.0f}",
+                    f"{s.cached_tokens:,}",
+                )
                 for s in summaries
             ],
         )
-    )  # fmt: skip
+    )
     curve = results.forgetting_curve(spec, written)
     depths = sorted(curve["turns ago"].unique())
     rows = []
@@ -182,8 +189,11 @@ def order_part(config, target, rounds: int) -> float:
                 written, elapsed = execute(spec, order, config, f"{name} {conversations[index]}")
                 spent[name] += elapsed
                 pair[name] = elapsed
-                print(f"  round {round_ + 1}, conversation {conversations[index]}, {name}: {len(order)} calls in "
-                      f"{elapsed:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+                print(
+                    f"  round {round_ + 1}, conversation {conversations[index]}, {name}: {len(order)} calls in "
+                    f"{elapsed:.1f} s (load {os.getloadavg()[0]:.1f})",
+                    flush=True,
+                )
                 if round_ == 0:
                     cached[name] += sum(c.usage.cached_tokens or 0 for c in written)
                     sent[name] += order
@@ -200,18 +210,31 @@ def order_part(config, target, rounds: int) -> float:
     )
     print(
         table(
-            ["order", "wall time (s)", "cells / s", "message tokens shared with the call before",
-             "cached tokens (reported)"],
             [
-                (name, f"{median(totals[name]):.1f}", f"{len(cells) / median(totals[name]):.2f}",
-                 f"{shared[name]:,}", f"{cached[name]:,}")
+                "order",
+                "wall time (s)",
+                "cells / s",
+                "message tokens shared with the call before",
+                "cached tokens (reported)",
+            ],
+            [
+                (
+                    name,
+                    f"{median(totals[name]):.1f}",
+                    f"{len(cells) / median(totals[name]):.2f}",
+                    f"{shared[name]:,}",
+                    f"{cached[name]:,}",
+                )
                 for name in sides
             ],
         )
-    )  # fmt: skip
+    )
     print("Each round (s): " + "; ".join(f"{n}: {', '.join(f'{t:.1f}' for t in totals[n])}" for n in sides))
-    print("Per conversation, interleaved time / prefix time: " + ", ".join(f"{p:.2f}x" for p in pairs)
-          + f" (median {median(pairs):.2f}x: the two sides of a pair ran minutes apart, not a run apart)")  # fmt: skip
+    print(
+        "Per conversation, interleaved time / prefix time: "
+        + ", ".join(f"{p:.2f}x" for p in pairs)
+        + f" (median {median(pairs):.2f}x: the two sides of a pair ran minutes apart, not a run apart)"
+    )
     print(f"Throughput, prefix order / interleaved order: {speedup:.2f}x (target >= {TARGET_SPEEDUP}x)")
     return speedup
 
@@ -225,7 +248,7 @@ def remote_set():
     cases = tuple(
         Case(f"c{i:02d}", f"Question {i}: what is my name?", history, (Check("contains", "word"),))
         for i in range(REMOTE_CELLS // 4)
-    )  # fmt: skip
+    )
     return TestSet("remote", cases)
 
 
@@ -249,9 +272,17 @@ def remote_part(rounds: int) -> float:
 
     target = Target(models.info_for("fake-model"), TiktokenCounter.for_model("fake-model"), "fake-model")
     spec = planner.RunSpec(
-        remote_set(), planner.DEFAULT_VARIANTS, 1, 1, Sampling(temperature=0.0, max_tokens=48), "compatible",
-        "fake-model", "", None, REMOTE_CONCURRENCY,
-    )  # fmt: skip
+        remote_set(),
+        planner.DEFAULT_VARIANTS,
+        1,
+        1,
+        Sampling(temperature=0.0, max_tokens=48),
+        "compatible",
+        "fake-model",
+        "",
+        None,
+        REMOTE_CONCURRENCY,
+    )
     cells = planner.prefix_order(planner.plan_cells(spec, lambda _: target))
     timings = []
     # The server in a process of its own, as a remote one is: its work is not the runner's.
@@ -269,21 +300,28 @@ def remote_part(rounds: int) -> float:
     ideal = len(cells) / REMOTE_CONCURRENCY * REMOTE_DELAY_S
     wall = median(timings)
     ratio = wall / ideal
-    print(f"\n### 3. Remote: {len(cells)} cells, server delay {REMOTE_DELAY_S} s per reply, concurrency "
-          f"{REMOTE_CONCURRENCY}; median of {rounds}")  # fmt: skip
+    print(
+        f"\n### 3. Remote: {len(cells)} cells, server delay {REMOTE_DELAY_S} s per reply, concurrency "
+        f"{REMOTE_CONCURRENCY}; median of {rounds}"
+    )
     print(
         table(
             ["run", "wall time (s)", "vs ideal"],
             [
                 ("ideal: cells / concurrency x delay", f"{ideal:.2f}", "1.00x"),
                 ("the runner (lib.analysis.experiments.runner)", f"{wall:.2f}", f"{ratio:.2f}x"),
-                ("one after another (cells x delay)", f"{len(cells) * REMOTE_DELAY_S:.2f}",
-                 f"{len(cells) * REMOTE_DELAY_S / ideal:.2f}x"),
+                (
+                    "one after another (cells x delay)",
+                    f"{len(cells) * REMOTE_DELAY_S:.2f}",
+                    f"{len(cells) * REMOTE_DELAY_S / ideal:.2f}x",
+                ),
             ],
         )
-    )  # fmt: skip
-    print(f"Each round: {', '.join(f'{t:.2f} s' for t in timings)} (target <= {TARGET_REMOTE_RATIO}x the ideal); "
-          f"CPU time of the runner and the SDK per round: {', '.join(f'{c:.2f} s' for c in cpu)}")  # fmt: skip
+    )
+    print(
+        f"Each round: {', '.join(f'{t:.2f} s' for t in timings)} (target <= {TARGET_REMOTE_RATIO}x the ideal); "
+        f"CPU time of the runner and the SDK per round: {', '.join(f'{c:.2f} s' for c in cpu)}"
+    )
     return ratio
 
 
@@ -293,10 +331,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--remote-rounds", type=int, default=REMOTE_ROUNDS)
     parser.add_argument("--parts", default="123", help="which parts to run, e.g. 13")
     parser.add_argument(
-        "--threads", type=int, default=0,
+        "--threads",
+        type=int,
+        default=0,
         help="the embedded server's threads (default: the app's, one per core); 1 on a machine shared with "
         "other work, where llama.cpp's threads wait on each other",
-    )  # fmt: skip
+    )
     parser.add_argument("--db", type=Path, help="resume the built-in run an interrupted bench left in this file")
     args = parser.parse_args(argv)
     _setup_db(args.db)

@@ -81,8 +81,10 @@ def main() -> None:
     finally:
         server.stop()
     cached, uncached = median(timings["cached"]), median(timings["uncached"])
-    print(f"Prompt: {prompt_tokens:,} tokens; {repeats} calls each side, alternating; predicted = reported "
-          f"cached tokens on all {checked} calls.")  # fmt: skip
+    print(
+        f"Prompt: {prompt_tokens:,} tokens; {repeats} calls each side, alternating; predicted = reported "
+        f"cached tokens on all {checked} calls."
+    )
     print(
         table(
             ["call", "cached tokens (reported)", "time to first token, median (ms)", "min (ms)", "max (ms)"],

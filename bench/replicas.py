@@ -86,9 +86,21 @@ def call_record(session_id: str, index: int):
     from lib.store.storage import CallRecord
 
     return CallRecord(
-        session_id, "chat" if index % 3 else "System prompt + full history", "embedded", "SmolLM2-135M-Instruct",
-        index + 2, 40 + index, True, Usage(41 + index, 64), 900 + 10 * index, 1.2, 0.3, None, "ok", owner=OWNER,
-    )  # fmt: skip
+        session_id,
+        "chat" if index % 3 else "System prompt + full history",
+        "embedded",
+        "SmolLM2-135M-Instruct",
+        index + 2,
+        40 + index,
+        True,
+        Usage(41 + index, 64),
+        900 + 10 * index,
+        1.2,
+        0.3,
+        None,
+        "ok",
+        owner=OWNER,
+    )
 
 
 # --- (a) single operations -------------------------------------------------------------------------
@@ -232,8 +244,14 @@ def concurrent_writers(used: Layer, where: str, layer_name: str, duration_s: flo
     processes = []
     for replica in range(REPLICAS):
         writers = list(range(replica * per_replica, (replica + 1) * per_replica))
-        spec = {"layer": layer_name, "where": where, "seconds": duration_s, "think_s": think_s,
-                "start_at": start_at, "writers": writers}  # fmt: skip
+        spec = {
+            "layer": layer_name,
+            "where": where,
+            "seconds": duration_s,
+            "think_s": think_s,
+            "start_at": start_at,
+            "writers": writers,
+        }
         command = [sys.executable, "-m", "bench.replicas", "--worker", json.dumps(spec)]
         processes.append(subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True))
     results = []
@@ -254,11 +272,18 @@ def concurrent_writers(used: Layer, where: str, layer_name: str, duration_s: flo
     duplicated = sum(n - 1 for tags in stored_tags.values() for n in tags.values() if n > 1)
     latencies = sorted(value for result in results for value in result["latencies"])
     return Concurrency(
-        saves_ok=len(ok), refused=sum(r["refused"] for r in results), errors=[e for r in results for e in r["errors"]],
-        lost=lost, cross=cross, duplicated=duplicated, p50_s=statistics.median(latencies),
-        p95_s=statistics.quantiles(latencies, n=20)[-1], max_s=latencies[-1], seconds=duration_s,
+        saves_ok=len(ok),
+        refused=sum(r["refused"] for r in results),
+        errors=[e for r in results for e in r["errors"]],
+        lost=lost,
+        cross=cross,
+        duplicated=duplicated,
+        p50_s=statistics.median(latencies),
+        p95_s=statistics.quantiles(latencies, n=20)[-1],
+        max_s=latencies[-1],
+        seconds=duration_s,
         final_messages=sum(len(tags) for tags in final.values()),
-    )  # fmt: skip
+    )
 
 
 # --- the run ---------------------------------------------------------------------------------------
@@ -317,9 +342,11 @@ def main(argv: list[str] | None = None) -> int:
             cells = [_ms(ops[name][op]) for name in names]
             ratio = f" | {ops['postgresql'][op] / ops['sqlite'][op]:.2f}×" if len(names) == 2 else ""
             print(f"| {label} | " + " | ".join(cells) + ratio + " |")
-        print(f"\n(b) {WRITERS} sessions, {REPLICAS} replicas (processes) × {WRITERS // REPLICAS} threads, "
-              f"{args.seconds:.0f} s, {args.think * 1000:.0f} ms between saves, every {RACE_EVERY}th save races "
-              "the other replica's writer")  # fmt: skip
+        print(
+            f"\n(b) {WRITERS} sessions, {REPLICAS} replicas (processes) × {WRITERS // REPLICAS} threads, "
+            f"{args.seconds:.0f} s, {args.think * 1000:.0f} ms between saves, every {RACE_EVERY}th save races "
+            "the other replica's writer"
+        )
         verdicts = []
         for name, where in stores.items():
             result = concurrent_writers(used, where, "app", args.seconds, args.think)
@@ -335,11 +362,11 @@ def main(argv: list[str] | None = None) -> int:
             for error in sorted(set(result.errors))[:5]:
                 print(f"    {error}")
     print(f"\nLoad after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    ratios = ", ".join(
-        f"{op} {ops['postgresql'][op] / ops['sqlite'][op]:.2f}×" for op in labels if len(names) == 2
-    )  # fmt: skip
-    print(f"replicas: {'no lost or cross-session writes' if all(verdicts) else 'WRITES LOST'}"
-          + (f"; PostgreSQL/SQLite {ratios}" if ratios else ""))  # fmt: skip
+    ratios = ", ".join(f"{op} {ops['postgresql'][op] / ops['sqlite'][op]:.2f}×" for op in labels if len(names) == 2)
+    print(
+        f"replicas: {'no lost or cross-session writes' if all(verdicts) else 'WRITES LOST'}"
+        + (f"; PostgreSQL/SQLite {ratios}" if ratios else "")
+    )
     return 0 if all(verdicts) else 1
 
 

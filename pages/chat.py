@@ -37,18 +37,24 @@ def _system_prompt_editor() -> None:
 def _strategy_picker() -> None:
     cols = st.columns([2, 1], vertical_alignment="bottom")
     cols[0].selectbox(
-        "Context strategy", list(STRATEGY_LABELS), format_func=STRATEGY_LABELS.__getitem__, key=state.STRATEGY_KIND,
+        "Context strategy",
+        list(STRATEGY_LABELS),
+        format_func=STRATEGY_LABELS.__getitem__,
+        key=state.STRATEGY_KIND,
         help="Which past messages the next call carries. Pinned messages (the pin on a message) and the system "
         "prompt are always kept.",
-    )  # fmt: skip
+    )
     kind = state.strategy_kind()
     if kind != "manual":
         st.caption("The strategy decides what each call carries; the *In context* toggles apply under Manual.")
     for parameter in spec_of(kind).parameters:
         cols[1].number_input(
-            parameter.label, parameter.minimum, parameter.maximum, step=parameter.step,
+            parameter.label,
+            parameter.minimum,
+            parameter.maximum,
+            step=parameter.step,
             key=state.strategy_key(parameter),
-        )  # fmt: skip
+        )
 
 
 def _summary_box(request: Request, settings: Settings) -> None:
@@ -130,18 +136,31 @@ def _composer(settings: Settings) -> None:
     busy = calls.in_flight() is not None
     row = st.container(horizontal=True, vertical_alignment="center", gap="small", key="composer_row")
     row.button(
-        "Send", type="primary", key="send", on_click=calls.queue_send, args=(settings,), disabled=busy,
-        shortcut="Ctrl+Enter", help="Send the request the meter shows (Ctrl+Enter, or Cmd+Enter on a Mac)",
-    )  # fmt: skip
+        "Send",
+        type="primary",
+        key="send",
+        on_click=calls.queue_send,
+        args=(settings,),
+        disabled=busy,
+        shortcut="Ctrl+Enter",
+        help="Send the request the meter shows (Ctrl+Enter, or Cmd+Enter on a Mac)",
+    )
     row.selectbox(
-        "Role of the message to add", ROLES, key=state.ADD_ROLE, format_func=str.capitalize,
-        label_visibility="collapsed", width=125,
-    )  # fmt: skip
+        "Role of the message to add",
+        ROLES,
+        key=state.ADD_ROLE,
+        format_func=str.capitalize,
+        label_visibility="collapsed",
+        width=125,
+    )
     row.button(
-        "Add without sending", key="add_by_hand", icon=":material/playlist_add:", on_click=add_by_hand,
+        "Add without sending",
+        key="add_by_hand",
+        icon=":material/playlist_add:",
+        on_click=add_by_hand,
         help="Adds the draft to the history with the role beside it, without calling the model: few-shot "
         "examples, or an answer written by hand.",
-    )  # fmt: skip
+    )
     with row:
         draft_sync(state.DRAFT)
     if busy:  # the disabled button takes no shortcut either: say why nothing happens

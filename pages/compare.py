@@ -90,9 +90,12 @@ def _context_choice(key) -> None:
             parameter.label, parameter.minimum, parameter.maximum, step=parameter.step, key=key(parameter.key)
         )
     st.radio(
-        "System prompt", list(SYSTEM_MODES), format_func=SYSTEM_MODES.__getitem__, key=key("system_mode"),
+        "System prompt",
+        list(SYSTEM_MODES),
+        format_func=SYSTEM_MODES.__getitem__,
+        key=key("system_mode"),
         horizontal=True,
-    )  # fmt: skip
+    )
     if state.get(key("system_mode")) == "custom":
         st.text_area("Custom system prompt", key=key("system_text"), height=68)
 
@@ -114,9 +117,12 @@ def _variant_cards(settings: Settings) -> None:
     cols = st.columns([3, 1, 1], vertical_alignment="bottom")
     preset = cols[0].selectbox("Add a variant", range(len(PRESETS)), format_func=lambda i: PRESETS[i].name)
     cols[1].button(
-        "Add", on_click=compare_state.add_slot, args=(PRESETS[preset],), disabled=len(slots) >= MAX_VARIANTS,
+        "Add",
+        on_click=compare_state.add_slot,
+        args=(PRESETS[preset],),
+        disabled=len(slots) >= MAX_VARIANTS,
         icon=":material/add:",
-    )  # fmt: skip
+    )
     cols[2].button("Reset to the presets", on_click=compare_state.reset_slots)
 
 
@@ -150,8 +156,9 @@ def _before_running(variants: list[Variant], requests: list[Request], price_as: 
     st.subheader("Before running: what each variant sends")
     cost = f"input cost $ ({_priced_note(price_as)})" if price_as else "input cost $"
     frame = pd.DataFrame(rows).rename(columns={"input cost $": cost})
-    st.dataframe(frame, hide_index=True, width="stretch",
-                 column_config={cost: st.column_config.NumberColumn(format="%.6f")})  # fmt: skip
+    st.dataframe(
+        frame, hide_index=True, width="stretch", column_config={cost: st.column_config.NumberColumn(format="%.6f")}
+    )
     st.plotly_chart(plan_figure(rows, priced_note=_priced_note(price_as)), width="stretch")
     _request_preview(variants, plans)
 
@@ -193,16 +200,33 @@ def _start_run(variants: list[Variant], requests: list[Request], question: str, 
             results[index].outcomes = [CallOutcome(error=f"Not sent: {reason}")]
             continue
         for repeat, seed in enumerate(seeds):
-            jobs.append(Job((index, repeat), client, seeded(request.plan, seed).body, settings.provider.secrets,
-                            settings.provider.limits))  # fmt: skip
+            jobs.append(
+                Job(
+                    (index, repeat),
+                    client,
+                    seeded(request.plan, seed).body,
+                    settings.provider.secrets,
+                    settings.provider.limits,
+                )
+            )
     one_at_a_time = _one_at_a_time(settings)
     note = f"{settings.provider.kind} · {settings.provider.model} · {repeats} run(s) per variant"
-    comparison = Comparison(question, results, time.strftime("%Y-%m-%d %H:%M:%S"), 0, note, one_at_a_time,
-                            str(state.get(state.COMPARE_EXPECTED) or ""))  # fmt: skip
+    comparison = Comparison(
+        question,
+        results,
+        time.strftime("%Y-%m-%d %H:%M:%S"),
+        0,
+        note,
+        one_at_a_time,
+        str(state.get(state.COMPARE_EXPECTED) or ""),
+    )
     run = ComparisonRun(
-        comparison, jobs, one_at_a_time, compare_state.wait_turn_for(settings),
+        comparison,
+        jobs,
+        one_at_a_time,
+        compare_state.wait_turn_for(settings),
         compare_state.keeper(settings, session_id),
-    )  # fmt: skip
+    )
     compare_state.keep_run(session_id, run)
 
 
@@ -218,21 +242,36 @@ def _run_row(variants: list[Variant], requests: list[Request], question: str, se
     cols = st.columns([2.2, 1, 1, 1.6], vertical_alignment="bottom")
     priced = f", {_priced_note(price_as)}" if price_as else ""
     cols[0].button(
-        f"Run {len(variants)} variants (input ≈ {money(total)}{priced})", type="primary", icon=":material/play_arrow:",
-        disabled=running or len(variants) < 2 or not question.strip(), on_click=_start_run,
-        args=(variants, requests, question, settings), width="stretch",
-    )  # fmt: skip
+        f"Run {len(variants)} variants (input ≈ {money(total)}{priced})",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=running or len(variants) < 2 or not question.strip(),
+        on_click=_start_run,
+        args=(variants, requests, question, settings),
+        width="stretch",
+    )
     cols[1].number_input(
-        "Runs per variant", 1, 10, key=state.COMPARE_REPEATS,
+        "Runs per variant",
+        1,
+        10,
+        key=state.COMPARE_REPEATS,
         help="Repeat each variant (temperature > 0) to tell the context's effect from sampling noise.",
-    )  # fmt: skip
-    cols[2].number_input("First seed", 0, 2**31, key=state.COMPARE_SEED,
-                         help="Repeat i uses seed + i, sent in the request's `seed` field.")  # fmt: skip
+    )
+    cols[2].number_input(
+        "First seed",
+        0,
+        2**31,
+        key=state.COMPARE_SEED,
+        help="Repeat i uses seed + i, sent in the request's `seed` field.",
+    )
     cols[3].selectbox(
-        "Price the run", [OWN_PRICES, *models.priced_models()], format_func=_price_label, key=state.COMPARE_PRICE_AS,
+        "Price the run",
+        [OWN_PRICES, *models.priced_models()],
+        format_func=_price_label,
+        key=state.COMPARE_PRICE_AS,
         help="Offline, every call costs $0. Price the same tokens at a hosted model's list prices to see what "
         "this would cost in a real deployment (the tokens stay this model's own count).",
-    )  # fmt: skip
+    )
     st.caption(settings.provider.limits.describe() + " Set both in the sidebar.")
     if settings.provider.backend.answers_one_at_a_time:
         st.caption(
@@ -241,10 +280,11 @@ def _run_row(variants: list[Variant], requests: list[Request], question: str, se
         )
     else:
         st.toggle(
-            "Send one at a time", key=state.COMPARE_ONE_AT_A_TIME,
+            "Send one at a time",
+            key=state.COMPARE_ONE_AT_A_TIME,
             help="For a server that answers one request at a time (a local llama.cpp or Ollama): sent at once, "
             "the variants would only queue there, and the last one served would look slowest.",
-        )  # fmt: skip
+        )
 
 
 def _stop(run: ComparisonRun) -> None:
@@ -257,8 +297,14 @@ def _show_run(run: ComparisonRun) -> None:
     results = run.comparison.results
     st.subheader("Running…")
     status = st.empty()
-    st.button("Stop", icon=":material/stop_circle:", key="compare_stop", on_click=_stop, args=(run,),
-              help="End every run here; what arrived is kept.")  # fmt: skip
+    st.button(
+        "Stop",
+        icon=":material/stop_circle:",
+        key="compare_stop",
+        on_click=_stop,
+        args=(run,),
+        help="End every run here; what arrived is kept.",
+    )
     boxes = []
     for column, result in zip(st.columns(len(results)), results, strict=True):
         column.markdown(f"**{inert_inline(result.variant.name)}**")
@@ -305,9 +351,15 @@ def _seconds(value: float | None) -> str:
 
 
 def _answer_column(
-    settings: Settings, result: VariantResult, baseline: VariantResult, is_baseline: bool, colour: str, diff: bool,
-    key: str, expected: str = "",
-) -> None:  # fmt: skip
+    settings: Settings,
+    result: VariantResult,
+    baseline: VariantResult,
+    is_baseline: bool,
+    colour: str,
+    diff: bool,
+    key: str,
+    expected: str = "",
+) -> None:
     name = html.escape(result.variant.name)
     st.html(
         f'<div style="border-top:4px solid {colour};padding-top:4px;font-weight:600">{name}'
@@ -351,15 +403,26 @@ def _results(settings: Settings, comparison: Comparison, price_as: str) -> None:
     if state.whole(state.COMPARE_BASELINE) >= len(names):
         state.put(state.COMPARE_BASELINE, 0)
     baseline_index = cols[0].selectbox(
-        "Baseline", range(len(names)), format_func=names.__getitem__, key=state.COMPARE_BASELINE,
+        "Baseline",
+        range(len(names)),
+        format_func=names.__getitem__,
+        key=state.COMPARE_BASELINE,
         help="The answer the others are measured (similarity) and diffed against.",
-    )  # fmt: skip
-    diff = cols[1].toggle("Show the word diff", key=state.COMPARE_DIFF,
-                          help="Each other answer marked against the baseline: green added, red dropped.")  # fmt: skip
+    )
+    diff = cols[1].toggle(
+        "Show the word diff",
+        key=state.COMPARE_DIFF,
+        help="Each other answer marked against the baseline: green added, red dropped.",
+    )
     shown = Comparison(
-        comparison.question, comparison.results, comparison.created, int(baseline_index), comparison.model_note,
-        comparison.one_at_a_time, comparison.expected,
-    )  # fmt: skip
+        comparison.question,
+        comparison.results,
+        comparison.created,
+        int(baseline_index),
+        comparison.model_note,
+        comparison.one_at_a_time,
+        comparison.expected,
+    )
     if shown.expected.strip():
         st.caption(inert_markdown(f"Expected answer: “{shown.expected.strip()}” (correct: the answer contains it)."))
     if shown.baseline_warning():
@@ -371,16 +434,20 @@ def _results(settings: Settings, comparison: Comparison, price_as: str) -> None:
             colour, key = colours[result.variant.name], attribution.answer_key(comparison, index)
             _answer_column(settings, result, baseline, result is baseline, colour, diff, key, shown.expected)
     stats = answer_stats(shown.results, shown.baseline, price_as, shown.expected)
-    st.markdown("**Every run** — similarity is the cosine of the answers' word counts (1 = the same words, 0 = none "
-                "shared): word choice, not meaning.")  # fmt: skip
+    st.markdown(
+        "**Every run** — similarity is the cosine of the answers' word counts (1 = the same words, 0 = none "
+        "shared): word choice, not meaning."
+    )
     cost = f"cost $ ({_priced_note(price_as)})" if price_as else "cost $"
     runs = pd.DataFrame(stats).rename(columns={"cost $": cost})
     if runs["seed"].isna().all():  # one run each: no seed was sent
         runs = runs.drop(columns="seed")
     st.dataframe(
-        runs, hide_index=True, width="stretch",
+        runs,
+        hide_index=True,
+        width="stretch",
         column_config={cost: st.column_config.NumberColumn(format="%.6f")},
-    )  # fmt: skip
+    )
     figures = result_figures(stats, names, legend=False)
     if figures:
         _legend(colours)
@@ -391,13 +458,21 @@ def _results(settings: Settings, comparison: Comparison, price_as: str) -> None:
     downloads = st.columns(2)
     # Deferred: the report (plotly.js inlined) is built on click, not on every rerun.
     downloads[0].download_button(
-        "Download the report (HTML, works offline)", lambda: report_html(shown, price_as),
-        "context-lab-comparison.html", "text/html", icon=":material/download:", on_click="ignore",
-    )  # fmt: skip
+        "Download the report (HTML, works offline)",
+        lambda: report_html(shown, price_as),
+        "context-lab-comparison.html",
+        "text/html",
+        icon=":material/download:",
+        on_click="ignore",
+    )
     downloads[1].download_button(
-        "Download as Markdown", lambda: report_markdown(shown, price_as), "context-lab-comparison.md",
-        "text/markdown", icon=":material/description:", on_click="ignore",
-    )  # fmt: skip
+        "Download as Markdown",
+        lambda: report_markdown(shown, price_as),
+        "context-lab-comparison.md",
+        "text/markdown",
+        icon=":material/description:",
+        on_click="ignore",
+    )
 
 
 def _kept_comparisons(settings: Settings, price_as: str) -> None:
@@ -411,9 +486,11 @@ def _kept_comparisons(settings: Settings, price_as: str) -> None:
         if state.whole(state.COMPARE_SHOWN) >= len(kept):
             state.put(state.COMPARE_SHOWN, len(kept) - 1)
         shown = st.selectbox(
-            f"Kept comparisons ({len(kept)}, saved with the session)", range(len(kept)),
-            format_func=labels.__getitem__, key=state.COMPARE_SHOWN,
-        )  # fmt: skip
+            f"Kept comparisons ({len(kept)}, saved with the session)",
+            range(len(kept)),
+            format_func=labels.__getitem__,
+            key=state.COMPARE_SHOWN,
+        )
     else:
         shown = 0
     _results(settings, kept[int(shown)], price_as)
@@ -432,10 +509,12 @@ def render(settings: Settings) -> None:
     st.caption(f"The conversation has {len(state.history())} messages (edit it on the Chat page).")
     question = st.text_area("The next user message", key=state.COMPARE_QUESTION, height=70)
     st.text_input(
-        "Expected answer (optional)", key=state.COMPARE_EXPECTED, placeholder="e.g. 4471",
+        "Expected answer (optional)",
+        key=state.COMPARE_EXPECTED,
+        placeholder="e.g. 4471",
         help="What a right answer contains (ignoring case). Each answer is then marked correct or not beside its "
         "similarity, so a wrong baseline shows as wrong.",
-    )  # fmt: skip
+    )
     variants = compare_state.variants()
     requests = compare_state.requests(variants, question, settings)
     _run_row(variants, requests, question, settings)

@@ -21,10 +21,22 @@ def _compare_section() -> None:
     runs = mine(store.list_runs) or []
     if runs:
         st.dataframe(
-            pd.DataFrame([{"run": r.name, "status": setup.status_word(r), "test set": r.set_name, "cells": r.cells,
-                           "finished": r.finished, "started": r.created_at[:19].replace("T", " ")} for r in runs]),
-            hide_index=True, width="stretch",
-        )  # fmt: skip
+            pd.DataFrame(
+                [
+                    {
+                        "run": r.name,
+                        "status": setup.status_word(r),
+                        "test set": r.set_name,
+                        "cells": r.cells,
+                        "finished": r.finished,
+                        "started": r.created_at[:19].replace("T", " "),
+                    }
+                    for r in runs
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
     if len(runs) < 2:
         st.info("Two runs are needed to compare (say, before and after a system-prompt edit).")
         return

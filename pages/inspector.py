@@ -73,17 +73,20 @@ def _chat(settings: Settings, encoding: str, show_spaces: bool) -> None:
     strategy = spec_of(state.strategy_kind()).label
     note = " · the unsent draft is the last message" if draft.strip() else ""
     _request(
-        encoding, [m.as_api() for m in plan.messages], show_spaces,
+        encoding,
+        [m.as_api() for m in plan.messages],
+        show_spaces,
         f"Strategy: {strategy}{note} · the chat page counts with {plan.count.method}",
-    )  # fmt: skip
+    )
 
 
 def _text(encoding: str, show_spaces: bool) -> None:
     text = st.text_area("Text", key=state.INSPECTOR_TEXT, height=140, placeholder="Type or paste anything…")
     as_message = st.toggle(
-        "As a user message (inside the chat format)", key=state.INSPECTOR_AS_MESSAGE,
+        "As a user message (inside the chat format)",
+        key=state.INSPECTOR_AS_MESSAGE,
         help="What the text costs when sent as one message: its tokens plus the chat format around it.",
-    )  # fmt: skip
+    )
     if as_message:
         _request(encoding, [{"role": "user", "content": text}], show_spaces, "The text as the one message sent.")
         return
@@ -112,10 +115,12 @@ def _variant(settings: Settings, encoding: str, show_spaces: bool) -> None:
     question = state.text(state.COMPARE_QUESTION)
     request = compare_state.requests([variant], question, settings)[0]
     _request(
-        encoding, [m.as_api() for m in request.plan.messages], show_spaces,
+        encoding,
+        [m.as_api() for m in request.plan.messages],
+        show_spaces,
         f"As the Compare page plans it: {inert_markdown(variant.sends())}; the question is the Compare page's "
         f"(“{inert_markdown(question[:80])}”) · Compare counts with {request.plan.count.method}",
-    )  # fmt: skip
+    )
 
 
 def _hi_example(encoding: str, show_spaces: bool) -> None:

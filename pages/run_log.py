@@ -41,9 +41,10 @@ def render() -> None:
     totals[1].metric("Prompt tokens reported", f"{int(shown['prompt tokens'].sum()):,}")
     cost = shown["cost $"]
     totals[2].metric(
-        "Cost", money(cost.sum() if cost.notna().any() else None),
+        "Cost",
+        money(cost.sum() if cost.notna().any() else None),
         help=f"Cached tokens billed as the server reported them; prices: {data_label()}. Empty for unpriced models",
-    )  # fmt: skip
+    )
     totals[3].metric("Failed", f"{int((shown['status'] != 'ok').sum()):,}")
     if shown.empty:
         st.info("No call matches the filters.")
@@ -54,9 +55,12 @@ def render() -> None:
     right.plotly_chart(scatter, width="stretch")
     call_details.table_with_details(shown, records, details)  # newest first; a row picked opens below
     st.download_button(
-        "Download as CSV", csv_text(shown), "context-lab-run-log.csv", "text/csv",
+        "Download as CSV",
+        csv_text(shown),
+        "context-lab-run-log.csv",
+        "text/csv",
         icon=":material/download:",
-    )  # fmt: skip
+    )
 
 
 page_setup()

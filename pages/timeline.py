@@ -31,9 +31,11 @@ def render(settings: Settings) -> None:
     turns = cols[0].number_input("Last N turns", 1, 1000, value=state.whole(state.STRATEGY_TURNS) or 2)
     budget = cols[1].number_input("Token budget", 16, 10_000_000, value=state.whole(state.STRATEGY_BUDGET))
     strategies = [
-        Strategy("full"), Strategy("last_turns", last_turns=int(turns)),
-        Strategy("token_budget", token_budget=int(budget)), Strategy("none"),
-    ]  # fmt: skip
+        Strategy("full"),
+        Strategy("last_turns", last_turns=int(turns)),
+        Strategy("token_budget", token_budget=int(budget)),
+        Strategy("none"),
+    ]
     rule = settings.provider.backend.rule_for(settings.counter())
     rows = timeline(history, strategies, state.system_prompt(), target_of(settings), settings.sampling, rule)
     st.caption(
@@ -63,9 +65,12 @@ def render(settings: Settings) -> None:
     frame = pd.DataFrame(rows)
     st.dataframe(frame, hide_index=True, width="stretch")
     st.download_button(
-        "Download as CSV", csv_text(frame), "context-lab-timeline.csv", "text/csv",
+        "Download as CSV",
+        csv_text(frame),
+        "context-lab-timeline.csv",
+        "text/csv",
         icon=":material/download:",
-    )  # fmt: skip
+    )
 
 
 render(page_setup())

@@ -167,9 +167,13 @@ def render(settings: Settings) -> None:
     state.default(state.WALKTHROUGH_RUNS, {})
     by_number = {step.number: step for step in STEPS}
     st.segmented_control(
-        "Step", STEP_NUMBERS, key=state.WALKTHROUGH_STEP, required=True,
-        format_func=lambda n: f"{n} · {by_number[n].short}", label_visibility="collapsed",
-    )  # fmt: skip
+        "Step",
+        STEP_NUMBERS,
+        key=state.WALKTHROUGH_STEP,
+        required=True,
+        format_func=lambda n: f"{n} · {by_number[n].short}",
+        label_visibility="collapsed",
+    )
     number = state.whole(state.WALKTHROUGH_STEP)
     _step(by_number[number], state.mapping(state.WALKTHROUGH_RUNS), settings)
     back, _, forward = st.columns([1, 4, 1])

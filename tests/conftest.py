@@ -121,8 +121,10 @@ def postgres_store(postgres_migrated):
     url, tables = postgres_migrated
     with psycopg.connect(url, autocommit=True) as conn:
         # Whatever the last test left connected (its pool is closed by then) must not block the TRUNCATE.
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
-                     " AND pid <> pg_backend_pid()")  # fmt: skip
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
         found = {row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
         assert found == tables, f"a test changed the shared PostgreSQL store's tables: {sorted(found ^ tables)}"
         emptied = ", ".join(f'"{name}"' for name in sorted(tables - {"alembic_version"}))

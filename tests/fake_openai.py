@@ -132,8 +132,11 @@ def tokenize_answer(dialect: str | None, route: str, request: dict | None, n_ctx
     such route (404)."""
     if request is None:  # llama.cpp's GET /props: its settings, the window it runs with among them
         if dialect == "llama.cpp" and route == "/props":
-            return {"default_generation_settings": {"n_ctx": n_ctx}, "total_slots": 1,
-                    "chat_template": "{% for m in messages %}<|im_start|>...{% endfor %}"}  # fmt: skip
+            return {
+                "default_generation_settings": {"n_ctx": n_ctx},
+                "total_slots": 1,
+                "chat_template": "{% for m in messages %}<|im_start|>...{% endfor %}",
+            }
         return None
     if route == "/props":
         return None
@@ -158,9 +161,12 @@ TOKENIZE_ROUTES = ("/extras/tokenize", "/apply-template", "/tokenize", "/props")
 def _chunk(content: str | None, finish: str | None = None, usage: dict | None = None) -> bytes:
     choices = [] if usage else [{"index": 0, "delta": {"content": content} if content else {}, "finish_reason": finish}]
     payload = {
-        "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
-        "model": "fake-model", "choices": choices,
-    }  # fmt: skip
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "fake-model",
+        "choices": choices,
+    }
     if usage:
         payload["usage"] = usage
     return f"data: {json.dumps(payload)}\n\n".encode()
@@ -171,9 +177,12 @@ TOOL_CALL = {"index": 0, "id": "call_fake", "type": "function", "function": {"na
 
 def _tool_chunk() -> bytes:
     payload = {
-        "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": "fake-model",
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "fake-model",
         "choices": [{"index": 0, "delta": {"tool_calls": [TOOL_CALL]}, "finish_reason": None}],
-    }  # fmt: skip
+    }
     return f"data: {json.dumps(payload)}\n\n".encode()
 
 
@@ -300,8 +309,9 @@ class FakeOpenAI:
                     return
                 reply *= behaviour.repeat or 1
                 usage = self._usage(behaviour, reply, request)
-                completion = _completion(reply, behaviour.finish_reason, usage, behaviour.empty_choices,
-                                         behaviour.tool_call)  # fmt: skip
+                completion = _completion(
+                    reply, behaviour.finish_reason, usage, behaviour.empty_choices, behaviour.tool_call
+                )
                 self._send_json(200, completion)
 
             def _write(self, data: bytes, chunked: bool) -> None:

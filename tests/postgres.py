@@ -36,8 +36,23 @@ def running_postgres() -> Iterator[str]:
         as_user = ["runuser", "-u", "postgres", "--"]
     data, port = base / "data", free_port()
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": True}
-    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                    "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"], **quiet)  # fmt: skip
+    subprocess.run(
+        [
+            *as_user,
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ],
+        **quiet,
+    )
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
     pg_ctl = [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data)]
     subprocess.run([*pg_ctl, "-o", options, "-l", str(base / "log"), "-w", "start"], **quiet)

@@ -74,8 +74,19 @@ def test_the_check_sees_an_import_inside_a_function(tmp_path):
 # payload.py asks the SDK (its signature, and a transport that sends nothing) for the order of the
 # body's keys on the wire: an import of the client library, not a call through it.
 INTROSPECTS = {"lib/context/payload.py": {"openai", "httpx2"}}
-IO_MODULES = {"openai", "httpx", "httpx2", "sqlite3", "sqlalchemy", "alembic", "psycopg", "subprocess", "socket",
-              "urllib", "requests"}  # fmt: skip
+IO_MODULES = {
+    "openai",
+    "httpx",
+    "httpx2",
+    "sqlite3",
+    "sqlalchemy",
+    "alembic",
+    "psycopg",
+    "subprocess",
+    "socket",
+    "urllib",
+    "requests",
+}
 
 
 @pytest.mark.parametrize("path", _sources("lib/context"), ids=lambda p: str(p.relative_to(ROOT)))
@@ -212,8 +223,10 @@ def test_the_floor_check_sees_an_import_up_even_for_a_type_hint(tmp_path):
     (tmp_path / "lib" / "backends" / "c.py").write_text("def f():\n    from lib.analysis import d\n")
     (tmp_path / "lib" / "analysis" / "d.py").write_text("from lib.store import e\n")
     assert _reaching_up(tmp_path) == [
-        "lib.backends.c -> lib.analysis", "lib.backends.c -> lib.analysis.d", "lib.core.b -> lib.backends.c",
-    ]  # fmt: skip
+        "lib.backends.c -> lib.analysis",
+        "lib.backends.c -> lib.analysis.d",
+        "lib.core.b -> lib.backends.c",
+    ]
 
 
 # --- ask the backend object ------------------------------------------------------------------------
@@ -263,5 +276,7 @@ def test_the_backend_check_sees_a_kind_compared_with_a_backend_name(tmp_path):
         'y = "compatible" != spec.provider_kind\nz = m.encoding != "embedded"\nw = config.kind == other.kind\n'
     )
     assert _kind_comparisons(code) == [
-        '1: config.kind == "embedded"', '3: kind in ("azure", "openai")', '4: "compatible" != spec.provider_kind',
-    ]  # fmt: skip
+        '1: config.kind == "embedded"',
+        '3: kind in ("azure", "openai")',
+        '4: "compatible" != spec.provider_kind',
+    ]

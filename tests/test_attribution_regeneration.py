@@ -34,9 +34,13 @@ class KnowsWhatItWasTold(Behaviour):
 
 def _context() -> AnswerContext:
     request = build_request(
-        SystemPrompt("Be brief."), HISTORY, Message("user", "Where does Maria live?"), Strategy("full"), TARGET,
+        SystemPrompt("Be brief."),
+        HISTORY,
+        Message("user", "Where does Maria live?"),
+        Strategy("full"),
+        TARGET,
         Sampling(temperature=0.9, max_tokens=50),
-    )  # fmt: skip
+    )
     return AnswerContext.of(request, "She lives in Lisbon.", TARGET, Sampling(temperature=0.0, max_tokens=50))
 
 

@@ -27,8 +27,14 @@ TARGET = Target(MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"),
 
 def _context(units: int, answer: str = "She lives in Lisbon.") -> AnswerContext:
     history = [Message("user" if i % 2 else "assistant", f"Message number {i}.", id=f"m{i}") for i in range(units - 1)]
-    request = build_request(SystemPrompt("Be brief."), history, Message("user", "Where?"), Strategy("full"), TARGET,
-                            Sampling(temperature=0.0))  # fmt: skip
+    request = build_request(
+        SystemPrompt("Be brief."),
+        history,
+        Message("user", "Where?"),
+        Strategy("full"),
+        TARGET,
+        Sampling(temperature=0.0),
+    )
     return AnswerContext.of(request, answer, TARGET)
 
 

@@ -15,12 +15,17 @@ KEY = "sk-test-BACKENDS-0123456789"
     ("kind", "base_url", "endpoint", "limit_field", "user_field"),
     [
         ("openai", "", "https://api.openai.com/v1/chat/completions", "max_completion_tokens", "safety_identifier"),
-        ("azure", "https://x.openai.azure.com/", "https://x.openai.azure.com/openai/deployments/dep/chat/completions"
-         "?api-version=2024-10-21", "max_completion_tokens", "user"),
+        (
+            "azure",
+            "https://x.openai.azure.com/",
+            "https://x.openai.azure.com/openai/deployments/dep/chat/completions?api-version=2024-10-21",
+            "max_completion_tokens",
+            "user",
+        ),
         ("compatible", "http://127.0.0.1:8/v1/", "http://127.0.0.1:8/v1/chat/completions", "max_tokens", "user"),
         ("embedded", "http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1/chat/completions", "max_tokens", "user"),
     ],
-)  # fmt: skip
+)
 def test_each_backend_names_its_endpoint_and_fields(kind, base_url, endpoint, limit_field, user_field):
     config = ProviderConfig(kind, "dep", base_url=base_url, api_key=KEY)
     assert config.endpoint == endpoint
@@ -37,7 +42,7 @@ def test_each_backend_names_its_endpoint_and_fields(kind, base_url, endpoint, li
         (ProviderConfig("compatible", "m", base_url="host:8"), "the base URL (a full http:// or https:// address)"),
         (ProviderConfig("compatible", "", base_url="http://127.0.0.1:1/v1"), "a model"),
     ],
-)  # fmt: skip
+)
 def test_what_is_missing_is_said_in_the_backends_words(config, missing):
     assert config.missing() == missing
 
@@ -63,16 +68,26 @@ def test_the_kinds_and_labels_need_no_http_client():
 @pytest.mark.parametrize(
     ("kind", "facts"),
     [
-        ("embedded", {"answers_one_at_a_time", "started_by_the_app", "counts_in_process", "one_model",
-                      "bounds_json_strings"}),
+        (
+            "embedded",
+            {"answers_one_at_a_time", "started_by_the_app", "counts_in_process", "one_model", "bounds_json_strings"},
+        ),
         ("openai", set()),
         ("azure", {"names_deployments", "address_is_endpoint"}),
         ("compatible", {"may_count_on_server"}),
     ],
-)  # fmt: skip
+)
 def test_each_backend_answers_what_the_pages_used_to_work_out_from_its_name(kind, facts):
     """What the pages, Compare, the experiments and attribution once decided with `kind == "embedded"`
     (or "azure", "compatible") branches, each backend now says: the same answers as those branches gave."""
-    asked = ("answers_one_at_a_time", "started_by_the_app", "counts_in_process", "one_model", "may_count_on_server",
-             "names_deployments", "address_is_endpoint", "bounds_json_strings")  # fmt: skip
+    asked = (
+        "answers_one_at_a_time",
+        "started_by_the_app",
+        "counts_in_process",
+        "one_model",
+        "may_count_on_server",
+        "names_deployments",
+        "address_is_endpoint",
+        "bounds_json_strings",
+    )
     assert {fact for fact in asked if getattr(BACKENDS[kind], fact)} == facts

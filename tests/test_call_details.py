@@ -47,8 +47,11 @@ def test_details_keep_the_body_as_sent_the_answer_and_the_strategy():
         plan.body
     )
     assert (details.answer, details.strategy, details.finish_reason, details.queued_s) == (
-        "Hi!", "Last 2 turns", "stop", 1.25,
-    )  # fmt: skip
+        "Hi!",
+        "Last 2 turns",
+        "stop",
+        1.25,
+    )
     assert details.notices == ("Rate limited, retried",) and details.left_out_chars == 0
 
 
@@ -79,12 +82,27 @@ def test_log_call_is_the_one_writer_figures_and_details_keys_masked(conn):
     and its details in one go, the key masked in both, the end time kept for a writer that writes later."""
     plan = _plan(f"My key is {KEY}")
     outcome = _outcome(text=f"Yours is {KEY}", error=f"Rejected {KEY}")
-    call_id = log_call(conn, "s1", "experiment · Full history", "openai", plan, outcome, (KEY,), "user:ada",
-                       "Full history", 0.5, ["retried once"], at="2026-01-01T10:00:00.000+00:00")  # fmt: skip
+    call_id = log_call(
+        conn,
+        "s1",
+        "experiment · Full history",
+        "openai",
+        plan,
+        outcome,
+        (KEY,),
+        "user:ada",
+        "Full history",
+        0.5,
+        ["retried once"],
+        at="2026-01-01T10:00:00.000+00:00",
+    )
     ((record, details),) = calls_with_details(conn)
     assert (record.variant, record.owner, record.at, record.usage) == (
-        "experiment · Full history", "user:ada", "2026-01-01T10:00:00.000+00:00", Usage(12, 3),
-    )  # fmt: skip
+        "experiment · Full history",
+        "user:ada",
+        "2026-01-01T10:00:00.000+00:00",
+        Usage(12, 3),
+    )
     assert record.status == "incomplete" and KEY not in record.error
     assert (details.strategy, details.queued_s, details.notices) == ("Full history", 0.5, ("retried once",))
     assert KEY not in details.request_body and KEY not in details.answer
@@ -95,15 +113,18 @@ def test_timings_are_labelled_and_split():
     record = storage.CallRecord.of("s1", "chat", "embedded", _plan(), _outcome())
     shown = dict(timings(record, details_of(_plan(), _outcome(), queued_s=3.0)))
     assert shown == {
-        "Queued before sending": "3.00 s", "First token": "0.50 s", "Rest of the answer": "1.50 s",
+        "Queued before sending": "3.00 s",
+        "First token": "0.50 s",
+        "Rest of the answer": "1.50 s",
         "Latency (sent → done)": "2.00 s",
-    }  # fmt: skip
+    }
     assert dict(timings(record, None))["Queued before sending"] == "—"
 
 
 def test_a_free_call_can_be_priced_as_a_hosted_model():
-    free = plan_request([Message("user", "Hi")], models.MODELS[models.EMBEDDED_MODEL],
-                        TiktokenCounter.for_model("gpt-4o"), Sampling())  # fmt: skip
+    free = plan_request(
+        [Message("user", "Hi")], models.MODELS[models.EMBEDDED_MODEL], TiktokenCounter.for_model("gpt-4o"), Sampling()
+    )
     record = storage.CallRecord.of("s1", "chat", "embedded", free, _outcome(usage=Usage(1000, 100)))
     assert record.cost == 0.0
     assert cost_as(record, "gpt-4o-mini") == pytest.approx(1000 * 0.15e-6 + 100 * 0.6e-6)

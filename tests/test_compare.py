@@ -66,8 +66,13 @@ def test_presets_send_what_their_names_say():
 
 
 def test_overrides_apply_to_one_variant():
-    variant = Variant("custom", Strategy("last_turns", last_turns=1), system_override="Talk like a pirate.",
-                      temperature=0.1, max_tokens=7)  # fmt: skip
+    variant = Variant(
+        "custom",
+        Strategy("last_turns", last_turns=1),
+        system_override="Talk like a pirate.",
+        temperature=0.1,
+        max_tokens=7,
+    )
     plan = _plan(variant)
     assert _contents(plan) == ["Talk like a pirate.", "I like foxes.", "Foxes are clever.", "What is my name?"]
     assert plan.body["temperature"] == 0.1 and plan.body["max_tokens"] == 7
@@ -176,13 +181,18 @@ def test_repeated_names_are_told_apart():
 
 def _comparison() -> Comparison:
     plan = _plan(PRESETS[0])
-    ok = CallOutcome(text="Ada", usage=Usage(plan.prompt_tokens, 2), latency_s=1.5, ttft_s=0.5,
-                     finish_reason="stop")  # fmt: skip
+    ok = CallOutcome(text="Ada", usage=Usage(plan.prompt_tokens, 2), latency_s=1.5, ttft_s=0.5, finish_reason="stop")
     results = [
         VariantResult(PRESETS[0], plan, [ok], [None], [0.0], [()]),
-        VariantResult(Variant("custom", Strategy("last_turns", last_turns=1), "Pirate.", "", 0.2, 9),
-                      _plan(PRESETS[2]), [CallOutcome(error="Rate limited (429)")], [None], [1.5], [("retried",)]),
-    ]  # fmt: skip
+        VariantResult(
+            Variant("custom", Strategy("last_turns", last_turns=1), "Pirate.", "", 0.2, 9),
+            _plan(PRESETS[2]),
+            [CallOutcome(error="Rate limited (429)")],
+            [None],
+            [1.5],
+            [("retried",)],
+        ),
+    ]
     return Comparison("What is my name?", results, "2026-11-25 10:00:00", 1, "test", one_at_a_time=True)
 
 
@@ -258,8 +268,9 @@ def test_one_at_a_time_sends_each_job_after_the_last_one_is_done():
     with FakeOpenAI() as server:
         server.behaviour.delay_s = 0.2
         turns: list[int] = []
-        events = list(run_concurrently(_jobs(server, ["fake-model"] * 3), max_workers=1,
-                                       wait_turn=lambda: turns.append(1) or 0.0))  # fmt: skip
+        events = list(
+            run_concurrently(_jobs(server, ["fake-model"] * 3), max_workers=1, wait_turn=lambda: turns.append(1) or 0.0)
+        )
     order = [(e.kind, e.key[0]) for e in events if e.kind != "delta"]
     assert order == [("start", 0), ("done", 0), ("start", 1), ("done", 1), ("start", 2), ("done", 2)]
     assert len(turns) == 3
@@ -274,8 +285,9 @@ def test_a_comparison_run_goes_on_in_its_own_thread_and_hands_over_the_result_on
     with FakeOpenAI() as server:
         jobs = _jobs(server, ["fake-model", "fake-model"])
         plan = _plan(PRESETS[0])
-        skeleton = Comparison("q", [VariantResult(PRESETS[0], plan, seeds=[None]),
-                                    VariantResult(PRESETS[1], plan, seeds=[None])], "now")  # fmt: skip
+        skeleton = Comparison(
+            "q", [VariantResult(PRESETS[0], plan, seeds=[None]), VariantResult(PRESETS[1], plan, seeds=[None])], "now"
+        )
         run = ComparisonRun(skeleton, jobs, one_at_a_time=True, on_done=kept.append)
         assert run.wait(30) and run.done and run.failure is None
     assert kept == [run.comparison] and run.progress == (2, 2)
@@ -296,8 +308,9 @@ def test_stopping_a_run_keeps_what_arrived_and_sends_no_more():
 
 
 def test_a_fixed_context_variant_sends_exactly_its_messages_whatever_the_conversation_holds():
-    mine = Variant("mine", Strategy("last_turns", last_turns=1), system_override="Pirate.", temperature=0.3,
-                   max_tokens=9)  # fmt: skip
+    mine = Variant(
+        "mine", Strategy("last_turns", last_turns=1), system_override="Pirate.", temperature=0.3, max_tokens=9
+    )
     fixed = mine.keeping([Message("system", "Be brief."), Message("user", "I like foxes.")], "kept")
     plan = _plan(fixed)
     assert plan.body["messages"] == [
@@ -306,8 +319,9 @@ def test_a_fixed_context_variant_sends_exactly_its_messages_whatever_the_convers
         {"role": "user", "content": "What is my name?"},
     ]
     assert plan.body["temperature"] == 0.3 and plan.body["max_tokens"] == 9  # its own settings stay
-    other = plan_variant(fixed, SystemPrompt("Other."), [Message("user", "New.")], "What is my name?", TARGET,
-                         Sampling()).plan  # fmt: skip
+    other = plan_variant(
+        fixed, SystemPrompt("Other."), [Message("user", "New.")], "What is my name?", TARGET, Sampling()
+    ).plan
     assert other.body["messages"] == plan.body["messages"]
     assert fixed.name == "kept" and "exactly 2 fixed messages" in fixed.sends()
     assert plan_rows([fixed], [plan])[0]["strategy"] == "Fixed context: 2 messages"
@@ -335,8 +349,9 @@ def test_stop_hangs_up_every_run_at_once_while_their_servers_send_nothing():
         server.behaviour.reply, server.behaviour.repeat, server.behaviour.interval_s = "tok ", None, 30.0
         jobs = _jobs(server, ["fake-model", "fake-model"])
         plan = _plan(PRESETS[0])
-        skeleton = Comparison("q", [VariantResult(PRESETS[0], plan, seeds=[None]),
-                                    VariantResult(PRESETS[1], plan, seeds=[None])], "now")  # fmt: skip
+        skeleton = Comparison(
+            "q", [VariantResult(PRESETS[0], plan, seeds=[None]), VariantResult(PRESETS[1], plan, seeds=[None])], "now"
+        )
         run = ComparisonRun(skeleton, jobs)
         while sum(text == "tok " for text in run.texts.values()) < 2:  # both runs have begun streaming
             time.sleep(0.02)
@@ -426,10 +441,17 @@ def test_a_stored_comparison_that_does_not_fit_is_refused_by_name(change, named)
         Comparison.from_dict({**stored, **change})
 
 
-@pytest.mark.parametrize(("answer", "expected"), [
-    ("Your locker is 4471.", "4471"), ("It is 1480.", "4471"), ("SHE IS BISCUIT", "biscuit"),
-    ("Straße", "STRASSE"), ("", "x"), ("İstanbul", "i̇stanbul"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("Your locker is 4471.", "4471"),
+        ("It is 1480.", "4471"),
+        ("SHE IS BISCUIT", "biscuit"),
+        ("Straße", "STRASSE"),
+        ("", "x"),
+        ("İstanbul", "i̇stanbul"),
+    ],
+)
 def test_correct_is_decided_as_the_experiments_icontains_check_decides_it(answer, expected):
     from lib.analysis.compare import states
     from lib.analysis.experiments.cases import Check

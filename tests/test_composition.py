@@ -38,8 +38,15 @@ STRATEGY_CASES = [Strategy(kind, last_turns=2, token_budget=120) for kind in STR
 @pytest.mark.parametrize("strategy", STRATEGY_CASES, ids=lambda s: s.kind)
 def test_the_prompt_parts_add_up_to_the_meters_prompt_tokens(strategy):
     question = Message("user", "And their tails?")
-    request = build_request(SystemPrompt(), _history(), question, strategy, TARGET, Sampling(max_tokens=300),
-                            lambda older: "Foxes were discussed.")  # fmt: skip
+    request = build_request(
+        SystemPrompt(),
+        _history(),
+        question,
+        strategy,
+        TARGET,
+        Sampling(max_tokens=300),
+        lambda older: "Foxes were discussed.",
+    )
     composition = compose(request)
     assert sum(composition.tokens(p) for p in PROMPT_PARTS) == request.plan.prompt_tokens == composition.prompt_tokens
     assert sum(s.tokens for s in composition.segments) == composition.window == MODELS["gpt-4o"].context_window
@@ -55,8 +62,15 @@ def test_the_prompt_parts_add_up_to_the_meters_prompt_tokens(strategy):
 
 def test_each_message_lands_in_its_part():
     history = _history()
-    request = build_request(SystemPrompt(), history, Message("user", "Q?", id="q"), Strategy("summarise", 1),
-                            TARGET, Sampling(), lambda older: "A summary.")  # fmt: skip
+    request = build_request(
+        SystemPrompt(),
+        history,
+        Message("user", "Q?", id="q"),
+        Strategy("summarise", 1),
+        TARGET,
+        Sampling(),
+        lambda older: "A summary.",
+    )
     composition = compose(request)
     by_id = {c.message_id: c.part for c in composition.contributors}
     assert by_id["system"] == "system"
@@ -75,8 +89,9 @@ def test_a_pinned_question_is_still_the_question():
 
 
 def test_the_window_given_replaces_the_tables_and_free_space_is_what_is_left():
-    request = build_request(SystemPrompt(), _history(), Message("user", "Q"), Strategy("full"), TARGET,
-                            Sampling(max_tokens=100))  # fmt: skip
+    request = build_request(
+        SystemPrompt(), _history(), Message("user", "Q"), Strategy("full"), TARGET, Sampling(max_tokens=100)
+    )
     composition = compose(request, window=4096, window_source="reported by the server")
     assert composition.window == 4096 and composition.window_source == "reported by the server"
     assert composition.tokens("free") == 4096 - request.plan.prompt_tokens - 100
@@ -84,8 +99,9 @@ def test_the_window_given_replaces_the_tables_and_free_space_is_what_is_left():
 
 
 def test_a_prompt_that_leaves_too_little_room_shows_no_free_space_and_how_far_over():
-    request = build_request(SystemPrompt(), _history(), Message("user", "Q"), Strategy("full"), TARGET,
-                            Sampling(max_tokens=1000))  # fmt: skip
+    request = build_request(
+        SystemPrompt(), _history(), Message("user", "Q"), Strategy("full"), TARGET, Sampling(max_tokens=1000)
+    )
     prompt = request.plan.prompt_tokens
     composition = compose(request, window=prompt + 10)
     assert composition.tokens("reserve") == 10 and composition.tokens("free") == 0
@@ -118,8 +134,9 @@ def test_tool_calls_and_tool_results_are_parts_of_their_own_and_clearing_shrinks
     assert composition.tokens("tool_results") == results > 0
     by_id = {c.message_id: c for c in composition.contributors}
     assert by_id[agent[1].id].preview == 'get_weather({"city": "Rome"})'  # a call says nothing: its call is shown
-    cleared = compose(build_request(SystemPrompt(), agent, QUESTION, Strategy("clear_tool_results", 0), TARGET,
-                                    Sampling()))  # fmt: skip
+    cleared = compose(
+        build_request(SystemPrompt(), agent, QUESTION, Strategy("clear_tool_results", 0), TARGET, Sampling())
+    )
     assert cleared.tokens("tool_calls") == calls
     assert cleared.tokens("tool_results") < results / 5
     assert sum(cleared.tokens(p) for p in PROMPT_PARTS) == cleared.prompt_tokens
@@ -137,8 +154,15 @@ def test_on_the_embedded_model_the_parts_add_up_to_the_prompt_tokens_the_server_
     """The meter before Send is what the server counts, tool calls and results and all, under every strategy."""
     history = [*AGENT, Message("user", "Thanks. Is Rome warmer?"), Message("assistant", "Yes, 24 °C against 12 °C.")]
     history[0] = replace(history[0], pinned=True)
-    request = build_request(SystemPrompt(BUILT_IN_SYSTEM), history, QUESTION, strategy, embedded_target,
-                            Sampling(0.0, 1, stream=True), lambda older: "Weather was looked up.")  # fmt: skip
+    request = build_request(
+        SystemPrompt(BUILT_IN_SYSTEM),
+        history,
+        QUESTION,
+        strategy,
+        embedded_target,
+        Sampling(0.0, 1, stream=True),
+        lambda older: "Weather was looked up.",
+    )
     assert request.pair_findings == []
     outcome = CallOutcome()
     config = ProviderConfig("embedded", EMBEDDED_MODEL, base_url=embedded_server.base_url)

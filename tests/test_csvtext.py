@@ -31,8 +31,10 @@ STARTS = ["=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\ufe66", 
 BEFORE = ["", " ", "  ", "\t", "\r", "\n", "\r\n", "\u00a0", "\u3000", "\u200b", "\ufeff", "'", "''", " '"]
 hostile = st.builds(
     lambda before, start, rest: before + start + rest,
-    st.sampled_from(BEFORE), st.sampled_from(STARTS), st.text(max_size=20),
-)  # fmt: skip
+    st.sampled_from(BEFORE),
+    st.sampled_from(STARTS),
+    st.text(max_size=20),
+)
 texts = st.one_of(st.text(max_size=30), hostile)
 
 
@@ -59,9 +61,27 @@ def cells_of(text: str) -> list[str]:
 
 @pytest.mark.parametrize(
     "text",
-    ["=1+1", " =1+1", "  =HYPERLINK(\"http://x\")", "\uff1dcmd", "\ufe66cmd", "\n=1", "\r=1", "\t=1", "+1", "-x",
-     "@SUM(A1)", "\u3000=1", "\u200b=1", "\ufeff=1", "\u2212 1", "\nplain", "'=1", "''+1"],
-)  # fmt: skip
+    [
+        "=1+1",
+        " =1+1",
+        '  =HYPERLINK("http://x")',
+        "\uff1dcmd",
+        "\ufe66cmd",
+        "\n=1",
+        "\r=1",
+        "\t=1",
+        "+1",
+        "-x",
+        "@SUM(A1)",
+        "\u3000=1",
+        "\u200b=1",
+        "\ufeff=1",
+        "\u2212 1",
+        "\nplain",
+        "'=1",
+        "''+1",
+    ],
+)
 def test_a_text_that_could_start_a_formula_is_quoted(text):
     assert csvtext.quoted(text) == "'" + text
     assert csvtext.unquoted(csvtext.quoted(text)) == text
@@ -109,10 +129,11 @@ def test_no_cell_of_any_export_starts_a_formula(question, answer, check, error):
 # What a question may hold for the round trip (the CSV dialect sniffer's own guesses are another matter).
 plain = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters=';,\t"|'), max_size=20)
 questions = st.one_of(
-    plain, st.builds(lambda before, start, rest: before + start + rest,
-                     st.sampled_from(BEFORE),
-                     st.sampled_from(STARTS), plain),
-)  # fmt: skip
+    plain,
+    st.builds(
+        lambda before, start, rest: before + start + rest, st.sampled_from(BEFORE), st.sampled_from(STARTS), plain
+    ),
+)
 
 
 @CASES

@@ -72,8 +72,17 @@ def test_a_real_postgresql_server_is_reached_through_one_pool(postgres_url):
 
 # --- the schema, on both backends (Alembic) --------------------------------------------------------
 
-TABLES = {"sessions", "deleted_sessions", "calls", "comparisons", "compare_setups", "call_details",
-          "experiment_sets", "experiment_runs", "experiment_cells"}  # fmt: skip
+TABLES = {
+    "sessions",
+    "deleted_sessions",
+    "calls",
+    "comparisons",
+    "compare_setups",
+    "call_details",
+    "experiment_sets",
+    "experiment_runs",
+    "experiment_cells",
+}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

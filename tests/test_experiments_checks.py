@@ -307,11 +307,19 @@ def test_a_kind_is_one_class_in_the_table_and_every_reader_and_scorer_finds_it(m
 
 def test_every_kind_in_the_table_reads_back_what_it_writes():
     examples = {
-        "contains": "contains: a", "contains-all": "icontains-all: a | b", "contains-any": "contains-any: a",
-        "not-contains": "not-icontains: a", "regex": "regex: a+", "equals": "iequals: a",
-        "starts-with": "starts-with: a", "is-json": "is-json", "json-field": "json-field: a = 1",
-        "max-words": "max-words: 3", "llm-rubric": "llm-rubric: Says a.", "similar": "similar(0.8): a b",
-    }  # fmt: skip
+        "contains": "contains: a",
+        "contains-all": "icontains-all: a | b",
+        "contains-any": "contains-any: a",
+        "not-contains": "not-icontains: a",
+        "regex": "regex: a+",
+        "equals": "iequals: a",
+        "starts-with": "starts-with: a",
+        "is-json": "is-json",
+        "json-field": "json-field: a = 1",
+        "max-words": "max-words: 3",
+        "llm-rubric": "llm-rubric: Says a.",
+        "similar": "similar(0.8): a b",
+    }
     assert set(examples) == set(kinds.KINDS)
     for line in examples.values():
         check = check_from_line(line)

@@ -23,17 +23,32 @@ from lib.store.csvtext import starts_formula
 SET = TestSet(
     "Mixed",
     (
-        Case("a", "What is my name?", Conversation("inline", (Message("user", "I am Ada", id="h0000"),
-                                                              Message("assistant", "Hi Ada", id="h0001")), "Be brief."),
-             (Check("contains", "Ada", ignore_case=True), Check("max-words", limit=8)), 1),
+        Case(
+            "a",
+            "What is my name?",
+            Conversation(
+                "inline",
+                (Message("user", "I am Ada", id="h0000"), Message("assistant", "Hi Ada", id="h0001")),
+                "Be brief.",
+            ),
+            (Check("contains", "Ada", ignore_case=True), Check("max-words", limit=8)),
+            1,
+        ),
         Case("b", "=SUM(A1:A2)", Conversation("current"), (Check("llm-rubric", "Refuses politely."),)),
-        Case("c", "-1 or +1?", Conversation("session", session_id="s123"),
-             (Check("json-field", '"x"', field="a.b"), Check("contains-any", values=("yes", "no")))),
-        Case("d", "Pinned", Conversation("inline", (Message("user", "keep me", id="h0000", pinned=True,
-                                                            included=False),))),
+        Case(
+            "c",
+            "-1 or +1?",
+            Conversation("session", session_id="s123"),
+            (Check("json-field", '"x"', field="a.b"), Check("contains-any", values=("yes", "no"))),
+        ),
+        Case(
+            "d",
+            "Pinned",
+            Conversation("inline", (Message("user", "keep me", id="h0000", pinned=True, included=False),)),
+        ),
     ),
     "",
-)  # fmt: skip
+)
 
 
 @pytest.mark.parametrize("kind", ["csv", "jsonl", "yaml"])
@@ -182,12 +197,14 @@ def test_jsonl_lines_are_case_dicts():
     assert line == {
         "id": "a",
         "question": "What is my name?",
-        "conversation": {"source": "inline", "system": "Be brief.",
-                         "messages": [{"role": "user", "content": "I am Ada"},
-                                      {"role": "assistant", "content": "Hi Ada"}]},
+        "conversation": {
+            "source": "inline",
+            "system": "Be brief.",
+            "messages": [{"role": "user", "content": "I am Ada"}, {"role": "assistant", "content": "Hi Ada"}],
+        },
         "checks": [{"type": "icontains", "value": "Ada"}, {"type": "max-words", "value": 8}],
         "turns_ago": 1,
-    }  # fmt: skip
+    }
 
 
 # --- hostile files: each one a named refusal with its line, never a traceback (issue 23) -----------
@@ -264,11 +281,41 @@ def test_a_lone_surrogate_escape_is_kept_as_a_replacement_character():
     json.dumps(set_to_dict(TestSet("x", (case,))), ensure_ascii=False).encode("utf-8")  # what the store saves
 
 
-ODD = [None, 0, -1, 2**70, 1.5, float("nan"), True, "", "²", "٣", "\ud800", "\x00", "{{missing}}", [], [1], [[[]]],
-       {}, {"a": 1}, {1: 2}, {None: 1}, "file://x", "[", "(", "*x", "x" * 300]  # fmt: skip
-odd_values = st.recursive(st.sampled_from(ODD) | st.dates(), lambda inner: st.lists(inner, max_size=3)
-                          | st.dictionaries(st.sampled_from(["type", "value", 1, None, "role"]), inner, max_size=3),
-                          max_leaves=6)  # fmt: skip
+ODD = [
+    None,
+    0,
+    -1,
+    2**70,
+    1.5,
+    float("nan"),
+    True,
+    "",
+    "²",
+    "٣",
+    "\ud800",
+    "\x00",
+    "{{missing}}",
+    [],
+    [1],
+    [[[]]],
+    {},
+    {"a": 1},
+    {1: 2},
+    {None: 1},
+    "file://x",
+    "[",
+    "(",
+    "*x",
+    "x" * 300,
+]
+odd_values = st.recursive(
+    st.sampled_from(ODD) | st.dates(),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["type", "value", 1, None, "role"]), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
 SAMPLES = [yaml.safe_load(PROMPTFOO), {"cases": [case_to_dict(c) for c in SET.cases]}]
 
 
@@ -306,15 +353,45 @@ def test_any_value_at_any_key_is_read_or_refused_by_name(data):
             continue
         json.dumps(set_to_dict(read), ensure_ascii=False).encode("utf-8")
         for write, _ in formats.EXPORTERS.values():
-            formats.read_file("x.yaml" if write is formats.to_yaml else "x.csv" if write is formats.to_csv
-                              else "x.jsonl", write(read).encode())  # fmt: skip
+            formats.read_file(
+                "x.yaml" if write is formats.to_yaml else "x.csv" if write is formats.to_csv else "x.jsonl",
+                write(read).encode(),
+            )
 
 
 @CASES
-@given(st.sampled_from(["question", "conversation", "checks", "turns_ago", "history", "system", "__expected"]),
-       st.lists(st.sampled_from(["²", "9" * 5_000, "[", "{", "]", "current", "session:", "user:", "contains-all:",
-                                 "json-field: a =", "max-words:", "regex:", " ", "\n", "\ud800", "'=", "2020-01-01",
-                                 '"', ",", "0x_", "-1", "1e999"]), max_size=6).map("".join))  # fmt: skip
+@given(
+    st.sampled_from(["question", "conversation", "checks", "turns_ago", "history", "system", "__expected"]),
+    st.lists(
+        st.sampled_from(
+            [
+                "²",
+                "9" * 5_000,
+                "[",
+                "{",
+                "]",
+                "current",
+                "session:",
+                "user:",
+                "contains-all:",
+                "json-field: a =",
+                "max-words:",
+                "regex:",
+                " ",
+                "\n",
+                "\ud800",
+                "'=",
+                "2020-01-01",
+                '"',
+                ",",
+                "0x_",
+                "-1",
+                "1e999",
+            ]
+        ),
+        max_size=6,
+    ).map("".join),
+)
 def test_any_csv_cell_is_read_or_refused_by_name(column, cell):
     out = io.StringIO()
     header, row = (["question", column], ["q", cell]) if column != "question" else ([column], [cell])

@@ -89,8 +89,11 @@ def test_a_well_formed_verdict_is_read():
 def test_agreement_is_counted_both_ways():
     measured = agreement([(True, True), (False, False), (True, False), (False, True), (True, True)])
     assert (measured.both, measured.agree, measured.judge_pass_checks_fail, measured.judge_fail_checks_pass) == (
-        5, 3, 1, 1,
-    )  # fmt: skip
+        5,
+        3,
+        1,
+        1,
+    )
     assert measured.rate == 0.6
     assert "3 of 5 cells (60 %)" in measured.sentence()
     assert agreement([]).rate is None and "no agreement to measure" in agreement([]).sentence()
@@ -101,8 +104,10 @@ def test_the_embedded_judge_always_answers_in_the_verdict_shape(embedded_server,
     """SmolLM2-135M on its own rarely writes this JSON; with the schema as a grammar it must."""
     target = Target(models.MODELS[models.EMBEDDED_MODEL], embedded_tokenizer, models.EMBEDDED_MODEL)
     client = make_client(ProviderConfig("embedded", models.EMBEDDED_MODEL, base_url=embedded_server.base_url))
-    answers = [("The answer names a city.", "Where do I live?", "You live in Porto."),
-               ("The answer is a number.", "What is my locker number?", "I do not know.")]  # fmt: skip
+    answers = [
+        ("The answer names a city.", "Where do I live?", "You live in Porto."),
+        ("The answer is a number.", "What is my locker number?", "I do not know."),
+    ]
     for rubric, question, answer in answers:
         plan = judge_request(rubric, question, answer, target, "embedded")
         reply = Reply(client, plan.body)

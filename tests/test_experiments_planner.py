@@ -42,8 +42,9 @@ def test_every_cell_is_the_variants_request_from_the_one_builder():
     assert len(cells) == run.total_cells == 3 * 16 * 2
     cell = next(c for c in cells if c.key == CellKey(1, "B-city", 1))
     case = run.test_set.case("B-city")
-    request = plan_variant(VARIANTS[1], case.conversation.system_prompt(), list(case.conversation.messages),
-                           case.question, GPT, SAMPLING)  # fmt: skip
+    request = plan_variant(
+        VARIANTS[1], case.conversation.system_prompt(), list(case.conversation.messages), case.question, GPT, SAMPLING
+    )
     assert cell.plan.body == seeded(request.plan, 6).body  # repeat 2 sends seed 5 + 1
     assert cell.plan.body["messages"][-1] == {"role": "user", "content": case.question}
     assert len(cell.plan.body["messages"]) == 1 + 4 + 1  # the system prompt, the last 2 turns, the question

@@ -50,8 +50,11 @@ def test_each_test_runs_once_per_prompt():
     cases = imported.test_set.cases
     assert [c.id for c in cases] == ["test-1-p1", "test-1-p2", "test-2-p1", "test-2-p2"]
     assert [c.question for c in cases] == [
-        "Rephrase in French: Hello", "Translate to French: Hello", "Rephrase in German: Hi", "Translate to German: Hi",
-    ]  # fmt: skip
+        "Rephrase in French: Hello",
+        "Translate to French: Hello",
+        "Rephrase in German: Hi",
+        "Translate to German: Hi",
+    ]
     assert cases[1].checks == (Check("contains", "bonjour", ignore_case=True),)
     assert "prompt 2: Translate to {{language}}: {{body}}" in cases[1].description
     assert said(imported, "2 prompts", "a case per prompt")
@@ -92,10 +95,13 @@ def test_file_references_resolve_within_the_upload_relative_to_the_config(as_zip
     imported = upload(files, as_zip=as_zip)
     questions = {c.id: c.question for c in imported.test_set.cases}
     assert questions == {
-        "test-1-p1": "Write about owls (warm).", "test-1-p2": "A warm line on owls.",
-        "test-2-p1": "Write about bees (warm).", "test-2-p2": "A warm line on bees.",
-        "test-3-p1": "Write about the sea (dry).", "test-3-p2": "A dry line on the sea.",
-    }  # fmt: skip
+        "test-1-p1": "Write about owls (warm).",
+        "test-1-p2": "A warm line on owls.",
+        "test-2-p1": "Write about bees (warm).",
+        "test-2-p2": "A warm line on bees.",
+        "test-3-p1": "Write about the sea (dry).",
+        "test-3-p2": "A dry line on the sea.",
+    }
     first = imported.test_set.cases[0]
     assert [c.describe() for c in first.checks] == ["not-icontains: as an AI", "contains: owl"]  # defaultTest's first
     assert imported.test_set.name == "suite" if as_zip else True
@@ -127,8 +133,9 @@ def test_a_vars_only_csv_takes_its_prompt_from_the_config():
         }
     )
     assert [c.question for c in imported.test_set.cases] == [
-        'Answer Bob: "Where is my order?"', 'Answer Jane: "Any discounts?"',
-    ]  # fmt: skip
+        'Answer Bob: "Where is my order?"',
+        'Answer Jane: "Any discounts?"',
+    ]
     assert [c.description for c in imported.test_set.cases] == ["Row #1", "Row #2"]  # promptfoo's own description
 
 
@@ -137,8 +144,20 @@ def test_a_vars_only_csv_takes_its_prompt_from_the_config():
 
 def test_yaml_is_read_as_yaml_1_2():
     data = load_yaml("a: Yes\nb: No\nc: on\nd: off\ne: y\nf: 0o17\ng: 017\nh: 1:30\ni: true\nj: 1e3\nk: 0x1F\nl: ~\n")
-    assert data == {"a": "Yes", "b": "No", "c": "on", "d": "off", "e": "y", "f": 15, "g": 17, "h": "1:30",
-                    "i": True, "j": 1000.0, "k": 31, "l": None}  # fmt: skip
+    assert data == {
+        "a": "Yes",
+        "b": "No",
+        "c": "on",
+        "d": "off",
+        "e": "y",
+        "f": 15,
+        "g": 17,
+        "h": "1:30",
+        "i": True,
+        "j": 1000.0,
+        "k": 31,
+        "l": None,
+    }
     imported = one("prompts: ['Say {{body}} ({{n}}, {{big}})']\ntests:\n  - vars: {body: Yes, n: 017, big: 1e3}\n")
     assert imported.test_set.cases[0].question == "Say Yes (17, 1000)"
 
@@ -156,8 +175,10 @@ def test_nunjucks_renders_in_prompts_and_in_assertion_values():
     case = imported.test_set.cases[0]
     assert case.question == "TIDES in a calm tone: short"
     assert [c.describe() for c in case.checks] == ["llm-rubric: Explains tides accurately", "icontains: Tides"]
-    assert imported.report == ("each question is asked in the chat's current session (promptfoo sends the prompt "
-                               "alone: the 'No history' variant does that)",)  # fmt: skip
+    assert imported.report == (
+        "each question is asked in the chat's current session (promptfoo sends the prompt "
+        "alone: the 'No history' variant does that)",
+    )
 
 
 def test_what_cannot_be_rendered_is_named():
@@ -218,8 +239,10 @@ def test_csv_special_columns():
     )
     case = imported.test_set.cases[0]
     assert case.question == "Q: Tell me about owls (brief)"
-    assert case.checks == (Check("contains-any", values=("hoot", "owl")), Check("similar", "Owls hoot at night",
-                                                                                 threshold=0.9))  # fmt: skip
+    assert case.checks == (
+        Check("contains-any", values=("hoot", "owl")),
+        Check("similar", "Owls hoot at night", threshold=0.9),
+    )
     assert case.description == "Owl row · category: birds · tags: night, wise,old"
     assert said(imported, "tests.csv row 1 (line 2)", "threshold 0.5 is not applied")
     assert said(imported, "metadata is kept in each case's description")
@@ -400,8 +423,9 @@ def test_a_chat_prompt_is_a_conversation_and_its_last_user_message_the_question(
     assert case.question == "Where am I from?" and case.conversation.source == "inline"
     assert case.conversation.system == "Be brief."
     assert [(m.role, m.content) for m in case.conversation.messages] == [
-        ("user", "I am Ada from Porto."), ("assistant", "Hi Ada."),
-    ]  # fmt: skip
+        ("user", "I am Ada from Porto."),
+        ("assistant", "Hi Ada."),
+    ]
     assert not said(imported, "current session")
 
 
@@ -485,16 +509,26 @@ def test_at_least_11_of_13_of_promptfoos_own_examples_import():
     assert "defaultTest's var 'system_message' names the file 'system_prompt.txt'" in refused["separate-test-configs"]
     counts = {name: len(result.test_set.cases) for name, result in imported.items()}
     assert counts == {
-        "assistant-cli": 20, "csv-metadata": 3, "eval-custom-grader-csv": 8, "eval-customer-support-rubric": 8,
-        "eval-self-grading": 4, "getting-started": 4, "gpt-3.5-vs-4": 15, "json-output": 2,
-        "nunjucks-custom-filters": 4, "simple-cli": 8, "simple-csv": 8, "simple-test": 10,
-    }  # fmt: skip
+        "assistant-cli": 20,
+        "csv-metadata": 3,
+        "eval-custom-grader-csv": 8,
+        "eval-customer-support-rubric": 8,
+        "eval-self-grading": 4,
+        "getting-started": 4,
+        "gpt-3.5-vs-4": 15,
+        "json-output": 2,
+        "nunjucks-custom-filters": 4,
+        "simple-cli": 8,
+        "simple-csv": 8,
+        "simple-test": 10,
+    }
     simple = imported["simple-test"]
     first = simple.test_set.cases[0]
     assert first.question == "Rephrase this from English to Pirate: Yes"  # YAML 1.2: `Yes` is the text Yes
     assert [c.describe() for c in simple.test_set.case("test-5-p1").checks] == [
-        "llm-rubric: Is spoken like a pirate", "icontains: arrr",  # the $ref to assertionTemplates, followed
-    ]  # fmt: skip
+        "llm-rubric: Is spoken like a pirate",
+        "icontains: arrr",  # the $ref to assertionTemplates, followed
+    ]
     assert [c.kind for c in simple.test_set.case("test-4-p1").checks] == ["similar"]
     assert said(simple, "test 4 (line 27), assert 1", "type 'javascript' is not supported")
     assert said(simple, "test 4 (line 27), assert 2", "type 'python' is not supported")
@@ -514,12 +548,24 @@ def test_at_least_11_of_13_of_promptfoos_own_examples_import():
 SAMPLES = "\n".join(
     json.dumps(sample)
     for sample in [
-        {"input": [{"role": "system", "content": "Answer with a city."},
-                   {"role": "user", "content": "Capital of France?"}], "ideal": "Paris"},
-        {"input": [{"role": "user", "content": "I am Ada."}, {"role": "assistant", "content": "Hi Ada."},
-                   {"role": "user", "content": "My name?"}], "ideal": ["Ada", "ADA"], "metadata": {"x": 1}},
+        {
+            "input": [
+                {"role": "system", "content": "Answer with a city."},
+                {"role": "user", "content": "Capital of France?"},
+            ],
+            "ideal": "Paris",
+        },
+        {
+            "input": [
+                {"role": "user", "content": "I am Ada."},
+                {"role": "assistant", "content": "Hi Ada."},
+                {"role": "user", "content": "My name?"},
+            ],
+            "ideal": ["Ada", "ADA"],
+            "metadata": {"x": 1},
+        },
     ]
-)  # fmt: skip
+)
 
 
 def test_openai_evals_samples_become_cases():

@@ -33,19 +33,42 @@ def spec(repeats: int = 1, cases=CASES, variants=VARIANTS) -> RunSpec:
     return RunSpec(TestSet("t", cases), variants, repeats, 1, Sampling(), "openai", "gpt-4o-mini")
 
 
-def cell(variant: int, case: str, status: str, repeat: int = 0, tokens: int = 100, cost: float | None = 0.001,
-         answer: str = "x") -> CellResult:  # fmt: skip
+def cell(
+    variant: int,
+    case: str,
+    status: str,
+    repeat: int = 0,
+    tokens: int = 100,
+    cost: float | None = 0.001,
+    answer: str = "x",
+) -> CellResult:
     verdicts = () if status == "error" else (Verdict("contains: x", status == "pass", ""),)
-    return CellResult(CellKey(variant, case, repeat), status, answer, verdicts, {"model": "m"}, tokens,
-                      Usage(tokens, 5), 0.5, cost, "boom" if status == "error" else None)  # fmt: skip
+    return CellResult(
+        CellKey(variant, case, repeat),
+        status,
+        answer,
+        verdicts,
+        {"model": "m"},
+        tokens,
+        Usage(tokens, 5),
+        0.5,
+        cost,
+        "boom" if status == "error" else None,
+    )
 
 
 # Full passes all three; Last 2 passes only the newest fact; None fails all; one error.
 CELLS = [
-    cell(0, "c0", "pass", tokens=300), cell(0, "c1", "pass", tokens=300), cell(0, "c2", "pass", tokens=300),
-    cell(1, "c0", "pass", tokens=100), cell(1, "c1", "fail", tokens=100), cell(1, "c2", "error", tokens=100),
-    cell(2, "c0", "fail", tokens=20), cell(2, "c1", "fail", tokens=20), cell(2, "c2", "fail", tokens=20),
-]  # fmt: skip
+    cell(0, "c0", "pass", tokens=300),
+    cell(0, "c1", "pass", tokens=300),
+    cell(0, "c2", "pass", tokens=300),
+    cell(1, "c0", "pass", tokens=100),
+    cell(1, "c1", "fail", tokens=100),
+    cell(1, "c2", "error", tokens=100),
+    cell(2, "c0", "fail", tokens=20),
+    cell(2, "c1", "fail", tokens=20),
+    cell(2, "c2", "fail", tokens=20),
+]
 
 
 def test_wilson_matches_the_textbook_values():
@@ -85,8 +108,12 @@ def test_per_variant_pass_rates_leave_errors_out():
 
 def test_pareto_marks_the_variants_nothing_beats():
     assert results.pareto([(300, 1.0), (100, 0.5), (20, 0.0), (200, 0.4), (300, 0.9)]) == [
-        True, True, True, False, False,
-    ]  # fmt: skip
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
     assert results.pareto([(10, 0.5), (10, 0.5)]) == [True, True]  # equals do not beat each other
 
 
@@ -107,8 +134,12 @@ def test_the_frontier_against_cost_skips_unpriced_variants():
 
 def test_regressions_list_cases_the_baseline_passes_and_another_fails():
     rows = results.regressions(spec(), CELLS, baseline=0)
-    assert [(r["case"], r["variant"]) for r in rows] == [("c0", "None"), ("c1", "Last 2"), ("c1", "None"),
-                                                         ("c2", "None")]  # fmt: skip
+    assert [(r["case"], r["variant"]) for r in rows] == [
+        ("c0", "None"),
+        ("c1", "Last 2"),
+        ("c1", "None"),
+        ("c2", "None"),
+    ]
     assert results.regressions(spec(), CELLS, baseline=2) == []
 
 

@@ -208,8 +208,12 @@ def test_a_run_cannot_be_started_twice_at_once():
 
 
 def test_the_judge_grades_after_the_answers_with_its_forced_shape():
-    rubric = Case("j", "Question j: what is my name?", HISTORY,
-                  (Check("contains", "Question j"), Check("llm-rubric", "Says the name.")))  # fmt: skip
+    rubric = Case(
+        "j",
+        "Question j: what is my name?",
+        HISTORY,
+        (Check("contains", "Question j"), Check("llm-rubric", "Says the name.")),
+    )
     wrong = Case("k", "Question k", HISTORY, (Check("contains", "nowhere"), Check("llm-rubric", "Says the name.")))
     judge_spec = JudgeSpec("compatible", "fake-model")
 

@@ -31,8 +31,16 @@ CASES = (
 )
 SET = TestSet("Names & sums", CASES)
 VARIANTS = (Variant("Full history", Strategy("full")), Variant("Last 2", Strategy("last_turns", 2)))
-SPEC = RunSpec(SET, VARIANTS, 2, 1, Sampling(temperature=0.0, max_tokens=16), "compatible", "m",
-               provider_base_url="http://127.0.0.1:9/v1")  # fmt: skip
+SPEC = RunSpec(
+    SET,
+    VARIANTS,
+    2,
+    1,
+    Sampling(temperature=0.0, max_tokens=16),
+    "compatible",
+    "m",
+    provider_base_url="http://127.0.0.1:9/v1",
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -60,10 +68,19 @@ def replica(url) -> Iterator[Engine]:
 
 def cell(case: str = "c1", variant: int = 0, repeat: int = 0, status: str = "pass", **changes) -> store.CellResult:
     made = store.CellResult(
-        CellKey(variant, case, repeat), status, "Ich heiße Ada.", (Verdict("icontains: Ada", status == "pass", ""),),
-        {"model": "m", "messages": [{"role": "user", "content": "Wie heißt du? 🙂"}]}, 12, Usage(11, 4), 0.25, 0.0001,
-        None, ("Rate limited (429), retrying in 1.0 s",), "2026-11-26T05:00:00.000+00:00",
-    )  # fmt: skip
+        CellKey(variant, case, repeat),
+        status,
+        "Ich heiße Ada.",
+        (Verdict("icontains: Ada", status == "pass", ""),),
+        {"model": "m", "messages": [{"role": "user", "content": "Wie heißt du? 🙂"}]},
+        12,
+        Usage(11, 4),
+        0.25,
+        0.0001,
+        None,
+        ("Rate limited (429), retrying in 1.0 s",),
+        "2026-11-26T05:00:00.000+00:00",
+    )
     return replace(made, **changes)
 
 
@@ -102,8 +119,13 @@ def test_a_run_keeps_its_spec_and_counts_its_finished_cells(conn):
     run_id = store.create_run(conn, SPEC, "First try", "session-1")
     info = store.run_info(conn, run_id)
     assert (info.name, info.set_name, info.session_id, info.status, info.cells, info.finished) == (
-        "First try", "Names & sums", "session-1", "running", 8, 0,
-    )  # fmt: skip
+        "First try",
+        "Names & sums",
+        "session-1",
+        "running",
+        8,
+        0,
+    )
     assert store.load_spec(conn, run_id) == SPEC
     store.record_cell(conn, run_id, cell("c1"))
     store.record_cell(conn, run_id, cell("c2", status="judging"))
@@ -117,9 +139,21 @@ def test_a_run_keeps_its_spec_and_counts_its_finished_cells(conn):
 
 def test_a_cell_reads_back_as_it_was_written(conn):
     run_id = store.create_run(conn, SPEC, "r", "s")
-    written = [cell("c1"), cell("c2", variant=1, repeat=1, status="error", error="The call failed (500).",
-                                usage=Usage(), latency_s=None, cost=None, notices=(),
-                                finished_at="2026-11-26T05:00:01.000+00:00")]  # fmt: skip
+    written = [
+        cell("c1"),
+        cell(
+            "c2",
+            variant=1,
+            repeat=1,
+            status="error",
+            error="The call failed (500).",
+            usage=Usage(),
+            latency_s=None,
+            cost=None,
+            notices=(),
+            finished_at="2026-11-26T05:00:01.000+00:00",
+        ),
+    ]
     for each in written:
         store.record_cell(conn, run_id, each)
     assert store.cells(conn, run_id) == written  # in the order they finished
@@ -157,8 +191,12 @@ def test_a_deleted_run_takes_its_cells_and_leaves_the_run_log(conn):
     run_id, kept = store.create_run(conn, SPEC, "r", "s"), store.create_run(conn, SPEC, "kept", "s")
     store.record_cell(conn, run_id, cell())
     store.record_cell(conn, kept, cell())
-    storage.record_call(conn, CallRecord("s", "experiment · Full history", "compatible", "m", 1, 12, True, Usage(11, 4),
-                                           100, 0.25, 0.1, 0.0001, "ok"))  # fmt: skip
+    storage.record_call(
+        conn,
+        CallRecord(
+            "s", "experiment · Full history", "compatible", "m", 1, 12, True, Usage(11, 4), 100, 0.25, 0.1, 0.0001, "ok"
+        ),
+    )
     store.delete_run(conn, run_id)
     assert store.run_info(conn, run_id) is None and store.cells(conn, run_id) == []
     assert [r.id for r in store.list_runs(conn)] == [kept] and len(store.cells(conn, kept)) == 1
@@ -360,10 +398,17 @@ def test_a_store_at_0001_with_experiments_upgrades_in_place_and_its_rows_are_nob
             )
             conn.execute(
                 schema.experiment_runs.insert().values(
-                    id="run1", name="Old run", set_name="Old set", session_id="s", status="done", cells=4,
-                    spec=json.dumps(spec_to_dict(SPEC)), created_at=T0, updated_at=T0,
+                    id="run1",
+                    name="Old run",
+                    set_name="Old set",
+                    session_id="s",
+                    status="done",
+                    cells=4,
+                    spec=json.dumps(spec_to_dict(SPEC)),
+                    created_at=T0,
+                    updated_at=T0,
                 )
-            )  # fmt: skip
+            )
         store.record_cell(conn, "run1", cell("c1"))
     assert db.upgrade(url) == "0003"
     with db.engine(url).connect() as conn:

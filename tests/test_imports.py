@@ -44,8 +44,16 @@ def notes(context: ImportedContext) -> dict[str, str]:
 
 def everything(context: ImportedContext) -> str:
     """All a context holds, as text: a key must appear nowhere in it."""
-    return json.dumps([context.system, context.messages, context.tools, context.model, context.settings,
-                       [str(n) for n in context.report]])  # fmt: skip
+    return json.dumps(
+        [
+            context.system,
+            context.messages,
+            context.tools,
+            context.model,
+            context.settings,
+            [str(n) for n in context.report],
+        ]
+    )
 
 
 WEATHER_CALL = {
@@ -199,10 +207,16 @@ def test_chatgpts_export_offers_each_conversation_and_follows_the_current_branch
 
 
 def test_chatgpt_nodes_whose_parents_loop_are_refused_not_followed_forever():
-    loop = [{"title": "t", "current_node": "a", "mapping": {
-        "a": {"id": "a", "parent": "b", "children": [], "message": None},
-        "b": {"id": "b", "parent": "a", "children": ["a"], "message": None},
-    }}]  # fmt: skip
+    loop = [
+        {
+            "title": "t",
+            "current_node": "a",
+            "mapping": {
+                "a": {"id": "a", "parent": "b", "children": [], "message": None},
+                "b": {"id": "b", "parent": "a", "children": ["a"], "message": None},
+            },
+        }
+    ]
     with pytest.raises(ImportRefused, match="loop"):
         import_context(json.dumps(loop))
 
@@ -215,13 +229,21 @@ def test_opentelemetry_spans_of_the_current_conventions():
     assert context.system == "You are a travel helper."
     assert list(context.messages) == [
         {"role": "user", "content": "Weather in Lima?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Lima"}'}}
-        ]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Lima"}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": "22 C, sunny"},
         {"role": "user", "content": "Sunscreen?"},
         {"role": "assistant", "content": "Yes: SPF 30."},
-    ]  # fmt: skip
+    ]
     assert context.model == "gpt-4o-mini"
     assert context.settings == {"temperature": 0.3, "max_tokens": 100}
     assert [t["function"]["name"] for t in context.tools] == ["get_weather"]
@@ -236,27 +258,41 @@ def test_opentelemetry_spans_of_openllmetrys_indexed_attributes():
     assert context.system == "You define words."
     assert list(context.messages) == [
         {"role": "user", "content": "Define 'petrichor'."},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_x", "type": "function", "function": {"name": "lookup", "arguments": '{"word": "petrichor"}'}}
-        ]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_x",
+                    "type": "function",
+                    "function": {"name": "lookup", "arguments": '{"word": "petrichor"}'},
+                }
+            ],
+        },
         {"role": "tool", "content": "the smell of rain on dry earth", "tool_call_id": "call_x"},
         {"role": "assistant", "content": "The smell of rain on dry ground."},
-    ]  # fmt: skip
+    ]
     assert context.tools[0]["function"]["parameters"]["properties"] == {"word": {"type": "string"}}
     assert context.model == "gpt-3.5-turbo" and context.settings == {"temperature": 0.7, "max_tokens": 50}
 
 
 def test_spans_with_attributes_as_a_plain_object():
-    span = {"name": "chat", "spanId": "1", "attributes": {
-        "gen_ai.request.model": "m",
-        "gen_ai.input.messages": [{"role": "user", "parts": [{"type": "text", "content": "Hi"}]}],
-    }}  # fmt: skip
+    span = {
+        "name": "chat",
+        "spanId": "1",
+        "attributes": {
+            "gen_ai.request.model": "m",
+            "gen_ai.input.messages": [{"role": "user", "parts": [{"type": "text", "content": "Hi"}]}],
+        },
+    }
     assert list(import_context(json.dumps([span])).messages) == [{"role": "user", "content": "Hi"}]
 
 
 def test_an_evals_sample_keeps_its_ideal_answer_as_the_reply():
-    line = {"input": [{"role": "system", "content": "Answer in a word."}, {"role": "user", "content": "2+2?"}],
-            "ideal": "four"}  # fmt: skip
+    line = {
+        "input": [{"role": "system", "content": "Answer in a word."}, {"role": "user", "content": "2+2?"}],
+        "ideal": "four",
+    }
     context = import_context(json.dumps(line))
     assert context.format == EVALS and context.system == "Answer in a word."
     assert list(context.messages) == [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "four"}]
@@ -377,11 +413,20 @@ def test_opentelemetry_spans_of_phoenixs_openinference_attributes():
     assert context.system == "You answer from the docs."
     assert list(context.messages) == [
         {"role": "user", "content": "How do I reset my password?"},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_q1", "type": "function",
-            "function": {"name": "search_docs", "arguments": '{"q": "reset password"}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_q1",
+                    "type": "function",
+                    "function": {"name": "search_docs", "arguments": '{"q": "reset password"}'},
+                }
+            ],
+        },
         {"role": "tool", "content": "Settings > Security > Reset.", "tool_call_id": "call_q1"},
         {"role": "assistant", "content": "Open Settings, then Security, then Reset."},
-    ]  # fmt: skip
+    ]
     assert context.model == "gpt-4o-2024-08-06"
     assert context.settings == {"temperature": 0.1, "max_tokens": 300}
     assert [t["function"]["name"] for t in context.tools] == ["search_docs"]
@@ -403,8 +448,16 @@ def test_into_a_new_session_with_its_tools_tool_calls_and_results():
 
 
 def test_a_tool_result_the_api_would_refuse_is_named_not_kept():
-    body = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "", "arguments": "{}"}}]}]}  # fmt: skip
+    body = {
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {
+                "role": "assistant",
+                "content": "x",
+                "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "", "arguments": "{}"}}],
+            },
+        ]
+    }
     session, added = to_session(import_context(json.dumps(body)), {}, "openai")
     assert [m.role for m in session.messages] == ["user"]
     assert added[0].where == "message 2" and "not kept" in added[0].what
@@ -412,8 +465,13 @@ def test_a_tool_result_the_api_would_refuse_is_named_not_kept():
 
 def test_a_logged_http_requests_headers_never_give_their_key():
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
-    line = {"request": {"url": "https://x/v1/chat/completions", "headers": {"Authorization": f"Bearer {FAKE_KEY}"},
-                        "body": body}}  # fmt: skip
+    line = {
+        "request": {
+            "url": "https://x/v1/chat/completions",
+            "headers": {"Authorization": f"Bearer {FAKE_KEY}"},
+            "body": body,
+        }
+    }
     context = import_context(json.dumps(line))
     assert "never taken" in notes(context)["request.headers.Authorization"]
     assert FAKE_KEY not in everything(context) and list(context.messages) == [{"role": "user", "content": "hi"}]

@@ -143,8 +143,13 @@ def _client(server) -> openai.OpenAI:
 @pytest.mark.slow
 def test_a_failure_mid_stream_reaches_the_user_as_a_message(embedded_server):
     """The stock server ended such a stream without a word; now the SDK raises, the app says why."""
-    body = {"model": EMBEDDED_MODEL, "messages": [{"role": "user", "content": "word " * 9_000}], "stream": True,
-            "stream_options": {"include_usage": True}, "max_tokens": 8}  # fmt: skip
+    body = {
+        "model": EMBEDDED_MODEL,
+        "messages": [{"role": "user", "content": "word " * 9_000}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": 8,
+    }
     outcome = CallOutcome()
     assert "".join(stream_chat(_client(embedded_server), body, outcome)) == ""
     assert not outcome.ok
@@ -214,9 +219,18 @@ def test_the_users_environment_does_not_reach_the_servers_settings(monkeypatch):
 
 @pytest.mark.parametrize(
     "version, tested",
-    [("0.3.36", True), ("0.3.35", False), ("0.3.37", False), ("0.4.0", False), ("0.3.36rc1", False),
-     ("0.3.36+local", False), ("0.3", False), ("", False), ("unknown", False)],
-)  # fmt: skip
+    [
+        ("0.3.36", True),
+        ("0.3.35", False),
+        ("0.3.37", False),
+        ("0.4.0", False),
+        ("0.3.36rc1", False),
+        ("0.3.36+local", False),
+        ("0.3", False),
+        ("", False),
+        ("unknown", False),
+    ],
+)
 def test_only_the_tested_releases_are_patched(version, tested):
     assert llama_server.is_tested_version(version) is tested
 
@@ -225,12 +239,26 @@ def test_another_version_leaves_the_server_stock_and_says_so(caplog):
     from llama_cpp import Llama
     from llama_cpp.server import app as server
 
-    before = (Llama.create_completion, Llama.create_chat_completion, Llama.eval, server.get_event_publisher,
-              server.llama_outer_lock, server.llama_inner_lock, list(server.router.routes))  # fmt: skip
+    before = (
+        Llama.create_completion,
+        Llama.create_chat_completion,
+        Llama.eval,
+        server.get_event_publisher,
+        server.llama_outer_lock,
+        server.llama_inner_lock,
+        list(server.router.routes),
+    )
     with caplog.at_level(logging.WARNING, logger="context_lab.llama_server"):
         assert llama_server.install("0.4.0") is False
-    after = (Llama.create_completion, Llama.create_chat_completion, Llama.eval, server.get_event_publisher,
-             server.llama_outer_lock, server.llama_inner_lock, list(server.router.routes))  # fmt: skip
+    after = (
+        Llama.create_completion,
+        Llama.create_chat_completion,
+        Llama.eval,
+        server.get_event_publisher,
+        server.llama_outer_lock,
+        server.llama_inner_lock,
+        list(server.router.routes),
+    )
     assert after == before
     assert "llama-cpp-python 0.4.0 is not the version" in caplog.text and "0.3.36" in caplog.text
 
@@ -259,8 +287,9 @@ def _chat(server: EmbeddedServer, stream: bool) -> tuple[str, object]:
         reply = client.chat.completions.create(model=EMBEDDED_MODEL, messages=messages, max_tokens=4)
         return reply.choices[0].message.content, reply.usage
     text, usage = "", None
-    chunks = client.chat.completions.create(model=EMBEDDED_MODEL, messages=messages, max_tokens=4, stream=True,
-                                            stream_options={"include_usage": True})  # fmt: skip
+    chunks = client.chat.completions.create(
+        model=EMBEDDED_MODEL, messages=messages, max_tokens=4, stream=True, stream_options={"include_usage": True}
+    )
     for chunk in chunks:
         text += "".join(choice.delta.content or "" for choice in chunk.choices)
         usage = chunk.usage or usage

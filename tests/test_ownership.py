@@ -122,8 +122,9 @@ def test_the_run_log_says_who_made_each_call(conn):
 
 
 def _call(session_id: str, owner: str | None = None) -> storage.CallRecord:
-    return storage.CallRecord(session_id, "chat", "embedded", "m", 1, 10, True, Usage(10, 2), 100, 0.1, 0.05, 0.0, "ok",
-                              owner=owner)  # fmt: skip
+    return storage.CallRecord(
+        session_id, "chat", "embedded", "m", 1, 10, True, Usage(10, 2), 100, 0.1, 0.05, 0.0, "ok", owner=owner
+    )
 
 
 def test_share_tokens_are_unique(conn):

@@ -27,8 +27,9 @@ def test_the_cost_formula_agrees_with_genai_prices(model, prompt, cached, comple
     )
     reference = calc_price(
         Usage(input_tokens=prompt, cache_read_tokens=cached, output_tokens=completion),
-        models.canonical(model), provider_id="openai",
-    ).total_price  # fmt: skip
+        models.canonical(model),
+        provider_id="openai",
+    ).total_price
     assert Decimal(str(prices.cost(info.prices, prompt, cached, completion))).quantize(
         Decimal("1e-9")
     ) == reference.quantize(Decimal("1e-9"))
@@ -95,8 +96,11 @@ def test_the_datas_date_is_shown_with_the_version():
 
 def test_money_keeps_small_amounts_readable():
     assert (prices.money(None), prices.money(0), prices.money(0.0021), prices.money(12.5)) == (
-        "unpriced", "$0", "$0.002100", "$12.5000",
-    )  # fmt: skip
+        "unpriced",
+        "$0",
+        "$0.002100",
+        "$12.5000",
+    )
 
 
 def test_the_installed_price_data_is_the_pinned_release():

@@ -34,10 +34,32 @@ from lib.store.session import InvalidSession, Session, export_json, parse_export
 
 CASES = settings(suppress_health_check=[HealthCheck.too_slow])
 AWKWARD = [
-    "\ud800", "\udfff", "\ud83d", "\x00", "\x07", "\x1b[31m", "\r\n", "\t", "\u202e", "\u200f", "\u2066",
-    "مرحبا", "שלום", "👩🏽‍💻", "🇫🇷", "👨‍👩‍👧‍👦", "e\u0301", "\ufeff", "<|endoftext|>", "<|im_end|>", "<script>",
-    "![x](http://a.example/i.png)", "!", "[", "\\",
-]  # fmt: skip
+    "\ud800",
+    "\udfff",
+    "\ud83d",
+    "\x00",
+    "\x07",
+    "\x1b[31m",
+    "\r\n",
+    "\t",
+    "\u202e",
+    "\u200f",
+    "\u2066",
+    "مرحبا",
+    "שלום",
+    "👩🏽‍💻",
+    "🇫🇷",
+    "👨‍👩‍👧‍👦",
+    "e\u0301",
+    "\ufeff",
+    "<|endoftext|>",
+    "<|im_end|>",
+    "<script>",
+    "![x](http://a.example/i.png)",
+    "!",
+    "[",
+    "\\",
+]
 texts = st.lists(st.one_of(st.text(max_size=12), st.sampled_from(AWKWARD)), max_size=8).map("".join)
 roles = st.sampled_from(["user", "assistant"])
 
@@ -82,8 +104,11 @@ class Wire:
                 "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
             }
             return httpx2.Response(200, json=whole)
-        chunk = {**head, "object": "chat.completion.chunk",
-                 "choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": "stop"}]}  # fmt: skip
+        chunk = {
+            **head,
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": "stop"}],
+        }
         stream = b"data: " + json.dumps(chunk).encode() + b"\n\ndata: [DONE]\n\n"
         return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=stream)
 
@@ -217,8 +242,11 @@ def _exported(session: Session) -> bytes:
 def test_an_export_imports_back_as_the_same_session(session):
     imported = parse_export(_exported(session))
     assert (imported.id, imported.title, imported.system, imported.messages) == (
-        session.id, session.title, session.system, session.messages,
-    )  # fmt: skip
+        session.id,
+        session.title,
+        session.system,
+        session.messages,
+    )
 
 
 @CASES
@@ -245,8 +273,15 @@ def test_one_bad_message_refuses_the_whole_file(session, index, field):
 
 
 STRING_FIELDS = ["title", "draft", "id", "created_at", "updated_at", "system_prompt", "message_id", "content"]
-STRING_SETTINGS = ["openai_model", "azure_deployment", "compatible_model", "base_url", "azure_endpoint",
-                   "azure_api_version", "priced_as"]  # fmt: skip
+STRING_SETTINGS = [
+    "openai_model",
+    "azure_deployment",
+    "compatible_model",
+    "base_url",
+    "azure_endpoint",
+    "azure_api_version",
+    "priced_as",
+]
 
 
 @CASES

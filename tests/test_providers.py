@@ -585,13 +585,17 @@ def test_a_redirect_loop_is_named_not_a_connection_failure(server):
 IMPLAUSIBLE_USAGES = [
     ({"prompt_tokens": -5, "completion_tokens": 3}, "prompt_tokens -5 (negative)"),
     ({"prompt_tokens": 10, "completion_tokens": 10**30}, "completion_tokens ~10^30 (more than 10^9)"),
-    ({"prompt_tokens": 10, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 10**40}},
-     "cached_tokens ~10^40 (more than 10^9)"),
-    ({"prompt_tokens": 10, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 11}},
-     "cached_tokens 11 (more than its prompt_tokens 10)"),
+    (
+        {"prompt_tokens": 10, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 10**40}},
+        "cached_tokens ~10^40 (more than 10^9)",
+    ),
+    (
+        {"prompt_tokens": 10, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 11}},
+        "cached_tokens 11 (more than its prompt_tokens 10)",
+    ),
     ({"prompt_tokens": 12.5, "completion_tokens": 3}, "prompt_tokens 12.5 (not a whole number)"),
     ({"prompt_tokens": "twelve", "completion_tokens": 3}, "prompt_tokens 'twelve' (not a whole number)"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("usage", "named"), IMPLAUSIBLE_USAGES)
@@ -608,8 +612,11 @@ def test_implausible_usage_is_kept_as_said_flagged_and_never_priced(server, usag
 
 
 def test_plausible_usage_is_taken_and_priced(server):
-    server.behaviour.raw_usage = {"prompt_tokens": 10, "completion_tokens": 3,
-                                  "prompt_tokens_details": {"cached_tokens": 10}}  # fmt: skip
+    server.behaviour.raw_usage = {
+        "prompt_tokens": 10,
+        "completion_tokens": 3,
+        "prompt_tokens_details": {"cached_tokens": 10},
+    }
     outcome = _call(ProviderConfig("compatible", "fake-model", server.base_url), _streamed())
     assert outcome.usage.flag is None and (outcome.usage.prompt_tokens, outcome.usage.cached_tokens) == (10, 10)
     assert billed(models.MODELS["gpt-4o"].prices, 10, outcome.usage) is not None

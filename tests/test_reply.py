@@ -73,12 +73,17 @@ def test_a_reply_is_recorded_after_its_question_and_a_failure_keeps_the_question
     history = [Message("user", "a"), Message("assistant", "b"), question, Message("user", "later")]
     answered = record_reply(history, question.id, CallOutcome(text="A", finish_reason="stop"))
     assert [(m.content, m.status) for m in answered] == [
-        ("a", "ok"), ("b", "ok"), ("Q", "ok"), ("A", "ok"), ("later", "ok"),
-    ]  # fmt: skip
+        ("a", "ok"),
+        ("b", "ok"),
+        ("Q", "ok"),
+        ("A", "ok"),
+        ("later", "ok"),
+    ]
     broken = record_reply(history, question.id, CallOutcome(text="par", error="cut"))
     assert [(m.content, m.status, m.included) for m in broken[2:4]] == [
-        ("Q", "unanswered", True), ("par", "incomplete", False),
-    ]  # fmt: skip
+        ("Q", "unanswered", True),
+        ("par", "incomplete", False),
+    ]
     assert record_reply(history, question.id, CallOutcome(error="401")) == history
     assert record_reply(history, "deleted-meanwhile", CallOutcome(text="A", finish_reason="stop")) == history
 
@@ -114,12 +119,13 @@ def test_streamed_call_pieces_are_joined_by_index():
         Piece(index=1, id="call_b", type="function", function=Fn(name="get_time", arguments="")),
         Piece(index=0, function=Fn(arguments='ty": "Oslo"}')),
         Piece(index=1, function=Fn(arguments="{}")),
-    ]  # fmt: skip
+    ]
     for piece in pieces:
         _add_call_pieces(calls, [piece])
     assert [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in calls] == [
-        ("call_a", "get_weather", '{"city": "Oslo"}'), ("call_b", "get_time", "{}"),
-    ]  # fmt: skip
+        ("call_a", "get_weather", '{"city": "Oslo"}'),
+        ("call_b", "get_time", "{}"),
+    ]
 
 
 def test_a_key_echoed_in_a_calls_arguments_is_masked():

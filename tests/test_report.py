@@ -43,10 +43,15 @@ def _comparison(repeats: int = 1) -> Comparison:
     for variant, answer in zip(PRESETS, ANSWERS, strict=True):
         plan = plan_variant(variant, SystemPrompt(), history, "What is my name?", TARGET, Sampling()).plan
         outcomes = [
-            CallOutcome(text=answer + " x" * i, usage=Usage(plan.prompt_tokens, 5), latency_s=2.0,
-                        ttft_s=0.5, finish_reason="stop")
+            CallOutcome(
+                text=answer + " x" * i,
+                usage=Usage(plan.prompt_tokens, 5),
+                latency_s=2.0,
+                ttft_s=0.5,
+                finish_reason="stop",
+            )
             for i in range(repeats)
-        ]  # fmt: skip
+        ]
         results.append(VariantResult(variant, plan, outcomes, [None] * repeats, [1.0 * i for i in range(repeats)]))
     results[1].outcomes.append(CallOutcome(error="Rate limited (429)"))
     return Comparison("What is my name?", results, "2026-11-25 10:00:00", 0, "test", one_at_a_time=True)
@@ -191,8 +196,12 @@ def test_the_plan_chart_has_a_panel_per_measure_and_none_for_a_cost_that_is_noth
 def test_a_pinned_message_is_named_wherever_a_variant_is_described():
     """Was: "Bare question: no system prompt · no history · the question" in the report although the
     call also carried the pinned message (56 tokens against 46 for "system prompt + question")."""
-    history = [Message("user", "My locker is 4471.", pinned=True), Message("assistant", "Noted."),
-               Message("user", "Then I tidied the kitchen."), Message("assistant", "Nice.")]  # fmt: skip
+    history = [
+        Message("user", "My locker is 4471.", pinned=True),
+        Message("assistant", "Noted."),
+        Message("user", "Then I tidied the kitchen."),
+        Message("assistant", "Nice."),
+    ]
     results = []
     for variant in PRESETS:
         plan = plan_variant(variant, SystemPrompt(), history, "What is my locker number?", TARGET, Sampling()).plan

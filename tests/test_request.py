@@ -18,7 +18,7 @@ TARGET = Target(MODELS["gpt-4o"], TiktokenCounter.for_model("gpt-4o"), "gpt-4o")
 KINDS = ["manual", "full", "none", "last_turns", "token_budget", "summarise"]
 strategies_ = st.builds(
     Strategy, st.sampled_from(KINDS), last_turns=st.integers(0, 6), token_budget=st.integers(0, 400)
-)  # fmt: skip
+)
 
 
 @CASES

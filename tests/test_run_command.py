@@ -27,8 +27,9 @@ def _free_port() -> int:
 
 def _make_command(port: int, env: dict[str, str]) -> list[str]:
     """The line `make run` would run to start the server (printed by `make -n`, nothing executed)."""
-    printed = subprocess.run(["make", "-n", "run", f"PORT={port}"], cwd=ROOT, env=env, capture_output=True,
-                             text=True, check=True).stdout  # fmt: skip
+    printed = subprocess.run(
+        ["make", "-n", "run", f"PORT={port}"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
     line = next(line for line in printed.splitlines() if "streamlit run" in line)
     words = shlex.split(line)
     return [sys.executable, "-m", "streamlit", *words[1:]]  # the shared venv's streamlit, same arguments
@@ -77,8 +78,9 @@ def _env(**extra: str) -> dict[str, str]:
 
 def test_make_run_listens_on_this_machine_only_and_says_how_to_expose_it():
     port = _free_port()
-    printed = subprocess.run(["make", "-n", "run", f"PORT={port}"], cwd=ROOT, env=_env(), capture_output=True,
-                             text=True, check=True).stdout  # fmt: skip
+    printed = subprocess.run(
+        ["make", "-n", "run", f"PORT={port}"], cwd=ROOT, env=_env(), capture_output=True, text=True, check=True
+    ).stdout
     assert "this machine only" in printed and "HOST=0.0.0.0 make run" in printed
     assert _served_on(_make_command(port, _env()), port, _env()) == {"127.0.0.1"}
 

@@ -13,10 +13,22 @@ T0 = "2026-01-01T10:00:00.000+00:00"
 
 def _record(session_id="s1", variant="chat", predicted=100, reported=98, status="ok", at=T0):
     return CallRecord(
-        session_id, variant, "embedded", "SmolLM2-135M-Instruct", 3, predicted, True,
-        Usage(reported, None if reported is None else 7), 500, 0.4, 0.1, 0.0, status,
-        None if status == "ok" else "boom", at,
-    )  # fmt: skip
+        session_id,
+        variant,
+        "embedded",
+        "SmolLM2-135M-Instruct",
+        3,
+        predicted,
+        True,
+        Usage(reported, None if reported is None else 7),
+        500,
+        0.4,
+        0.1,
+        0.0,
+        status,
+        None if status == "ok" else "boom",
+        at,
+    )
 
 
 RECORDS = [

@@ -220,10 +220,15 @@ def test_a_server_that_reports_no_window_gives_none(fake):
 
 TOOL_MESSAGES = [
     {"role": "user", "content": "Weather in Oslo?"},
-    {"role": "assistant", "content": "", "tool_calls": [
-        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}]},
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}
+        ],
+    },
     {"role": "tool", "tool_call_id": "call_1", "content": "3 C"},
-]  # fmt: skip
+]
 TOOL_DEFINITIONS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
 
 
@@ -254,12 +259,19 @@ CONVERSATIONS = [
     [{"role": "user", "content": "Hello"}],
     [{"role": "user", "content": "Combien de renards? 🦊"}],
     MESSAGES,
-    [{"role": "system", "content": "You answer in one word."}, {"role": "user", "content": "Sky colour?"},
-     {"role": "assistant", "content": "Blue."}, {"role": "user", "content": "And grass?"}],
-    [{"role": "user", "content": "My locker is 4471."}, {"role": "assistant", "content": "Noted."},
-     {"role": "user", "content": "What is my locker number?"}],
+    [
+        {"role": "system", "content": "You answer in one word."},
+        {"role": "user", "content": "Sky colour?"},
+        {"role": "assistant", "content": "Blue."},
+        {"role": "user", "content": "And grass?"},
+    ],
+    [
+        {"role": "user", "content": "My locker is 4471."},
+        {"role": "assistant", "content": "Noted."},
+        {"role": "user", "content": "What is my locker number?"},
+    ],
     [{"role": "system", "content": ""}, {"role": "user", "content": "Empty system prompt."}],
-]  # fmt: skip
+]
 
 
 class StockServer(EmbeddedServer):
@@ -268,10 +280,24 @@ class StockServer(EmbeddedServer):
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path), "--model_alias", STOCK_ALIAS,
-            "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048", "--n_threads", str(self.threads),
-            "--logits_all", "False",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(self.model_path),
+            "--model_alias",
+            STOCK_ALIAS,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            str(self.threads),
+            "--logits_all",
+            "False",
+        ]
 
 
 @pytest.fixture(scope="module")

@@ -242,9 +242,13 @@ def test_the_end_user_id_is_a_stable_one_way_hash():
 def test_secrets_are_masked_wherever_they_were_pasted():
     key = "sk-proj-PASTED-0123456789abcdef"
     leaky = Session(
-        "s", title=key, system=SystemPrompt(f"key: {key}"), messages=(Message("user", f"my key is {key}"),),
-        settings={"base_url": f"http://x/?k={key}"}, draft=key,
-    )  # fmt: skip
+        "s",
+        title=key,
+        system=SystemPrompt(f"key: {key}"),
+        messages=(Message("user", f"my key is {key}"),),
+        settings={"base_url": f"http://x/?k={key}"},
+        draft=key,
+    )
     masked = without_secrets(leaky, (key,))
     assert key not in export_json(masked) and key not in to_markdown(masked)
     assert masked.messages[0].content == "my key is ***" and masked.messages[0].id == leaky.messages[0].id
@@ -288,11 +292,27 @@ def test_a_50000_message_import_is_checked_whole():
 
 # A lone surrogate ("\ud800", valid JSON) crashed the save of an import with UnicodeEncodeError.
 STRING_FIELDS = [
-    ("title",), ("draft",), ("id",), ("created_at",), ("updated_at",), ("system_prompt", "content"),
-    ("messages", 0, "id"), ("messages", 0, "content"),
-    *[("settings", name) for name in ("openai_model", "azure_deployment", "compatible_model", "base_url",
-                                      "azure_endpoint", "azure_api_version", "priced_as")],
-]  # fmt: skip
+    ("title",),
+    ("draft",),
+    ("id",),
+    ("created_at",),
+    ("updated_at",),
+    ("system_prompt", "content"),
+    ("messages", 0, "id"),
+    ("messages", 0, "content"),
+    *[
+        ("settings", name)
+        for name in (
+            "openai_model",
+            "azure_deployment",
+            "compatible_model",
+            "base_url",
+            "azure_endpoint",
+            "azure_api_version",
+            "priced_as",
+        )
+    ],
+]
 
 
 @pytest.mark.parametrize("path", STRING_FIELDS, ids=lambda path: ".".join(map(str, path)))
@@ -370,9 +390,13 @@ def test_a_tool_session_round_trips_through_the_file_and_the_transcript():
     ]
     assert document["session"]["messages"][3]["tool_call_id"] == "call_1"
     assert document["session"]["tools"][1] == {
-        "id": "t2", "name": "get_time", "description": "", "parameters": {"type": "object", "properties": {}},
-        "included": False, "strict": True,
-    }  # fmt: skip
+        "id": "t2",
+        "name": "get_time",
+        "description": "",
+        "parameters": {"type": "object", "properties": {}},
+        "included": False,
+        "strict": True,
+    }
     transcript = to_markdown(TOOL_SESSION)
     assert 'Calls `get_weather` with `{"city":"Paris"}` (id `call_1`)' in transcript
     assert "Tool result for `call_1` (pinned)" in transcript and "`get_time` (not sent)" in transcript

@@ -161,7 +161,7 @@ def _tool_body(stream: bool) -> dict:
         Message("user", HOSTILE, name="ada"),
         Message("assistant", "", tool_calls=(ToolCall("call_1", "lookup", arguments),)),
         Message("tool", HOSTILE, tool_call_id="call_1"),
-    ]  # fmt: skip
+    ]
     tools = ToolSettings((ToolDefinition("lookup", HOSTILE, {"type": "object", "properties": {}}),), "auto", False)
     return build_body("fake-model", [m.as_api() for m in messages], Sampling(0.3, 64, stream=stream), tools=tools)
 

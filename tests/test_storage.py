@@ -356,13 +356,23 @@ def test_a_file_of_the_first_schema_upgrades_in_place_with_its_data(session_db):
         for session in old:
             conn.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (session.id, session.title, session.label, len(session.messages), session.created_at,
-                 session.updated_at, json.dumps(to_dict(session), ensure_ascii=False)),
-            )  # fmt: skip
+                (
+                    session.id,
+                    session.title,
+                    session.label,
+                    len(session.messages),
+                    session.created_at,
+                    session.updated_at,
+                    json.dumps(to_dict(session), ensure_ascii=False),
+                ),
+            )
         conn.execute("UPDATE sessions SET body = '{broken' WHERE id = 'damaged1'")
         for session_id in ("Project notes v2.1", "plain1"):  # the first schema's columns only
-            values = {k: v for k, v in _record(session_id).columns().items()
-                      if k not in ("cached_tokens", "owner", "implausible_usage")}  # fmt: skip
+            values = {
+                k: v
+                for k, v in _record(session_id).columns().items()
+                if k not in ("cached_tokens", "owner", "implausible_usage")
+            }
             _insert(conn, "calls", values)
 
     with storage.opened() as conn:
@@ -393,29 +403,55 @@ def test_a_file_of_todays_schema_with_data_in_every_table_upgrades_in_place_unch
     from lib.store.call_details import calls_with_details
 
     ada, bob = "user:ada@example.com", "browser:bob"
-    sessions = {"ada1": (_session("ada1", title="Ada's"), ada, 3), "bob1": (_session("bob1", title="Bob's"), bob, 1),
-                "old1": (_session("old1", title="From before owners"), None, 2)}  # fmt: skip
+    sessions = {
+        "ada1": (_session("ada1", title="Ada's"), ada, 3),
+        "bob1": (_session("bob1", title="Bob's"), bob, 1),
+        "old1": (_session("old1", title="From before owners"), None, 2),
+    }
     comparison, setup = _comparison("kept?"), CompareSetup(PRESETS, "What is my name?", repeats=2, seed=5)
     ada_call = replace(_record("ada1"), owner=ada, usage=Usage(12, 3, 4))
     bob_call = replace(_record("bob1", CallOutcome(error="boom")), owner=bob)
     with closing(_pre_alembic(session_db)) as conn:
         for session, owner, version in sessions.values():
-            row = {"id": session.id, "title": session.title, "label": session.label,
-                   "message_count": len(session.messages), "created_at": session.created_at,
-                   "updated_at": session.updated_at, "body": json.dumps(to_dict(session), ensure_ascii=False),
-                   "version": version, "owner": owner}  # fmt: skip
+            row = {
+                "id": session.id,
+                "title": session.title,
+                "label": session.label,
+                "message_count": len(session.messages),
+                "created_at": session.created_at,
+                "updated_at": session.updated_at,
+                "body": json.dumps(to_dict(session), ensure_ascii=False),
+                "version": version,
+                "owner": owner,
+            }
             _insert(conn, "sessions", row)
         conn.execute("UPDATE sessions SET share_token = 'shared-token-of-ada-0123' WHERE id = 'ada1'")
         _insert(conn, "deleted_sessions", {"id": "gone1", "version": 4, "deleted_at": "2026-11-01", "owner": ada})
         _insert(conn, "calls", _at_7(ada_call))
         call_id = _insert(conn, "calls", _at_7(bob_call))
-        _insert(conn, "call_details", {"call_id": call_id, "request_body": '{"model": "gpt-4o"}', "answer": "",
-                                       "strategy": "Full history", "finish_reason": None, "queued_s": 1.5,
-                                       "notices": '{"notices": ["Retried once"], "left_out": 7}'})  # fmt: skip
-        _insert(conn, "comparisons", {"session_id": "ada1", "created_at": "2026-11-02",
-                                      "body": json.dumps(comparison.to_dict())})  # fmt: skip
-        _insert(conn, "compare_setups", {"session_id": "ada1", "updated_at": "2026-11-02",
-                                         "body": json.dumps(setup.to_dict())})  # fmt: skip
+        _insert(
+            conn,
+            "call_details",
+            {
+                "call_id": call_id,
+                "request_body": '{"model": "gpt-4o"}',
+                "answer": "",
+                "strategy": "Full history",
+                "finish_reason": None,
+                "queued_s": 1.5,
+                "notices": '{"notices": ["Retried once"], "left_out": 7}',
+            },
+        )
+        _insert(
+            conn,
+            "comparisons",
+            {"session_id": "ada1", "created_at": "2026-11-02", "body": json.dumps(comparison.to_dict())},
+        )
+        _insert(
+            conn,
+            "compare_setups",
+            {"session_id": "ada1", "updated_at": "2026-11-02", "body": json.dumps(setup.to_dict())},
+        )
 
     with storage.opened() as conn:  # the new store, on the same file
         for session, owner, version in sessions.values():
@@ -430,8 +466,11 @@ def test_a_file_of_todays_schema_with_data_in_every_table_upgrades_in_place_unch
         assert storage.calls(conn) == [ada_call, bob_call]
         (_, none), (_, details) = calls_with_details(conn)
         assert none is None and (details.strategy, details.queued_s, details.notices, details.left_out_chars) == (
-            "Full history", 1.5, ("Retried once",), 7,
-        )  # fmt: skip
+            "Full history",
+            1.5,
+            ("Retried once",),
+            7,
+        )
         assert [c.to_dict() for c in compare_store.list_comparisons(conn, "ada1")] == [comparison.to_dict()]
         assert compare_store.load_compare_setup(conn, "ada1") == setup
         # it goes on from where it was: versions, ids, and the old migrations are not run again
@@ -462,8 +501,10 @@ def test_a_call_record_carries_prediction_usage_cost_and_status():
     gpt4o = models.MODELS["gpt-4o"]
     assert (record.model, record.messages_sent, record.payload_bytes) == ("gpt-4o", 1, plan.body_bytes)
     assert (record.predicted_prompt_tokens, record.usage.prompt_tokens, record.usage.completion_tokens) == (
-        plan.prompt_tokens, 12, 3,
-    )  # fmt: skip
+        plan.prompt_tokens,
+        12,
+        3,
+    )
     assert record.cost == pytest.approx(gpt4o.input_cost(12) + gpt4o.output_cost(3))
     assert record.usage.cached_tokens is None
     assert record.status == "ok" and record.error is None
@@ -508,9 +549,18 @@ def test_a_run_log_at_0002_gets_its_flags_moved_into_their_column(backend, tmp_p
     value = str(tmp_path / "old.db") if backend == "sqlite" else request.getfixturevalue("postgres_url")
     url = db.store_url(value)
     flag = "The server reported implausible usage: prompt_tokens -5 (negative). Kept as reported here, and not priced."
-    row = {"at": "2026-01-01", "session_id": "s", "variant": "chat", "provider": "openai", "model": "gpt-4o",
-           "messages_sent": 1, "predicted_prompt_tokens": 10, "predicted_exact": 1, "payload_bytes": 100,
-           "status": "ok"}  # fmt: skip
+    row = {
+        "at": "2026-01-01",
+        "session_id": "s",
+        "variant": "chat",
+        "provider": "openai",
+        "model": "gpt-4o",
+        "messages_sent": 1,
+        "predicted_prompt_tokens": 10,
+        "predicted_exact": 1,
+        "payload_bytes": 100,
+        "status": "ok",
+    }
     try:
         assert db.upgrade(url, to="0002") == "0002"
         with db.engine(url).connect() as old, db.writing(old):
@@ -520,8 +570,12 @@ def test_a_run_log_at_0002_gets_its_flags_moved_into_their_column(backend, tmp_p
         assert db.upgrade(url) == "0003"
         with db.engine(url).connect() as upgraded:
             logged = storage.calls(upgraded)
-        assert [(c.error, c.usage.flag) for c in logged] == [(None, flag), ("Cut off.", flag), ("boom", None),
-                                                             (None, None)]  # fmt: skip
+        assert [(c.error, c.usage.flag) for c in logged] == [
+            (None, flag),
+            ("Cut off.", flag),
+            ("boom", None),
+            (None, None),
+        ]
     finally:
         db.forget(url)
 

@@ -136,9 +136,17 @@ def test_the_registry_names_every_strategy_once_with_its_label():
 
 @pytest.mark.parametrize(
     ("kind", "keys"),
-    [("manual", []), ("full", []), ("none", []), ("last_turns", ["turns"]), ("token_budget", ["budget"]),
-     ("summarise", ["turns"]), ("clear_tool_results", ["turns"]), ("drop_tool_rounds", ["turns"])],
-)  # fmt: skip
+    [
+        ("manual", []),
+        ("full", []),
+        ("none", []),
+        ("last_turns", ["turns"]),
+        ("token_budget", ["budget"]),
+        ("summarise", ["turns"]),
+        ("clear_tool_results", ["turns"]),
+        ("drop_tool_rounds", ["turns"]),
+    ],
+)
 def test_each_strategy_declares_the_parameters_it_reads(kind, keys):
     spec = STRATEGIES[kind]
     assert [p.key for p in spec.parameters] == keys

@@ -192,18 +192,29 @@ def test_the_cookbooks_tool_example_counts_what_the_api_reported(model, api_coun
 def test_what_openai_does_not_publish_is_labelled_an_estimate():
     # gpt-4.1: no published constants; a tool without the cookbook's shape; tool calls and results.
     assert not tokens.TiktokenCounter.for_model("gpt-4.1").count(COOKBOOK_TOOL_MESSAGES, tools=COOKBOOK_TOOLS).exact
-    nested = [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {
-        "type": "object", "properties": {"a": {"type": "array", "items": {"type": "string"}}}}}}]  # fmt: skip
+    nested = [
+        {
+            "type": "function",
+            "function": {
+                "name": "f",
+                "description": "d",
+                "parameters": {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "string"}}}},
+            },
+        }
+    ]
     count = tokens.TiktokenCounter.for_model("gpt-4o").count(COOKBOOK_TOOL_MESSAGES, tools=nested)
     assert not count.exact and count.method.endswith("(not published for these) (estimate)")
     calling = {
         "role": "assistant",
         "content": None,
         "tool_calls": [
-            {"id": "call_1", "type": "function",
-             "function": {"name": "get_current_weather", "arguments": '{"location":"Paris"}'}},
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_current_weather", "arguments": '{"location":"Paris"}'},
+            },
         ],
-    }  # fmt: skip
+    }
     result = {"role": "tool", "tool_call_id": "call_1", "content": "14 C"}
     count = tokens.TiktokenCounter.for_model("gpt-4o").count(
         [*COOKBOOK_TOOL_MESSAGES, calling, result], tools=COOKBOOK_TOOLS

@@ -66,8 +66,10 @@ def test_every_demo_call_is_reproducible_and_short(step):
         assert body["stream"] is False
 
 
-@pytest.mark.parametrize(("number", "sent"), [(1, [False, True]), (2, [True, False]), (3, [True, True]),
-                                               (5, [True, False]), (6, [False, True])])  # fmt: skip
+@pytest.mark.parametrize(
+    ("number", "sent"),
+    [(1, [False, True]), (2, [True, False]), (3, [True, True]), (5, [True, False]), (6, [False, True])],
+)
 def test_the_fact_is_in_exactly_the_payloads_meant_to_carry_it(number, sent):
     calls, _ = _run(number)
     needle = BY_NUMBER[number].needle

@@ -36,7 +36,10 @@ def _load() -> None:
 def offer() -> None:
     """The button that loads it."""
     st.button(
-        "Load the weather agent example", key="load_agent_example", icon=":material/partly_cloudy_day:",
-        on_click=_load, help="A small agent conversation with tool calls and results, to see what fills each "
+        "Load the weather agent example",
+        key="load_agent_example",
+        icon=":material/partly_cloudy_day:",
+        on_click=_load,
+        help="A small agent conversation with tool calls and results, to see what fills each "
         "call and what clearing old tool results changes. Opens in a new session if this one has messages.",
-    )  # fmt: skip
+    )

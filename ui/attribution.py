@@ -185,9 +185,14 @@ def _scorer(settings: Settings) -> Scorer:
 
 
 def attribution_panel(
-    settings: Settings, plan: RequestPlan, answer: str, key: str, chat: bool = False, variant: Variant | None = None,
+    settings: Settings,
+    plan: RequestPlan,
+    answer: str,
+    key: str,
+    chat: bool = False,
+    variant: Variant | None = None,
     expected: str = "",
-) -> None:  # fmt: skip
+) -> None:
     """Attribute `answer` to the context of `plan` (the request that carried its question, ending
     with it). `key` tells one answer's panel from another's; `chat`: offer to apply the smallest
     context as the chat's include toggles; `variant`: offer to add it to Compare as a variant;
@@ -366,13 +371,20 @@ def _rule(settings: Settings, key: str) -> HoldRule:
     if _exact(settings):
         fall = st.select_slider(
             "The answer holds while it becomes at most this much less likely",
-            options=FALLS, value=0.5, format_func=percent, key=f"{KEY}fall_{key}",
-        )  # fmt: skip
+            options=FALLS,
+            value=0.5,
+            format_func=percent,
+            key=f"{KEY}fall_{key}",
+        )
         return HoldRule(max_fall=float(fall))
     loss = st.slider(
         "The answer holds while its regenerated word similarity falls by at most",
-        0.0, 0.5, 0.1, 0.05, key=f"{KEY}loss_{key}",
-    )  # fmt: skip
+        0.0,
+        0.5,
+        0.1,
+        0.05,
+        key=f"{KEY}loss_{key}",
+    )
     return HoldRule(max_similarity_loss=float(loss))
 
 
@@ -424,26 +436,39 @@ def _smallest(
     if chat:
         reason = not_applicable(found)
         actions.button(
-            "Apply as the include toggles", key=f"{KEY}apply_{key}", icon=":material/toggle_on:",
-            on_click=_apply, args=(found, context.question.id), disabled=reason is not None,
-            help=reason or "Switches the strategy to Manual and sets each toggle before the question: the chat then "
+            "Apply as the include toggles",
+            key=f"{KEY}apply_{key}",
+            icon=":material/toggle_on:",
+            on_click=_apply,
+            args=(found, context.question.id),
+            disabled=reason is not None,
+            help=reason
+            or "Switches the strategy to Manual and sets each toggle before the question: the chat then "
             "sends exactly these messages for it.",
-        )  # fmt: skip
+        )
     if variant is not None:
         full = len(compare_state.slots()) >= MAX_VARIANTS
         actions.button(
-            "Add as a Compare variant", key=f"{KEY}variant_{key}", icon=":material/add:", on_click=_add_variant,
-            args=(panel, found, variant), disabled=full,
-            help=f"Compare holds at most {MAX_VARIANTS} variants: remove one first." if full else inert_markdown(
+            "Add as a Compare variant",
+            key=f"{KEY}variant_{key}",
+            icon=":material/add:",
+            on_click=_add_variant,
+            args=(panel, found, variant),
+            disabled=full,
+            help=f"Compare holds at most {MAX_VARIANTS} variants: remove one first."
+            if full
+            else inert_markdown(
                 f"A variant like “{variant.name}” that sends exactly these messages, then the question: run the "
                 "comparison to see whether the answer holds."
             ),
-        )  # fmt: skip
+        )
     if actions.button(
-        "Send it to check", key=f"{KEY}check_{key}", icon=":material/send:",
+        "Send it to check",
+        key=f"{KEY}check_{key}",
+        icon=":material/send:",
         disabled=panel.check is not None and not panel.check.job.done,
         help="One call with this context at temperature 0, to see whether the answer comes back.",
-    ):  # fmt: skip
+    ):
         plan = context.request_for(found.kept).plan
         client, secrets = resources.client(settings.provider), settings.provider.secrets
         panel.check = Check(plan, Job(lambda progress: _send(client, plan.body, secrets)))

@@ -49,8 +49,19 @@ def log_call(
     session_id = session_id or sessions.current_id()
     try:
         with storage.opened() as conn:
-            lib_log_call(conn, session_id, variant, settings.provider.kind, plan, outcome, secrets, owner(), strategy,
-                         queued_s, tuple(notices))  # fmt: skip
+            lib_log_call(
+                conn,
+                session_id,
+                variant,
+                settings.provider.kind,
+                plan,
+                outcome,
+                secrets,
+                owner(),
+                strategy,
+                queued_s,
+                tuple(notices),
+            )
     except STORE_FAILED as exc:
         _store_failed(exc)
 

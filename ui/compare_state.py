@@ -45,9 +45,20 @@ from ui.planning import summary_for
 from ui.settings import Settings
 
 SLOT_FIELDS = (
-    "name", "strategy", *(p.key for p in PARAMETERS), "system_mode", "system_text", "model", "temperature_inherit",
-    "temperature", "max_tokens_inherit", "max_tokens", "fixed_context", "tools_mode", "tool_names",
-)  # fmt: skip
+    "name",
+    "strategy",
+    *(p.key for p in PARAMETERS),
+    "system_mode",
+    "system_text",
+    "model",
+    "temperature_inherit",
+    "temperature",
+    "max_tokens_inherit",
+    "max_tokens",
+    "fixed_context",
+    "tools_mode",
+    "tool_names",
+)
 
 
 # --- slots ------------------------------------------------------------------------------------------
@@ -212,11 +223,17 @@ def requests(variant_list: list[Variant], question: str, settings: Settings) -> 
     system, history = state.system_prompt(), state.history()
     return [
         plan_variant(
-            v, system, history, question, target(v, settings), settings.sampling,
-            lambda older: summary_for(older, settings), state.tool_settings(),
+            v,
+            system,
+            history,
+            question,
+            target(v, settings),
+            settings.sampling,
+            lambda older: summary_for(older, settings),
+            state.tool_settings(),
         )
         for v in variant_list
-    ]  # fmt: skip
+    ]
 
 
 # --- runs in flight, per session, for the whole process ---------------------------------------------
@@ -273,8 +290,19 @@ def keeper(settings: Settings, session_id: str) -> Callable[[Comparison], None]:
                     seed = result.seeds[repeat] if repeat < len(result.seeds) else None
                     plan = seeded(result.plan, seed)
                     notices = result.notices[repeat] if repeat < len(result.notices) else ()
-                    log_call(conn, session_id, result.variant.name, kind, plan, outcome, secrets, who,
-                             result.variant.context_label, result.queued_s(repeat), notices)  # fmt: skip
+                    log_call(
+                        conn,
+                        session_id,
+                        result.variant.name,
+                        kind,
+                        plan,
+                        outcome,
+                        secrets,
+                        who,
+                        result.variant.context_label,
+                        result.queued_s(repeat),
+                        notices,
+                    )
             compare_store.save_comparison(conn, session_id, comparison, secrets)
 
     return keep

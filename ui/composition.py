@@ -68,9 +68,14 @@ def figure(
         if not any(values):
             continue
         fig.add_bar(
-            name=LABELS[part], y=names, x=values, orientation="h", marker_color=COLOURS[part],
-            hovertext=[_hover(part, c.tokens(part), c) for _, c in rows], hoverinfo="text",
-        )  # fmt: skip
+            name=LABELS[part],
+            y=names,
+            x=values,
+            orientation="h",
+            marker_color=COLOURS[part],
+            hovertext=[_hover(part, c.tokens(part), c) for _, c in rows],
+            hoverinfo="text",
+        )
     fig.update_layout(
         barmode="stack",
         height=height or 60 + 34 * len(rows),
@@ -153,8 +158,12 @@ def chat_bar(request: Request, settings: Settings) -> None:
     composition = composition_of(request, settings)
     with st.container(key="composition"):
         st.markdown("**What fills the next call**")
-        st.plotly_chart(figure([("Next call", composition)]), width="stretch", key="composition_chart",
-                        config={"displayModeBar": False})  # fmt: skip
+        st.plotly_chart(
+            figure([("Next call", composition)]),
+            width="stretch",
+            key="composition_chart",
+            config={"displayModeBar": False},
+        )
         legend(composition)
         st.caption(_summary_line(composition))
         largest = [c for c in composition.largest(LARGEST + 2) if c.message_id in _history_ids()][:LARGEST]
@@ -165,9 +174,12 @@ def chat_bar(request: Request, settings: Settings) -> None:
                 st.button(
                     f"{contributor.tokens:,} tokens · {LABELS[contributor.part]} · "
                     f"{inert_inline(contributor.preview, limit=PREVIEW) or '(empty)'}",
-                    key=f"contributor_{contributor.message_id}", on_click=_focus, args=(contributor.message_id,),
-                    type="tertiary", help=f"Show this {contributor.role} message in the conversation",
-                )  # fmt: skip
+                    key=f"contributor_{contributor.message_id}",
+                    on_click=_focus,
+                    args=(contributor.message_id,),
+                    type="tertiary",
+                    help=f"Show this {contributor.role} message in the conversation",
+                )
     focused = state.pop_of(state.FOCUS_MESSAGE, str)
     if focused:
         _scroll(key=f"scroll_{focused}", data={"selector": f".st-key-msgrow_{focused}"}, width="content")
@@ -216,8 +228,10 @@ def turn_bars(rows: Sequence[tuple[int, Composition]], strategy_label: str) -> N
     st.markdown(f"**What each turn's call carries ({inert_inline(strategy_label)})**")
     st.plotly_chart(
         figure([(f"Turn {turn}", c) for turn, c in rows], parts=PROMPT_PARTS, height=120 + 18 * len(rows)),
-        width="stretch", key="timeline_composition", config={"displayModeBar": False},
-    )  # fmt: skip
+        width="stretch",
+        key="timeline_composition",
+        config={"displayModeBar": False},
+    )
     legend(None, PROMPT_PARTS, present={part for _, c in rows for part in PROMPT_PARTS if c.tokens(part) > 0})
 
 

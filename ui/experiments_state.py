@@ -94,9 +94,12 @@ def edited_case(set_id: str, case: Case) -> Case:
     if not value("question").strip():
         raise InvalidTestSet("the question is empty")
     return replace(
-        case, question=value("question"), conversation=conversation, checks=checks_from_text(value("checks")),
+        case,
+        question=value("question"),
+        conversation=conversation,
+        checks=checks_from_text(value("checks")),
         turns_ago=whole_number(turns, "turns ago") if turns else None,
-    )  # fmt: skip
+    )
 
 
 def forget_editor(set_id: str, case_id: str) -> None:

@@ -138,22 +138,30 @@ def _preview(settings: Settings) -> None:
     st.caption(f"Settings taken: {given} · strategy: Manual (every message included)")
     _report(imported.report + notes)
     st.button(
-        "Import as a new session", type="primary", icon=":material/input:", on_click=_import,
-        args=(session, f"Imported a {source.format}"), key="import_context_go",
+        "Import as a new session",
+        type="primary",
+        icon=":material/input:",
+        on_click=_import,
+        args=(session, f"Imported a {source.format}"),
+        key="import_context_go",
         help="A new session opens with this context; the one open now is kept as it is.",
-    )  # fmt: skip
+    )
 
 
 def _import_tab(settings: Settings) -> None:
     st.caption(f"{FORMATS} Nothing is saved until you press *Import*; a key in the file is never taken.")
     st.text_area(
-        "Paste a context", key=state.IMPORT_TEXT, height=140,
+        "Paste a context",
+        key=state.IMPORT_TEXT,
+        height=140,
         placeholder='{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}',
-    )  # fmt: skip
+    )
     st.file_uploader(
-        f"…or upload a file (up to {MAX_CHARS // 1024 // 1024} MB)", type=["json", "jsonl", "txt", "sh"],
-        key=_uploader_key(), max_upload_size=MAX_CHARS // 1024 // 1024,
-    )  # fmt: skip
+        f"…or upload a file (up to {MAX_CHARS // 1024 // 1024} MB)",
+        type=["json", "jsonl", "txt", "sh"],
+        key=_uploader_key(),
+        max_upload_size=MAX_CHARS // 1024 // 1024,
+    )
     st.button("Preview", icon=":material/preview:", on_click=_read, key="import_context_read")
     problem = state.text(state.IMPORT_PROBLEM)
     if problem:
@@ -170,9 +178,15 @@ def _export_tab(request: Request) -> None:
     stem = f"context-lab-{sessions.current_id()}"
     for column, (label, ending, mime, make) in zip(st.columns(len(EXPORTS)), EXPORTS, strict=True):
         column.download_button(
-            label, partial(make, body, secrets), f"{stem}-{ending}", mime, icon=":material/download:",
-            on_click="ignore", width="stretch", key=f"export_{ending}",
-        )  # fmt: skip
+            label,
+            partial(make, body, secrets),
+            f"{stem}-{ending}",
+            mime,
+            icon=":material/download:",
+            on_click="ignore",
+            width="stretch",
+            key=f"export_{ending}",
+        )
 
 
 def context_exchange(settings: Settings, request: Request) -> None:

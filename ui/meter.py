@@ -121,13 +121,18 @@ def _cached_report(call: LastCall) -> None:
     if predicted is None and reported is None:
         return
     left, right = st.columns(2)
-    left.metric("Predicted cached", "—" if predicted is None else f"{predicted:,}",
-                help=prediction.rule.note if prediction is not None else None)  # fmt: skip
+    left.metric(
+        "Predicted cached",
+        "—" if predicted is None else f"{predicted:,}",
+        help=prediction.rule.note if prediction is not None else None,
+    )
     right.metric(
-        "Reported cached", "none reported" if reported is None else f"{reported:,}",
-        delta=None if reported is None or predicted is None else reported - predicted, delta_color="off",
+        "Reported cached",
+        "none reported" if reported is None else f"{reported:,}",
+        delta=None if reported is None or predicted is None else reported - predicted,
+        delta_color="off",
         help="usage.prompt_tokens_details.cached_tokens: prompt tokens the server read from its cache",
-    )  # fmt: skip
+    )
 
 
 # --- prompt caching: before the call (the meter) and after it (the last-call report) -------------
@@ -145,9 +150,13 @@ def predict_cache(settings: Settings, request: Request) -> caching.CachePredicti
     # A session reopened (or imported) has replies but no call made here yet: not "no earlier call".
     replied = any(m.role == "assistant" for m in state.history())
     return caching.predict(
-        previous, backend_of(settings.provider), request.plan.messages, settings.counter(),
-        settings.provider.backend.rule_for(settings.counter()), caching.NOT_HERE_YET if replied else None,
-    )  # fmt: skip
+        previous,
+        backend_of(settings.provider),
+        request.plan.messages,
+        settings.counter(),
+        settings.provider.backend.rule_for(settings.counter()),
+        caching.NOT_HERE_YET if replied else None,
+    )
 
 
 def cache_meter(settings: Settings, request: Request) -> None:
@@ -162,19 +171,25 @@ def cache_meter(settings: Settings, request: Request) -> None:
     if prediction.cached is None:
         # The number alone as the value, "of N tokens" under it: "1,114 of 2,300" was cut to "114 of …"
         # in the meter's column at 1280 px.
-        cached.metric("Shared prefix (estimate)", f"{shared:,}", f"of {total:,} tokens", "off", help=rule.note,
-                      delta_arrow="off")  # fmt: skip
+        cached.metric(
+            "Shared prefix (estimate)", f"{shared:,}", f"of {total:,} tokens", "off", help=rule.note, delta_arrow="off"
+        )
         plain.metric("Input cost, no cache", money(prediction.input_cost_uncached(model)))
     else:
         cached.metric(
-            "Cacheable prefix" + (" (estimate)" if rule.estimate else ""), f"{prediction.cached:,}",
-            f"of {total:,} tokens", "off", delta_arrow="off",
+            "Cacheable prefix" + (" (estimate)" if rule.estimate else ""),
+            f"{prediction.cached:,}",
+            f"of {total:,} tokens",
+            "off",
+            delta_arrow="off",
             help=f"{rule.note}. Shared from the start with the last call: {shared:,} tokens.",
-        )  # fmt: skip
+        )
         plain.metric(
-            "Input cost with cache", money(prediction.input_cost(model)),
-            delta=_saving(prediction, model), delta_color="off",
-        )  # fmt: skip
+            "Input cost with cache",
+            money(prediction.input_cost(model)),
+            delta=_saving(prediction, model),
+            delta_color="off",
+        )
     notes = [f"{shared:,} tokens shared from the start with the last call ({rule.name}'s rule"]
     notes[0] += ")" if rule.known else ", an estimate: whether it caches them is unknown)"
     if prediction.cold:
@@ -218,6 +233,14 @@ def last_call(settings: Settings, request: Request, outcome: CallOutcome, shown:
         after = previous.cache_after if previous is not None else None
     spent = billed(plan.model.prices, plan.prompt_tokens, outcome.usage)
     return LastCall(
-        plan.prompt_tokens, plan.count.exact, plan.body_bytes, plan.model.name, outcome, shown,
-        cache=prediction, cache_after=after, cost=spent, price_source=plan.model.prices.source,
-    )  # fmt: skip
+        plan.prompt_tokens,
+        plan.count.exact,
+        plan.body_bytes,
+        plan.model.name,
+        outcome,
+        shown,
+        cache=prediction,
+        cache_after=after,
+        cost=spent,
+        price_source=plan.model.prices.source,
+    )

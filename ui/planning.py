@@ -40,9 +40,15 @@ def request_for(
     """The request for `question` after `history`, with the summary this session made, if any."""
     strategy = strategy or chat_strategy()
     return build_request(
-        state.system_prompt(), history, question, strategy, target_of(settings), settings.sampling,
-        lambda older: summary_for(older, settings), state.tool_settings(),
-    )  # fmt: skip
+        state.system_prompt(),
+        history,
+        question,
+        strategy,
+        target_of(settings),
+        settings.sampling,
+        lambda older: summary_for(older, settings),
+        state.tool_settings(),
+    )
 
 
 def draft_request(settings: Settings, draft: str) -> Request:

@@ -56,9 +56,12 @@ def _picker(now: Session, column: DeltaGenerator) -> None:
         state.put(state.SESSION_PICK, now.id)
     # A radio list, not a select box: its rows wrap, so each shows its title, date, size and id whole.
     popover.radio(
-        "Saved sessions, newest first", list(labels), format_func=labels.__getitem__, key=state.SESSION_PICK,
+        "Saved sessions, newest first",
+        list(labels),
+        format_func=labels.__getitem__,
+        key=state.SESSION_PICK,
         help="Saved automatically; the URL names the open session.",
-    )  # fmt: skip
+    )
     popover.button(
         "Open this session", type="primary", on_click=sessions.open_picked, key="session_open", width="stretch"
     )
@@ -79,8 +82,10 @@ def _sharer(now: Session, column: DeltaGenerator) -> None:
         return
     token = sessions.mine(storage.share_token, now.id)
     if token is None:
-        popover.write("Only you see this session. A share link lets whoever you give it to open a copy of it "
-                      "as their own session (they never change yours).")  # fmt: skip
+        popover.write(
+            "Only you see this session. A share link lets whoever you give it to open a copy of it "
+            "as their own session (they never change yours)."
+        )
         popover.button("Make a share link", type="primary", on_click=sessions.share_current, width="stretch")
         return
     base = (st.context.url or "").split("?")[0]
@@ -150,28 +155,42 @@ def _exchange(now: Session) -> None:
     cols = st.columns(2)
     # Deferred: the files are built on click, not on every rerun.
     cols[0].download_button(
-        "JSON", lambda: export_json(without_secrets(now, secrets)), f"{stem}.json", "application/json",
-        icon=":material/download:", width="stretch", on_click="ignore",
-    )  # fmt: skip
+        "JSON",
+        lambda: export_json(without_secrets(now, secrets)),
+        f"{stem}.json",
+        "application/json",
+        icon=":material/download:",
+        width="stretch",
+        on_click="ignore",
+    )
     cols[1].download_button(
-        "Markdown", lambda: to_markdown(without_secrets(now, secrets)), f"{stem}.md", "text/markdown",
-        icon=":material/download:", width="stretch", on_click="ignore",
-    )  # fmt: skip
+        "Markdown",
+        lambda: to_markdown(without_secrets(now, secrets)),
+        f"{stem}.md",
+        "text/markdown",
+        icon=":material/download:",
+        width="stretch",
+        on_click="ignore",
+    )
     uploader_key = state.import_key(state.whole(state.SESSION_UPLOADS))
     st.file_uploader(
-        f"Import a session (JSON export, up to {MAX_IMPORT_BYTES // 1024 // 1024} MB)", type=["json"],
-        key=uploader_key, on_change=sessions.import_upload, args=(uploader_key,),
+        f"Import a session (JSON export, up to {MAX_IMPORT_BYTES // 1024 // 1024} MB)",
+        type=["json"],
+        key=uploader_key,
+        on_change=sessions.import_upload,
+        args=(uploader_key,),
         max_upload_size=MAX_IMPORT_BYTES // 1024 // 1024,
-    )  # fmt: skip
+    )
 
 
 def _end_user_toggle(now: Session) -> None:
     st.toggle(
-        "Send a hashed session id", key=state.SEND_SESSION_ID,
+        "Send a hashed session id",
+        key=state.SEND_SESSION_ID,
         help="Adds the provider's end-user field (`safety_identifier` for OpenAI, `user` elsewhere) to each "
         "request: a one-way hash of this session's id, so the provider can tie the stateless calls together. "
         "The payload preview shows it.",
-    )  # fmt: skip
+    )
     if state.get(state.SEND_SESSION_ID):
         st.caption(f"Sent as `{end_user_id(now.id)}`")
 

@@ -200,13 +200,19 @@ def _open_shared(token: str) -> None:
     copy = mine(storage.copy_shared, token)
     if copy is None:
         if state.get(state.SESSION_NOTE) is None:
-            _note("warning", "This share link names no shared session (it was never made, or sharing was "
-                  "stopped): a new session is open.")  # fmt: skip
+            _note(
+                "warning",
+                "This share link names no shared session (it was never made, or sharing was "
+                "stopped): a new session is open.",
+            )
         _start()
         return
     _open(copy)
-    _note("success", f"A copy of a shared session is open as your own: {copy.label} "
-          f"({messages_count(len(copy.messages))}). The original stays its owner's.")  # fmt: skip
+    _note(
+        "success",
+        f"A copy of a shared session is open as your own: {copy.label} "
+        f"({messages_count(len(copy.messages))}). The original stays its owner's.",
+    )
 
 
 def restore() -> None:
@@ -225,8 +231,11 @@ def restore() -> None:
         return
     if not is_session_id(wanted):
         shown = json.dumps(wanted[:40] + ("…" if len(wanted) > 40 else ""), ensure_ascii=False)
-        _note("warning", f"The link's session id {shown} is not one this app makes (1 to 64 letters, digits, "
-              "`-` and `_`), so it names no session: a new session is open.")  # fmt: skip
+        _note(
+            "warning",
+            f"The link's session id {shown} is not one this app makes (1 to 64 letters, digits, "
+            "`-` and `_`), so it names no session: a new session is open.",
+        )
         _start()
         return
     try:

@@ -84,10 +84,13 @@ def _key_field(label: str, scope: tuple[str, str], from_env: str = "", key_elsew
     `key_elsewhere`: a key is at hand for another endpoint (the environment's), not for this one."""
     state.put(state.API_KEY, typed_keys().get(scope, ""))
     typed = st.text_input(
-        label, type="password", key=state.API_KEY, on_change=_key_typed,
+        label,
+        type="password",
+        key=state.API_KEY,
+        on_change=_key_typed,
         help="Held in this browser session's memory only; never saved or shown. Sent only to this endpoint.",
         **options,
-    )  # fmt: skip
+    )
     key = typed or from_env
     if not key and (key_elsewhere or any(typed_keys().values())):
         st.caption(ENTER_THE_KEY)
@@ -141,19 +144,24 @@ def _listed_models(probe: ProviderConfig) -> list[str] | None:
         return None
     if key_scope("compatible", probe.base_url) not in state.listing(TYPED_ENDPOINTS):
         st.button(
-            "List models", icon=":material/list:", on_click=_endpoint_typed,
+            "List models",
+            icon=":material/list:",
+            on_click=_endpoint_typed,
             help="Ask this server which models it has (GET /models): this URL came with the session, "
             "and nothing is sent to it until you say so.",
-        )  # fmt: skip
+        )
         return None
     return resources.model_ids(probe)
 
 
 def _compatible() -> ProviderConfig:
     base_url = st.text_input(
-        "Base URL", key=state.BASE_URL, placeholder="http://localhost:11434/v1", on_change=_endpoint_typed,
+        "Base URL",
+        key=state.BASE_URL,
+        placeholder="http://localhost:11434/v1",
+        on_change=_endpoint_typed,
         help="Ollama: http://localhost:11434/v1 · LM Studio: http://localhost:1234/v1 · vLLM: http://localhost:8000/v1",
-    )  # fmt: skip
+    )
     key = _key_field("API key (optional)", key_scope("compatible", base_url))
     listed = _listed_models(ProviderConfig("compatible", "", base_url=base_url, api_key=key))
     if listed:
@@ -173,9 +181,11 @@ def _model_info(provider: ProviderConfig) -> models.ModelInfo:
         table = [m.name for m in models.MODELS.values() if m.encoding != "embedded"]
         state.default(state.PRICED_AS, models.underlying_model(provider.model) or table[0])  # "gpt-35-turbo" → GPT-3.5
         name = st.selectbox(
-            "Underlying model", table, key=state.PRICED_AS,
+            "Underlying model",
+            table,
+            key=state.PRICED_AS,
             help="The model behind the deployment: sets the tokenizer, window and prices.",
-        )  # fmt: skip
+        )
     if models.is_known(name):
         return models.info_for(name)
     st.caption("This model is not in the table: give its figures (counts are estimates).")
@@ -200,29 +210,36 @@ def sidebar() -> Settings:
             "Timeout (s)", 1, 600, key=state.TIMEOUT, help="How long a call may wait for the server before it fails."
         )
         deadline = st.number_input(
-            "Call deadline (s)", 1, 3600, key=state.DEADLINE,
+            "Call deadline (s)",
+            1,
+            3600,
+            key=state.DEADLINE,
             help="The longest a whole call may take, however the server trickles its reply; what arrived by "
             "then is kept, marked incomplete. The timeout above bounds each wait for the server's next bytes.",
-        )  # fmt: skip
+        )
         cap_mb = st.number_input(
-            "Reply size cap (MB)", 0.001, 100.0, step=0.5, format="%g", key=state.MAX_REPLY_MB,
+            "Reply size cap (MB)",
+            0.001,
+            100.0,
+            step=0.5,
+            format="%g",
+            key=state.MAX_REPLY_MB,
             help="The most reply text a call keeps; a reply that reaches it is ended there, kept, marked incomplete.",
-        )  # fmt: skip
+        )
         provider = replace(
             provider, timeout_s=float(timeout), deadline_s=float(deadline), max_reply_bytes=int(cap_mb * 1_000_000)
         )
         model = _model_info(provider)
         model, window_source = _server_window(provider, model)
         st.header("Sampling")
-        temperature = 1.0 if model.reasoning else st.slider(
-            "Temperature", 0.0, 2.0, step=0.1, key=state.TEMPERATURE
-        )  # fmt: skip
+        temperature = 1.0 if model.reasoning else st.slider("Temperature", 0.0, 2.0, step=0.1, key=state.TEMPERATURE)
         max_tokens = st.number_input("Max reply tokens", 1, 100_000, key=state.MAX_TOKENS)
         stream = st.toggle(
-            "Stream replies", key=state.STREAM,
+            "Stream replies",
+            key=state.STREAM,
             help="Some servers (llama-cpp-python's among them) report no token usage while "
             "streaming: turn this off to compare the prediction with the server's own count.",
-        )  # fmt: skip
+        )
     end_user = end_user_id(sessions.current_id()) if state.get(state.SEND_SESSION_ID) else None
     sampling = Sampling(
         temperature, int(max_tokens), provider.token_limit_field, stream, end_user, provider.end_user_field

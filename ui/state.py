@@ -241,31 +241,92 @@ EXP_CLAIMED = "exp_owner_claimed"
 # text typed but not saved is kept across pages too.
 EXP_EDITOR_PREFIX = "exp_edit_"
 EXP_KEPT = (
-    EXP_SECTION, EXP_SET_ID, EXP_CASE_PICK, EXP_REPEATS, EXP_SEED, EXP_MAX_TOKENS, EXP_TEMPERATURE, EXP_CONCURRENCY,
-    EXP_COST_LIMIT, EXP_COST_OK, EXP_JUDGE_KIND, EXP_JUDGE_MODEL, EXP_PREVIEW_VARIANT, EXP_PREVIEW_CASE,
-    EXP_RUN_PICK, EXP_CELL_REPEAT, EXP_FRONTIER_BY, EXP_BASELINE, EXP_COMPARE_A, EXP_COMPARE_B,
-)  # fmt: skip
+    EXP_SECTION,
+    EXP_SET_ID,
+    EXP_CASE_PICK,
+    EXP_REPEATS,
+    EXP_SEED,
+    EXP_MAX_TOKENS,
+    EXP_TEMPERATURE,
+    EXP_CONCURRENCY,
+    EXP_COST_LIMIT,
+    EXP_COST_OK,
+    EXP_JUDGE_KIND,
+    EXP_JUDGE_MODEL,
+    EXP_PREVIEW_VARIANT,
+    EXP_PREVIEW_CASE,
+    EXP_RUN_PICK,
+    EXP_CELL_REPEAT,
+    EXP_FRONTIER_BY,
+    EXP_BASELINE,
+    EXP_COMPARE_A,
+    EXP_COMPARE_B,
+)
 
 SETTING_KEYS = (
-    KIND, OPENAI_MODEL, AZURE_DEPLOYMENT, COMPATIBLE_MODEL, BASE_URL, API_KEY, AZURE_ENDPOINT,
-    AZURE_API_VERSION, PRICED_AS, TEMPERATURE, MAX_TOKENS, STREAM, CUSTOM_WINDOW,
-    CUSTOM_INPUT_PRICE, CUSTOM_OUTPUT_PRICE,
-)  # fmt: skip
+    KIND,
+    OPENAI_MODEL,
+    AZURE_DEPLOYMENT,
+    COMPATIBLE_MODEL,
+    BASE_URL,
+    API_KEY,
+    AZURE_ENDPOINT,
+    AZURE_API_VERSION,
+    PRICED_AS,
+    TEMPERATURE,
+    MAX_TOKENS,
+    STREAM,
+    CUSTOM_WINDOW,
+    CUSTOM_INPUT_PRICE,
+    CUSTOM_OUTPUT_PRICE,
+)
 KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
-    SYSTEM_TEXT, SYSTEM_INCLUDED, DRAFT, LAST_TURNS, PAGE_SIZE, STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET,
-    COMPARE_QUESTION, COMPARE_REPEATS, COMPARE_SEED, COMPARE_BASELINE, SEND_SESSION_ID, TIMEOUT, DEADLINE, MAX_REPLY_MB,
-    COMPARE_PRICE_AS, COMPARE_ONE_AT_A_TIME, COMPARE_DIFF, COMPARE_EXPECTED,
-    INSPECTOR_SPACES, INSPECTOR_SOURCE, INSPECTOR_TEXT, INSPECTOR_AS_MESSAGE, INSPECTOR_VARIANT, WALKTHROUGH_STEP,
-    ADD_ROLE, KEEP_OLD_ANSWER, *EXP_KEPT, TOOL_CHOICE, PARALLEL_TOOL_CALLS,
-}  # fmt: skip
+    SYSTEM_TEXT,
+    SYSTEM_INCLUDED,
+    DRAFT,
+    LAST_TURNS,
+    PAGE_SIZE,
+    STRATEGY_KIND,
+    STRATEGY_TURNS,
+    STRATEGY_BUDGET,
+    COMPARE_QUESTION,
+    COMPARE_REPEATS,
+    COMPARE_SEED,
+    COMPARE_BASELINE,
+    SEND_SESSION_ID,
+    TIMEOUT,
+    DEADLINE,
+    MAX_REPLY_MB,
+    COMPARE_PRICE_AS,
+    COMPARE_ONE_AT_A_TIME,
+    COMPARE_DIFF,
+    COMPARE_EXPECTED,
+    INSPECTOR_SPACES,
+    INSPECTOR_SOURCE,
+    INSPECTOR_TEXT,
+    INSPECTOR_AS_MESSAGE,
+    INSPECTOR_VARIANT,
+    WALKTHROUGH_STEP,
+    ADD_ROLE,
+    KEEP_OLD_ANSWER,
+    *EXP_KEPT,
+    TOOL_CHOICE,
+    PARALLEL_TOOL_CALLS,
+}
 # Widget keys kept by their start: a Compare variant slot's, the Experiments case editor's.
 SLOT_PREFIX = "variant_"
 KEPT_WIDGET_PREFIXES = (SLOT_PREFIX, EXP_EDITOR_PREFIX)
 # What a saved session keeps besides its messages (lib/session.SETTINGS checks the same names). Never the key.
 PERSISTED_SETTINGS = (
-    *(k for k in SETTING_KEYS if k != API_KEY), STRATEGY_KIND, STRATEGY_TURNS, STRATEGY_BUDGET, LAST_TURNS,
-    SEND_SESSION_ID, TOOL_CHOICE, PARALLEL_TOOL_CALLS,
-)  # fmt: skip
+    *(k for k in SETTING_KEYS if k != API_KEY),
+    STRATEGY_KIND,
+    STRATEGY_TURNS,
+    STRATEGY_BUDGET,
+    LAST_TURNS,
+    SEND_SESSION_ID,
+    TOOL_CHOICE,
+    PARALLEL_TOOL_CALLS,
+)
 
 
 def init() -> None:
@@ -363,9 +424,16 @@ def import_key(count: int) -> str:
 def forget_message_widgets() -> None:
     """Drop per-message widget values (another session is opening; its messages may share ids)."""
     prefixes = (
-        include_key(""), edit_key(""), editor_key(""), role_key(""), name_key(""), calls_key(""), answers_key(""),
-        tool_edit_key(""), tool_include_key(""),
-    )  # fmt: skip
+        include_key(""),
+        edit_key(""),
+        editor_key(""),
+        role_key(""),
+        name_key(""),
+        calls_key(""),
+        answers_key(""),
+        tool_edit_key(""),
+        tool_include_key(""),
+    )
     for key in [k for k in st.session_state if str(k).startswith(prefixes)]:
         del st.session_state[key]
     st.session_state[HISTORY_PAGE] = 0

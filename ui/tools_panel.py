@@ -118,9 +118,11 @@ def tools_editor(plan: RequestPlan | None = None) -> None:
             state.default(state.tool_edit_key(tool.id), json.dumps(tool.as_api(), ensure_ascii=False, indent=2))
             row = st.container(horizontal=True, vertical_alignment="center", gap="small", key=f"toolrow_{tool.id}")
             row.toggle(
-                f"Send {inert_inline(tool.name)}", key=state.tool_include_key(tool.id), on_change=_include_tool,
+                f"Send {inert_inline(tool.name)}",
+                key=state.tool_include_key(tool.id),
+                on_change=_include_tool,
                 args=(tool.id,),
-            )  # fmt: skip
+            )
             row.caption(inert_inline(tool.description, 80), width="stretch")
             row.button(
                 "Delete", icon=":material/delete:", key=f"tooldel_{tool.id}", on_click=_delete_tool, args=(tool.id,)
@@ -140,14 +142,18 @@ def tools_editor(plan: RequestPlan | None = None) -> None:
         choice = state.get(state.TOOL_CHOICE)
         options = [None, *CHOICES, *names, *([choice] if choice and choice not in (*CHOICES, *names) else [])]
         st.selectbox(
-            "tool_choice", options, key=state.TOOL_CHOICE,
+            "tool_choice",
+            options,
+            key=state.TOOL_CHOICE,
             format_func=lambda o: _CHOICE_LABELS.get(o) or f"force {o}",
             help="auto: the model decides; none: no calls; required: at least one; a name: that function.",
-        )  # fmt: skip
+        )
         st.selectbox(
-            "parallel_tool_calls", [None, True, False], key=state.PARALLEL_TOOL_CALLS,
+            "parallel_tool_calls",
+            [None, True, False],
+            key=state.PARALLEL_TOOL_CALLS,
             format_func=lambda o: _PARALLEL_LABELS[o],
-        )  # fmt: skip
+        )
         problem = plan.tools.problem() if plan is not None else None
         if problem:
             st.warning(inert_markdown(problem))
@@ -159,9 +165,12 @@ def tools_editor(plan: RequestPlan | None = None) -> None:
 def _add_call() -> None:
     try:
         history = tool_pairs.with_call(
-            state.history(), state.text(state.CALL_NAME), state.text(state.CALL_ARGS),
-            state.text(state.CALL_TEXT), state.flag(state.CALL_JOIN),
-        )  # fmt: skip
+            state.history(),
+            state.text(state.CALL_NAME),
+            state.text(state.CALL_ARGS),
+            state.text(state.CALL_TEXT),
+            state.flag(state.CALL_JOIN),
+        )
     except (conv.MessageShapeError, ToolDefinitionError) as exc:
         _problem("call", str(exc))  # what was typed stays in its boxes
         return
@@ -225,10 +234,12 @@ def add_tool_messages() -> None:
             unanswered_first = sorted(calls, key=lambda k: k.answered)
             by_id = {k.call.id: k for k in calls}
             st.selectbox(
-                "Answers the call", [k.call.id for k in unanswered_first], key=state.RESULT_FOR,
+                "Answers the call",
+                [k.call.id for k in unanswered_first],
+                key=state.RESULT_FOR,
                 format_func=lambda cid: _call_label(by_id[cid]) if cid in by_id else cid,
                 placeholder="No tool call in the history yet",
-            )  # fmt: skip
+            )
             st.text_area("Result (what the tool returned)", key=state.RESULT_TEXT, height=100)
             st.button("Add tool result", icon=":material/output:", key="add_result", on_click=_add_result)
             _show_problem("result")
@@ -263,10 +274,11 @@ def message_fields_editor(message: conv.Message) -> None:
         state.default(state.answers_key(message.id), current)
         names = {k.call.id: k.call.name for k in calls}
         st.selectbox(
-            "Answers the call", [*ids, *([current] if current and current not in ids else [])],
+            "Answers the call",
+            [*ids, *([current] if current and current not in ids else [])],
             key=state.answers_key(message.id),
             format_func=lambda cid: f"{names[cid]} ({cid})" if cid in names else f"{cid} (no such call)",
-        )  # fmt: skip
+        )
 
 
 def saved_fields(history: list[conv.Message], message_id: str) -> tuple[list[conv.Message], str | None]:

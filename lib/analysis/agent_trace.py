@@ -22,9 +22,17 @@ SYSTEM = "You are a weather assistant. Answer from the tool results."
 
 # Ten cities and the wind speed (km/h) their weather result reports: the right answer to look for.
 CITIES: tuple[tuple[str, int], ...] = (
-    ("Oslo", 37), ("Lima", 14), ("Cairo", 23), ("Perth", 41), ("Quito", 9),
-    ("Dublin", 52), ("Hanoi", 18), ("Tunis", 29), ("Reno", 46), ("Bergen", 63),
-)  # fmt: skip
+    ("Oslo", 37),
+    ("Lima", 14),
+    ("Cairo", 23),
+    ("Perth", 41),
+    ("Quito", 9),
+    ("Dublin", 52),
+    ("Hanoi", 18),
+    ("Tunis", 29),
+    ("Reno", 46),
+    ("Bergen", 63),
+)
 
 TOOLS: tuple[dict, ...] = (
     {

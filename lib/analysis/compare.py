@@ -126,10 +126,15 @@ class Variant:
         pairs = self.fixed_context
         fixed = None if pairs is None else [cast(tuple[cjson.PlainRole, str], m) for m in pairs]
         return cjson.VariantJson(
-            name=self.name, strategy=strategy, system_override=self.system_override, model=self.model,
-            temperature=self.temperature, max_tokens=self.max_tokens, fixed_context=fixed,
+            name=self.name,
+            strategy=strategy,
+            system_override=self.system_override,
+            model=self.model,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            fixed_context=fixed,
             tools=None if self.tools is None else list(self.tools),
-        )  # fmt: skip
+        )
 
     @classmethod
     def from_dict(cls, raw: Any) -> Variant:
@@ -139,13 +144,15 @@ class Variant:
     def of_json(cls, kept: cjson.VariantJson) -> Variant:
         s = kept.strategy
         return cls(
-            name=kept.name, strategy=Strategy(cast(StrategyKind, s.kind), last_turns=s.last_turns,
-                                              token_budget=s.token_budget),
-            system_override=kept.system_override, model=kept.model, temperature=kept.temperature,
+            name=kept.name,
+            strategy=Strategy(cast(StrategyKind, s.kind), last_turns=s.last_turns, token_budget=s.token_budget),
+            system_override=kept.system_override,
+            model=kept.model,
+            temperature=kept.temperature,
             max_tokens=kept.max_tokens,
             fixed_context=None if kept.fixed_context is None else tuple(kept.fixed_context),
             tools=None if kept.tools is None else tuple(kept.tools),
-        )  # fmt: skip
+        )
 
 
 # The names say what is sent; `Variant.sends` says it whole (pinned messages go under every strategy).
@@ -193,8 +200,9 @@ def plan_variant(
     question_message = Message("user", question, id=QUESTION_ID)
     if variant.fixed_context is not None:  # exactly its messages: "full" sends every one given, in order
         fixed = [Message(role, text, id=f"fixed-{i}") for i, (role, text) in enumerate(variant.fixed_context)]
-        return build_request(SystemPrompt("", included=False), fixed, question_message, Strategy("full"), target,
-                             sampling, tools=tools)  # fmt: skip
+        return build_request(
+            SystemPrompt("", included=False), fixed, question_message, Strategy("full"), target, sampling, tools=tools
+        )
     return build_request(system, history, question_message, variant.strategy, target, sampling, summaries, tools)
 
 
@@ -225,8 +233,9 @@ class CompareSetup:
         if isinstance(raw, dict) and isinstance(raw.get("variants"), list):  # the first MAX_VARIANTS are read
             raw = {**raw, "variants": raw["variants"][:MAX_VARIANTS]}
         kept = cjson.read(cjson.SetupJson, raw, "set-up")
-        return cls(tuple(Variant.of_json(v) for v in kept.variants), kept.question, kept.repeats, kept.seed,
-                   kept.priced_as)  # fmt: skip
+        return cls(
+            tuple(Variant.of_json(v) for v in kept.variants), kept.question, kept.repeats, kept.seed, kept.priced_as
+        )
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -558,12 +567,15 @@ def answer_stats(results: list[VariantResult], baseline: int, price_as: str = ""
                     "latency s": outcome.latency_s,
                     "answer words": len(_WORD.findall(outcome.text)),
                     "similarity to baseline": similarity(reference, outcome.text) if outcome.ok else None,
-                    **({CORRECT: _yes_no(states(outcome.text, expected) if outcome.ok else None)} if expected.strip()
-                       else {}),
+                    **(
+                        {CORRECT: _yes_no(states(outcome.text, expected) if outcome.ok else None)}
+                        if expected.strip()
+                        else {}
+                    ),
                     "cost $": call_cost(model, result.plan, outcome),
                     "error": outcome.error or "",
                 }
-            )  # fmt: skip
+            )
     return rows
 
 
@@ -623,12 +635,19 @@ def _plan_json(plan: RequestPlan) -> cjson.PlanJson:
     c, m = plan.count, plan.model
     prices = None if m.own_prices is None else cjson.PricesJson.model_validate(asdict(m.own_prices))
     return cjson.PlanJson(
-        body=plan.body, body_bytes=plan.body_bytes,
+        body=plan.body,
+        body_bytes=plan.body_bytes,
         count=cjson.CountJson(per_message=list(c.per_message), total=c.total, exact=c.exact, method=c.method),
-        model=cjson.ModelJson(name=m.name, context_window=m.context_window, encoding=m.encoding, reasoning=m.reasoning,
-                             price_ref=m.price_ref, own_prices=prices),
+        model=cjson.ModelJson(
+            name=m.name,
+            context_window=m.context_window,
+            encoding=m.encoding,
+            reasoning=m.reasoning,
+            price_ref=m.price_ref,
+            own_prices=prices,
+        ),
         max_tokens=plan.max_tokens,
-    )  # fmt: skip
+    )
 
 
 def _rate_of(kept: cjson.RateJson | None) -> Rate | None:
@@ -653,33 +672,62 @@ def _plan_of(kept: cjson.PlanJson) -> RequestPlan:
 def _outcome_json(outcome: CallOutcome) -> cjson.OutcomeJson:
     u = outcome.usage
     return cjson.OutcomeJson(
-        text=outcome.text, prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
-        cached_tokens=u.cached_tokens, latency_s=outcome.latency_s, ttft_s=outcome.ttft_s,
-        finish_reason=outcome.finish_reason, error=outcome.error, status_code=outcome.status_code,
-        error_code=outcome.error_code, retry_after_s=outcome.retry_after_s, reported_usage=u.reported,
-    )  # fmt: skip
+        text=outcome.text,
+        prompt_tokens=u.prompt_tokens,
+        completion_tokens=u.completion_tokens,
+        cached_tokens=u.cached_tokens,
+        latency_s=outcome.latency_s,
+        ttft_s=outcome.ttft_s,
+        finish_reason=outcome.finish_reason,
+        error=outcome.error,
+        status_code=outcome.status_code,
+        error_code=outcome.error_code,
+        retry_after_s=outcome.retry_after_s,
+        reported_usage=u.reported,
+    )
 
 
 def _outcome_of(kept: cjson.OutcomeJson) -> CallOutcome:
     reported = kept.reported_usage
-    usage = Usage(kept.prompt_tokens, kept.completion_tokens, kept.cached_tokens, flag=implausible_usage(reported),
-                  reported=reported)  # fmt: skip
+    usage = Usage(
+        kept.prompt_tokens,
+        kept.completion_tokens,
+        kept.cached_tokens,
+        flag=implausible_usage(reported),
+        reported=reported,
+    )
     return CallOutcome(
-        text=kept.text, usage=usage, latency_s=kept.latency_s, ttft_s=kept.ttft_s, finish_reason=kept.finish_reason,
-        error=kept.error, status_code=kept.status_code, error_code=kept.error_code, retry_after_s=kept.retry_after_s,
-    )  # fmt: skip
+        text=kept.text,
+        usage=usage,
+        latency_s=kept.latency_s,
+        ttft_s=kept.ttft_s,
+        finish_reason=kept.finish_reason,
+        error=kept.error,
+        status_code=kept.status_code,
+        error_code=kept.error_code,
+        retry_after_s=kept.retry_after_s,
+    )
 
 
 def _result_json(result: VariantResult) -> cjson.ResultJson:
     return cjson.ResultJson(
-        variant=result.variant.as_json(), plan=_plan_json(result.plan),
-        outcomes=[_outcome_json(o) for o in result.outcomes], seeds=list(result.seeds), queued=list(result.queued),
-        notices=[list(n) for n in result.notices], pinned=result.pinned_sent or None,
-    )  # fmt: skip
+        variant=result.variant.as_json(),
+        plan=_plan_json(result.plan),
+        outcomes=[_outcome_json(o) for o in result.outcomes],
+        seeds=list(result.seeds),
+        queued=list(result.queued),
+        notices=[list(n) for n in result.notices],
+        pinned=result.pinned_sent or None,
+    )
 
 
 def _result_of(kept: cjson.ResultJson) -> VariantResult:
     return VariantResult(
-        Variant.of_json(kept.variant), _plan_of(kept.plan), [_outcome_of(o) for o in kept.outcomes],
-        list(kept.seeds), list(kept.queued), [tuple(n) for n in kept.notices], kept.pinned or 0,
-    )  # fmt: skip
+        Variant.of_json(kept.variant),
+        _plan_of(kept.plan),
+        [_outcome_of(o) for o in kept.outcomes],
+        list(kept.seeds),
+        list(kept.queued),
+        [tuple(n) for n in kept.notices],
+        kept.pinned or 0,
+    )

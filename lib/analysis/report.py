@@ -82,11 +82,21 @@ def plan_figure(rows: list[dict], legend: bool = True, priced_note: str = "") ->
         for row in rows:
             value = row[measure] or 0
             figure.add_bar(
-                x=[row["variant"]], y=[value], name=row["variant"], marker_color=colours[row["variant"]],
-                legendgroup=row["variant"], showlegend=column == 1, text=[_label(measure, value)],
-                textposition="outside", cliponaxis=False, constraintext="none", textfont_size=10,
-                hovertemplate="%{x}: %{text}<extra></extra>", row=1, col=column,
-            )  # fmt: skip
+                x=[row["variant"]],
+                y=[value],
+                name=row["variant"],
+                marker_color=colours[row["variant"]],
+                legendgroup=row["variant"],
+                showlegend=column == 1,
+                text=[_label(measure, value)],
+                textposition="outside",
+                cliponaxis=False,
+                constraintext="none",
+                textfont_size=10,
+                hovertemplate="%{x}: %{text}<extra></extra>",
+                row=1,
+                col=column,
+            )
         if measure == "input cost $":  # dollars, not SI prefixes ("30µ")
             figure.update_yaxes(tickformat="$.2~r", row=1, col=column)
     figure.update_xaxes(showticklabels=False)
@@ -126,9 +136,13 @@ def _tradeoff(frame: list[dict], names: list[str], legend: bool) -> go.Figure:
         rows = [row for row in frame if row["variant"] == name and row["similarity to baseline"] is not None]
         if rows:
             figure.add_scatter(
-                x=[row["prompt tokens (predicted)"] for row in rows], y=[row["similarity to baseline"] for row in rows],
-                mode="markers", marker={"size": 12, "color": colours[name]}, name=name, legendgroup=name,
-            )  # fmt: skip
+                x=[row["prompt tokens (predicted)"] for row in rows],
+                y=[row["similarity to baseline"] for row in rows],
+                mode="markers",
+                marker={"size": 12, "color": colours[name]},
+                name=name,
+                legendgroup=name,
+            )
     figure.update_xaxes(title="prompt tokens sent", rangemode="tozero")
     figure.update_yaxes(title="similarity", range=[-0.05, 1.08])
     return _style(figure, "Prompt tokens vs similarity", 380 if legend else 300, legend)
@@ -144,18 +158,24 @@ def _timing(frame: list[dict], names: list[str], legend: bool) -> go.Figure:
     queued = [first[name]["queued s"] or 0.0 for name in shown]
     if any(queued):
         figure.add_bar(
-            x=shown, y=queued, name="queued before sending", marker_color=QUEUED_COLOUR,
+            x=shown,
+            y=queued,
+            name="queued before sending",
+            marker_color=QUEUED_COLOUR,
             hovertemplate="%{x}: queued %{y:.2f} s<extra></extra>",
-        )  # fmt: skip
+        )
     for name in shown:
         row = first[name]
         ttft = row["first token s"] or 0.0
         figure.add_bar(
-            x=[name, name], y=[ttft, row["latency s"] - ttft], name=name, legendgroup=name,
+            x=[name, name],
+            y=[ttft, row["latency s"] - ttft],
+            name=name,
+            legendgroup=name,
             marker={"color": colours[name], "opacity": 1, "pattern": {"shape": ["/", ""]}},
             customdata=["to the first token", "the rest of the answer"],
             hovertemplate="%{x}: %{customdata} %{y:.2f} s<extra></extra>",
-        )  # fmt: skip
+        )
     figure.update_layout(barmode="stack")
     figure.update_xaxes(showticklabels=False)
     figure.update_yaxes(title="seconds", rangemode="tozero")
@@ -248,8 +268,18 @@ def _swatch(colour: str) -> str:
 
 
 def _glance(comparison: Comparison, stats: list[dict], plans: list[dict], colours: dict, cost: str) -> str:
-    head = ["Variant", "Sends", "Prompt tokens", "Payload", cost, "Queued", "First token", "Latency", "Words",
-            "Similarity"] + (["Correct?"] if comparison.expected.strip() else [])  # fmt: skip
+    head = [
+        "Variant",
+        "Sends",
+        "Prompt tokens",
+        "Payload",
+        cost,
+        "Queued",
+        "First token",
+        "Latency",
+        "Words",
+        "Similarity",
+    ] + (["Correct?"] if comparison.expected.strip() else [])
     rows = []
     for result, plan in zip(comparison.results, plans, strict=True):
         name = result.variant.name
@@ -320,19 +350,29 @@ def _diffs(comparison: Comparison, colours: dict) -> str:
 
 
 _RUN_COLUMNS = {
-    "variant": "Variant", "repeat": "Run", "seed": "Seed", "prompt tokens (predicted)": "Prompt (pred.)",
-    "prompt tokens (reported)": "Prompt (rep.)", "completion tokens": "Completion", "queued s": "Queued s",
-    "first token s": "1st token s", "latency s": "Latency s", "answer words": "Words",
-    "similarity to baseline": "Similarity", "cost $": "Cost $", "error": "Error",
-}  # fmt: skip
+    "variant": "Variant",
+    "repeat": "Run",
+    "seed": "Seed",
+    "prompt tokens (predicted)": "Prompt (pred.)",
+    "prompt tokens (reported)": "Prompt (rep.)",
+    "completion tokens": "Completion",
+    "queued s": "Queued s",
+    "first token s": "1st token s",
+    "latency s": "Latency s",
+    "answer words": "Words",
+    "similarity to baseline": "Similarity",
+    "cost $": "Cost $",
+    "error": "Error",
+}
 
 
 def _runs_table(stats: list[dict], colours: dict) -> str:
     # A column nothing fills (no seeds: one run each; no errors) is left out: the table fits the page.
     columns = {
-        key: label for key, label in _RUN_COLUMNS.items()
+        key: label
+        for key, label in _RUN_COLUMNS.items()
         if key not in ("seed", "error") or any(row[key] not in (None, "") for row in stats)
-    }  # fmt: skip
+    }
     text_columns = ("variant", "error")
     header = "".join(
         f'<th class="{"text" if key in text_columns else ""}">{label}</th>' for key, label in columns.items()
@@ -376,12 +416,16 @@ def report_html(comparison: Comparison, price_as: str = "") -> str:
     baseline = comparison.results[comparison.baseline]
     cost = f"Cost ({priced})" if priced else "Cost"
     meta = " · ".join(
-        part for part in (
-            comparison.created, comparison.model_note, f"{len(comparison.results)} variants",
+        part
+        for part in (
+            comparison.created,
+            comparison.model_note,
+            f"{len(comparison.results)} variants",
             "sent one at a time (the server answers one request at a time)" if comparison.one_at_a_time else "",
             priced and f"costs {priced} (its prices, this run's tokens)",
-        ) if part
-    )  # fmt: skip
+        )
+        if part
+    )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

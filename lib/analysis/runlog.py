@@ -12,14 +12,26 @@ from lib.store.storage import CallRecord
 
 # The record's fields under the names the page shows, in the order it shows them.
 COLUMNS = {
-    "at": "time", "variant": "variant", "provider": "provider", "model": "model", "messages_sent": "messages sent",
-    "predicted_prompt_tokens": "predicted prompt tokens", "prompt_tokens": "prompt tokens",
+    "at": "time",
+    "variant": "variant",
+    "provider": "provider",
+    "model": "model",
+    "messages_sent": "messages sent",
+    "predicted_prompt_tokens": "predicted prompt tokens",
+    "prompt_tokens": "prompt tokens",
     "cached_tokens": "cached tokens",
-    "completion_tokens": "completion tokens", "payload_bytes": "payload bytes", "latency_s": "latency s",
-    "ttft_s": "ttft s", "cost": "cost $", "status": "status", "error": "error",
-    "implausible_usage": "implausible usage", "session_id": "session id",
-    "predicted_exact": "exact prediction", "owner": "who",
-}  # fmt: skip
+    "completion_tokens": "completion tokens",
+    "payload_bytes": "payload bytes",
+    "latency_s": "latency s",
+    "ttft_s": "ttft s",
+    "cost": "cost $",
+    "status": "status",
+    "error": "error",
+    "implausible_usage": "implausible usage",
+    "session_id": "session id",
+    "predicted_exact": "exact prediction",
+    "owner": "who",
+}
 
 
 def calls_frame(records: list[CallRecord], labels: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -77,14 +89,23 @@ def run_log_figures(frame: pd.DataFrame):
         **{"prompt tokens (reported, else predicted)": frame["prompt tokens"].fillna(frame["predicted prompt tokens"])}
     )
     over_time = px.line(
-        sent, x="time", y="prompt tokens (reported, else predicted)", color="variant", markers=True,
-        hover_data=hover, title="Prompt tokens per call",
-    )  # fmt: skip
+        sent,
+        x="time",
+        y="prompt tokens (reported, else predicted)",
+        color="variant",
+        markers=True,
+        hover_data=hover,
+        title="Prompt tokens per call",
+    )
     reported = frame.dropna(subset=["prompt tokens"]).astype({"prompt tokens": "int64"})
     scatter = px.scatter(
-        reported, x="predicted prompt tokens", y="prompt tokens", color="model", hover_data=hover,
+        reported,
+        x="predicted prompt tokens",
+        y="prompt tokens",
+        color="model",
+        hover_data=hover,
         title="Predicted vs reported prompt tokens (on the line: exact)",
-    )  # fmt: skip
+    )
     top = max([1, *reported["predicted prompt tokens"], *reported["prompt tokens"]])
     scatter.add_shape(type="line", x0=0, y0=0, x1=top, y1=top, line={"dash": "dot", "color": "grey"})
     for figure in (over_time, scatter):

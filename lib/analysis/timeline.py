@@ -98,10 +98,16 @@ def compositions(
     it: in a tool-using conversation, the tool results resent turn after turn pile up here."""
     questions = [i for i, m in enumerate(history) if m.role == "user"][:MAX_TURNS]
     return [
-        (turn, compose(build_request(system, history[:index], history[index], strategy, target, sampling),
-                       window=window, window_source=window_source))
+        (
+            turn,
+            compose(
+                build_request(system, history[:index], history[index], strategy, target, sampling),
+                window=window,
+                window_source=window_source,
+            ),
+        )
         for turn, index in enumerate(questions, start=1)
-    ]  # fmt: skip
+    ]
 
 
 def verdict(rows: list[dict], model_name: str, price_source: str) -> str | None:
@@ -152,13 +158,23 @@ def timeline_figures(rows: list[dict]):
 
     hover = ["turn", "messages sent", "cached tokens", "cumulative input cost $", "question"]
     per_turn = px.line(
-        rows, x="turn", y="prompt tokens", color="strategy", markers=True, hover_data=hover,
+        rows,
+        x="turn",
+        y="prompt tokens",
+        color="strategy",
+        markers=True,
+        hover_data=hover,
         title="Prompt tokens sent at each turn",
-    )  # fmt: skip
+    )
     cumulative = px.line(
-        rows, x="turn", y="cumulative tokens", color="strategy", markers=True, hover_data=hover,
+        rows,
+        x="turn",
+        y="cumulative tokens",
+        color="strategy",
+        markers=True,
+        hover_data=hover,
         title="Prompt tokens billed so far (cumulative)",
-    )  # fmt: skip
+    )
     for figure in (per_turn, cumulative):
         figure.update_layout(height=380, margin={"t": 50, "b": 10}, legend={"orientation": "h", "y": -0.2})
         figure.update_xaxes(tickformat="d", dtick=1 if len({row["turn"] for row in rows}) <= 12 else None)
@@ -172,18 +188,26 @@ def cost_figure(rows: list[dict]):
 
     long = []
     for row in rows:
-        for pricing, column in (("without cache", "cumulative input cost $"),
-                                ("with cache", "cumulative input cost with cache $")):  # fmt: skip
+        for pricing, column in (
+            ("without cache", "cumulative input cost $"),
+            ("with cache", "cumulative input cost with cache $"),
+        ):
             if row[column] is not None:
                 point = {"turn": row["turn"], "strategy": row["strategy"], "pricing": pricing}
                 long.append({**point, "cost $": row[column], "question": row["question"]})
     if not long or not any(point["cost $"] for point in long):
         return None
     figure = px.line(
-        long, x="turn", y="cost $", color="strategy", line_dash="pricing", markers=True, hover_data=["question"],
+        long,
+        x="turn",
+        y="cost $",
+        color="strategy",
+        line_dash="pricing",
+        markers=True,
+        hover_data=["question"],
         title="Input cost so far (cumulative), with the prompt cache and without",
         line_dash_map={"with cache": "solid", "without cache": "dot"},
-    )  # fmt: skip
+    )
     figure.update_layout(height=420, margin={"t": 50, "b": 10}, legend={"orientation": "h", "y": -0.2})
     figure.update_xaxes(tickformat="d")
     return figure

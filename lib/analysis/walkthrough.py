@@ -268,9 +268,12 @@ def growth_figure(rows: list[dict]):
         x=turns, y=[row["prompt tokens"] for row in rows], name="prompt tokens", mode="lines+markers", secondary_y=True
     )
     figure.update_layout(
-        title="What each call carries as the history grows", height=320, margin={"t": 50, "b": 10},
-        legend={"orientation": "h", "y": -0.25}, xaxis={"title": "turn", "dtick": 1},
-    )  # fmt: skip
+        title="What each call carries as the history grows",
+        height=320,
+        margin={"t": 50, "b": 10},
+        legend={"orientation": "h", "y": -0.25},
+        xaxis={"title": "turn", "dtick": 1},
+    )
     figure.update_yaxes(title_text="bytes", rangemode="tozero", secondary_y=False)
     figure.update_yaxes(title_text="tokens", rangemode="tozero", showgrid=False, tickmode="auto", secondary_y=True)
     return figure

@@ -153,20 +153,32 @@ class EmbeddedServer:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "lib.backends.llama_server", str(os.getpid()),
-            "--model", str(self.model_path),
-            "--model_alias", EMBEDDED_MODEL,
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--n_ctx", str(CONTEXT_WINDOW),
-            "--n_threads", str(self.threads),
-            "--n_threads_batch", str(self.threads),  # the prompt's threads too (its default: every core)
+            sys.executable,
+            "-m",
+            "lib.backends.llama_server",
+            str(os.getpid()),
+            "--model",
+            str(self.model_path),
+            "--model_alias",
+            EMBEDDED_MODEL,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(CONTEXT_WINDOW),
+            "--n_threads",
+            str(self.threads),
+            "--n_threads_batch",
+            str(self.threads),  # the prompt's threads too (its default: every core)
             # The server's default keeps logits for every prompt position (only logprobs need them):
             # slower prompts, and an n_ctx x vocabulary score array (bench/RESULTS.md).
-            "--logits_all", "False",
+            "--logits_all",
+            "False",
             # By default a new request cuts off the one streaming: queue them instead (Compare sends many).
-            "--interrupt_requests", "False",
-        ]  # fmt: skip
+            "--interrupt_requests",
+            "False",
+        ]
 
     def is_alive(self) -> bool:
         return self._process is not None and self._process.poll() is None

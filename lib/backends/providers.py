@@ -117,9 +117,11 @@ def model_id_choices(values: Iterable[object]) -> list[str]:
     ids = {
         value
         for value in values
-        if isinstance(value, str) and 0 < len(value) <= MAX_MODEL_ID_CHARS and value.isprintable()
+        if isinstance(value, str)
+        and 0 < len(value) <= MAX_MODEL_ID_CHARS
+        and value.isprintable()
         and value.strip() == value
-    }  # fmt: skip
+    }
     return sorted(ids)[:MAX_LISTED_MODELS]
 
 
@@ -371,8 +373,13 @@ def _whole_calls(message) -> list[dict]:
         function = getattr(call, "function", None)
         if function is None:  # a custom (non-function) tool call: not a shape this app keeps
             continue
-        calls.append({"id": call.id or "", "type": "function",
-                      "function": {"name": function.name or "", "arguments": function.arguments or ""}})  # fmt: skip
+        calls.append(
+            {
+                "id": call.id or "",
+                "type": "function",
+                "function": {"name": function.name or "", "arguments": function.arguments or ""},
+            }
+        )
     return calls
 
 

@@ -58,9 +58,13 @@ PROBE = [{"role": "user", "content": "Hello"}]
 # 21 tokens ChatML misses), and how a system prompt and an earlier reply are framed.
 CALIBRATION = (
     PROBE,
-    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-     {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Bye"}],
-)  # fmt: skip
+    [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "Bye"},
+    ],
+)
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a token list of a long prompt; anything longer is not an answer
 # What the meter says when the server stops answering its tokenize routes (it died, it hangs, it
 # answers garbage): the counts fall back to tiktoken, labelled, and the server is asked again only
@@ -182,8 +186,12 @@ class TokenizingServer:
         temperature 0, through the same client); None when it reports none or does not answer."""
         try:
             completion = self.client.with_options(timeout=timeout_s, max_retries=0).chat.completions.create(
-                model=self.model, messages=messages, max_tokens=1, temperature=0.0, stream=False,  # type: ignore[arg-type]
-            )  # fmt: skip
+                model=self.model,
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=1,
+                temperature=0.0,
+                stream=False,
+            )
         except (openai.OpenAIError, httpx2.HTTPError, ValueError):
             return None
         usage = getattr(completion, "usage", None)
@@ -282,13 +290,17 @@ class ServerCounter:
         if how:
             return how
         if self.server.exact and self.server.verified:
-            return (f"the {self.server.template} template (it gives the server's own counts) + the server's "
-                    "tokenizer (llama-cpp-python /extras/tokenize), exact")  # fmt: skip
+            return (
+                f"the {self.server.template} template (it gives the server's own counts) + the server's "
+                "tokenizer (llama-cpp-python /extras/tokenize), exact"
+            )
         if self.server.exact:
             return "the model's template + the server's tokenizer (llama-cpp-python /extras/tokenize), exact"
         if self.server.template:  # asked, and no template the app knows gives the server's counts
-            return ("the server's tokenizer, template assumed ChatML (no template the app knows gives the "
-                    "server's own counts; llama-cpp-python /extras/tokenize; estimate)")  # fmt: skip
+            return (
+                "the server's tokenizer, template assumed ChatML (no template the app knows gives the "
+                "server's own counts; llama-cpp-python /extras/tokenize; estimate)"
+            )
         return "the server's tokenizer, template assumed ChatML (llama-cpp-python /extras/tokenize; estimate)"
 
     def context_window(self) -> int | None:
@@ -364,8 +376,9 @@ def detect(
                     # The one named after the model first (the likeliest), and the fallback if the server
                     # reports no counts; the others next.
                     named = {model: known[model]} if model in known else {}
-                    by_name = TokenizingServer(base_url, dialect, model, api_key, timeout_s, named.get(model),
-                                               client, model if named else "")  # fmt: skip
+                    by_name = TokenizingServer(
+                        base_url, dialect, model, api_key, timeout_s, named.get(model), client, model if named else ""
+                    )
                     server = calibrate(by_name, {**named, **known}, calibrate_timeout_s)
                 return ServerCounter(server)
         except ServerTokenizerError:

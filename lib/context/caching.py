@@ -55,34 +55,60 @@ class CacheRule:
 
 
 OPENAI = CacheRule(
-    "OpenAI", 1024, 128, holds_reply=False, known=True,
+    "OpenAI",
+    1024,
+    128,
+    holds_reply=False,
+    known=True,
     note="OpenAI caches prompts from 1,024 tokens in 128-token steps, automatically and best effort "
     "(an idle cache is cleared after minutes)",
-)  # fmt: skip
+)
 AZURE = CacheRule(
-    "Azure OpenAI", 1024, 128, holds_reply=False, known=True,
+    "Azure OpenAI",
+    1024,
+    128,
+    holds_reply=False,
+    known=True,
     note="Azure OpenAI caches prompts from 1,024 tokens in 128-token steps, as OpenAI does, on the models "
     "that support it",
-)  # fmt: skip
+)
 LLAMA_CPP = CacheRule(
-    "llama.cpp", 0, 1, holds_reply=True, known=True,
+    "llama.cpp",
+    0,
+    1,
+    holds_reply=True,
+    known=True,
     note="llama.cpp reuses its KV cache for the longest prefix shared with the previous prompt and reply; "
     "any other call to the same server (another tab, Compare, a summary) replaces it",
-)  # fmt: skip
+)
 UNKNOWN = CacheRule(
-    "this server", 0, 1, holds_reply=False, known=False,
+    "this server",
+    0,
+    1,
+    holds_reply=False,
+    known=False,
     note="This server documents no cache rule the app knows: the shared prefix is an estimate of what it could reuse",
-)  # fmt: skip
+)
 LLAMA_CPP_SERVER = CacheRule(
-    "llama.cpp's server", 0, 1, holds_reply=True, known=True, estimate=True,
+    "llama.cpp's server",
+    0,
+    1,
+    holds_reply=True,
+    known=True,
+    estimate=True,
     note="A llama.cpp server reuses the KV cache of the longest prefix shared with the slot's previous prompt "
     "and reply (cache_prompt, on by default): an estimate, since other clients and other slots change it",
-)  # fmt: skip
+)
 VLLM = CacheRule(
-    "vLLM", 16, 16, holds_reply=True, known=True, estimate=True,
+    "vLLM",
+    16,
+    16,
+    holds_reply=True,
+    known=True,
+    estimate=True,
     note="vLLM's automatic prefix caching reuses whole 16-token blocks it has computed (on by default in its V1 "
     "engine): an estimate, since its settings and other clients change it",
-)  # fmt: skip
+)
 # Which backend follows which rule is the backend's to say (lib/backends/kinds.py, `Backend.rule_for`).
 
 

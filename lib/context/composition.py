@@ -21,15 +21,33 @@ from lib.context.request import Request
 from lib.context.strategies import SUMMARY_ID
 
 Part = Literal[
-    "system", "tools", "pinned", "conversation", "tool_calls", "tool_results", "summary", "question",
-    "overhead", "reserve", "free",
-]  # fmt: skip
+    "system",
+    "tools",
+    "pinned",
+    "conversation",
+    "tool_calls",
+    "tool_results",
+    "summary",
+    "question",
+    "overhead",
+    "reserve",
+    "free",
+]
 
 # In the bar's order: what is fixed first, then the history, the question, and the window's rest.
 PARTS: tuple[Part, ...] = (
-    "system", "tools", "pinned", "conversation", "tool_calls", "tool_results", "summary", "question",
-    "overhead", "reserve", "free",
-)  # fmt: skip
+    "system",
+    "tools",
+    "pinned",
+    "conversation",
+    "tool_calls",
+    "tool_results",
+    "summary",
+    "question",
+    "overhead",
+    "reserve",
+    "free",
+)
 PROMPT_PARTS: tuple[Part, ...] = PARTS[:9]
 
 LABELS: dict[Part, str] = {

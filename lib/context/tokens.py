@@ -167,8 +167,11 @@ class ToolFormat:
 
 
 COOKBOOK_TOOL_FORMATS: dict[str, ToolFormat] = {
-    "gpt-4o": ToolFormat(7), "gpt-4o-mini": ToolFormat(7), "gpt-4": ToolFormat(10), "gpt-3.5-turbo": ToolFormat(10),
-}  # fmt: skip
+    "gpt-4o": ToolFormat(7),
+    "gpt-4o-mini": ToolFormat(7),
+    "gpt-4": ToolFormat(10),
+    "gpt-3.5-turbo": ToolFormat(10),
+}
 _DEFAULT_TOOL_FORMAT = COOKBOOK_TOOL_FORMATS["gpt-4o"]
 
 

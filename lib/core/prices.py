@@ -60,8 +60,12 @@ class Prices:
         return self.cached_input is not None
 
 
-def flat(input_per_million: float | None, output_per_million: float | None, source: str,
-         cached_per_million: float | None = None) -> Prices:  # fmt: skip
+def flat(
+    input_per_million: float | None,
+    output_per_million: float | None,
+    source: str,
+    cached_per_million: float | None = None,
+) -> Prices:
     """Prices with no tiers (the user's own figures, a free local model)."""
     return Prices(
         None if input_per_million is None else Rate(input_per_million),

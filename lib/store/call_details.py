@@ -76,11 +76,15 @@ def record_with_details(conn: Connection, record: CallRecord, details: CallDetai
     with writing(conn):
         conn.execute(
             insert(call_details).values(
-                call_id=call_id, request_body=details.request_body, answer=details.answer,
-                strategy=details.strategy, finish_reason=details.finish_reason, queued_s=details.queued_s,
+                call_id=call_id,
+                request_body=details.request_body,
+                answer=details.answer,
+                strategy=details.strategy,
+                finish_reason=details.finish_reason,
+                queued_s=details.queued_s,
                 notices=extra,
             )
-        )  # fmt: skip
+        )
     return call_id
 
 
@@ -115,11 +119,19 @@ def calls_with_details(conn: Connection, session_id: str | None = None) -> list[
     call logged before details were kept)."""
     d = call_details.c
     query = (
-        select(*(calls_table.c[name] for name in CALL_COLUMNS), d.call_id, d.request_body, d.answer, d.strategy,
-               d.finish_reason, d.queued_s, d.notices)
+        select(
+            *(calls_table.c[name] for name in CALL_COLUMNS),
+            d.call_id,
+            d.request_body,
+            d.answer,
+            d.strategy,
+            d.finish_reason,
+            d.queued_s,
+            d.notices,
+        )
         .select_from(calls_table.outerjoin(call_details, d.call_id == calls_table.c.id))
         .order_by(calls_table.c.at, calls_table.c.id)
-    )  # fmt: skip
+    )
     if session_id:
         query = query.where(calls_table.c.session_id == session_id)
     pairs = []

@@ -192,8 +192,18 @@ class ChatReply:
         log, outcome, key = self._log, self.reply.outcome, self.key
         try:
             with storage.opened(self.db_path) as conn:
-                log_call(conn, key.session_id, log.variant, log.provider, self.plan, outcome, log.secrets, key.owner,
-                         log.strategy, notices=tuple(self.reply.notices))  # fmt: skip
+                log_call(
+                    conn,
+                    key.session_id,
+                    log.variant,
+                    log.provider,
+                    self.plan,
+                    outcome,
+                    log.secrets,
+                    key.owner,
+                    log.strategy,
+                    notices=tuple(self.reply.notices),
+                )
         except STORE_FAILED as exc:
             self.log_problem = (
                 f"The run log ({storage.shown(self.db_path)}) failed: {storage.problem(exc).rstrip('.')}."
@@ -286,9 +296,10 @@ def running(owner: str | None, session_id: str) -> list[ChatReply]:
     """The replies to `owner`'s session `session_id` still arriving, oldest first."""
     with _LOCK:
         return [
-            chat for key, chat in _RUNNING.items()
+            chat
+            for key, chat in _RUNNING.items()
             if (key.owner, key.session_id) == (owner, session_id) and chat.in_flight is not None and not chat.done
-        ]  # fmt: skip
+        ]
 
 
 def caught_up(owner: str | None, session_id: str, version: int) -> CaughtUp | None:

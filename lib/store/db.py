@@ -88,9 +88,12 @@ def engine(url: StoreUrl) -> Engine:
 def _made(url: StoreUrl) -> Engine:
     if url.kind == "postgresql":
         return create_engine(
-            url.url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_pre_ping=True,
+            url.url,
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+            pool_pre_ping=True,
             connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
-        )  # fmt: skip
+        )
     path = url.sqlite_path
     if path is not None and str(path) not in ("", ":memory:"):
         path.parent.mkdir(parents=True, exist_ok=True)

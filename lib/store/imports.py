@@ -874,8 +874,13 @@ _FUNCTIONS = re.compile(r"^llm\.request\.functions\.(\d+)\.(name|description|par
 
 
 def _is_genai(attributes: dict[str, Any]) -> bool:
-    prefixes = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.prompt.", "llm.input_messages.",
-                "langfuse.observation.input")  # fmt: skip
+    prefixes = (
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.prompt.",
+        "llm.input_messages.",
+        "langfuse.observation.input",
+    )
     return any(k.startswith(prefixes) for k in attributes)
 
 
@@ -1137,8 +1142,10 @@ def _langfuse(attributes: dict, report: _Report) -> ImportedContext:
     if output is not None:
         reply = chat_message(output, "langfuse.observation.output", report)
         if reply is not None:
-            report.add("langfuse.observation.output", "the reply is the last message (not sent again: the next call "
-                       "carries it as history)")  # fmt: skip
+            report.add(
+                "langfuse.observation.output",
+                "the reply is the last message (not sent again: the next call carries it as history)",
+            )
             messages.append(reply)
     parameters = _json_attribute(attributes, "langfuse.observation.model.parameters", report)
     settings: dict[str, Any] = {}

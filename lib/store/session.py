@@ -208,9 +208,15 @@ M = TypeVar("M", bound=BaseModel)
 # --- reading: a refusal names the first problem and where it is --------------------------------
 
 _TYPE_WORDS = {
-    "string_type": "a string", "int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
-    "list_type": "a list", "model_type": "an object", "dict_type": "an object", "model_attributes_type": "an object",
-}  # fmt: skip
+    "string_type": "a string",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "model_type": "an object",
+    "dict_type": "an object",
+    "model_attributes_type": "an object",
+}
 
 
 def _where(root: str, loc: tuple[int | str, ...]) -> str:
@@ -288,9 +294,16 @@ def _message(m: MessageRecord, where: str) -> Message:
     if duplicate is not None:
         raise InvalidSession(f"{where}.tool_calls: the call id {duplicate!r} is used twice.")
     return Message(
-        m.role, m.content, m.included, m.id or new_id(), m.status, m.pinned,
-        tool_calls=calls, tool_call_id=m.tool_call_id, name=m.name,
-    )  # fmt: skip
+        m.role,
+        m.content,
+        m.included,
+        m.id or new_id(),
+        m.status,
+        m.pinned,
+        tool_calls=calls,
+        tool_call_id=m.tool_call_id,
+        name=m.name,
+    )
 
 
 def _tool(t: ToolRecord, where: str) -> ToolDefinition:
@@ -420,9 +433,13 @@ class Session:
 
 def _message_dict(message: Message) -> dict:
     record = {
-        "id": message.id, "role": message.role, "content": message.content,
-        "included": message.included, "status": message.status, "pinned": message.pinned,
-    }  # fmt: skip
+        "id": message.id,
+        "role": message.role,
+        "content": message.content,
+        "included": message.included,
+        "status": message.status,
+        "pinned": message.pinned,
+    }
     # The tool fields only where set: a plain conversation's file is what it always was.
     if message.tool_calls:
         record["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls]
@@ -435,9 +452,12 @@ def _message_dict(message: Message) -> dict:
 
 def _tool_dict(tool: ToolDefinition) -> dict:
     record = {
-        "id": tool.id, "name": tool.name, "description": tool.description,
-        "parameters": tool.parameters, "included": tool.included,
-    }  # fmt: skip
+        "id": tool.id,
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": tool.parameters,
+        "included": tool.included,
+    }
     if tool.strict is not None:
         record["strict"] = tool.strict
     return record

@@ -141,11 +141,19 @@ _INFO = (sessions.c.id, sessions.c.label, sessions.c.message_count, sessions.c.u
 
 
 def _row(session: Session, owner: str | None) -> dict[str, Any]:
-    return _storable({
-        "id": session.id, "title": session.title, "label": session.label, "message_count": len(session.messages),
-        "created_at": session.created_at, "updated_at": session.updated_at,
-        "body": json.dumps(to_dict(session), ensure_ascii=False), "version": session.version, "owner": owner,
-    })  # fmt: skip
+    return _storable(
+        {
+            "id": session.id,
+            "title": session.title,
+            "label": session.label,
+            "message_count": len(session.messages),
+            "created_at": session.created_at,
+            "updated_at": session.updated_at,
+            "body": json.dumps(to_dict(session), ensure_ascii=False),
+            "version": session.version,
+            "owner": owner,
+        }
+    )
 
 
 def _storable(values: dict[str, Any]) -> dict[str, Any]:
@@ -405,24 +413,48 @@ class CallRecord:
         status = "ok" if outcome.ok else ("incomplete" if outcome.incomplete else "error")
         error = clean_text(redact(outcome.error, secrets)) if outcome.error else None
         return cls(
-            session_id, variant, provider, str(plan.body.get("model", plan.model.name)), len(plan.messages),
-            plan.prompt_tokens, plan.count.exact, outcome.usage, plan.body_bytes, outcome.latency_s, outcome.ttft_s,
-            cost, status, error, owner=owner,
-        )  # fmt: skip
+            session_id,
+            variant,
+            provider,
+            str(plan.body.get("model", plan.model.name)),
+            len(plan.messages),
+            plan.prompt_tokens,
+            plan.count.exact,
+            outcome.usage,
+            plan.body_bytes,
+            outcome.latency_s,
+            outcome.ttft_s,
+            cost,
+            status,
+            error,
+            owner=owner,
+        )
 
     def columns(self) -> dict[str, Any]:
         """The record as its row in the run log's table (CALL_COLUMNS)."""
         return {
-            "session_id": self.session_id, "variant": self.variant, "provider": self.provider, "model": self.model,
-            "messages_sent": self.messages_sent, "predicted_prompt_tokens": self.predicted_prompt_tokens,
-            "predicted_exact": int(self.predicted_exact), "prompt_tokens": self.usage.prompt_tokens,
-            "completion_tokens": self.usage.completion_tokens, "payload_bytes": self.payload_bytes,
-            "latency_s": self.latency_s, "ttft_s": self.ttft_s, "cost": self.cost, "status": self.status,
-            "error": self.error, "at": self.at, "cached_tokens": self.usage.cached_tokens, "owner": self.owner,
+            "session_id": self.session_id,
+            "variant": self.variant,
+            "provider": self.provider,
+            "model": self.model,
+            "messages_sent": self.messages_sent,
+            "predicted_prompt_tokens": self.predicted_prompt_tokens,
+            "predicted_exact": int(self.predicted_exact),
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "payload_bytes": self.payload_bytes,
+            "latency_s": self.latency_s,
+            "ttft_s": self.ttft_s,
+            "cost": self.cost,
+            "status": self.status,
+            "error": self.error,
+            "at": self.at,
+            "cached_tokens": self.usage.cached_tokens,
+            "owner": self.owner,
             # The server's word in words: the count columns hold only plausible numbers (10^30 fits no
             # INTEGER column), and this is what the run log shows beside the call.
             "implausible_usage": self.usage.flag,
-        }  # fmt: skip
+        }
 
 
 # The run log's columns, in the order `call_record` reads them.
@@ -454,10 +486,23 @@ def call_record(row: Any) -> CallRecord:
     v = dict(zip(CALL_COLUMNS, row[: len(CALL_COLUMNS)], strict=True))
     usage = Usage(v["prompt_tokens"], v["completion_tokens"], v["cached_tokens"], flag=v["implausible_usage"])
     return CallRecord(
-        v["session_id"], v["variant"], v["provider"], v["model"], v["messages_sent"], v["predicted_prompt_tokens"],
-        bool(v["predicted_exact"]), usage, v["payload_bytes"], v["latency_s"], v["ttft_s"], v["cost"], v["status"],
-        v["error"], v["at"], v["owner"],
-    )  # fmt: skip
+        v["session_id"],
+        v["variant"],
+        v["provider"],
+        v["model"],
+        v["messages_sent"],
+        v["predicted_prompt_tokens"],
+        bool(v["predicted_exact"]),
+        usage,
+        v["payload_bytes"],
+        v["latency_s"],
+        v["ttft_s"],
+        v["cost"],
+        v["status"],
+        v["error"],
+        v["at"],
+        v["owner"],
+    )
 
 
 # --- Compare: kept comparisons and the variant set-up, per session ------------------------------
@@ -492,8 +537,11 @@ def comparison_bodies(conn: Connection, session_id: str) -> list[dict]:
 
 def save_compare_setup_body(conn: Connection, session_id: str, body: dict, secrets: tuple[str, ...] = ()) -> None:
     """Keep the session's Compare set-up (its plain data), keys masked, over the one it had."""
-    values = {"session_id": session_id, "updated_at": now(),
-              "body": masked_json(json.dumps(body, ensure_ascii=False), secrets)}  # fmt: skip
+    values = {
+        "session_id": session_id,
+        "updated_at": now(),
+        "body": masked_json(json.dumps(body, ensure_ascii=False), secrets),
+    }
     with writing(conn):
         conn.execute(
             _dialect_insert(conn, compare_setups)

@@ -158,8 +158,13 @@ def test_the_compare_hook_attributes_a_variants_answer_to_what_that_variant_sent
     with FakeOpenAI() as fake:
         fake.behaviour = KnowsWhatItWasTold(models=["gpt-4o-mini"])
         at = AppTest.from_string(COMPARE_SCRIPT, default_timeout=120)
-        for name, value in {"provider_kind": "compatible", "base_url": fake.base_url, "api_key": "",
-                            "compatible_model": "gpt-4o-mini", "attribution_open_variant-0": True}.items():  # fmt: skip
+        for name, value in {
+            "provider_kind": "compatible",
+            "base_url": fake.base_url,
+            "api_key": "",
+            "compatible_model": "gpt-4o-mini",
+            "attribution_open_variant-0": True,
+        }.items():
             at.session_state[name] = value
         at.session_state["history"] = [Message(role, content) for role, content in PAIRS]
         at.run()
@@ -177,8 +182,13 @@ def _compare_hook(fake: FakeOpenAI, answer: str, expected: str) -> AppTest:
         '"She lives in Lisbon.", "variant-0")', f"{answer!r}, 'variant-0', None, {expected!r})"
     )
     at = AppTest.from_string(script, default_timeout=120)
-    for name, value in {"provider_kind": "compatible", "base_url": fake.base_url, "api_key": "",
-                        "compatible_model": "gpt-4o-mini", "attribution_open_variant-0": True}.items():  # fmt: skip
+    for name, value in {
+        "provider_kind": "compatible",
+        "base_url": fake.base_url,
+        "api_key": "",
+        "compatible_model": "gpt-4o-mini",
+        "attribution_open_variant-0": True,
+    }.items():
         at.session_state[name] = value
     at.session_state["history"] = [Message(role, content) for role, content in PAIRS]
     at.run()

@@ -44,8 +44,10 @@ def test_reported_cached_tokens_are_shown_beside_the_prediction_and_billed_in_th
         assert metric(at, "Reported cached") == "none reported"
         # The second call repeats the first one's prompt: Azure's rule caches it in 128-token steps.
         counter = TiktokenCounter.for_model("gpt-4o")
-        first = [{"role": "system", "content": "You are a helpful assistant."},
-                 {"role": "user", "content": "Tell me about foxes. " + LONG}]  # fmt: skip
+        first = [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "Tell me about foxes. " + LONG},
+        ]
         shared = counter.count(first).total
         predicted = shared - shared % 128
         at.text_area(key="draft").set_value("And their tails? " + LONG).run()
@@ -112,8 +114,9 @@ def test_a_llama_cpp_server_behind_a_compatible_url_is_counted_exactly_and_cache
         at.text_area(key="draft").set_value("Et de loups ?").run()
         assert metric(at, "Cacheable prefix (estimate)").split()[0] != "0"  # llama.cpp's rule, labelled
         tokenize_calls = fake.tokenize_requests
-        assert tokenize_calls and all(r.headers.get("authorization") == "Bearer sk-local-0123456789abcdef"
-                                      for r in tokenize_calls)  # fmt: skip
+        assert tokenize_calls and all(
+            r.headers.get("authorization") == "Bearer sk-local-0123456789abcdef" for r in tokenize_calls
+        )
 
 
 def test_a_url_that_came_with_a_session_is_not_asked_to_tokenize():

@@ -54,8 +54,10 @@ def test_messages_added_by_hand_with_any_role_call_no_model():
         assert not _posts(server), "adding a message by hand called the model"
         history = at.session_state["history"]
         assert [(m.role, m.content, m.status) for m in history] == [
-            ("system", "Answer in French.", "ok"), ("user", "Hello", "ok"), ("assistant", "Bonjour !", "ok"),
-        ]  # fmt: skip
+            ("system", "Answer in French.", "ok"),
+            ("user", "Hello", "ok"),
+            ("assistant", "Bonjour !", "ok"),
+        ]
         assert at.text_area(key="draft").value == ""
         assert [(m["role"], m["content"]) for m in _sent(at)][1:] == [(m.role, m.content) for m in history]
 
@@ -136,8 +138,11 @@ def test_regenerate_asks_the_last_question_again_with_the_same_context_and_repla
         assert not at.exception, at.exception
         (post,) = _posts(server)
         assert [m["content"] for m in post.json()["messages"]] == [
-            "You are a helpful assistant.", PAIRS[0][1], PAIRS[1][1], PAIRS[2][1],
-        ]  # fmt: skip
+            "You are a helpful assistant.",
+            PAIRS[0][1],
+            PAIRS[1][1],
+            PAIRS[2][1],
+        ]
         assert _contents(at) == [PAIRS[0][1], PAIRS[1][1], PAIRS[2][1], "Foxes live almost everywhere."]
         assert at.session_state["history"][2].id == history[2].id and at.session_state["history"][2].status == "ok"
 

@@ -30,8 +30,12 @@ def _sent_bodies(at: AppTest) -> list[dict]:
 def compared(embedded_server):
     """Two variants (the whole history, the last two turns) answered at temperature 0 on the embedded model."""
     at = new_app(PAGE)
-    for key, value in {"history": [Message(role, text) for role, text in PAIRS], "temperature": 0.0,
-                       "max_tokens": 48, "compare_question": QUESTION}.items():  # fmt: skip
+    for key, value in {
+        "history": [Message(role, text) for role, text in PAIRS],
+        "temperature": 0.0,
+        "max_tokens": 48,
+        "compare_question": QUESTION,
+    }.items():
         at.session_state[key] = value
     at.run()
     assert not at.exception, at.exception

@@ -30,9 +30,17 @@ from tests.fake_openai import FakeOpenAI
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "experiments.py")
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-FULL = {"name": "Full history", "context": "Full history", "turns": 2, "token budget": 1024,
-        "system prompt": "the conversation's", "custom system prompt": "", "model": "", "temperature": None,
-        "max reply tokens": None}  # fmt: skip
+FULL = {
+    "name": "Full history",
+    "context": "Full history",
+    "turns": 2,
+    "token budget": 1024,
+    "system prompt": "the conversation's",
+    "custom system prompt": "",
+    "model": "",
+    "temperature": None,
+    "max reply tokens": None,
+}
 NONE = {**FULL, "name": "No history", "context": "No history (stateless)"}
 
 
@@ -63,8 +71,9 @@ def page(
 
 
 def on_fake(server: FakeOpenAI, set_id: str, section: str = "Run", **values) -> AppTest:
-    return page(set_id, section, provider_kind="compatible", base_url=server.base_url, compatible_model="fake-model",
-                **values)  # fmt: skip
+    return page(
+        set_id, section, provider_kind="compatible", base_url=server.base_url, compatible_model="fake-model", **values
+    )
 
 
 def button(at: AppTest, start: str):
@@ -142,8 +151,9 @@ def test_a_case_is_edited_and_a_bad_check_is_refused_with_the_text_kept():
     with storage.opened() as conn:
         case = store.load_set(conn, set_id, THIS_BROWSER).test_set.case("q1")
     assert case.question == "What is my name?" and [c.describe() for c in case.checks] == [
-        "icontains: ada", "max-words: 10",
-    ]  # fmt: skip
+        "icontains: ada",
+        "max-words: 10",
+    ]
     assert editor(at, "Question").value == "What is my name?"  # the saved case, in its editor
     editor(at, "Checks").set_value("regex: (")
     button(at, "Save case").click().run()
@@ -190,8 +200,9 @@ def _two_imports(at: AppTest) -> None:
     # Back on A: its own case, with what was typed into it and not saved.
     at.selectbox(key="exp_set_id").set_value(set_a).run()
     assert (editor(at, "Question").value, editor(at, "Checks").value) == (
-        "A one, edited but not saved", "icontains: alpha",
-    )  # fmt: skip
+        "A one, edited but not saved",
+        "icontains: alpha",
+    )
 
 
 def test_a_case_changed_in_another_tab_shows_as_stored_not_as_it_was():
@@ -312,8 +323,15 @@ def test_a_batch_run_is_estimated_and_confirmed_at_half_the_list_price():
         at = on_fake(server, stored_set(builtin.test_set()), custom_input_price=100.0, exp_cost_limit=10_000.0)
         text = visible_text(at)
         listed = float(re.search(r"at most \$([0-9.,]+)\*\* \(every reply", text).group(1).replace(",", ""))
-        batched = float(re.search(r"As a Batch API run: at most \$([0-9.,]+) \(the Batch API's rate: half the list "
-                                  r"price\)", text).group(1).replace(",", ""))  # fmt: skip
+        batched = float(
+            re.search(
+                r"As a Batch API run: at most \$([0-9.,]+) \(the Batch API's rate: half the list "
+                r"price\)",
+                text,
+            )
+            .group(1)
+            .replace(",", "")
+        )
         assert batched == pytest.approx(listed / 2, rel=1e-3)
         at.session_state["exp_cost_limit"] = round((listed + batched) / 2, 2)
         at.run()
@@ -359,8 +377,10 @@ def test_a_failing_cell_shows_its_error_and_the_rest_finish():
 
 
 def test_a_batch_run_is_exported_then_scored_from_its_output_file():
-    cases = (Case("c1", "Say yes", Conversation(), (Check("contains", "yes", ignore_case=True),)),
-             Case("c2", "Say no", Conversation(), (Check("contains", "no"),)))  # fmt: skip
+    cases = (
+        Case("c1", "Say yes", Conversation(), (Check("contains", "yes", ignore_case=True),)),
+        Case("c2", "Say no", Conversation(), (Check("contains", "no"),)),
+    )
     with FakeOpenAI() as server:
         at = on_fake(server, stored_set(TestSet("b", cases)))
         button(at, "Make it a Batch API run instead").click().run()
@@ -375,10 +395,22 @@ def test_a_batch_run_is_exported_then_scored_from_its_output_file():
         cells = planner.plan_cells(spec, lambda _: target)
         answers = {"c1": "Yes.", "c2": "Maybe."}
         output = "\n".join(
-            batch.output_line(c.key, spec.variants, {"choices": [{"index": 0, "finish_reason": "stop",
-                              "message": {"role": "assistant", "content": answers[c.key.case]}}]}, i)
+            batch.output_line(
+                c.key,
+                spec.variants,
+                {
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": answers[c.key.case]},
+                        }
+                    ]
+                },
+                i,
+            )
             for i, c in enumerate(cells)
-        )  # fmt: skip
+        )
         uploader = next(u for u in at.file_uploader if u.label.startswith("Score a Batch API output file"))
         uploader.set_value(("output.jsonl", output.encode(), "application/jsonl")).run()
         assert not at.exception, at.exception
@@ -400,18 +432,27 @@ def _batch_run(server: FakeOpenAI, cases) -> tuple[AppTest, str, list]:
 
 def _upload_output(at: AppTest, cells, spec_variants, answer: str) -> None:
     output = "\n".join(
-        batch.output_line(c.key, spec_variants, {"choices": [{"index": 0, "finish_reason": "stop", "message": {
-            "role": "assistant", "content": answer}}], "usage": {"prompt_tokens": 1000, "completion_tokens": 10}}, i)
+        batch.output_line(
+            c.key,
+            spec_variants,
+            {
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": answer}}],
+                "usage": {"prompt_tokens": 1000, "completion_tokens": 10},
+            },
+            i,
+        )
         for i, c in enumerate(cells)
-    )  # fmt: skip
+    )
     uploader = next(u for u in at.file_uploader if u.label.startswith("Score a Batch API output file"))
     uploader.set_value(("output.jsonl", output.encode(), "application/jsonl")).run()
     assert not at.exception, at.exception
 
 
 def test_the_same_batch_output_uploaded_twice_adds_nothing_and_says_so():
-    cases = (Case("c1", "Say yes", Conversation(), (Check("contains", "yes", ignore_case=True),)),
-             Case("c2", "Say no", Conversation(), (Check("contains", "no"),)))  # fmt: skip
+    cases = (
+        Case("c1", "Say yes", Conversation(), (Check("contains", "yes", ignore_case=True),)),
+        Case("c2", "Say no", Conversation(), (Check("contains", "no"),)),
+    )
     with FakeOpenAI() as server:
         at, run_id, cells = _batch_run(server, cases)
         variants = (Variant("Full history", Strategy("full")), Variant("No history", Strategy("none")))
@@ -434,8 +475,10 @@ def test_the_same_batch_output_uploaded_twice_adds_nothing_and_says_so():
 
 
 def test_a_batch_answer_never_overwrites_a_cell_finished_interactively():
-    cases = (Case("c1", "Say yes", Conversation(), (Check("contains", "yes", ignore_case=True),)),
-             Case("c2", "Say no", Conversation(), (Check("contains", "no"),)))  # fmt: skip
+    cases = (
+        Case("c1", "Say yes", Conversation(), (Check("contains", "yes", ignore_case=True),)),
+        Case("c2", "Say no", Conversation(), (Check("contains", "no"),)),
+    )
     with FakeOpenAI() as server:
         at, run_id, cells = _batch_run(server, cases)
         variants = (Variant("Full history", Strategy("full")), Variant("No history", Strategy("none")))
@@ -489,15 +532,26 @@ def test_no_key_is_stored_with_a_run_or_its_cells():
 
 
 def test_two_runs_of_a_set_compare_side_by_side():
-    cases = (Case("c1", "Q1", Conversation(), (Check("contains", "x"),)),
-             Case("c2", "Q2", Conversation(), (Check("contains", "x"),)))  # fmt: skip
+    cases = (
+        Case("c1", "Q1", Conversation(), (Check("contains", "x"),)),
+        Case("c2", "Q2", Conversation(), (Check("contains", "x"),)),
+    )
     spec = RunSpec(TestSet("s", cases), (Variant("Full history", Strategy("full")),), 1, 1, Sampling(), "openai", "m")
     with storage.opened() as conn:
         for name, statuses in (("before", ("pass", "fail")), ("after", ("pass", "pass"))):
             run_id = store.create_run(conn, spec, name, "s", owner=THIS_BROWSER)
             for case, status in zip(("c1", "c2"), statuses, strict=True):
-                cell = store.CellResult(CellKey(0, case, 0), status, "x", (Verdict("contains: x", status == "pass",
-                                        ""),), {}, 10, Usage(10, 1), 0.1, 0.0)  # fmt: skip
+                cell = store.CellResult(
+                    CellKey(0, case, 0),
+                    status,
+                    "x",
+                    (Verdict("contains: x", status == "pass", ""),),
+                    {},
+                    10,
+                    Usage(10, 1),
+                    0.1,
+                    0.0,
+                )
                 store.record_cell(conn, run_id, cell)
             store.set_status(conn, run_id, "done")
     ids = {name: run_id for run_id, name in _runs()}
@@ -532,15 +586,18 @@ def test_a_failing_experiment_store_is_said_and_the_page_goes_on():
 
 
 def test_a_run_another_replica_is_sending_shows_as_running_there_and_offers_no_resume(monkeypatch):
-    cases = (Case("c1", "Q1", Conversation(), (Check("contains", "x"),)),
-             Case("c2", "Q2", Conversation(), (Check("contains", "x"),)))  # fmt: skip
+    cases = (
+        Case("c1", "Q1", Conversation(), (Check("contains", "x"),)),
+        Case("c2", "Q2", Conversation(), (Check("contains", "x"),)),
+    )
     spec = RunSpec(TestSet("s", cases), (Variant("Full history", Strategy("full")),), 1, 1, Sampling(), "openai", "m")
     with storage.opened() as conn:  # as replica A leaves it while it sends: made earlier, one cell in, touched now
         with monkeypatch.context() as patched:
             patched.setattr(store, "now", lambda: "2026-01-01T00:00:00.000+00:00")
             run_id = store.create_run(conn, spec, "on replica A", "s", owner=THIS_BROWSER)
-        store.record_cell(conn, run_id, store.CellResult(CellKey(0, "c1", 0), "pass", "x", (), {}, 10, Usage(10, 1),
-                                                         0.1, 0.0))  # fmt: skip
+        store.record_cell(
+            conn, run_id, store.CellResult(CellKey(0, "c1", 0), "pass", "x", (), {}, 10, Usage(10, 1), 0.1, 0.0)
+        )
     at = page(stored_set(TestSet("t", cases)), "Results", exp_run_id=run_id)
     text = visible_text(at)
     assert runner.ELSEWHERE in [i.value for i in at.info]
@@ -564,8 +621,11 @@ def _visit_and_come_back(server: FakeOpenAI) -> None:
     kept = stored_set(TestSet("Kept", (Case("q1", "Kept question?"),)))
     stored_set(TestSet("Newer", (Case("q1", "Newer question?"),)))  # the one the page would open by itself
     at = AppTest.from_file(APP, default_timeout=300)
-    for key, value in {"provider_kind": "compatible", "base_url": server.base_url,
-                       "compatible_model": "fake-model"}.items():  # fmt: skip
+    for key, value in {
+        "provider_kind": "compatible",
+        "base_url": server.base_url,
+        "compatible_model": "fake-model",
+    }.items():
         at.session_state[key] = value
     at.run()
     assert not at.exception, at.exception
@@ -619,8 +679,10 @@ def test_the_variant_editors_edits_fold_into_its_rows_as_streamlit_applies_them(
     rows = [{"name": "a", "turns": 1}, {"name": "b", "turns": 2}, {"name": "c", "turns": 3}]
     edits = {"edited_rows": {"1": {"turns": 5}}, "added_rows": [{"name": "d"}], "deleted_rows": [0]}
     assert with_edits(rows, edits, ["name", "turns"]) == [
-        {"name": "b", "turns": 5}, {"name": "c", "turns": 3}, {"name": "d", "turns": None},
-    ]  # fmt: skip
+        {"name": "b", "turns": 5},
+        {"name": "c", "turns": 3},
+        {"name": "d", "turns": None},
+    ]
     assert rows[1]["turns"] == 2  # the rows given are left as they were
     assert with_edits(rows, None, ["name", "turns"]) == rows
 
@@ -647,8 +709,10 @@ def test_a_regex_that_backtracks_for_ever_is_that_cells_error_and_the_run_finish
     from lib.analysis.experiments import patterns
 
     monkeypatch.setattr(patterns, "MATCH_TIMEOUT_S", 1.0)  # the page's run is in this process
-    cases = (Case("c1", "Say a", Conversation(), (Check("regex", r"(?=.)^(.+)+QQQ$"),)),
-             Case("c2", "Say b", Conversation(), (Check("regex", r"^(.+)+QQQ$"),)))  # fmt: skip
+    cases = (
+        Case("c1", "Say a", Conversation(), (Check("regex", r"(?=.)^(.+)+QQQ$"),)),
+        Case("c2", "Say b", Conversation(), (Check("regex", r"^(.+)+QQQ$"),)),
+    )
     with FakeOpenAI() as server:
         server.behaviour.reply = "a" * 40
         at = on_fake(server, stored_set(TestSet("s", cases)))

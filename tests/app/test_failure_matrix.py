@@ -47,29 +47,61 @@ def _error(message: str, code: str | None = None) -> dict:
 
 
 ROWS = [
-    Row("401 bad key", {"status": 401, "error_body": _error(ECHOED, "invalid_api_key")},
-        ("API key was rejected (401)", "check the key")),
-    Row("403 forbidden", {"status": 403, "error_body": _error(f"Project has no access. {ECHOED}")},
-        ("not allowed", "(403)", "pick another model")),
-    Row("404 unknown model", {"status": 404, "error_body": _error("The model `fake-model` does not exist", "no_model")},
-        ("Not found (404)", "check the model", "does not exist")),
-    Row("400 context too long", {"status": 400, "error_body": _error(
-        "This model's maximum context length is 8192 tokens. However, your messages resulted in 9100 tokens.",
-        "context_length_exceeded")},
-        ("longer than the model's context window", "leave messages out", "9100 tokens")),
-    Row("429 with Retry-After", {"status": 429, "headers": {"retry-after": "2"}, "error_body": _error(ECHOED)},
-        ("Rate limited (429)", "wait 2 s", "Gave up after 3 attempts"), waits=[2.0, 2.0]),
+    Row(
+        "401 bad key",
+        {"status": 401, "error_body": _error(ECHOED, "invalid_api_key")},
+        ("API key was rejected (401)", "check the key"),
+    ),
+    Row(
+        "403 forbidden",
+        {"status": 403, "error_body": _error(f"Project has no access. {ECHOED}")},
+        ("not allowed", "(403)", "pick another model"),
+    ),
+    Row(
+        "404 unknown model",
+        {"status": 404, "error_body": _error("The model `fake-model` does not exist", "no_model")},
+        ("Not found (404)", "check the model", "does not exist"),
+    ),
+    Row(
+        "400 context too long",
+        {
+            "status": 400,
+            "error_body": _error(
+                "This model's maximum context length is 8192 tokens. However, your messages resulted in 9100 tokens.",
+                "context_length_exceeded",
+            ),
+        },
+        ("longer than the model's context window", "leave messages out", "9100 tokens"),
+    ),
+    Row(
+        "429 with Retry-After",
+        {"status": 429, "headers": {"retry-after": "2"}, "error_body": _error(ECHOED)},
+        ("Rate limited (429)", "wait 2 s", "Gave up after 3 attempts"),
+        waits=[2.0, 2.0],
+    ),
     Row("500", {"status": 500}, ("server failed (500)", "Gave up after 3 attempts"), waits=[1.0, 2.0]),
     Row("503", {"status": 503}, ("server failed (503)", "Gave up after 3 attempts"), waits=[1.0, 2.0]),
-    Row("read timeout", {"delay_s": 1.5}, ("No answer before the timeout", "raise the timeout"),
-        settings={"timeout_s": 1}),
-    Row("stream cut off", {"reply": "Your name is Ada, I believe", "cut_after_chunks": 3},
-        ("cut off part-way", "partial answer is kept"), partial="Your name is"),
-    Row("connection broken mid-stream", {"reply": "Your name is Ada", "cut_after_chunks": 2, "break_stream": True},
-        ("cut off part-way", "connection dropped"), partial="Your name"),
+    Row(
+        "read timeout",
+        {"delay_s": 1.5},
+        ("No answer before the timeout", "raise the timeout"),
+        settings={"timeout_s": 1},
+    ),
+    Row(
+        "stream cut off",
+        {"reply": "Your name is Ada, I believe", "cut_after_chunks": 3},
+        ("cut off part-way", "partial answer is kept"),
+        partial="Your name is",
+    ),
+    Row(
+        "connection broken mid-stream",
+        {"reply": "Your name is Ada", "cut_after_chunks": 2, "break_stream": True},
+        ("cut off part-way", "connection dropped"),
+        partial="Your name",
+    ),
     Row("malformed JSON", {"malformed": True}, ("not valid JSON", "OpenAI-compatible")),
     Row("empty choices", {"empty_choices": True}, ("empty choices list", "Retry")),
-]  # fmt: skip
+]
 
 
 @pytest.fixture

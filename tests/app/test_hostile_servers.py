@@ -53,12 +53,23 @@ def test_a_server_that_dies_mid_reply_leaves_the_page_working_and_says_why():
         assert any(m.label == "Prompt tokens (estimate)" for m in at.metric)
 
 
-@pytest.mark.parametrize(("behaviour", "settings", "says", "kept"), [
-    ({"reply": "tok ", "repeat": None, "interval_s": 0.05}, {"deadline_s": 2},
-     "stopped after 2 s: the call's deadline", "tok tok"),
-    ({"reply": "x" * 10_000, "repeat": 1_000}, {"max_reply_mb": 0.05},
-     "stopped at 50 KB: the reply size cap", "x" * 50_000),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("behaviour", "settings", "says", "kept"),
+    [
+        (
+            {"reply": "tok ", "repeat": None, "interval_s": 0.05},
+            {"deadline_s": 2},
+            "stopped after 2 s: the call's deadline",
+            "tok tok",
+        ),
+        (
+            {"reply": "x" * 10_000, "repeat": 1_000},
+            {"max_reply_mb": 0.05},
+            "stopped at 50 KB: the reply size cap",
+            "x" * 50_000,
+        ),
+    ],
+)
 def test_a_reply_that_never_ends_or_is_too_large_is_kept_incomplete_with_the_limit_named(
     behaviour, settings, says, kept
 ):

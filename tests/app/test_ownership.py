@@ -239,8 +239,11 @@ def _experiments(section: str, user: dict | None = None, run: str | None = None,
 
 
 def _shown(at: AppTest) -> str:
-    parts = [str(e.value) for kind in ("markdown", "caption", "info", "error", "warning", "success", "code")
-             for e in getattr(at, kind)]  # fmt: skip
+    parts = [
+        str(e.value)
+        for kind in ("markdown", "caption", "info", "error", "warning", "success", "code")
+        for e in getattr(at, kind)
+    ]
     parts += [f"{s.label}: {s.options}" for s in at.selectbox]
     parts += [d.value.to_csv() for d in at.dataframe]
     return "\n".join(parts)
@@ -258,12 +261,14 @@ def _a_run(owner: str | None, name: str, answer: str) -> str:
     from lib.core.outcome import Usage
 
     cases = (Case("c1", f"{name}: what is the plan?", checks=(Check("contains", "foxes"),)),)
-    spec = RunSpec(TestSet(f"{name} set", cases), (Variant("Full history", Strategy("full")),), 1, 1, Sampling(),
-                   "openai", "m")  # fmt: skip
+    spec = RunSpec(
+        TestSet(f"{name} set", cases), (Variant("Full history", Strategy("full")),), 1, 1, Sampling(), "openai", "m"
+    )
     with storage.opened() as conn:
         run_id = store.create_run(conn, spec, name, "s", owner=owner)
-        answered = store.CellResult(CellKey(0, "c1", 0), "pass", answer, (Verdict("contains: foxes", True, ""),), {},
-                                    10, Usage(10, 3), 0.1, 0.0)  # fmt: skip
+        answered = store.CellResult(
+            CellKey(0, "c1", 0), "pass", answer, (Verdict("contains: foxes", True, ""),), {}, 10, Usage(10, 3), 0.1, 0.0
+        )
         store.record_cell(conn, run_id, answered)
         store.set_status(conn, run_id, "done")
     return run_id

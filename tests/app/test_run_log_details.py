@@ -54,8 +54,13 @@ def _logged_from_the_page():
 def test_a_call_opens_to_its_body_answer_strategy_and_timings():
     with storage.opened() as conn:
         plan = _plan("What is my name?")
-        outcome = CallOutcome("You are **Ada** ![x](https://evil.example/p.png)", Usage(12, 4), latency_s=2.0,
-                              ttft_s=0.5, finish_reason="stop")  # fmt: skip
+        outcome = CallOutcome(
+            "You are **Ada** ![x](https://evil.example/p.png)",
+            Usage(12, 4),
+            latency_s=2.0,
+            ttft_s=0.5,
+            finish_reason="stop",
+        )
         record = storage.CallRecord.of("s1", "Last 2 turns", "openai", plan, outcome)
         record_with_details(conn, record, details_of(plan, outcome, "Last 2 turns", queued_s=3.0))
         storage.record_call(conn, storage.CallRecord.of("s1", "chat", "openai", _plan("Old"), outcome))

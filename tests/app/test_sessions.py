@@ -28,8 +28,18 @@ PAIRS = [
     ("user", "What animal do I like?"),
     ("assistant", "Foxes."),
 ]
-KEPT = ("system_text", "system_included", "draft", "temperature", "max_tokens", "stream", "strategy_kind",
-        "strategy_turns", "provider_kind", "send_session_id")  # fmt: skip
+KEPT = (
+    "system_text",
+    "system_included",
+    "draft",
+    "temperature",
+    "max_tokens",
+    "stream",
+    "strategy_kind",
+    "strategy_turns",
+    "provider_kind",
+    "send_session_id",
+)
 
 
 def _open(script: str = APP, session_id: str | None = None, **values) -> AppTest:

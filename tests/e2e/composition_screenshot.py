@@ -29,8 +29,11 @@ def agent_messages(rounds: int = 12, rows: int = 24) -> list[Message]:
     """The built-in weather trace, then `rounds` rounds of a station's readings and an answer each."""
     messages = [Message.from_api(m) for m in BUILT_IN.messages]
     for i in range(rounds):
-        call = {"id": f"call_s{i}", "type": "function",
-                "function": {"name": "get_readings", "arguments": json.dumps({"station": i})}}  # fmt: skip
+        call = {
+            "id": f"call_s{i}",
+            "type": "function",
+            "function": {"name": "get_readings", "arguments": json.dumps({"station": i})},
+        }
         messages += [
             Message("user", f"And station {i}: was it windy today?"),
             Message.from_api({"role": "assistant", "content": "", "tool_calls": [call]}),
@@ -51,9 +54,10 @@ def agent_session_json(rounds: int = 12, rows: int = 24) -> str:
 
 def import_agent_session(page, rounds: int = 12, rows: int = 24) -> None:
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
-        files=[{"name": "agent.json", "mimeType": "application/json",
-                "buffer": agent_session_json(rounds, rows).encode()}]
-    )  # fmt: skip
+        files=[
+            {"name": "agent.json", "mimeType": "application/json", "buffer": agent_session_json(rounds, rows).encode()}
+        ]
+    )
     page.get_by_text("Imported Weather agent").wait_for()
 
 

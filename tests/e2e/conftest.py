@@ -28,9 +28,18 @@ def chromium_or_skip() -> str:
 
 def start_app(port: int, env: dict[str, str] | None = None, script: str = "app.py") -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        script,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     process = subprocess.Popen(
         command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

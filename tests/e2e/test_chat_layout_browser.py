@@ -24,8 +24,14 @@ from tests.e2e.test_chat_browser import (
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 WIDTH, HEIGHT = 1280, 800
-STRATEGIES = ["Manual (the include toggles)", "Full history", "No history (stateless)", "Last N turns",
-              "Token budget", "Summarise older turns"]  # fmt: skip
+STRATEGIES = [
+    "Manual (the include toggles)",
+    "Full history",
+    "No history (stateless)",
+    "Last N turns",
+    "Token budget",
+    "Summarise older turns",
+]
 
 
 @pytest.fixture

@@ -21,8 +21,14 @@ FULL = PRESETS[0].name
 
 def test_a_variants_influence_bars_show_the_fact_first_and_its_smallest_context_becomes_a_variant(page):
     settings = {"provider_kind": "embedded", "temperature": 0.0, "max_tokens": 48}
-    export = export_json(Session(new_session_id(), title="Planted fact", messages=tuple(
-        Message(role, text) for role, text in PAIRS), settings=settings))  # fmt: skip
+    export = export_json(
+        Session(
+            new_session_id(),
+            title="Planted fact",
+            messages=tuple(Message(role, text) for role, text in PAIRS),
+            settings=settings,
+        )
+    )
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
         files=[{"name": "planted.json", "mimeType": "application/json", "buffer": export.encode()}]
     )

@@ -36,8 +36,10 @@ def one_case_page(browser, tmp_path):
 
 def _app_with(browser, tmp_path, cases_count: int):
     db = tmp_path / "context_lab.db"
-    cases = tuple(Case(f"q{i:02d}", f"Question {i}: what is my name?", HISTORY, (Check("contains", "Ada"),))
-                  for i in range(cases_count))  # fmt: skip
+    cases = tuple(
+        Case(f"q{i:02d}", f"Question {i}: what is my name?", HISTORY, (Check("contains", "Ada"),))
+        for i in range(cases_count)
+    )
     with storage.opened(db) as conn:
         store.save_set(conn, TestSet("Quick set", cases))
     port = free_port()

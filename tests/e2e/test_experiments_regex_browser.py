@@ -34,8 +34,9 @@ SLOW_CASES = 6  # x the page's 4 default variants, one call at a time: 24 cells 
 @pytest.fixture
 def app(tmp_path):
     db = tmp_path / "context_lab.db"
-    cases = tuple(Case(f"slow{i}", f"Question {i}", Conversation(), (Check("regex", FOREVER),))
-                  for i in range(SLOW_CASES))  # fmt: skip
+    cases = tuple(
+        Case(f"slow{i}", f"Question {i}", Conversation(), (Check("regex", FOREVER),)) for i in range(SLOW_CASES)
+    )
     cases += (Case("tester", "Question t", Conversation(), (Check("regex", TESTERS),)),)
     with storage.opened(db) as conn:
         store.save_set(conn, TestSet("Hostile regexes", cases))

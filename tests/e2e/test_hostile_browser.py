@@ -71,9 +71,11 @@ def _wait_for_the_rerun(page) -> None:
 def test_an_imported_session_calls_nothing_and_gets_no_key(page):
     key = "sk-proj-E2EEXFIL-0123456789abcdefXYZ"
     session = Session(
-        "shared-notes", "Shared notes", messages=(Message("user", "hello"),),
+        "shared-notes",
+        "Shared notes",
+        messages=(Message("user", "hello"),),
         settings={"provider_kind": "compatible", "compatible_model": "fake-model"},
-    )  # fmt: skip
+    )
     with FakeOpenAI() as attacker:
         page.locator('[data-testid="stSelectbox"]').filter(has_text="Provider").click()
         page.get_by_role("option", name="OpenAI", exact=True).click()

@@ -80,8 +80,9 @@ def test_a_refresh_and_a_second_tab_while_the_reply_streams_lose_nothing(browser
     assert [(c.variant, c.status) for c in calls] == [("chat", "ok")]  # one call, successful, not a failed one
     stored = from_dict(json.loads(body))
     assert [(m.role, m.content, m.status) for m in stored.messages] == [
-        ("user", QUESTION, "ok"), ("assistant", REPLY, "ok"),
-    ]  # fmt: skip
+        ("user", QUESTION, "ok"),
+        ("assistant", REPLY, "ok"),
+    ]
 
 
 def test_stop_after_a_refresh_still_stops_the_reply(browser, own_app):

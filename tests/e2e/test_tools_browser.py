@@ -37,21 +37,37 @@ HISTORY = (
     Message("assistant", "Checking.", tool_calls=(ToolCall("call_o", "get_weather", '{"city": "Oslo"}'),)),
     Message("tool", '{"temp_c": -3, "sky": "snow"}', tool_call_id="call_o"),
 )
-STRATEGIES = ["Manual (the include toggles)", "Full history", "No history (stateless)", "Last N turns",
-              "Token budget", "Summarise older turns"]  # fmt: skip
+STRATEGIES = [
+    "Manual (the include toggles)",
+    "Full history",
+    "No history (stateless)",
+    "Last N turns",
+    "Token budget",
+    "Summarise older turns",
+]
 
 
 def _import(page) -> None:
     session = Session(
-        new_session_id(), title="Weather agent", messages=HISTORY, tools=(WEATHER,),
-        settings={"provider_kind": "embedded", "max_tokens": 4, "temperature": 0.0, "stream": True,
-                  "tool_choice": "auto",
-                  # One turn kept verbatim (Paris is summarised, or left out), a budget that cuts a round.
-                  "strategy_turns": 1, "strategy_budget": 120},
-    )  # fmt: skip
+        new_session_id(),
+        title="Weather agent",
+        messages=HISTORY,
+        tools=(WEATHER,),
+        settings={
+            "provider_kind": "embedded",
+            "max_tokens": 4,
+            "temperature": 0.0,
+            "stream": True,
+            "tool_choice": "auto",
+            # One turn kept verbatim (Paris is summarised, or left out), a budget that cuts a round.
+            "strategy_turns": 1,
+            "strategy_budget": 120,
+        },
+    )
     uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
-    uploader.set_input_files(files=[{"name": "agent.json", "mimeType": "application/json",
-                                     "buffer": export_json(session).encode()}])  # fmt: skip
+    uploader.set_input_files(
+        files=[{"name": "agent.json", "mimeType": "application/json", "buffer": export_json(session).encode()}]
+    )
     wait_for_messages(page, len(HISTORY))
 
 

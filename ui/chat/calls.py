@@ -157,9 +157,14 @@ def start_pending(settings: Settings) -> None:
     key = chat_replies.ReplyKey(owner.owner(), sessions.current_id(), planned.question_id)
     try:
         chat = chat_replies.send(
-            key, resources.client(settings.provider), planned.request, settings.provider, sessions.secrets_known(),
-            regeneration, page=planned,
-        )  # fmt: skip
+            key,
+            resources.client(settings.provider),
+            planned.request,
+            settings.provider,
+            sessions.secrets_known(),
+            regeneration,
+            page=planned,
+        )
     except RuntimeError:  # another tab of this session is asking this very question: this one shows it
         attach()
         return
@@ -197,8 +202,13 @@ def stream_reply(settings: Settings) -> None:
         return
     with st.chat_message("assistant"):
         status, box = st.empty(), st.empty()
-        st.button("Stop", icon=":material/stop_circle:", key="stop_reply", on_click=stop,
-                  help="End the reply here; what arrived is kept, marked incomplete.")  # fmt: skip
+        st.button(
+            "Stop",
+            icon=":material/stop_circle:",
+            key="stop_reply",
+            on_click=stop,
+            help="End the reply here; what arrived is kept, marked incomplete.",
+        )
         shown, queue, written, asked = None, None, 0.0, 0.0
         while not call.reply.wait(POLL_S if shown else FIRST_TEXT_POLL_S):
             text = call.reply.text

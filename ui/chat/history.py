@@ -132,17 +132,25 @@ def _message_controls(decision: Decision, tokens: int, manual: bool, in_flight: 
     # A tooltip only on a pinned message's pin: each tooltip is a component of its own in the browser, and
     # one on every button of every drawn message added a tenth of a second to each click (bench/RESULTS.md).
     row.button(
-        "Pinned" if message.pinned else "Pin", icon=":material/keep:", key=f"pin_{message.id}",
+        "Pinned" if message.pinned else "Pin",
+        icon=":material/keep:",
+        key=f"pin_{message.id}",
         help="Pinned: every strategy sends it. Click to unpin." if message.pinned else None,
-        on_click=_toggle_pin, args=(message.id,), type="primary" if message.pinned else "secondary",
-    )  # fmt: skip
+        on_click=_toggle_pin,
+        args=(message.id,),
+        type="primary" if message.pinned else "secondary",
+    )
     # The editor opens in the message itself: a popover per message was a floating overlay per
     # message in the browser, paid on every click (bench/RESULTS.md).
     editing = state.flag(state.editor_key(message.id))
     row.button(
-        "Edit", icon=":material/edit:", key=f"open_editor_{message.id}", on_click=_toggle_editor, args=(message.id,),
+        "Edit",
+        icon=":material/edit:",
+        key=f"open_editor_{message.id}",
+        on_click=_toggle_editor,
+        args=(message.id,),
         type="primary" if editing else "secondary",
-    )  # fmt: skip
+    )
     row.button("Delete", icon=":material/delete:", key=f"delete_{message.id}", on_click=_delete, args=(message.id,))
 
 
@@ -168,23 +176,34 @@ def _editor(message: conv.Message, settings: Settings) -> None:
             later = len(conv.after(state.history(), message.id))
             st.button(
                 f"Save and ask again here (drops the {later:,} after it)" if later else "Save and ask again",
-                key=f"rerun_{message.id}", icon=":material/replay:", on_click=calls.rerun_here,
-                args=(settings, message.id), width="stretch",
+                key=f"rerun_{message.id}",
+                icon=":material/replay:",
+                on_click=calls.rerun_here,
+                args=(settings, message.id),
+                width="stretch",
                 help="Sends this message again with the context before it. What followed it is removed from "
                 "this session: ask in a fork to keep it.",
-            )  # fmt: skip
+            )
             if later:
                 st.button(
-                    "Save and ask again in a fork (keeps them here)", key=f"rerun_fork_{message.id}",
-                    icon=":material/call_split:", on_click=calls.rerun_in_fork, args=(settings, message.id),
+                    "Save and ask again in a fork (keeps them here)",
+                    key=f"rerun_fork_{message.id}",
+                    icon=":material/call_split:",
+                    on_click=calls.rerun_in_fork,
+                    args=(settings, message.id),
                     width="stretch",
                     help="A new session with the history up to this message, asked again there; this session "
                     "keeps everything that followed.",
-                )  # fmt: skip
+                )
         st.button(
-            "Fork from here", key=f"fork_{message.id}", icon=":material/call_split:", on_click=sessions.fork_at,
-            args=(message.id,), help="A new session holding the history up to this message", width="stretch",
-        )  # fmt: skip
+            "Fork from here",
+            key=f"fork_{message.id}",
+            icon=":material/call_split:",
+            on_click=sessions.fork_at,
+            args=(message.id,),
+            help="A new session holding the history up to this message",
+            width="stretch",
+        )
 
 
 def _undo_bar(deleted: Deleted) -> None:
@@ -204,20 +223,29 @@ def _after_message(message: conv.Message, settings: Settings, in_flight: str | N
         st.button("Retry", key=f"retry_{message.id}", on_click=calls.retry, args=(settings, message.id))
     elif last and idle and message.role in ("user", "tool"):  # added by hand: nothing has asked it yet
         st.button(
-            "Get an answer", key=f"answer_{message.id}", icon=":material/send:", on_click=calls.retry,
-            args=(settings, message.id), help="Send the history up to this message, as the meter shows it",
-        )  # fmt: skip
+            "Get an answer",
+            key=f"answer_{message.id}",
+            icon=":material/send:",
+            on_click=calls.retry,
+            args=(settings, message.id),
+            help="Send the history up to this message, as the meter shows it",
+        )
     elif last and idle and message.role == "assistant" and conv.regenerable(state.history()) is not None:
         row = st.container(horizontal=True, vertical_alignment="center", gap="medium", key="regenerate_row")
         row.button(
-            "Regenerate", icon=":material/refresh:", key="regenerate", on_click=calls.regenerate, args=(settings,),
+            "Regenerate",
+            icon=":material/refresh:",
+            key="regenerate",
+            on_click=calls.regenerate,
+            args=(settings,),
             help="Ask the last question again, with the same context as before",
-        )  # fmt: skip
+        )
         row.toggle(
-            "Keep this answer", key=state.KEEP_OLD_ANSWER,
+            "Keep this answer",
+            key=state.KEEP_OLD_ANSWER,
             help="On: this answer stays in the history, left out of the context, and the new one follows it. "
             "Off: the new answer replaces it.",
-        )  # fmt: skip
+        )
 
 
 def _drawn_decisions(request: Request) -> list[Decision]:
@@ -250,9 +278,13 @@ def history(request: Request, settings: Settings) -> None:
 
 
 def _messages(
-    decisions: list[Decision], plan: RequestPlan, settings: Settings, in_flight: str | None,
-    deleted: Deleted | None, last_id: str | None,
-) -> None:  # fmt: skip
+    decisions: list[Decision],
+    plan: RequestPlan,
+    settings: Settings,
+    in_flight: str | None,
+    deleted: Deleted | None,
+    last_id: str | None,
+) -> None:
     counter = settings.counter()
     manual = state.strategy_kind() == "manual"
     history = state.history()
@@ -294,13 +326,23 @@ def _pager(page: Page, decisions: list[Decision], plan: RequestPlan) -> None:
     )
     for col, (icon, label, number, disabled) in zip(cols[1:5], buttons, strict=True):
         col.button(
-            "", icon=f":material/{icon}:", help=label, key=f"page_{icon}", disabled=disabled, on_click=_go_to_page,
-            args=(number,), width="stretch",
-        )  # fmt: skip
+            "",
+            icon=f":material/{icon}:",
+            help=label,
+            key=f"page_{icon}",
+            disabled=disabled,
+            on_click=_go_to_page,
+            args=(number,),
+            width="stretch",
+        )
     cols[5].selectbox(
-        "Messages per page", PAGE_SIZES, key=state.PAGE_SIZE, on_change=_go_to_page, args=(0,),
+        "Messages per page",
+        PAGE_SIZES,
+        key=state.PAGE_SIZE,
+        on_change=_go_to_page,
+        args=(0,),
         format_func=lambda size: f"{size}" if size else "All",
-    )  # fmt: skip
+    )
     if page.hidden:
         st.caption(_hidden_note(page, decisions, plan))
     elif page.total > ALL_DRAWN_NOTE_FROM:

@@ -54,10 +54,20 @@ def _cell_detail(spec: RunSpec, cells: list[store.CellResult], case_id: str, var
         st.markdown(inert_markdown(cell.answer) if cell.answer else "_(no text)_")
         if cell.verdicts:
             st.dataframe(
-                pd.DataFrame([{"check": v.check, "verdict": {True: "pass", False: "fail", None: "undecided"}[v.passed],
-                               "why": v.detail, "by": "judge" if v.judge else "rule"} for v in cell.verdicts]),
-                hide_index=True, width="stretch",
-            )  # fmt: skip
+                pd.DataFrame(
+                    [
+                        {
+                            "check": v.check,
+                            "verdict": {True: "pass", False: "fail", None: "undecided"}[v.passed],
+                            "why": v.detail,
+                            "by": "judge" if v.judge else "rule",
+                        }
+                        for v in cell.verdicts
+                    ]
+                ),
+                hide_index=True,
+                width="stretch",
+            )
         usage = cell.usage
         reported = "none reported" if usage.prompt_tokens is None else f"{usage.prompt_tokens:,}"
         st.caption(
@@ -74,9 +84,13 @@ def _grid(spec: RunSpec, cells: list[store.CellResult]) -> None:
     shown, status = results.grid(spec, cells)
     styled = shown.style.apply(lambda _: results.grid_colours(status), axis=None)
     event = st.dataframe(
-        styled, key=GRID, on_select="rerun", selection_mode="single-cell", width="stretch",
+        styled,
+        key=GRID,
+        on_select="rerun",
+        selection_mode="single-cell",
+        width="stretch",
         height=min(600, 38 + 35 * len(shown)),
-    )  # fmt: skip
+    )
     st.caption(
         f"Green: pass · red: fail · amber: error · yellow: mixed repeats · grey: not yet · {results.FLAG}: a "
         "reply cut short (max_tokens, content filter) or with no text (a tool call). Click a cell."
@@ -92,15 +106,24 @@ def _grid(spec: RunSpec, cells: list[store.CellResult]) -> None:
 def _summary(spec: RunSpec, cells: list[store.CellResult]) -> list[results.VariantSummary]:
     summaries = results.summaries(spec, cells)
     st.markdown("**Per variant**" + (" (95 % Wilson interval of the pass rate)" if spec.repeats > 1 else ""))
-    st.dataframe(pd.DataFrame(results.summary_rows(spec, summaries)), hide_index=True, width="stretch",
-                 column_config={"cost $": st.column_config.NumberColumn(format="%.6f")})  # fmt: skip
+    st.dataframe(
+        pd.DataFrame(results.summary_rows(spec, summaries)),
+        hide_index=True,
+        width="stretch",
+        column_config={"cost $": st.column_config.NumberColumn(format="%.6f")},
+    )
     return summaries
 
 
 def _frontier(spec: RunSpec, summaries: list[results.VariantSummary]) -> None:
     state.default(FRONTIER_BY, "tokens")
-    by = st.radio("Frontier against", ["tokens", "cost"], key=FRONTIER_BY, horizontal=True,
-                  format_func={"tokens": "prompt tokens per call", "cost": "cost"}.__getitem__)  # fmt: skip
+    by = st.radio(
+        "Frontier against",
+        ["tokens", "cost"],
+        key=FRONTIER_BY,
+        horizontal=True,
+        format_func={"tokens": "prompt tokens per call", "cost": "cost"}.__getitem__,
+    )
     if by == "cost" and not any(s.cost for s in summaries):
         st.caption("Every call here cost $0 (or is unpriced): the frontier is drawn against prompt tokens.")
         by = "tokens"
@@ -115,8 +138,10 @@ def _regressions(spec: RunSpec, cells: list[store.CellResult]) -> None:
     baseline = st.selectbox("Baseline variant", range(len(labels)), format_func=labels.__getitem__, key=BASELINE)
     rows = results.regressions(spec, cells, baseline)
     if rows:
-        st.markdown(f"**Regressions:** {len(rows)} case(s) pass under {inert_markdown(labels[baseline])} and fail "
-                    "under another variant")  # fmt: skip
+        st.markdown(
+            f"**Regressions:** {len(rows)} case(s) pass under {inert_markdown(labels[baseline])} and fail "
+            "under another variant"
+        )
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     else:
         st.caption(f"No case that passes under {inert_markdown(labels[baseline])} fails under another variant.")
@@ -142,13 +167,23 @@ def _exports(info: store.RunInfo, spec: RunSpec, cells: list[store.CellResult], 
     note_ = f"{spec.provider_kind} · {spec.provider_model}"
     columns = st.columns(3)
     columns[0].download_button(
-        "Results (CSV)", lambda: results.run_csv(spec, cells), f"{stem}.csv", "text/csv",
-        icon=":material/download:", on_click="ignore", width="stretch",
-    )  # fmt: skip
+        "Results (CSV)",
+        lambda: results.run_csv(spec, cells),
+        f"{stem}.csv",
+        "text/csv",
+        icon=":material/download:",
+        on_click="ignore",
+        width="stretch",
+    )
     columns[1].download_button(
-        "Report (HTML, works offline)", lambda: results.report_html(info.name, spec, cells, info.created_at, note_),
-        f"{stem}.html", "text/html", icon=":material/download:", on_click="ignore", width="stretch",
-    )  # fmt: skip
+        "Report (HTML, works offline)",
+        lambda: results.report_html(info.name, spec, cells, info.created_at, note_),
+        f"{stem}.html",
+        "text/html",
+        icon=":material/download:",
+        on_click="ignore",
+        width="stretch",
+    )
     left = spec.total_cells - info.finished
     if left:
         several = len(batch.models_of(spec.variants, spec.provider_model)) > 1
@@ -157,12 +192,20 @@ def _exports(info: store.RunInfo, spec: RunSpec, cells: list[store.CellResult], 
             columns[2].download_button(
                 f"Batch API requests for {model} (JSONL)" if several else f"Batch API requests ({left:,} cells, JSONL)",
                 _batch_file(info.id, spec, settings, model),
-                f"{stem}-batch{suffix}.jsonl", "application/jsonl", icon=":material/cloud_upload:", on_click="ignore",
+                f"{stem}-batch{suffix}.jsonl",
+                "application/jsonl",
+                icon=":material/cloud_upload:",
+                on_click="ignore",
                 width="stretch",
-            )  # fmt: skip
+            )
         uploader = experiments_state.uploader_key(state.EXP_BATCH_PREFIX, state.EXP_BATCH_UPLOADS)
-        st.file_uploader("Score a Batch API output file for this run", type=["jsonl"], key=uploader,
-                         on_change=_import_batch, args=(uploader, info.id, settings))  # fmt: skip
+        st.file_uploader(
+            "Score a Batch API output file for this run",
+            type=["jsonl"],
+            key=uploader,
+            on_change=_import_batch,
+            args=(uploader, info.id, settings),
+        )
 
 
 def _batch_file(run_id: str, spec: RunSpec, settings: Settings, model: str) -> Callable[[], str]:
@@ -180,8 +223,15 @@ def _import_batch(uploader_key: str, run_id: str, settings: Settings) -> None:
         return
     secrets = (*settings.provider.secrets, *known_secrets())
     try:
-        applied = batch.score_output(run_id, spec, stored_targets(spec, settings), uploaded.getvalue(),
-                                     sessions.current_id(), secrets, owner.owner())  # fmt: skip
+        applied = batch.score_output(
+            run_id,
+            spec,
+            stored_targets(spec, settings),
+            uploaded.getvalue(),
+            sessions.current_id(),
+            secrets,
+            owner.owner(),
+        )
     except batch.InvalidBatchFile as problem:  # the file's fault, not the store's: said as such
         note("error", f"The batch output was refused, nothing was scored: {problem}")
         return
@@ -213,12 +263,21 @@ def _controls(info: store.RunInfo, spec: RunSpec, cells: list[store.CellResult],
     if left:
         word = "Send the run's" if info.status == "batch" else "Resume:"
         columns[0].button(
-            f"{word} {left:,} cells left" + (f" ({judging} to judge)" if judging else ""), type="primary",
-            on_click=_resume, args=(info.id, settings), disabled=mismatch is not None, icon=":material/play_arrow:",
-        )  # fmt: skip
+            f"{word} {left:,} cells left" + (f" ({judging} to judge)" if judging else ""),
+            type="primary",
+            on_click=_resume,
+            args=(info.id, settings),
+            disabled=mismatch is not None,
+            icon=":material/play_arrow:",
+        )
     if errors:
-        columns[1].button(f"Send the {errors} errored cells again", on_click=_retry_errors, args=(info.id, settings),
-                          disabled=mismatch is not None, icon=":material/replay:")  # fmt: skip
+        columns[1].button(
+            f"Send the {errors} errored cells again",
+            on_click=_retry_errors,
+            args=(info.id, settings),
+            disabled=mismatch is not None,
+            icon=":material/replay:",
+        )
     if mismatch and (left or errors):
         st.caption(inert_markdown(mismatch))
     with columns[2].popover("Delete this run", icon=":material/delete:"):
@@ -258,8 +317,7 @@ def _live(run_id: str) -> None:
         + (f" · about {left:,.0f} s left" if left is not None else "")
         + (" · cancelling…" if executor.cancelled else ""),
     )
-    st.button("Cancel", on_click=executor.cancel, disabled=executor.cancelled, icon=":material/stop:",
-              key="exp_cancel")  # fmt: skip
+    st.button("Cancel", on_click=executor.cancel, disabled=executor.cancelled, icon=":material/stop:", key="exp_cancel")
     spec = executor.spec
     cells = mine(store.cells, run_id) or []
     _results_body(info, spec, cells)
@@ -321,11 +379,15 @@ def section(settings: Settings) -> None:
         _live_elsewhere(picked)
         return
     if info.status == "running":
-        st.warning("This run was interrupted (the app stopped while it ran): its finished cells are kept. Resume it "
-                   "to send the rest.")  # fmt: skip
+        st.warning(
+            "This run was interrupted (the app stopped while it ran): its finished cells are kept. Resume it "
+            "to send the rest."
+        )
     elif info.status == "batch" and info.finished < info.cells:
-        st.info("A Batch API run: download its requests, submit them to OpenAI's Batch API, then upload the output "
-                "file below to score it (or send the cells from here).")  # fmt: skip
+        st.info(
+            "A Batch API run: download its requests, submit them to OpenAI's Batch API, then upload the output "
+            "file below to score it (or send the cells from here)."
+        )
     cells = mine(store.cells, picked) or []
     st.markdown(setup.tally(info, cells))
     _controls(info, spec, cells, settings)

@@ -44,8 +44,13 @@ def _variant_editor() -> list[Variant]:
         _reset_variants()
     frame = pd.DataFrame(experiments_state.variant_rows(), columns=COLUMNS)
     edited = st.data_editor(
-        frame, key=experiments_state.variant_editor_key(), num_rows="dynamic", hide_index=True, width="stretch",
-        on_change=experiments_state.fold_variant_edits, args=(list(frame.columns),),
+        frame,
+        key=experiments_state.variant_editor_key(),
+        num_rows="dynamic",
+        hide_index=True,
+        width="stretch",
+        on_change=experiments_state.fold_variant_edits,
+        args=(list(frame.columns),),
         column_config={
             "context": st.column_config.SelectboxColumn(options=list(STRATEGY_LABELS.values()), required=True),
             "turns": st.column_config.NumberColumn(min_value=0, step=1, help="Last N turns / summarise: turns kept"),
@@ -55,7 +60,7 @@ def _variant_editor() -> list[Variant]:
             "temperature": st.column_config.NumberColumn(min_value=0.0, max_value=2.0, help="Blank: the run's"),
             "max reply tokens": st.column_config.NumberColumn(min_value=1, step=1, help="Blank: the run's"),
         },
-    )  # fmt: skip
+    )
     st.button("Reset the variants", on_click=_reset_variants, icon=":material/restart_alt:")
     return setup.variants_from(edited.to_dict("records"))
 
@@ -78,8 +83,9 @@ def _judge_spec(settings: Settings, test_set: TestSet) -> JudgeSpec | None:
     if experiments_state.judge_kind() not in choices:
         state.put(state.EXP_JUDGE_KIND, "embedded")
     columns = st.columns(2)
-    choice = columns[0].selectbox("Judge (grades the rubric checks)", choices, format_func=JUDGE_CHOICES.__getitem__,
-                                  key=state.EXP_JUDGE_KIND)  # fmt: skip
+    choice = columns[0].selectbox(
+        "Judge (grades the rubric checks)", choices, format_func=JUDGE_CHOICES.__getitem__, key=state.EXP_JUDGE_KIND
+    )
     if choice == "embedded":
         columns[1].caption("SmolLM2-135M grades with its output forced into the verdict's JSON shape.")
         return JudgeSpec("embedded", models.EMBEDDED_MODEL)
@@ -95,9 +101,17 @@ def _spec(settings: Settings, test_set: TestSet, variants: list[Variant], judge:
     resolved = setup.resolved(test_set, current, sessions.load_mine)  # the user's own sessions only
     choices = experiments_state.run_choices()
     return setup.run_spec(
-        resolved, variants, settings.provider, settings.sampling, judge, temperature=choices.temperature,
-        max_tokens=choices.max_tokens, repeats=choices.repeats, seed=choices.seed, concurrency=choices.concurrency,
-    )  # fmt: skip
+        resolved,
+        variants,
+        settings.provider,
+        settings.sampling,
+        judge,
+        temperature=choices.temperature,
+        max_tokens=choices.max_tokens,
+        repeats=choices.repeats,
+        seed=choices.seed,
+        concurrency=choices.concurrency,
+    )
 
 
 def _with_summaries(spec: RunSpec, settings: Settings) -> RunSpec:
@@ -127,10 +141,13 @@ def _missing_summaries(spec: RunSpec, settings: Settings) -> None:
 
 def _estimate_table(estimate: planner.Estimate) -> None:
     st.dataframe(
-        pd.DataFrame(estimate.rows()), hide_index=True, width="stretch",
-        column_config={name: st.column_config.NumberColumn(format="%.6f") for name in ("input cost $",
-                                                                                       "cost at most $")},
-    )  # fmt: skip
+        pd.DataFrame(estimate.rows()),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            name: st.column_config.NumberColumn(format="%.6f") for name in ("input cost $", "cost at most $")
+        },
+    )
     st.markdown(
         f"**{estimate.calls:,} calls, {estimate.prompt_tokens:,} prompt tokens, at most "
         f"{money(estimate.max_cost)}** (every reply at its token limit)."
@@ -141,8 +158,9 @@ def _body_preview(cells: list[PlannedCell], spec: RunSpec) -> None:
     with st.expander("The exact request body of a cell"):
         labels = results.variant_labels(spec)
         columns = st.columns(2)
-        variant = columns[0].selectbox("Variant", range(len(labels)), format_func=labels.__getitem__,
-                                       key=state.EXP_PREVIEW_VARIANT)  # fmt: skip
+        variant = columns[0].selectbox(
+            "Variant", range(len(labels)), format_func=labels.__getitem__, key=state.EXP_PREVIEW_VARIANT
+        )
         case_ids = [c.id for c in spec.test_set.cases]
         case_id = columns[1].selectbox("Case", case_ids, key=state.EXP_PREVIEW_CASE)
         cell = next((c for c in cells if c.key == CellKey(variant, case_id, 0)), None)
@@ -167,10 +185,16 @@ def launch(run_id: str, spec: RunSpec, cells: list[PlannedCell], settings: Setti
     """The run's cells sent in the background (lib/analysis/experiments/runner), in the order that
     shares the history prefix; a run already going is said."""
     executor = runner.RunExecutor(
-        run_id, spec, planner.prefix_order(cells), settings.provider, sessions.current_id(),
-        judge_setup(settings, spec.judge), secrets=known_secrets(), client=resources.client(settings.provider),
+        run_id,
+        spec,
+        planner.prefix_order(cells),
+        settings.provider,
+        sessions.current_id(),
+        judge_setup(settings, spec.judge),
+        secrets=known_secrets(),
+        client=resources.client(settings.provider),
         owner=owner.owner(),
-    )  # fmt: skip
+    )
     try:
         executor.start()
     except RuntimeError as problem:
@@ -204,9 +228,13 @@ def section(settings: Settings) -> None:
     numbers[2].number_input("Max reply tokens", 1, 100_000, key=state.EXP_MAX_TOKENS)
     numbers[3].number_input("Temperature", 0.0, 2.0, step=0.1, key=state.EXP_TEMPERATURE)
     numbers[4].number_input(
-        "Calls at once", 1, 64, key=state.EXP_CONCURRENCY, disabled=settings.provider.backend.answers_one_at_a_time,
+        "Calls at once",
+        1,
+        64,
+        key=state.EXP_CONCURRENCY,
+        disabled=settings.provider.backend.answers_one_at_a_time,
         help="The embedded model answers one call at a time: 1, in the order that shares the history prefix.",
-    )  # fmt: skip
+    )
     if not variants or not test_set.cases:
         st.warning("A run needs at least one variant and one case.")
         return
@@ -238,32 +266,43 @@ def section(settings: Settings) -> None:
         + settings.provider.limits.describe()
     )
     _estimate_table(estimate)
-    st.caption(f"As a Batch API run: at most {money(batched.max_cost)} ({BATCH_LABEL}"
-               + ("; the judge's calls are sent interactively, at the list price" if batched.judge_calls else "")
-               + ").")  # fmt: skip
+    st.caption(
+        f"As a Batch API run: at most {money(batched.max_cost)} ({BATCH_LABEL}"
+        + ("; the judge's calls are sent interactively, at the list price" if batched.judge_calls else "")
+        + ")."
+    )
     _body_preview(cells, spec)
     columns = st.columns([1, 2], vertical_alignment="bottom")
-    limit = columns[0].number_input("Ask before runs that may cost more than $", 0.0, 10_000.0, step=0.5,
-                                    key=state.EXP_COST_LIMIT)  # fmt: skip
+    limit = columns[0].number_input(
+        "Ask before runs that may cost more than $", 0.0, 10_000.0, step=0.5, key=state.EXP_COST_LIMIT
+    )
     over = estimate.max_cost is not None and estimate.max_cost > limit
     batch_over = batched.max_cost is not None and batched.max_cost > limit
     confirmed = True
     if over:
         confirmed = columns[1].checkbox(
             f"Run it anyway: it may cost up to {money(estimate.max_cost)} ({money(batched.max_cost)} as a Batch API "
-            "run)", key=state.EXP_COST_OK,
-        )  # fmt: skip
+            "run)",
+            key=state.EXP_COST_OK,
+        )
     elif estimate.max_cost is None:
         columns[1].caption("A model here has no price: the cost cannot be bounded.")
     name = st.text_input("Name of the run", value=f"{test_set.name} · {len(variants)} variants", key=state.EXP_RUN_NAME)
     buttons = st.columns(2)
     buttons[0].button(
-        f"Run {spec.total_cells:,} cells", type="primary", disabled=not confirmed, icon=":material/play_arrow:",
-        on_click=_start, args=(spec, cells, settings, name),
-    )  # fmt: skip
+        f"Run {spec.total_cells:,} cells",
+        type="primary",
+        disabled=not confirmed,
+        icon=":material/play_arrow:",
+        on_click=_start,
+        args=(spec, cells, settings, name),
+    )
     buttons[1].button(
-        "Make it a Batch API run instead", icon=":material/cloud_upload:", on_click=_start_batch, args=(spec, name),
+        "Make it a Batch API run instead",
+        icon=":material/cloud_upload:",
+        on_click=_start_batch,
+        args=(spec, name),
         disabled=batch_over and not confirmed,
         help="Nothing is sent: the run's requests download as a JSONL file for OpenAI's Batch API; upload its "
         "output file in the Results section to score it.",
-    )  # fmt: skip
+    )

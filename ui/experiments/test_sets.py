@@ -132,10 +132,16 @@ def _case_editor(set_id: str, test_set: TestSet) -> None:
     with st.container(border=True):
         st.text_area("Question", key=key("question"), height=68)
         st.radio(
-            "Asked in", SOURCES, key=key("source"), horizontal=True,
-            format_func={"inline": "a history written here", "current": "the current session",
-                         "session": "a saved session"}.__getitem__,
-        )  # fmt: skip
+            "Asked in",
+            SOURCES,
+            key=key("source"),
+            horizontal=True,
+            format_func={
+                "inline": "a history written here",
+                "current": "the current session",
+                "session": "a saved session",
+            }.__getitem__,
+        )
         source = experiments_state.editor_text(set_id, case, "source")
         if source == "inline":
             columns = st.columns([3, 1], vertical_alignment="bottom")
@@ -143,41 +149,55 @@ def _case_editor(set_id: str, test_set: TestSet) -> None:
             columns[0].text_input("System prompt", key=key("system"), disabled=default_system)
             columns[1].checkbox("The app's default", key=key("default_system"))
             st.text_area(
-                "History (one message a line: `user: …` or `assistant: …`)", key=key("history"), height=150,
-            )  # fmt: skip
+                "History (one message a line: `user: …` or `assistant: …`)",
+                key=key("history"),
+                height=150,
+            )
         elif source == "session":
             saved = sessions.session_labels()
             options = list(saved) or [""]
             session = experiments_state.editor_text(set_id, case, "session")
             if session not in options:
                 options.insert(0, session)
-            st.selectbox("Saved session", options, key=key("session"),
-                         format_func=lambda i: saved.get(i, i or "(none saved yet)"))  # fmt: skip
+            st.selectbox(
+                "Saved session",
+                options,
+                key=key("session"),
+                format_func=lambda i: saved.get(i, i or "(none saved yet)"),
+            )
         else:
             st.caption(f"The chat's session as it is when the run starts: {len(state.history())} messages now.")
         st.text_area(
-            "Checks (one a line)", key=key("checks"), height=110,
+            "Checks (one a line)",
+            key=key("checks"),
+            height=110,
             help="contains: Ada · icontains: ada · contains-all: Ada | Porto · contains-any: a | b · "
             "not-contains: sorry · regex: \\d{4} · equals: 42 · starts-with: Yes · is-json (or is-json: {a JSON "
-            "Schema}) · json-field: user.name = \"Ada\" · max-words: 20 · similar(0.8): text (word overlap) · "
+            'Schema}) · json-field: user.name = "Ada" · max-words: 20 · similar(0.8): text (word overlap) · '
             "llm-rubric: The answer names the city. "
             "An i- prefix ignores case (icontains, iequals, istarts-with…).",
-        )  # fmt: skip
+        )
         st.text_input("Turns ago the fact was told (for the forgetting curve; blank: none)", key=key("turns_ago"))
         buttons = st.columns(4)
         buttons[0].button("Save case", on_click=_save_case, args=(set_id, test_set, case), type="primary")
         buttons[1].button("Add a case", on_click=_add_case, args=(set_id, test_set), icon=":material/add:")
-        buttons[2].button("Duplicate", on_click=_add_case, args=(set_id, test_set, case),
-                          icon=":material/content_copy:")  # fmt: skip
+        buttons[2].button(
+            "Duplicate", on_click=_add_case, args=(set_id, test_set, case), icon=":material/content_copy:"
+        )
         buttons[3].button("Delete", on_click=_delete_case, args=(set_id, test_set, case.id), icon=":material/delete:")
 
 
 def _cases_table(test_set: TestSet) -> None:
     rows = [
-        {"id": c.id, "question": c.question, "asked in": c.conversation.describe(),
-         "checks": checks_to_text(c.checks), "turns ago": c.turns_ago}
+        {
+            "id": c.id,
+            "question": c.question,
+            "asked in": c.conversation.describe(),
+            "checks": checks_to_text(c.checks),
+            "turns ago": c.turns_ago,
+        }
         for c in test_set.cases
-    ]  # fmt: skip
+    ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=min(400, 38 + 35 * len(rows)))
 
 
@@ -204,12 +224,22 @@ def section() -> None:
     stem = "".join(ch if ch.isalnum() else "-" for ch in test_set.name.lower()).strip("-") or "test-set"
     for column, (extension, (write, mime)) in zip(exports, formats.EXPORTERS.items(), strict=False):
         column.download_button(
-            extension.upper(), partial(write, test_set), f"{stem}.{extension}", mime,
-            icon=":material/download:", on_click="ignore", width="stretch",
-        )  # fmt: skip
+            extension.upper(),
+            partial(write, test_set),
+            f"{stem}.{extension}",
+            mime,
+            icon=":material/download:",
+            on_click="ignore",
+            width="stretch",
+        )
     uploader = experiments_state.uploader_key(state.EXP_IMPORT_PREFIX, state.EXP_UPLOADS)
     st.file_uploader(
         "Import a test set (CSV, JSONL, YAML; a promptfoo config with the files it names, or a zip of its folder; "
-        "OpenAI Evals samples.jsonl)", type=list(formats.UPLOAD_TYPES), accept_multiple_files=True,
-        key=uploader, on_change=_import_set, args=(uploader,), max_upload_size=5,
-    )  # fmt: skip
+        "OpenAI Evals samples.jsonl)",
+        type=list(formats.UPLOAD_TYPES),
+        accept_multiple_files=True,
+        key=uploader,
+        on_change=_import_set,
+        args=(uploader,),
+        max_upload_size=5,
+    )

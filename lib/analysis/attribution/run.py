@@ -170,9 +170,16 @@ def attribute(
         progress.step()
     influence, fit = influence_of(plan, passes)
     return Attribution(
-        scorer.measure, plan.method, context.units, context.answer, tuple(passes), influence, fit,
-        time.perf_counter() - started, plan.prefix_ordered,
-    )  # fmt: skip
+        scorer.measure,
+        plan.method,
+        context.units,
+        context.answer,
+        tuple(passes),
+        influence,
+        fit,
+        time.perf_counter() - started,
+        plan.prefix_ordered,
+    )
 
 
 @dataclass(frozen=True)
@@ -273,9 +280,16 @@ def smallest_context(
     minimal = minimise(attribution.influence, holds)
     kept_score = scores.get(minimal.kept, full)
     return SmallestContext(
-        minimal, context.units, full, kept_score, tuple(scores.values()), rule,
-        context.prompt_tokens(context.full), context.prompt_tokens(minimal.kept), time.perf_counter() - started,
-    )  # fmt: skip
+        minimal,
+        context.units,
+        full,
+        kept_score,
+        tuple(scores.values()),
+        rule,
+        context.prompt_tokens(context.full),
+        context.prompt_tokens(minimal.kept),
+        time.perf_counter() - started,
+    )
 
 
 def as_variant(found: SmallestContext, variant: Variant) -> Variant:

@@ -90,9 +90,15 @@ class ScoringModel:
 
         threads = threads or usable_cores()
         self._llama = Llama(
-            str(model_path or gguf_path()), n_ctx=n_ctx, n_batch=N_BATCH, n_ubatch=N_BATCH, logits_all=False,
-            n_threads=threads, n_threads_batch=threads, verbose=False,
-        )  # fmt: skip
+            str(model_path or gguf_path()),
+            n_ctx=n_ctx,
+            n_batch=N_BATCH,
+            n_ubatch=N_BATCH,
+            logits_all=False,
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+        )
         self.n_ctx = n_ctx
         self.n_vocab = self._llama.n_vocab()
         self.eos = self._llama.token_eos()
@@ -196,9 +202,15 @@ class LogprobScorer:
         answer = self.model.answer_tokens(context.answer)
         result = self.model.evaluate(prompt, answer)
         return PassScore(
-            kept, math.fsum(result.logprobs), len(prompt), result.evaluated, result.reused,
-            time.perf_counter() - started, greedy=result.greedy, answer_tokens=len(answer),
-        )  # fmt: skip
+            kept,
+            math.fsum(result.logprobs),
+            len(prompt),
+            result.evaluated,
+            result.reused,
+            time.perf_counter() - started,
+            greedy=result.greedy,
+            answer_tokens=len(answer),
+        )
 
 
 @dataclass
@@ -225,7 +237,13 @@ class RegenerationScorer:
             raise ScoringError(outcome.error or "The call failed.")
         usage = outcome.usage
         return PassScore(
-            kept, similarity(context.answer, text), plan.prompt_tokens, usage.prompt_tokens or plan.prompt_tokens,
-            usage.cached_tokens or 0, time.perf_counter() - started, text=text,
-            check=self.check(text) if self.check else None, answer_tokens=usage.completion_tokens or 0,
-        )  # fmt: skip
+            kept,
+            similarity(context.answer, text),
+            plan.prompt_tokens,
+            usage.prompt_tokens or plan.prompt_tokens,
+            usage.cached_tokens or 0,
+            time.perf_counter() - started,
+            text=text,
+            check=self.check(text) if self.check else None,
+            answer_tokens=usage.completion_tokens or 0,
+        )

@@ -171,14 +171,17 @@ def read_output(
     return answers
 
 
-def output_line(key: CellKey, variants: tuple[Variant, ...] | list[Variant], completion: dict[str, Any],
-                index: int = 0) -> str:  # fmt: skip
+def output_line(
+    key: CellKey, variants: tuple[Variant, ...] | list[Variant], completion: dict[str, Any], index: int = 0
+) -> str:
     """One line of an output file as the Batch API writes it (for tests, and for a server that answered
     the requests one by one)."""
     line = {
-        "id": f"batch_req_{index}", "custom_id": custom_id(key, variants),
-        "response": {"status_code": 200, "request_id": f"req_{index}", "body": completion}, "error": None,
-    }  # fmt: skip
+        "id": f"batch_req_{index}",
+        "custom_id": custom_id(key, variants),
+        "response": {"status_code": 200, "request_id": f"req_{index}", "body": completion},
+        "error": None,
+    }
     return json.dumps(line, ensure_ascii=False)
 
 
@@ -226,8 +229,17 @@ def apply_output(
         applied += 1
         to_judge = to_judge or result.status == "judging"
         variant = spec.variants[answer.key.variant].name
-        log_call(conn, session_id, f"experiment (batch) · {variant}", spec.provider_kind, cell.plan, answer.outcome,
-                 secrets, owner, batch=True)  # fmt: skip
+        log_call(
+            conn,
+            session_id,
+            f"experiment (batch) · {variant}",
+            spec.provider_kind,
+            cell.plan,
+            answer.outcome,
+            secrets,
+            owner,
+            batch=True,
+        )
     return Applied(applied, skipped, to_judge)
 
 

@@ -29,12 +29,22 @@ POSITIONS = (1, 7, 13, 19)
 # copied "What is a good stretch…" → "The cat-cow stretch." as the answer to "What is my …?").
 FACTS = (
     ("name", "My name is Marisol.", "Your name is Marisol.", "What is my name?", "Marisol"),
-    ("city", "My home town is called Porto.", "Your home town is called Porto.", "What is my home town called?",
-     "Porto"),
+    (
+        "city",
+        "My home town is called Porto.",
+        "Your home town is called Porto.",
+        "What is my home town called?",
+        "Porto",
+    ),
     ("number", "My locker number is 4817.", "Your locker number is 4817.", "What is my locker number?", "4817"),
-    ("preference", "My preferred seat is the window seat.", "Your preferred seat is the window seat.",
-     "What is my preferred seat?", "window"),
-)  # fmt: skip
+    (
+        "preference",
+        "My preferred seat is the window seat.",
+        "Your preferred seat is the window seat.",
+        "What is my preferred seat?",
+        "window",
+    ),
+)
 FILLER = (
     ("How do I start the morning well?", "A glass of water and a short walk."),
     ("Any tip for keeping plants alive?", "Water them when the soil is dry."),
@@ -89,10 +99,14 @@ def test_set() -> TestSet:
             turns_ago = TURNS - _layout(number)[fact]
             cases.append(
                 Case(
-                    f"{'ABCD'[number]}-{fact}", question, history, (Check("contains", expected, ignore_case=True),),
-                    turns_ago, f"conversation {'ABCD'[number]}: the {fact} was told {turns_ago} turns before",
+                    f"{'ABCD'[number]}-{fact}",
+                    question,
+                    history,
+                    (Check("contains", expected, ignore_case=True),),
+                    turns_ago,
+                    f"conversation {'ABCD'[number]}: the {fact} was told {turns_ago} turns before",
                 )
-            )  # fmt: skip
+            )
     description = (
         "Four 24-turn conversations; in each, a name, a city, a number and a preference are told at 23, 17, 11 and "
         "5 turns before the question, then each is asked for. Run it under Full history, Last N turns and No "

@@ -37,9 +37,20 @@ from lib.context.conversation import Message, Role, SystemPrompt
 
 # Re-exported: a test set's readers and writers name checks through this module (kinds.py holds them).
 __all__ = [
-    "CHECK_KINDS", "CHECK_LABELS", "FOLDABLE", "MAX_COUNT", "MAX_TEXT", "Check", "InvalidTestSet", "check_from_dict",
-    "check_from_line", "check_to_dict", "kind_of", "to_line", "whole_number",
-]  # fmt: skip
+    "CHECK_KINDS",
+    "CHECK_LABELS",
+    "FOLDABLE",
+    "MAX_COUNT",
+    "MAX_TEXT",
+    "Check",
+    "InvalidTestSet",
+    "check_from_dict",
+    "check_from_line",
+    "check_to_dict",
+    "kind_of",
+    "to_line",
+    "whole_number",
+]
 Source = Literal["inline", "current", "session"]
 SOURCES: tuple[str, ...] = ("inline", "current", "session")
 ROLES = ("user", "assistant", "system")
@@ -217,8 +228,9 @@ def case_from_dict(data: Any, default_id: str) -> Case:
             raise InvalidTestSet(f"`turns_ago` must be a whole number of turns, not {_shown(turns_ago)}")
         turns_ago = whole_number(turns_ago, "`turns_ago`")
     description = _text(data.get("description", ""), "the description", allow_empty=True)
-    return Case(case_id, question, conversation_from_dict(data.get("conversation")), tuple(checks), turns_ago,
-                description)  # fmt: skip
+    return Case(
+        case_id, question, conversation_from_dict(data.get("conversation")), tuple(checks), turns_ago, description
+    )
 
 
 def case_to_dict(case: Case) -> dict[str, Any]:
@@ -252,8 +264,11 @@ def test_set(name: str, cases: list[Case] | tuple[Case, ...], description: str =
 
 
 def set_to_dict(test_set_: TestSet) -> dict[str, Any]:
-    return {"name": test_set_.name, "description": test_set_.description,
-            "cases": [case_to_dict(c) for c in test_set_.cases]}  # fmt: skip
+    return {
+        "name": test_set_.name,
+        "description": test_set_.description,
+        "cases": [case_to_dict(c) for c in test_set_.cases],
+    }
 
 
 def set_from_dict(data: Any) -> TestSet:

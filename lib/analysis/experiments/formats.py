@@ -384,8 +384,12 @@ def _evals_case(data: Any, number: int) -> dict[str, Any]:
     if not all(isinstance(i, str) and i.strip() for i in ideals):
         raise InvalidTestSet("`ideal` must be a text or a list of texts")
     checks = [{"type": "contains-any", "value": ideals}] if ideals else []
-    return {"id": f"sample-{number}", "question": messages[-1]["content"], "conversation": conversation,
-            "checks": checks}  # fmt: skip
+    return {
+        "id": f"sample-{number}",
+        "question": messages[-1]["content"],
+        "conversation": conversation,
+        "checks": checks,
+    }
 
 
 def read_evals_samples(text: str, name: str = "Imported set") -> Imported:
@@ -406,9 +410,11 @@ def read_evals_samples(text: str, name: str = "Imported set") -> Imported:
         except InvalidTestSet as problem:
             raise _at(number, problem) from None
         extra.update(str(k) for k in data if k not in ("input", "ideal"))
-    report = ["each sample is a case: its messages before the last are the conversation, the last the question, "
-              "and `ideal` a contains-any check (the answer contains one of the ideal answers, as Evals' Includes "
-              "checks; Evals' Match checks that it starts with one)"]  # fmt: skip
+    report = [
+        "each sample is a case: its messages before the last are the conversation, the last the question, "
+        "and `ideal` a contains-any check (the answer contains one of the ideal answers, as Evals' Includes "
+        "checks; Evals' Match checks that it starts with one)"
+    ]
     report.extend(f"the samples' {key!r} is not imported" for key in sorted(extra))
     return Imported(_whole(name, cases, "Imported from OpenAI Evals samples"), tuple(report))
 
@@ -435,9 +441,13 @@ def _csv_row(case: Case) -> dict[str, Any]:
     else:
         where = json.dumps(conversation_to_dict(conversation), ensure_ascii=False)
     return {
-        "id": case.id, "question": case.question, "conversation": where, "checks": checks_to_text(case.checks),
-        "turns_ago": "" if case.turns_ago is None else case.turns_ago, "description": case.description,
-    }  # fmt: skip
+        "id": case.id,
+        "question": case.question,
+        "conversation": where,
+        "checks": checks_to_text(case.checks),
+        "turns_ago": "" if case.turns_ago is None else case.turns_ago,
+        "description": case.description,
+    }
 
 
 def to_csv(test_set_: TestSet) -> str:
@@ -449,8 +459,11 @@ def to_jsonl(test_set_: TestSet) -> str:
 
 
 def to_yaml(test_set_: TestSet) -> str:
-    data = {"name": test_set_.name, "description": test_set_.description,
-            "cases": [case_to_dict(c) for c in test_set_.cases]}  # fmt: skip
+    data = {
+        "name": test_set_.name,
+        "description": test_set_.description,
+        "cases": [case_to_dict(c) for c in test_set_.cases],
+    }
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 

@@ -78,9 +78,14 @@ def prompt(rubric: str, question: str, answer: str) -> str:
 
 
 def judge_request(
-    rubric: str, question: str, answer: str, target: Target, kind: Kind,
-    token_limit_field: TokenLimitField = "max_tokens", max_tokens: int = JUDGE_MAX_TOKENS,
-) -> RequestPlan:  # fmt: skip
+    rubric: str,
+    question: str,
+    answer: str,
+    target: Target,
+    kind: Kind,
+    token_limit_field: TokenLimitField = "max_tokens",
+    max_tokens: int = JUDGE_MAX_TOKENS,
+) -> RequestPlan:
     """The judge's call, planned by the one builder, with the response format that forces its shape."""
     sampling = Sampling(temperature=0.0, max_tokens=max_tokens, token_limit_field=token_limit_field, stream=False)
     asked = Message("user", prompt(rubric, question, answer), id=QUESTION_ID)

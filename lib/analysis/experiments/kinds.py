@@ -419,9 +419,19 @@ def _table(*kinds: type[CheckType]) -> dict[str, CheckType]:
 
 # The one table: the order is the editor's and the error message's.
 KINDS: dict[str, CheckType] = _table(
-    Contains, ContainsAll, ContainsAny, NotContains, Regex, Equals, StartsWith, IsJson, JsonField, MaxWords,
-    Similar, LlmRubric,
-)  # fmt: skip
+    Contains,
+    ContainsAll,
+    ContainsAny,
+    NotContains,
+    Regex,
+    Equals,
+    StartsWith,
+    IsJson,
+    JsonField,
+    MaxWords,
+    Similar,
+    LlmRubric,
+)
 CHECK_KINDS: tuple[str, ...] = tuple(KINDS)
 CHECK_LABELS: dict[str, str] = {name: kind.label for name, kind in KINDS.items()}
 FOLDABLE: tuple[str, ...] = tuple(name for name, kind in KINDS.items() if kind.foldable)

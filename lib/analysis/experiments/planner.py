@@ -112,9 +112,14 @@ def _requests(spec: RunSpec, target_for: Callable[[Variant], Target]) -> list[tu
         for case in spec.test_set.cases:
             conversation = case.conversation
             request = plan_variant(
-                variant, conversation.system_prompt(), list(conversation.messages), case.question, target,
-                spec.sampling, lambda older: found.get(summary_id(older)),
-            )  # fmt: skip
+                variant,
+                conversation.system_prompt(),
+                list(conversation.messages),
+                case.question,
+                target,
+                spec.sampling,
+                lambda older: found.get(summary_id(older)),
+            )
             requests.append((index, case, request))
     return requests
 
@@ -214,21 +219,37 @@ class Estimate:
 
     def rows(self) -> list[dict[str, Any]]:
         rows = [
-            {"variant": v.variant, "calls": v.calls, "prompt tokens": v.prompt_tokens, "input cost $": v.input_cost,
-             "cost at most $": v.max_cost, "not sendable": v.blocked}
+            {
+                "variant": v.variant,
+                "calls": v.calls,
+                "prompt tokens": v.prompt_tokens,
+                "input cost $": v.input_cost,
+                "cost at most $": v.max_cost,
+                "not sendable": v.blocked,
+            }
             for v in self.variants
-        ]  # fmt: skip
+        ]
         if self.judge_calls:
-            rows.append({"variant": "judge (at most)", "calls": self.judge_calls,
-                         "prompt tokens": self.judge_prompt_tokens, "input cost $": self.judge_cost,
-                         "cost at most $": self.judge_cost, "not sendable": 0})  # fmt: skip
+            rows.append(
+                {
+                    "variant": "judge (at most)",
+                    "calls": self.judge_calls,
+                    "prompt tokens": self.judge_prompt_tokens,
+                    "input cost $": self.judge_cost,
+                    "cost at most $": self.judge_cost,
+                    "not sendable": 0,
+                }
+            )
         return rows
 
 
 def estimate(
-    spec: RunSpec, cells: list[PlannedCell], judge_target: Target | None = None, skip: set[CellKey] | None = None,
+    spec: RunSpec,
+    cells: list[PlannedCell],
+    judge_target: Target | None = None,
+    skip: set[CellKey] | None = None,
     batch: bool = False,
-) -> Estimate:  # fmt: skip
+) -> Estimate:
     """Calls, prompt tokens and cost of the cells still to run (`skip`: the finished ones). `batch`: the
     cells go through the Batch API, at its rate; the judge's calls are sent interactively (a resume
     grades them), at the list price."""
@@ -274,9 +295,11 @@ def _variant_json(variant: Variant) -> stored.VariantJson:
     return stored.VariantJson(
         name=variant.name,
         strategy=stored.StrategyJson(kind=s.kind, last_turns=s.last_turns, token_budget=s.token_budget),
-        system_override=variant.system_override, model=variant.model, temperature=variant.temperature,
+        system_override=variant.system_override,
+        model=variant.model,
+        temperature=variant.temperature,
         max_tokens=variant.max_tokens,
-    )  # fmt: skip
+    )
 
 
 def _variant(kept: stored.VariantJson) -> Variant:
@@ -290,20 +313,31 @@ def spec_to_dict(spec: RunSpec) -> dict[str, Any]:
     sampling, judge = spec.sampling, spec.judge
     return stored.written(
         stored.SpecJson(
-            test_set=set_to_dict(spec.test_set), variants=[_variant_json(v) for v in spec.variants],
-            repeats=spec.repeats, base_seed=spec.base_seed,
+            test_set=set_to_dict(spec.test_set),
+            variants=[_variant_json(v) for v in spec.variants],
+            repeats=spec.repeats,
+            base_seed=spec.base_seed,
             sampling=stored.SamplingJson(
-                temperature=sampling.temperature, max_tokens=sampling.max_tokens,
-                token_limit_field=sampling.token_limit_field, stream=sampling.stream, end_user=sampling.end_user,
+                temperature=sampling.temperature,
+                max_tokens=sampling.max_tokens,
+                token_limit_field=sampling.token_limit_field,
+                stream=sampling.stream,
+                end_user=sampling.end_user,
                 end_user_field=sampling.end_user_field,
             ),
-            provider=stored.ProviderJson(kind=spec.provider_kind, model=spec.provider_model,
-                                         base_url=spec.provider_base_url),
-            judge=None if judge is None else stored.JudgeJson(kind=judge.kind, model=judge.model,
-                                                              base_url=judge.base_url, max_tokens=judge.max_tokens),
-            concurrency=spec.concurrency, baseline=spec.baseline, summaries=list(spec.summaries),
+            provider=stored.ProviderJson(
+                kind=spec.provider_kind, model=spec.provider_model, base_url=spec.provider_base_url
+            ),
+            judge=None
+            if judge is None
+            else stored.JudgeJson(
+                kind=judge.kind, model=judge.model, base_url=judge.base_url, max_tokens=judge.max_tokens
+            ),
+            concurrency=spec.concurrency,
+            baseline=spec.baseline,
+            summaries=list(spec.summaries),
         )
-    )  # fmt: skip
+    )
 
 
 def spec_from_dict(data: Any) -> RunSpec:
@@ -311,10 +345,13 @@ def spec_from_dict(data: Any) -> RunSpec:
     kept = stored.read(stored.SpecJson, data, "run spec")
     s, p, j = kept.sampling, kept.provider, kept.judge
     sampling = Sampling(
-        temperature=s.temperature, max_tokens=s.max_tokens,
-        token_limit_field=cast(TokenLimitField, s.token_limit_field), stream=s.stream, end_user=s.end_user,
+        temperature=s.temperature,
+        max_tokens=s.max_tokens,
+        token_limit_field=cast(TokenLimitField, s.token_limit_field),
+        stream=s.stream,
+        end_user=s.end_user,
         end_user_field=cast(EndUserField, s.end_user_field),
-    )  # fmt: skip
+    )
     return RunSpec(
         test_set=set_from_dict(kept.test_set),
         variants=tuple(_variant(v) for v in kept.variants),

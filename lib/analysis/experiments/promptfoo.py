@@ -58,30 +58,89 @@ PROMPT_EXTENSIONS = (*TEXT_EXTENSIONS, "json", "jsonl", "yaml", "yml", "csv", *S
 
 # Assertion types taken, by promptfoo's name: (this app's check type, as check_from_dict reads it).
 ASSERTS = {
-    "contains": "contains", "icontains": "icontains", "not-contains": "not-contains",
-    "not-icontains": "not-icontains", "contains-all": "contains-all", "contains-any": "contains-any",
-    "icontains-all": "icontains-all", "icontains-any": "icontains-any", "starts-with": "starts-with",
-    "regex": "regex", "equals": "equals", "is-json": "is-json", "llm-rubric": "llm-rubric", "similar": "similar",
-}  # fmt: skip
+    "contains": "contains",
+    "icontains": "icontains",
+    "not-contains": "not-contains",
+    "not-icontains": "not-icontains",
+    "contains-all": "contains-all",
+    "contains-any": "contains-any",
+    "icontains-all": "icontains-all",
+    "icontains-any": "icontains-any",
+    "starts-with": "starts-with",
+    "regex": "regex",
+    "equals": "equals",
+    "is-json": "is-json",
+    "llm-rubric": "llm-rubric",
+    "similar": "similar",
+}
 _LISTS = ("contains-all", "contains-any", "icontains-all", "icontains-any")
 # promptfoo's other assertion types (src/types: BaseAssertionTypes), so a CSV cell `levenshtein: x` is that
 # type, named as not taken, rather than the plain text promptfoo would compare it with.
 OTHER_ASSERTS = (
-    "answer-relevance", "bleu", "classifier", "contains-html", "contains-json", "contains-sql", "contains-xml",
-    "context-faithfulness", "context-recall", "context-relevance", "conversation-relevance", "cost", "factuality",
-    "finish-reason", "g-eval", "gleu", "guardrails", "icontains-all", "is-html", "is-refusal", "is-sql",
-    "is-valid-function-call", "is-valid-openai-function-call", "is-valid-openai-tools-call", "is-xml",
-    "javascript", "latency", "levenshtein", "meteor", "model-graded-closedqa", "model-graded-factuality",
-    "moderation", "perplexity", "perplexity-score", "pi", "python", "rouge-n", "ruby", "select-best",
-    "trace-span-count", "trace-span-duration", "trace-error-spans", "webhook", "word-count",
-)  # fmt: skip
+    "answer-relevance",
+    "bleu",
+    "classifier",
+    "contains-html",
+    "contains-json",
+    "contains-sql",
+    "contains-xml",
+    "context-faithfulness",
+    "context-recall",
+    "context-relevance",
+    "conversation-relevance",
+    "cost",
+    "factuality",
+    "finish-reason",
+    "g-eval",
+    "gleu",
+    "guardrails",
+    "icontains-all",
+    "is-html",
+    "is-refusal",
+    "is-sql",
+    "is-valid-function-call",
+    "is-valid-openai-function-call",
+    "is-valid-openai-tools-call",
+    "is-xml",
+    "javascript",
+    "latency",
+    "levenshtein",
+    "meteor",
+    "model-graded-closedqa",
+    "model-graded-factuality",
+    "moderation",
+    "perplexity",
+    "perplexity-score",
+    "pi",
+    "python",
+    "rouge-n",
+    "ruby",
+    "select-best",
+    "trace-span-count",
+    "trace-span-duration",
+    "trace-error-spans",
+    "webhook",
+    "word-count",
+)
 _CSV_ASSERT = re.compile(
     r"^(not-)?(" + "|".join(sorted((*ASSERTS, *OTHER_ASSERTS), key=len, reverse=True)) + r")"
     r"(?:\((\d+(?:\.\d+)?)\))?(?::([\s\S]*))?$"
 )
-_THRESHOLDED = ("similar", "starts-with", "levenshtein", "rouge-n", "classifier", "answer-relevance",
-                "context-recall", "context-relevance", "context-faithfulness", "latency", "perplexity",
-                "perplexity-score", "cost")  # fmt: skip
+_THRESHOLDED = (
+    "similar",
+    "starts-with",
+    "levenshtein",
+    "rouge-n",
+    "classifier",
+    "answer-relevance",
+    "context-recall",
+    "context-relevance",
+    "context-faithfulness",
+    "latency",
+    "perplexity",
+    "perplexity-score",
+    "cost",
+)
 _CONFIG_KEYS_USED = {"description", "prompts", "tests", "defaultTest", "assertionTemplates"}
 _TEST_KEYS = {"vars", "assert", "description", "metadata", "options", "threshold"}
 _ASSERT_KEYS_USED = {"type", "value"}
@@ -309,9 +368,21 @@ def csv_tests(text: str, path: str, note: Callable[[str, str], None]) -> list[tu
     try:
         header = [h.strip() for h in reader.fieldnames or []]
         for name in header:
-            if name.startswith("_") and not name.startswith("__") and name[1:].split(":")[0] in (
-                "expected", "prefix", "suffix", "description", "metadata", "threshold", "metric", "providerOutput",
-            ):  # fmt: skip
+            if (
+                name.startswith("_")
+                and not name.startswith("__")
+                and name[1:].split(":")[0]
+                in (
+                    "expected",
+                    "prefix",
+                    "suffix",
+                    "description",
+                    "metadata",
+                    "threshold",
+                    "metric",
+                    "providerOutput",
+                )
+            ):
                 note(f"the column {name!r} has one underscore, so it is a var (did you mean _{name}?)", path)
         for row in reader:
             cells = {(k or "").strip(): csvtext.unquoted(v or "") for k, v in row.items() if k is not None}
@@ -627,8 +698,10 @@ class _Reader:
             if len(cases) > MAX_CASES:
                 raise InvalidTestSet(f"more than {MAX_CASES:,} cases (tests × prompts × values of list vars)")
         if any(c["conversation"]["source"] == "current" for c in cases):
-            self.note("each question is asked in the chat's current session (promptfoo sends the prompt alone: "
-                      "the 'No history' variant does that)")  # fmt: skip
+            self.note(
+                "each question is asked in the chat's current session (promptfoo sends the prompt alone: "
+                "the 'No history' variant does that)"
+            )
         if prompts is not None and len(prompts) > 1:
             self.note(
                 f"{len(prompts)} prompts: as promptfoo runs each test once per prompt, each test is a case per prompt "
@@ -694,8 +767,13 @@ class _Reader:
                     if (check := self.check(assertion, combo, who)) is not None:
                         checks.append(check)
                 description = _description(merged, combo if len(combos) > 1 else {}, prompt, prompt_index, prompts)
-                yield {"id": case_id, "question": text, "conversation": conversation, "checks": checks,
-                       "description": description}  # fmt: skip
+                yield {
+                    "id": case_id,
+                    "question": text,
+                    "conversation": conversation,
+                    "checks": checks,
+                    "description": description,
+                }
 
     def question(
         self, prompt: _Prompt | None, prefix: str, suffix: str, variables: dict[str, Any], where: str
@@ -704,8 +782,11 @@ class _Reader:
             text = _question_var(variables)
             if text is None:
                 named = ", ".join(variables) or "none"
-                self.note(f"not imported: which var is the question? There is no prompt, and the vars are {named} "
-                          "(name one question, query, prompt or input)", where)  # fmt: skip
+                self.note(
+                    f"not imported: which var is the question? There is no prompt, and the vars are {named} "
+                    "(name one question, query, prompt or input)",
+                    where,
+                )
                 return None
             return prefix + text + suffix, {"source": "current"}
         rendered = self.render(prefix + prompt.raw + suffix, variables)
@@ -768,8 +849,10 @@ class _Reader:
             self.note(f"{kind}: not imported: {problem}", who)
             return None
         if kind == "similar":
-            self.note("similar: scored by word similarity (the cosine of word counts), not by embeddings as promptfoo "
-                      "does: there is no embedding model offline")  # fmt: skip
+            self.note(
+                "similar: scored by word similarity (the cosine of word counts), not by embeddings as promptfoo "
+                "does: there is no embedding model offline"
+            )
         return data
 
 
@@ -800,8 +883,15 @@ def _merged(default: dict[str, Any], test: dict[str, Any]) -> dict[str, Any]:
             raise InvalidTestSet(f"`assert` must be a list, not {_shown(found)}")
         asserts.extend(found)
     threshold = test.get("threshold", default.get("threshold"))
-    return {**default, **test, "vars": mapping("vars"), "options": mapping("options"),
-            "metadata": mapping("metadata"), "assert": asserts, "threshold": threshold}  # fmt: skip
+    return {
+        **default,
+        **test,
+        "vars": mapping("vars"),
+        "options": mapping("options"),
+        "metadata": mapping("metadata"),
+        "assert": asserts,
+        "threshold": threshold,
+    }
 
 
 def _combinations(variables: dict[str, Any]) -> Iterator[dict[str, Any]]:

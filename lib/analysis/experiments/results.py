@@ -27,9 +27,13 @@ from lib.analysis.experiments.store import CellResult
 
 Z_95 = 1.959963984540054
 STATUS_COLOURS = {
-    "pass": "#b7e4b7", "fail": "#f4b6b6", "error": "#f7d49b", "mixed": "#fbeaa0", "answered": "#cfdcf2",
+    "pass": "#b7e4b7",
+    "fail": "#f4b6b6",
+    "error": "#f7d49b",
+    "mixed": "#fbeaa0",
+    "answered": "#cfdcf2",
     "pending": "#eeeeee",
-}  # fmt: skip
+}
 STATUS_WORDS = {"pass": "pass", "fail": "fail", "error": "error", "answered": "answered", "pending": "…"}
 # A grid cell with a reply cut short (max_tokens, the content filter) or with no text (a tool call).
 FLAG = "⚑"
@@ -95,8 +99,12 @@ class Tally:
         if repeats == 1 or self.status == "pending":
             return STATUS_WORDS.get(self.status, self.status) + flag
         text = f"{self.passed}/{self.scored}" if self.scored else STATUS_WORDS.get(self.status, self.status)
-        return (text + (f" · {self.errors} err" if self.errors and self.scored else "") + ("…" if self.pending else "")
-                + flag)  # fmt: skip
+        return (
+            text
+            + (f" · {self.errors} err" if self.errors and self.scored else "")
+            + ("…" if self.pending else "")
+            + flag
+        )
 
 
 def tallies(spec: RunSpec, cells: list[CellResult]) -> dict[tuple[str, int], Tally]:
@@ -113,9 +121,13 @@ def tallies(spec: RunSpec, cells: list[CellResult]) -> dict[tuple[str, int], Tal
             found = counts.get((case.id, variant), {})
             finished = sum(found.get(k, 0) for k in ("passed", "failed", "errors", "answered"))
             result[(case.id, variant)] = Tally(
-                found.get("passed", 0), found.get("failed", 0), found.get("errors", 0), found.get("answered", 0),
-                spec.repeats - finished, found.get("flagged", 0),
-            )  # fmt: skip
+                found.get("passed", 0),
+                found.get("failed", 0),
+                found.get("errors", 0),
+                found.get("answered", 0),
+                spec.repeats - finished,
+                found.get("flagged", 0),
+            )
     return result
 
 
@@ -127,8 +139,9 @@ def grid(spec: RunSpec, cells: list[CellResult]) -> tuple[pd.DataFrame, pd.DataF
     shown = pd.DataFrame(
         {label: [counted[(c, v)].label(spec.repeats) for c in index] for v, label in enumerate(labels)}, index=index
     )
-    status = pd.DataFrame({label: [counted[(c, v)].status for c in index] for v, label in enumerate(labels)},
-                          index=index)  # fmt: skip
+    status = pd.DataFrame(
+        {label: [counted[(c, v)].status for c in index] for v, label in enumerate(labels)}, index=index
+    )
     shown.index.name = status.index.name = "case"
     return shown, status
 
@@ -197,18 +210,25 @@ def summary_rows(spec: RunSpec, summaries_: list[VariantSummary]) -> list[dict[s
     rows = []
     for s in summaries_:
         row: dict[str, Any] = {
-            "variant": s.name, "pass rate %": None if s.pass_rate is None else round(100 * s.pass_rate, 1),
-            "passed": s.passed, "scored": s.scored, "errors": s.errors,
-        }  # fmt: skip
+            "variant": s.name,
+            "pass rate %": None if s.pass_rate is None else round(100 * s.pass_rate, 1),
+            "passed": s.passed,
+            "scored": s.scored,
+            "errors": s.errors,
+        }
         if spec.repeats > 1:
             row["95 % interval"] = (
                 "" if s.interval is None else f"{100 * s.interval[0]:.0f}–{100 * s.interval[1]:.0f} %"
             )
-        row.update({
-            "prompt tokens per call": None if s.mean_prompt_tokens is None else round(s.mean_prompt_tokens, 1),
-            "prompt tokens": s.prompt_tokens, "cached tokens": s.cached_tokens, "cost $": s.cost,
-            "mean latency s": None if s.mean_latency_s is None else round(s.mean_latency_s, 3),
-        })  # fmt: skip
+        row.update(
+            {
+                "prompt tokens per call": None if s.mean_prompt_tokens is None else round(s.mean_prompt_tokens, 1),
+                "prompt tokens": s.prompt_tokens,
+                "cached tokens": s.cached_tokens,
+                "cost $": s.cost,
+                "mean latency s": None if s.mean_latency_s is None else round(s.mean_latency_s, 3),
+            }
+        )
         rows.append(row)
     return rows
 
@@ -219,11 +239,9 @@ def summary_rows(spec: RunSpec, summaries_: list[VariantSummary]) -> list[dict[s
 def pareto(points: list[tuple[float, float]]) -> list[bool]:
     """Which points no other beats: as cheap or cheaper (x) and as good or better (y), one strictly."""
     return [
-        not any(
-            (ox <= x and oy >= y) and (ox < x or oy > y) for j, (ox, oy) in enumerate(points) if j != i
-        )
+        not any((ox <= x and oy >= y) and (ox < x or oy > y) for j, (ox, oy) in enumerate(points) if j != i)
         for i, (x, y) in enumerate(points)
-    ]  # fmt: skip
+    ]
 
 
 def frontier_points(summaries_: list[VariantSummary], by: str = "tokens") -> list[tuple[VariantSummary, float, bool]]:
@@ -270,21 +288,29 @@ def frontier_figure(spec: RunSpec, summaries_: list[VariantSummary], by: str = "
         errors = None
         if spec.repeats > 1:
             errors = {
-                "type": "data", "symmetric": False,
+                "type": "data",
+                "symmetric": False,
                 "array": [100 * (s.interval[1] - (s.pass_rate or 0.0)) if s.interval else 0 for s, _ in chosen],
                 "arrayminus": [100 * ((s.pass_rate or 0.0) - s.interval[0]) if s.interval else 0 for s, _ in chosen],
-            }  # fmt: skip
+            }
         figure.add_trace(
             go.Scatter(
-                x=[x for _, x in chosen], y=[100 * (s.pass_rate or 0.0) for s, _ in chosen], mode="markers+text",
-                text=[labels[i][0] for i in indices], textposition=[labels[i][1] for i in indices],
-                customdata=[plot_text(s.name) for s, _ in chosen], error_y=errors,
-                marker={"size": 16 if optimal else 11, "symbol": "star" if optimal else "circle",
-                        "color": "#1b7f3b" if optimal else "#7a8599"},
+                x=[x for _, x in chosen],
+                y=[100 * (s.pass_rate or 0.0) for s, _ in chosen],
+                mode="markers+text",
+                text=[labels[i][0] for i in indices],
+                textposition=[labels[i][1] for i in indices],
+                customdata=[plot_text(s.name) for s, _ in chosen],
+                error_y=errors,
+                marker={
+                    "size": 16 if optimal else 11,
+                    "symbol": "star" if optimal else "circle",
+                    "color": "#1b7f3b" if optimal else "#7a8599",
+                },
                 name="Pareto-optimal" if optimal else "dominated",
                 hovertemplate="%{customdata}<br>" + title_x + ": %{x}<br>pass rate: %{y:.1f} %<extra></extra>",
             )
-        )  # fmt: skip
+        )
     line = sorted((x, 100 * (s.pass_rate or 0.0)) for s, x, o in points if o)
     if len(line) > 1:
         frontier = {"dash": "dot", "color": "#1b7f3b"}
@@ -292,9 +318,13 @@ def frontier_figure(spec: RunSpec, summaries_: list[VariantSummary], by: str = "
         figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=frontier, name="frontier", hoverinfo="skip"))
     figure.update_layout(
         title="Pass rate against " + ("cost" if by == "cost" else "prompt tokens") + " (stars: Pareto-optimal)",
-        xaxis_title=title_x, yaxis_title="pass rate %", yaxis_range=[-5, 110], height=420,
-        margin={"t": 50, "b": 10}, legend={"orientation": "h", "y": -0.2},
-    )  # fmt: skip
+        xaxis_title=title_x,
+        yaxis_title="pass rate %",
+        yaxis_range=[-5, 110],
+        height=420,
+        margin={"t": 50, "b": 10},
+        legend={"orientation": "h", "y": -0.2},
+    )
     return figure
 
 
@@ -313,9 +343,15 @@ def regressions(spec: RunSpec, cells: list[CellResult], baseline: int) -> list[d
         for index, label in enumerate(labels):
             other = counted[(case.id, index)]
             if index != baseline and other.passes is False:
-                rows.append({"case": case.id, "question": case.question, "variant": label,
-                             f"under {labels[baseline]}": f"{base.passed}/{base.scored} pass",
-                             "under the variant": f"{other.passed}/{other.scored} pass"})  # fmt: skip
+                rows.append(
+                    {
+                        "case": case.id,
+                        "question": case.question,
+                        "variant": label,
+                        f"under {labels[baseline]}": f"{base.passed}/{base.scored} pass",
+                        "under the variant": f"{other.passed}/{other.scored} pass",
+                    }
+                )
     return rows
 
 
@@ -330,8 +366,14 @@ def forgetting_curve(spec: RunSpec, cells: list[CellResult]) -> pd.DataFrame:
             grouped[(cell.key.variant, ago[cell.key.case])].append(cell)
     for (variant, turns), mine in sorted(grouped.items()):
         passed = sum(c.status == "pass" for c in mine)
-        rows.append({"variant": labels[variant], "turns ago": turns, "pass rate %": 100 * passed / len(mine),
-                     "cells": len(mine)})  # fmt: skip
+        rows.append(
+            {
+                "variant": labels[variant],
+                "turns ago": turns,
+                "pass rate %": 100 * passed / len(mine),
+                "cells": len(mine),
+            }
+        )
     return pd.DataFrame(rows, columns=["variant", "turns ago", "pass rate %", "cells"])
 
 
@@ -351,17 +393,25 @@ def forgetting_figure(curve: pd.DataFrame) -> go.Figure:
         hover = "%{customdata[1]} turns ago: %{y:.0f} % of %{customdata[0]} cells<extra></extra>"
         figure.add_trace(
             go.Scatter(
-                x=part["turns ago"] + offset, y=part["pass rate %"], mode="lines+markers",
-                name=plot_text(str(variant)), customdata=list(zip(part["cells"], part["turns ago"], strict=True)),
-                hovertemplate=hover, line={"dash": _DASHES[index % len(_DASHES)], "width": 2.5},
+                x=part["turns ago"] + offset,
+                y=part["pass rate %"],
+                mode="lines+markers",
+                name=plot_text(str(variant)),
+                customdata=list(zip(part["cells"], part["turns ago"], strict=True)),
+                hovertemplate=hover,
+                line={"dash": _DASHES[index % len(_DASHES)], "width": 2.5},
                 marker={"symbol": _SYMBOLS[index % len(_SYMBOLS)], "size": 9},
             )
-        )  # fmt: skip
+        )
     figure.update_layout(
-        title="Forgetting curve: pass rate by how long ago the fact was told", xaxis_title="turns ago",
-        yaxis_title="pass rate %", yaxis_range=[-5, 105], height=400, margin={"t": 50, "b": 10},
+        title="Forgetting curve: pass rate by how long ago the fact was told",
+        xaxis_title="turns ago",
+        yaxis_title="pass rate %",
+        yaxis_range=[-5, 105],
+        height=400,
+        margin={"t": 50, "b": 10},
         legend={"orientation": "h", "y": -0.25},
-    )  # fmt: skip
+    )
     return figure
 
 
@@ -389,13 +439,16 @@ def compare_runs(
     rows = []
     for name in [n for n in sum_a if n in sum_b]:
         ra, rb = sum_a[name].pass_rate, sum_b[name].pass_rate
-        rows.append({
-            "variant": name, "pass rate % (A)": None if ra is None else round(100 * ra, 1),
-            "pass rate % (B)": None if rb is None else round(100 * rb, 1),
-            "change (points)": None if ra is None or rb is None else round(100 * (rb - ra), 1),
-            "prompt tokens per call (A)": _round(sum_a[name].mean_prompt_tokens),
-            "prompt tokens per call (B)": _round(sum_b[name].mean_prompt_tokens),
-        })  # fmt: skip
+        rows.append(
+            {
+                "variant": name,
+                "pass rate % (A)": None if ra is None else round(100 * ra, 1),
+                "pass rate % (B)": None if rb is None else round(100 * rb, 1),
+                "change (points)": None if ra is None or rb is None else round(100 * (rb - ra), 1),
+                "prompt tokens per call (A)": _round(sum_a[name].mean_prompt_tokens),
+                "prompt tokens per call (B)": _round(sum_b[name].mean_prompt_tokens),
+            }
+        )
     changed = []
     tallies_a, tallies_b = tallies(spec_a, cells_a), tallies(spec_b, cells_b)
     labels_a, labels_b = variant_labels(spec_a), variant_labels(spec_b)
@@ -407,8 +460,15 @@ def compare_runs(
                 continue
             before, after = tallies_a[(case.id, ia)].passes, tallies_b[(case.id, labels_b.index(name))].passes
             if before is not None and after is not None and before != after:
-                changed.append({"case": case.id, "variant": name, "A": "pass" if before else "fail",
-                                "B": "pass" if after else "fail", "question": case.question})  # fmt: skip
+                changed.append(
+                    {
+                        "case": case.id,
+                        "variant": name,
+                        "A": "pass" if before else "fail",
+                        "B": "pass" if after else "fail",
+                        "question": case.question,
+                    }
+                )
     return rows, changed
 
 
@@ -419,9 +479,23 @@ def _round(value: float | None) -> float | None:
 # --- exports -------------------------------------------------------------------------------------
 
 CSV_COLUMNS = (
-    "variant", "case", "repeat", "status", "question", "answer", "checks", "predicted prompt tokens",
-    "prompt tokens", "completion tokens", "cached tokens", "latency s", "cost $", "error", "note", "turns ago",
-)  # fmt: skip
+    "variant",
+    "case",
+    "repeat",
+    "status",
+    "question",
+    "answer",
+    "checks",
+    "predicted prompt tokens",
+    "prompt tokens",
+    "completion tokens",
+    "cached tokens",
+    "latency s",
+    "cost $",
+    "error",
+    "note",
+    "turns ago",
+)
 
 
 def cell_rows(spec: RunSpec, cells: list[CellResult]) -> list[dict[str, Any]]:
@@ -430,17 +504,29 @@ def cell_rows(spec: RunSpec, cells: list[CellResult]) -> list[dict[str, Any]]:
     rows = []
     for cell in sorted(cells, key=lambda c: (c.key.variant, _case_rank(spec, c.key.case), c.key.repeat)):
         case = cases.get(cell.key.case)
-        rows.append({
-            "variant": labels[cell.key.variant], "case": cell.key.case, "repeat": cell.key.repeat + 1,
-            "status": cell.status, "question": case.question if case else "", "answer": cell.answer,
-            "checks": "\n".join(f"{'PASS' if v.passed else 'FAIL' if v.passed is False else '??'} {v.check} "
-                                f"({v.detail})" for v in cell.verdicts),
-            "predicted prompt tokens": cell.predicted_prompt_tokens, "prompt tokens": cell.usage.prompt_tokens,
-            "completion tokens": cell.usage.completion_tokens, "cached tokens": cell.usage.cached_tokens,
-            "latency s": cell.latency_s, "cost $": cell.cost, "error": cell.error or "",
-            "note": cell_note(cell) or "",
-            "turns ago": case.turns_ago if case else None,
-        })  # fmt: skip
+        rows.append(
+            {
+                "variant": labels[cell.key.variant],
+                "case": cell.key.case,
+                "repeat": cell.key.repeat + 1,
+                "status": cell.status,
+                "question": case.question if case else "",
+                "answer": cell.answer,
+                "checks": "\n".join(
+                    f"{'PASS' if v.passed else 'FAIL' if v.passed is False else '??'} {v.check} ({v.detail})"
+                    for v in cell.verdicts
+                ),
+                "predicted prompt tokens": cell.predicted_prompt_tokens,
+                "prompt tokens": cell.usage.prompt_tokens,
+                "completion tokens": cell.usage.completion_tokens,
+                "cached tokens": cell.usage.cached_tokens,
+                "latency s": cell.latency_s,
+                "cost $": cell.cost,
+                "error": cell.error or "",
+                "note": cell_note(cell) or "",
+                "turns ago": case.turns_ago if case else None,
+            }
+        )
     return rows
 
 
@@ -529,9 +615,13 @@ def report_html(run_name: str, spec: RunSpec, cells: list[CellResult], created: 
 
 def _variants_for_report(spec: RunSpec) -> list[dict[str, Any]]:
     return [
-        {"name": v.name, "strategy": v.strategy.describe(), "system prompt": "the conversation's"
-         if v.system_override is None else (v.system_override or "none"), "model": v.model or spec.provider_model,
-         "temperature": spec.sampling.temperature if v.temperature is None else v.temperature,
-         "max reply tokens": spec.sampling.max_tokens if v.max_tokens is None else v.max_tokens}
+        {
+            "name": v.name,
+            "strategy": v.strategy.describe(),
+            "system prompt": "the conversation's" if v.system_override is None else (v.system_override or "none"),
+            "model": v.model or spec.provider_model,
+            "temperature": spec.sampling.temperature if v.temperature is None else v.temperature,
+            "max reply tokens": spec.sampling.max_tokens if v.max_tokens is None else v.max_tokens,
+        }
         for v in spec.variants
-    ]  # fmt: skip
+    ]

@@ -78,9 +78,13 @@ def call_cost(plan: RequestPlan, outcome: CallOutcome, batch: bool = False) -> f
 
 
 def answered_cell(
-    cell: PlannedCell, outcome: CallOutcome, notices: tuple[str, ...] = (), secrets: tuple[str, ...] = (),
-    judged: bool = True, batch: bool = False,
-) -> store.CellResult:  # fmt: skip
+    cell: PlannedCell,
+    outcome: CallOutcome,
+    notices: tuple[str, ...] = (),
+    secrets: tuple[str, ...] = (),
+    judged: bool = True,
+    batch: bool = False,
+) -> store.CellResult:
     """The cell once its answer is in: the deterministic checks decided, the judge still to come
     (`judged`), or the rubric marked ungraded when the run has no judge. A reply cut short or with no
     text (its finish_reason) has a note among its notices, which the grid and the export flag."""
@@ -100,9 +104,18 @@ def answered_cell(
     else:
         status = overall(verdicts)
     return store.CellResult(
-        cell.key, status, outcome.text, tuple(verdicts), cell.plan.body, cell.plan.prompt_tokens,
-        outcome.usage, outcome.latency_s, call_cost(cell.plan, outcome, batch), error, notices,
-    )  # fmt: skip
+        cell.key,
+        status,
+        outcome.text,
+        tuple(verdicts),
+        cell.plan.body,
+        cell.plan.prompt_tokens,
+        outcome.usage,
+        outcome.latency_s,
+        call_cost(cell.plan, outcome, batch),
+        error,
+        notices,
+    )
 
 
 def unscored_cell(
@@ -112,16 +125,33 @@ def unscored_cell(
     goes on and a resume does not send it again."""
     error = redact(f"The answer could not be scored: {type(problem).__name__}: {str(problem)[:300]}", secrets)
     return store.CellResult(
-        cell.key, "error", outcome.text, (), cell.plan.body, cell.plan.prompt_tokens, outcome.usage,
-        outcome.latency_s, None, error, notices,
-    )  # fmt: skip
+        cell.key,
+        "error",
+        outcome.text,
+        (),
+        cell.plan.body,
+        cell.plan.prompt_tokens,
+        outcome.usage,
+        outcome.latency_s,
+        None,
+        error,
+        notices,
+    )
 
 
 def blocked_cell(cell: PlannedCell) -> store.CellResult:
     return store.CellResult(
-        cell.key, "error", "", (), cell.plan.body, cell.plan.prompt_tokens, Usage(), None, None,
+        cell.key,
+        "error",
+        "",
+        (),
+        cell.plan.body,
+        cell.plan.prompt_tokens,
+        Usage(),
+        None,
+        None,
         f"Not sent: {cell.blocker}",
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -234,8 +264,14 @@ class RunExecutor:
     def progress(self) -> Progress:
         with storage.opened(self.db_path) as conn:
             done = store.count_cells(conn, self.run_id)
-        return Progress(done, self.spec.total_cells, self._calls_made, self._calls_planned,
-                        time.monotonic() - self._started, self.alive)  # fmt: skip
+        return Progress(
+            done,
+            self.spec.total_cells,
+            self._calls_made,
+            self._calls_planned,
+            time.monotonic() - self._started,
+            self.alive,
+        )
 
     # --- the work --------------------------------------------------------------------------------
 
@@ -329,9 +365,14 @@ class RunExecutor:
         verdicts = list(result.verdicts)
         for check in (c for c in cell.case.checks if c.is_judge):
             plan = judge_request(
-                check.value, cell.case.question, result.answer, judge.target, judge.spec.kind,
-                judge.config.token_limit_field, judge.spec.max_tokens,
-            )  # fmt: skip
+                check.value,
+                cell.case.question,
+                result.answer,
+                judge.target,
+                judge.spec.kind,
+                judge.config.token_limit_field,
+                judge.spec.max_tokens,
+            )
             reply = self._send(self._judge_client, plan.body, self.secrets)
             if reply is None:
                 return  # cancelled: the cell waits for its judge

@@ -34,14 +34,22 @@ LABEL_TO_KIND: dict[str, StrategyKind] = {label: kind for kind, label in STRATEG
 
 def variant_row(variant: Variant) -> dict[str, Any]:
     """A variant as a row of the page's table (its column names are the headers shown)."""
-    mode = "the conversation's" if variant.system_override is None else ("none" if not variant.system_override
-                                                                          else "custom")  # fmt: skip
+    mode = (
+        "the conversation's"
+        if variant.system_override is None
+        else ("none" if not variant.system_override else "custom")
+    )
     return {
-        "name": variant.name, "context": STRATEGY_LABELS[variant.strategy.kind], "turns": variant.strategy.last_turns,
-        "token budget": variant.strategy.token_budget, "system prompt": mode,
-        "custom system prompt": variant.system_override or "", "model": variant.model,
-        "temperature": variant.temperature, "max reply tokens": variant.max_tokens,
-    }  # fmt: skip
+        "name": variant.name,
+        "context": STRATEGY_LABELS[variant.strategy.kind],
+        "turns": variant.strategy.last_turns,
+        "token budget": variant.strategy.token_budget,
+        "system prompt": mode,
+        "custom system prompt": variant.system_override or "",
+        "model": variant.model,
+        "temperature": variant.temperature,
+        "max reply tokens": variant.max_tokens,
+    }
 
 
 def _number(value: Any, kind: Callable[[Any], Any] = float) -> Any:
@@ -54,8 +62,11 @@ def variants_from(rows: list[dict[str, Any]]) -> list[Variant]:
     variants = []
     for index, row in enumerate(rows):
         kind = LABEL_TO_KIND.get(str(row.get("context")), "full")
-        strategy = Strategy(kind, last_turns=_number(row.get("turns"), int) or 0,
-                            token_budget=_number(row.get("token budget"), int) or 0)  # fmt: skip
+        strategy = Strategy(
+            kind,
+            last_turns=_number(row.get("turns"), int) or 0,
+            token_budget=_number(row.get("token budget"), int) or 0,
+        )
         mode = row.get("system prompt") or SYSTEM_CHOICES[0]
         if mode == SYSTEM_CHOICES[0]:
             override = None  # the conversation's own
@@ -109,9 +120,18 @@ def run_spec(
     `sampling` with the run's temperature and reply limit (each repeat's seed is the run's)."""
     sampling = replace(sampling, temperature=temperature, max_tokens=max_tokens, seed=None)
     return RunSpec(
-        test_set, tuple(variants), repeats, seed, sampling, provider.kind, provider.model,
-        "" if provider.backend.started_by_the_app else provider.base_url, judge, concurrency, 0,
-    )  # fmt: skip
+        test_set,
+        tuple(variants),
+        repeats,
+        seed,
+        sampling,
+        provider.kind,
+        provider.model,
+        "" if provider.backend.started_by_the_app else provider.base_url,
+        judge,
+        concurrency,
+        0,
+    )
 
 
 def judge_setup(
@@ -131,8 +151,10 @@ def backend_mismatch(spec: RunSpec, provider: ProviderConfig) -> str | None:
     """Why the sidebar's backend cannot resume the stored run (None: it can)."""
     if spec.provider_kind != provider.kind:
         return f"This run was made on the {spec.provider_kind} backend: pick it in the sidebar to resume it."
-    if not provider.backend.started_by_the_app and (spec.provider_base_url, spec.provider_model) != (provider.base_url,
-                                                                                        provider.model):  # fmt: skip
+    if not provider.backend.started_by_the_app and (spec.provider_base_url, spec.provider_model) != (
+        provider.base_url,
+        provider.model,
+    ):
         return f"This run was made with {spec.provider_model} at {spec.provider_base_url}: pick them to resume it."
     return None
 

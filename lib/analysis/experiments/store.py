@@ -97,8 +97,7 @@ def save_set(conn: Connection, test_set: TestSet, set_id: str | None = None, own
     set_id = set_id or new_id()
     stamp = now()
     body = json.dumps(set_to_dict(test_set), ensure_ascii=False)
-    row = {"id": set_id, "name": test_set.name, "body": body, "created_at": stamp, "updated_at": stamp,
-           "owner": owner}  # fmt: skip
+    row = {"id": set_id, "name": test_set.name, "body": body, "created_at": stamp, "updated_at": stamp, "owner": owner}
     with writing(conn):
         if not _upsert(conn, sets_table, row, keep=("created_at", "owner"), only_if=_mine(sets_table, owner)):
             raise NotYours("test set", set_id)
@@ -155,11 +154,18 @@ def create_run(
     with writing(conn):
         conn.execute(
             insert(runs_table).values(
-                id=run_id, name=name, set_name=spec.test_set.name, session_id=session_id, status=status,
-                cells=spec.total_cells, spec=json.dumps(spec_to_dict(spec), ensure_ascii=False), created_at=stamp,
-                updated_at=stamp, owner=owner,
+                id=run_id,
+                name=name,
+                set_name=spec.test_set.name,
+                session_id=session_id,
+                status=status,
+                cells=spec.total_cells,
+                spec=json.dumps(spec_to_dict(spec), ensure_ascii=False),
+                created_at=stamp,
+                updated_at=stamp,
+                owner=owner,
             )
-        )  # fmt: skip
+        )
     return run_id
 
 
@@ -220,9 +226,16 @@ def _finished_count(run_id: ColumnElement[str] | str) -> ScalarSelect[int]:
 
 
 _RUN_QUERY = select(
-    runs_table.c.id, runs_table.c.name, runs_table.c.set_name, runs_table.c.session_id, runs_table.c.status,
-    runs_table.c.cells, _finished_count(runs_table.c.id), runs_table.c.created_at, runs_table.c.updated_at,
-)  # fmt: skip
+    runs_table.c.id,
+    runs_table.c.name,
+    runs_table.c.set_name,
+    runs_table.c.session_id,
+    runs_table.c.status,
+    runs_table.c.cells,
+    _finished_count(runs_table.c.id),
+    runs_table.c.created_at,
+    runs_table.c.updated_at,
+)
 
 
 def run_info(conn: Connection, run_id: str, owner: str | None = None) -> RunInfo | None:
@@ -285,14 +298,24 @@ class CellResult:
 
 def _cell_row(run_id: str, cell: CellResult) -> dict[str, Any]:
     return {
-        "run_id": run_id, "variant": cell.key.variant, "case_id": cell.key.case, "repeat": cell.key.repeat,
-        "status": cell.status, "answer": cell.answer,
+        "run_id": run_id,
+        "variant": cell.key.variant,
+        "case_id": cell.key.case,
+        "repeat": cell.key.repeat,
+        "status": cell.status,
+        "answer": cell.answer,
         "verdicts": json.dumps([v.as_dict() for v in cell.verdicts], ensure_ascii=False),
-        "body": json.dumps(cell.body, ensure_ascii=False), "predicted_prompt_tokens": cell.predicted_prompt_tokens,
-        "prompt_tokens": cell.usage.prompt_tokens, "completion_tokens": cell.usage.completion_tokens,
-        "cached_tokens": cell.usage.cached_tokens, "latency_s": cell.latency_s, "cost": cell.cost, "error": cell.error,
-        "notices": json.dumps(list(cell.notices), ensure_ascii=False), "finished_at": cell.finished_at,
-    }  # fmt: skip
+        "body": json.dumps(cell.body, ensure_ascii=False),
+        "predicted_prompt_tokens": cell.predicted_prompt_tokens,
+        "prompt_tokens": cell.usage.prompt_tokens,
+        "completion_tokens": cell.usage.completion_tokens,
+        "cached_tokens": cell.usage.cached_tokens,
+        "latency_s": cell.latency_s,
+        "cost": cell.cost,
+        "error": cell.error,
+        "notices": json.dumps(list(cell.notices), ensure_ascii=False),
+        "finished_at": cell.finished_at,
+    }
 
 
 def record_cell(conn: Connection, run_id: str, cell: CellResult) -> None:
@@ -315,9 +338,24 @@ def record_new_cell(conn: Connection, run_id: str, cell: CellResult) -> bool:
         return written
 
 
-_CELL_COLUMNS = ("variant", "case_id", "repeat", "status", "answer", "verdicts", "body", "predicted_prompt_tokens",
-                 "prompt_tokens", "completion_tokens", "cached_tokens", "latency_s", "cost", "error", "notices",
-                 "finished_at")  # fmt: skip
+_CELL_COLUMNS = (
+    "variant",
+    "case_id",
+    "repeat",
+    "status",
+    "answer",
+    "verdicts",
+    "body",
+    "predicted_prompt_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "latency_s",
+    "cost",
+    "error",
+    "notices",
+    "finished_at",
+)
 
 
 def cells(conn: Connection, run_id: str, owner: str | None = None) -> list[CellResult]:

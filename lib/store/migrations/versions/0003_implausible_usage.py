@@ -23,8 +23,9 @@ IMPLAUSIBLE = "The server reported implausible usage"  # frozen: the words the r
 def upgrade() -> None:
     # ADD COLUMN works in place on both dialects (no batch copy of the table needed)
     op.add_column("calls", sa.Column("implausible_usage", sa.Text(), nullable=True))
-    calls = sa.table("calls", sa.column("id", sa.Integer), sa.column("error", sa.Text),
-                     sa.column("implausible_usage", sa.Text))  # fmt: skip
+    calls = sa.table(
+        "calls", sa.column("id", sa.Integer), sa.column("error", sa.Text), sa.column("implausible_usage", sa.Text)
+    )
     conn = op.get_bind()
     flagged = conn.execute(sa.select(calls.c.id, calls.c.error).where(calls.c.error.contains(IMPLAUSIBLE))).all()
     for call_id, error in flagged:
