@@ -151,7 +151,7 @@ def has_tool_messages(messages: list[dict]) -> bool:
 # "How to count tokens with tiktoken" (openai-cookbook, section 7) counts a function definition as
 # its "name:description" line, one "name:type:description" line per property, each enum item, and
 # constants it fitted to the API's own counts: 101 prompt tokens for its weather example on gpt-4o
-# and gpt-4o-mini, 105 on gpt-4 and gpt-3.5-turbo (tests/test_tokens.py reproduces them). For other
+# and gpt-4o-mini, 105 on gpt-4 and gpt-3.5-turbo (tests/context/test_tokens.py reproduces them). For other
 # models OpenAI publishes nothing: the gpt-4o constants are used, and the count says "estimate".
 TOKENS_PER_CALL = 3  # a tool call's own wrapping in an assistant message: not published, a guess
 

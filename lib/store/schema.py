@@ -2,7 +2,7 @@
 as revision 0001 made them are the schema lib/store/sqlite_migrations.py 1-7 built on SQLite (same names,
 columns and indexes), so a SQLite file from before Alembic is already at the baseline; every change since
 is an Alembic revision (lib/store/migrations/versions), and this file is kept in step with their sum
-(tests/test_db.py compares a migrated store with it). Times are ISO-8601 text, JSON bodies text:
+(tests/store/test_db.py compares a migrated store with it). Times are ISO-8601 text, JSON bodies text:
 as the app has always stored them."""
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.context.conversation import Message
+from tests.analysis.attribution.test_regeneration import KnowsWhatItWasTold
 from tests.app.conftest import chat_on, payload_json, run_log_rows, send, visible_text
 from tests.fake_openai import FakeOpenAI
-from tests.test_attribution_regeneration import KnowsWhatItWasTold
 
 pytestmark = pytest.mark.slow
 

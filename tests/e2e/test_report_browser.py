@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_report import _comparison
+from tests.analysis.test_report import _comparison
 
 pytestmark = [pytest.mark.e2e]
 A4_CONTENT_PX = 688  # 210 mm less the report's 14 mm margins, at 96 px per inch

@@ -17,7 +17,7 @@ from lib.context.tokens import TiktokenCounter
 from lib.context.tools import NO_TOOLS, ToolDefinition, ToolSettings
 from lib.core.models import MODELS
 from lib.store.imports import import_context, to_session
-from tests.test_properties import CASES, histories, texts
+from tests.context.test_properties import CASES, histories, texts
 
 TARGET = Target(MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"), "gpt-4o-mini")
 SAMPLING = Sampling(temperature=0.3, max_tokens=77, stream=True)

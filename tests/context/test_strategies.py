@@ -26,8 +26,8 @@ from lib.context.strategies import (
 )
 from lib.context.tokens import TiktokenCounter
 from lib.core.models import MODELS
-from tests.test_properties import CASES
-from tests.test_tool_pairs import agent_histories
+from tests.context.test_properties import CASES
+from tests.context.test_tool_pairs import agent_histories
 
 
 def _history(turns: int = 3) -> list[Message]:

@@ -8,7 +8,6 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, inspect, select
@@ -24,6 +23,7 @@ from lib.core.errors import InvalidRun
 from lib.core.outcome import Usage
 from lib.store import db, schema, storage
 from lib.store.storage import CallRecord
+from tests.paths import DATA
 
 CASES = (
     Case("c1", "Wie heißt du? 🙂", Conversation(), (Check("contains", "Ada", ignore_case=True),)),
@@ -424,7 +424,7 @@ def test_a_store_at_0001_with_experiments_upgrades_in_place_and_its_rows_are_nob
     db.forget(url)
 
 
-STORED_BEFORE_PYDANTIC = Path(__file__).parent / "data" / "experiment_run_stored_before_pydantic.json"
+STORED_BEFORE_PYDANTIC = DATA / "experiment_run_stored_before_pydantic.json"
 
 
 def test_a_run_spec_and_verdicts_stored_before_the_pydantic_models_read_back_and_write_the_same_json():

@@ -12,7 +12,7 @@ from lib.context.request import Target, build_request, send_blocker, split_for_r
 from lib.context.strategies import SUMMARY_ID, Strategy
 from lib.context.tokens import TiktokenCounter
 from lib.core.models import MODELS
-from tests.test_properties import CASES, histories, texts
+from tests.context.test_properties import CASES, histories, texts
 
 TARGET = Target(MODELS["gpt-4o"], TiktokenCounter.for_model("gpt-4o"), "gpt-4o")
 KINDS = ["manual", "full", "none", "last_turns", "token_budget", "summarise"]

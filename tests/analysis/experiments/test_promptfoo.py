@@ -15,8 +15,9 @@ from lib.analysis.experiments import formats, promptfoo
 from lib.analysis.experiments.cases import Check, InvalidTestSet
 from lib.analysis.experiments.checks import evaluate
 from lib.store.documents import load_yaml
+from tests.paths import DATA
 
-EXAMPLES = Path(__file__).parent / "data" / "promptfoo"
+EXAMPLES = DATA / "promptfoo"
 
 
 def upload(files: dict[str, str], as_zip: bool = False) -> formats.Imported:

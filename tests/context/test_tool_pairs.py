@@ -13,7 +13,7 @@ from lib.context.strategies import Strategy, decide
 from lib.context.tokens import TiktokenCounter
 from lib.context.tool_pairs import call_of, findings, pair_of, results_of, set_included
 from lib.core.models import MODELS
-from tests.test_properties import CASES, texts
+from tests.context.test_properties import CASES, texts
 
 TARGET = Target(MODELS["gpt-4o"], TiktokenCounter.for_model("gpt-4o"), "gpt-4o")
 KINDS = ["manual", "full", "none", "last_turns", "token_budget", "summarise"]

@@ -1,7 +1,6 @@
 import json
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -28,9 +27,10 @@ from lib.store.session import (
     to_markdown,
     without_secrets,
 )
+from tests.paths import ROOT
 from ui import state
 
-SCHEMA_DOC = Path(__file__).resolve().parents[1] / "docs" / "SESSION_SCHEMA.md"
+SCHEMA_DOC = ROOT / "docs" / "SESSION_SCHEMA.md"
 HISTORY = (
     Message("user", "My name is Ada and I like 🦊 foxes."),
     Message("assistant", "Nice to meet you, Ada!", included=False, pinned=True),

@@ -265,7 +265,7 @@ def test_a_hostile_file_is_refused_by_name_and_line_at_once(name, content, reaso
 
 def test_a_worst_case_file_is_refused_or_read_in_seconds():
     """10 MB, a megabyte on one line, 5 MB of brackets: each answered in seconds. (The most values a
-    file may hold, 200,000, take 1.5 s to read on a quiet machine; tests/test_documents.py)"""
+    file may hold, 200,000, take 1.5 s to read on a quiet machine; tests/store/test_documents.py)"""
     too_big = b"cases:\n  - question: " + b"x" * 10_000_000
     one_line = ("cases:\n  - question: q\n    description: " + "x" * 1_000_000 + "\n").encode()
     for name, data in (("s.yaml", too_big), ("s.yaml", one_line), ("s.json", b"[" * 5_000_000)):

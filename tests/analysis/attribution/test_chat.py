@@ -16,7 +16,7 @@ from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
 from lib.core import prices as pricing
 from lib.core.models import MODELS
-from tests.test_attribution_run import FormulaScorer
+from tests.analysis.attribution.test_run import FormulaScorer
 
 TARGET = Target(MODELS["gpt-4o-mini"], TiktokenCounter.for_model("gpt-4o-mini"), "gpt-4o-mini")
 

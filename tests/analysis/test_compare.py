@@ -1,7 +1,6 @@
 import json
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -38,6 +37,7 @@ from lib.context.tokens import TiktokenCounter
 from lib.core import models
 from lib.core.outcome import CallOutcome, Usage
 from tests.fake_openai import FakeOpenAI
+from tests.paths import DATA
 
 HISTORY = [
     Message("user", "My name is Ada."),
@@ -403,7 +403,7 @@ def test_a_variant_sends_the_sessions_tools_none_or_only_some():
     assert "tools" not in same.to_dict()  # a set-up without tools is stored as before
 
 
-STORED_BEFORE_PYDANTIC = Path(__file__).parent / "data" / "compare_stored_before_pydantic.json"
+STORED_BEFORE_PYDANTIC = DATA / "compare_stored_before_pydantic.json"
 
 
 def test_a_comparison_and_a_setup_stored_before_the_pydantic_models_read_back_and_write_the_same_json():

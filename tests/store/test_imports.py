@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
@@ -29,8 +28,9 @@ from lib.store.imports import (
     read_source,
     to_session,
 )
+from tests.paths import DATA as TEST_DATA
 
-DATA = Path(__file__).parent / "data" / "contexts"
+DATA = TEST_DATA / "contexts"
 FAKE_KEY = "sk-proj-THISISAFAKEKEYFORTESTS000000000000"
 
 

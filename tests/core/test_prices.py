@@ -7,6 +7,7 @@ from genai_prices import Usage, calc_price
 from lib.core import models, prices
 from lib.core.outcome import CallOutcome
 from lib.core.outcome import Usage as CallUsage  # genai_prices has a Usage of its own
+from tests.paths import ROOT
 
 
 @pytest.mark.parametrize(
@@ -104,9 +105,8 @@ def test_money_keeps_small_amounts_readable():
 
 
 def test_the_installed_price_data_is_the_pinned_release():
-    from pathlib import Path
 
-    requirements = (Path(__file__).resolve().parents[1] / "requirements.txt").read_text()
+    requirements = (ROOT / "requirements.txt").read_text()
     assert f"genai-prices=={prices.package_version()}" in requirements.splitlines()
 
 
