@@ -138,6 +138,11 @@ def send(at: AppTest, text: str) -> None:
     assert not at.exception, at.exception
 
 
+def chat_calls(server) -> list:
+    """The chat completions a fake server received (not the model list or the window it was asked for)."""
+    return [r for r in server.requests if r.path.endswith("/chat/completions")]
+
+
 def errors_shown(at: AppTest) -> str:
     return " ".join(e.value for e in at.error)
 

@@ -65,7 +65,8 @@ def test_an_imported_url_gets_no_request_and_never_the_key():
         send(at, "Again?")
         assert [r.path for r in attacker.requests].count("/v1/models") >= 1 and len(attacker.requests) >= 4
         assert _carried_the_key(attacker.requests) == []
-        assert {r.headers["authorization"] for r in attacker.requests} == {"Bearer not-needed"}
+        # The window probe sends no key at all (None); every other request the placeholder the SDK needs.
+        assert {r.headers.get("authorization") for r in attacker.requests} <= {"Bearer not-needed", None}
 
 
 def test_a_key_stays_with_its_endpoint_when_the_url_is_changed_by_hand():

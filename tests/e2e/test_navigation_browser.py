@@ -6,7 +6,7 @@ import time
 import pytest
 
 from lib.backends.embedded import free_port
-from tests.e2e.conftest import CHROMIUM_ARGS, chromium_or_skip, start_app
+from tests.e2e.conftest import start_app
 
 pytestmark = pytest.mark.slow
 
@@ -17,17 +17,15 @@ def _names(page) -> list[str]:
     return [text.split("\n")[-1] for text in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
 
 
-def test_after_a_server_restart_the_sidebar_names_the_pages_by_their_titles(tmp_path):
-    """Was: "app", "chat", "compare", "run log"… for as long as nothing ran app.py (40 s and more here)."""
-    executable = chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
+def test_after_a_server_restart_the_sidebar_names_the_pages_by_their_titles(tmp_path, browser):
+    """Was: "app", "chat", "compare", "run log"… for as long as nothing ran app.py (40 s and more here).
+    The session's browser (a second sync Playwright in one worker fails: one event loop per thread)."""
     port, env = free_port(), {"CONTEXT_LAB_DB": str(tmp_path / "context_lab.db")}
     process = start_app(port, env)
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        try:
+            page = context.new_page()
             page.goto(f"http://127.0.0.1:{port}")
             page.get_by_text("Why the API has no memory").first.wait_for(timeout=120_000)
             process.terminate()
@@ -42,7 +40,8 @@ def test_after_a_server_restart_the_sidebar_names_the_pages_by_their_titles(tmp_
                 if len(seen) > 1 and names == TITLES:  # reconnected, and titled
                     break
                 time.sleep(0.1)
-            browser.close()
+        finally:
+            context.close()
     finally:
         process.terminate()
         process.wait(timeout=20)
