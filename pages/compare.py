@@ -210,7 +210,7 @@ def _start_run(variants: list[Variant], requests: list[Request], question: str, 
                 )
             )
     one_at_a_time = _one_at_a_time(settings)
-    note = f"{settings.provider.kind} · {settings.provider.model} · {repeats} run(s) per variant"
+    note = f"{settings.provider.backend.logged_as()} · {settings.provider.model} · {repeats} run(s) per variant"
     comparison = Comparison(
         question,
         results,

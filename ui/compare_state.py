@@ -278,7 +278,7 @@ def keeper(settings: Settings, session_id: str) -> Callable[[Comparison], None]:
     """What a finished run does on its own thread (no Streamlit there): keep the comparison with the
     session and log every call with its details. Errors go up to `ComparisonRun.failure`."""
     secrets = (*settings.provider.secrets, *known_secrets())
-    kind = settings.provider.kind
+    kind = settings.provider.backend.logged_as()  # "… (replayed)" for a recorded demo's answers
     who = owner.owner()  # read here: the thread has no Streamlit context
 
     def keep(comparison: Comparison) -> None:

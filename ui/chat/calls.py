@@ -18,7 +18,7 @@ from lib.context.display import inert_markdown
 from lib.context.request import send_blocker, split_for_retry
 from lib.store import chat_replies
 from lib.store.chat_replies import ChatReply
-from ui import owner, resources, sessions, state
+from ui import demos, owner, resources, sessions, state
 from ui.meter import last_call
 from ui.planning import request_for
 from ui.settings import Settings
@@ -168,6 +168,8 @@ def start_pending(settings: Settings) -> None:
     except RuntimeError:  # another tab of this session is asking this very question: this one shows it
         attach()
         return
+    if settings.provider.backend.replays:  # its answer comes from a recorded demo: captioned so
+        demos.mark_replayed(chat.answer.reply_id)
     state.put(state.IN_FLIGHT, ChatCall(planned, chat, key.session_id))
 
 
