@@ -106,3 +106,43 @@ def test_a_context_that_was_not_recorded_is_named_and_switch_to_live_asks_the_se
         assert _answers(at)[-1] == "Rex."
         assert len(chat_calls(server)) == 3
         assert _captions(at).count("▶ replayed") == 1  # the live answer is not captioned replayed
+
+
+EXPERIMENTS = str(Path(__file__).resolve().parents[2] / "pages" / "experiments.py")
+
+
+def test_an_experiment_run_replays_from_the_recording_with_the_server_gone():
+    from lib.analysis.experiments import store
+    from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
+    from lib.store import storage
+    from tests.app.conftest import THIS_BROWSER
+    from tests.app.test_experiments_page import FULL, NONE, button, frame_with, on_fake, stored_set, wait_for_the_run
+
+    cases = (Case("c1", "What is my locker number?", Conversation(), (Check("contains", "4471"),)),)
+    with FakeOpenAI() as server:
+        server.behaviour.reply = "It is 4471."
+        at = on_fake(server, stored_set(TestSet("Lockers", cases)), exp_variant_rows=[FULL, NONE])
+        button(at, "Run 2 cells").click().run()
+        wait_for_the_run(at, 2, timeout_s=60)
+        _save_demo(at, "Experiment demo")
+        assert any(
+            "2 call(s) with their answers, 0 comparison(s), 1 experiment run(s)" in s.value for s in at.sidebar.success
+        )
+        sent_live = len(chat_calls(server))
+    assert sent_live == 2
+    _open_demo(at)
+    with storage.opened() as conn:
+        names = [info.name for info in store.list_runs(conn, THIS_BROWSER)]
+    assert sum(name.endswith(" · replayed") for name in names) == 1  # the recorded run, opened beside the demo
+    at.session_state["exp_section"] = "Run"
+    at.run()
+    button(at, "Run 2 cells").click().run()
+    wait_for_the_run(at, 2, timeout_s=60)
+    grid = frame_with(at, "No history")
+    assert (grid["Full history"].iloc[0], grid["No history"].iloc[0]) == ("pass", "pass")
+    with storage.opened() as conn:
+        newest = store.list_runs(conn, THIS_BROWSER)[0]
+        answers = [cell.answer for cell in store.cells(conn, newest.id, THIS_BROWSER)]
+    assert newest.name.endswith(" · replayed") and answers == ["It is 4471.", "It is 4471."]
+    assert len(chat_calls(server)) == sent_live
+    assert {row.provider for row in run_log_rows()[-2:]} == {"compatible (replayed)"}
