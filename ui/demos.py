@@ -103,8 +103,9 @@ def _open(recording: recordings.Recording) -> None:
     start = recordings.starting_session(recording)
     if not sessions.open_imported(start, f"Opened the demo “{recording.title}”"):
         return
-    opened = sessions.current_id()
-    sessions.with_db(recordings.copy_into, recording, opened, owner.owner())
+    sessions.with_db(recordings.copy_into, recording, start.id, owner.owner())
+    if sessions.current_id() != start.id:  # a stale tab: stored, not opened yet (its note says so)
+        return
     state.put(
         state.REPLAYING,
         Replaying(

@@ -237,7 +237,8 @@ def _progress(call: ChatCall, queue: embedded.QueueState | None) -> str:
     if notices:
         return f"{notices[-1]} · {waited:.1f} s"
     if call.reply.text:
-        return f"Streaming… {waited:.1f} s"
+        replaying = demos.replayed(call.reply.answer.reply_id)
+        return f"{'Replaying the recorded answer' if replaying else 'Streaming'}… {waited:.1f} s"
     if queue is not None and queue.ahead:
         # The embedded model answers one request at a time: other tabs' calls go first.
         return f"Waiting for the model ({queue.ahead} ahead)… {waited:.1f} s"
