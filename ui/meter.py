@@ -14,8 +14,8 @@ from lib.context.display import inert_code, inert_inline, shortened_body
 from lib.context.payload import RequestPlan
 from lib.context.request import Request
 from lib.core.outcome import CallOutcome
-from lib.core.prices import billed, money
-from ui import state, tools_panel
+from lib.core.prices import FREE_LOCAL, billed, money
+from ui import price_as, state, tools_panel
 from ui.state import LastCall
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def meter(plan: RequestPlan) -> None:
     tokens.metric(f"Prompt tokens{label}", f"{plan.prompt_tokens:,}")
     size.metric("Payload", f"{plan.body_bytes:,} B", help="Size of the UTF-8 JSON body POSTed")
     cost, messages = st.columns(2)
-    cost.metric("Input cost", money(plan.input_cost))
+    _input_cost(cost, plan)
     messages.metric("Messages sent", f"{count:,}", help="Including the system prompt and the draft")
     share = plan.context_share
     st.progress(
@@ -44,6 +44,8 @@ def meter(plan: RequestPlan) -> None:
         f"{plan.count.overhead:,} tokens of chat-format overhead (reply priming, template) · "
         f"counted with {plan.count.method} · prices: {plan.model.prices.source}"
     )
+    if price_as.is_free(plan.model):  # only a free model's $0 needs a hosted price beside it
+        price_as.picker()
     tools_panel.meter_note(plan)
     if not plan.fits:
         over = -plan.reply_room
@@ -54,6 +56,27 @@ def meter(plan: RequestPlan) -> None:
         )
     elif plan.reply_room < plan.max_tokens:
         st.warning(f"Only {plan.reply_room:,} tokens left for the reply (max is {plan.max_tokens:,}).")
+
+
+def _input_cost(where, plan: RequestPlan) -> None:
+    """The next call's input cost; a free model's $0 beside the same tokens at the hosted model picked
+    (never a bare $0: a stakeholder would read it as "context costs nothing")."""
+    name = price_as.chosen()
+    if not price_as.is_free(plan.model):
+        where.metric("Input cost", money(plan.input_cost), help="The prompt tokens at this model's input price")
+    elif not name:
+        where.metric(
+            "Input cost", money(plan.input_cost), "here (local model)", "off", help=price_as.HELP, delta_arrow="off"
+        )
+    else:
+        where.metric(
+            f"Input cost at {name}",
+            money(price_as.at(plan.model, name).input_cost(plan.prompt_tokens)),
+            f"{money(plan.input_cost)} here (local model)",
+            "off",
+            help=price_as.HELP,
+            delta_arrow="off",
+        )
 
 
 def payload_preview(plan: RequestPlan, provider: ProviderConfig) -> None:
@@ -110,7 +133,11 @@ def last_call_report(call: LastCall) -> None:
     if call.price_source:
         cached = outcome.usage.cached_tokens
         with_cache = f", {cached:,} cached tokens billed as cached" if cached else ""
-        st.caption(f"Cost {money(call.cost)}{with_cache} · prices: {call.price_source}")
+        spent = f"Cost {money(call.cost)}"
+        hosted = price_as.prices()
+        if call.price_source == FREE_LOCAL and hosted is not None:  # never a bare $0: the same call at a hosted price
+            spent = "Cost " + price_as.both(call.cost, billed(hosted, call.predicted_prompt_tokens, outcome.usage))
+        st.caption(f"{spent}{with_cache} · prices: {call.price_source}")
 
 
 def _cached_report(call: LastCall) -> None:
@@ -164,7 +191,9 @@ def cache_meter(settings: Settings, request: Request) -> None:
     prediction = predict_cache(settings, request)
     if prediction is None or request.question is None:
         return
-    model = request.plan.model
+    model, at = request.plan.model, ""
+    if price_as.is_free(model) and price_as.chosen():  # a free model's costs, as the hosted model picked would bill
+        model, at = price_as.at(model), f" at {price_as.chosen()}"
     rule = prediction.rule
     shared, total = prediction.shared, prediction.prompt_tokens
     cached, plain = st.columns(2)
@@ -174,7 +203,7 @@ def cache_meter(settings: Settings, request: Request) -> None:
         cached.metric(
             "Shared prefix (estimate)", f"{shared:,}", f"of {total:,} tokens", "off", help=rule.note, delta_arrow="off"
         )
-        plain.metric("Input cost, no cache", money(prediction.input_cost_uncached(model)))
+        plain.metric(f"Input cost, no cache{at}", money(prediction.input_cost_uncached(model)))
     else:
         cached.metric(
             "Cacheable prefix" + (" (estimate)" if rule.estimate else ""),
@@ -185,7 +214,7 @@ def cache_meter(settings: Settings, request: Request) -> None:
             help=f"{rule.note}. Shared from the start with the last call: {shared:,} tokens.",
         )
         plain.metric(
-            "Input cost with cache",
+            f"Input cost with cache{at}",
             money(prediction.input_cost(model)),
             delta=_saving(prediction, model),
             delta_color="off",
@@ -195,7 +224,7 @@ def cache_meter(settings: Settings, request: Request) -> None:
     if prediction.cold:
         notes = [f"Nothing cached yet: {prediction.cold}"]
     elif prediction.cached is not None:
-        notes.append(f"without the cache {money(prediction.input_cost_uncached(model))}")
+        notes.append(f"without the cache {money(prediction.input_cost_uncached(model))}{at}")
     if not model.prices.cache_discount and model.prices.input is not None and prediction.cached:
         notes.append("no cached-input price for this model: cached tokens are billed in full")
     st.caption(" · ".join(notes))
@@ -203,7 +232,7 @@ def cache_meter(settings: Settings, request: Request) -> None:
     if why and prediction.breaks_at is not None:
         if prediction.lost:
             extra = prediction.lost_cost(model)
-            price = f"+{money(extra)} per call" if extra else "free here, but evaluated again: a slower first token"
+            price = f"+{money(extra)} per call{at}" if extra else "free here, but evaluated again: a slower first token"
             lost = f"this change makes {prediction.lost:,} tokens uncached ({price})"
             st.warning(f"Since the last call, {inert_inline(why)}: {lost}.")
         else:
