@@ -32,8 +32,12 @@ def meter(plan: RequestPlan) -> None:
     tokens, size = st.columns(2)
     tokens.metric(f"Prompt tokens{label}", f"{plan.prompt_tokens:,}")
     size.metric("Payload", f"{plan.body_bytes:,} B", help="Size of the UTF-8 JSON body POSTed")
-    cost, messages = st.columns(2)
-    _input_cost(cost, plan)
+    # The cost on a row of its own: a local model's carries two prices, and "$0.000002" did not fit half the
+    # meter's column at 1280 px ("$0.000…").
+    _input_cost(st, plan)
+    if price_as.is_free(plan.model):  # only a free model's $0 needs a hosted price beside it
+        price_as.picker()
+    messages, _ = st.columns(2)
     messages.metric("Messages sent", f"{count:,}", help="Including the system prompt and the draft")
     share = plan.context_share
     st.progress(
@@ -44,8 +48,6 @@ def meter(plan: RequestPlan) -> None:
         f"{plan.count.overhead:,} tokens of chat-format overhead (reply priming, template) · "
         f"counted with {plan.count.method} · prices: {plan.model.prices.source}"
     )
-    if price_as.is_free(plan.model):  # only a free model's $0 needs a hosted price beside it
-        price_as.picker()
     tools_panel.meter_note(plan)
     if not plan.fits:
         over = -plan.reply_room
