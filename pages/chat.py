@@ -14,6 +14,7 @@ from ui import agent_example, composition, state, tools_panel
 from ui.chat import calls
 from ui.chat.history import ROLES, add_by_hand, history, include_all, include_last_turns
 from ui.composer import draft_sync, page_style
+from ui.glossary import strategy_help
 from ui.import_context import context_exchange
 from ui.meter import cache_meter, last_call_report, meter, money, payload_preview
 from ui.planning import DRAFT_ID, next_request
@@ -41,8 +42,7 @@ def _strategy_picker() -> None:
         list(STRATEGY_LABELS),
         format_func=STRATEGY_LABELS.__getitem__,
         key=state.STRATEGY_KIND,
-        help="Which past messages the next call carries. Pinned messages (the pin on a message) and the system "
-        "prompt are always kept.",
+        help=strategy_help() + "\n\nPinned messages (the pin on a message) and the system prompt are always kept.",
     )
     kind = state.strategy_kind()
     if kind != "manual":
