@@ -88,7 +88,8 @@ def _summary_box(request: Request, settings: Settings) -> None:
 
 
 def _bulk_actions() -> None:
-    cols = st.columns([1, 1, 1, 1.5], vertical_alignment="bottom")
+    # Folded: four controls a newcomer does not need before the per-message toggles make sense.
+    cols = st.expander("Include or exclude in bulk").columns([1, 1, 1, 1.5], vertical_alignment="bottom")
     cols[0].button("Include all", on_click=include_all, args=(True,), width="stretch")
     cols[1].button("Exclude all", on_click=include_all, args=(False,), width="stretch")
     cols[2].number_input("Last N turns", 0, 10_000, key=state.LAST_TURNS)
@@ -145,20 +146,15 @@ def _composer(settings: Settings) -> None:
         shortcut="Ctrl+Enter",
         help="Send the request the meter shows (Ctrl+Enter, or Cmd+Enter on a Mac)",
     )
-    row.selectbox(
-        "Role of the message to add",
-        ROLES,
-        key=state.ADD_ROLE,
-        format_func=str.capitalize,
-        label_visibility="collapsed",
-        width=125,
-    )
-    row.button(
-        "Add without sending",
+    # Adding by hand folded into one button (a popover): three controls on the first screen were one.
+    by_hand = row.popover("Add without sending", icon=":material/playlist_add:", key="add_by_hand_open")
+    by_hand.selectbox("Role of the message to add", ROLES, key=state.ADD_ROLE, format_func=str.capitalize)
+    by_hand.button(
+        "Add the draft with this role",
         key="add_by_hand",
         icon=":material/playlist_add:",
         on_click=add_by_hand,
-        help="Adds the draft to the history with the role beside it, without calling the model: few-shot "
+        help="Adds the draft to the history with the role above, without calling the model: few-shot "
         "examples, or an answer written by hand.",
     )
     with row:
