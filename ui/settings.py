@@ -238,16 +238,14 @@ def sidebar() -> Settings:
         model, window_source = _server_window(provider, model)
         # Folded like the limits: a newcomer's first screen is the conversation and its meter (eight controls
         # less); the defaults serve a first call, and the fold names what is inside.
-        sampling = st.expander("Sampling: temperature, reply length, streaming")
+        fold = st.expander("Sampling: temperature, reply length, streaming")
         temperature = (
             1.0
             if model.reasoning
-            else sampling.slider("Temperature", 0.0, 2.0, step=0.1, key=state.TEMPERATURE, help=explain("temperature"))
+            else fold.slider("Temperature", 0.0, 2.0, step=0.1, key=state.TEMPERATURE, help=explain("temperature"))
         )
-        max_tokens = sampling.number_input(
-            "Max reply tokens", 1, 100_000, key=state.MAX_TOKENS, help=explain("max_tokens")
-        )
-        stream = sampling.toggle(
+        max_tokens = fold.number_input("Max reply tokens", 1, 100_000, key=state.MAX_TOKENS, help=explain("max_tokens"))
+        stream = fold.toggle(
             "Stream replies",
             key=state.STREAM,
             help=explain("stream") + " Some servers (llama-cpp-python's among them) report no token usage while "
