@@ -47,7 +47,7 @@ def first_screen(browser, app_url):
     page.set_default_timeout(120_000)
     page.goto(app_url)
     page.get_by_text("Context Lab").first.wait_for()
-    page.get_by_text("Next call").wait_for()
+    page.get_by_text("Next call", exact=True).wait_for()
     _settled(page)
     yield page
     context.close()
