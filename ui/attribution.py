@@ -48,7 +48,8 @@ from lib.context.display import inert_markdown
 from lib.context.payload import RequestPlan, serialise
 from lib.context.request import Request, split_for_retry
 from lib.core.outcome import CallOutcome
-from ui import call_details, compare_state, resources, state
+from ui import call_details, resources, state
+from ui.compare import setup as compare_setup
 from ui.meter import money
 from ui.planning import request_for
 from ui.settings import Settings
@@ -447,7 +448,7 @@ def _smallest(
             "sends exactly these messages for it.",
         )
     if variant is not None:
-        full = len(compare_state.slots()) >= MAX_VARIANTS
+        full = len(compare_setup.slots()) >= MAX_VARIANTS
         actions.button(
             "Add as a Compare variant",
             key=f"{KEY}variant_{key}",
@@ -516,7 +517,7 @@ def _add_variant(panel: Panel, found: SmallestContext, variant: Variant) -> None
     """The smallest context as a Compare variant of its own (a callback): the variant's own settings,
     exactly the messages kept, then the question."""
     added = as_variant(found, variant)
-    compare_state.add_slot(added)
+    compare_setup.add_slot(added)
     panel.added = added.name
     state.put(APPLIED, True)  # the cards and the pre-run table are outside this fragment: redraw the page
 
