@@ -15,7 +15,7 @@ GGUF, in this process (`scoring_model`, made once).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -35,17 +35,16 @@ from lib.analysis.attribution import (
     measure_label,
     plan_ablations,
     plan_cost,
-    sampling_of,
     smallest_context,
 )
+from lib.analysis.attribution.answer import answer_context, answer_tokens, check_said, fingerprint, send_check
 from lib.analysis.attribution.chat import as_toggles, calls_estimate, not_applicable, question_before
 from lib.analysis.attribution.explain import answer_check, percent
-from lib.analysis.compare import MAX_VARIANTS, Comparison, Variant, similarity
+from lib.analysis.compare import MAX_VARIANTS, Comparison, Variant
 from lib.analysis.targets import plan_target
-from lib.backends.reply import Reply
 from lib.context import conversation as conv
 from lib.context.display import inert_markdown
-from lib.context.payload import RequestPlan, serialise
+from lib.context.payload import RequestPlan
 from lib.context.request import Request, split_for_retry
 from lib.core.outcome import CallOutcome
 from ui import call_details, resources, state
@@ -159,20 +158,12 @@ def chat_request(settings: Settings, answer_id: str) -> Request | None:
 # --- the panel ---------------------------------------------------------------------------------
 
 
-def answer_context(settings: Settings, plan: RequestPlan, answer: str) -> AnswerContext:
-    """The answer's context; every ablated request is the original at temperature 0 (a reasoning
-    model takes none: its regenerations are sampled)."""
-    sampling = sampling_of(plan.body)
-    if not plan.model.reasoning:
-        sampling = replace(sampling, temperature=0.0)
-    return AnswerContext(plan, answer, plan_target(plan.model, plan.body["model"], settings.targets()), sampling)
+def _answer_context(settings: Settings, plan: RequestPlan, answer: str) -> AnswerContext:
+    return answer_context(plan, answer, plan_target(plan.model, plan.body["model"], settings.targets()))
 
 
 def _fingerprint(context: AnswerContext, settings: Settings) -> str:
-    digest = hashlib.sha256(serialise(context.plan.body))
-    digest.update(context.answer.encode("utf-8", "replace"))
-    digest.update(f"{settings.provider.kind}|{settings.provider.base_url}".encode())
-    return digest.hexdigest()
+    return fingerprint(context, settings.provider.kind, settings.provider.base_url)
 
 
 def _exact(settings: Settings) -> bool:
@@ -199,7 +190,7 @@ def attribution_panel(
     context as the chat's include toggles; `variant`: offer to add it to Compare as a variant;
     `expected`: the answer the question should get (a wrong answer is attributed with a warning)."""
     try:
-        context = answer_context(settings, plan, answer)
+        context = _answer_context(settings, plan, answer)
     except AttributionError as exc:
         st.info(str(exc))
         return
@@ -278,8 +269,8 @@ def _start(panel: Panel, job: Job, scorer: Scorer) -> None:
 
 def _before_running(panel: Panel, settings: Settings, context: AnswerContext, key: str, fingerprint: str) -> None:
     plan = plan_ablations(len(context.units))
-    answer_tokens = context.target.counter.count([{"role": "assistant", "content": context.answer}]).per_message[0]
-    cost = plan_cost(context, plan, "logprob" if _exact(settings) else "similarity", answer_tokens)
+    tokens = answer_tokens(context)
+    cost = plan_cost(context, plan, "logprob" if _exact(settings) else "similarity", tokens)
     method = plan.describe()
     if _exact(settings):
         saved = (
@@ -290,7 +281,7 @@ def _before_running(panel: Panel, settings: Settings, context: AnswerContext, ke
         st.info(
             f"**Before running:** {plan.passes} scoring passes ({method}), in this process on the embedded model — "
             f"no call to the server. {cost.prompt_tokens:,} prompt tokens in all{saved}, each pass scoring the "
-            f"answer's ~{answer_tokens:,} tokens. Cost: $0."
+            f"answer's ~{tokens:,} tokens. Cost: $0."
         )
     else:
         calls = calls_estimate(context, plan, cost)
@@ -472,17 +463,11 @@ def _smallest(
     ):
         plan = context.request_for(found.kept).plan
         client, secrets = resources.client(settings.provider), settings.provider.secrets
-        panel.check = Check(plan, Job(lambda progress: _send(client, plan.body, secrets)))
+        panel.check = Check(plan, Job(lambda progress: send_check(client, plan, secrets)))
         st.rerun()
     if variant is not None and panel.added:
         st.caption(inert_markdown(f"Added as the variant “{panel.added}”: run the comparison to check it."))
     _check_result(panel, settings, context)
-
-
-def _send(client, body: dict, secrets: tuple[str, ...]) -> CallOutcome:
-    reply = Reply(client, body, secrets)
-    reply.text()
-    return reply.outcome
 
 
 def _check_result(panel: Panel, settings: Settings, context: AnswerContext) -> None:
@@ -499,18 +484,11 @@ def _check_result(panel: Panel, settings: Settings, context: AnswerContext) -> N
     if not check.logged:
         call_details.log_call(settings, check.plan, outcome, variant="attribution check")
         check.logged = True
-    if not outcome.ok:
-        st.error(inert_markdown(outcome.error or "The call failed."))
-        return
-    if outcome.text.strip() == context.answer.strip():
-        st.success(f"Sent at temperature 0 with {check.plan.prompt_tokens:,} prompt tokens: the same answer came back.")
-        return
-    st.warning(
-        inert_markdown(
-            f"Sent at temperature 0: a different answer (word similarity "
-            f"{similarity(context.answer, outcome.text):.2f}):\n\n{outcome.text}"
-        )
-    )
+    level, said = check_said(context, check.plan, outcome)
+    if level == "success":
+        st.success(said)
+    else:
+        (st.error if level == "error" else st.warning)(inert_markdown(said))
 
 
 def _add_variant(panel: Panel, found: SmallestContext, variant: Variant) -> None:
