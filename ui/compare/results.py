@@ -13,7 +13,8 @@ from lib.analysis.compare import Comparison, VariantResult, answer_stats
 from lib.analysis.report import TIMING_NOTE, diff_html, report_html, report_markdown, result_figures, variant_colours
 from lib.context.display import inert_inline, inert_markdown
 from lib.core.outcome import CallOutcome
-from ui import attribution, state
+from ui import state
+from ui.attribution import hooks as attribution
 from ui.compare import setup
 from ui.compare.before import priced_note
 from ui.settings import Settings
