@@ -10,7 +10,7 @@ import streamlit as st
 
 from lib.analysis.compare import Variant, input_estimate, plan_rows, seeded, seeds_for
 from lib.analysis.report import plan_figure
-from lib.context.display import inert_inline, inert_markdown, shortened_body
+from lib.context.display import inert_inline, shortened_body
 from lib.context.payload import RequestPlan
 from lib.context.request import Request
 from lib.core import models
@@ -18,7 +18,7 @@ from ui import state
 from ui.compare import runs
 from ui.meter import money
 from ui.settings import Settings
-from ui.summary import make_summary, summary_plan
+from ui.summary import summaries_button, summaries_cost
 
 OWN_PRICES = ""
 
@@ -94,20 +94,12 @@ def missing_summaries(requests: list[Request], variants: list[Variant], settings
     wanted = {r.to_summarise: v.name for r, v in zip(requests, variants, strict=True) if r.needs_summary}
     if not wanted:
         return
-    plans = [summary_plan(older, settings) for older in wanted]
-    tokens = sum(p.prompt_tokens for p in plans)
+    tokens, input_cost = summaries_cost(list(wanted), settings)
     st.warning(
-        f"{', '.join(wanted.values())}: the older messages must be summarised first — {len(plans)} call(s), "
-        f"{tokens:,} prompt tokens, input {money(sum(p.input_cost or 0 for p in plans))}. Until then that variant "
-        "is not run."
+        f"{', '.join(wanted.values())}: the older messages must be summarised first — {len(wanted)} call(s), "
+        f"{tokens:,} prompt tokens, input {money(input_cost)}. Until then that variant is not run."
     )
-    if st.button("Make the summaries", key="compare_make_summaries", icon=":material/summarize:"):
-        with st.spinner("Summarising the older messages…"):
-            errors = [e for older in wanted if (e := make_summary(older, settings, variant="summary (compare)"))]
-        for error in errors:
-            st.error(inert_markdown(error))
-        if not errors:
-            st.rerun()
+    summaries_button(list(wanted), settings, "compare_make_summaries", "summary (compare)")
 
 
 def before_running(variants: list[Variant], requests: list[Request]) -> None:
