@@ -193,6 +193,15 @@ COMPARE_PRICE_AS = "compare_price_as"  # "": each model's own prices; else a pri
 COMPARE_ONE_AT_A_TIME = "compare_one_at_a_time"
 COMPARE_DIFF = "compare_diff"  # the answers as a word diff against the baseline (else as plain text)
 COMPARE_EXPECTED = "compare_expected"  # the answer the question should get ("": not checked)
+# The presenter's view (pages/present.py, ui/present/): the one switch that hides the controls, what it
+# shows (the conversation, or a saved comparison or experiment run step by step), which one, the step
+# shown (0-based), the run's case the steps show, the hosted model the cost is priced as.
+PRESENTING = "present_presenting"
+PRESENT_SHOW = "present_show"
+PRESENT_SOURCE = "present_source"
+PRESENT_STEP = "present_step"
+PRESENT_CASE = "present_case"
+PRESENT_PRICE_AS = "present_price_as"
 # Set on a browser session's first run: ui/navigation.py names the pages by title on that run only.
 NAVIGATION_CHECKED = "navigation_checked"
 
@@ -307,6 +316,11 @@ KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     INSPECTOR_AS_MESSAGE,
     INSPECTOR_VARIANT,
     WALKTHROUGH_STEP,
+    PRESENTING,
+    PRESENT_SHOW,
+    PRESENT_SOURCE,
+    PRESENT_CASE,
+    PRESENT_PRICE_AS,
     ADD_ROLE,
     KEEP_OLD_ANSWER,
     *EXP_KEPT,
