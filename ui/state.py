@@ -202,6 +202,7 @@ PRESENT_SOURCE = "present_source"
 PRESENT_STEP = "present_step"
 PRESENT_CASE = "present_case"
 PRESENT_PRICE_AS = "present_price_as"
+PRESENT_SEEN = "present_seen"  # how many messages the conversation box last held (it scrolls to new ones)
 # Set on a browser session's first run: ui/navigation.py names the pages by title on that run only.
 NAVIGATION_CHECKED = "navigation_checked"
 

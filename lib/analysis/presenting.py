@@ -126,7 +126,7 @@ def run_steps(
         summary = overall[index] if index < len(overall) else None
         note = ""
         if summary is not None and summary.scored:
-            note = f"Over the run's cases: passed {summary.passed} of {summary.scored}"
+            note = f"passed {summary.passed} of {summary.scored} cases in this run"
         error = "Not run yet." if cell is None else (cell.error or "")
         steps.append(
             Step(

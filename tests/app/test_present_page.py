@@ -146,7 +146,8 @@ def _saved_comparison_on_present() -> tuple[AppTest, Comparison]:
 
 def _shown_text(at: AppTest) -> str:
     """The page's Markdown as read (the escapes that keep a user's words inert taken out)."""
-    return " ".join(m.value for m in at.markdown).replace("\\", "")
+    shown = [h.value for h in at.header] + [m.value for m in at.markdown]
+    return " ".join(shown).replace("\\", "")
 
 
 def _step_shown(at: AppTest) -> str:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.analysis.presenting import cost_text, priced
+from lib.analysis.presenting import CostText, cost_text, priced
 from lib.context import tool_pairs
+from lib.context.composition import EXPLANATIONS, LABELS, PROMPT_PARTS, Composition
 from lib.context.display import inert_inline, inert_markdown
 from lib.context.request import Request, captioned
 from lib.context.strategies import STRATEGY_LABELS
@@ -65,7 +66,14 @@ def messages(request: Request) -> None:
             side = "in" if decision.kept else "out"
             with st.container(key=f"present_msg_{side}_{message.id}", border=True):
                 row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
-                row.toggle("In context", key=key, on_change=_set_included, args=(message.id,), disabled=not manual)
+                row.toggle(
+                    "In context",
+                    key=key,
+                    on_change=_set_included,
+                    args=(message.id,),
+                    disabled=not manual,
+                    label_visibility="collapsed",  # the words beside it say it: "sent" or "left out"
+                )
                 verdict = (
                     '<span class="present-in">sent</span>'
                     if decision.kept
@@ -73,6 +81,34 @@ def messages(request: Request) -> None:
                 )
                 row.html(f'<span class="present-role">{ROLE_WORDS.get(message.role, "Message")}</span> · {verdict}')
                 tools_panel.message_body(message, True, {}, history)
+    _follow_new_messages(len(history))
+
+
+_SCROLL_JS = """
+export default function (component) {
+  // New messages (a reply that just arrived) are at the bottom of the conversation's own scrolling box:
+  // bring them into view once the box is drawn.
+  let tries = 0;
+  const step = () => {
+    const box = document.querySelector(".st-key-present_conversation");
+    if (box) { box.scrollTop = box.scrollHeight; }
+    if (++tries < 10) { timer = setTimeout(step, 150); }
+  };
+  let timer = setTimeout(step, 50);
+  return () => clearTimeout(timer);
+}
+"""
+
+_scroll = st.components.v2.component("context_lab_present_scroll", js=_SCROLL_JS, isolate_styles=False)
+
+
+def _follow_new_messages(count: int) -> None:
+    """Scroll the box to the newest messages when there are more than on the last run (not on the page's
+    first run: a presenter starts from the top of the story)."""
+    seen = state.get(state.PRESENT_SEEN)
+    state.put(state.PRESENT_SEEN, count)
+    if isinstance(seen, int) and count > seen:
+        _scroll(key=f"present_scroll_{count}", data={}, width="content")
 
 
 def ask_row(settings: Settings) -> None:
@@ -96,41 +132,66 @@ def numbers(request: Request, settings: Settings) -> None:
     """Tokens sent and their cost at the picked hosted model's price, then the composition bar."""
     plan = request.plan
     priced_as = price.chosen()
-    model = priced(plan.model, priced_as)
-    cost = cost_text(model.input_cost(plan.prompt_tokens), model.name)
-    label = "" if plan.count.exact else " (estimate)"
-    with st.container(key="present_numbers"):
-        tokens, money = st.columns(2)
-        tokens.metric(
-            f"Tokens sent{label}",
-            f"{plan.prompt_tokens:,}",
-            f"{len(plan.messages):,} messages",
-            "off",
-            delta_arrow="off",
-            help="Everything this call carries: the API keeps nothing between calls.",
-        )
-        money.metric(
-            "Cost of this call's input",
-            cost.value,
-            cost.detail,
-            "off",
-            delta_arrow="off",
-            help="The prompt's tokens at the input price of the model named under it.",
-        )
+    cost = cost_text(priced(plan.model, priced_as).input_cost(plan.prompt_tokens), priced_as)
+    big_numbers(
+        plan.prompt_tokens,
+        "" if plan.count.exact else " (estimate)",
+        f"{len(plan.messages):,} messages, every one sent again with each call",
+        "Cost of this call's input",
+        cost,
+    )
     bar(request, settings)
 
 
-def bar(request: Request, settings: Settings) -> None:
-    """The context's composition as one bar (the chat's, without its list of largest messages)."""
-    made = composition.composition_of(request, settings)
-    with st.container(key="present_bar"):
-        st.plotly_chart(
-            composition.figure([("Next call", made)], height=110),
-            width="stretch",
-            key="present_composition_chart",
-            config={"displayModeBar": False, "staticPlot": True},
+def big_numbers(tokens: int, estimate: str, tokens_note: str, cost_label: str, cost: CostText) -> None:
+    """The two numbers a room reads: one above the other, each with its line in words under it (a
+    metric's own delta line is cut short in a narrow column)."""
+    with st.container(key="present_numbers"):
+        st.metric(
+            f"Tokens sent{estimate}",
+            f"{tokens:,}",
+            help="Everything this call carries: the API keeps nothing between calls.",
         )
-        composition.legend(made)
+        st.caption(tokens_note)
+        st.metric(cost_label, cost.value, help="What these tokens cost at the hosted model's prices named under it.")
+        st.caption(cost.detail)
+
+
+def bar(request: Request, settings: Settings) -> None:
+    """The next call's composition as one bar."""
+    prompt_bar(composition.composition_of(request, settings), "present_composition_chart")
+
+
+def prompt_bar(made: Composition, key: str) -> None:
+    """What the prompt is made of, as one bar filled by its parts (against the whole window, a short
+    prompt was a sliver a room could not see), each part's tokens under it, its share of the window in words."""
+    figure = composition.figure([("Sent", made)], parts=PROMPT_PARTS, height=70)
+    figure.update_xaxes(visible=False)  # the legend gives the numbers; the ticks were cut at projector size
+    figure.update_layout(margin={"t": 0, "b": 0, "l": 0, "r": 0})
+    with st.container(key="present_bar"):
+        st.markdown("**What the call is made of**")
+        st.plotly_chart(figure, width="stretch", key=key, config={"displayModeBar": False, "staticPlot": True})
+        st.html(_legend(made))
+        share = made.prompt_tokens / made.window if made.window else 0
+        said = f"{share:.1%}" if share >= 0.001 else "under 0.1%"
+        st.caption(f"{made.prompt_tokens:,} tokens: {said} of the model's {made.window:,}-token window")
+
+
+def _legend(made: Composition) -> str:
+    """Each part's colour, name and tokens (its share of the prompt, which the bar shows); the name explains
+    itself on hover. The app's own labels and numbers only: nothing a user typed."""
+    items = []
+    for part in PROMPT_PARTS:
+        tokens = made.tokens(part)
+        if tokens <= 0:
+            continue
+        share = tokens / made.prompt_tokens if made.prompt_tokens else 0
+        items.append(
+            f'<span class="present-part" title="{EXPLANATIONS[part]}"><span class="present-swatch" '
+            f'style="background:{composition.COLOURS[part]}"></span>{LABELS[part]} <b>{tokens:,}</b> '
+            f'<span class="present-share">({share:.0%})</span></span>'
+        )
+    return f'<div class="present-legend">{"".join(items)}</div>'
 
 
 def flash() -> None:

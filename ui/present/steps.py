@@ -19,10 +19,11 @@ from lib.context.display import inert_inline, inert_markdown, one_line
 from lib.core import models
 from lib.core.errors import STORE_FAILED
 from lib.store import storage
-from ui import compare_state, composition, owner, state
+from ui import compare_state, owner, state
 from ui.present import price
+from ui.present.conversation import big_numbers, prompt_bar
 
-NEXT_KEY, PREVIOUS_KEY = "Right", "Left"  # the arrow keys (a clicker's page keys are not buttons of their own)
+NEXT_KEY, PREVIOUS_KEY = "Right", "Left"  # the arrow keys (a clicker's Page Down / Up: `_KEYS_JS`)
 COMPARISON, RUN = "comparison:", "run:"
 # What a failing store call raises (its own errors; a stored row that does not read back).
 STORE_FAILURES: tuple[type[Exception], ...] = (*STORE_FAILED, ValueError, KeyError)
@@ -143,36 +144,19 @@ def _verdict(step: Step) -> str:
 
 def _numbers(step: Step) -> None:
     name = price.chosen()
-    cost = presenting.cost_text(step.cost, name)
-    with st.container(key="present_numbers"):
-        tokens, money = st.columns(2)
-        tokens.metric("Tokens sent", f"{step.prompt_tokens:,}", help="The prompt this variant's call carried.")
-        money.metric(
-            "Cost of the call",
-            cost.value,
-            cost.detail,
-            "off",
-            delta_arrow="off",
-            help="Prompt and reply, at the price named under it.",
-        )
+    note = step.note or "the prompt this variant's call carried"
+    big_numbers(
+        step.prompt_tokens, "", note, "Cost of the call (prompt and reply)", presenting.cost_text(step.cost, name)
+    )
     if step.plan is not None:
-        made = presenting.composition_of_plan(step.plan)
-        st.plotly_chart(
-            composition.figure([("Sent", made)], height=110),
-            width="stretch",
-            key="present_step_chart",
-            config={"displayModeBar": False, "staticPlot": True},
-        )
-        composition.legend(made)
+        prompt_bar(presenting.composition_of_plan(step.plan), "present_step_chart")
 
 
 def show(step: Step) -> None:
     """One step: the variant, what it sent, the question, its answer and verdict; tokens and cost beside."""
     words, figures = st.columns([3, 2], gap="large")
     with words, st.container(key="present_step"):
-        with st.container(key="present_counter"):
-            st.markdown(f"Variant {step.number} of {step.total}")
-        st.markdown(f"## {inert_inline(step.name)}")
+        st.header(inert_inline(step.name), anchor=False)
         st.markdown(f"**Sent:** {inert_inline(step.sends)}")
         if step.question:
             st.markdown(f"**Asked:** {inert_inline(step.question)}")
@@ -182,16 +166,37 @@ def show(step: Step) -> None:
             else:
                 st.markdown(inert_markdown(step.answer) or "*(an empty answer)*")
         st.html(_verdict(step))
-        if step.note:
-            st.markdown(inert_inline(step.note))
     with figures:
         _numbers(step)
 
 
+# Static, ours: when the steps appear, the focus leaves the view switch above them (a segmented control
+# keeps the arrow keys for itself, so → did nothing right after clicking "Step through"), and a clicker's
+# Page Down / Page Up press Next / Previous as → and ← do (a button takes one shortcut only).
+_KEYS_JS = """
+export default function (component) {
+  const active = document.activeElement;
+  if (active && active.closest && active.closest(".st-key-present_top")) { active.blur(); }
+  const onKey = (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+    const target = event.target;
+    if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) { return; }
+    const which = event.key === "PageDown" ? "next" : event.key === "PageUp" ? "previous" : null;
+    const button = which && document.querySelector(`.st-key-present_${which} button:not([disabled])`);
+    if (button) { event.preventDefault(); button.click(); }
+  };
+  document.addEventListener("keydown", onKey);
+  return () => document.removeEventListener("keydown", onKey);
+}
+"""
+
+_keys = st.components.v2.component("context_lab_present_keys", js=_KEYS_JS, isolate_styles=False)
+
+
 def navigation(total: int) -> None:
-    """Previous and Next, answering the left and right arrow keys."""
+    """Previous, where the steps are, and Next; the buttons answer the left and right arrow keys."""
     index = state.whole(state.PRESENT_STEP)
-    row = st.container(horizontal=True, gap="medium", key="present_nav")
+    row = st.container(horizontal=True, vertical_alignment="center", gap="medium", key="present_nav")
     row.button(
         "Previous",
         icon=":material/arrow_back:",
@@ -202,6 +207,8 @@ def navigation(total: int) -> None:
         shortcut=PREVIOUS_KEY,
         help="The previous variant (← key)",
     )
+    with row.container(key="present_counter", width="content"):
+        st.markdown(f"Variant {index + 1} of {total}")
     row.button(
         "Next",
         icon=":material/arrow_forward:",
@@ -234,4 +241,5 @@ def stepping() -> None:
     index = presenting.clamp(state.whole(state.PRESENT_STEP), len(steps))
     state.put(state.PRESENT_STEP, index)
     navigation(len(steps))
+    _keys(key="present_keys", data={}, width="content")
     show(steps[index])
