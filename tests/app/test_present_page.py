@@ -204,3 +204,41 @@ def test_the_switch_hides_the_settings_and_brings_them_back():
     at.selectbox(key="present_price_as").set_value("gpt-4o").run()
     tokens = _tokens(metric(at, "Tokens sent"))
     assert metric(at, "Cost of this call's input") == money(models.MODELS["gpt-4o"].input_cost(tokens))
+
+
+def test_stepping_an_experiment_run_shows_each_variant_on_a_case_passed_or_failed(browser):
+    from lib.analysis.compare import Variant
+    from lib.analysis.experiments import store
+    from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
+    from lib.analysis.experiments.checks import Verdict
+    from lib.analysis.experiments.planner import CellKey, RunSpec
+    from lib.analysis.experiments.store import CellResult
+    from lib.context.strategies import Strategy
+
+    told = Conversation(messages=tuple(HISTORY))
+    case = Case("locker", "What is my locker number?", told, (Check("contains", "4471", ignore_case=True),))
+    variants = (Variant("Full history", Strategy("full")), Variant("No history", Strategy("none")))
+    spec = RunSpec(TestSet("Lockers", (case,)), variants, 1, 1, Sampling(), "embedded", models.EMBEDDED_MODEL)
+    answers = [("pass", "It is 4471.", 80), ("fail", "I do not know.", 30)]
+    with storage.opened() as conn:
+        run_id = store.create_run(conn, spec, "Locker run", "", status="done", owner=browser.owner)
+        for index, (status, answer, tokens) in enumerate(answers):
+            verdicts = (Verdict("contains: 4471", status == "pass", ""),)
+            cell = CellResult(
+                CellKey(index, "locker", 0), status, answer, verdicts, {}, tokens, Usage(tokens, 4), 0.3, 0.0
+            )
+            store.record_cell(conn, run_id, cell)
+    at = _present(_on_history([]))
+    at.session_state["present_show"] = "steps"
+    at.run()
+    assert not at.exception, at.exception
+    assert _step_shown(at) == "Variant 1 of 2"
+    assert "Full history" in _shown_text(at) and "It is 4471." in _shown_text(at)
+    assert "passed 1 of 1 cases in this run" in " ".join(c.value for c in at.caption)
+    verdicts = " ".join(str(h.proto.body) for h in at.get("html"))
+    assert "Right: it says “4471”" in verdicts
+    assert _tokens(metric(at, "Tokens sent")) == 80
+    assert metric(at, "Cost of the call").startswith("$0.0")  # priced as a hosted model, not the free one's $0
+    _nav(at, "present_next").click().run()
+    assert _step_shown(at) == "Variant 2 of 2" and "I do not know." in _shown_text(at)
+    assert "Wrong: it does not say “4471”" in " ".join(str(h.proto.body) for h in at.get("html"))
