@@ -34,8 +34,7 @@ def _top_row() -> None:
 def _settings_row() -> None:
     """What the presenter sets before the room looks: hidden with the rest while presenting."""
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="medium", key="present_settings")
-    with row:
-        price.picker()
+    price.picker(row.container(width=420))
     row.page_link("pages/chat.py", label="Back to the chat", icon=":material/chat:")
 
 

@@ -132,7 +132,8 @@ def numbers(request: Request, settings: Settings) -> None:
     """Tokens sent and their cost at the picked hosted model's price, then the composition bar."""
     plan = request.plan
     priced_as = price.chosen()
-    cost = cost_text(priced(plan.model, priced_as).input_cost(plan.prompt_tokens), priced_as)
+    # "" (each model's own prices, a choice the shared picker offers): the model's own name and price.
+    cost = cost_text(priced(plan.model, priced_as).input_cost(plan.prompt_tokens), priced_as or plan.model.name)
     big_numbers(
         plan.prompt_tokens,
         "" if plan.count.exact else " (estimate)",

@@ -21,12 +21,14 @@ def chosen() -> str:
     return name if name in models.priced_models() else DEFAULT
 
 
-def picker() -> None:
+def picker(where=None) -> str:
+    """The selectbox (in `where`, a container; the page's body by default); the model picked."""
     names = models.priced_models()
     state.default(state.PRESENT_PRICE_AS, DEFAULT if DEFAULT in names else names[0])
-    st.selectbox(
+    (where or st).selectbox(
         "Price as",
         names,
         key=state.PRESENT_PRICE_AS,
         help="The cost is what the same tokens would cost at this hosted model's prices.",
     )
+    return chosen()

@@ -143,7 +143,7 @@ def _verdict(step: Step) -> str:
 
 
 def _numbers(step: Step) -> None:
-    name = price.chosen()
+    name = price.chosen() or (step.plan.model.name if step.plan is not None else "the run's model")
     note = step.note or "the prompt this variant's call carried"
     big_numbers(
         step.prompt_tokens, "", note, "Cost of the call (prompt and reply)", presenting.cost_text(step.cost, name)
