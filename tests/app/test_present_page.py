@@ -242,3 +242,28 @@ def test_stepping_an_experiment_run_shows_each_variant_on_a_case_passed_or_faile
     _nav(at, "present_next").click().run()
     assert _step_shown(at) == "Variant 2 of 2" and "I do not know." in _shown_text(at)
     assert "Wrong: it does not say “4471”" in " ".join(str(h.proto.body) for h in at.get("html"))
+
+
+def test_words_a_user_or_a_model_wrote_render_inert_in_a_step():
+    """A variant's name, its answer and the expected answer come from users and models: none of them may
+    load an image, run markup or inject style into the presenter's page."""
+    from dataclasses import replace
+
+    hostile = _comparison()
+    first = hostile.results[0]
+    first.variant = replace(first.variant, name="![x](http://127.0.0.1:9/name.png) <b>bold</b>")
+    first.outcomes[0].text = "![y](http://127.0.0.1:9/answer.png) <img src=x onerror=alert(1)>"
+    hostile.expected = '<style>*{display:none}</style>"4471'
+    at = _on_history(HISTORY)
+    with storage.opened() as conn:
+        compare_store.save_comparison(conn, at.session_state["session_id"], hostile)
+    _present(at)
+    at.session_state["present_show"] = "steps"
+    at.run()
+    assert not at.exception, at.exception
+    shown = [h.value for h in at.header] + [m.value for m in at.markdown]
+    assert not [text for text in shown if "![" in text]  # no image syntax left to load
+    verdicts = " ".join(
+        b for b in (str(h.proto.body) for h in at.get("html")) if b.startswith('<div class="present-verdict')
+    )
+    assert "<style>" not in verdicts and "&lt;style&gt;" in verdicts
