@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui import price_as as price  # the shared *price as* (the chat meter's and Compare's)
 from ui import state
 from ui.chat import calls
 from ui.planning import next_request
-from ui.present import conversation, price, steps, style
+from ui.present import conversation, steps, style
 from ui.settings import Settings, page_setup
 
 SHOWS = {"conversation": "Conversation", "steps": "Step through"}

@@ -198,13 +198,12 @@ COMPARE_DIFF = "compare_diff"  # the answers as a word diff against the baseline
 COMPARE_EXPECTED = "compare_expected"  # the answer the question should get ("": not checked)
 # The presenter's view (pages/present.py, ui/present/): the one switch that hides the controls, what it
 # shows (the conversation, or a saved comparison or experiment run step by step), which one, the step
-# shown (0-based), the run's case the steps show, the hosted model the cost is priced as.
+# shown (0-based), the run's case the steps show. The price is PRICE_AS, the chat meter's (ui/price_as.py).
 PRESENTING = "present_presenting"
 PRESENT_SHOW = "present_show"
 PRESENT_SOURCE = "present_source"
 PRESENT_STEP = "present_step"
 PRESENT_CASE = "present_case"
-PRESENT_PRICE_AS = "present_price_as"
 PRESENT_SEEN = "present_seen"  # how many messages the conversation box last held (it scrolls to new ones)
 # Set on a browser session's first run: ui/navigation.py names the pages by title on that run only.
 NAVIGATION_CHECKED = "navigation_checked"
@@ -325,7 +324,6 @@ KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     PRESENT_SHOW,
     PRESENT_SOURCE,
     PRESENT_CASE,
-    PRESENT_PRICE_AS,
     ADD_ROLE,
     KEEP_OLD_ANSWER,
     *EXP_KEPT,

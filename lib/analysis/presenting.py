@@ -42,6 +42,7 @@ class Step:
     expected: str  # the answer the question should get ("": none given)
     prompt_tokens: int  # what the call sent: the plan's count (exact on the embedded model)
     cost: float | None  # the whole call (prompt and reply) at the chosen price; None: unpriced
+    priced_as: str  # whose prices `cost` is at (the hosted model picked, or the call's own model)
     note: str = ""  # e.g. how the variant did over the run's other cases
     plan: RequestPlan | None = None  # the body it sent, for its composition bar (None: not kept)
 
@@ -51,9 +52,29 @@ def clamp(index: int, total: int) -> int:
     return max(0, min(index, total - 1)) if total > 0 else 0
 
 
+def free(model: ModelInfo) -> bool:
+    """A model whose every call costs $0 (the embedded one, a local server given no prices): the one whose
+    cost is shown at the hosted price picked (ui/price_as.is_free, the chat meter's rule, says the same)."""
+    prices = model.prices
+    return (
+        prices.input is not None
+        and prices.input.base == 0
+        and not prices.input.tiers
+        and (prices.output is None or prices.output.base == 0)
+    )
+
+
 def priced(model: ModelInfo, price_as: str) -> ModelInfo:
-    """`model` at `price_as`'s prices ("" or a name the table lacks: its own)."""
-    return priced_as(model, price_as) if price_as and lookup(price_as) is not None else model
+    """`model` as the chat meter prices it: a free model at `price_as`'s prices (a hosted model's), a
+    priced one at its own ("" or a name the table lacks: its own too)."""
+    if price_as and free(model) and lookup(price_as) is not None:
+        return priced_as(model, price_as)
+    return model
+
+
+def price_name(model: ModelInfo, price_as: str) -> str:
+    """Whose prices `priced` uses: the hosted model picked, or the model's own."""
+    return price_as if priced(model, price_as) is not model else model.name
 
 
 def _result_step(comparison: Comparison, index: int, result: VariantResult, price_as: str) -> Step:
@@ -78,6 +99,7 @@ def _result_step(comparison: Comparison, index: int, result: VariantResult, pric
         expected=comparison.expected.strip(),
         prompt_tokens=result.plan.prompt_tokens,
         cost=cost,
+        priced_as=price_name(result.plan.model, price_as),
         plan=result.plan,
     )
 
@@ -121,7 +143,7 @@ def run_steps(
         cost: float | None = None
         if cell is not None:
             cost = cell.cost
-            if model is not None and (price_as or cost is None):
+            if model is not None and (priced(model, price_as) is not model or cost is None):
                 cost = billed(priced(model, price_as).prices, cell.predicted_prompt_tokens, cell.usage)
         summary = overall[index] if index < len(overall) else None
         note = ""
@@ -141,6 +163,7 @@ def run_steps(
                 expected=_expected_of(spec, case_id),
                 prompt_tokens=0 if cell is None else cell.predicted_prompt_tokens,
                 cost=cost,
+                priced_as=price_name(model, price_as) if model is not None else "the run's model",
                 note=note,
             )
         )

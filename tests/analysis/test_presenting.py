@@ -69,6 +69,16 @@ def test_a_cost_is_priced_as_the_hosted_model_picked_and_a_free_one_is_said_in_w
     first = _comparison(FREE).results[0]
     expected = mini.input.base * first.plan.prompt_tokens / 1e6 + mini.output.base * 4 / 1e6
     assert abs((hosted[0].cost or 0) - expected) < 1e-12
+    assert {s.priced_as for s in hosted} == {"gpt-4o-mini"}
+    # A hosted model keeps its own prices, as the chat meter prices it: only a free model's $0 is priced as.
+    own = presenting.comparison_steps(_comparison(TARGET), price_as="gpt-4o-mini")
+    assert {s.priced_as for s in own} == {"gpt-4o"}
+    first_own = _comparison(TARGET).results[0]
+    gpt4o = models.MODELS["gpt-4o"].prices
+    assert (
+        abs((own[0].cost or 0) - (gpt4o.input.base * first_own.plan.prompt_tokens + gpt4o.output.base * 4) / 1e6)
+        < 1e-12
+    )
     shown = presenting.cost_text(hosted[0].cost, "gpt-4o-mini")
     assert shown.value.startswith("$0.0") and shown.value != "$0"
     assert "gpt-4o-mini" in shown.detail and "per 1,000 calls" in shown.detail

@@ -67,10 +67,12 @@ def test_the_two_numbers_are_the_chat_meters_for_the_same_session_and_strategy()
     for strategy in ({}, {"strategy_kind": "last_turns", "strategy_turns": 1}):
         at = _on_history(HISTORY, draft="What is my locker number?", **strategy)
         chat_tokens = _tokens(metric(at, "Prompt tokens"))
+        chat_cost = metric(at, "Input cost at gpt-4o-mini")  # the shared *price as*: its default
         _present(at)
         shown = _tokens(metric(at, "Tokens sent"))
         assert shown == chat_tokens  # exact: the embedded model's own template and tokenizer
         cost = metric(at, "Cost of this call's input")
+        assert cost == chat_cost
         hosted = models.priced_as(models.MODELS[models.EMBEDDED_MODEL], "gpt-4o-mini")
         assert cost == money(hosted.input_cost(shown))
         assert cost != "$0" and cost.startswith("$0.0")
@@ -194,16 +196,19 @@ def test_a_step_says_everything_it_sent_pinned_included_and_whether_it_is_right(
 def test_the_switch_hides_the_settings_and_brings_them_back():
     at = _present(_on_history(HISTORY))
     assert at.toggle(key="present_presenting").value is True
-    assert not [s for s in at.selectbox if s.key == "present_price_as"]
+    assert not [s for s in at.selectbox if s.key == "price_as"]
     styles = " ".join(str(h.proto.body) for h in at.get("html"))
     assert '[data-testid="stSidebar"]' in styles
     at.toggle(key="present_presenting").set_value(False).run()
-    assert [s for s in at.selectbox if s.key == "present_price_as"]
+    assert [s for s in at.selectbox if s.key == "price_as"]
     styles = " ".join(str(h.proto.body) for h in at.get("html"))
     assert '[data-testid="stSidebar"]' not in styles
-    at.selectbox(key="present_price_as").set_value("gpt-4o").run()
+    at.selectbox(key="price_as").set_value("gpt-4o").run()
     tokens = _tokens(metric(at, "Tokens sent"))
-    assert metric(at, "Cost of this call's input") == money(models.MODELS["gpt-4o"].input_cost(tokens))
+    cost = metric(at, "Cost of this call's input")
+    assert cost == money(models.MODELS["gpt-4o"].input_cost(tokens))
+    _chat(at)  # one choice for every page: the chat meter prices as the same model
+    assert metric(at, "Input cost at gpt-4o") == cost
 
 
 def test_stepping_an_experiment_run_shows_each_variant_on_a_case_passed_or_failed(browser):

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.analysis.presenting import CostText, cost_text, priced
+from lib.analysis.presenting import CostText, cost_text, price_name, priced
 from lib.context import tool_pairs
 from lib.context.composition import EXPLANATIONS, LABELS, PROMPT_PARTS, Composition
 from lib.context.display import inert_inline, inert_markdown
 from lib.context.request import Request, captioned
 from lib.context.strategies import STRATEGY_LABELS
 from ui import composition, state, tools_panel
+from ui import price_as as price  # the shared *price as* (the chat meter's and Compare's)
 from ui.chat import calls
-from ui.present import price
 from ui.settings import Settings
 
 ROLE_WORDS = {"user": "You", "assistant": "Model", "system": "System", "developer": "Developer", "tool": "Tool result"}
@@ -131,9 +131,10 @@ def ask_row(settings: Settings) -> None:
 def numbers(request: Request, settings: Settings) -> None:
     """Tokens sent and their cost at the picked hosted model's price, then the composition bar."""
     plan = request.plan
+    # As the chat meter prices it: a free model at the hosted model picked, a hosted one at its own prices.
     priced_as = price.chosen()
-    # "" (each model's own prices, a choice the shared picker offers): the model's own name and price.
-    cost = cost_text(priced(plan.model, priced_as).input_cost(plan.prompt_tokens), priced_as or plan.model.name)
+    model = priced(plan.model, priced_as)
+    cost = cost_text(model.input_cost(plan.prompt_tokens), price_name(plan.model, priced_as))
     big_numbers(
         plan.prompt_tokens,
         "" if plan.count.exact else " (estimate)",

@@ -19,8 +19,9 @@ from lib.context.display import inert_inline, inert_markdown, one_line
 from lib.core import models
 from lib.core.errors import STORE_FAILED
 from lib.store import storage
-from ui import compare_state, owner, state
-from ui.present import price
+from ui import owner, state
+from ui import price_as as price  # the shared *price as* (the chat meter's and Compare's)
+from ui.compare import setup as compare_state
 from ui.present.conversation import big_numbers, prompt_bar
 
 NEXT_KEY, PREVIOUS_KEY = "Right", "Left"  # the arrow keys (a clicker's Page Down / Up: `_KEYS_JS`)
@@ -143,10 +144,13 @@ def _verdict(step: Step) -> str:
 
 
 def _numbers(step: Step) -> None:
-    name = price.chosen() or (step.plan.model.name if step.plan is not None else "the run's model")
     note = step.note or "the prompt this variant's call carried"
     big_numbers(
-        step.prompt_tokens, "", note, "Cost of the call (prompt and reply)", presenting.cost_text(step.cost, name)
+        step.prompt_tokens,
+        "",
+        note,
+        "Cost of the call (prompt and reply)",
+        presenting.cost_text(step.cost, step.priced_as),
     )
     if step.plan is not None:
         prompt_bar(presenting.composition_of_plan(step.plan), "present_step_chart")
