@@ -203,6 +203,15 @@ PRICE_AS = "price_as"
 COMPARE_ONE_AT_A_TIME = "compare_one_at_a_time"
 COMPARE_DIFF = "compare_diff"  # the answers as a word diff against the baseline (else as plain text)
 COMPARE_EXPECTED = "compare_expected"  # the answer the question should get ("": not checked)
+# The presenter's view (pages/present.py, ui/present/): the one switch that hides the controls, what it
+# shows (the conversation, or a saved comparison or experiment run step by step), which one, the step
+# shown (0-based), the run's case the steps show. The price is PRICE_AS, the chat meter's (ui/price_as.py).
+PRESENTING = "present_presenting"
+PRESENT_SHOW = "present_show"
+PRESENT_SOURCE = "present_source"
+PRESENT_STEP = "present_step"
+PRESENT_CASE = "present_case"
+PRESENT_SEEN = "present_seen"  # how many messages the conversation box last held (it scrolls to new ones)
 # Set on a browser session's first run: ui/navigation.py names the pages by title on that run only.
 NAVIGATION_CHECKED = "navigation_checked"
 
@@ -318,6 +327,10 @@ KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     INSPECTOR_AS_MESSAGE,
     INSPECTOR_VARIANT,
     WALKTHROUGH_STEP,
+    PRESENTING,
+    PRESENT_SHOW,
+    PRESENT_SOURCE,
+    PRESENT_CASE,
     ADD_ROLE,
     KEEP_OLD_ANSWER,
     *EXP_KEPT,
