@@ -88,7 +88,23 @@ class Conversation:
         if self.source == "session":
             return f"saved session {self.session_id}"
         turns = sum(m.role == "user" for m in self.messages)
-        return f"{turns} turn{'s' * (turns != 1)} written in the case" if self.messages else "no history"
+        said = f"{turns} turn{'s' * (turns != 1)} written in the case" if self.messages else "no history"
+        calls = sum(len(m.tool_calls) for m in self.messages)
+        results = sum(m.role == "tool" for m in self.messages)
+        if calls or results:
+            said += f" ({calls} tool call{'s' * (calls != 1)}, {results} result{'s' * (results != 1)})"
+        if self.tools.tools:
+            said += f" · its own tools: {tools_label(self.tools)}"
+        return said
+
+
+def tools_label(settings: ToolSettings) -> str:
+    """Tool definitions in a few words: their names (those left out said so), tool_choice, parallel calls."""
+    names = ", ".join(t.name if t.included else f"{t.name} (left out)" for t in settings.tools)
+    extra = [f"tool_choice {settings.tool_choice}"] if settings.tool_choice is not None else []
+    if settings.parallel_tool_calls is not None:
+        extra.append(f"parallel_tool_calls {str(settings.parallel_tool_calls).lower()}")
+    return names + (f" ({', '.join(extra)})" if extra else "")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import yaml
 
 from lib.analysis.experiments import promptfoo
 from lib.analysis.experiments.cases import (
+    TOOL_KEYS,
     Case,
     InvalidTestSet,
     TestSet,
@@ -42,7 +43,6 @@ from lib.analysis.experiments.cases import (
     tools_to_dict,
     whole_number,
 )
-from lib.analysis.experiments.cases import TOOL_KEYS
 from lib.analysis.experiments.promptfoo import Imported
 from lib.context.tools import NO_TOOLS, ToolSettings
 from lib.store import csvtext
