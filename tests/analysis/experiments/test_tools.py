@@ -128,7 +128,7 @@ def test_a_case_asked_in_a_saved_session_brings_the_sessions_tools():
     assert cell.plan.body["parallel_tool_calls"] is True
     # the run stores the set as resolved: planned again from the stored spec, the same body
     again = planner.spec_from_dict(json.loads(json.dumps(planner.spec_to_dict(spec(resolved, VARIANTS)))))
-    assert [c.plan.body for c in planner.plan_cells(again, lambda _: GPT)][0] == cell.plan.body
+    assert next(c.plan.body for c in planner.plan_cells(again, lambda _: GPT)) == cell.plan.body
     assert [v.tools for v in again.variants] == [None, (), ("get_time",)]
 
 
@@ -151,7 +151,7 @@ def test_rows_that_disagree_about_the_sets_tools_are_refused_by_line():
     with pytest.raises(InvalidTestSet, match="line 2: its tools differ from line 1's"):
         formats.read_jsonl("\n".join([lines[0], json.dumps(second)]))
     bad = 'name: t\ntools: [{type: function, function: {name: "no spaces please"}}]\ncases: [{question: Q?}]\n'
-    with pytest.raises(InvalidTestSet, match="tools\\[0\\].function.name"):
+    with pytest.raises(InvalidTestSet, match=r"tools\[0\]\.function\.name"):
         formats.read_yaml(bad)
 
 
