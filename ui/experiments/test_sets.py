@@ -176,7 +176,8 @@ def _case_editor(set_id: str, test_set: TestSet) -> None:
             help="contains: Ada · icontains: ada · contains-all: Ada | Porto · contains-any: a | b · "
             "not-contains: sorry · regex: \\d{4} · equals: 42 · starts-with: Yes · is-json (or is-json: {a JSON "
             'Schema}) · json-field: user.name = "Ada" · max-words: 20 · similar(0.8): text (word overlap) · '
-            "llm-rubric: The answer names the city. "
+            "calls-tool: get_weather (the reply's tool calls) · is-valid-openai-tools-call (every call names a "
+            "tool sent, with arguments valid against its schema) · llm-rubric: The answer names the city. "
             "An i- prefix ignores case (icontains, iequals, istarts-with…).",
         )
         st.text_input("Turns ago the fact was told (for the forgetting curve; blank: none)", key=key("turns_ago"))

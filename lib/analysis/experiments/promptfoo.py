@@ -84,6 +84,8 @@ ASSERTS = {
     "is-json": "is-json",
     "llm-rubric": "llm-rubric",
     "similar": "similar",
+    # Every call the reply makes names a tool the request sent, its arguments valid against its schema.
+    "is-valid-openai-tools-call": "is-valid-openai-tools-call",
 }
 _LISTS = ("contains-all", "contains-any", "icontains-all", "icontains-any")
 # promptfoo's other assertion types (src/types: BaseAssertionTypes), so a CSV cell `levenshtein: x` is that
@@ -112,7 +114,6 @@ OTHER_ASSERTS = (
     "is-sql",
     "is-valid-function-call",
     "is-valid-openai-function-call",
-    "is-valid-openai-tools-call",
     "is-xml",
     "javascript",
     "latency",

@@ -218,3 +218,59 @@ def test_on_the_embedded_model_the_planned_tokens_are_the_servers(embedded_serve
     reported = {c.key.variant: c.usage.prompt_tokens for c in results}
     assert {v: e.prompt_tokens for v, e in enumerate(estimate.variants)} == reported
     assert all(c.body.get("tools") or c.key.variant == 1 for c in results)
+
+
+# --- checks that read the reply's tool calls -------------------------------------------------------------
+
+LOOKUP = ToolDefinition(
+    "lookup", "Look a word up.", {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
+)
+LOOSE_LOOKUP = ToolDefinition("lookup", "Look a word up.", {"type": "object", "properties": {}})
+
+
+def test_tool_checks_read_the_calls_the_reply_made_against_the_tools_it_was_sent():
+    from lib.analysis.experiments.cases import check_from_line
+
+    checks = tuple(
+        check_from_line(line)
+        for line in ("calls-tool: lookup", "calls-tool: get_weather", "is-valid-openai-tools-call")
+    )
+    cases = (
+        Case("strict", "Define 'tarn'.", checks=checks),  # lookup needs `q`: the fake's call sends {}
+        Case("loose", "Define 'tarn'.", Conversation("inline", (), tools=ToolSettings((LOOSE_LOOKUP,))), checks),
+    )
+    variants = (Variant("With tools", Strategy("full")), Variant("Without tools", Strategy("full"), tools=()))
+    with FakeOpenAI() as server:
+        server.behaviour.tool_call, server.behaviour.reply = True, ""
+        server.behaviour.finish_reason = "tool_calls"
+        _, results = run(server.base_url, spec(TestSet("t", cases, tools=ToolSettings((LOOKUP,))), variants), GPT)
+    verdicts = {(c.key.variant, c.key.case): [(v.passed, v.detail) for v in c.verdicts] for c in results}
+    strict, loose, bare = verdicts[(0, "strict")], verdicts[(0, "loose")], verdicts[(1, "loose")]
+    assert strict[0] == (True, "calls lookup({})")
+    assert strict[1] == (False, "calls lookup({}), not 'get_weather'")
+    assert strict[2][0] is False and "call 1 (lookup): the arguments does not match the schema" in strict[2][1]
+    assert "'q' is a required property" in strict[2][1]
+    assert loose[2] == (True, "every call is valid: lookup({})")
+    assert bare[2] == (False, "call 1 names 'lookup', not a tool the request sent (none)")
+    assert {c.status for c in results} == {"fail"}
+    assert all("No text: the model asked for a tool" in " ".join(c.notices) for c in results)
+
+
+def test_tool_checks_are_written_and_read_back_and_a_nameless_calls_tool_is_refused():
+    from lib.analysis.experiments.cases import check_from_line, check_to_dict, to_line
+
+    for line in ("calls-tool: get_weather", "is-valid-openai-tools-call"):
+        assert to_line(check_from_line(line)) == line
+    assert check_to_dict(check_from_line("calls-tool: get_weather")) == {"type": "calls-tool", "value": "get_weather"}
+    with pytest.raises(InvalidTestSet, match=r"calls-tool's value .* is empty"):
+        check_from_line("calls-tool:")
+    imported = formats.read_upload(
+        [
+            (
+                "promptfooconfig.yaml",
+                b"prompts: ['{{q}}']\ntests:\n  - vars: {q: Hi}\n    assert: [{type: is-valid-openai-tools-call}]\n",
+            )
+        ]
+    )
+    assert [c.kind for c in imported.test_set.cases[0].checks] == ["is-valid-openai-tools-call"]
+    assert not any("is-valid-openai-tools-call" in line for line in imported.report)
