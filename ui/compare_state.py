@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import cast
 
 import streamlit as st
 
@@ -24,6 +25,7 @@ from lib.analysis.compare import (
     CompareSetup,
     Comparison,
     ComparisonRun,
+    FixedMessage,
     Variant,
     distinct_names,
     plan_variant,
@@ -32,7 +34,7 @@ from lib.analysis.compare import (
 )
 from lib.analysis.targets import target_for
 from lib.backends import embedded
-from lib.context.conversation import Role, new_id
+from lib.context.conversation import new_id
 from lib.context.request import Request, Target
 from lib.context.strategies import PARAMETERS, spec_of
 from lib.core import models
@@ -68,11 +70,11 @@ def slots() -> list[str]:
     return [str(slot) for slot in state.listing(state.COMPARE_SLOTS)]
 
 
-def fixed_context(slot: str) -> tuple[tuple[Role, str], ...] | None:
+def fixed_context(slot: str) -> tuple[FixedMessage, ...] | None:
     """The messages a slot's variant sends whatever the conversation holds (attribution's smallest
     context), or None: its strategy and system prompt choose."""
     value = state.of(state.slot_key(slot, "fixed_context"), tuple)
-    return None if value is None else tuple((role, text) for role, text in value)
+    return None if value is None else tuple(cast(FixedMessage, tuple(item)) for item in value)
 
 
 def comparisons() -> list[Comparison]:
