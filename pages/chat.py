@@ -14,6 +14,7 @@ from ui import agent_example, composition, state, tools_panel
 from ui.chat import calls
 from ui.chat.history import ROLES, add_by_hand, history, include_all, include_last_turns
 from ui.composer import draft_sync, page_style
+from ui.glossary import strategy_help
 from ui.import_context import context_exchange
 from ui.meter import cache_meter, last_call_report, meter, money, payload_preview
 from ui.planning import DRAFT_ID, next_request
@@ -41,8 +42,7 @@ def _strategy_picker() -> None:
         list(STRATEGY_LABELS),
         format_func=STRATEGY_LABELS.__getitem__,
         key=state.STRATEGY_KIND,
-        help="Which past messages the next call carries. Pinned messages (the pin on a message) and the system "
-        "prompt are always kept.",
+        help=strategy_help() + "\n\nPinned messages (the pin on a message) and the system prompt are always kept.",
     )
     kind = state.strategy_kind()
     if kind != "manual":
@@ -88,7 +88,8 @@ def _summary_box(request: Request, settings: Settings) -> None:
 
 
 def _bulk_actions() -> None:
-    cols = st.columns([1, 1, 1, 1.5], vertical_alignment="bottom")
+    # Folded: four controls a newcomer does not need before the per-message toggles make sense.
+    cols = st.expander("Include or exclude in bulk").columns([1, 1, 1, 1.5], vertical_alignment="bottom")
     cols[0].button("Include all", on_click=include_all, args=(True,), width="stretch")
     cols[1].button("Exclude all", on_click=include_all, args=(False,), width="stretch")
     cols[2].number_input("Last N turns", 0, 10_000, key=state.LAST_TURNS)
@@ -145,20 +146,15 @@ def _composer(settings: Settings) -> None:
         shortcut="Ctrl+Enter",
         help="Send the request the meter shows (Ctrl+Enter, or Cmd+Enter on a Mac)",
     )
-    row.selectbox(
-        "Role of the message to add",
-        ROLES,
-        key=state.ADD_ROLE,
-        format_func=str.capitalize,
-        label_visibility="collapsed",
-        width=125,
-    )
-    row.button(
-        "Add without sending",
+    # Adding by hand folded into one button (a popover): three controls on the first screen were one.
+    by_hand = row.popover("Add without sending", icon=":material/playlist_add:", key="add_by_hand_open")
+    by_hand.selectbox("Role of the message to add", ROLES, key=state.ADD_ROLE, format_func=str.capitalize)
+    by_hand.button(
+        "Add the draft with this role",
         key="add_by_hand",
         icon=":material/playlist_add:",
         on_click=add_by_hand,
-        help="Adds the draft to the history with the role beside it, without calling the model: few-shot "
+        help="Adds the draft to the history with the role above, without calling the model: few-shot "
         "examples, or an answer written by hand.",
     )
     with row:

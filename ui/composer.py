@@ -136,8 +136,16 @@ _CSS = """
   clip-path: inset(50%);
   white-space: nowrap;
 }
+/* A message's Pin, Edit and Delete show when the pointer is over the message or a key reaches them (Tab):
+   a newcomer faces each message's In-context toggle, not four controls a message. A pinned pin (primary)
+   and an open editor's Edit (primary) stay shown: they say something about the message. */
+.st-key-history .stHorizontalBlock > :nth-child(n + 3) [data-testid="stBaseButton-secondary"] { opacity: 0; }
+.st-key-history .stHorizontalBlock:hover > :nth-child(n + 3) [data-testid="stBaseButton-secondary"],
+.st-key-history .stHorizontalBlock:focus-within > :nth-child(n + 3) [data-testid="stBaseButton-secondary"] {
+  opacity: 1;
+}
 /* The composer: Send on the left, adding a message by hand on the right. */
-.st-key-add_role { margin-left: auto; }
+.st-key-add_by_hand_open { margin-left: auto; }
 /* The draft box's own hint says Ctrl+Enter *applies*; here it sends (the Send button's shortcut). */
 .st-key-draft [data-testid="InputInstructions"] { display: none; }
 .st-key-draft_sync { display: none; }

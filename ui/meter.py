@@ -14,8 +14,9 @@ from lib.context.display import inert_code, inert_inline, shortened_body
 from lib.context.payload import RequestPlan
 from lib.context.request import Request
 from lib.core.outcome import CallOutcome
-from lib.core.prices import billed, money
-from ui import state, tools_panel
+from lib.core.prices import FREE_LOCAL, billed, money
+from ui import price_as, state, tools_panel
+from ui.glossary import explain
 from ui.state import LastCall
 
 if TYPE_CHECKING:
@@ -30,19 +31,25 @@ def meter(plan: RequestPlan) -> None:
     count = len(plan.messages)
     # Two to a row: three did not fit a five-digit byte count beside the others.
     tokens, size = st.columns(2)
-    tokens.metric(f"Prompt tokens{label}", f"{plan.prompt_tokens:,}")
-    size.metric("Payload", f"{plan.body_bytes:,} B", help="Size of the UTF-8 JSON body POSTed")
-    cost, messages = st.columns(2)
-    cost.metric("Input cost", money(plan.input_cost))
-    messages.metric("Messages sent", f"{count:,}", help="Including the system prompt and the draft")
+    estimate = "" if plan.count.exact else " " + explain("estimate")
+    tokens.metric(f"Prompt tokens{label}", f"{plan.prompt_tokens:,}", help=explain("prompt_tokens") + estimate)
+    size.metric("Payload", f"{plan.body_bytes:,} B", help=explain("payload"))
+    # The cost on a row of its own: a local model's carries two prices, and "$0.000002" did not fit half the
+    # meter's column at 1280 px ("$0.000…").
+    _input_cost(st, plan)
+    if price_as.is_free(plan.model):  # only a free model's $0 needs a hosted price beside it
+        price_as.picker()
+    messages, _ = st.columns(2)
+    messages.metric("Messages sent", f"{count:,}", help=explain("messages_sent"))
     share = plan.context_share
     st.progress(
         min(share, 1.0),
         text=f"{share:.2%} of {inert_inline(plan.model.name)}'s {plan.model.context_window:,}-token window",
     )
     st.caption(
-        f"{plan.count.overhead:,} tokens of chat-format overhead (reply priming, template) · "
-        f"counted with {plan.count.method} · prices: {plan.model.prices.source}"
+        f"{plan.count.overhead:,} of these tokens are added by the chat format (nobody typed them) · "
+        f"counted with {plan.count.method} · prices: {plan.model.prices.source}",
+        help=explain("chat_format"),
     )
     tools_panel.meter_note(plan)
     if not plan.fits:
@@ -54,6 +61,27 @@ def meter(plan: RequestPlan) -> None:
         )
     elif plan.reply_room < plan.max_tokens:
         st.warning(f"Only {plan.reply_room:,} tokens left for the reply (max is {plan.max_tokens:,}).")
+
+
+def _input_cost(where, plan: RequestPlan) -> None:
+    """The next call's input cost; a free model's $0 beside the same tokens at the hosted model picked
+    (never a bare $0: a stakeholder would read it as "context costs nothing")."""
+    name = price_as.chosen()
+    if not price_as.is_free(plan.model):
+        where.metric("Input cost", money(plan.input_cost), help=explain("input_cost"))
+    elif not name:
+        where.metric(
+            "Input cost", money(plan.input_cost), "here (local model)", "off", help=price_as.HELP, delta_arrow="off"
+        )
+    else:
+        where.metric(
+            f"Input cost at {name}",
+            money(price_as.at(plan.model, name).input_cost(plan.prompt_tokens)),
+            f"{money(plan.input_cost)} here (local model)",
+            "off",
+            help=price_as.HELP,
+            delta_arrow="off",
+        )
 
 
 def payload_preview(plan: RequestPlan, provider: ProviderConfig) -> None:
@@ -78,18 +106,23 @@ def last_call_report(call: LastCall) -> None:
     outcome = call.outcome
     actual = outcome.usage.prompt_tokens
     predicted, reported = st.columns(2)  # two to a row, as in the meter: four cut their labels short
-    predicted.metric("Predicted prompt", f"{call.predicted_prompt_tokens:,}")
+    predicted.metric("Predicted prompt", f"{call.predicted_prompt_tokens:,}", help=explain("predicted_prompt"))
     reported.metric(
         "Reported prompt",
         ("implausible" if outcome.usage.flag else "none reported") if actual is None else f"{actual:,}",
         delta=None if actual is None else actual - call.predicted_prompt_tokens,
         delta_color="off",
+        help=explain("reported_prompt"),
     )
     _cached_report(call)
     completion, latency = st.columns(2)
     made = outcome.usage.completion_tokens
-    completion.metric("Completion", "—" if made is None else f"{made:,}")
-    latency.metric("Latency", "—" if outcome.latency_s is None else f"{outcome.latency_s:.2f} s")
+    completion.metric(
+        "Reply tokens (completion)", "—" if made is None else f"{made:,}", help=explain("completion_tokens")
+    )
+    latency.metric(
+        "Latency", "—" if outcome.latency_s is None else f"{outcome.latency_s:.2f} s", help=explain("latency")
+    )
     ttft = "—" if outcome.ttft_s is None else f"{outcome.ttft_s:.2f} s"
     note = "exact count" if call.predicted_exact else "estimate"
     # The prediction is the one made before the call was sent, never one recomputed after it.
@@ -110,7 +143,11 @@ def last_call_report(call: LastCall) -> None:
     if call.price_source:
         cached = outcome.usage.cached_tokens
         with_cache = f", {cached:,} cached tokens billed as cached" if cached else ""
-        st.caption(f"Cost {money(call.cost)}{with_cache} · prices: {call.price_source}")
+        spent = f"Cost {money(call.cost)}"
+        hosted = price_as.prices()
+        if call.price_source == FREE_LOCAL and hosted is not None:  # never a bare $0: the same call at a hosted price
+            spent = "Cost " + price_as.both(call.cost, billed(hosted, call.predicted_prompt_tokens, outcome.usage))
+        st.caption(f"{spent}{with_cache} · prices: {call.price_source}")
 
 
 def _cached_report(call: LastCall) -> None:
@@ -124,14 +161,14 @@ def _cached_report(call: LastCall) -> None:
     left.metric(
         "Predicted cached",
         "—" if predicted is None else f"{predicted:,}",
-        help=prediction.rule.note if prediction is not None else None,
+        help=explain("cached_tokens") + (f" {prediction.rule.note}." if prediction is not None else ""),
     )
     right.metric(
         "Reported cached",
         "none reported" if reported is None else f"{reported:,}",
         delta=None if reported is None or predicted is None else reported - predicted,
         delta_color="off",
-        help="usage.prompt_tokens_details.cached_tokens: prompt tokens the server read from its cache",
+        help=explain("cached_tokens") + " (The server's usage.prompt_tokens_details.cached_tokens.)",
     )
 
 
@@ -164,7 +201,9 @@ def cache_meter(settings: Settings, request: Request) -> None:
     prediction = predict_cache(settings, request)
     if prediction is None or request.question is None:
         return
-    model = request.plan.model
+    model, at = request.plan.model, ""
+    if price_as.is_free(model) and price_as.chosen():  # a free model's costs, as the hosted model picked would bill
+        model, at = price_as.at(model), f" at {price_as.chosen()}"
     rule = prediction.rule
     shared, total = prediction.shared, prediction.prompt_tokens
     cached, plain = st.columns(2)
@@ -172,9 +211,14 @@ def cache_meter(settings: Settings, request: Request) -> None:
         # The number alone as the value, "of N tokens" under it: "1,114 of 2,300" was cut to "114 of …"
         # in the meter's column at 1280 px.
         cached.metric(
-            "Shared prefix (estimate)", f"{shared:,}", f"of {total:,} tokens", "off", help=rule.note, delta_arrow="off"
+            "Shared prefix (estimate)",
+            f"{shared:,}",
+            f"of {total:,} tokens",
+            "off",
+            help=f"{explain('cacheable_prefix')} {rule.note}.",
+            delta_arrow="off",
         )
-        plain.metric("Input cost, no cache", money(prediction.input_cost_uncached(model)))
+        plain.metric(f"Input cost, no cache{at}", money(prediction.input_cost_uncached(model)))
     else:
         cached.metric(
             "Cacheable prefix" + (" (estimate)" if rule.estimate else ""),
@@ -182,28 +226,30 @@ def cache_meter(settings: Settings, request: Request) -> None:
             f"of {total:,} tokens",
             "off",
             delta_arrow="off",
-            help=f"{rule.note}. Shared from the start with the last call: {shared:,} tokens.",
+            help=f"{explain('cacheable_prefix')} {rule.note}. Shared from the start with the last call: {shared:,} "
+            "tokens.",
         )
         plain.metric(
-            "Input cost with cache",
+            f"Input cost with cache{at}",
             money(prediction.input_cost(model)),
             delta=_saving(prediction, model),
             delta_color="off",
         )
-    notes = [f"{shared:,} tokens shared from the start with the last call ({rule.name}'s rule"]
-    notes[0] += ")" if rule.known else ", an estimate: whether it caches them is unknown)"
+    # "llama.cpp's rule" meant nothing to a director: say whose cache it is; the rule itself is on hover.
+    notes = [f"{shared:,} tokens start the same as in the last call (how {rule.name} caches"]
+    notes[0] += ")" if rule.known else ", an estimate: whether it reuses them is unknown)"
     if prediction.cold:
         notes = [f"Nothing cached yet: {prediction.cold}"]
     elif prediction.cached is not None:
-        notes.append(f"without the cache {money(prediction.input_cost_uncached(model))}")
+        notes.append(f"without the cache {money(prediction.input_cost_uncached(model))}{at}")
     if not model.prices.cache_discount and model.prices.input is not None and prediction.cached:
         notes.append("no cached-input price for this model: cached tokens are billed in full")
-    st.caption(" · ".join(notes))
+    st.caption(" · ".join(notes), help=f"{explain('cache_rule')} Here: {rule.note}.")
     why = caching.describe_break(prediction, state.history(), request.decisions, state.strategy_kind())
     if why and prediction.breaks_at is not None:
         if prediction.lost:
             extra = prediction.lost_cost(model)
-            price = f"+{money(extra)} per call" if extra else "free here, but evaluated again: a slower first token"
+            price = f"+{money(extra)} per call{at}" if extra else "free here, but evaluated again: a slower first token"
             lost = f"this change makes {prediction.lost:,} tokens uncached ({price})"
             st.warning(f"Since the last call, {inert_inline(why)}: {lost}.")
         else:

@@ -115,8 +115,14 @@ def server_counter(config: providers.ProviderConfig) -> server_tokens.ServerCoun
     return server_tokens.detect(config.base_url, config.model, config.api_key, timeout_s=2.0, templates=templates)
 
 
-@st.cache_resource(show_spinner=False, max_entries=16, ttl=600)
 def server_window(config: providers.ProviderConfig) -> server_tokens.ServerWindow | None:
-    """The context window the server reports running with (lib/backends/server_tokens.server_window),
-    asked once per server, model and key for ten minutes; None when it does not say."""
+    """The context window the server reports running with, asked of the server's counter where it has
+    one (it keeps the answer), else once per server, model and key for ten minutes; None when it does
+    not say. One reader either way: lib/backends/server_tokens.TokenizingServer.window."""
+    counter = server_counter(config)
+    return counter.window() if counter is not None else _window_without_counter(config)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16, ttl=600)
+def _window_without_counter(config: providers.ProviderConfig) -> server_tokens.ServerWindow | None:
     return server_tokens.server_window(config.base_url, config.model, config.api_key, timeout_s=2.0)

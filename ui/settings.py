@@ -15,6 +15,7 @@ from lib.context.tokens import PromptCounter
 from lib.core import models
 from lib.store.session import end_user_id
 from ui import navigation, owner, resources, session_sidebar, sessions, state
+from ui.glossary import explain
 from ui.keys import TYPED_KEYS, secret, typed_keys
 
 
@@ -206,10 +207,14 @@ def sidebar() -> Settings:
         state.default(state.KIND, _default_kind())
         kind = st.selectbox("Provider", list(KIND_LABELS), format_func=KIND_LABELS.__getitem__, key=state.KIND)
         provider = _BUILDERS[kind]()
-        timeout = st.number_input(
+        # A call's limits are for whoever runs the server, not for a newcomer's first screen: folded away
+        # (nine clickable controls: each number has its own − and +). A fixed label: one that showed the values
+        # would be a new expander, closed, after each edit.
+        limits = st.expander("Advanced: call limits (timeout, deadline, reply size)")
+        timeout = limits.number_input(
             "Timeout (s)", 1, 600, key=state.TIMEOUT, help="How long a call may wait for the server before it fails."
         )
-        deadline = st.number_input(
+        deadline = limits.number_input(
             "Call deadline (s)",
             1,
             3600,
@@ -217,7 +222,7 @@ def sidebar() -> Settings:
             help="The longest a whole call may take, however the server trickles its reply; what arrived by "
             "then is kept, marked incomplete. The timeout above bounds each wait for the server's next bytes.",
         )
-        cap_mb = st.number_input(
+        cap_mb = limits.number_input(
             "Reply size cap (MB)",
             0.001,
             100.0,
@@ -231,13 +236,19 @@ def sidebar() -> Settings:
         )
         model = _model_info(provider)
         model, window_source = _server_window(provider, model)
-        st.header("Sampling")
-        temperature = 1.0 if model.reasoning else st.slider("Temperature", 0.0, 2.0, step=0.1, key=state.TEMPERATURE)
-        max_tokens = st.number_input("Max reply tokens", 1, 100_000, key=state.MAX_TOKENS)
-        stream = st.toggle(
+        # Folded like the limits: a newcomer's first screen is the conversation and its meter (eight controls
+        # less); the defaults serve a first call, and the fold names what is inside.
+        fold = st.expander("Sampling: temperature, reply length, streaming")
+        temperature = (
+            1.0
+            if model.reasoning
+            else fold.slider("Temperature", 0.0, 2.0, step=0.1, key=state.TEMPERATURE, help=explain("temperature"))
+        )
+        max_tokens = fold.number_input("Max reply tokens", 1, 100_000, key=state.MAX_TOKENS, help=explain("max_tokens"))
+        stream = fold.toggle(
             "Stream replies",
             key=state.STREAM,
-            help="Some servers (llama-cpp-python's among them) report no token usage while "
+            help=explain("stream") + " Some servers (llama-cpp-python's among them) report no token usage while "
             "streaming: turn this off to compare the prediction with the server's own count.",
         )
     end_user = end_user_id(sessions.current_id()) if state.get(state.SEND_SESSION_ID) else None

@@ -190,6 +190,9 @@ COMPARE_SHOWN = "compare_shown"
 COMPARE_LOADED_FOR = "compare_loaded_for"
 COMPARE_SAVED_SETUP = "compare_saved_setup"
 COMPARE_PRICE_AS = "compare_price_as"  # "": each model's own prices; else a priced model's
+# *Price as* (ui/price_as.py): the hosted model whose list prices every page shows a free run's cost at ("":
+# each model's own). One key for the chat meter, Compare and the presenter's view: the choice follows the user.
+PRICE_AS = "price_as"
 COMPARE_ONE_AT_A_TIME = "compare_one_at_a_time"
 COMPARE_DIFF = "compare_diff"  # the answers as a word diff against the baseline (else as plain text)
 COMPARE_EXPECTED = "compare_expected"  # the answer the question should get ("": not checked)
@@ -298,6 +301,7 @@ KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     DEADLINE,
     MAX_REPLY_MB,
     COMPARE_PRICE_AS,
+    PRICE_AS,
     COMPARE_ONE_AT_A_TIME,
     COMPARE_DIFF,
     COMPARE_EXPECTED,

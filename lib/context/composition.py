@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from lib.context import glossary
 from lib.context.conversation import Message, is_tool_call, is_tool_result
 from lib.context.request import Request
 from lib.context.strategies import SUMMARY_ID
@@ -74,8 +75,8 @@ EXPLANATIONS: dict[Part, str] = {
     "tool_results": "What the tools returned: resent in every later call until a strategy clears them.",
     "summary": "A short note that stands in for older messages the summarising strategy left out.",
     "question": "The new message this call asks the model to answer.",
-    "overhead": "Tokens the chat format adds around the messages (markers that start the reply, template defaults).",
-    "reserve": "Room kept for the answer: the reply limit (max tokens) in the request.",
+    "overhead": glossary.explain("chat_format"),  # the same words as on the meter (lib/context/glossary.py)
+    "reserve": glossary.explain("reply_reserve"),
     "free": "What is left of the model's context window.",
 }
 

@@ -53,7 +53,7 @@ def test_editing_or_leaving_out_the_system_prompt_changes_the_payload(app):
 
 def test_bulk_actions(app):
     with_history(app, PAIRS)
-    app.button[1].click().run()  # Exclude all
+    next(b for b in app.button if b.label == "Exclude all").click().run()
     assert not any(m.included for m in app.session_state["history"])
     assert len(json.loads(payload_json(app))["messages"]) == 1
     app.number_input(key="last_turns").set_value(1).run()

@@ -15,7 +15,8 @@ from lib.context.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES, Page, page_of
 from lib.context.payload import RequestPlan
 from lib.context.request import Request, captioned
 from lib.context.strategies import Decision
-from ui import attribution, sessions, state, tools_panel
+from ui import sessions, state, tools_panel
+from ui.attribution import hooks as attribution
 from ui.chat import calls
 from ui.settings import Settings
 
@@ -303,7 +304,7 @@ def _messages(
                 _editor(message, settings)
             else:
                 tools_panel.message_body(message, decision.kept, flags, history)
-            attribution.chat_answer(settings, message)  # "What did this answer use?" (ui/attribution.py)
+            attribution.chat_answer(settings, message)  # "What did this answer use?" (ui/attribution/)
             _after_message(message, settings, in_flight, message.id == last_id)
     if deleted is not None:
         _undo_bar(deleted)
