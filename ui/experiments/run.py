@@ -59,6 +59,10 @@ def _variant_editor() -> list[Variant]:
             "model": st.column_config.TextColumn(help="Blank: the sidebar's model (the embedded backend has one)"),
             "temperature": st.column_config.NumberColumn(min_value=0.0, max_value=2.0, help="Blank: the run's"),
             "max reply tokens": st.column_config.NumberColumn(min_value=1, step=1, help="Blank: the run's"),
+            "tools": st.column_config.TextColumn(
+                help="The tool definitions sent: the case's (its set's, or its session's), none, or only the "
+                "tools named (get_weather, get_time)"
+            ),
         },
     )
     st.button("Reset the variants", on_click=_reset_variants, icon=":material/restart_alt:")
@@ -97,7 +101,9 @@ def _judge_spec(settings: Settings, test_set: TestSet) -> JudgeSpec | None:
 def _spec(settings: Settings, test_set: TestSet, variants: list[Variant], judge: JudgeSpec | None) -> RunSpec:
     """The run as the page holds it, every conversation written out (InvalidTestSet: one cannot be)."""
     system = state.system_prompt()
-    current = Conversation("inline", tuple(state.history()), system.content if system.included else "")
+    current = Conversation(
+        "inline", tuple(state.history()), system.content if system.included else "", tools=state.tool_settings()
+    )
     resolved = setup.resolved(test_set, current, sessions.load_mine)  # the user's own sessions only
     choices = experiments_state.run_choices()
     return setup.run_spec(
