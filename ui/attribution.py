@@ -49,6 +49,7 @@ from lib.context.payload import RequestPlan, serialise
 from lib.context.request import Request, split_for_retry
 from lib.core.outcome import CallOutcome
 from ui import call_details, compare_state, resources, state
+from ui.glossary import explain
 from ui.meter import money
 from ui.planning import request_for
 from ui.settings import Settings
@@ -302,7 +303,9 @@ def _before_running(panel: Panel, settings: Settings, context: AnswerContext, ke
             )
         )
     label = f"Run the attribution ({plan.passes} {'passes' if _exact(settings) else 'calls'})"
-    if st.button(label, key=f"{KEY}run_{key}", icon=":material/play_arrow:", type="primary"):
+    if st.button(
+        label, key=f"{KEY}run_{key}", icon=":material/play_arrow:", type="primary", help=explain("attribution")
+    ):
         scorer = _scorer(settings)
         _start(panel, Job(lambda progress: attribute(context, scorer, plan, progress), fingerprint), scorer)
 
@@ -317,7 +320,7 @@ def _progress(panel: Panel) -> None:
 
 
 def _results(result: Attribution) -> None:
-    st.markdown("**Influence of each message on this answer**")
+    st.markdown("**Influence of each message on this answer**", help=explain("attribution"))
     for index, unit in enumerate(result.units):
         st.progress(
             result.bar(index),

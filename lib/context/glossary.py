@@ -33,6 +33,9 @@ TERMS: dict[str, Term] = {
         "Reply tokens",
         "The tokens the model wrote in its answer (the API calls them completion tokens); billed at the output price.",
     ),
+    "content_tokens": Term(
+        "Content", "Tokens of the text itself — what someone wrote in the messages — as opposed to the chat format."
+    ),
     "cached_tokens": Term(
         "Cached tokens",
         "Prompt tokens the server had already processed in an earlier call that started the same way: it reuses "
@@ -148,6 +151,9 @@ TERMS: dict[str, Term] = {
         "Variant",
         "One way of building the context for the same question: which history, which system prompt, which model.",
     ),
+    "position": Term(
+        "#", "The message's position in the call, counted from the first message sent: #1 is the first, not the best."
+    ),
     "pinned": Term("Pinned", "A pinned message is kept in every call, whatever the strategy leaves out."),
     "estimate": Term(
         "Estimate",
@@ -204,6 +210,9 @@ COLUMNS: dict[str, str] = {
     "temperature": "temperature",
     "token budget": "token_budget",
     "pass rate %": "pass_rate",
+    "content tokens": "content_tokens",
+    "chat-format tokens": "chat_format",
+    "#": "position",
     "completion tokens": "completion_tokens",
     "reply tokens": "completion_tokens",
     "cached tokens": "cached_tokens",
@@ -222,7 +231,7 @@ COLUMNS: dict[str, str] = {
 
 def column_help(column: str) -> str | None:
     """The hover for a table column, or None when the column explains itself."""
-    name = column.lower().strip()
+    name = column.lower().replace("_", " ").strip()  # the run log names its columns as its fields
     for start in sorted(COLUMNS, key=len, reverse=True):
         if name == start or name.startswith(start + " ") or name.startswith(start + "("):
             return explain(COLUMNS[start])

@@ -16,6 +16,7 @@ from lib.context.display import inert_markdown, shortened_body
 from ui import experiments_state, owner, sessions, state
 from ui.experiments.common import STORE_FAILURES, mine, note, store_failure, stored_targets
 from ui.experiments.run import launch
+from ui.glossary import columns
 from ui.keys import known_secrets
 from ui.meter import money
 from ui.settings import Settings
@@ -106,11 +107,12 @@ def _grid(spec: RunSpec, cells: list[store.CellResult]) -> None:
 def _summary(spec: RunSpec, cells: list[store.CellResult]) -> list[results.VariantSummary]:
     summaries = results.summaries(spec, cells)
     st.markdown("**Per variant**" + (" (95 % Wilson interval of the pass rate)" if spec.repeats > 1 else ""))
+    frame = pd.DataFrame(results.summary_rows(spec, summaries))
     st.dataframe(
-        pd.DataFrame(results.summary_rows(spec, summaries)),
+        frame,
         hide_index=True,
         width="stretch",
-        column_config={"cost $": st.column_config.NumberColumn(format="%.6f")},
+        column_config=columns(frame.columns, {"cost $": st.column_config.NumberColumn(format="%.6f")}),
     )
     return summaries
 
