@@ -115,6 +115,16 @@ TERMS: dict[str, Term] = {
         "Token budget",
         "The most tokens of history a call may carry: the newest messages that fit are sent, older ones are not.",
     ),
+    "frontier": Term(
+        "Frontier",
+        "The variants no other beats on both pass rate and size (or cost): the best trade-offs. A variant off it "
+        "is beaten by one on it.",
+    ),
+    "interval": Term(
+        "95 % interval",
+        "The range the true pass rate lies in, 19 times out of 20, given how few answers were scored (Wilson's "
+        "interval): wide means too few answers to be sure.",
+    ),
     "pass_rate": Term("Pass rate", "The share of answers that passed the test case's checks."),
     "latency": Term("Latency", "Seconds from sending the call to the last word of the answer."),
     "ttft": Term("Time to first token", "Seconds until the first word of the answer arrived."),
