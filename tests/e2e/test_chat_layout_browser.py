@@ -134,6 +134,7 @@ def test_a_draft_typed_and_not_sent_survives_a_refresh(small):
 
 def test_after_six_turns_the_meter_is_in_view_where_the_user_types(small, tmp_path: Path):
     page = small
+    page.get_by_text("Sampling: temperature, reply length, streaming").click()  # folded in the sidebar
     page.get_by_label("Max reply tokens").fill("16")
     page.get_by_label("Max reply tokens").press("Enter")
     open_session(page, turns(5))
