@@ -18,7 +18,8 @@ from lib.context.display import inert_markdown
 from lib.context.strategies import spec_of
 from lib.context.tokens import FALLBACK_ENCODING, OFFLINE_ENCODINGS
 from lib.core.models import EMBEDDED_MODEL
-from ui import compare_state, resources, state
+from ui import resources, state
+from ui.compare import setup as compare_setup
 from ui.glossary import columns, explain
 from ui.planning import next_request
 from ui.settings import Settings, page_setup
@@ -103,8 +104,8 @@ def _text(encoding: str, show_spaces: bool) -> None:
 
 
 def _variant(settings: Settings, encoding: str, show_spaces: bool) -> None:
-    compare_state.load_for_session()
-    variants = compare_state.variants()
+    compare_setup.load_for_session()
+    variants = compare_setup.variants()
     if not variants:
         st.info("The Compare page has no variants: add some there.")
         return
@@ -115,7 +116,7 @@ def _variant(settings: Settings, encoding: str, show_spaces: bool) -> None:
     )
     variant = variants[int(pick)]
     question = state.text(state.COMPARE_QUESTION)
-    request = compare_state.requests([variant], question, settings)[0]
+    request = compare_setup.requests([variant], question, settings)[0]
     _request(
         encoding,
         [m.as_api() for m in request.plan.messages],

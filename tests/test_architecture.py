@@ -2,6 +2,8 @@
 
 - `lib` never imports `streamlit`, `ui` or `pages` (it runs, and is tested, without a page).
 - A page never imports another page (shared rendering lives in `ui/`), nor a database library.
+- A page file is its layout and reads in one sitting (at most PAGE_LINES lines): a part's drawing and
+  callbacks live in `ui/<page>/` or `ui/<part>.py`, what anything means in `lib/`.
 - `ui` never imports `pages`.
 - No import cycle among the modules of `lib` and `ui`, counting the imports type hints make under
   `if TYPE_CHECKING:` (they never run, but a cycle they close is still two modules that each need the
@@ -63,6 +65,17 @@ def test_a_page_draws_and_leaves_the_store_to_lib(path):
     and reads session state only through ui/state.py's typed reads (never st.session_state itself)."""
     assert not _roots(_imports(path)) & {"sqlalchemy", "psycopg", "sqlite3", "alembic"}
     assert "session_state" not in path.read_text(encoding="utf-8")
+
+
+# The longest page today is the chat's (~225 lines); Compare was 539 and Experiments 1,053 before
+# their glue moved to ui/compare/ and ui/experiments/.
+PAGE_LINES = 250
+
+
+@pytest.mark.parametrize("path", _sources("pages"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_page_file_reads_in_one_sitting(path):
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= PAGE_LINES, f"{path.name} is {lines} lines: move a part's glue to ui/, its decisions to lib/"
 
 
 def test_the_check_sees_an_import_inside_a_function(tmp_path):

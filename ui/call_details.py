@@ -54,7 +54,7 @@ def log_call(
                 conn,
                 session_id,
                 variant,
-                settings.provider.kind,
+                settings.provider.backend.logged_as(),
                 plan,
                 outcome,
                 secrets,

@@ -78,7 +78,11 @@ def client(config: providers.ProviderConfig):
     the key does (a process-wide cache would keep every user's key for the life of the server); a
     keyless one (the embedded server, a local server that checks no key) is shared by the process.
     (Not a session-scoped st.cache_resource: AppTest gives every test session one id, so its
-    separation could not be tested.)"""
+    separation could not be tested.)
+    A recorded demo's client holds no connection and no key, and answers from the recording it is made
+    for (lib/backends/replay.py): made afresh, never cached."""
+    if config.backend.replays:
+        return providers.make_client(config)
     if not config.secrets:
         return _shared_client(config)
     held = state.mapping(SESSION_CLIENTS)
@@ -115,8 +119,14 @@ def server_counter(config: providers.ProviderConfig) -> server_tokens.ServerCoun
     return server_tokens.detect(config.base_url, config.model, config.api_key, timeout_s=2.0, templates=templates)
 
 
-@st.cache_resource(show_spinner=False, max_entries=16, ttl=600)
 def server_window(config: providers.ProviderConfig) -> server_tokens.ServerWindow | None:
-    """The context window the server reports running with (lib/backends/server_tokens.server_window),
-    asked once per server, model and key for ten minutes; None when it does not say."""
+    """The context window the server reports running with, asked of the server's counter where it has
+    one (it keeps the answer), else once per server, model and key for ten minutes; None when it does
+    not say. One reader either way: lib/backends/server_tokens.TokenizingServer.window."""
+    counter = server_counter(config)
+    return counter.window() if counter is not None else _window_without_counter(config)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16, ttl=600)
+def _window_without_counter(config: providers.ProviderConfig) -> server_tokens.ServerWindow | None:
     return server_tokens.server_window(config.base_url, config.model, config.api_key, timeout_s=2.0)

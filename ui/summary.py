@@ -7,10 +7,14 @@ out the same older messages (lib/context/request.py looks it up here), until one
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import streamlit as st
 
 from lib.backends.reply import Reply
 from lib.context.conversation import Message
+from lib.context.display import inert_markdown
 from lib.context.payload import RequestPlan
 from lib.context.request import summary_request_for
 from lib.core.outcome import Usage
@@ -52,3 +56,21 @@ def make_summary(older: tuple[Message, ...], settings: Settings, variant: str = 
 
 def made_summary(older: tuple[Message, ...], settings: Settings) -> Summary | None:
     return state.mapping(state.SUMMARIES).get(summary_cache_key(older, settings))
+
+
+def summaries_cost(wanted: Sequence[tuple[Message, ...]], settings: Settings) -> tuple[int, float]:
+    """The prompt tokens and the input cost of the summary calls `wanted` would make (one call each)."""
+    plans = [summary_plan(older, settings) for older in wanted]
+    return sum(p.prompt_tokens for p in plans), sum(p.input_cost or 0 for p in plans)
+
+
+def summaries_button(wanted: Sequence[tuple[Message, ...]], settings: Settings, key: str, variant: str) -> None:
+    """The button that makes the summaries `wanted` (each call logged as `variant`): the page runs again
+    once every one is made, each failure said as it came."""
+    if st.button("Make the summaries", key=key, icon=":material/summarize:"):
+        with st.spinner("Summarising the older messages…"):
+            errors = [e for older in wanted if (e := make_summary(older, settings, variant=variant))]
+        for error in errors:
+            st.error(inert_markdown(error))
+        if not errors:
+            st.rerun()

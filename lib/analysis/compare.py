@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from difflib import SequenceMatcher
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, NamedTuple, cast, get_args
 
 import openai
 
@@ -29,7 +29,7 @@ from lib.backends.providers import DEFAULT_LIMITS, CallLimits
 from lib.backends.reply import Reply, Stopper
 from lib.context.conversation import Message, MessageShapeError, Role, SystemPrompt
 from lib.context.payload import RequestPlan, Sampling, in_wire_order, serialise
-from lib.context.request import Request, Target, build_request
+from lib.context.request import Request, Target, build_request, send_blocker
 from lib.context.strategies import Strategy, StrategyKind
 from lib.context.tokens import PromptCount
 from lib.context.tools import CHOICES, NO_TOOLS, ToolSettings
@@ -504,6 +504,70 @@ class ComparisonRun:
     def stop(self) -> None:
         self._job.stop()
 
+    def live_state(self, index: int) -> str:
+        """Where variant `index`'s first run stands, in words, while the run goes on."""
+        result = self.comparison.results[index]
+        if result.outcomes and not any((index, r) in self.sent for r in range(len(result.seeds))):
+            return result.outcomes[0].error or "not sent"
+        if (index, 0) in self.finished:
+            outcome = self.finished[(index, 0)].outcome
+            return "done" if outcome is None or outcome.ok else f"failed: {outcome.error}"
+        if (index, 0) in self.sent:
+            return "streaming…" if self.texts.get((index, 0)) else "sent, waiting for the first token…"
+        return "queued: waiting for its turn"
+
+
+def start_run(
+    variants: list[Variant],
+    requests: list[Request],
+    question: str,
+    client: openai.OpenAI,
+    seeds: list[int | None],
+    *,
+    created: str,
+    note: str = "",
+    expected: str = "",
+    one_at_a_time: bool = False,
+    secrets: tuple[str, ...] = (),
+    limits: CallLimits = DEFAULT_LIMITS,
+    wait_turn: Callable[[], float] | None = None,
+    on_done: Callable[[Comparison], None] | None = None,
+) -> ComparisonRun:
+    """A run of the requests the page showed, each repeated once per seed, started on its own thread.
+    A request that must not be sent (`send_blocker`) is not: its reason is its outcome."""
+    results = [VariantResult(v, r.plan, seeds=list(seeds)) for v, r in zip(variants, requests, strict=True)]
+    jobs = []
+    for index, request in enumerate(requests):
+        reason = send_blocker(request)
+        if reason:
+            results[index].outcomes = [CallOutcome(error=f"Not sent: {reason}")]
+            continue
+        for repeat, seed in enumerate(seeds):
+            jobs.append(Job((index, repeat), client, seeded(request.plan, seed).body, secrets, limits))
+    comparison = Comparison(question, results, created, 0, note, one_at_a_time, expected)
+    return ComparisonRun(comparison, jobs, one_at_a_time, wait_turn, on_done)
+
+
+class SentCall(NamedTuple):
+    """One call a comparison sent, as the run log records it."""
+
+    result: VariantResult
+    plan: RequestPlan  # with the seed it was sent with
+    outcome: CallOutcome
+    queued_s: float | None
+    notices: tuple[str, ...]
+
+
+def sent_calls(comparison: Comparison) -> Iterator[SentCall]:
+    """Every call the comparison sent (a request blocked before sending is no call: nothing to log)."""
+    for result in comparison.results:
+        for repeat, outcome in enumerate(result.outcomes):
+            if outcome.error and outcome.error.startswith("Not sent:"):
+                continue
+            seed = result.seeds[repeat] if repeat < len(result.seeds) else None
+            notices = result.notices[repeat] if repeat < len(result.notices) else ()
+            yield SentCall(result, seeded(result.plan, seed), outcome, result.queued_s(repeat), notices)
+
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -622,6 +686,12 @@ def _pinned_note(variant: Variant, pinned: int) -> str:
     if not pinned or variant.fixed_context is not None or variant.strategy.kind == "full":
         return ""
     return f" + {pinned} pinned message{'s' if pinned != 1 else ''}"
+
+
+def input_estimate(plans: Sequence[RequestPlan], price_as: str = "", repeats: int = 1) -> float:
+    """What a run's prompts cost, every variant `repeats` times, at each model's prices or `price_as`'s
+    (an unpriced model counts $0)."""
+    return sum((priced_as(p.model, price_as).input_cost(p.prompt_tokens) or 0) for p in plans) * repeats
 
 
 def seeds_for(repeats: int, base_seed: int = 1) -> list[int | None]:

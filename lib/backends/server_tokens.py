@@ -16,9 +16,11 @@ read a prompt; `detect` asks which one this is, once, and `ServerCounter` then c
   None agrees: ChatML, labelled an estimate. The server cannot be asked (no usage, a timeout): the
   template known by the model's name, else ChatML, as before.
 
-The context window a server runs with (`ServerCounter.context_window`: llama.cpp's GET /props
-`default_generation_settings.n_ctx`, vLLM's `max_model_len` in its /tokenize answer; llama-cpp-python
-says none) is read in that one method.
+The context window a server runs with is read in one method, `TokenizingServer.window`: GET /props
+(llama.cpp's `default_generation_settings.n_ctx`; the embedded server answers it too), vLLM's
+`max_model_len` in its /tokenize answer, then in GET /v1/models; llama-cpp-python's stock server says
+none. A server with a counter is asked through it (`ServerCounter.window`: asked until it answers once,
+kept); `server_window` asks a server the app has no counter for (the embedded one).
 
 Those routes sit at the server's root, beside /v1. The user's key goes only there: to the scheme,
 host and port of the base URL it was entered for, under the same path, and redirects are never
@@ -85,6 +87,12 @@ def chatml(messages: list[dict]) -> tuple[str, bool]:
 
 
 @dataclass(frozen=True)
+class ServerWindow:
+    tokens: int
+    source: str  # where the number was read, in words for the label beside it
+
+
+@dataclass(frozen=True)
 class TokenizingServer:
     """One server's tokenize routes, and how to call them."""
 
@@ -113,21 +121,34 @@ class TokenizingServer:
     def exact(self) -> bool:
         return self.dialect != "llama-cpp-python" or self.renderer is not None
 
+    def window(self) -> ServerWindow | None:
+        """The context window the server runs with, as it reports it, and where it said so: GET /props's
+        n_ctx (llama.cpp, the embedded server), vLLM's /tokenize `max_model_len`, GET /v1/models'
+        `max_model_len`; None when it says none (llama-cpp-python) or does not answer. The one place the
+        app reads a server's window: the models table is the labelled fallback. The model table's figure
+        is the model's, not the server's: a llama.cpp server started with `-c 4096` refuses what 8,192
+        would let through."""
+        routes: list[tuple[str, dict | None, Callable[[dict], int | None], str]] = [
+            ("/props", None, _props_n_ctx, "n_ctx in its /props")
+        ]
+        if self.dialect == "vllm":
+            routes.append(("/tokenize", _vllm_probe(self.model), _tokenize_max_len, "max_model_len in its /tokenize"))
+        if self.base_url.rstrip("/").endswith("/v1"):
+            read_models: Callable[[dict], int | None] = lambda answer: _models_max_len(answer, self.model)  # noqa: E731
+            routes.append(("/v1/models", None, read_models, "max_model_len in its /v1/models"))
+        for route, body, read, where in routes:
+            try:
+                tokens = read(self.post(route, body))
+            except ServerTokenizerError:
+                continue
+            if tokens is not None:
+                return ServerWindow(tokens, f"reported by the server: {where}")
+        return None
+
     def context_window(self) -> int | None:
-        """The context window the server runs with, as it reports it (llama.cpp: GET /props; vLLM: its
-        /tokenize answer's `max_model_len`); None when it says none (llama-cpp-python) or does not answer.
-        The one place the app reads a server's window: the models table is the labelled fallback."""
-        try:
-            if self.dialect == "llama.cpp":
-                settings = self.post("/props", None).get("default_generation_settings")
-                window = settings.get("n_ctx") if isinstance(settings, dict) else None
-            elif self.dialect == "vllm":
-                window = self.post("/tokenize", _vllm_probe(self.model)).get("max_model_len")
-            else:
-                return None
-        except ServerTokenizerError:
-            return None
-        return window if type(window) is int and window > 0 else None
+        """The window's tokens (`window`), or None."""
+        window = self.window()
+        return None if window is None else window.tokens
 
     def post(self, route: str, body: dict | None) -> dict:
         """POST JSON to one of the server's own routes (GET when `body` is None); the key goes along
@@ -258,7 +279,7 @@ class ServerCounter:
         self.fallback = fallback or TiktokenCounter(FALLBACK_ENCODING, False)
         self.failures = 0
         self._failed_at: float | None = None
-        self._window: int | None = None
+        self._window: tuple[ServerWindow | None] | None = None  # (the answer,) once asked
         self._prompt = lru_cache(maxsize=64)(self._prompt_uncached)
         self._text = lru_cache(maxsize=20_000)(self._text_uncached)
 
@@ -303,12 +324,17 @@ class ServerCounter:
             )
         return "the server's tokenizer, template assumed ChatML (llama-cpp-python /extras/tokenize; estimate)"
 
-    def context_window(self) -> int | None:
-        """The window the server reports running with (`TokenizingServer.context_window`), asked until it
-        answers once; None: it says none, the models table's figure stands (labelled as such)."""
+    def window(self) -> ServerWindow | None:
+        """The window the server reports running with (`TokenizingServer.window`), asked once and kept
+        (a server that says none is not asked again on every rerun: the counter itself is remade after a
+        while, ui/resources.py); None: the models table's figure stands (labelled as such)."""
         if self._window is None:
-            self._window = self.server.context_window()
-        return self._window
+            self._window = (self.server.window(),)
+        return self._window[0]
+
+    def context_window(self) -> int | None:
+        window = self.window()
+        return None if window is None else window.tokens
 
     @property
     def cache_rule(self) -> caching.CacheRule:
@@ -387,31 +413,12 @@ def detect(
     return None
 
 
-@dataclass(frozen=True)
-class ServerWindow:
-    tokens: int
-    source: str  # where the number was read, in words for the label beside it
-
-
 def server_window(base_url: str, model: str, api_key: str = "", timeout_s: float = 2.0) -> ServerWindow | None:
-    """The context window the server runs the model with, or None when it does not say: llama.cpp's
-    GET /props (`default_generation_settings.n_ctx`; the embedded server answers it too), else vLLM's
-    `max_model_len` in GET /v1/models. The model table's figure is the model's, not the server's: a
-    llama.cpp server started with `-c 4096` refuses what 8,192 would let through."""
+    """The context window a server the app has no counter for (the embedded one) runs the model with
+    (`TokenizingServer.window`), or None when it does not say."""
     client = make_client(ProviderConfig("compatible", model, base_url, api_key, timeout_s=timeout_s))
-    server = TokenizingServer(base_url, "llama.cpp", model, api_key, timeout_s, client=client)
     try:
-        for route, read in (("/props", _props_n_ctx), ("/v1/models", lambda answer: _models_max_len(answer, model))):
-            if route == "/v1/models" and not base_url.rstrip("/").endswith("/v1"):
-                continue
-            try:
-                tokens = read(server.post(route, None))
-            except ServerTokenizerError:
-                continue
-            if tokens is not None:
-                where = "n_ctx in its /props" if route == "/props" else "max_model_len in its /v1/models"
-                return ServerWindow(tokens, f"reported by the server: {where}")
-        return None
+        return TokenizingServer(base_url, "llama.cpp", model, api_key, timeout_s, client=client).window()
     finally:
         client.close()
 
@@ -424,6 +431,10 @@ def _props_n_ctx(answer: dict) -> int | None:
     settings = answer.get("default_generation_settings")
     found = _positive(settings.get("n_ctx")) if isinstance(settings, dict) else None
     return found or _positive(answer.get("n_ctx"))
+
+
+def _tokenize_max_len(answer: dict) -> int | None:
+    return _positive(answer.get("max_model_len"))
 
 
 def _models_max_len(answer: dict, model: str) -> int | None:

@@ -142,7 +142,8 @@ COMPARE_SCRIPT = """
 from lib.analysis.compare import Variant, plan_variant
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.strategies import Strategy
-from ui import attribution, state
+from ui import state
+from ui.attribution import hooks as attribution
 from ui.planning import target_of
 from ui.settings import page_setup
 

@@ -13,7 +13,7 @@ from lib.analysis.compare import PRESETS
 from lib.context.conversation import Message
 from tests.app.conftest import new_app
 from tests.app.test_attribution import FACT, PAIRS, QUESTION, _button, _wait, says_the_passes_then_ranks_the_fact_first
-from ui.attribution import answer_key
+from ui.attribution.hooks import answer_key
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from lib.analysis.compare import PRESETS
 from lib.context.conversation import Message
 from lib.store import storage
 from lib.store.call_details import calls_with_details
-from tests.app.conftest import new_app, type_server
+from tests.app.conftest import new_app, run_log_rows, type_server
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow
@@ -273,3 +273,25 @@ def test_an_expected_answer_marks_each_run_correct_or_not_and_a_wrong_baseline_i
     assert any("does not give the expected answer “Ada”" in w.value for w in at.warning)
     kept = at.session_state["comparisons"][-1]
     assert kept.expected == "Ada" and kept.correct(0) is False
+
+
+def test_a_summarising_variant_says_what_its_summary_costs_and_the_button_makes_it(compare):
+    """A variant that summarises older turns is not run until its summary is made: the page says what
+    that call costs, the button makes it (logged as the summary's call), and the variant then sends it."""
+    with FakeOpenAI() as server:
+        at = _on(server, compare)
+        at.selectbox(key=_slot(at, 2, "strategy")).set_value("summarise").run()
+        at.number_input(key=_slot(at, 2, "turns")).set_value(1).run()
+        warning = next(w.value for w in at.warning if "summarised first" in w.value)
+        assert warning.startswith(f"{LAST_TWO}: the older messages must be summarised first — 1 call(s), ")
+        assert "prompt tokens, input $" in warning and warning.endswith("Until then that variant is not run.")
+        assert _posts(server) == []  # saying what it costs costs nothing
+        next(b for b in at.button if b.label == "Make the summaries").click().run()
+        assert not at.exception, at.exception
+        assert len(_posts(server)) == 1
+        assert not any("summarised first" in w.value for w in at.warning)
+        assert [row.variant for row in run_log_rows()] == ["summary (compare)"]
+        _run(at)
+        bodies = [r.json() for r in _posts(server)[1:]]
+    summarised = [b for b in bodies if any("Summary of the earlier conversation" in str(m) for m in b["messages"])]
+    assert len(bodies) == len(PRESETS) and len(summarised) == 1

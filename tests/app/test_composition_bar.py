@@ -13,6 +13,7 @@ import pytest
 
 from lib.context.conversation import Message
 from tests.app.conftest import new_app, type_server, with_history
+from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,3 +159,26 @@ def test_the_built_in_agent_conversation_loads_and_its_bar_shows_tool_calls_and_
     assert any(
         'the model sees “[Tool result cleared to save context: get_weather({"city": "Rome"})' in c for c in captions
     )
+
+
+def test_a_vllm_servers_window_is_read_once_by_its_counter_and_shown():
+    """vLLM says its window in its /tokenize answer: the counter that counts the prompt with the server
+    reads it too (one reader, one cache), so the meter and the bar use it. Before, the sidebar's own
+    reader asked /props and /v1/models only, and said the server reports none."""
+    with FakeOpenAI() as fake:
+        fake.behaviour.tokenizer = "vllm"
+        fake.behaviour.n_ctx = 6000
+        at = new_app()
+        at.session_state["provider_kind"] = "compatible"
+        at.session_state["compatible_model"] = "fake-model"
+        at.run()
+        type_server(at, fake.base_url)
+        with_history(at, [("user", "hello"), ("assistant", "hi")])
+        assert "6,000-token window" in next(p for p in at.get("progress")).proto.text
+        assert sum(trace["x"][0] for trace in _composition_chart(at, rows=1)["data"]) == 6000
+        assert any("reported by the server: max_model_len in its /tokenize" in c.value for c in at.caption)
+        props = lambda: [r for r in fake.tokenize_requests if r.path == "/props"]  # noqa: E731
+        asked = len(props())
+        at.run()
+        at.run()
+        assert asked == 1 and len(props()) == 1  # asked once, not on every rerun

@@ -15,6 +15,7 @@ from lib.backends.server_tokens import (
     RETRY_AFTER_S,
     UNANSWERED,
     ServerCounter,
+    ServerWindow,
     chatml,
     detect,
     server_root,
@@ -369,3 +370,19 @@ def test_the_context_window_is_the_one_the_server_reports(fake, dialect):
     assert counter.context_window() == 4096  # asked once: the answer is kept
     fake.behaviour.tokenizer = None  # a server that stops answering: no window, no error
     assert counter.server.context_window() is None
+
+
+@pytest.mark.parametrize(
+    ("dialect", "where"), [("llama.cpp", "n_ctx in its /props"), ("vllm", "max_model_len in its /tokenize")]
+)
+def test_the_counter_says_where_the_server_reported_its_window(fake, dialect, where):
+    """One reader of a server's window (TokenizingServer.window), whether the sidebar asks it through the
+    counter or, for a server the app has no counter for, through `server_window`."""
+    fake.behaviour.tokenizer = dialect
+    fake.behaviour.n_ctx = 5000
+    counter = detect(fake.base_url, "fake-model")
+    assert counter is not None and counter.window() == ServerWindow(5000, f"reported by the server: {where}")
+    from lib.backends.server_tokens import server_window
+
+    if dialect == "llama.cpp":  # a server with no counter is asked /props the same way
+        assert server_window(fake.base_url, "fake-model", timeout_s=1.0) == counter.window()

@@ -29,7 +29,7 @@ from ui.keys import known_secrets
 from ui.meter import money
 from ui.planning import summary_for
 from ui.settings import Settings
-from ui.summary import make_summary, summary_plan
+from ui.summary import summaries_button, summaries_cost
 
 JUDGE_CHOICES = {"embedded": "The embedded model (offline)", "sidebar": "The sidebar's backend and a model"}
 DEFAULT_VARIANTS = planner.DEFAULT_VARIANTS  # the bench measures the built-in set under these
@@ -125,19 +125,12 @@ def _missing_summaries(spec: RunSpec, settings: Settings) -> None:
     wanted = [o for o in planner.summaries_needed(spec, _targets(settings)) if summary_for(o, settings) is None]
     if not wanted:
         return
-    plans = [summary_plan(older, settings) for older in wanted]
+    tokens, input_cost = summaries_cost(wanted, settings)
     st.warning(
         f"A summarising variant needs {len(wanted)} summaries of older messages first: {len(wanted)} call(s), "
-        f"{sum(p.prompt_tokens for p in plans):,} prompt tokens, input {money(sum(p.input_cost or 0 for p in plans))}."
-        " Until they are made, its cells are not sent."
+        f"{tokens:,} prompt tokens, input {money(input_cost)}. Until they are made, its cells are not sent."
     )
-    if st.button("Make the summaries", key="exp_make_summaries", icon=":material/summarize:"):
-        with st.spinner("Summarising the older messages…"):
-            errors = [e for older in wanted if (e := make_summary(older, settings, variant="summary (experiment)"))]
-        for error in errors:
-            st.error(inert_markdown(error))
-        if not errors:
-            st.rerun()
+    summaries_button(wanted, settings, "exp_make_summaries", "summary (experiment)")
 
 
 def _estimate_table(estimate: planner.Estimate) -> None:
@@ -177,6 +170,8 @@ def _body_preview(cells: list[PlannedCell], spec: RunSpec) -> None:
 
 
 def _start(spec: RunSpec, cells: list[PlannedCell], settings: Settings, name: str) -> None:
+    if settings.provider.backend.replays:  # its answers come from a recorded demo: the run says so
+        name = f"{name} · replayed"
     run_id = mine(store.create_run, spec, name, sessions.current_id())
     if run_id is None:
         return

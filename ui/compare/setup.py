@@ -1,4 +1,4 @@
-"""The Compare page's state: its variant slots, kept with the session, and the runs in flight.
+"""The Compare page's set-up: its variant slots, kept with the session, and planned.
 
 A variant slot is a set of widgets keyed by the slot's id (`state.slot_key`). The slots, the question
 and the run's options make a `lib.analysis.compare.CompareSetup`, saved with the session (its own table, not
@@ -6,15 +6,10 @@ the session's settings: a set-up is a list of structured variants, and saving on
 session's own row or its export format) whenever it changes; finished comparisons are saved as they
 finish. A refresh, a new tab or a restarted server finds both again.
 
-A run goes on on its own thread (`lib.analysis.compare.ComparisonRun`), held here per session id for the whole
-process: a click or a refresh interrupts the page, not the run, and the page that comes back shows it.
-The Token inspector plans the same variants through `requests`.
+The Token inspector plans the same variants through `requests`; a run in flight is `ui/compare/runs.py`'s.
 """
 
 from __future__ import annotations
-
-import threading
-from collections.abc import Callable
 
 import streamlit as st
 
@@ -23,23 +18,18 @@ from lib.analysis.compare import (
     PRESETS,
     CompareSetup,
     Comparison,
-    ComparisonRun,
     Variant,
     distinct_names,
     plan_variant,
-    seeded,
-    wait_until_idle,
 )
 from lib.analysis.targets import target_for
-from lib.backends import embedded
 from lib.context.conversation import Role, new_id
 from lib.context.request import Request, Target
 from lib.context.strategies import PARAMETERS, spec_of
 from lib.core import models
 from lib.core.errors import STORE_FAILED
 from lib.store import storage
-from lib.store.call_details import log_call
-from ui import owner, sessions, state
+from ui import sessions, state
 from ui.keys import known_secrets
 from ui.planning import summary_for
 from ui.settings import Settings
@@ -234,78 +224,6 @@ def requests(variant_list: list[Variant], question: str, settings: Settings) -> 
         )
         for v in variant_list
     ]
-
-
-# --- runs in flight, per session, for the whole process ---------------------------------------------
-
-
-@st.cache_resource(show_spinner=False)
-def _runs() -> tuple[dict[str, ComparisonRun], threading.Lock]:
-    return {}, threading.Lock()
-
-
-def run_in_flight(session_id: str | None = None) -> ComparisonRun | None:
-    runs, lock = _runs()
-    with lock:
-        return runs.get(session_id or sessions.current_id())
-
-
-def keep_run(session_id: str, run: ComparisonRun) -> None:
-    runs, lock = _runs()
-    with lock:
-        runs[session_id] = run
-
-
-def forget_run(session_id: str, run: ComparisonRun) -> bool:
-    """Drop a finished run; True for the one caller that dropped it (it records the result)."""
-    runs, lock = _runs()
-    with lock:
-        if runs.get(session_id) is run:
-            del runs[session_id]
-            return True
-        return False
-
-
-def wait_turn_for(settings: Settings) -> Callable[[], float] | None:
-    """On the embedded model: wait while it serves another tab's call (its queue is lock-free to read)."""
-    if not settings.provider.backend.started_by_the_app:
-        return None
-    base_url = settings.provider.base_url
-    return lambda: wait_until_idle(lambda: embedded.queue_state(base_url), timeout_s=settings.provider.timeout_s)
-
-
-def keeper(settings: Settings, session_id: str) -> Callable[[Comparison], None]:
-    """What a finished run does on its own thread (no Streamlit there): keep the comparison with the
-    session and log every call with its details. Errors go up to `ComparisonRun.failure`."""
-    secrets = (*settings.provider.secrets, *known_secrets())
-    kind = settings.provider.kind
-    who = owner.owner()  # read here: the thread has no Streamlit context
-
-    def keep(comparison: Comparison) -> None:
-        with storage.opened() as conn:
-            for result in comparison.results:
-                for repeat, outcome in enumerate(result.outcomes):
-                    if outcome.error and outcome.error.startswith("Not sent:"):
-                        continue  # blocked before sending: nothing happened to log
-                    seed = result.seeds[repeat] if repeat < len(result.seeds) else None
-                    plan = seeded(result.plan, seed)
-                    notices = result.notices[repeat] if repeat < len(result.notices) else ()
-                    log_call(
-                        conn,
-                        session_id,
-                        result.variant.name,
-                        kind,
-                        plan,
-                        outcome,
-                        secrets,
-                        who,
-                        result.variant.context_label,
-                        result.queued_s(repeat),
-                        notices,
-                    )
-            compare_store.save_comparison(conn, session_id, comparison, secrets)
-
-    return keep
 
 
 def reload_comparisons(unsaved: Comparison | None = None) -> None:

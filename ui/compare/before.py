@@ -1,0 +1,130 @@
+"""The Compare page before a run: the Run row (its button priced, the run's options), the summaries a
+variant still needs, and what each variant sends (the table, the chart, the exact bodies)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from lib.analysis.compare import Variant, input_estimate, plan_rows, seeded, seeds_for
+from lib.analysis.report import plan_figure
+from lib.context.display import inert_inline, shortened_body
+from lib.context.payload import RequestPlan
+from lib.context.request import Request
+from lib.core import models
+from ui import state
+from ui.compare import runs
+from ui.meter import money
+from ui.settings import Settings
+from ui.summary import summaries_button, summaries_cost
+
+OWN_PRICES = ""
+
+
+def price_as() -> str:
+    """The model whose prices the page prices the run at ("": each model's own)."""
+    return state.text(state.COMPARE_PRICE_AS) or OWN_PRICES
+
+
+def _price_label(name: str) -> str:
+    return "Each model's own prices" if name == OWN_PRICES else f"As if {name}"
+
+
+def priced_note(price_as: str) -> str:
+    return f"priced as {price_as}" if price_as else ""
+
+
+def run_row(variants: list[Variant], requests: list[Request], question: str, settings: Settings) -> None:
+    """At the top, by the question: the Run button and the run's options."""
+    priced_at = price_as()
+    total = input_estimate([r.plan for r in requests], priced_at, state.whole(state.COMPARE_REPEATS))
+    running = runs.run_in_flight() is not None
+    cols = st.columns([2.2, 1, 1, 1.6], vertical_alignment="bottom")
+    priced = f", {priced_note(priced_at)}" if priced_at else ""
+    cols[0].button(
+        f"Run {len(variants)} variants (input ≈ {money(total)}{priced})",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=running or len(variants) < 2 or not question.strip(),
+        on_click=runs.start,
+        args=(variants, requests, question, settings),
+        width="stretch",
+    )
+    cols[1].number_input(
+        "Runs per variant",
+        1,
+        10,
+        key=state.COMPARE_REPEATS,
+        help="Repeat each variant (temperature > 0) to tell the context's effect from sampling noise.",
+    )
+    cols[2].number_input(
+        "First seed",
+        0,
+        2**31,
+        key=state.COMPARE_SEED,
+        help="Repeat i uses seed + i, sent in the request's `seed` field.",
+    )
+    cols[3].selectbox(
+        "Price the run",
+        [OWN_PRICES, *models.priced_models()],
+        format_func=_price_label,
+        key=state.COMPARE_PRICE_AS,
+        help="Offline, every call costs $0. Price the same tokens at a hosted model's list prices to see what "
+        "this would cost in a real deployment (the tokens stay this model's own count).",
+    )
+    st.caption(settings.provider.limits.describe() + " Set both in the sidebar.")
+    if settings.provider.backend.answers_one_at_a_time:
+        st.caption(
+            "The embedded model answers one request at a time: the variants are sent one after another, so each "
+            "one's latency is its own; the wait for its turn is shown apart, as *queued*."
+        )
+    else:
+        st.toggle(
+            "Send one at a time",
+            key=state.COMPARE_ONE_AT_A_TIME,
+            help="For a server that answers one request at a time (a local llama.cpp or Ollama): sent at once, "
+            "the variants would only queue there, and the last one served would look slowest.",
+        )
+
+
+def missing_summaries(requests: list[Request], variants: list[Variant], settings: Settings) -> None:
+    """A summarising variant needs its summary made before it can run: say what that call costs."""
+    wanted = {r.to_summarise: v.name for r, v in zip(requests, variants, strict=True) if r.needs_summary}
+    if not wanted:
+        return
+    tokens, input_cost = summaries_cost(list(wanted), settings)
+    st.warning(
+        f"{', '.join(wanted.values())}: the older messages must be summarised first — {len(wanted)} call(s), "
+        f"{tokens:,} prompt tokens, input {money(input_cost)}. Until then that variant is not run."
+    )
+    summaries_button(list(wanted), settings, "compare_make_summaries", "summary (compare)")
+
+
+def before_running(variants: list[Variant], requests: list[Request]) -> None:
+    priced_at = price_as()
+    plans = [r.plan for r in requests]
+    rows = plan_rows(variants, plans, priced_at)
+    st.subheader("Before running: what each variant sends")
+    cost = f"input cost $ ({priced_note(priced_at)})" if priced_at else "input cost $"
+    frame = pd.DataFrame(rows).rename(columns={"input cost $": cost})
+    st.dataframe(
+        frame, hide_index=True, width="stretch", column_config={cost: st.column_config.NumberColumn(format="%.6f")}
+    )
+    st.plotly_chart(plan_figure(rows, priced_note=priced_note(priced_at)), width="stretch")
+    _request_preview(variants, plans)
+
+
+def _request_preview(variants: list[Variant], plans: list[RequestPlan]) -> None:
+    """Each variant's body exactly as it is sent (the first run's; repeat i sends seed + i)."""
+    seeds = seeds_for(state.whole(state.COMPARE_REPEATS), state.whole(state.COMPARE_SEED))
+    with st.expander("What each variant sends (the exact request bodies)"):
+        if seeds[0] is not None:
+            st.caption(f"The first run of each variant is shown; run i sends seed {seeds[0]} + i.")
+        tabs = st.tabs([f"{i + 1}. {inert_inline(v.name)}" for i, v in enumerate(variants)])
+        for tab, plan in zip(tabs, plans, strict=True):
+            body, left_out = shortened_body(seeded(plan, seeds[0]).body)
+            if left_out:
+                tab.caption(f"{left_out:,} characters of very long messages are not shown here; the call sends them.")
+            tab.code(json.dumps(body, ensure_ascii=False, indent=2), language="json", wrap_lines=True)
