@@ -12,6 +12,7 @@ from lib.context.display import inert_inline, inert_markdown
 from lib.context.strategies import STRATEGY_LABELS, spec_of
 from ui import state, tools_panel
 from ui.compare import setup
+from ui.glossary import strategy_help
 from ui.settings import Settings
 
 SYSTEM_MODES = {"conversation": "The conversation's", "none": "None", "custom": "Custom"}
@@ -41,7 +42,13 @@ def _slot_editor(slot: str, settings: Settings, pinned: int) -> None:
 
 
 def _context_choice(key: Callable[[str], str]) -> None:
-    st.selectbox("Context", list(STRATEGY_LABELS), format_func=STRATEGY_LABELS.__getitem__, key=key("strategy"))
+    st.selectbox(
+        "Context",
+        list(STRATEGY_LABELS),
+        format_func=STRATEGY_LABELS.__getitem__,
+        key=key("strategy"),
+        help=strategy_help(),
+    )
     kind = state.get(key("strategy"))
     for parameter in spec_of(kind).parameters:
         st.number_input(
