@@ -15,7 +15,7 @@ from lib.context.composition import EXPLANATIONS, LABELS, PROMPT_PARTS, Composit
 from lib.context.display import inert_inline, inert_markdown
 from lib.context.request import Request, captioned
 from lib.context.strategies import STRATEGY_LABELS
-from ui import composition, state, tools_panel
+from ui import composition, demos, state, tools_panel
 from ui import price_as as price  # the shared *price as* (the chat meter's and Compare's)
 from ui.chat import calls
 from ui.settings import Settings
@@ -79,7 +79,10 @@ def messages(request: Request) -> None:
                     if decision.kept
                     else '<span class="present-out">left out</span>'
                 )
-                row.html(f'<span class="present-role">{ROLE_WORDS.get(message.role, "Message")}</span> · {verdict}')
+                replayed = f" · {demos.REPLAYED_CAPTION}" if demos.replayed(message.id) else ""
+                row.html(
+                    f'<span class="present-role">{ROLE_WORDS.get(message.role, "Message")}</span> · {verdict}{replayed}'
+                )
                 tools_panel.message_body(message, True, {}, history)
     _follow_new_messages(len(history))
 
@@ -126,6 +129,7 @@ def ask_row(settings: Settings) -> None:
         shortcut="Ctrl+Enter",
         help="Send this question with the context shown (Ctrl+Enter)",
     )
+    demos.next_question_button(row)  # a recorded demo replayed: its next question (the sidebar is hidden here)
 
 
 def numbers(request: Request, settings: Settings) -> None:
