@@ -53,7 +53,7 @@ def log_call(
                 conn,
                 session_id,
                 variant,
-                settings.provider.kind,
+                settings.provider.backend.logged_as(),
                 plan,
                 outcome,
                 secrets,

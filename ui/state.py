@@ -87,6 +87,13 @@ def strategy_key(parameter: Parameter) -> str:
 # Sessions (ui/sessions.py): the open session's id (also in the URL as ?session=), its form as last
 # saved (None: a blank session nothing has been saved for yet), the sidebar's session widgets.
 SESSION_ID = "session_id"
+# Recorded demos (ui/demos.py): the recording replayed (None: live), the replies it gave, the sidebar's block.
+REPLAYING = "replaying"
+REPLAYED_REPLIES = "replayed_replies"  # {reply message id}: answers a recording gave, captioned *replayed*
+DEMOS_OPEN = "demos_open"
+DEMO_TITLE = "demo_title"
+DEMO_PICK = "demo_pick"
+DEMO_UPLOADS = "demo_uploads"  # counts imports: a new uploader key empties the uploader
 SAVED_SESSION = "saved_session"
 SESSION_PICK = "session_pick"
 SESSION_TITLE = "session_title"

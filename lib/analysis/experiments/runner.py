@@ -350,7 +350,7 @@ class RunExecutor:
             result = unscored_cell(cell, reply.outcome, tuple(reply.notices), self.secrets, exc)
         self._write(result)
         variant = self.spec.variants[cell.key.variant].name
-        self._log(cell.plan, reply.outcome, f"experiment · {variant}", self.config.kind)
+        self._log(cell.plan, reply.outcome, f"experiment · {variant}", self.config.backend.logged_as())
 
     def _awaiting_judge(self) -> list[tuple[store.CellResult, PlannedCell]]:
         with storage.opened(self.db_path) as conn:

@@ -142,7 +142,12 @@ def judge_setup(
     if spec is None:
         return None
     if BACKENDS[spec.kind].started_by_the_app:
-        config = ProviderConfig("embedded", models.EMBEDDED_MODEL, base_url=embedded_url())
+        if provider.replay is not None:  # a recorded demo grades too: nothing is started, nothing sent
+            config = ProviderConfig(
+                "embedded", models.EMBEDDED_MODEL, base_url=provider.base_url, replay=provider.replay
+            )
+        else:
+            config = ProviderConfig("embedded", models.EMBEDDED_MODEL, base_url=embedded_url())
         return runner.JudgeSetup(spec, embedded_target(targets), config)
     return runner.JudgeSetup(spec, model_target(spec.model, targets), replace(provider, model=spec.model))
 
