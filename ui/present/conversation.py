@@ -15,7 +15,7 @@ from lib.context.composition import EXPLANATIONS, LABELS, PROMPT_PARTS, Composit
 from lib.context.display import inert_inline, inert_markdown
 from lib.context.request import Request, captioned
 from lib.context.strategies import STRATEGY_LABELS
-from ui import composition, state, tools_panel
+from ui import composition, demos, state, tools_panel
 from ui import price_as as price  # the shared *price as* (the chat meter's and Compare's)
 from ui.chat import calls
 from ui.settings import Settings
@@ -79,7 +79,13 @@ def messages(request: Request) -> None:
                     if decision.kept
                     else '<span class="present-out">left out</span>'
                 )
-                row.html(f'<span class="present-role">{ROLE_WORDS.get(message.role, "Message")}</span> · {verdict}')
+                replayed = (
+                    f' · <span class="present-replayed">{demos.REPLAYED_CAPTION}</span>'
+                    if demos.replayed(message.id)
+                    else ""
+                )
+                role = ROLE_WORDS.get(message.role, "Message")
+                row.html(f'<span class="present-role">{role}</span> · {verdict}{replayed}')
                 tools_panel.message_body(message, True, {}, history)
     _follow_new_messages(len(history))
 
@@ -111,6 +117,20 @@ def _follow_new_messages(count: int) -> None:
         _scroll(key=f"present_scroll_{count}", data={}, width="content")
 
 
+def replay_line() -> None:
+    """While a recorded demo answers: say so (the sidebar that says it is hidden), and the way back to live."""
+    replay = demos.replaying()
+    if replay is None:
+        return
+    row = st.container(horizontal=True, vertical_alignment="center", gap="medium", key="present_replay")
+    row.caption(
+        f"{demos.REPLAYED_CAPTION}: the recorded demo “{inert_inline(replay.title, limit=60)}” answers; "
+        "nothing is sent.",
+        width="stretch",
+    )
+    row.button("Switch to live", icon=":material/podcasts:", key="present_live", on_click=demos.switch_to_live)
+
+
 def ask_row(settings: Settings) -> None:
     """The question (the chat's own draft: the numbers count it) and Ask, the chat's Send."""
     busy = calls.in_flight() is not None
@@ -126,6 +146,16 @@ def ask_row(settings: Settings) -> None:
         shortcut="Ctrl+Enter",
         help="Send this question with the context shown (Ctrl+Enter)",
     )
+    replay = demos.replaying()
+    if replay is not None and demos.next_step(replay, state.history()) is not None:
+        row.button(
+            "Next recorded question",
+            icon=":material/skip_next:",
+            key="present_next_question",
+            on_click=demos.put_next_question,
+            disabled=busy,
+            help="The recorded demo's next question, in the box: Ask sends it",
+        )
 
 
 def numbers(request: Request, settings: Settings) -> None:
