@@ -18,6 +18,7 @@ from lib.context.strategies import STRATEGY_LABELS
 from ui import composition, demos, state, tools_panel
 from ui import price_as as price  # the shared *price as* (the chat meter's and Compare's)
 from ui.chat import calls
+from ui.glossary import explain
 from ui.settings import Settings
 
 ROLE_WORDS = {"user": "You", "assistant": "Model", "system": "System", "developer": "Developer", "tool": "Tool result"}
@@ -175,17 +176,19 @@ def numbers(request: Request, settings: Settings) -> None:
     bar(request, settings)
 
 
-def big_numbers(tokens: int, estimate: str, tokens_note: str, cost_label: str, cost: CostText) -> None:
+def big_numbers(
+    tokens: int, estimate: str, tokens_note: str, cost_label: str, cost: CostText, cost_term: str = "input_cost"
+) -> None:
     """The two numbers a room reads: one above the other, each with its line in words under it (a
     metric's own delta line is cut short in a narrow column)."""
     with st.container(key="present_numbers"):
         st.metric(
             f"Tokens sent{estimate}",
             f"{tokens:,}",
-            help="Everything this call carries: the API keeps nothing between calls.",
+            help=explain("prompt_tokens"),  # the glossary's words, as on the chat meter
         )
         st.caption(tokens_note)
-        st.metric(cost_label, cost.value, help="What these tokens cost at the hosted model's prices named under it.")
+        st.metric(cost_label, cost.value, help=f"{explain(cost_term)} {explain('price_as')}")
         st.caption(cost.detail)
 
 
