@@ -44,6 +44,9 @@ def _variant_editor() -> list[Variant]:
     if experiments_state.variant_rows() is None:
         _reset_variants()
     frame = pd.DataFrame(experiments_state.variant_rows(), columns=COLUMNS)
+    # Rows kept from before the tools column (a reopened run, a recorded demo) leave it all-missing, which pandas
+    # types as float: the editor refuses a text column of floats.
+    frame["tools"] = frame["tools"].astype(object).where(frame["tools"].notna(), None)
     edited = st.data_editor(
         frame,
         key=experiments_state.variant_editor_key(),
