@@ -42,7 +42,13 @@ def _reset_variants() -> None:
 def _variant_editor() -> list[Variant]:
     if experiments_state.variant_rows() is None:
         _reset_variants()
-    frame = pd.DataFrame(experiments_state.variant_rows(), columns=COLUMNS)
+    # A row without a tools cell (kept from before the column, or cleared) sends the case's tools; a
+    # column of blanks would be numbers to pandas, which a text column refuses.
+    rows = [
+        {**row, "tools": row.get("tools") if isinstance(row.get("tools"), str) else setup.TOOLS_ALL}
+        for row in experiments_state.variant_rows() or []
+    ]
+    frame = pd.DataFrame(rows, columns=COLUMNS)
     edited = st.data_editor(
         frame,
         key=experiments_state.variant_editor_key(),
