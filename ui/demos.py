@@ -222,8 +222,8 @@ def next_question_button(container) -> None:
         key="present_demo_next",
         on_click=put_next_question,
         disabled=step is None,
-        help=f"Replaying the demo “{inert_inline(replay.title, limit=80)}”: answers come from the recording, marked replayed. "
-        "This puts its next recorded question in the box; Ask sends it.",
+        help=f"Replaying the demo “{inert_inline(replay.title, limit=80)}”: answers come from the recording, "
+        "marked replayed. This puts its next recorded question in the box; Ask sends it.",
     )
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
-from lib.backends.replay import Exchange, RecordedReply, ReplayBook, canonical
+from lib.backends.replay import REPLAYED_SUFFIX, Exchange, RecordedReply, ReplayBook, canonical
 from lib.context.conversation import Message, new_id
 from lib.core.errors import DocumentError, InvalidRecording, InvalidSession
 from lib.core.secrets import masked_json
@@ -341,6 +341,12 @@ def starting_session(recording: Recording) -> Session:
 
 def replayed_note(note: str, title: str) -> str:
     return f"{note} · {REPLAYED} from the recording “{title}”"
+
+
+def is_replayed(note: str) -> bool:
+    """Whether a comparison's note (its backend, model and runs) says its answers came from a recording:
+    run under one (the backend "… (replayed)") or opened with one (`replayed_note`)."""
+    return note.split(" · ", 1)[0].endswith(REPLAYED_SUFFIX) or f" · {REPLAYED} from the recording “" in note
 
 
 def copy_into(conn: Connection, recording: Recording, session_id: str, owner: str | None) -> None:

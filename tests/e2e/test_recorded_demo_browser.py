@@ -162,6 +162,7 @@ def test_a_recorded_demo_steps_through_offline_with_the_server_stopped(page):
     expect(results).to_have_count(2)
     for index in range(2):
         expect(results.nth(index)).to_contain_text(COMPARE_ANSWER)
+        expect(results.nth(index)).to_contain_text("▶ replayed")  # each row says where its answer came from
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0  # nothing failed
 
     # Once more, from the start, in the presenter's view.

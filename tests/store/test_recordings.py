@@ -237,3 +237,10 @@ def test_its_comparisons_and_runs_open_beside_it_marked_replayed(conn):
 def test_equal_bodies_are_equal_whatever_their_key_order():
     body = _plan([FACT]).body
     assert canonical(json.loads(json.dumps(dict(reversed(list(body.items())))))) == canonical(body)
+
+
+def test_a_note_says_replayed_only_when_a_recording_answered():
+    assert recordings.is_replayed("embedded (replayed) · SmolLM2-135M-Instruct · 1 run(s) per variant")
+    assert recordings.is_replayed(recordings.replayed_note("openai · gpt-4o · 1 run(s) per variant", "Demo"))
+    assert not recordings.is_replayed("compatible · replayed-model (replayed) · 1 run(s) per variant")
+    assert not recordings.is_replayed("openai · gpt-4o · 1 run(s) per variant")
