@@ -370,7 +370,18 @@ def copy_into(conn: Connection, recording: Recording, session_id: str, owner: st
             )
             for cell in kept["cells"]:
                 values = {k: v for k, v in cell.items() if k in cell_columns}
+                notices = _listed(values.get("notices"))
+                notices.append(f"{REPLAYED.capitalize()} from the recording “{recording.title}”: no call was made.")
+                values["notices"] = json.dumps(notices, ensure_ascii=False)
                 conn.execute(insert(experiment_cells).values({**values, "run_id": run_id}))
+
+
+def _listed(text: Any) -> list:
+    try:
+        value = json.loads(text) if isinstance(text, str) else []
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
 
 
 # --- in the store ------------------------------------------------------------------------------------

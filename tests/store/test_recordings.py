@@ -232,6 +232,7 @@ def test_its_comparisons_and_runs_open_beside_it_marked_replayed(conn):
     assert run.name == "Lockers · replayed" and run.id != "run1" and run.owner == OWNER
     cells = conn.execute(select(schema.experiment_cells).where(schema.experiment_cells.c.run_id == run.id)).all()
     assert [c.answer for c in cells] == ["4471."]
+    assert json.loads(cells[0].notices) == ["Replayed from the recording “Locker demo”: no call was made."]
 
 
 def test_equal_bodies_are_equal_whatever_their_key_order():
