@@ -171,3 +171,51 @@ def test_the_arrow_keys_step_a_saved_comparison_and_nothing_is_cut_off(browser, 
         expect(page.get_by_test_id("stSidebar")).to_be_visible(timeout=WAIT)
     finally:
         context.close()
+
+
+def test_a_recorded_demo_steps_in_the_presenter_view_with_the_server_stopped(page):
+    """The safety net a presenter counts on: a demo recorded on a live server answers in the presenter's view
+    with that server stopped — each recorded question asked there gets its recorded answer, marked replayed,
+    and the recorded comparison steps variant by variant — and nothing is sent."""
+    from tests.e2e.test_recorded_demo_browser import (
+        ANSWERS as RECORDED_ANSWERS,
+    )
+    from tests.e2e.test_recorded_demo_browser import (
+        COMPARE_ANSWER,
+        QUESTIONS,
+        chat_calls,
+        open_demo,
+        record_demo,
+    )
+    from tests.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        record_demo(page, server)
+        live = chat_calls(server)
+    # The server is stopped: it refuses connections from here on.
+    open_demo(page)
+    open_presenter(page)
+    expect(page.locator(".st-key-present_replay")).to_contain_text("▶ replayed")
+    conversation = page.locator(".st-key-present_conversation")
+    for count, (question, answer) in enumerate(zip(QUESTIONS, RECORDED_ANSWERS, strict=True)):
+        page.get_by_role("button", name="Next recorded question").click()
+        box = page.get_by_label("Question")
+        expect(box).to_have_value(question, timeout=WAIT)
+        _settled(page)
+        page.get_by_role("button", name="Ask").click()
+        expect(conversation.locator('[class*="st-key-present_msg_"]')).to_have_count(2 * (count + 1), timeout=WAIT)
+        last = conversation.locator('[class*="st-key-present_msg_"]').last
+        expect(last).to_contain_text(answer, timeout=WAIT)
+        expect(last).to_contain_text("▶ replayed", timeout=WAIT)
+        _settled(page)
+    expect(page.get_by_role("button", name="Next recorded question")).to_have_count(0)  # all asked
+
+    page.get_by_text("Step through", exact=True).click()
+    wait_for_step(page, "Variant 1 of 2")
+    expect(page.locator(".st-key-present_step")).to_contain_text(COMPARE_ANSWER)
+    _settled(page)
+    page.keyboard.press("ArrowRight")
+    wait_for_step(page, "Variant 2 of 2")
+    expect(page.locator(".st-key-present_step")).to_contain_text(COMPARE_ANSWER)
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0  # nothing failed
+    assert chat_calls(server) == live  # and nothing was sent

@@ -18,6 +18,7 @@ from lib.context.strategies import STRATEGY_LABELS
 from ui import composition, demos, state, tools_panel
 from ui import price_as as price  # the shared *price as* (the chat meter's and Compare's)
 from ui.chat import calls
+from ui.glossary import explain
 from ui.settings import Settings
 
 ROLE_WORDS = {"user": "You", "assistant": "Model", "system": "System", "developer": "Developer", "tool": "Tool result"}
@@ -79,10 +80,13 @@ def messages(request: Request) -> None:
                     if decision.kept
                     else '<span class="present-out">left out</span>'
                 )
-                replayed = f" · {demos.REPLAYED_CAPTION}" if demos.replayed(message.id) else ""
-                row.html(
-                    f'<span class="present-role">{ROLE_WORDS.get(message.role, "Message")}</span> · {verdict}{replayed}'
+                replayed = (
+                    f' · <span class="present-replayed">{demos.REPLAYED_CAPTION}</span>'
+                    if demos.replayed(message.id)
+                    else ""
                 )
+                role = ROLE_WORDS.get(message.role, "Message")
+                row.html(f'<span class="present-role">{role}</span> · {verdict}{replayed}')
                 tools_panel.message_body(message, True, {}, history)
     _follow_new_messages(len(history))
 
@@ -112,6 +116,20 @@ def _follow_new_messages(count: int) -> None:
     state.put(state.PRESENT_SEEN, count)
     if isinstance(seen, int) and count > seen:
         _scroll(key=f"present_scroll_{count}", data={}, width="content")
+
+
+def replay_line() -> None:
+    """While a recorded demo answers: say so (the sidebar that says it is hidden), and the way back to live."""
+    replay = demos.replaying()
+    if replay is None:
+        return
+    row = st.container(horizontal=True, vertical_alignment="center", gap="medium", key="present_replay")
+    row.caption(
+        f"{demos.REPLAYED_CAPTION}: the recorded demo “{inert_inline(replay.title, limit=60)}” answers; "
+        "nothing is sent.",
+        width="stretch",
+    )
+    row.button("Switch to live", icon=":material/podcasts:", key="present_live", on_click=demos.switch_to_live)
 
 
 def ask_row(settings: Settings) -> None:
@@ -149,17 +167,19 @@ def numbers(request: Request, settings: Settings) -> None:
     bar(request, settings)
 
 
-def big_numbers(tokens: int, estimate: str, tokens_note: str, cost_label: str, cost: CostText) -> None:
+def big_numbers(
+    tokens: int, estimate: str, tokens_note: str, cost_label: str, cost: CostText, cost_term: str = "input_cost"
+) -> None:
     """The two numbers a room reads: one above the other, each with its line in words under it (a
     metric's own delta line is cut short in a narrow column)."""
     with st.container(key="present_numbers"):
         st.metric(
             f"Tokens sent{estimate}",
             f"{tokens:,}",
-            help="Everything this call carries: the API keeps nothing between calls.",
+            help=explain("prompt_tokens"),  # the glossary's words, as on the chat meter
         )
         st.caption(tokens_note)
-        st.metric(cost_label, cost.value, help="What these tokens cost at the hosted model's prices named under it.")
+        st.metric(cost_label, cost.value, help=f"{explain(cost_term)} {explain('price_as')}")
         st.caption(cost.detail)
 
 

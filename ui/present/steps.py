@@ -160,6 +160,7 @@ def _numbers(step: Step) -> None:
         note,
         "Cost of the call (prompt and reply)",
         presenting.cost_text(step.cost, step.priced_as),
+        "cost",
     )
     if step.plan is not None:
         prompt_bar(presenting.composition_of_plan(step.plan), "present_step_chart")

@@ -22,6 +22,7 @@ html { font-size: clamp(17px, 1.45vw, 30px); }
 }
 [class*="st-key-present_msg_"] [data-testid="stCheckbox"] { width: auto; min-width: 3.5rem; }
 .present-role { font-size: .9rem; text-transform: uppercase; letter-spacing: .06em; color: #555; }
+.present-replayed { color: #1f3b73; font-weight: 600; }
 .present-in { color: #0b6b2e; font-weight: 600; }
 .present-out { color: #9b1c1c; font-weight: 600; }
 .st-key-present_numbers [data-testid="stMetricValue"] { font-size: 3.4rem; line-height: 1.1; }
