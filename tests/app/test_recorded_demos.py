@@ -144,6 +144,9 @@ def test_an_experiment_run_replays_from_the_recording_with_the_server_gone():
         newest = store.list_runs(conn, THIS_BROWSER)[0]
         answers = [cell.answer for cell in store.cells(conn, newest.id, THIS_BROWSER)]
     assert newest.name.endswith(" · replayed") and answers == ["It is 4471.", "It is 4471."]
+    at.session_state["exp_grid"] = {"selection": {"rows": [], "columns": [], "cells": [(0, "No history")]}}
+    at.run()
+    assert "▶ replayed: this answer came from the recording" in " ".join(c.value for c in at.caption)
     assert len(chat_calls(server)) == sent_live
     assert {row.provider for row in run_log_rows()[-2:]} == {"compatible (replayed)"}
 

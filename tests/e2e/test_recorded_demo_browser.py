@@ -138,6 +138,7 @@ def step_through_presenter(page, answers=ANSWERS, variants: int = 2) -> None:
         expect(counter).to_have_text(f"Variant {number} of {variants}", timeout=WAIT)
         wait_until_settled(page)
         expect(page.locator(".st-key-present_step")).to_contain_text(COMPARE_ANSWER, timeout=WAIT)
+        expect(page.get_by_text("these answers came from a recorded demo").first).to_be_visible(timeout=WAIT)
 
 
 def test_a_recorded_demo_steps_through_offline_with_the_server_stopped(page):
@@ -162,6 +163,7 @@ def test_a_recorded_demo_steps_through_offline_with_the_server_stopped(page):
     expect(results).to_have_count(2)
     for index in range(2):
         expect(results.nth(index)).to_contain_text(COMPARE_ANSWER)
+        expect(results.nth(index)).to_contain_text("▶ replayed")  # each row says where its answer came from
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0  # nothing failed
 
     # Once more, from the start, in the presenter's view.
