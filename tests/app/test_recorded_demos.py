@@ -146,3 +146,24 @@ def test_an_experiment_run_replays_from_the_recording_with_the_server_gone():
     assert newest.name.endswith(" · replayed") and answers == ["It is 4471.", "It is 4471."]
     assert len(chat_calls(server)) == sent_live
     assert {row.provider for row in run_log_rows()[-2:]} == {"compatible (replayed)"}
+
+
+def test_a_chat_recorded_on_the_embedded_model_replays_its_own_answers(embedded_server):
+    """The real model's answers (whatever they are) come back word for word, captioned, and the run log
+    holds no live call after the recording: the replayed ones are logged as such."""
+    at = _chat(provider_kind="compatible", temperature=0.0, max_tokens=24)
+    type_server(at, embedded_server.base_url)
+    for question in QUESTIONS:
+        send(at, question)
+    answers = _answers(at)
+    assert len(answers) == 2 and all(answers)
+    _save_demo(at, "Locker demo")
+    live = [row for row in run_log_rows() if row.provider == "compatible"]
+    assert len(live) == 2
+    _open_demo(at)
+    for _ in QUESTIONS:
+        _step(at)
+    assert _answers(at) == answers
+    assert _captions(at).count("▶ replayed") == 2 and not at.error
+    assert [row for row in run_log_rows() if row.provider == "compatible"] == live  # no live call since
+    assert len([row for row in run_log_rows() if row.provider == "compatible (replayed)"]) == 2

@@ -147,16 +147,7 @@ def ask_row(settings: Settings) -> None:
         shortcut="Ctrl+Enter",
         help="Send this question with the context shown (Ctrl+Enter)",
     )
-    replay = demos.replaying()
-    if replay is not None and demos.next_step(replay, state.history()) is not None:
-        row.button(
-            "Next recorded question",
-            icon=":material/skip_next:",
-            key="present_next_question",
-            on_click=demos.put_next_question,
-            disabled=busy,
-            help="The recorded demo's next question, in the box: Ask sends it",
-        )
+    demos.next_question_button(row)  # a recorded demo replayed: its next question (the sidebar is hidden here)
 
 
 def numbers(request: Request, settings: Settings) -> None:
