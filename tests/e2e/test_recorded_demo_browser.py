@@ -120,6 +120,9 @@ def step_through_presenter(page, answers=ANSWERS, variants: int = 2) -> None:
     page.get_by_role("link", name="Presenter view").click()
     page.locator(".st-key-present_top").wait_for(timeout=WAIT)
     expect(page.get_by_test_id("stSidebar")).to_be_hidden(timeout=WAIT)  # presenting: no sidebar
+    # What the hidden sidebar said is said here: the recording answers, and the way back to live.
+    expect(page.locator(".st-key-present_replay")).to_contain_text("▶ replayed", timeout=WAIT)
+    expect(page.get_by_role("button", name="Switch to live")).to_be_visible()
     talk = page.locator(".st-key-present_conversation")
     for count, answer in enumerate(answers):
         wait_until_settled(page)
