@@ -14,6 +14,7 @@ def pages() -> list:
         st.Page("pages/inspector.py", title="Token inspector", icon=":material/token:"),
         st.Page("pages/walkthrough.py", title="Why the API has no memory", icon=":material/school:"),
         st.Page("pages/run_log.py", title="Run log", icon=":material/receipt_long:"),
+        st.Page("pages/present.py", title="Presenter view", icon=":material/present_to_all:"),
     ]
 
 

@@ -48,13 +48,7 @@ def picker(where=None, title: str = "Price as") -> str:
 
 def is_free(model: ModelInfo) -> bool:
     """A model whose every call costs $0 (the embedded one, a local server given no prices)."""
-    prices = model.prices
-    return (
-        prices.input is not None
-        and prices.input.base == 0
-        and not prices.input.tiers
-        and (prices.output is None or prices.output.base == 0)
-    )
+    return model.free
 
 
 def prices(name: str | None = None) -> Prices | None:

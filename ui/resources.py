@@ -78,7 +78,11 @@ def client(config: providers.ProviderConfig):
     the key does (a process-wide cache would keep every user's key for the life of the server); a
     keyless one (the embedded server, a local server that checks no key) is shared by the process.
     (Not a session-scoped st.cache_resource: AppTest gives every test session one id, so its
-    separation could not be tested.)"""
+    separation could not be tested.)
+    A recorded demo's client holds no connection and no key, and answers from the recording it is made
+    for (lib/backends/replay.py): made afresh, never cached."""
+    if config.backend.replays:
+        return providers.make_client(config)
     if not config.secrets:
         return _shared_client(config)
     held = state.mapping(SESSION_CLIENTS)

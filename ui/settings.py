@@ -14,7 +14,7 @@ from lib.context.request import Target
 from lib.context.tokens import PromptCounter
 from lib.core import models
 from lib.store.session import end_user_id
-from ui import navigation, owner, resources, session_sidebar, sessions, state
+from ui import demos, navigation, owner, resources, session_sidebar, sessions, state
 from ui.glossary import explain
 from ui.keys import TYPED_KEYS, secret, typed_keys
 
@@ -205,8 +205,13 @@ def sidebar() -> Settings:
     with st.sidebar:
         st.header("Backend")
         state.default(state.KIND, _default_kind())
-        kind = st.selectbox("Provider", list(KIND_LABELS), format_func=KIND_LABELS.__getitem__, key=state.KIND)
-        provider = _BUILDERS[kind]()
+        replay = demos.replaying()
+        if replay is not None:  # a recorded demo answers, as the backend it was recorded with (ui/demos.py)
+            demos.replay_panel()
+            provider = replay.provider()
+        else:
+            kind = st.selectbox("Provider", list(KIND_LABELS), format_func=KIND_LABELS.__getitem__, key=state.KIND)
+            provider = _BUILDERS[kind]()
         # A call's limits are for whoever runs the server, not for a newcomer's first screen: folded away
         # (nine clickable controls: each number has its own − and +). A fixed label: one that showed the values
         # would be a new expander, closed, after each edit.
@@ -265,7 +270,8 @@ def _server_window(provider: ProviderConfig, model: models.ModelInfo) -> tuple[m
     fallback = "the model table" if models.is_known(model.name) else "your figure in the sidebar"
     backend = provider.backend
     typed = key_scope("compatible", provider.base_url) in state.listing(TYPED_ENDPOINTS)
-    if not (backend.counts_in_process or (backend.may_count_on_server and typed)) or provider.missing():
+    asks = backend.asks_its_server and (backend.counts_in_process or (backend.may_count_on_server and typed))
+    if not asks or provider.missing():
         return model, fallback
     window = resources.server_window(provider)
     if window is None:
@@ -281,5 +287,7 @@ def page_setup() -> Settings:
     owner.require_sign_in()  # team mode: nothing but the sign-in button until signed in
     sessions.restore()
     settings = sidebar()
-    session_sidebar.sidebar(sessions.autosave())
+    now = sessions.autosave()
+    session_sidebar.sidebar(now)
+    demos.sidebar(now)
     return settings

@@ -87,6 +87,13 @@ def strategy_key(parameter: Parameter) -> str:
 # Sessions (ui/sessions.py): the open session's id (also in the URL as ?session=), its form as last
 # saved (None: a blank session nothing has been saved for yet), the sidebar's session widgets.
 SESSION_ID = "session_id"
+# Recorded demos (ui/demos.py): the recording replayed (None: live), the replies it gave, the sidebar's block.
+REPLAYING = "replaying"
+REPLAYED_REPLIES = "replayed_replies"  # {reply message id}: answers a recording gave, captioned *replayed*
+DEMOS_OPEN = "demos_open"
+DEMO_TITLE = "demo_title"
+DEMO_PICK = "demo_pick"
+DEMO_UPLOADS = "demo_uploads"  # counts imports: a new uploader key empties the uploader
 SAVED_SESSION = "saved_session"
 SESSION_PICK = "session_pick"
 SESSION_TITLE = "session_title"
@@ -189,13 +196,21 @@ COMPARE_SHOWN = "compare_shown"
 # lib/store/storage.py), and the set-up as last saved (saved again only when it changed).
 COMPARE_LOADED_FOR = "compare_loaded_for"
 COMPARE_SAVED_SETUP = "compare_saved_setup"
-COMPARE_PRICE_AS = "compare_price_as"  # "": each model's own prices; else a priced model's
 # *Price as* (ui/price_as.py): the hosted model whose list prices every page shows a free run's cost at ("":
 # each model's own). One key for the chat meter, Compare and the presenter's view: the choice follows the user.
 PRICE_AS = "price_as"
 COMPARE_ONE_AT_A_TIME = "compare_one_at_a_time"
 COMPARE_DIFF = "compare_diff"  # the answers as a word diff against the baseline (else as plain text)
 COMPARE_EXPECTED = "compare_expected"  # the answer the question should get ("": not checked)
+# The presenter's view (pages/present.py, ui/present/): the one switch that hides the controls, what it
+# shows (the conversation, or a saved comparison or experiment run step by step), which one, the step
+# shown (0-based), the run's case the steps show. The price is PRICE_AS, the chat meter's (ui/price_as.py).
+PRESENTING = "present_presenting"
+PRESENT_SHOW = "present_show"
+PRESENT_SOURCE = "present_source"
+PRESENT_STEP = "present_step"
+PRESENT_CASE = "present_case"
+PRESENT_SEEN = "present_seen"  # how many messages the conversation box last held (it scrolls to new ones)
 # Set on a browser session's first run: ui/navigation.py names the pages by title on that run only.
 NAVIGATION_CHECKED = "navigation_checked"
 
@@ -300,7 +315,6 @@ KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     TIMEOUT,
     DEADLINE,
     MAX_REPLY_MB,
-    COMPARE_PRICE_AS,
     PRICE_AS,
     COMPARE_ONE_AT_A_TIME,
     COMPARE_DIFF,
@@ -311,6 +325,10 @@ KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     INSPECTOR_AS_MESSAGE,
     INSPECTOR_VARIANT,
     WALKTHROUGH_STEP,
+    PRESENTING,
+    PRESENT_SHOW,
+    PRESENT_SOURCE,
+    PRESENT_CASE,
     ADD_ROLE,
     KEEP_OLD_ANSWER,
     *EXP_KEPT,

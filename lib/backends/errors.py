@@ -13,6 +13,7 @@ import openai
 import pydantic
 
 from lib.backends.retry import parse_retry_after
+from lib.core.errors import NotRecorded
 from lib.core.secrets import redact
 
 NOT_OPENAI_HINT = "check that the base URL is an OpenAI-compatible API (it usually ends in /v1), then retry."
@@ -87,7 +88,9 @@ def _status_advice(exc: openai.APIStatusError, detail: str) -> str:
 
 def describe_error(exc: Exception, secrets: tuple[str, ...] = ()) -> str:
     """One clear sentence about what went wrong and what to do."""
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, NotRecorded):  # a replayed demo's call that was not recorded: its own sentence
+        message = str(exc)
+    elif isinstance(exc, openai.APITimeoutError):
         message = (
             "No answer before the timeout: the server may be busy or slow. Retry, or raise the timeout in the sidebar."
         )

@@ -70,6 +70,14 @@ class Backend:
     # The JSON schema of a forced answer may bound a string's length (OpenAI's strict mode refuses `maxLength`).
     bounds_json_strings = False
     cache_rule: caching.CacheRule = caching.UNKNOWN
+    # Answers from a recorded demo (lib/backends/replay.py): nothing is sent, each answer is marked replayed.
+    replays = False
+    # Its server may be asked what it reports (its context window): a replay asks nothing.
+    asks_its_server = True
+
+    def logged_as(self) -> str:
+        """What the run log's provider column says of its calls."""
+        return self.kind
 
     def rule_for(self, counter: object = None) -> caching.CacheRule:
         """Its prompt cache's rule (lib/context/caching.py)."""

@@ -18,6 +18,7 @@ import openai
 
 from lib.backends.errors import NO_CHOICES, NOT_OPENAI_HINT, cut_off, describe_error
 from lib.backends.kinds import BACKENDS, Backend
+from lib.backends.replay import ReplayBackend, ReplayBook
 from lib.backends.retry import parse_retry_after
 from lib.core.outcome import CallOutcome, usage_of
 from lib.core.secrets import SecretMasker, is_secret, mask_secrets
@@ -36,6 +37,9 @@ class ProviderConfig:
     timeout_s: float = 60.0  # each wait for the server (connecting, the next bytes): the SDK's timeout
     deadline_s: float = 300.0  # the whole call, however the server trickles (CallLimits)
     max_reply_bytes: int = 1_000_000
+    # A recorded demo replayed: the backend of `kind` (as the recording was made with it) answering from
+    # the recording (lib/backends/replay.py); None: live.
+    replay: ReplayBook | None = None
 
     @property
     def limits(self) -> CallLimits:
@@ -43,7 +47,8 @@ class ProviderConfig:
 
     @property
     def backend(self) -> Backend:
-        return BACKENDS[self.kind]
+        recorded = BACKENDS[self.kind]
+        return recorded if self.replay is None else ReplayBackend(recorded, self.replay)
 
     @property
     def endpoint(self) -> str:

@@ -22,12 +22,14 @@ lib/backends/providers.describe_error turns them into a call's outcome.
     │   ├── InvalidTestSet          a test set (or a file holding one) that cannot be read
     │   ├── InvalidBatchFile        a Batch API output file that does not fit the run
     │   ├── InvalidRun              a stored experiment run (its spec, a cell's verdicts) that cannot be read
+    │   ├── InvalidRecording        a recorded demo (or a file holding one) that cannot be read
     │   ├── AttributionError        an answer that cannot be attributed
     │   └── TemplateLayoutError     a chat template that does not hold each message verbatim
     ├── BackendError                the parts a call goes through  (also a RuntimeError)
     │   ├── EmbeddedModelError      the embedded model's file or server
     │   ├── ServerTokenizerError    a server that did not tokenize as its dialect does
-    │   └── OfflineEncodingError    a tiktoken encoding this install cannot load offline
+    │   ├── OfflineEncodingError    a tiktoken encoding this install cannot load offline
+    │   └── NotRecorded             a replayed call whose body the recording does not hold
     ├── ScoringError                an attribution pass that could not be scored  (also a RuntimeError)
     ├── RegexProblem                a regex check that could not be decided (a time limit, a bad pattern)
     └── Stopped                     the user stopped a run between two steps
@@ -165,6 +167,11 @@ class InvalidRun(InvalidInput):
     the field."""
 
 
+class InvalidRecording(InvalidInput):
+    """A recorded demo (a stored one, or a file holding one) that cannot be read: the message names the
+    first problem and where it is."""
+
+
 class AttributionError(InvalidInput):
     """An answer that cannot be attributed (no question, nothing before it, nothing to score)."""
 
@@ -190,6 +197,11 @@ class ServerTokenizerError(BackendError):
 
 class OfflineEncodingError(BackendError):
     """A tiktoken encoding this install does not carry (it never downloads one)."""
+
+
+class NotRecorded(BackendError):
+    """Replaying a recorded demo, a call whose body is none of the recorded ones: the message names what
+    differs from the nearest one, and says to switch to live to ask the model."""
 
 
 # --- runs -------------------------------------------------------------------------------------------

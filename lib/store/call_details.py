@@ -39,6 +39,8 @@ class CallDetails:
     queued_s: float | None = None  # waited before it was sent (Compare on a one-slot server)
     notices: tuple[str, ...] = ()  # the retries made, each a sentence
     left_out_chars: int = 0  # characters of long messages not kept in `request_body`
+    # The functions the reply asked to call, as wire dicts (a recorded demo replays them: lib/store/recordings.py)
+    tool_calls: tuple[dict, ...] = ()
 
     @property
     def body(self) -> dict | None:
@@ -65,6 +67,9 @@ def details_of(
         queued_s=queued_s,
         notices=tuple(clean_text(redact(n, secrets)) for n in notices),
         left_out_chars=left_out,
+        tool_calls=tuple(
+            json.loads(masked_json(json.dumps(call, ensure_ascii=False), secrets)) for call in outcome.tool_calls
+        ),
     )
 
 
@@ -72,7 +77,10 @@ def record_with_details(conn: Connection, record: CallRecord, details: CallDetai
     """Log the call (lib.store.storage.record_call) and its details; returns the call's id. The details
     are optional to the log: written just after, on the same connection."""
     call_id = record_call(conn, record)
-    extra = json.dumps({"notices": list(details.notices), "left_out": details.left_out_chars})
+    extra = json.dumps(
+        {"notices": list(details.notices), "left_out": details.left_out_chars}
+        | ({"tool_calls": list(details.tool_calls)} if details.tool_calls else {})
+    )
     with writing(conn):
         conn.execute(
             insert(call_details).values(
@@ -141,7 +149,14 @@ def calls_with_details(conn: Connection, session_id: str | None = None) -> list[
         if call_id is not None:
             kept = json.loads(extra or "{}")
             details = CallDetails(
-                body, answer, strategy, finish, queued, tuple(kept.get("notices", ())), kept.get("left_out", 0)
+                body,
+                answer,
+                strategy,
+                finish,
+                queued,
+                tuple(kept.get("notices", ())),
+                kept.get("left_out", 0),
+                tuple(call for call in kept.get("tool_calls", ()) if isinstance(call, dict)),
             )
         pairs.append((call_record(row), details))
     return pairs

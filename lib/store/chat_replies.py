@@ -286,7 +286,7 @@ def send(
     keys and `secrets`. A Regeneration of another question is none. RuntimeError: this question is being
     answered already (another tab of the session asked it)."""
     reply = Reply(client, request.plan.body, provider.secrets, limits=provider.limits)
-    log = CallLog(provider.kind, request.strategy.describe(), (*provider.secrets, *secrets))
+    log = CallLog(provider.backend.logged_as(), request.strategy.describe(), (*provider.secrets, *secrets))
     if regeneration is not None and regeneration.question_id != key.question_id:
         regeneration = None
     return start(key, reply, request.plan, log, regeneration, page=page)

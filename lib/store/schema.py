@@ -152,3 +152,15 @@ experiment_cells = Table(
     _text("notices"),
     _text("finished_at"),
 )
+
+# Recorded demos (lib/store/recordings.py): one JSON body each, owned as sessions are.
+recordings = Table(
+    "recordings",
+    metadata,
+    _text("id", primary_key=True),
+    _text("title"),
+    _text("created_at"),
+    _text("owner", nullable=True),
+    _text("body"),
+    Index("recordings_by_owner", "owner", "created_at"),
+)

@@ -541,6 +541,7 @@ def test_the_sessions_buttons_have_names_not_icon_ligatures():
         "Rename": "Rename this session",
         "Delete": "Delete this session",
         "Share": "Share a copy of this session",
+        "Recorded demos": "Save this session with its answers as a demo, and replay one offline",
     }
     assert all(label.strip() for label in named)
 

@@ -134,8 +134,10 @@ def test_a_draft_typed_and_not_sent_survives_a_refresh(small):
 
 def test_after_six_turns_the_meter_is_in_view_where_the_user_types(small, tmp_path: Path):
     page = small
-    page.get_by_label("Max reply tokens").fill("16")
-    page.get_by_label("Max reply tokens").press("Enter")
+    page.get_by_text("Sampling: temperature, reply length, streaming").click()  # folded in the sidebar
+    replies = page.get_by_role("spinbutton", name="Max reply tokens")  # not its hover help, named after it
+    replies.fill("16")
+    replies.press("Enter")
     open_session(page, turns(5))
     send(page, "Question 6: and in summer?")
     wait_for_messages(page, 12)

@@ -10,7 +10,9 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-BOUND = 25  # measured 23 (empty) and 24 (the weather agent's conversation); was 33 and 40
+# measured 23 (empty) and 24 (the weather agent's conversation); was 33 and 40. One more since: the page
+# list's "Presenter view" link (the presenter's view is a page of its own, issue 26), 25 measured on main.
+BOUND = 26
 
 # What a user can click or type into, visible in the viewport (sidebar included), each control once: a select
 # box's arrow is part of it, and a control inside another (a button's icon) is not counted again.
@@ -53,7 +55,7 @@ def first_screen(browser, app_url):
     context.close()
 
 
-def test_a_newcomer_faces_at_most_25_controls_and_every_feature_is_one_step_away(first_screen):
+def test_a_newcomer_faces_at_most_26_controls_and_every_feature_is_one_step_away(first_screen):
     page = first_screen
     empty = _controls(page)
     assert len(empty) <= BOUND, empty

@@ -10,7 +10,16 @@ from tests.e2e.conftest import start_app
 
 pytestmark = pytest.mark.slow
 
-TITLES = ["Chat", "Compare", "Experiments", "Cost timeline", "Token inspector", "Why the API has no memory", "Run log"]
+TITLES = [
+    "Chat",
+    "Compare",
+    "Experiments",
+    "Cost timeline",
+    "Token inspector",
+    "Why the API has no memory",
+    "Run log",
+    "Presenter view",
+]
 
 
 def _names(page) -> list[str]:

@@ -98,8 +98,8 @@ def empty_store(request, tmp_path):
 def test_a_new_store_gets_every_table_once(empty_store):
     store = empty_store
     assert db.revision(store) is None
-    assert db.upgrade(store) == "0003"
-    assert db.upgrade(store) == "0003"  # a second start changes nothing
+    assert db.upgrade(store) == "0004"
+    assert db.upgrade(store) == "0004"  # a second start changes nothing
     from sqlalchemy import inspect
 
     names = set(inspect(db.engine(store)).get_table_names())
@@ -123,7 +123,7 @@ def test_processes_starting_together_migrate_once(empty_store):
         thread.start()
     for thread in threads:
         thread.join()
-    assert errors == [] and results == ["0003"] * 4
+    assert errors == [] and results == ["0004"] * 4
     db.engine(store).dispose()
 
 
@@ -144,7 +144,7 @@ def test_a_sqlite_file_of_the_first_schema_upgrades_in_place_with_its_data(tmp_p
             (old.id, old.title, old.label, 0, old.created_at, old.updated_at, json.dumps(to_dict(old))),
         )
     url = db.store_url(str(path))
-    assert db.upgrade(url) == "0003"
+    assert db.upgrade(url) == "0004"
     with storage.opened(path) as conn:
         assert conn.execute(text("SELECT MAX(version) FROM schema_migrations")).scalar() == 7
         assert storage.load_session(conn, "plain1").title == "From the first schema"

@@ -18,7 +18,7 @@ from lib.context.display import inert_markdown
 from lib.context.request import send_blocker, split_for_retry
 from lib.store import chat_replies
 from lib.store.chat_replies import ChatReply
-from ui import owner, resources, sessions, state
+from ui import demos, owner, resources, sessions, state
 from ui.meter import last_call
 from ui.planning import request_for
 from ui.settings import Settings
@@ -168,6 +168,8 @@ def start_pending(settings: Settings) -> None:
     except RuntimeError:  # another tab of this session is asking this very question: this one shows it
         attach()
         return
+    if settings.provider.backend.replays:  # its answer comes from a recorded demo: captioned so
+        demos.mark_replayed(chat.answer.reply_id)
     state.put(state.IN_FLIGHT, ChatCall(planned, chat, key.session_id))
 
 
@@ -235,7 +237,8 @@ def _progress(call: ChatCall, queue: embedded.QueueState | None) -> str:
     if notices:
         return f"{notices[-1]} · {waited:.1f} s"
     if call.reply.text:
-        return f"Streaming… {waited:.1f} s"
+        replaying = demos.replayed(call.reply.answer.reply_id)
+        return f"{'Replaying the recorded answer' if replaying else 'Streaming'}… {waited:.1f} s"
     if queue is not None and queue.ahead:
         # The embedded model answers one request at a time: other tabs' calls go first.
         return f"Waiting for the model ({queue.ahead} ahead)… {waited:.1f} s"

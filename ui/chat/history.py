@@ -15,7 +15,7 @@ from lib.context.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES, Page, page_of
 from lib.context.payload import RequestPlan
 from lib.context.request import Request, captioned
 from lib.context.strategies import Decision
-from ui import sessions, state, tools_panel
+from ui import demos, sessions, state, tools_panel
 from ui.attribution import hooks as attribution
 from ui.chat import calls
 from ui.settings import Settings
@@ -128,7 +128,8 @@ def _message_controls(decision: Decision, tokens: int, manual: bool, in_flight: 
     if message.id == in_flight:
         status = " · being answered"
     edited = " · edited" if message.edited else ""
-    row.caption(sent + reason + status + edited, width="stretch")
+    replayed = f" · {demos.REPLAYED_CAPTION}" if demos.replayed(message.id) else ""
+    row.caption(sent + reason + status + edited + replayed, width="stretch")
     # Icon buttons with names (hidden on screen by ui/composer.py): a screen reader says "Pin", not "keep icon".
     # A tooltip only on a pinned message's pin: each tooltip is a component of its own in the browser, and
     # one on every button of every drawn message added a tenth of a second to each click (bench/RESULTS.md).

@@ -17,6 +17,7 @@ from ui import state
 from ui.attribution import hooks as attribution
 from ui.compare import setup
 from ui.compare.before import priced_note
+from ui.glossary import columns, explain
 from ui.settings import Settings
 
 
@@ -66,6 +67,8 @@ def _legend(colours: dict[str, str]) -> None:
 
 
 def _results(settings: Settings, comparison: Comparison, price_as: str) -> None:
+    if not any(r.plan.model.free for r in comparison.results):  # hosted models' costs are their own
+        price_as = ""
     st.subheader(f"Answers to “{inert_inline(comparison.question, limit=200)}”")
     served = " · sent one at a time" if comparison.one_at_a_time else " · sent at once"
     st.caption(
@@ -81,7 +84,7 @@ def _results(settings: Settings, comparison: Comparison, price_as: str) -> None:
         range(len(names)),
         format_func=names.__getitem__,
         key=state.COMPARE_BASELINE,
-        help="The answer the others are measured (similarity) and diffed against.",
+        help=explain("baseline"),
     )
     diff = cols[1].toggle(
         "Show the word diff",
@@ -110,7 +113,8 @@ def _results(settings: Settings, comparison: Comparison, price_as: str) -> None:
     stats = answer_stats(shown.results, shown.baseline, price_as, shown.expected)
     st.markdown(
         "**Every run** — similarity is the cosine of the answers' word counts (1 = the same words, 0 = none "
-        "shared): word choice, not meaning."
+        "shared): word choice, not meaning.",
+        help=explain("similarity"),
     )
     cost = f"cost $ ({priced_note(price_as)})" if price_as else "cost $"
     runs = pd.DataFrame(stats).rename(columns={"cost $": cost})
@@ -120,7 +124,7 @@ def _results(settings: Settings, comparison: Comparison, price_as: str) -> None:
         runs,
         hide_index=True,
         width="stretch",
-        column_config={cost: st.column_config.NumberColumn(format="%.6f")},
+        column_config=columns(runs.columns, {cost: st.column_config.NumberColumn(format="%.6f")}),
     )
     figures = result_figures(stats, names, legend=False)
     if figures:

@@ -71,7 +71,7 @@ def keeper(settings: Settings, session_id: str) -> Callable[[Comparison], None]:
     """What a finished run does on its own thread (no Streamlit there): keep the comparison with the
     session and log every call with its details. Errors go up to `ComparisonRun.failure`."""
     secrets = (*settings.provider.secrets, *known_secrets())
-    kind = settings.provider.kind
+    kind = settings.provider.backend.logged_as()  # "… (replayed)" for a recorded demo's answers
     who = owner.owner()  # read here: the thread has no Streamlit context
 
     def keep(comparison: Comparison) -> None:
@@ -113,7 +113,7 @@ def start(variants: list[Variant], requests: list[Request], question: str, setti
         resources.client(settings.provider),
         seeds_for(repeats, state.whole(state.COMPARE_SEED)),
         created=time.strftime("%Y-%m-%d %H:%M:%S"),
-        note=f"{settings.provider.kind} · {settings.provider.model} · {repeats} run(s) per variant",
+        note=f"{settings.provider.backend.logged_as()} · {settings.provider.model} · {repeats} run(s) per variant",
         expected=state.text(state.COMPARE_EXPECTED),
         one_at_a_time=one_at_a_time(settings),
         secrets=settings.provider.secrets,

@@ -94,7 +94,7 @@ def answered_cell(
         notices = (note, *notices)
     verdicts: list[Verdict] = []
     if outcome.ok:
-        verdicts = score(cell.case.checks, outcome.text)
+        verdicts = score(cell.case.checks, outcome.text, outcome.tool_calls, cell.plan.tools.api_tools())
         if cell.case.judged and not judged:
             verdicts += [Verdict(c.describe(), None, NO_JUDGE, judge=True) for c in cell.case.checks if c.is_judge]
     if not outcome.ok:
@@ -350,7 +350,7 @@ class RunExecutor:
             result = unscored_cell(cell, reply.outcome, tuple(reply.notices), self.secrets, exc)
         self._write(result)
         variant = self.spec.variants[cell.key.variant].name
-        self._log(cell.plan, reply.outcome, f"experiment · {variant}", self.config.kind)
+        self._log(cell.plan, reply.outcome, f"experiment · {variant}", self.config.backend.logged_as())
 
     def _awaiting_judge(self) -> list[tuple[store.CellResult, PlannedCell]]:
         with storage.opened(self.db_path) as conn:
