@@ -24,6 +24,7 @@ from lib.core.prices import BATCH_LABEL
 from ui import experiments_state, owner, resources, sessions, state
 from ui.experiments.common import mine, note
 from ui.experiments.test_sets import current_set
+from ui.glossary import columns
 from ui.keys import known_secrets
 from ui.meter import money
 from ui.planning import summary_for
@@ -145,13 +146,15 @@ def _missing_summaries(spec: RunSpec, settings: Settings) -> None:
 
 
 def _estimate_table(estimate: planner.Estimate) -> None:
+    frame = pd.DataFrame(estimate.rows())
     st.dataframe(
-        pd.DataFrame(estimate.rows()),
+        frame,
         hide_index=True,
         width="stretch",
-        column_config={
-            name: st.column_config.NumberColumn(format="%.6f") for name in ("input cost $", "cost at most $")
-        },
+        column_config=columns(
+            frame.columns,
+            {name: st.column_config.NumberColumn(format="%.6f") for name in ("input cost $", "cost at most $")},
+        ),
     )
     st.markdown(
         f"**{estimate.calls:,} calls, {estimate.prompt_tokens:,} prompt tokens, at most "
@@ -179,6 +182,8 @@ def _body_preview(cells: list[PlannedCell], spec: RunSpec) -> None:
 
 
 def _start(spec: RunSpec, cells: list[PlannedCell], settings: Settings, name: str) -> None:
+    if settings.provider.backend.replays:  # its answers come from a recorded demo: the run says so
+        name = f"{name} · replayed"
     run_id = mine(store.create_run, spec, name, sessions.current_id())
     if run_id is None:
         return
