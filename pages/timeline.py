@@ -55,7 +55,8 @@ def render(settings: Settings) -> None:
     if summary:
         st.info(inert_markdown(summary))
     st.caption(
-        f"Prompt caching: {rule.note}. Each strategy is its own session: turn t reads what turn t-1 of the same "
+        f"Prompt caching (the server reuses its work on the start a call shares with the last one): {rule.note}. "
+        "Each strategy is its own session: turn t reads what turn t-1 of the same "
         "strategy left in the cache (its prompt" + (" and its reply" if rule.holds_reply else "") + "). The full "
         "history repeats the previous prompt as its prefix; a sliding window drops the oldest messages, which "
         "shifts the rest and breaks the prefix from there on.",

@@ -620,7 +620,7 @@ def test_every_choice_survives_a_visit_to_another_page():
 def _visit_and_come_back(server: FakeOpenAI) -> None:
     kept = stored_set(TestSet("Kept", (Case("q1", "Kept question?"),)))
     stored_set(TestSet("Newer", (Case("q1", "Newer question?"),)))  # the one the page would open by itself
-    at = AppTest.from_file(APP, default_timeout=300)
+    at = new_app()
     for key, value in {
         "provider_kind": "compatible",
         "base_url": server.base_url,

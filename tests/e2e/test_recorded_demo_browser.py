@@ -117,9 +117,20 @@ def step_through_chat(page, answers=ANSWERS) -> None:
 def step_through_presenter(page, answers=ANSWERS, variants: int = 2) -> None:
     """In the presenter's view: each recorded question put in the box by *Next question*, sent by Ask, its
     answer shown marked replayed; then the recorded comparison stepped one variant at a time (arrow keys)."""
-    page.get_by_role("link", name="Presenter view").click()
-    page.locator(".st-key-present_top").wait_for(timeout=WAIT)
+    for _ in range(2):  # a click landing while a run still redraws the page can be lost: click again
+        wait_until_settled(page)
+        page.get_by_role("link", name="Presenter view").click()
+        try:
+            page.locator(".st-key-present_top").wait_for(timeout=30_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    else:
+        page.locator(".st-key-present_top").wait_for(timeout=WAIT)
     expect(page.get_by_test_id("stSidebar")).to_be_hidden(timeout=WAIT)  # presenting: no sidebar
+    # What the hidden sidebar said is said here: the recording answers, and the way back to live.
+    expect(page.locator(".st-key-present_replay")).to_contain_text("▶ replayed", timeout=WAIT)
+    expect(page.get_by_role("button", name="Switch to live")).to_be_visible()
     talk = page.locator(".st-key-present_conversation")
     for count, answer in enumerate(answers):
         wait_until_settled(page)

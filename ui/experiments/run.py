@@ -24,7 +24,6 @@ from lib.core.prices import BATCH_LABEL
 from ui import experiments_state, owner, resources, sessions, state
 from ui.experiments.common import mine, note
 from ui.experiments.test_sets import current_set
-from ui.glossary import columns
 from ui.keys import known_secrets
 from ui.meter import money
 from ui.planning import summary_for
@@ -43,10 +42,13 @@ def _reset_variants() -> None:
 def _variant_editor() -> list[Variant]:
     if experiments_state.variant_rows() is None:
         _reset_variants()
-    frame = pd.DataFrame(experiments_state.variant_rows(), columns=COLUMNS)
-    # Rows kept from before the tools column (a reopened run, a recorded demo) leave it all-missing, which pandas
-    # types as float: the editor refuses a text column of floats.
-    frame["tools"] = frame["tools"].astype(object).where(frame["tools"].notna(), None)
+    # A row without a tools cell (kept from before the column, or cleared) sends the case's tools; a
+    # column of blanks would be numbers to pandas, which a text column refuses.
+    rows = [
+        {**row, "tools": row.get("tools") if isinstance(row.get("tools"), str) else setup.TOOLS_ALL}
+        for row in experiments_state.variant_rows() or []
+    ]
+    frame = pd.DataFrame(rows, columns=COLUMNS)
     edited = st.data_editor(
         frame,
         key=experiments_state.variant_editor_key(),
@@ -143,15 +145,13 @@ def _missing_summaries(spec: RunSpec, settings: Settings) -> None:
 
 
 def _estimate_table(estimate: planner.Estimate) -> None:
-    frame = pd.DataFrame(estimate.rows())
     st.dataframe(
-        frame,
+        pd.DataFrame(estimate.rows()),
         hide_index=True,
         width="stretch",
-        column_config=columns(
-            frame.columns,
-            {name: st.column_config.NumberColumn(format="%.6f") for name in ("input cost $", "cost at most $")},
-        ),
+        column_config={
+            name: st.column_config.NumberColumn(format="%.6f") for name in ("input cost $", "cost at most $")
+        },
     )
     st.markdown(
         f"**{estimate.calls:,} calls, {estimate.prompt_tokens:,} prompt tokens, at most "
@@ -179,8 +179,6 @@ def _body_preview(cells: list[PlannedCell], spec: RunSpec) -> None:
 
 
 def _start(spec: RunSpec, cells: list[PlannedCell], settings: Settings, name: str) -> None:
-    if settings.provider.backend.replays:  # its answers come from a recorded demo: the run says so
-        name = f"{name} · replayed"
     run_id = mine(store.create_run, spec, name, sessions.current_id())
     if run_id is None:
         return

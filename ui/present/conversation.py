@@ -127,7 +127,7 @@ def replay_line() -> None:
     row.caption(
         f"{demos.REPLAYED_CAPTION}: the recorded demo “{inert_inline(replay.title, limit=60)}” answers; "
         "nothing is sent.",
-        width="stretch",
+        width="content",
     )
     row.button("Switch to live", icon=":material/podcasts:", key="present_live", on_click=demos.switch_to_live)
 
@@ -160,7 +160,7 @@ def numbers(request: Request, settings: Settings) -> None:
     big_numbers(
         plan.prompt_tokens,
         "" if plan.count.exact else " (estimate)",
-        f"{len(plan.messages):,} messages, every one sent again with each call",
+        f"{len(plan.messages):,} message{'s' if len(plan.messages) != 1 else ''}, every one sent again with each call",
         "Cost of this call's input",
         cost,
     )
