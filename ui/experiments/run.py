@@ -179,6 +179,8 @@ def _body_preview(cells: list[PlannedCell], spec: RunSpec) -> None:
 
 
 def _start(spec: RunSpec, cells: list[PlannedCell], settings: Settings, name: str) -> None:
+    if settings.provider.backend.replays:  # its answers come from a recorded demo: the run says so
+        name = f"{name} · replayed"
     run_id = mine(store.create_run, spec, name, sessions.current_id())
     if run_id is None:
         return
