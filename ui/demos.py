@@ -216,12 +216,13 @@ def next_question_button(container) -> None:
     if replay is None:
         return
     step = next_step(replay, state.history())
+    if step is None:  # all asked: nothing left to put in the box
+        return
     container.button(
-        f"Next question ({step[0] + 1} of {len(replay.questions)})" if step else "All recorded questions asked",
+        f"Next recorded question ({step[0] + 1} of {len(replay.questions)})",
         icon=":material/skip_next:",
         key="present_demo_next",
         on_click=put_next_question,
-        disabled=step is None,
         help=f"Replaying the demo “{inert_inline(replay.title, limit=80)}”: answers come from the recording, "
         "marked replayed. This puts its next recorded question in the box; Ask sends it.",
     )
