@@ -1,42 +1,44 @@
 """`python -m tests.e2e.present_screenshot`: the presenter's view from the running app, at a projector's
 1920×1080 and a laptop's 1280×800, into docs/screenshots/presenter-1920.png and presenter-1280.png (and
-the step view into presenter-steps-1920.png). A demo conversation is imported (no call spent), one
-message switched out with its big toggle, and a saved comparison kept with it to step through."""
+the step view into presenter-steps-1920.png). The demo conversation is imported (no call spent), the
+message holding the fact switched out with its big toggle; Compare's four presets are run on the embedded
+model (the expected answer given) for the steps."""
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from lib.analysis import compare_store
 from lib.backends.embedded import free_port
 from lib.context.conversation import Message, SystemPrompt
-from lib.store import db, storage
 from lib.store.session import Session, new_session_id
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, start_app
-from tests.e2e.test_present_browser import comparison, import_session, open_presenter
+from tests.e2e.test_present_browser import import_session, open_presenter
 
 OUT = ROOT / "docs" / "screenshots"
 SCREENS = {"1920": {"width": 1920, "height": 1080}, "1280": {"width": 1280, "height": 800}}
-QUESTION = "What is my locker number?"
-# A morning told to the model: the fact asked about first (pinned), small talk after it.
+QUESTION = "What is my name?"
+EXPECTED = "Priya"
+# The built-in demo "The model forgets what is not sent" (lib/analysis/demo_conversations.py, demoset): a
+# name, three turns of small talk, the name asked back.
 DEMO = (
-    Message("user", "Hi! I'm Priya. My locker number at the gym is 4471.", pinned=True),
-    Message("assistant", "Nice to meet you, Priya! Locker 4471: noted."),
-    Message("user", "This morning I tidied the kitchen and fed the cat."),
-    Message("assistant", "A productive start to the day!"),
-    Message("user", "Then I walked to the market and bought tomatoes."),
-    Message("assistant", "Fresh tomatoes make a great salad."),
+    Message("user", "My name is Priya."),
+    Message("assistant", "Got it: your name is Priya."),
+    Message("user", "What is the capital of France?"),
+    Message("assistant", "The capital of France is Paris."),
+    Message("user", "How many days are in a week?"),
+    Message("assistant", "There are seven days in a week."),
+    Message("user", "What colour is the sky?"),
+    Message("assistant", "The sky is blue."),
 )
 
 
 def _demo_session() -> Session:
     return Session(
-        new_session_id(), title="Locker demo", system=SystemPrompt("You are a helpful assistant."), messages=DEMO
+        new_session_id(), title="Name demo", system=SystemPrompt("You are a helpful assistant."), messages=DEMO
     )
 
 
@@ -49,18 +51,30 @@ def _settled(page) -> None:
     )
 
 
-def shoot(page, name: str, store: Path) -> None:
+def _compare(page) -> None:
+    """The four presets run for real on the embedded model, the expected answer given: the comparison the
+    steps show (answers, right or wrong, as the model gave them)."""
+    page.get_by_role("link", name="Compare").click()
+    question = page.get_by_label("The next user message")
+    question.fill(QUESTION)
+    question.press("Control+Enter")
+    expected = page.get_by_placeholder("e.g. 4471")
+    expected.fill(EXPECTED)
+    expected.press("Enter")
+    _settled(page)
+    page.get_by_role("button", name="Run 4 variants").click()
+    page.get_by_text("Answers to").first.wait_for(timeout=600_000)
+    _settled(page)
+
+
+def shoot(page, name: str) -> None:
     page.get_by_text("Context Lab").first.wait_for()
-    session_id = import_session(page, _demo_session())
-    os.environ["CONTEXT_LAB_DB"] = str(store)
-    try:
-        with storage.opened() as conn:
-            compare_store.save_comparison(conn, session_id, comparison())
-    finally:
-        db.forget(db.store_url(str(store)))
+    import_session(page, _demo_session())
+    if name == "1920":
+        _compare(page)
     open_presenter(page)
-    # One message switched out with its big toggle: dimmed, and the numbers drop.
-    page.locator(f".st-key-present_include_{DEMO[3].id} label").first.click()
+    # The message holding the fact switched out with its big toggle: dimmed, and the numbers drop.
+    page.locator(f".st-key-present_include_{DEMO[0].id} label").first.click()
     _settled(page)
     box = page.get_by_label("Question")
     box.fill(QUESTION)
@@ -90,7 +104,7 @@ def main(names: list[str]) -> None:
                     page = browser.new_page(viewport=SCREENS[name])
                     page.set_default_timeout(300_000)
                     page.goto(f"http://127.0.0.1:{port}/")
-                    shoot(page, name, store)
+                    shoot(page, name)
                     page.close()
                 browser.close()
         finally:
