@@ -53,8 +53,8 @@ def test_the_store_is_read_at_each_use(tmp_path, monkeypatch):
 def test_a_new_sqlite_file_is_at_the_newest_schema_in_wal_mode(session_db):
     with storage.opened() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
-    assert db.revision(storage.store_url()) == "0003"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+    assert db.revision(storage.store_url()) == "0004"
 
 
 def test_a_new_postgresql_store_is_made_on_first_use(postgres_url, monkeypatch):
@@ -62,7 +62,7 @@ def test_a_new_postgresql_store_is_made_on_first_use(postgres_url, monkeypatch):
     monkeypatch.setenv(storage.ENV_VAR, postgres_url)
     try:
         with storage.opened() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
             assert storage.list_sessions(conn) == []
     finally:
         db.forget(storage.store_url())
@@ -481,7 +481,7 @@ def test_a_file_of_todays_schema_with_data_in_every_table_upgrades_in_place_unch
         assert storage.record_call(conn, _record("ada1")) == call_id + 1
         assert compare_store.save_comparison(conn, "ada1", comparison) == 2
         assert conn.execute(text("SELECT COUNT(*) FROM schema_migrations")).scalar() == 7
-    assert db.revision(storage.store_url()) == "0003"
+    assert db.revision(storage.store_url()) == "0004"
 
 
 def _plan():
@@ -567,7 +567,7 @@ def test_a_run_log_at_0002_gets_its_flags_moved_into_their_column(backend, tmp_p
             calls_at_0002 = table("calls", *(column(name) for name in [*row, "error"]))
             for error in (flag, f"Cut off. {flag}", "boom", None):  # as the app wrote them at 0002
                 old.execute(insert(calls_at_0002).values(**row, error=error))
-        assert db.upgrade(url) == "0003"
+        assert db.upgrade(url) == "0004"
         with db.engine(url).connect() as upgraded:
             logged = storage.calls(upgraded)
         assert [(c.error, c.usage.flag) for c in logged] == [

@@ -410,7 +410,7 @@ def test_a_store_at_0001_with_experiments_upgrades_in_place_and_its_rows_are_nob
                 )
             )
         store.record_cell(conn, "run1", cell("c1"))
-    assert db.upgrade(url) == "0003"
+    assert db.upgrade(url) == "0004"
     with db.engine(url).connect() as conn:
         assert store.list_sets(conn) == [("set1", "Old set", T0)] and store.load_set(conn, "set1").test_set == SET
         (info,) = store.list_runs(conn)
