@@ -65,10 +65,10 @@ def _context_choice(key: Callable[[str], str]) -> None:
         st.text_area("Custom system prompt", key=key("system_text"), height=68)
 
 
-def _fixed_context(fixed: tuple[tuple[str, str], ...]) -> None:
+def _fixed_context(fixed: tuple[tuple[str, ...], ...]) -> None:
     """A variant added from an answer's smallest context: its messages are fixed, listed, not edited."""
     with st.expander(f"Fixed context: {len(fixed)} message{'s' if len(fixed) != 1 else ''}"):
-        lines = [f"- **{role}** {inert_inline(text, limit=120)}" for role, text in fixed]
+        lines = [f"- **{role}** {inert_inline(text, limit=120)}" for role, text, *_ in fixed]
         st.markdown("\n".join(lines) or "- (only the question)")
 
 

@@ -13,10 +13,12 @@ from lib.analysis.compare import Comparison, VariantResult, answer_stats
 from lib.analysis.report import TIMING_NOTE, diff_html, report_html, report_markdown, result_figures, variant_colours
 from lib.context.display import inert_inline, inert_markdown
 from lib.core.outcome import CallOutcome
+from lib.store import recordings
 from ui import state
 from ui.attribution import hooks as attribution
 from ui.compare import setup
 from ui.compare.before import priced_note
+from ui.demos import REPLAYED_CAPTION
 from ui.glossary import columns, explain
 from ui.settings import Settings
 
@@ -34,6 +36,7 @@ def _answer_column(
     diff: bool,
     key: str,
     expected: str = "",
+    replayed: bool = False,
 ) -> None:
     name = html.escape(result.variant.name)
     st.html(
@@ -49,6 +52,7 @@ def _answer_column(
         f"predicted {result.plan.prompt_tokens:,} · reported {reported} prompt tokens · "
         f"{first.usage.completion_tokens or 0:,} completion · first token {_seconds(first.ttft_s)} · "
         f"latency {_seconds(first.latency_s)} · queued {_seconds(result.queued_s(0))}"
+        + (f" · {REPLAYED_CAPTION}" if replayed else "")
     )
     if diff and not is_baseline:
         st.html(f"<div style='white-space:pre-wrap'>{diff_html(baseline.answer, result.answer)}</div>")
@@ -109,7 +113,8 @@ def _results(settings: Settings, comparison: Comparison, price_as: str) -> None:
     for index, (column, result) in enumerate(zip(st.columns(len(shown.results)), shown.results, strict=True)):
         with column:
             colour, key = colours[result.variant.name], attribution.answer_key(comparison, index)
-            _answer_column(settings, result, baseline, result is baseline, colour, diff, key, shown.expected)
+            replayed = recordings.is_replayed(comparison.model_note)
+            _answer_column(settings, result, baseline, result is baseline, colour, diff, key, shown.expected, replayed)
     stats = answer_stats(shown.results, shown.baseline, price_as, shown.expected)
     st.markdown(
         "**Every run** — similarity is the cosine of the answers' word counts (1 = the same words, 0 = none "

@@ -11,6 +11,8 @@ The Token inspector plans the same variants through `requests`; a run in flight 
 
 from __future__ import annotations
 
+from typing import cast
+
 import streamlit as st
 
 from lib.analysis import compare_store
@@ -18,12 +20,13 @@ from lib.analysis.compare import (
     PRESETS,
     CompareSetup,
     Comparison,
+    FixedMessage,
     Variant,
     distinct_names,
     plan_variant,
 )
 from lib.analysis.targets import target_for
-from lib.context.conversation import Role, new_id
+from lib.context.conversation import new_id
 from lib.context.request import Request, Target
 from lib.context.strategies import PARAMETERS, spec_of
 from lib.core.errors import STORE_FAILED
@@ -57,11 +60,11 @@ def slots() -> list[str]:
     return [str(slot) for slot in state.listing(state.COMPARE_SLOTS)]
 
 
-def fixed_context(slot: str) -> tuple[tuple[Role, str], ...] | None:
+def fixed_context(slot: str) -> tuple[FixedMessage, ...] | None:
     """The messages a slot's variant sends whatever the conversation holds (attribution's smallest
     context), or None: its strategy and system prompt choose."""
     value = state.of(state.slot_key(slot, "fixed_context"), tuple)
-    return None if value is None else tuple((role, text) for role, text in value)
+    return None if value is None else tuple(cast(FixedMessage, tuple(item)) for item in value)
 
 
 def comparisons() -> list[Comparison]:

@@ -12,8 +12,10 @@ import streamlit as st
 
 from lib.analysis.experiments import batch, planner, results, runner, setup, store
 from lib.analysis.experiments.planner import CellKey, RunSpec
+from lib.backends.replay import REPLAY_BASE_URL
 from lib.context.display import inert_markdown, shortened_body
 from ui import experiments_state, owner, sessions, state
+from ui.demos import REPLAYED_CAPTION
 from ui.experiments.common import STORE_FAILURES, mine, note, store_failure, stored_targets
 from ui.experiments.run import launch
 from ui.glossary import columns, explain
@@ -44,6 +46,8 @@ def _cell_detail(spec: RunSpec, cells: list[store.CellResult], case_id: str, var
             st.caption("Not finished yet.")
             return
         st.markdown(f"Status: **{cell.status}**")
+        if spec.provider_base_url == REPLAY_BASE_URL:  # run while a recorded demo answered
+            st.caption(f"{REPLAYED_CAPTION}: this answer came from the recording; no call was made.")
         if cell.error:
             st.error(inert_markdown(cell.error))
         for notice in cell.notices:
