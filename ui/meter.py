@@ -47,9 +47,10 @@ def meter(plan: RequestPlan) -> None:
         text=f"{share:.2%} of {inert_inline(plan.model.name)}'s {plan.model.context_window:,}-token window",
     )
     st.caption(
-        f"{plan.count.overhead:,} of these tokens are added by the chat format (nobody typed them) · "
+        f"{plan.count.overhead:,} of these tokens are the chat format's own, outside any message (nobody typed "
+        "them) · "
         f"counted with {plan.count.method} · prices: {plan.model.prices.source}",
-        help=explain("chat_format"),
+        help=explain("chat_format_extra"),
     )
     tools_panel.meter_note(plan)
     if not plan.fits:

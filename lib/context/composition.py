@@ -75,7 +75,7 @@ EXPLANATIONS: dict[Part, str] = {
     "tool_results": "What the tools returned: resent in every later call until a strategy clears them.",
     "summary": "A short note that stands in for older messages the summarising strategy left out.",
     "question": "The new message this call asks the model to answer.",
-    "overhead": glossary.explain("chat_format"),  # the same words as on the meter (lib/context/glossary.py)
+    "overhead": glossary.explain("chat_format_extra"),  # the same words as on the meter (lib/context/glossary.py)
     "reserve": glossary.explain("reply_reserve"),
     "free": "What is left of the model's context window.",
 }

@@ -56,6 +56,11 @@ TERMS: dict[str, Term] = {
         "Tokens the API adds that nobody typed: markers around each message's role, the model template's own text, "
         "and a cue that starts the reply. They count and cost like any other prompt token.",
     ),
+    "chat_format_extra": Term(
+        "Chat format",
+        "Tokens the chat format adds outside any message — the cue that starts the reply, the template's own text; "
+        "a message's role markers count with the message. Nobody typed them; they cost like any prompt token.",
+    ),
     "reply_reserve": Term(
         "Reserved for the reply",
         "Room kept free in the window for the answer: the reply limit (max_tokens) sent with the request. A prompt "

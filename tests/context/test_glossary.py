@@ -21,7 +21,7 @@ def test_every_strategy_a_user_can_pick_is_explained():
 
 
 def test_the_composition_bar_says_what_the_meter_says():
-    assert composition.EXPLANATIONS["overhead"] == glossary.explain("chat_format")
+    assert composition.EXPLANATIONS["overhead"] == glossary.explain("chat_format_extra")
     assert composition.EXPLANATIONS["reserve"] == glossary.explain("reply_reserve")
 
 

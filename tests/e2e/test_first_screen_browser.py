@@ -10,9 +10,8 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-BOUND = (
-    25  # measured 23 (empty) and 23 (the weather agent's conversation), the Presenter view's link included; was 31, 38
-)
+# Measured 23 (empty) and 23 (the weather agent's conversation), the Presenter view's link included; was 31 and 38.
+BOUND = 25
 
 # What a user can click or type into, visible in the viewport (sidebar included), each control once: a select
 # box's arrow is part of it, and a control inside another (a button's icon) is not counted again.
