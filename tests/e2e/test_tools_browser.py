@@ -68,14 +68,7 @@ def _import(page) -> None:
     uploader.set_input_files(
         files=[{"name": "agent.json", "mimeType": "application/json", "buffer": export_json(session).encode()}]
     )
-    # Exactly the imported history: a session imported over another one shows the other's messages
-    # until the import's rerun has drawn.
-    page.wait_for_function(
-        'n => document.querySelectorAll(\'[data-testid="stChatMessage"] [class*="st-key-include_"]\').length === n',
-        arg=len(HISTORY),
-        timeout=300_000,
-    )
-    wait_until_settled(page)
+    wait_for_messages(page, len(HISTORY))
 
 
 def _shown(page) -> tuple[str, int, dict]:
@@ -114,24 +107,22 @@ def test_the_call_that_sends_the_tool_results_is_counted_as_the_server_counts_it
     assert metric_value(page, "Predicted prompt") == tokens
 
 
-def test_a_question_after_tool_rounds_is_counted_as_the_server_counts_it(page):
-    """Under each strategy in turn, on one page: the agent's session imported again for each (its
-    history ends with tool results again), instead of a page of its own per strategy (issue 27)."""
-    for strategy in STRATEGIES:
-        _import(page)
-        _pick(page, strategy)
-        if strategy.startswith("Summarise"):
-            wait_until_settled(page)
-            page.get_by_role("button", name="Make the summary").click()
-            page.get_by_text("older messages are sent as this summary").wait_for(timeout=300_000)
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_question_after_tool_rounds_is_counted_as_the_server_counts_it(page, strategy):
+    _import(page)
+    _pick(page, strategy)
+    if strategy.startswith("Summarise"):
         wait_until_settled(page)
-        question = f"What about Rome? ({strategy})"
-        page.get_by_text("Your tool results end this request").wait_for()  # the note before the draft counts
-        page.get_by_label("Your message").fill(question)  # a pause in typing applies it: the meter counts it
-        page.get_by_text("Your tool results end this request").wait_for(state="hidden")
-        tokens, size, body = _shown(page)
-        assert body["messages"][-1]["content"] == question and body["tools"], strategy
-        assert size == len(serialise(body)), strategy  # the meter's bytes are the preview's body, compact, as sent
-        page.get_by_role("button", name=re.compile(r"^Send\b")).click()
-        assert _reported_after(page, len(HISTORY) + 2) == tokens, strategy
-        assert metric_value(page, "Predicted prompt") == tokens, strategy
+        page.get_by_role("button", name="Make the summary").click()
+        page.get_by_text("older messages are sent as this summary").wait_for(timeout=300_000)
+    wait_until_settled(page)
+    question = f"What about Rome? ({strategy})"
+    page.get_by_text("Your tool results end this request").wait_for()  # the note before the draft counts
+    page.get_by_label("Your message").fill(question)  # a pause in typing applies it: the meter counts it
+    page.get_by_text("Your tool results end this request").wait_for(state="hidden")
+    tokens, size, body = _shown(page)
+    assert body["messages"][-1]["content"] == question and body["tools"]
+    assert size == len(serialise(body))  # the meter's bytes are the preview's body, compact, as sent
+    page.get_by_role("button", name=re.compile(r"^Send\b")).click()
+    assert _reported_after(page, len(HISTORY) + 2) == tokens
+    assert metric_value(page, "Predicted prompt") == tokens
