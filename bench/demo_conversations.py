@@ -32,6 +32,11 @@ SAMPLING = Sampling(temperature=0.0, max_tokens=32, stream=False)
 NEEDED = 9  # of 10: right where it should be, wrong where it should be
 
 
+def _short(arm: Arm) -> str:
+    """The context in a word, for the result lines: full, none, last_turns, or bare (no system prompt)."""
+    return "bare" if arm.variant.system_override == "" else arm.variant.strategy.kind
+
+
 def ask(client, target: Target, case: DemoCase, arm: Arm) -> tuple[str, int]:
     """The answer under `arm`, and the prompt tokens the meter predicted (checked against the server's)."""
     history = [Message.from_api(m) for m in case.messages]
@@ -56,9 +61,16 @@ def ask(client, target: Target, case: DemoCase, arm: Arm) -> tuple[str, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--demo", action="append", help="only this demo (its key); repeatable")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="the server's threads (default: the app's, one per usable core); on a machine other work keeps "
+        "busy, 1 is many times faster (llama.cpp's threads wait for each other at every token)",
+    )
     args = parser.parse_args(argv)
     demos = [d for d in DEMOS if not args.demo or d.key in args.demo]
-    server = EmbeddedServer().ensure_running()
+    server = EmbeddedServer(threads=args.threads).ensure_running()
     summary: list[list[object]] = []
     passed = True
     calls = 0
@@ -87,10 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 passed = passed and ok
                 should = "right" if arm.right else "wrong"
                 summary.append([demo.title, arm.variant.name, f"{right} of {len(rows)}", should, "yes" if ok else "NO"])
-                result(
-                    f"demo_{demo.key}_right_{arm.variant.strategy.kind}{'_bare' if arm.variant.system_override == '' else ''}",
-                    right,
-                )
+                result(f"demo_{demo.key}_right_{_short(arm)}", right)
     finally:
         server.stop()
     print("\nThe demo conversations on SmolLM2-135M, temperature 0: is the planted word in the answer?")

@@ -1,14 +1,16 @@
 """Built-in demo conversations: short conversations whose question the embedded model answers right
 with the context it needs and wrong without it, measured so a live demo does not backfire.
 
-SmolLM2-135M (the embedded model) recalls a fact verbatim when the fact is one plain word, stated
-shortly before the question, and repeated by the assistant in the very words the answer takes
-("Got it: the code word is falcon." → "The code word is falcon."). A number ("locker 4471") or a name
-in a longer sentence ("My dog's name is Biscuit." → "She's Bella.") it does not. Each demo here was
-searched for on the model at temperature 0 and is measured by `bench/demo_conversations.py`: ten
-variants of the same conversation (ten different words planted in it, as the agent trace plants ten
-cities), each asked under the full context and under the strategies that leave the fact out. The
-README's "Giving a demo" gives the counts.
+SmolLM2-135M (the embedded model) repeats a fact when the fact is one plain word, the assistant has
+restated it in the words the answer takes ("Got it: your dog's name is Biscuit." → "The dog's name is
+Biscuit."), and a few short question-and-answer turns show it the shape of an answer. Otherwise it
+often answers wrong: a number ("locker 4471" → "1480"); a dog's name asked for right after it is
+given (wrong in 4 of 14); a code word given in the conversation and asked for three turns later
+(wrong in 12 of 12: "The code word is \"code\"."). Each demo here was searched for on the model
+at temperature 0 (the words kept are ones it gets right) and is measured by
+`bench/demo_conversations.py`: ten variants of the same conversation (ten words planted in it, as
+the agent trace plants ten cities), each asked under the full context and under the contexts that
+leave the fact out. The README's "Giving a demo" gives the counts.
 
 An answer is right when it contains the expected word, case folded: the experiments' `icontains`
 check (lib/analysis/experiments/kinds.py), so *correct?* means the same on Compare, in an experiment
@@ -174,7 +176,8 @@ EARLY = DemoConversation(
 
 
 def _system_rule(word: str) -> DemoCase:
-    return DemoCase(f"{HELPFUL} The code word is {word}.", (), "What is the code word?", word)
+    # In quotes: the model answers 'The code word is "…"', and copies the quoted word (7 of 12 unquoted).
+    return DemoCase(f'{HELPFUL} The code word is "{word}".', (), "What is the code word?", word)
 
 
 SYSTEM_RULE = DemoConversation(
@@ -182,7 +185,7 @@ SYSTEM_RULE = DemoConversation(
     title="The system prompt is sent every time too",
     shows="The code word is only in the system prompt: sent with the question, the model answers it; "
     "leave the system prompt out and the model does not know it.",
-    values=("falcon", "harbor", "pepper", "meadow", "copper", "lantern", "walnut", "orbit", "velvet", "teal"),
+    values=("falcon", "harbor", "pepper", "meadow", "copper", "lantern", "walnut", "orbit", "velvet", "cactus"),
     arms=(Arm(FULL, True), Arm(BARE, False)),
     build=_system_rule,
 )
