@@ -20,6 +20,7 @@ from lib.context.tokens import FALLBACK_ENCODING, OFFLINE_ENCODINGS
 from lib.core.models import EMBEDDED_MODEL
 from ui import resources, state
 from ui.compare import setup as compare_setup
+from ui.glossary import columns, explain
 from ui.planning import next_request
 from ui.settings import Settings, page_setup
 
@@ -55,17 +56,18 @@ def _request(encoding: str, messages: list[dict], show_spaces: bool, note: str) 
     spans = _spans(encoding, messages)
     content = sum(s.kind == "content" for s in spans)
     metrics = st.columns(4)
-    metrics[0].metric("Prompt tokens", f"{len(spans):,}")
-    metrics[1].metric("Content", f"{content:,}")
-    metrics[2].metric("Chat format", f"{len(spans) - content:,}")
-    metrics[3].metric("Messages", f"{len(messages):,}")
+    metrics[0].metric("Prompt tokens", f"{len(spans):,}", help=explain("prompt_tokens"))
+    metrics[1].metric("Content", f"{content:,}", help=explain("content_tokens"))
+    metrics[2].metric("Chat format", f"{len(spans) - content:,}", help=explain("chat_format"))
+    metrics[3].metric("Messages", f"{len(messages):,}", help=explain("messages_sent"))
     st.caption(note)
     if not messages:
         st.info("Nothing would be sent: no system prompt, no history kept and no question.")
         return
     st.html(spans_html(spans, [m["role"] for m in messages], show_spaces=show_spaces))
     _draw_limit_note(spans)
-    st.dataframe(summary_rows(spans, messages), hide_index=True, width="stretch")
+    summary = summary_rows(spans, messages)
+    st.dataframe(summary, hide_index=True, width="stretch", column_config=columns(summary[0] if summary else []))
 
 
 def _chat(settings: Settings, encoding: str, show_spaces: bool) -> None:

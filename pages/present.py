@@ -44,6 +44,7 @@ def _conversation(settings: Settings) -> None:
     state.put(state.SHOWN_BODY, request.plan.body)  # Ask compares what it sends with what was shown
     talk, figures = st.columns([3, 2], gap="large")
     with talk:
+        conversation.replay_line()
         conversation.messages(request)
         reply = st.container()
         conversation.flash()

@@ -7,9 +7,11 @@ import streamlit as st
 
 from lib.analysis.runlog import csv_text
 from lib.analysis.timeline import MAX_TURNS, cost_figure, sample_conversation, timeline, timeline_figures, verdict
+from lib.context import glossary
 from lib.context.display import inert_markdown
 from lib.context.strategies import Strategy
 from ui import composition, state
+from ui.glossary import columns, explain
 from ui.planning import target_of
 from ui.settings import Settings, page_setup
 
@@ -28,8 +30,12 @@ def render(settings: Settings) -> None:
         st.info("The conversation has no turns yet: chat first, or use the sample.")
         return
     cols = st.columns(2)
-    turns = cols[0].number_input("Last N turns", 1, 1000, value=state.whole(state.STRATEGY_TURNS) or 2)
-    budget = cols[1].number_input("Token budget", 16, 10_000_000, value=state.whole(state.STRATEGY_BUDGET))
+    turns = cols[0].number_input(
+        "Last N turns", 1, 1000, value=state.whole(state.STRATEGY_TURNS) or 2, help=glossary.STRATEGIES["last_turns"]
+    )
+    budget = cols[1].number_input(
+        "Token budget", 16, 10_000_000, value=state.whole(state.STRATEGY_BUDGET), help=explain("token_budget")
+    )
     strategies = [
         Strategy("full"),
         Strategy("last_turns", last_turns=int(turns)),
@@ -49,10 +55,12 @@ def render(settings: Settings) -> None:
     if summary:
         st.info(inert_markdown(summary))
     st.caption(
-        f"Prompt caching: {rule.note}. Each strategy is its own session: turn t reads what turn t-1 of the same "
+        f"Prompt caching (the server reuses its work on the start a call shares with the last one): {rule.note}. "
+        "Each strategy is its own session: turn t reads what turn t-1 of the same "
         "strategy left in the cache (its prompt" + (" and its reply" if rule.holds_reply else "") + "). The full "
         "history repeats the previous prompt as its prefix; a sliding window drops the oldest messages, which "
-        "shifts the rest and breaks the prefix from there on."
+        "shifts the rest and breaks the prefix from there on.",
+        help=explain("cached_tokens"),
     )
     per_turn, cumulative = timeline_figures(rows)
     left, right = st.columns(2)
@@ -63,7 +71,7 @@ def render(settings: Settings) -> None:
     if costs is not None:
         st.plotly_chart(costs, width="stretch")
     frame = pd.DataFrame(rows)
-    st.dataframe(frame, hide_index=True, width="stretch")
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=columns(frame.columns))
     st.download_button(
         "Download as CSV",
         csv_text(frame),

@@ -20,6 +20,7 @@ from lib.store import storage
 from lib.store.call_details import CallDetails, calls_with_details, timings
 from lib.store.call_details import log_call as lib_log_call
 from ui import sessions, state
+from ui.glossary import columns
 from ui.keys import known_secrets
 from ui.owner import describe, owner
 from ui.settings import Settings
@@ -84,7 +85,13 @@ def table_with_details(
     the call's position in `records`); the row picked opens below it."""
     newest_first = frame.iloc[::-1]
     event = st.dataframe(
-        newest_first, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row", key=TABLE_KEY
+        newest_first,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key=TABLE_KEY,
+        column_config=columns(newest_first.columns),
     )
     picked = list(event.selection.rows) if event is not None else []
     if not picked:

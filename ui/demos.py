@@ -209,6 +209,24 @@ def replay_panel() -> None:
     )
 
 
+def next_question_button(container) -> None:
+    """Beside the presenter's Ask, while a recorded demo is replayed: its next question into the box (the
+    sidebar, which says the same, is hidden while presenting)."""
+    replay = replaying()
+    if replay is None:
+        return
+    step = next_step(replay, state.history())
+    container.button(
+        f"Next question ({step[0] + 1} of {len(replay.questions)})" if step else "All recorded questions asked",
+        icon=":material/skip_next:",
+        key="present_demo_next",
+        on_click=put_next_question,
+        disabled=step is None,
+        help=f"Replaying the demo “{inert_inline(replay.title, limit=80)}”: answers come from the recording, "
+        "marked replayed. This puts its next recorded question in the box; Ask sends it.",
+    )
+
+
 def _file_name(title: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-").lower()[:40]
     return f"context-lab-demo-{slug or 'recording'}.json"

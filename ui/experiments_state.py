@@ -35,6 +35,7 @@ from lib.analysis.experiments.cases import (
     history_to_text,
     whole_number,
 )
+from lib.context.tools import NO_TOOLS
 from ui import state
 
 EDITOR_FIELDS = ("question", "source", "system", "default_system", "history", "session", "checks", "turns_ago")
@@ -83,7 +84,13 @@ def edited_case(set_id: str, case: Case) -> Case:
     if source == "inline":
         default = editor_flag(set_id, case, "default_system")
         system = None if default else state.optional_text(case_key(set_id, case, "system"))
-        conversation = Conversation("inline", history_from_text(value("history")), system)
+        text = value("history")
+        kept = case.conversation
+        # The box shows each message's text only: unchanged, the history keeps its tool calls and results
+        # (and its own tools) exactly as the file or the session gave them.
+        unchanged = kept.source == "inline" and text == history_to_text(kept.messages)
+        messages = kept.messages if unchanged else history_from_text(text)
+        conversation = Conversation("inline", messages, system, tools=kept.tools if unchanged else NO_TOOLS)
     elif source == "session":
         if not value("session"):
             raise InvalidTestSet("pick the saved session the question is asked in")

@@ -38,9 +38,9 @@ def meter(plan: RequestPlan) -> None:
     # meter's column at 1280 px ("$0.000…").
     _input_cost(st, plan)
     if price_as.is_free(plan.model):  # only a free model's $0 needs a hosted price beside it
-        price_as.picker()
+        price_as.picker(explained=True)
     messages, _ = st.columns(2)
-    messages.metric("Messages sent", f"{count:,}", help=explain("messages_sent"))
+    messages.metric("Messages sent", f"{count:,}")  # plain words: no hover (one control less on the first screen)
     share = plan.context_share
     st.progress(
         min(share, 1.0),

@@ -38,23 +38,18 @@ def chosen() -> str:
     return name if isinstance(name, str) and name in options() else DEFAULT
 
 
-def picker(where=None, title: str = "Price as") -> str:
+def picker(where=None, title: str = "Price as", explained: bool = False) -> str:
     """The selectbox (in `where`, a container or column; the page's body by default). Every page draws the same
     key, so the choice follows the user from page to page."""
     state.put(state.PRICE_AS, chosen())  # a value from an older release or an unknown model: the default
-    (where or st).selectbox(title, options(), format_func=label, key=state.PRICE_AS, help=HELP)
+    # No hover of its own where the cost above it explains it (the chat meter): `explained=False` elsewhere.
+    (where or st).selectbox(title, options(), format_func=label, key=state.PRICE_AS, help=None if explained else HELP)
     return chosen()
 
 
 def is_free(model: ModelInfo) -> bool:
     """A model whose every call costs $0 (the embedded one, a local server given no prices)."""
-    prices = model.prices
-    return (
-        prices.input is not None
-        and prices.input.base == 0
-        and not prices.input.tiers
-        and (prices.output is None or prices.output.base == 0)
-    )
+    return model.free
 
 
 def prices(name: str | None = None) -> Prices | None:

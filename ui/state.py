@@ -196,7 +196,6 @@ COMPARE_SHOWN = "compare_shown"
 # lib/store/storage.py), and the set-up as last saved (saved again only when it changed).
 COMPARE_LOADED_FOR = "compare_loaded_for"
 COMPARE_SAVED_SETUP = "compare_saved_setup"
-COMPARE_PRICE_AS = "compare_price_as"  # "": each model's own prices; else a priced model's
 # *Price as* (ui/price_as.py): the hosted model whose list prices every page shows a free run's cost at ("":
 # each model's own). One key for the chat meter, Compare and the presenter's view: the choice follows the user.
 PRICE_AS = "price_as"
@@ -316,7 +315,6 @@ KEPT_WIDGET_KEYS = frozenset(SETTING_KEYS) | {
     TIMEOUT,
     DEADLINE,
     MAX_REPLY_MB,
-    COMPARE_PRICE_AS,
     PRICE_AS,
     COMPARE_ONE_AT_A_TIME,
     COMPARE_DIFF,

@@ -10,6 +10,7 @@ four times slower than the one served first.
 
 from __future__ import annotations
 
+import json
 import math
 import queue
 import re
@@ -47,6 +48,29 @@ FORMAT_VERSION = cjson.FORMAT_VERSION  # of the stored JSON (to_dict); from_dict
 ROLES = tuple(role for role in get_args(Role) if role != "tool")
 
 
+# A message of a fixed context: (role, text), or (role, text, fields) for one with more than those
+# (a tool call's `tool_calls`, a result's `tool_call_id`, a `name`): its other wire fields as JSON text.
+FixedMessage = tuple[Role, str] | tuple[Role, str, str]
+
+
+def fixed_message(message: Message) -> FixedMessage:
+    """A message as a fixed context keeps it (the inverse: `from_fixed`)."""
+    fields = {k: v for k, v in message.as_api().items() if k not in ("role", "content")}
+    if not fields:
+        return (message.role, message.content)
+    return (message.role, message.content, json.dumps(fields, ensure_ascii=False, sort_keys=True))
+
+
+def from_fixed(item: FixedMessage, index: int) -> Message:
+    role, text = item[0], item[1]
+    if len(item) == 2:
+        return Message(role, text, id=f"fixed-{index}")
+    fields = json.loads(item[2])  # a triple: its third is the fields' JSON
+    return Message.from_api(
+        {**fields, "role": role, "content": text}, f"fixed message {index + 1}", id=f"fixed-{index}"
+    )
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str
@@ -58,7 +82,7 @@ class Variant:
     # None: the strategy and the system prompt choice pick what goes before the question. Else exactly
     # these messages (role, text), in order, whatever the conversation holds now: a context fixed by
     # attribution's smallest context (`keeping`), so the variant sends what was found, to verify it.
-    fixed_context: tuple[tuple[Role, str], ...] | None = None
+    fixed_context: tuple[FixedMessage, ...] | None = None
     # The tool definitions it sends. None: the session's, as the chat sends them; (): none at all;
     # names: only those of the session's definitions (fewer tools), whatever their include toggles.
     tools: tuple[str, ...] | None = None
@@ -76,7 +100,7 @@ class Variant:
     def keeping(self, messages: Sequence[Message], name: str) -> Variant:
         """This variant (its model, temperature and reply limit) sending exactly `messages` before the
         question: the system prompt among them if it is one of them, nothing else."""
-        fixed = tuple((m.role, m.content) for m in messages)
+        fixed = tuple(fixed_message(m) for m in messages)
         return replace(self, name=name, strategy=Strategy("full"), system_override=None, fixed_context=fixed)
 
     @property
@@ -124,7 +148,11 @@ class Variant:
         s = self.strategy
         strategy = cjson.StrategyJson(kind=s.kind, last_turns=s.last_turns, token_budget=s.token_budget)
         pairs = self.fixed_context
-        fixed = None if pairs is None else [cast(tuple[cjson.PlainRole, str], m) for m in pairs]
+        fixed = (
+            None
+            if pairs is None
+            else [cast(tuple[cjson.PlainRole, str] | tuple[cjson.AnyRole, str, str], m) for m in pairs]
+        )
         return cjson.VariantJson(
             name=self.name,
             strategy=strategy,
@@ -199,7 +227,7 @@ def plan_variant(
     )
     question_message = Message("user", question, id=QUESTION_ID)
     if variant.fixed_context is not None:  # exactly its messages: "full" sends every one given, in order
-        fixed = [Message(role, text, id=f"fixed-{i}") for i, (role, text) in enumerate(variant.fixed_context)]
+        fixed = [from_fixed(item, i) for i, item in enumerate(variant.fixed_context)]
         return build_request(
             SystemPrompt("", included=False), fixed, question_message, Strategy("full"), target, sampling, tools=tools
         )

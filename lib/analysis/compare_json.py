@@ -19,6 +19,7 @@ from lib.core.errors import InvalidComparison
 
 FORMAT_VERSION = 1  # of the stored JSON; another is refused (`read`)
 PlainRole = Literal["system", "developer", "user", "assistant"]  # lib.context.conversation.Role but "tool"
+AnyRole = Literal["system", "developer", "user", "assistant", "tool"]  # lib.context.conversation.Role
 
 
 class _Json(BaseModel):
@@ -47,7 +48,9 @@ class VariantJson(_Json):
     temperature: float | None = None
     max_tokens: int | None = None
     # [role, text] pairs (a JSON list each); a tool result cannot be one: it needs the call it answers.
-    fixed_context: list[tuple[PlainRole, str]] | None = None
+    # …or [role, text, fields] for a tool call or result: its other wire fields (`tool_calls`,
+    # `tool_call_id`, `name`) as JSON text, so a fixed context sends whole tool rounds.
+    fixed_context: list[tuple[PlainRole, str] | tuple[AnyRole, str, str]] | None = None
     tools: list[str] | None = None  # None: the session's tools (and the key is not written)
 
     @field_validator("fixed_context", mode="before")

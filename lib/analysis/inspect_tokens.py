@@ -4,7 +4,7 @@ OpenAI encodings: tiktoken splits the text; the chat format around it is shown a
 (OpenAI does not publish their ids): `<|start|>role<|message|>content<|end|>` per message (3 plus
 the role's tokens) and `<|start|>assistant<|message|>` priming the reply (3) — what `lib.context.tokens`
 counts. The embedded model: the real tokens of its rendered chat template, with what the template
-adds on its own (a default system prompt, the reply's priming) attributed to no message.
+adds on its own (a default system prompt, the cue that starts the reply) attributed to no message.
 """
 
 from __future__ import annotations
@@ -208,7 +208,11 @@ def why_hi(spans: list[TokenSpan]) -> str:
     wrapping = sum(s.kind == "overhead" and s.message_index is not None for s in spans)
     first = next((i for i, s in enumerate(spans) if s.message_index is not None), 0)
     outside = sum(s.message_index is None for s in spans)
-    added = "the template's default system prompt and the reply's priming" if first > 0 else "the reply's priming"
+    added = (
+        "the template's default system prompt and the cue that starts the reply"
+        if first > 0
+        else "the cue that starts the reply"
+    )
     return (
         f"“Hi” is one word and {content} token{'s' if content != 1 else ''}, yet sending it costs {len(spans)}: "
         f"{wrapping} wrap the message (its role and delimiters) and {outside} are {added}."
@@ -256,7 +260,7 @@ def _span_html(span: TokenSpan, position: int, show_spaces: bool) -> str:
 def _heading(index: int | None, spans: list[TokenSpan], roles: list[str], before_messages: bool) -> str:
     count = f"{len(spans):,} token{'s' if len(spans) != 1 else ''}"
     if index is None:
-        where = "Added by the template before the messages" if before_messages else "Reply priming"
+        where = "Added by the template before the messages" if before_messages else "The cue that starts the reply"
         return f"{where} (chat format, no message) · {count}"
     overhead = sum(s.kind == "overhead" for s in spans)
     return f"#{index + 1} {roles[index]} · {count} ({overhead:,} chat format)"

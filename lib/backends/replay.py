@@ -29,6 +29,7 @@ from lib.core.errors import NotRecorded
 
 # What carries a call rather than what it asks: left out when bodies are compared.
 NOT_COMPARED = ("stream", "stream_options", "user", "safety_identifier")
+REPLAYED_SUFFIX = " (replayed)"  # after the recorded backend's name, where a call is logged or noted
 REPLAY_BASE_URL = "http://replay.invalid/v1"  # `.invalid` never resolves: nothing is sent anywhere
 SWITCH_TO_LIVE = "Switch to live to ask the model."
 MAX_DIFFERENCES = 3  # named in the sentence; the rest counted
@@ -330,4 +331,4 @@ class ReplayBackend(Backend):
         return self.recorded.python_client(config)
 
     def logged_as(self) -> str:
-        return f"{self.recorded.logged_as()} (replayed)"
+        return f"{self.recorded.logged_as()}{REPLAYED_SUFFIX}"

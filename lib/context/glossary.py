@@ -33,6 +33,9 @@ TERMS: dict[str, Term] = {
         "Reply tokens",
         "The tokens the model wrote in its answer (the API calls them completion tokens); billed at the output price.",
     ),
+    "content_tokens": Term(
+        "Content", "Tokens of the text itself — what someone wrote in the messages — as opposed to the chat format."
+    ),
     "cached_tokens": Term(
         "Cached tokens",
         "Prompt tokens the server had already processed in an earlier call that started the same way: it reuses "
@@ -112,6 +115,16 @@ TERMS: dict[str, Term] = {
         "Token budget",
         "The most tokens of history a call may carry: the newest messages that fit are sent, older ones are not.",
     ),
+    "frontier": Term(
+        "Frontier",
+        "The variants no other beats on both pass rate and size (or cost): the best trade-offs. A variant off it "
+        "is beaten by one on it.",
+    ),
+    "interval": Term(
+        "95 % interval",
+        "The range the true pass rate lies in, 19 times out of 20, given how few answers were scored (Wilson's "
+        "interval): wide means too few answers to be sure.",
+    ),
     "pass_rate": Term("Pass rate", "The share of answers that passed the test case's checks."),
     "latency": Term("Latency", "Seconds from sending the call to the last word of the answer."),
     "ttft": Term("Time to first token", "Seconds until the first word of the answer arrived."),
@@ -147,6 +160,9 @@ TERMS: dict[str, Term] = {
     "variant": Term(
         "Variant",
         "One way of building the context for the same question: which history, which system prompt, which model.",
+    ),
+    "position": Term(
+        "#", "The message's position in the call, counted from the first message sent: #1 is the first, not the best."
     ),
     "pinned": Term("Pinned", "A pinned message is kept in every call, whatever the strategy leaves out."),
     "estimate": Term(
@@ -204,6 +220,9 @@ COLUMNS: dict[str, str] = {
     "temperature": "temperature",
     "token budget": "token_budget",
     "pass rate %": "pass_rate",
+    "content tokens": "content_tokens",
+    "chat-format tokens": "chat_format",
+    "#": "position",
     "completion tokens": "completion_tokens",
     "reply tokens": "completion_tokens",
     "cached tokens": "cached_tokens",
@@ -222,7 +241,7 @@ COLUMNS: dict[str, str] = {
 
 def column_help(column: str) -> str | None:
     """The hover for a table column, or None when the column explains itself."""
-    name = column.lower().strip()
+    name = column.lower().replace("_", " ").strip()  # the run log names its columns as its fields
     for start in sorted(COLUMNS, key=len, reverse=True):
         if name == start or name.startswith(start + " ") or name.startswith(start + "("):
             return explain(COLUMNS[start])

@@ -34,6 +34,12 @@ class ModelInfo:
         return found or pricing.flat(None, None, f"not in {pricing.PACKAGE}'s data: unpriced")
 
     @property
+    def free(self) -> bool:
+        """Every call costs $0 (the embedded model, a local server given no prices): what *price as* reprices."""
+        rates = (self.prices.input, self.prices.output)
+        return rates[0] is not None and all(r is None or (r.base == 0 and not r.tiers) for r in rates)
+
+    @property
     def input_per_million(self) -> float | None:
         rate = self.prices.input
         return None if rate is None else rate.base
@@ -159,10 +165,14 @@ def priced_models() -> list[str]:
 def priced_as(model: ModelInfo, other: str | None) -> ModelInfo:
     """`model` with the prices of the table's `other` (None or "": its own), to tell the money story of
     a real deployment from a free run. Only the prices change: the tokens are still `model`'s own, as
-    its tokenizer counted them (another model's tokenizer would count the same text a little differently)."""
+    its tokenizer counted them (another model's tokenizer would count the same text a little differently).
+    Only a free model is repriced: a hosted model's own list price is what its calls cost (one picker
+    serves every page, so a Compare variant on gpt-4o is not priced as the gpt-4o-mini picked for the chat)."""
     if not other:
         return model
     priced = lookup(other)
     if priced is None:
         raise KeyError(f"{other!r} is not in the model table")
+    if not model.free:
+        return model
     return replace(model, price_ref=priced.price_ref or priced.name, own_prices=priced.own_prices)

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
-from lib.backends.replay import Exchange, RecordedReply, ReplayBook, canonical
+from lib.backends.replay import REPLAYED_SUFFIX, Exchange, RecordedReply, ReplayBook, canonical
 from lib.context.conversation import Message, new_id
 from lib.core.errors import DocumentError, InvalidRecording, InvalidSession
 from lib.core.secrets import masked_json
@@ -343,6 +343,12 @@ def replayed_note(note: str, title: str) -> str:
     return f"{note} · {REPLAYED} from the recording “{title}”"
 
 
+def is_replayed(note: str) -> bool:
+    """Whether a comparison's note (its backend, model and runs) says its answers came from a recording:
+    run under one (the backend "… (replayed)") or opened with one (`replayed_note`)."""
+    return note.split(" · ", 1)[0].endswith(REPLAYED_SUFFIX) or f" · {REPLAYED} from the recording “" in note
+
+
 def copy_into(conn: Connection, recording: Recording, session_id: str, owner: str | None) -> None:
     """The recording's comparisons, Compare set-up and experiment runs, as the session `session_id`'s:
     shown at once, without a call, each marked replayed."""
@@ -364,7 +370,18 @@ def copy_into(conn: Connection, recording: Recording, session_id: str, owner: st
             )
             for cell in kept["cells"]:
                 values = {k: v for k, v in cell.items() if k in cell_columns}
+                notices = _listed(values.get("notices"))
+                notices.append(f"{REPLAYED.capitalize()} from the recording “{recording.title}”: no call was made.")
+                values["notices"] = json.dumps(notices, ensure_ascii=False)
                 conn.execute(insert(experiment_cells).values({**values, "run_id": run_id}))
+
+
+def _listed(text: Any) -> list:
+    try:
+        value = json.loads(text) if isinstance(text, str) else []
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
 
 
 # --- in the store ------------------------------------------------------------------------------------

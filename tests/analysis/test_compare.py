@@ -403,6 +403,27 @@ def test_a_variant_sends_the_sessions_tools_none_or_only_some():
     assert "tools" not in same.to_dict()  # a set-up without tools is stored as before
 
 
+def test_a_smallest_context_with_a_tool_round_is_a_variant_that_sends_the_round_whole():
+    """Attribution's smallest context of a tool-using answer, added as a Compare variant: its call and
+    result keep their shape (stored and read back), so the variant sends a body the API takes."""
+    from lib.context.conversation import ToolCall
+    from lib.context.request import send_blocker
+
+    kept = [
+        Message("user", "Weather in Rome?", id="u", name="ada"),
+        Message("assistant", "", id="a", tool_calls=(ToolCall("call_1", "get_weather", '{"city": "Rome"}'),)),
+        Message("tool", "wind 14 km/h", id="t", tool_call_id="call_1"),
+    ]
+    variant = Variant("Full").keeping(kept, "Full · smallest context (3 of 5)")
+    stored = Variant.from_dict(json.loads(json.dumps(variant.to_dict())))
+    assert stored == variant
+    request = plan_variant(stored, SystemPrompt("Be brief."), HISTORY, "And the wind?", TARGET, Sampling())
+    assert send_blocker(request) is None
+    assert [m for m in request.plan.body["messages"][:-1]] == [m.as_api() for m in kept]
+    plain = Variant("Full").keeping([Message("user", "Hi", id="h")], "plain")
+    assert plain.to_dict()["fixed_context"] == [["user", "Hi"]]  # a plain message is stored as before
+
+
 STORED_BEFORE_PYDANTIC = DATA / "compare_stored_before_pydantic.json"
 
 

@@ -171,7 +171,7 @@ def test_summary_rows_add_up(embedded_tokenizer):
 
 def test_why_hi_explains_the_extra_tokens(embedded_tokenizer):
     openai = why_hi(openai_spans("o200k_base", CONVERSATIONS["hi"]))
-    assert "1 token, yet sending it costs 8" in openai and "3 are the reply's priming" in openai
+    assert "1 token, yet sending it costs 8" in openai and "3 are the cue that starts the reply" in openai
     embedded = why_hi(embedded_spans(embedded_tokenizer, CONVERSATIONS["hi"]))
     assert "default system prompt" in embedded
 
@@ -206,7 +206,7 @@ def test_html_heads_each_message_with_its_count():
     counts = per_message(spans, len(messages))
     for index, message in enumerate(messages):
         assert f"#{index + 1} {message['role']} · {counts[index]} tokens" in markup
-    assert "Reply priming (chat format, no message) · 3 tokens" in markup
+    assert "The cue that starts the reply (chat format, no message) · 3 tokens" in markup
     assert _drawn(markup) == len(spans) and LEGEND in markup
     assert LEGEND not in spans_html(spans, [m["role"] for m in messages], legend=False)
 

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,18 @@ TIMEOUT_S = 600
 
 def new_app(script: str = APP) -> AppTest:
     """A new browser tab on `script` (the routed app unless a page is named), not yet run: every AppTest
-    of the suite is made here, with one timeout."""
+    of the suite is made here (or by the two below), with one timeout."""
     return AppTest.from_file(script, default_timeout=TIMEOUT_S)
+
+
+def app_of_function(function: Callable[[], None]) -> AppTest:
+    """A new tab on a script written as a test's function (a page's glue called with a hook)."""
+    return AppTest.from_function(function, default_timeout=TIMEOUT_S)
+
+
+def app_of_string(script: str) -> AppTest:
+    """A new tab on a script written as a test's string."""
+    return AppTest.from_string(script, default_timeout=TIMEOUT_S)
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.context.conversation import Message
 from tests.analysis.attribution.test_regeneration import KnowsWhatItWasTold
-from tests.app.conftest import chat_on, payload_json, run_log_rows, send, visible_text
+from tests.app.conftest import app_of_string, chat_on, payload_json, run_log_rows, send, visible_text
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow
@@ -158,7 +158,7 @@ attribution.compare_answer(settings, request.plan, "She lives in Lisbon.", "vari
 def test_the_compare_hook_attributes_a_variants_answer_to_what_that_variant_sent():
     with FakeOpenAI() as fake:
         fake.behaviour = KnowsWhatItWasTold(models=["gpt-4o-mini"])
-        at = AppTest.from_string(COMPARE_SCRIPT, default_timeout=120)
+        at = app_of_string(COMPARE_SCRIPT)
         for name, value in {
             "provider_kind": "compatible",
             "base_url": fake.base_url,
@@ -182,7 +182,7 @@ def _compare_hook(fake: FakeOpenAI, answer: str, expected: str) -> AppTest:
     script = COMPARE_SCRIPT.replace(
         '"She lives in Lisbon.", "variant-0")', f"{answer!r}, 'variant-0', None, {expected!r})"
     )
-    at = AppTest.from_string(script, default_timeout=120)
+    at = app_of_string(script)
     for name, value in {
         "provider_kind": "compatible",
         "base_url": fake.base_url,

@@ -195,8 +195,9 @@ def test_another_session_has_its_own_comparisons(compare):
 
 
 def test_runs_can_be_priced_as_a_hosted_model(compare):
+    compare.selectbox(key="price_as").set_value("").run()  # each model's own prices (the default is a hosted one)
     assert compare.dataframe[0].value["input cost $"].eq(0).all()  # offline: everything is $0
-    compare.selectbox(key="compare_price_as").set_value("gpt-4o-mini").run()
+    compare.selectbox(key="price_as").set_value("gpt-4o-mini").run()
     table = compare.dataframe[0].value
     column = "input cost $ (priced as gpt-4o-mini)"
     tokens = dict(zip(table["variant"], table["prompt tokens"], strict=True))

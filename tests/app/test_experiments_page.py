@@ -620,7 +620,7 @@ def test_every_choice_survives_a_visit_to_another_page():
 def _visit_and_come_back(server: FakeOpenAI) -> None:
     kept = stored_set(TestSet("Kept", (Case("q1", "Kept question?"),)))
     stored_set(TestSet("Newer", (Case("q1", "Newer question?"),)))  # the one the page would open by itself
-    at = AppTest.from_file(APP, default_timeout=300)
+    at = new_app()
     for key, value in {
         "provider_kind": "compatible",
         "base_url": server.base_url,
@@ -791,3 +791,39 @@ def test_a_driver_error_that_repeats_the_store_password_shows_it_masked(monkeypa
         assert "s3cret-pass" not in visible_text(at)
     finally:
         server.close()
+
+
+def test_a_set_with_tools_runs_with_and_without_them_as_its_variants_say():
+    """The set's tools go with each cell of a variant that sends the case's tools, none with a variant
+    whose tools column says none; the estimate and the body preview are of those very bodies."""
+    from lib.context.conversation import Message, ToolCall
+    from lib.context.tools import ToolDefinition, ToolSettings
+    from tests.app.conftest import chat_calls
+
+    weather = ToolDefinition(
+        "get_weather", "Weather in a city.", {"type": "object", "properties": {"city": {"type": "string"}}}
+    )
+    history = (
+        Message("user", "Weather in Rome?", id="h0000"),
+        Message("assistant", "", id="h0001", tool_calls=(ToolCall("call_1", "get_weather", '{"city": "Rome"}'),)),
+        Message("tool", "wind 14 km/h", id="h0002", tool_call_id="call_1"),
+    )
+    cases = (Case("wind", "And the wind?", Conversation("inline", history), (Check("contains", "fake"),)),)
+    bare = {**FULL, "name": "Without tools", "tools": "none"}
+    rows = [{**FULL, "tools": "the case's"}, bare]
+    with FakeOpenAI() as server:
+        test_set = TestSet("Agent", cases, tools=ToolSettings((weather,), "auto"))
+        at = on_fake(server, stored_set(test_set), exp_variant_rows=rows)
+        at.session_state["exp_variant_rows"] = rows
+        at.run()
+        assert not at.exception, at.exception
+        preview = " ".join(c.value for c in at.code)
+        assert '"get_weather"' in preview and '"tool_call_id": "call_1"' in preview  # the first cell's body
+        button(at, "Run 2 cells").click().run()
+        wait_for_the_run(at, 2, timeout_s=60)
+        bodies = [r.json() for r in chat_calls(server)]
+    with_tools = next(b for b in bodies if "tools" in b)
+    without = next(b for b in bodies if "tools" not in b)
+    assert with_tools["tools"] == [weather.as_api()] and with_tools["tool_choice"] == "auto"
+    assert "tool_choice" not in without
+    assert without["messages"][2]["tool_calls"][0]["id"] == "call_1"  # the round is sent, only the tools not

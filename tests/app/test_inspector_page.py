@@ -67,7 +67,7 @@ def test_an_openai_encoding_counts_what_lib_tokens_counts(encoding):
     at = _open(HISTORY)
     at.selectbox(key="inspector_encoding").set_value(encoding).run()
     assert _tokens(at) == TiktokenCounter(encoding, True).count(_sent(HISTORY)).total == _drawn(at)
-    assert "&lt;|start|&gt;" in at.html[0].value and "Reply priming" in at.html[0].value
+    assert "&lt;|start|&gt;" in at.html[0].value and "The cue that starts the reply" in at.html[0].value
 
 
 def test_an_openai_model_in_the_sidebar_picks_its_encoding():

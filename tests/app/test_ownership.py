@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.store import storage
 from lib.store.session import Session
-from tests.app.conftest import THIS_BROWSER, new_app, send, type_server, with_history
+from tests.app.conftest import THIS_BROWSER, app_of_function, new_app, send, type_server, with_history
 from tests.app.test_experiments_page import PAGE as EXPERIMENTS_PAGE
 from tests.app.test_experiments_page import page as experiments_page
 from tests.fake_openai import FakeOpenAI
@@ -218,7 +218,7 @@ def test_a_team_run_log_shows_who_ran_a_call_but_not_what_they_sent(browser):
         record_with_details(conn, record, details_of(plan, outcome, "Full history"))
 
     def shown(user: dict) -> str:
-        at = AppTest.from_function(_opened_calls, default_timeout=60)
+        at = app_of_function(_opened_calls)
         at.user = user
         at.run()
         assert not at.exception, at.exception

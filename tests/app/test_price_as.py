@@ -46,3 +46,20 @@ def test_the_last_calls_cost_is_shown_at_the_hosted_price_too(app):
     captions = " ".join(c.value for c in app.caption)
     assert f"Cost $0 here (local model) · {money(expected)} at gpt-4o-mini" in captions
     assert expected and expected > 0
+
+
+def test_the_choice_follows_the_user_to_compare_and_back(app):
+    app.selectbox(key="price_as").set_value("gpt-4.1").run()
+    app.switch_page("pages/compare.py").run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="price_as").value == "gpt-4.1"  # Compare's *Price the run* is the same picker
+    assert "priced as gpt-4.1" in next(b for b in app.button if b.label.startswith("Run ")).label
+    table = app.dataframe[0].value
+    hosted = models.lookup("gpt-4.1").prices
+    for tokens, shown in zip(table["prompt tokens"], table["input cost $ (priced as gpt-4.1)"], strict=True):
+        assert shown == pytest.approx(cost(hosted, int(tokens)))  # the one formula, on each variant's tokens
+
+    app.selectbox(key="price_as").set_value("gpt-4o").run()
+    app.switch_page("pages/chat.py").run()
+    assert not app.exception, app.exception
+    assert _cost_metric(app).label == "Input cost at gpt-4o"

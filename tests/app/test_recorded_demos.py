@@ -144,5 +144,29 @@ def test_an_experiment_run_replays_from_the_recording_with_the_server_gone():
         newest = store.list_runs(conn, THIS_BROWSER)[0]
         answers = [cell.answer for cell in store.cells(conn, newest.id, THIS_BROWSER)]
     assert newest.name.endswith(" · replayed") and answers == ["It is 4471.", "It is 4471."]
+    at.session_state["exp_grid"] = {"selection": {"rows": [], "columns": [], "cells": [(0, "No history")]}}
+    at.run()
+    assert "▶ replayed: this answer came from the recording" in " ".join(c.value for c in at.caption)
     assert len(chat_calls(server)) == sent_live
     assert {row.provider for row in run_log_rows()[-2:]} == {"compatible (replayed)"}
+
+
+def test_a_chat_recorded_on_the_embedded_model_replays_its_own_answers(embedded_server):
+    """The real model's answers (whatever they are) come back word for word, captioned, and the run log
+    holds no live call after the recording: the replayed ones are logged as such."""
+    at = _chat(provider_kind="compatible", temperature=0.0, max_tokens=24)
+    type_server(at, embedded_server.base_url)
+    for question in QUESTIONS:
+        send(at, question)
+    answers = _answers(at)
+    assert len(answers) == 2 and all(answers)
+    _save_demo(at, "Locker demo")
+    live = [row for row in run_log_rows() if row.provider == "compatible"]
+    assert len(live) == 2
+    _open_demo(at)
+    for _ in QUESTIONS:
+        _step(at)
+    assert _answers(at) == answers
+    assert _captions(at).count("▶ replayed") == 2 and not at.error
+    assert [row for row in run_log_rows() if row.provider == "compatible"] == live  # no live call since
+    assert len([row for row in run_log_rows() if row.provider == "compatible (replayed)"]) == 2

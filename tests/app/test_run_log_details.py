@@ -4,7 +4,6 @@ import json
 
 import pytest
 from sqlalchemy import text
-from streamlit.testing.v1 import AppTest
 
 from lib.context.conversation import Message
 from lib.context.payload import Sampling, plan_request
@@ -13,6 +12,7 @@ from lib.core import models
 from lib.core.outcome import CallOutcome, Usage
 from lib.store import storage
 from lib.store.call_details import details_of, record_with_details
+from tests.app.conftest import app_of_function
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +64,7 @@ def test_a_call_opens_to_its_body_answer_strategy_and_timings():
         record = storage.CallRecord.of("s1", "Last 2 turns", "openai", plan, outcome)
         record_with_details(conn, record, details_of(plan, outcome, "Last 2 turns", queued_s=3.0))
         storage.record_call(conn, storage.CallRecord.of("s1", "chat", "openai", _plan("Old"), outcome))
-    at = AppTest.from_function(_opened_calls, default_timeout=120)
+    at = app_of_function(_opened_calls)
     at.run()
     assert not at.exception, at.exception
     bodies = [json.loads(c.value) for c in at.code if c.language == "json"]
@@ -77,7 +77,7 @@ def test_a_call_opens_to_its_body_answer_strategy_and_timings():
 
 
 def test_the_page_logs_a_call_with_its_details_and_never_its_key():
-    at = AppTest.from_function(_logged_from_the_page, default_timeout=120)
+    at = app_of_function(_logged_from_the_page)
     at.run()
     assert not at.exception, at.exception
     with storage.opened() as conn:
@@ -103,7 +103,7 @@ def test_the_run_log_table_opens_the_row_picked():
             plan = _plan(f"Asked by {variant}")
             record = storage.CallRecord.of("s1", variant, "openai", plan, outcome)
             record_with_details(conn, record, details_of(plan, outcome, variant))
-    at = AppTest.from_function(_the_run_log_with_the_hook, default_timeout=120)
+    at = app_of_function(_the_run_log_with_the_hook)
     at.run()
     assert not at.exception, at.exception
     assert list(at.dataframe[0].value["variant"]) == ["Last 2 turns"]

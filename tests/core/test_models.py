@@ -43,6 +43,12 @@ def test_a_free_model_priced_as_a_priced_one_takes_only_its_prices():
         models.priced_as(free, "no-such-model")
 
 
+def test_a_hosted_model_keeps_its_own_prices_when_priced_as_another():
+    own = models.MODELS["gpt-4o"]
+    assert not own.free and models.MODELS[models.EMBEDDED_MODEL].free
+    assert models.priced_as(own, "gpt-4o-mini") is own  # its calls cost its own list price
+
+
 def test_the_priced_models_are_the_tables_with_a_price():
     names = models.priced_models()
     assert "gpt-4o-mini" in names and models.EMBEDDED_MODEL not in names

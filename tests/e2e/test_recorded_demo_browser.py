@@ -2,8 +2,10 @@
 comparison on a live OpenAI-compatible server, stop the server, open the demo, ask its questions in order
 and run its comparison again: each answer appears, marked replayed, nothing fails, nothing is sent.
 
-The helpers (`record_demo`, `open_demo`, `step_through_chat`) are for other browser tests that step a
-recorded demo too (the presenter's view)."""
+Then the same demo is opened again and stepped through in the presenter's view (the sidebar hidden): its
+questions asked with the view's own *Next question* and Ask, its comparison stepped with the arrow keys.
+The helpers (`record_demo`, `open_demo`, `step_through_chat`, `step_through_presenter`) are for other
+browser tests that step a recorded demo too."""
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -112,6 +114,44 @@ def step_through_chat(page, answers=ANSWERS) -> None:
         expect(reply).to_contain_text("▶ replayed", timeout=WAIT)
 
 
+def step_through_presenter(page, answers=ANSWERS, variants: int = 2) -> None:
+    """In the presenter's view: each recorded question put in the box by *Next question*, sent by Ask, its
+    answer shown marked replayed; then the recorded comparison stepped one variant at a time (arrow keys)."""
+    for _ in range(2):  # a click landing while a run still redraws the page can be lost: click again
+        wait_until_settled(page)
+        page.get_by_role("link", name="Presenter view").click()
+        try:
+            page.locator(".st-key-present_top").wait_for(timeout=30_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    else:
+        page.locator(".st-key-present_top").wait_for(timeout=WAIT)
+    expect(page.get_by_test_id("stSidebar")).to_be_hidden(timeout=WAIT)  # presenting: no sidebar
+    # What the hidden sidebar said is said here: the recording answers, and the way back to live.
+    expect(page.locator(".st-key-present_replay")).to_contain_text("▶ replayed", timeout=WAIT)
+    expect(page.get_by_role("button", name="Switch to live")).to_be_visible()
+    talk = page.locator(".st-key-present_conversation")
+    for count, answer in enumerate(answers):
+        wait_until_settled(page)
+        page.get_by_role("button", name=f"Next question ({count + 1} of {len(QUESTIONS)})").click()
+        expect(page.get_by_label("Question")).to_have_value(QUESTIONS[count], timeout=WAIT)
+        page.get_by_role("button", name="Ask").click()
+        reply = talk.locator('[class*="st-key-present_msg_"]').nth(2 * count + 1)
+        expect(reply).to_contain_text(answer, timeout=WAIT)
+        expect(reply).to_contain_text("▶ replayed", timeout=WAIT)
+    expect(page.get_by_role("button", name="All recorded questions asked")).to_be_disabled(timeout=WAIT)
+    page.get_by_text("Step through", exact=True).click()
+    for number in range(1, variants + 1):
+        if number > 1:
+            page.keyboard.press("ArrowRight")
+        counter = page.locator(".st-key-present_counter")
+        expect(counter).to_have_text(f"Variant {number} of {variants}", timeout=WAIT)
+        wait_until_settled(page)
+        expect(page.locator(".st-key-present_step")).to_contain_text(COMPARE_ANSWER, timeout=WAIT)
+        expect(page.get_by_text("these answers came from a recorded demo").first).to_be_visible(timeout=WAIT)
+
+
 def test_a_recorded_demo_steps_through_offline_with_the_server_stopped(page):
     with FakeOpenAI() as server:
         record_demo(page, server)
@@ -134,5 +174,11 @@ def test_a_recorded_demo_steps_through_offline_with_the_server_stopped(page):
     expect(results).to_have_count(2)
     for index in range(2):
         expect(results.nth(index)).to_contain_text(COMPARE_ANSWER)
+        expect(results.nth(index)).to_contain_text("▶ replayed")  # each row says where its answer came from
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0  # nothing failed
+
+    # Once more, from the start, in the presenter's view.
+    open_demo(page)
+    step_through_presenter(page)
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
     assert chat_calls(server) == live  # and nothing was sent

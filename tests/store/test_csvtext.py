@@ -24,7 +24,9 @@ from lib.context.strategies import Strategy
 from lib.core.outcome import Usage
 from lib.store import csvtext
 
-CASES = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# As many cases as the run's Hypothesis profile says (tests/conftest.py: 50 in `make test-fast`, 200 in
+# `make test`); it was 500 in every run. Each fix these properties guard was found again at 50 (issue 27).
+CASES = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # How a formula can start: ASCII, full-width and small forms, a minus sign, behind blanks, breaks and
 # invisible characters (a spreadsheet skips them), and behind quotes (the guard itself).
 STARTS = ["=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\ufe66", "\ufe62", "\ufe63", "\u2212"]

@@ -232,8 +232,16 @@ def test_its_comparisons_and_runs_open_beside_it_marked_replayed(conn):
     assert run.name == "Lockers · replayed" and run.id != "run1" and run.owner == OWNER
     cells = conn.execute(select(schema.experiment_cells).where(schema.experiment_cells.c.run_id == run.id)).all()
     assert [c.answer for c in cells] == ["4471."]
+    assert json.loads(cells[0].notices) == ["Replayed from the recording “Locker demo”: no call was made."]
 
 
 def test_equal_bodies_are_equal_whatever_their_key_order():
     body = _plan([FACT]).body
     assert canonical(json.loads(json.dumps(dict(reversed(list(body.items())))))) == canonical(body)
+
+
+def test_a_note_says_replayed_only_when_a_recording_answered():
+    assert recordings.is_replayed("embedded (replayed) · SmolLM2-135M-Instruct · 1 run(s) per variant")
+    assert recordings.is_replayed(recordings.replayed_note("openai · gpt-4o · 1 run(s) per variant", "Demo"))
+    assert not recordings.is_replayed("compatible · replayed-model (replayed) · 1 run(s) per variant")
+    assert not recordings.is_replayed("openai · gpt-4o · 1 run(s) per variant")

@@ -28,6 +28,7 @@ from lib.context.payload import RequestPlan
 from ui import call_details, state
 from ui.attribution import results, smallest
 from ui.attribution.common import APPLIED, KEY, POLL_S, Panel, exact, panel_of, scorer_for, start
+from ui.glossary import explain
 from ui.meter import money
 from ui.settings import Settings
 
@@ -153,7 +154,9 @@ def _before_running(panel: Panel, settings: Settings, context: AnswerContext, ke
             )
         )
     label = f"Run the attribution ({plan.passes} {'passes' if exact(settings) else 'calls'})"
-    if st.button(label, key=f"{KEY}run_{key}", icon=":material/play_arrow:", type="primary"):
+    if st.button(
+        label, key=f"{KEY}run_{key}", icon=":material/play_arrow:", type="primary", help=explain("attribution")
+    ):
         scorer = scorer_for(settings)
         start(panel, Job(lambda progress: attribute(context, scorer, plan, progress), fingerprint), scorer)
 

@@ -11,10 +11,11 @@ from lib.analysis.attribution import (
 from lib.analysis.attribution.explain import percent
 from lib.context.display import inert_markdown
 from ui.attribution.common import TOP
+from ui.glossary import explain
 
 
 def draw(result: Attribution) -> None:
-    st.markdown("**Influence of each message on this answer**")
+    st.markdown("**Influence of each message on this answer**", help=explain("attribution"))
     for index, unit in enumerate(result.units):
         st.progress(
             result.bar(index),

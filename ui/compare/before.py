@@ -13,9 +13,11 @@ from lib.analysis.report import plan_figure
 from lib.context.display import inert_inline, shortened_body
 from lib.context.payload import RequestPlan
 from lib.context.request import Request
-from lib.core import models
+from lib.core.models import ModelInfo
+from ui import price_as as shared_price
 from ui import state
 from ui.compare import runs
+from ui.glossary import columns
 from ui.meter import money
 from ui.settings import Settings
 from ui.summary import summaries_button, summaries_cost
@@ -24,12 +26,15 @@ OWN_PRICES = ""
 
 
 def price_as() -> str:
-    """The model whose prices the page prices the run at ("": each model's own)."""
-    return state.text(state.COMPARE_PRICE_AS) or OWN_PRICES
+    """The hosted model a free model's calls are priced at ("": each model's own): the one choice the chat
+    meter and the presenter's view show too (ui/price_as.py)."""
+    return shared_price.chosen()
 
 
-def _price_label(name: str) -> str:
-    return "Each model's own prices" if name == OWN_PRICES else f"As if {name}"
+def priced_at(models: list[ModelInfo]) -> str:
+    """`price_as()` where it reprices something (a free model among `models`), else "": the tables and the Run
+    button then say "priced as" only when a cost is not the model's own."""
+    return price_as() if any(model.free for model in models) else OWN_PRICES
 
 
 def priced_note(price_as: str) -> str:
@@ -38,13 +43,13 @@ def priced_note(price_as: str) -> str:
 
 def run_row(variants: list[Variant], requests: list[Request], question: str, settings: Settings) -> None:
     """At the top, by the question: the Run button and the run's options."""
-    priced_at = price_as()
-    total = input_estimate([r.plan for r in requests], priced_at, state.whole(state.COMPARE_REPEATS))
+    priced = priced_at([r.plan.model for r in requests])
+    total = input_estimate([r.plan for r in requests], priced, state.whole(state.COMPARE_REPEATS))
     running = runs.run_in_flight() is not None
     cols = st.columns([2.2, 1, 1, 1.6], vertical_alignment="bottom")
-    priced = f", {priced_note(priced_at)}" if priced_at else ""
+    note = f", {priced_note(priced)}" if priced else ""
     cols[0].button(
-        f"Run {len(variants)} variants (input ≈ {money(total)}{priced})",
+        f"Run {len(variants)} variants (input ≈ {money(total)}{note})",
         type="primary",
         icon=":material/play_arrow:",
         disabled=running or len(variants) < 2 or not question.strip(),
@@ -66,14 +71,7 @@ def run_row(variants: list[Variant], requests: list[Request], question: str, set
         key=state.COMPARE_SEED,
         help="Repeat i uses seed + i, sent in the request's `seed` field.",
     )
-    cols[3].selectbox(
-        "Price the run",
-        [OWN_PRICES, *models.priced_models()],
-        format_func=_price_label,
-        key=state.COMPARE_PRICE_AS,
-        help="Offline, every call costs $0. Price the same tokens at a hosted model's list prices to see what "
-        "this would cost in a real deployment (the tokens stay this model's own count).",
-    )
+    shared_price.picker(cols[3], "Price the run")  # the chat meter's choice, and the presenter's
     st.caption(settings.provider.limits.describe() + " Set both in the sidebar.")
     if settings.provider.backend.answers_one_at_a_time:
         st.caption(
@@ -103,16 +101,19 @@ def missing_summaries(requests: list[Request], variants: list[Variant], settings
 
 
 def before_running(variants: list[Variant], requests: list[Request]) -> None:
-    priced_at = price_as()
     plans = [r.plan for r in requests]
-    rows = plan_rows(variants, plans, priced_at)
+    priced = priced_at([plan.model for plan in plans])
+    rows = plan_rows(variants, plans, priced)
     st.subheader("Before running: what each variant sends")
-    cost = f"input cost $ ({priced_note(priced_at)})" if priced_at else "input cost $"
+    cost = f"input cost $ ({priced_note(priced)})" if priced else "input cost $"
     frame = pd.DataFrame(rows).rename(columns={"input cost $": cost})
     st.dataframe(
-        frame, hide_index=True, width="stretch", column_config={cost: st.column_config.NumberColumn(format="%.6f")}
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config=columns(frame.columns, {cost: st.column_config.NumberColumn(format="%.6f")}),
     )
-    st.plotly_chart(plan_figure(rows, priced_note=priced_note(priced_at)), width="stretch")
+    st.plotly_chart(plan_figure(rows, priced_note=priced_note(priced)), width="stretch")
     _request_preview(variants, plans)
 
 

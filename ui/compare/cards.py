@@ -12,6 +12,7 @@ from lib.context.display import inert_inline, inert_markdown
 from lib.context.strategies import STRATEGY_LABELS, spec_of
 from ui import state, tools_panel
 from ui.compare import setup
+from ui.glossary import strategy_help
 from ui.settings import Settings
 
 SYSTEM_MODES = {"conversation": "The conversation's", "none": "None", "custom": "Custom"}
@@ -41,7 +42,13 @@ def _slot_editor(slot: str, settings: Settings, pinned: int) -> None:
 
 
 def _context_choice(key: Callable[[str], str]) -> None:
-    st.selectbox("Context", list(STRATEGY_LABELS), format_func=STRATEGY_LABELS.__getitem__, key=key("strategy"))
+    st.selectbox(
+        "Context",
+        list(STRATEGY_LABELS),
+        format_func=STRATEGY_LABELS.__getitem__,
+        key=key("strategy"),
+        help=strategy_help(),
+    )
     kind = state.get(key("strategy"))
     for parameter in spec_of(kind).parameters:
         st.number_input(
@@ -58,10 +65,10 @@ def _context_choice(key: Callable[[str], str]) -> None:
         st.text_area("Custom system prompt", key=key("system_text"), height=68)
 
 
-def _fixed_context(fixed: tuple[tuple[str, str], ...]) -> None:
+def _fixed_context(fixed: tuple[tuple[str, ...], ...]) -> None:
     """A variant added from an answer's smallest context: its messages are fixed, listed, not edited."""
     with st.expander(f"Fixed context: {len(fixed)} message{'s' if len(fixed) != 1 else ''}"):
-        lines = [f"- **{role}** {inert_inline(text, limit=120)}" for role, text in fixed]
+        lines = [f"- **{role}** {inert_inline(text, limit=120)}" for role, text, *_ in fixed]
         st.markdown("\n".join(lines) or "- (only the question)")
 
 

@@ -13,10 +13,13 @@ from lib.analysis.compare import Comparison, VariantResult, answer_stats
 from lib.analysis.report import TIMING_NOTE, diff_html, report_html, report_markdown, result_figures, variant_colours
 from lib.context.display import inert_inline, inert_markdown
 from lib.core.outcome import CallOutcome
+from lib.store import recordings
 from ui import state
 from ui.attribution import hooks as attribution
 from ui.compare import setup
 from ui.compare.before import priced_note
+from ui.demos import REPLAYED_CAPTION
+from ui.glossary import columns, explain
 from ui.settings import Settings
 
 
@@ -33,6 +36,7 @@ def _answer_column(
     diff: bool,
     key: str,
     expected: str = "",
+    replayed: bool = False,
 ) -> None:
     name = html.escape(result.variant.name)
     st.html(
@@ -48,6 +52,7 @@ def _answer_column(
         f"predicted {result.plan.prompt_tokens:,} · reported {reported} prompt tokens · "
         f"{first.usage.completion_tokens or 0:,} completion · first token {_seconds(first.ttft_s)} · "
         f"latency {_seconds(first.latency_s)} · queued {_seconds(result.queued_s(0))}"
+        + (f" · {REPLAYED_CAPTION}" if replayed else "")
     )
     if diff and not is_baseline:
         st.html(f"<div style='white-space:pre-wrap'>{diff_html(baseline.answer, result.answer)}</div>")
@@ -66,6 +71,8 @@ def _legend(colours: dict[str, str]) -> None:
 
 
 def _results(settings: Settings, comparison: Comparison, price_as: str) -> None:
+    if not any(r.plan.model.free for r in comparison.results):  # hosted models' costs are their own
+        price_as = ""
     st.subheader(f"Answers to “{inert_inline(comparison.question, limit=200)}”")
     served = " · sent one at a time" if comparison.one_at_a_time else " · sent at once"
     st.caption(
@@ -81,7 +88,7 @@ def _results(settings: Settings, comparison: Comparison, price_as: str) -> None:
         range(len(names)),
         format_func=names.__getitem__,
         key=state.COMPARE_BASELINE,
-        help="The answer the others are measured (similarity) and diffed against.",
+        help=explain("baseline"),
     )
     diff = cols[1].toggle(
         "Show the word diff",
@@ -106,11 +113,13 @@ def _results(settings: Settings, comparison: Comparison, price_as: str) -> None:
     for index, (column, result) in enumerate(zip(st.columns(len(shown.results)), shown.results, strict=True)):
         with column:
             colour, key = colours[result.variant.name], attribution.answer_key(comparison, index)
-            _answer_column(settings, result, baseline, result is baseline, colour, diff, key, shown.expected)
+            replayed = recordings.is_replayed(comparison.model_note)
+            _answer_column(settings, result, baseline, result is baseline, colour, diff, key, shown.expected, replayed)
     stats = answer_stats(shown.results, shown.baseline, price_as, shown.expected)
     st.markdown(
         "**Every run** — similarity is the cosine of the answers' word counts (1 = the same words, 0 = none "
-        "shared): word choice, not meaning."
+        "shared): word choice, not meaning.",
+        help=explain("similarity"),
     )
     cost = f"cost $ ({priced_note(price_as)})" if price_as else "cost $"
     runs = pd.DataFrame(stats).rename(columns={"cost $": cost})
@@ -120,7 +129,7 @@ def _results(settings: Settings, comparison: Comparison, price_as: str) -> None:
         runs,
         hide_index=True,
         width="stretch",
-        column_config={cost: st.column_config.NumberColumn(format="%.6f")},
+        column_config=columns(runs.columns, {cost: st.column_config.NumberColumn(format="%.6f")}),
     )
     figures = result_figures(stats, names, legend=False)
     if figures:

@@ -11,6 +11,8 @@ The Token inspector plans the same variants through `requests`; a run in flight 
 
 from __future__ import annotations
 
+from typing import cast
+
 import streamlit as st
 
 from lib.analysis import compare_store
@@ -18,18 +20,18 @@ from lib.analysis.compare import (
     PRESETS,
     CompareSetup,
     Comparison,
+    FixedMessage,
     Variant,
     distinct_names,
     plan_variant,
 )
 from lib.analysis.targets import target_for
-from lib.context.conversation import Role, new_id
+from lib.context.conversation import new_id
 from lib.context.request import Request, Target
 from lib.context.strategies import PARAMETERS, spec_of
-from lib.core import models
 from lib.core.errors import STORE_FAILED
 from lib.store import storage
-from ui import sessions, state
+from ui import price_as, sessions, state
 from ui.keys import known_secrets
 from ui.planning import summary_for
 from ui.settings import Settings
@@ -58,11 +60,11 @@ def slots() -> list[str]:
     return [str(slot) for slot in state.listing(state.COMPARE_SLOTS)]
 
 
-def fixed_context(slot: str) -> tuple[tuple[Role, str], ...] | None:
+def fixed_context(slot: str) -> tuple[FixedMessage, ...] | None:
     """The messages a slot's variant sends whatever the conversation holds (attribution's smallest
     context), or None: its strategy and system prompt choose."""
     value = state.of(state.slot_key(slot, "fixed_context"), tuple)
-    return None if value is None else tuple((role, text) for role, text in value)
+    return None if value is None else tuple(cast(FixedMessage, tuple(item)) for item in value)
 
 
 def comparisons() -> list[Comparison]:
@@ -154,7 +156,7 @@ def setup_now() -> CompareSetup:
         question=state.text(state.COMPARE_QUESTION),
         repeats=state.whole(state.COMPARE_REPEATS) or 1,
         seed=state.whole(state.COMPARE_SEED),
-        priced_as=state.text(state.COMPARE_PRICE_AS),
+        priced_as=price_as.chosen(),
     )
 
 
@@ -175,12 +177,16 @@ def load_for_session() -> None:
             kept = compare_store.list_comparisons(conn, session_id)
     except STORE_FAILED as exc:
         _store_failed(exc)
+    stored = setup
     setup = setup or CompareSetup(PRESETS, question=state.draft() or "What is my name?")
     set_variants(setup.variants)
     state.put(state.COMPARE_QUESTION, setup.question)
     state.put(state.COMPARE_REPEATS, max(1, min(setup.repeats, 10)))
     state.put(state.COMPARE_SEED, max(0, setup.seed))
-    state.put(state.COMPARE_PRICE_AS, setup.priced_as if setup.priced_as in models.priced_models() else "")
+    # A hosted model this session's Compare was priced at is picked again; none (older sessions saved "" by
+    # default) leaves the choice the chat meter and the presenter's view show.
+    if stored is not None and stored.priced_as and stored.priced_as in price_as.options():
+        state.put(state.PRICE_AS, stored.priced_as)
     state.put(state.COMPARISONS, kept)
     state.pop(state.COMPARE_SHOWN)
     state.put(state.COMPARE_SAVED_SETUP, setup_now())

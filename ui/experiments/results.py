@@ -12,10 +12,13 @@ import streamlit as st
 
 from lib.analysis.experiments import batch, planner, results, runner, setup, store
 from lib.analysis.experiments.planner import CellKey, RunSpec
+from lib.backends.replay import REPLAY_BASE_URL
 from lib.context.display import inert_markdown, shortened_body
 from ui import experiments_state, owner, sessions, state
+from ui.demos import REPLAYED_CAPTION
 from ui.experiments.common import STORE_FAILURES, mine, note, store_failure, stored_targets
 from ui.experiments.run import launch
+from ui.glossary import columns, explain
 from ui.keys import known_secrets
 from ui.meter import money
 from ui.settings import Settings
@@ -43,6 +46,8 @@ def _cell_detail(spec: RunSpec, cells: list[store.CellResult], case_id: str, var
             st.caption("Not finished yet.")
             return
         st.markdown(f"Status: **{cell.status}**")
+        if spec.provider_base_url == REPLAY_BASE_URL:  # run while a recorded demo answered
+            st.caption(f"{REPLAYED_CAPTION}: this answer came from the recording; no call was made.")
         if cell.error:
             st.error(inert_markdown(cell.error))
         for notice in cell.notices:
@@ -105,12 +110,16 @@ def _grid(spec: RunSpec, cells: list[store.CellResult]) -> None:
 
 def _summary(spec: RunSpec, cells: list[store.CellResult]) -> list[results.VariantSummary]:
     summaries = results.summaries(spec, cells)
-    st.markdown("**Per variant**" + (" (95 % Wilson interval of the pass rate)" if spec.repeats > 1 else ""))
+    st.markdown(
+        "**Per variant**" + (" (95 % Wilson interval of the pass rate)" if spec.repeats > 1 else ""),
+        help=explain("interval") if spec.repeats > 1 else None,
+    )
+    frame = pd.DataFrame(results.summary_rows(spec, summaries))
     st.dataframe(
-        pd.DataFrame(results.summary_rows(spec, summaries)),
+        frame,
         hide_index=True,
         width="stretch",
-        column_config={"cost $": st.column_config.NumberColumn(format="%.6f")},
+        column_config=columns(frame.columns, {"cost $": st.column_config.NumberColumn(format="%.6f")}),
     )
     return summaries
 
@@ -123,6 +132,7 @@ def _frontier(spec: RunSpec, summaries: list[results.VariantSummary]) -> None:
         key=FRONTIER_BY,
         horizontal=True,
         format_func={"tokens": "prompt tokens per call", "cost": "cost"}.__getitem__,
+        help=explain("frontier"),
     )
     if by == "cost" and not any(s.cost for s in summaries):
         st.caption("Every call here cost $0 (or is unpriced): the frontier is drawn against prompt tokens.")

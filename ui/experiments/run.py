@@ -24,6 +24,7 @@ from lib.core.prices import BATCH_LABEL
 from ui import experiments_state, owner, resources, sessions, state
 from ui.experiments.common import mine, note
 from ui.experiments.test_sets import current_set
+from ui.glossary import columns
 from ui.keys import known_secrets
 from ui.meter import money
 from ui.planning import summary_for
@@ -42,7 +43,13 @@ def _reset_variants() -> None:
 def _variant_editor() -> list[Variant]:
     if experiments_state.variant_rows() is None:
         _reset_variants()
-    frame = pd.DataFrame(experiments_state.variant_rows(), columns=COLUMNS)
+    # A row without a tools cell (kept from before the column, or cleared) sends the case's tools; a
+    # column of blanks would be numbers to pandas, which a text column refuses.
+    rows = [
+        {**row, "tools": row.get("tools") if isinstance(row.get("tools"), str) else setup.TOOLS_ALL}
+        for row in experiments_state.variant_rows() or []
+    ]
+    frame = pd.DataFrame(rows, columns=COLUMNS)
     edited = st.data_editor(
         frame,
         key=experiments_state.variant_editor_key(),
@@ -59,6 +66,10 @@ def _variant_editor() -> list[Variant]:
             "model": st.column_config.TextColumn(help="Blank: the sidebar's model (the embedded backend has one)"),
             "temperature": st.column_config.NumberColumn(min_value=0.0, max_value=2.0, help="Blank: the run's"),
             "max reply tokens": st.column_config.NumberColumn(min_value=1, step=1, help="Blank: the run's"),
+            "tools": st.column_config.TextColumn(
+                help="The tool definitions sent: the case's (its set's, or its session's), none, or only the "
+                "tools named (get_weather, get_time)"
+            ),
         },
     )
     st.button("Reset the variants", on_click=_reset_variants, icon=":material/restart_alt:")
@@ -97,7 +108,9 @@ def _judge_spec(settings: Settings, test_set: TestSet) -> JudgeSpec | None:
 def _spec(settings: Settings, test_set: TestSet, variants: list[Variant], judge: JudgeSpec | None) -> RunSpec:
     """The run as the page holds it, every conversation written out (InvalidTestSet: one cannot be)."""
     system = state.system_prompt()
-    current = Conversation("inline", tuple(state.history()), system.content if system.included else "")
+    current = Conversation(
+        "inline", tuple(state.history()), system.content if system.included else "", tools=state.tool_settings()
+    )
     resolved = setup.resolved(test_set, current, sessions.load_mine)  # the user's own sessions only
     choices = experiments_state.run_choices()
     return setup.run_spec(
@@ -133,13 +146,15 @@ def _missing_summaries(spec: RunSpec, settings: Settings) -> None:
 
 
 def _estimate_table(estimate: planner.Estimate) -> None:
+    frame = pd.DataFrame(estimate.rows())
     st.dataframe(
-        pd.DataFrame(estimate.rows()),
+        frame,
         hide_index=True,
         width="stretch",
-        column_config={
-            name: st.column_config.NumberColumn(format="%.6f") for name in ("input cost $", "cost at most $")
-        },
+        column_config=columns(
+            frame.columns,
+            {name: st.column_config.NumberColumn(format="%.6f") for name in ("input cost $", "cost at most $")},
+        ),
     )
     st.markdown(
         f"**{estimate.calls:,} calls, {estimate.prompt_tokens:,} prompt tokens, at most "

@@ -16,6 +16,7 @@ from lib.analysis.experiments.cases import (
     TestSet,
     checks_to_text,
     next_case_id,
+    tools_label,
     with_case,
     without_case,
 )
@@ -153,6 +154,7 @@ def _case_editor(set_id: str, test_set: TestSet) -> None:
                 key=key("history"),
                 height=150,
             )
+            tool_note(case)
         elif source == "session":
             saved = sessions.session_labels()
             options = list(saved) or [""]
@@ -174,7 +176,8 @@ def _case_editor(set_id: str, test_set: TestSet) -> None:
             help="contains: Ada · icontains: ada · contains-all: Ada | Porto · contains-any: a | b · "
             "not-contains: sorry · regex: \\d{4} · equals: 42 · starts-with: Yes · is-json (or is-json: {a JSON "
             'Schema}) · json-field: user.name = "Ada" · max-words: 20 · similar(0.8): text (word overlap) · '
-            "llm-rubric: The answer names the city. "
+            "calls-tool: get_weather (the reply's tool calls) · is-valid-openai-tools-call (every call names a "
+            "tool sent, with arguments valid against its schema) · llm-rubric: The answer names the city. "
             "An i- prefix ignores case (icontains, iequals, istarts-with…).",
         )
         st.text_input("Turns ago the fact was told (for the forgetting curve; blank: none)", key=key("turns_ago"))
@@ -185,6 +188,17 @@ def _case_editor(set_id: str, test_set: TestSet) -> None:
             "Duplicate", on_click=_add_case, args=(set_id, test_set, case), icon=":material/content_copy:"
         )
         buttons[3].button("Delete", on_click=_delete_case, args=(set_id, test_set, case.id), icon=":material/delete:")
+
+
+def tool_note(case: Case) -> None:
+    """Tool calls and results cannot be typed as `role: text` lines: say so, and that they are kept."""
+    messages = case.conversation.messages
+    shaped = sum(bool(m.tool_calls) or m.role == "tool" for m in messages)
+    if shaped:
+        st.caption(
+            f"{shaped} of these messages are tool calls or results: the box shows their text only. Saved with the "
+            "history unchanged they keep their shape; to edit them, export the set, edit the file, import it."
+        )
 
 
 def _cases_table(test_set: TestSet) -> None:
@@ -217,6 +231,13 @@ def section() -> None:
         st.write("Delete the set? Runs made with it keep their own copy.")
         st.button("Delete the set", type="primary", on_click=_delete_set, args=(stored.id, test_set))
     st.caption(inert_markdown(test_set.description or f"{len(test_set.cases)} cases."))
+    if test_set.tools.tools:
+        st.caption(
+            inert_markdown(
+                f"Tools sent with every case (unless its conversation has its own): {tools_label(test_set.tools)}. "
+                "A variant's *tools* column sends them, none, or only some."
+            )
+        )
     _cases_table(test_set)
     _case_editor(stored.id, test_set)
     st.markdown("**Import and export**")

@@ -15,9 +15,10 @@ from lib.context.composition import EXPLANATIONS, LABELS, PROMPT_PARTS, Composit
 from lib.context.display import inert_inline, inert_markdown
 from lib.context.request import Request, captioned
 from lib.context.strategies import STRATEGY_LABELS
-from ui import composition, state, tools_panel
+from ui import composition, demos, state, tools_panel
 from ui import price_as as price  # the shared *price as* (the chat meter's and Compare's)
 from ui.chat import calls
+from ui.glossary import explain
 from ui.settings import Settings
 
 ROLE_WORDS = {"user": "You", "assistant": "Model", "system": "System", "developer": "Developer", "tool": "Tool result"}
@@ -79,7 +80,13 @@ def messages(request: Request) -> None:
                     if decision.kept
                     else '<span class="present-out">left out</span>'
                 )
-                row.html(f'<span class="present-role">{ROLE_WORDS.get(message.role, "Message")}</span> · {verdict}')
+                replayed = (
+                    f' · <span class="present-replayed">{demos.REPLAYED_CAPTION}</span>'
+                    if demos.replayed(message.id)
+                    else ""
+                )
+                role = ROLE_WORDS.get(message.role, "Message")
+                row.html(f'<span class="present-role">{role}</span> · {verdict}{replayed}')
                 tools_panel.message_body(message, True, {}, history)
     _follow_new_messages(len(history))
 
@@ -111,6 +118,20 @@ def _follow_new_messages(count: int) -> None:
         _scroll(key=f"present_scroll_{count}", data={}, width="content")
 
 
+def replay_line() -> None:
+    """While a recorded demo answers: say so (the sidebar that says it is hidden), and the way back to live."""
+    replay = demos.replaying()
+    if replay is None:
+        return
+    row = st.container(horizontal=True, vertical_alignment="center", gap="medium", key="present_replay")
+    row.caption(
+        f"{demos.REPLAYED_CAPTION}: the recorded demo “{inert_inline(replay.title, limit=60)}” answers; "
+        "nothing is sent.",
+        width="content",
+    )
+    row.button("Switch to live", icon=":material/podcasts:", key="present_live", on_click=demos.switch_to_live)
+
+
 def ask_row(settings: Settings) -> None:
     """The question (the chat's own draft: the numbers count it) and Ask, the chat's Send."""
     busy = calls.in_flight() is not None
@@ -126,6 +147,7 @@ def ask_row(settings: Settings) -> None:
         shortcut="Ctrl+Enter",
         help="Send this question with the context shown (Ctrl+Enter)",
     )
+    demos.next_question_button(row)  # a recorded demo replayed: its next question (the sidebar is hidden here)
 
 
 def numbers(request: Request, settings: Settings) -> None:
@@ -138,24 +160,26 @@ def numbers(request: Request, settings: Settings) -> None:
     big_numbers(
         plan.prompt_tokens,
         "" if plan.count.exact else " (estimate)",
-        f"{len(plan.messages):,} messages, every one sent again with each call",
+        f"{len(plan.messages):,} message{'s' if len(plan.messages) != 1 else ''}, every one sent again with each call",
         "Cost of this call's input",
         cost,
     )
     bar(request, settings)
 
 
-def big_numbers(tokens: int, estimate: str, tokens_note: str, cost_label: str, cost: CostText) -> None:
+def big_numbers(
+    tokens: int, estimate: str, tokens_note: str, cost_label: str, cost: CostText, cost_term: str = "input_cost"
+) -> None:
     """The two numbers a room reads: one above the other, each with its line in words under it (a
     metric's own delta line is cut short in a narrow column)."""
     with st.container(key="present_numbers"):
         st.metric(
             f"Tokens sent{estimate}",
             f"{tokens:,}",
-            help="Everything this call carries: the API keeps nothing between calls.",
+            help=explain("prompt_tokens"),  # the glossary's words, as on the chat meter
         )
         st.caption(tokens_note)
-        st.metric(cost_label, cost.value, help="What these tokens cost at the hosted model's prices named under it.")
+        st.metric(cost_label, cost.value, help=f"{explain(cost_term)} {explain('price_as')}")
         st.caption(cost.detail)
 
 

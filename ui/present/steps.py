@@ -18,8 +18,8 @@ from lib.analysis.presenting import Step
 from lib.context.display import inert_inline, inert_markdown, one_line
 from lib.core import models
 from lib.core.errors import STORE_FAILED
-from lib.store import storage
-from ui import owner, state
+from lib.store import recordings, storage
+from ui import demos, owner, state
 from ui import price_as as price  # the shared *price as* (the chat meter's and Compare's)
 from ui.compare import setup as compare_state
 from ui.present.conversation import big_numbers, prompt_bar
@@ -126,6 +126,15 @@ def steps_of(source: Source) -> list[Step]:
     return _run_steps(source.value.removeprefix(RUN))
 
 
+def replayed(source: Source) -> bool:
+    """Whether a recorded demo answered it: a comparison run under or opened with one, a run named so."""
+    if source.value.startswith(COMPARISON):
+        index, comparisons = int(source.value.removeprefix(COMPARISON)), compare_state.comparisons()
+        return 0 <= index < len(comparisons) and recordings.is_replayed(comparisons[index].model_note)
+    run_id = source.value.removeprefix(RUN)
+    return any(run.id == run_id and run.name.endswith(f" · {recordings.REPLAYED}") for run in _runs())
+
+
 def _go(total: int, by: int) -> None:
     state.put(state.PRESENT_STEP, presenting.clamp(state.whole(state.PRESENT_STEP) + by, total))
 
@@ -151,6 +160,7 @@ def _numbers(step: Step) -> None:
         note,
         "Cost of the call (prompt and reply)",
         presenting.cost_text(step.cost, step.priced_as),
+        "cost",
     )
     if step.plan is not None:
         prompt_bar(presenting.composition_of_plan(step.plan), "present_step_chart")
@@ -246,4 +256,6 @@ def stepping() -> None:
     state.put(state.PRESENT_STEP, index)
     navigation(len(steps))
     _keys(key="present_keys", data={}, width="content")
+    if replayed(source):
+        st.caption(f"{demos.REPLAYED_CAPTION}: these answers came from a recorded demo; no call was made.")
     show(steps[index])

@@ -22,11 +22,15 @@ html { font-size: clamp(17px, 1.45vw, 30px); }
 }
 [class*="st-key-present_msg_"] [data-testid="stCheckbox"] { width: auto; min-width: 3.5rem; }
 .present-role { font-size: .9rem; text-transform: uppercase; letter-spacing: .06em; color: #555; }
+.present-replayed { color: #1f3b73; font-weight: 600; }
 .present-in { color: #0b6b2e; font-weight: 600; }
 .present-out { color: #9b1c1c; font-weight: 600; }
 .st-key-present_numbers [data-testid="stMetricValue"] { font-size: 3.4rem; line-height: 1.1; }
 .st-key-present_numbers [data-testid="stMetricLabel"] p { font-size: 1rem; }
-.st-key-present_numbers [data-testid="stCaptionContainer"] p { font-size: .9rem; color: #444; margin-bottom: .6rem; }
+.st-key-present_numbers [data-testid="stCaptionContainer"] p { font-size: .9rem; margin-bottom: .6rem; }
+[data-testid="stMain"] [data-testid="stCaptionContainer"], [data-testid="stMain"] [data-testid="stCaptionContainer"] p {
+  color: #444 !important; opacity: 1 !important;  /* Streamlit's pale grey (60 % opacity) washes out on a projector */
+}
 .st-key-present_step [data-testid="stMarkdownContainer"] p { font-size: 1.15rem; line-height: 1.45; }
 .st-key-present_step_answer [data-testid="stMarkdownContainer"] p { font-size: 1.5rem; line-height: 1.4; }
 .present-verdict { font-size: 1.6rem; font-weight: 700; }

@@ -3,7 +3,9 @@
 A unit is one message of the request as it was sent: the system prompt, a summary note, each kept
 history message (pinned ones too). The question is never a unit: without it there is nothing to
 answer. An ablated context is the same request with some units left out, built by the one request
-builder (`lib.context.request.build_request`), so what is scored or sent is exactly what the chat would send.
+builder (`lib.context.request.build_request`), so what is scored or sent is exactly what the chat would send:
+the same tool definitions (and tool_choice), and tool rounds whole — leaving out a tool call leaves out
+the results that answer it, and leaving out a result leaves out its call and that call's other results.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import RequestPlan, Sampling
 from lib.context.request import Request, Target, build_request
 from lib.context.strategies import SUMMARY_ID, Strategy
+from lib.context.tool_pairs import pair_of
 from lib.core.errors import AttributionError
 from lib.core.wire import EndUserField, TokenLimitField
 
@@ -101,13 +104,29 @@ class AnswerContext:
     def full(self) -> Mask:
         return (True,) * len(self.units)
 
+    def paired(self, kept: Mask) -> Mask:
+        """`kept` with tool rounds whole: a unit left out takes the rest of its pair with it (a call and
+        every result that answers it), since the API refuses a result without its call and a call
+        without its results. Without tool calls in the context, `kept` itself."""
+        messages = [u.message for u in self.units]
+        if not any(m.tool_calls or m.role == "tool" for m in messages):
+            return kept
+        out = {
+            id(m)
+            for unit, sent in zip(self.units, kept, strict=True)
+            if not sent
+            for m in pair_of(messages, unit.message)
+        }
+        return tuple(sent and id(unit.message) not in out for unit, sent in zip(self.units, kept, strict=True))
+
     def request_for(self, kept: Mask) -> Request:
-        """The same request with the units `kept` says are left out removed, from the one builder."""
+        """The same request with the units `kept` says are left out removed (with the rest of their
+        tool round: `paired`), from the one builder, with the tool definitions the request sent."""
         if len(kept) != len(self.units):
             raise AttributionError(f"A mask of {len(kept)} for {len(self.units)} units.")
         system = SystemPrompt("", included=False)
         history: list[Message] = []
-        for unit, sent in zip(self.units, kept, strict=True):
+        for unit, sent in zip(self.units, self.paired(kept), strict=True):
             if not sent:
                 continue
             if unit.message.id == SYSTEM_ID:
@@ -116,7 +135,9 @@ class AnswerContext:
                 # "full" keeps every message given, pinned or not, in order; a summary note given as a
                 # message lands where the summarising strategy puts it: right after the system prompt.
                 history.append(replace(unit.message, included=True))
-        return build_request(system, history, self.question, Strategy("full"), self.target, self.sampling)
+        return build_request(
+            system, history, self.question, Strategy("full"), self.target, self.sampling, tools=self.plan.tools
+        )
 
     def prompt_tokens(self, kept: Mask) -> int:
         return self.request_for(kept).plan.prompt_tokens

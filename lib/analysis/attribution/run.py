@@ -12,7 +12,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from lib.analysis.attribution.context import AnswerContext, Mask, Unit
@@ -278,6 +278,8 @@ def smallest_context(
         return rule.holds(full, score)
 
     minimal = minimise(attribution.influence, holds)
+    # What was scored: a tool round is left out whole (AnswerContext.paired), so the context found says so.
+    minimal = replace(minimal, kept=context.paired(minimal.kept))
     kept_score = scores.get(minimal.kept, full)
     return SmallestContext(
         minimal,

@@ -122,6 +122,9 @@ def _outcome(line: dict[str, Any]) -> CallOutcome:
     message = choices[0].get("message") or {}
     text = message.get("content") if isinstance(message, dict) else None
     outcome = CallOutcome(text=text if isinstance(text, str) else "", finish_reason=choices[0].get("finish_reason"))
+    calls = message.get("tool_calls") if isinstance(message, dict) else None
+    if isinstance(calls, list):  # what a tool check reads (the calls are scored, never run)
+        outcome.tool_calls = [c for c in calls if isinstance(c, dict)]
     usage = body.get("usage")
     if isinstance(usage, dict):  # a batch file is a server's word too: kept as said, priced only if plausible
         outcome.usage = usage_of(usage) or outcome.usage

@@ -34,6 +34,8 @@ from lib.analysis.experiments.kinds import (
 from lib.analysis.experiments.kinds import shown as _shown
 from lib.analysis.experiments.kinds import text_value as _text
 from lib.context.conversation import Message, Role, SystemPrompt
+from lib.context.tools import NO_TOOLS, ToolDefinition, ToolSettings, checked_choice
+from lib.core.errors import MessageShapeError, ToolDefinitionError
 
 # Re-exported: a test set's readers and writers name checks through this module (kinds.py holds them).
 __all__ = [
@@ -53,7 +55,12 @@ __all__ = [
 ]
 Source = Literal["inline", "current", "session"]
 SOURCES: tuple[str, ...] = ("inline", "current", "session")
-ROLES = ("user", "assistant", "system")
+ROLES = ("user", "assistant", "system")  # the history box's `role:` lines
+# A conversation written as Chat Completions messages takes every role the API does: tool calls and
+# results keep their shape (a tool result needs the assistant's call it answers).
+MESSAGE_ROLES = ("system", "developer", "user", "assistant", "tool")
+# Tool definitions as a request body carries them: a set's (and a written conversation's) own.
+TOOL_KEYS = ("tools", "tool_choice", "parallel_tool_calls")
 MAX_CASES = 2_000
 
 
@@ -66,6 +73,9 @@ class Conversation:
     messages: tuple[Message, ...] = ()
     system: str | None = None  # inline only; None: the app's default system prompt
     session_id: str = ""
+    # The conversation's own tool definitions (a saved session's, the chat's, or written in the case):
+    # when it has any they are the ones sent, else the set's (`TestSet.tools_for`).
+    tools: ToolSettings = NO_TOOLS
 
     def system_prompt(self) -> SystemPrompt:
         if self.system is None:
@@ -78,7 +88,23 @@ class Conversation:
         if self.source == "session":
             return f"saved session {self.session_id}"
         turns = sum(m.role == "user" for m in self.messages)
-        return f"{turns} turn{'s' * (turns != 1)} written in the case" if self.messages else "no history"
+        said = f"{turns} turn{'s' * (turns != 1)} written in the case" if self.messages else "no history"
+        calls = sum(len(m.tool_calls) for m in self.messages)
+        results = sum(m.role == "tool" for m in self.messages)
+        if calls or results:
+            said += f" ({calls} tool call{'s' * (calls != 1)}, {results} result{'s' * (results != 1)})"
+        if self.tools.tools:
+            said += f" · its own tools: {tools_label(self.tools)}"
+        return said
+
+
+def tools_label(settings: ToolSettings) -> str:
+    """Tool definitions in a few words: their names (those left out said so), tool_choice, parallel calls."""
+    names = ", ".join(t.name if t.included else f"{t.name} (left out)" for t in settings.tools)
+    extra = [f"tool_choice {settings.tool_choice}"] if settings.tool_choice is not None else []
+    if settings.parallel_tool_calls is not None:
+        extra.append(f"parallel_tool_calls {str(settings.parallel_tool_calls).lower()}")
+    return names + (f" ({', '.join(extra)})" if extra else "")
 
 
 @dataclass(frozen=True)
@@ -107,9 +133,17 @@ class TestSet:
     name: str
     cases: tuple[Case, ...] = ()
     description: str = ""
+    # The tool definitions (with tool_choice, parallel_tool_calls) every case is asked with, unless
+    # its conversation carries its own: what a promptfoo provider's `config.tools` sends.
+    tools: ToolSettings = NO_TOOLS
 
     def case(self, case_id: str) -> Case | None:
         return next((c for c in self.cases if c.id == case_id), None)
+
+    def tools_for(self, case: Case) -> ToolSettings:
+        """The tools `case` is asked with (before a variant leaves some out): its conversation's, when
+        it has any definition, else the set's."""
+        return case.conversation.tools if case.conversation.tools.tools else self.tools
 
     @property
     def judged(self) -> bool:
@@ -143,15 +177,20 @@ def _message(data: Any, index: int) -> Message:
     if not isinstance(data, dict):
         raise InvalidTestSet(f"{where} must be an object with `role` and `content`")
     role = data.get("role")
-    if role not in ROLES:
-        raise InvalidTestSet(f"{where} has role {_shown(role)}: use user, assistant or system")
+    if role not in MESSAGE_ROLES:
+        raise InvalidTestSet(f"{where} has role {_shown(role)}: use user, assistant, system, developer or tool")
     flags = {name: data[name] for name in ("included", "pinned") if name in data}
     for name, value in flags.items():
         if not isinstance(value, bool):
             raise InvalidTestSet(f"{where}'s `{name}` must be true or false")
-    content = _text(data.get("content", ""), f"{where}'s content", allow_empty=True)
-    # Ids by position: the same history read twice is the same history (the planner groups by it).
-    return Message(role, content, id=f"h{index:04d}", **flags)
+    content = data.get("content")
+    content = "" if content is None else _text(content, f"{where}'s content", allow_empty=True)
+    wire = {k: v for k, v in data.items() if k not in ("included", "pinned")} | {"content": content}
+    try:
+        # Ids by position: the same history read twice is the same history (the planner groups by it).
+        return Message.from_api(wire, where, id=f"h{index:04d}", **flags)
+    except MessageShapeError as problem:
+        raise InvalidTestSet(str(problem).rstrip(".")) from None
 
 
 def conversation_from_dict(data: Any) -> Conversation:
@@ -176,7 +215,7 @@ def conversation_from_dict(data: Any) -> Conversation:
     system = data.get("system")
     if system is not None:
         system = _text(system, "the conversation's system prompt", allow_empty=True)
-    return Conversation("inline", messages, system)
+    return Conversation("inline", messages, system, tools=tools_from_dict(data, "the conversation's"))
 
 
 def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
@@ -188,13 +227,68 @@ def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
     if conversation.system is not None:
         data["system"] = conversation.system
     data["messages"] = [_message_dict(m) for m in conversation.messages]
+    data.update(tools_to_dict(conversation.tools))
+    return data
+
+
+def tools_from_dict(data: dict[str, Any], whose: str = "the set's") -> ToolSettings:
+    """`tools` (a request body's list, each item optionally with `"included": false`), `tool_choice`
+    (auto, none, required, a function's name, or the body's `{"type": "function", …}`) and
+    `parallel_tool_calls`, as a set or a written conversation holds them; InvalidTestSet names the first
+    problem."""
+    raw = data.get("tools")
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        raise InvalidTestSet(f"{whose} `tools` must be a list of tool definitions (a request body's `tools`)")
+    tools = []
+    for index, item in enumerate(raw):
+        where = f"{whose} tools[{index}]"
+        included = item.get("included", True) if isinstance(item, dict) else True
+        if not isinstance(included, bool):
+            raise InvalidTestSet(f"{where}.included must be true or false")
+        body = {k: v for k, v in item.items() if k != "included"} if isinstance(item, dict) else item
+        try:
+            # Ids by position, as messages': the same set read twice is the same set.
+            tools.append(ToolDefinition.from_api(body, where, included=included, id=f"tool-{index}"))
+        except ToolDefinitionError as problem:
+            raise InvalidTestSet(str(problem).rstrip(".")) from None
+    choice = data.get("tool_choice")
+    if isinstance(choice, dict):  # the body's form: {"type": "function", "function": {"name": …}}
+        function = choice.get("function")
+        choice = function.get("name") if isinstance(function, dict) else None
+        if choice is None:
+            raise InvalidTestSet(f'{whose} tool_choice object must name a function: {{"function": {{"name": …}}}}')
+    try:
+        choice = checked_choice(choice)
+    except ToolDefinitionError as problem:
+        raise InvalidTestSet(f"{whose} {str(problem).rstrip('.')}") from None
+    parallel = data.get("parallel_tool_calls")
+    if parallel is not None and not isinstance(parallel, bool):
+        raise InvalidTestSet(f"{whose} `parallel_tool_calls` must be true or false")
+    if not tools and (choice is not None or parallel is not None):
+        raise InvalidTestSet(f"{whose} tool_choice or parallel_tool_calls is set, but there are no `tools`")
+    return ToolSettings(tuple(tools), choice, parallel)
+
+
+def tools_to_dict(settings: ToolSettings) -> dict[str, Any]:
+    """The keys `tools_from_dict` reads; nothing for no tools (a set without tools is written as before)."""
+    if not settings.tools:
+        return {}
+    tools = [t.as_api() | ({} if t.included else {"included": False}) for t in settings.tools]
+    data: dict[str, Any] = {"tools": tools}
+    if settings.tool_choice is not None:
+        data["tool_choice"] = settings.tool_choice
+    if settings.parallel_tool_calls is not None:
+        data["parallel_tool_calls"] = settings.parallel_tool_calls
     return data
 
 
 def _message_dict(message: Message) -> dict[str, Any]:
-    """Role and content; the include flag and the pin only where they differ from the default (the
-    manual strategy reads the one, every strategy keeps a pinned message)."""
-    data: dict[str, Any] = {"role": message.role, "content": message.content}
+    """The message as the body carries it (role and content; a tool call's or result's fields); the
+    include flag and the pin only where they differ from the default (the manual strategy reads the
+    one, every strategy keeps a pinned message)."""
+    data: dict[str, Any] = message.as_api()
     if not message.included:
         data["included"] = False
     if message.pinned:
@@ -251,7 +345,9 @@ def case_revision(case: Case) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def test_set(name: str, cases: list[Case] | tuple[Case, ...], description: str = "") -> TestSet:
+def test_set(
+    name: str, cases: list[Case] | tuple[Case, ...], description: str = "", tools: ToolSettings = NO_TOOLS
+) -> TestSet:
     """A set whose case ids are unique (a repeated one is refused, naming it)."""
     if len(cases) > MAX_CASES:
         raise InvalidTestSet(f"{len(cases):,} cases: at most {MAX_CASES:,} in a set")
@@ -260,13 +356,14 @@ def test_set(name: str, cases: list[Case] | tuple[Case, ...], description: str =
         if case.id in seen:
             raise InvalidTestSet(f"case id {case.id!r} is used twice: ids name the cells of a run")
         seen.add(case.id)
-    return TestSet(name.strip() or "Untitled set", tuple(cases), description)
+    return TestSet(name.strip() or "Untitled set", tuple(cases), description, tools)
 
 
 def set_to_dict(test_set_: TestSet) -> dict[str, Any]:
     return {
         "name": test_set_.name,
         "description": test_set_.description,
+        **tools_to_dict(test_set_.tools),
         "cases": [case_to_dict(c) for c in test_set_.cases],
     }
 
@@ -280,19 +377,21 @@ def set_from_dict(data: Any) -> TestSet:
             cases.append(case_from_dict(item, f"case-{index + 1}"))
         except InvalidTestSet as problem:
             raise InvalidTestSet(f"case {index + 1}: {problem}") from None
-    return test_set(str(data.get("name") or "Untitled set"), cases, str(data.get("description") or ""))
+    tools = tools_from_dict(data)
+    return test_set(str(data.get("name") or "Untitled set"), cases, str(data.get("description") or ""), tools)
 
 
 def with_case(test_set_: TestSet, case: Case, replacing: str | None = None) -> TestSet:
     """The set with `case` added, or put in place of the case `replacing`."""
     if replacing is None:
-        return test_set(test_set_.name, [*test_set_.cases, case], test_set_.description)
+        return test_set(test_set_.name, [*test_set_.cases, case], test_set_.description, test_set_.tools)
     cases = [case if c.id == replacing else c for c in test_set_.cases]
-    return test_set(test_set_.name, cases, test_set_.description)
+    return test_set(test_set_.name, cases, test_set_.description, test_set_.tools)
 
 
 def without_case(test_set_: TestSet, case_id: str) -> TestSet:
-    return TestSet(test_set_.name, tuple(c for c in test_set_.cases if c.id != case_id), test_set_.description)
+    kept = tuple(c for c in test_set_.cases if c.id != case_id)
+    return TestSet(test_set_.name, kept, test_set_.description, test_set_.tools)
 
 
 def next_case_id(test_set_: TestSet) -> str:

@@ -10,6 +10,7 @@ verdict of None (the cell's error, named), never an exception that would stop th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,11 +45,12 @@ class Verdict:
         return cls(kept.check, kept.passed, kept.detail, kept.judge)
 
 
-def evaluate(check: Check, answer: str) -> Verdict:
-    """A deterministic check's verdict on `answer` (a judge check is not decided here). A check that
-    fails to decide is a verdict of None saying why, never an exception: one answer must not stop a run."""
+def evaluate(check: Check, answer: str, calls: Sequence[dict] = (), tools: Sequence[dict] = ()) -> Verdict:
+    """A deterministic check's verdict on `answer` (a judge check is not decided here), and on the tool
+    `calls` the reply made, given the `tools` its request sent. A check that fails to decide is a
+    verdict of None saying why, never an exception: one answer must not stop a run."""
     try:
-        passed, detail = check.spec.decide(check, answer)
+        passed, detail = check.spec.decide_reply(check, answer, calls, tools)
     except Exception as exc:
         passed, detail = None, f"the check could not be decided: {type(exc).__name__}: {str(exc)[:200]}"
     return Verdict(check.describe(), passed, detail)
@@ -57,7 +59,9 @@ def evaluate(check: Check, answer: str) -> Verdict:
 SKIPPED_REGEX = "not run: a regex before it ran out of time on this answer"
 
 
-def score(checks: tuple[Check, ...], answer: str) -> list[Verdict]:
+def score(
+    checks: tuple[Check, ...], answer: str, calls: Sequence[dict] = (), tools: Sequence[dict] = ()
+) -> list[Verdict]:
     """Every deterministic check's verdict, in order (judge checks are left to the judge). Once one regex
     has run out of time on the answer, the regexes after it are not run (undecided, said so): a cell
     waits for one time limit at most, however many such checks its case has."""
@@ -67,7 +71,7 @@ def score(checks: tuple[Check, ...], answer: str) -> list[Verdict]:
         if check.kind == "regex" and timed_out:
             verdicts.append(Verdict(check.describe(), None, SKIPPED_REGEX))
             continue
-        verdict = evaluate(check, answer)
+        verdict = evaluate(check, answer, calls, tools)
         timed_out = timed_out or (check.kind == "regex" and verdict.detail.startswith(patterns.TIMED_OUT))
         verdicts.append(verdict)
     return verdicts

@@ -27,6 +27,7 @@ import yaml
 
 from lib.analysis.experiments import promptfoo
 from lib.analysis.experiments.cases import (
+    TOOL_KEYS,
     Case,
     InvalidTestSet,
     TestSet,
@@ -38,14 +39,21 @@ from lib.analysis.experiments.cases import (
     conversation_to_dict,
     history_from_text,
     test_set,
+    tools_from_dict,
+    tools_to_dict,
     whole_number,
 )
 from lib.analysis.experiments.promptfoo import Imported
+from lib.context.tools import NO_TOOLS, ToolSettings
 from lib.store import csvtext
 from lib.store.documents import LINE, DocumentError, NotWellFormed, load_json, load_yaml
 
 MAX_BYTES = 5 * 1024 * 1024
 CSV_COLUMNS = ("id", "question", "conversation", "checks", "turns_ago", "description")
+# The set's tool definitions, in a CSV (a column) or a JSONL (keys of a line): JSON of `tools`,
+# `tool_choice`, `parallel_tool_calls`, written on every row (a sorted spreadsheet keeps them) and
+# read back once: every row that fills it must hold the same.
+TOOLS_COLUMN = "tools"
 MAX_FILES = 200  # in one upload or zip
 # What the import takes: test sets, and a promptfoo config's own files (prompts, vars) or a zip of them.
 UPLOAD_TYPES = ("csv", "jsonl", "yaml", "yml", "json", "zip", "txt", "md", "j2")
@@ -190,8 +198,31 @@ def read_jsonl_upload(text: str, name: str = "Imported set") -> Imported:
     return Imported(read_jsonl(text, name))
 
 
+class _SetTools:
+    """The set's tools as the rows of a CSV or the lines of a JSONL repeat them: the first row that
+    holds them says them, every other row that does must agree."""
+
+    def __init__(self) -> None:
+        self.seen: tuple[int, str] | None = None
+        self.tools = NO_TOOLS
+
+    def take(self, line: int, data: dict[str, Any]) -> None:
+        if not any(data.get(key) is not None for key in TOOL_KEYS):
+            return
+        canonical = json.dumps({k: data.get(k) for k in TOOL_KEYS}, sort_keys=True, ensure_ascii=False)
+        if self.seen is None:
+            self.tools = tools_from_dict(data)
+            self.seen = (line, canonical)
+        elif canonical != self.seen[1]:
+            raise InvalidTestSet(
+                f"its tools differ from line {self.seen[0]}'s: the tools are the set's, the same on every line "
+                "that gives them (a case's own go in its conversation)"
+            )
+
+
 def read_jsonl(text: str, name: str = "Imported set") -> TestSet:
     cases: list[Case] = []
+    tools = _SetTools()
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -202,16 +233,19 @@ def read_jsonl(text: str, name: str = "Imported set") -> TestSet:
         except DocumentError as exc:
             raise _at(number, exc.problem) from None
         try:
+            if isinstance(data, dict):
+                tools.take(number, data)
+                data = {k: v for k, v in data.items() if k not in TOOL_KEYS}
             cases.append(case_from_dict(data, f"case-{len(cases) + 1}"))
         except InvalidTestSet as problem:
             raise _at(number, problem) from None
-    return _whole(name, cases, "")
+    return _whole(name, cases, "", tools.tools)
 
 
-def _whole(name: str, cases: list[Case], description: str) -> TestSet:
+def _whole(name: str, cases: list[Case], description: str, tools: ToolSettings = NO_TOOLS) -> TestSet:
     if not cases:
         raise InvalidTestSet("the file holds no cases")
-    return test_set(name, cases, description)
+    return test_set(name, cases, description, tools)
 
 
 def unneutralised(cell: str) -> str:
@@ -237,19 +271,41 @@ def read_csv(text: str, name: str = "Imported set") -> TestSet:
         raise _at(
             1, f"no `question` column (columns: {', '.join(header) or 'none'}; expected {', '.join(CSV_COLUMNS)})"
         )
-    unknown = [h for h in header if h not in (*CSV_COLUMNS, "system", "history")]
+    unknown = [h for h in header if h not in (*CSV_COLUMNS, TOOLS_COLUMN, "system", "history")]
     if unknown:
-        raise _at(1, f"unknown column {unknown[0]!r} (columns: {', '.join(CSV_COLUMNS)}, system, history)")
+        raise _at(
+            1, f"unknown column {unknown[0]!r} (columns: {', '.join(CSV_COLUMNS)}, {TOOLS_COLUMN}, system, history)"
+        )
     cases: list[Case] = []
+    tools = _SetTools()
     try:
         for line, row in _csv_rows(reader):
             try:
+                tools.take(line, _csv_tools(row.get(TOOLS_COLUMN, "")))
                 cases.append(case_from_dict(_csv_case(row), f"case-{len(cases) + 1}"))
             except InvalidTestSet as problem:
                 raise _at(line, problem) from None
     except csv.Error as exc:
         raise _at(reader.line_num, f"not readable as CSV ({exc})") from None
-    return _whole(name, cases, "")
+    return _whole(name, cases, "", tools.tools)
+
+
+def _csv_tools(cell: str) -> dict[str, Any]:
+    """The `tools` cell: JSON, either the body's `tools` list or an object with `tools`, `tool_choice`,
+    `parallel_tool_calls`; blank: none."""
+    if not cell.strip():
+        return {}
+    try:
+        data = load_json(cell)
+    except NotWellFormed as exc:
+        raise InvalidTestSet(f"the tools are not JSON ({exc.problem} at character {exc.column})") from None
+    except DocumentError as exc:
+        raise InvalidTestSet(f"the tools: {exc.problem}") from None
+    if isinstance(data, list):
+        return {"tools": data}
+    if not isinstance(data, dict):
+        raise InvalidTestSet("the tools must be a JSON list of tool definitions, or an object with `tools`")
+    return data
 
 
 def _csv_rows(reader: csv.DictReader) -> Iterator[tuple[int, dict[str, str]]]:
@@ -347,7 +403,11 @@ def _native_yaml(data: Any, name: str) -> TestSet:
         except InvalidTestSet as problem:
             raise _at(_line(item, _line(data)), problem) from None
     description = str(data.get("description") or "")
-    return _whole(str(data.get("name") or name), cases, description)
+    try:
+        tools = tools_from_dict(_plain(data))
+    except InvalidTestSet as problem:
+        raise _at(_line(data), problem) from None
+    return _whole(str(data.get("name") or name), cases, description, tools)
 
 
 # --- OpenAI Evals: samples.jsonl ---------------------------------------------------------------------
@@ -451,17 +511,24 @@ def _csv_row(case: Case) -> dict[str, Any]:
 
 
 def to_csv(test_set_: TestSet) -> str:
-    return csv_text([_csv_row(c) for c in test_set_.cases], CSV_COLUMNS)
+    tools = tools_to_dict(test_set_.tools)
+    if not tools:  # a set without tools is written as before
+        return csv_text([_csv_row(c) for c in test_set_.cases], CSV_COLUMNS)
+    cell = json.dumps(tools, ensure_ascii=False)
+    rows = [_csv_row(c) | {TOOLS_COLUMN: cell} for c in test_set_.cases]
+    return csv_text(rows, (*CSV_COLUMNS, TOOLS_COLUMN))
 
 
 def to_jsonl(test_set_: TestSet) -> str:
-    return "".join(json.dumps(case_to_dict(c), ensure_ascii=False) + "\n" for c in test_set_.cases)
+    tools = tools_to_dict(test_set_.tools)
+    return "".join(json.dumps(case_to_dict(c) | tools, ensure_ascii=False) + "\n" for c in test_set_.cases)
 
 
 def to_yaml(test_set_: TestSet) -> str:
     data = {
         "name": test_set_.name,
         "description": test_set_.description,
+        **tools_to_dict(test_set_.tools),
         "cases": [case_to_dict(c) for c in test_set_.cases],
     }
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)

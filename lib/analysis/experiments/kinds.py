@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -156,6 +157,11 @@ class CheckType:
     def decide(self, check: Check, answer: str) -> Decision:
         """Pass or fail and why; None: it could not be decided (said why)."""
         raise NotImplementedError
+
+    def decide_reply(self, check: Check, answer: str, calls: Sequence[dict], tools: Sequence[dict]) -> Decision:
+        """The same, for a kind that reads the reply's tool calls (`calls`, wire dicts) and the tool
+        definitions the request sent (`tools`); the others read the text only."""
+        return self.decide(check, answer)
 
 
 class Contains(CheckType):
@@ -406,6 +412,90 @@ class Similar(CheckType):
         return score >= threshold, f"word similarity {score:.2f}, {verdict} {threshold:g} (words, not embeddings)"
 
 
+def _call_parts(call: Any) -> tuple[str, str]:
+    """A reply's tool call (a wire dict, whoever sent it) as its function's name and arguments text."""
+    function = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(function, dict):
+        return "", ""
+    name, arguments = function.get("name"), function.get("arguments")
+    return (name if isinstance(name, str) else ""), (arguments if isinstance(arguments, str) else "")
+
+
+def _calls_said(calls: Sequence[dict]) -> str:
+    said = [f"{name or '(no name)'}({arguments[:60]})" for name, arguments in map(_call_parts, calls[:5])]
+    return ", ".join(said) + (f" and {len(calls) - 5} more" if len(calls) > 5 else "")
+
+
+class CallsTool(CheckType):
+    """The reply asks for a call of the named function (its `tool_calls`, not its text)."""
+
+    name, label = "calls-tool", "calls the tool"
+
+    def read(self, data: dict[str, Any], ignore_case: bool) -> Check:
+        value = data.get("value")
+        text = text_value(value if value is not None else "", "calls-tool's value (a function's name)").strip()
+        return Check(self.name, value=text)
+
+    def decide(self, check: Check, answer: str) -> Decision:
+        return self.decide_reply(check, answer, (), ())
+
+    def decide_reply(self, check: Check, answer: str, calls: Sequence[dict], tools: Sequence[dict]) -> Decision:
+        if not calls:
+            return False, "the reply calls no tool" + (" (it answers in text)" if answer.strip() else "")
+        names = [_call_parts(call)[0] for call in calls]
+        if check.value in names:
+            return True, f"calls {_calls_said(calls)}"
+        return False, f"calls {_calls_said(calls)}, not {quote(check.value)}"
+
+
+class ValidToolsCall(CheckType):
+    """promptfoo's `is-valid-openai-tools-call`: the reply calls at least one tool, and every call names
+    a function the request sent, with arguments that are a JSON object matching its parameters' schema
+    (checked under the same bounds as `is-json`'s)."""
+
+    name, label = "is-valid-openai-tools-call", "calls the tools sent, with valid arguments"
+
+    def read(self, data: dict[str, Any], ignore_case: bool) -> Check:
+        return Check(self.name)
+
+    def read_line(self, rest: str) -> dict[str, Any]:
+        return {}
+
+    def to_dict(self, check: Check) -> dict[str, Any]:
+        return {}
+
+    def line_value(self, check: Check) -> str | None:
+        return None
+
+    def decide(self, check: Check, answer: str) -> Decision:
+        return self.decide_reply(check, answer, (), ())
+
+    def decide_reply(self, check: Check, answer: str, calls: Sequence[dict], tools: Sequence[dict]) -> Decision:
+        if not calls:
+            return False, "the reply calls no tool"
+        sent = {}
+        for tool in tools:
+            function = tool.get("function") if isinstance(tool, dict) else None
+            if isinstance(function, dict) and isinstance(function.get("name"), str):
+                sent[function["name"]] = function.get("parameters") or {"type": "object"}
+        for number, call in enumerate(calls, 1):
+            name, arguments = _call_parts(call)
+            if name not in sent:
+                known = ", ".join(sent) or "none"
+                return False, f"call {number} names {quote(name or '(nothing)')}, not a tool the request sent ({known})"
+            data, problem = json_in(arguments)
+            if problem is not None:
+                return False, f"call {number} ({name}): its arguments are not JSON: {problem}"
+            if not isinstance(data, dict):
+                return False, f"call {number} ({name}): its arguments are not a JSON object"
+            if (schema_problem := schemas.schema_problem(sent[name])) is not None:
+                return None, f"call {number} ({name}): the tool's parameters cannot be checked here: {schema_problem}"
+            valid, detail = schemas.validate(data, sent[name])
+            if not valid:
+                return valid, f"call {number} ({name}): the arguments {detail}"
+        return True, f"every call is valid: {_calls_said(calls)}"
+
+
 class LlmRubric(CheckType):
     name, label, judge = "llm-rubric", "a judge model grades it by the rubric", True
 
@@ -430,6 +520,8 @@ KINDS: dict[str, CheckType] = _table(
     JsonField,
     MaxWords,
     Similar,
+    CallsTool,
+    ValidToolsCall,
     LlmRubric,
 )
 CHECK_KINDS: tuple[str, ...] = tuple(KINDS)

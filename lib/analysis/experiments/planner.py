@@ -96,7 +96,13 @@ class PlannedCell:
     @property
     def prefix(self) -> tuple:
         """What consecutive prompts should share: the model and every message before the question."""
-        return (self.plan.body.get("model"), tuple((m.role, m.content) for m in self.plan.messages[:-1]))
+        return (self.plan.body.get("model"), tuple(_shared(m) for m in self.plan.messages[:-1]))
+
+
+def _shared(message: Message) -> tuple:
+    """What of a message a prompt's prefix is made of: its role and text, and its tool calls or the call
+    it answers (two histories alike in text but not in their calls are different prompts)."""
+    return (message.role, message.content, message.tool_calls, message.tool_call_id)
 
 
 def summary_id(older: tuple[Message, ...] | list[Message]) -> str:
@@ -119,6 +125,7 @@ def _requests(spec: RunSpec, target_for: Callable[[Variant], Target]) -> list[tu
                 target,
                 spec.sampling,
                 lambda older: found.get(summary_id(older)),
+                spec.test_set.tools_for(case),
             )
             requests.append((index, case, request))
     return requests
@@ -171,7 +178,7 @@ def shared_prefix_tokens(order: list[PlannedCell]) -> int:
     shared = 0
     for before, cell in itertools.pairwise(order):
         for a, b, tokens in zip(before.plan.messages, cell.plan.messages, cell.plan.count.per_message, strict=False):
-            if (a.role, a.content) != (b.role, b.content):
+            if _shared(a) != _shared(b):
                 break
             shared += tokens
     return shared
@@ -299,13 +306,17 @@ def _variant_json(variant: Variant) -> stored.VariantJson:
         model=variant.model,
         temperature=variant.temperature,
         max_tokens=variant.max_tokens,
+        tools=None if variant.tools is None else list(variant.tools),
     )
 
 
 def _variant(kept: stored.VariantJson) -> Variant:
     s = kept.strategy
     strategy = Strategy(cast(StrategyKind, s.kind), last_turns=s.last_turns, token_budget=s.token_budget)
-    return Variant(kept.name, strategy, kept.system_override, kept.model, kept.temperature, kept.max_tokens)
+    tools = None if kept.tools is None else tuple(kept.tools)
+    return Variant(
+        kept.name, strategy, kept.system_override, kept.model, kept.temperature, kept.max_tokens, None, tools
+    )
 
 
 def spec_to_dict(spec: RunSpec) -> dict[str, Any]:

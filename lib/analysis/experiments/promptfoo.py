@@ -10,7 +10,9 @@ src/evaluator.ts, src/assertions/*), into a test set, with a report of everythin
   not found is matched by its file name alone when exactly one uploaded file has it (said in the report).
 - **The matrix.** promptfoo runs every test once per prompt (and per provider). Here each test × prompt
   is a case: with one prompt a test's case is `test-3`; with two, `test-3-p1` and `test-3-p2`, each
-  described with its prompt. Providers are a run's variants here: they are named in the report.
+  described with its prompt. Providers are a run's variants here: they are named in the report. The
+  tools a provider sends (`config.tools`, inline or `file://`, `config.tool_choice`,
+  `parallel_tool_calls`) are the set's tools: every case is asked with them.
 - **Vars.** A var holding a list of texts is one case per text (promptfoo's cartesian product of every
   such var); `defaultTest` (inline or from a file) gives its vars, asserts, options and metadata to
   every test, each test's own winning. Prompts and assertion values are nunjucks templates, rendered
@@ -39,9 +41,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from lib.analysis.experiments.cases import Case, InvalidTestSet, TestSet, case_from_dict, test_set
+from lib.analysis.experiments.cases import (
+    TOOL_KEYS,
+    Case,
+    InvalidTestSet,
+    TestSet,
+    case_from_dict,
+    test_set,
+    tools_from_dict,
+    tools_label,
+)
 from lib.analysis.experiments.kinds import check_from_dict
 from lib.analysis.experiments.templates import Rendered, render
+from lib.context.tools import NO_TOOLS, ToolSettings
 from lib.core.secrets import redact
 from lib.store import csvtext
 from lib.store.documents import LINE, DocumentError, NotWellFormed, dump_json, load_json, load_yaml
@@ -72,6 +84,8 @@ ASSERTS = {
     "is-json": "is-json",
     "llm-rubric": "llm-rubric",
     "similar": "similar",
+    # Every call the reply makes names a tool the request sent, its arguments valid against its schema.
+    "is-valid-openai-tools-call": "is-valid-openai-tools-call",
 }
 _LISTS = ("contains-all", "contains-any", "icontains-all", "icontains-any")
 # promptfoo's other assertion types (src/types: BaseAssertionTypes), so a CSV cell `levenshtein: x` is that
@@ -100,7 +114,6 @@ OTHER_ASSERTS = (
     "is-sql",
     "is-valid-function-call",
     "is-valid-openai-function-call",
-    "is-valid-openai-tools-call",
     "is-xml",
     "javascript",
     "latency",
@@ -676,10 +689,17 @@ class _Reader:
     # the cases --------------------------------------------------------------------------------------
 
     def read(self, config: dict[str, Any], name: str) -> Imported:
+        tools = NO_TOOLS
         for key in sorted(set(config) - _CONFIG_KEYS_USED, key=str):
             if key == "providers":
                 ids = _provider_ids(config[key])
                 self.note(f"providers ({ids}): a run's models are its variants here: not imported")
+                tools = self.provider_tools(config[key])
+                if tools.tools:
+                    self.note(
+                        f"the tools the providers send ({tools_label(tools)}) are the set's: every case is asked "
+                        "with them"
+                    )
             elif key == "env":
                 self.note("env: never read (keys and settings do not come from an imported file)")
             else:
@@ -717,7 +737,43 @@ class _Reader:
             raise InvalidTestSet("no test could be imported: " + "; ".join(self.report()[-3:]))
         description = str(config.get("description") or "Imported from a promptfoo config")
         upload_notes = [redact(line) for line in self.upload.notes]
-        return Imported(test_set(name, built, description), tuple(upload_notes + self.report()))
+        return Imported(test_set(name, built, description, tools), tuple(upload_notes + self.report()))
+
+    # the providers' tools ---------------------------------------------------------------------------
+
+    def provider_tools(self, providers: Any) -> ToolSettings:
+        """The tools promptfoo's providers send (`config.tools`, `config.tool_choice`, and
+        `parallel_tool_calls` in `config` or its `passthrough`), as the set's: every case is asked with
+        them. Providers that send different tools: the first's are kept, and the report says so."""
+        found: list[tuple[str, ToolSettings]] = []
+        for provider_id, options in _providers(providers):
+            config: dict[str, Any] = options["config"] if isinstance(options.get("config"), dict) else {}
+            where = f"provider {provider_id}"
+            if config.get("functions") is not None:
+                self.note("config.functions (the retired functions API) is not sent: write them as `tools`", where)
+            passthrough: dict[str, Any] = config["passthrough"] if isinstance(config.get("passthrough"), dict) else {}
+            wanted = {key: config.get(key, passthrough.get(key)) for key in TOOL_KEYS}
+            if wanted["tools"] is None:
+                if wanted["tool_choice"] is not None or wanted["parallel_tool_calls"] is not None:
+                    self.note("tool_choice / parallel_tool_calls without tools: nothing about tools is sent", where)
+                continue
+            if isinstance(wanted["tools"], str) and wanted["tools"].startswith("file://"):
+                path = self.upload.find(wanted["tools"], self.base, f"{where}'s config.tools")
+                wanted["tools"] = _yaml(self.upload.text(path), path)
+            try:
+                found.append((provider_id, tools_from_dict(wanted, f"{where}'s config")))
+            except InvalidTestSet as problem:
+                self.note(f"its tools are not imported: {problem}", where)
+        if not found:
+            return NO_TOOLS
+        first_id, first = found[0]
+        others = [provider_id for provider_id, tools in found[1:] if tools != first]
+        if others:
+            self.note(
+                f"providers {', '.join(others)} send other tools than {first_id}: the set keeps {first_id}'s; a run's "
+                "variants can send fewer (their *tools* column)"
+            )
+        return first
 
     def cases_of(
         self, test: _Test, number: int, default: dict[str, Any], prompts: list[_Prompt] | None, taken: int
@@ -854,6 +910,19 @@ class _Reader:
                 "does: there is no embedding model offline"
             )
         return data
+
+
+def _providers(providers: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each provider's id and options, in promptfoo's forms: an id, `{id, config}`, or `{id: options}`."""
+    items = providers if isinstance(providers, list) else [providers]
+    for index, item in enumerate(items, 1):
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            yield item["id"][:60], item
+        elif isinstance(item, dict) and len(item) == 1:
+            (provider_id, options), *_ = item.items()
+            yield str(provider_id)[:60], options if isinstance(options, dict) else {}
+        elif isinstance(item, dict):
+            yield f"{index}", item
 
 
 def _provider_ids(providers: Any) -> str:

@@ -94,7 +94,7 @@ def answered_cell(
         notices = (note, *notices)
     verdicts: list[Verdict] = []
     if outcome.ok:
-        verdicts = score(cell.case.checks, outcome.text)
+        verdicts = score(cell.case.checks, outcome.text, outcome.tool_calls, cell.plan.tools.api_tools())
         if cell.case.judged and not judged:
             verdicts += [Verdict(c.describe(), None, NO_JUDGE, judge=True) for c in cell.case.checks if c.is_judge]
     if not outcome.ok:

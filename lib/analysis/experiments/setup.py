@@ -23,6 +23,7 @@ from lib.backends.kinds import BACKENDS
 from lib.backends.providers import ProviderConfig
 from lib.context.payload import Sampling
 from lib.context.strategies import STRATEGY_LABELS, Strategy, StrategyKind
+from lib.context.tools import ToolSettings
 from lib.core import models
 from lib.store.session import Session
 
@@ -49,7 +50,28 @@ def variant_row(variant: Variant) -> dict[str, Any]:
         "model": variant.model,
         "temperature": variant.temperature,
         "max reply tokens": variant.max_tokens,
+        "tools": tools_cell(variant.tools),
     }
+
+
+TOOLS_ALL, TOOLS_NONE = "the case's", "none"
+
+
+def tools_cell(tools: tuple[str, ...] | None) -> str:
+    """A variant's tools as its table cell: the case's (its set's or conversation's), none, or names."""
+    if tools is None:
+        return TOOLS_ALL
+    return ", ".join(tools) if tools else TOOLS_NONE
+
+
+def tools_of_cell(cell: Any) -> tuple[str, ...] | None:
+    """The cell read back: blank or "the case's": None; "none": (); else the names it lists."""
+    text = "" if cell is None or (not isinstance(cell, str) and pd.isna(cell)) else str(cell).strip()
+    if not text or text.lower() in (TOOLS_ALL, "all", "the case’s"):
+        return None
+    if text.lower() in (TOOLS_NONE, "no tools"):
+        return ()
+    return tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
 
 
 def _number(value: Any, kind: Callable[[Any], Any] = float) -> Any:
@@ -77,7 +99,8 @@ def variants_from(rows: list[dict[str, Any]]) -> list[Variant]:
         name = str(row.get("name") or "").strip() or f"Variant {index + 1}"
         model = str(row.get("model") or "").strip()
         temperature, max_tokens = _number(row.get("temperature")), _number(row.get("max reply tokens"), int)
-        variants.append(Variant(name, strategy, override, model, temperature, max_tokens))
+        tools = tools_of_cell(row.get("tools"))
+        variants.append(Variant(name, strategy, override, model, temperature, max_tokens, tools=tools))
     return variants
 
 
@@ -98,9 +121,20 @@ def resolved(test_set: TestSet, current: Conversation, load_session: Callable[[s
             if session is None:
                 raise InvalidTestSet(f"{case.id}: the saved session {conversation.session_id!r} is not there")
             system = session.system.content if session.system.included else ""
-            conversation = Conversation("inline", tuple(session.messages), system)
+            conversation = Conversation("inline", tuple(session.messages), system, tools=session_tools(session))
         cases.append(replace(case, conversation=conversation))
     return replace(test_set, cases=tuple(cases))
+
+
+def session_tools(session: Session) -> ToolSettings:
+    """A saved session's tool definitions and how the model may use them, as its chat sends them."""
+    settings = session.settings
+    parallel = settings.get("parallel_tool_calls")
+    return ToolSettings(
+        session.tools,
+        settings.get("tool_choice"),
+        parallel if isinstance(parallel, bool) else None,
+    )
 
 
 def run_spec(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer
 
 from lib.analysis.experiments.judge import JUDGE_MAX_TOKENS
 from lib.core.errors import InvalidRun
@@ -36,6 +36,16 @@ class VariantJson(_Json):
     model: str = ""
     temperature: int | float | None = None  # as written: a 1 stays 1
     max_tokens: int | None = None
+    # None: the case's tools, as its set or conversation holds them; []: none; names: only those.
+    tools: list[str] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_tools(self, handler: Any) -> dict[str, Any]:
+        """A variant that sends the case's tools is written as before the field (key for key)."""
+        written = handler(self)
+        if written.get("tools") is None:
+            written.pop("tools", None)
+        return written
 
 
 class SamplingJson(_Json):

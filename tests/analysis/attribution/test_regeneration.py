@@ -83,3 +83,53 @@ def test_a_failing_call_ends_the_run_with_the_servers_reason_and_no_key(fake):
     job = Job(lambda progress: attribute(context, _scorer(fake), plan_ablations(len(context.units)), progress))
     assert job.wait(60)
     assert job.result is None and "400" in job.error and KEY not in job.error
+
+
+# --- tool-using contexts: the same tools, whole tool rounds ---------------------------------------------
+
+
+def _tool_context():
+    from lib.context.conversation import ToolCall
+    from lib.context.tools import ToolDefinition, ToolSettings
+
+    weather = ToolDefinition(
+        "get_weather", "Weather in a city.", {"type": "object", "properties": {"city": {"type": "string"}}}
+    )
+    tools = ToolSettings((weather,), "auto", False)
+    history = [
+        Message("user", "Where does Maria live, and what is the weather there?", id="u1"),
+        Message("assistant", "", id="a1", tool_calls=(ToolCall("call_1", "get_weather", '{"city": "Lisbon"}'),)),
+        Message("tool", "Lisbon: 21 °C, sunny.", id="t1", tool_call_id="call_1"),
+        Message("assistant", "Maria lives in Lisbon, where it is sunny.", id="a2"),
+    ]
+    question = Message("user", "How warm is it there?", id="q")
+    request = build_request(
+        SystemPrompt("Be brief."), history, question, Strategy("full"), TARGET, Sampling(0.9, 50), tools=tools
+    )
+    return tools, AnswerContext.of(request, "21 °C.", TARGET, Sampling(temperature=0.0, max_tokens=50))
+
+
+def test_with_tools_every_ablation_sends_the_chats_tools_and_whole_tool_rounds(fake):
+    import json
+
+    from lib.context.request import send_blocker
+
+    tools, context = _tool_context()
+    scorer = _scorer(fake)
+    plan = plan_ablations(len(context.units))
+    attribute(context, scorer, plan)
+    bodies = [r.json() for r in fake.requests if r.method == "POST"]
+    assert len(bodies) == plan.passes == len(context.units) + 1
+    for body in bodies:
+        assert body["tools"] == tools.api_tools() and body["tool_choice"] == "auto"
+        assert body["parallel_tool_calls"] is False
+        calls = {c["id"] for m in body["messages"] for c in m.get("tool_calls", [])}
+        results = {m["tool_call_id"] for m in body["messages"] if m["role"] == "tool"}
+        assert calls == results  # never a result without its call, nor a call without its result
+    # units 2 (the call) and 3 (its result): leaving out either leaves out both
+    without_call, without_result = (tuple(j != i for j in range(len(context.units))) for i in (2, 3))
+    assert context.paired(without_call) == context.paired(without_result) == (True, True, False, False, True)
+    for mask in plan.masks:
+        assert send_blocker(context.request_for(mask)) is None
+    sent = [json.dumps(b["messages"]) for b in bodies]
+    assert sum("call_1" not in s for s in sent) == 2  # the two passes that leave out the round

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from bench.attribution import PLANTED, Planted, request_for, target
-from lib.analysis.attribution import AnswerContext, LogprobScorer, ScoringError, ScoringModel, attribute, plan_ablations
+from lib.analysis.attribution import (
+    AnswerContext,
+    Attribution,
+    LogprobScorer,
+    ScoringError,
+    ScoringModel,
+    attribute,
+    plan_ablations,
+)
 from lib.backends.providers import ProviderConfig, make_client
 from lib.backends.reply import Reply
 from lib.core.models import EMBEDDED_MODEL
@@ -23,42 +33,66 @@ def client(embedded_server):
     return make_client(ProviderConfig("embedded", EMBEDDED_MODEL, base_url=embedded_server.base_url, timeout_s=600))
 
 
-def _answered(case: Planted, client, tokenizer) -> AnswerContext:
-    """The case's question answered by the embedded server at temperature 0, as a context to attribute."""
-    request = request_for(case.history(), case.question(), tokenizer)
-    reply = Reply(client, request.plan.body)
-    answer = reply.text()
-    assert reply.outcome.ok, reply.outcome.error
-    return AnswerContext.of(request, answer, target(tokenizer))
+@pytest.fixture(scope="module")
+def answered(client, embedded_tokenizer) -> Callable[[Planted], tuple[AnswerContext, Reply]]:
+    """The case's question answered by the embedded server at temperature 0, as a context to attribute
+    (and the reply that answered it). Asked once per case for the module: the answer at temperature 0
+    is the same every time, and the tests below that each took PLANTED[0] and PLANTED[2] again asked
+    the server again for it (issue 27)."""
+    made: dict[int, tuple[AnswerContext, Reply]] = {}
+
+    def answer(case: Planted) -> tuple[AnswerContext, Reply]:
+        if id(case) not in made:
+            request = request_for(case.history(), case.question(), embedded_tokenizer)
+            reply = Reply(client, request.plan.body)
+            text = reply.text()
+            assert reply.outcome.ok, reply.outcome.error
+            made[id(case)] = AnswerContext.of(request, text, target(embedded_tokenizer)), reply
+        return made[id(case)]
+
+    return answer
 
 
-def test_the_scored_prompt_is_the_one_the_server_reads(scorer, client, embedded_tokenizer):
+@pytest.fixture(scope="module")
+def attributed(scorer, answered) -> Callable[[Planted], tuple[AnswerContext, Attribution]]:
+    """The case's answer attributed with the scorer as it is made (prefix reuse on), once per case for
+    the module: the planted-facts count reuses the runs the tests of PLANTED[0] and PLANTED[2] made,
+    which compare them with a second run of their own."""
+    made: dict[int, tuple[AnswerContext, Attribution]] = {}
+
+    def attribution(case: Planted) -> tuple[AnswerContext, Attribution]:
+        if id(case) not in made:
+            context, _ = answered(case)
+            assert scorer.model.reuse_prefix
+            made[id(case)] = context, attribute(context, scorer, plan_ablations(len(context.units)))
+        return made[id(case)]
+
+    return attribution
+
+
+def test_the_scored_prompt_is_the_one_the_server_reads(scorer, answered, embedded_tokenizer):
     request = request_for(PLANTED[0].history(), PLANTED[0].question(), embedded_tokenizer)
-    reply = Reply(client, request.plan.body)
-    reply.text()
+    _, reply = answered(PLANTED[0])  # the server's answer to this very request
     assert reply.outcome.usage.prompt_tokens == len(scorer.prompt_of(request.plan)) == request.plan.prompt_tokens
 
 
-def test_the_fact_ranks_first_and_two_runs_give_the_same_numbers(scorer, client, embedded_tokenizer):
-    context = _answered(PLANTED[0], client, embedded_tokenizer)
+def test_the_fact_ranks_first_and_two_runs_give_the_same_numbers(scorer, attributed):
+    context, first = attributed(PLANTED[0])
     assert "Biscuit" in context.answer
-    plan = plan_ablations(len(context.units))
-    first, second = attribute(context, scorer, plan), attribute(context, scorer, plan)
+    second = attribute(context, scorer, plan_ablations(len(context.units)))  # a second run of its own
     assert first.ranking()[0] == PLANTED[0].fact_unit
     assert [p.value for p in first.passes] == [p.value for p in second.passes]  # exactly
     assert first.influence == second.influence
     assert first.full.greedy  # the server's own temperature-0 answer is what greedy decoding gives
 
 
-def test_prefix_reuse_scores_the_same_and_evaluates_less(scorer, client, embedded_tokenizer):
+def test_prefix_reuse_scores_the_same_and_evaluates_less(scorer, attributed):
     """`Llama.eval` alone does not reuse a prefix (it evaluates from `n_tokens` on): the scorer finds
     the shared prefix itself, cuts the KV cache there and evaluates the rest."""
-    context = _answered(PLANTED[2], client, embedded_tokenizer)
-    plan = plan_ablations(len(context.units))
-    reused = attribute(context, scorer, plan)
+    context, reused = attributed(PLANTED[2])
     scorer.model.reuse_prefix = False
     try:
-        scratch = attribute(context, scorer, plan)
+        scratch = attribute(context, scorer, plan_ablations(len(context.units)))
     finally:
         scorer.model.reuse_prefix = True
     assert [p.value for p in reused.passes] == pytest.approx([p.value for p in scratch.passes], abs=0.05)
@@ -68,11 +102,10 @@ def test_prefix_reuse_scores_the_same_and_evaluates_less(scorer, client, embedde
     assert all(p.evaluated_tokens + p.reused_tokens == p.prompt_tokens + p.answer_tokens for p in reused.passes)
 
 
-def test_planted_facts_rank_first_in_at_least_eight_of_ten(scorer, client, embedded_tokenizer):
+def test_planted_facts_rank_first_in_at_least_eight_of_ten(attributed):
     ranks_first = 0
     for case in PLANTED:
-        context = _answered(case, client, embedded_tokenizer)
-        result = attribute(context, scorer, plan_ablations(len(context.units)))
+        _, result = attributed(case)
         ranks_first += result.ranking()[0] == case.fact_unit
     assert ranks_first >= 8
 

@@ -319,6 +319,8 @@ def test_every_kind_in_the_table_reads_back_what_it_writes():
         "max-words": "max-words: 3",
         "llm-rubric": "llm-rubric: Says a.",
         "similar": "similar(0.8): a b",
+        "calls-tool": "calls-tool: get_weather",
+        "is-valid-openai-tools-call": "is-valid-openai-tools-call",
     }
     assert set(examples) == set(kinds.KINDS)
     for line in examples.values():

@@ -446,7 +446,7 @@ def test_an_answer_whose_scoring_fails_is_kept_as_that_cells_error(monkeypatch):
     """The net under the checks (which raise nothing themselves): whatever goes wrong scoring an answer
     is that cell's error, its answer written, and the run goes on."""
 
-    def broken(checks, answer):
+    def broken(checks, answer, calls=(), tools=()):
         if "Question 1" in answer:
             raise RecursionError("maximum recursion depth exceeded")
         return []
