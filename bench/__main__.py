@@ -25,6 +25,7 @@ BENCHMARKS = (
     "click_to_meter",
     "experiments",
     "replicas",
+    "demo_conversations",
 )
 # Lines from the libraries underneath that say nothing about the results.
 NOISE = ("missing ScriptRunContext", "n_ctx_seq", "No runtime found", "to view a Streamlit app", "streamlit run")

@@ -10,7 +10,7 @@ import streamlit as st
 from lib.context.display import inert_markdown
 from lib.context.request import Request
 from lib.context.strategies import STRATEGY_LABELS, spec_of
-from ui import agent_example, composition, state, tools_panel
+from ui import agent_example, composition, demo_conversations, state, tools_panel
 from ui.chat import calls
 from ui.chat.history import ROLES, add_by_hand, history, include_all, include_last_turns
 from ui.composer import draft_sync, page_style
@@ -201,6 +201,7 @@ def render(settings: Settings) -> None:
     with chat_column:
         _system_prompt_editor()
         if not state.history():
+            demo_conversations.offer()  # the demos measured on the embedded model (ui/demo_conversations.py)
             agent_example.offer()  # a built-in conversation with tool rounds (ui/agent_example.py)
         if state.history():
             _strategy_picker()
