@@ -30,7 +30,7 @@ def render(settings: Settings) -> None:
     st.text_input(
         "Expected answer (optional)",
         key=state.COMPARE_EXPECTED,
-        placeholder="e.g. 4471",
+        placeholder="e.g. Priya",
         help="What a right answer contains (ignoring case). Each answer is then marked correct or not beside its "
         "similarity, so a wrong baseline shows as wrong.",
     )

@@ -32,7 +32,7 @@ def loaded_note(conversation: DemoConversation) -> str:
 
 def _compare_setup(conversation: DemoConversation) -> None:
     """Compare opens this session with the demo's variants and question; its expected answer is set too."""
-    setup = CompareSetup(conversation.variants, question=conversation.question)
+    setup = CompareSetup(conversation.variants, question=conversation.question, expected=conversation.expected)
     try:
         with storage.opened() as conn:
             compare_store.save_compare_setup(conn, sessions.current_id(), setup)

@@ -243,9 +243,10 @@ class CompareSetup:
     repeats: int = 1
     seed: int = 1
     priced_as: str = ""  # "": each model's own prices; else a priced model of lib.core.models
+    expected: str = ""  # the answer the question should get ("": not checked)
 
     def to_dict(self) -> dict:
-        return cjson.written(
+        written = cjson.written(
             cjson.SetupJson(
                 format=FORMAT_VERSION,
                 variants=[v.as_json() for v in self.variants],
@@ -253,8 +254,12 @@ class CompareSetup:
                 repeats=self.repeats,
                 seed=self.seed,
                 priced_as=self.priced_as,
+                expected=self.expected,
             )
         )
+        if not self.expected:  # a set-up without one is kept as before the field, key for key
+            written.pop("expected")
+        return written
 
     @classmethod
     def from_dict(cls, raw: Any) -> CompareSetup:
@@ -262,7 +267,12 @@ class CompareSetup:
             raw = {**raw, "variants": raw["variants"][:MAX_VARIANTS]}
         kept = cjson.read(cjson.SetupJson, raw, "set-up")
         return cls(
-            tuple(Variant.of_json(v) for v in kept.variants), kept.question, kept.repeats, kept.seed, kept.priced_as
+            tuple(Variant.of_json(v) for v in kept.variants),
+            kept.question,
+            kept.repeats,
+            kept.seed,
+            kept.priced_as,
+            kept.expected,
         )
 
 

@@ -76,6 +76,7 @@ class SetupJson(_Json):
     repeats: int = 1
     seed: int = 1
     priced_as: str = ""
+    expected: str = ""
 
 
 class RateJson(BaseModel):  # read as the dataclass was built: float(base), (int, float) tiers

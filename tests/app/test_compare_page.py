@@ -172,6 +172,7 @@ def test_results_and_variant_edits_survive_a_refresh(compare):
         at.selectbox(key=_slot(at, 2, "strategy")).set_value("last_turns").run()
         at.number_input(key=_slot(at, 2, "turns")).set_value(1).run()
         at.text_area(key="compare_question").set_value("Who am I?").run()
+        at.text_input(key="compare_expected").set_value("Ada").run()
         _run(at)
         # F5: a new browser session on the same URL, same database.
         again = _open(session_id, provider_kind="compatible", base_url=server.base_url)
@@ -181,6 +182,7 @@ def test_results_and_variant_edits_survive_a_refresh(compare):
     assert kept[0].results[2].variant.name == "Just the last turn"
     assert any(s.value.startswith("Answers to “Who am I") for s in again.subheader)  # the question, made inert
     assert again.text_area(key="compare_question").value == "Who am I?"
+    assert again.text_input(key="compare_expected").value == "Ada"  # the answer it should get, kept too
     assert again.text_input(key=_slot(again, 2, "name")).value == "Just the last turn"
     assert again.number_input(key=_slot(again, 2, "turns")).value == 1
     assert list(again.dataframe[-1].value["variant"])[2] == "Just the last turn"  # the plan, from the edit

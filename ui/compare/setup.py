@@ -157,6 +157,7 @@ def setup_now() -> CompareSetup:
         repeats=state.whole(state.COMPARE_REPEATS) or 1,
         seed=state.whole(state.COMPARE_SEED),
         priced_as=price_as.chosen(),
+        expected=state.text(state.COMPARE_EXPECTED),
     )
 
 
@@ -183,6 +184,7 @@ def load_for_session() -> None:
     state.put(state.COMPARE_QUESTION, setup.question)
     state.put(state.COMPARE_REPEATS, max(1, min(setup.repeats, 10)))
     state.put(state.COMPARE_SEED, max(0, setup.seed))
+    state.put(state.COMPARE_EXPECTED, setup.expected)
     # A hosted model this session's Compare was priced at is picked again; none (older sessions saved "" by
     # default) leaves the choice the chat meter and the presenter's view show.
     if stored is not None and stored.priced_as and stored.priced_as in price_as.options():
