@@ -38,6 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from lib.backends.replay import REPLAYED_SUFFIX
 from lib.context.conversation import clean_text
 from lib.context.payload import RequestPlan
 from lib.core.errors import BadStoreUrl, DamagedSession, NotYours, StaleSession
@@ -409,7 +410,10 @@ class CallRecord:
         owner: str | None = None,
         batch: bool = False,  # an answer from the Batch API: billed at its rate
     ) -> CallRecord:
-        cost = billed(plan.model.prices, plan.prompt_tokens, outcome.usage, batch)
+        # A replayed call (a recorded demo answering) was sent nowhere and cost nothing: its usage is the
+        # recording's, its price would count the rehearsal's spending again in the run log's totals.
+        replayed = provider.endswith(REPLAYED_SUFFIX)
+        cost = 0.0 if replayed else billed(plan.model.prices, plan.prompt_tokens, outcome.usage, batch)
         status = "ok" if outcome.ok else ("incomplete" if outcome.incomplete else "error")
         error = clean_text(redact(outcome.error, secrets)) if outcome.error else None
         return cls(

@@ -495,6 +495,14 @@ def _record(session_id: str, outcome: CallOutcome | None = None) -> storage.Call
     return storage.CallRecord.of(session_id, "chat", "openai", _plan(), outcome)
 
 
+def test_a_replayed_call_is_logged_with_its_recorded_usage_and_no_cost():
+    outcome = CallOutcome("Hi", Usage(12, 3), latency_s=0.5, ttft_s=0.1)
+    live = storage.CallRecord.of("s1", "chat", "openai", _plan(), outcome)
+    replayed = storage.CallRecord.of("s1", "chat", "openai (replayed)", _plan(), outcome)
+    assert live.cost is not None and live.cost > 0
+    assert replayed.cost == 0.0 and replayed.usage == live.usage  # what the recording said, spent nowhere
+
+
 def test_a_call_record_carries_prediction_usage_cost_and_status():
     plan = _plan()
     record = _record("s1")
