@@ -183,5 +183,9 @@ def test_while_a_reply_streams_ctrl_enter_says_why_it_does_not_send(page):
     page.wait_for_timeout(1000)
     assert page.get_by_text(BUSY_NOTE).is_visible()
     assert page.get_by_label("Your message").input_value() == "Another question"  # the draft was kept
-    page.get_by_role("button", name="Stop").click()
+    stop = page.get_by_role("button", name="Stop")
+    try:
+        stop.click(timeout=10_000)
+    except PlaywrightTimeout:  # on a quiet machine the reply may end on its own before the click lands
+        expect(stop).to_have_count(0)
     expect(page.get_by_text(BUSY_NOTE)).to_have_count(0, timeout=120_000)  # the reply has ended: nothing to say
