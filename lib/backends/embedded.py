@@ -142,6 +142,7 @@ class EmbeddedServer:
         self.log_path = Path(tempfile.gettempdir()) / f"context-lab-llama-{self.port}.log"
         self.unresponsive_s = self.UNRESPONSIVE_S
         self._process: subprocess.Popen | None = None
+        self._log_begun = False
         self._lock = threading.Lock()
         self._silent_since: float | None = None
         self._stop_at_exit = False
@@ -205,7 +206,12 @@ class EmbeddedServer:
         return self
 
     def _start(self) -> None:
-        with open(self.log_path, "ab") as log:  # the child writes to its own copy
+        # The child writes to its own copy. A new server starts a new log (the path is per port, and an
+        # earlier server on the same port, even another install's, left its own there); a restart appends,
+        # so the log keeps what the previous process said before it was replaced.
+        mode = "ab" if self._log_begun else "wb"
+        self._log_begun = True
+        with open(self.log_path, mode) as log:
             self._process = subprocess.Popen(
                 self.command(),
                 stdout=log,

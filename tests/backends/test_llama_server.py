@@ -316,6 +316,19 @@ def test_an_untested_llama_cpp_python_runs_stock_and_the_app_still_sees_it_alive
 
 
 @pytest.mark.slow
+def test_a_new_server_on_a_port_starts_a_new_log():
+    """Was: the log (one file per port) was appended to, so a server read what an earlier one on the same
+    port had said (a stock llama-cpp-python's warning in this suite's log; a stale crash for a user)."""
+    server = EmbeddedServer(port=free_port())
+    server.log_path.write_text("llama-cpp-python 0.4.0 is not the version … (an earlier server)\n")
+    try:
+        server.ensure_running(timeout_s=60)
+        assert "an earlier server" not in server.log_path.read_text()
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
 def test_the_tested_version_is_patched(embedded_server):
     assert "is not the version" not in embedded_server.log_path.read_text()
     assert queue_state(embedded_server.base_url) is not None

@@ -11,6 +11,7 @@ replica does by default (README, *Team deployment*).
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from lib.analysis.compare import PRESETS
 from lib.backends.embedded import free_port
@@ -102,8 +103,16 @@ def _calls_shown(page) -> int:
 
 def _variants_listed(page) -> set[str]:
     """The run log's Variant filter's options: one per variant that made a call."""
-    page.locator('[data-testid="stMultiSelect"]').filter(has_text="Variant").click()
-    page.get_by_role("option", name="chat", exact=True).wait_for()  # the list is open
+    select = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Variant")
+    chat = page.get_by_role("option", name="chat", exact=True)
+    for _ in range(3):  # a click that lands while the page reruns hits the widget being replaced: again
+        select.locator("input").click()
+        try:
+            chat.wait_for(timeout=20_000)  # the list is open
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    chat.wait_for()
     options = {text.strip() for text in page.get_by_role("option").all_inner_texts()}
     page.keyboard.press("Escape")
     return options - {"Select all"}  # the widget's own option
