@@ -31,13 +31,8 @@ def test_a_loaded_demo_answers_right_in_the_chat_and_compare_marks_full_right_an
     assert [m.as_api() for m in history] == [Message.from_api(m).as_api() for m in DEMO.messages]
     assert app.session_state["system_text"] == DEMO.system
     assert app.text_area(key="draft").value == DEMO.question
+    assert app.session_state["temperature"] == 0.0  # as measured (the chat's default is 0.7)
     assert any(DEMO.title in i.value and DEMO.expected in i.value for i in app.info)
-
-    next(b for b in app.button if b.label == "Send").click().run()
-    assert not app.exception, app.exception
-    reply = app.session_state["history"][-1]
-    assert reply.role == "assistant" and DEMO.expected.casefold() in reply.content.casefold(), reply.content
-    assert any(reply.content in m.value for m in app.markdown)  # the right answer, on the page
 
     app.switch_page("pages/compare.py").run()
     assert not app.exception, app.exception
@@ -48,3 +43,12 @@ def test_a_loaded_demo_answers_right_in_the_chat_and_compare_marks_full_right_an
     runs = app.dataframe[0].value
     assert list(runs["variant"]) == [v.name for v in DEMO.variants]
     assert list(runs["correct?"]) == ["yes" if arm.right else "no" for arm in DEMO.arms]
+
+    # Then the chat (its answer, once in the history, would carry the fact into the last turns).
+    app.switch_page("pages/chat.py").run()
+    assert not app.exception, app.exception
+    next(b for b in app.button if b.label == "Send").click().run()
+    assert not app.exception, app.exception
+    reply = app.session_state["history"][-1]
+    assert reply.role == "assistant" and DEMO.expected.casefold() in reply.content.casefold(), reply.content
+    assert any(reply.content in m.value for m in app.markdown)  # the right answer, on the page
