@@ -54,6 +54,22 @@ def start_app(port: int, env: dict[str, str] | None = None, script: str = "app.p
     raise RuntimeError("the app did not start")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed browser test says what its page showed when it failed: CI keeps only the printed
+    report, and a timeout's traceback alone does not tell a hung page from a crashed one."""
+    outcome = yield
+    report = outcome.get_result()
+    page = getattr(item, "funcargs", {}).get("page")
+    if report.when != "call" or not report.failed or page is None:
+        return
+    try:
+        shown = page.locator("body").inner_text(timeout=5_000)
+        report.sections.append(("page at failure", f"{page.url}\n{shown[-6_000:]}"))
+    except Exception as exc:  # a page that cannot be read says so; the test's own failure stands
+        report.sections.append(("page at failure", f"the page could not be read: {exc}"))
+
+
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory):
     chromium_or_skip()
