@@ -30,6 +30,17 @@ def send(page, text: str) -> None:
     box.press("Control+Enter")
 
 
+def short_replies(page, tokens: int = 16) -> None:
+    """Set *Max reply tokens* in the sidebar, as a user would: for tests where the reply's length is not
+    the point (at the default 256 the embedded model's replies were most of their time)."""
+    page.get_by_text("Sampling: temperature, reply length, streaming").click()  # folded in the sidebar
+    replies = page.get_by_role("spinbutton", name="Max reply tokens")  # not its hover help, named after it
+    replies.fill(str(tokens))
+    replies.press("Enter")
+    wait_until_settled(page)
+    expect(replies).to_have_value(str(tokens))
+
+
 def wait_for_messages(page, count: int) -> None:
     """Until `count` messages are in the history (each has its include toggle; a streaming one has none)."""
     page.wait_for_function(
