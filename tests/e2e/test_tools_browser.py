@@ -86,7 +86,9 @@ def _import(page, title: str) -> None:
     page.get_by_text(f"Imported {title} ({len(HISTORY)} messages)").wait_for()
     expect(page.locator('[data-testid="stChatMessage"]')).to_have_count(len(HISTORY))
     wait_for_messages(page, len(HISTORY))
-    expect(page.get_by_text("Last call", exact=True)).to_have_count(0)  # the report of an earlier test's call went with it
+    expect(page.get_by_text("Last call", exact=True)).to_have_count(
+        0
+    )  # the report of an earlier test's call went with it
 
 
 def _shown(page) -> tuple[str, int, dict]:
