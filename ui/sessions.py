@@ -505,16 +505,6 @@ def open_imported(session: Session, what: str) -> bool:
 # --- the run log ---------------------------------------------------------------------------------
 
 
-def run_log() -> tuple[list[storage.CallRecord], str | None]:
-    """Every recorded call, and None; or no calls and why the store could not give them (so the page
-    says the store failed, not that nothing was ever called)."""
-    try:
-        with storage.opened() as conn:
-            return storage.calls(conn), None
-    except STORE_FAILED as exc:
-        return [], _store_failure(exc)
-
-
 def session_labels() -> dict[str, str]:
     return {info.id: info.label for info in mine(storage.list_sessions) or []}
 
