@@ -260,6 +260,7 @@ def test_a_hung_server_gets_a_grace_period_then_is_replaced():
     """A live process that stops answering is replaced, but not on the first silent check: a server
     starved of CPU for a moment must not lose the replies it is making."""
     server = EmbeddedServer().ensure_running()
+    server.health_timeout_s = 0.5  # each silent check waits this long (2 s in the app): the same promise
     first = server.pid
     try:
         os.kill(first, signal.SIGSTOP)  # alive, and answers nothing
@@ -314,7 +315,7 @@ class _Answering(BaseHTTPRequestHandler):
 def test_the_queue_is_unknown_rather_than_an_error_when_the_server_cannot_say(status, reply):
     handler = type("Handler", (_Answering,), {"reply": reply, "status": status})
     with ThreadingHTTPServer(("127.0.0.1", 0), handler) as http:
-        threading.Thread(target=http.serve_forever, daemon=True).start()
+        threading.Thread(target=http.serve_forever, args=(0.01,), daemon=True).start()  # stops at once
         try:
             assert queue_state(f"http://127.0.0.1:{http.server_address[1]}/v1") is None
         finally:
@@ -328,7 +329,7 @@ def test_the_queue_is_unknown_when_nothing_listens():
 def test_queue_state_reads_the_servers_figures():
     handler = type("Handler", (_Answering,), {"reply": b'{"status":"ok","busy":true,"waiting":3}'})
     with ThreadingHTTPServer(("127.0.0.1", 0), handler) as http:
-        threading.Thread(target=http.serve_forever, daemon=True).start()
+        threading.Thread(target=http.serve_forever, args=(0.01,), daemon=True).start()  # stops at once
         try:
             state = queue_state(f"http://127.0.0.1:{http.server_address[1]}/v1/")
         finally:
