@@ -66,6 +66,20 @@ def one_script_cache(monkeypatch):
     monkeypatch.setattr(app_test, "ScriptCache", lambda: _SCRIPT_CACHE)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def components_found_once():
+    """Each AppTest's first run looks for installed Streamlit components by reading the metadata of
+    every installed distribution: a quarter of the AppTests' time went to parsing those files again
+    for every new tab (issue 27). A server looks once at its start; so does the test process (what is
+    installed does not change while it runs); each tab still gets its own component registry."""
+    from streamlit.components.v2 import manifest_scanner
+
+    found = manifest_scanner.scan_component_manifests()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manifest_scanner, "scan_component_manifests", lambda max_workers=None: list(found))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def fresh_caches():
     st.cache_data.clear()
