@@ -8,10 +8,8 @@ import pytest
 
 from lib.analysis.experiments import store
 from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
-from lib.backends.embedded import free_port
 from lib.context.conversation import Message
 from lib.store import storage
-from tests.e2e.conftest import chromium_or_skip, start_app
 from tests.e2e.test_chat_browser import wait_until_settled
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -23,18 +21,12 @@ HISTORY = Conversation(
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    """One app process for the module, with a store of its own (issue 27: an app start and its embedded
-    model's start were a third of each test). Each test still starts from what it needs: its own set,
-    saved last (the page opens the newest), and a new browser (a new owner, who claims that set as it
-    opens the page, ui/experiments/common.claim_unowned, and sees no other test's runs)."""
-    chromium_or_skip()
-    db = tmp_path_factory.mktemp("experiments") / "context_lab.db"
-    port = free_port()
-    process = start_app(port, {"CONTEXT_LAB_DB": str(db)})
-    yield f"http://127.0.0.1:{port}", db
-    process.terminate()
-    process.wait(timeout=60)
+def app(shared_app):
+    """The run's app process (issue 27: an app start and its embedded model's start were a third of each
+    test). Each test still starts from what it needs: its own set, saved last (the page opens the
+    newest), and a new browser (a new owner, who claims that set as it opens the page,
+    ui/experiments/common.claim_unowned, and sees no other test's sets or runs)."""
+    return shared_app
 
 
 @pytest.fixture
