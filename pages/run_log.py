@@ -6,7 +6,6 @@ import streamlit as st
 
 from lib.analysis.runlog import calls_frame, csv_text, filtered, run_log_figures
 from lib.core.prices import data_label
-from lib.store import storage
 from ui import call_details, owner, sessions
 from ui.meter import money
 from ui.settings import page_setup
@@ -17,14 +16,15 @@ FILTERS = {"session": "Session", "variant": "Variant", "model": "Model", "status
 def render() -> None:
     st.title("Run log")
     st.caption(
-        f"Every call made, kept in `{storage.shown()}` (`CONTEXT_LAB_DB` moves it: a path or a postgresql:// URL). "
+        f"Every call made, kept in `{call_details.where()}` "
+        "(`CONTEXT_LAB_DB` moves it: a path or a postgresql:// URL). "
         "The API remembers none of them: each one carried its whole context."
     )
-    records, failure = sessions.run_log()
-    if failure:
-        st.error(f"The run log cannot be read: {failure} Calls made meanwhile are not recorded.")
+    log = call_details.run_log_with_details()  # each call with its body, answer and timings
+    if log.failure:
+        st.error(f"The run log cannot be read: {log.failure} Calls made meanwhile are not recorded.")
         return
-    records, details = call_details.run_log_with_details()  # each call with its body, answer and timings
+    records, details = log.records, log.details
     frame = calls_frame(records, sessions.session_labels())
     frame["who"] = frame["who"].map(owner.describe)  # a user by name, a browser by its hash's start
     if frame.empty:

@@ -9,7 +9,7 @@ import streamlit as st
 from lib.analysis.agent_trace import BUILT_IN, SYSTEM, TOOLS
 from lib.context.conversation import Message
 from lib.context.tools import ToolDefinition
-from ui import sessions, state
+from ui import sessions
 
 LOADED_NOTE = (
     "Loaded the weather agent: three tool rounds, and the question in the box below. The wind speed is only in "
@@ -19,18 +19,9 @@ LOADED_NOTE = (
 
 
 def _load() -> None:
-    """Into this session when it is empty; else into a new one (nothing of this one is overwritten)."""
-    if state.history():
-        sessions.new_session()
-        if state.history():  # this tab has unsaved changes to settle first: the sidebar says so
-            return
-    state.forget_message_widgets()
-    state.set_history([Message.from_api(m) for m in BUILT_IN.messages])
-    state.put(state.SYSTEM_TEXT, SYSTEM)
-    state.put(state.SYSTEM_INCLUDED, True)
-    state.set_tools(tuple(ToolDefinition.from_api(t, where=f"tools[{i}]") for i, t in enumerate(TOOLS)))
-    state.put(state.DRAFT, BUILT_IN.question)
-    state.flash("info", LOADED_NOTE)
+    tools = tuple(ToolDefinition.from_api(t, where=f"tools[{i}]") for i, t in enumerate(TOOLS))
+    messages = [Message.from_api(m) for m in BUILT_IN.messages]
+    sessions.load_example(messages, SYSTEM, tools, BUILT_IN.question, LOADED_NOTE)
 
 
 def offer() -> None:

@@ -8,6 +8,7 @@ user picks under it (`show_call`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
@@ -67,15 +68,30 @@ def log_call(
         _store_failed(exc)
 
 
-def run_log_with_details() -> tuple[list[storage.CallRecord], list[CallDetails | None]]:
-    """The run log, oldest first, and each call's details (None for a call logged without them)."""
+@dataclass(frozen=True)
+class RunLog:
+    """The run log as one read gave it: every call, oldest first, each call's details (None for a call
+    logged without them), and why the store could not be read (None when it could)."""
+
+    records: list[storage.CallRecord]
+    details: list[CallDetails | None]
+    failure: str | None = None
+
+
+def run_log_with_details() -> RunLog:
+    """The run log with each call's details, in one read of the store; a store that fails gives no calls
+    and the reason (so the page says the store failed, not that nothing was ever called)."""
     try:
         with storage.opened() as conn:
             pairs = calls_with_details(conn)
     except STORE_FAILED as exc:
-        _store_failed(exc)
-        return [], []
-    return [record for record, _ in pairs], [details for _, details in pairs]
+        return RunLog([], [], f"The session store ({storage.shown()}) failed: {storage.problem(exc).rstrip('.')}.")
+    return RunLog([record for record, _ in pairs], [details for _, details in pairs])
+
+
+def where() -> str:
+    """Where the run log is kept, as the page names it (a path, or a database URL without its password)."""
+    return storage.shown()
 
 
 def table_with_details(

@@ -47,19 +47,11 @@ def _compare_setup(conversation: DemoConversation) -> None:
 def load(key: str) -> None:
     """Into this session when it is empty; else into a new one (nothing of this one is overwritten)."""
     conversation = demo(key)
-    if state.history():
-        sessions.new_session()
-        if state.history():  # this tab has unsaved changes to settle first: the sidebar says so
-            return
-    state.forget_message_widgets()
-    state.set_history([Message.from_api(m) for m in conversation.messages])
-    state.put(state.SYSTEM_TEXT, conversation.system)
-    state.put(state.SYSTEM_INCLUDED, bool(conversation.system))
-    state.set_tools(())
-    state.put(state.DRAFT, conversation.question)
+    messages = [Message.from_api(m) for m in conversation.messages]
+    if not sessions.load_example(messages, conversation.system, (), conversation.question, loaded_note(conversation)):
+        return
     # Measured at temperature 0: at the chat's default 0.7 the tiny model samples and the demo can miss.
     state.put(state.TEMPERATURE, 0.0)
-    state.flash("info", loaded_note(conversation))
     _compare_setup(conversation)
 
 

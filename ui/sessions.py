@@ -31,7 +31,8 @@ import streamlit as st
 from sqlalchemy import Connection
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from lib.context.conversation import SystemPrompt
+from lib.context.conversation import Message, SystemPrompt
+from lib.context.tools import ToolDefinition
 from lib.core.errors import STORE_FAILED, DamagedSession, InvalidSession, NotYours, StaleSession
 from lib.store import chat_replies, storage
 from lib.store.session import (
@@ -356,6 +357,26 @@ def new_session() -> None:
         _open_blank()
 
 
+def load_example(
+    messages: list[Message], system: str, tools: tuple[ToolDefinition, ...], question: str, note: str
+) -> bool:
+    """Open a built-in conversation (the agent example, a demo) with its question in the box: into this
+    session when it is empty, else into a new one (nothing of this one is overwritten). False when this
+    tab has unsaved changes to settle first (the sidebar says so) and nothing was loaded."""
+    if state.history():
+        new_session()
+        if state.history():
+            return False
+    state.forget_message_widgets()
+    state.set_history(messages)
+    state.put(state.SYSTEM_TEXT, system)
+    state.put(state.SYSTEM_INCLUDED, bool(system))
+    state.set_tools(tools)
+    state.put(state.DRAFT, question)
+    state.flash("info", note)
+    return True
+
+
 def _load(session_id: str) -> Session | None:
     """The stored session, or None with a note saying why not (gone, damaged, or the store failed)."""
     state.pop(state.SESSION_NOTE)
@@ -503,16 +524,6 @@ def open_imported(session: Session, what: str) -> bool:
 
 
 # --- the run log ---------------------------------------------------------------------------------
-
-
-def run_log() -> tuple[list[storage.CallRecord], str | None]:
-    """Every recorded call, and None; or no calls and why the store could not give them (so the page
-    says the store failed, not that nothing was ever called)."""
-    try:
-        with storage.opened() as conn:
-            return storage.calls(conn), None
-    except STORE_FAILED as exc:
-        return [], _store_failure(exc)
 
 
 def session_labels() -> dict[str, str]:

@@ -27,6 +27,21 @@ class _Json(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
 
+class WritesToolsOnlyWhenNamed(BaseModel):
+    """A variant's `tools`: None (the session's or the case's tools) is not written at all, so a variant
+    stored before tools existed is written key for key as it was. Shared by Compare's variants and an
+    experiment run's."""
+
+    tools: list[str] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_tools(self, handler: Any) -> dict[str, Any]:
+        written = handler(self)
+        if written.get("tools") is None:
+            written.pop("tools", None)
+        return written
+
+
 class StrategyJson(_Json):
     kind: str
     last_turns: int = 2
@@ -40,7 +55,7 @@ class StrategyJson(_Json):
         return kind
 
 
-class VariantJson(_Json):
+class VariantJson(_Json, WritesToolsOnlyWhenNamed):
     name: str
     strategy: StrategyJson
     system_override: str | None = None
@@ -60,13 +75,6 @@ class VariantJson(_Json):
         if isinstance(value, list):
             return [tuple(item) if isinstance(item, list) else item for item in value]
         return value
-
-    @model_serializer(mode="wrap")
-    def _without_absent_tools(self, handler: Any) -> dict[str, Any]:
-        written = handler(self)
-        if written.get("tools") is None:
-            written.pop("tools", None)
-        return written
 
 
 class SetupJson(_Json):

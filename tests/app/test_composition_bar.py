@@ -89,7 +89,7 @@ class _Props(BaseHTTPRequestHandler):
 @pytest.fixture
 def props_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Props)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()

@@ -195,7 +195,8 @@ def test_with_sign_in_configured_a_visitor_sees_only_the_sign_in_button(browser)
 def _opened_calls():
     from ui.call_details import run_log_with_details, show_call
 
-    records, details = run_log_with_details()
+    log = run_log_with_details()
+    records, details = log.records, log.details
     for record, detail in zip(records, details, strict=True):
         show_call(record, detail)
 

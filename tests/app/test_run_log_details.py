@@ -25,7 +25,8 @@ def _plan(content: str):
 def _opened_calls():
     from ui.call_details import run_log_with_details, show_call
 
-    records, details = run_log_with_details()
+    log = run_log_with_details()
+    records, details = log.records, log.details
     for record, detail in zip(records, details, strict=True):
         show_call(record, detail)
 
@@ -91,7 +92,8 @@ def _the_run_log_with_the_hook():
     from lib.analysis.runlog import calls_frame, filtered
     from ui.call_details import run_log_with_details, table_with_details
 
-    records, details = run_log_with_details()
+    log = run_log_with_details()
+    records, details = log.records, log.details
     shown = filtered(calls_frame(records), variant=["Last 2 turns"])
     table_with_details(shown, records, details)
 

@@ -314,7 +314,7 @@ class _Answering(BaseHTTPRequestHandler):
 def test_the_queue_is_unknown_rather_than_an_error_when_the_server_cannot_say(status, reply):
     handler = type("Handler", (_Answering,), {"reply": reply, "status": status})
     with ThreadingHTTPServer(("127.0.0.1", 0), handler) as http:
-        threading.Thread(target=http.serve_forever, daemon=True).start()
+        threading.Thread(target=http.serve_forever, args=(0.02,), daemon=True).start()
         try:
             assert queue_state(f"http://127.0.0.1:{http.server_address[1]}/v1") is None
         finally:
@@ -328,7 +328,7 @@ def test_the_queue_is_unknown_when_nothing_listens():
 def test_queue_state_reads_the_servers_figures():
     handler = type("Handler", (_Answering,), {"reply": b'{"status":"ok","busy":true,"waiting":3}'})
     with ThreadingHTTPServer(("127.0.0.1", 0), handler) as http:
-        threading.Thread(target=http.serve_forever, daemon=True).start()
+        threading.Thread(target=http.serve_forever, args=(0.02,), daemon=True).start()
         try:
             state = queue_state(f"http://127.0.0.1:{http.server_address[1]}/v1/")
         finally:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from lib.analysis.compare_json import WritesToolsOnlyWhenNamed
 from lib.analysis.experiments.judge import JUDGE_MAX_TOKENS
 from lib.core.errors import InvalidRun
 
@@ -29,7 +30,7 @@ class StrategyJson(_Json):
     token_budget: int
 
 
-class VariantJson(_Json):
+class VariantJson(_Json, WritesToolsOnlyWhenNamed):
     name: str
     strategy: StrategyJson
     system_override: str | None = None
@@ -38,14 +39,6 @@ class VariantJson(_Json):
     max_tokens: int | None = None
     # None: the case's tools, as its set or conversation holds them; []: none; names: only those.
     tools: list[str] | None = None
-
-    @model_serializer(mode="wrap")
-    def _without_absent_tools(self, handler: Any) -> dict[str, Any]:
-        """A variant that sends the case's tools is written as before the field (key for key)."""
-        written = handler(self)
-        if written.get("tools") is None:
-            written.pop("tools", None)
-        return written
 
 
 class SamplingJson(_Json):
