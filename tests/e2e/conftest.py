@@ -71,14 +71,23 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
+def shared_app(tmp_path_factory):
+    """The run's app process and its SQLite store: (base URL, store path). A test that writes to the store
+    (a saved comparison, a test set) takes this; one that only browses takes `app_url`. A fresh app's
+    first page is seconds (its imports, its embedded model's start): shared, it is paid once (issue 27)."""
     chromium_or_skip()
     port = free_port()
     # Its own session store: not ./data, and not shared with other app processes running meanwhile.
-    process = start_app(port, {"CONTEXT_LAB_DB": str(tmp_path_factory.mktemp("e2e") / "context_lab.db")})
-    yield f"http://127.0.0.1:{port}"
+    path = tmp_path_factory.mktemp("e2e") / "context_lab.db"
+    process = start_app(port, {"CONTEXT_LAB_DB": str(path)})
+    yield f"http://127.0.0.1:{port}", path
     process.terminate()
     process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def app_url(shared_app):
+    return shared_app[0]
 
 
 @pytest.fixture(scope="session")

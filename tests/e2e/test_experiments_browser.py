@@ -8,10 +8,8 @@ import pytest
 
 from lib.analysis.experiments import store
 from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
-from lib.backends.embedded import free_port
 from lib.context.conversation import Message
 from lib.store import storage
-from tests.e2e.conftest import start_app
 from tests.e2e.test_chat_browser import wait_until_settled
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -22,37 +20,42 @@ HISTORY = Conversation(
 )
 
 
-@pytest.fixture
-def page(browser, tmp_path):
-    """The app with its own database holding one small set (short prompts: each call is quick on the
-    embedded model, however loaded the machine), so the run is many quick calls."""
-    yield from _app_with(browser, tmp_path, CASES)
+@pytest.fixture(scope="module")
+def app(shared_app):
+    """The run's app process (issue 27: an app start and its embedded model's start were a third of each
+    test). Each test still starts from what it needs: its own set, saved last (the page opens the
+    newest), and a new browser (a new owner, who claims that set as it opens the page,
+    ui/experiments/common.claim_unowned, and sees no other test's sets or runs)."""
+    return shared_app
 
 
 @pytest.fixture
-def one_case_page(browser, tmp_path):
-    yield from _app_with(browser, tmp_path, 1)
+def page(browser, app):
+    """The app with one small set (short prompts: each call is quick on the embedded model, however
+    loaded the machine), so the run is many quick calls."""
+    yield from _app_with(browser, app, CASES)
 
 
-def _app_with(browser, tmp_path, cases_count: int):
-    db = tmp_path / "context_lab.db"
+@pytest.fixture
+def one_case_page(browser, app):
+    yield from _app_with(browser, app, 1)
+
+
+def _app_with(browser, app, cases_count: int):
+    url, db = app
     cases = tuple(
         Case(f"q{i:02d}", f"Question {i}: what is my name?", HISTORY, (Check("contains", "Ada"),))
         for i in range(cases_count)
     )
     with storage.opened(db) as conn:
         store.save_set(conn, TestSet("Quick set", cases))
-    port = free_port()
-    process = start_app(port, {"CONTEXT_LAB_DB": str(db)})
     context = browser.new_context(viewport={"width": 1500, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(120_000)
-    page.goto(f"http://127.0.0.1:{port}")
+    page.goto(url)
     page.get_by_text("Context Lab").first.wait_for()
     yield page
     context.close()
-    process.terminate()
-    process.wait(timeout=60)
 
 
 PROGRESS = re.compile(r"([\d,]+) of ([\d,]+) cells done")

@@ -6,9 +6,15 @@ controls on every message. Now the limits and the sampling are folded (one line 
 are one fold, adding by hand is one button, and a message shows its In-context toggle with Pin / Edit / Delete
 appearing under the pointer (or the keyboard's focus). Nothing was removed: each is one click or hover away."""
 
+import re
+
 import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.test_chat_browser import wait_until_settled
 
 pytestmark = pytest.mark.slow
+SESSION_IN_URL = re.compile(r"[?&]session=([A-Za-z0-9_-]+)")
 
 # Measured 23 (empty) and 23 (the weather agent's conversation), the Presenter view's link included; was 31 and 38.
 BOUND = 25
@@ -32,9 +38,10 @@ COUNT_JS = """() => {
 
 
 def _settled(page) -> None:
-    page.wait_for_timeout(1000)
+    """Until the page's last run has finished drawing (`wait_until_settled`: no skeleton, nothing stale) and
+    the app's status widget is gone. Was: a second's sleep either side of the status check (6 s a test)."""
+    wait_until_settled(page)
     page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
-    page.wait_for_timeout(1000)
 
 
 def _controls(page) -> list[str]:
@@ -48,6 +55,7 @@ def first_screen(browser, app_url):
     page.set_default_timeout(120_000)
     page.goto(app_url)
     page.get_by_text("Context Lab").first.wait_for()
+    page.wait_for_url(SESSION_IN_URL)  # the run that names the session in the URL is done
     page.get_by_text("Next call", exact=True).wait_for()
     page.get_by_text("Send the system prompt").wait_for()
     _settled(page)
@@ -69,6 +77,7 @@ def test_a_newcomer_faces_at_most_25_controls_and_every_feature_is_one_step_away
     _settled(page)
     page.mouse.move(1275, 795)  # the pointer away from the messages
     page.get_by_text("Advanced: call limits").click()  # folded again: the first screen as it opens
+    expect(page.get_by_role("spinbutton", name="Timeout (s)")).to_be_hidden()  # its fold closed, drawn
     _settled(page)
     talking = _controls(page)
     assert len(talking) <= BOUND, talking

@@ -11,7 +11,6 @@ from playwright.sync_api import expect
 
 from lib.analysis import compare_store
 from lib.analysis.compare import PRESETS, Comparison, VariantResult, plan_variant
-from lib.backends.embedded import free_port
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling
 from lib.context.request import Target
@@ -20,7 +19,6 @@ from lib.core import models
 from lib.core.outcome import CallOutcome, Usage
 from lib.store import db, storage
 from lib.store.session import Session, export_json, new_session_id
-from tests.e2e.conftest import chromium_or_skip, start_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 WAIT = 120_000  # ms: a rerun on a busy machine
@@ -33,18 +31,6 @@ HISTORY = (
     Message("assistant", "A busy morning!"),
 )
 ANSWERS = ["Your locker is 4471.", "I do not know your locker.", "It is 4471.", "I cannot say."]
-
-
-@pytest.fixture(scope="module")
-def present_app(tmp_path_factory):
-    """An app process with a store this test can write a saved comparison into."""
-    chromium_or_skip()
-    path = tmp_path_factory.mktemp("present") / "context_lab.db"
-    port = free_port()
-    process = start_app(port, {"CONTEXT_LAB_DB": str(path)})
-    yield f"http://127.0.0.1:{port}", path
-    process.terminate()
-    process.wait(timeout=20)
 
 
 def comparison() -> Comparison:
@@ -120,8 +106,8 @@ def nothing_cut_off(page) -> None:
 
 
 @pytest.mark.parametrize("screen", SCREENS, ids=lambda s: f"{s['width']}x{s['height']}")
-def test_the_arrow_keys_step_a_saved_comparison_and_nothing_is_cut_off(browser, present_app, monkeypatch, screen):
-    url, store_path = present_app
+def test_the_arrow_keys_step_a_saved_comparison_and_nothing_is_cut_off(browser, shared_app, monkeypatch, screen):
+    url, store_path = shared_app  # the run's app: a comparison is written into its store
     context = browser.new_context(viewport=screen)
     page = context.new_page()
     page.set_default_timeout(WAIT)

@@ -22,6 +22,10 @@ from tests.e2e.test_compare_browser import INNERMOST, _remove_variant
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 SESSION_IN_URL = re.compile(r"[?&]session=([A-Za-z0-9_-]+)")
 KEPT = PRESETS[:2]  # the comparison's two variants
+# The replies' length is not the point here (only that each is there, the same on both replicas): a short
+# limit, set in A's sidebar and kept with the session, makes each of the four calls to the embedded model
+# a second or two instead of up to 256 tokens' worth (most of this test's time, issue 27).
+REPLY_TOKENS = 12
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -58,6 +62,15 @@ def _open(context, url: str):
     page.wait_for_url(SESSION_IN_URL)
     wait_until_settled(page)
     return page
+
+
+def _short_replies(page) -> None:
+    """The sidebar's *Max reply tokens* set to REPLY_TOKENS (saved with the session, so B's calls get it too)."""
+    page.get_by_text("Sampling: temperature, reply length, streaming").click()  # folded in the sidebar
+    replies = page.get_by_role("spinbutton", name="Max reply tokens")  # not its hover help, named after it
+    replies.fill(str(REPLY_TOKENS))
+    replies.press("Enter")
+    wait_until_settled(page)
 
 
 def _session_of(page) -> str:
@@ -125,6 +138,7 @@ def test_a_session_its_comparison_and_its_calls_are_the_same_on_both_replicas(br
         on_a = _open(user, url_a)
         on_a.wait_for_function("() => document.cookie.includes('context_lab_owner=')")  # the owner is known
         session_id = _session_of(on_a)
+        _short_replies(on_a)
         send(on_a, "My name is Ada. Remember it.")
         wait_for_messages(on_a, 2)
         wait_until_settled(on_a)
