@@ -76,6 +76,7 @@ def says_the_passes_then_ranks_the_fact_first(at) -> None:
     assert "Without this message the answer's probability falls by" in top
 
 
+@pytest.mark.timeout(1200)  # the work of the three tests it replaced, each of which had 600 s
 def test_it_says_the_passes_ranks_the_fact_first_and_its_smallest_context_gives_the_answer_back_and_applies(answered):
     """The chat's attribution from start to end, on one attribution run: what it takes, said before it
     runs, and the bars; the smallest context, sent to check, gives the same answer back; applied, it
