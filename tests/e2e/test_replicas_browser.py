@@ -30,10 +30,12 @@ REPLY_TOKENS = 12
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path) -> str:
-    """The CONTEXT_LAB_DB value both replicas get."""
+    """The CONTEXT_LAB_DB value both replicas get: a new SQLite file, or the run's PostgreSQL database at the
+    newest schema, emptied (`postgres_store`: a new database for each run of this test was a CREATE DATABASE
+    and a migration by the first replica, neither of which this test is about)."""
     if request.param == "sqlite":
         return str(tmp_path / "shared.db")
-    return request.getfixturevalue("postgres_url")
+    return request.getfixturevalue("postgres_store")
 
 
 @pytest.fixture
