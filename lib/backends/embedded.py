@@ -141,6 +141,7 @@ class EmbeddedServer:
         self.threads = threads or usable_cores()
         self.log_path = Path(tempfile.gettempdir()) / f"context-lab-llama-{self.port}.log"
         self.unresponsive_s = self.UNRESPONSIVE_S
+        self.health_timeout_s = 2.0  # how long one liveness check waits for /health
         self._process: subprocess.Popen | None = None
         self._log_begun = False
         self._lock = threading.Lock()
@@ -199,7 +200,10 @@ class EmbeddedServer:
                     return self
             if self._process is not None:
                 self.restarts += 1
-                self._terminate()
+                # A process that answers nothing would not answer a request to stop either (a frozen
+                # one does not even run its SIGTERM until continued): it is killed at once instead of
+                # keeping the user waiting 10 s for a clean exit that does not come.
+                self._terminate(kill=self.is_alive())
             self._silent_since = None
             self._start()
             self._wait_ready(timeout_s)
@@ -227,7 +231,7 @@ class EmbeddedServer:
         """The HTTP server answers: any status counts (a 404 from a stock llama-cpp-python server
         without /health too); the port only opens once the model is loaded."""
         try:
-            with _DIRECT.open(health_url(self.base_url), timeout=2):
+            with _DIRECT.open(health_url(self.base_url), timeout=self.health_timeout_s):
                 return True
         except urllib.error.HTTPError:
             return True
@@ -245,11 +249,14 @@ class EmbeddedServer:
         self._terminate()
         raise EmbeddedModelError(f"The embedded model server did not answer in {timeout_s:.0f} s")
 
-    def _terminate(self) -> None:
+    def _terminate(self, kill: bool = False) -> None:
         if self._process is None:
             return
         if self._process.poll() is None:
-            self._process.terminate()
+            if kill:
+                self._process.kill()
+            else:
+                self._process.terminate()
             try:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -1,9 +1,12 @@
+import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
+from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+from streamlit.testing.v1 import AppTest, app_test
 
 from lib.context.conversation import Message
 
@@ -30,6 +33,51 @@ def app_of_function(function: Callable[[], None]) -> AppTest:
 def app_of_string(script: str) -> AppTest:
     """A new tab on a script written as a test's string."""
     return AppTest.from_string(script, default_timeout=TIMEOUT_S)
+
+
+class _ProcessScriptCache(ScriptCache):
+    """One script cache for every AppTest of the process, as a Streamlit server has one for all its
+    sessions: AppTest made a new one for every run, so each run read, rewrote (magic) and compiled
+    app.py and its page again, a fifth of a chat page's run (issue 27). Keyed by the file's size and
+    time too: a script a test rewrites in place is compiled again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._versions: dict[str, tuple[int, int]] = {}
+        self._versions_lock = threading.Lock()
+
+    def get_bytecode(self, script_path: str):
+        path = os.path.abspath(script_path)
+        stat = os.stat(path)
+        version = (stat.st_mtime_ns, stat.st_size)
+        with self._versions_lock:
+            if self._versions.get(path) != version:
+                with self._lock:
+                    self._cache.pop(path, None)
+                self._versions[path] = version
+        return super().get_bytecode(path)
+
+
+_SCRIPT_CACHE = _ProcessScriptCache()
+
+
+@pytest.fixture(autouse=True)
+def one_script_cache(monkeypatch):
+    monkeypatch.setattr(app_test, "ScriptCache", lambda: _SCRIPT_CACHE)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def components_found_once():
+    """Each AppTest's first run looks for installed Streamlit components by reading the metadata of
+    every installed distribution: a quarter of the AppTests' time went to parsing those files again
+    for every new tab (issue 27). A server looks once at its start; so does the test process (what is
+    installed does not change while it runs); each tab still gets its own component registry."""
+    from streamlit.components.v2 import manifest_scanner
+
+    found = manifest_scanner.scan_component_manifests()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manifest_scanner, "scan_component_manifests", lambda max_workers=None: list(found))
+        yield
 
 
 @pytest.fixture(autouse=True)

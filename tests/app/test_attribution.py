@@ -76,19 +76,27 @@ def says_the_passes_then_ranks_the_fact_first(at) -> None:
     assert "Without this message the answer's probability falls by" in top
 
 
-def test_before_running_it_says_how_many_passes_and_tokens_then_draws_a_bar_per_message(answered):
+def test_it_says_the_passes_ranks_the_fact_first_and_its_smallest_context_gives_the_answer_back_and_applies(answered):
+    """The chat's attribution from start to end, on one attribution run: what it takes, said before it
+    runs, and the bars; the smallest context, sent to check, gives the same answer back; applied, it
+    becomes the include toggles the next request follows. These were three tests, each asking the model
+    for the same temperature-0 answer and running the same attribution (and two the same search for the
+    smallest context) again: a third of this file's time each (issue 27). Every assertion is kept."""
     at, _ = answered
     says_the_passes_then_ranks_the_fact_first(at)
 
-
-def test_the_smallest_context_applies_as_the_include_toggles(answered):
-    at, _ = answered
-    _button(at, "Run the attribution").click().run()
     _wait(at, lambda at: any(b.label == "Find the smallest context" for b in at.button))
     _button(at, "Find the smallest context").click().run()
     _wait(at, lambda at: any("keep this answer" in s.value or "keeps this answer" in s.value for s in at.success))
     headline = next(s.value for s in at.success if "this answer" in s.value)
     assert "of 7 messages" in headline and "prompt tokens" in headline
+
+    # Sent to check: one call with the smallest context at temperature 0 (the history is not touched).
+    _button(at, "Send it to check").click().run()
+    _wait(at, lambda at: any("Sent at temperature 0" in e.value for e in [*at.success, *at.warning]))
+    assert any("the same answer came back" in s.value for s in at.success)
+
+    # Applied: the include toggles, and the payload the chat would send next follows them.
     _button(at, "Apply as the include toggles").click().run()
     assert not at.exception
     history = at.session_state["history"]
@@ -100,17 +108,6 @@ def test_the_smallest_context_applies_as_the_include_toggles(answered):
     sent = [m["content"] for m in json.loads(payload_json(at))["messages"]]
     assert all(content in sent for content in kept_before_question)
     assert all(m.content not in sent for m in history[:-2] if not m.included)
-
-
-def test_sending_the_smallest_context_gives_the_answer_back(answered):
-    at, _ = answered
-    _button(at, "Run the attribution").click().run()
-    _wait(at, lambda at: any(b.label == "Find the smallest context" for b in at.button))
-    _button(at, "Find the smallest context").click().run()
-    _wait(at, lambda at: any(b.label == "Send it to check" for b in at.button))
-    _button(at, "Send it to check").click().run()
-    _wait(at, lambda at: any("Sent at temperature 0" in e.value for e in [*at.success, *at.warning]))
-    assert any("the same answer came back" in s.value for s in at.success)
 
 
 def test_other_backends_regenerate_each_ablation_say_so_and_log_every_call():

@@ -204,7 +204,8 @@ def _send_at_once(server: EmbeddedServer, count: int) -> list[CallOutcome]:
 
     def send(tab: int) -> None:
         messages = [{"role": "user", "content": f"Count from 1 to 100, one number per line (tab {tab})."}]
-        body = build_body(EMBEDDED_MODEL, messages, Sampling(0.0, 64, stream=tab % 2 == 0))
+        # 32 tokens each (64 before): five replies still queue for seconds, which is what is watched.
+        body = build_body(EMBEDDED_MODEL, messages, Sampling(0.0, 32, stream=tab % 2 == 0))
         client = make_client(config)
         together.wait()
         for _ in stream_chat(client, body, outcomes[tab]):
@@ -260,6 +261,7 @@ def test_a_hung_server_gets_a_grace_period_then_is_replaced():
     """A live process that stops answering is replaced, but not on the first silent check: a server
     starved of CPU for a moment must not lose the replies it is making."""
     server = EmbeddedServer().ensure_running()
+    server.health_timeout_s = 0.5  # each silent check waits this long (2 s in the app): the same promise
     first = server.pid
     try:
         os.kill(first, signal.SIGSTOP)  # alive, and answers nothing

@@ -529,17 +529,19 @@ def _streamed(**changes) -> dict:
     return build_body("fake-model", [{"role": "user", "content": "Talk."}], Sampling(**{"stream": True, **changes}))
 
 
-@pytest.mark.parametrize(("interval_s", "what"), [(0.01, "endless"), (1.0, "one token a second"), (30.0, "stalled")])
+# A deadline of 1 s (2 s before): a stream still going then is stopped the same way; a trickling one
+# sends a token every 0.4 s (it was one a second under the 2 s deadline), each well inside the timeout.
+@pytest.mark.parametrize(("interval_s", "what"), [(0.01, "endless"), (0.4, "trickling"), (30.0, "stalled")])
 def test_a_stream_that_does_not_end_stops_at_the_calls_deadline_kept_and_hung_up(server, interval_s, what):
     """Was: an endless stream and a 1-token-per-second one were still going after 30 s."""
     server.behaviour.reply, server.behaviour.repeat, server.behaviour.interval_s = "tok ", None, interval_s
     outcome = CallOutcome()
     client = make_client(ProviderConfig("compatible", "fake-model", server.base_url))
     started = time.monotonic()
-    "".join(stream_chat(client, _streamed(), outcome, limits=providers.CallLimits(deadline_s=2.0)))
-    assert time.monotonic() - started < 6  # the deadline is the promise: 2 s, generously bounded
+    "".join(stream_chat(client, _streamed(), outcome, limits=providers.CallLimits(deadline_s=1.0)))
+    assert time.monotonic() - started < 5  # the deadline is the promise: 1 s, generously bounded
     assert outcome.text.startswith("tok ") and outcome.incomplete  # kept, marked incomplete
-    assert "stopped after 2 s: the call's deadline" in outcome.error
+    assert "stopped after 1 s: the call's deadline" in outcome.error
     assert _hung_up(server)  # the connection is closed: the server stops generating
     client.close()
 

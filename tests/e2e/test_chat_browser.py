@@ -30,6 +30,20 @@ def send(page, text: str) -> None:
     box.press("Control+Enter")
 
 
+def short_replies(page, tokens: int = 16) -> None:
+    """Set *Max reply tokens* in the sidebar, as a user would: for tests where the reply's length is not
+    the point (at the default 256 the embedded model's replies were most of their time)."""
+    fold = page.get_by_text("Sampling: temperature, reply length, streaming")  # folded in the sidebar
+    fold.click()
+    replies = page.get_by_role("spinbutton", name="Max reply tokens")  # not its hover help, named after it
+    replies.fill(str(tokens))
+    replies.press("Enter")
+    wait_until_settled(page)
+    expect(replies).to_have_value(str(tokens))
+    fold.click()  # folded again, as it was: a test reading the page's open expander finds its own
+    expect(replies).to_be_hidden()
+
+
 def wait_for_messages(page, count: int) -> None:
     """Until `count` messages are in the history (each has its include toggle; a streaming one has none)."""
     page.wait_for_function(
@@ -90,6 +104,7 @@ def payload(page) -> dict:
 
 
 def test_send_stream_toggle_and_preview(page):
+    short_replies(page)  # the reply is only needed to be there, and counted
     send(page, "My name is Ada. Remember it.")
     wait_for_messages(page, 2)
     assert page.locator('[data-testid="stChatMessage"]').nth(1).inner_text().strip()

@@ -17,6 +17,7 @@ from tests.e2e.test_chat_browser import (
     open_strategy_list,
     payload,
     send,
+    short_replies,
     wait_for_messages,
     wait_until_settled,
 )
@@ -83,6 +84,7 @@ def in_view(box: dict | None) -> bool:
 
 def test_the_meter_counts_the_draft_as_it_is_typed_and_ctrl_enter_sends_it(small):
     page = small
+    short_replies(page)  # what is sent is the point, not how long the answer is
     before = number(metric_value(page, "Prompt tokens"))
     box = page.get_by_label("Your message")
     box.click()
@@ -134,10 +136,7 @@ def test_a_draft_typed_and_not_sent_survives_a_refresh(small):
 
 def test_after_six_turns_the_meter_is_in_view_where_the_user_types(small, tmp_path: Path):
     page = small
-    page.get_by_text("Sampling: temperature, reply length, streaming").click()  # folded in the sidebar
-    replies = page.get_by_role("spinbutton", name="Max reply tokens")  # not its hover help, named after it
-    replies.fill("16")
-    replies.press("Enter")
+    short_replies(page)
     open_session(page, turns(5))
     send(page, "Question 6: and in summer?")
     wait_for_messages(page, 12)

@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from lib.analysis.compare import PRESETS
-from tests.e2e.test_chat_browser import wait_until_settled
+from tests.e2e.test_chat_browser import short_replies, wait_until_settled
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -26,6 +26,7 @@ def _remove_variant(page, name: str) -> None:
 
 def test_a_two_variant_comparison_shows_two_answers_and_survives_a_refresh(page):
     page.set_viewport_size({"width": 1280, "height": 800})
+    short_replies(page)  # the variants inherit the sidebar's reply limit: two answers, not two long ones
     page.get_by_role("link", name="Compare").click()
     page.get_by_text("Compare contexts").first.wait_for()
     for preset in PRESETS[2:]:  # keep the first two presets

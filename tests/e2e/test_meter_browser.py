@@ -5,7 +5,14 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.test_chat_browser import metric_value, open_strategy_list, send, wait_for_messages, wait_until_settled
+from tests.e2e.test_chat_browser import (
+    metric_value,
+    open_strategy_list,
+    send,
+    short_replies,
+    wait_for_messages,
+    wait_until_settled,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -23,7 +30,9 @@ STRATEGIES = ["No history (stateless)", "Last N turns", "Full history"]
 def test_the_prompt_tokens_read_before_send_are_the_ones_the_server_reports(page):
     """One conversation, a question under each strategy in turn: the two turns before the first question
     were sent again for every strategy when each had a page of its own (issue 27); each question here
-    is still counted before Send and compared with what the server reports for it."""
+    is still counted before Send and compared with what the server reports for it. The replies are
+    short (the prompt is the point): at 256 tokens they were most of the test's time."""
+    short_replies(page)
     send(page, "My name is Ada and I live in Lisbon.")
     wait_for_messages(page, 2)
     send(page, "I like foxes.")

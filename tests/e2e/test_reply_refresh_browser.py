@@ -19,8 +19,10 @@ from tests.fake_openai import FakeOpenAI
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 QUESTION = "Tell me a slow story."
-# 100 words, 0.4 s apart: 40 s of streaming, room for a reload and a second tab on a busy machine.
-REPLY = " ".join(f"word{i}" for i in range(100))
+# 300 words, 0.4 s apart: up to 2 minutes of streaming, room for a reload and a second tab on a busy
+# machine. Once both tabs show it arriving, the rest comes at once (the server reads `chunk_delay_s`
+# before each word): the test waits for what the refresh and the second tab need, not for the clock.
+REPLY = " ".join(f"word{i}" for i in range(300))
 WAIT = 120_000  # ms
 
 
@@ -68,6 +70,9 @@ def test_a_refresh_and_a_second_tab_while_the_reply_streams_lose_nothing(browser
         other = context.new_page()  # a second tab of the same session, meanwhile
         other.set_default_timeout(WAIT)
         other.goto(f"{url}/?session={session_id}")
+        # The second tab, too, shows the reply still arriving (it opened mid-stream, not after it).
+        expect(other.get_by_role("button", name="Stop")).to_be_visible(timeout=60_000)
+        server.behaviour.chunk_delay_s = 0.0  # the rest of the reply now comes at once
         for tab in (page, other):
             _reply_shown(tab)
             assert "unanswered" not in tab.locator('[data-testid="stChatMessage"]').first.inner_text()

@@ -47,10 +47,24 @@ STRATEGIES = [
 ]
 
 
-def _import(page) -> None:
+@pytest.fixture(scope="module")
+def page(browser, app_url):
+    """One page for the module (a page load per test was a fifth of this file's time, issue 27). Each
+    test starts from a session of its own all the same: it imports one, which is stored as a new session
+    and opened with its own settings and strategy (the last call's report stays with the one left)."""
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    page.goto(app_url)
+    page.get_by_text("Context Lab").first.wait_for()
+    yield page
+    context.close()
+
+
+def _import(page, title: str) -> None:
     session = Session(
         new_session_id(),
-        title="Weather agent",
+        title=title,
         messages=HISTORY,
         tools=(WEATHER,),
         settings={
@@ -68,7 +82,13 @@ def _import(page) -> None:
     uploader.set_input_files(
         files=[{"name": "agent.json", "mimeType": "application/json", "buffer": export_json(session).encode()}]
     )
+    # Its own title: the page may still show the session an earlier test imported, with as many messages.
+    page.get_by_text(f"Imported {title} ({len(HISTORY)} messages)").wait_for()
+    expect(page.locator('[data-testid="stChatMessage"]')).to_have_count(len(HISTORY))
     wait_for_messages(page, len(HISTORY))
+    expect(page.get_by_text("Last call", exact=True)).to_have_count(
+        0
+    )  # the report of an earlier test's call went with it
 
 
 def _shown(page) -> tuple[str, int, dict]:
@@ -91,7 +111,7 @@ def _pick(page, label: str) -> None:
 
 
 def test_the_call_that_sends_the_tool_results_is_counted_as_the_server_counts_it(page):
-    _import(page)
+    _import(page, "Weather agent (tool results)")
     # The history ends with a tool result: the next call sends the results for the model to answer.
     tokens, size, body = _shown(page)
     assert body["tools"][0]["function"]["name"] == "get_weather"
@@ -109,7 +129,7 @@ def test_the_call_that_sends_the_tool_results_is_counted_as_the_server_counts_it
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_a_question_after_tool_rounds_is_counted_as_the_server_counts_it(page, strategy):
-    _import(page)
+    _import(page, f"Weather agent ({strategy})")
     _pick(page, strategy)
     if strategy.startswith("Summarise"):
         wait_until_settled(page)
