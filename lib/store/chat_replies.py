@@ -227,12 +227,16 @@ class ChatReply:
                     if messages == list(read.messages):  # a failure that leaves it unanswered, as it is stored
                         return
                     session = without_secrets(replace(read, messages=tuple(messages)), self._log.secrets)
-                    try:
-                        saved = storage.save_session(conn, session, key.owner)
-                    except StaleSession:
-                        continue  # a tab saved meanwhile: merge into what it saved
-                    self.stored = Stored(read.version, saved.version, saved.updated_at)
-                    _remember(key, Written(self.answer, self.stored))
+                    # The write and its record are one step for a tab of this session: a tab whose
+                    # save is refused for this write asks `caught_up` at once, and must find it there
+                    # (between the two it found nothing, and said another tab had saved the session).
+                    with _writing(key.owner, key.session_id):
+                        try:
+                            saved = storage.save_session(conn, session, key.owner)
+                        except StaleSession:
+                            continue  # a tab saved meanwhile: merge into what it saved
+                        self.stored = Stored(read.version, saved.version, saved.updated_at)
+                        _remember(key, Written(self.answer, self.stored))
                     return
                 self.store_problem = "The session kept changing while the reply was saved into it."
         except (NotYours, DamagedSession) as exc:
@@ -246,6 +250,7 @@ class ChatReply:
 _LOCK = threading.Lock()
 _RUNNING: dict[ReplyKey, ChatReply] = {}
 _WRITTEN: dict[tuple[str | None, str], dict[int, Written]] = {}  # (owner, session) -> base version -> write
+_WRITE_LOCKS: dict[tuple[str | None, str], threading.Lock] = {}  # (owner, session) -> its writes' lock
 
 
 def start(
@@ -306,7 +311,7 @@ def caught_up(owner: str | None, session_id: str, version: int) -> CaughtUp | No
     """What completions wrote on top of `version` of the session (a chain: one may follow another), or
     None when none did (since WRITTEN_KEPT_S)."""
     answers: list[Answer] = []
-    with _LOCK:
+    with _writing(owner, session_id), _LOCK:  # a write of this session under way is waited for
         writes = _WRITTEN.get((owner, session_id), {})
         while version in writes:
             written = writes[version]
@@ -316,6 +321,14 @@ def caught_up(owner: str | None, session_id: str, version: int) -> CaughtUp | No
     if not answers:
         return None
     return CaughtUp(tuple(answers), version, stored.updated_at)
+
+
+def _writing(owner: str | None, session_id: str) -> threading.Lock:
+    """The lock of one session's reply writes: held while a completion stores its reply and records
+    that it did, and by a tab reading those records. One per session, so no tab waits on another
+    session's database write."""
+    with _LOCK:
+        return _WRITE_LOCKS.setdefault((owner, session_id), threading.Lock())
 
 
 def _forget(chat: ChatReply) -> None:

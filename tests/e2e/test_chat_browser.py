@@ -176,7 +176,12 @@ def test_stop_ends_the_reply_and_keeps_what_arrived(page):
                    if (!m || !m.innerText.includes('Streaming…')) return false;
                    return m.innerText.replace(/Streaming… [0-9.]+ s/, '').replace('Stop', '').trim().length > 20; }"""
     )
-    page.get_by_role("button", name="Stop").click()
+    stop = page.get_by_role("button", name="Stop")
+    stop.click()
+    # Each condition in turn, each a failure of its own (CI once waited 300 s for the two messages, and a
+    # timeout alone did not say which): the reply is over (its Stop is gone), then the history holds the
+    # question and what arrived.
+    expect(stop).to_have_count(0, timeout=60_000)
     wait_for_messages(page, 2)
     wait_until_settled(page)  # the rerun that drew the kept reply has also taken the streaming bubble away
     bubbles = _bubbles(page)

@@ -7,6 +7,7 @@ A real OpenAI-compatible server (tests/fake_openai.py) answers; the store is a r
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import pytest
@@ -135,6 +136,29 @@ def test_a_tab_saving_another_message_between_the_read_and_the_write_loses_nothi
     assert caught is not None and caught.version == stored.version
     assert caught.session(tab_saves[0]).messages == stored.messages
     assert chat_replies.caught_up(OWNER, session.id, stored.version) is None  # nothing on top of the newest
+
+
+def test_a_tab_refused_as_the_reply_is_stored_finds_the_reply_not_a_conflict(server, clients, monkeypatch):
+    """Was: the completion stored the session, then recorded that it had; a tab whose save was refused in
+    between (by that very write) found no record, and said "another tab saved this session"."""
+    session, question = _asked()
+    stored_not_recorded, go_on = threading.Event(), threading.Event()
+    real_remember = chat_replies._remember
+
+    def remember_late(key, written):
+        stored_not_recorded.set()  # the reply is in the store; its record is not kept yet
+        go_on.wait(10)
+        real_remember(key, written)
+
+    monkeypatch.setattr(chat_replies, "_remember", remember_late)
+    chat = _start(server, clients, session, question)
+    assert stored_not_recorded.wait(60)
+    with pytest.raises(storage.StaleSession):  # the tab's autosave over the version it read
+        _save(replace(session, messages=(*session.messages, Message("user", "typed meanwhile"))))
+    threading.Timer(0.3, go_on.set).start()
+    caught = chat_replies.caught_up(OWNER, session.id, session.version)  # what the refused tab asks at once
+    assert caught is not None and [a.reply_id for a in caught.answers] == [chat.answer.reply_id]
+    assert chat.wait(60)
 
 
 def test_a_tab_that_read_before_two_replies_catches_up_with_both(server, clients):
