@@ -16,7 +16,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from lib.analysis.compare import PRESETS
 from lib.backends.embedded import free_port
 from tests.e2e.conftest import start_app
-from tests.e2e.test_chat_browser import send, wait_for_messages, wait_until_settled
+from tests.e2e.test_chat_browser import send, short_replies, wait_for_messages, wait_until_settled
 from tests.e2e.test_compare_browser import INNERMOST, _remove_variant
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -30,10 +30,12 @@ REPLY_TOKENS = 12
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path) -> str:
-    """The CONTEXT_LAB_DB value both replicas get."""
+    """The CONTEXT_LAB_DB value both replicas get: a new SQLite file, or the run's PostgreSQL database at the
+    newest schema, emptied (`postgres_store`: a new database for each run of this test was a CREATE DATABASE
+    and a migration by the first replica, neither of which this test is about)."""
     if request.param == "sqlite":
         return str(tmp_path / "shared.db")
-    return request.getfixturevalue("postgres_url")
+    return request.getfixturevalue("postgres_store")
 
 
 @pytest.fixture
@@ -62,15 +64,6 @@ def _open(context, url: str):
     page.wait_for_url(SESSION_IN_URL)
     wait_until_settled(page)
     return page
-
-
-def _short_replies(page) -> None:
-    """The sidebar's *Max reply tokens* set to REPLY_TOKENS (saved with the session, so B's calls get it too)."""
-    page.get_by_text("Sampling: temperature, reply length, streaming").click()  # folded in the sidebar
-    replies = page.get_by_role("spinbutton", name="Max reply tokens")  # not its hover help, named after it
-    replies.fill(str(REPLY_TOKENS))
-    replies.press("Enter")
-    wait_until_settled(page)
 
 
 def _session_of(page) -> str:
@@ -138,7 +131,7 @@ def test_a_session_its_comparison_and_its_calls_are_the_same_on_both_replicas(br
         on_a = _open(user, url_a)
         on_a.wait_for_function("() => document.cookie.includes('context_lab_owner=')")  # the owner is known
         session_id = _session_of(on_a)
-        _short_replies(on_a)
+        short_replies(on_a, REPLY_TOKENS)  # saved with the session: B's call gets it too
         send(on_a, "My name is Ada. Remember it.")
         wait_for_messages(on_a, 2)
         wait_until_settled(on_a)
