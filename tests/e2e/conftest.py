@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -60,8 +62,13 @@ def pytest_runtest_makereport(item, call):
     report, and a timeout's traceback alone does not tell a hung page from a crashed one."""
     outcome = yield
     report = outcome.get_result()
-    page = getattr(item, "funcargs", {}).get("page")
-    if report.when != "call" or not report.failed or page is None:
+    if report.when != "call" or not report.failed:
+        return
+    from playwright.sync_api import Page
+
+    # The test's page, whatever its fixture is called (`page`, `small`, `laptop`, …).
+    page = next((value for value in getattr(item, "funcargs", {}).values() if isinstance(value, Page)), None)
+    if page is None:
         return
     try:
         shown = page.locator("body").inner_text(timeout=5_000)
@@ -101,12 +108,21 @@ def browser():
         browser.close()
 
 
+@contextmanager
+def app_page(browser, url: str, width: int = 1500, height: int = 1000, timeout_ms: int = 120_000) -> Iterator:
+    """A new browser context (a new owner: its own cookies) with the app loaded at `url`; closed after."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(timeout_ms)
+        page.goto(url)
+        page.get_by_text("Context Lab").first.wait_for()
+        yield page
+    finally:
+        context.close()
+
+
 @pytest.fixture
 def page(browser, app_url):
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    page.goto(app_url)
-    page.get_by_text("Context Lab").first.wait_for()
-    yield page
-    context.close()
+    with app_page(browser, app_url) as page:
+        yield page

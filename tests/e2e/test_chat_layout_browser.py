@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from lib.context.conversation import Message
 from lib.store.session import Session, export_json, new_session_id
+from tests.e2e.conftest import app_page
 from tests.e2e.test_chat_browser import (
     metric_value,
     number,
@@ -39,13 +40,8 @@ STRATEGIES = [
 def laptop(browser, app_url):
     """A laptop's window, 1280x800, loaded once for the module: a page load per test was a third of
     this file's time (issue 27)."""
-    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
-    page = context.new_page()
-    page.set_default_timeout(180_000)
-    page.goto(app_url)
-    page.get_by_text("Context Lab").first.wait_for()
-    yield page
-    context.close()
+    with app_page(browser, app_url, WIDTH, HEIGHT, timeout_ms=180_000) as page:
+        yield page
 
 
 @pytest.fixture

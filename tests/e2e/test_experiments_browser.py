@@ -10,6 +10,7 @@ from lib.analysis.experiments import store
 from lib.analysis.experiments.cases import Case, Check, Conversation, TestSet
 from lib.context.conversation import Message
 from lib.store import storage
+from tests.e2e.conftest import app_page
 from tests.e2e.test_chat_browser import wait_until_settled
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -49,13 +50,8 @@ def _app_with(browser, app, cases_count: int):
     )
     with storage.opened(db) as conn:
         store.save_set(conn, TestSet("Quick set", cases))
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    page.goto(url)
-    page.get_by_text("Context Lab").first.wait_for()
-    yield page
-    context.close()
+    with app_page(browser, url) as page:
+        yield page
 
 
 PROGRESS = re.compile(r"([\d,]+) of ([\d,]+) cells done")

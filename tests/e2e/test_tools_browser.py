@@ -12,6 +12,7 @@ from lib.context.conversation import Message, ToolCall
 from lib.context.payload import serialise
 from lib.context.tools import ToolDefinition
 from lib.store.session import Session, export_json, new_session_id
+from tests.e2e.conftest import app_page
 from tests.e2e.test_chat_browser import (
     metric_value,
     number,
@@ -52,13 +53,8 @@ def page(browser, app_url):
     """One page for the module (a page load per test was a fifth of this file's time, issue 27). Each
     test starts from a session of its own all the same: it imports one, which is stored as a new session
     and opened with its own settings and strategy (the last call's report stays with the one left)."""
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    page.goto(app_url)
-    page.get_by_text("Context Lab").first.wait_for()
-    yield page
-    context.close()
+    with app_page(browser, app_url) as page:
+        yield page
 
 
 def _import(page, title: str) -> None:
