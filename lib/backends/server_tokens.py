@@ -36,7 +36,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -265,6 +265,15 @@ def _ids(answer: dict) -> list[int]:
     return tokens
 
 
+def _prompt_ids(server: TokenizingServer, key: str) -> tuple[int, ...]:
+    messages, tools = json.loads(key)
+    return tuple(server.prompt_ids(messages, tools))
+
+
+def _text_ids(server: TokenizingServer, text: str) -> tuple[int, ...]:
+    return tuple(server.text_ids(text)) if text else ()
+
+
 class ServerCounter:
     """A `PromptCounter` (and a `caching.SegmentingCounter`) that asks the server: counts cached by
     content, so a rerun asks only about what changed.
@@ -280,8 +289,10 @@ class ServerCounter:
         self.failures = 0
         self._failed_at: float | None = None
         self._window: tuple[ServerWindow | None] | None = None  # (the answer,) once asked
-        self._prompt = lru_cache(maxsize=64)(self._prompt_uncached)
-        self._text = lru_cache(maxsize=20_000)(self._text_uncached)
+        # Cached on the server, not on bound methods: a cache holding `self` made every counter a cycle,
+        # freed (with its HTTP client's open sockets) only when the cycle collector next ran.
+        self._prompt = lru_cache(maxsize=64)(partial(_prompt_ids, server))
+        self._text = lru_cache(maxsize=20_000)(partial(_text_ids, server))
 
     @property
     def answering(self) -> bool:
@@ -339,13 +350,6 @@ class ServerCounter:
     @property
     def cache_rule(self) -> caching.CacheRule:
         return caching.LLAMA_CPP_SERVER if self.server.dialect != "vllm" else caching.VLLM
-
-    def _prompt_uncached(self, key: str) -> tuple[int, ...]:
-        messages, tools = json.loads(key)
-        return tuple(self.server.prompt_ids(messages, tools))
-
-    def _text_uncached(self, text: str) -> tuple[int, ...]:
-        return tuple(self.server.text_ids(text)) if text else ()
 
     def _server_count(self, messages: list[dict], tools: list[dict] | None) -> PromptCount:
         per_message = tuple(len(self._text(m.get("content") or "")) for m in messages)

@@ -1,9 +1,11 @@
 """Exact counts from servers that tokenize with their own template: llama.cpp's and vLLM's routes on the
 recording server (the exact HTTP exchange), llama-cpp-python's on the real embedded server."""
 
+import gc
 import json
 import sys
 import time
+import weakref
 
 import pytest
 
@@ -80,6 +82,21 @@ def test_predicted_equals_reported_through_the_chat_route(fake):
         for _ in stream_chat(client, plan.body, outcome):
             pass
         assert outcome.usage.prompt_tokens == plan.prompt_tokens and plan.count.exact
+
+
+def test_a_counter_let_go_is_freed_at_once_with_its_client(fake):
+    """Not left to the cycle collector: a counter (and the HTTP client whose sockets it holds) that no
+    one refers to any more is gone when the last reference goes, as a cached one replaced in the app is."""
+    fake.behaviour.tokenizer = "llama.cpp"
+    counter = detect(fake.base_url, "fake-model", KEY)
+    assert counter is not None and counter.count(MESSAGES).exact  # its caches filled
+    counter_gone, client_gone = weakref.ref(counter), weakref.ref(counter.server.client)
+    gc.disable()
+    try:
+        del counter
+        assert counter_gone() is None and client_gone() is None
+    finally:
+        gc.enable()
 
 
 def test_a_server_that_cannot_tokenize_keeps_the_estimate(fake):
