@@ -1,6 +1,8 @@
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -123,10 +125,13 @@ def test_stats_have_a_row_per_run_with_similarity_to_the_baseline():
     assert rows[2]["error"] == "boom" and rows[1]["seed"] == 1
 
 
-def _jobs(server: FakeOpenAI, models_: list[str]) -> list[Job]:
-    client = make_client(ProviderConfig("compatible", "fake-model", base_url=server.base_url))
+@contextmanager
+def _jobs(server: FakeOpenAI, models_: list[str]) -> Iterator[list[Job]]:
+    """The jobs, their one client closed after: an `openai` client that has sent refers to itself, and
+    one left open keeps its sockets until the cycle collector runs, inside whichever test comes next."""
     body = lambda m: build_body(m, [{"role": "user", "content": "hi"}], Sampling())  # noqa: E731
-    return [Job((i, 0), client, body(m)) for i, m in enumerate(models_)]
+    with make_client(ProviderConfig("compatible", "fake-model", base_url=server.base_url)) as client:
+        yield [Job((i, 0), client, body(m)) for i, m in enumerate(models_)]
 
 
 def test_variants_run_concurrently():
@@ -134,7 +139,8 @@ def test_variants_run_concurrently():
     count = 4
     with FakeOpenAI() as server:
         server.behaviour.delay_s = 1.0
-        events = list(run_concurrently(_jobs(server, ["fake-model"] * count)))
+        with _jobs(server, ["fake-model"] * count) as jobs:
+            events = list(run_concurrently(jobs))
     kinds = [e.kind for e in events if e.kind != "delta"]
     assert kinds[:count] == ["start"] * count and kinds[count:] == ["done"] * count
     assert all(e.outcome.ok for e in events if e.kind == "done")
@@ -145,7 +151,8 @@ def test_variants_run_concurrently():
 def test_one_failing_variant_does_not_stop_the_others():
     with FakeOpenAI() as server:
         server.behaviour.reject_unknown_models = True
-        events = list(run_concurrently(_jobs(server, ["fake-model", "no-such-model", "fake-model-2"])))
+        with _jobs(server, ["fake-model", "no-such-model", "fake-model-2"]) as jobs:
+            events = list(run_concurrently(jobs))
     outcomes = {e.key[0]: e.outcome for e in events if e.kind == "done"}
     assert outcomes[0].ok and outcomes[2].ok
     assert "(404)" in outcomes[1].error and "no-such-model" in outcomes[1].error
@@ -268,9 +275,8 @@ def test_one_at_a_time_sends_each_job_after_the_last_one_is_done():
     with FakeOpenAI() as server:
         server.behaviour.delay_s = 0.2
         turns: list[int] = []
-        events = list(
-            run_concurrently(_jobs(server, ["fake-model"] * 3), max_workers=1, wait_turn=lambda: turns.append(1) or 0.0)
-        )
+        with _jobs(server, ["fake-model"] * 3) as jobs:
+            events = list(run_concurrently(jobs, max_workers=1, wait_turn=lambda: turns.append(1) or 0.0))
     order = [(e.kind, e.key[0]) for e in events if e.kind != "delta"]
     assert order == [("start", 0), ("done", 0), ("start", 1), ("done", 1), ("start", 2), ("done", 2)]
     assert len(turns) == 3
@@ -282,8 +288,7 @@ def test_one_at_a_time_sends_each_job_after_the_last_one_is_done():
 
 def test_a_comparison_run_goes_on_in_its_own_thread_and_hands_over_the_result_once():
     kept: list[Comparison] = []
-    with FakeOpenAI() as server:
-        jobs = _jobs(server, ["fake-model", "fake-model"])
+    with FakeOpenAI() as server, _jobs(server, ["fake-model", "fake-model"]) as jobs:
         plan = _plan(PRESETS[0])
         skeleton = Comparison(
             "q", [VariantResult(PRESETS[0], plan, seeds=[None]), VariantResult(PRESETS[1], plan, seeds=[None])], "now"
@@ -301,7 +306,8 @@ def test_stopping_a_run_keeps_what_arrived_and_sends_no_more():
         server.behaviour.delay_s = 0.5
         stop = threading.Event()
         stop.set()
-        events = list(run_concurrently(_jobs(server, ["fake-model"] * 2), max_workers=1, stop=stop))
+        with _jobs(server, ["fake-model"] * 2) as jobs:
+            events = list(run_concurrently(jobs, max_workers=1, stop=stop))
         posts = [r for r in server.requests if r.method == "POST"]
     assert posts == []
     assert [e.outcome.error for e in events if e.kind == "done"] == [STOPPED_BEFORE_SENT] * 2
@@ -345,9 +351,8 @@ def test_a_fixed_context_round_trips_and_a_broken_one_is_refused():
 
 def test_stop_hangs_up_every_run_at_once_while_their_servers_send_nothing():
     """Compare's Stop ends the calls in flight, not at their next token: the connections close."""
-    with FakeOpenAI() as server:
+    with FakeOpenAI() as server, _jobs(server, ["fake-model", "fake-model"]) as jobs:
         server.behaviour.reply, server.behaviour.repeat, server.behaviour.interval_s = "tok ", None, 30.0
-        jobs = _jobs(server, ["fake-model", "fake-model"])
         plan = _plan(PRESETS[0])
         skeleton = Comparison(
             "q", [VariantResult(PRESETS[0], plan, seeds=[None]), VariantResult(PRESETS[1], plan, seeds=[None])], "now"
@@ -364,7 +369,6 @@ def test_stop_hangs_up_every_run_at_once_while_their_servers_send_nothing():
         while server.hangups < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert server.hangups == 2
-        jobs[0].client.close()
 
 
 def test_a_runs_limits_go_with_each_call():

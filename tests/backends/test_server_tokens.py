@@ -78,9 +78,12 @@ def test_predicted_equals_reported_through_the_chat_route(fake):
         messages = [Message("system", "Be brief.", id="system"), Message("user", "Qu'est-ce qu'un renard ?")]
         plan = plan_request(messages, models.info_for("fake-model"), counter, Sampling(stream=False))
         outcome = CallOutcome()
-        client = make_client(ProviderConfig("compatible", "fake-model", fake.base_url, KEY))
-        for _ in stream_chat(client, plan.body, outcome):
-            pass
+        # Closed, as are the counter's: an `openai` client that has sent refers to itself, and one left
+        # open keeps its socket until the cycle collector runs, inside whichever test comes next.
+        with make_client(ProviderConfig("compatible", "fake-model", fake.base_url, KEY)) as client:
+            for _ in stream_chat(client, plan.body, outcome):
+                pass
+        counter.server.client.close()
         assert outcome.usage.prompt_tokens == plan.prompt_tokens and plan.count.exact
 
 
@@ -120,9 +123,10 @@ def test_tokenize_requests_go_through_the_sdk_client_as_the_chat_call_does(fake)
     fake.behaviour.tokenizer = "llama.cpp"
     counter = detect(fake.base_url, "fake-model", KEY, timeout_s=2.5)
     assert counter is not None
-    client = make_client(ProviderConfig("compatible", "fake-model", fake.base_url, KEY, timeout_s=2.5))
-    for _ in stream_chat(client, {"model": "fake-model", "messages": MESSAGES}, CallOutcome()):
-        pass
+    counter.server.client.close()
+    with make_client(ProviderConfig("compatible", "fake-model", fake.base_url, KEY, timeout_s=2.5)) as client:
+        for _ in stream_chat(client, {"model": "fake-model", "messages": MESSAGES}, CallOutcome()):
+            pass
     chat = fake.requests[-1]
     assert fake.tokenize_requests and chat.path == "/v1/chat/completions"
     for request in fake.tokenize_requests:
