@@ -26,6 +26,7 @@ BENCHMARKS = (
     "experiments",
     "replicas",
     "demo_conversations",
+    "page_load",
 )
 # Lines from the libraries underneath that say nothing about the results.
 NOISE = ("missing ScriptRunContext", "n_ctx_seq", "No runtime found", "to view a Streamlit app", "streamlit run")

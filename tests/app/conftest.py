@@ -80,6 +80,30 @@ def components_found_once():
         yield
 
 
+def _wait_for_the_run(runner, timeout: float = 3) -> None:
+    """AppTest's wait for a run, without its polling: it woke every millisecond and rescanned every event
+    of the run so far (one per element drawn), holding the GIL against the script thread it waits for
+    — work that grows with the elements x the run's time and that no Streamlit server does. The script
+    thread ends once the run has (SHUTDOWN is its last event), so it is joined, with the same timeout
+    and the same failure."""
+    thread = runner._script_thread
+    if thread is not None:
+        thread.join(timeout)
+    if thread is None or thread.is_alive():
+        runner.request_stop()
+        runner.join()
+        raise RuntimeError(f"AppTest script run timed out after {timeout}(s)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def runs_waited_for_without_polling():
+    from streamlit.testing.v1 import local_script_runner
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local_script_runner, "require_widgets_deltas", _wait_for_the_run)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def fresh_caches():
     st.cache_data.clear()

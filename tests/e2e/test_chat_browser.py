@@ -66,20 +66,24 @@ def wait_until_settled(page) -> None:
     )
 
 
-def open_strategy_list(page, attempts: int = 3) -> None:
-    """Open the *Context strategy* box's list. A click that moves the focus out of the message box
-    makes Streamlit apply that box (a rerun), and the rerun can close the list the click opened: the
-    list is opened again, once the page has settled, as a user would click again."""
+def open_strategy_list(page) -> None:
+    """Open the *Context strategy* box's list, clicking again as a user would when a click did not open
+    it: a click that moves the focus out of the message box makes Streamlit apply that box (a rerun,
+    which can close the list), and a click on the box after a choice made in it now and then only
+    focuses it (the list stays shut: `aria-expanded` false). Waiting 5 s for options before clicking
+    again was 5 s of two picks in three (10 s of the meter test's 24, issue 27): the box says at once
+    whether its list is open, so the wait for that grows with each try (a busy machine draws late)."""
     box = page.get_by_role("combobox", name="Context strategy")
-    for _ in range(attempts):
+    for opened_within_ms in (1_000, 3_000, 10_000, 10_000):
         wait_until_settled(page)
         box.click()
         try:
+            expect(box).to_have_attribute("aria-expanded", "true", timeout=opened_within_ms)
             page.get_by_role("option").first.wait_for(timeout=5_000)
             return
-        except PlaywrightTimeout:
+        except (AssertionError, PlaywrightTimeout):
             continue
-    raise AssertionError(f"the strategy list did not open in {attempts} clicks")
+    raise AssertionError("the strategy list did not open in 4 clicks")
 
 
 def wait_until_below(page, label: str, before: int) -> None:
