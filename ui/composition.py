@@ -1,13 +1,14 @@
 """The composition bar: what fills the next call, against the window, and its largest messages.
 
-`lib/context/composition.py` decides the split; this module draws it (plotly, one horizontal stacked
-bar) on the chat's meter, per variant on Compare and per turn on the Cost timeline, and lets a click
-on one of the largest messages bring that message into view on the chat page.
+`lib/context/composition.py` decides the split; this module draws it on the chat's meter (one bar of
+HTML), per variant on Compare and per turn on the Cost timeline (plotly, horizontal stacked bars), and
+lets a click on one of the largest messages bring that message into view on the chat page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from html import escape
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -88,6 +89,32 @@ def figure(
     return fig
 
 
+def bar_html(composition: Composition, parts: Sequence[Part] = PARTS) -> str:
+    """One composition as one bar of HTML: each part a block as wide as its share of the window, its
+    numbers and meaning on hover, and the scale under it. The chat draws this on every page load and
+    rerun: as a plotly chart it loaded plotly.js into every new tab and spent 0.4 s of the browser's
+    JavaScript drawing one bar (bench/RESULTS.md, section 13). The labels and numbers are the app's own."""
+    total = sum(composition.tokens(part) for part in parts) or 1
+    blocks = []
+    for part in parts:
+        tokens = composition.tokens(part)
+        if tokens <= 0:
+            continue
+        share = tokens / composition.window if composition.window else 0
+        hover = escape(f"{LABELS[part]}: {tokens:,} tokens ({share:.1%} of the window). {EXPLANATIONS[part]}")
+        blocks.append(
+            f'<div data-part="{part}" data-tokens="{tokens}" title="{hover}" style="flex:{tokens} 0 0;'
+            f'min-width:1px;background:{COLOURS[part]}"></div>'
+        )
+    return (
+        '<div class="composition-bar" style="font-size:0.75rem;color:#666">'
+        '<div style="display:flex;height:1.4rem;border:1px solid #ccc;border-radius:3px;overflow:hidden">'
+        f"{''.join(blocks)}</div>"
+        f'<div style="display:flex;justify-content:space-between"><span>0</span><span>{total:,} tokens</span></div>'
+        "</div>"
+    )
+
+
 def legend(composition: Composition | None, parts: Sequence[Part] = PARTS, present: set[Part] | None = None) -> None:
     """The parts' colours and names (with their tokens and share when one composition is shown); each
     name explains itself on hover. The labels and numbers are the app's own: nothing a user typed."""
@@ -158,12 +185,7 @@ def chat_bar(request: Request, settings: Settings) -> None:
     composition = composition_of(request, settings)
     with st.container(key="composition"):
         st.markdown("**What fills the next call**")
-        st.plotly_chart(
-            figure([("Next call", composition)]),
-            width="stretch",
-            key="composition_chart",
-            config={"displayModeBar": False},
-        )
+        st.html(bar_html(composition))
         legend(composition)
         st.caption(_summary_line(composition))
         largest = [c for c in composition.largest(LARGEST + 2) if c.message_id in _history_ids()][:LARGEST]

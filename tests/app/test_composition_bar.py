@@ -5,12 +5,14 @@ Cost timeline."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from lib.context.composition import LABELS
 from lib.context.conversation import Message
 from tests.app.conftest import new_app, type_server, with_history
 from tests.fake_openai import FakeOpenAI
@@ -37,6 +39,14 @@ def _composition_chart(at, rows: int | None = None) -> dict:
     return figure
 
 
+def _chat_bar(at) -> dict[str, int]:
+    """The chat meter's bar as drawn (one HTML bar): each shown part's name and its tokens, in order."""
+    bars = [h.proto.body for h in at.get("html") if 'class="composition-bar"' in h.proto.body]
+    assert len(bars) == 1, "no composition bar on the chat page"
+    by_part = {part: int(tokens) for part, tokens in re.findall(r'data-part="(\w+)" data-tokens="(\d+)"', bars[0])}
+    return {LABELS[part]: tokens for part, tokens in by_part.items()}  # type: ignore[index]
+
+
 def _history(messages: int) -> list[Message]:
     history = []
     for i in range(messages // 2):
@@ -50,8 +60,7 @@ def test_the_chat_bar_sums_to_the_servers_window_and_a_contributor_click_opens_i
     history = with_history(app, [(m.role, m.content) for m in _history(60)])
     app.session_state["page_size"] = 25
     app.run()
-    figure = _composition_chart(app, rows=1)
-    parts = {trace["name"]: trace["x"][0] for trace in figure["data"]}
+    parts = _chat_bar(app)
     assert sum(parts.values()) == 8192  # the embedded server's own n_ctx
     prompt = int(next(m.value for m in app.metric if m.label.startswith("Prompt tokens")).replace(",", ""))
     assert sum(v for name, v in parts.items() if name not in ("Reserved for the reply", "Free space")) == prompt
@@ -106,8 +115,7 @@ def test_a_servers_window_replaces_the_tables_in_the_meter_and_the_bar(props_ser
     with_history(at, [("user", "hello"), ("assistant", "hi")])
     bar = next(p for p in at.get("progress"))
     assert "4,096-token window" in bar.proto.text
-    figure = _composition_chart(at, rows=1)
-    assert sum(trace["x"][0] for trace in figure["data"]) == 4096
+    assert sum(_chat_bar(at).values()) == 4096
     assert any("reported by the server: n_ctx in its /props" in c.value for c in at.caption)
 
 
@@ -147,7 +155,7 @@ def test_the_built_in_agent_conversation_loads_and_its_bar_shows_tool_calls_and_
     assert [m.role for m in history].count("tool") == 3 and sum(bool(m.tool_calls) for m in history) == 3
     assert app.text_area(key="draft").value == BUILT_IN.question
     assert [t.name for t in app.session_state["tools"]] == ["get_weather", "lookup_timezone"]
-    names = {trace["name"] for trace in _composition_chart(app, rows=1)["data"]}
+    names = set(_chat_bar(app))
     assert {"Tool calls", "Tool results", "The question", "System prompt"} <= names
     # Cleared: each result's caption quotes what the model sees in its place.
     app.selectbox(key="strategy_kind").set_value("clear_tool_results").run()
@@ -175,7 +183,7 @@ def test_a_vllm_servers_window_is_read_once_by_its_counter_and_shown():
         type_server(at, fake.base_url)
         with_history(at, [("user", "hello"), ("assistant", "hi")])
         assert "6,000-token window" in next(p for p in at.get("progress")).proto.text
-        assert sum(trace["x"][0] for trace in _composition_chart(at, rows=1)["data"]) == 6000
+        assert sum(_chat_bar(at).values()) == 6000
         assert any("reported by the server: max_model_len in its /tokenize" in c.value for c in at.caption)
         props = lambda: [r for r in fake.tokenize_requests if r.path == "/props"]  # noqa: E731
         asked = len(props())

@@ -80,7 +80,7 @@ def main() -> None:
                 page.keyboard.type("Which station was the windiest?", delay=20)
                 page.wait_for_timeout(3000)
                 bar = page.locator(".st-key-composition")
-                bar.locator(".js-plotly-plot").first.wait_for()
+                bar.locator(".composition-bar [data-part]").first.wait_for()
                 page.wait_for_timeout(2000)
                 bar.scroll_into_view_if_needed()
                 page.wait_for_timeout(1000)

@@ -35,8 +35,18 @@ def test_the_bar_shows_and_a_largest_message_click_scrolls_to_it(page):
     )
     page.get_by_text("Imported Big result").wait_for()
     bar = page.locator(".st-key-composition")
-    bar.locator(".js-plotly-plot").first.wait_for()
+    bar.locator('.composition-bar [data-part="tool_results"]').wait_for()
     assert "Tool results" in bar.inner_text() and "Free space" in bar.inner_text()
+    # Each part is drawn as wide as its share of the bar (within 3 px: a sliver is still a pixel wide,
+    # taken from the others).
+    blocks = bar.locator(".composition-bar [data-part]").evaluate_all(
+        "blocks => blocks.map(b => [b.dataset.part, +b.dataset.tokens, b.getBoundingClientRect().width])"
+    )
+    whole, tokens = sum(width for _, _, width in blocks), sum(count for _, count, _ in blocks)
+    assert whole > 200 and {part for part, _, _ in blocks} >= {"tool_results", "free"}
+    for part, count, width in blocks:
+        assert abs(width - whole * count / tokens) <= 3, (part, count, width)
+    assert page.locator(".js-plotly-plot").count() == 0  # the chat page loads no plotly.js
     row = page.locator(f".st-key-msgrow_{BIG}")
     assert row.count() == 0  # on an older page: not drawn
     button = page.locator(f".st-key-contributor_{BIG} button").first
