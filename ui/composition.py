@@ -101,7 +101,8 @@ def bar_html(composition: Composition, parts: Sequence[Part] = PARTS) -> str:
         if tokens <= 0:
             continue
         share = tokens / composition.window if composition.window else 0
-        hover = escape(f"{LABELS[part]}: {tokens:,} tokens ({share:.1%} of the window). {EXPLANATIONS[part]}")
+        of_window = f"{share:.1%}" if share >= 0.001 else "<0.1%"
+        hover = escape(f"{LABELS[part]}: {tokens:,} tokens ({of_window} of the window). {EXPLANATIONS[part]}")
         blocks.append(
             f'<div data-part="{part}" data-tokens="{tokens}" title="{hover}" style="flex:{tokens} 0 0;'
             f'min-width:1px;background:{COLOURS[part]}"></div>'
