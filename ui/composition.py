@@ -89,6 +89,12 @@ def figure(
     return fig
 
 
+def shares(composition: Composition, parts: Sequence[Part], whole: int) -> list[tuple[Part, int, float]]:
+    """The parts that have tokens, in order, each with its tokens and its share of `whole` (0 of nothing)."""
+    counted = [(part, composition.tokens(part)) for part in parts]
+    return [(part, tokens, tokens / whole if whole else 0.0) for part, tokens in counted if tokens > 0]
+
+
 def bar_html(composition: Composition, parts: Sequence[Part] = PARTS) -> str:
     """One composition as one bar of HTML: each part a block as wide as its share of the window, its
     numbers and meaning on hover, and the scale under it. The chat draws this on every page load and
@@ -96,11 +102,7 @@ def bar_html(composition: Composition, parts: Sequence[Part] = PARTS) -> str:
     JavaScript drawing one bar (bench/RESULTS.md, section 13). The labels and numbers are the app's own."""
     total = sum(composition.tokens(part) for part in parts) or 1
     blocks = []
-    for part in parts:
-        tokens = composition.tokens(part)
-        if tokens <= 0:
-            continue
-        share = tokens / composition.window if composition.window else 0
+    for part, tokens, share in shares(composition, parts, composition.window):
         of_window = f"{share:.1%}" if share >= 0.001 else "<0.1%"
         hover = escape(f"{LABELS[part]}: {tokens:,} tokens ({of_window} of the window). {EXPLANATIONS[part]}")
         blocks.append(

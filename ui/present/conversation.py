@@ -207,11 +207,7 @@ def _legend(made: Composition) -> str:
     """Each part's colour, name and tokens (its share of the prompt, which the bar shows); the name explains
     itself on hover. The app's own labels and numbers only: nothing a user typed."""
     items = []
-    for part in PROMPT_PARTS:
-        tokens = made.tokens(part)
-        if tokens <= 0:
-            continue
-        share = tokens / made.prompt_tokens if made.prompt_tokens else 0
+    for part, tokens, share in composition.shares(made, PROMPT_PARTS, made.prompt_tokens):
         items.append(
             f'<span class="present-part" title="{EXPLANATIONS[part]}"><span class="present-swatch" '
             f'style="background:{composition.COLOURS[part]}"></span>{LABELS[part]} <b>{tokens:,}</b> '
