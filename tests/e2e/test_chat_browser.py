@@ -67,15 +67,16 @@ def wait_until_settled(page) -> None:
 
 
 def open_strategy_list(page) -> None:
-    """Open the *Context strategy* box's list, clicking again as a user would when a click did not open
-    it: a click that moves the focus out of the message box makes Streamlit apply that box (a rerun,
-    which can close the list), and a click on the box after a choice made in it now and then only
-    focuses it (the list stays shut: `aria-expanded` false). Waiting 5 s for options before clicking
-    again was 5 s of two picks in three (10 s of the meter test's 24, issue 27): the box says at once
-    whether its list is open, so the wait for that grows with each try (a busy machine draws late)."""
+    """Open the *Context strategy* box's list as a user does: the box brought on screen, then clicked.
+    A click that had to scroll the box into view itself (Playwright's, when a long reply had pushed the
+    box above the screen) only focused it, two times in three, and the test waited 5 s for options
+    before clicking again: 10 s of the meter test's 24 (issue 27). A click that moves the focus out of
+    the message box makes Streamlit apply that box (a rerun, which can close the list): the box says at
+    once whether its list is open, so it is clicked again after a wait that grows with each try."""
     box = page.get_by_role("combobox", name="Context strategy")
     for opened_within_ms in (1_000, 3_000, 10_000, 10_000):
         wait_until_settled(page)
+        box.scroll_into_view_if_needed()
         box.click()
         try:
             expect(box).to_have_attribute("aria-expanded", "true", timeout=opened_within_ms)
