@@ -19,12 +19,15 @@ from lib.analysis.compare import (
     VariantResult,
     answer_stats,
     distinct_names,
+    input_estimate,
     plan_rows,
     plan_variant,
     run_concurrently,
     seeded,
     seeds_for,
+    sent_calls,
     similarity,
+    start_run,
     wait_until_idle,
     with_seed,
     word_diff,
@@ -484,3 +487,29 @@ def test_correct_is_decided_as_the_experiments_icontains_check_decides_it(answer
 
     assert states(answer, expected) == evaluate(Check("contains", expected, ignore_case=True), answer).passed
     assert states(answer, "  ") is None
+
+
+def test_a_run_sends_what_may_be_sent_says_where_each_variant_stands_and_logs_only_what_was_sent():
+    summarising = Variant("Summary", Strategy("summarise", last_turns=1))  # no summary made: not sent
+    variants = [PRESETS[0], summarising, PRESETS[1]]
+    requests = [
+        plan_variant(v, SystemPrompt("Be brief."), HISTORY, "What is my name?", TARGET, Sampling()) for v in variants
+    ]
+    with FakeOpenAI() as server:
+        server.behaviour.delay_s = 0.5
+        with make_client(ProviderConfig("compatible", "fake-model", base_url=server.base_url)) as client:
+            run = start_run(variants, requests, "What is my name?", client, [None], created="now", one_at_a_time=True)
+            assert run.live_state(1).startswith("Not sent: The summarising strategy leaves out 2 older messages")
+            assert run.live_state(2) == "queued: waiting for its turn"  # one at a time: after the first
+            assert run.wait(30) and run.failure is None
+            assert run.live_state(0) == run.live_state(2) == "done"
+        posts = [r for r in server.requests if r.method == "POST"]
+    assert len(posts) == 2 and run.progress == (2, 2)
+    logged = list(sent_calls(run.comparison))
+    assert [call.result.variant.name for call in logged] == [PRESETS[0].name, PRESETS[1].name]
+    assert all(call.outcome.ok and call.plan == call.result.plan for call in logged)
+    # What the prompts of a run cost, the variants that can be sent, each time they are sent:
+    plans = [r.plan for r in requests]
+    once = input_estimate(plans)
+    assert once > 0 and input_estimate(plans, price_as="gpt-4o-mini") == once  # a hosted model keeps its price
+    assert input_estimate(plans, repeats=3) == pytest.approx(3 * once)

@@ -2,7 +2,7 @@ from itertools import pairwise
 
 import pytest
 
-from lib.analysis.timeline import cost_figure, timeline, timeline_figures, verdict
+from lib.analysis.timeline import compositions, cost_figure, sample_conversation, timeline, timeline_figures, verdict
 from lib.context import caching
 from lib.context import conversation as conv
 from lib.context.conversation import Message, SystemPrompt
@@ -157,3 +157,31 @@ def test_a_free_local_model_is_compared_in_tokens_computed_again(embedded_tokeni
     sentence = verdict(rows, EMBEDDED_MODEL, "free")
     assert "**Full history costs least**" in sentence and "tokens computed" in sentence and "Prices" not in sentence
     assert cost_figure(rows) is None  # nothing to price
+
+
+def test_each_turns_composition_is_the_timelines_call_by_part():
+    history = _history(4)
+    target = Target(GPT4O, FlatCounter(10, 3), "gpt-4o")
+    rows = timeline(history, [Strategy("full")], SystemPrompt("s"), target, Sampling())
+    parts = compositions(
+        history, Strategy("full"), SystemPrompt("s"), target, Sampling(), 1000, "reported by the server"
+    )
+    assert [turn for turn, _ in parts] == [1, 2, 3, 4]
+    assert [c.prompt_tokens for _, c in parts] == _series(rows, "Full history")  # the same calls
+    assert [c.tokens("conversation") for _, c in parts] == [0, 20, 40, 60]  # the history grows a turn a call
+    assert all(c.tokens("question") == 10 and c.tokens("system") == 10 for _, c in parts)
+    assert all(c.window == 1000 and c.window_source == "reported by the server" for _, c in parts)
+
+
+def test_without_the_cache_too_the_same_strategy_is_cheapest():
+    rows = _cached_timeline("gpt-4.1", turns=3)  # short: a window saves little, the cache nothing yet
+    sentence = verdict(rows, "gpt-4.1", "genai-prices")
+    best = sentence.split("**")[1].removesuffix(" costs least")
+    assert f"Without the cache too, {best} is cheapest." in sentence and "changes the winner" not in sentence
+
+
+def test_the_sample_conversation_is_whole_turns_of_one_topic():
+    history = sample_conversation(3)
+    assert [m.role for m in history] == ["user", "assistant"] * 3
+    assert history[4].content.startswith("Question 3: ") and history[5].content.startswith("Fact 3: foxes")
+    assert len(sample_conversation()) == 60

@@ -8,7 +8,14 @@ from hypothesis import strategies as st
 
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling, serialise
-from lib.context.request import Target, build_request, send_blocker, split_for_retry, summary_request_for
+from lib.context.request import (
+    Target,
+    build_request,
+    captioned,
+    send_blocker,
+    split_for_retry,
+    summary_request_for,
+)
 from lib.context.strategies import SUMMARY_ID, Strategy
 from lib.context.tokens import TiktokenCounter
 from lib.core.models import MODELS
@@ -89,3 +96,25 @@ def test_the_summarising_strategy_waits_for_a_summary_and_says_what_it_costs():
 def test_there_is_nothing_to_send_without_a_question(question):
     request = build_request(SystemPrompt(), [], question, Strategy("full"), TARGET, Sampling())
     assert send_blocker(request) == "The message is empty: type something to send."
+
+
+def test_the_chat_captions_every_message_under_the_call_it_shows():
+    """Under an older question's call (a regeneration's): what it kept and left out, the question itself,
+    and the messages after it, which that call could not carry."""
+    history = [
+        Message("user", "My name is Ada.", id="u1"),
+        Message("assistant", "Hello Ada.", id="a1"),
+        Message("user", "I like foxes.", id="u2"),
+        Message("assistant", "Foxes are clever.", id="a2"),
+        Message("user", "What is my name?", id="u3"),
+        Message("assistant", "Ada.", id="a3"),
+    ]
+    shown = build_request(
+        SystemPrompt("Be brief."), history[:4], history[4], Strategy("last_turns", 1), TARGET, Sampling()
+    )
+    captions = captioned(shown, history)
+    assert [d.message.id for d in captions] == ["u1", "a1", "u2", "a2", "u3", "a3"]
+    assert [d.kept for d in captions] == [False, False, True, True, True, False]
+    assert captions[4].reason == "the question"
+    assert captions[5].reason == "after the question: not in this call"
+    assert captions[0].reason == next(d.reason for d in shown.decisions if d.message.id == "u1")

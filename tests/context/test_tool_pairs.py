@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib.context.conversation import Message, SystemPrompt, ToolCall
+from lib.context.conversation import Message, MessageShapeError, SystemPrompt, ToolCall
 from lib.context.payload import Sampling
 from lib.context.request import Target, build_request, send_blocker
 from lib.context.strategies import Strategy, decide
 from lib.context.tokens import TiktokenCounter
-from lib.context.tool_pairs import call_of, findings, pair_of, results_of, set_included
+from lib.context.tool_pairs import (
+    call_of,
+    calls_text,
+    edited_calls,
+    findings,
+    known_calls,
+    pair_of,
+    results_of,
+    set_included,
+    with_call,
+    with_result,
+)
+from lib.context.tools import ToolDefinitionError
 from lib.core.models import MODELS
 from tests.context.test_properties import CASES, texts
 
@@ -164,3 +179,75 @@ def test_a_plain_history_is_decided_as_before(kind):
     strategy = Strategy(kind, last_turns=1, token_budget=20)
     reasons = [d.reason for d in decide(strategy, history, lambda m: 7)]
     assert not any("tool" in reason for reason in reasons)
+
+
+# The tools panel's edits, as lib/ makes them (the page only draws them: tests/app/test_tools_page.py).
+
+
+def test_known_calls_lists_every_call_in_order_and_whether_a_result_answers_it():
+    history = [*HISTORY[:3], _calling("a3", ("call_x", "get_news"))]
+    assert [(k.call.id, k.message_id, k.answered) for k in known_calls(history)] == [
+        ("call_w", "a1", True),
+        ("call_t", "a1", False),
+        ("call_x", "a3", False),
+    ]
+
+
+def test_a_typed_call_is_a_new_assistant_message_or_joins_the_open_one():
+    asked = [Message("user", "Weather?", id="u1")]
+    first = with_call(asked, "get_weather", '{"city": "Paris"}')
+    assert first[:1] == asked and first[1].role == "assistant" and first[1].content == ""
+    (call,) = first[1].tool_calls
+    assert call.name == "get_weather" and call.arguments == '{"city": "Paris"}' and call.id.startswith("call_")
+    joined = with_call(first, "get_time", "{}", join=True)  # parallel calls are one message
+    assert len(joined) == 2 and [c.name for c in joined[1].tool_calls] == ["get_weather", "get_time"]
+    assert joined[1].edited and len({c.id for c in joined[1].tool_calls}) == 2
+    answered = with_result(joined, joined[1].tool_calls[0].id, "14 °C")
+    after = with_call(answered, "get_news", "{}", text="Checking.", join=True)  # answered: a message of its own
+    assert len(after) == 4 and after[-1].content == "Checking." and len(after[-1].tool_calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "says"),
+    [("get weather", "{}", "The function name"), ("get_weather", "{city}", "not valid JSON"), ("f", "[1]", "object")],
+)
+def test_a_typed_call_that_the_api_would_refuse_says_what_to_fix(name, arguments, says):
+    with pytest.raises((MessageShapeError, ToolDefinitionError), match=says):
+        with_call([], name, arguments)
+
+
+def test_a_result_goes_right_after_its_call_and_the_results_it_has():
+    history = [*HISTORY[:3], Message("assistant", "Meanwhile…", id="a9")]
+    placed = with_result(history, "call_t", "09:00")
+    assert [m.id for m in placed[:3]] == ["u1", "a1", "r1"] and placed[3].tool_call_id == "call_t"
+    assert placed[3].role == "tool" and placed[3].content == "09:00" and placed[4].id == "a9"
+    with pytest.raises(MessageShapeError, match="No assistant message calls 'call_nope'"):
+        with_result(history, "call_nope", "x")
+
+
+def test_edited_calls_keep_a_received_call_as_it_was_and_check_a_changed_one():
+    received = ToolCall("call_1", "lookup", "{not json")  # what a model wrote is what was said
+    kept = edited_calls(calls_text((received,)), (received,))
+    assert kept == (received,)
+    text = json.dumps([{"id": "call_1", "name": "lookup", "arguments": {"q": "x"}}, {"name": "more"}])
+    changed = edited_calls(text, (received,))
+    assert changed[0] == ToolCall("call_1", "lookup", '{"q": "x"}')
+    assert changed[1].name == "more" and changed[1].arguments == "{}" and changed[1].id.startswith("call_")
+    assert edited_calls("  ", (received,)) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("[{", "not valid JSON (line 1, column 3"),
+        ('{"id": "a"}', "must be a JSON list"),
+        ("[1]", "Tool call 1 must be an object"),
+        ('[{"id": 7, "name": "f"}]', "Tool call 1: its id must be text"),
+        ('[{"id": "a", "name": "f b"}]', "Tool call 1's name"),
+        ('[{"id": "a", "name": "f", "arguments": "[]"}]', "must be a JSON object"),
+        ('[{"id": "a", "name": "f"}, {"id": "a", "name": "g"}]', "The call id 'a' is used twice"),
+    ],
+)
+def test_edited_calls_the_api_would_refuse_say_what_to_fix(text, says):
+    with pytest.raises((MessageShapeError, ToolDefinitionError), match=re.escape(says)):
+        edited_calls(text, ())

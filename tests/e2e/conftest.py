@@ -29,6 +29,13 @@ def chromium_or_skip() -> str:
 
 
 def start_app(port: int, env: dict[str, str] | None = None, script: str = "app.py") -> subprocess.Popen:
+    process = launch_app(port, env, script)
+    wait_for_app(process, port)
+    return process
+
+
+def launch_app(port: int, env: dict[str, str] | None = None, script: str = "app.py") -> subprocess.Popen:
+    """The app's process, started; `wait_for_app` returns once it serves."""
     command = [
         sys.executable,
         "-m",
@@ -42,14 +49,17 @@ def start_app(port: int, env: dict[str, str] | None = None, script: str = "app.p
         "--browser.gatherUsageStats",
         "false",
     ]
-    process = subprocess.Popen(
+    return subprocess.Popen(
         command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+
+
+def wait_for_app(process: subprocess.Popen, port: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1):
-                return process
+                return
         except OSError:
             time.sleep(0.3)
     process.kill()

@@ -15,7 +15,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from lib.analysis.compare import PRESETS
 from lib.backends.embedded import free_port
-from tests.e2e.conftest import start_app
+from tests.e2e.conftest import launch_app, wait_for_app
 from tests.e2e.test_chat_browser import send, short_replies, wait_for_messages, wait_until_settled
 from tests.e2e.test_compare_browser import INNERMOST, _remove_variant
 
@@ -40,15 +40,17 @@ def store(request, tmp_path) -> str:
 
 @pytest.fixture
 def replicas(store, browser):
-    """Two app processes on two ports, one store; their base URLs. Started one after the other, as a
-    rolling deploy would, and stopped after the test."""
-    processes, urls = [], []
+    """Two app processes on two ports, one store; their base URLs. Started together (each one's start is
+    mostly waiting on its own imports: the second no longer waits for the first), stopped after the test."""
+    processes, ports = [], [free_port()]
+    while len(ports) < 2:  # two calls may hand out one free port twice
+        ports = list(dict.fromkeys([*ports, free_port()]))
     try:
-        for _ in range(2):
-            port = free_port()
-            processes.append(start_app(port, {"CONTEXT_LAB_DB": store}))
-            urls.append(f"http://127.0.0.1:{port}")
-        yield urls
+        for port in ports:
+            processes.append(launch_app(port, {"CONTEXT_LAB_DB": store}))
+        for process, port in zip(processes, ports, strict=True):
+            wait_for_app(process, port)
+        yield [f"http://127.0.0.1:{port}" for port in ports]
     finally:
         for process in processes:
             process.terminate()
