@@ -13,7 +13,16 @@ import pytest
 
 from lib.analysis.attribution.context import AnswerContext
 from lib.analysis.attribution.planner import plan_ablations
-from lib.analysis.attribution.run import HoldRule, Job, Progress, Stopped, attribute, plan_cost, smallest_context
+from lib.analysis.attribution.run import (
+    HoldRule,
+    Job,
+    Progress,
+    Stopped,
+    attribute,
+    measure_label,
+    plan_cost,
+    smallest_context,
+)
 from lib.analysis.attribution.scoring import PassScore
 from lib.context.conversation import Message, SystemPrompt
 from lib.context.payload import Sampling
@@ -217,3 +226,30 @@ def test_the_smallest_context_as_a_compare_variant_sends_exactly_the_kept_units(
     assert sent["messages"] == [*kept, {"role": "user", "content": "Where?"}]
     assert sent["messages"][:-1] == context.request_for(found.kept).plan.body["messages"][:-1]
     assert (sent["temperature"], sent["max_tokens"]) == (0.7, 50)  # the variant's own, not attribution's 0
+
+
+def test_the_hold_rule_and_the_measure_are_said_as_the_page_says_them():
+    greedy = PassScore((True,), -2.0, 10, 10, 0, 0.0, greedy=True)
+    assert HoldRule(max_fall=0.5).describe("logprob", greedy) == (
+        "its probability falls by at most 50 % and greedy decoding still gives exactly this answer"
+    )
+    assert HoldRule(max_fall=0.5, keep_greedy=False).describe("logprob", greedy) == (
+        "its probability falls by at most 50 %"
+    )
+    regenerated = PassScore((True,), 1.0, 10, 10, 0, 0.0, text="a")
+    assert HoldRule(max_similarity_loss=0.1).describe("similarity", regenerated) == (
+        "the answer regenerated at temperature 0 keeps a word similarity within 0.10 of the full context's"
+    )
+    checked = PassScore((True,), 1.0, 10, 10, 0, 0.0, text="a", check=True)
+    assert (
+        HoldRule().describe("similarity", checked) == "the answer regenerated at temperature 0 still passes its checks"
+    )
+    assert "exact, from its own logits" in measure_label("logprob")
+    assert "regenerated, not a probability" in measure_label("similarity")
+
+
+def test_a_regenerated_attributions_bars_say_the_similarity_lost():
+    context = _context(3)
+    result = attribute(context, RegeneratingScorer(), plan_ablations(3))
+    assert result.change(1).startswith("similarity −") and result.change(1).endswith(" without it")
+    assert result.bar(1) == 1.0  # the unit the answer needs is the largest bar

@@ -4,11 +4,12 @@ table rows and back, conversations written out, the spec, the judge, and whether
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
 from lib.analysis.compare import Variant
-from lib.analysis.experiments import planner, setup
+from lib.analysis.experiments import planner, setup, store
 from lib.analysis.experiments.cases import Case, Conversation, InvalidTestSet, TestSet
 from lib.analysis.experiments.judge import JudgeSpec
 from lib.analysis.experiments.planner import RunSpec
@@ -20,7 +21,7 @@ from lib.context.request import Target
 from lib.context.strategies import Strategy
 from lib.context.tokens import TiktokenCounter
 from lib.core import models
-from lib.store.session import Session
+from lib.store.session import Session, now
 
 COUNTER = TiktokenCounter.for_model("gpt-4o-mini")
 TARGETS = TargetSettings(
@@ -104,3 +105,16 @@ def test_a_run_is_resumed_only_on_its_own_backend_and_model():
         setup.backend_mismatch(spec, ProviderConfig("compatible", "m2", base_url="http://a/v1"))
     )
     assert "on the compatible backend" in str(setup.backend_mismatch(spec, ProviderConfig("openai", "m")))
+
+
+def test_a_runs_status_says_who_is_sending_it_and_its_label_what_never_changes():
+    made = "2026-12-07T10:00:00.000+00:00"
+    info = store.RunInfo("r-setup-1", "Nightly", "Facts", "s1", "done", 8, 8, made, made)
+    assert setup.status_word(info) == "done"
+    assert setup.run_label(info) == "Nightly · 8 cells · started 2026-12-07 10:00:00"
+    # Said running, and no thread of this process sends it: left behind by a process gone ...
+    assert setup.status_word(replace(info, status="running")) == "interrupted"
+    # ... or sent by another replica, which touched it a moment ago.
+    touched = replace(info, status="running", updated_at=now())
+    assert setup.status_word(touched) == "running on another replica"
+    assert setup.tally(touched, []).startswith("**running on another replica** · **8 of 8 cells finished** · 0 pass")
