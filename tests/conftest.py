@@ -157,7 +157,8 @@ UNTRACED = ("/tests/app/", "/tests/e2e/")
 def pytest_runtest_protocol(item, nextitem):
     # The tracing collector is paused, not the Coverage object stopped (`Coverage.stop`, pytest-cov's
     # `no_cover`): an xdist worker holds two Coverage objects, and stopping the newer one hands the tracing
-    # to the older one, which goes on tracing every call (measured: no time saved).
+    # to the older one, which goes on tracing every call (measured: no time saved). Coverage has no public
+    # pause; tests/app/test_untraced.py and tests/test_coverage_scope.py check both halves.
     running = coverage.Coverage.current()
     tracing = getattr(running, "_collector", None) if any(part in str(item.path) for part in UNTRACED) else None
     if tracing is not None:
