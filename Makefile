@@ -12,10 +12,12 @@ HOST ?= $(or $(CONTEXT_LAB_HOST),127.0.0.1)
 COVERAGE_FLOOR ?= 92
 COVERAGE := --cov=lib --cov-report=term-missing:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 # pytest-xdist: one worker per core, each pinned to its core with what it starts (tests/conftest.py);
-# a test file stays on one worker, so what a file shares (a module's fixtures) is made once.
+# a test file stays on one worker, so what a file shares (a module's fixtures) is made once. Files are
+# handed out in the suite's own order, browser tests first and short files last (tests/conftest.py),
+# not pytest-xdist's most-tests-first, which left the long browser files for the end.
 # PYTEST_WORKERS=0 runs the suite in one process.
 PYTEST_WORKERS ?= auto
-WORKERS := -n $(PYTEST_WORKERS) --dist loadfile
+WORKERS := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 # A native build of llama.cpp segfaults in batched decode on some CPUs: build it portable. Its
 # multimodal library (LLAVA_BUILD: images and audio) is never loaded by the app: not built.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF

@@ -1,3 +1,4 @@
+import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -46,6 +47,17 @@ def session_db(tmp_path, monkeypatch):
     monkeypatch.setenv("CONTEXT_LAB_DB", str(path))
     yield path
     db.forget(db.store_url(str(path)))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def collected_after_each_file() -> Iterator[None]:
+    """A cycle collection once a file's tests and fixtures are done: a socket or file a test left open
+    (an `openai` client refers to itself, so it waits for the cycle collector) is reported, as an error
+    (warnings are errors), in the teardown of the file that left it — not in whichever test the
+    collector next ran in, which changed with the order the files were handed out (issue 27).
+    ~50 ms a file."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -172,8 +184,20 @@ def pytest_runtest_protocol(item, nextitem):
 
 def pytest_collection_modifyitems(items):
     """`make test-fast` runs `-m "not slow"`: whatever starts the model's server, the app or a browser is slow,
-    marked here so no test file can forget it."""
+    marked here so no test file can forget it.
+
+    Then the files are put in the order pytest-xdist hands them out (`--no-loadscope-reorder`, Makefile):
+    the browser tests' files first, then the other slow ones, then the rest. pytest-xdist's own order
+    (most tests first) left the browser tests, few to a file and long, for last: one worker ended on
+    the longest of them while the other had nothing left (43 s apart in a whole run, issue 27).
+    Handed out last, the many short files even out the two workers' ends."""
     for item in items:
         path = str(item.path)
         if "embedded_server" in getattr(item, "fixturenames", ()) or "/tests/app/" in path or "/tests/e2e/" in path:
             item.add_marker(pytest.mark.slow)
+    rank: dict[str, int] = {}
+    for item in items:
+        path = str(item.path)
+        kind = 0 if "/tests/e2e/" in path else 1 if item.get_closest_marker("slow") else 2
+        rank[path] = min(rank.get(path, kind), kind)
+    items.sort(key=lambda item: rank[str(item.path)])  # stable: a file's tests, and files alike, keep their order

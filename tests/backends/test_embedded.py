@@ -59,8 +59,9 @@ def _ask(server: EmbeddedServer, messages: list[dict], max_tokens: int = 1, stre
     config = ProviderConfig("embedded", EMBEDDED_MODEL, base_url=server.base_url)
     outcome = CallOutcome()
     body = build_body(EMBEDDED_MODEL, messages, Sampling(0.0, max_tokens, stream=stream))
-    for _ in stream_chat(make_client(config), body, outcome):
-        pass
+    with make_client(config) as client:  # closed: its sockets are not left for the collector
+        for _ in stream_chat(client, body, outcome):
+            pass
     return outcome
 
 
@@ -206,10 +207,10 @@ def _send_at_once(server: EmbeddedServer, count: int) -> list[CallOutcome]:
         messages = [{"role": "user", "content": f"Count from 1 to 100, one number per line (tab {tab})."}]
         # 32 tokens each (64 before): five replies still queue for seconds, which is what is watched.
         body = build_body(EMBEDDED_MODEL, messages, Sampling(0.0, 32, stream=tab % 2 == 0))
-        client = make_client(config)
-        together.wait()
-        for _ in stream_chat(client, body, outcomes[tab]):
-            pass
+        with make_client(config) as client:
+            together.wait()
+            for _ in stream_chat(client, body, outcomes[tab]):
+                pass
 
     tabs = [threading.Thread(target=send, args=(tab,)) for tab in range(count)]
     for tab in tabs:

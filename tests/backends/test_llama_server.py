@@ -137,6 +137,8 @@ def test_a_client_that_goes_away_stops_the_model_and_frees_it():
 
 
 def _client(server) -> openai.OpenAI:
+    """A client of the real server; used in a `with` block, so its sockets are closed, not left for the
+    cycle collector to find in whichever test runs then."""
     return openai.OpenAI(base_url=server.base_url, api_key="unused", timeout=60, max_retries=0)
 
 
@@ -151,23 +153,24 @@ def test_a_failure_mid_stream_reaches_the_user_as_a_message(embedded_server):
         "max_tokens": 8,
     }
     outcome = CallOutcome()
-    assert "".join(stream_chat(_client(embedded_server), body, outcome)) == ""
+    with _client(embedded_server) as client:
+        assert "".join(stream_chat(client, body, outcome)) == ""
     assert not outcome.ok
     assert "exceed context window of 8192" in outcome.error
 
 
 @pytest.mark.slow
 def test_the_server_answers_the_next_request_after_a_client_hung_up(embedded_server):
-    client = _client(embedded_server)
     prompt = [{"role": "user", "content": "Count from 1 to 400, one number per line."}]
-    stream = client.chat.completions.create(model=EMBEDDED_MODEL, messages=prompt, stream=True, max_tokens=1_500)
-    for index, _ in enumerate(stream):
-        if index == 3:
-            break
-    stream.close()
-    reply = client.chat.completions.create(
-        model=EMBEDDED_MODEL, messages=[{"role": "user", "content": "Say hi."}], max_tokens=8
-    )
+    with _client(embedded_server) as client:
+        stream = client.chat.completions.create(model=EMBEDDED_MODEL, messages=prompt, stream=True, max_tokens=1_500)
+        for index, _ in enumerate(stream):
+            if index == 3:
+                break
+        stream.close()
+        reply = client.chat.completions.create(
+            model=EMBEDDED_MODEL, messages=[{"role": "user", "content": "Say hi."}], max_tokens=8
+        )
     assert reply.choices[0].message.content.strip()
 
 
@@ -205,10 +208,10 @@ def test_the_users_environment_does_not_reach_the_servers_settings(monkeypatch):
         assert _listening(server.pid) == {("127.0.0.1", server.port)}
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", elsewhere), timeout=5).close()
-        client = make_client(ProviderConfig("embedded", EMBEDDED_MODEL, base_url=server.base_url))
         outcome = CallOutcome()
         body = {"model": EMBEDDED_MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
-        "".join(stream_chat(client, body, outcome))
+        with make_client(ProviderConfig("embedded", EMBEDDED_MODEL, base_url=server.base_url)) as client:
+            "".join(stream_chat(client, body, outcome))
         assert outcome.ok, outcome.error  # no key asked for
     finally:
         server.stop()
@@ -281,7 +284,11 @@ class _ServerClaiming(EmbeddedServer):
 
 
 def _chat(server: EmbeddedServer, stream: bool) -> tuple[str, object]:
-    client = _client(server)
+    with _client(server) as client:
+        return _chat_on(client, stream)
+
+
+def _chat_on(client: openai.OpenAI, stream: bool) -> tuple[str, object]:
     messages = [{"role": "user", "content": "Say hi."}]
     if not stream:
         reply = client.chat.completions.create(model=EMBEDDED_MODEL, messages=messages, max_tokens=4)
@@ -346,7 +353,11 @@ UNRELATED = [{"role": "user", "content": "Something entirely different: what is 
 
 def _ask(server: EmbeddedServer, messages: list[dict], max_tokens: int, stream: bool = False):
     """The reply's text, finish reason and usage, through the real SDK at temperature 0."""
-    client = _client(server)
+    with _client(server) as client:
+        return _ask_on(client, messages, max_tokens, stream)
+
+
+def _ask_on(client: openai.OpenAI, messages: list[dict], max_tokens: int, stream: bool):
     common = {"model": EMBEDDED_MODEL, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0}
     if not stream:
         reply = client.chat.completions.create(**common)

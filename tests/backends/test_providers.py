@@ -34,7 +34,8 @@ def server():
 
 def _call(config: ProviderConfig, body: dict) -> CallOutcome:
     outcome = CallOutcome()
-    text = "".join(stream_chat(make_client(config), body, outcome, config.secrets))
+    with make_client(config) as client:  # closed: its sockets are not left for the collector
+        text = "".join(stream_chat(client, body, outcome, config.secrets))
     assert text == outcome.text
     return outcome
 
@@ -132,8 +133,8 @@ def test_a_stream_cut_mid_answer_keeps_the_partial_text(server):
 
 
 def test_models_are_listed_where_the_server_has_them(server):
-    client = make_client(ProviderConfig("compatible", "", base_url=server.base_url))
-    assert providers.list_models(client) == ["fake-model", "fake-model-2"]
+    with make_client(ProviderConfig("compatible", "", base_url=server.base_url)) as client:
+        assert providers.list_models(client) == ["fake-model", "fake-model-2"]
 
 
 def test_the_key_never_reaches_the_logs(server, caplog):
@@ -405,8 +406,8 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(40)
 )
 def test_any_other_answer_to_models_is_no_list(server, body, kind):
     server.behaviour.models_body, server.behaviour.models_type = body, kind
-    client = make_client(ProviderConfig("compatible", "", base_url=server.base_url))
-    assert providers.list_models(client) == []
+    with make_client(ProviderConfig("compatible", "", base_url=server.base_url)) as client:
+        assert providers.list_models(client) == []
     assert [r.path for r in server.requests] == ["/v1/models"]  # asked once, not paged through
 
 
@@ -414,8 +415,8 @@ def test_listed_ids_are_offered_only_as_clean_strings(server):
     huge = "x" * 1_000_000
     ids = ["b-model", "a-model", "b-model", "half \ud83d", "two\nlines", " padded", "", huge, "\u202eevil", "ok:7b"]
     server.behaviour.models_body = json.dumps({"object": "list", "data": [{"id": i} for i in ids]}).encode()
-    client = make_client(ProviderConfig("compatible", "", base_url=server.base_url))
-    assert providers.list_models(client) == ["a-model", "b-model", "ok:7b"]
+    with make_client(ProviderConfig("compatible", "", base_url=server.base_url)) as client:
+        assert providers.list_models(client) == ["a-model", "b-model", "ok:7b"]
 
 
 def test_a_list_too_long_is_cut():
@@ -485,7 +486,8 @@ def test_a_reply_echoing_the_key_is_masked_before_anything_sees_it(server, strea
     server.behaviour.reply = f"Sure: your key is {KEY} and it ends {KEY[-11:]}."
     outcome = CallOutcome()
     config = ProviderConfig("compatible", "m", base_url=server.base_url, api_key=KEY)
-    shown = list(stream_chat(make_client(config), {**_body(), "stream": stream}, outcome, config.secrets))
+    with make_client(config) as client:
+        shown = list(stream_chat(client, {**_body(), "stream": stream}, outcome, config.secrets))
     assert outcome.ok and "".join(shown) == outcome.text == "Sure: your key is *** and it ends ***."
     assert not any(KEY[i : i + 6] in "".join(shown) for i in range(len(KEY) - 5))
 
@@ -495,7 +497,8 @@ def test_a_reply_cut_off_keeps_its_last_characters_masked(server):
     server.behaviour.cut_after_chunks, server.behaviour.break_stream = 3, True
     outcome = CallOutcome()
     config = ProviderConfig("compatible", "m", base_url=server.base_url, api_key=KEY)
-    shown = "".join(stream_chat(make_client(config), {**_body(), "stream": True}, outcome, config.secrets))
+    with make_client(config) as client:
+        shown = "".join(stream_chat(client, {**_body(), "stream": True}, outcome, config.secrets))
     assert shown == outcome.text == "one two ***" and outcome.incomplete
 
 

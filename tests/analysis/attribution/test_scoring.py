@@ -30,7 +30,10 @@ def scorer(embedded_tokenizer):
 
 @pytest.fixture(scope="module")
 def client(embedded_server):
-    return make_client(ProviderConfig("embedded", EMBEDDED_MODEL, base_url=embedded_server.base_url, timeout_s=600))
+    with make_client(
+        ProviderConfig("embedded", EMBEDDED_MODEL, base_url=embedded_server.base_url, timeout_s=600)
+    ) as client:
+        yield client  # closed after the module: its sockets are not left for the cycle collector
 
 
 @pytest.fixture(scope="module")
