@@ -9,14 +9,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _rank(path: str, slow: bool) -> int:
-    return 0 if "/tests/e2e/" in path else 1 if slow else 2
-
-
 def test_this_run_has_the_browser_files_first_then_the_slow_ones_then_the_rest(request):
     items = request.session.items
-    ranks = [_rank(str(item.path), item.get_closest_marker("slow") is not None) for item in items]
     files = [str(item.path) for item in items]
+    # A file is as slow as its slowest test (test_embedded.py has quick ones too): it is handed out whole.
+    slow_files = {str(item.path) for item in items if item.get_closest_marker("slow")}
+    ranks = [0 if "/tests/e2e/" in path else 1 if path in slow_files else 2 for path in files]
     assert ranks == sorted(ranks)
     # Each file's tests together: pytest-xdist (--dist loadfile) hands out a file as one unit.
     starts = [i for i in range(len(files)) if i == 0 or files[i] != files[i - 1]]
