@@ -11,6 +11,8 @@ no other module compares a kind with a backend's name (tests/test_architecture.p
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lib.context import caching
@@ -18,9 +20,47 @@ from lib.core.secrets import PLACEHOLDER_KEY
 from lib.core.wire import EndUserField, Kind, TokenLimitField
 
 if TYPE_CHECKING:  # the SDK is imported where a client is made: the kinds and labels need no HTTP client
+    import ssl
+
+    import httpx2
     import openai
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings every client's connections use: the SDK's HTTP library's own default (its CA
+    bundle, and SSL_CERT_FILE / SSL_CERT_DIR as read when the first client is made), made once per
+    process. Each client made its own: 28 ms of reading the CA bundle, nearly all of a client's making,
+    paid again by every browser session and every key typed (issue 27). One context serves any number
+    of connections on any thread."""
+    import httpx2
+
+    return httpx2.create_ssl_context()
+
+
+def http_client() -> httpx2.Client:
+    """An HTTP client for one SDK client: the SDK's own defaults (its timeouts, connection limits and
+    redirects: a key goes along only to the same origin), over the shared `tls_context`, closed when
+    it is collected as the SDK's own is."""
+    return _http_client_class()(verify=tls_context())
+
+
+@functools.cache
+def _http_client_class() -> type[httpx2.Client]:
+    import openai
+
+    class ClosedWhenCollected(openai.DefaultHttpxClient):
+        """As the client the SDK makes for itself when given none (`SyncHttpxClientWrapper`): a client
+        left unclosed closes its pooled connections once nothing refers to it."""
+
+        def __del__(self) -> None:
+            if not self.is_closed:
+                with contextlib.suppress(Exception):  # at interpreter exit the pool may be gone already
+                    self.close()
+
+    return ClosedWhenCollected
 
 
 class ProviderConfig(Protocol):
@@ -103,6 +143,7 @@ class Backend:
             api_key=config.api_key or PLACEHOLDER_KEY,
             timeout=config.timeout_s,
             max_retries=0,
+            http_client=http_client(),
         )
 
     def key_header(self, config: ProviderConfig) -> str | None:
@@ -183,6 +224,7 @@ class AzureBackend(Backend):
             api_version=config.api_version,
             timeout=config.timeout_s,
             max_retries=0,
+            http_client=http_client(),
         )
 
     def key_header(self, config: ProviderConfig) -> str | None:

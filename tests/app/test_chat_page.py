@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from lib.backends import retry
 from tests.app.conftest import errors_shown, metric, payload_json, run_log_rows, type_server, visible_text, with_history
 from tests.fake_openai import FakeOpenAI
 
@@ -120,7 +121,9 @@ def _use_fake(app, server: FakeOpenAI, key: str = "") -> None:
     assert json.loads(payload_json(app))["model"] == "fake-model"  # listed by the server
 
 
-def test_a_failed_call_keeps_the_message_and_a_retry_works(app):
+def test_a_failed_call_keeps_the_message_and_a_retry_works(app, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(retry, "wait", waits.append)  # the retries' pauses recorded, not slept (3 s idle)
     with FakeOpenAI() as server:
         _use_fake(app, server)
         with_history(app, PAIRS)
@@ -132,6 +135,8 @@ def test_a_failed_call_keeps_the_message_and_a_retry_works(app):
         assert history[-1].content == "Are you there?" and history[-1].status == "unanswered"
         assert len(history) == 5
         assert any("(503)" in e.value for e in app.error)
+        posts = [r for r in server.requests if r.method == "POST"]
+        assert waits == [1.0, 2.0] and len(posts) == 3  # retried twice by itself, then given up
         server.behaviour.status = 200
         next(b for b in app.button if b.label == "Retry").click().run()
         history = app.session_state["history"]

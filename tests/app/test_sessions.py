@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
+from lib.backends import retry
 from lib.context.conversation import Message, SystemPrompt
 from lib.store import storage
 from lib.store.session import Session, end_user_id, export_json, to_markdown, without_secrets
@@ -227,7 +228,9 @@ def test_the_hashed_session_id_is_sent_only_when_asked_and_shown_first():
         assert "user" not in json.loads(payload_json(at))
 
 
-def test_every_call_is_logged_and_the_run_log_shows_it():
+def test_every_call_is_logged_and_the_run_log_shows_it(monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(retry, "wait", waits.append)  # the retries' pauses recorded, not slept (3 s idle)
     with FakeOpenAI() as server:
         at = _open(provider_kind="compatible")
         type_server(at, server.base_url)
@@ -237,6 +240,7 @@ def test_every_call_is_logged_and_the_run_log_shows_it():
         server.behaviour.status = 503
         at.text_area(key="draft").set_value("third question").run()
         next(b for b in at.button if b.label == "Send").click().run()
+    assert waits == [1.0, 2.0]  # the 503 was sent three times in all: one call, one row
     with storage.opened() as conn:
         calls = storage.calls(conn)
     assert [c.status for c in calls] == ["ok", "ok", "error"]

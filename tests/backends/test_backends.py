@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from lib.backends.kinds import BACKENDS, KIND_LABELS
+from lib.backends.kinds import BACKENDS, KIND_LABELS, tls_context
 from lib.backends.providers import ProviderConfig
 
 KEY = "sk-test-BACKENDS-0123456789"
@@ -56,6 +56,25 @@ def test_each_client_goes_where_its_backend_says():
         ), kind
         assert client.max_retries == 0  # retries are shown to the user, never hidden in the SDK
     assert set(KIND_LABELS) == {"embedded", "openai", "azure", "compatible"}
+
+
+def test_every_client_shares_one_tls_context_and_keeps_the_sdks_defaults():
+    """The CA bundle is read once per process, not by every client (28 ms each: most of a client's
+    making); the rest is what the SDK gives a client it makes for itself."""
+    clients = [
+        backend.client(ProviderConfig(kind, "dep", base_url="https://x.example/v1", api_key=KEY, timeout_s=7))
+        for kind, backend in BACKENDS.items()
+    ]
+    try:
+        for client in clients:
+            http = client._client
+            pool = http._transport._pool
+            assert pool._ssl_context is tls_context()
+            assert http.follow_redirects  # as the SDK's own (a key goes along only to the same origin)
+            assert client.timeout == 7  # the user's timeout, sent with each request
+    finally:
+        for client in clients:
+            client.close()
 
 
 def test_the_kinds_and_labels_need_no_http_client():
