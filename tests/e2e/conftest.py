@@ -19,7 +19,8 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # V8's optimising compilers (Maglev, TurboFan) off: a test's page lives seconds, and the hot functions they
 # compile (Streamlit's React drawing each rerun) are rarely run long enough to pay the compiling back.
 # Measured 2026-12-08, files pinned to one core, runs interleaved: the browser's CPU on the chat layout
-# tests 23.6-24.6 s with them, 20.1-21.3 s without; the tool tests 32.4-33.9 s against 26.5-30.9 s.
+# tests 23.5-24.6 s with them (3 runs), 19.5-22.6 s without (4); the tool tests 32.4, 33.9 s against
+# 26.5, 30.9 s.
 # What a page does is the same either way (the flags change how fast JavaScript runs, not what it does);
 # the interpreter alone (--jitless) was slower.
 CHROMIUM_ARGS = [
