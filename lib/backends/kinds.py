@@ -49,6 +49,8 @@ def http_client() -> httpx2.Client:
 
 @functools.cache
 def _http_client_class() -> type[httpx2.Client]:
+    """Defined on first use: the kinds and labels are read without the SDK (a file's backend is
+    checked against them), so this module imports it only to make a client."""
     import openai
 
     class ClosedWhenCollected(openai.DefaultHttpxClient):
