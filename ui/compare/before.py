@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from lib.analysis.compare import Variant, input_estimate, plan_rows, seeded, seeds_for
@@ -113,8 +114,16 @@ def before_running(variants: list[Variant], requests: list[Request]) -> None:
         width="stretch",
         column_config=columns(frame.columns, {cost: st.column_config.NumberColumn(format="%.6f")}),
     )
-    st.plotly_chart(plan_figure(rows, priced_note=priced_note(priced)), width="stretch")
+    st.plotly_chart(_plan_chart(rows, priced_note(priced)), width="stretch")
     _request_preview(variants, plans)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _plan_chart(rows: list[dict], note: str) -> go.Figure:
+    """The chart of `rows`, made once for the same rows: plotly's checks make it 30-55 ms, and the page
+    reruns with every keystroke and toggle while the plan does not change. Shared, never changed after
+    it is made (Streamlit serialises it to draw it)."""
+    return plan_figure(rows, priced_note=note)
 
 
 def _request_preview(variants: list[Variant], plans: list[RequestPlan]) -> None:
