@@ -77,7 +77,10 @@ def plan_figure(rows: list[dict], legend: bool = True, priced_note: str = "") ->
     # A free or unpriced model would get an empty cost panel: only measures with a value are drawn.
     measures = [m for m in _MEASURES if any(row[m] for row in rows)] or ["prompt tokens"]
     colours = variant_colours(row["variant"] for row in rows)
-    figure = make_subplots(rows=1, cols=len(measures), subplot_titles=[_MEASURES[m] for m in measures])
+    # Room between panels for the widest ticks ("$0.000004"), which otherwise ran into the panel before.
+    figure = make_subplots(
+        rows=1, cols=len(measures), subplot_titles=[_MEASURES[m] for m in measures], horizontal_spacing=0.09
+    )
     for column, measure in enumerate(measures, start=1):
         for row in rows:
             value = row[measure] or 0
@@ -91,7 +94,7 @@ def plan_figure(rows: list[dict], legend: bool = True, priced_note: str = "") ->
                 text=[_label(measure, value)],
                 textposition="outside",
                 cliponaxis=False,
-                constraintext="none",
+                constraintext="both",
                 textfont_size=10,
                 hovertemplate="%{x}: %{text}<extra></extra>",
                 row=1,
@@ -102,6 +105,9 @@ def plan_figure(rows: list[dict], legend: bool = True, priced_note: str = "") ->
     figure.update_xaxes(showticklabels=False)
     figure.update_yaxes(rangemode="tozero", automargin=True)
     figure.update_annotations(font_size=13)
+    # A value that does not fit over its bar (a cost of a few millionths of a dollar, four bars to a narrow
+    # panel) is hidden rather than drawn over its neighbours: the hover and the table above give it.
+    figure.update_layout(uniformtext={"minsize": 8, "mode": "hide"})
     title = "What each variant sends" + (f" ({priced_note})" if priced_note else "")
     return _style(figure, title, 380 if legend else 300, legend)
 
