@@ -133,23 +133,46 @@ def verdict(rows: list[dict], model_name: str, price_source: str) -> str | None:
         shown = {name: f"{value:,} tokens computed" for name, value in amount.items()}
         plain = {name: row["cumulative tokens"] for name, row in candidates.items()}
     ranked = sorted(amount, key=amount.__getitem__)
-    best = ranked[0]
-    others = ", ".join(f"{name} {shown[name]}" for name in ranked[1:])
+    # Ties as the user reads them: strategies that send the same so far (a window wider than the
+    # conversation keeps every message) are not ranked one over the other.
+    least = [name for name in ranked if shown[name] == shown[ranked[0]]]
+    others = ", ".join(f"{name} {shown[name]}" for name in ranked[len(least) :])
     cache_note = "with prompt caching" if cached_known else "with no prompt caching known for this backend"
+    if len(least) == 1:
+        claim = f"**{least[0]} costs least**: {shown[least[0]]}"
+    else:
+        claim = f"**{_listed(least)} cost the same{', and least' if others else ''}**: {shown[least[0]]} each"
     sentence = (
-        f"Over these {turns} turns on {model_name}, {cache_note}, **{best} costs least**: {shown[best]}"
+        f"Over these {turns} turns on {model_name}, {cache_note}, {claim}"
         + (f" (against {others})" if others else "")
         + "."
     )
     if cached_known and len(ranked) > 1:
-        cheapest_plain = min(plain, key=plain.__getitem__)
-        if cheapest_plain != best:
-            sentence += f" Without the cache, {cheapest_plain} would have been cheapest: caching changes the winner."
+        plain_shown = {name: money(value) if priced else f"{value:,}" for name, value in plain.items()}
+        cheapest = min(plain, key=plain.__getitem__)
+        plain_least = [name for name in ranked if plain_shown[name] == plain_shown[cheapest]]
+        if plain_least == least:
+            sentence += (
+                f" Without the cache too, {least[0]} is cheapest."
+                if len(least) == 1
+                else " Without the cache too, they cost the same."
+            )
+        elif not set(plain_least) & set(least):
+            sentence += (
+                f" Without the cache, {_listed(plain_least)} would have been cheapest: caching changes the winner."
+            )
         else:
-            sentence += f" Without the cache too, {best} is cheapest."
+            sentence += (
+                f" Without the cache, {_listed(plain_least)} {'is' if len(plain_least) == 1 else 'are'} cheapest."
+            )
     if priced:
         sentence += f" Prices: {price_source}."
     return sentence
+
+
+def _listed(names: list[str]) -> str:
+    """ "A", "A and B", "A, B and C"."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def timeline_figures(rows: list[dict]):

@@ -174,10 +174,23 @@ def test_each_turns_composition_is_the_timelines_call_by_part():
 
 
 def test_without_the_cache_too_the_same_strategy_is_cheapest():
-    rows = _cached_timeline("gpt-4.1", turns=3)  # short: a window saves little, the cache nothing yet
+    target = Target(MODELS["gpt-4.1"], TiktokenCounter.for_model("gpt-4.1"), "gpt-4.1")
+    strategies = [Strategy("full"), Strategy("last_turns", last_turns=2)]
+    rows = timeline(_history(6), strategies, SystemPrompt("Be brief."), target, Sampling(), caching.OPENAI)
+    sentence = verdict(rows, "gpt-4.1", "genai-prices")  # short messages: under the cache's 1,024 tokens
+    assert "**Last 2 turns costs least**" in sentence
+    assert "Without the cache too, Last 2 turns is cheapest." in sentence and "changes the winner" not in sentence
+
+
+def test_strategies_that_send_the_same_are_not_ranked_one_over_the_other():
+    """Three turns: a window of two keeps every message, so it sends what the full history sends; the
+    sentence named the first of them the cheapest, at the same price as the other."""
+    rows = _cached_timeline("gpt-4.1", turns=3)
     sentence = verdict(rows, "gpt-4.1", "genai-prices")
-    best = sentence.split("**")[1].removesuffix(" costs least")
-    assert f"Without the cache too, {best} is cheapest." in sentence and "changes the winner" not in sentence
+    assert "**Full history and Last 2 turns cost the same**: $0.009570 each." in sentence
+    assert "costs least" not in sentence and "Without the cache too, they cost the same." in sentence
+    rows = _cached_timeline("gpt-4.1", turns=4)  # the fourth turn: the window drops the first
+    assert "**Full history costs least**" in verdict(rows, "gpt-4.1", "genai-prices")
 
 
 def test_the_sample_conversation_is_whole_turns_of_one_topic():

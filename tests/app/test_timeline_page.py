@@ -42,6 +42,17 @@ def test_the_users_own_conversation_is_used_when_long_enough():
     assert list(frame[frame["strategy"] == "Full history"]["question"]) == [f"my question {i}" for i in range(4)]
 
 
+def test_a_conversation_every_strategy_sends_whole_names_no_cheapest():
+    """Three short turns: the last two turns and the token budget keep every message, as the full history
+    does; the page said the full history costs least, the same tokens beside it."""
+    history = []
+    for i in range(3):
+        history += [Message("user", f"my question {i}"), Message("assistant", f"my answer {i}")]
+    verdict = _page(history).info[0].value
+    assert "**Full history, Last 2 turns and Token budget 1,024 cost the same**" in verdict
+    assert "costs least" not in verdict
+
+
 def test_priced_models_get_the_cost_with_and_without_the_cache_and_a_plain_verdict():
     at = new_app(PAGE)
     at.session_state["provider_kind"] = "openai"
