@@ -77,10 +77,7 @@ def plan_figure(rows: list[dict], legend: bool = True, priced_note: str = "") ->
     # A free or unpriced model would get an empty cost panel: only measures with a value are drawn.
     measures = [m for m in _MEASURES if any(row[m] for row in rows)] or ["prompt tokens"]
     colours = variant_colours(row["variant"] for row in rows)
-    # Room between panels for the widest ticks ("$0.000004"), which otherwise ran into the panel before.
-    figure = make_subplots(
-        rows=1, cols=len(measures), subplot_titles=[_MEASURES[m] for m in measures], horizontal_spacing=0.09
-    )
+    figure = make_subplots(rows=1, cols=len(measures), subplot_titles=[_MEASURES[m] for m in measures])
     for column, measure in enumerate(measures, start=1):
         for row in rows:
             value = row[measure] or 0
@@ -101,7 +98,9 @@ def plan_figure(rows: list[dict], legend: bool = True, priced_note: str = "") ->
                 col=column,
             )
         if measure == "input cost $":  # dollars, not SI prefixes ("30µ")
-            figure.update_yaxes(tickformat="$.2~r", row=1, col=column)
+            # Its ticks ("$0.000015") are the widest: on the right of the last panel they have the margin
+            # to themselves; on the left they ran into the panel before.
+            figure.update_yaxes(tickformat="$.2~r", side="right", row=1, col=column)
     figure.update_xaxes(showticklabels=False)
     figure.update_yaxes(rangemode="tozero", automargin=True)
     figure.update_annotations(font_size=13)

@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 
 from lib.analysis.compare import PRESETS
 from tests.e2e.test_chat_browser import short_replies, wait_until_settled
+from tests.e2e.test_report_browser import overlapping_labels
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -29,6 +30,8 @@ def test_a_two_variant_comparison_shows_two_answers_and_survives_a_refresh(page)
     short_replies(page)  # the variants inherit the sidebar's reply limit: two answers, not two long ones
     page.get_by_role("link", name="Compare").click()
     page.get_by_text("Compare contexts").first.wait_for()
+    wait_until_settled(page)
+    assert overlapping_labels(page) == []  # the plan chart's costs of millionths of a dollar, four panels
     for preset in PRESETS[2:]:  # keep the first two presets
         _remove_variant(page, preset.name)
     run = page.get_by_role("button", name="Run 2 variants")

@@ -65,7 +65,7 @@ _CHART_TEXTS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(pl
         .filter(([, left, top, right, bottom]) => right > left && bottom > top))"""
 
 
-def _overlapping_labels(page) -> list[tuple[str, str]]:
+def overlapping_labels(page) -> list[tuple[str, str]]:
     """Pairs of labels of one chart drawn over each other (by more than a pixel each way)."""
     pairs = []
     for texts in page.evaluate(_CHART_TEXTS):
@@ -83,6 +83,6 @@ def test_no_label_of_a_chart_is_drawn_over_another(browser, tmp_path, width):
     to the hover and the table."""
     page = _open_report(browser, tmp_path, width)
     try:
-        assert _overlapping_labels(page) == []
+        assert overlapping_labels(page) == []
     finally:
         page.close()
