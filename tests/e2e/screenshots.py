@@ -99,6 +99,8 @@ def compare(page, url: str) -> None:
 
 
 def timeline(page, url: str) -> None:
+    # Streamlit scrolls inside the page (a full-page shot is the window): tall enough for the charts.
+    page.set_viewport_size({"width": SCREEN["width"], "height": 1500})
     page.get_by_role("link", name="Cost timeline").click()
     page.get_by_text("Prompt tokens billed so far").first.wait_for()
     page.wait_for_timeout(1500)
