@@ -31,7 +31,7 @@ from lib.backends.reply import Reply, Stopper
 from lib.context.conversation import Message, MessageShapeError, Role, SystemPrompt
 from lib.context.payload import RequestPlan, Sampling, in_wire_order, serialise
 from lib.context.request import Request, Target, build_request, send_blocker
-from lib.context.strategies import Strategy, StrategyKind
+from lib.context.strategies import Strategy, StrategyKind, counted
 from lib.context.tokens import PromptCount
 from lib.context.tools import CHOICES, NO_TOOLS, ToolSettings
 from lib.core.errors import InvalidComparison
@@ -128,9 +128,9 @@ class Variant:
             "full": "the whole history",
             "none": "no history",
             "manual": "the messages switched on in the chat",
-            "last_turns": f"the last {self.strategy.last_turns} turns",
+            "last_turns": f"the last {counted(self.strategy.last_turns)}",
             "token_budget": f"the newest messages within {self.strategy.token_budget:,} tokens",
-            "summarise": f"a summary of older turns and the last {self.strategy.last_turns} turns",
+            "summarise": f"a summary of older turns and the last {counted(self.strategy.last_turns)}",
         }[kind]
         if pinned and kind != "full":
             history += f" ({pinned} pinned message{'s' if pinned != 1 else ''} still go{'es' if pinned == 1 else ''})"

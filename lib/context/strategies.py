@@ -40,16 +40,21 @@ class Strategy:
 
     def describe(self) -> str:
         if self.kind == "last_turns":
-            return f"Last {self.last_turns} turns"
+            return f"Last {counted(self.last_turns)}"
         if self.kind == "token_budget":
             return f"Token budget {self.token_budget:,}"
         if self.kind == "summarise":
-            return f"Summarise all but the last {self.last_turns} turns"
+            return f"Summarise all but the last {counted(self.last_turns)}"
         if self.kind == "clear_tool_results":
             return f"Clear tool results but the last {self.last_turns}"
         if self.kind == "drop_tool_rounds":
             return f"Drop tool rounds but the last {self.last_turns}"
         return STRATEGY_LABELS[self.kind]
+
+
+def counted(count: int, what: str = "turn") -> str:
+    """ "1 turn", "2 turns": a strategy's words for its window, wherever they are shown."""
+    return f"1 {what}" if count == 1 else f"{count} {what}s"
 
 
 # --- the registry: what a picker shows for each strategy and how it builds one -----------------------
@@ -181,7 +186,7 @@ def _drop_tool_rounds(history: list[Message], keep: int) -> list[Decision]:
         if m.id not in of:
             decisions.append(Decision(m, True, "kept: only old tool rounds are dropped"))
         elif of[m.id] in recent:
-            decisions.append(Decision(m, True, f"in the last {keep} tool rounds"))
+            decisions.append(Decision(m, True, f"in the last {counted(keep, 'tool round')}"))
         else:
             decisions.append(
                 Decision(m, False, f"an older tool round (the last {keep} are kept): dropped with its calls")
@@ -202,7 +207,7 @@ def _manual(history: list[Message]) -> list[Decision]:
 def _last_turns(history: list[Message], turns: int) -> list[Decision]:
     ages = _turn_of(history)
     return [
-        Decision(m, age < turns, f"in the last {turns} turns" if age < turns else f"older than {turns} turns")
+        Decision(m, age < turns, f"in the last {counted(turns)}" if age < turns else f"older than {counted(turns)}")
         for m, age in zip(history, ages, strict=True)
     ]
 

@@ -3,6 +3,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 import pytest
 
@@ -175,6 +176,8 @@ def test_preset_names_say_what_each_sends():
     )
     assert bare.sends(pinned=1) == "no system prompt · no history (1 pinned message still goes) · the question"
     assert full.sends(pinned=3) == full.sends()  # the whole history holds the pinned ones anyway
+    last_one = replace(last_two, strategy=Strategy("last_turns", last_turns=1))
+    assert "· the last 1 turn ·" in last_one.sends() and last_one.context_label == "Last 1 turn"
 
 
 def test_pinned_messages_still_go_under_the_bare_question():

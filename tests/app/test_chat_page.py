@@ -170,7 +170,8 @@ def test_a_strategy_decides_what_is_sent_and_says_why(app):
     app.number_input(key="strategy_turns").set_value(1).run()
     assert _sent_contents(app)[1:] == [PAIRS[2][1], PAIRS[3][1]]
     captions = " ".join(c.value for c in app.caption)
-    assert "older than 1 turns" in captions and "in the last 1 turns" in captions
+    assert "older than 1 turn" in captions and "in the last 1 turn" in captions
+    assert "1 turns" not in captions
     assert app.toggle(key=f"include_{history[0].id}").disabled
     next(b for b in app.button if b.key == f"pin_{history[0].id}").click().run()
     assert _sent_contents(app)[1:] == [PAIRS[0][1], PAIRS[2][1], PAIRS[3][1]]

@@ -248,6 +248,12 @@ def test_the_agent_strategies_describe_themselves_and_read_their_k_from_the_turn
     assert [p.label for p in STRATEGIES["drop_tool_rounds"].parameters] == ["Tool rounds kept"]
 
 
+def test_a_window_of_one_turn_is_named_in_the_singular():
+    assert Strategy("last_turns", last_turns=1).describe() == "Last 1 turn"
+    assert Strategy("last_turns", last_turns=2).describe() == "Last 2 turns"
+    assert Strategy("summarise", last_turns=1).describe() == "Summarise all but the last 1 turn"
+
+
 @CASES
 @given(history=agent_histories(), kind=hs.sampled_from(list(STRATEGIES)[1:]), k=hs.integers(0, 4))
 def test_every_strategy_old_and_new_sends_only_whole_pairs(history, kind, k):
