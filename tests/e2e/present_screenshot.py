@@ -58,7 +58,7 @@ def _compare(page) -> None:
     question = page.get_by_label("The next user message")
     question.fill(QUESTION)
     question.press("Control+Enter")
-    expected = page.get_by_label("Expected answer (optional)")
+    expected = page.get_by_role("textbox", name="Expected answer (optional)")
     expected.fill(EXPECTED)
     expected.press("Enter")
     _settled(page)

@@ -77,6 +77,9 @@ def compare(page, url: str) -> None:
     page.get_by_role("button", name=re.compile("^Run 4 variants")).click()
     page.get_by_text("Answers to").first.wait_for(timeout=600_000)
     page.wait_for_timeout(2500)
+    # The answers in view, the question's heading above them (Run is one screen up: compare_full.png).
+    page.get_by_text("Answers to").first.evaluate("heading => heading.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(1000)
     page.screenshot(path=OUT / "compare.png")
     # Streamlit scrolls inside the page, not the page itself: a tall window shows all of it at once.
     page.set_viewport_size({"width": SCREEN["width"], "height": 4400})
