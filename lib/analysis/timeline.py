@@ -176,7 +176,9 @@ def _listed(names: list[str]) -> str:
 
 
 def timeline_figures(rows: list[dict]):
-    """Per-turn prompt tokens and cumulative tokens billed, one line per strategy; hover names the turn."""
+    """Per-turn prompt tokens and cumulative tokens billed, one line per strategy; hover names the turn.
+    Each strategy's line has its own dash too: strategies that send the same (a window wider than the
+    conversation) draw one line over another, and the dashes of the top one let the others show."""
     import plotly.express as px
 
     hover = ["turn", "messages sent", "cached tokens", "cumulative input cost $", "question"]
@@ -185,6 +187,7 @@ def timeline_figures(rows: list[dict]):
         x="turn",
         y="prompt tokens",
         color="strategy",
+        line_dash="strategy",
         markers=True,
         hover_data=hover,
         title="Prompt tokens sent at each turn",
@@ -194,6 +197,7 @@ def timeline_figures(rows: list[dict]):
         x="turn",
         y="cumulative tokens",
         color="strategy",
+        line_dash="strategy",
         markers=True,
         hover_data=hover,
         title="Prompt tokens billed so far (cumulative)",

@@ -83,6 +83,15 @@ def test_the_turn_axis_counts_whole_turns():
             assert figure.layout.xaxis.tickformat == "d" and figure.layout.xaxis.dtick == dtick
 
 
+def test_strategies_that_send_the_same_draw_lines_that_can_be_told_apart():
+    """Three turns: the full history and a window of two send the same, and their lines lie on each
+    other; each strategy's own dash lets the one underneath show."""
+    rows = _timeline(_history(3), [Strategy("full"), Strategy("last_turns", 2), Strategy("none")])
+    for figure in timeline_figures(rows):
+        dashes = {trace.name: trace.line.dash for trace in figure.data}
+        assert len(dashes) == 3 and len(set(dashes.values())) == 3, dashes
+
+
 STRATEGIES = [Strategy("full"), Strategy("none"), Strategy("last_turns", 2), Strategy("token_budget", 2, 200)]
 
 
