@@ -118,9 +118,7 @@ def last_call_report(call: LastCall) -> None:
     _cached_report(call)
     completion, latency = st.columns(2)
     made = outcome.usage.completion_tokens
-    completion.metric(
-        "Reply tokens (completion)", "—" if made is None else f"{made:,}", help=explain("completion_tokens")
-    )
+    completion.metric("Reply tokens", "—" if made is None else f"{made:,}", help=explain("completion_tokens"))
     latency.metric(
         "Latency", "—" if outcome.latency_s is None else f"{outcome.latency_s:.2f} s", help=explain("latency")
     )
@@ -207,7 +205,9 @@ def cache_meter(settings: Settings, request: Request) -> None:
         model, at = price_as.at(model), f" at {price_as.chosen()}"
     rule = prediction.rule
     shared, total = prediction.shared, prediction.prompt_tokens
-    cached, plain = st.columns(2)
+    # One above the other: side by side, at 1280 px, a cost of millionths ("$0.000014") and its label
+    # ("Input cost with cache at gpt-4o-mini") were cut to "$0.000…" under "Input cost with cache a…".
+    cached, plain = st.container(), st.container()
     if prediction.cached is None:
         # The number alone as the value, "of N tokens" under it: "1,114 of 2,300" was cut to "114 of …"
         # in the meter's column at 1280 px.

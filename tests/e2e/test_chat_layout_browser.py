@@ -91,6 +91,16 @@ def wait_for_tokens(page, compare: str, value: int) -> None:
     )
 
 
+def cut_metric_texts(page) -> list[str]:
+    """The meter's metric texts (labels, numbers, the notes under them) that do not fit their box and are
+    cut with an ellipsis."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('.st-key-next_call [data-testid="stMetric"] *')]
+            .filter(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflow.includes('hidden'))
+            .map(e => e.innerText)"""
+    )
+
+
 def in_view(box: dict | None) -> bool:
     return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= HEIGHT and box["width"] > 0
 
@@ -162,6 +172,14 @@ def test_after_six_turns_the_meter_is_in_view_where_the_user_types(small, tmp_pa
     page.screenshot(path=tmp_path / "six-turns-at-the-composer.png")
     assert in_view(composer.bounding_box())
     assert in_view(meter.bounding_box()), f"meter at {meter.bounding_box()} while the composer is in view"
+    # After a call, with a draft typed, the meter adds the cache's figures and the last call's: each label,
+    # number and note reads whole at 1280 px (the cost with the cache was cut to "$0.000…" under "Input
+    # cost with cache a…", the last call's "Reply tokens (completion)" to "Reply tokens (com…").
+    composer.click()
+    page.keyboard.type("And in spring?", delay=15)
+    page.locator(".st-key-next_call").get_by_text("Cacheable prefix").wait_for()
+    wait_until_settled(page)
+    assert cut_metric_texts(page) == []
     # Half-way up the history too.
     third = page.locator('[data-testid="stChatMessage"]').filter(has_text="Question 3:")
     third.scroll_into_view_if_needed()
