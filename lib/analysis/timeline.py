@@ -152,11 +152,12 @@ def verdict(rows: list[dict], model_name: str, price_source: str) -> str | None:
         cheapest = min(plain, key=plain.__getitem__)
         plain_least = [name for name in ranked if plain_shown[name] == plain_shown[cheapest]]
         if plain_least == least:
-            sentence += (
-                f" Without the cache too, {least[0]} is cheapest."
-                if len(least) == 1
-                else " Without the cache too, they cost the same."
-            )
+            if len(least) == 1:
+                sentence += f" Without the cache too, {least[0]} is cheapest."
+            else:
+                sentence += " Without the cache too, " + (
+                    f"{_listed(least)} cost the same, and least." if others else "they cost the same."
+                )
         elif not set(plain_least) & set(least):
             sentence += (
                 f" Without the cache, {_listed(plain_least)} would have been cheapest: caching changes the winner."

@@ -200,6 +200,13 @@ def test_strategies_that_send_the_same_are_not_ranked_one_over_the_other():
     assert "costs least" not in sentence and "Without the cache too, they cost the same." in sentence
     rows = _cached_timeline("gpt-4.1", turns=4)  # the fourth turn: the window drops the first
     assert "**Full history costs least**" in verdict(rows, "gpt-4.1", "genai-prices")
+    # A tie for least beside a strategy that costs more.
+    target = Target(MODELS["gpt-4.1"], TiktokenCounter.for_model("gpt-4.1"), "gpt-4.1")
+    strategies = [Strategy("full"), Strategy("last_turns", last_turns=2), Strategy("last_turns", last_turns=1)]
+    rows = timeline(_long_history(3), strategies, SystemPrompt("Be brief."), target, Sampling(), caching.OPENAI)
+    sentence = verdict(rows, "gpt-4.1", "genai-prices")
+    assert "**Full history and Last 2 turns cost the same, and least**: $0.009570 each (against Last 1 turn" in sentence
+    assert "Without the cache, Last 1 turn would have been cheapest: caching changes the winner." in sentence
 
 
 def test_the_sample_conversation_is_whole_turns_of_one_topic():
